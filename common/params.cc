@@ -1,0 +1,273 @@
+#include "common/params.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <sstream>
+
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/check.h"
+
+namespace ecps {
+namespace {
+
+const char* TypeName(ParamType t) {
+  switch (t) {
+    case ParamType::kInt: return "int";
+    case ParamType::kFloat: return "float";
+    case ParamType::kBool: return "bool";
+    case ParamType::kString: return "string";
+  }
+  return "?";
+}
+
+std::optional<int64_t> ParseInt(const std::string& s) {
+  int64_t v = 0;
+  const char* b = s.data();
+  const char* e = s.data() + s.size();
+  auto [p, ec] = std::from_chars(b, e, v);
+  if (ec != std::errc() || p != e) {
+    // Accept integral floats written as 1e6 or 128.0.
+    char* end = nullptr;
+    double d = std::strtod(s.c_str(), &end);
+    if (s.empty() || *end != '\0' || d != static_cast<double>(static_cast<int64_t>(d)))
+      return std::nullopt;
+    return static_cast<int64_t>(d);
+  }
+  return v;
+}
+
+std::optional<double> ParseFloat(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  char* end = nullptr;
+  double d = std::strtod(s.c_str(), &end);
+  if (*end != '\0') return std::nullopt;
+  return d;
+}
+
+std::optional<bool> ParseBool(const std::string& s) {
+  if (s == "true" || s == "True" || s == "1" || s == "yes" || s == "on") return true;
+  if (s == "false" || s == "False" || s == "0" || s == "no" || s == "off") return false;
+  return std::nullopt;
+}
+
+std::string FormatNumber(double v) {
+  std::ostringstream os;
+  os.precision(10);
+  os << v;
+  return os.str();
+}
+
+void Flatten(const YAML::Node& node, const std::string& prefix, const std::string& origin,
+             std::map<std::string, std::string>* out, Status* status) {
+  if (!status->ok()) return;
+  if (node.IsMap()) {
+    for (const auto& kv : node) {
+      std::string key = kv.first.as<std::string>();
+      Flatten(kv.second, prefix.empty() ? key : prefix + "." + key, origin, out, status);
+    }
+  } else if (node.IsScalar()) {
+    (*out)[prefix] = node.Scalar();
+  } else if (node.IsNull()) {
+    (*out)[prefix] = "";
+  } else {
+    *status = InvalidArgument(origin, ":", node.Mark().line + 1, ": key '", prefix,
+                              "' must be a scalar or a mapping");
+  }
+}
+
+}  // namespace
+
+ParamSchema& ParamSchema::Add(ParamSpec spec) {
+  ECPS_CHECK(Find(spec.key) == nullptr) << "parameter declared twice: " << spec.key;
+  specs_.push_back(std::move(spec));
+  return *this;
+}
+
+ParamSchema& ParamSchema::Int(const std::string& key, int64_t def, int64_t min, int64_t max,
+                              const std::string& desc) {
+  return Add({key, ParamType::kInt, std::to_string(def), static_cast<double>(min),
+              static_cast<double>(max), {}, desc, false});
+}
+ParamSchema& ParamSchema::Float(const std::string& key, double def, double min, double max,
+                                const std::string& desc) {
+  return Add({key, ParamType::kFloat, FormatNumber(def), min, max, {}, desc, false});
+}
+ParamSchema& ParamSchema::Bool(const std::string& key, bool def, const std::string& desc) {
+  return Add({key, ParamType::kBool, def ? "true" : "false", 0, 0, {}, desc, false});
+}
+ParamSchema& ParamSchema::String(const std::string& key, const std::string& def,
+                                 const std::string& desc, std::vector<std::string> choices) {
+  return Add({key, ParamType::kString, def, 0, 0, std::move(choices), desc, false});
+}
+
+const ParamSpec* ParamSchema::Find(const std::string& key) const {
+  for (const auto& s : specs_)
+    if (s.key == key) return &s;
+  return nullptr;
+}
+
+std::string ParamSchema::Help(const std::string& indent) const {
+  std::ostringstream os;
+  for (const auto& s : specs_) {
+    os << indent << s.key << " (" << TypeName(s.type) << ", default "
+       << (s.default_value.empty() ? "\"\"" : s.default_value);
+    if (s.type == ParamType::kInt || s.type == ParamType::kFloat) {
+      if (s.min > -1e299) os << ", min " << FormatNumber(s.min);
+      if (s.max < 1e299) os << ", max " << FormatNumber(s.max);
+    }
+    if (!s.choices.empty()) os << ", one of " << absl::StrJoin(s.choices, "|");
+    os << ")\n" << indent << "    " << s.description << "\n";
+  }
+  return os.str();
+}
+
+Status CheckParamValue(const ParamSpec& spec, const std::string& value) {
+  auto bad = [&](const std::string& expected) {
+    return InvalidArgument("config key '", spec.key, "': value '", value, "' is not ", expected);
+  };
+  switch (spec.type) {
+    case ParamType::kInt: {
+      auto v = ParseInt(value);
+      if (!v) return bad("an integer");
+      if (*v < spec.min || *v > spec.max)
+        return bad(absl::StrCat("in [", FormatNumber(spec.min), ", ", FormatNumber(spec.max),
+                                "]"));
+      return OkStatus();
+    }
+    case ParamType::kFloat: {
+      auto v = ParseFloat(value);
+      if (!v) return bad("a number");
+      if (*v < spec.min || *v > spec.max)
+        return bad(absl::StrCat("in [", FormatNumber(spec.min), ", ", FormatNumber(spec.max),
+                                "]"));
+      return OkStatus();
+    }
+    case ParamType::kBool:
+      if (!ParseBool(value)) return bad("a boolean (true/false)");
+      return OkStatus();
+    case ParamType::kString:
+      if (!spec.choices.empty()) {
+        for (const auto& c : spec.choices)
+          if (c == value) return OkStatus();
+        return bad(absl::StrCat("one of: ", absl::StrJoin(spec.choices, ", ")));
+      }
+      return OkStatus();
+  }
+  return OkStatus();
+}
+
+Status ParamSet::Set(const std::string& key, const std::string& value) {
+  ECPS_CHECK(schema_ != nullptr);
+  const ParamSpec* spec = schema_->Find(key);
+  if (spec == nullptr) {
+    std::vector<std::string> near;
+    std::string section = key.substr(0, key.find('.'));
+    for (const auto& s : schema_->specs())
+      if (s.key.rfind(section + ".", 0) == 0) near.push_back(s.key);
+    return InvalidArgument("unknown config key '", key, "'",
+                           near.empty() ? std::string()
+                                        : absl::StrCat(" (keys in '", section,
+                                                       "': ", absl::StrJoin(near, ", "), ")"));
+  }
+  RETURN_IF_ERROR(CheckParamValue(*spec, value));
+  values_[key] = value;
+  return OkStatus();
+}
+
+Status ParamSet::ApplyOverrides(const std::vector<std::string>& assignments) {
+  for (const auto& a : assignments) {
+    auto eq = a.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return InvalidArgument("--set '", a, "': expected key=value");
+    RETURN_IF_ERROR(Set(a.substr(0, eq), a.substr(eq + 1)));
+  }
+  return OkStatus();
+}
+
+Status ParamSet::Validate() const {
+  for (const auto& s : schema_->specs())
+    if (s.required && !values_.count(s.key))
+      return InvalidArgument("config key '", s.key, "' is required: ", s.description);
+  return OkStatus();
+}
+
+bool ParamSet::Has(const std::string& key) const { return values_.count(key) > 0; }
+
+std::string ParamSet::Raw(const std::string& key) const {
+  auto it = values_.find(key);
+  if (it != values_.end()) return it->second;
+  const ParamSpec* spec = schema_ ? schema_->Find(key) : nullptr;
+  ECPS_CHECK(spec != nullptr) << "undeclared parameter read: " << key;
+  return spec->default_value;
+}
+
+int64_t ParamSet::GetInt(const std::string& key) const {
+  auto v = ParseInt(Raw(key));
+  ECPS_CHECK(v.has_value()) << key;
+  return *v;
+}
+double ParamSet::GetFloat(const std::string& key) const {
+  auto v = ParseFloat(Raw(key));
+  ECPS_CHECK(v.has_value()) << key;
+  return *v;
+}
+bool ParamSet::GetBool(const std::string& key) const {
+  auto v = ParseBool(Raw(key));
+  ECPS_CHECK(v.has_value()) << key;
+  return *v;
+}
+std::string ParamSet::GetString(const std::string& key) const { return Raw(key); }
+
+namespace {
+struct YamlTree {
+  std::map<std::string, YamlTree> kids;
+  std::string value;
+};
+void EmitTree(const YamlTree& t, YAML::Emitter* out) {
+  *out << YAML::BeginMap;
+  for (const auto& [k, v] : t.kids) {
+    *out << YAML::Key << k << YAML::Value;
+    if (v.kids.empty()) {
+      *out << v.value;
+    } else {
+      EmitTree(v, out);
+    }
+  }
+  *out << YAML::EndMap;
+}
+}  // namespace
+
+std::string ParamSet::ToYaml() const {
+  YamlTree root;
+  for (const auto& s : schema_->specs()) {
+    std::vector<std::string> parts = absl::StrSplit(s.key, '.');
+    YamlTree* cur = &root;
+    for (const auto& part : parts) cur = &cur->kids[part];
+    cur->value = Raw(s.key);
+  }
+  YAML::Emitter out;
+  EmitTree(root, &out);
+  return std::string(out.c_str()) + "\n";
+}
+
+StatusOr<std::map<std::string, std::string>> FlattenYaml(const std::string& text,
+                                                         const std::string& origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(origin, ":", e.mark.line + 1, ":", e.mark.column + 1, ": ", e.msg);
+  }
+  std::map<std::string, std::string> out;
+  if (root.IsNull()) return out;
+  if (!root.IsMap()) return InvalidArgument(origin, ": top level must be a mapping");
+  Status st = OkStatus();
+  Flatten(root, "", origin, &out, &st);
+  RETURN_IF_ERROR(st);
+  return out;
+}
+
+}  // namespace ecps

@@ -1,0 +1,215 @@
+// The compressed-embedding interface every method implements.
+//
+// A method is split into the four modules of the literature (methods.md,
+// docs/architecture.md has the per-method table):
+//
+//   1. encoding function   Encode(): feature -> references to stored rows
+//   2. embedding layer     the stored rows, described by Tables() and held by a
+//                          RowStore (embedding/row_store.h) -- locally or
+//                          sharded over parameter servers -- in fp32, fp16,
+//                          int8/int16 with scales, or sparse form
+//   3. decoder             Decode()/DecodeBackward(): fetched rows (+ the
+//                          method's own dense parameters: DHE MLP, TT cores are
+//                          rows, MDE projections) -> one d-vector per feature
+//   4. stage plan and      Stages(), BeginStage(), Observe(), AfterStep():
+//      auxiliary state     frequency counters, masks, architecture weights
+//
+// One lookup of N keys runs:
+//   plan = Encode(keys)                       // worker
+//   values = store.Gather(plan.rows)          // local or remote (ps/)
+//   Decode(plan, values) -> out [N x d]       // worker
+// and the backward pass:
+//   DecodeBackward(plan, values, dout) -> row grads (+ dense decoder grads)
+//   store.Push(plan.rows, row grads)          // sparse optimizer on the owner
+//
+// Because rows are addressed by (table, row), any method's state can be
+// sharded over servers row by row; that is how ps/ scales every method.
+//
+// Thread-safety: Encode/Decode/DecodeBackward are const-like and may be called
+// concurrently on different batches; Init, BeginStage, AfterStep, Load are not.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/params.h"
+#include "common/registry.h"
+#include "common/status.h"
+
+namespace ecps {
+
+// Storage element types. Values reach disk and wire: never renumber.
+enum class DType : uint8_t {
+  kF32 = 0,
+  kF16 = 1,
+  kI8 = 2,    // signed int8 codes
+  kI16 = 3,   // signed int16 codes
+  kU8 = 4,    // unsigned int8 codes
+  kU16 = 5,   // unsigned int16 codes
+  kI32 = 6,   // ids / maps / codes (not trainable)
+  kU4 = 7,    // packed 4-bit codes, two per byte
+};
+size_t DTypeBits(DType t);
+const char* DTypeName(DType t);
+
+// How quantized codes map to values. Values reach disk: never renumber.
+enum class QuantScheme : uint8_t {
+  kNone = 0,       // fp32/fp16/int map: value = stored value
+  kGlobal = 1,     // value = code * scale + zero (one scale/zero per table)
+  kPerRow = 2,     // value = code * scale[row] + zero[row] (fp16 or fp32 pairs per row)
+};
+
+// Rounding used when a trained fp32 value is written back into a low-precision
+// table (methods.md §2.16, §2.17, §4 item 6).
+enum class Rounding : uint8_t { kNearest = 0, kStochasticPerElement = 1, kStochasticPerRow = 2 };
+
+// One stored table of rows: the unit a parameter server shards.
+struct RowTableSpec {
+  std::string name;          // "E", "Q", "R", "core0", "M" (ROBE), "remap", ...
+  uint64_t rows = 0;
+  int width = 0;             // elements per row
+  DType dtype = DType::kF32;
+  QuantScheme quant = QuantScheme::kNone;
+  Rounding rounding = Rounding::kNearest;
+  double scale = 1.0, zero = 0.0;  // for QuantScheme::kGlobal
+  bool trainable = true;     // rows get sparse-optimizer state
+  // Initial values: U(-init_bound, init_bound) (methods.md §1.3); 0 disables.
+  double init_bound = 0.0;
+};
+
+// The shape of the feature space: per-field cardinalities and offsets.
+struct FeatureSpace {
+  std::vector<uint64_t> cardinalities;
+  std::vector<uint64_t> offsets;
+  int dim = 16;
+  uint64_t total() const { return offsets.empty() ? 0 : offsets.back() + cardinalities.back(); }
+  int num_fields() const { return static_cast<int>(cardinalities.size()); }
+  uint64_t max_cardinality() const;
+};
+
+// Everything a method may read when it sizes itself.
+struct CompressorContext {
+  FeatureSpace space;
+  double budget = 1.0;   // fraction of the full fp32 table's bytes (methods.md §1.7)
+  uint64_t seed = 0;
+  // Train-split occurrence counts by global id (may be empty if not needed).
+  std::span<const uint32_t> train_counts;
+};
+
+// Sentinel row id meaning "contributes zeros" (e.g. AdaptEmb's out-of-range lookup).
+inline constexpr uint64_t kNoRow = ~0ull;
+
+// What Encode() produces for N keys: for each table t, `per_key[t]` row ids per
+// key, key-major: rows[t][i * per_key[t] + j]. Methods that need per-key side
+// information for decoding (signs, field ids, coefficients) keep it in `aux`.
+struct LookupPlan {
+  int num_keys = 0;
+  std::vector<int> per_key;                  // size = Tables().size()
+  std::vector<std::vector<uint64_t>> rows;   // size = Tables().size()
+  std::vector<float> aux;                    // method-defined
+  void Reset(int n, size_t num_tables) {
+    num_keys = n;
+    per_key.assign(num_tables, 0);
+    rows.resize(num_tables);
+    for (auto& r : rows) r.clear();
+    aux.clear();
+  }
+};
+
+// Rows fetched for a plan, dequantized to fp32: values[t] has
+// rows[t].size() * width(t) floats, in plan order. kNoRow rows are zeros.
+struct FetchedRows {
+  std::vector<std::vector<float>> values;
+};
+
+// One stage of a multi-stage method (methods.md §1.9).
+struct StageSpec {
+  std::string name;                   // "train", "warmup", "search", "retrain", "prune", ...
+  bool reset_optimizer_state = false; // fresh Adam state at the start of the stage
+  bool freeze_dense = false;          // dense MLP not updated (AutoSrh search)
+  bool post_training = false;         // no training steps: a transform (Post4Bits, Dedup)
+};
+
+// Exact memory accounting in bytes (methods.md §1.6).
+struct MemoryReport {
+  uint64_t inference_bytes = 0;   // everything a lookup needs at inference
+  uint64_t parameter_bytes = 0;   // trainable state as stored during training
+  uint64_t optimizer_bytes = 0;   // optimizer state (filled in by the RowStore's optimizer)
+  uint64_t auxiliary_bytes = 0;   // counters, masks, maps, architecture weights
+  uint64_t training_bytes() const { return parameter_bytes + optimizer_bytes + auxiliary_bytes; }
+};
+
+class Compressor {
+ public:
+  virtual ~Compressor() = default;
+  Compressor() = default;
+  Compressor(const Compressor&) = delete;
+  Compressor& operator=(const Compressor&) = delete;
+
+  // Config name ("full", "hash", ...).
+  virtual std::string Name() const = 0;
+
+  // Sizes the method for ctx.budget (its budget solver) and creates its
+  // encoder/decoder state. `params` holds the method's declared parameters
+  // (validated against its schema). Returns InvalidArgument naming the
+  // parameter when a combination is impossible.
+  virtual Status Init(const CompressorContext& ctx, const ParamSet& params) = 0;
+
+  // The stored row tables, in a fixed order. May change only in BeginStage().
+  virtual std::vector<RowTableSpec> Tables() const = 0;
+
+  // Encodes N = keys.size() features. keys[i] is field-local; its field is
+  // i % num_fields (the batch is sample-major). Fills `plan`.
+  virtual void Encode(std::span<const uint32_t> keys, LookupPlan* plan) const = 0;
+
+  // Builds the output vectors, out: [N x dim], from fetched rows.
+  virtual void Decode(const LookupPlan& plan, const FetchedRows& rows, float* out) const = 0;
+
+  // Gradient of the loss w.r.t. each fetched row, in plan order: row_grads[t]
+  // has the shape of rows.values[t]. Duplicated rows are *not* summed here
+  // (the store does it). Dense decoder parameters accumulate their own grads.
+  virtual void DecodeBackward(const LookupPlan& plan, const FetchedRows& rows,
+                              const float* grad_out, FetchedRows* row_grads) = 0;
+
+  // Dense decoder parameters (DHE MLP, MDE projections, ...): flat buffers
+  // updated by a dense optimizer after each step. Empty for most methods.
+  virtual std::span<float> DenseParams() { return {}; }
+  virtual std::span<float> DenseGrads() { return {}; }
+
+  // Stage plan; most methods have a single "train" stage.
+  virtual std::vector<StageSpec> Stages() const { return {StageSpec{"train"}}; }
+  // Called before stage `index` (> 0) starts; may replace Tables() (reshape).
+  virtual Status BeginStage(int index) { return OkStatus(); }
+  // Sees every training batch's keys before Encode (frequency counters).
+  virtual void Observe(std::span<const uint32_t> keys) {}
+  // After each optimizer step (pruning schedules, code refresh).
+  virtual void AfterStep(int64_t step) {}
+
+  // Exact memory accounting (bytes) for the current stage and the final model.
+  virtual MemoryReport Memory() const = 0;
+
+  // Encoder/decoder state that is not in the row tables (hash seeds, maps,
+  // dense decoder weights), as an opaque blob for checkpoints.
+  virtual std::string SaveState() const { return {}; }
+  virtual Status LoadState(const std::string& blob) { return OkStatus(); }
+};
+
+// Registry of methods: name -> (description, parameter schema, factory).
+struct CompressorInfo {
+  std::string name;
+  std::string family;        // "baseline", "hashing", "quantization", ...
+  std::string description;
+  ParamSchema schema;        // the method's declared parameters
+  std::unique_ptr<Compressor> (*create)();
+};
+
+// Every registered method, in registry.cc's order.
+const std::vector<CompressorInfo>& CompressorRegistry();
+const CompressorInfo* FindCompressor(const std::string& name);
+// Creates a method by config name; the error lists every registered name.
+StatusOr<std::unique_ptr<Compressor>> CreateCompressor(const std::string& name);
+
+}  // namespace ecps

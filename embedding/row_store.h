@@ -1,0 +1,61 @@
+// Where compressed-embedding rows live, and where the sparse optimizer runs.
+//
+// A RowStore holds the row tables a Compressor declares (Tables()) together
+// with each row's optimizer state. The local implementation (LocalRowStore)
+// keeps everything in this process; the parameter-server client (ps/, issue 3)
+// implements the same interface by slicing requests over shards, so the
+// embedding layer and every method work unchanged in both settings.
+//
+// Gather() dequantizes to fp32; Push() sums duplicate rows' gradients, applies
+// the optimizer in fp32 and writes back in the table's storage type (with the
+// table's rounding: stochastic rounding for fp16/int8/int16).
+//
+// Thread-safety: LocalRowStore allows concurrent Gather() calls; Push(),
+// Reset() and Load() need exclusive access.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/rng.h"
+#include "common/status.h"
+#include "compressors/compressor.h"
+#include "embedding/sparse_optimizer.h"
+
+namespace ecps {
+
+class RowStore {
+ public:
+  virtual ~RowStore() = default;
+
+  // (Re)creates the tables and initialises their rows from `seed`
+  // (U(-init_bound, init_bound) per element, methods.md §1.3).
+  virtual Status Reset(const std::vector<RowTableSpec>& tables, uint64_t seed) = 0;
+
+  // values->values[t] = dequantized rows plan.rows[t] (kNoRow -> zeros).
+  virtual void Gather(const LookupPlan& plan, FetchedRows* values) const = 0;
+
+  // Applies one sparse-optimizer step with the gradients of plan's rows.
+  // `step` is the 1-based global step shared with the dense optimizer.
+  virtual void Push(const LookupPlan& plan, const FetchedRows& grads, int64_t step) = 0;
+
+  // Drops the optimizer state (a stage that starts with fresh Adam state).
+  virtual void ResetOptimizerState() = 0;
+
+  // Bytes held for parameters and optimizer state.
+  virtual uint64_t parameter_bytes() const = 0;
+  virtual uint64_t optimizer_bytes() const = 0;
+
+  // Full state (specs, rows, optimizer state, rounding RNG) for checkpoints.
+  virtual std::string Save() const = 0;
+  virtual Status Load(const std::string& blob) = 0;
+};
+
+// The in-process store used by the single-process trainer and by each
+// parameter-server shard for the rows it owns.
+std::unique_ptr<RowStore> NewLocalRowStore(const SparseOptimizerConfig& opt);
+
+}  // namespace ecps

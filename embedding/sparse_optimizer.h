@@ -1,0 +1,39 @@
+// Sparse (row-wise) optimizers for embedding rows: only the rows touched by a
+// batch are updated ("lazy"), methods.md §1.5. Adam's bias correction uses the
+// global step shared with the dense optimizer.
+//
+// Thread-safety: stateless apart from the per-row state passed in.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+
+namespace ecps {
+
+enum class SparseOptimizerKind : uint8_t { kAdam = 0, kSgd = 1, kAdagrad = 2, kRowwiseAdagrad = 3 };
+
+struct SparseOptimizerConfig {
+  SparseOptimizerKind kind = SparseOptimizerKind::kAdam;
+  float lr = 0.001f;
+  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
+  float adagrad_init = 0.0f, adagrad_eps = 1e-10f;
+};
+
+StatusOr<SparseOptimizerKind> ParseSparseOptimizer(const std::string& name);
+
+// Floats of optimizer state per row of `width` elements:
+// Adam 2*width, Adagrad width, row-wise Adagrad 1, SGD 0.
+int StateFloatsPerRow(SparseOptimizerKind kind, int width);
+
+// Updates one row in place. `state` points at StateFloatsPerRow() floats.
+//   Adam:    m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+//            w -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+//   SGD:     w -= lr g
+//   Adagrad: a += g^2; w -= lr g / (sqrt(a) + eps)
+//   Row-wise Adagrad: a += mean(g^2); w -= lr g / (sqrt(a) + eps)
+void ApplySparseUpdate(const SparseOptimizerConfig& cfg, int64_t step, int width,
+                       const float* grad, float* weights, float* state);
+
+}  // namespace ecps

@@ -1,0 +1,50 @@
+// The unit of data that flows from the data pipeline to the trainer.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ecps {
+
+// Shape of a preprocessed dataset: what the models and the embedding layer
+// need to know about the features. Field ids are field-local, dense in
+// [0, cardinalities[f]); global id = offsets[f] + local id.
+struct DatasetSchema {
+  std::string format;                     // "criteo", "avazu", "libsvm"
+  int num_dense = 0;                      // 13 for Criteo, 0 for Avazu
+  int num_fields = 0;                     // 26 for Criteo, 22 for Avazu
+  std::vector<std::string> field_names;   // size num_fields
+  std::vector<uint64_t> cardinalities;    // size num_fields (including OOV/missing ids)
+  std::vector<uint64_t> offsets;          // size num_fields, cumulative sums
+  uint64_t total_features() const {
+    return offsets.empty() ? 0 : offsets.back() + cardinalities.back();
+  }
+};
+
+// B samples, row-major. `sparse[i * num_fields + f]` is the field-local id of
+// field f in sample i; `dense[i * num_dense + j]` is already log-transformed.
+struct Batch {
+  int size = 0;
+  int num_dense = 0;
+  int num_fields = 0;
+  std::vector<float> labels;     // size B, 0 or 1
+  std::vector<float> dense;      // size B * num_dense
+  std::vector<uint32_t> sparse;  // size B * num_fields
+
+  void Resize(int b, int nd, int nf) {
+    size = b;
+    num_dense = nd;
+    num_fields = nf;
+    labels.resize(b);
+    dense.resize(static_cast<size_t>(b) * nd);
+    sparse.resize(static_cast<size_t>(b) * nf);
+  }
+};
+
+enum class Split : uint8_t { kTrain = 0, kValidation = 1, kTest = 2 };
+inline const char* SplitName(Split s) {
+  return s == Split::kTrain ? "train" : s == Split::kValidation ? "validation" : "test";
+}
+
+}  // namespace ecps
