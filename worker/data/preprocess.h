@@ -1,0 +1,65 @@
+// `ecps preprocess`: one streaming pass over raw text (Criteo TSV, Avazu CSV,
+// libSVM/libFM; .gz transparently) that builds per-field vocabularies,
+// transforms numeric x to log(x+1) for x > 0 else 0, counts feature
+// frequencies, assigns train/validation/test splits and writes the versioned
+// binary cache that Dataset::Open() memory-maps (docs/formats.md).
+// Inputs may be larger than memory: rows stream to disk; only vocabularies
+// are held in memory.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ecps {
+
+enum class MalformedPolicy : uint8_t { kSkip = 0, kFail = 1 };
+
+struct PreprocessOptions {
+  std::vector<std::string> inputs;   // files, read in order as one stream
+  std::string format = "criteo";     // criteo | avazu | libsvm
+  std::string output;                // cache file path
+  uint64_t min_count = 0;            // values seen < min_count times map to the field's OOV id;
+                                     // 0 keeps everything (the paper's setting)
+  // Split: "days" (Criteo: 7 equal days by row order, days 1-6 train, day 7 split
+  // in half: first half test, second half validation; Avazu: the last
+  // `last_day_rows` rows play day 7) or "ratio" (last test_ratio of rows is test,
+  // the val_ratio before it is validation, the rest is train).
+  std::string split = "days";
+  double val_ratio = 0.05;
+  double test_ratio = 0.1;
+  MalformedPolicy on_malformed = MalformedPolicy::kSkip;
+  int report_first = 5;              // malformed lines reported in full per kind
+  uint64_t max_rows = 0;             // 0 = all
+};
+
+// Malformed lines by kind. Every line is either converted or counted here.
+struct MalformedCounts {
+  uint64_t wrong_column_count = 0;
+  uint64_t bad_label = 0;
+  uint64_t bad_integer = 0;
+  uint64_t bad_hex = 0;
+  uint64_t bad_libsvm_token = 0;
+  uint64_t total() const {
+    return wrong_column_count + bad_label + bad_integer + bad_hex + bad_libsvm_token;
+  }
+};
+
+struct PreprocessReport {
+  uint64_t lines = 0;
+  uint64_t rows_written = 0;
+  uint64_t train_rows = 0, val_rows = 0, test_rows = 0;
+  uint64_t features = 0;             // total vocabulary size over all fields
+  uint64_t input_bytes = 0;
+  double seconds = 0;
+  MalformedCounts malformed;
+  std::vector<std::string> examples; // "file:line: reason" for the first few per kind
+};
+
+// With kFail the first malformed line returns InvalidArgument naming file and
+// line; with kSkip it is counted, reported and skipped.
+StatusOr<PreprocessReport> Preprocess(const PreprocessOptions& options);
+
+}  // namespace ecps
