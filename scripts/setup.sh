@@ -15,6 +15,7 @@ PACKAGES=(
   libopenmpi-dev openmpi-bin
   libzmq3-dev cppzmq-dev
   libcereal-dev
+  nlohmann-json3-dev
   libboost-dev libboost-program-options-dev
   libyaml-cpp-dev
   libspdlog-dev libfmt-dev

@@ -1,0 +1,17 @@
+// Turns a config's data.* section into an open Dataset: generates text with
+// GenerateData() and/or preprocesses raw text into a cache under
+// data.cache_dir, reusing files that an earlier run already produced (they
+// are written atomically, so an existing file is a complete one).
+#pragma once
+
+#include <memory>
+
+#include "common/status.h"
+#include "worker/data/dataset.h"
+#include "worker/train_config.h"
+
+namespace ecps {
+
+StatusOr<std::unique_ptr<Dataset>> OpenTrainingData(const TrainConfig& config);
+
+}  // namespace ecps

@@ -1,0 +1,181 @@
+#include "worker/train_config.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "common/file_util.h"
+#include "compressors/compressor.h"
+
+namespace ecps {
+
+const ParamSchema& TrainConfigSchema() {
+  static const ParamSchema* schema = [] {
+    auto* s = new ParamSchema();
+    // data.*
+    s->String("data.source", "generate",
+              "where rows come from: 'generate' (ecps gen-data into data.cache_dir), "
+              "'raw' (preprocess data.raw), or 'cache' (an existing cache at data.cache)",
+              {"generate", "raw", "cache"});
+    s->String("data.cache", "", "preprocessed cache file (data.source=cache)");
+    s->String("data.raw", "", "raw text file(s), comma separated (data.source=raw)");
+    s->String("data.format", "criteo", "raw format", {"criteo", "avazu", "libsvm"});
+    s->String("data.cache_dir", "runs/data",
+              "directory for generated text and caches built by this run");
+    s->Int("data.generate.rows", 500000, 1000, 1LL << 40, "rows of generated data");
+    s->Int("data.generate.features", 200000, 100, 1LL << 40,
+           "distinct categorical values of generated data");
+    s->Int("data.generate.seed", 1, 0, 1LL << 62, "seed of generated data");
+    s->String("data.split", "days", "'days' (methods.md §1.1) or 'ratio'", {"days", "ratio"});
+    s->Float("data.val_ratio", 0.05, 0, 0.9, "validation share for split=ratio");
+    s->Float("data.test_ratio", 0.1, 0, 0.9, "test share (last rows) for split=ratio");
+    s->Int("data.min_count", 0, 0, 1LL << 40,
+           "values seen fewer times map to the field's OOV id (0 keeps all)");
+    s->String("data.on_malformed", "skip", "malformed raw lines: skip (count, report) or fail",
+              {"skip", "fail"});
+    // model.*
+    s->String("model.name", "dlrm", "dense network", {"dlrm", "wdl", "dcn"});
+    s->String("model.bottom", "512,256,64", "DLRM bottom MLP hidden sizes (output is embedding.dim)");
+    s->String("model.top", "512,256", "DLRM top MLP hidden sizes (output is 1)");
+    s->String("model.deep", "", "WDL/DCN deep part sizes; empty = paper default "
+              "(WDL 256,256; DCN 256,256,256)");
+    s->Int("model.cross_layers", 3, 1, 64, "DCN cross layers");
+    s->Int("model.threads", 0, 0, 1024, "CPU threads for the dense network (0 = all cores)");
+    s->String("model.device", "cpu", "device of the dense network", {"cpu", "cuda"});
+    // embedding.*
+    s->String("embedding.method", "full", "compression method (see `ecps train --list-methods`)");
+    s->Int("embedding.dim", 16, 1, 4096, "embedding dimension d");
+    s->Float("embedding.budget", 1.0, 1e-6, 1.0,
+             "inference-memory budget as a fraction of the full fp32 table (0.5, 0.1, 0.01, ...)");
+    // optimizer.*
+    s->String("optimizer.name", "adam", "dense optimizer", {"adam", "sgd", "adagrad"});
+    s->String("optimizer.sparse", "adam", "embedding-row optimizer (lazy)",
+              {"adam", "sgd", "adagrad", "rowwise_adagrad"});
+    s->Float("optimizer.lr", 0.001, 0, 100, "learning rate (dense and sparse)");
+    s->Float("optimizer.sparse_lr", 0, 0, 100, "embedding learning rate; 0 = optimizer.lr");
+    s->Float("optimizer.beta1", 0.9, 0, 1, "Adam beta1");
+    s->Float("optimizer.beta2", 0.999, 0, 1, "Adam beta2");
+    s->Float("optimizer.eps", 1e-8, 0, 1, "Adam epsilon");
+    // train.*
+    s->Int("train.batch_size", 128, 1, 1 << 20, "training batch size (drop_last)");
+    s->Int("train.epochs", 1, 1, 10000, "maximum epochs per stage");
+    s->Int("train.max_steps", 0, 0, 1LL << 50, "stop a stage after this many steps (0 = no limit)");
+    s->Int("train.evals_per_epoch", 4, 0, 100000,
+           "validation evaluations per epoch (0 = only at the end of each epoch)");
+    s->Int("train.early_stop_evals", 10, 0, 100000,
+           "stop after this many evaluations without a new best validation AUC (0 = never)");
+    s->String("train.shuffle", "once", "train order: shuffled once (paper), every epoch, or file order",
+              {"once", "epoch", "none"});
+    s->Int("train.seed", 1, 0, 1LL << 62, "seed of initialisation, shuffling and rounding");
+    s->Int("train.eval_batch_size", 4096, 1, 1 << 22, "batch size for evaluation");
+    s->Int("train.max_eval_rows", 0, 0, 1LL << 50, "cap on rows per evaluation (0 = all)");
+    s->Int("train.latency_batches", 200, 1, 1000000,
+           "batches timed for the inference-latency median");
+    // output.*
+    s->String("output.dir", "runs/default", "directory for checkpoints and results");
+    s->String("output.results", "results.json", "results file name inside output.dir ('' = none)");
+    s->Int("output.checkpoint_every", 0, 0, 1LL << 50,
+           "also write a resumable checkpoint every N steps (0 = only at evaluations)");
+    s->String("output.progress", "auto", "progress display: bar on a terminal, log lines otherwise",
+              {"auto", "bar", "log", "none"});
+    return s;
+  }();
+  return *schema;
+}
+
+StatusOr<std::vector<int>> ParseSizes(const std::string& key, const std::string& text) {
+  std::vector<int> out;
+  if (text.empty()) return out;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    int v = 0;
+    if (!absl::SimpleAtoi(part, &v) || v <= 0)
+      return InvalidArgument("config key '", key, "': '", text,
+                             "' is not a comma-separated list of positive sizes");
+    out.push_back(v);
+  }
+  return out;
+}
+
+StatusOr<DenseModelConfig> TrainConfig::ModelConfig(int num_dense, int num_fields) const {
+  DenseModelConfig c;
+  c.name = params.GetString("model.name");
+  c.num_dense = num_dense;
+  c.num_fields = num_fields;
+  c.dim = static_cast<int>(params.GetInt("embedding.dim"));
+  ASSIGN_OR_RETURN(c.bottom, ParseSizes("model.bottom", params.GetString("model.bottom")));
+  ASSIGN_OR_RETURN(c.top, ParseSizes("model.top", params.GetString("model.top")));
+  ASSIGN_OR_RETURN(auto deep, ParseSizes("model.deep", params.GetString("model.deep")));
+  if (deep.empty()) deep = c.name == "dcn" ? std::vector<int>{256, 256, 256} : std::vector<int>{256, 256};
+  c.deep = deep;
+  c.cross_layers = static_cast<int>(params.GetInt("model.cross_layers"));
+  c.threads = static_cast<int>(params.GetInt("model.threads"));
+  return c;
+}
+
+std::string TrainConfig::ToYaml() const {
+  std::string y = params.ToYaml();
+  if (method_params.schema() && !method_params.schema()->specs().empty()) {
+    y += "# embedding.params (method '" + method() + "')\n";
+    y += method_params.ToYaml();
+  }
+  return y;
+}
+
+StatusOr<TrainConfig> LoadTrainConfig(const std::string& path,
+                                      const std::vector<std::string>& overrides) {
+  TrainConfig cfg;
+  cfg.params = ParamSet(&TrainConfigSchema());
+  cfg.origin = path.empty() ? "<defaults>" : path;
+  std::map<std::string, std::string> method_values;
+  auto route = [&](const std::string& key, const std::string& value,
+                   const std::string& where) -> Status {
+    static const std::string kPrefix = "embedding.params.";
+    if (key.rfind(kPrefix, 0) == 0) {
+      method_values[key.substr(kPrefix.size())] = value;
+      return OkStatus();
+    }
+    return Annotate(cfg.params.Set(key, value), where);
+  };
+  if (!path.empty()) {
+    auto text = ReadFile(path);
+    if (!text.ok()) return InvalidArgument("config '", path, "': ", text.status().message());
+    ASSIGN_OR_RETURN(auto flat, FlattenYaml(*text, path));
+    for (const auto& [k, v] : flat) RETURN_IF_ERROR(route(k, v, path));
+  }
+  for (const auto& a : overrides) {
+    auto eq = a.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return InvalidArgument("--set '", a, "': expected key=value");
+    RETURN_IF_ERROR(route(a.substr(0, eq), a.substr(eq + 1), "--set"));
+  }
+  RETURN_IF_ERROR(cfg.params.Validate());
+
+  const CompressorInfo* info = FindCompressor(cfg.method());
+  if (info == nullptr) {
+    // CreateCompressor's error lists every registered method.
+    return Annotate(CreateCompressor(cfg.method()).status(),
+                    absl::StrCat(cfg.origin, ": config key 'embedding.method'"));
+  }
+  cfg.method_params = ParamSet(&info->schema);
+  for (const auto& [k, v] : method_values) {
+    Status s = cfg.method_params.Set(k, v);
+    if (!s.ok())
+      return InvalidArgument(cfg.origin, ": method '", cfg.method(),
+                             "' (keys under embedding.params): ", s.message());
+  }
+  RETURN_IF_ERROR(cfg.method_params.Validate());
+
+  // Cross-key checks.
+  const std::string source = cfg.params.GetString("data.source");
+  if (source == "cache" && cfg.params.GetString("data.cache").empty())
+    return InvalidArgument(cfg.origin, ": config key 'data.cache' is required when data.source=cache");
+  if (source == "raw" && cfg.params.GetString("data.raw").empty())
+    return InvalidArgument(cfg.origin, ": config key 'data.raw' is required when data.source=raw");
+  if (cfg.params.GetString("data.split") == "ratio" &&
+      cfg.params.GetFloat("data.val_ratio") + cfg.params.GetFloat("data.test_ratio") >= 1.0)
+    return InvalidArgument(cfg.origin,
+                           ": config keys 'data.val_ratio' + 'data.test_ratio' must be < 1");
+  for (const char* key : {"model.bottom", "model.top", "model.deep"})
+    RETURN_IF_ERROR(Annotate(ParseSizes(key, cfg.params.GetString(key)).status(), cfg.origin));
+  return cfg;
+}
+
+}  // namespace ecps

@@ -1,0 +1,470 @@
+#include "worker/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <numeric>
+
+#include "common/file_util.h"
+#include "common/logging.h"
+#include "common/rng.h"
+#include "embedding/sparse_optimizer.h"
+#include "worker/checkpoint.h"
+#include "worker/metrics.h"
+#include "worker/progress.h"
+
+#ifndef ECPS_GIT_COMMIT
+#define ECPS_GIT_COMMIT "unknown"
+#endif
+
+namespace ecps {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+std::string FloatsToBytes(std::span<const float> v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+}
+
+Status BytesToFloats(std::string_view bytes, std::span<float> out, const std::string& what) {
+  if (bytes.size() != out.size() * sizeof(float))
+    return DataLoss("checkpoint section ", what, " holds ", bytes.size() / sizeof(float),
+                    " values; the model has ", out.size(),
+                    " (was it written for another model or config?)");
+  std::memcpy(out.data(), bytes.data(), bytes.size());
+  return OkStatus();
+}
+
+// Keys that may differ between a checkpoint and the run resuming from it.
+bool MayChangeOnResume(const std::string& key) {
+  return key == "train.max_steps" || key == "train.epochs" || key == "train.early_stop_evals" ||
+         key.rfind("output.", 0) == 0 || key == "model.threads" || key == "train.latency_batches";
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config,
+                                                   const Dataset* data) {
+  std::unique_ptr<Trainer> t(new Trainer(config, data));
+  RETURN_IF_ERROR(t->Init());
+  return t;
+}
+
+std::string Trainer::Path(const std::string& name) const {
+  return (std::filesystem::path(config_.params.GetString("output.dir")) / name).string();
+}
+
+Status Trainer::Init() {
+  const ParamSet& p = config_.params;
+  const DatasetSchema& schema = data_->schema();
+  num_fields_ = schema.num_fields;
+  num_dense_ = schema.num_dense;
+  dim_ = static_cast<int>(p.GetInt("embedding.dim"));
+  batch_size_ = static_cast<int>(p.GetInt("train.batch_size"));
+  const uint64_t seed = static_cast<uint64_t>(p.GetInt("train.seed"));
+
+  if (data_->NumRows(Split::kTrain) < static_cast<uint64_t>(batch_size_))
+    return InvalidArgument(config_.origin, ": config key 'train.batch_size' (", batch_size_,
+                           ") exceeds the ", data_->NumRows(Split::kTrain), " training rows");
+
+  ASSIGN_OR_RETURN(DenseModelConfig mc, config_.ModelConfig(num_dense_, num_fields_));
+  Device device = p.GetString("model.device") == "cuda" ? Device::kCuda : Device::kCpu;
+  ASSIGN_OR_RETURN(model_, CreateDenseModel(mc, device, seed));
+
+  OptimizerConfig oc;
+  oc.name = p.GetString("optimizer.name");
+  oc.lr = p.GetFloat("optimizer.lr");
+  oc.beta1 = p.GetFloat("optimizer.beta1");
+  oc.beta2 = p.GetFloat("optimizer.beta2");
+  oc.eps = p.GetFloat("optimizer.eps");
+  ASSIGN_OR_RETURN(dense_opt_, CreateDenseOptimizer(oc, model_->params().size()));
+
+  SparseOptimizerConfig so;
+  ASSIGN_OR_RETURN(so.kind, ParseSparseOptimizer(p.GetString("optimizer.sparse")));
+  double slr = p.GetFloat("optimizer.sparse_lr");
+  so.lr = static_cast<float>(slr > 0 ? slr : oc.lr);
+  so.beta1 = static_cast<float>(oc.beta1);
+  so.beta2 = static_cast<float>(oc.beta2);
+  so.eps = static_cast<float>(oc.eps);
+
+  ASSIGN_OR_RETURN(auto compressor, CreateCompressor(config_.method()));
+  embedding_ = std::make_unique<EmbeddingLayer>(std::move(compressor), NewLocalRowStore(so));
+  CompressorContext ctx;
+  ctx.space.cardinalities = schema.cardinalities;
+  ctx.space.offsets = schema.offsets;
+  ctx.space.dim = dim_;
+  ctx.budget = p.GetFloat("embedding.budget");
+  ctx.seed = seed;
+  ctx.train_counts = data_->train_counts();
+  RETURN_IF_ERROR(Annotate(embedding_->Init(ctx, config_.method_params),
+                           absl::StrCat("method '", config_.method(), "'")));
+  state_.stage_seconds.assign(embedding_->compressor().Stages().size(), 0.0);
+  return OkStatus();
+}
+
+std::vector<uint64_t> Trainer::EpochOrder(int64_t epoch) const {
+  const uint64_t n = data_->NumRows(Split::kTrain);
+  std::vector<uint64_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  const std::string mode = config_.params.GetString("train.shuffle");
+  if (mode == "none") return order;
+  uint64_t seed = static_cast<uint64_t>(config_.params.GetInt("train.seed")) * 0x9E3779B97F4A7C15ull;
+  if (mode == "epoch") seed += static_cast<uint64_t>(epoch) + 1;
+  Rng rng(seed ^ 0x5348554646ull);  // "SHUFF": keeps the order independent of init draws
+  for (uint64_t i = n; i > 1; --i) std::swap(order[i - 1], order[rng.Below(i)]);
+  return order;
+}
+
+void Trainer::TrainStep(std::span<const uint64_t> rows) {
+  const int b = static_cast<int>(rows.size());
+  data_->Gather(Split::kTrain, rows, &batch_);
+  const size_t n_emb = static_cast<size_t>(b) * num_fields_ * dim_;
+  emb_.resize(n_emb);
+  demb_.resize(n_emb);
+  logits_.resize(b);
+  dlogits_.resize(b);
+  embedding_->Forward(batch_.sparse, emb_.data(), /*training=*/true);
+  model_->Forward(b, batch_.dense.data(), emb_.data(), logits_.data());
+  last_loss_ = BceWithLogits(logits_, batch_.labels, dlogits_.data());
+  model_->Backward(dlogits_.data(), demb_.data());
+  ++state_.opt_step;
+  const auto& stage = embedding_->compressor().Stages()[state_.stage];
+  if (!stage.freeze_dense) dense_opt_->Step(model_->params(), model_->grads(), state_.opt_step);
+  embedding_->Backward(demb_.data(), state_.opt_step);
+  embedding_->compressor().AfterStep(state_.opt_step);
+}
+
+EvalResult Trainer::Evaluate(Split split, uint64_t max_rows) {
+  uint64_t n = data_->NumRows(split);
+  if (max_rows > 0) n = std::min(n, max_rows);
+  EvalResult r;
+  r.rows = n;
+  if (n == 0) return r;
+  const uint64_t eb = static_cast<uint64_t>(config_.params.GetInt("train.eval_batch_size"));
+  std::vector<float> logits(n), labels(n);
+  std::vector<uint64_t> rows;
+  Batch batch;
+  std::vector<float> emb;
+  for (uint64_t start = 0; start < n; start += eb) {
+    const uint64_t cnt = std::min(eb, n - start);
+    rows.resize(cnt);
+    std::iota(rows.begin(), rows.end(), start);
+    data_->Gather(split, rows, &batch);
+    emb.resize(cnt * num_fields_ * dim_);
+    embedding_->Forward(batch.sparse, emb.data(), /*training=*/false);
+    model_->Predict(static_cast<int>(cnt), batch.dense.data(), emb.data(), logits.data() + start);
+    std::copy(batch.labels.begin(), batch.labels.end(), labels.begin() + start);
+  }
+  r.auc = RocAuc(logits, labels);
+  r.logloss = LogLossFromLogits(logits, labels);
+  return r;
+}
+
+StatusOr<bool> Trainer::EvaluateAndCheckpoint() {
+  const uint64_t max_rows = static_cast<uint64_t>(config_.params.GetInt("train.max_eval_rows"));
+  bool improved = true;
+  nlohmann::json h = {{"stage", state_.stage}, {"step", state_.total_steps},
+                      {"epoch", state_.epoch}, {"train_loss", last_loss_}};
+  if (data_->NumRows(Split::kValidation) > 0) {
+    EvalResult v = Evaluate(Split::kValidation, max_rows);
+    h["val_auc"] = v.auc;
+    h["val_logloss"] = v.logloss;
+    improved = v.auc > state_.best_val_auc;
+    if (improved) {
+      state_.best_val_auc = v.auc;
+      state_.best_step = state_.total_steps;
+      state_.evals_since_best = 0;
+    } else {
+      ++state_.evals_since_best;
+    }
+    ECPS_LOG_INFO("eval stage {} step {}: val AUC {:.5f} logloss {:.5f}{}", state_.stage,
+                  state_.total_steps, v.auc, v.logloss, improved ? " (best)" : "");
+  } else {
+    // Without a validation split the latest model is the one we keep.
+    state_.best_step = state_.total_steps;
+  }
+  state_.history.push_back(h);
+  if (improved) RETURN_IF_ERROR(SaveCheckpoint(Path("best.ckpt")));
+  RETURN_IF_ERROR(SaveCheckpoint(Path("last.ckpt")));
+  const int64_t patience = config_.params.GetInt("train.early_stop_evals");
+  return patience > 0 && state_.evals_since_best >= patience;
+}
+
+Status Trainer::RunStage(int stage) {
+  const ParamSet& p = config_.params;
+  const int64_t epochs = p.GetInt("train.epochs");
+  const int64_t max_steps = p.GetInt("train.max_steps");
+  const int64_t per_epoch = static_cast<int64_t>(data_->NumRows(Split::kTrain)) / batch_size_;
+  const int64_t evals = p.GetInt("train.evals_per_epoch");
+  const int64_t eval_every = evals > 0 ? std::max<int64_t>(1, per_epoch / evals) : per_epoch;
+  const int64_t ckpt_every = p.GetInt("output.checkpoint_every");
+  const StageSpec spec = embedding_->compressor().Stages()[stage];
+  const int64_t total = max_steps > 0 ? std::min(max_steps, epochs * per_epoch) : epochs * per_epoch;
+  Progress progress(Progress::ParseMode(p.GetString("output.progress")),
+                    absl::StrCat("[", spec.name, "]"), total, batch_size_);
+  auto stage_start = Clock::now();
+  std::vector<uint64_t> order;
+  int64_t order_epoch = -1;
+  bool stop = false;
+  state_.stop_reason = "epochs";
+  while (!stop && state_.epoch < epochs) {
+    if (order_epoch != state_.epoch) {
+      order = EpochOrder(state_.epoch);
+      order_epoch = state_.epoch;
+    }
+    while (state_.step_in_epoch < per_epoch) {
+      if (max_steps > 0 && state_.stage_step >= max_steps) {
+        state_.stop_reason = "max_steps";
+        stop = true;
+        break;
+      }
+      auto t0 = Clock::now();
+      std::span<const uint64_t> rows(order.data() + state_.step_in_epoch * batch_size_,
+                                     static_cast<size_t>(batch_size_));
+      TrainStep(rows);
+      state_.train_seconds += Seconds(t0, Clock::now());
+      state_.samples += static_cast<uint64_t>(batch_size_);
+      ++state_.step_in_epoch;
+      ++state_.stage_step;
+      ++state_.total_steps;
+      progress.Update(state_.stage_step, last_loss_);
+      const bool epoch_end = state_.step_in_epoch == per_epoch;
+      if (state_.step_in_epoch % eval_every == 0 || epoch_end) {
+        if (epoch_end) {
+          ++state_.epoch;
+          state_.step_in_epoch = 0;
+        }
+        progress.Finish();
+        ASSIGN_OR_RETURN(bool early, EvaluateAndCheckpoint());
+        if (early) {
+          ECPS_LOG_INFO("early stop: {} evaluations without a better validation AUC",
+                        state_.evals_since_best);
+          state_.stop_reason = "early_stop";
+          stop = true;
+        }
+        if (epoch_end || stop) break;
+      } else if (ckpt_every > 0 && state_.stage_step % ckpt_every == 0) {
+        RETURN_IF_ERROR(SaveCheckpoint(Path("last.ckpt")));
+      }
+    }
+  }
+  progress.Finish();
+  // A stage cut short by max_steps still gets an evaluation of where it ended.
+  if (state_.history.empty() || state_.history.back()["step"] != state_.total_steps) {
+    ASSIGN_OR_RETURN(bool early, EvaluateAndCheckpoint());
+    (void)early;
+  }
+  state_.stage_seconds[stage] += Seconds(stage_start, Clock::now());
+  state_.stage_done = true;
+  RETURN_IF_ERROR(SaveCheckpoint(Path("last.ckpt")));
+  return OkStatus();
+}
+
+StatusOr<nlohmann::json> Trainer::Run(bool resume) {
+  RETURN_IF_ERROR(MakeDirs(config_.params.GetString("output.dir")));
+  if (resume) {
+    std::string last = Path("last.ckpt");
+    if (!FileExists(last))
+      return FailedPrecondition("--resume: no checkpoint at '", last, "'");
+    RETURN_IF_ERROR(LoadCheckpoint(last, /*restore_state=*/true));
+    // A stage that ended on a limit the new config raises is reopened.
+    const int64_t max_steps = config_.params.GetInt("train.max_steps");
+    if (state_.stage_done && state_.stop_reason != "early_stop" &&
+        state_.epoch < config_.params.GetInt("train.epochs") &&
+        (max_steps == 0 || state_.stage_step < max_steps))
+      state_.stage_done = false;
+    ECPS_LOG_INFO("resumed from {} at stage {} step {}", last, state_.stage, state_.total_steps);
+  }
+  const int num_stages = static_cast<int>(embedding_->compressor().Stages().size());
+  while (state_.stage < num_stages) {
+    if (!state_.stage_done) RETURN_IF_ERROR(RunStage(state_.stage));
+    if (state_.stage + 1 >= num_stages) break;
+    // The next stage starts from this stage's best checkpoint (methods.md §1.9).
+    RETURN_IF_ERROR(LoadCheckpoint(Path("best.ckpt"), /*restore_state=*/false));
+    ++state_.stage;
+    RETURN_IF_ERROR(embedding_->BeginStage(state_.stage));
+    const StageSpec& next = embedding_->compressor().Stages()[state_.stage];
+    if (next.reset_optimizer_state) {
+      embedding_->store().ResetOptimizerState();
+      std::fill(dense_opt_->state().begin(), dense_opt_->state().end(), 0.0f);
+      state_.opt_step = 0;
+    }
+    state_.epoch = state_.step_in_epoch = state_.stage_step = 0;
+    state_.best_val_auc = -1;
+    state_.evals_since_best = 0;
+    state_.stage_done = false;
+  }
+  // Final model: the best checkpoint by validation AUC.
+  if (FileExists(Path("best.ckpt"))) RETURN_IF_ERROR(LoadCheckpoint(Path("best.ckpt"), false));
+  EvalResult val = Evaluate(Split::kValidation, 0);
+  EvalResult test = Evaluate(Split::kTest, 0);
+  double latency = MeasureLatencyMs();
+  nlohmann::json results = Results(val, test, latency);
+  const std::string name = config_.params.GetString("output.results");
+  if (!name.empty()) RETURN_IF_ERROR(AtomicWriteFile(Path(name), results.dump(2) + "\n"));
+  return results;
+}
+
+double Trainer::MeasureLatencyMs() {
+  Split split = data_->NumRows(Split::kTest) > 0 ? Split::kTest : Split::kTrain;
+  const uint64_t n = data_->NumRows(split);
+  const uint64_t b = std::min<uint64_t>(static_cast<uint64_t>(batch_size_), n);
+  if (b == 0) return 0;
+  const int reps = static_cast<int>(config_.params.GetInt("train.latency_batches"));
+  std::vector<uint64_t> rows(b);
+  Batch batch;
+  std::vector<float> emb(b * num_fields_ * dim_), logits(b);
+  std::vector<double> times;
+  uint64_t start = 0;
+  for (int r = -3; r < reps; ++r) {  // 3 warm-up batches
+    for (uint64_t i = 0; i < b; ++i) rows[i] = (start + i) % n;
+    start = (start + b) % n;
+    auto t0 = Clock::now();
+    data_->Gather(split, rows, &batch);
+    embedding_->Forward(batch.sparse, emb.data(), false);
+    model_->Predict(static_cast<int>(b), batch.dense.data(), emb.data(), logits.data());
+    if (r >= 0) times.push_back(Seconds(t0, Clock::now()) * 1e3);
+  }
+  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+  return times[times.size() / 2];
+}
+
+nlohmann::json Trainer::Results(const EvalResult& val, const EvalResult& test, double latency_ms) {
+  const ParamSet& p = config_.params;
+  const DatasetSchema& s = data_->schema();
+  MemoryReport mem = embedding_->Memory();
+  const double full_bytes = 4.0 * static_cast<double>(s.total_features()) * dim_;
+  const uint64_t dense_bytes = model_->params().size() * sizeof(float);
+  const uint64_t dense_opt_bytes = dense_opt_->state().size() * sizeof(float);
+  nlohmann::json stages = nlohmann::json::array();
+  const auto specs = embedding_->compressor().Stages();
+  double total_time = 0;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    stages.push_back({{"name", specs[i].name}, {"seconds", state_.stage_seconds[i]}});
+    total_time += state_.stage_seconds[i];
+  }
+  auto nan_safe = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); };
+  return {
+      {"method", config_.method()},
+      {"budget", p.GetFloat("embedding.budget")},
+      {"model", p.GetString("model.name")},
+      {"dataset",
+       {{"format", s.format},
+        {"features", s.total_features()},
+        {"fields", s.num_fields},
+        {"train_rows", data_->NumRows(Split::kTrain)},
+        {"val_rows", data_->NumRows(Split::kValidation)},
+        {"test_rows", data_->NumRows(Split::kTest)}}},
+      {"embedding_dim", dim_},
+      {"batch_size", batch_size_},
+      {"val_auc", nan_safe(val.auc)},
+      {"val_logloss", nan_safe(val.logloss)},
+      {"test_auc", nan_safe(test.auc)},
+      {"test_logloss", nan_safe(test.logloss)},
+      {"inference_memory_bytes", mem.inference_bytes},
+      {"inference_memory_ratio", full_bytes > 0 ? mem.inference_bytes / full_bytes : 0.0},
+      {"training_memory",
+       {{"embedding_parameter_bytes", mem.parameter_bytes},
+        {"embedding_optimizer_bytes", mem.optimizer_bytes},
+        {"embedding_auxiliary_bytes", mem.auxiliary_bytes},
+        {"embedding_total_bytes", mem.training_bytes()},
+        {"embedding_ratio", full_bytes > 0 ? mem.training_bytes() / full_bytes : 0.0},
+        {"dense_parameter_bytes", dense_bytes},
+        {"dense_optimizer_bytes", dense_opt_bytes},
+        {"total_bytes", mem.training_bytes() + dense_bytes + dense_opt_bytes}}},
+      {"stages", stages},
+      {"train_time_seconds", total_time},
+      {"train_loop_seconds", state_.train_seconds},
+      {"throughput_samples_per_s",
+       state_.train_seconds > 0 ? state_.samples / state_.train_seconds : 0.0},
+      {"latency_ms_per_batch_median", latency_ms},
+      {"steps", state_.total_steps},
+      {"best_step", state_.best_step},
+      {"epochs_completed", state_.epoch},
+      {"stop_reason", state_.stop_reason},
+      {"history", state_.history},
+      {"git_commit", ECPS_GIT_COMMIT},
+      {"config", config_.ToYaml()},
+  };
+}
+
+Status Trainer::SaveCheckpoint(const std::string& path) const {
+  CheckpointWriter w;
+  w.Add("CONF", config_.ToYaml());
+  nlohmann::json st = {{"stage", state_.stage},
+                       {"epoch", state_.epoch},
+                       {"step_in_epoch", state_.step_in_epoch},
+                       {"stage_step", state_.stage_step},
+                       {"opt_step", state_.opt_step},
+                       {"total_steps", state_.total_steps},
+                       {"best_val_auc", state_.best_val_auc},
+                       {"best_step", state_.best_step},
+                       {"evals_since_best", state_.evals_since_best},
+                       {"stage_done", state_.stage_done},
+                       {"stop_reason", state_.stop_reason},
+                       {"train_seconds", state_.train_seconds},
+                       {"samples", state_.samples},
+                       {"stage_seconds", state_.stage_seconds},
+                       {"history", state_.history},
+                       {"last_loss", last_loss_}};
+  w.Add("STAT", st.dump());
+  auto* self = const_cast<Trainer*>(this);  // params()/state() are non-const views
+  w.Add("DENS", FloatsToBytes(self->model_->params()));
+  w.Add("DOPT", FloatsToBytes(self->dense_opt_->state()));
+  w.Add("EMBD", embedding_->Save());
+  return Annotate(w.Write(path), "writing checkpoint");
+}
+
+Status Trainer::LoadCheckpoint(const std::string& path, bool restore_state) {
+  ASSIGN_OR_RETURN(CheckpointReader r, CheckpointReader::Open(path));
+  if (restore_state) {
+    // The run must be the same experiment: compare every key that matters.
+    ASSIGN_OR_RETURN(std::string_view conf, r.Get("CONF"));
+    ASSIGN_OR_RETURN(auto saved, FlattenYaml(std::string(conf), path + " (CONF)"));
+    ASSIGN_OR_RETURN(auto now, FlattenYaml(config_.ToYaml(), "current config"));
+    for (const auto& [k, v] : now) {
+      if (MayChangeOnResume(k)) continue;
+      auto it = saved.find(k);
+      if (it == saved.end() || it->second != v)
+        return FailedPrecondition("cannot resume from '", path, "': config key '", k, "' was '",
+                                  it == saved.end() ? "<unset>" : it->second, "', now '", v, "'");
+    }
+  }
+  ASSIGN_OR_RETURN(std::string_view dens, r.Get("DENS"));
+  RETURN_IF_ERROR(BytesToFloats(dens, model_->params(), "DENS"));
+  ASSIGN_OR_RETURN(std::string_view emb, r.Get("EMBD"));
+  RETURN_IF_ERROR(Annotate(embedding_->Load(std::string(emb)), "checkpoint '" + path + "' EMBD"));
+  if (!restore_state) return OkStatus();
+  ASSIGN_OR_RETURN(std::string_view dopt, r.Get("DOPT"));
+  RETURN_IF_ERROR(BytesToFloats(dopt, dense_opt_->state(), "DOPT"));
+  ASSIGN_OR_RETURN(std::string_view stat, r.Get("STAT"));
+  try {
+    auto st = nlohmann::json::parse(stat);
+    state_.stage = st.at("stage");
+    state_.epoch = st.at("epoch");
+    state_.step_in_epoch = st.at("step_in_epoch");
+    state_.stage_step = st.at("stage_step");
+    state_.opt_step = st.at("opt_step");
+    state_.total_steps = st.at("total_steps");
+    state_.best_val_auc = st.at("best_val_auc");
+    state_.best_step = st.at("best_step");
+    state_.evals_since_best = st.at("evals_since_best");
+    state_.stage_done = st.at("stage_done");
+    state_.stop_reason = st.at("stop_reason");
+    state_.train_seconds = st.at("train_seconds");
+    state_.samples = st.at("samples");
+    state_.stage_seconds = st.at("stage_seconds").get<std::vector<double>>();
+    state_.history = st.at("history");
+    last_loss_ = st.at("last_loss");
+  } catch (const nlohmann::json::exception& e) {
+    return DataLoss("checkpoint '", path, "': trainer state is unreadable: ", e.what());
+  }
+  return OkStatus();
+}
+
+}  // namespace ecps

@@ -1,0 +1,107 @@
+// The single-process trainer: runs a method's stage plan over a Dataset with
+// a DenseModel and an EmbeddingLayer, evaluates on validation every N steps,
+// keeps the best checkpoint by validation AUC, stops early, and finally
+// reports validation/test quality, memory, time and latency as one JSON
+// object (docs/cli.md lists the fields).
+//
+// Checkpoints (output.dir/last.ckpt, output.dir/best.ckpt) hold the config,
+// the trainer state (stage, epoch, position in the epoch, step counters,
+// early-stopping state), dense parameters and optimizer state, and the
+// embedding layer; a run resumed from last.ckpt continues exactly as an
+// uninterrupted one would.
+//
+// Thread-safety: one Trainer per thread; the dense model may use more threads.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+#include "embedding/embedding_layer.h"
+#include "worker/data/dataset.h"
+#include "worker/model/dense_model.h"
+#include "worker/train_config.h"
+
+namespace ecps {
+
+struct EvalResult {
+  double auc = 0.5;
+  double logloss = 0;
+  uint64_t rows = 0;
+};
+
+class Trainer {
+ public:
+  // Builds the model and the embedding layer for `data` (not owned; must
+  // outlive the trainer). Errors: invalid config combinations, unknown method.
+  static StatusOr<std::unique_ptr<Trainer>> Create(const TrainConfig& config,
+                                                   const Dataset* data);
+
+  // Runs every stage to completion (or resumes from output.dir/last.ckpt when
+  // `resume` is true) and returns the results object. Also writes
+  // output.dir/<output.results> when that is not empty.
+  StatusOr<nlohmann::json> Run(bool resume);
+
+  // Scores `split` (at most max_rows rows, 0 = all) with the current model.
+  EvalResult Evaluate(Split split, uint64_t max_rows);
+
+  // Test hooks.
+  DenseModel& model() { return *model_; }
+  EmbeddingLayer& embedding() { return *embedding_; }
+  int64_t global_step() const { return state_.opt_step; }
+
+ private:
+  struct State {
+    int stage = 0;
+    int64_t epoch = 0;
+    int64_t step_in_epoch = 0;
+    int64_t stage_step = 0;     // steps taken in the current stage
+    int64_t opt_step = 0;       // optimizer step counter (Adam bias correction)
+    int64_t total_steps = 0;    // over all stages
+    double best_val_auc = -1;
+    int64_t best_step = -1;
+    int64_t evals_since_best = 0;
+    bool stage_done = false;
+    // Why the current stage ended: "epochs", "early_stop" or "max_steps". A
+    // resumed run with larger limits reopens a stage that ended on a limit.
+    std::string stop_reason;
+    double train_seconds = 0;   // time in training steps only (throughput)
+    uint64_t samples = 0;
+    std::vector<double> stage_seconds;
+    nlohmann::json history = nlohmann::json::array();
+  };
+
+  Trainer(const TrainConfig& config, const Dataset* data) : config_(config), data_(data) {}
+  Status Init();
+  Status RunStage(int stage);
+  void TrainStep(std::span<const uint64_t> rows);
+  // Evaluates on validation, updates early stopping and writes checkpoints.
+  // Returns true when early stopping says the stage is over.
+  StatusOr<bool> EvaluateAndCheckpoint();
+  Status SaveCheckpoint(const std::string& path) const;
+  Status LoadCheckpoint(const std::string& path, bool restore_state);
+  std::vector<uint64_t> EpochOrder(int64_t epoch) const;
+  double MeasureLatencyMs();
+  nlohmann::json Results(const EvalResult& val, const EvalResult& test, double latency_ms);
+  std::string Path(const std::string& name) const;
+
+  TrainConfig config_;
+  const Dataset* data_;
+  std::unique_ptr<DenseModel> model_;
+  std::unique_ptr<DenseOptimizer> dense_opt_;
+  std::unique_ptr<EmbeddingLayer> embedding_;
+  int batch_size_ = 0;
+  int num_fields_ = 0, num_dense_ = 0, dim_ = 0;
+  State state_;
+  // Reused per-step buffers.
+  Batch batch_;
+  std::vector<float> emb_, demb_, logits_, dlogits_;
+  double last_loss_ = 0;
+};
+
+}  // namespace ecps
