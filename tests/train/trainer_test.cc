@@ -1,0 +1,173 @@
+// End-to-end tests of the single-process trainer on small generated data:
+// quality, determinism, resume equality and checkpoint errors.
+#include "worker/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "common/file_util.h"
+#include "worker/data/gen_data.h"
+#include "worker/data/preprocess.h"
+
+namespace ecps {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = (fs::temp_directory_path() / "ecps_trainer_test").string();
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    GenDataOptions g;
+    g.rows = 40000;
+    g.features = 20000;
+    g.seed = 7;
+    std::string text = dir_ + "/gen.txt";
+    ASSERT_TRUE(GenerateData(g, text).ok());
+    PreprocessOptions p;
+    p.inputs = {text};
+    p.output = dir_ + "/gen.ecache";
+    p.split = "ratio";
+    p.val_ratio = 0.1;
+    p.test_ratio = 0.1;
+    ASSERT_TRUE(Preprocess(p).ok());
+    auto ds = Dataset::Open(p.output);
+    ASSERT_TRUE(ds.ok()) << ds.status();
+    data_ = ds->release();
+  }
+  static void TearDownTestSuite() {
+    delete data_;
+    data_ = nullptr;
+  }
+
+  // A small, fast model; `out` names the run directory.
+  TrainConfig Config(const std::string& out, std::vector<std::string> extra = {}) {
+    std::vector<std::string> sets = {"data.source=cache",
+                                     "data.cache=" + dir_ + "/gen.ecache",
+                                     "model.bottom=32,16",
+                                     "model.top=32,16",
+                                     "model.threads=1",
+                                     "train.batch_size=64",
+                                     "train.evals_per_epoch=4",
+                                     "train.latency_batches=5",
+                                     "optimizer.lr=0.003",
+                                     "output.progress=none",
+                                     "output.dir=" + dir_ + "/" + out};
+    sets.insert(sets.end(), extra.begin(), extra.end());
+    auto cfg = LoadTrainConfig("", sets);
+    EXPECT_TRUE(cfg.ok()) << cfg.status();
+    return *cfg;
+  }
+
+  static std::vector<float> Params(Trainer& t) {
+    auto p = t.model().params();
+    return std::vector<float>(p.begin(), p.end());
+  }
+
+  static std::string dir_;
+  static Dataset* data_;
+};
+std::string TrainerTest::dir_;
+Dataset* TrainerTest::data_ = nullptr;
+
+TEST_F(TrainerTest, LearnsThePlantedSignalAndReportsEverything) {
+  auto t = Trainer::Create(Config("learn"), data_);
+  ASSERT_TRUE(t.ok()) << t.status();
+  auto r = (*t)->Run(false);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_GT((*r)["test_auc"].get<double>(), 0.62) << r->dump(2);
+  EXPECT_GT((*r)["val_auc"].get<double>(), 0.62);
+  EXPECT_EQ((*r)["method"], "full");
+  EXPECT_DOUBLE_EQ((*r)["inference_memory_ratio"].get<double>(), 1.0);
+  EXPECT_NEAR((*r)["training_memory"]["embedding_ratio"].get<double>(), 3.0, 1e-9);
+  EXPECT_GT((*r)["latency_ms_per_batch_median"].get<double>(), 0);
+  EXPECT_GT((*r)["throughput_samples_per_s"].get<double>(), 0);
+  EXPECT_EQ((*r)["history"].size(), 4u);  // evals_per_epoch=4, one epoch
+  EXPECT_TRUE(FileExists(dir_ + "/learn/results.json"));
+  EXPECT_TRUE(FileExists(dir_ + "/learn/best.ckpt"));
+}
+
+TEST_F(TrainerTest, SameSeedSameResult) {
+  auto a = Trainer::Create(Config("det_a", {"train.max_steps=120"}), data_);
+  auto b = Trainer::Create(Config("det_b", {"train.max_steps=120"}), data_);
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto ra = (*a)->Run(false);
+  auto rb = (*b)->Run(false);
+  ASSERT_TRUE(ra.ok() && rb.ok());
+  EXPECT_EQ((*ra)["test_auc"], (*rb)["test_auc"]);
+  EXPECT_EQ((*ra)["test_logloss"], (*rb)["test_logloss"]);
+  EXPECT_EQ(Params(**a), Params(**b));
+  // A different seed gives a different model.
+  auto c = Trainer::Create(Config("det_c", {"train.max_steps=120", "train.seed=2"}), data_);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->Run(false).ok());
+  EXPECT_NE(Params(**a), Params(**c));
+}
+
+TEST_F(TrainerTest, ResumeContinuesExactly) {
+  // 500 train steps per epoch at batch 64 with 32000 train rows; evals every 125.
+  auto full = Trainer::Create(Config("resume_full", {"train.max_steps=300"}), data_);
+  ASSERT_TRUE(full.ok());
+  auto rf = (*full)->Run(false);
+  ASSERT_TRUE(rf.ok()) << rf.status();
+
+  // Same run, interrupted at step 250 (an evaluation point), then resumed.
+  auto first = Trainer::Create(Config("resume_split", {"train.max_steps=250"}), data_);
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE((*first)->Run(false).ok());
+  auto second = Trainer::Create(Config("resume_split", {"train.max_steps=300"}), data_);
+  ASSERT_TRUE(second.ok());
+  auto rs = (*second)->Run(true);
+  ASSERT_TRUE(rs.ok()) << rs.status();
+  EXPECT_EQ((*second)->global_step(), (*full)->global_step());
+  EXPECT_EQ(Params(**second), Params(**full));
+  EXPECT_EQ((*rs)["test_auc"], (*rf)["test_auc"]);
+  EXPECT_EQ((*rs)["val_auc"], (*rf)["val_auc"]);
+  EXPECT_EQ((*rs)["best_step"], (*rf)["best_step"]);
+}
+
+TEST_F(TrainerTest, ResumeRejectsChangedConfigAndCorruptCheckpoint) {
+  auto a = Trainer::Create(Config("resume_bad", {"train.max_steps=20"}), data_);
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE((*a)->Run(false).ok());
+  auto b = Trainer::Create(Config("resume_bad", {"train.max_steps=40", "optimizer.lr=0.1"}), data_);
+  ASSERT_TRUE(b.ok());
+  auto rb = (*b)->Run(true);
+  ASSERT_FALSE(rb.ok());
+  EXPECT_NE(rb.status().message().find("optimizer.lr"), std::string::npos) << rb.status();
+
+  std::string ckpt = dir_ + "/resume_bad/last.ckpt";
+  std::string bytes = *ReadFile(ckpt);
+  bytes[bytes.size() / 2] ^= 0x1;
+  ASSERT_TRUE(AtomicWriteFile(ckpt, bytes).ok());
+  auto c = Trainer::Create(Config("resume_bad", {"train.max_steps=40"}), data_);
+  ASSERT_TRUE(c.ok());
+  auto rc = (*c)->Run(true);
+  ASSERT_FALSE(rc.ok());
+  EXPECT_EQ(rc.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(rc.status().message().find("last.ckpt"), std::string::npos) << rc.status();
+
+  auto d = Trainer::Create(Config("resume_none"), data_);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ((*d)->Run(true).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(TrainerTest, EveryModelTrains) {
+  for (const char* m : {"wdl", "dcn"}) {
+    auto t = Trainer::Create(
+        Config(std::string("model_") + m,
+               {std::string("model.name=") + m, "model.deep=32,16", "train.max_steps=200"}),
+        data_);
+    ASSERT_TRUE(t.ok()) << t.status();
+    auto r = (*t)->Run(false);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_GT((*r)["test_auc"].get<double>(), 0.58) << m;
+  }
+}
+
+}  // namespace
+}  // namespace ecps
