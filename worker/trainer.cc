@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <numeric>
 
+#include "common/cpu.h"
 #include "common/file_util.h"
 #include "common/logging.h"
 #include "common/rng.h"
@@ -48,8 +49,7 @@ bool MayChangeOnResume(const std::string& key) {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config,
-                                                   const Dataset* data) {
+StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config, const Dataset* data) {
   std::unique_ptr<Trainer> t(new Trainer(config, data));
   RETURN_IF_ERROR(t->Init());
   return t;
@@ -113,7 +113,8 @@ std::vector<uint64_t> Trainer::EpochOrder(int64_t epoch) const {
   std::iota(order.begin(), order.end(), 0);
   const std::string mode = config_.params.GetString("train.shuffle");
   if (mode == "none") return order;
-  uint64_t seed = static_cast<uint64_t>(config_.params.GetInt("train.seed")) * 0x9E3779B97F4A7C15ull;
+  uint64_t seed =
+      static_cast<uint64_t>(config_.params.GetInt("train.seed")) * 0x9E3779B97F4A7C15ull;
   if (mode == "epoch") seed += static_cast<uint64_t>(epoch) + 1;
   Rng rng(seed ^ 0x5348554646ull);  // "SHUFF": keeps the order independent of init draws
   for (uint64_t i = n; i > 1; --i) std::swap(order[i - 1], order[rng.Below(i)]);
@@ -168,8 +169,10 @@ EvalResult Trainer::Evaluate(Split split, uint64_t max_rows) {
 StatusOr<bool> Trainer::EvaluateAndCheckpoint() {
   const uint64_t max_rows = static_cast<uint64_t>(config_.params.GetInt("train.max_eval_rows"));
   bool improved = true;
-  nlohmann::json h = {{"stage", state_.stage}, {"step", state_.total_steps},
-                      {"epoch", state_.epoch}, {"train_loss", last_loss_}};
+  nlohmann::json h = {{"stage", state_.stage},
+                      {"step", state_.total_steps},
+                      {"epoch", state_.epoch},
+                      {"train_loss", last_loss_}};
   if (data_->NumRows(Split::kValidation) > 0) {
     EvalResult v = Evaluate(Split::kValidation, max_rows);
     h["val_auc"] = v.auc;
@@ -204,7 +207,8 @@ Status Trainer::RunStage(int stage) {
   const int64_t eval_every = evals > 0 ? std::max<int64_t>(1, per_epoch / evals) : per_epoch;
   const int64_t ckpt_every = p.GetInt("output.checkpoint_every");
   const StageSpec spec = embedding_->compressor().Stages()[stage];
-  const int64_t total = max_steps > 0 ? std::min(max_steps, epochs * per_epoch) : epochs * per_epoch;
+  const int64_t total =
+      max_steps > 0 ? std::min(max_steps, epochs * per_epoch) : epochs * per_epoch;
   Progress progress(Progress::ParseMode(p.GetString("output.progress")),
                     absl::StrCat("[", spec.name, "]"), total, batch_size_);
   auto stage_start = Clock::now();
@@ -266,11 +270,11 @@ Status Trainer::RunStage(int stage) {
 }
 
 StatusOr<nlohmann::json> Trainer::Run(bool resume) {
+  EnableFlushToZero();
   RETURN_IF_ERROR(MakeDirs(config_.params.GetString("output.dir")));
   if (resume) {
     std::string last = Path("last.ckpt");
-    if (!FileExists(last))
-      return FailedPrecondition("--resume: no checkpoint at '", last, "'");
+    if (!FileExists(last)) return FailedPrecondition("--resume: no checkpoint at '", last, "'");
     RETURN_IF_ERROR(LoadCheckpoint(last, /*restore_state=*/true));
     // A stage that ended on a limit the new config raises is reopened.
     const int64_t max_steps = config_.params.GetInt("train.max_steps");
