@@ -45,39 +45,60 @@ namespace ecps {
 enum class DType : uint8_t {
   kF32 = 0,
   kF16 = 1,
-  kI8 = 2,    // signed int8 codes
-  kI16 = 3,   // signed int16 codes
-  kU8 = 4,    // unsigned int8 codes
-  kU16 = 5,   // unsigned int16 codes
-  kI32 = 6,   // ids / maps / codes (not trainable)
-  kU4 = 7,    // packed 4-bit codes, two per byte
+  kI8 = 2,   // signed int8 codes
+  kI16 = 3,  // signed int16 codes
+  kU8 = 4,   // unsigned int8 codes
+  kU16 = 5,  // unsigned int16 codes
+  kI32 = 6,  // ids / maps / codes (not trainable)
+  kU4 = 7,   // packed 4-bit codes, two per byte
 };
 size_t DTypeBits(DType t);
 const char* DTypeName(DType t);
 
 // How quantized codes map to values. Values reach disk: never renumber.
 enum class QuantScheme : uint8_t {
-  kNone = 0,       // fp32/fp16/int map: value = stored value
-  kGlobal = 1,     // value = code * scale + zero (one scale/zero per table)
-  kPerRow = 2,     // value = code * scale[row] + zero[row] (fp16 or fp32 pairs per row)
+  kNone = 0,    // fp32/fp16/int map: value = stored value
+  kGlobal = 1,  // value = code * scale + zero (one scale/zero per table)
+  kPerRow = 2,  // value = code * scale[row] + zero[row] (fp16 or fp32 pairs per row)
 };
 
 // Rounding used when a trained fp32 value is written back into a low-precision
 // table (methods.md §2.16, §2.17, §4 item 6).
 enum class Rounding : uint8_t { kNearest = 0, kStochasticPerElement = 1, kStochasticPerRow = 2 };
 
+// Initial distribution of a table's elements. Values reach disk: never renumber.
+enum class RowInit : uint8_t {
+  kUniform = 0,      // U(-init_bound, init_bound) (methods.md §1.3); bound 0 gives zeros
+  kConstant = 1,     // every element = init_value (MEmCom w = 1, b = 0; PEP g)
+  kNormalTails = 2,  // N(0,1) keeping only |z| >= 2, times init_value (TT-Rec cores, §2.7)
+};
+
 // One stored table of rows: the unit a parameter server shards.
 struct RowTableSpec {
-  std::string name;          // "E", "Q", "R", "core0", "M" (ROBE), "remap", ...
+  std::string name;  // "E", "Q", "R", "core0", "M" (ROBE), "remap", ...
   uint64_t rows = 0;
-  int width = 0;             // elements per row
+  int width = 0;  // elements per row
   DType dtype = DType::kF32;
   QuantScheme quant = QuantScheme::kNone;
   Rounding rounding = Rounding::kNearest;
   double scale = 1.0, zero = 0.0;  // for QuantScheme::kGlobal
-  bool trainable = true;     // rows get sparse-optimizer state
+  bool trainable = true;           // rows get sparse-optimizer state
   // Initial values: U(-init_bound, init_bound) (methods.md §1.3); 0 disables.
   double init_bound = 0.0;
+  RowInit init = RowInit::kUniform;
+  double init_value = 0.0;  // kConstant: the value; kNormalTails: the scale sigma
+  // QuantScheme::kPerRow only: storage type of each row's (scale, zero) pair
+  // (kF32 or kF16). Without learn_scale the pair is recomputed from the row's
+  // min/max on every optimizer write-back (MixedPrec, INT8 use_qparam), unless
+  // set explicitly through RowAccess::WriteRows (Post4Bits' range search).
+  DType scale_dtype = DType::kF32;
+  // ALPT (§2.18): the per-row scale is learned (LSQ gradient, its own Adam with
+  // lr scale_lr sharing the global step); zero is fixed at 0 and `scale` is the
+  // initial value.
+  bool learn_scale = false;
+  double scale_lr = 0.0;
+
+  bool operator==(const RowTableSpec&) const = default;
 };
 
 // The shape of the feature space: per-field cardinalities and offsets.
@@ -93,7 +114,7 @@ struct FeatureSpace {
 // Everything a method may read when it sizes itself.
 struct CompressorContext {
   FeatureSpace space;
-  double budget = 1.0;   // fraction of the full fp32 table's bytes (methods.md §1.7)
+  double budget = 1.0;  // fraction of the full fp32 table's bytes (methods.md §1.7)
   uint64_t seed = 0;
   // Train-split occurrence counts by global id (may be empty if not needed).
   std::span<const uint32_t> train_counts;
@@ -102,20 +123,40 @@ struct CompressorContext {
 // Sentinel row id meaning "contributes zeros" (e.g. AdaptEmb's out-of-range lookup).
 inline constexpr uint64_t kNoRow = ~0ull;
 
+// Marks a table whose rows per key vary (CSR/COO lookups, §1.8): key i then owns
+// rows[t][aux_index[offset_base + i] .. aux_index[offset_base + i + 1]) with the
+// method documenting where its offsets start in aux_index.
+inline constexpr int kVariableRows = -1;
+
 // What Encode() produces for N keys: for each table t, `per_key[t]` row ids per
 // key, key-major: rows[t][i * per_key[t] + j]. Methods that need per-key side
-// information for decoding (signs, field ids, coefficients) keep it in `aux`.
+// information for decoding (signs, field ids, coefficients) keep it in `aux`
+// (floats) or `aux_index` (integers: groups, CSR offsets, codes).
+//
+// The store reads only `rows` (a flat list per table); every other field is
+// private to the method. A plan is reused across batches: Reset() keeps the
+// buffers' capacity so the steady state allocates nothing.
 struct LookupPlan {
   int num_keys = 0;
-  std::vector<int> per_key;                  // size = Tables().size()
-  std::vector<std::vector<uint64_t>> rows;   // size = Tables().size()
-  std::vector<float> aux;                    // method-defined
+  std::vector<int> per_key;                 // size = Tables().size()
+  std::vector<std::vector<uint64_t>> rows;  // size = Tables().size()
+  std::vector<float> aux;                   // method-defined
+  std::vector<uint32_t> aux_index;          // method-defined
+  // Set by the caller before Encode(); Reset() leaves them alone.
+  bool training = false;    // training-mode decode (batch statistics, noise, STE)
+  uint64_t noise_seed = 0;  // per-batch seed for training noise (Gumbel, column masks)
+  // Activations Decode() keeps for DecodeBackward() of the same batch (DHE
+  // MLP, BN statistics). Mutable because Decode() is const; a plan is used by
+  // one thread at a time.
+  mutable std::vector<float> saved;
   void Reset(int n, size_t num_tables) {
     num_keys = n;
     per_key.assign(num_tables, 0);
     rows.resize(num_tables);
     for (auto& r : rows) r.clear();
     aux.clear();
+    aux_index.clear();
+    saved.clear();
   }
 };
 
@@ -127,18 +168,49 @@ struct FetchedRows {
 
 // One stage of a multi-stage method (methods.md §1.9).
 struct StageSpec {
-  std::string name;                   // "train", "warmup", "search", "retrain", "prune", ...
-  bool reset_optimizer_state = false; // fresh Adam state at the start of the stage
-  bool freeze_dense = false;          // dense MLP not updated (AutoSrh search)
-  bool post_training = false;         // no training steps: a transform (Post4Bits, Dedup)
+  std::string name;                    // "train", "warmup", "search", "retrain", "prune", ...
+  bool reset_optimizer_state = false;  // fresh Adam state at the start of the stage
+  bool freeze_dense = false;           // dense MLP not updated (AutoSrh search)
+  bool post_training = false;          // no training steps: a transform (Post4Bits, Dedup)
+  // Rows re-initialised from the run's seed, i.e. the very same initial values
+  // as stage 0 (PEP's lottery-ticket rewinding, §2.24).
+  bool reinit_rows = false;
+  // Each training step is followed by one validation batch whose gradient
+  // updates only the method's architecture parameters (AutoDim alpha, AutoSrh
+  // alpha): EmbeddingLayer::ArchForward/ArchBackward -> UpdateArchitecture().
+  bool arch_on_validation = false;
+  // No training: the trainer scores candidates proposed by the method on the
+  // validation split (OptEmbed's evolutionary search, §2.22):
+  //   while (NextCandidate()) ReportScore(validation AUC);
+  bool evaluation_search = false;
+};
+
+// Row-level access to the tables as stored, for the rare whole-table work of
+// stage changes and schedules (dedup, pruning thresholds, dimension transfer,
+// post-training quantisation). The local store implements it directly; the
+// parameter-server client implements it with chunked pulls/pushes. Not for the
+// per-batch path (use LookupPlan + Gather/Push there).
+class RowAccess {
+ public:
+  virtual ~RowAccess() = default;
+  // The tables currently held, in order.
+  virtual std::vector<RowTableSpec> StoredTables() const = 0;
+  // out: [count x width] dequantized fp32 values of rows [begin, begin+count).
+  virtual Status ReadRows(int table, uint64_t begin, uint64_t count, float* out) const = 0;
+  // Writes [count x width] fp32 values, converted to the table's dtype with its
+  // rounding. For QuantScheme::kPerRow tables `scale_zero` ([count x 2]) fixes
+  // each row's (scale, zero); null derives them as for an optimizer write.
+  // Optimizer state of the rows is left as is.
+  virtual Status WriteRows(int table, uint64_t begin, uint64_t count, const float* values,
+                           const float* scale_zero = nullptr) = 0;
 };
 
 // Exact memory accounting in bytes (methods.md §1.6).
 struct MemoryReport {
-  uint64_t inference_bytes = 0;   // everything a lookup needs at inference
-  uint64_t parameter_bytes = 0;   // trainable state as stored during training
-  uint64_t optimizer_bytes = 0;   // optimizer state (filled in by the RowStore's optimizer)
-  uint64_t auxiliary_bytes = 0;   // counters, masks, maps, architecture weights
+  uint64_t inference_bytes = 0;  // everything a lookup needs at inference
+  uint64_t parameter_bytes = 0;  // trainable state as stored during training
+  uint64_t optimizer_bytes = 0;  // optimizer state (filled in by the RowStore's optimizer)
+  uint64_t auxiliary_bytes = 0;  // counters, masks, maps, architecture weights
   uint64_t training_bytes() const { return parameter_bytes + optimizer_bytes + auxiliary_bytes; }
 };
 
@@ -162,31 +234,55 @@ class Compressor {
   virtual std::vector<RowTableSpec> Tables() const = 0;
 
   // Encodes N = keys.size() features. keys[i] is field-local; its field is
-  // i % num_fields (the batch is sample-major). Fills `plan`.
+  // i % num_fields (the batch is sample-major). Fills `plan` (keeping its
+  // `training` and `noise_seed`, which the caller sets).
+  // REQUIRES: keys[i] < cardinalities[i % num_fields].
   virtual void Encode(std::span<const uint32_t> keys, LookupPlan* plan) const = 0;
 
   // Builds the output vectors, out: [N x dim], from fetched rows.
   virtual void Decode(const LookupPlan& plan, const FetchedRows& rows, float* out) const = 0;
 
   // Gradient of the loss w.r.t. each fetched row, in plan order: row_grads[t]
-  // has the shape of rows.values[t]. Duplicated rows are *not* summed here
-  // (the store does it). Dense decoder parameters accumulate their own grads.
+  // arrives sized like rows.values[t] and every element must be written.
+  // Duplicated rows are *not* summed here (the store does it). Dense decoder
+  // gradients (DenseGrads()) are overwritten with this batch's gradient.
+  // Method-private parameters with their own rule (OptEmbed thresholds: SGD)
+  // may be updated here directly.
   virtual void DecodeBackward(const LookupPlan& plan, const FetchedRows& rows,
                               const float* grad_out, FetchedRows* row_grads) = 0;
 
   // Dense decoder parameters (DHE MLP, MDE projections, ...): flat buffers
-  // updated by a dense optimizer after each step. Empty for most methods.
+  // updated by the trainer's dense optimizer after each step. Empty for most
+  // methods. Architecture parameters are not in here (UpdateArchitecture).
   virtual std::span<float> DenseParams() { return {}; }
   virtual std::span<float> DenseGrads() { return {}; }
 
   // Stage plan; most methods have a single "train" stage.
   virtual std::vector<StageSpec> Stages() const { return {StageSpec{"train"}}; }
-  // Called before stage `index` (> 0) starts; may replace Tables() (reshape).
-  virtual Status BeginStage(int index) { return OkStatus(); }
+  // Called before stage `index` (> 0) starts, with the previous stage's rows
+  // readable through `rows` (dedup, pruning, dimension transfer, 4-bit range
+  // search). May replace Tables(); if it does, the store is re-created with
+  // the new tables and InitStageRows() is called to fill them.
+  virtual Status BeginStage(int index, RowAccess& rows) { return OkStatus(); }
+  // After a reshape in BeginStage(): writes the new tables' initial rows
+  // (rows not written keep their seeded initialisation).
+  virtual Status InitStageRows(int index, RowAccess& rows) { return OkStatus(); }
   // Sees every training batch's keys before Encode (frequency counters).
   virtual void Observe(std::span<const uint32_t> keys) {}
-  // After each optimizer step (pruning schedules, code refresh).
-  virtual void AfterStep(int64_t step) {}
+  // After each optimizer step (pruning schedules, code refresh, cluster
+  // splits); `rows` allows whole-table passes (DeepLight's magnitude pruning).
+  virtual void AfterStep(int64_t step, RowAccess& rows) {}
+  // Asked after each evaluation; true ends the current stage regardless of
+  // early stopping (PEP stage 1 once the target prune rate is reached).
+  virtual bool StageComplete(RowAccess& rows) { return false; }
+  // Search stages (StageSpec::arch_on_validation): applies the method's own
+  // update rule (SGD, gradient normalisation, clipping) to its architecture
+  // parameters from the last DecodeBackward() of a validation batch.
+  virtual void UpdateArchitecture(int64_t step) {}
+  // Evaluation-driven search (StageSpec::evaluation_search): installs the next
+  // candidate and returns true, or installs the best one and returns false.
+  virtual bool NextCandidate() { return false; }
+  virtual void ReportScore(double score) {}
 
   // Exact memory accounting (bytes) for the current stage and the final model.
   virtual MemoryReport Memory() const = 0;
@@ -200,9 +296,9 @@ class Compressor {
 // Registry of methods: name -> (description, parameter schema, factory).
 struct CompressorInfo {
   std::string name;
-  std::string family;        // "baseline", "hashing", "quantization", ...
+  std::string family;  // "baseline", "hashing", "quantization", ...
   std::string description;
-  ParamSchema schema;        // the method's declared parameters
+  ParamSchema schema;  // the method's declared parameters
   std::unique_ptr<Compressor> (*create)();
 };
 

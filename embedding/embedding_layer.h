@@ -28,11 +28,27 @@ class EmbeddingLayer {
   void Forward(std::span<const uint32_t> keys, float* out, bool training);
 
   // grad_out: [N x dim] for the keys of the last training Forward().
-  // Applies the sparse optimizer at global step `step` (1-based).
+  // Applies the sparse optimizer at global step `step` (1-based), then the
+  // method's AfterStep(step). Evaluation Forward()s in between do not disturb
+  // it (they use their own buffers).
   void Backward(const float* grad_out, int64_t step);
 
-  // Moves to stage `index` of compressor().Stages().
+  // Search stages (StageSpec::arch_on_validation): a validation batch goes
+  // through ArchForward (training-mode decode, no Observe) and ArchBackward,
+  // which changes only the method's architecture parameters
+  // (Compressor::UpdateArchitecture); no row is pushed.
+  void ArchForward(std::span<const uint32_t> keys, float* out);
+  void ArchBackward(const float* grad_out, int64_t step);
+
+  // Moves to stage `index` of compressor().Stages(): the method sees the old
+  // rows (BeginStage); if its Tables() change the store is re-created and the
+  // method fills the new rows (InitStageRows); otherwise the stage's
+  // reinit_rows / reset_optimizer_state flags are applied to the store.
   Status BeginStage(int index);
+  int stage() const { return stage_; }
+
+  // Asked by the trainer after each evaluation (Compressor::StageComplete).
+  bool StageComplete();
 
   MemoryReport Memory() const;
   Compressor& compressor() { return *compressor_; }
@@ -40,18 +56,31 @@ class EmbeddingLayer {
   RowStore& store() { return *store_; }
   int dim() const { return dim_; }
 
-  // Method state + store state, for checkpoints.
+  // Method state + store state (rows, optimizer state), the stage and the
+  // noise counter, for checkpoints: a layer loaded from Save() continues
+  // bit-identically. Load() requires a layer built with the same method and
+  // Init()ed with the same context.
   std::string Save() const;
   Status Load(const std::string& blob);
 
  private:
+  void RunForward(std::span<const uint32_t> keys, float* out, bool training, LookupPlan* plan,
+                  FetchedRows* values);
+  void PrepareGrads();
+
   std::unique_ptr<Compressor> compressor_;
   std::unique_ptr<RowStore> store_;
   uint64_t seed_ = 0;
   int dim_ = 0;
+  int stage_ = 0;
+  uint64_t forward_count_ = 0;  // training forwards so far: the noise_seed counter
+  bool has_training_batch_ = false;
+  // Reused per-step buffers (training batch, and evaluation batches).
   LookupPlan plan_;
   FetchedRows values_;
   FetchedRows grads_;
+  LookupPlan eval_plan_;
+  FetchedRows eval_values_;
 };
 
 }  // namespace ecps

@@ -27,9 +27,12 @@
 
 namespace ecps {
 
-class RowStore {
+// A RowStore is also the RowAccess a method gets at stage changes and in
+// AfterStep() (compressors/compressor.h); the defaults below make that access
+// optional for a store that has not implemented it yet.
+class RowStore : public RowAccess {
  public:
-  virtual ~RowStore() = default;
+  ~RowStore() override = default;
 
   // (Re)creates the tables and initialises their rows from `seed`
   // (U(-init_bound, init_bound) per element, methods.md §1.3).
@@ -50,8 +53,20 @@ class RowStore {
   virtual uint64_t optimizer_bytes() const = 0;
 
   // Full state (specs, rows, optimizer state, rounding RNG) for checkpoints.
+  // Load() accepts only blobs of the same optimizer kind; the hyper-parameters
+  // (lr, betas) stay the ones the store was created with.
   virtual std::string Save() const = 0;
   virtual Status Load(const std::string& blob) = 0;
+
+  // RowAccess (compressors/compressor.h).
+  std::vector<RowTableSpec> StoredTables() const override { return {}; }
+  Status ReadRows(int table, uint64_t begin, uint64_t count, float* out) const override {
+    return Unimplemented("this RowStore has no row access");
+  }
+  Status WriteRows(int table, uint64_t begin, uint64_t count, const float* values,
+                   const float* scale_zero = nullptr) override {
+    return Unimplemented("this RowStore has no row access");
+  }
 };
 
 // The in-process store used by the single-process trainer and by each

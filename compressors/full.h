@@ -1,0 +1,39 @@
+// The uncompressed baseline (methods.md §2.1): one global fp32 table E of
+// total() rows x d, row = offsets[field] + local id, initialised U(-b, b) with
+// b = sqrt(1 / max_field_cardinality). The budget is ignored (always 100%).
+//
+// Thread-safety: as Compressor.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compressors/compressor.h"
+
+namespace ecps {
+
+class FullEmbedding final : public Compressor {
+ public:
+  static constexpr char kName[] = "full";
+  // Declared parameters: none.
+  static ParamSchema Schema();
+  static std::unique_ptr<Compressor> Create();
+
+  std::string Name() const override { return kName; }
+  Status Init(const CompressorContext& ctx, const ParamSet& params) override;
+  std::vector<RowTableSpec> Tables() const override;
+  void Encode(std::span<const uint32_t> keys, LookupPlan* plan) const override;
+  void Decode(const LookupPlan& plan, const FetchedRows& rows, float* out) const override;
+  void DecodeBackward(const LookupPlan& plan, const FetchedRows& rows, const float* grad_out,
+                      FetchedRows* row_grads) override;
+  // inference = parameter = 4*n*d bytes; optimizer_bytes is left 0 here (the
+  // store's optimizer fills it in); no auxiliary state.
+  MemoryReport Memory() const override;
+
+ private:
+  FeatureSpace space_;
+  double init_bound_ = 0;
+};
+
+}  // namespace ecps

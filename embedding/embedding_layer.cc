@@ -1,0 +1,169 @@
+#include "embedding/embedding_layer.h"
+
+#include <utility>
+
+#include "common/check.h"
+#include "common/rng.h"
+#include "embedding/blob.h"
+
+namespace ecps {
+namespace {
+
+using embedding_internal::BlobReader;
+using embedding_internal::BlobWriter;
+
+constexpr char kMagic[9] = "ECPSEMBL";
+constexpr uint32_t kVersion = 1;
+
+// Tables of a reshaped stage get their own init stream, so that a stage's
+// fresh rows never repeat stage 0's values by accident.
+uint64_t StageSeed(uint64_t seed, int stage) {
+  uint64_t x = seed ^ (0xA24BAED4963EE407ull * static_cast<uint64_t>(stage + 1));
+  return SplitMix64(x);
+}
+
+}  // namespace
+
+EmbeddingLayer::EmbeddingLayer(std::unique_ptr<Compressor> compressor,
+                               std::unique_ptr<RowStore> store)
+    : compressor_(std::move(compressor)), store_(std::move(store)) {
+  ECPS_CHECK(compressor_ != nullptr);
+  ECPS_CHECK(store_ != nullptr);
+}
+
+Status EmbeddingLayer::Init(const CompressorContext& ctx, const ParamSet& method_params) {
+  RETURN_IF_ERROR(Annotate(compressor_->Init(ctx, method_params), compressor_->Name()));
+  RETURN_IF_ERROR(Annotate(store_->Reset(compressor_->Tables(), ctx.seed), compressor_->Name()));
+  seed_ = ctx.seed;
+  dim_ = ctx.space.dim;
+  stage_ = 0;
+  forward_count_ = 0;
+  has_training_batch_ = false;
+  return OkStatus();
+}
+
+void EmbeddingLayer::RunForward(std::span<const uint32_t> keys, float* out, bool training,
+                                LookupPlan* plan, FetchedRows* values) {
+  plan->training = training;
+  if (training) {
+    uint64_t x = seed_ ^ (0xD1B54A32D192ED03ull * ++forward_count_);
+    plan->noise_seed = SplitMix64(x);
+  }
+  compressor_->Encode(keys, plan);
+  store_->Gather(*plan, values);
+  compressor_->Decode(*plan, *values, out);
+}
+
+void EmbeddingLayer::Forward(std::span<const uint32_t> keys, float* out, bool training) {
+  if (!training) {
+    RunForward(keys, out, false, &eval_plan_, &eval_values_);
+    return;
+  }
+  compressor_->Observe(keys);
+  RunForward(keys, out, true, &plan_, &values_);
+  has_training_batch_ = true;
+}
+
+void EmbeddingLayer::PrepareGrads() {
+  ECPS_CHECK(has_training_batch_) << "Backward() without a training Forward()";
+  // Sized like the fetched rows; resize keeps capacity across steps.
+  grads_.values.resize(values_.values.size());
+  for (size_t t = 0; t < values_.values.size(); ++t)
+    grads_.values[t].resize(values_.values[t].size());
+}
+
+void EmbeddingLayer::Backward(const float* grad_out, int64_t step) {
+  PrepareGrads();
+  compressor_->DecodeBackward(plan_, values_, grad_out, &grads_);
+  store_->Push(plan_, grads_, step);
+  has_training_batch_ = false;
+  compressor_->AfterStep(step, *store_);
+}
+
+void EmbeddingLayer::ArchForward(std::span<const uint32_t> keys, float* out) {
+  RunForward(keys, out, true, &plan_, &values_);
+  has_training_batch_ = true;
+}
+
+void EmbeddingLayer::ArchBackward(const float* grad_out, int64_t step) {
+  PrepareGrads();
+  compressor_->DecodeBackward(plan_, values_, grad_out, &grads_);
+  has_training_batch_ = false;
+  compressor_->UpdateArchitecture(step);
+}
+
+Status EmbeddingLayer::BeginStage(int index) {
+  const std::vector<StageSpec> stages = compressor_->Stages();
+  if (index < 0 || static_cast<size_t>(index) >= stages.size())
+    return InvalidArgument(compressor_->Name(), ": stage ", index, " does not exist (",
+                           stages.size(), " stages)");
+  const StageSpec& spec = stages[index];
+  const std::vector<RowTableSpec> before = compressor_->Tables();
+  RETURN_IF_ERROR(Annotate(compressor_->BeginStage(index, *store_),
+                           compressor_->Name() + " stage '" + spec.name + "'"));
+  const std::vector<RowTableSpec> after = compressor_->Tables();
+  if (after != before) {
+    RETURN_IF_ERROR(store_->Reset(after, StageSeed(seed_, index)));
+    RETURN_IF_ERROR(Annotate(compressor_->InitStageRows(index, *store_),
+                             compressor_->Name() + " stage '" + spec.name + "'"));
+  } else if (spec.reinit_rows) {
+    // Same seed as Init(): the very same initial values (rewinding).
+    RETURN_IF_ERROR(store_->Reset(after, seed_));
+  } else if (spec.reset_optimizer_state) {
+    store_->ResetOptimizerState();
+  }
+  stage_ = index;
+  has_training_batch_ = false;
+  return OkStatus();
+}
+
+bool EmbeddingLayer::StageComplete() { return compressor_->StageComplete(*store_); }
+
+MemoryReport EmbeddingLayer::Memory() const {
+  MemoryReport r = compressor_->Memory();
+  r.optimizer_bytes = store_->optimizer_bytes();
+  return r;
+}
+
+std::string EmbeddingLayer::Save() const {
+  BlobWriter w(kMagic, kVersion);
+  w.Str(compressor_->Name());
+  w.Pod<int32_t>(stage_);
+  w.Pod(forward_count_);
+  w.Pod(seed_);
+  w.Pod<int32_t>(dim_);
+  w.Str(compressor_->SaveState());
+  w.Str(store_->Save());
+  return w.Finish();
+}
+
+Status EmbeddingLayer::Load(const std::string& blob) {
+  BlobReader r;
+  RETURN_IF_ERROR(r.Open(blob, kMagic, kVersion, "embedding checkpoint"));
+  std::string name, method_state, store_state;
+  int32_t stage = 0, dim = 0;
+  uint64_t forward_count = 0, seed = 0;
+  if (!r.Str(&name) || !r.Pod(&stage) || !r.Pod(&forward_count) || !r.Pod(&seed) || !r.Pod(&dim) ||
+      !r.Str(&method_state) || !r.Str(&store_state) || r.remaining() != 0)
+    return r.Truncated();
+  if (name != compressor_->Name())
+    return FailedPrecondition("embedding checkpoint is for method '", name, "', this layer runs '",
+                              compressor_->Name(), "'");
+  if (dim != dim_)
+    return FailedPrecondition("embedding checkpoint has dim ", dim, ", this layer has ", dim_);
+  RETURN_IF_ERROR(Annotate(compressor_->LoadState(method_state), name));
+  RETURN_IF_ERROR(store_->Load(store_state));
+  // The method's (restored) stage must describe the rows the store now holds.
+  const std::vector<RowTableSpec> want = compressor_->Tables();
+  const std::vector<RowTableSpec> have = store_->StoredTables();
+  if (want != have)
+    return FailedPrecondition("embedding checkpoint: the stored tables do not match method '", name,
+                              "' at stage ", stage);
+  stage_ = stage;
+  forward_count_ = forward_count;
+  seed_ = seed;
+  has_training_batch_ = false;
+  return OkStatus();
+}
+
+}  // namespace ecps

@@ -1,0 +1,378 @@
+// The in-process RowStore. Tables are fp32 for now; the per-table codec
+// switch (DecodeRow/EncodeRow below) is where fp16 and int8/int16 rows with
+// global or per-row scales and stochastic rounding slot in: Gather decodes to
+// fp32, Push decodes, applies the optimizer in fp32 and encodes back with the
+// table's rounding, drawing from rounding_rng_ (saved in checkpoints).
+#include <algorithm>
+#include <cstring>
+
+#include "common/check.h"
+#include "common/rng.h"
+#include "embedding/blob.h"
+#include "embedding/row_store.h"
+
+namespace ecps {
+namespace {
+
+using embedding_internal::BlobReader;
+using embedding_internal::BlobWriter;
+
+constexpr char kMagic[9] = "ECPSROWS";
+constexpr uint32_t kVersion = 1;
+
+// Maps a batch's row ids to dense first-occurrence indices. Open addressing
+// with generation stamps: starting a new batch is O(1) and, once grown, the
+// table never allocates again. Indices follow first occurrence in plan
+// order, so summation and update order never depend on hashing.
+class RowDeduper {
+ public:
+  void Begin(size_t max_keys) {
+    size_t cap = 16;
+    while (cap < 2 * max_keys) cap <<= 1;
+    if (cap > slots_.size()) {
+      slots_.assign(cap, Slot{});
+      generation_ = 0;
+      shift_ = 64 - __builtin_ctzll(cap);
+    }
+    mask_ = slots_.size() - 1;
+    if (++generation_ == 0) {  // stamps wrapped: forget them all once
+      for (Slot& s : slots_) s.stamp = 0;
+      generation_ = 1;
+    }
+    count_ = 0;
+  }
+  // Returns the row's index; *inserted tells whether it is new in this batch.
+  uint32_t Insert(uint64_t row, bool* inserted) {
+    size_t h = static_cast<size_t>((row * 0x9E3779B97F4A7C15ull) >> shift_);
+    for (;;) {
+      Slot& s = slots_[h];
+      if (s.stamp != generation_) {
+        s.stamp = generation_;
+        s.key = row;
+        s.index = count_;
+        *inserted = true;
+        return count_++;
+      }
+      if (s.key == row) {
+        *inserted = false;
+        return s.index;
+      }
+      h = (h + 1) & mask_;
+    }
+  }
+
+ private:
+  struct Slot {
+    uint64_t key = 0;
+    uint32_t index = 0;
+    uint32_t stamp = 0;
+  };
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
+  int shift_ = 60;
+  uint32_t generation_ = 0;
+  uint32_t count_ = 0;
+};
+
+// Everything about a table except its spec's hyper-parameters.
+struct Table {
+  RowTableSpec spec;
+  int state_floats = 0;       // optimizer floats per row (0 if not trainable)
+  std::vector<float> values;  // kF32 storage: rows x width
+  std::vector<float> state;   // rows x state_floats
+  // Quantized storage (later issue): codes (packed rows of DTypeBits) and,
+  // for QuantScheme::kPerRow, one (scale, zero) pair per row.
+  std::vector<uint8_t> codes;
+  std::vector<float> scale_zero;
+};
+
+Status CheckSupported(const RowTableSpec& s, int index) {
+  if (s.width <= 0)
+    return InvalidArgument("table ", index, " '", s.name, "': width must be > 0, got ", s.width);
+  if (s.dtype != DType::kF32 || s.quant != QuantScheme::kNone || s.learn_scale)
+    return Unimplemented("table ", index, " '", s.name, "': dtype ", DTypeName(s.dtype),
+                         " / quantized storage is not supported by the local store yet");
+  const unsigned __int128 elems = static_cast<unsigned __int128>(s.rows) * s.width;
+  if (elems > (static_cast<unsigned __int128>(1) << 40))
+    return InvalidArgument("table ", index, " '", s.name, "': ", s.rows, " x ", s.width,
+                           " elements is too large");
+  return OkStatus();
+}
+
+void InitValues(const RowTableSpec& s, Rng* rng, std::vector<float>* out) {
+  switch (s.init) {
+    case RowInit::kUniform:
+      if (s.init_bound == 0.0) {
+        std::fill(out->begin(), out->end(), 0.0f);
+      } else {
+        for (float& x : *out) x = static_cast<float>(rng->Uniform(-s.init_bound, s.init_bound));
+      }
+      return;
+    case RowInit::kConstant:
+      std::fill(out->begin(), out->end(), static_cast<float>(s.init_value));
+      return;
+    case RowInit::kNormalTails:
+      for (float& x : *out) {
+        double z;
+        do {
+          z = rng->Normal();
+        } while (z > -2.0 && z < 2.0);
+        x = static_cast<float>(z * s.init_value);
+      }
+      return;
+  }
+}
+
+void WriteSpec(const RowTableSpec& s, BlobWriter* w) {
+  w->Str(s.name);
+  w->Pod(s.rows);
+  w->Pod(s.width);
+  w->Pod(s.dtype);
+  w->Pod(s.quant);
+  w->Pod(s.rounding);
+  w->Pod(s.scale);
+  w->Pod(s.zero);
+  w->Pod(static_cast<uint8_t>(s.trainable));
+  w->Pod(s.init_bound);
+  w->Pod(s.init);
+  w->Pod(s.init_value);
+  w->Pod(s.scale_dtype);
+  w->Pod(static_cast<uint8_t>(s.learn_scale));
+  w->Pod(s.scale_lr);
+}
+
+bool ReadSpec(BlobReader* r, RowTableSpec* s) {
+  uint8_t trainable = 0, learn_scale = 0;
+  bool ok = r->Str(&s->name) && r->Pod(&s->rows) && r->Pod(&s->width) && r->Pod(&s->dtype) &&
+            r->Pod(&s->quant) && r->Pod(&s->rounding) && r->Pod(&s->scale) && r->Pod(&s->zero) &&
+            r->Pod(&trainable) && r->Pod(&s->init_bound) && r->Pod(&s->init) &&
+            r->Pod(&s->init_value) && r->Pod(&s->scale_dtype) && r->Pod(&learn_scale) &&
+            r->Pod(&s->scale_lr);
+  s->trainable = trainable != 0;
+  s->learn_scale = learn_scale != 0;
+  return ok;
+}
+
+class LocalRowStore final : public RowStore {
+ public:
+  explicit LocalRowStore(const SparseOptimizerConfig& opt) : opt_(opt) {}
+
+  Status Reset(const std::vector<RowTableSpec>& tables, uint64_t seed) override {
+    for (size_t t = 0; t < tables.size(); ++t)
+      RETURN_IF_ERROR(CheckSupported(tables[t], static_cast<int>(t)));
+    std::vector<Table> fresh(tables.size());
+    // One stream per table, forked in table order: a table's initial values
+    // depend only on (seed, its index, its spec).
+    Rng root(seed);
+    for (size_t t = 0; t < tables.size(); ++t) {
+      Table& tb = fresh[t];
+      tb.spec = tables[t];
+      tb.state_floats = tb.spec.trainable ? StateFloatsPerRow(opt_.kind, tb.spec.width) : 0;
+      tb.values.resize(tb.spec.rows * tb.spec.width);
+      Rng rng = root.Fork(t);
+      InitValues(tb.spec, &rng, &tb.values);
+      tb.state.assign(tb.spec.rows * tb.state_floats, StateInitValue(opt_));
+    }
+    tables_ = std::move(fresh);
+    rounding_rng_.Seed(seed ^ 0x5ec0ddedb0a710ffull);
+    return OkStatus();
+  }
+
+  void Gather(const LookupPlan& plan, FetchedRows* values) const override {
+    ECPS_CHECK_EQ(plan.rows.size(), tables_.size());
+    values->values.resize(tables_.size());
+    for (size_t t = 0; t < tables_.size(); ++t) {
+      const Table& tb = tables_[t];
+      const std::vector<uint64_t>& rows = plan.rows[t];
+      const size_t w = tb.spec.width;
+      std::vector<float>& out = values->values[t];
+      out.resize(rows.size() * w);
+      const float* src = tb.values.data();
+      float* dst = out.data();
+      for (size_t i = 0; i < rows.size(); ++i, dst += w) {
+        const uint64_t r = rows[i];
+        if (r == kNoRow) {
+          std::memset(dst, 0, w * sizeof(float));
+          continue;
+        }
+        ECPS_CHECK_LT(r, tb.spec.rows) << "table '" << tb.spec.name << "'";
+        std::memcpy(dst, src + r * w, w * sizeof(float));
+      }
+    }
+  }
+
+  void Push(const LookupPlan& plan, const FetchedRows& grads, int64_t step) override {
+    ECPS_CHECK_EQ(plan.rows.size(), tables_.size());
+    const SparseStepFactors factors = MakeSparseStepFactors(opt_, step);
+    for (size_t t = 0; t < tables_.size(); ++t) {
+      Table& tb = tables_[t];
+      const std::vector<uint64_t>& rows = plan.rows[t];
+      if (!tb.spec.trainable || rows.empty()) continue;
+      const size_t w = tb.spec.width;
+      ECPS_CHECK_EQ(grads.values[t].size(), rows.size() * w) << "table '" << tb.spec.name << "'";
+      SumDuplicates(tb, rows, grads.values[t].data());
+      // One optimizer step per unique row, in first-occurrence order.
+      const size_t sf = tb.state_floats;
+      float* weights = tb.values.data();
+      float* state = tb.state.data();
+      const size_t n = unique_.size();
+      constexpr size_t kAhead = 4;  // rows are scattered: fetch a few ahead
+      for (size_t u = 0; u < n; ++u) {
+        if (u + kAhead < n) {
+          const uint64_t next = unique_[u + kAhead];
+          __builtin_prefetch(weights + next * w, 1);
+          if (sf > 0) __builtin_prefetch(state + next * sf, 1);
+          if (sf > w) __builtin_prefetch(state + next * sf + w, 1);
+        }
+        const uint64_t r = unique_[u];
+        ApplySparseUpdate(opt_, factors, static_cast<int>(w), sums_.data() + u * w, weights + r * w,
+                          state + r * sf);
+      }
+    }
+  }
+
+  void ResetOptimizerState() override {
+    for (Table& tb : tables_) std::fill(tb.state.begin(), tb.state.end(), StateInitValue(opt_));
+  }
+
+  uint64_t parameter_bytes() const override {
+    uint64_t b = 0;
+    for (const Table& tb : tables_) {
+      b += (tb.spec.rows * tb.spec.width * DTypeBits(tb.spec.dtype) + 7) / 8;
+      if (tb.spec.quant == QuantScheme::kPerRow)
+        b += tb.spec.rows * 2 * DTypeBits(tb.spec.scale_dtype) / 8;
+    }
+    return b;
+  }
+
+  uint64_t optimizer_bytes() const override {
+    uint64_t b = 0;
+    for (const Table& tb : tables_) b += tb.state.size() * sizeof(float);
+    return b;
+  }
+
+  std::string Save() const override {
+    BlobWriter w(kMagic, kVersion);
+    w.Pod(opt_.kind);
+    const Rng::State rs = rounding_rng_.state();
+    w.Pod(rs);
+    w.Pod<uint64_t>(tables_.size());
+    for (const Table& tb : tables_) {
+      WriteSpec(tb.spec, &w);
+      w.Pod<int32_t>(tb.state_floats);
+      w.Bytes(tb.values.data(), tb.values.size() * sizeof(float));
+      w.Bytes(tb.state.data(), tb.state.size() * sizeof(float));
+    }
+    return w.Finish();
+  }
+
+  Status Load(const std::string& blob) override {
+    BlobReader r;
+    RETURN_IF_ERROR(r.Open(blob, kMagic, kVersion, "row store checkpoint"));
+    SparseOptimizerKind kind;
+    Rng::State rs;
+    uint64_t num_tables = 0;
+    if (!r.Pod(&kind) || !r.Pod(&rs) || !r.Pod(&num_tables)) return r.Truncated();
+    if (kind != opt_.kind)
+      return FailedPrecondition("row store checkpoint was written with sparse optimizer ",
+                                static_cast<int>(kind), ", this store uses ",
+                                static_cast<int>(opt_.kind));
+    std::vector<Table> loaded;
+    for (uint64_t t = 0; t < num_tables; ++t) {
+      Table tb;
+      int32_t sf = 0;
+      if (!ReadSpec(&r, &tb.spec) || !r.Pod(&sf)) return r.Truncated();
+      RETURN_IF_ERROR(CheckSupported(tb.spec, static_cast<int>(t)));
+      const int expected_sf = tb.spec.trainable ? StateFloatsPerRow(opt_.kind, tb.spec.width) : 0;
+      if (sf != expected_sf) return r.Truncated();
+      tb.state_floats = sf;
+      const uint64_t nv = tb.spec.rows * tb.spec.width;
+      const uint64_t ns = tb.spec.rows * static_cast<uint64_t>(sf);
+      if (r.remaining() / sizeof(float) < nv + ns) return r.Truncated();
+      tb.values.resize(nv);
+      tb.state.resize(ns);
+      r.Bytes(tb.values.data(), nv * sizeof(float));
+      r.Bytes(tb.state.data(), ns * sizeof(float));
+      loaded.push_back(std::move(tb));
+    }
+    if (r.remaining() != 0) return r.Truncated();
+    tables_ = std::move(loaded);
+    rounding_rng_.set_state(rs);
+    return OkStatus();
+  }
+
+  std::vector<RowTableSpec> StoredTables() const override {
+    std::vector<RowTableSpec> specs;
+    for (const Table& tb : tables_) specs.push_back(tb.spec);
+    return specs;
+  }
+
+  Status ReadRows(int table, uint64_t begin, uint64_t count, float* out) const override {
+    RETURN_IF_ERROR(CheckRange(table, begin, count));
+    const Table& tb = tables_[table];
+    std::memcpy(out, tb.values.data() + begin * tb.spec.width,
+                count * tb.spec.width * sizeof(float));
+    return OkStatus();
+  }
+
+  Status WriteRows(int table, uint64_t begin, uint64_t count, const float* values,
+                   const float* scale_zero = nullptr) override {
+    RETURN_IF_ERROR(CheckRange(table, begin, count));
+    Table& tb = tables_[table];
+    std::memcpy(tb.values.data() + begin * tb.spec.width, values,
+                count * tb.spec.width * sizeof(float));
+    return OkStatus();
+  }
+
+ private:
+  Status CheckRange(int table, uint64_t begin, uint64_t count) const {
+    if (table < 0 || static_cast<size_t>(table) >= tables_.size())
+      return OutOfRange("table ", table, " not in [0, ", tables_.size(), ")");
+    const uint64_t rows = tables_[table].spec.rows;
+    if (begin > rows || count > rows - begin)
+      return OutOfRange("rows [", begin, ", ", begin + count, ") of table '",
+                        tables_[table].spec.name, "' with ", rows, " rows");
+    return OkStatus();
+  }
+
+  // Fills unique_ (rows in first-occurrence order, kNoRow skipped) and sums_
+  // (their summed gradients, summed in plan order).
+  void SumDuplicates(const Table& tb, const std::vector<uint64_t>& rows, const float* grad) {
+    const size_t w = tb.spec.width;
+    dedup_.Begin(rows.size());
+    unique_.clear();
+    unique_.reserve(rows.size());
+    if (sums_.size() < rows.size() * w) sums_.resize(rows.size() * w);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const uint64_t r = rows[i];
+      if (r == kNoRow) continue;
+      ECPS_CHECK_LT(r, tb.spec.rows) << "table '" << tb.spec.name << "'";
+      bool inserted;
+      const uint32_t u = dedup_.Insert(r, &inserted);
+      float* __restrict s = sums_.data() + static_cast<size_t>(u) * w;
+      const float* __restrict g = grad + i * w;
+      if (inserted) {
+        unique_.push_back(r);
+        std::memcpy(s, g, w * sizeof(float));
+      } else {
+        for (size_t j = 0; j < w; ++j) s[j] += g[j];
+      }
+    }
+  }
+
+  SparseOptimizerConfig opt_;
+  std::vector<Table> tables_;
+  Rng rounding_rng_;
+  // Per-Push scratch, kept to avoid allocating in the steady state.
+  RowDeduper dedup_;
+  std::vector<uint64_t> unique_;
+  std::vector<float> sums_;
+};
+
+}  // namespace
+
+std::unique_ptr<RowStore> NewLocalRowStore(const SparseOptimizerConfig& opt) {
+  return std::make_unique<LocalRowStore>(opt);
+}
+
+}  // namespace ecps
