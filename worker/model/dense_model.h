@@ -26,22 +26,31 @@ namespace ecps {
 enum class Device : uint8_t { kCpu = 0, kCuda = 1 };
 
 struct DenseModelConfig {
-  std::string name = "dlrm";        // dlrm | wdl | dcn
-  int num_dense = 13;               // dense input features (0 for Avazu)
-  int num_fields = 26;              // embedding vectors per sample
-  int dim = 16;                     // embedding dimension d
-  std::vector<int> bottom = {512, 256, 64};   // DLRM bottom MLP hidden sizes (+ final = dim)
-  std::vector<int> top = {512, 256};          // DLRM top MLP hidden sizes (+ final 1)
-  std::vector<int> deep = {256, 256};         // WDL deep part hidden sizes (+ final 1);
-                                              // DCN deep part uses {256, 256, 256}
-  int cross_layers = 3;             // DCN
-  int threads = 0;                  // CPU threads for the dense network; 0 = all cores
+  std::string name = "dlrm";                 // dlrm | wdl | dcn
+  int num_dense = 13;                        // dense input features (0 for Avazu)
+  int num_fields = 26;                       // embedding vectors per sample
+  int dim = 16;                              // embedding dimension d
+  std::vector<int> bottom = {512, 256, 64};  // DLRM bottom MLP hidden sizes (+ final = dim)
+  std::vector<int> top = {512, 256};         // DLRM top MLP hidden sizes (+ final 1)
+  std::vector<int> deep = {256, 256};        // WDL deep part hidden sizes (+ final 1)
+  // DCN deep part layer sizes; ReLU after all but the last, whose output is
+  // concatenated with the cross output.
+  std::vector<int> dcn_deep = {256, 256, 256};
+  int cross_layers = 3;  // DCN
+  int threads = 0;       // CPU threads for the dense network; 0 = all cores
+  // How the CPU backend uses threads > 1 (results are deterministic either way):
+  //   "shards": the batch is cut into `threads` fixed row ranges run on
+  //             separate threads with single-threaded BLAS; gradients are
+  //             summed in shard order.
+  //   "blas":   one pass over the whole batch with multi-threaded BLAS.
+  //   "auto":   the faster of the two for the batch size (see cpu_dense_model.cc).
+  std::string cpu_parallel = "auto";
 };
 
 // One named parameter tensor inside the flat buffer.
 struct ParamBlock {
-  std::string name;       // e.g. "bottom.0.weight"
-  size_t offset = 0;      // into params()/grads(), in elements
+  std::string name;   // e.g. "bottom.0.weight"
+  size_t offset = 0;  // into params()/grads(), in elements
   std::vector<int> shape;
 };
 
@@ -94,6 +103,7 @@ struct OptimizerConfig {
   double adagrad_init = 0.0;                      // initial accumulator
   double adagrad_eps = 1e-10;
   double weight_decay = 0.0;
+  int threads = 0;  // CPU threads for the update loop; 0 = all cores (results do not depend on it)
 };
 
 class DenseOptimizer {

@@ -1,0 +1,60 @@
+// Thin typed wrappers over CBLAS (OpenBLAS) used by the CPU dense layers, so
+// that the same layer template runs in float (training) and double (gradient
+// checks). All matrices are row-major.
+//
+// Threading: OpenBLAS (OpenMP build) sizes its thread team from the *calling
+// thread's* OpenMP ICV (omp_get_max_threads()) and runs single-threaded inside
+// an active OpenMP parallel region. ScopedBlasThreads changes only the calling
+// thread's ICV, so it never races with BLAS calls made by other threads.
+#pragma once
+
+#include <cblas.h>
+#include <omp.h>
+
+namespace ecps::model {
+
+// C[m x n] = alpha * op(A) * op(B) + beta * C, row-major.
+//   op(A) is [m x k] (A is [k x m] when trans_a), leading dimension lda.
+//   op(B) is [k x n] (B is [n x k] when trans_b), leading dimension ldb.
+inline void Gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
+                 int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+inline void Gemm(bool trans_a, bool trans_b, int m, int n, int k, double alpha, const double* a,
+                 int lda, const double* b, int ldb, double beta, double* c, int ldc) {
+  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+// y[m or n] = alpha * op(A) * x + beta * y, A is [m x n] row-major with
+// leading dimension lda; op(A) = Aᵀ when trans.
+inline void Gemv(bool trans, int m, int n, float alpha, const float* a, int lda, const float* x,
+                 float beta, float* y) {
+  cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, m, n, alpha, a, lda, x, 1, beta, y,
+              1);
+}
+inline void Gemv(bool trans, int m, int n, double alpha, const double* a, int lda, const double* x,
+                 double beta, double* y) {
+  cblas_dgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, m, n, alpha, a, lda, x, 1, beta, y,
+              1);
+}
+
+// Sets the number of threads BLAS calls made from *this thread* may use, for
+// the lifetime of the object (restores the previous value on destruction).
+class ScopedBlasThreads {
+ public:
+  explicit ScopedBlasThreads(int threads) : saved_(omp_get_max_threads()) {
+    if (threads != saved_) omp_set_num_threads(threads);
+  }
+  ~ScopedBlasThreads() {
+    if (omp_get_max_threads() != saved_) omp_set_num_threads(saved_);
+  }
+  ScopedBlasThreads(const ScopedBlasThreads&) = delete;
+  ScopedBlasThreads& operator=(const ScopedBlasThreads&) = delete;
+
+ private:
+  int saved_;
+};
+
+}  // namespace ecps::model
