@@ -259,22 +259,27 @@ class Compressor {
 
   // Stage plan; most methods have a single "train" stage.
   virtual std::vector<StageSpec> Stages() const { return {StageSpec{"train"}}; }
-  // Called before stage `index` (> 0) starts, with the previous stage's rows
-  // readable through `rows` (dedup, pruning, dimension transfer, 4-bit range
-  // search). May replace Tables(); if it does, the store is re-created with
-  // the new tables and InitStageRows() is called to fill them.
-  virtual Status BeginStage(int index, RowAccess& rows) { return OkStatus(); }
-  // After a reshape in BeginStage(): writes the new tables' initial rows
-  // (rows not written keep their seeded initialisation).
-  virtual Status InitStageRows(int index, RowAccess& rows) { return OkStatus(); }
+  // Row access to the store that holds this method's tables (not owned),
+  // given by the embedding layer after Init() and after every store reset.
+  // Methods that do whole-table work (dedup, pruning thresholds, dimension
+  // transfer, 4-bit range search, cluster splits) keep the pointer and use it
+  // in BeginStage/InitStageRows/AfterStep/StageComplete; others ignore it.
+  virtual void AttachRows(RowAccess* rows) {}
+  // Called before stage `index` (> 0) starts, while the store still holds the
+  // previous stage's rows. May replace Tables() (reshape); if it does, the
+  // store is re-created with the new tables, re-attached, and
+  // InitStageRows(index) fills them (rows not written keep their seeded init).
+  virtual Status BeginStage(int index) { return OkStatus(); }
+  virtual Status InitStageRows(int index) { return OkStatus(); }
   // Sees every training batch's keys before Encode (frequency counters).
   virtual void Observe(std::span<const uint32_t> keys) {}
   // After each optimizer step (pruning schedules, code refresh, cluster
-  // splits); `rows` allows whole-table passes (DeepLight's magnitude pruning).
-  virtual void AfterStep(int64_t step, RowAccess& rows) {}
-  // Asked after each evaluation; true ends the current stage regardless of
-  // early stopping (PEP stage 1 once the target prune rate is reached).
-  virtual bool StageComplete(RowAccess& rows) { return false; }
+  // splits); called by the trainer.
+  virtual void AfterStep(int64_t step) {}
+  // Asked by the trainer after each evaluation; true ends the current stage
+  // regardless of early stopping (PEP stage 1 once the target prune rate is
+  // reached).
+  virtual bool StageComplete() { return false; }
   // Search stages (StageSpec::arch_on_validation): applies the method's own
   // update rule (SGD, gradient normalisation, clipping) to its architecture
   // parameters from the last DecodeBackward() of a validation batch.

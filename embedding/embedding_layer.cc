@@ -34,6 +34,7 @@ EmbeddingLayer::EmbeddingLayer(std::unique_ptr<Compressor> compressor,
 Status EmbeddingLayer::Init(const CompressorContext& ctx, const ParamSet& method_params) {
   RETURN_IF_ERROR(Annotate(compressor_->Init(ctx, method_params), compressor_->Name()));
   RETURN_IF_ERROR(Annotate(store_->Reset(compressor_->Tables(), ctx.seed), compressor_->Name()));
+  compressor_->AttachRows(store_.get());
   seed_ = ctx.seed;
   dim_ = ctx.space.dim;
   stage_ = 0;
@@ -77,7 +78,6 @@ void EmbeddingLayer::Backward(const float* grad_out, int64_t step) {
   compressor_->DecodeBackward(plan_, values_, grad_out, &grads_);
   store_->Push(plan_, grads_, step);
   has_training_batch_ = false;
-  compressor_->AfterStep(step, *store_);
 }
 
 void EmbeddingLayer::ArchForward(std::span<const uint32_t> keys, float* out) {
@@ -99,16 +99,18 @@ Status EmbeddingLayer::BeginStage(int index) {
                            stages.size(), " stages)");
   const StageSpec& spec = stages[index];
   const std::vector<RowTableSpec> before = compressor_->Tables();
-  RETURN_IF_ERROR(Annotate(compressor_->BeginStage(index, *store_),
-                           compressor_->Name() + " stage '" + spec.name + "'"));
+  RETURN_IF_ERROR(
+      Annotate(compressor_->BeginStage(index), compressor_->Name() + " stage '" + spec.name + "'"));
   const std::vector<RowTableSpec> after = compressor_->Tables();
   if (after != before) {
     RETURN_IF_ERROR(store_->Reset(after, StageSeed(seed_, index)));
-    RETURN_IF_ERROR(Annotate(compressor_->InitStageRows(index, *store_),
+    compressor_->AttachRows(store_.get());
+    RETURN_IF_ERROR(Annotate(compressor_->InitStageRows(index),
                              compressor_->Name() + " stage '" + spec.name + "'"));
   } else if (spec.reinit_rows) {
     // Same seed as Init(): the very same initial values (rewinding).
     RETURN_IF_ERROR(store_->Reset(after, seed_));
+    compressor_->AttachRows(store_.get());
   } else if (spec.reset_optimizer_state) {
     store_->ResetOptimizerState();
   }
@@ -116,8 +118,6 @@ Status EmbeddingLayer::BeginStage(int index) {
   has_training_batch_ = false;
   return OkStatus();
 }
-
-bool EmbeddingLayer::StageComplete() { return compressor_->StageComplete(*store_); }
 
 MemoryReport EmbeddingLayer::Memory() const {
   MemoryReport r = compressor_->Memory();

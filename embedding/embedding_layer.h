@@ -28,9 +28,9 @@ class EmbeddingLayer {
   void Forward(std::span<const uint32_t> keys, float* out, bool training);
 
   // grad_out: [N x dim] for the keys of the last training Forward().
-  // Applies the sparse optimizer at global step `step` (1-based), then the
-  // method's AfterStep(step). Evaluation Forward()s in between do not disturb
-  // it (they use their own buffers).
+  // Applies the sparse optimizer at global step `step` (1-based). Evaluation
+  // Forward()s in between do not disturb it (they use their own buffers). The
+  // trainer calls compressor().AfterStep(step) once the whole step is done.
   void Backward(const float* grad_out, int64_t step);
 
   // Search stages (StageSpec::arch_on_validation): a validation batch goes
@@ -48,7 +48,7 @@ class EmbeddingLayer {
   int stage() const { return stage_; }
 
   // Asked by the trainer after each evaluation (Compressor::StageComplete).
-  bool StageComplete();
+  bool StageComplete() { return compressor_->StageComplete(); }
 
   MemoryReport Memory() const;
   Compressor& compressor() { return *compressor_; }
