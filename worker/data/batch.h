@@ -11,12 +11,12 @@ namespace ecps {
 // need to know about the features. Field ids are field-local, dense in
 // [0, cardinalities[f]); global id = offsets[f] + local id.
 struct DatasetSchema {
-  std::string format;                     // "criteo", "avazu", "libsvm"
-  int num_dense = 0;                      // 13 for Criteo, 0 for Avazu
-  int num_fields = 0;                     // 26 for Criteo, 22 for Avazu
-  std::vector<std::string> field_names;   // size num_fields
-  std::vector<uint64_t> cardinalities;    // size num_fields (including OOV/missing ids)
-  std::vector<uint64_t> offsets;          // size num_fields, cumulative sums
+  std::string format;                    // "criteo", "avazu", "libsvm"
+  int num_dense = 0;                     // 13 for Criteo, 0 for Avazu
+  int num_fields = 0;                    // 26 for Criteo, 22 for Avazu
+  std::vector<std::string> field_names;  // size num_fields
+  std::vector<uint64_t> cardinalities;   // size num_fields (including OOV/missing ids)
+  std::vector<uint64_t> offsets;         // size num_fields, cumulative sums
   uint64_t total_features() const {
     return offsets.empty() ? 0 : offsets.back() + cardinalities.back();
   }

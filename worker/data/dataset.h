@@ -23,11 +23,17 @@ class Dataset {
   // Opens a cache written by Preprocess(); verifies magic, version and checksums.
   // Errors name the file and what is wrong with it.
   static StatusOr<std::unique_ptr<Dataset>> Open(const std::string& cache_path);
+  // As above; verify_row_checksum = false skips hashing the rows section (a
+  // fast open of a very large cache whose header, schema, sizes and counts are
+  // still verified). Truncation is always detected.
+  static StatusOr<std::unique_ptr<Dataset>> Open(const std::string& cache_path,
+                                                 bool verify_row_checksum);
 
   virtual const DatasetSchema& schema() const = 0;
   virtual uint64_t NumRows(Split split) const = 0;
 
   // Copies rows `rows[i]` (indices within `split`) into `out` (resized to rows.size()).
+  // REQUIRES: every rows[i] < NumRows(split) (checked; a violation aborts).
   virtual void Gather(Split split, std::span<const uint64_t> rows, Batch* out) const = 0;
 
   // Occurrence count of each feature over the *train* split, indexed by global

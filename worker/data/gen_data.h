@@ -6,10 +6,20 @@
 // a hidden model over categorical values and dense columns (planted signal),
 // so AUC is well above 0.5 and compression visibly costs quality.
 // The same options give a byte-identical file.
+//
+// Details: value ranks follow a bounded power law with exponent 1.5 (so the
+// top 10% of a field with >= 1000 values hold > 90% of its occurrences);
+// the hidden logistic model is bias + per-value weights (whose scale grows
+// with rank up to the top-10% boundary, so every decade of frequency carries
+// about the same share of the signal) + a term per dense column on its latent
+// log value + 4-d dot products for a few field pairs; the bias is calibrated
+// to Criteo's CTR of 0.256. Ranks are printed through a keyed 32-bit
+// bijection, so ids reveal nothing of the frequency rank.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -18,19 +28,35 @@ namespace ecps {
 struct GenDataOptions {
   std::string format = "criteo";  // criteo | avazu
   uint64_t rows = 100000;
-  uint64_t features = 100000;     // target total distinct values over all fields
+  uint64_t features = 100000;  // target total distinct values over all fields
   uint64_t seed = 1;
-  double missing_rate = 0.02;     // fraction of empty categorical / integer cells
-  bool gzip = false;              // write .gz
+  double missing_rate = 0.02;  // fraction of empty categorical / integer cells
+  bool gzip = false;           // write .gz
+  // Worker threads (0 = hardware concurrency). The output does not depend on
+  // it: rows are drawn in fixed chunks of kGenChunkRows, each with its own
+  // Rng stream derived from (seed, chunk index).
+  int threads = 0;
 };
+
+inline constexpr uint64_t kGenChunkRows = 1 << 16;
 
 struct GenDataReport {
   uint64_t rows = 0;
   uint64_t bytes = 0;
   double seconds = 0;
   double positive_rate = 0;
-  double oracle_auc = 0;          // AUC of the hidden model itself (the ceiling)
+  double oracle_auc = 0;                // AUC of the hidden model itself (the ceiling)
+  std::vector<uint64_t> cardinalities;  // per categorical field (value ranks drawn from)
+  double rows_per_s() const { return seconds > 0 ? rows / seconds : 0; }
 };
+
+// Per-field cardinalities for `format` scaled to about `features` in total:
+// fields with at most 1000 real values keep their size, larger ones share a
+// common scale factor (at least 1000 values each); for totals too small for
+// that, every field is scaled (at least 2 values). Avazu's `hour` field is the
+// time axis and always has 240 values (10 days x 24 hours).
+// InvalidArgument for an unknown format or features < 2 * fields.
+StatusOr<std::vector<uint64_t>> GenCardinalities(const std::string& format, uint64_t features);
 
 // Writes the file atomically. Errors name the path.
 StatusOr<GenDataReport> GenerateData(const GenDataOptions& options, const std::string& out_path);

@@ -18,11 +18,11 @@ namespace ecps {
 enum class MalformedPolicy : uint8_t { kSkip = 0, kFail = 1 };
 
 struct PreprocessOptions {
-  std::vector<std::string> inputs;   // files, read in order as one stream
-  std::string format = "criteo";     // criteo | avazu | libsvm
-  std::string output;                // cache file path
-  uint64_t min_count = 0;            // values seen < min_count times map to the field's OOV id;
-                                     // 0 keeps everything (the paper's setting)
+  std::vector<std::string> inputs;  // files, read in order as one stream
+  std::string format = "criteo";    // criteo | avazu | libsvm
+  std::string output;               // cache file path
+  uint64_t min_count = 0;           // values seen < min_count times map to the field's OOV id;
+                                    // 0 keeps everything (the paper's setting)
   // Split: "days" (Criteo: 7 equal days by row order, days 1-6 train, day 7 split
   // in half: first half test, second half validation; Avazu: the last
   // `last_day_rows` rows play day 7) or "ratio" (last test_ratio of rows is test,
@@ -31,8 +31,11 @@ struct PreprocessOptions {
   double val_ratio = 0.05;
   double test_ratio = 0.1;
   MalformedPolicy on_malformed = MalformedPolicy::kSkip;
-  int report_first = 5;              // malformed lines reported in full per kind
-  uint64_t max_rows = 0;             // 0 = all
+  int report_first = 5;   // malformed lines reported in full per kind
+  uint64_t max_rows = 0;  // 0 = all
+  // Avazu "days" split: rows of the last day. 0 = the rows after the last
+  // change of day (first 6 characters of `hour`, YYMMDD) in the input.
+  uint64_t last_day_rows = 0;
 };
 
 // Malformed lines by kind. Every line is either converted or counted here.
@@ -51,13 +54,30 @@ struct PreprocessReport {
   uint64_t lines = 0;
   uint64_t rows_written = 0;
   uint64_t train_rows = 0, val_rows = 0, test_rows = 0;
-  uint64_t features = 0;             // total vocabulary size over all fields
+  uint64_t features = 0;  // total vocabulary size over all fields
   uint64_t input_bytes = 0;
   double seconds = 0;
   MalformedCounts malformed;
-  std::vector<std::string> examples; // "file:line: reason" for the first few per kind
+  std::vector<std::string> examples;    // "file:line: reason" for the first few per kind
+  std::vector<uint64_t> cardinalities;  // per field, as in the cache schema
+  uint64_t oov_values = 0;              // distinct values mapped to OOV ids (min_count > 0)
+  double mb_per_s() const { return seconds > 0 ? input_bytes / 1e6 / seconds : 0; }
 };
 
+// Notes on the contract:
+// - min_count counts occurrences over all converted rows (the split is only
+//   known once the input has been read), like the paper's "2-core" variants.
+// - "days" for libsvm (no time column) cuts 7 equal parts as for Criteo.
+// - input_bytes counts decompressed text.
+// - The output is written atomically; a temporary "<output>.rows.tmp.<pid>"
+//   holds the provisional rows in between and is removed in every case.
+// Notes on the contract:
+// - min_count counts occurrences over all converted rows (the split is only
+//   known once the input has been read), like the paper's "2-core" variants.
+// - "days" for libsvm (no time column) cuts 7 equal parts as for Criteo.
+// - input_bytes counts decompressed text.
+// - The output is written atomically; a temporary "<output>.rows.tmp.<pid>"
+//   holds the provisional rows in between and is removed in every case.
 // With kFail the first malformed line returns InvalidArgument naming file and
 // line; with kSkip it is counted, reported and skipped.
 StatusOr<PreprocessReport> Preprocess(const PreprocessOptions& options);

@@ -1,0 +1,55 @@
+// Flag handling and exit codes of `ecps gen-data` / `ecps preprocess`.
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/data/data_test_util.h"
+#include "tools/commands.h"
+#include "worker/data/dataset.h"
+
+namespace ecps::tools {
+namespace {
+
+using testing_data::TempDir;
+using testing_data::WriteText;
+
+TEST(CmdDataTest, GenDataThenPreprocess) {
+  TempDir dir;
+  std::string raw = dir.File("raw.gz");
+  std::string cache = dir.File("d.cache");
+  EXPECT_EQ(RunGenData({"--format", "criteo", "--rows", "5000", "--features", "20000", "--seed",
+                        "4", "--out", raw, "--gzip"}),
+            kExitOk);
+  EXPECT_EQ(RunPreprocess({"--input", raw, "--format", "criteo", "--out", cache, "--split", "ratio",
+                           "--val-ratio", "0.1", "--test-ratio", "0.2", "--min-count", "2",
+                           "--on-malformed", "fail"}),
+            kExitOk);
+  auto ds = Dataset::Open(cache);
+  ASSERT_TRUE(ds.ok()) << ds.status();
+  EXPECT_EQ((*ds)->NumRows(Split::kTrain), 3500u);
+  EXPECT_EQ((*ds)->NumRows(Split::kValidation), 500u);
+  EXPECT_EQ((*ds)->NumRows(Split::kTest), 1000u);
+}
+
+TEST(CmdDataTest, ExitCodes) {
+  TempDir dir;
+  EXPECT_EQ(RunGenData({"--help"}), kExitOk);
+  EXPECT_EQ(RunPreprocess({"--help"}), kExitOk);
+  EXPECT_EQ(RunGenData({"--rows", "10"}), kExitUsage);  // --out missing
+  EXPECT_EQ(RunGenData({"--bogus"}), kExitUsage);
+  EXPECT_EQ(RunGenData({"--rows", "ten", "--out", dir.File("x")}), kExitUsage);
+  EXPECT_EQ(RunGenData({"--format", "csv", "--out", dir.File("x")}), kExitUsage);
+  EXPECT_EQ(RunGenData({"--rows", "10", "--out", "/nonexistent/dir/x"}), kExitFailure);
+  EXPECT_EQ(RunPreprocess({"--out", dir.File("c")}), kExitUsage);  // --input missing
+  EXPECT_EQ(RunPreprocess({"--input", dir.File("none.txt"), "--out", dir.File("c")}), kExitUsage);
+  WriteText(dir.File("bad.txt"), "1\t2\n");
+  EXPECT_EQ(RunPreprocess(
+                {"--input", dir.File("bad.txt"), "--out", dir.File("c"), "--on-malformed", "fail"}),
+            kExitUsage);
+  EXPECT_EQ(RunPreprocess({"--input", dir.File("bad.txt"), "--out", dir.File("c"), "--on-malformed",
+                           "maybe"}),
+            kExitUsage);
+}
+
+}  // namespace
+}  // namespace ecps::tools

@@ -1,0 +1,192 @@
+#include "worker/data/gen_data.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "gtest/gtest.h"
+#include "tests/data/data_test_util.h"
+#include "worker/data/criteo_parser.h"
+#include "worker/data/preprocess.h"
+#include "worker/data/text_reader.h"
+
+namespace ecps {
+namespace {
+
+using testing_data::ReadAll;
+using testing_data::TempDir;
+
+GenDataOptions Criteo(uint64_t rows, uint64_t seed) {
+  GenDataOptions o;
+  o.rows = rows;
+  o.features = 100000;
+  o.seed = seed;
+  return o;
+}
+
+TEST(GenDataTest, SameSeedSameBytesRegardlessOfThreadsAndOtherSeedDiffers) {
+  TempDir dir;
+  GenDataOptions o = Criteo(150000, 7);  // 3 chunks
+  o.threads = 1;
+  ASSERT_TRUE(GenerateData(o, dir.File("a.txt")).ok());
+  o.threads = 3;
+  auto r = GenerateData(o, dir.File("b.txt"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->rows, 150000u);
+  const std::string a = ReadAll(dir.File("a.txt"));
+  EXPECT_EQ(r->bytes, a.size());
+  EXPECT_EQ(a, ReadAll(dir.File("b.txt")));
+  EXPECT_EQ(std::count(a.begin(), a.end(), '\n'), 150000);
+  o.seed = 8;
+  ASSERT_TRUE(GenerateData(o, dir.File("c.txt")).ok());
+  EXPECT_NE(a, ReadAll(dir.File("c.txt")));
+}
+
+TEST(GenDataTest, CardinalitiesScaleToTheTarget) {
+  for (uint64_t target : {1000ull, 100000ull, 1000000ull, 40000000ull}) {
+    auto c = GenCardinalities("criteo", target);
+    ASSERT_TRUE(c.ok()) << c.status();
+    ASSERT_EQ(c->size(), 26u);
+    uint64_t sum = 0;
+    for (uint64_t v : *c) sum += v;
+    EXPECT_NEAR(static_cast<double>(sum), static_cast<double>(target), 0.02 * target) << target;
+    // Ordering of the real cardinalities is kept: C3 (10M) >= C9 (3).
+    EXPECT_GE((*c)[2], (*c)[8]);
+  }
+  auto small = GenCardinalities("criteo", 100000);
+  EXPECT_EQ((*small)[5], 24u) << "small fields keep their real size";
+  EXPECT_EQ((*small)[8], 3u);
+  auto av = GenCardinalities("avazu", 100000);
+  ASSERT_TRUE(av.ok());
+  EXPECT_EQ(av->size(), 22u);
+  EXPECT_EQ((*av)[0], 240u);
+  EXPECT_FALSE(GenCardinalities("criteo", 10).ok());
+  EXPECT_FALSE(GenCardinalities("movielens", 100000).ok());
+}
+
+// Parses the generated file and checks the frequency profile and the signal.
+TEST(GenDataTest, ZipfProfileSignalAndValidFormat) {
+  TempDir dir;
+  GenDataOptions o = Criteo(200000, 3);
+  auto r = GenerateData(o, dir.File("g.txt"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_NEAR(r->positive_rate, 0.256, 0.03);
+  EXPECT_GT(r->oracle_auc, 0.75);
+  EXPECT_LT(r->oracle_auc, 0.88);
+
+  auto reader = TextReader::Open(dir.File("g.txt"));
+  ASSERT_TRUE(reader.ok());
+  CriteoParser parser;
+  ParsedRow row;
+  ParseError err;
+  std::vector<absl::flat_hash_map<uint64_t, uint64_t>> freq(26);
+  std::vector<uint64_t> missing(26, 0);
+  std::string_view line;
+  uint64_t rows = 0, negative_ints = 0, empty_ints = 0;
+  while ((*reader)->NextLine(&line)) {
+    ASSERT_TRUE(parser.Parse(line, &row, &err)) << err.what << ": " << line;
+    ++rows;
+    for (int f = 0; f < 26; ++f) {
+      if (row.missing[f]) {
+        ++missing[f];
+      } else {
+        ++freq[f][row.keys[f]];
+      }
+    }
+    if (line.find("\t-") != std::string_view::npos) ++negative_ints;
+    if (line.find("\t\t") != std::string_view::npos) ++empty_ints;
+  }
+  EXPECT_EQ(rows, 200000u);
+  EXPECT_GT(negative_ints, 0u);
+  EXPECT_GT(empty_ints, 0u);
+  int checked = 0;
+  for (int f = 0; f < 26; ++f) {
+    EXPECT_LE(freq[f].size(), r->cardinalities[f]) << f;
+    EXPECT_NEAR(static_cast<double>(missing[f]) / rows, o.missing_rate, 0.005) << f;
+    if (r->cardinalities[f] < 1000) continue;
+    // Top 10% of the field's values hold > 90% of its occurrences.
+    std::vector<uint64_t> counts;
+    uint64_t total = 0;
+    for (const auto& kv : freq[f]) {
+      counts.push_back(kv.second);
+      total += kv.second;
+    }
+    std::sort(counts.rbegin(), counts.rend());
+    uint64_t top = 0;
+    for (size_t i = 0; i < counts.size() && i < r->cardinalities[f] / 10; ++i) top += counts[i];
+    EXPECT_GT(static_cast<double>(top) / total, 0.9) << "field C" << f + 1;
+    // ... yet the tail is not empty: many values occur.
+    EXPECT_GT(freq[f].size(), r->cardinalities[f] / 20) << "field C" << f + 1;
+    ++checked;
+  }
+  EXPECT_GE(checked, 10);
+}
+
+TEST(GenDataTest, GzipOutputHoldsTheSameText) {
+  TempDir dir;
+  GenDataOptions o = Criteo(70000, 5);
+  ASSERT_TRUE(GenerateData(o, dir.File("plain.txt")).ok());
+  o.gzip = true;
+  auto r = GenerateData(o, dir.File("packed.gz"));
+  ASSERT_TRUE(r.ok());
+  auto reader = TextReader::Open(dir.File("packed.gz"));
+  ASSERT_TRUE(reader.ok());
+  EXPECT_TRUE((*reader)->gzipped());
+  std::string text;
+  std::string_view line;
+  while ((*reader)->NextLine(&line)) {
+    text.append(line);
+    text.push_back('\n');
+  }
+  EXPECT_TRUE((*reader)->status().ok());
+  EXPECT_EQ(text, ReadAll(dir.File("plain.txt")));
+  EXPECT_LT(r->bytes, text.size() / 2);
+}
+
+TEST(GenDataTest, GeneratedFilesPreprocessCleanly) {
+  TempDir dir;
+  GenDataOptions o = Criteo(30000, 11);
+  ASSERT_TRUE(GenerateData(o, dir.File("c.txt")).ok());
+  PreprocessOptions p;
+  p.inputs = {dir.File("c.txt")};
+  p.output = dir.File("c.cache");
+  auto r = Preprocess(p);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->malformed.total(), 0u);
+  EXPECT_EQ(r->rows_written, 30000u);
+
+  GenDataOptions a;
+  a.format = "avazu";
+  a.rows = 20000;
+  a.features = 50000;
+  a.seed = 2;
+  auto g = GenerateData(a, dir.File("a.csv"));
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_GT(g->oracle_auc, 0.7);
+  EXPECT_EQ(ReadAll(dir.File("a.csv")).rfind("id,click,hour,C1,banner_pos,", 0), 0u);
+  p.inputs = {dir.File("a.csv")};
+  p.format = "avazu";
+  p.output = dir.File("a.cache");
+  auto ra = Preprocess(p);
+  ASSERT_TRUE(ra.ok()) << ra.status();
+  EXPECT_EQ(ra->malformed.total(), 0u);
+  EXPECT_EQ(ra->rows_written, 20000u);
+  // 10 days of hours: the last day is a tenth of the rows.
+  EXPECT_EQ(ra->test_rows + ra->val_rows, 2000u);
+  EXPECT_EQ(ra->cardinalities[0], 240u);
+}
+
+TEST(GenDataTest, RejectsBadOptions) {
+  TempDir dir;
+  GenDataOptions o = Criteo(0, 1);
+  EXPECT_EQ(GenerateData(o, dir.File("x")).status().code(), absl::StatusCode::kInvalidArgument);
+  o.rows = 10;
+  o.format = "tsv";
+  EXPECT_EQ(GenerateData(o, dir.File("x")).status().code(), absl::StatusCode::kInvalidArgument);
+  o.format = "criteo";
+  EXPECT_FALSE(GenerateData(o, "/nonexistent/dir/x.txt").ok());
+}
+
+}  // namespace
+}  // namespace ecps

@@ -1,0 +1,389 @@
+#include "worker/data/preprocess.h"
+
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/data/data_test_util.h"
+#include "worker/data/dataset.h"
+
+namespace ecps {
+namespace {
+
+using testing_data::TempDir;
+using testing_data::WriteGzip;
+using testing_data::WriteText;
+
+// Row i: label i%2, I1 = i, I2 = -i, C1 cycles {c, a, missing, b}, C2 = "ff",
+// the rest empty.
+std::string CriteoRow(int i) {
+  static const char* kC1[4] = {"0000000c", "0000000a", "", "0000000b"};
+  std::string s = std::to_string(i % 2) + "\t" + std::to_string(i) + "\t" + std::to_string(-i);
+  for (int j = 2; j < 13; ++j) s += "\t";
+  s += std::string("\t") + kC1[i % 4] + "\tff";
+  for (int j = 2; j < 26; ++j) s += "\t";
+  return s + "\n";
+}
+std::string CriteoRows(int begin, int end) {
+  std::string s;
+  for (int i = begin; i < end; ++i) s += CriteoRow(i);
+  return s;
+}
+// Expected final C1 id of row i with min_count 0: missing 0, a 1, b 2, c 3.
+uint32_t ExpectedC1(int i) {
+  static const uint32_t kIds[4] = {3, 1, 0, 2};
+  return kIds[i % 4];
+}
+
+std::unique_ptr<Dataset> OpenOk(const std::string& path) {
+  auto ds = Dataset::Open(path);
+  EXPECT_TRUE(ds.ok()) << ds.status();
+  return ds.ok() ? std::move(*ds) : nullptr;
+}
+
+TEST(PreprocessTest, CriteoRoundTripWithDaysSplit) {
+  TempDir dir;
+  WriteText(dir.File("in.txt"), CriteoRows(0, 14));
+  PreprocessOptions o;
+  o.inputs = {dir.File("in.txt")};
+  o.output = dir.File("out.cache");
+  auto r = Preprocess(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->lines, 14u);
+  EXPECT_EQ(r->rows_written, 14u);
+  EXPECT_EQ(r->malformed.total(), 0u);
+  // 14 rows = 7 days of 2: train 12, day 7 = test (row 12) then validation (row 13).
+  EXPECT_EQ(r->train_rows, 12u);
+  EXPECT_EQ(r->test_rows, 1u);
+  EXPECT_EQ(r->val_rows, 1u);
+  EXPECT_EQ(r->features, 4u + 1u + 24u);
+  EXPECT_GT(r->input_bytes, 0u);
+  // Only the cache remains in the directory (no temporary files).
+  int files = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir.File(""))) files += e.is_regular_file();
+  EXPECT_EQ(files, 2);  // in.txt + out.cache
+
+  auto ds = OpenOk(o.output);
+  ASSERT_NE(ds, nullptr);
+  const DatasetSchema& s = ds->schema();
+  EXPECT_EQ(s.format, "criteo");
+  EXPECT_EQ(s.num_dense, 13);
+  EXPECT_EQ(s.num_fields, 26);
+  EXPECT_EQ(s.field_names[0], "C1");
+  EXPECT_EQ(s.cardinalities[0], 4u);
+  EXPECT_EQ(s.cardinalities[1], 1u);
+  EXPECT_EQ(s.offsets[1], 4u);
+  EXPECT_EQ(s.offsets[25], 4u + 1u + 23u);
+  EXPECT_EQ(ds->NumRows(Split::kTrain), 12u);
+  EXPECT_EQ(ds->NumRows(Split::kTest), 1u);
+  EXPECT_EQ(ds->NumRows(Split::kValidation), 1u);
+
+  std::vector<uint64_t> idx;
+  for (uint64_t i = 0; i < 12; ++i) idx.push_back(11 - i);  // any order
+  Batch b;
+  ds->Gather(Split::kTrain, idx, &b);
+  ASSERT_EQ(b.size, 12);
+  for (int k = 0; k < 12; ++k) {
+    int i = static_cast<int>(idx[k]);
+    EXPECT_EQ(b.labels[k], static_cast<float>(i % 2));
+    EXPECT_FLOAT_EQ(b.dense[k * 13 + 0], i > 0 ? static_cast<float>(std::log(i + 1.0)) : 0.0f);
+    EXPECT_EQ(b.dense[k * 13 + 1], 0.0f) << "negative ints become 0";
+    EXPECT_EQ(b.dense[k * 13 + 2], 0.0f) << "empty ints become 0";
+    EXPECT_EQ(b.sparse[k * 26 + 0], ExpectedC1(i)) << "row " << i;
+    EXPECT_EQ(b.sparse[k * 26 + 1], 0u);
+    EXPECT_EQ(b.sparse[k * 26 + 25], 0u);
+  }
+  std::vector<uint64_t> zero = {0};
+  ds->Gather(Split::kTest, zero, &b);
+  EXPECT_EQ(b.dense[0], static_cast<float>(std::log(13.0)));  // row 12
+  EXPECT_EQ(b.sparse[0], ExpectedC1(12));
+  ds->Gather(Split::kValidation, zero, &b);
+  EXPECT_EQ(b.dense[0], static_cast<float>(std::log(14.0)));  // row 13
+  EXPECT_EQ(b.labels[0], 1.0f);
+
+  // Train counts over rows 0..11: each C1 value 3 times, C2 "ff" 12 times.
+  auto counts = ds->train_counts();
+  ASSERT_EQ(counts.size(), s.total_features());
+  for (uint32_t id = 0; id < 4; ++id) EXPECT_EQ(counts[id], 3u) << id;
+  EXPECT_EQ(counts[s.offsets[1]], 12u);
+  EXPECT_EQ(counts[s.offsets[25]], 12u);
+}
+
+TEST(PreprocessTest, DaysSplitPutsExtraRowsInEarlyDays) {
+  for (auto [n, train, test, val] : std::vector<std::array<int, 4>>{
+           {20, 18, 1, 1}, {21, 18, 2, 1}, {7, 6, 1, 0}, {3, 3, 0, 0}}) {
+    TempDir dir;
+    WriteText(dir.File("in.txt"), CriteoRows(0, n));
+    PreprocessOptions o;
+    o.inputs = {dir.File("in.txt")};
+    o.output = dir.File("out.cache");
+    auto r = Preprocess(o);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->train_rows, static_cast<uint64_t>(train)) << n;
+    EXPECT_EQ(r->test_rows, static_cast<uint64_t>(test)) << n;
+    EXPECT_EQ(r->val_rows, static_cast<uint64_t>(val)) << n;
+  }
+}
+
+TEST(PreprocessTest, RatioSplitIsTrainThenValidationThenTest) {
+  TempDir dir;
+  WriteText(dir.File("in.txt"), CriteoRows(0, 14));
+  PreprocessOptions o;
+  o.inputs = {dir.File("in.txt")};
+  o.output = dir.File("out.cache");
+  o.split = "ratio";
+  o.val_ratio = 0.2;   // floor(2.8) = 2
+  o.test_ratio = 0.3;  // floor(4.2) = 4
+  auto r = Preprocess(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->train_rows, 8u);
+  EXPECT_EQ(r->val_rows, 2u);
+  EXPECT_EQ(r->test_rows, 4u);
+  auto ds = OpenOk(o.output);
+  ASSERT_NE(ds, nullptr);
+  Batch b;
+  std::vector<uint64_t> rows = {0, 1};
+  ds->Gather(Split::kValidation, rows, &b);
+  EXPECT_FLOAT_EQ(b.dense[0], static_cast<float>(std::log(9.0)));    // row 8
+  EXPECT_FLOAT_EQ(b.dense[13], static_cast<float>(std::log(10.0)));  // row 9
+  std::vector<uint64_t> last = {3};
+  ds->Gather(Split::kTest, last, &b);
+  EXPECT_FLOAT_EQ(b.dense[0], static_cast<float>(std::log(14.0)));  // row 13
+  // Train counts cover rows 0..7 only: each C1 value twice.
+  for (uint32_t id = 0; id < 4; ++id) EXPECT_EQ(ds->train_counts()[id], 2u);
+}
+
+TEST(PreprocessTest, MinCountMapsRareValuesToOov) {
+  TempDir dir;
+  WriteText(dir.File("in.txt"), CriteoRows(0, 14));
+  PreprocessOptions o;
+  o.inputs = {dir.File("in.txt")};
+  o.output = dir.File("out.cache");
+  o.min_count = 4;  // c and a occur 4 times; missing and b 3 times
+  auto r = Preprocess(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto ds = OpenOk(o.output);
+  ASSERT_NE(ds, nullptr);
+  const DatasetSchema& s = ds->schema();
+  EXPECT_EQ(s.cardinalities[0], 3u);  // OOV, a, c
+  EXPECT_EQ(s.cardinalities[1], 2u);  // OOV, ff
+  EXPECT_EQ(s.cardinalities[2], 2u);  // OOV, missing (14 times)
+  EXPECT_EQ(r->oov_values, 2u);       // C1's missing and b
+  std::vector<uint64_t> idx = {0, 1, 2, 3};
+  Batch b;
+  ds->Gather(Split::kTrain, idx, &b);
+  EXPECT_EQ(b.sparse[0 * 26], 2u);  // c
+  EXPECT_EQ(b.sparse[1 * 26], 1u);  // a
+  EXPECT_EQ(b.sparse[2 * 26], 0u);  // missing -> OOV
+  EXPECT_EQ(b.sparse[3 * 26], 0u);  // b -> OOV
+  EXPECT_EQ(b.sparse[1], 1u);       // ff
+  EXPECT_EQ(b.sparse[2], 1u);       // missing C3
+  // OOV count over train rows 0..11: missing 3 + b 3.
+  EXPECT_EQ(ds->train_counts()[0], 6u);
+}
+
+TEST(PreprocessTest, IdsDoNotDependOnInputSplitAcrossFilesOrGzip) {
+  TempDir dir;
+  WriteText(dir.File("all.txt"), CriteoRows(0, 14));
+  WriteText(dir.File("part1.txt"), CriteoRows(0, 5));
+  WriteGzip(dir.File("part2.dat"), CriteoRows(5, 14));  // gzip without .gz name
+  PreprocessOptions a;
+  a.inputs = {dir.File("all.txt")};
+  a.output = dir.File("a.cache");
+  PreprocessOptions b = a;
+  b.inputs = {dir.File("part1.txt"), dir.File("part2.dat")};
+  b.output = dir.File("b.cache");
+  ASSERT_TRUE(Preprocess(a).ok());
+  auto rb = Preprocess(b);
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  EXPECT_EQ(rb->rows_written, 14u);
+  // The caches are byte-identical: same ids, values, splits and counts.
+  EXPECT_EQ(testing_data::ReadAll(a.output), testing_data::ReadAll(b.output));
+}
+
+TEST(PreprocessTest, SkipPolicyCountsEveryKindAndReportsFileLine) {
+  TempDir dir;
+  std::string text = CriteoRow(0);
+  text += "1\t2\n";                                                    // line 2: columns
+  text += "7" + CriteoRow(1).substr(1);                                // line 3: label
+  text += "1\tabc" + CriteoRow(1).substr(CriteoRow(1).find('\t', 2));  // line 4: integer
+  text += CriteoRow(2);
+  std::string bad_hex = CriteoRow(3);
+  bad_hex.replace(bad_hex.find("\tff\t"), 4, "\tqq\t");  // line 6: hex
+  text += bad_hex;
+  text += "\r\n";  // line 7: empty line -> wrong column count
+  text += CriteoRow(4);
+  WriteText(dir.File("in.txt"), text);
+  PreprocessOptions o;
+  o.inputs = {dir.File("in.txt")};
+  o.output = dir.File("out.cache");
+  o.report_first = 1;
+  auto r = Preprocess(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->lines, 8u);
+  EXPECT_EQ(r->rows_written, 3u);
+  EXPECT_EQ(r->malformed.wrong_column_count, 2u);
+  EXPECT_EQ(r->malformed.bad_label, 1u);
+  EXPECT_EQ(r->malformed.bad_integer, 1u);
+  EXPECT_EQ(r->malformed.bad_hex, 1u);
+  EXPECT_EQ(r->malformed.total() + r->rows_written, r->lines);
+  // report_first = 1: one example per kind, 4 kinds.
+  ASSERT_EQ(r->examples.size(), 4u);
+  const std::string f = dir.File("in.txt");
+  EXPECT_EQ(r->examples[0].rfind(f + ":2: wrong_column_count", 0), 0u) << r->examples[0];
+  EXPECT_EQ(r->examples[1].rfind(f + ":3: bad_label", 0), 0u) << r->examples[1];
+  EXPECT_EQ(r->examples[2].rfind(f + ":4: bad_integer", 0), 0u) << r->examples[2];
+  EXPECT_EQ(r->examples[3].rfind(f + ":6: bad_hex", 0), 0u) << r->examples[3];
+}
+
+TEST(PreprocessTest, FailPolicyNamesFileAndLine) {
+  TempDir dir;
+  WriteText(dir.File("in.txt"), CriteoRows(0, 3) + "1\tnot-a-row\n" + CriteoRows(3, 5));
+  PreprocessOptions o;
+  o.inputs = {dir.File("in.txt")};
+  o.output = dir.File("out.cache");
+  o.on_malformed = MalformedPolicy::kFail;
+  auto r = Preprocess(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find(dir.File("in.txt") + ":4:"), std::string::npos) << r.status();
+  EXPECT_FALSE(std::filesystem::exists(o.output));
+}
+
+TEST(PreprocessTest, MaxRowsAndErrors) {
+  TempDir dir;
+  WriteText(dir.File("in.txt"), CriteoRows(0, 14));
+  PreprocessOptions o;
+  o.inputs = {dir.File("in.txt")};
+  o.output = dir.File("out.cache");
+  o.max_rows = 7;
+  auto r = Preprocess(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->rows_written, 7u);
+  EXPECT_EQ(r->train_rows, 6u);
+
+  WriteText(dir.File("empty.txt"), "");
+  o.inputs = {dir.File("empty.txt")};
+  EXPECT_EQ(Preprocess(o).status().code(), absl::StatusCode::kInvalidArgument);
+  o.inputs = {dir.File("missing.txt")};
+  auto missing = Preprocess(o);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("missing.txt"), std::string::npos);
+  o.inputs = {dir.File("in.txt")};
+  o.split = "weeks";
+  EXPECT_EQ(Preprocess(o).status().code(), absl::StatusCode::kInvalidArgument);
+  o.split = "ratio";
+  o.val_ratio = 0.6;
+  o.test_ratio = 0.5;
+  EXPECT_EQ(Preprocess(o).status().code(), absl::StatusCode::kInvalidArgument);
+  o.split = "days";
+  o.format = "csv";
+  EXPECT_EQ(Preprocess(o).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+std::string AvazuLine(int i, const std::string& hour, const std::string& site) {
+  std::string s =
+      std::to_string(1000 + i) + "," + std::to_string(i % 3 == 0) + "," + hour + ",1005,0," + site;
+  for (int c = 6; c < 24; ++c) s += "," + std::to_string(c);
+  return s + "\r\n";
+}
+
+TEST(PreprocessTest, AvazuDaysSplitUsesTheLastDayOfHour) {
+  TempDir dir;
+  std::string header =
+      "id,click,hour,C1,banner_pos,site_id,site_domain,site_category,app_id,app_domain,"
+      "app_category,device_id,device_ip,device_model,device_type,device_conn_type,C14,C15,"
+      "C16,C17,C18,C19,C20,C21\r\n";
+  std::string a = header, b = header;
+  for (int i = 0; i < 6; ++i) a += AvazuLine(i, "1410210" + std::to_string(i % 3), "s1");
+  for (int i = 6; i < 10; ++i) b += AvazuLine(i, "14102105", i % 2 ? "s2" : "");
+  for (int i = 10; i < 15; ++i) b += AvazuLine(i, "14102201", "s3");
+  WriteText(dir.File("a.csv"), a);
+  WriteGzip(dir.File("b.csv.gz"), b);
+  PreprocessOptions o;
+  o.inputs = {dir.File("a.csv"), dir.File("b.csv.gz")};
+  o.format = "avazu";
+  o.output = dir.File("out.cache");
+  auto r = Preprocess(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->rows_written, 15u);
+  EXPECT_EQ(r->malformed.total(), 0u);
+  EXPECT_EQ(r->lines, 17u);  // two headers
+  EXPECT_EQ(r->train_rows, 10u);
+  EXPECT_EQ(r->test_rows, 3u);
+  EXPECT_EQ(r->val_rows, 2u);
+  auto ds = OpenOk(o.output);
+  ASSERT_NE(ds, nullptr);
+  const DatasetSchema& s = ds->schema();
+  EXPECT_EQ(s.num_dense, 0);
+  EXPECT_EQ(s.num_fields, 22);
+  EXPECT_EQ(s.field_names[3], "site_id");
+  EXPECT_EQ(s.cardinalities[0], 5u);  // 5 distinct hours
+  EXPECT_EQ(s.cardinalities[3], 4u);  // s1, s2, s3, missing
+  EXPECT_EQ(s.cardinalities[1], 1u);
+  // Train counts of site_id over rows 0..9: s1 6, s2 2, missing 2, s3 0.
+  std::vector<uint32_t> site(ds->train_counts().begin() + s.offsets[3],
+                             ds->train_counts().begin() + s.offsets[3] + 4);
+  std::sort(site.begin(), site.end());
+  EXPECT_EQ(site, (std::vector<uint32_t>{0, 2, 2, 6}));
+  EXPECT_EQ(site[0] + site[1] + site[2] + site[3], 10u);
+
+  o.last_day_rows = 4;  // explicit override
+  auto r2 = Preprocess(o);
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->train_rows, 11u);
+  EXPECT_EQ(r2->test_rows, 2u);
+  EXPECT_EQ(r2->val_rows, 2u);
+}
+
+TEST(PreprocessTest, LibsvmFieldsGrowAndAbsentFieldsAreMissing) {
+  TempDir dir;
+  WriteText(dir.File("in.svm"),
+            "1 0:5:1\r\n"
+            "0 0:7:1 1:3:0.5\r\n"
+            "bad 0:1:1\r\n"
+            "1 1:3:1 0:5:1 2:9:1\r\n"
+            "0 2:x:1\n"
+            "0 0:7:1\n");
+  PreprocessOptions o;
+  o.inputs = {dir.File("in.svm")};
+  o.format = "libsvm";
+  o.output = dir.File("out.cache");
+  o.split = "ratio";
+  o.val_ratio = 0;
+  o.test_ratio = 0;
+  auto r = Preprocess(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->rows_written, 4u);
+  EXPECT_EQ(r->malformed.bad_label, 1u);
+  EXPECT_EQ(r->malformed.bad_libsvm_token, 1u);
+  auto ds = OpenOk(o.output);
+  ASSERT_NE(ds, nullptr);
+  const DatasetSchema& s = ds->schema();
+  ASSERT_EQ(s.num_fields, 3);
+  EXPECT_EQ(s.field_names[2], "f2");
+  EXPECT_EQ(s.cardinalities[0], 2u);  // 5, 7
+  EXPECT_EQ(s.cardinalities[1], 2u);  // missing, 3
+  EXPECT_EQ(s.cardinalities[2], 2u);  // missing, 9
+  std::vector<uint64_t> idx = {0, 1, 2, 3};
+  Batch b;
+  ds->Gather(Split::kTrain, idx, &b);
+  // Field 0: 5 -> 0, 7 -> 1 (feature order). Fields 1, 2: missing -> 0.
+  EXPECT_EQ(std::vector<uint32_t>(b.sparse.begin(), b.sparse.begin() + 3),
+            (std::vector<uint32_t>{0, 0, 0}));
+  EXPECT_EQ(std::vector<uint32_t>(b.sparse.begin() + 3, b.sparse.begin() + 6),
+            (std::vector<uint32_t>{1, 1, 0}));
+  EXPECT_EQ(std::vector<uint32_t>(b.sparse.begin() + 6, b.sparse.begin() + 9),
+            (std::vector<uint32_t>{0, 1, 1}));
+  EXPECT_EQ(std::vector<uint32_t>(b.sparse.begin() + 9, b.sparse.begin() + 12),
+            (std::vector<uint32_t>{1, 0, 0}));
+  EXPECT_EQ(b.labels, (std::vector<float>{1, 0, 1, 0}));
+  // Missing counts: field 1 missing in rows 0 and 3, field 2 in rows 0, 1, 3.
+  EXPECT_EQ(ds->train_counts()[s.offsets[1] + 0], 2u);
+  EXPECT_EQ(ds->train_counts()[s.offsets[2] + 0], 3u);
+}
+
+}  // namespace
+}  // namespace ecps

@@ -1,0 +1,103 @@
+#include "worker/data/text_reader.h"
+
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/data/data_test_util.h"
+
+namespace ecps {
+namespace {
+
+using testing_data::TempDir;
+using testing_data::WriteGzip;
+using testing_data::WriteText;
+
+std::vector<std::string> ReadLines(const std::string& path, size_t buffer = 4 << 20,
+                                   Status* status = nullptr) {
+  auto r = TextReader::Open(path, buffer);
+  EXPECT_TRUE(r.ok()) << r.status();
+  std::vector<std::string> lines;
+  if (!r.ok()) return lines;
+  std::string_view line;
+  while ((*r)->NextLine(&line)) lines.emplace_back(line);
+  if (status != nullptr) *status = (*r)->status();
+  return lines;
+}
+
+TEST(TextReaderTest, PlainLinesCrlfAndMissingFinalNewline) {
+  TempDir dir;
+  WriteText(dir.File("a.txt"), "one\r\ntwo\n\nthree");
+  EXPECT_EQ(ReadLines(dir.File("a.txt")), (std::vector<std::string>{"one", "two", "", "three"}));
+}
+
+TEST(TextReaderTest, EmptyFileHasNoLines) {
+  TempDir dir;
+  WriteText(dir.File("e.txt"), "");
+  EXPECT_TRUE(ReadLines(dir.File("e.txt")).empty());
+}
+
+TEST(TextReaderTest, LinesLongerThanTheBufferGrowIt) {
+  TempDir dir;
+  std::string long_line(1000, 'x');
+  WriteText(dir.File("l.txt"), "a\n" + long_line + "\nb\n");
+  EXPECT_EQ(ReadLines(dir.File("l.txt"), 64), (std::vector<std::string>{"a", long_line, "b"}));
+}
+
+TEST(TextReaderTest, GzipDetectedByMagicNotExtension) {
+  TempDir dir;
+  WriteGzip(dir.File("really_gz.txt"), "x\ny\n");
+  WriteText(dir.File("really_plain.gz"), "p\nq\n");
+  auto r = TextReader::Open(dir.File("really_gz.txt"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE((*r)->gzipped());
+  EXPECT_EQ(ReadLines(dir.File("really_gz.txt")), (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(ReadLines(dir.File("really_plain.gz")), (std::vector<std::string>{"p", "q"}));
+  EXPECT_TRUE(*IsGzipFile(dir.File("really_gz.txt")));
+  EXPECT_FALSE(*IsGzipFile(dir.File("really_plain.gz")));
+}
+
+TEST(TextReaderTest, ConcatenatedGzipMembersReadAsOneStream) {
+  TempDir dir;
+  WriteGzip(dir.File("a.gz"), "1\n2\n");
+  WriteGzip(dir.File("b.gz"), "3\r\n4");
+  WriteText(dir.File("ab.gz"),
+            testing_data::ReadAll(dir.File("a.gz")) + testing_data::ReadAll(dir.File("b.gz")));
+  EXPECT_EQ(ReadLines(dir.File("ab.gz"), 64), (std::vector<std::string>{"1", "2", "3", "4"}));
+}
+
+TEST(TextReaderTest, TruncatedGzipIsDataLossNamingTheFile) {
+  TempDir dir;
+  std::string text;
+  for (int i = 0; i < 20000; ++i) text += "line number " + std::to_string(i * 7919) + "\n";
+  WriteGzip(dir.File("t.gz"), text);
+  std::string gz = testing_data::ReadAll(dir.File("t.gz"));
+  WriteText(dir.File("cut.gz"), gz.substr(0, gz.size() / 2));
+  Status st;
+  ReadLines(dir.File("cut.gz"), 4 << 20, &st);
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_NE(st.message().find("cut.gz"), std::string::npos) << st;
+}
+
+TEST(TextReaderTest, MissingFileIsNotFound) {
+  auto r = TextReader::Open("/nonexistent/ecps/file.txt");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(r.status().message().find("/nonexistent/ecps/file.txt"), std::string::npos);
+}
+
+TEST(TextReaderTest, CountsLinesAndBytes) {
+  TempDir dir;
+  WriteText(dir.File("c.txt"), "ab\r\ncd\n");
+  auto r = TextReader::Open(dir.File("c.txt"));
+  ASSERT_TRUE(r.ok());
+  std::string_view line;
+  ASSERT_TRUE((*r)->NextLine(&line));
+  EXPECT_EQ((*r)->line_number(), 1u);
+  ASSERT_TRUE((*r)->NextLine(&line));
+  EXPECT_EQ((*r)->line_number(), 2u);
+  EXPECT_FALSE((*r)->NextLine(&line));
+  EXPECT_EQ((*r)->text_bytes(), 7u);
+}
+
+}  // namespace
+}  // namespace ecps

@@ -1,0 +1,163 @@
+// `ecps gen-data` and `ecps preprocess` (docs/cli.md). Parsing and printing
+// only; the work is in worker/data.
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tools/commands.h"
+#include "worker/data/gen_data.h"
+#include "worker/data/preprocess.h"
+
+namespace ecps::tools {
+namespace {
+
+namespace po = boost::program_options;
+
+// Parses `args` into `vm`; returns -1 to continue, or an exit code (help or
+// usage error already printed).
+int ParseArgs(const std::vector<std::string>& args, const po::options_description& desc,
+              const char* usage, po::variables_map* vm) {
+  try {
+    po::store(po::command_line_parser(args).options(desc).run(), *vm);
+    if (vm->count("help")) {
+      std::cout << usage << "\n" << desc << "\n";
+      return kExitOk;
+    }
+    po::notify(*vm);
+  } catch (const std::exception& e) {
+    std::cerr << "ecps: " << e.what() << " (see --help)\n";
+    return kExitUsage;
+  }
+  return -1;
+}
+
+// InvalidArgument / NotFound are bad input (2); everything else is a runtime failure (1).
+int ExitCodeFor(const Status& s) {
+  return s.code() == absl::StatusCode::kInvalidArgument || s.code() == absl::StatusCode::kNotFound
+             ? kExitUsage
+             : kExitFailure;
+}
+
+}  // namespace
+
+int RunGenData(const std::vector<std::string>& args) {
+  GenDataOptions o;
+  std::string out;
+  po::options_description desc("gen-data options");
+  desc.add_options()("help,h", "print this help")(
+      "format", po::value(&o.format)->default_value(o.format),
+      "text format to write: criteo (TSV) or avazu (CSV with header)")(
+      "rows", po::value(&o.rows)->default_value(o.rows), "number of data rows")(
+      "features", po::value(&o.features)->default_value(o.features),
+      "target total number of distinct categorical values over all fields; per-field "
+      "cardinalities are the real ones scaled to this total")(
+      "seed", po::value(&o.seed)->default_value(o.seed),
+      "random seed; the same options give a byte-identical file")(
+      "missing-rate", po::value(&o.missing_rate)->default_value(o.missing_rate, "0.02"),
+      "fraction of empty categorical and integer cells, in [0, 1)")(
+      "gzip", po::bool_switch(&o.gzip), "gzip the output (concatenated gzip members)")(
+      "threads", po::value(&o.threads)->default_value(0),
+      "generator threads (0 = all cores); does not change the output")(
+      "out", po::value(&out)->required(), "output file (written atomically)");
+  po::variables_map vm;
+  int rc = ParseArgs(args, desc,
+                     "usage: ecps gen-data --format criteo|avazu --rows N --features F --seed S "
+                     "--out FILE [--gzip]\nWrites deterministic synthetic CTR data with a planted "
+                     "signal in the real text format.",
+                     &vm);
+  if (rc >= 0) return rc;
+  StatusOr<GenDataReport> r = GenerateData(o, out);
+  if (!r.ok()) {
+    std::cerr << "ecps: " << r.status().message() << "\n";
+    return ExitCodeFor(r.status());
+  }
+  std::printf("wrote %s: %llu rows, %.1f MB in %.2f s (%.0f rows/s)\n", out.c_str(),
+              static_cast<unsigned long long>(r->rows), r->bytes / 1e6, r->seconds,
+              r->rows_per_s());
+  uint64_t total = 0;
+  std::ostringstream cards;
+  for (size_t f = 0; f < r->cardinalities.size(); ++f) {
+    cards << (f ? "," : "") << r->cardinalities[f];
+    total += r->cardinalities[f];
+  }
+  std::printf("fields: %zu, cardinalities (sum %llu): %s\n", r->cardinalities.size(),
+              static_cast<unsigned long long>(total), cards.str().c_str());
+  std::printf("positive rate: %.4f, oracle AUC: %.4f\n", r->positive_rate, r->oracle_auc);
+  return kExitOk;
+}
+
+int RunPreprocess(const std::vector<std::string>& args) {
+  PreprocessOptions o;
+  std::string on_malformed = "skip";
+  po::options_description desc("preprocess options");
+  desc.add_options()("help,h", "print this help")(
+      "input", po::value(&o.inputs)->required()->multitoken(),
+      "input text file(s), read in order as one stream; .gz detected by content (repeatable)")(
+      "format", po::value(&o.format)->default_value(o.format),
+      "input format: criteo (TSV), avazu (CSV with header) or libsvm (label field:feature:value)")(
+      "out", po::value(&o.output)->required(), "output cache file (written atomically)")(
+      "split", po::value(&o.split)->default_value(o.split),
+      "days: Criteo 7 equal days, days 1-6 train, day 7 halved into test then validation "
+      "(Avazu: the last calendar day of `hour`; libsvm: like Criteo); ratio: train, then "
+      "--val-ratio validation, then --test-ratio test, in file order")(
+      "val-ratio", po::value(&o.val_ratio)->default_value(o.val_ratio, "0.05"),
+      "validation fraction for --split ratio")(
+      "test-ratio", po::value(&o.test_ratio)->default_value(o.test_ratio, "0.1"),
+      "test fraction for --split ratio")(
+      "min-count", po::value(&o.min_count)->default_value(o.min_count),
+      "values seen fewer times map to the field's OOV id 0 (0 keeps every value, as the paper)")(
+      "on-malformed", po::value(&on_malformed)->default_value(on_malformed),
+      "skip: count, report and drop malformed lines; fail: stop at the first one")(
+      "report-first", po::value(&o.report_first)->default_value(o.report_first),
+      "malformed lines printed as file:line: reason, per kind")(
+      "max-rows", po::value(&o.max_rows)->default_value(o.max_rows),
+      "stop after this many valid rows (0 = all)")(
+      "last-day-rows", po::value(&o.last_day_rows)->default_value(o.last_day_rows),
+      "Avazu --split days: rows of the last day (0 = detect from the hour column)");
+  po::variables_map vm;
+  int rc = ParseArgs(args, desc,
+                     "usage: ecps preprocess --input FILE [--input FILE2 ...] --format "
+                     "criteo|avazu|libsvm --out CACHE [options]\nConverts raw text into the "
+                     "binary cache that `ecps train` memory-maps.",
+                     &vm);
+  if (rc >= 0) return rc;
+  if (on_malformed == "skip") {
+    o.on_malformed = MalformedPolicy::kSkip;
+  } else if (on_malformed == "fail") {
+    o.on_malformed = MalformedPolicy::kFail;
+  } else {
+    std::cerr << "ecps preprocess: --on-malformed must be skip or fail, got '" << on_malformed
+              << "'\n";
+    return kExitUsage;
+  }
+  StatusOr<PreprocessReport> r = Preprocess(o);
+  if (!r.ok()) {
+    std::cerr << "ecps: " << r.status().message() << "\n";
+    return ExitCodeFor(r.status());
+  }
+  const auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
+  std::printf(
+      "wrote %s: %llu rows (train %llu, validation %llu, test %llu), %d fields, "
+      "%llu features\n",
+      o.output.c_str(), u(r->rows_written), u(r->train_rows), u(r->val_rows), u(r->test_rows),
+      static_cast<int>(r->cardinalities.size()), u(r->features));
+  if (o.min_count > 0) {
+    std::printf("min-count %llu: %llu rare values mapped to OOV ids\n", u(o.min_count),
+                u(r->oov_values));
+  }
+  const MalformedCounts& m = r->malformed;
+  std::printf(
+      "lines %llu, malformed %llu (wrong_column_count %llu, bad_label %llu, "
+      "bad_integer %llu, bad_hex %llu, bad_libsvm_token %llu)\n",
+      u(r->lines), u(m.total()), u(m.wrong_column_count), u(m.bad_label), u(m.bad_integer),
+      u(m.bad_hex), u(m.bad_libsvm_token));
+  for (const std::string& e : r->examples) std::printf("  %s\n", e.c_str());
+  std::printf("%.1f MB of text in %.2f s: %.1f MB/s\n", r->input_bytes / 1e6, r->seconds,
+              r->mb_per_s());
+  return kExitOk;
+}
+
+}  // namespace ecps::tools

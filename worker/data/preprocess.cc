@@ -1,0 +1,349 @@
+#include "worker/data/preprocess.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "worker/data/avazu_parser.h"
+#include "worker/data/cache_format.h"
+#include "worker/data/row_parser.h"
+#include "worker/data/text_reader.h"
+#include "worker/data/vocabulary.h"
+
+namespace ecps {
+namespace {
+
+// The provisional-row spill file between the text pass and the final write.
+// Record: f32 label, f32 dense[nd], u32 nf_row, u32 provisional_id[nf_row].
+// nf_row varies only for libSVM, whose field count grows while reading; fields
+// at or above nf_row are missing on that row. Removed on destruction.
+class SpillFile {
+ public:
+  static StatusOr<std::unique_ptr<SpillFile>> Create(const std::string& output) {
+    std::unique_ptr<SpillFile> s(new SpillFile());
+    s->path_ = absl::StrCat(output, ".rows.tmp.", ::getpid());
+    s->fd_ = ::open(s->path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (s->fd_ < 0) {
+      return IoError("preprocess: cannot create temporary file '", s->path_,
+                     "': ", std::strerror(errno));
+    }
+    s->buf_.reserve(kBufBytes);
+    return s;
+  }
+  ~SpillFile() {
+    if (fd_ >= 0) ::close(fd_);
+    ::unlink(path_.c_str());
+  }
+  void Put(const void* p, size_t n) {
+    const char* c = static_cast<const char*>(p);
+    buf_.insert(buf_.end(), c, c + n);
+  }
+  bool NeedsFlush() const { return buf_.size() >= kBufBytes - (1 << 16); }
+  Status Flush() {
+    size_t off = 0;
+    while (off < buf_.size()) {
+      ssize_t w = ::write(fd_, buf_.data() + off, buf_.size() - off);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return IoError("write failed for '", path_, "': ", std::strerror(errno));
+      off += static_cast<size_t>(w);
+    }
+    written_ += buf_.size();
+    buf_.clear();
+    return OkStatus();
+  }
+  // Reads up to n bytes at `offset`; returns the count.
+  StatusOr<size_t> Read(uint64_t offset, void* dst, size_t n) {
+    size_t got = 0;
+    while (got < n) {
+      ssize_t r =
+          ::pread(fd_, static_cast<char*>(dst) + got, n - got, static_cast<off_t>(offset + got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return IoError("read failed for '", path_, "': ", std::strerror(errno));
+      if (r == 0) break;
+      got += static_cast<size_t>(r);
+    }
+    return got;
+  }
+  uint64_t size() const { return written_; }
+
+ private:
+  static constexpr size_t kBufBytes = 8 << 20;
+  SpillFile() = default;
+  std::string path_;
+  int fd_ = -1;
+  std::vector<char> buf_;
+  uint64_t written_ = 0;
+};
+
+Status ValidateOptions(const PreprocessOptions& o) {
+  if (o.inputs.empty()) return InvalidArgument("preprocess: no input files");
+  if (o.output.empty()) return InvalidArgument("preprocess: no output path");
+  if (o.split != "days" && o.split != "ratio") {
+    return InvalidArgument("preprocess: split must be 'days' or 'ratio', got '", o.split, "'");
+  }
+  if (!(o.val_ratio >= 0 && o.val_ratio < 1) || !(o.test_ratio >= 0 && o.test_ratio < 1) ||
+      !(o.val_ratio + o.test_ratio < 1)) {
+    return InvalidArgument("preprocess: need 0 <= val_ratio, test_ratio and val_ratio + ",
+                           "test_ratio < 1 (got ", o.val_ratio, ", ", o.test_ratio, ")");
+  }
+  if (o.report_first < 0) return InvalidArgument("preprocess: report_first must be >= 0");
+  return OkStatus();
+}
+
+// Computes split ranges (indexed by Split) over `n` rows in file order.
+void ComputeSplits(const PreprocessOptions& o, uint64_t n, uint64_t last_day_rows,
+                   CacheWriter::Layout* layout) {
+  const int kTrain = 0, kVal = 1, kTest = 2;
+  uint64_t train = 0, val = 0, test = 0;
+  if (o.split == "ratio") {
+    layout->split_kind = SplitKind::kRatio;
+    test = static_cast<uint64_t>(static_cast<double>(n) * o.test_ratio);
+    val = static_cast<uint64_t>(static_cast<double>(n) * o.val_ratio);
+    train = n - val - test;
+    layout->split_begin[kTrain] = 0;
+    layout->split_begin[kVal] = train;
+    layout->split_begin[kTest] = train + val;
+  } else {
+    // methods.md §1.1: 7 equal days, the first n % 7 days one row longer (so
+    // day 7 has n / 7 rows); day 7 is cut in half, test first (it gets the odd
+    // row, as numpy.array_split does), validation second.
+    layout->split_kind = SplitKind::kDays;
+    uint64_t last = last_day_rows > 0 ? std::min(last_day_rows, n) : n / 7;
+    train = n - last;
+    test = (last + 1) / 2;
+    val = last - test;
+    layout->split_begin[kTrain] = 0;
+    layout->split_begin[kTest] = train;
+    layout->split_begin[kVal] = train + test;
+  }
+  layout->split_rows[kTrain] = train;
+  layout->split_rows[kVal] = val;
+  layout->split_rows[kTest] = test;
+}
+
+uint64_t* MalformedSlot(MalformedCounts* c, MalformedKind kind) {
+  switch (kind) {
+    case MalformedKind::kWrongColumnCount:
+      return &c->wrong_column_count;
+    case MalformedKind::kBadLabel:
+      return &c->bad_label;
+    case MalformedKind::kBadInteger:
+      return &c->bad_integer;
+    case MalformedKind::kBadHex:
+      return &c->bad_hex;
+    case MalformedKind::kBadLibsvmToken:
+      return &c->bad_libsvm_token;
+  }
+  return &c->wrong_column_count;
+}
+
+}  // namespace
+
+StatusOr<PreprocessReport> Preprocess(const PreprocessOptions& options) {
+  RETURN_IF_ERROR(ValidateOptions(options));
+  const auto start = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(std::unique_ptr<RowParser> parser, NewRowParser(options.format));
+  auto* avazu = dynamic_cast<AvazuParser*>(parser.get());
+  const int nd = parser->num_dense();
+  ASSIGN_OR_RETURN(std::unique_ptr<SpillFile> spill, SpillFile::Create(options.output));
+
+  PreprocessReport report;
+  std::vector<FieldVocabulary> vocab(parser->num_fields());
+  ParsedRow row;
+  row.Resize(nd, parser->num_fields());
+  ParseError error;
+  std::vector<uint32_t> prov(parser->num_fields());
+  uint64_t rows = 0;
+  std::string current_day;  // Avazu: YYMMDD of the current run of rows
+  uint64_t day_rows = 0;    // rows since the day last changed
+  bool done = false;
+
+  // Pass 1: text -> provisional rows + vocabularies.
+  for (const std::string& path : options.inputs) {
+    if (done) break;
+    ASSIGN_OR_RETURN(std::unique_ptr<TextReader> reader, TextReader::Open(path));
+    std::string_view line;
+    bool first = true;
+    while (reader->NextLine(&line)) {
+      ++report.lines;
+      if (first) {
+        first = false;
+        if (parser->ConsumeHeader(line)) continue;
+      }
+      if (!parser->Parse(line, &row, &error)) {
+        uint64_t* slot = MalformedSlot(&report.malformed, error.kind);
+        ++*slot;
+        std::string where = absl::StrCat(path, ":", reader->line_number(), ": ",
+                                         MalformedKindName(error.kind), ": ", error.what);
+        if (options.on_malformed == MalformedPolicy::kFail) {
+          return InvalidArgument("malformed input line (--on-malformed=fail): ", where);
+        }
+        if (*slot <= static_cast<uint64_t>(options.report_first)) {
+          report.examples.push_back(std::move(where));
+        }
+        continue;
+      }
+      const int nf = parser->num_fields();
+      if (nf > static_cast<int>(vocab.size())) {
+        // libSVM: a new field number; every earlier row lacked it.
+        int old = static_cast<int>(vocab.size());
+        vocab.resize(nf);
+        prov.resize(nf);
+        if (rows > 0) {
+          for (int f = old; f < nf; ++f) vocab[f].AddMissing(rows);
+        }
+      }
+      for (int f = 0; f < nf; ++f) {
+        prov[f] = row.missing[f] ? vocab[f].AddMissing() : vocab[f].Add(row.keys[f]);
+      }
+      uint32_t nf_row = static_cast<uint32_t>(nf);
+      spill->Put(&row.label, 4);
+      spill->Put(row.dense.data(), 4 * static_cast<size_t>(nd));
+      spill->Put(&nf_row, 4);
+      spill->Put(prov.data(), 4 * static_cast<size_t>(nf));
+      if (spill->NeedsFlush()) RETURN_IF_ERROR(spill->Flush());
+      if (avazu != nullptr) {
+        std::string_view day = avazu->last_hour().substr(0, 6);
+        if (day != current_day) {
+          current_day.assign(day);
+          day_rows = 0;
+        }
+        ++day_rows;
+      }
+      ++rows;
+      if ((rows & ((1u << 23) - 1)) == 0) {
+        ECPS_LOG_INFO("preprocess: {} rows, {:.0f} MB of text", rows,
+                      (report.input_bytes + reader->text_bytes()) / 1e6);
+      }
+      if (options.max_rows > 0 && rows >= options.max_rows) {
+        done = true;
+        break;
+      }
+    }
+    RETURN_IF_ERROR(reader->status());
+    report.input_bytes += reader->text_bytes();
+  }
+  RETURN_IF_ERROR(spill->Flush());
+  if (rows == 0) {
+    return InvalidArgument("preprocess: no valid rows in the input (", report.lines, " lines, ",
+                           report.malformed.total(), " malformed)");
+  }
+  for (size_t f = 0; f < vocab.size(); ++f) {
+    if (vocab[f].overflowed()) {
+      return InvalidArgument("preprocess: field ", f, " has more than ",
+                             FieldVocabulary::kMaxValues, " distinct values");
+    }
+  }
+
+  // Final ids and the schema.
+  const int nf = static_cast<int>(vocab.size());
+  DatasetSchema schema;
+  schema.format = options.format;
+  schema.num_dense = nd;
+  schema.num_fields = nf;
+  schema.field_names = parser->field_names();
+  schema.field_names.resize(nf);
+  std::vector<FieldVocabulary::Mapping> maps(nf);
+  std::vector<uint32_t> missing_final(nf, 0);
+  uint64_t offset = 0;
+  for (int f = 0; f < nf; ++f) {
+    maps[f] = vocab[f].Finalize(options.min_count);
+    schema.cardinalities.push_back(maps[f].cardinality);
+    schema.offsets.push_back(offset);
+    offset += maps[f].cardinality;
+    report.oov_values += maps[f].num_oov_values;
+  }
+  for (int f = 0; f < nf; ++f) {
+    // A libSVM row shorter than nf lacks fields that first appeared after it;
+    // those rows were counted with AddMissing when the field appeared, so the
+    // missing token exists wherever a short row needs it.
+    const int64_t m = vocab[f].missing_id();
+    missing_final[f] = m >= 0 ? maps[f].final_id[m] : 0;
+  }
+  vocab.clear();
+  vocab.shrink_to_fit();
+
+  CacheWriter::Layout layout;
+  layout.num_rows = rows;
+  layout.min_count = options.min_count;
+  uint64_t last_day = options.last_day_rows;
+  if (avazu != nullptr && last_day == 0) last_day = day_rows;
+  ComputeSplits(options, rows, last_day, &layout);
+  ASSIGN_OR_RETURN(std::unique_ptr<CacheWriter> writer,
+                   CacheWriter::Open(options.output, schema, layout));
+
+  // Pass 2: provisional rows -> final rows and train counts.
+  std::vector<uint32_t> counts(schema.total_features(), 0);
+  const uint64_t train_end = layout.split_rows[0];  // train is always the first range
+  const uint32_t row_bytes = CacheRowBytes(nd, nf);
+  constexpr uint64_t kOutRows = 1 << 14;
+  std::vector<uint8_t> out(kOutRows * row_bytes);
+  uint64_t out_rows = 0, row_index = 0;
+  std::vector<uint8_t> in(16 << 20);
+  size_t in_have = 0;
+  uint64_t in_offset = 0;
+  while (row_index < rows) {
+    ASSIGN_OR_RETURN(size_t got, spill->Read(in_offset, in.data() + in_have, in.size() - in_have));
+    in_offset += got;
+    in_have += got;
+    size_t pos = 0;
+    const size_t fixed = 4 * (2 + static_cast<size_t>(nd));
+    while (row_index < rows && in_have - pos >= fixed) {
+      const uint8_t* rec = in.data() + pos;
+      uint32_t nf_row;
+      std::memcpy(&nf_row, rec + 4 * (1 + nd), 4);
+      size_t rec_bytes = fixed + 4 * static_cast<size_t>(nf_row);
+      if (in_have - pos < rec_bytes) break;
+      uint8_t* dst = out.data() + out_rows * row_bytes;
+      std::memcpy(dst, rec, 4 * (1 + static_cast<size_t>(nd)));
+      uint32_t* ids = reinterpret_cast<uint32_t*>(dst + 4 * (1 + nd));
+      const uint8_t* src = rec + fixed;
+      const bool is_train = row_index < train_end;
+      for (int f = 0; f < nf; ++f) {
+        uint32_t id = missing_final[f];
+        if (static_cast<uint32_t>(f) < nf_row) {
+          uint32_t p;
+          std::memcpy(&p, src + 4 * f, 4);
+          id = maps[f].final_id[p];
+        }
+        ids[f] = id;
+        if (is_train) {
+          uint32_t& c = counts[schema.offsets[f] + id];
+          if (c != 0xFFFFFFFFu) ++c;
+        }
+      }
+      pos += rec_bytes;
+      ++row_index;
+      if (++out_rows == kOutRows) {
+        RETURN_IF_ERROR(writer->AppendRows(out.data(), out_rows));
+        out_rows = 0;
+      }
+    }
+    if (got == 0 && row_index < rows) {
+      return DataLoss("preprocess: temporary row file ended early (", row_index, " of ", rows,
+                      " rows)");
+    }
+    std::memmove(in.data(), in.data() + pos, in_have - pos);
+    in_have -= pos;
+  }
+  if (out_rows > 0) RETURN_IF_ERROR(writer->AppendRows(out.data(), out_rows));
+  RETURN_IF_ERROR(writer->Finish(counts));
+
+  report.rows_written = rows;
+  report.train_rows = layout.split_rows[0];
+  report.val_rows = layout.split_rows[1];
+  report.test_rows = layout.split_rows[2];
+  report.features = schema.total_features();
+  report.cardinalities = schema.cardinalities;
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace ecps

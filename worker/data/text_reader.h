@@ -1,0 +1,70 @@
+// Line streaming over plain or gzip-compressed text files.
+//
+// Compression is detected from the first two bytes (the gzip magic 1f 8b), not
+// from the file name, so "data.txt" that is really gzip and "data.gz" that is
+// really plain text both read correctly. Concatenated gzip members (what
+// `ecps gen-data --gzip` writes, and what `cat a.gz b.gz` gives) are read as
+// one stream.
+//
+// Lines are returned without their terminator; a trailing '\r' (CRLF files) is
+// stripped as well. A last line without '\n' is still returned. Lines of any
+// length are supported (the buffer grows).
+//
+// Thread-safety: a TextReader is used by one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ecps {
+
+class TextReader {
+ public:
+  // Opens `path`. NotFound/Unavailable errors name the path.
+  static StatusOr<std::unique_ptr<TextReader>> Open(const std::string& path,
+                                                    size_t buffer_bytes = 4 << 20);
+  ~TextReader();
+  TextReader(const TextReader&) = delete;
+  TextReader& operator=(const TextReader&) = delete;
+
+  // Sets *line to the next line and returns true; returns false at the end of
+  // the input or on a read error (then status() is not OK). *line stays valid
+  // until the next call.
+  bool NextLine(std::string_view* line);
+
+  // OK unless a read or decompression error happened (DataLoss for a corrupt
+  // or truncated gzip stream, naming the file).
+  const Status& status() const { return status_; }
+
+  const std::string& path() const { return path_; }
+  bool gzipped() const { return gz_ != nullptr; }
+  // 1-based number of the line last returned by NextLine().
+  uint64_t line_number() const { return line_number_; }
+  // Decompressed bytes handed out so far (line terminators included).
+  uint64_t text_bytes() const { return text_bytes_; }
+
+ private:
+  TextReader() = default;
+  // Reads more bytes after buf_[end_]; returns the count, 0 at EOF, -1 on error.
+  long Fill();
+
+  std::string path_;
+  int fd_ = -1;
+  void* gz_ = nullptr;  // gzFile; void* keeps zlib.h out of this header
+  std::vector<char> buf_;
+  size_t begin_ = 0, end_ = 0;
+  bool eof_ = false;
+  uint64_t line_number_ = 0;
+  uint64_t text_bytes_ = 0;
+  Status status_;
+};
+
+// Returns true if the file at `path` starts with the gzip magic bytes.
+StatusOr<bool> IsGzipFile(const std::string& path);
+
+}  // namespace ecps

@@ -1,0 +1,30 @@
+#include "worker/data/vocabulary.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace ecps {
+
+FieldVocabulary::Mapping FieldVocabulary::Finalize(uint64_t min_count) const {
+  // Sorting by key makes the ids independent of the order values were first
+  // seen in and of the hash map's iteration order.
+  std::vector<std::pair<uint64_t, uint32_t>> sorted(ids_.begin(), ids_.end());
+  std::sort(sorted.begin(), sorted.end());
+  Mapping m;
+  m.final_id.assign(counts_.size(), 0);
+  uint32_t next = min_count > 0 ? 1 : 0;  // id 0 is the OOV bucket
+  auto assign = [&](uint32_t prov) {
+    if (min_count > 0 && counts_[prov] < min_count) {
+      m.final_id[prov] = 0;
+      ++m.num_oov_values;
+    } else {
+      m.final_id[prov] = next++;
+    }
+  };
+  if (missing_id_ >= 0) assign(static_cast<uint32_t>(missing_id_));
+  for (const auto& kv : sorted) assign(kv.second);
+  m.cardinality = next;
+  return m;
+}
+
+}  // namespace ecps
