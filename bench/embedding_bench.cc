@@ -85,7 +85,7 @@ void BM_FullForwardBackward(benchmark::State& state) {
       benchmark::Counter(keys_per_iter * state.iterations(), benchmark::Counter::kIsRate);
   state.counters["samples/s"] = benchmark::Counter(static_cast<double>(batch) * state.iterations(),
                                                    benchmark::Counter::kIsRate);
-  state.counters["ns/key"] =
+  state.counters["time/key"] =
       benchmark::Counter(keys_per_iter * state.iterations(),
                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   state.counters["rows"] = static_cast<double>(space.total());
