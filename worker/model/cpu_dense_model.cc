@@ -9,6 +9,7 @@
 #include "common/rng.h"
 #include "worker/model/blas.h"
 #include "worker/model/cpu_kernels.h"
+#include "worker/model/fp_env.h"
 
 namespace ecps::model {
 namespace {
@@ -74,10 +75,16 @@ void CpuDenseNet<T>::Forward(int batch, const T* dense, const T* emb, T* logits)
     run(0);
     return;
   }
-  // schedule(static, 1): shard s always belongs to thread s when the team is
-  // full; with a smaller team a thread runs several shards, same results.
-#pragma omp parallel for num_threads(shards) schedule(static, 1)
-  for (int s = 0; s < shards; ++s) run(s);
+  // Shards are fixed row ranges, so any thread may run any shard with the
+  // same result: dynamic scheduling lets a running thread take the other
+  // shard when its sibling is descheduled (2 cores shared with other work).
+  const FpEnv fp = FpEnv::Capture();
+#pragma omp parallel num_threads(shards)
+  {
+    fp.Apply();
+#pragma omp for schedule(dynamic, 1)
+    for (int s = 0; s < shards; ++s) run(s);
+  }
 }
 
 template <typename T>
@@ -103,11 +110,13 @@ void CpuDenseNet<T>::Backward(const T* dlogits, T* demb) {
   const size_t n = grads_.size();
   constexpr size_t kChunk = 16384;
   const int chunks = static_cast<int>((n + kChunk - 1) / kChunk);
+  const FpEnv fp = FpEnv::Capture();
 #pragma omp parallel num_threads(shards)
   {
-#pragma omp for schedule(static, 1)
+    fp.Apply();
+#pragma omp for schedule(dynamic, 1)
     for (int s = 0; s < shards; ++s) run(s);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
     for (int k = 0; k < chunks; ++k) {
       const size_t lo = static_cast<size_t>(k) * kChunk;
       const size_t len = std::min(kChunk, n - lo);

@@ -16,6 +16,7 @@
 
 #include "common/check.h"
 #include "worker/model/dense_model.h"
+#include "worker/model/fp_env.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define ECPS_MULTIVERSION __attribute__((target_clones("avx2", "default")))
@@ -90,10 +91,15 @@ class DenseOptimizerBase : public DenseOptimizer {
       fn(size_t{0}, n_);
       return;
     }
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (size_t k = 0; k < chunks; ++k) {
-      const size_t lo = k * kChunk;
-      fn(lo, std::min(kChunk, n_ - lo));
+    const model::FpEnv fp = model::FpEnv::Capture();
+#pragma omp parallel num_threads(threads)
+    {
+      fp.Apply();
+#pragma omp for schedule(dynamic, 1)
+      for (size_t k = 0; k < chunks; ++k) {
+        const size_t lo = k * kChunk;
+        fn(lo, std::min(kChunk, n_ - lo));
+      }
     }
   }
   void CheckSizes(std::span<float> params, std::span<const float> grads) const {
