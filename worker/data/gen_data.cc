@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <memory>
+#include <string_view>
 #include <thread>
 
 #include "common/file_util.h"
@@ -35,7 +37,7 @@ constexpr double kTargetCtr = 0.256;
 // Share of the logit variance per component and the total logit sd; chosen
 // so the oracle AUC lands near 0.8.
 constexpr double kCatShare = 0.6, kDenseShare = 0.15, kPairShare = 0.25;
-constexpr double kLogitSd = 1.75;
+constexpr double kLogitSd = 1.45;
 constexpr int kAucBins = 1 << 16;
 
 uint64_t Mix64(uint64_t z) {
@@ -89,7 +91,11 @@ void DrawRow(const Model& m, Rng& rng, RowDraw* d) {
   for (int j = 0; j < m.num_dense; ++j) {
     // Latent normal-ish value (sum of 4 uniforms, unit variance); the printed
     // count is exp of it, so log(x+1) recovers it up to rounding.
-    double g = (rng.Uniform() + rng.Uniform() + rng.Uniform() + rng.Uniform() - 2.0) * 1.7320508;
+    // Four 16-bit uniforms from one draw (Irwin-Hall, unit variance).
+    const uint64_t bits = rng.Next();
+    const double sum4 = static_cast<double>((bits & 0xFFFF) + ((bits >> 16) & 0xFFFF) +
+                                            ((bits >> 32) & 0xFFFF) + (bits >> 48));
+    const double g = (sum4 * (1.0 / 65536.0) - 2.0) * 1.7320508;
     d->dense += m.a[j] * g;
     if (rng.Uniform() < m.missing_rate) {
       d->int_missing[j] = true;
@@ -102,8 +108,11 @@ void DrawRow(const Model& m, Rng& rng, RowDraw* d) {
   }
   for (int f = 0; f < m.num_fields; ++f) {
     const FieldModel& fm = m.fields[f];
-    double u = rng.Uniform();
-    bool missing = rng.Uniform() < m.missing_rate;
+    // One draw: the high 32 bits place the rank, the low 32 bits decide
+    // whether the cell is missing.
+    const uint64_t bits = rng.Next();
+    const double u = static_cast<double>(bits >> 32) * 0x1.0p-32;
+    const bool missing = static_cast<double>(bits & 0xFFFFFFFFu) * 0x1.0p-32 < m.missing_rate;
     uint32_t r;
     double s;
     if (m.format == "avazu" && f == 0) {
@@ -235,12 +244,17 @@ inline char* PutHex8(char* p, uint32_t v) {
 }
 
 struct ChunkOut {
-  std::string text;  // (compressed, if gzip) bytes of this chunk
+  // Reused across waves; the raw buffer is not zero-filled on allocation.
+  std::unique_ptr<char[]> raw;
+  size_t raw_capacity = 0;
+  std::string gz;
+  const char* data = nullptr;  // the chunk's bytes (raw or gz)
+  size_t size = 0;
   uint64_t positives = 0;
   std::vector<uint32_t> pos_hist, neg_hist;
 };
 
-Status Deflate(const std::string& in, std::string* out) {
+Status Deflate(std::string_view in, std::string* out) {
   z_stream zs{};
   // windowBits 15 + 16: gzip wrapper. Each chunk becomes one gzip member;
   // concatenated members are a valid gzip file. Level 1 keeps up with the
@@ -265,11 +279,19 @@ Status GenerateChunk(const Model& m, const GenDataOptions& o, uint64_t chunk, Ch
   const uint64_t n = std::min<uint64_t>(kGenChunkRows, o.rows - first);
   uint64_t x = o.seed ^ (chunk * 0xA24BAED4963EE407ull) ^ 0x5851F42D4C957F2Dull;
   Rng rng(SplitMix64(x));
-  std::string text;
-  // Generous per-row bound: 40 cells of at most 21 chars.
+  // Generous per-row bound: 40 cells of at most 21 chars, plus the header.
   const size_t row_max = 40 * 22 + 8;
-  text.resize(n * row_max);
-  char* p = text.data();
+  const size_t need = n * row_max + 512;
+  if (out->raw_capacity < need) {
+    out->raw.reset(new char[need]);
+    out->raw_capacity = need;
+  }
+  char* const begin = out->raw.get();
+  char* p = begin;
+  if (chunk == 0 && m.format != "criteo") {
+    std::memcpy(p, kAvazuHeader, std::strlen(kAvazuHeader));
+    p += std::strlen(kAvazuHeader);
+  }
   out->positives = 0;
   out->pos_hist.assign(kAucBins, 0);
   out->neg_hist.assign(kAucBins, 0);
@@ -325,10 +347,15 @@ Status GenerateChunk(const Model& m, const GenDataOptions& o, uint64_t chunk, Ch
     }
     *p++ = '\n';
   }
-  text.resize(p - text.data());
-  if (chunk == 0 && !criteo) text.insert(0, kAvazuHeader);
-  if (o.gzip) return Deflate(text, &out->text);
-  out->text = std::move(text);
+  const std::string_view text(begin, static_cast<size_t>(p - begin));
+  if (o.gzip) {
+    RETURN_IF_ERROR(Deflate(text, &out->gz));
+    out->data = out->gz.data();
+    out->size = out->gz.size();
+  } else {
+    out->data = text.data();
+    out->size = text.size();
+  }
   return OkStatus();
 }
 
@@ -420,7 +447,7 @@ StatusOr<GenDataReport> GenerateData(const GenDataOptions& options, const std::s
     for (uint64_t c = w0; c < w1; ++c) {
       RETURN_IF_ERROR(Annotate(status[c - w0], "gen-data '" + out_path + "'"));
       ChunkOut& o = outs[c - w0];
-      RETURN_IF_ERROR(file->Append(o.text.data(), o.text.size()));
+      RETURN_IF_ERROR(file->Append(o.data, o.size));
       positives += o.positives;
       for (int b = 0; b < kAucBins; ++b) {
         pos_hist[b] += o.pos_hist[b];
