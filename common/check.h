@@ -39,9 +39,9 @@ class CheckMessage {
 
 }  // namespace ecps::internal
 
-#define ECPS_CHECK(cond) \
+#define ECPS_CHECK(cond)               \
   if (__builtin_expect(!!(cond), 1)) { \
-  } else \
+  } else                               \
     ::ecps::internal::CheckMessage(__FILE__, __LINE__, #cond)
 
 #define ECPS_CHECK_EQ(a, b) ECPS_CHECK((a) == (b)) << #a "=" << (a) << " " #b "=" << (b) << " "
@@ -49,9 +49,9 @@ class CheckMessage {
 #define ECPS_CHECK_LE(a, b) ECPS_CHECK((a) <= (b)) << #a "=" << (a) << " " #b "=" << (b) << " "
 #define ECPS_CHECK_GE(a, b) ECPS_CHECK((a) >= (b)) << #a "=" << (a) << " " #b "=" << (b) << " "
 #define ECPS_CHECK_GT(a, b) ECPS_CHECK((a) > (b)) << #a "=" << (a) << " " #b "=" << (b) << " "
-#define ECPS_CHECK_OK(expr)                                             \
-  do {                                                                  \
-    auto ecps_check_status_ = (expr);                                   \
+#define ECPS_CHECK_OK(expr)                                               \
+  do {                                                                    \
+    auto ecps_check_status_ = (expr);                                     \
     ECPS_CHECK(ecps_check_status_.ok()) << ecps_check_status_.ToString(); \
   } while (0)
 

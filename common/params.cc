@@ -15,10 +15,14 @@ namespace {
 
 const char* TypeName(ParamType t) {
   switch (t) {
-    case ParamType::kInt: return "int";
-    case ParamType::kFloat: return "float";
-    case ParamType::kBool: return "bool";
-    case ParamType::kString: return "string";
+    case ParamType::kInt:
+      return "int";
+    case ParamType::kFloat:
+      return "float";
+    case ParamType::kBool:
+      return "bool";
+    case ParamType::kString:
+      return "string";
   }
   return "?";
 }
@@ -88,8 +92,14 @@ ParamSchema& ParamSchema::Add(ParamSpec spec) {
 
 ParamSchema& ParamSchema::Int(const std::string& key, int64_t def, int64_t min, int64_t max,
                               const std::string& desc) {
-  return Add({key, ParamType::kInt, std::to_string(def), static_cast<double>(min),
-              static_cast<double>(max), {}, desc, false});
+  return Add({key,
+              ParamType::kInt,
+              std::to_string(def),
+              static_cast<double>(min),
+              static_cast<double>(max),
+              {},
+              desc,
+              false});
 }
 ParamSchema& ParamSchema::Float(const std::string& key, double def, double min, double max,
                                 const std::string& desc) {
@@ -133,16 +143,14 @@ Status CheckParamValue(const ParamSpec& spec, const std::string& value) {
       auto v = ParseInt(value);
       if (!v) return bad("an integer");
       if (*v < spec.min || *v > spec.max)
-        return bad(absl::StrCat("in [", FormatNumber(spec.min), ", ", FormatNumber(spec.max),
-                                "]"));
+        return bad(absl::StrCat("in [", FormatNumber(spec.min), ", ", FormatNumber(spec.max), "]"));
       return OkStatus();
     }
     case ParamType::kFloat: {
       auto v = ParseFloat(value);
       if (!v) return bad("a number");
       if (*v < spec.min || *v > spec.max)
-        return bad(absl::StrCat("in [", FormatNumber(spec.min), ", ", FormatNumber(spec.max),
-                                "]"));
+        return bad(absl::StrCat("in [", FormatNumber(spec.min), ", ", FormatNumber(spec.max), "]"));
       return OkStatus();
     }
     case ParamType::kBool:
@@ -167,10 +175,10 @@ Status ParamSet::Set(const std::string& key, const std::string& value) {
     std::string section = key.substr(0, key.find('.'));
     for (const auto& s : schema_->specs())
       if (s.key.rfind(section + ".", 0) == 0) near.push_back(s.key);
-    return InvalidArgument("unknown config key '", key, "'",
-                           near.empty() ? std::string()
-                                        : absl::StrCat(" (keys in '", section,
-                                                       "': ", absl::StrJoin(near, ", "), ")"));
+    return InvalidArgument(
+        "unknown config key '", key, "'",
+        near.empty() ? std::string()
+                     : absl::StrCat(" (keys in '", section, "': ", absl::StrJoin(near, ", "), ")"));
   }
   RETURN_IF_ERROR(CheckParamValue(*spec, value));
   values_[key] = value;

@@ -23,9 +23,9 @@ enum class ParamType : uint8_t { kInt = 0, kFloat = 1, kBool = 2, kString = 3 };
 struct ParamSpec {
   std::string key;
   ParamType type = ParamType::kString;
-  std::string default_value;          // textual; "" with required=true means no default
-  double min = -1e300, max = 1e300;   // inclusive bounds for kInt / kFloat
-  std::vector<std::string> choices;   // allowed values for kString (empty: any)
+  std::string default_value;         // textual; "" with required=true means no default
+  double min = -1e300, max = 1e300;  // inclusive bounds for kInt / kFloat
+  std::vector<std::string> choices;  // allowed values for kString (empty: any)
   std::string description;
   bool required = false;
 };

@@ -62,10 +62,10 @@ inline Status Annotate(const Status& s, const std::string& context) {
 #define ECPS_STATUS_CONCAT(a, b) ECPS_STATUS_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function if `expr` (a Status) is not OK.
-#define RETURN_IF_ERROR(expr)                          \
-  do {                                                 \
-    ::ecps::Status ecps_status_ = (expr);              \
-    if (!ecps_status_.ok()) return ecps_status_;       \
+#define RETURN_IF_ERROR(expr)                    \
+  do {                                           \
+    ::ecps::Status ecps_status_ = (expr);        \
+    if (!ecps_status_.ok()) return ecps_status_; \
   } while (0)
 
 // ASSIGN_OR_RETURN(auto x, Foo()): declares x from a StatusOr or returns its error.

@@ -53,7 +53,8 @@ void PrintTable(const nlohmann::json& r) {
   std::printf("%-34s %s (%.1f%% of full)\n", "training memory (embedding)",
               Bytes(tm["embedding_total_bytes"].get<double>()).c_str(),
               100 * tm["embedding_ratio"].get<double>());
-  std::printf("%-34s %s\n", "training memory (total)", Bytes(tm["total_bytes"].get<double>()).c_str());
+  std::printf("%-34s %s\n", "training memory (total)",
+              Bytes(tm["total_bytes"].get<double>()).c_str());
   for (const auto& s : r["stages"])
     std::printf("%-34s %.2f s\n", ("train time, stage " + s["name"].get<std::string>()).c_str(),
                 s["seconds"].get<double>());
@@ -79,8 +80,8 @@ int RunTrain(const std::vector<std::string>& args) {
       "options");
   std::vector<std::string> sets;
   std::string config, help_method, log_level = "info";
-  desc.add_options()("help,h", "show this help")(
-      "config,c", po::value(&config), "YAML config file (see configs/)")(
+  desc.add_options()("help,h", "show this help")("config,c", po::value(&config),
+                                                 "YAML config file (see configs/)")(
       "set,s", po::value(&sets)->composing(),
       "override one config key, e.g. --set train.batch_size=4096 (repeatable)")(
       "resume", "continue from <output.dir>/last.ckpt (same config; limits may grow)")(

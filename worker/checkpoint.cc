@@ -57,7 +57,8 @@ StatusOr<CheckpointReader> CheckpointReader::Open(const std::string& path) {
   auto corrupt = [&](const std::string& what) {
     return DataLoss("checkpoint '", path, "' is corrupted: ", what);
   };
-  if (bytes.size() < 24) return corrupt("file is too short (" + std::to_string(bytes.size()) + " bytes)");
+  if (bytes.size() < 24)
+    return corrupt("file is too short (" + std::to_string(bytes.size()) + " bytes)");
   if (std::memcmp(bytes.data(), kCheckpointMagic, 8) != 0)
     return corrupt("bad magic (not an ecps checkpoint)");
   uint64_t stored_sum = 0;
@@ -79,19 +80,20 @@ StatusOr<CheckpointReader> CheckpointReader::Open(const std::string& path) {
     Take(&in, &len);
     Take(&in, &sum);
     if (len > in.size()) return corrupt("section '" + tag + "' is truncated");
-    if (Checksum64(in.data(), len) != sum) return corrupt("checksum mismatch in section '" + tag + "'");
+    if (Checksum64(in.data(), len) != sum)
+      return corrupt("checksum mismatch in section '" + tag + "'");
     r.sections_[tag] = std::string(in.substr(0, len));
     in.remove_prefix(len);
   }
   if (!in.empty()) return corrupt("trailing bytes after the last section");
-  if (Checksum64(bytes.data(), bytes.size() - 8) != stored_sum) return corrupt("file checksum mismatch");
+  if (Checksum64(bytes.data(), bytes.size() - 8) != stored_sum)
+    return corrupt("file checksum mismatch");
   return r;
 }
 
 StatusOr<std::string_view> CheckpointReader::Get(const std::string& tag) const {
   auto it = sections_.find(tag);
-  if (it == sections_.end())
-    return NotFound("checkpoint '", path_, "' has no section '", tag, "'");
+  if (it == sections_.end()) return NotFound("checkpoint '", path_, "' has no section '", tag, "'");
   return std::string_view(it->second);
 }
 

@@ -10,7 +10,9 @@
 namespace ecps {
 namespace {
 
-inline double Softplus(double z) { return z > 0 ? z + std::log1p(std::exp(-z)) : std::log1p(std::exp(z)); }
+inline double Softplus(double z) {
+  return z > 0 ? z + std::log1p(std::exp(-z)) : std::log1p(std::exp(z));
+}
 
 }  // namespace
 
@@ -54,8 +56,7 @@ double LogLossFromLogits(std::span<const float> logits, std::span<const float> l
   return sum / logits.size();
 }
 
-double BceWithLogits(std::span<const float> logits, std::span<const float> labels,
-                     float* dlogits) {
+double BceWithLogits(std::span<const float> logits, std::span<const float> labels, float* dlogits) {
   const size_t n = logits.size();
   double sum = 0;
   const float inv_n = 1.0f / static_cast<float>(n);

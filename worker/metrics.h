@@ -19,7 +19,6 @@ double LogLossFromLogits(std::span<const float> logits, std::span<const float> l
 
 // Numerically stable BCE-with-logits for one batch: returns the mean loss and
 // writes dlogits[i] = (sigmoid(z_i) - y_i) / n.
-double BceWithLogits(std::span<const float> logits, std::span<const float> labels,
-                     float* dlogits);
+double BceWithLogits(std::span<const float> logits, std::span<const float> labels, float* dlogits);
 
 }  // namespace ecps

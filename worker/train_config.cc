@@ -33,9 +33,11 @@ const ParamSchema& TrainConfigSchema() {
               {"skip", "fail"});
     // model.*
     s->String("model.name", "dlrm", "dense network", {"dlrm", "wdl", "dcn"});
-    s->String("model.bottom", "512,256,64", "DLRM bottom MLP hidden sizes (output is embedding.dim)");
+    s->String("model.bottom", "512,256,64",
+              "DLRM bottom MLP hidden sizes (output is embedding.dim)");
     s->String("model.top", "512,256", "DLRM top MLP hidden sizes (output is 1)");
-    s->String("model.deep", "", "WDL/DCN deep part sizes; empty = paper default "
+    s->String("model.deep", "",
+              "WDL/DCN deep part sizes; empty = paper default "
               "(WDL 256,256; DCN 256,256,256)");
     s->Int("model.cross_layers", 3, 1, 64, "DCN cross layers");
     s->Int("model.threads", 0, 0, 1024, "CPU threads for the dense network (0 = all cores)");
@@ -62,7 +64,8 @@ const ParamSchema& TrainConfigSchema() {
            "validation evaluations per epoch (0 = only at the end of each epoch)");
     s->Int("train.early_stop_evals", 10, 0, 100000,
            "stop after this many evaluations without a new best validation AUC (0 = never)");
-    s->String("train.shuffle", "once", "train order: shuffled once (paper), every epoch, or file order",
+    s->String("train.shuffle", "once",
+              "train order: shuffled once (paper), every epoch, or file order",
               {"once", "epoch", "none"});
     s->Int("train.seed", 1, 0, 1LL << 62, "seed of initialisation, shuffling and rounding");
     s->Int("train.eval_batch_size", 4096, 1, 1 << 22, "batch size for evaluation");
@@ -103,7 +106,8 @@ StatusOr<DenseModelConfig> TrainConfig::ModelConfig(int num_dense, int num_field
   ASSIGN_OR_RETURN(c.bottom, ParseSizes("model.bottom", params.GetString("model.bottom")));
   ASSIGN_OR_RETURN(c.top, ParseSizes("model.top", params.GetString("model.top")));
   ASSIGN_OR_RETURN(auto deep, ParseSizes("model.deep", params.GetString("model.deep")));
-  if (deep.empty()) deep = c.name == "dcn" ? std::vector<int>{256, 256, 256} : std::vector<int>{256, 256};
+  if (deep.empty())
+    deep = c.name == "dcn" ? std::vector<int>{256, 256, 256} : std::vector<int>{256, 256};
   c.deep = deep;
   c.cross_layers = static_cast<int>(params.GetInt("model.cross_layers"));
   c.threads = static_cast<int>(params.GetInt("model.threads"));
@@ -166,7 +170,8 @@ StatusOr<TrainConfig> LoadTrainConfig(const std::string& path,
   // Cross-key checks.
   const std::string source = cfg.params.GetString("data.source");
   if (source == "cache" && cfg.params.GetString("data.cache").empty())
-    return InvalidArgument(cfg.origin, ": config key 'data.cache' is required when data.source=cache");
+    return InvalidArgument(cfg.origin,
+                           ": config key 'data.cache' is required when data.source=cache");
   if (source == "raw" && cfg.params.GetString("data.raw").empty())
     return InvalidArgument(cfg.origin, ": config key 'data.raw' is required when data.source=raw");
   if (cfg.params.GetString("data.split") == "ratio" &&

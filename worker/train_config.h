@@ -19,9 +19,9 @@ namespace ecps {
 const ParamSchema& TrainConfigSchema();
 
 struct TrainConfig {
-  ParamSet params;          // top-level keys, validated
-  ParamSet method_params;   // embedding.params.*, validated against the method schema
-  std::string origin;       // the config file ("<defaults>" when none)
+  ParamSet params;         // top-level keys, validated
+  ParamSet method_params;  // embedding.params.*, validated against the method schema
+  std::string origin;      // the config file ("<defaults>" when none)
 
   std::string method() const { return params.GetString("embedding.method"); }
   // The dense model config derived from model.* and embedding.dim.

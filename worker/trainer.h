@@ -16,10 +16,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 #include "embedding/embedding_layer.h"
@@ -39,8 +38,7 @@ class Trainer {
  public:
   // Builds the model and the embedding layer for `data` (not owned; must
   // outlive the trainer). Errors: invalid config combinations, unknown method.
-  static StatusOr<std::unique_ptr<Trainer>> Create(const TrainConfig& config,
-                                                   const Dataset* data);
+  static StatusOr<std::unique_ptr<Trainer>> Create(const TrainConfig& config, const Dataset* data);
 
   // Runs every stage to completion (or resumes from output.dir/last.ckpt when
   // `resume` is true) and returns the results object. Also writes
@@ -60,9 +58,9 @@ class Trainer {
     int stage = 0;
     int64_t epoch = 0;
     int64_t step_in_epoch = 0;
-    int64_t stage_step = 0;     // steps taken in the current stage
-    int64_t opt_step = 0;       // optimizer step counter (Adam bias correction)
-    int64_t total_steps = 0;    // over all stages
+    int64_t stage_step = 0;   // steps taken in the current stage
+    int64_t opt_step = 0;     // optimizer step counter (Adam bias correction)
+    int64_t total_steps = 0;  // over all stages
     double best_val_auc = -1;
     int64_t best_step = -1;
     int64_t evals_since_best = 0;
@@ -70,7 +68,7 @@ class Trainer {
     // Why the current stage ended: "epochs", "early_stop" or "max_steps". A
     // resumed run with larger limits reopens a stage that ended on a limit.
     std::string stop_reason;
-    double train_seconds = 0;   // time in training steps only (throughput)
+    double train_seconds = 0;  // time in training steps only (throughput)
     uint64_t samples = 0;
     std::vector<double> stage_seconds;
     nlohmann::json history = nlohmann::json::array();

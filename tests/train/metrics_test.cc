@@ -58,8 +58,9 @@ TEST(MetricsTest, LogLossAndGradient) {
   std::vector<float> y = {1, 0, 0, 1};
   double expect = 0;
   for (size_t i = 0; i < z.size(); ++i) {
-    double p = 1 / (1 + std::exp(-static_cast<double>(z[i])));
-    expect += -(y[i] * std::log(p) + (1 - y[i]) * std::log1p(-p + 1e-300));
+    // -log(sigmoid(z)) for positives, -log(1 - sigmoid(z)) for negatives.
+    const double zi = z[i];
+    expect += y[i] > 0.5f ? std::log1p(std::exp(-zi)) : std::log1p(std::exp(zi));
   }
   expect /= z.size();
   EXPECT_NEAR(LogLossFromLogits(z, y), expect, 1e-6);

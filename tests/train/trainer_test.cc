@@ -3,6 +3,7 @@
 #include "worker/trainer.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -19,7 +20,9 @@ namespace fs = std::filesystem;
 class TrainerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = (fs::temp_directory_path() / "ecps_trainer_test").string();
+    // ctest runs each test in its own process, in parallel: one directory each.
+    dir_ =
+        (fs::temp_directory_path() / ("ecps_trainer_test." + std::to_string(::getpid()))).string();
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     GenDataOptions g;
@@ -42,6 +45,7 @@ class TrainerTest : public ::testing::Test {
   static void TearDownTestSuite() {
     delete data_;
     data_ = nullptr;
+    fs::remove_all(dir_);
   }
 
   // A small, fast model; `out` names the run directory.
