@@ -85,6 +85,10 @@ int RunGenData(const std::vector<std::string>& args) {
   }
   std::printf("fields: %zu, cardinalities (sum %llu): %s\n", r->cardinalities.size(),
               static_cast<unsigned long long>(total), cards.str().c_str());
+  std::printf(
+      "distinct values that occur: %llu (the power-law tail of large fields is only "
+      "partly sampled; more rows cover more of it)\n",
+      static_cast<unsigned long long>(r->observed_features));
   std::printf("positive rate: %.4f, oracle AUC: %.4f\n", r->positive_rate, r->oracle_auc);
   return kExitOk;
 }

@@ -121,6 +121,9 @@ TEST(GenDataTest, ZipfProfileSignalAndValidFormat) {
     ++checked;
   }
   EXPECT_GE(checked, 10);
+  uint64_t distinct = 0;
+  for (const auto& m : freq) distinct += m.size();
+  EXPECT_EQ(r->observed_features, distinct);
 }
 
 TEST(GenDataTest, GzipOutputHoldsTheSameText) {

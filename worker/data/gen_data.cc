@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -274,7 +275,22 @@ Status Deflate(std::string_view in, std::string* out) {
   return OkStatus();
 }
 
-Status GenerateChunk(const Model& m, const GenDataOptions& o, uint64_t chunk, ChunkOut* out) {
+// Which values occur: one bit per (field, rank), shared by all threads. A
+// relaxed load skips the atomic RMW for values already seen (the head), and
+// the final set does not depend on the interleaving.
+struct SeenBits {
+  std::vector<uint64_t> word_offset;  // per field
+  std::unique_ptr<std::atomic<uint64_t>[]> words;
+  uint64_t num_words = 0;
+  void Mark(int f, uint32_t rank) {
+    std::atomic<uint64_t>& w = words[word_offset[f] + (rank >> 6)];
+    const uint64_t bit = 1ull << (rank & 63);
+    if ((w.load(std::memory_order_relaxed) & bit) == 0) w.fetch_or(bit, std::memory_order_relaxed);
+  }
+};
+
+Status GenerateChunk(const Model& m, const GenDataOptions& o, uint64_t chunk, SeenBits* seen,
+                     ChunkOut* out) {
   const uint64_t first = chunk * kGenChunkRows;
   const uint64_t n = std::min<uint64_t>(kGenChunkRows, o.rows - first);
   uint64_t x = o.seed ^ (chunk * 0xA24BAED4963EE407ull) ^ 0x5851F42D4C957F2Dull;
@@ -328,7 +344,10 @@ Status GenerateChunk(const Model& m, const GenDataOptions& o, uint64_t chunk, Ch
       for (int f = 0; f < m.num_fields; ++f) {
         *p++ = '\t';
         const FieldModel& fm = m.fields[f];
-        if (d.rank[f] != fm.card) p = PutHex8(p, Mix32(d.rank[f], fm.print_key));
+        if (d.rank[f] != fm.card) {
+          seen->Mark(f, d.rank[f]);
+          p = PutHex8(p, Mix32(d.rank[f], fm.print_key));
+        }
       }
     } else {
       p = PutU64(p, Mix64(o.seed ^ (row * 0x9E3779B97F4A7C15ull)));
@@ -337,10 +356,12 @@ Status GenerateChunk(const Model& m, const GenDataOptions& o, uint64_t chunk, Ch
       *p++ = ',';
       // YYMMDDHH over 10 days starting 2014-10-21, time-ordered like Avazu.
       p = PutU64(p, 14102100u + (hour / 24) * 100u + hour % 24);
+      seen->Mark(0, hour);
       for (int f = 1; f < m.num_fields; ++f) {
         *p++ = ',';
         const FieldModel& fm = m.fields[f];
         if (d.rank[f] == fm.card) continue;
+        seen->Mark(f, d.rank[f]);
         uint32_t v = Mix32(d.rank[f], fm.print_key);
         p = fm.hex ? PutHex8(p, v) : PutU64(p, v);
       }
@@ -420,6 +441,13 @@ StatusOr<GenDataReport> GenerateData(const GenDataOptions& options, const std::s
     if (fm.card >= 0xFFFFFFFFull) return InvalidArgument("gen-data: a field is too large");
   }
   ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> file, AtomicFileWriter::Open(out_path));
+  SeenBits seen;
+  for (const FieldModel& fm : model.fields) {
+    seen.word_offset.push_back(seen.num_words);
+    seen.num_words += (fm.card + 63) / 64;
+  }
+  seen.words.reset(new std::atomic<uint64_t>[seen.num_words]);
+  for (uint64_t i = 0; i < seen.num_words; ++i) seen.words[i].store(0);
 
   const uint64_t chunks = (options.rows + kGenChunkRows - 1) / kGenChunkRows;
   int threads =
@@ -437,7 +465,7 @@ StatusOr<GenDataReport> GenerateData(const GenDataOptions& options, const std::s
     std::vector<Status> status(w1 - w0);
     auto work = [&]() {
       for (uint64_t c = next++; c < w1; c = next++) {
-        status[c - w0] = GenerateChunk(model, options, c, &outs[c - w0]);
+        status[c - w0] = GenerateChunk(model, options, c, &seen, &outs[c - w0]);
       }
     };
     std::vector<std::thread> pool;
@@ -470,6 +498,9 @@ StatusOr<GenDataReport> GenerateData(const GenDataOptions& options, const std::s
   const double pn = static_cast<double>(positives) * static_cast<double>(options.rows - positives);
   report.oracle_auc = pn > 0 ? auc / pn : 0.5;
   for (const FieldModel& fm : model.fields) report.cardinalities.push_back(fm.card);
+  for (uint64_t i = 0; i < seen.num_words; ++i) {
+    report.observed_features += static_cast<uint64_t>(std::popcount(seen.words[i].load()));
+  }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

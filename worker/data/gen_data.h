@@ -47,6 +47,11 @@ struct GenDataReport {
   double positive_rate = 0;
   double oracle_auc = 0;                // AUC of the hidden model itself (the ceiling)
   std::vector<uint64_t> cardinalities;  // per categorical field (value ranks drawn from)
+  // Distinct non-missing values that actually occur, over all fields. Smaller
+  // than the sum of cardinalities when rows are few relative to `features`:
+  // the power-law tail is only partly sampled (preprocess sees this number,
+  // plus one missing token per field that has empty cells).
+  uint64_t observed_features = 0;
   double rows_per_s() const { return seconds > 0 ? rows / seconds : 0; }
 };
 
