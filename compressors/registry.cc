@@ -5,12 +5,22 @@
 
 namespace ecps {
 
+// Each family lists its members in its own family.cc (compressors/<family>/),
+// in methods.md order, so families grow without touching one another.
+void AddHashingMethods(std::vector<CompressorInfo>* out);
+void AddQuantizationMethods(std::vector<CompressorInfo>* out);
+
 const std::vector<CompressorInfo>& CompressorRegistry() {
-  static const std::vector<CompressorInfo>* const kRegistry = new std::vector<CompressorInfo>{
-      {FullEmbedding::kName, "baseline",
-       "uncompressed fp32 table, one row per feature (methods.md 2.1)", FullEmbedding::Schema(),
-       &FullEmbedding::Create},
-  };
+  static const std::vector<CompressorInfo>* const kRegistry = [] {
+    auto* r = new std::vector<CompressorInfo>{
+        {FullEmbedding::kName, "baseline",
+         "uncompressed fp32 table, one row per feature (methods.md 2.1)", FullEmbedding::Schema(),
+         &FullEmbedding::Create},
+    };
+    AddHashingMethods(r);
+    AddQuantizationMethods(r);
+    return r;
+  }();
   return *kRegistry;
 }
 

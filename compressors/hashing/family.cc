@@ -1,0 +1,10 @@
+// The hashing family's entries of the method registry (compressors/registry.cc).
+#include <vector>
+
+#include "compressors/compressor.h"
+
+namespace ecps {
+
+void AddHashingMethods(std::vector<CompressorInfo>* out) {}
+
+}  // namespace ecps
