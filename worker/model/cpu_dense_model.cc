@@ -9,7 +9,6 @@
 #include "common/rng.h"
 #include "worker/model/blas.h"
 #include "worker/model/cpu_kernels.h"
-#include "worker/model/fp_env.h"
 
 namespace ecps::model {
 namespace {
@@ -36,7 +35,9 @@ CpuDenseNet<T>::CpuDenseNet(std::unique_ptr<DenseNet<T>> net, int threads)
     : net_(std::move(net)),
       threads_(threads),
       params_(net_->layout().size()),
-      grads_(net_->layout().size()) {}
+      grads_(net_->layout().size()) {
+  if (threads_ > 1) pool_ = std::make_unique<TaskPool>(threads_);
+}
 
 template <typename T>
 void CpuDenseNet<T>::Plan(int batch) {
@@ -75,16 +76,9 @@ void CpuDenseNet<T>::Forward(int batch, const T* dense, const T* emb, T* logits)
     run(0);
     return;
   }
-  // Shards are fixed row ranges, so any thread may run any shard with the
-  // same result: dynamic scheduling lets a running thread take the other
-  // shard when its sibling is descheduled (2 cores shared with other work).
-  const FpEnv fp = FpEnv::Capture();
-#pragma omp parallel num_threads(shards)
-  {
-    fp.Apply();
-#pragma omp for schedule(dynamic, 1)
-    for (int s = 0; s < shards; ++s) run(s);
-  }
+  // Shards are fixed row ranges, so whichever thread runs one, the result is
+  // the same (task_pool.h).
+  pool_->Run(shards, run);
 }
 
 template <typename T>
@@ -110,19 +104,12 @@ void CpuDenseNet<T>::Backward(const T* dlogits, T* demb) {
   const size_t n = grads_.size();
   constexpr size_t kChunk = 16384;
   const int chunks = static_cast<int>((n + kChunk - 1) / kChunk);
-  const FpEnv fp = FpEnv::Capture();
-#pragma omp parallel num_threads(shards)
-  {
-    fp.Apply();
-#pragma omp for schedule(dynamic, 1)
-    for (int s = 0; s < shards; ++s) run(s);
-#pragma omp for schedule(dynamic, 1)
-    for (int k = 0; k < chunks; ++k) {
-      const size_t lo = static_cast<size_t>(k) * kChunk;
-      const size_t len = std::min(kChunk, n - lo);
-      for (int s = 1; s < shards; ++s) AddTo(len, shards_[s].grads.data() + lo, grads_.data() + lo);
-    }
-  }
+  pool_->Run(shards, run);
+  pool_->Run(chunks, [&](int k) {
+    const size_t lo = static_cast<size_t>(k) * kChunk;
+    const size_t len = std::min(kChunk, n - lo);
+    for (int s = 1; s < shards; ++s) AddTo(len, shards_[s].grads.data() + lo, grads_.data() + lo);
+  });
 }
 
 template class CpuDenseNet<float>;

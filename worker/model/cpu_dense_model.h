@@ -6,11 +6,11 @@
 //
 // Threading (config.threads, 0 = all cores; config.cpu_parallel):
 //   shards: the batch is cut into S fixed row ranges (S = threads, fewer for
-//           tiny batches), each run on its own OpenMP thread with its own
-//           workspace and gradient buffer and single-threaded BLAS; the
-//           gradient buffers are then summed in shard order (each parameter
-//           range by one thread). Same batch + same threads => bit-identical
-//           results, independent of timing.
+//           tiny batches), each run as one TaskPool item (task_pool.h) with
+//           its own workspace and gradient buffer and single-threaded BLAS;
+//           the gradient buffers are then summed in shard order over fixed
+//           parameter chunks. Same batch + same threads => bit-identical
+//           results, independent of timing and of which thread ran what.
 //   blas:   one pass with OpenBLAS using `threads` threads (OpenBLAS splits
 //           the output, not the K sum, so this is deterministic too).
 // Memory: workspaces grow to the largest batch seen and are then reused; a
@@ -27,6 +27,7 @@
 #include "common/status.h"
 #include "worker/model/dense_model.h"
 #include "worker/model/dense_net.h"
+#include "worker/model/task_pool.h"
 
 namespace ecps::model {
 
@@ -84,6 +85,7 @@ class CpuDenseNet {
 
   std::unique_ptr<DenseNet<T>> net_;
   int threads_;
+  std::unique_ptr<TaskPool> pool_;  // null when threads_ == 1
   AlignedVector<T> params_, grads_;
   std::vector<Shard> shards_;
   size_t active_ = 0;

@@ -12,11 +12,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <memory>
 #include <vector>
 
 #include "common/check.h"
 #include "worker/model/dense_model.h"
-#include "worker/model/fp_env.h"
+#include "worker/model/task_pool.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define ECPS_MULTIVERSION __attribute__((target_clones("avx2", "default")))
@@ -77,7 +78,9 @@ class DenseOptimizerBase : public DenseOptimizer {
       : config_(c),
         n_(n),
         threads_(c.threads > 0 ? c.threads : std::max(1, omp_get_num_procs())),
-        state_(n * state_per_param, 0.0f) {}
+        state_(n * state_per_param, 0.0f) {
+    if (threads_ > 1 && n_ > kChunk) pool_ = std::make_unique<model::TaskPool>(threads_);
+  }
 
   std::span<float> state() override { return state_; }
 
@@ -86,21 +89,14 @@ class DenseOptimizerBase : public DenseOptimizer {
   template <typename Fn>
   void ForChunks(Fn fn) {
     const size_t chunks = (n_ + kChunk - 1) / kChunk;
-    const int threads = static_cast<int>(std::min<size_t>(threads_, chunks));
-    if (threads <= 1) {
+    if (pool_ == nullptr || chunks <= 1) {
       fn(size_t{0}, n_);
       return;
     }
-    const model::FpEnv fp = model::FpEnv::Capture();
-#pragma omp parallel num_threads(threads)
-    {
-      fp.Apply();
-#pragma omp for schedule(dynamic, 1)
-      for (size_t k = 0; k < chunks; ++k) {
-        const size_t lo = k * kChunk;
-        fn(lo, std::min(kChunk, n_ - lo));
-      }
-    }
+    pool_->Run(static_cast<int>(chunks), [&](int k) {
+      const size_t lo = static_cast<size_t>(k) * kChunk;
+      fn(lo, std::min(kChunk, n_ - lo));
+    });
   }
   void CheckSizes(std::span<float> params, std::span<const float> grads) const {
     ECPS_CHECK_EQ(params.size(), n_);
@@ -111,6 +107,7 @@ class DenseOptimizerBase : public DenseOptimizer {
   size_t n_;
   int threads_;
   std::vector<float> state_;
+  std::unique_ptr<model::TaskPool> pool_;  // null when single-threaded
 };
 
 // State layout: m [n], then v [n].

@@ -21,6 +21,9 @@ class FpEnv {
 #endif
     return e;
   }
+  FpEnv() = default;
+  explicit FpEnv(unsigned raw) : csr_(raw) {}
+  unsigned raw() const { return csr_; }
   // Applies the captured state to the calling thread (call inside a worker).
   void Apply() const {
 #if defined(__SSE__)
