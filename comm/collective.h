@@ -1,0 +1,66 @@
+// Collective operations among the workers (style.md rule 9): dense gradients
+// are all-reduced every step, evaluation scores gathered, stages barriered.
+// Implementations:
+//   - in-process (InProcCollectiveGroup::Member): threads of one process;
+//     sums in rank order, so results are deterministic;
+//   - Open MPI (comm/mpi_collective.h, target comm_mpi): processes.
+//
+// Every member of the group must call the same operations in the same order
+// (the usual collective contract). Thread-safety: one thread per member.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ecps::comm {
+
+class Collective {
+ public:
+  virtual ~Collective() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // data <- elementwise sum over members. data.size() must match on all.
+  virtual Status AllreduceSum(std::span<float> data) = 0;
+  virtual Status AllreduceSum(std::span<double> data) = 0;
+  // data (root's bytes) is copied to every member; others' data is replaced.
+  virtual Status Broadcast(std::string* data, int root) = 0;
+  // all[r] = member r's `mine` (sizes may differ).
+  virtual Status Allgather(const std::string& mine, std::vector<std::string>* all) = 0;
+  virtual Status Barrier() = 0;
+};
+
+// The shared state of an in-process group of `size` members. Owned by the
+// caller (the simulation); must outlive its members. Thread-safe.
+class InProcCollectiveGroup {
+ public:
+  explicit InProcCollectiveGroup(int size);
+  // A member handle for `rank` (each rank requested once).
+  std::unique_ptr<Collective> Member(int rank);
+  // Makes every current and future operation fail with `why` (a member died).
+  void Abort(const std::string& why);
+
+  // Implementation detail of the members: every member contributes a pointer;
+  // `read` runs once all have arrived, and no member leaves before all have
+  // read, so contributions stay valid during `read`.
+  Status Exchange(int rank, const void* mine,
+                  const std::function<void(const std::vector<const void*>&)>& read);
+
+ private:
+  const int size_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<const void*> slots_;
+  int arrived_ = 0, departed_ = 0;
+  uint64_t gen_in_ = 0, gen_out_ = 0;
+  std::string aborted_;
+};
+
+}  // namespace ecps::comm

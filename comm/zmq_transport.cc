@@ -1,0 +1,179 @@
+// ZeroMQ transport: one ROUTER socket receives (bound), one DEALER socket per
+// peer sends. A message is a multipart ZeroMQ message: [routing id added by
+// ROUTER] header, payload 0, payload 1, ... Payloads are sent zero-copy: the
+// frame keeps a reference to the Buffer's owner until ZeroMQ is done with it.
+//
+// ZeroMQ sockets are not thread-safe, so each DEALER has its own mutex and the
+// ROUTER is used only by the (single) receiving thread. Close() shuts the
+// context down, which wakes a blocked poll with ETERM.
+#include <atomic>
+#include <cerrno>
+#include <mutex>
+#include <zmq.hpp>
+
+#include "comm/transport.h"
+
+// Converts a ZeroMQ exception raised by `expr` into a Status (style.md rule 8).
+#define ZMQ_RETURN_IF_ERROR(expr, what)                \
+  do {                                                 \
+    try {                                              \
+      expr;                                            \
+    } catch (const zmq::error_t& zmq_error_) {         \
+      return ::ecps::comm::ZmqError(zmq_error_, what); \
+    }                                                  \
+  } while (0)
+
+namespace ecps::comm {
+
+Status ZmqError(const zmq::error_t& e, const std::string& what) {
+  if (e.num() == EADDRINUSE) return absl::AlreadyExistsError("address already in use: " + what);
+  if (e.num() == ETERM) return IoError("transport closed (", what, ")");
+  if (e.num() == EAGAIN) return IoError("send timed out (", what, "): peer not receiving");
+  return IoError("ZeroMQ error on ", what, ": ", e.what());
+}
+
+namespace {
+
+void FreeBufferOwner(void* /*data*/, void* hint) {
+  delete static_cast<std::shared_ptr<const void>*>(hint);
+}
+
+class ZmqTransport final : public Transport {
+ public:
+  ZmqTransport() : ctx_(1) {}
+  ~ZmqTransport() override {
+    Close();
+    std::lock_guard<std::mutex> l(mu_);
+    peers_.clear();
+    router_.reset();
+  }
+
+  StatusOr<std::string> Bind(const std::string& endpoint) override {
+    std::string ep = endpoint;
+    // Port 0 means "any free port" (ZeroMQ spells it '*').
+    if (ep.rfind("tcp://", 0) == 0 && ep.size() > 2 && ep.substr(ep.size() - 2) == ":0")
+      ep = ep.substr(0, ep.size() - 1) + "*";
+    ZMQ_RETURN_IF_ERROR(
+        {
+          router_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::router);
+          router_->set(zmq::sockopt::linger, 0);
+          router_->set(zmq::sockopt::rcvhwm, 0);
+          router_->bind(ep);
+        },
+        endpoint);
+    std::string actual;
+    ZMQ_RETURN_IF_ERROR(actual = router_->get(zmq::sockopt::last_endpoint), endpoint);
+    return actual;
+  }
+
+  Status Connect(int node, const std::string& endpoint) override {
+    auto peer = std::make_shared<Peer>();
+    ZMQ_RETURN_IF_ERROR(
+        {
+          peer->socket = zmq::socket_t(ctx_, zmq::socket_type::dealer);
+          peer->socket.set(zmq::sockopt::linger, 0);
+          peer->socket.set(zmq::sockopt::sndhwm, 0);
+          peer->socket.set(zmq::sockopt::sndtimeo, 30000);
+          peer->socket.connect(endpoint);
+        },
+        endpoint);
+    std::lock_guard<std::mutex> l(mu_);
+    if (closed_) return IoError("transport closed");
+    peers_[node] = std::move(peer);
+    return OkStatus();
+  }
+
+  Status SendRaw(int node, WireMessage wire) override {
+    std::shared_ptr<Peer> peer;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (closed_) return IoError("transport closed");
+      auto it = peers_.find(node);
+      if (it == peers_.end()) return NotFound("node ", node, " is not connected");
+      peer = it->second;
+    }
+    uint64_t bytes = wire.header.size();
+    std::lock_guard<std::mutex> l(peer->mu);
+    const std::string what = "send to node " + std::to_string(node);
+    const size_t n = wire.payloads.size();
+    ZMQ_RETURN_IF_ERROR(
+        {
+          zmq::message_t head(wire.header.data(), wire.header.size());
+          peer->socket.send(head, n > 0 ? zmq::send_flags::sndmore : zmq::send_flags::none);
+          for (size_t i = 0; i < n; ++i) {
+            Buffer& b = wire.payloads[i];
+            bytes += b.size;
+            auto* hint = new std::shared_ptr<const void>(b.owner);
+            zmq::message_t frame(const_cast<uint8_t*>(b.data), b.size, FreeBufferOwner, hint);
+            peer->socket.send(frame, i + 1 < n ? zmq::send_flags::sndmore : zmq::send_flags::none);
+          }
+        },
+        what);
+    bytes_sent_ += bytes;
+    return OkStatus();
+  }
+
+  StatusOr<WireMessage> RecvRaw(int timeout_ms) override {
+    if (router_ == nullptr) return FailedPrecondition("Recv() before Bind()");
+    if (closed_.load()) return absl::CancelledError("transport closed");
+    try {
+      zmq::pollitem_t item{router_->handle(), 0, ZMQ_POLLIN, 0};
+      int rc = zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms));
+      if (rc == 0) return absl::DeadlineExceededError("receive timed out");
+      std::vector<zmq::message_t> frames;
+      for (;;) {
+        zmq::message_t f;
+        (void)router_->recv(f, zmq::recv_flags::none);
+        const bool more = f.more();
+        frames.push_back(std::move(f));
+        if (!more) break;
+      }
+      // frames[0] is the routing id ROUTER prepends.
+      if (frames.size() < 2) return DataLoss("message rejected: no header frame");
+      WireMessage w;
+      w.header.assign(static_cast<const char*>(frames[1].data()), frames[1].size());
+      if (frames.size() - 2 > kMaxPayloads)
+        return DataLoss("message rejected: ", frames.size() - 2, " payload frames");
+      for (size_t i = 2; i < frames.size(); ++i) {
+        auto holder = std::make_shared<zmq::message_t>(std::move(frames[i]));
+        Buffer b;
+        b.data = static_cast<const uint8_t*>(holder->data());
+        b.size = holder->size();
+        b.owner = std::move(holder);
+        w.payloads.push_back(std::move(b));
+      }
+      return w;
+    } catch (const zmq::error_t& e) {
+      if (e.num() == ETERM) return absl::CancelledError("transport closed");
+      return ZmqError(e, "receive");
+    }
+  }
+
+  void Close() override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (closed_.exchange(true)) return;
+    }
+    ctx_.shutdown();
+  }
+
+  uint64_t bytes_sent() const override { return bytes_sent_.load(); }
+
+ private:
+  struct Peer {
+    std::mutex mu;
+    zmq::socket_t socket;
+  };
+  zmq::context_t ctx_;
+  std::unique_ptr<zmq::socket_t> router_;
+  std::mutex mu_;
+  std::atomic<bool> closed_{false};
+  std::unordered_map<int, std::shared_ptr<Peer>> peers_;
+  std::atomic<uint64_t> bytes_sent_{0};
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> NewZmqTransport() { return std::make_unique<ZmqTransport>(); }
+
+}  // namespace ecps::comm

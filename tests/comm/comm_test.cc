@@ -1,0 +1,217 @@
+// Message encoding, both transports and the in-process collectives; the
+// malformed-message cases of the distributed-runtime issue.
+#include <gtest/gtest.h>
+
+#include <numeric>
+#include <thread>
+
+#include "comm/collective.h"
+#include "comm/message.h"
+#include "comm/transport.h"
+
+namespace ecps::comm {
+namespace {
+
+Message Sample() {
+  Message m;
+  m.header.type = MsgType::kPull;
+  m.header.sender = 3;
+  m.header.request_id = 42;
+  m.header.step = 7;
+  m.header.text = "hello";
+  m.payloads.push_back(Buffer::FromVector(std::vector<uint64_t>{1, 2, 3}));
+  m.payloads.push_back(Buffer::FromString("abc"));
+  return m;
+}
+
+TEST(MessageTest, RoundTrip) {
+  auto d = DecodeMessage(EncodeMessage(Sample()));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->header.type, MsgType::kPull);
+  EXPECT_EQ(d->header.sender, 3);
+  EXPECT_EQ(d->header.request_id, 42u);
+  EXPECT_EQ(d->header.text, "hello");
+  ASSERT_EQ(d->payloads.size(), 2u);
+  EXPECT_EQ(d->payloads[0].As<uint64_t>()[2], 3u);
+  EXPECT_EQ(d->payloads[1].view(), "abc");
+}
+
+TEST(MessageTest, TruncatedHeaderRejectedAtEveryLength) {
+  WireMessage w = EncodeMessage(Sample());
+  for (size_t n = 0; n < w.header.size(); ++n) {
+    WireMessage t{w.header.substr(0, n), w.payloads};
+    auto d = DecodeMessage(std::move(t));
+    EXPECT_FALSE(d.ok()) << "length " << n;
+  }
+}
+
+TEST(MessageTest, GarbageRejected) {
+  for (uint64_t seed = 1; seed < 200; ++seed) {
+    std::string junk(seed % 64, '\0');
+    uint64_t x = seed;
+    for (char& c : junk) c = static_cast<char>((x = x * 6364136223846793005ull + 1) >> 56);
+    auto d = DecodeMessage(WireMessage{junk, {}});
+    EXPECT_FALSE(d.ok());
+  }
+}
+
+TEST(MessageTest, VersionMismatchRejected) {
+  WireMessage w = EncodeMessage(Sample());
+  // Portable binary: magic (4 bytes) after the 1-byte endianness tag, then version.
+  w.header[5] = static_cast<char>(kWireVersion + 1);
+  auto d = DecodeMessage(std::move(w));
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(d.status().message().find("wire version"), std::string::npos) << d.status();
+}
+
+TEST(MessageTest, BadMagicRejected) {
+  WireMessage w = EncodeMessage(Sample());
+  w.header[1] ^= 0x5a;
+  auto d = DecodeMessage(std::move(w));
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.status().message().find("magic"), std::string::npos) << d.status();
+}
+
+TEST(MessageTest, PayloadMismatchRejected) {
+  WireMessage w = EncodeMessage(Sample());
+  WireMessage missing{w.header, {w.payloads[0]}};
+  EXPECT_FALSE(DecodeMessage(std::move(missing)).ok());
+  WireMessage shorter{w.header, {w.payloads[0], Buffer::FromString("ab")}};
+  auto d = DecodeMessage(std::move(shorter));
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.status().message().find("truncated"), std::string::npos) << d.status();
+}
+
+void PingPong(Transport& a, Transport& b, const std::string& ea, const std::string& eb) {
+  ASSERT_TRUE(a.Connect(2, eb).ok());
+  ASSERT_TRUE(b.Connect(1, ea).ok());
+  ASSERT_TRUE(a.Send(2, Sample()).ok());
+  auto m = b.Recv(5000);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->header.recipient, 2);
+  EXPECT_EQ(m->payloads[0].As<uint64_t>()[1], 2u);
+  // A malformed message is rejected by Recv and the next one still arrives.
+  ASSERT_TRUE(b.SendRaw(1, WireMessage{"\x01garbage", {}}).ok());
+  ASSERT_TRUE(b.Send(1, Sample()).ok());
+  auto bad = a.Recv(5000);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss) << bad.status();
+  auto good = a.Recv(5000);
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ(good->header.text, "hello");
+  auto none = a.Recv(10);
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST(InProcTransportTest, SendRecvAndMalformed) {
+  InProcHub hub;
+  auto a = NewInProcTransport(&hub), b = NewInProcTransport(&hub);
+  ASSERT_TRUE(a->Bind("inproc://a").ok());
+  ASSERT_TRUE(b->Bind("inproc://b").ok());
+  PingPong(*a, *b, "inproc://a", "inproc://b");
+}
+
+TEST(InProcTransportTest, AddressInUse) {
+  InProcHub hub;
+  auto a = NewInProcTransport(&hub), b = NewInProcTransport(&hub);
+  ASSERT_TRUE(a->Bind("inproc://x").ok());
+  auto s = b->Bind("inproc://x");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("address already in use: inproc://x"), std::string::npos);
+}
+
+TEST(InProcTransportTest, CloseWakesRecv) {
+  InProcHub hub;
+  auto a = NewInProcTransport(&hub);
+  ASSERT_TRUE(a->Bind("inproc://c").ok());
+  std::thread t([&] { a->Close(); });
+  auto m = a->Recv(-1);
+  t.join();
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kCancelled);
+}
+
+TEST(ZmqTransportTest, TcpSendRecvAndMalformed) {
+  auto a = NewZmqTransport(), b = NewZmqTransport();
+  auto ea = a->Bind("tcp://127.0.0.1:0");
+  auto eb = b->Bind("tcp://127.0.0.1:0");
+  ASSERT_TRUE(ea.ok()) << ea.status();
+  ASSERT_TRUE(eb.ok()) << eb.status();
+  PingPong(*a, *b, *ea, *eb);
+}
+
+TEST(ZmqTransportTest, IpcSendRecv) {
+  auto a = NewZmqTransport(), b = NewZmqTransport();
+  const std::string base = "ipc:///tmp/ecps_comm_test." + std::to_string(::getpid());
+  auto ea = a->Bind(base + ".a");
+  auto eb = b->Bind(base + ".b");
+  ASSERT_TRUE(ea.ok()) << ea.status();
+  ASSERT_TRUE(eb.ok()) << eb.status();
+  PingPong(*a, *b, *ea, *eb);
+}
+
+TEST(ZmqTransportTest, AddressInUse) {
+  auto a = NewZmqTransport(), b = NewZmqTransport();
+  auto ea = a->Bind("tcp://127.0.0.1:0");
+  ASSERT_TRUE(ea.ok());
+  auto s = b->Bind(*ea);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_NE(s.status().message().find("address already in use: " + *ea), std::string::npos)
+      << s.status();
+}
+
+TEST(ZmqTransportTest, CloseWakesRecv) {
+  auto a = NewZmqTransport();
+  ASSERT_TRUE(a->Bind("tcp://127.0.0.1:0").ok());
+  std::thread t([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    a->Close();
+  });
+  auto m = a->Recv(-1);
+  t.join();
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kCancelled);
+}
+
+TEST(InProcCollectiveTest, AllOps) {
+  constexpr int kN = 4;
+  InProcCollectiveGroup group(kN);
+  std::vector<std::thread> threads;
+  std::vector<int> ok(kN, 0);
+  for (int r = 0; r < kN; ++r) {
+    threads.emplace_back([&, r] {
+      auto c = group.Member(r);
+      for (int it = 0; it < 50; ++it) {
+        std::vector<float> v(5, static_cast<float>(r + it));
+        if (!c->AllreduceSum(v).ok()) return;
+        for (float x : v)
+          if (x != 0 + 1 + 2 + 3 + 4.0f * it) return;
+        std::vector<std::string> all;
+        if (!c->Allgather(std::string(r, 'x'), &all).ok()) return;
+        for (int q = 0; q < kN; ++q)
+          if (all[q] != std::string(q, 'x')) return;
+        std::string b = r == 2 ? "root" + std::to_string(it) : "";
+        if (!c->Broadcast(&b, 2).ok() || b != "root" + std::to_string(it)) return;
+        if (!c->Barrier().ok()) return;
+      }
+      ok[r] = 1;
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int r = 0; r < kN; ++r) EXPECT_EQ(ok[r], 1) << "rank " << r;
+}
+
+TEST(InProcCollectiveTest, AbortUnblocks) {
+  InProcCollectiveGroup group(2);
+  auto c = group.Member(0);
+  std::thread t([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    group.Abort("worker 1 died");
+  });
+  Status s = c->Barrier();
+  t.join();
+  EXPECT_EQ(s.code(), absl::StatusCode::kAborted);
+}
+
+}  // namespace
+}  // namespace ecps::comm
