@@ -1,10 +1,38 @@
-// The hashing family's entries of the method registry (compressors/registry.cc).
+// The hashing family's entries of the method registry (compressors/registry.cc),
+// in methods.md order.
 #include <vector>
 
 #include "compressors/compressor.h"
+#include "compressors/hashing/binarycode.h"
+#include "compressors/hashing/compoemb.h"
+#include "compressors/hashing/doublehash.h"
+#include "compressors/hashing/hash.h"
+#include "compressors/hashing/memcom.h"
+#include "compressors/hashing/robe.h"
 
 namespace ecps {
 
-void AddHashingMethods(std::vector<CompressorInfo>* out) {}
+void AddHashingMethods(std::vector<CompressorInfo>* out) {
+  out->push_back({HashEmbedding::kName, "hashing",
+                  "one table of floor(n*CR) rows, global id mod m (methods.md 2.2)",
+                  HashEmbedding::Schema(), &HashEmbedding::Create});
+  out->push_back(
+      {CompoEmbedding::kName, "hashing",
+       "quotient-remainder: Q[x div c] * R[x mod c] per field, shared c (methods.md 2.3)",
+       CompoEmbedding::Schema(), &CompoEmbedding::Create});
+  out->push_back({DoubleHashEmbedding::kName, "hashing",
+                  "frequent ids own rows, the rest sum two hashed rows (methods.md 2.4)",
+                  DoubleHashEmbedding::Schema(), &DoubleHashEmbedding::Create});
+  out->push_back({MemComEmbedding::kName, "hashing",
+                  "hashed row times a per-feature weight plus a per-feature bias (methods.md 2.5)",
+                  MemComEmbedding::Schema(), &MemComEmbedding::Create});
+  out->push_back({BinaryCodeEmbedding::kName, "hashing",
+                  "sum of rows selected by c-bit blocks of the id's binary code (methods.md 2.6)",
+                  BinaryCodeEmbedding::Schema(), &BinaryCodeEmbedding::Create});
+  out->push_back({RobeEmbedding::kName, "hashing",
+                  "each embedding is a signed window at a hashed offset of one flat array "
+                  "(methods.md 2.9)",
+                  RobeEmbedding::Schema(), &RobeEmbedding::Create});
+}
 
 }  // namespace ecps

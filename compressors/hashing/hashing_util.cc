@@ -1,0 +1,79 @@
+#include "compressors/hashing/hashing_util.h"
+
+#include <cmath>
+
+#include "common/rng.h"
+
+namespace ecps::hashing_internal {
+
+Status CheckSpace(const char* name, const FeatureSpace& s) {
+  if (s.num_fields() == 0) return InvalidArgument(name, ": the feature space has no fields");
+  if (s.offsets.size() != s.cardinalities.size())
+    return InvalidArgument(name, ": ", s.offsets.size(), " offsets for ", s.cardinalities.size(),
+                           " fields");
+  if (s.dim <= 0) return InvalidArgument(name, ": embedding dim must be positive, got ", s.dim);
+  if (s.max_cardinality() == 0) return InvalidArgument(name, ": every field has cardinality 0");
+  uint64_t off = 0;
+  for (int f = 0; f < s.num_fields(); ++f) {
+    if (s.offsets[f] != off)
+      return InvalidArgument(name, ": offset of field ", f, " is ", s.offsets[f], ", expected ",
+                             off, " (cumulative cardinalities)");
+    off += s.cardinalities[f];
+  }
+  // Hashes take 32-bit ids so that (a·x + b) stays exact in 128 bits and the
+  // maps can store ids as uint32.
+  if (s.total() >= (1ull << 32) - 1)
+    return InvalidArgument(name, ": ", s.total(), " features exceed the 2^32 - 1 id range");
+  return OkStatus();
+}
+
+double InitBound(const FeatureSpace& s) {
+  return std::sqrt(1.0 / static_cast<double>(s.max_cardinality()));
+}
+
+uint64_t BudgetBytes(const FeatureSpace& s, double budget) {
+  // long double keeps 4·n·d·CR exact enough for n·d up to 2^40.
+  return static_cast<uint64_t>(std::floor(static_cast<long double>(FullBytes(s)) * budget));
+}
+
+uint64_t MethodSeed(uint64_t seed, uint64_t tag) {
+  uint64_t x = seed ^ (tag * 0x9E3779B97F4A7C15ull);
+  return SplitMix64(x);
+}
+
+UniversalHash DrawUniversalHash(uint64_t rng_seed, int index) {
+  Rng rng = Rng(rng_seed).Fork(static_cast<uint64_t>(index));
+  UniversalHash h;
+  h.a = 1 + rng.Below(kP61 - 1);
+  h.b = rng.Below(kP61);
+  return h;
+}
+
+StateWriter::StateWriter(std::string_view tag, uint32_t version) {
+  std::string t(tag.substr(0, 8));
+  t.resize(8, ' ');
+  out_ = t;
+  Pod(version);
+}
+
+Status StateReader::Open(std::string_view blob, std::string_view tag, uint32_t max_version) {
+  tag_ = std::string(tag.substr(0, 8));
+  tag_.resize(8, ' ');
+  blob_ = blob;
+  pos_ = 0;
+  if (blob.size() < 12 || blob.substr(0, 8) != tag_)
+    return DataLoss("method state: not a '", std::string(tag), "' state blob");
+  pos_ = 8;
+  uint32_t version = 0;
+  Pod(&version);
+  if (version == 0 || version > max_version)
+    return DataLoss("method state '", std::string(tag), "': unsupported version ", version);
+  return OkStatus();
+}
+
+Status StateReader::Corrupt() const {
+  return DataLoss("method state '", tag_, "': truncated or malformed at byte ", pos_, " of ",
+                  blob_.size());
+}
+
+}  // namespace ecps::hashing_internal
