@@ -68,6 +68,22 @@ const char* MsgTypeName(MsgType t) {
   return "unknown";
 }
 
+bool IsReply(MsgType t) {
+  switch (t) {
+    case MsgType::kError:
+    case MsgType::kAck:
+    case MsgType::kPullReply:
+    case MsgType::kSaveReply:
+    case MsgType::kReadRowsReply:
+    case MsgType::kStatsReply:
+    case MsgType::kEchoReply:
+    case MsgType::kRegisterReply:
+      return true;
+    default:
+      return false;
+  }
+}
+
 WireMessage EncodeMessage(Message msg) {
   msg.header.magic = kWireMagic;
   msg.header.version = kWireVersion;

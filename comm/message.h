@@ -61,6 +61,8 @@ enum class MsgType : uint16_t {
   kAbort = 43,
 };
 const char* MsgTypeName(MsgType t);
+// Replies are matched to pending requests by request_id (comm/rpc.h).
+bool IsReply(MsgType t);
 
 // A shared, immutable byte range. The owner keeps the bytes alive.
 struct Buffer {

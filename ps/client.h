@@ -1,0 +1,89 @@
+// The worker side of the parameter server: a RowStore whose rows live on the
+// servers, so EmbeddingLayer and every method work over it unchanged.
+//
+// Gather() deduplicates each table's rows (a hot row crosses the network once
+// per batch), slices them by owning server, sends every server its slice at
+// once and scatters the replies back into plan order. Push() sums duplicate
+// rows' gradients in plan order (exactly as LocalRowStore does, so 1 worker +
+// 1 server reproduces the single-process trainer bit for bit), sends each
+// server its rows (every server gets a push each step: it is also the
+// worker's clock tick) and waits for the acknowledgements.
+//
+// Whole-store operations (Reset, Load, ResetOptimizerState, WriteRows) are
+// sent only by the primary client (worker 0); the others return at once, and
+// the trainer barriers the workers after them.
+//
+// Thread-safety: one thread at a time (the trainer's); PullAsync's future may
+// be waited on from another thread.
+#pragma once
+
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "comm/rpc.h"
+#include "embedding/row_store.h"
+#include "ps/sharding.h"
+
+namespace ecps::ps {
+
+struct ClientOptions {
+  int worker = 0;            // worker rank in [0, num_workers)
+  std::vector<int> servers;  // node id of server s, s in [0, S)
+  int virtual_shards = 1;
+  Consistency consistency = Consistency::kBsp;
+  int64_t staleness = 0;            // SSP bound (ignored for BSP/ASP)
+  bool primary = true;              // worker 0 sends the whole-store operations
+  SparseOptimizerConfig optimizer;  // for the memory report only (servers apply it)
+  int timeout_ms = 600000;          // per request
+};
+
+class Client final : public RowStore {
+ public:
+  // `rpc` must be started and outlive the client.
+  Client(ClientOptions options, comm::Rpc* rpc);
+
+  Status Reset(const std::vector<RowTableSpec>& tables, uint64_t seed) override;
+  void Gather(const LookupPlan& plan, FetchedRows* values) const override;
+  void Push(const LookupPlan& plan, const FetchedRows& grads, int64_t step) override;
+  void ResetOptimizerState() override;
+  uint64_t parameter_bytes() const override;
+  uint64_t optimizer_bytes() const override;
+  std::string Save() const override;
+  Status Load(const std::string& blob) override;
+  std::vector<RowTableSpec> StoredTables() const override { return specs_; }
+  Status ReadRows(int table, uint64_t begin, uint64_t count, float* out) const override;
+  Status WriteRows(int table, uint64_t begin, uint64_t count, const float* values,
+                   const float* scale_zero = nullptr) override;
+
+  // Asynchronous pull: the rows of `plan` as they are once the servers have
+  // every worker's clock >= this worker's clock - staleness. The plan must
+  // stay alive and unchanged until the future is ready. (Gather() is
+  // PullAsync().get().) Errors crash Gather() (RowStore has no error path)
+  // but are returned here.
+  std::future<Status> PullAsync(const LookupPlan& plan, FetchedRows* values) const;
+
+  // Statistics of every server (JSON array of Server::StatsJson()).
+  StatusOr<std::string> ServerStats() const;
+  int64_t clock() const { return clock_; }
+  const ShardMap& shards() const { return shards_; }
+
+ private:
+  Status DoPull(const LookupPlan& plan, FetchedRows* values) const;
+  Status DoPush(const LookupPlan& plan, const FetchedRows& grads, int64_t step);
+  StatusOr<comm::Message> CallServer(int s, comm::Message m) const;
+  Status Broadcast(comm::Message m) const;
+  int64_t MinClockForRead() const;
+  void SetSpecs(const std::vector<RowTableSpec>& tables);
+
+  ClientOptions opt_;
+  comm::Rpc* rpc_;
+  ShardMap shards_;
+  std::vector<RowTableSpec> specs_;
+  int64_t clock_ = 0;  // pushes sent so far
+  uint64_t param_bytes_ = 0, opt_bytes_ = 0;
+};
+
+}  // namespace ecps::ps

@@ -1,0 +1,558 @@
+#include "ps/server.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "common/logging.h"
+#include "common/rng.h"
+#include "ps/wire.h"
+
+namespace ecps::ps {
+
+using comm::Buffer;
+using comm::Message;
+using comm::MsgType;
+
+// Misra-Gries heavy hitters of the pulled keys of one table, plus counters.
+struct Server::TableStats {
+  std::atomic<uint64_t> pulls{0}, pushes{0};
+  std::mutex mu;
+  std::vector<std::pair<uint64_t, uint64_t>> hot;  // (key, count), at most k
+
+  void Observe(std::span<const uint64_t> rows, size_t k) {
+    std::lock_guard<std::mutex> l(mu);
+    for (uint64_t r : rows) {
+      auto it = std::find_if(hot.begin(), hot.end(), [&](const auto& e) { return e.first == r; });
+      if (it != hot.end()) {
+        ++it->second;
+      } else if (hot.size() < k) {
+        hot.emplace_back(r, 1);
+      } else {
+        for (auto& e : hot) --e.second;
+        std::erase_if(hot, [](const auto& e) { return e.second == 0; });
+      }
+    }
+  }
+};
+
+namespace {
+
+// The initial values of a whole table, drawn exactly as LocalRowStore::Reset
+// draws them (one stream per table forked from the seed in table order,
+// elements in row-major order), so a model on S servers starts from the same
+// rows as the single-process trainer. Calls `emit(row, values)` per row.
+template <typename Emit>
+void GenerateInitialRows(const RowTableSpec& s, Rng* rng, Emit emit) {
+  std::vector<float> row(s.width);
+  for (uint64_t r = 0; r < s.rows; ++r) {
+    switch (s.init) {
+      case RowInit::kUniform:
+        if (s.init_bound == 0.0) {
+          std::fill(row.begin(), row.end(), 0.0f);
+        } else {
+          for (float& x : row) x = static_cast<float>(rng->Uniform(-s.init_bound, s.init_bound));
+        }
+        break;
+      case RowInit::kConstant:
+        std::fill(row.begin(), row.end(), static_cast<float>(s.init_value));
+        break;
+      case RowInit::kNormalTails:
+        for (float& x : row) {
+          double z;
+          do {
+            z = rng->Normal();
+          } while (z > -2.0 && z < 2.0);
+          x = static_cast<float>(z * s.init_value);
+        }
+        break;
+    }
+    emit(r, row.data());
+  }
+}
+
+}  // namespace
+
+Server::Server(ServerOptions options, comm::Transport* transport, int node_id)
+    : opt_(std::move(options)), transport_(transport), node_id_(node_id) {
+  for (int v = opt_.rank; v < opt_.shards.virtual_shards; v += opt_.shards.num_servers) {
+    auto vs = std::make_unique<VShard>();
+    vs->id = v;
+    vs->store = NewLocalRowStore(opt_.optimizer);
+    vshards_.push_back(std::move(vs));
+  }
+  clocks_.assign(opt_.num_workers, 0);
+}
+
+Server::~Server() { Stop(); }
+
+void Server::Start() {
+  started_ = true;
+  receiver_ = std::thread([this] { ReceiveLoop(); });
+  for (int i = 0; i < std::max(1, opt_.threads); ++i)
+    handlers_.emplace_back([this] { HandlerLoop(); });
+}
+
+void Server::Wait() {
+  std::unique_lock<std::mutex> l(done_mu_);
+  done_cv_.wait(l, [&] { return done_; });
+}
+
+void Server::Stop() {
+  {
+    std::lock_guard<std::mutex> l(queue_mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  transport_->Close();
+  if (receiver_.joinable()) receiver_.join();
+  for (auto& t : handlers_) t.join();
+  handlers_.clear();
+  std::lock_guard<std::mutex> l(done_mu_);
+  done_ = true;
+  done_cv_.notify_all();
+}
+
+void Server::ReceiveLoop() {
+  for (;;) {
+    StatusOr<Message> m = transport_->Recv(-1);
+    if (!m.ok()) {
+      if (m.status().code() == absl::StatusCode::kCancelled) return;
+      ++rejected_;
+      ECPS_LOG_WARN("server {}: {}", opt_.rank, m.status().ToString());
+      continue;
+    }
+    Enqueue(std::move(*m));
+  }
+}
+
+void Server::Enqueue(Message m) {
+  {
+    std::lock_guard<std::mutex> l(queue_mu_);
+    queue_.push_back(std::move(m));
+  }
+  queue_cv_.notify_one();
+}
+
+void Server::HandlerLoop() {
+  for (;;) {
+    Message m;
+    {
+      std::unique_lock<std::mutex> l(queue_mu_);
+      queue_cv_.wait(l, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      m = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    Handle(std::move(m));
+  }
+}
+
+int64_t Server::MinClock() const { return *std::min_element(clocks_.begin(), clocks_.end()); }
+
+bool Server::ParkIfEarly(Message* m) {
+  if (opt_.consistency == Consistency::kAsp || m->header.step == internal::kNoWait) return false;
+  std::lock_guard<std::mutex> l(clock_mu_);
+  if (MinClock() >= m->header.step) {
+    if (m->header.type == MsgType::kPull) {
+      const int64_t stale = m->header.arg2 - MinClock();
+      int64_t cur = max_staleness_.load();
+      while (stale > cur && !max_staleness_.compare_exchange_weak(cur, stale)) {
+      }
+    }
+    return false;
+  }
+  parked_.push_back(std::move(*m));
+  return true;
+}
+
+void Server::ReleaseParked() {
+  std::vector<Message> ready;
+  {
+    std::lock_guard<std::mutex> l(clock_mu_);
+    const int64_t min = MinClock();
+    for (auto it = parked_.begin(); it != parked_.end();) {
+      if (it->header.step <= min) {
+        ready.push_back(std::move(*it));
+        it = parked_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (Message& m : ready) Enqueue(std::move(m));
+}
+
+void Server::Handle(Message m) {
+  const comm::Header h = m.header;
+  Message reply;
+  Status s;
+  bool send_reply = true;
+  switch (h.type) {
+    case MsgType::kPull:
+      if (ParkIfEarly(&m)) return;
+      reply = comm::MakeReply(h, MsgType::kPullReply);
+      s = HandlePull(m, &reply);
+      break;
+    case MsgType::kPush:
+      reply = comm::MakeReply(h, MsgType::kAck);
+      s = HandlePush(std::move(m));
+      break;
+    case MsgType::kReset:
+      reply = comm::MakeReply(h, MsgType::kAck);
+      s = HandleReset(m);
+      break;
+    case MsgType::kResetOptState: {
+      reply = comm::MakeReply(h, MsgType::kAck);
+      std::shared_lock<std::shared_mutex> tl(tables_mu_);
+      for (auto& vs : vshards_) {
+        std::unique_lock<std::shared_mutex> l(vs->mu);
+        vs->store->ResetOptimizerState();
+      }
+      break;
+    }
+    case MsgType::kSave:
+      if (ParkIfEarly(&m)) return;
+      reply = comm::MakeReply(h, MsgType::kSaveReply);
+      s = HandleSave(&reply);
+      break;
+    case MsgType::kLoad:
+      reply = comm::MakeReply(h, MsgType::kAck);
+      s = HandleLoad(m);
+      break;
+    case MsgType::kReadRows:
+      if (ParkIfEarly(&m)) return;
+      reply = comm::MakeReply(h, MsgType::kReadRowsReply);
+      s = HandleReadRows(m, &reply);
+      break;
+    case MsgType::kWriteRows:
+      reply = comm::MakeReply(h, MsgType::kAck);
+      s = HandleWriteRows(m);
+      break;
+    case MsgType::kStats:
+      reply = comm::MakeReply(h, MsgType::kStatsReply);
+      reply.header.text = StatsJson();
+      break;
+    case MsgType::kEcho:
+      reply = comm::MakeReply(h, MsgType::kEchoReply);
+      reply.payloads = std::move(m.payloads);
+      break;
+    case MsgType::kShutdown: {
+      (void)transport_->Send(h.sender, comm::MakeReply(h, MsgType::kAck));
+      std::lock_guard<std::mutex> l(done_mu_);
+      done_ = true;
+      done_cv_.notify_all();
+      send_reply = false;
+      break;
+    }
+    default:
+      s = InvalidArgument("server ", opt_.rank, ": unexpected message type ",
+                          comm::MsgTypeName(h.type), " (", static_cast<int>(h.type), ")");
+  }
+  if (!s.ok()) {
+    ++rejected_;
+    ECPS_LOG_WARN("server {}: rejected {} from node {}: {}", opt_.rank, comm::MsgTypeName(h.type),
+                  h.sender, s.ToString());
+    reply = comm::MakeErrorReply(h, s);
+  }
+  if (send_reply) {
+    Status ss = transport_->Send(h.sender, std::move(reply));
+    if (!ss.ok())
+      ECPS_LOG_WARN("server {}: reply to node {}: {}", opt_.rank, h.sender, ss.ToString());
+  }
+}
+
+Server::VShard* Server::Owner(uint64_t row) const {
+  const int v = opt_.shards.VShardOf(row);
+  if (opt_.shards.ServerOfVShard(v) != opt_.rank) return nullptr;
+  return vshards_[v / opt_.shards.num_servers].get();
+}
+
+Status Server::CheckRows(int table, std::span<const uint64_t> rows) const {
+  const uint64_t n = specs_[table].rows;
+  for (uint64_t r : rows) {
+    if (r >= n) return OutOfRange("row ", r, " of table '", specs_[table].name, "' (", n, " rows)");
+    if (opt_.shards.ServerOf(r) != opt_.rank)
+      return InvalidArgument("row ", r, " of table '", specs_[table].name, "' belongs to server ",
+                             opt_.shards.ServerOf(r), ", not ", opt_.rank);
+  }
+  return OkStatus();
+}
+
+Status Server::HandlePull(const Message& m, Message* reply) {
+  std::shared_lock<std::shared_mutex> tl(tables_mu_);
+  if (m.payloads.size() != specs_.size())
+    return InvalidArgument("pull has ", m.payloads.size(), " tables, the server holds ",
+                           specs_.size());
+  for (size_t t = 0; t < specs_.size(); ++t) {
+    ASSIGN_OR_RETURN(size_t n, comm::ElementsOf<uint64_t>(m.payloads[t], "pull rows"));
+    std::span<const uint64_t> rows = m.payloads[t].As<uint64_t>();
+    RETURN_IF_ERROR(CheckRows(static_cast<int>(t), rows));
+    const int w = specs_[t].width;
+    std::vector<float> out(n * w);
+    for (size_t i = 0; i < n; ++i) {
+      VShard* vs = Owner(rows[i]);
+      std::shared_lock<std::shared_mutex> l(vs->mu);
+      RETURN_IF_ERROR(vs->store->ReadRows(static_cast<int>(t), opt_.shards.LocalRow(rows[i]), 1,
+                                          out.data() + i * w));
+    }
+    stats_[t]->pulls += n;
+    if (opt_.hot_keys > 0) stats_[t]->Observe(rows, opt_.hot_keys);
+    reply->payloads.push_back(Buffer::FromVector(std::move(out)));
+  }
+  return OkStatus();
+}
+
+Status Server::HandlePush(Message m) {
+  {
+    std::shared_lock<std::shared_mutex> tl(tables_mu_);
+    if (m.payloads.size() != 2 * specs_.size())
+      return InvalidArgument("push has ", m.payloads.size(), " payloads, expected ",
+                             2 * specs_.size());
+    for (size_t t = 0; t < specs_.size(); ++t) {
+      ASSIGN_OR_RETURN(size_t n, comm::ElementsOf<uint64_t>(m.payloads[2 * t], "push rows"));
+      ASSIGN_OR_RETURN(size_t g, comm::ElementsOf<float>(m.payloads[2 * t + 1], "push grads"));
+      if (g != n * static_cast<size_t>(specs_[t].width))
+        return InvalidArgument("push of table '", specs_[t].name, "': ", n, " rows but ", g,
+                               " gradient values (width ", specs_[t].width, ")");
+      RETURN_IF_ERROR(CheckRows(static_cast<int>(t), m.payloads[2 * t].As<uint64_t>()));
+    }
+  }
+  const int worker = static_cast<int>(m.header.arg);
+  if (worker < 0 || worker >= opt_.num_workers)
+    return InvalidArgument("push from worker ", worker, " of ", opt_.num_workers);
+  const int64_t clock = m.header.arg2;
+  if (opt_.consistency != Consistency::kBsp) {
+    RETURN_IF_ERROR(ApplyPushes({&m}, m.header.step));
+    {
+      std::lock_guard<std::mutex> l(clock_mu_);
+      clocks_[worker] = std::max(clocks_[worker], clock);
+    }
+    ReleaseParked();
+    return OkStatus();
+  }
+  // BSP: the step is applied once, when every worker's push has arrived, with
+  // the pushes taken in worker order (deterministic summation).
+  std::vector<Message> complete;
+  {
+    std::lock_guard<std::mutex> l(clock_mu_);
+    auto& slot = bsp_pending_[clock];
+    slot.resize(opt_.num_workers);
+    if (slot[worker].header.type != MsgType::kInvalid)
+      return InvalidArgument("worker ", worker, " pushed clock ", clock, " twice");
+    slot[worker] = std::move(m);
+    for (const Message& p : slot)
+      if (p.header.type == MsgType::kInvalid) return OkStatus();
+    complete = std::move(slot);
+    bsp_pending_.erase(clock);
+  }
+  std::vector<const Message*> ptrs;
+  for (const Message& p : complete) ptrs.push_back(&p);
+  Status s = ApplyPushes(ptrs, complete[0].header.step);
+  {
+    std::lock_guard<std::mutex> l(clock_mu_);
+    for (int64_t& c : clocks_) c = std::max(c, clock);
+  }
+  ReleaseParked();
+  return s;
+}
+
+Status Server::ApplyPushes(const std::vector<const Message*>& msgs, int64_t opt_step) {
+  std::shared_lock<std::shared_mutex> tl(tables_mu_);
+  const size_t num_tables = specs_.size();
+  const size_t slots = vshards_.size();
+  std::vector<LookupPlan> plans(slots);
+  std::vector<FetchedRows> grads(slots);
+  for (size_t k = 0; k < slots; ++k) {
+    plans[k].Reset(0, num_tables);
+    grads[k].values.resize(num_tables);
+  }
+  std::vector<char> touched(slots, 0);
+  for (const Message* m : msgs) {
+    for (size_t t = 0; t < num_tables; ++t) {
+      std::span<const uint64_t> rows = m->payloads[2 * t].As<uint64_t>();
+      const float* g = m->payloads[2 * t + 1].As<float>().data();
+      const int w = specs_[t].width;
+      stats_[t]->pushes += rows.size();
+      for (size_t i = 0; i < rows.size(); ++i) {
+        const size_t k =
+            static_cast<size_t>(opt_.shards.VShardOf(rows[i]) / opt_.shards.num_servers);
+        plans[k].rows[t].push_back(opt_.shards.LocalRow(rows[i]));
+        grads[k].values[t].insert(grads[k].values[t].end(), g + i * w, g + (i + 1) * w);
+        touched[k] = 1;
+      }
+    }
+  }
+  for (size_t k = 0; k < slots; ++k) {
+    if (!touched[k]) continue;
+    std::unique_lock<std::shared_mutex> l(vshards_[k]->mu);
+    vshards_[k]->store->Push(plans[k], grads[k], opt_step);
+  }
+  return OkStatus();
+}
+
+Status Server::HandleReset(const Message& m) {
+  if (m.payloads.size() != 1) return InvalidArgument("reset needs 1 payload");
+  ASSIGN_OR_RETURN(auto specs, internal::DecodeSpecs(m.payloads[0].view()));
+  const uint64_t seed = static_cast<uint64_t>(m.header.step);
+  const ShardMap& sm = opt_.shards;
+  // Local specs: the rows this vshard holds, no initialiser (values are
+  // written below from the global stream).
+  std::vector<std::vector<RowTableSpec>> local(vshards_.size(), specs);
+  std::vector<std::vector<std::vector<float>>> values(
+      vshards_.size(), std::vector<std::vector<float>>(specs.size()));
+  Rng root(seed);
+  for (size_t t = 0; t < specs.size(); ++t) {
+    Rng rng = root.Fork(t);
+    const RowTableSpec& s = specs[t];
+    for (size_t k = 0; k < vshards_.size(); ++k) {
+      RowTableSpec& ls = local[k][t];
+      ls.rows = sm.RowsInVShard(s.rows, vshards_[k]->id);
+      ls.init = RowInit::kUniform;
+      ls.init_bound = 0.0;
+      values[k][t].reserve(ls.rows * s.width);
+    }
+    GenerateInitialRows(s, &rng, [&](uint64_t r, const float* row) {
+      if (sm.ServerOf(r) != opt_.rank) return;
+      auto& dst = values[sm.VShardOf(r) / sm.num_servers][t];
+      dst.insert(dst.end(), row, row + s.width);
+    });
+  }
+  std::unique_lock<std::shared_mutex> tl(tables_mu_);
+  for (size_t k = 0; k < vshards_.size(); ++k) {
+    auto store = NewLocalRowStore(opt_.optimizer);
+    RETURN_IF_ERROR(store->Reset(local[k], seed ^ static_cast<uint64_t>(vshards_[k]->id)));
+    for (size_t t = 0; t < specs.size(); ++t)
+      RETURN_IF_ERROR(
+          store->WriteRows(static_cast<int>(t), 0, local[k][t].rows, values[k][t].data()));
+    std::unique_lock<std::shared_mutex> l(vshards_[k]->mu);
+    vshards_[k]->store = std::move(store);
+  }
+  specs_ = std::move(specs);
+  stats_.clear();
+  for (size_t t = 0; t < specs_.size(); ++t) stats_.push_back(std::make_unique<TableStats>());
+  return OkStatus();
+}
+
+Status Server::HandleSave(Message* reply) {
+  std::shared_lock<std::shared_mutex> tl(tables_mu_);
+  std::vector<uint32_t> ids;
+  for (auto& vs : vshards_) ids.push_back(static_cast<uint32_t>(vs->id));
+  reply->payloads.push_back(Buffer::FromVector(std::move(ids)));
+  for (auto& vs : vshards_) {
+    std::shared_lock<std::shared_mutex> l(vs->mu);
+    reply->payloads.push_back(Buffer::FromString(vs->store->Save()));
+  }
+  return OkStatus();
+}
+
+Status Server::HandleLoad(const Message& m) {
+  if (m.payloads.size() < 2) return InvalidArgument("load needs specs and vshard ids");
+  ASSIGN_OR_RETURN(auto specs, internal::DecodeSpecs(m.payloads[0].view()));
+  ASSIGN_OR_RETURN(size_t n, comm::ElementsOf<uint32_t>(m.payloads[1], "vshard ids"));
+  if (m.payloads.size() != 2 + n)
+    return InvalidArgument("load: ", n, " ids but ", m.payloads.size() - 2, " blobs");
+  std::vector<std::unique_ptr<RowStore>> stores(vshards_.size());
+  auto ids = m.payloads[1].As<uint32_t>();
+  for (size_t i = 0; i < n; ++i) {
+    const int v = static_cast<int>(ids[i]);
+    if (v >= opt_.shards.virtual_shards || opt_.shards.ServerOfVShard(v) != opt_.rank)
+      return InvalidArgument("load: virtual shard ", v, " does not belong to server ", opt_.rank);
+    auto store = NewLocalRowStore(opt_.optimizer);
+    RETURN_IF_ERROR(Annotate(store->Load(std::string(m.payloads[2 + i].view())),
+                             absl::StrCat("virtual shard ", v)));
+    stores[v / opt_.shards.num_servers] = std::move(store);
+  }
+  for (size_t k = 0; k < stores.size(); ++k)
+    if (stores[k] == nullptr)
+      return InvalidArgument("load: virtual shard ", vshards_[k]->id, " missing");
+  std::unique_lock<std::shared_mutex> tl(tables_mu_);
+  for (size_t k = 0; k < stores.size(); ++k) {
+    std::unique_lock<std::shared_mutex> l(vshards_[k]->mu);
+    vshards_[k]->store = std::move(stores[k]);
+  }
+  specs_ = std::move(specs);
+  stats_.clear();
+  for (size_t t = 0; t < specs_.size(); ++t) stats_.push_back(std::make_unique<TableStats>());
+  return OkStatus();
+}
+
+Status Server::HandleReadRows(const Message& m, Message* reply) {
+  std::shared_lock<std::shared_mutex> tl(tables_mu_);
+  const int64_t t = m.header.arg;
+  if (t < 0 || static_cast<size_t>(t) >= specs_.size() || m.payloads.size() != 1)
+    return InvalidArgument("read_rows: bad table ", t, " or payloads");
+  ASSIGN_OR_RETURN(size_t n, comm::ElementsOf<uint64_t>(m.payloads[0], "rows"));
+  auto rows = m.payloads[0].As<uint64_t>();
+  RETURN_IF_ERROR(CheckRows(static_cast<int>(t), rows));
+  const int w = specs_[t].width;
+  std::vector<float> out(n * w);
+  for (size_t i = 0; i < n; ++i) {
+    VShard* vs = Owner(rows[i]);
+    std::shared_lock<std::shared_mutex> l(vs->mu);
+    RETURN_IF_ERROR(vs->store->ReadRows(static_cast<int>(t), opt_.shards.LocalRow(rows[i]), 1,
+                                        out.data() + i * w));
+  }
+  reply->payloads.push_back(Buffer::FromVector(std::move(out)));
+  return OkStatus();
+}
+
+Status Server::HandleWriteRows(const Message& m) {
+  std::shared_lock<std::shared_mutex> tl(tables_mu_);
+  const int64_t t = m.header.arg;
+  if (t < 0 || static_cast<size_t>(t) >= specs_.size() || m.payloads.size() != 2)
+    return InvalidArgument("write_rows: bad table ", t, " or payloads");
+  ASSIGN_OR_RETURN(size_t n, comm::ElementsOf<uint64_t>(m.payloads[0], "rows"));
+  ASSIGN_OR_RETURN(size_t nv, comm::ElementsOf<float>(m.payloads[1], "values"));
+  const int w = specs_[t].width;
+  if (nv != n * w) return InvalidArgument("write_rows: ", n, " rows but ", nv, " values");
+  auto rows = m.payloads[0].As<uint64_t>();
+  RETURN_IF_ERROR(CheckRows(static_cast<int>(t), rows));
+  const float* v = m.payloads[1].As<float>().data();
+  for (size_t i = 0; i < n; ++i) {
+    VShard* vs = Owner(rows[i]);
+    std::unique_lock<std::shared_mutex> l(vs->mu);
+    RETURN_IF_ERROR(
+        vs->store->WriteRows(static_cast<int>(t), opt_.shards.LocalRow(rows[i]), 1, v + i * w));
+  }
+  return OkStatus();
+}
+
+std::string Server::StatsJson() const {
+  std::shared_lock<std::shared_mutex> tl(tables_mu_);
+  nlohmann::json tables = nlohmann::json::array();
+  uint64_t param = 0, optim = 0;
+  for (auto& vs : vshards_) {
+    std::shared_lock<std::shared_mutex> l(vs->mu);
+    param += vs->store->parameter_bytes();
+    optim += vs->store->optimizer_bytes();
+  }
+  for (size_t t = 0; t < specs_.size(); ++t) {
+    uint64_t here = 0;
+    for (auto& vs : vshards_) here += opt_.shards.RowsInVShard(specs_[t].rows, vs->id);
+    nlohmann::json hot = nlohmann::json::array();
+    {
+      std::lock_guard<std::mutex> l(stats_[t]->mu);
+      auto h = stats_[t]->hot;
+      std::sort(h.begin(), h.end(), [](auto& a, auto& b) { return a.second > b.second; });
+      for (auto& [k, c] : h) hot.push_back({k, c});
+    }
+    tables.push_back({{"name", specs_[t].name},
+                      {"rows", specs_[t].rows},
+                      {"rows_here", here},
+                      {"bytes", here * specs_[t].width * 4},
+                      {"pulls", stats_[t]->pulls.load()},
+                      {"pushes", stats_[t]->pushes.load()},
+                      {"hot", hot}});
+  }
+  return nlohmann::json{{"server", opt_.rank},
+                        {"virtual_shards", vshards_.size()},
+                        {"parameter_bytes", param},
+                        {"optimizer_bytes", optim},
+                        {"tables", tables},
+                        {"rejected_messages", rejected_.load()},
+                        {"max_staleness", max_staleness_.load()}}
+      .dump();
+}
+
+}  // namespace ecps::ps

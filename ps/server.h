@@ -1,0 +1,124 @@
+// A parameter-server shard: owns the virtual shards v with v mod S == rank
+// (ps/sharding.h) of every table, each a LocalRowStore of the rows it holds
+// with their optimizer state, and serves pull/push/stage/checkpoint requests
+// (ps/wire.h) arriving on its transport.
+//
+// Requests are decoded on one receiving thread and handled by `threads`
+// handler threads. Pulls of different (and the same) virtual shards run
+// concurrently; a push locks only the virtual shards it touches. A malformed
+// request is answered with a kError reply (or, if it cannot even be decoded,
+// counted and dropped); it never stops the server.
+//
+// Thread-safety: Start/Stop/Wait from the owning thread; Stats() and the
+// counters from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "comm/transport.h"
+#include "common/status.h"
+#include "embedding/row_store.h"
+#include "ps/sharding.h"
+
+namespace ecps::ps {
+
+struct ServerOptions {
+  int rank = 0;  // server index in [0, shards.num_servers)
+  ShardMap shards;
+  int num_workers = 1;
+  Consistency consistency = Consistency::kBsp;
+  SparseOptimizerConfig optimizer;
+  int threads = 2;   // request handler threads
+  int hot_keys = 8;  // hottest keys reported per table (Misra-Gries summary)
+};
+
+class Server {
+ public:
+  // `transport` is bound by the caller and connected to every worker (replies
+  // go to the request's sender); it must outlive the server.
+  Server(ServerOptions options, comm::Transport* transport, int node_id);
+  ~Server();  // Stop()
+
+  void Start();
+  // Returns once a kShutdown request has been served or Stop() was called.
+  void Wait();
+  void Stop();
+
+  // Per-table statistics of this shard as JSON: {"server", "tables": [{name,
+  // rows (global), rows_here, bytes, pulls, pushes, hot: [[key, count]...]}],
+  // "rejected_messages", "max_staleness"}.
+  std::string StatsJson() const;
+  uint64_t rejected_messages() const { return rejected_.load(); }
+  // Largest (pulling worker's clock - slowest worker's clock) seen when a
+  // pull was served: the staleness actually observed (SSP tests).
+  int64_t max_staleness() const { return max_staleness_.load(); }
+
+ private:
+  struct VShard {
+    int id = 0;
+    mutable std::shared_mutex mu;
+    std::unique_ptr<RowStore> store;
+  };
+  struct TableStats;
+
+  void ReceiveLoop();
+  void HandlerLoop();
+  void Enqueue(comm::Message m);
+  void Handle(comm::Message m);
+  // Serves `m` now or parks it until every worker's clock reaches m's min clock.
+  bool ParkIfEarly(comm::Message* m);
+  void ReleaseParked();
+  Status HandlePull(const comm::Message& m, comm::Message* reply);
+  Status HandlePush(comm::Message m);
+  Status ApplyPushes(const std::vector<const comm::Message*>& msgs, int64_t opt_step);
+  Status HandleReset(const comm::Message& m);
+  Status HandleSave(comm::Message* reply);
+  Status HandleLoad(const comm::Message& m);
+  Status HandleReadRows(const comm::Message& m, comm::Message* reply);
+  Status HandleWriteRows(const comm::Message& m);
+  Status CheckRows(int table, std::span<const uint64_t> rows) const;
+  VShard* Owner(uint64_t row) const;
+  int64_t MinClock() const;  // REQUIRES clock_mu_ held
+
+  const ServerOptions opt_;
+  comm::Transport* transport_;
+  const int node_id_;
+  std::vector<std::unique_ptr<VShard>> vshards_;  // slot k holds vshard rank + k*S
+
+  // specs_ and every VShard::store pointer: shared for requests, exclusive
+  // for Reset/Load.
+  mutable std::shared_mutex tables_mu_;
+  std::vector<RowTableSpec> specs_;
+  std::vector<std::unique_ptr<TableStats>> stats_;
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<comm::Message> queue_;
+  bool stopping_ = false;
+
+  std::mutex clock_mu_;
+  std::vector<int64_t> clocks_;                                // per worker
+  std::map<int64_t, std::vector<comm::Message>> bsp_pending_;  // clock -> pushes
+  std::vector<comm::Message> parked_;
+
+  std::atomic<uint64_t> rejected_{0};
+  std::atomic<int64_t> max_staleness_{0};
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+  bool done_ = false;
+  std::thread receiver_;
+  std::vector<std::thread> handlers_;
+  bool started_ = false;
+};
+
+}  // namespace ecps::ps

@@ -1,0 +1,66 @@
+// ps/ internal: payload layouts of the parameter-server messages, shared by
+// server.cc and client.cc. Not part of the public API.
+//
+//   kReset      step = seed; payload 0 = specs (EncodeSpecs)
+//   kPull       step = min clock (kNoWait: none), arg = worker; payload t =
+//               uint64 global rows of table t -> kPullReply payload t = fp32
+//               [rows x width]
+//   kPush       step = optimizer step, arg = worker, arg2 = clock; payloads
+//               2t, 2t+1 = rows (uint64) and grads (fp32) of table t -> kAck
+//   kSave       step = min clock -> kSaveReply payload 0 = uint32 vshard ids,
+//               payload 1+i = that vshard's RowStore blob
+//   kLoad       payload 0 = specs, 1 = uint32 vshard ids, 2+i = blobs -> kAck
+//   kReadRows   arg = table, step = min clock, payload 0 = rows -> kReadRowsReply fp32
+//   kWriteRows  arg = table, payload 0 = rows, 1 = fp32 values -> kAck
+//   kStats      -> kStatsReply text = JSON
+#pragma once
+
+#include <cereal/archives/portable_binary.hpp>
+#include <cereal/types/string.hpp>
+#include <cereal/types/vector.hpp>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "compressors/compressor.h"
+
+namespace ecps {
+
+template <class Archive>
+void serialize(Archive& ar, RowTableSpec& s) {
+  ar(s.name, s.rows, s.width, s.dtype, s.quant, s.rounding, s.scale, s.zero, s.trainable,
+     s.init_bound, s.init, s.init_value, s.scale_dtype, s.learn_scale, s.scale_lr);
+}
+
+namespace ps::internal {
+
+inline constexpr int64_t kNoWait = std::numeric_limits<int64_t>::min();
+
+inline std::string EncodeSpecs(const std::vector<RowTableSpec>& specs) {
+  std::ostringstream os;
+  {
+    cereal::PortableBinaryOutputArchive ar(os);
+    ar(specs);
+  }
+  return os.str();
+}
+
+inline StatusOr<std::vector<RowTableSpec>> DecodeSpecs(std::string_view bytes) {
+  std::vector<RowTableSpec> specs;
+  try {
+    std::istringstream is{std::string(bytes)};
+    cereal::PortableBinaryInputArchive ar(is);
+    ar(specs);
+  } catch (const std::exception& e) {
+    return DataLoss("table specs are truncated or corrupt: ", e.what());
+  }
+  for (size_t t = 0; t < specs.size(); ++t)
+    if (specs[t].width <= 0 || specs[t].width > (1 << 20))
+      return DataLoss("table spec ", t, " has width ", specs[t].width);
+  return specs;
+}
+
+}  // namespace ps::internal
+}  // namespace ecps

@@ -1,0 +1,280 @@
+// Parameter-server shard and client over the in-process transport: equality
+// with LocalRowStore, restore onto another server count, statistics, SSP
+// staleness bound, and rejection of malformed requests.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "comm/rpc.h"
+#include "ps/client.h"
+#include "ps/server.h"
+
+namespace ecps::ps {
+namespace {
+
+using comm::Buffer;
+using comm::Message;
+using comm::MsgType;
+
+// S servers (nodes 0..S-1) and W clients (nodes 100+w) in one process.
+struct Cluster {
+  Cluster(int servers, int workers, int vshards, Consistency c = Consistency::kBsp,
+          int64_t staleness = 0, const std::string& tag = "a") {
+    SparseOptimizerConfig opt;
+    opt.lr = 0.01f;
+    std::vector<int> ids;
+    for (int s = 0; s < servers; ++s) {
+      auto t = comm::NewInProcTransport(&hub);
+      EXPECT_TRUE(t->Bind(Ep("s", s, tag)).ok());
+      ids.push_back(s);
+      server_transports.push_back(std::move(t));
+    }
+    for (int w = 0; w < workers; ++w) {
+      auto t = comm::NewInProcTransport(&hub);
+      EXPECT_TRUE(t->Bind(Ep("w", w, tag)).ok());
+      worker_transports.push_back(std::move(t));
+    }
+    for (int s = 0; s < servers; ++s)
+      for (int w = 0; w < workers; ++w) {
+        EXPECT_TRUE(server_transports[s]->Connect(100 + w, Ep("w", w, tag)).ok());
+        EXPECT_TRUE(worker_transports[w]->Connect(s, Ep("s", s, tag)).ok());
+      }
+    for (int s = 0; s < servers; ++s) {
+      ServerOptions o;
+      o.rank = s;
+      o.shards = {servers, vshards};
+      o.num_workers = workers;
+      o.consistency = c;
+      o.optimizer = opt;
+      o.threads = 2;
+      this->servers.push_back(std::make_unique<Server>(o, server_transports[s].get(), s));
+      this->servers.back()->Start();
+    }
+    for (int w = 0; w < workers; ++w) {
+      rpcs.push_back(std::make_unique<comm::Rpc>(worker_transports[w].get(), 100 + w));
+      rpcs.back()->Start();
+      ClientOptions o;
+      o.worker = w;
+      o.servers = ids;
+      o.virtual_shards = vshards;
+      o.consistency = c;
+      o.staleness = staleness;
+      o.primary = w == 0;
+      o.optimizer = opt;
+      o.timeout_ms = 20000;
+      clients.push_back(std::make_unique<Client>(o, rpcs.back().get()));
+    }
+  }
+  ~Cluster() {
+    for (auto& r : rpcs) r->Stop();
+    for (auto& s : servers) s->Stop();
+  }
+  static std::string Ep(const char* role, int i, const std::string& tag) {
+    return "inproc://" + tag + role + std::to_string(i);
+  }
+  comm::InProcHub hub;
+  std::vector<std::unique_ptr<comm::Transport>> server_transports, worker_transports;
+  std::vector<std::unique_ptr<Server>> servers;
+  std::vector<std::unique_ptr<comm::Rpc>> rpcs;
+  std::vector<std::unique_ptr<Client>> clients;
+};
+
+std::vector<RowTableSpec> Specs() {
+  RowTableSpec a;
+  a.name = "E";
+  a.rows = 1000;
+  a.width = 4;
+  a.init_bound = 0.1;
+  RowTableSpec b;
+  b.name = "w";
+  b.rows = 37;
+  b.width = 1;
+  b.init = RowInit::kConstant;
+  b.init_value = 1.0;
+  return {a, b};
+}
+
+LookupPlan Plan(uint64_t salt) {
+  LookupPlan p;
+  p.Reset(64, 2);
+  for (uint64_t i = 0; i < 64; ++i) {
+    p.rows[0].push_back((i * 37 + salt * 11) % 1000);
+    p.rows[0].push_back(i % 5);  // duplicates
+    p.rows[1].push_back(i % 3 == 0 ? kNoRow : (i + salt) % 37);
+  }
+  return p;
+}
+
+FetchedRows Grads(const LookupPlan& p, float scale) {
+  FetchedRows g;
+  g.values.resize(2);
+  for (int t = 0; t < 2; ++t) {
+    const int w = t == 0 ? 4 : 1;
+    for (size_t i = 0; i < p.rows[t].size() * w; ++i)
+      g.values[t].push_back(scale * static_cast<float>((i * 7919) % 101) / 101.0f - 0.5f * scale);
+  }
+  return g;
+}
+
+TEST(PsTest, MatchesLocalRowStoreBitForBitAndRestoresOntoThreeServers) {
+  SparseOptimizerConfig opt;
+  opt.lr = 0.01f;
+  auto local = NewLocalRowStore(opt);
+  ASSERT_TRUE(local->Reset(Specs(), 5).ok());
+  std::string blob;
+  {
+    Cluster c(2, 1, 8);
+    Client& cl = *c.clients[0];
+    ASSERT_TRUE(cl.Reset(Specs(), 5).ok());
+    for (int step = 1; step <= 5; ++step) {
+      LookupPlan p = Plan(step);
+      FetchedRows a, b;
+      local->Gather(p, &a);
+      cl.Gather(p, &b);
+      ASSERT_EQ(a.values, b.values) << "step " << step;
+      FetchedRows g = Grads(p, static_cast<float>(step));
+      local->Push(p, g, step);
+      cl.Push(p, g, step);
+    }
+    std::vector<float> ra(1000 * 4), rb(1000 * 4);
+    ASSERT_TRUE(local->ReadRows(0, 0, 1000, ra.data()).ok());
+    ASSERT_TRUE(cl.ReadRows(0, 0, 1000, rb.data()).ok());
+    EXPECT_EQ(ra, rb);
+    std::vector<float> five(4 * 3, 0.25f);
+    ASSERT_TRUE(local->WriteRows(0, 10, 3, five.data()).ok());
+    ASSERT_TRUE(cl.WriteRows(0, 10, 3, five.data()).ok());
+    blob = cl.Save();
+    auto stats = cl.ServerStats();
+    ASSERT_TRUE(stats.ok());
+    auto j = nlohmann::json::parse(*stats);
+    ASSERT_EQ(j.size(), 2u);
+    EXPECT_EQ(j[0]["tables"][0]["rows"], 1000);
+    EXPECT_EQ(j[0]["tables"][0]["rows_here"].get<int>() + j[1]["tables"][0]["rows_here"].get<int>(),
+              1000);
+    EXPECT_GT(j[0]["tables"][0]["pulls"].get<int>(), 0);
+    EXPECT_GT(j[1]["tables"][0]["pushes"].get<int>(), 0);
+    EXPECT_FALSE(j[0]["tables"][0]["hot"].empty());
+  }
+  // A checkpoint from 2 servers restored onto 3 continues identically.
+  Cluster c3(3, 1, 8, Consistency::kBsp, 0, "b");
+  Client& cl = *c3.clients[0];
+  ASSERT_TRUE(cl.Load(blob).ok());
+  for (int step = 6; step <= 8; ++step) {
+    LookupPlan p = Plan(step);
+    FetchedRows a, b;
+    local->Gather(p, &a);
+    cl.Gather(p, &b);
+    ASSERT_EQ(a.values, b.values) << "step " << step;
+    FetchedRows g = Grads(p, 1.0f);
+    local->Push(p, g, step);
+    cl.Push(p, g, step);
+  }
+}
+
+TEST(PsTest, CheckpointWithOtherVirtualShardCountIsRejected) {
+  std::string blob;
+  {
+    Cluster c(1, 1, 4);
+    ASSERT_TRUE(c.clients[0]->Reset(Specs(), 1).ok());
+    blob = c.clients[0]->Save();
+  }
+  Cluster c(1, 1, 8, Consistency::kBsp, 0, "b");
+  Status s = c.clients[0]->Load(blob);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_FALSE(c.clients[0]->Load(blob.substr(0, blob.size() / 2)).ok());
+}
+
+TEST(PsTest, MalformedRequestsAreRejectedAndTheServerKeepsServing) {
+  Cluster c(1, 1, 4);
+  ASSERT_TRUE(c.clients[0]->Reset(Specs(), 1).ok());
+  comm::Rpc& rpc = *c.rpcs[0];
+  auto call = [&](Message m) {
+    auto f = rpc.Call(0, std::move(m));
+    return comm::Rpc::Wait(f, 5000, "test").status();
+  };
+  // Undecodable bytes: dropped and counted.
+  ASSERT_TRUE(rpc.transport().SendRaw(0, comm::WireMessage{"junk", {}}).ok());
+  comm::WireMessage truncated = comm::EncodeMessage(Message{});
+  truncated.header.resize(truncated.header.size() - 3);
+  ASSERT_TRUE(rpc.transport().SendRaw(0, std::move(truncated)).ok());
+  comm::WireMessage wrong_version = comm::EncodeMessage(Message{});
+  wrong_version.header[5] = 99;
+  ASSERT_TRUE(rpc.transport().SendRaw(0, std::move(wrong_version)).ok());
+  // Decodable but wrong: an error reply each.
+  Message pull;
+  pull.header.type = MsgType::kPull;
+  pull.header.step = INT64_MIN;
+  EXPECT_FALSE(call(pull).ok());  // no tables
+  pull.payloads = {Buffer::FromVector(std::vector<uint64_t>{5000}),
+                   Buffer::FromVector(std::vector<uint64_t>{})};
+  Status oob = call(pull);
+  EXPECT_EQ(oob.code(), absl::StatusCode::kOutOfRange) << oob;
+  pull.payloads = {Buffer::FromString("abc"), Buffer::FromVector(std::vector<uint64_t>{})};
+  EXPECT_EQ(call(pull).code(), absl::StatusCode::kDataLoss);
+  Message push;
+  push.header.type = MsgType::kPush;
+  push.payloads = {Buffer::FromVector(std::vector<uint64_t>{1}),
+                   Buffer::FromVector(std::vector<float>{1.0f}),  // width is 4
+                   Buffer::FromVector(std::vector<uint64_t>{}),
+                   Buffer::FromVector(std::vector<float>{})};
+  EXPECT_EQ(call(push).code(), absl::StatusCode::kInvalidArgument);
+  Message odd;
+  odd.header.type = static_cast<MsgType>(999);
+  EXPECT_FALSE(call(odd).ok());
+  Message reset;
+  reset.header.type = MsgType::kReset;
+  reset.payloads = {Buffer::FromString("\x01\x02")};
+  EXPECT_EQ(call(reset).code(), absl::StatusCode::kDataLoss);
+  // Still serving.
+  LookupPlan p = Plan(1);
+  FetchedRows v;
+  c.clients[0]->Gather(p, &v);
+  EXPECT_EQ(v.values[0].size(), p.rows[0].size() * 4);
+  EXPECT_GE(c.servers[0]->rejected_messages(), 8u);
+}
+
+TEST(PsTest, SspStalenessBoundHolds) {
+  constexpr int64_t kStaleness = 2;
+  Cluster c(2, 2, 4, Consistency::kSsp, kStaleness);
+  ASSERT_TRUE(c.clients[0]->Reset(Specs(), 1).ok());
+  ASSERT_TRUE(c.clients[1]->Reset(Specs(), 1).ok());
+  LookupPlan p = Plan(2);
+  FetchedRows g = Grads(p, 1.0f), v;
+  // Worker 0 runs ahead while worker 1 is stalled: its pulls are served until
+  // it is kStaleness clocks ahead, then they wait.
+  for (int step = 1; step <= kStaleness; ++step) {
+    c.clients[0]->Gather(p, &v);
+    c.clients[0]->Push(p, g, step);
+  }
+  c.clients[0]->Gather(p, &v);  // clock 2 - 0 <= 2: served
+  c.clients[0]->Push(p, g, 3);
+  auto blocked = c.clients[0]->PullAsync(p, &v);  // clock 3 - 0 > 2: waits
+  EXPECT_EQ(blocked.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  FetchedRows v1;
+  c.clients[1]->Gather(p, &v1);
+  c.clients[1]->Push(p, g, 1);  // worker 1 reaches clock 1: 3 - 1 <= 2
+  ASSERT_EQ(blocked.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_TRUE(blocked.get().ok());
+  for (auto& s : c.servers) EXPECT_LE(s->max_staleness(), kStaleness);
+  EXPECT_EQ(std::max(c.servers[0]->max_staleness(), c.servers[1]->max_staleness()), kStaleness);
+}
+
+TEST(PsTest, BspAppliesAStepOnceAllWorkersPushed) {
+  Cluster c(1, 2, 4, Consistency::kBsp);
+  ASSERT_TRUE(c.clients[0]->Reset(Specs(), 1).ok());
+  ASSERT_TRUE(c.clients[1]->Reset(Specs(), 1).ok());
+  LookupPlan p = Plan(3);
+  FetchedRows before, g = Grads(p, 1.0f), v;
+  c.clients[0]->Gather(p, &before);
+  c.clients[0]->Push(p, g, 1);
+  auto waiting = c.clients[0]->PullAsync(p, &v);  // needs worker 1's step 1
+  EXPECT_EQ(waiting.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  c.clients[1]->Push(p, g, 1);
+  ASSERT_TRUE(waiting.get().ok());
+  EXPECT_NE(v.values[0], before.values[0]);
+  EXPECT_EQ(c.servers[0]->max_staleness(), 0);
+}
+
+}  // namespace
+}  // namespace ecps::ps
