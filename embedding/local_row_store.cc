@@ -1,14 +1,17 @@
-// The in-process RowStore. Tables are fp32 for now; the per-table codec
-// switch (DecodeRow/EncodeRow below) is where fp16 and int8/int16 rows with
-// global or per-row scales and stochastic rounding slot in: Gather decodes to
-// fp32, Push decodes, applies the optimizer in fp32 and encodes back with the
-// table's rounding, drawing from rounding_rng_ (saved in checkpoints).
+// The in-process RowStore. kF32 tables keep their rows as a float array and
+// run the optimizer in place (the hot path). Every other dtype goes through
+// the row codecs of embedding/row_codec.h: Gather decodes to fp32, Push
+// decodes the unique rows, applies the optimizer in fp32 (state always fp32,
+// methods.md §1.6) and encodes back with the table's rounding, drawing from
+// rounding_rng_ (saved in checkpoints, so a resumed run rounds identically).
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "common/check.h"
 #include "common/rng.h"
 #include "embedding/blob.h"
+#include "embedding/row_codec.h"
 #include "embedding/row_store.h"
 
 namespace ecps {
@@ -18,7 +21,10 @@ using embedding_internal::BlobReader;
 using embedding_internal::BlobWriter;
 
 constexpr char kMagic[9] = "ECPSROWS";
-constexpr uint32_t kVersion = 1;
+// Version 2 appends codes, per-row scales and learned-scale state after the
+// v1 fields of each table; an fp32 table's bytes are the same in both, so v1
+// checkpoints still load.
+constexpr uint32_t kVersion = 2;
 
 // Maps a batch's row ids to dense first-occurrence indices. Open addressing
 // with generation stamps: starting a new batch is O(1) and, once grown, the
@@ -80,24 +86,46 @@ struct Table {
   int state_floats = 0;       // optimizer floats per row (0 if not trainable)
   std::vector<float> values;  // kF32 storage: rows x width
   std::vector<float> state;   // rows x state_floats
-  // Quantized storage (later issue): codes (packed rows of DTypeBits) and,
-  // for QuantScheme::kPerRow, one (scale, zero) pair per row.
+  // Every other dtype: rows of row_bytes (row_codec.h layout) and, for
+  // QuantScheme::kPerRow, one (scale, zero) pair per row. The pair is kept as
+  // floats in memory but always holds values of scale_dtype (fp16-rounded for
+  // kF16), which is what the memory accounting charges.
+  size_t row_bytes = 0;
   std::vector<uint8_t> codes;
   std::vector<float> scale_zero;
+  // learn_scale (ALPT): Adam (m, v) of each row's scale.
+  std::vector<float> scale_state;
+  bool coded() const { return spec.dtype != DType::kF32; }
 };
 
 Status CheckSupported(const RowTableSpec& s, int index) {
   if (s.width <= 0)
     return InvalidArgument("table ", index, " '", s.name, "': width must be > 0, got ", s.width);
-  if (s.dtype != DType::kF32 || s.quant != QuantScheme::kNone || s.learn_scale)
+  const bool ints = row_codec::IsIntegerCode(s.dtype);
+  if (!(s.dtype == DType::kF32 || s.dtype == DType::kF16 || ints))
     return Unimplemented("table ", index, " '", s.name, "': dtype ", DTypeName(s.dtype),
-                         " / quantized storage is not supported by the local store yet");
+                         " is not supported by the local store");
+  if (ints == (s.quant == QuantScheme::kNone))
+    return InvalidArgument("table ", index, " '", s.name, "': dtype ", DTypeName(s.dtype),
+                           ints ? " needs a quantisation scheme" : " takes no quantisation scheme");
+  if (s.quant == QuantScheme::kGlobal && !(s.scale > 0))
+    return InvalidArgument("table ", index, " '", s.name, "': global scale must be > 0, got ",
+                           s.scale);
+  if (s.quant == QuantScheme::kPerRow && s.scale_dtype != DType::kF32 &&
+      s.scale_dtype != DType::kF16)
+    return InvalidArgument("table ", index, " '", s.name, "': scale_dtype must be f32 or f16");
+  if (s.learn_scale && (s.quant != QuantScheme::kPerRow || !(s.scale > 0) || s.scale_lr < 0))
+    return InvalidArgument("table ", index, " '", s.name,
+                           "': learn_scale needs kPerRow, an initial scale > 0 and scale_lr >= 0");
   const unsigned __int128 elems = static_cast<unsigned __int128>(s.rows) * s.width;
   if (elems > (static_cast<unsigned __int128>(1) << 40))
     return InvalidArgument("table ", index, " '", s.name, "': ", s.rows, " x ", s.width,
                            " elements is too large");
   return OkStatus();
 }
+
+// Floor of a learned (ALPT) scale: a scale driven to zero could never grow back.
+constexpr float kMinLearnedScale = 1e-12f;
 
 void InitValues(const RowTableSpec& s, Rng* rng, std::vector<float>* out) {
   switch (s.init) {
@@ -155,26 +183,42 @@ bool ReadSpec(BlobReader* r, RowTableSpec* s) {
 
 class LocalRowStore final : public RowStore {
  public:
-  explicit LocalRowStore(const SparseOptimizerConfig& opt) : opt_(opt) {}
+  explicit LocalRowStore(const SparseOptimizerConfig& opt) : opt_(opt) {
+    scale_opt_ = opt;
+    scale_opt_.kind = SparseOptimizerKind::kAdam;  // ALPT's scale has its own Adam
+  }
 
   Status Reset(const std::vector<RowTableSpec>& tables, uint64_t seed) override {
     for (size_t t = 0; t < tables.size(); ++t)
       RETURN_IF_ERROR(CheckSupported(tables[t], static_cast<int>(t)));
     std::vector<Table> fresh(tables.size());
+    // The rounding stream is seeded first: quantised tables round their fp32
+    // initial values with it (INT8/16: "the fp32 init is quantised once with
+    // stochastic rounding", methods.md §2.17).
+    rounding_rng_.Seed(seed ^ 0x5ec0ddedb0a710ffull);
     // One stream per table, forked in table order: a table's initial values
     // depend only on (seed, its index, its spec).
     Rng root(seed);
+    std::vector<float> init;
     for (size_t t = 0; t < tables.size(); ++t) {
       Table& tb = fresh[t];
       tb.spec = tables[t];
       tb.state_floats = tb.spec.trainable ? StateFloatsPerRow(opt_.kind, tb.spec.width) : 0;
-      tb.values.resize(tb.spec.rows * tb.spec.width);
       Rng rng = root.Fork(t);
-      InitValues(tb.spec, &rng, &tb.values);
-      tb.state.assign(tb.spec.rows * tb.state_floats, StateInitValue(opt_));
+      const uint64_t rows = tb.spec.rows;
+      const size_t w = tb.spec.width;
+      if (!tb.coded()) {
+        tb.values.resize(rows * w);
+        InitValues(tb.spec, &rng, &tb.values);
+      } else {
+        AllocateCoded(&tb);
+        init.resize(rows * w);
+        InitValues(tb.spec, &rng, &init);
+        for (uint64_t r = 0; r < rows; ++r) EncodeOne(&tb, r, init.data() + r * w, nullptr);
+      }
+      tb.state.assign(rows * tb.state_floats, StateInitValue(opt_));
     }
     tables_ = std::move(fresh);
-    rounding_rng_.Seed(seed ^ 0x5ec0ddedb0a710ffull);
     return OkStatus();
   }
 
@@ -187,8 +231,20 @@ class LocalRowStore final : public RowStore {
       const size_t w = tb.spec.width;
       std::vector<float>& out = values->values[t];
       out.resize(rows.size() * w);
-      const float* src = tb.values.data();
       float* dst = out.data();
+      if (tb.coded()) {
+        for (size_t i = 0; i < rows.size(); ++i, dst += w) {
+          const uint64_t r = rows[i];
+          if (r == kNoRow) {
+            std::memset(dst, 0, w * sizeof(float));
+            continue;
+          }
+          ECPS_CHECK_LT(r, tb.spec.rows) << "table '" << tb.spec.name << "'";
+          DecodeOne(tb, r, dst);
+        }
+        continue;
+      }
+      const float* src = tb.values.data();
       for (size_t i = 0; i < rows.size(); ++i, dst += w) {
         const uint64_t r = rows[i];
         if (r == kNoRow) {
@@ -211,6 +267,10 @@ class LocalRowStore final : public RowStore {
       const size_t w = tb.spec.width;
       ECPS_CHECK_EQ(grads.values[t].size(), rows.size() * w) << "table '" << tb.spec.name << "'";
       SumDuplicates(tb, rows, grads.values[t].data());
+      if (tb.coded()) {
+        PushCoded(&tb, rows.size(), factors);
+        continue;
+      }
       // One optimizer step per unique row, in first-occurrence order.
       const size_t sf = tb.state_floats;
       float* weights = tb.values.data();
@@ -232,22 +292,28 @@ class LocalRowStore final : public RowStore {
   }
 
   void ResetOptimizerState() override {
-    for (Table& tb : tables_) std::fill(tb.state.begin(), tb.state.end(), StateInitValue(opt_));
+    for (Table& tb : tables_) {
+      std::fill(tb.state.begin(), tb.state.end(), StateInitValue(opt_));
+      std::fill(tb.scale_state.begin(), tb.scale_state.end(), 0.0f);
+    }
   }
 
   uint64_t parameter_bytes() const override {
     uint64_t b = 0;
     for (const Table& tb : tables_) {
-      b += (tb.spec.rows * tb.spec.width * DTypeBits(tb.spec.dtype) + 7) / 8;
-      if (tb.spec.quant == QuantScheme::kPerRow)
-        b += tb.spec.rows * 2 * DTypeBits(tb.spec.scale_dtype) / 8;
+      b += tb.spec.rows * row_codec::RowBytes(tb.spec.dtype, tb.spec.width);
+      if (tb.spec.quant == QuantScheme::kPerRow) {
+        // A learned scale has no zero point (ALPT: zero fixed at 0).
+        const uint64_t per_row = tb.spec.learn_scale ? 1 : 2;
+        b += tb.spec.rows * per_row * DTypeBits(tb.spec.scale_dtype) / 8;
+      }
     }
     return b;
   }
 
   uint64_t optimizer_bytes() const override {
     uint64_t b = 0;
-    for (const Table& tb : tables_) b += tb.state.size() * sizeof(float);
+    for (const Table& tb : tables_) b += (tb.state.size() + tb.scale_state.size()) * sizeof(float);
     return b;
   }
 
@@ -262,6 +328,9 @@ class LocalRowStore final : public RowStore {
       w.Pod<int32_t>(tb.state_floats);
       w.Bytes(tb.values.data(), tb.values.size() * sizeof(float));
       w.Bytes(tb.state.data(), tb.state.size() * sizeof(float));
+      w.Bytes(tb.codes.data(), tb.codes.size());
+      w.Bytes(tb.scale_zero.data(), tb.scale_zero.size() * sizeof(float));
+      w.Bytes(tb.scale_state.data(), tb.scale_state.size() * sizeof(float));
     }
     return w.Finish();
   }
@@ -285,14 +354,26 @@ class LocalRowStore final : public RowStore {
       RETURN_IF_ERROR(CheckSupported(tb.spec, static_cast<int>(t)));
       const int expected_sf = tb.spec.trainable ? StateFloatsPerRow(opt_.kind, tb.spec.width) : 0;
       if (sf != expected_sf) return r.Truncated();
+      if (tb.coded() && r.version() < 2) return r.Truncated();
       tb.state_floats = sf;
-      const uint64_t nv = tb.spec.rows * tb.spec.width;
+      const uint64_t nv = tb.coded() ? 0 : tb.spec.rows * tb.spec.width;
       const uint64_t ns = tb.spec.rows * static_cast<uint64_t>(sf);
       if (r.remaining() / sizeof(float) < nv + ns) return r.Truncated();
       tb.values.resize(nv);
       tb.state.resize(ns);
       r.Bytes(tb.values.data(), nv * sizeof(float));
       r.Bytes(tb.state.data(), ns * sizeof(float));
+      if (r.version() >= 2) {
+        if (tb.coded()) {
+          const uint64_t row_bytes = row_codec::RowBytes(tb.spec.dtype, tb.spec.width);
+          if (r.remaining() / row_bytes < tb.spec.rows) return r.Truncated();
+          AllocateCoded(&tb);
+        }
+        if (!r.Bytes(tb.codes.data(), tb.codes.size()) ||
+            !r.Bytes(tb.scale_zero.data(), tb.scale_zero.size() * sizeof(float)) ||
+            !r.Bytes(tb.scale_state.data(), tb.scale_state.size() * sizeof(float)))
+          return r.Truncated();
+      }
       loaded.push_back(std::move(tb));
     }
     if (r.remaining() != 0) return r.Truncated();
@@ -310,8 +391,12 @@ class LocalRowStore final : public RowStore {
   Status ReadRows(int table, uint64_t begin, uint64_t count, float* out) const override {
     RETURN_IF_ERROR(CheckRange(table, begin, count));
     const Table& tb = tables_[table];
-    std::memcpy(out, tb.values.data() + begin * tb.spec.width,
-                count * tb.spec.width * sizeof(float));
+    const size_t w = tb.spec.width;
+    if (!tb.coded()) {
+      std::memcpy(out, tb.values.data() + begin * w, count * w * sizeof(float));
+      return OkStatus();
+    }
+    for (uint64_t i = 0; i < count; ++i) DecodeOne(tb, begin + i, out + i * w);
     return OkStatus();
   }
 
@@ -319,8 +404,14 @@ class LocalRowStore final : public RowStore {
                    const float* scale_zero = nullptr) override {
     RETURN_IF_ERROR(CheckRange(table, begin, count));
     Table& tb = tables_[table];
-    std::memcpy(tb.values.data() + begin * tb.spec.width, values,
-                count * tb.spec.width * sizeof(float));
+    const size_t w = tb.spec.width;
+    if (!tb.coded()) {
+      std::memcpy(tb.values.data() + begin * w, values, count * w * sizeof(float));
+      return OkStatus();
+    }
+    if (tb.spec.quant != QuantScheme::kPerRow) scale_zero = nullptr;
+    for (uint64_t i = 0; i < count; ++i)
+      EncodeOne(&tb, begin + i, values + i * w, scale_zero ? scale_zero + 2 * i : nullptr);
     return OkStatus();
   }
 
@@ -333,6 +424,112 @@ class LocalRowStore final : public RowStore {
       return OutOfRange("rows [", begin, ", ", begin + count, ") of table '",
                         tables_[table].spec.name, "' with ", rows, " rows");
     return OkStatus();
+  }
+
+  static void AllocateCoded(Table* tb) {
+    const RowTableSpec& s = tb->spec;
+    tb->row_bytes = row_codec::RowBytes(s.dtype, s.width);
+    tb->codes.assign(s.rows * tb->row_bytes, 0);
+    if (s.quant == QuantScheme::kPerRow) {
+      tb->scale_zero.assign(2 * s.rows, 0.0f);
+      if (s.learn_scale) {
+        for (uint64_t r = 0; r < s.rows; ++r) tb->scale_zero[2 * r] = static_cast<float>(s.scale);
+        if (s.trainable) tb->scale_state.assign(2 * s.rows, 0.0f);
+      }
+    }
+  }
+
+  // The (scale, zero) pair that decodes row r.
+  static void RowParams(const Table& tb, uint64_t r, float* scale, float* zero) {
+    if (tb.spec.quant == QuantScheme::kPerRow) {
+      *scale = tb.scale_zero[2 * r];
+      *zero = tb.scale_zero[2 * r + 1];
+    } else {
+      *scale = static_cast<float>(tb.spec.scale);
+      *zero = static_cast<float>(tb.spec.zero);
+    }
+  }
+
+  static void DecodeOne(const Table& tb, uint64_t r, float* out) {
+    float scale, zero;
+    RowParams(tb, r, &scale, &zero);
+    row_codec::DecodeRow(tb.spec.dtype, tb.spec.width, tb.codes.data() + r * tb.row_bytes, scale,
+                         zero, out);
+  }
+
+  // Writes fp32 values into row r with the table's rounding. Per-row tables
+  // take `sz` (scale, zero) if given, keep a learned scale, or derive the
+  // pair from the row's min/max.
+  void EncodeOne(Table* tb, uint64_t r, const float* in, const float* sz) {
+    const RowTableSpec& s = tb->spec;
+    float scale, zero;
+    if (s.quant == QuantScheme::kPerRow) {
+      float* pair = tb->scale_zero.data() + 2 * r;
+      if (sz != nullptr) {
+        pair[0] = sz[0];
+        pair[1] = s.learn_scale ? 0.0f : sz[1];
+        if (s.scale_dtype == DType::kF16) {
+          pair[0] = row_codec::HalfToFloat(row_codec::FloatToHalf(pair[0]));
+          pair[1] = row_codec::HalfToFloat(row_codec::FloatToHalf(pair[1]));
+        }
+      } else if (!s.learn_scale) {
+        row_codec::RowMinMaxParams(s.dtype, s.width, in, s.scale_dtype == DType::kF16, pair,
+                                   pair + 1);
+      }
+    }
+    RowParams(*tb, r, &scale, &zero);
+    const float* u = nullptr;
+    int stride = 0;
+    switch (s.rounding) {
+      case Rounding::kNearest:
+        break;
+      case Rounding::kStochasticPerRow:
+        draws_.resize(1);
+        draws_[0] = rounding_rng_.UniformFloat();
+        u = draws_.data();
+        break;
+      case Rounding::kStochasticPerElement:
+        draws_.resize(s.width);
+        for (float& d : draws_) d = rounding_rng_.UniformFloat();
+        u = draws_.data();
+        stride = 1;
+        break;
+    }
+    row_codec::EncodeRow(s.dtype, s.width, in, scale, zero, u, stride,
+                         tb->codes.data() + r * tb->row_bytes);
+  }
+
+  // The optimizer step of a coded table for the rows in unique_/sums_:
+  // decode, fp32 update, (ALPT: scale step), encode with rounding.
+  // `lookups` is the number of (duplicated) row references in the batch.
+  void PushCoded(Table* tb, size_t lookups, const SparseStepFactors& factors) {
+    const RowTableSpec& s = tb->spec;
+    const int w = s.width;
+    const size_t sf = tb->state_floats;
+    row_.resize(w);
+    // LSQ gradient scale g = 1 / sqrt(N * d * qmax) (methods.md §2.18); N is
+    // the table's lookups in this batch, the batch dimension of CODE's
+    // embedding lookup.
+    const row_codec::CodeRange cr = row_codec::Range(s.dtype);
+    const double lsq_g =
+        s.learn_scale ? 1.0 / std::sqrt(static_cast<double>(lookups) * w * cr.qmax) : 0.0;
+    SparseOptimizerConfig scale_cfg = scale_opt_;
+    scale_cfg.lr = static_cast<float>(s.scale_lr);
+    for (size_t u = 0; u < unique_.size(); ++u) {
+      const uint64_t r = unique_[u];
+      const float* g = sums_.data() + u * w;
+      DecodeOne(*tb, r, row_.data());
+      ApplySparseUpdate(opt_, factors, w, g, row_.data(), tb->state.data() + r * sf);
+      if (s.learn_scale) {
+        float* scale = tb->scale_zero.data() + 2 * r;
+        float grad =
+            static_cast<float>(row_codec::LsqScaleGrad(row_.data(), g, w, *scale, cr) * lsq_g);
+        ApplySparseUpdate(scale_cfg, factors, 1, &grad, scale, tb->scale_state.data() + 2 * r);
+        // A scale that reached 0 could never recover; keep it positive.
+        *scale = std::max(*scale, kMinLearnedScale);
+      }
+      EncodeOne(tb, r, row_.data(), nullptr);
+    }
   }
 
   // Fills unique_ (rows in first-occurrence order, kNoRow skipped) and sums_
@@ -361,12 +558,15 @@ class LocalRowStore final : public RowStore {
   }
 
   SparseOptimizerConfig opt_;
+  SparseOptimizerConfig scale_opt_;
   std::vector<Table> tables_;
   Rng rounding_rng_;
   // Per-Push scratch, kept to avoid allocating in the steady state.
   RowDeduper dedup_;
   std::vector<uint64_t> unique_;
   std::vector<float> sums_;
+  std::vector<float> row_;
+  std::vector<float> draws_;
 };
 
 }  // namespace

@@ -1,0 +1,96 @@
+#include "compressors/quantization/int_quant.h"
+
+#include <cmath>
+
+namespace ecps {
+
+using quant_internal::CheckSpace;
+using quant_internal::InitBound;
+using quant_internal::ParseRounding;
+using quant_internal::Variant;
+
+ParamSchema IntQuantEmbedding::Schema(int max_digit) {
+  return ParamSchema()
+      .Int("digit", 0, 0, 16,
+           max_digit == 8 ? "bits per code: 8, or 0 = 8"
+                          : "bits per code: 16 or 8, or 0 = the widest that fits the budget")
+      .Float("scale", 0.0, 0.0, 1e6,
+             "global quantisation step s; 0 = 2^-(b-1), i.e. codes cover [-1, 1) around "
+             "middle (CODE's default is 0.01, too coarse for the 3e-4 init at 8 bits)")
+      .Float("middle", 0.0, -1e6, 1e6, "centre of the code range (0: symmetric)")
+      .String("rounding", "stochastic_row",
+              "write-back rounding: stochastic_row (CODE: one draw per row), "
+              "stochastic_element (textbook) or nearest",
+              quant_internal::RoundingChoices())
+      .Bool("use_qparam", false, "per-row fp32 (scale, min) from the row's min/max (+8 B/row)");
+}
+
+std::unique_ptr<Compressor> IntQuantEmbedding::CreateInt8() {
+  return std::make_unique<IntQuantEmbedding>(8);
+}
+std::unique_ptr<Compressor> IntQuantEmbedding::CreateInt16() {
+  return std::make_unique<IntQuantEmbedding>(16);
+}
+
+uint64_t IntQuantEmbedding::BytesFor(int digit) const {
+  const uint64_t n = space_.total();
+  uint64_t b = n * static_cast<uint64_t>(space_.dim) * digit / 8;
+  if (use_qparam_) b += 8 * n;
+  return b;
+}
+
+Status IntQuantEmbedding::Init(const CompressorContext& ctx, const ParamSet& params) {
+  RETURN_IF_ERROR(CheckSpace(Name().c_str(), ctx.space));
+  space_ = ctx.space;
+  init_bound_ = InitBound(space_);
+  use_qparam_ = params.GetBool("use_qparam");
+  rounding_ = ParseRounding(params.GetString("rounding"));
+  middle_ = params.GetFloat("middle");
+  const int digit = static_cast<int>(params.GetInt("digit"));
+  if (digit != 0 && digit != 8 && digit != 16)
+    return InvalidArgument(Name(), ": parameter 'digit' must be 0, 8 or 16, got ", digit);
+  if (digit > max_digit_)
+    return InvalidArgument(Name(), ": parameter 'digit' is ", digit, ", at most ", max_digit_,
+                           " for this method (use int16)");
+  if (digit != 0) {
+    digit_ = digit;
+  } else {
+    std::vector<Variant> variants;
+    for (int b : {16, 8})
+      if (b <= max_digit_) variants.push_back({b, BytesFor(b)});
+    digit_ = quant_internal::ChooseVariant(
+                 variants, ctx.budget * static_cast<double>(quant_internal::FullBytes(space_)))
+                 .digit;
+  }
+  scale_ = params.GetFloat("scale");
+  if (scale_ == 0) scale_ = std::ldexp(1.0, -(digit_ - 1));
+  return OkStatus();
+}
+
+std::vector<RowTableSpec> IntQuantEmbedding::Tables() const {
+  RowTableSpec e;
+  e.name = "E";
+  e.rows = space_.total();
+  e.width = space_.dim;
+  e.dtype = digit_ == 8 ? DType::kU8 : DType::kU16;
+  e.rounding = rounding_;
+  e.init_bound = init_bound_;
+  if (use_qparam_) {
+    e.quant = QuantScheme::kPerRow;
+    e.scale_dtype = DType::kF32;
+  } else {
+    e.quant = QuantScheme::kGlobal;
+    e.scale = scale_;
+    e.zero = middle_ - std::ldexp(scale_, digit_ - 1);
+  }
+  return {e};
+}
+
+MemoryReport IntQuantEmbedding::Memory() const {
+  MemoryReport r;
+  r.inference_bytes = BytesFor(digit_);
+  r.parameter_bytes = r.inference_bytes;
+  return r;
+}
+
+}  // namespace ecps
