@@ -41,6 +41,11 @@ CpuDenseNet<T>::CpuDenseNet(std::unique_ptr<DenseNet<T>> net, int threads)
 
 template <typename T>
 void CpuDenseNet<T>::Plan(int batch) {
+  // "auto" means shards. Measured with model_bench / a windowed driver on the
+  // 2-core box: OpenBLAS's own OpenMP team (mode "blas") lost at batch 128,
+  // 512 and 4096, and collapsed (2-20x slower, spinning) whenever the other
+  // core was busy, because an OpenMP region cannot end before every team
+  // member has run. Shards on the TaskPool degrade to one-core speed instead.
   const std::string& mode = net_->config().cpu_parallel;
   const bool use_blas = threads_ > 1 && mode == "blas";
   const int shards = use_blas ? 1 : std::clamp(batch / kMinShardRows, 1, threads_);

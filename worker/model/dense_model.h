@@ -43,7 +43,9 @@ struct DenseModelConfig {
   //             separate threads with single-threaded BLAS; gradients are
   //             summed in shard order.
   //   "blas":   one pass over the whole batch with multi-threaded BLAS.
-  //   "auto":   the faster of the two for the batch size (see cpu_dense_model.cc).
+  //   "auto":   currently "shards": on the 2-core box it measured faster at
+  //             every batch size (128..4096), and far faster when the cores
+  //             are shared with other work (cpu_dense_model.cc).
   std::string cpu_parallel = "auto";
 };
 
