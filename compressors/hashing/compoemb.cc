@@ -76,7 +76,28 @@ Status CompoEmbedding::Init(const CompressorContext& ctx, const ParamSet& params
     used += field_bytes(space_.cardinalities[f], collision_[f]);
   }
 
-  if (params.GetBool("fill_budget") && used < budget) {
+  const bool fill = params.GetBool("fill_budget");
+  if (fill && used > budget) {
+    // No shared c fits: give the largest fields their own least-memory c
+    // (about sqrt(n_f)) until the budget is met or every field is minimal.
+    std::vector<int> order(nf);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+      return space_.cardinalities[a] > space_.cardinalities[b];
+    });
+    for (int f : order) {
+      if (used <= budget) break;
+      const uint64_t n = space_.cardinalities[f];
+      if (n <= threshold) continue;
+      const uint64_t root = static_cast<uint64_t>(std::sqrt(static_cast<double>(n)));
+      uint64_t best = collision_[f];
+      for (uint64_t cf = std::max<uint64_t>(1, root); cf <= root + 1; ++cf)
+        if (FieldRows(n, cf) < n && field_bytes(n, cf) < field_bytes(n, best)) best = cf;
+      used -= field_bytes(n, collision_[f]) - field_bytes(n, best);
+      collision_[f] = best;
+    }
+  }
+  if (fill && used < budget) {
     // Largest fields first take their coarse steps; smaller fields then fill
     // what is left with finer ones (down to keeping the field full).
     std::vector<int> order(nf);
@@ -93,7 +114,7 @@ Status CompoEmbedding::Init(const CompressorContext& ctx, const ParamSet& params
         collision_[f] = 0;
         continue;
       }
-      for (uint64_t cf = 1; cf < collision_[f]; ++cf) {
+      for (uint64_t cf = 2; cf < collision_[f]; ++cf) {
         const uint64_t bytes = field_bytes(n, cf);
         if (FieldRows(n, cf) < n && bytes > now && bytes - now <= budget - used) {
           used += bytes - now;

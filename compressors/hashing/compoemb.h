@@ -6,16 +6,18 @@
 // n_f <= ceil(n_f/c) + c. All Q_f, R_f and E_f are stacked into three store
 // tables Q, R, E at per-field row offsets.
 //
-// Budget (§1.5): one collision c shared by all fields; the smallest integer c
-// in [1, floor(sqrt(n))] whose memory fits the budget (what the bisection +
-// ceil of CODE finds). If none fits (Criteo 0.1%), the c with the least memory
-// is used and the real ratio is reported. Because memory must stay <= budget,
-// a shared integer c alone lands far below many budgets (c = 2 overshoots 50%
-// by a few rows, so c = 3 gives 33%). With fill_budget=true (the default; not
-// in CODE) the slack is then spent field by field, largest field first: each
-// field takes the smallest own c_f (or its full table) that still fits, which
-// lands within ~1% of reachable budgets. fill_budget=false is CODE's single c.
-//
+// Budget (§2.3.5): one collision c shared by all fields; the smallest integer
+// c in [1, floor(sqrt(n))] whose memory fits the budget (what the bisection +
+// ceil of CODE finds). If none fits, the c with the least memory is used and
+// the real ratio is reported (Criteo 0.1%, methods.md §4.5). Because memory
+// must stay <= budget, a shared integer c alone lands far below many budgets
+// (c = 2 overshoots 50% by a few rows, so c = 3 gives 33%).
+// fill_budget=true (the default; not in CODE) refines per field: if no
+// shared c fits, the largest fields first take their own least-memory c_f
+// (~sqrt(n_f)); then any slack is spent largest field first, each field
+// taking the smallest own c_f (or its full table) that still fits. This lands
+// within ~1% of the budget wherever per-field QR can reach it (Criteo 0.1%
+// included). fill_budget=false is CODE's single shared c.
 // Memory (bytes): 4·d·(rows of Q + R + E) + 4 per compressed field (its c_f).
 //
 // Thread-safety: as Compressor.

@@ -83,16 +83,11 @@ TEST_P(HashingTrainTest, TrainsDlrmAtTenPercent) {
   const double ratio = (*r)["inference_memory_ratio"].get<double>();
   std::printf("%-12s test_auc %.4f inference_memory_ratio %.5f\n", method.c_str(), auc, ratio);
   EXPECT_EQ((*r)["method"], method);
-  // The planted signal (full reaches ~0.65 here, chance is 0.5).
-  EXPECT_GT(auc, 0.58) << r->dump(2);
+  // The planted signal (every method reaches ~0.69-0.70 here; chance is 0.5).
+  EXPECT_GT(auc, 0.65) << r->dump(2);
+  // Every solver lands within 1% below the budget on this space.
   EXPECT_LE(ratio, 0.1);
-  if (method == "compoemb") {
-    EXPECT_GT(ratio, 0.08);  // a shared integer c: discrete ratios
-  } else if (method == "binarycode") {
-    EXPECT_GT(ratio, 0.09);
-  } else {
-    EXPECT_GE(ratio, 0.099);
-  }
+  EXPECT_GE(ratio, 0.099);
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, HashingTrainTest,
