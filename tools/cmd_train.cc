@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
 #include "compressors/compressor.h"
+#include "launch/simulate.h"
 #include "tools/commands.h"
 #include "worker/data_source.h"
 #include "worker/trainer.h"
@@ -80,12 +81,16 @@ int RunTrain(const std::vector<std::string>& args) {
       "options");
   std::vector<std::string> sets;
   std::string config, help_method, log_level = "info";
+  int servers = 0, workers = 0;
   desc.add_options()("help,h", "show this help")("config,c", po::value(&config),
                                                  "YAML config file (see configs/)")(
       "set,s", po::value(&sets)->composing(),
       "override one config key, e.g. --set train.batch_size=4096 (repeatable)")(
       "resume", "continue from <output.dir>/last.ckpt (same config; limits may grow)")(
       "json", "print the results JSON on stdout instead of the table")(
+      "simulate", "run a whole cluster (servers + workers) as threads of this process")(
+      "servers", po::value(&servers), "parameter-server shards (sets cluster.servers)")(
+      "workers", po::value(&workers), "data-parallel workers (sets cluster.workers)")(
       "print-config", "validate the config, print the effective YAML and exit")(
       "help-config", "list every config key with type, default, bounds and description")(
       "list-methods", "list the registered compression methods")(
@@ -127,6 +132,8 @@ int RunTrain(const std::vector<std::string>& args) {
     return kExitOk;
   }
 
+  if (servers > 0) sets.push_back("cluster.servers=" + std::to_string(servers));
+  if (workers > 0) sets.push_back("cluster.workers=" + std::to_string(workers));
   auto cfg = LoadTrainConfig(config, sets);
   if (!cfg.ok()) return Fail(cfg.status());
   if (vm.count("print-config")) {
@@ -135,9 +142,16 @@ int RunTrain(const std::vector<std::string>& args) {
   }
   auto data = OpenTrainingData(*cfg);
   if (!data.ok()) return Fail(data.status());
-  auto trainer = Trainer::Create(*cfg, data->get());
-  if (!trainer.ok()) return Fail(trainer.status());
-  auto results = (*trainer)->Run(vm.count("resume") > 0);
+  StatusOr<nlohmann::json> results = absl::UnknownError("not run");
+  if (vm.count("simulate")) {
+    auto shape = launch::ClusterShapeFromConfig(*cfg);
+    if (!shape.ok()) return Fail(shape.status());
+    results = launch::RunSimulation(*cfg, data->get(), *shape, vm.count("resume") > 0);
+  } else {
+    auto trainer = Trainer::Create(*cfg, data->get());
+    if (!trainer.ok()) return Fail(trainer.status());
+    results = (*trainer)->Run(vm.count("resume") > 0);
+  }
   if (!results.ok()) return Fail(results.status());
   if (vm.count("json")) {
     std::cout << results->dump(2) << std::endl;

@@ -79,6 +79,24 @@ const ParamSchema& TrainConfigSchema() {
            "also write a resumable checkpoint every N steps (0 = only at evaluations)");
     s->String("output.progress", "auto", "progress display: bar on a terminal, log lines otherwise",
               {"auto", "bar", "log", "none"});
+    // cluster.* (read by launch/ only; docs/architecture.md "Distributed runtime").
+    s->Int("cluster.servers", 1, 1, 4096, "parameter-server shards (simulation and mpirun)");
+    s->Int("cluster.workers", 1, 1, 4096, "data-parallel workers (simulation and mpirun)");
+    s->String("cluster.consistency", "bsp",
+              "sparse-update consistency: bsp (deterministic), asp, or ssp (cluster.staleness)",
+              {"bsp", "asp", "ssp"});
+    s->Int("cluster.staleness", 2, 0, 1 << 20, "SSP bound: clocks a worker may run ahead");
+    s->Int("cluster.virtual_shards", 64, 1, 1 << 20,
+           "virtual shards per table (fixed per model; lets a checkpoint move to other server "
+           "counts)");
+    s->Int("cluster.server_threads", 2, 1, 1024, "request handler threads per server");
+    s->Int("cluster.heartbeat_interval_ms", 500, 10, 3600000, "heartbeat period of every node");
+    s->Int("cluster.heartbeat_timeout_ms", 10000, 100, 86400000,
+           "a node silent this long is declared dead and the job stops");
+    s->String("cluster.transport", "tcp",
+              "transport between processes (mpirun): tcp (loopback or hosts) or ipc (one host)",
+              {"tcp", "ipc"});
+    s->String("cluster.host", "127.0.0.1", "address this process binds and advertises (tcp)");
     return s;
   }();
   return *schema;

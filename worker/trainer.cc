@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <numeric>
 
+#include "common/check.h"
 #include "common/cpu.h"
 #include "common/file_util.h"
 #include "common/logging.h"
@@ -44,15 +45,23 @@ Status BytesToFloats(std::string_view bytes, std::span<float> out, const std::st
 // Keys that may differ between a checkpoint and the run resuming from it.
 bool MayChangeOnResume(const std::string& key) {
   return key == "train.max_steps" || key == "train.epochs" || key == "train.early_stop_evals" ||
+         // A run may resume on another cluster shape (virtual shards are checked by the store).
+         (key.rfind("cluster.", 0) == 0 && key != "cluster.virtual_shards") ||
          key.rfind("output.", 0) == 0 || key == "model.threads" || key == "train.latency_batches";
 }
 
 }  // namespace
 
-StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config, const Dataset* data) {
-  std::unique_ptr<Trainer> t(new Trainer(config, data));
+StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config, const Dataset* data,
+                                                   TrainerEnv env) {
+  std::unique_ptr<Trainer> t(new Trainer(config, data, std::move(env)));
   RETURN_IF_ERROR(t->Init());
   return t;
+}
+
+Status Trainer::SyncWorkers(const char* what) {
+  if (env_.workers == nullptr) return OkStatus();
+  return Annotate(env_.workers->Barrier(), absl::StrCat("worker barrier (", what, ")"));
 }
 
 std::string Trainer::Path(const std::string& name) const {
@@ -68,6 +77,9 @@ Status Trainer::Init() {
   batch_size_ = static_cast<int>(p.GetInt("train.batch_size"));
   const uint64_t seed = static_cast<uint64_t>(p.GetInt("train.seed"));
 
+  if (batch_size_ % num_workers() != 0)
+    return InvalidArgument(config_.origin, ": config key 'train.batch_size' (", batch_size_,
+                           ") must be divisible by the number of workers (", num_workers(), ")");
   if (data_->NumRows(Split::kTrain) < static_cast<uint64_t>(batch_size_))
     return InvalidArgument(config_.origin, ": config key 'train.batch_size' (", batch_size_,
                            ") exceeds the ", data_->NumRows(Split::kTrain), " training rows");
@@ -93,7 +105,8 @@ Status Trainer::Init() {
   so.eps = static_cast<float>(oc.eps);
 
   ASSIGN_OR_RETURN(auto compressor, CreateCompressor(config_.method()));
-  embedding_ = std::make_unique<EmbeddingLayer>(std::move(compressor), NewLocalRowStore(so));
+  embedding_ = std::make_unique<EmbeddingLayer>(
+      std::move(compressor), env_.make_store ? env_.make_store(so) : NewLocalRowStore(so));
   CompressorContext ctx;
   ctx.space.cardinalities = schema.cardinalities;
   ctx.space.offsets = schema.offsets;
@@ -104,7 +117,8 @@ Status Trainer::Init() {
   RETURN_IF_ERROR(Annotate(embedding_->Init(ctx, config_.method_params),
                            absl::StrCat("method '", config_.method(), "'")));
   state_.stage_seconds.assign(embedding_->compressor().Stages().size(), 0.0);
-  return OkStatus();
+  // Worker 0 initialised the servers' rows; nobody pulls before that.
+  return SyncWorkers("init");
 }
 
 std::vector<uint64_t> Trainer::EpochOrder(int64_t epoch) const {
@@ -121,7 +135,10 @@ std::vector<uint64_t> Trainer::EpochOrder(int64_t epoch) const {
   return order;
 }
 
-void Trainer::TrainStep(std::span<const uint64_t> rows) {
+void Trainer::TrainStep(std::span<const uint64_t> global_rows) {
+  // This worker's share of the global batch.
+  const size_t share = global_rows.size() / num_workers();
+  std::span<const uint64_t> rows = global_rows.subspan(rank() * share, share);
   const int b = static_cast<int>(rows.size());
   data_->Gather(Split::kTrain, rows, &batch_);
   const size_t n_emb = static_cast<size_t>(b) * num_fields_ * dim_;
@@ -132,7 +149,16 @@ void Trainer::TrainStep(std::span<const uint64_t> rows) {
   embedding_->Forward(batch_.sparse, emb_.data(), /*training=*/true);
   model_->Forward(b, batch_.dense.data(), emb_.data(), logits_.data());
   last_loss_ = BceWithLogits(logits_, batch_.labels, dlogits_.data());
+  if (num_workers() > 1) {
+    // The loss is the mean over the global batch: each share counts 1/W.
+    const float inv = 1.0f / static_cast<float>(num_workers());
+    for (float& g : dlogits_) g *= inv;
+  }
   model_->Backward(dlogits_.data(), demb_.data());
+  if (env_.workers != nullptr) {
+    Status s = env_.workers->AllreduceSum(model_->grads());
+    ECPS_CHECK(s.ok()) << "dense gradient all-reduce failed: " << s.ToString();
+  }
   ++state_.opt_step;
   const auto& stage = embedding_->compressor().Stages()[state_.stage];
   if (!stage.freeze_dense) dense_opt_->Step(model_->params(), model_->grads(), state_.opt_step);
@@ -147,19 +173,36 @@ EvalResult Trainer::Evaluate(Split split, uint64_t max_rows) {
   r.rows = n;
   if (n == 0) return r;
   const uint64_t eb = static_cast<uint64_t>(config_.params.GetInt("train.eval_batch_size"));
-  std::vector<float> logits(n), labels(n);
+  // Worker r scores rows [lo, hi); the scores are gathered in rank order, so
+  // the AUC is exactly the single-process one over all n rows.
+  const uint64_t lo = n * rank() / num_workers(), hi = n * (rank() + 1) / num_workers();
+  std::vector<float> logits(hi - lo), labels(hi - lo);
   std::vector<uint64_t> rows;
   Batch batch;
   std::vector<float> emb;
-  for (uint64_t start = 0; start < n; start += eb) {
-    const uint64_t cnt = std::min(eb, n - start);
+  for (uint64_t start = 0; start < hi - lo; start += eb) {
+    const uint64_t cnt = std::min(eb, hi - lo - start);
     rows.resize(cnt);
-    std::iota(rows.begin(), rows.end(), start);
+    std::iota(rows.begin(), rows.end(), lo + start);
     data_->Gather(split, rows, &batch);
     emb.resize(cnt * num_fields_ * dim_);
     embedding_->Forward(batch.sparse, emb.data(), /*training=*/false);
     model_->Predict(static_cast<int>(cnt), batch.dense.data(), emb.data(), logits.data() + start);
     std::copy(batch.labels.begin(), batch.labels.end(), labels.begin() + start);
+  }
+  if (env_.workers != nullptr) {
+    std::string mine = FloatsToBytes(logits) + FloatsToBytes(labels);
+    std::vector<std::string> all;
+    Status s = env_.workers->Allgather(mine, &all);
+    ECPS_CHECK(s.ok()) << "evaluation gather failed: " << s.ToString();
+    logits.clear();
+    labels.clear();
+    for (const std::string& part : all) {
+      const float* f = reinterpret_cast<const float*>(part.data());
+      const size_t m = part.size() / sizeof(float) / 2;
+      logits.insert(logits.end(), f, f + m);
+      labels.insert(labels.end(), f + m, f + 2 * m);
+    }
   }
   r.auc = RocAuc(logits, labels);
   r.logloss = LogLossFromLogits(logits, labels);
@@ -185,8 +228,9 @@ StatusOr<bool> Trainer::EvaluateAndCheckpoint() {
     } else {
       ++state_.evals_since_best;
     }
-    ECPS_LOG_INFO("eval stage {} step {}: val AUC {:.5f} logloss {:.5f}{}", state_.stage,
-                  state_.total_steps, v.auc, v.logloss, improved ? " (best)" : "");
+    if (rank() == 0)
+      ECPS_LOG_INFO("eval stage {} step {}: val AUC {:.5f} logloss {:.5f}{}", state_.stage,
+                    state_.total_steps, v.auc, v.logloss, improved ? " (best)" : "");
   } else {
     // Without a validation split the latest model is the one we keep.
     state_.best_step = state_.total_steps;
@@ -194,6 +238,7 @@ StatusOr<bool> Trainer::EvaluateAndCheckpoint() {
   state_.history.push_back(h);
   if (improved) RETURN_IF_ERROR(SaveCheckpoint(Path("best.ckpt")));
   RETURN_IF_ERROR(SaveCheckpoint(Path("last.ckpt")));
+  RETURN_IF_ERROR(SyncWorkers("checkpoint"));
   const int64_t patience = config_.params.GetInt("train.early_stop_evals");
   return patience > 0 && state_.evals_since_best >= patience;
 }
@@ -254,6 +299,7 @@ Status Trainer::RunStage(int stage) {
         if (epoch_end || stop) break;
       } else if (ckpt_every > 0 && state_.stage_step % ckpt_every == 0) {
         RETURN_IF_ERROR(SaveCheckpoint(Path("last.ckpt")));
+        RETURN_IF_ERROR(SyncWorkers("checkpoint"));
       }
     }
   }
@@ -266,7 +312,7 @@ Status Trainer::RunStage(int stage) {
   state_.stage_seconds[stage] += Seconds(stage_start, Clock::now());
   state_.stage_done = true;
   RETURN_IF_ERROR(SaveCheckpoint(Path("last.ckpt")));
-  return OkStatus();
+  return SyncWorkers("stage end");
 }
 
 StatusOr<nlohmann::json> Trainer::Run(bool resume) {
@@ -292,12 +338,14 @@ StatusOr<nlohmann::json> Trainer::Run(bool resume) {
     RETURN_IF_ERROR(LoadCheckpoint(Path("best.ckpt"), /*restore_state=*/false));
     ++state_.stage;
     RETURN_IF_ERROR(embedding_->BeginStage(state_.stage));
+    RETURN_IF_ERROR(SyncWorkers("stage change"));
     const StageSpec& next = embedding_->compressor().Stages()[state_.stage];
     if (next.reset_optimizer_state) {
       embedding_->store().ResetOptimizerState();
       std::fill(dense_opt_->state().begin(), dense_opt_->state().end(), 0.0f);
       state_.opt_step = 0;
     }
+    RETURN_IF_ERROR(SyncWorkers("optimizer reset"));
     state_.epoch = state_.step_in_epoch = state_.stage_step = 0;
     state_.best_val_auc = -1;
     state_.evals_since_best = 0;
@@ -310,7 +358,8 @@ StatusOr<nlohmann::json> Trainer::Run(bool resume) {
   double latency = MeasureLatencyMs();
   nlohmann::json results = Results(val, test, latency);
   const std::string name = config_.params.GetString("output.results");
-  if (!name.empty()) RETURN_IF_ERROR(AtomicWriteFile(Path(name), results.dump(2) + "\n"));
+  if (!name.empty() && rank() == 0)
+    RETURN_IF_ERROR(AtomicWriteFile(Path(name), results.dump(2) + "\n"));
   return results;
 }
 
@@ -398,6 +447,7 @@ nlohmann::json Trainer::Results(const EvalResult& val, const EvalResult& test, d
 }
 
 Status Trainer::SaveCheckpoint(const std::string& path) const {
+  if (rank() != 0) return OkStatus();  // worker 0 writes; the rows are shared
   CheckpointWriter w;
   w.Add("CONF", config_.ToYaml());
   nlohmann::json st = {{"stage", state_.stage},
@@ -443,6 +493,7 @@ Status Trainer::LoadCheckpoint(const std::string& path, bool restore_state) {
   RETURN_IF_ERROR(BytesToFloats(dens, model_->params(), "DENS"));
   ASSIGN_OR_RETURN(std::string_view emb, r.Get("EMBD"));
   RETURN_IF_ERROR(Annotate(embedding_->Load(std::string(emb)), "checkpoint '" + path + "' EMBD"));
+  RETURN_IF_ERROR(SyncWorkers("checkpoint load"));
   if (!restore_state) return OkStatus();
   ASSIGN_OR_RETURN(std::string_view dopt, r.Get("DOPT"));
   RETURN_IF_ERROR(BytesToFloats(dopt, dense_opt_->state(), "DOPT"));

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "comm/collective.h"
 #include "common/status.h"
 #include "embedding/embedding_layer.h"
 #include "worker/data/dataset.h"
@@ -34,11 +35,27 @@ struct EvalResult {
   uint64_t rows = 0;
 };
 
+// What makes a trainer one data-parallel worker of a cluster (launch/ builds
+// it). The default is the single-process trainer.
+//   make_store: the RowStore of the embedding layer (default NewLocalRowStore;
+//               a cluster passes a ps::Client).
+//   workers:    the collective of all workers (not owned; null = 1 worker).
+//               Worker r trains on rows [r*B/W, (r+1)*B/W) of every global
+//               batch of B rows, dense gradients are all-reduced and averaged,
+//               evaluation scores are gathered for an exact global AUC, and
+//               only worker 0 writes checkpoints and results.
+struct TrainerEnv {
+  std::function<std::unique_ptr<RowStore>(const SparseOptimizerConfig&)> make_store;
+  comm::Collective* workers = nullptr;
+};
+
 class Trainer {
  public:
   // Builds the model and the embedding layer for `data` (not owned; must
-  // outlive the trainer). Errors: invalid config combinations, unknown method.
-  static StatusOr<std::unique_ptr<Trainer>> Create(const TrainConfig& config, const Dataset* data);
+  // outlive the trainer). Errors: invalid config combinations, unknown method,
+  // a batch size not divisible by the number of workers.
+  static StatusOr<std::unique_ptr<Trainer>> Create(const TrainConfig& config, const Dataset* data,
+                                                   TrainerEnv env = {});
 
   // Runs every stage to completion (or resumes from output.dir/last.ckpt when
   // `resume` is true) and returns the results object. Also writes
@@ -74,7 +91,12 @@ class Trainer {
     nlohmann::json history = nlohmann::json::array();
   };
 
-  Trainer(const TrainConfig& config, const Dataset* data) : config_(config), data_(data) {}
+  Trainer(const TrainConfig& config, const Dataset* data, TrainerEnv env)
+      : config_(config), data_(data), env_(std::move(env)) {}
+  int rank() const { return env_.workers ? env_.workers->rank() : 0; }
+  int num_workers() const { return env_.workers ? env_.workers->size() : 1; }
+  // Barrier among the workers (no-op for one); aborts the run on failure.
+  Status SyncWorkers(const char* what);
   Status Init();
   Status RunStage(int stage);
   void TrainStep(std::span<const uint64_t> rows);
@@ -90,6 +112,7 @@ class Trainer {
 
   TrainConfig config_;
   const Dataset* data_;
+  TrainerEnv env_;
   std::unique_ptr<DenseModel> model_;
   std::unique_ptr<DenseOptimizer> dense_opt_;
   std::unique_ptr<EmbeddingLayer> embedding_;

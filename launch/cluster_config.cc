@@ -1,0 +1,34 @@
+#include "launch/cluster_config.h"
+
+namespace ecps::launch {
+
+StatusOr<ClusterShape> ClusterShapeFromConfig(const TrainConfig& config) {
+  const ParamSet& p = config.params;
+  ClusterShape c;
+  c.servers = static_cast<int>(p.GetInt("cluster.servers"));
+  c.workers = static_cast<int>(p.GetInt("cluster.workers"));
+  const std::string cons = p.GetString("cluster.consistency");
+  c.consistency = cons == "asp"   ? ps::Consistency::kAsp
+                  : cons == "ssp" ? ps::Consistency::kSsp
+                                  : ps::Consistency::kBsp;
+  c.staleness = p.GetInt("cluster.staleness");
+  c.virtual_shards = static_cast<int>(p.GetInt("cluster.virtual_shards"));
+  c.server_threads = static_cast<int>(p.GetInt("cluster.server_threads"));
+  c.heartbeat_interval_ms = static_cast<int>(p.GetInt("cluster.heartbeat_interval_ms"));
+  c.heartbeat_timeout_ms = static_cast<int>(p.GetInt("cluster.heartbeat_timeout_ms"));
+  c.transport = p.GetString("cluster.transport");
+  c.host = p.GetString("cluster.host");
+  if (c.virtual_shards < c.servers)
+    return InvalidArgument(config.origin, ": config key 'cluster.virtual_shards' (",
+                           c.virtual_shards, ") must be >= cluster.servers (", c.servers, ")");
+  if (p.GetInt("train.batch_size") % c.workers != 0)
+    return InvalidArgument(config.origin, ": config key 'train.batch_size' (",
+                           p.GetInt("train.batch_size"), ") must be divisible by cluster.workers (",
+                           c.workers, ")");
+  if (c.heartbeat_timeout_ms <= c.heartbeat_interval_ms)
+    return InvalidArgument(
+        config.origin, ": cluster.heartbeat_timeout_ms must exceed cluster.heartbeat_interval_ms");
+  return c;
+}
+
+}  // namespace ecps::launch

@@ -1,0 +1,34 @@
+// The cluster.* section of a TrainConfig, read in launch/ only (style.md
+// rule 10): everything below launch/ receives explicit options.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+#include "ps/sharding.h"
+#include "worker/train_config.h"
+
+namespace ecps::launch {
+
+struct ClusterShape {
+  int servers = 1;
+  int workers = 1;
+  ps::Consistency consistency = ps::Consistency::kBsp;
+  int64_t staleness = 0;
+  int virtual_shards = 64;
+  int server_threads = 2;
+  int heartbeat_interval_ms = 500;
+  int heartbeat_timeout_ms = 10000;
+  std::string transport = "tcp";
+  std::string host = "127.0.0.1";
+};
+
+StatusOr<ClusterShape> ClusterShapeFromConfig(const TrainConfig& config);
+
+// Node ids: 0 = scheduler, 1..S = servers, S+1..S+W = workers (the mpirun
+// rank layout).
+inline int ServerNode(int s) { return 1 + s; }
+inline int WorkerNode(const ClusterShape& c, int w) { return 1 + c.servers + w; }
+
+}  // namespace ecps::launch

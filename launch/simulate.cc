@@ -1,0 +1,117 @@
+#include "launch/simulate.h"
+
+#include <thread>
+
+#include "comm/collective.h"
+#include "comm/rpc.h"
+#include "common/logging.h"
+#include "ps/client.h"
+#include "ps/server.h"
+#include "worker/trainer.h"
+
+namespace ecps::launch {
+
+StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset* data,
+                                       const ClusterShape& shape, bool resume) {
+  SparseOptimizerConfig sparse;  // servers need the optimizer: same rule as the trainer
+  {
+    const ParamSet& p = config.params;
+    ASSIGN_OR_RETURN(sparse.kind, ParseSparseOptimizer(p.GetString("optimizer.sparse")));
+    const double slr = p.GetFloat("optimizer.sparse_lr");
+    sparse.lr = static_cast<float>(slr > 0 ? slr : p.GetFloat("optimizer.lr"));
+    sparse.beta1 = static_cast<float>(p.GetFloat("optimizer.beta1"));
+    sparse.beta2 = static_cast<float>(p.GetFloat("optimizer.beta2"));
+    sparse.eps = static_cast<float>(p.GetFloat("optimizer.eps"));
+  }
+  comm::InProcHub hub;
+  const int S = shape.servers, W = shape.workers;
+  auto ep = [](const char* role, int i) { return absl::StrCat("inproc://", role, i); };
+  std::vector<std::unique_ptr<comm::Transport>> st(S), wt(W);
+  for (int s = 0; s < S; ++s) {
+    st[s] = comm::NewInProcTransport(&hub);
+    RETURN_IF_ERROR(st[s]->Bind(ep("server", s)).status());
+  }
+  for (int w = 0; w < W; ++w) {
+    wt[w] = comm::NewInProcTransport(&hub);
+    RETURN_IF_ERROR(wt[w]->Bind(ep("worker", w)).status());
+  }
+  std::vector<int> server_nodes;
+  for (int s = 0; s < S; ++s) {
+    server_nodes.push_back(ServerNode(s));
+    for (int w = 0; w < W; ++w) {
+      RETURN_IF_ERROR(st[s]->Connect(WorkerNode(shape, w), ep("worker", w)));
+      RETURN_IF_ERROR(wt[w]->Connect(ServerNode(s), ep("server", s)));
+    }
+  }
+  std::vector<std::unique_ptr<ps::Server>> servers;
+  for (int s = 0; s < S; ++s) {
+    ps::ServerOptions o;
+    o.rank = s;
+    o.shards = {S, shape.virtual_shards};
+    o.num_workers = W;
+    o.consistency = shape.consistency;
+    o.optimizer = sparse;
+    o.threads = shape.server_threads;
+    servers.push_back(std::make_unique<ps::Server>(o, st[s].get(), ServerNode(s)));
+    servers.back()->Start();
+  }
+  comm::InProcCollectiveGroup group(W);
+  std::vector<StatusOr<nlohmann::json>> results(W, absl::UnknownError("not run"));
+  std::vector<std::string> stats(W);
+  std::vector<std::thread> threads;
+  for (int w = 0; w < W; ++w) {
+    threads.emplace_back([&, w] {
+      comm::Rpc rpc(wt[w].get(), WorkerNode(shape, w));
+      rpc.Start();
+      ps::Client* client = nullptr;
+      TrainerEnv env;
+      auto collective = group.Member(w);
+      env.workers = W > 1 ? collective.get() : nullptr;
+      env.make_store = [&](const SparseOptimizerConfig& opt) {
+        ps::ClientOptions o;
+        o.worker = w;
+        o.servers = server_nodes;
+        o.virtual_shards = shape.virtual_shards;
+        o.consistency = shape.consistency;
+        o.staleness = shape.staleness;
+        o.primary = w == 0;
+        o.optimizer = opt;
+        auto c = std::make_unique<ps::Client>(o, &rpc);
+        client = c.get();
+        return c;
+      };
+      auto trainer = Trainer::Create(config, data, std::move(env));
+      if (!trainer.ok()) {
+        results[w] = trainer.status();
+      } else {
+        results[w] = (*trainer)->Run(resume);
+        if (client != nullptr && w == 0) {
+          auto s = client->ServerStats();
+          if (s.ok()) stats[w] = *s;
+        }
+      }
+      if (!results[w].ok())
+        group.Abort(absl::StrCat("worker ", w, " failed: ", results[w].status().message()));
+      rpc.Stop();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (auto& s : servers) s->Stop();
+  for (int w = 0; w < W; ++w)
+    if (!results[w].ok())
+      return Annotate(results[w].status(), absl::StrCat("worker ", w, " (simulation)"));
+  nlohmann::json r = std::move(*results[0]);
+  uint64_t bytes = 0;
+  for (auto& t : wt) bytes += t->bytes_sent();
+  for (auto& t : st) bytes += t->bytes_sent();
+  r["cluster"] = {
+      {"mode", "simulate"},
+      {"servers", S},
+      {"workers", W},
+      {"virtual_shards", shape.virtual_shards},
+      {"network_bytes", bytes},
+      {"servers_stats", stats[0].empty() ? nlohmann::json() : nlohmann::json::parse(stats[0])}};
+  return r;
+}
+
+}  // namespace ecps::launch
