@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 #include <vector>
 
 namespace ecps::model {
@@ -30,6 +33,24 @@ TEST(TaskPoolTest, BackToBackJobsDoNotMix) {
     for (int i = 0; i < 8; ++i) ASSERT_EQ(out[i], job * 8 + i) << "job " << job;
   }
 }
+
+#if defined(__SSE__)
+TEST(TaskPoolTest, WorkersUseTheCallersFloatingPointMode) {
+  // The trainer enables flush-to-zero in its thread; items run on workers
+  // must round denormals the same way, or results depend on the thread.
+  TaskPool pool(2);
+  const unsigned saved = _mm_getcsr();
+  _mm_setcsr(saved | 0x8040);  // FTZ | DAZ
+  std::vector<unsigned> seen(16);
+  for (int rep = 0; rep < 50; ++rep) {
+    pool.Run(16, [&](int i) { seen[i] = _mm_getcsr() & 0x8040; });
+    for (unsigned v : seen) ASSERT_EQ(v, 0x8040u);
+  }
+  _mm_setcsr(saved);
+  pool.Run(16, [&](int i) { seen[i] = _mm_getcsr() & 0x8040; });
+  for (unsigned v : seen) EXPECT_EQ(v, saved & 0x8040);
+}
+#endif
 
 }  // namespace
 }  // namespace ecps::model
