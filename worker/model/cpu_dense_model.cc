@@ -66,8 +66,9 @@ void CpuDenseNet<T>::Plan(int batch) {
 template <typename T>
 void CpuDenseNet<T>::Forward(int batch, const T* dense, const T* emb, T* logits) {
   ECPS_CHECK_GT(batch, 0);
-  Plan(batch);
   const DenseModelConfig& c = net_->config();
+  ECPS_CHECK(dense != nullptr || c.num_dense == 0) << "dense features missing";
+  Plan(batch);
   const size_t ed = static_cast<size_t>(c.num_fields) * c.dim;
   const int shards = static_cast<int>(active_);
   const T* params = params_.data();
