@@ -15,5 +15,6 @@ inline constexpr int kExitUsage = 2;
 int RunTrain(const std::vector<std::string>& args);
 int RunGenData(const std::vector<std::string>& args);
 int RunPreprocess(const std::vector<std::string>& args);
+int RunBench(const std::vector<std::string>& args);
 
 }  // namespace ecps::tools

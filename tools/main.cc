@@ -18,6 +18,7 @@ constexpr char kUsage[] =
     "  train        train a model from a YAML config (DLRM/WDL/DCN x compression method)\n"
     "  gen-data     write deterministic synthetic Criteo/Avazu-format text\n"
     "  preprocess   turn raw Criteo/Avazu/libSVM text into the binary training cache\n"
+    "  bench        sweep methods x budgets x models, report and recommend\n"
     "\n"
     "exit codes: 0 success, 1 runtime failure, 2 bad usage, config or input\n"
     "(a one-line reason is printed on stderr).\n";
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
   if (cmd == "train") return ecps::tools::RunTrain(args);
   if (cmd == "gen-data") return ecps::tools::RunGenData(args);
   if (cmd == "preprocess") return ecps::tools::RunPreprocess(args);
+  if (cmd == "bench") return ecps::tools::RunBench(args);
   std::fprintf(stderr, "ecps: unknown command '%s' (try ecps --help)\n", cmd.c_str());
   return ecps::tools::kExitUsage;
 }
