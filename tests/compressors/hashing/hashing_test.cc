@@ -4,7 +4,6 @@
 // determinism.
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -567,40 +566,6 @@ TEST(HashingRegistryTest, EveryMethodIsRegisteredWithItsParameters) {
     }
     EXPECT_EQ(got, keys) << name;
     EXPECT_EQ(info->create()->Name(), name);
-  }
-}
-
-// Encode + Gather + Decode cost per key on a 26-field space (printed; the
-// bound is loose so a loaded machine does not fail it).
-TEST(HashingSpeedTest, LookupCostPerKey) {
-  const FeatureSpace s = Space(std::vector<uint64_t>(26, 40000), 16);
-  const std::vector<uint32_t> counts = Counts(s);
-  for (const Case& c : Cases()) {
-    Made m = Make(c, s, 0.1, counts);
-    ASSERT_TRUE(m.status.ok());
-    Rng rng(1);
-    const std::vector<uint32_t> keys = Keys(s, 128, &rng);
-    Compressor& comp = m.layer->compressor();
-    LookupPlan plan;
-    FetchedRows values;
-    std::vector<float> out(keys.size() * s.dim);
-    const int reps = 50;
-    double encode = 0, decode = 0;
-    for (int r = 0; r < reps; ++r) {
-      auto t0 = std::chrono::steady_clock::now();
-      comp.Encode(keys, &plan);
-      auto t1 = std::chrono::steady_clock::now();
-      m.layer->store().Gather(plan, &values);
-      auto t2 = std::chrono::steady_clock::now();
-      comp.Decode(plan, values, out.data());
-      auto t3 = std::chrono::steady_clock::now();
-      encode += std::chrono::duration<double, std::micro>(t1 - t0).count();
-      decode += std::chrono::duration<double, std::micro>(t3 - t2).count();
-    }
-    const double per_key = (encode + decode) / reps / keys.size();
-    std::printf("%-22s encode %.3f us/key, decode %.3f us/key\n", c.label.c_str(),
-                encode / reps / keys.size(), decode / reps / keys.size());
-    EXPECT_LT(per_key, 5.0) << c.label;
   }
 }
 
