@@ -10,7 +10,9 @@ using quant_internal::Variant;
 ParamSchema AlptEmbedding::Schema() {
   return ParamSchema()
       .Int("digit", 0, 0, 16, "bits per signed code: 16 or 8, or 0 = the widest that fits")
-      .Float("init_scale", 0.01, 1e-12, 1e6, "initial per-row scale Δ")
+      .Float("init_scale", 0.0, 0.0, 1e6,
+             "initial per-row scale Δ; 0 = auto: 2^-15 at 16 bits, 2^-9 at 8 bits "
+             "(CODE's default is 0.01)")
       .Float("scale_lr", 2e-5, 0.0, 1.0, "learning rate of the scales' own Adam")
       .String("rounding", "stochastic_row",
               "write-back rounding: stochastic_row (CODE: one draw per row), "
@@ -43,6 +45,7 @@ Status AlptEmbedding::Init(const CompressorContext& ctx, const ParamSet& params)
                  variants, ctx.budget * static_cast<double>(quant_internal::FullBytes(space_)))
                  .digit;
   }
+  if (init_scale_ == 0) init_scale_ = quant_internal::AutoScale(digit_);
   return OkStatus();
 }
 

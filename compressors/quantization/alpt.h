@@ -47,7 +47,7 @@ class AlptEmbedding final : public quant_internal::OneTableMethod {
   uint64_t BytesFor(int digit) const;
 
   int digit_ = 16;
-  double init_scale_ = 0.01, scale_lr_ = 2e-5, init_bound_ = 0;
+  double init_scale_ = 0, scale_lr_ = 2e-5, init_bound_ = 0;
   Rounding rounding_ = Rounding::kStochasticPerRow;
 };
 

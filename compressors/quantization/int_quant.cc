@@ -15,8 +15,8 @@ ParamSchema IntQuantEmbedding::Schema(int max_digit) {
            max_digit == 8 ? "bits per code: 8, or 0 = 8"
                           : "bits per code: 16 or 8, or 0 = the widest that fits the budget")
       .Float("scale", 0.0, 0.0, 1e6,
-             "global quantisation step s; 0 = 2^-(b-1), i.e. codes cover [-1, 1) around "
-             "middle (CODE's default is 0.01, too coarse for the 3e-4 init at 8 bits)")
+             "global quantisation step s; 0 = auto: 2^-15 at 16 bits (codes cover [-1, 1) "
+             "around middle), 2^-9 at 8 bits ([-0.25, 0.25)); CODE's default is 0.01")
       .Float("middle", 0.0, -1e6, 1e6, "centre of the code range (0: symmetric)")
       .String("rounding", "stochastic_row",
               "write-back rounding: stochastic_row (CODE: one draw per row), "
@@ -63,7 +63,7 @@ Status IntQuantEmbedding::Init(const CompressorContext& ctx, const ParamSet& par
                  .digit;
   }
   scale_ = params.GetFloat("scale");
-  if (scale_ == 0) scale_ = std::ldexp(1.0, -(digit_ - 1));
+  if (scale_ == 0) scale_ = quant_internal::AutoScale(digit_);
   return OkStatus();
 }
 

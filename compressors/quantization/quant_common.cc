@@ -49,6 +49,8 @@ const Variant& ChooseVariant(const std::vector<Variant>& variants, double budget
   return variants.back();
 }
 
+double AutoScale(int digit) { return std::ldexp(1.0, digit >= 16 ? -15 : -9); }
+
 void CopyRows(const FetchedRows& rows, int table, size_t floats, float* out) {
   const std::vector<float>& v = rows.values[table];
   ECPS_DCHECK(v.size() == floats);

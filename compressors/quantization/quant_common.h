@@ -52,6 +52,14 @@ struct Variant {
 // by decreasing bytes.
 const Variant& ChooseVariant(const std::vector<Variant>& variants, double budget_bytes);
 
+// The default global / initial scale of b-bit codes (INT8/16's `scale`,
+// ALPT's `init_scale` when 0): 2^-15 at 16 bits, so codes span [-1, 1) with a
+// step far below Adam's lr; 2^-9 at 8 bits, spanning [-0.25, 0.25) with steps
+// of 0.002. CODE's 0.01 rounds nearly every step of the 3e-4 init and of
+// lr = 1e-3 updates away at either width; these values gave the best AUC of
+// {0.01, 2^-(b-1), 2^-9} on generated Criteo data (docs/architecture.md).
+double AutoScale(int digit);
+
 // Decode of a method whose single table holds the output rows: out = rows.
 void CopyRows(const FetchedRows& rows, int table, size_t floats, float* out);
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,8 @@ TEST_F(QuantizationTrainerTest, EveryMethodTrainsWithDlrm) {
     SCOPED_TRACE(c.method + " @ " + std::to_string(c.budget));
     const nlohmann::json r = Train(c.method, c.budget);
     ASSERT_FALSE(r.is_null());
+    std::cout << c.method << " @ " << c.budget << ": ratio " << r["inference_memory_ratio"]
+              << ", test AUC " << r["test_auc"] << " (full " << full_auc << ")\n";
     EXPECT_DOUBLE_EQ(r["inference_memory_ratio"].get<double>(), c.ratio);
     EXPECT_GT(r["test_auc"].get<double>(), full_auc - c.max_auc_drop) << r.dump(1);
   }
