@@ -41,6 +41,7 @@ struct PlotSpec {
   bool logx = false, logy = false;
   Series series;
   bool bytes_x = false;
+  std::string xtics;  // explicit tick list, e.g. ("1%" 0.01, "10%" 0.1); "" = automatic
 };
 
 std::string Quote(const std::string& s) {
@@ -78,6 +79,7 @@ Status Render(const PlotSpec& p, const fs::path& dir, const std::string& gnuplot
   // Bytes read best with SI prefixes ("100 kB", "1 MB").
   gp += p.bytes_x ? "set format x '%.0s %cB'\n" : p.logx ? "set format x '%g'\n" : "";
   if (p.logy) gp += "set logscale y\nset format y '%g'\n";
+  if (!p.xtics.empty()) gp += "set xtics " + p.xtics + "\nset mxtics 1\n";
   // 8 distinct colours x dash patterns x point shapes, so 25+ methods stay
   // distinguishable.
   static const char* kColours[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
@@ -117,6 +119,14 @@ StatusOr<std::vector<PlotRef>> RenderPlots(const nlohmann::json& results, const 
   std::vector<std::string> method_order;
   for (const auto& m : results["methods"]) method_order.push_back(m["name"]);
 
+  // Ticks at the swept values: budgets as percentages, dims as integers.
+  std::string budget_tics = "(", dim_tics = "(";
+  for (const auto& b : suite["budgets"])
+    budget_tics += absl::StrFormat("%s\"%g%%%%\" %g", budget_tics.size() > 1 ? ", " : "",
+                                   100 * b.get<double>(), b.get<double>());
+  budget_tics += ", \"100%%\" 1)";  // gnuplot reads '%' in a tic label as a format
+  for (int d : dims) dim_tics += absl::StrFormat("%s%d", dim_tics.size() > 1 ? ", " : "", d);
+  dim_tics += ")";
   std::vector<PlotSpec> specs;
   for (const auto& dsj : suite["datasets"]) {
     for (const auto& mj : suite["models"]) {
@@ -147,19 +157,23 @@ StatusOr<std::vector<PlotRef>> RenderPlots(const nlohmann::json& results, const 
                                [](const nlohmann::json& r) {
                                  return Point{Num(r, "inference_memory_bytes"), Num(r, "test_auc")};
                                }),
-                       true});
+                       true, ""});
       specs.push_back({"train_time_vs_budget-" + tag, "Training time vs budget (" + where + ")",
                        "memory budget (fraction of the full table, log scale)",
                        "training time, all stages (s)", true, false,
-                       collect(at_main_dim, [](const nlohmann::json& r) {
-                         return Point{Num(r, "budget"), Num(r, "train_time_seconds")};
-                       })});
+                       collect(at_main_dim,
+                               [](const nlohmann::json& r) {
+                                 return Point{Num(r, "budget"), Num(r, "train_time_seconds")};
+                               }),
+                       false, budget_tics});
       specs.push_back({"latency_vs_budget-" + tag, "Inference latency vs budget (" + where + ")",
                        "memory budget (fraction of the full table, log scale)",
                        "latency per batch, median (ms)", true, false,
-                       collect(at_main_dim, [](const nlohmann::json& r) {
-                         return Point{Num(r, "budget"), Num(r, "latency_ms_per_batch")};
-                       })});
+                       collect(at_main_dim,
+                               [](const nlohmann::json& r) {
+                                 return Point{Num(r, "budget"), Num(r, "latency_ms_per_batch")};
+                               }),
+                       false, budget_tics});
       if (dims.size() > 1) {
         for (const auto& bj : suite["budgets"]) {
           const double b = bj.get<double>();
@@ -168,12 +182,14 @@ StatusOr<std::vector<PlotRef>> RenderPlots(const nlohmann::json& results, const 
             return r["budget"].get<double>() == b || r.value("family", "") == "baseline";
           };
           specs.push_back({"auc_vs_dim-" + tag + "-b" + FormatNumber(b),
-                           absl::StrFormat("Test AUC vs embedding dimension (%s, %s, budget %s%%)",
-                                           ds, model, FormatNumber(100 * b)),
+                           absl::StrFormat("Test AUC vs embedding dimension (%s, %s, budget %g%%)",
+                                           ds, model, 100 * b),
                            "embedding dimension d (log scale)", "test AUC", true, false,
-                           collect(at_budget, [](const nlohmann::json& r) {
-                             return Point{Num(r, "dim"), Num(r, "test_auc")};
-                           })});
+                           collect(at_budget,
+                                   [](const nlohmann::json& r) {
+                                     return Point{Num(r, "dim"), Num(r, "test_auc")};
+                                   }),
+                           false, dim_tics});
         }
       }
     }
@@ -186,6 +202,8 @@ StatusOr<std::vector<PlotRef>> RenderPlots(const nlohmann::json& results, const 
   if (gnuplot.empty())
     return FailedPrecondition("gnuplot not found on PATH (scripts/setup.sh installs gnuplot-nox)");
   RETURN_IF_ERROR(MakeDirs(dir));
+  std::error_code ec;
+  fs::remove(fs::path(dir) / "gnuplot.log", ec);
   for (const auto& s : specs) {
     if (s.series.empty()) continue;
     RETURN_IF_ERROR(Render(s, dir, gnuplot));
