@@ -3,64 +3,25 @@
 #include "worker/trainer.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
 
 #include "common/file_util.h"
-#include "worker/data/gen_data.h"
-#include "worker/data/preprocess.h"
+#include "tests/testing/small_dataset.h"
 
 namespace ecps {
 namespace {
 
-namespace fs = std::filesystem;
-
 class TrainerTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    // ctest runs each test in its own process, in parallel: one directory each.
-    dir_ =
-        (fs::temp_directory_path() / ("ecps_trainer_test." + std::to_string(::getpid()))).string();
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    GenDataOptions g;
-    g.rows = 40000;
-    g.features = 20000;
-    g.seed = 7;
-    std::string text = dir_ + "/gen.txt";
-    ASSERT_TRUE(GenerateData(g, text).ok());
-    PreprocessOptions p;
-    p.inputs = {text};
-    p.output = dir_ + "/gen.ecache";
-    p.split = "ratio";
-    p.val_ratio = 0.1;
-    p.test_ratio = 0.1;
-    ASSERT_TRUE(Preprocess(p).ok());
-    auto ds = Dataset::Open(p.output);
-    ASSERT_TRUE(ds.ok()) << ds.status();
-    data_ = ds->release();
-  }
-  static void TearDownTestSuite() {
-    delete data_;
-    data_ = nullptr;
-    fs::remove_all(dir_);
-  }
+  static void SetUpTestSuite() { ds_ = testing::SmallDataset::Create("ecps_trainer_test"); }
+  static void TearDownTestSuite() { ds_.reset(); }
 
-  // A small, fast model; `out` names the run directory.
+  // A small, fast model with 4 evaluations per epoch; `out` names the run directory.
   TrainConfig Config(const std::string& out, std::vector<std::string> extra = {}) {
-    std::vector<std::string> sets = {"data.source=cache",
-                                     "data.cache=" + dir_ + "/gen.ecache",
-                                     "model.bottom=32,16",
-                                     "model.top=32,16",
-                                     "model.threads=1",
-                                     "train.batch_size=64",
-                                     "train.evals_per_epoch=4",
-                                     "train.latency_batches=5",
-                                     "optimizer.lr=0.003",
-                                     "output.progress=none",
-                                     "output.dir=" + dir_ + "/" + out};
+    std::vector<std::string> sets = ds_->FastConfig(out);
+    sets.push_back("train.evals_per_epoch=4");
     sets.insert(sets.end(), extra.begin(), extra.end());
     auto cfg = LoadTrainConfig("", sets);
     EXPECT_TRUE(cfg.ok()) << cfg.status();
@@ -72,14 +33,11 @@ class TrainerTest : public ::testing::Test {
     return std::vector<float>(p.begin(), p.end());
   }
 
-  static std::string dir_;
-  static Dataset* data_;
+  static inline std::unique_ptr<testing::SmallDataset> ds_;
 };
-std::string TrainerTest::dir_;
-Dataset* TrainerTest::data_ = nullptr;
 
 TEST_F(TrainerTest, LearnsThePlantedSignalAndReportsEverything) {
-  auto t = Trainer::Create(Config("learn"), data_);
+  auto t = Trainer::Create(Config("learn"), ds_->data());
   ASSERT_TRUE(t.ok()) << t.status();
   auto r = (*t)->Run(false);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -91,13 +49,13 @@ TEST_F(TrainerTest, LearnsThePlantedSignalAndReportsEverything) {
   EXPECT_GT((*r)["latency_ms_per_batch_median"].get<double>(), 0);
   EXPECT_GT((*r)["throughput_samples_per_s"].get<double>(), 0);
   EXPECT_EQ((*r)["history"].size(), 4u);  // evals_per_epoch=4, one epoch
-  EXPECT_TRUE(FileExists(dir_ + "/learn/results.json"));
-  EXPECT_TRUE(FileExists(dir_ + "/learn/best.ckpt"));
+  EXPECT_TRUE(FileExists(ds_->dir() + "/learn/results.json"));
+  EXPECT_TRUE(FileExists(ds_->dir() + "/learn/best.ckpt"));
 }
 
 TEST_F(TrainerTest, SameSeedSameResult) {
-  auto a = Trainer::Create(Config("det_a", {"train.max_steps=120"}), data_);
-  auto b = Trainer::Create(Config("det_b", {"train.max_steps=120"}), data_);
+  auto a = Trainer::Create(Config("det_a", {"train.max_steps=120"}), ds_->data());
+  auto b = Trainer::Create(Config("det_b", {"train.max_steps=120"}), ds_->data());
   ASSERT_TRUE(a.ok() && b.ok());
   auto ra = (*a)->Run(false);
   auto rb = (*b)->Run(false);
@@ -106,7 +64,7 @@ TEST_F(TrainerTest, SameSeedSameResult) {
   EXPECT_EQ((*ra)["test_logloss"], (*rb)["test_logloss"]);
   EXPECT_EQ(Params(**a), Params(**b));
   // A different seed gives a different model.
-  auto c = Trainer::Create(Config("det_c", {"train.max_steps=120", "train.seed=2"}), data_);
+  auto c = Trainer::Create(Config("det_c", {"train.max_steps=120", "train.seed=2"}), ds_->data());
   ASSERT_TRUE(c.ok());
   ASSERT_TRUE((*c)->Run(false).ok());
   EXPECT_NE(Params(**a), Params(**c));
@@ -114,16 +72,16 @@ TEST_F(TrainerTest, SameSeedSameResult) {
 
 TEST_F(TrainerTest, ResumeContinuesExactly) {
   // 500 train steps per epoch at batch 64 with 32000 train rows; evals every 125.
-  auto full = Trainer::Create(Config("resume_full", {"train.max_steps=300"}), data_);
+  auto full = Trainer::Create(Config("resume_full", {"train.max_steps=300"}), ds_->data());
   ASSERT_TRUE(full.ok());
   auto rf = (*full)->Run(false);
   ASSERT_TRUE(rf.ok()) << rf.status();
 
   // Same run, interrupted at step 250 (an evaluation point), then resumed.
-  auto first = Trainer::Create(Config("resume_split", {"train.max_steps=250"}), data_);
+  auto first = Trainer::Create(Config("resume_split", {"train.max_steps=250"}), ds_->data());
   ASSERT_TRUE(first.ok());
   ASSERT_TRUE((*first)->Run(false).ok());
-  auto second = Trainer::Create(Config("resume_split", {"train.max_steps=300"}), data_);
+  auto second = Trainer::Create(Config("resume_split", {"train.max_steps=300"}), ds_->data());
   ASSERT_TRUE(second.ok());
   auto rs = (*second)->Run(true);
   ASSERT_TRUE(rs.ok()) << rs.status();
@@ -135,27 +93,28 @@ TEST_F(TrainerTest, ResumeContinuesExactly) {
 }
 
 TEST_F(TrainerTest, ResumeRejectsChangedConfigAndCorruptCheckpoint) {
-  auto a = Trainer::Create(Config("resume_bad", {"train.max_steps=20"}), data_);
+  auto a = Trainer::Create(Config("resume_bad", {"train.max_steps=20"}), ds_->data());
   ASSERT_TRUE(a.ok());
   ASSERT_TRUE((*a)->Run(false).ok());
-  auto b = Trainer::Create(Config("resume_bad", {"train.max_steps=40", "optimizer.lr=0.1"}), data_);
+  auto b = Trainer::Create(Config("resume_bad", {"train.max_steps=40", "optimizer.lr=0.1"}),
+                           ds_->data());
   ASSERT_TRUE(b.ok());
   auto rb = (*b)->Run(true);
   ASSERT_FALSE(rb.ok());
   EXPECT_NE(rb.status().message().find("optimizer.lr"), std::string::npos) << rb.status();
 
-  std::string ckpt = dir_ + "/resume_bad/last.ckpt";
+  std::string ckpt = ds_->dir() + "/resume_bad/last.ckpt";
   std::string bytes = *ReadFile(ckpt);
   bytes[bytes.size() / 2] ^= 0x1;
   ASSERT_TRUE(AtomicWriteFile(ckpt, bytes).ok());
-  auto c = Trainer::Create(Config("resume_bad", {"train.max_steps=40"}), data_);
+  auto c = Trainer::Create(Config("resume_bad", {"train.max_steps=40"}), ds_->data());
   ASSERT_TRUE(c.ok());
   auto rc = (*c)->Run(true);
   ASSERT_FALSE(rc.ok());
   EXPECT_EQ(rc.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(rc.status().message().find("last.ckpt"), std::string::npos) << rc.status();
 
-  auto d = Trainer::Create(Config("resume_none"), data_);
+  auto d = Trainer::Create(Config("resume_none"), ds_->data());
   ASSERT_TRUE(d.ok());
   EXPECT_EQ((*d)->Run(true).status().code(), absl::StatusCode::kFailedPrecondition);
 }
@@ -165,7 +124,7 @@ TEST_F(TrainerTest, EveryModelTrains) {
     auto t = Trainer::Create(
         Config(std::string("model_") + m,
                {std::string("model.name=") + m, "model.deep=32,16", "train.max_steps=200"}),
-        data_);
+        ds_->data());
     ASSERT_TRUE(t.ok()) << t.status();
     auto r = (*t)->Run(false);
     ASSERT_TRUE(r.ok()) << r.status();

@@ -9,73 +9,31 @@
 #include <string>
 #include <vector>
 
-#include "worker/data/gen_data.h"
-#include "worker/data/preprocess.h"
+#include "tests/testing/small_dataset.h"
 #include "worker/trainer.h"
 
 namespace ecps {
 namespace {
 
-namespace fs = std::filesystem;
-
 class HashingTrainTest : public ::testing::TestWithParam<std::string> {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = (fs::temp_directory_path() / ("ecps_hashing_train_test." + std::to_string(::getpid())))
-               .string();
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    GenDataOptions g;
-    g.rows = 40000;
-    g.features = 20000;
-    g.seed = 7;
-    const std::string text = dir_ + "/gen.txt";
-    ASSERT_TRUE(GenerateData(g, text).ok());
-    PreprocessOptions p;
-    p.inputs = {text};
-    p.output = dir_ + "/gen.ecache";
-    p.split = "ratio";
-    p.val_ratio = 0.1;
-    p.test_ratio = 0.1;
-    ASSERT_TRUE(Preprocess(p).ok());
-    auto ds = Dataset::Open(p.output);
-    ASSERT_TRUE(ds.ok()) << ds.status();
-    data_ = ds->release();
-  }
-  static void TearDownTestSuite() {
-    delete data_;
-    data_ = nullptr;
-    fs::remove_all(dir_);
-  }
+  static void SetUpTestSuite() { ds_ = testing::SmallDataset::Create("ecps_hashing_train_test"); }
+  static void TearDownTestSuite() { ds_.reset(); }
 
-  static std::string dir_;
-  static Dataset* data_;
+  static inline std::unique_ptr<testing::SmallDataset> ds_;
 };
-std::string HashingTrainTest::dir_;
-Dataset* HashingTrainTest::data_ = nullptr;
 
 TEST_P(HashingTrainTest, TrainsDlrmAtTenPercent) {
   const std::string method = GetParam();
-  std::vector<std::string> sets = {"data.source=cache",
-                                   "data.cache=" + dir_ + "/gen.ecache",
-                                   "model.name=dlrm",
-                                   "model.bottom=32,16",
-                                   "model.top=32,16",
-                                   "model.threads=1",
-                                   "train.batch_size=64",
-                                   "train.evals_per_epoch=2",
-                                   "train.latency_batches=2",
-                                   "optimizer.lr=0.003",
-                                   "embedding.method=" + method,
-                                   "embedding.budget=0.1",
-                                   "output.progress=none",
-                                   "output.dir=" + dir_ + "/" + method};
+  std::vector<std::string> sets = ds_->FastConfig(method);
+  sets.insert(sets.end(),
+              {"train.evals_per_epoch=2", "embedding.method=" + method, "embedding.budget=0.1"});
   // MEmCom's per-id w and b alone take 2/d = 12.5% (methods.md §2.5): at 10%
   // it runs with w only (6.25%); its default is covered by the budget tests.
   if (method == "memcom") sets.push_back("embedding.params.bias=false");
   auto cfg = LoadTrainConfig("", sets);
   ASSERT_TRUE(cfg.ok()) << cfg.status();
-  auto t = Trainer::Create(*cfg, data_);
+  auto t = Trainer::Create(*cfg, ds_->data());
   ASSERT_TRUE(t.ok()) << t.status();
   auto r = (*t)->Run(false);
   ASSERT_TRUE(r.ok()) << r.status();

@@ -9,68 +9,29 @@
 #include <string>
 #include <vector>
 
-#include "worker/data/gen_data.h"
-#include "worker/data/preprocess.h"
+#include "tests/testing/small_dataset.h"
 #include "worker/trainer.h"
 
 namespace ecps {
 namespace {
 
-namespace fs = std::filesystem;
-
 class QuantizationTrainerTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    // ctest runs each test in its own process, in parallel: one directory each.
-    dir_ =
-        (fs::temp_directory_path() / ("ecps_quant_trainer." + std::to_string(::getpid()))).string();
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    GenDataOptions g;
-    g.rows = 40000;
-    g.features = 20000;
-    g.seed = 7;
-    const std::string text = dir_ + "/gen.txt";
-    ASSERT_TRUE(GenerateData(g, text).ok());
-    PreprocessOptions p;
-    p.inputs = {text};
-    p.output = dir_ + "/gen.ecache";
-    p.split = "ratio";
-    p.val_ratio = 0.1;
-    p.test_ratio = 0.1;
-    ASSERT_TRUE(Preprocess(p).ok());
-    auto ds = Dataset::Open(p.output);
-    ASSERT_TRUE(ds.ok()) << ds.status();
-    data_ = ds->release();
-  }
-  static void TearDownTestSuite() {
-    delete data_;
-    data_ = nullptr;
-    fs::remove_all(dir_);
-  }
+  static void SetUpTestSuite() { ds_ = testing::SmallDataset::Create("ecps_quant_trainer"); }
+  static void TearDownTestSuite() { ds_.reset(); }
 
   // Trains `method` at `budget` and returns results.json.
   nlohmann::json Train(const std::string& method, double budget,
                        std::vector<std::string> extra = {}) {
-    std::vector<std::string> sets = {"data.source=cache",
-                                     "data.cache=" + dir_ + "/gen.ecache",
-                                     "model.bottom=32,16",
-                                     "model.top=32,16",
-                                     "model.threads=1",
-                                     "train.batch_size=64",
-                                     "train.evals_per_epoch=4",
-                                     "train.max_steps=400",
-                                     "train.latency_batches=2",
-                                     "optimizer.lr=0.003",
-                                     "output.progress=none",
-                                     "embedding.method=" + method,
-                                     "embedding.budget=" + std::to_string(budget),
-                                     "output.dir=" + dir_ + "/" + method};
+    std::vector<std::string> sets = ds_->FastConfig(method);
+    sets.insert(sets.end(),
+                {"train.evals_per_epoch=4", "train.max_steps=400", "embedding.method=" + method,
+                 "embedding.budget=" + std::to_string(budget)});
     sets.insert(sets.end(), extra.begin(), extra.end());
     auto cfg = LoadTrainConfig("", sets);
     EXPECT_TRUE(cfg.ok()) << cfg.status();
     if (!cfg.ok()) return {};
-    auto t = Trainer::Create(*cfg, data_);
+    auto t = Trainer::Create(*cfg, ds_->data());
     EXPECT_TRUE(t.ok()) << t.status();
     if (!t.ok()) return {};
     auto r = (*t)->Run(false);
@@ -78,11 +39,8 @@ class QuantizationTrainerTest : public ::testing::Test {
     return r.ok() ? *r : nlohmann::json();
   }
 
-  static std::string dir_;
-  static Dataset* data_;
+  static inline std::unique_ptr<testing::SmallDataset> ds_;
 };
-std::string QuantizationTrainerTest::dir_;
-Dataset* QuantizationTrainerTest::data_ = nullptr;
 
 TEST_F(QuantizationTrainerTest, EveryMethodTrainsWithDlrm) {
   const nlohmann::json full = Train("full", 1.0);
