@@ -119,10 +119,10 @@ const ParamSpec* ParamSchema::Find(const std::string& key) const {
   return nullptr;
 }
 
-std::string ParamSchema::Help(const std::string& indent) const {
+std::string ParamSchema::Help(const std::string& indent, const std::string& key_prefix) const {
   std::ostringstream os;
   for (const auto& s : specs_) {
-    os << indent << s.key << " (" << TypeName(s.type) << ", default "
+    os << indent << key_prefix << s.key << " (" << TypeName(s.type) << ", default "
        << (s.default_value.empty() ? "\"\"" : s.default_value);
     if (s.type == ParamType::kInt || s.type == ParamType::kFloat) {
       if (s.min > -1e299) os << ", min " << FormatNumber(s.min);

@@ -45,8 +45,9 @@ class ParamSchema {
   const ParamSpec* Find(const std::string& key) const;
   const std::vector<ParamSpec>& specs() const { return specs_; }
 
-  // One line per parameter: key, type, default, bounds/choices, description.
-  std::string Help(const std::string& indent = "  ") const;
+  // Two lines per parameter: `indent` + `key_prefix` + key with type, default
+  // and bounds/choices; then the description, indented further.
+  std::string Help(const std::string& indent = "  ", const std::string& key_prefix = "") const;
 
  private:
   std::vector<ParamSpec> specs_;

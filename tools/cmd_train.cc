@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
 #include "compressors/compressor.h"
+#include "launch/node.h"
 #include "launch/simulate.h"
 #include "tools/commands.h"
 #include "worker/data_source.h"
@@ -80,8 +81,8 @@ int RunTrain(const std::vector<std::string>& args) {
       "by --help-config. Results are also written as JSON to <output.dir>/results.json.\n\n"
       "options");
   std::vector<std::string> sets;
-  std::string config, help_method, log_level = "info";
-  int servers = 0, workers = 0;
+  std::string config, help_method, log_level = "info", role, scheduler;
+  int servers = 0, workers = 0, rank = 0;
   desc.add_options()("help,h", "show this help")("config,c", po::value(&config),
                                                  "YAML config file (see configs/)")(
       "set,s", po::value(&sets)->composing(),
@@ -91,6 +92,12 @@ int RunTrain(const std::vector<std::string>& args) {
       "simulate", "run a whole cluster (servers + workers) as threads of this process")(
       "servers", po::value(&servers), "parameter-server shards (sets cluster.servers)")(
       "workers", po::value(&workers), "data-parallel workers (sets cluster.workers)")(
+      "role", po::value(&role),
+      "multi-process run by hand: scheduler | server | worker (under mpirun roles come from "
+      "ranks: 0 scheduler, the next S servers, the rest workers)")(
+      "rank", po::value(&rank), "index of this server or worker (with --role)")(
+      "scheduler", po::value(&scheduler),
+      "the scheduler's endpoint, e.g. tcp://127.0.0.1:7000 (with --role; the scheduler binds it)")(
       "print-config", "validate the config, print the effective YAML and exit")(
       "help-config", "list every config key with type, default, bounds and description")(
       "list-methods", "list the registered compression methods")(
@@ -127,7 +134,7 @@ int RunTrain(const std::vector<std::string>& args) {
     const CompressorInfo* m = FindCompressor(help_method);
     if (m == nullptr) return Fail(CreateCompressor(help_method).status());
     std::printf("%s (%s): %s\n", m->name.c_str(), m->family.c_str(), m->description.c_str());
-    std::string h = m->schema.Help("  embedding.params.");
+    std::string h = m->schema.Help("  ", "embedding.params.");
     std::printf("%s", h.empty() ? "  (no parameters)\n" : h.c_str());
     return kExitOk;
   }
@@ -140,17 +147,39 @@ int RunTrain(const std::vector<std::string>& args) {
     std::cout << cfg->ToYaml();
     return kExitOk;
   }
-  auto data = OpenTrainingData(*cfg);
-  if (!data.ok()) return Fail(data.status());
   StatusOr<nlohmann::json> results = absl::UnknownError("not run");
-  if (vm.count("simulate")) {
+  const bool resume = vm.count("resume") > 0;
+  if (vm.count("role") || launch::LaunchedByMpirun()) {
+    if (vm.count("simulate")) return Fail(InvalidArgument("--simulate runs every role itself"));
     auto shape = launch::ClusterShapeFromConfig(*cfg);
     if (!shape.ok()) return Fail(shape.status());
-    results = launch::RunSimulation(*cfg, data->get(), *shape, vm.count("resume") > 0);
+    const TrainConfig& c = *cfg;
+    launch::DataOpener open = [&c] { return OpenTrainingData(c); };
+    if (vm.count("role")) {
+      launch::NodeSpec spec;
+      auto r = launch::ParseRole(role);
+      if (!r.ok()) return Fail(r.status());
+      spec.role = *r;
+      spec.rank = rank;
+      spec.scheduler = scheduler;
+      results = launch::RunNode(*cfg, *shape, spec, open, resume);
+    } else {
+      results = launch::RunUnderMpirun(*cfg, *shape, open, resume);
+    }
+    if (!results.ok()) return Fail(results.status());
+    if (results->is_null()) return kExitOk;  // servers and workers print nothing
   } else {
-    auto trainer = Trainer::Create(*cfg, data->get());
-    if (!trainer.ok()) return Fail(trainer.status());
-    results = (*trainer)->Run(vm.count("resume") > 0);
+    auto data = OpenTrainingData(*cfg);
+    if (!data.ok()) return Fail(data.status());
+    if (vm.count("simulate")) {
+      auto shape = launch::ClusterShapeFromConfig(*cfg);
+      if (!shape.ok()) return Fail(shape.status());
+      results = launch::RunSimulation(*cfg, data->get(), *shape, resume);
+    } else {
+      auto trainer = Trainer::Create(*cfg, data->get());
+      if (!trainer.ok()) return Fail(trainer.status());
+      results = (*trainer)->Run(resume);
+    }
   }
   if (!results.ok()) return Fail(results.status());
   if (vm.count("json")) {
