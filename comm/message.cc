@@ -64,6 +64,12 @@ const char* MsgTypeName(MsgType t) {
       return "heartbeat";
     case MsgType::kAbort:
       return "abort";
+    case MsgType::kDone:
+      return "done";
+    case MsgType::kCollective:
+      return "collective";
+    case MsgType::kCollectiveReply:
+      return "collective_reply";
   }
   return "unknown";
 }
@@ -78,6 +84,7 @@ bool IsReply(MsgType t) {
     case MsgType::kStatsReply:
     case MsgType::kEchoReply:
     case MsgType::kRegisterReply:
+    case MsgType::kCollectiveReply:
       return true;
     default:
       return false;

@@ -59,6 +59,9 @@ enum class MsgType : uint16_t {
   kRegisterReply = 41,
   kHeartbeat = 42,
   kAbort = 43,
+  kDone = 44,             // a worker finished; text = its results JSON (worker 0)
+  kCollective = 45,       // comm/rpc_collective.h: one member's contribution
+  kCollectiveReply = 46,  // the combined result
 };
 const char* MsgTypeName(MsgType t);
 // Replies are matched to pending requests by request_id (comm/rpc.h).

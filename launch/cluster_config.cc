@@ -2,6 +2,18 @@
 
 namespace ecps::launch {
 
+StatusOr<SparseOptimizerConfig> ServerOptimizerFromConfig(const TrainConfig& config) {
+  const ParamSet& p = config.params;
+  SparseOptimizerConfig sparse;
+  ASSIGN_OR_RETURN(sparse.kind, ParseSparseOptimizer(p.GetString("optimizer.sparse")));
+  const double slr = p.GetFloat("optimizer.sparse_lr");
+  sparse.lr = static_cast<float>(slr > 0 ? slr : p.GetFloat("optimizer.lr"));
+  sparse.beta1 = static_cast<float>(p.GetFloat("optimizer.beta1"));
+  sparse.beta2 = static_cast<float>(p.GetFloat("optimizer.beta2"));
+  sparse.eps = static_cast<float>(p.GetFloat("optimizer.eps"));
+  return sparse;
+}
+
 StatusOr<ClusterShape> ClusterShapeFromConfig(const TrainConfig& config) {
   const ParamSet& p = config.params;
   ClusterShape c;

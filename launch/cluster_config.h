@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "embedding/sparse_optimizer.h"
 #include "ps/sharding.h"
 #include "worker/train_config.h"
 
@@ -25,6 +26,10 @@ struct ClusterShape {
 };
 
 StatusOr<ClusterShape> ClusterShapeFromConfig(const TrainConfig& config);
+
+// The sparse optimizer the servers apply (the trainer's rule: optimizer.sparse
+// with optimizer.sparse_lr, or optimizer.lr when that is 0).
+StatusOr<SparseOptimizerConfig> ServerOptimizerFromConfig(const TrainConfig& config);
 
 // Node ids: 0 = scheduler, 1..S = servers, S+1..S+W = workers (the mpirun
 // rank layout).

@@ -13,16 +13,7 @@ namespace ecps::launch {
 
 StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset* data,
                                        const ClusterShape& shape, bool resume) {
-  SparseOptimizerConfig sparse;  // servers need the optimizer: same rule as the trainer
-  {
-    const ParamSet& p = config.params;
-    ASSIGN_OR_RETURN(sparse.kind, ParseSparseOptimizer(p.GetString("optimizer.sparse")));
-    const double slr = p.GetFloat("optimizer.sparse_lr");
-    sparse.lr = static_cast<float>(slr > 0 ? slr : p.GetFloat("optimizer.lr"));
-    sparse.beta1 = static_cast<float>(p.GetFloat("optimizer.beta1"));
-    sparse.beta2 = static_cast<float>(p.GetFloat("optimizer.beta2"));
-    sparse.eps = static_cast<float>(p.GetFloat("optimizer.eps"));
-  }
+  ASSIGN_OR_RETURN(SparseOptimizerConfig sparse, ServerOptimizerFromConfig(config));
   comm::InProcHub hub;
   const int S = shape.servers, W = shape.workers;
   auto ep = [](const char* role, int i) { return absl::StrCat("inproc://", role, i); };

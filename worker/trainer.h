@@ -29,6 +29,7 @@
 
 namespace ecps {
 
+// auc and logloss are meaningful only when rows > 0.
 struct EvalResult {
   double auc = 0.5;
   double logloss = 0;

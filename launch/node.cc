@@ -1,0 +1,221 @@
+#include "launch/node.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "comm/rpc.h"
+#include "common/logging.h"
+#include "launch/node_internal.h"
+#include "ps/client.h"
+#include "ps/server.h"
+#include "scheduler/node_agent.h"
+#include "scheduler/scheduler.h"
+#include "worker/trainer.h"
+
+namespace ecps::launch {
+namespace {
+
+// What a node does when the job must stop: there is no way to cancel a pull
+// or a collective blocked on a dead peer, so the process ends here.
+[[noreturn]] void ExitOnAbort(const std::string& who, const std::string& why) {
+  std::fprintf(stderr, "ecps train (%s): %s\n", who.c_str(), why.c_str());
+  std::fflush(stderr);
+  std::fflush(stdout);
+  std::_Exit(1);
+}
+
+std::string LocalEndpoint(const ClusterShape& shape, const std::string& what) {
+  if (shape.transport == "ipc") return absl::StrCat("ipc:///tmp/ecps.", ::getpid(), ".", what);
+  return absl::StrCat("tcp://", shape.host, ":0");
+}
+
+scheduler::NodeAgentOptions AgentOptions(const ClusterShape& shape, const std::string& role,
+                                         int rank) {
+  scheduler::NodeAgentOptions o;
+  o.role = role;
+  o.rank = rank;
+  o.num_servers = shape.servers;
+  o.num_workers = shape.workers;
+  o.heartbeat_interval_ms = shape.heartbeat_interval_ms;
+  o.heartbeat_timeout_ms = shape.heartbeat_timeout_ms;
+  return o;
+}
+
+Status RunServer(const TrainConfig& config, const ClusterShape& shape, const NodeSpec& spec) {
+  ASSIGN_OR_RETURN(SparseOptimizerConfig sparse, ServerOptimizerFromConfig(config));
+  auto data = comm::NewZmqTransport();
+  auto control = comm::NewZmqTransport();
+  ASSIGN_OR_RETURN(std::string data_ep, data->Bind(LocalEndpoint(shape, "data")));
+  ASSIGN_OR_RETURN(std::string control_ep, control->Bind(LocalEndpoint(shape, "control")));
+  const std::string who = absl::StrCat("server ", spec.rank);
+  scheduler::NodeAgent agent(
+      AgentOptions(shape, "server", spec.rank), control.get(), control_ep,
+      [who](const std::string& why) { ExitOnAbort(who, why); },
+      [&] { return data->bytes_sent() + control->bytes_sent(); });
+  ASSIGN_OR_RETURN(auto nodes, agent.Register(spec.scheduler, data_ep));
+  for (const auto& n : nodes)
+    if (n.role == "worker") RETURN_IF_ERROR(data->Connect(n.node, n.data));
+  ps::ServerOptions o;
+  o.rank = spec.rank;
+  o.shards = {shape.servers, shape.virtual_shards};
+  o.num_workers = shape.workers;
+  o.consistency = shape.consistency;
+  o.optimizer = sparse;
+  o.threads = shape.server_threads;
+  ps::Server server(o, data.get(), agent.node());
+  server.Start();
+  ECPS_LOG_INFO("{} (node {}) serving at {}", who, agent.node(), data_ep);
+  agent.WaitForShutdown();
+  server.Stop();
+  return OkStatus();
+}
+
+Status RunWorker(const TrainConfig& config, const ClusterShape& shape, const NodeSpec& spec,
+                 const DataOpener& open_data, bool resume) {
+  auto data_transport = comm::NewZmqTransport();
+  auto control = comm::NewZmqTransport();
+  ASSIGN_OR_RETURN(std::string data_ep, data_transport->Bind(LocalEndpoint(shape, "data")));
+  ASSIGN_OR_RETURN(std::string control_ep, control->Bind(LocalEndpoint(shape, "control")));
+  const std::string who = absl::StrCat("worker ", spec.rank);
+  scheduler::NodeAgent agent(
+      AgentOptions(shape, "worker", spec.rank), control.get(), control_ep,
+      [who](const std::string& why) { ExitOnAbort(who, why); },
+      [&] { return data_transport->bytes_sent() + control->bytes_sent(); });
+  ASSIGN_OR_RETURN(auto nodes, agent.Register(spec.scheduler, data_ep));
+  std::vector<int> server_nodes(shape.servers);
+  for (const auto& n : nodes) {
+    if (n.role != "server") continue;
+    RETURN_IF_ERROR(data_transport->Connect(n.node, n.data));
+    server_nodes[n.rank] = n.node;
+  }
+  StatusOr<nlohmann::json> results = [&]() -> StatusOr<nlohmann::json> {
+    ASSIGN_OR_RETURN(std::unique_ptr<Dataset> data, open_data());
+    comm::Rpc rpc(data_transport.get(), agent.node());
+    rpc.Start();
+    auto collective = agent.WorkerCollective();
+    ps::Client* client = nullptr;
+    TrainerEnv env;
+    env.workers = shape.workers > 1 ? collective.get() : nullptr;
+    env.make_store = [&](const SparseOptimizerConfig& opt) {
+      ps::ClientOptions o;
+      o.worker = spec.rank;
+      o.servers = server_nodes;
+      o.virtual_shards = shape.virtual_shards;
+      o.consistency = shape.consistency;
+      o.staleness = shape.staleness;
+      o.primary = spec.rank == 0;
+      o.optimizer = opt;
+      auto c = std::make_unique<ps::Client>(o, &rpc);
+      client = c.get();
+      return c;
+    };
+    ASSIGN_OR_RETURN(auto trainer, Trainer::Create(config, data.get(), std::move(env)));
+    ASSIGN_OR_RETURN(nlohmann::json r, trainer->Run(resume));
+    if (spec.rank == 0 && client != nullptr) {
+      auto stats = client->ServerStats();
+      if (stats.ok()) r["servers_stats"] = nlohmann::json::parse(*stats);
+    }
+    return r;
+  }();
+  if (!results.ok()) {
+    agent.Failed(results.status());
+    return Annotate(results.status(), who);
+  }
+  return agent.Done(spec.rank == 0 ? results->dump() : std::string());
+}
+
+}  // namespace
+
+namespace internal {
+
+StatusOr<nlohmann::json> RunScheduler(const TrainConfig& config, const ClusterShape& shape,
+                                      comm::Transport* control, const DataOpener& open_data,
+                                      const std::string& mode) {
+  // Build (or just open) the data before any worker gets going, so generated
+  // data is written once, not raced by every worker.
+  {
+    ASSIGN_OR_RETURN(auto data, open_data());
+    (void)data;
+  }
+  scheduler::SchedulerOptions o;
+  o.num_servers = shape.servers;
+  o.num_workers = shape.workers;
+  o.heartbeat_timeout_ms = shape.heartbeat_timeout_ms;
+  scheduler::Scheduler sched(o, control);
+  ASSIGN_OR_RETURN(scheduler::JobResult job, sched.Run());
+  nlohmann::json r;
+  try {
+    r = nlohmann::json::parse(job.results);
+  } catch (const std::exception& e) {
+    return DataLoss("worker 0's results are unreadable: ", e.what());
+  }
+  nlohmann::json stats = r.contains("servers_stats") ? r["servers_stats"] : nlohmann::json();
+  r.erase("servers_stats");
+  r["cluster"] = {{"mode", mode},
+                  {"servers", shape.servers},
+                  {"workers", shape.workers},
+                  {"virtual_shards", shape.virtual_shards},
+                  {"transport", shape.transport},
+                  {"network_bytes", job.network_bytes},
+                  {"servers_stats", stats}};
+  return r;
+}
+
+StatusOr<nlohmann::json> RunRole(const TrainConfig& config, const ClusterShape& shape,
+                                 const NodeSpec& spec, const DataOpener& open_data, bool resume) {
+  switch (spec.role) {
+    case Role::kServer:
+      RETURN_IF_ERROR(RunServer(config, shape, spec));
+      return nlohmann::json();
+    case Role::kWorker:
+      RETURN_IF_ERROR(RunWorker(config, shape, spec, open_data, resume));
+      return nlohmann::json();
+    case Role::kScheduler:
+      break;
+  }
+  return InvalidArgument("RunRole: the scheduler is started with RunScheduler");
+}
+
+}  // namespace internal
+
+StatusOr<Role> ParseRole(const std::string& name) {
+  if (name == "scheduler") return Role::kScheduler;
+  if (name == "server") return Role::kServer;
+  if (name == "worker") return Role::kWorker;
+  return InvalidArgument("--role '", name, "' is not one of scheduler|server|worker");
+}
+
+const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kScheduler:
+      return "scheduler";
+    case Role::kServer:
+      return "server";
+    case Role::kWorker:
+      return "worker";
+  }
+  return "?";
+}
+
+StatusOr<nlohmann::json> RunNode(const TrainConfig& config, const ClusterShape& shape,
+                                 const NodeSpec& spec, const DataOpener& open_data, bool resume) {
+  if (spec.scheduler.empty())
+    return InvalidArgument(
+        "--scheduler ENDPOINT (e.g. tcp://127.0.0.1:7000) is required with --role");
+  const int count = spec.role == Role::kServer ? shape.servers : shape.workers;
+  if (spec.role != Role::kScheduler && (spec.rank < 0 || spec.rank >= count))
+    return InvalidArgument("--rank ", spec.rank, " outside [0, ", count, ") for role ",
+                           RoleName(spec.role));
+  if (spec.role == Role::kScheduler) {
+    auto control = comm::NewZmqTransport();
+    ASSIGN_OR_RETURN(std::string ep, control->Bind(spec.scheduler));
+    ECPS_LOG_INFO("scheduler listening at {} for {} servers and {} workers", ep, shape.servers,
+                  shape.workers);
+    return internal::RunScheduler(config, shape, control.get(), open_data, "processes");
+  }
+  return internal::RunRole(config, shape, spec, open_data, resume);
+}
+
+}  // namespace ecps::launch

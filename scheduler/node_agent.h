@@ -1,0 +1,93 @@
+// A server's or worker's side of the scheduler protocol (scheduler.h):
+// registers the node and learns every node's data endpoint, sends heartbeats
+// (and notices a scheduler that stops answering them), hosts the workers'
+// collective rooted at the scheduler, reports completion, and receives
+// kShutdown and kAbort.
+//
+// Thread-safety: Register/Done/Failed/WaitForShutdown from the owning thread;
+// the abort callback runs on a communication thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "comm/collective.h"
+#include "comm/rpc.h"
+#include "scheduler/scheduler.h"
+
+namespace ecps::scheduler {
+
+struct NodeAgentOptions {
+  std::string role;  // "server" | "worker"
+  int rank = 0;
+  int num_servers = 1;
+  int num_workers = 1;
+  int heartbeat_interval_ms = 500;
+  int heartbeat_timeout_ms = 10000;
+  int register_timeout_ms = 300000;
+};
+
+class NodeAgent {
+ public:
+  // Called once when the job must stop: the scheduler sent kAbort (its text)
+  // or stopped answering heartbeats. The process runner exits non-zero.
+  using AbortFn = std::function<void(const std::string& why)>;
+  // Bytes this node sent on its transports (reported at completion).
+  using BytesFn = std::function<uint64_t()>;
+
+  // `control` is bound at `control_endpoint` and must outlive the agent.
+  NodeAgent(NodeAgentOptions options, comm::Transport* control, std::string control_endpoint,
+            AbortFn on_abort, BytesFn bytes_sent);
+  ~NodeAgent();  // stops heartbeats and the control Rpc
+
+  int node() const { return node_; }
+
+  // Registers with the scheduler at `scheduler_endpoint`, announcing
+  // `data_endpoint`; returns every server's and worker's address once all
+  // registered, and starts heartbeats. Errors: the scheduler's rejection, or
+  // DeadlineExceeded after the registration timeout.
+  StatusOr<std::vector<NodeAddress>> Register(const std::string& scheduler_endpoint,
+                                              const std::string& data_endpoint);
+
+  // The collective of all workers, rooted at the scheduler (workers only;
+  // after Register). Owned by the agent's Rpc: do not outlive the agent.
+  std::unique_ptr<comm::Collective> WorkerCollective();
+
+  // Worker: reports success (worker 0 passes its results JSON) and stops
+  // heartbeats.
+  Status Done(const std::string& results);
+  // Worker: reports a failure; the scheduler stops the job naming this node.
+  void Failed(const Status& why);
+  // Server: blocks until the scheduler's kShutdown (after every worker is done).
+  void WaitForShutdown();
+
+ private:
+  void OnMessage(comm::Message m);
+  void HeartbeatLoop();
+  void StopHeartbeats();
+  void RaiseAbort(const std::string& why);
+
+  const NodeAgentOptions opt_;
+  const int node_;
+  comm::Transport* control_;
+  const std::string control_endpoint_;
+  AbortFn on_abort_;
+  BytesFn bytes_sent_;
+  std::unique_ptr<comm::Rpc> rpc_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool shutdown_ = false;
+  bool stop_heartbeats_ = false;
+  std::atomic<bool> aborted_{false};
+  std::atomic<bool> registered_{false};
+  std::thread heartbeat_;
+};
+
+}  // namespace ecps::scheduler

@@ -1,0 +1,108 @@
+// The scheduler of a multi-process job (node 0): registration and roles,
+// endpoint exchange, heartbeats and failure detection, the workers'
+// collectives (barriers, dense all-reduce, evaluation gathers; see
+// comm/rpc_collective.h), completion and shutdown.
+//
+// Protocol (all on the control transport; node ids are the mpirun ranks:
+// 0 = scheduler, 1..S = servers, S+1..S+W = workers):
+//   kRegister   text = {"role", "rank", "control", "data"} (JSON). Answered,
+//               once every node registered, by kRegisterReply text =
+//               {"nodes": [{"role", "rank", "node", "data"}...]}.
+//   kHeartbeat  every heartbeat interval -> kAck. A node silent for longer
+//               than the heartbeat timeout stops the job.
+//   kCollective the workers' collectives, rooted here.
+//   kDone       a worker finished: arg = 0 (text = its results JSON, worker
+//               0 only) or 1 (failed, text = why); arg2 = bytes it sent.
+//   kShutdown   scheduler -> server once every worker is done -> kAck
+//               (arg2 = bytes the server sent).
+//   kAbort      scheduler -> every node when the job stops on a failure;
+//               text names the failed node. Nodes exit non-zero.
+//
+// The scheduler never touches model state: the last complete checkpoint
+// (written atomically by worker 0, docs/architecture.md) stays intact when a
+// job is stopped, and `--resume` continues from it.
+//
+// Thread-safety: Run() from one thread; Abort() from any thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "comm/rpc.h"
+#include "comm/rpc_collective.h"
+#include "common/status.h"
+
+namespace ecps::scheduler {
+
+// Node id of a server or worker of rank `rank` (the mpirun rank layout).
+int NodeId(const std::string& role, int rank, int num_servers);
+// "node 2 (role server, rank 1)": how failures name a node.
+std::string DescribeNode(const std::string& role, int rank, int node);
+
+struct NodeAddress {
+  std::string role;  // "server" | "worker"
+  int rank = 0;      // index within the role
+  int node = 0;      // node id
+  std::string data;  // data-plane endpoint (parameter-server traffic)
+};
+
+struct SchedulerOptions {
+  int num_servers = 1;
+  int num_workers = 1;
+  int heartbeat_timeout_ms = 10000;
+  int register_timeout_ms = 300000;
+};
+
+struct JobResult {
+  std::string results;         // worker 0's results JSON
+  uint64_t network_bytes = 0;  // sent by every server and worker
+};
+
+class Scheduler {
+ public:
+  // `control` is bound at the address every node was given and must outlive
+  // the scheduler.
+  Scheduler(SchedulerOptions options, comm::Transport* control);
+  ~Scheduler();
+
+  // Runs the job to completion. Errors: Aborted naming the failed node (a
+  // missed heartbeat timeout, a worker that failed, a registration timeout),
+  // after every other node was sent kAbort.
+  StatusOr<JobResult> Run();
+  // Stops the job with `why` (as a failure would). Any thread.
+  void Abort(const std::string& why);
+
+ private:
+  struct Node {
+    NodeAddress addr;
+    comm::Header register_request;
+    std::chrono::steady_clock::time_point last_seen;
+    bool done = false;
+  };
+  void OnMessage(comm::Message m);
+  void Reply(const comm::Header& request, comm::MsgType type, int64_t arg2 = 0);
+  void SendAbortToAll(const std::string& why);
+
+  const SchedulerOptions opt_;
+  comm::Transport* control_;
+  std::unique_ptr<comm::Rpc> rpc_;
+  comm::CollectiveRoot collective_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Node> nodes_;  // by node id; nodes_[0] unused
+  int registered_ = 0;
+  int rejected_routes_ = 0;  // negative route ids for answering rejected nodes
+  bool running_ = false;     // every node registered and answered
+  int workers_done_ = 0;
+  int servers_done_ = 0;
+  std::string failure_;
+  JobResult result_;
+};
+
+}  // namespace ecps::scheduler

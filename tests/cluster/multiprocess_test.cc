@@ -1,0 +1,258 @@
+// Multi-process runs of the `ecps` binary (label: integration): mpirun -np 5
+// over ZeroMQ tcp matches the in-process simulation; a killed server stops
+// the job within the heartbeat timeout naming it; the job resumes from the
+// last checkpoint, also onto 3 servers; a worker killed while it writes
+// checkpoints leaves the previous one loadable.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace ecps {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A child process with stdout/stderr sent to files.
+struct Proc {
+  pid_t pid = -1;
+  std::string out, err;
+  int status = -1;
+
+  static Proc Start(const std::vector<std::string>& args, const std::string& stem) {
+    Proc p;
+    p.out = stem + ".out";
+    p.err = stem + ".err";
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, p.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, p.err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    EXPECT_EQ(posix_spawnp(&p.pid, argv[0], &fa, nullptr, argv.data(), environ), 0) << args[0];
+    posix_spawn_file_actions_destroy(&fa);
+    return p;
+  }
+  // Waits up to `seconds`; false if still running (then it is killed).
+  bool Wait(double seconds) {
+    const auto end = Clock::now() + std::chrono::duration<double>(seconds);
+    while (Clock::now() < end) {
+      if (waitpid(pid, &status, WNOHANG) == pid) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return false;
+  }
+  int ExitCode() const { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
+};
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t n = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+class MultiProcessTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = (fs::temp_directory_path() / ("ecps_mp_test." + std::to_string(::getpid()))).string();
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    std::ofstream(dir_ + "/small.yaml") << R"(data:
+  source: generate
+  format: criteo
+  generate: {rows: 20000, features: 10000, seed: 3}
+  split: ratio
+  cache_dir: )" << dir_ << R"(/cache
+model: {name: dlrm, bottom: "16", top: "16", threads: 1}
+embedding: {method: full, dim: 16}
+optimizer: {lr: 0.003}
+train: {batch_size: 128, epochs: 1, evals_per_epoch: 2, latency_batches: 2}
+cluster: {servers: 2, workers: 2, heartbeat_interval_ms: 100, heartbeat_timeout_ms: 1500}
+output: {progress: none}
+)";
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+
+  // `ecps train --config small.yaml --json` plus `extra`, run to completion.
+  nlohmann::json Train(const std::string& name, std::vector<std::string> extra,
+                       std::vector<std::string> prefix = {}) {
+    std::vector<std::string> args = prefix;
+    for (std::string a : {std::string(ECPS_BINARY), std::string("train"), std::string("--config"),
+                          dir_ + "/small.yaml", std::string("--json")})
+      args.push_back(a);
+    args.insert(args.end(), extra.begin(), extra.end());
+    Proc p = Proc::Start(args, dir_ + "/" + name);
+    EXPECT_TRUE(p.Wait(120)) << name << " timed out";
+    EXPECT_EQ(p.ExitCode(), 0) << name << ":\n" << ReadAll(p.err);
+    try {
+      return nlohmann::json::parse(ReadAll(p.out));
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << name << ": no results JSON: " << e.what() << "\n" << ReadAll(p.err);
+      return {};
+    }
+  }
+
+  // Starts a loopback job (scheduler, S servers, W workers) by hand.
+  struct Job {
+    Proc scheduler;
+    std::vector<Proc> servers, workers;
+  };
+  Job StartLoopback(const std::string& name, int servers, int workers,
+                    std::vector<std::string> extra) {
+    const std::string ep = "tcp://127.0.0.1:" + std::to_string(FreePort());
+    auto args = [&](const std::string& role, int rank) {
+      std::vector<std::string> a = {ECPS_BINARY,
+                                    "train",
+                                    "--config",
+                                    dir_ + "/small.yaml",
+                                    "--json",
+                                    "--role",
+                                    role,
+                                    "--rank",
+                                    std::to_string(rank),
+                                    "--scheduler",
+                                    ep,
+                                    "--servers",
+                                    std::to_string(servers),
+                                    "--workers",
+                                    std::to_string(workers)};
+      a.insert(a.end(), extra.begin(), extra.end());
+      return a;
+    };
+    Job j;
+    const std::string stem = dir_ + "/" + name;
+    j.scheduler = Proc::Start(args("scheduler", 0), stem + ".scheduler");
+    for (int s = 0; s < servers; ++s)
+      j.servers.push_back(Proc::Start(args("server", s), stem + ".server" + std::to_string(s)));
+    for (int w = 0; w < workers; ++w)
+      j.workers.push_back(Proc::Start(args("worker", w), stem + ".worker" + std::to_string(w)));
+    return j;
+  }
+  static void Reap(Job* j) {
+    for (auto* v : {&j->servers, &j->workers})
+      for (Proc& p : *v) p.Wait(10);
+  }
+  static bool WaitForFile(const std::string& path, double seconds) {
+    const auto end = Clock::now() + std::chrono::duration<double>(seconds);
+    while (Clock::now() < end) {
+      if (fs::exists(path)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+
+  static std::string dir_;
+};
+std::string MultiProcessTest::dir_;
+
+TEST_F(MultiProcessTest, MpirunFiveRanksMatchesSimulation) {
+  if (system("mpirun --version > /dev/null 2>&1") != 0) GTEST_SKIP() << "mpirun not found";
+  nlohmann::json sim = Train("sim", {"--simulate", "--set", "output.dir=" + dir_ + "/sim"});
+  nlohmann::json mpi = Train("mpi", {"--set", "output.dir=" + dir_ + "/mpi"},
+                             {"mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "5"});
+  ASSERT_TRUE(sim.contains("test_auc") && mpi.contains("test_auc"));
+  EXPECT_EQ(mpi["cluster"]["mode"], "mpirun");
+  EXPECT_EQ(mpi["cluster"]["servers"], 2);
+  EXPECT_EQ(mpi["cluster"]["workers"], 2);
+  // BSP over the same shards and the same rank-order reductions: identical.
+  EXPECT_NEAR(mpi["test_auc"].get<double>(), sim["test_auc"].get<double>(), 1e-6);
+  EXPECT_EQ(mpi["test_auc"], sim["test_auc"]);
+  EXPECT_EQ(mpi["val_auc"], sim["val_auc"]);
+  EXPECT_EQ(mpi["steps"], sim["steps"]);
+  EXPECT_GT(mpi["test_auc"].get<double>(), 0.65);
+}
+
+TEST_F(MultiProcessTest, KilledServerStopsTheJobNamingItAndResumeOntoThreeServersCompletes) {
+  const std::string out = "output.dir=" + dir_ + "/fault";
+  // Long enough to be killed mid-run; a checkpoint every 20 steps.
+  Job job = StartLoopback(
+      "fault", 2, 2,
+      {"--set", out, "--set", "train.epochs=50", "--set", "output.checkpoint_every=20"});
+  ASSERT_TRUE(WaitForFile(dir_ + "/fault/last.ckpt", 60)) << ReadAll(job.scheduler.err);
+  kill(job.servers[1].pid, SIGKILL);
+  const auto killed = Clock::now();
+  ASSERT_TRUE(job.scheduler.Wait(30));
+  const double took = std::chrono::duration<double>(Clock::now() - killed).count();
+  Reap(&job);
+  const std::string err = ReadAll(job.scheduler.err);
+  EXPECT_NE(job.scheduler.ExitCode(), 0);
+  EXPECT_LT(took, 1.5 + 3.0) << "heartbeat timeout 1.5 s";
+  EXPECT_NE(err.find("node 2 (role server, rank 1)"), std::string::npos) << err;
+  EXPECT_NE(err.find("heartbeat"), std::string::npos) << err;
+  for (Proc& w : job.workers) EXPECT_NE(w.ExitCode(), 0);
+
+  // Resume onto 3 servers with a 5-epoch limit; it must equal an
+  // uninterrupted 5-epoch run.
+  Job resumed = StartLoopback(
+      "resume", 3, 2,
+      {"--set", out, "--set", "train.epochs=5", "--set", "output.checkpoint_every=20", "--resume"});
+  ASSERT_TRUE(resumed.scheduler.Wait(120));
+  Reap(&resumed);
+  ASSERT_EQ(resumed.scheduler.ExitCode(), 0) << ReadAll(resumed.scheduler.err);
+  nlohmann::json r = nlohmann::json::parse(ReadAll(resumed.scheduler.out));
+  EXPECT_EQ(r["cluster"]["servers"], 3);
+  nlohmann::json ref = Train("ref", {"--simulate", "--set", "output.dir=" + dir_ + "/ref", "--set",
+                                     "train.epochs=5", "--set", "output.checkpoint_every=20"});
+  EXPECT_EQ(r["steps"], ref["steps"]);
+  EXPECT_NEAR(r["test_auc"].get<double>(), ref["test_auc"].get<double>(), 1e-9);
+}
+
+TEST_F(MultiProcessTest, WorkerKilledWhileWritingCheckpointsLeavesThePreviousLoadable) {
+  const std::string out = "output.dir=" + dir_ + "/ckkill";
+  // Worker 0 writes a checkpoint after every step, so a kill lands in (or
+  // next to) a write; try several moments.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    fs::remove_all(dir_ + "/ckkill");
+    Job job = StartLoopback(
+        "ckkill" + std::to_string(attempt), 2, 2,
+        {"--set", out, "--set", "train.epochs=50", "--set", "output.checkpoint_every=1"});
+    ASSERT_TRUE(WaitForFile(dir_ + "/ckkill/last.ckpt", 60));
+    std::this_thread::sleep_for(std::chrono::milliseconds(37 * attempt));
+    kill(job.workers[0].pid, SIGKILL);
+    ASSERT_TRUE(job.scheduler.Wait(30));
+    Reap(&job);
+    EXPECT_NE(job.scheduler.ExitCode(), 0);
+    const std::string err = ReadAll(job.scheduler.err);
+    EXPECT_NE(err.find("node 3 (role worker, rank 0)"), std::string::npos) << err;
+  }
+  // The checkpoint left behind loads: a resumed simulation completes.
+  nlohmann::json r = Train("ckkill_resume", {"--simulate", "--resume", "--set", out, "--set",
+                                             "train.epochs=1", "--set", "train.max_steps=1"});
+  EXPECT_TRUE(r["test_auc"].is_number());
+}
+
+}  // namespace
+}  // namespace ecps

@@ -1,0 +1,181 @@
+// The scheduler and its node agents in one process over the in-process
+// transport: registration and endpoint exchange, collectives rooted at the
+// scheduler (rank-order sums), completion and shutdown, a node that stops
+// heartbeating, bad registrations.
+#include "scheduler/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "scheduler/node_agent.h"
+
+namespace ecps::scheduler {
+namespace {
+
+struct Cluster {
+  comm::InProcHub hub;
+  std::unique_ptr<comm::Transport> sched_transport;
+  std::vector<std::unique_ptr<comm::Transport>> transports;
+  std::vector<std::unique_ptr<NodeAgent>> agents;
+  std::atomic<int> aborts{0};
+  std::string last_abort;
+  std::mutex mu;
+
+  explicit Cluster() {
+    sched_transport = comm::NewInProcTransport(&hub);
+    EXPECT_TRUE(sched_transport->Bind("inproc://sched").ok());
+  }
+  NodeAgent* Add(const std::string& role, int rank, int servers, int workers) {
+    transports.push_back(comm::NewInProcTransport(&hub));
+    const std::string ep = "inproc://" + role + std::to_string(rank);
+    EXPECT_TRUE(transports.back()->Bind(ep).ok());
+    NodeAgentOptions o;
+    o.role = role;
+    o.rank = rank;
+    o.num_servers = servers;
+    o.num_workers = workers;
+    o.heartbeat_interval_ms = 20;
+    o.heartbeat_timeout_ms = 400;
+    o.register_timeout_ms = 3000;
+    agents.push_back(std::make_unique<NodeAgent>(
+        o, transports.back().get(), ep,
+        [this](const std::string& why) {
+          std::lock_guard<std::mutex> l(mu);
+          last_abort = why;
+          ++aborts;
+        },
+        [] { return uint64_t{100}; }));
+    return agents.back().get();
+  }
+};
+
+SchedulerOptions Options(int servers, int workers) {
+  SchedulerOptions o;
+  o.num_servers = servers;
+  o.num_workers = workers;
+  o.heartbeat_timeout_ms = 400;
+  o.register_timeout_ms = 5000;
+  return o;
+}
+
+TEST(SchedulerTest, RegistersRunsCollectivesAndShutsDown) {
+  Cluster c;
+  Scheduler sched(Options(1, 2), c.sched_transport.get());
+  StatusOr<JobResult> job = absl::UnknownError("not run");
+  std::thread st([&] { job = sched.Run(); });
+  NodeAgent* server = c.Add("server", 0, 1, 2);
+  std::vector<NodeAgent*> workers = {c.Add("worker", 0, 1, 2), c.Add("worker", 1, 1, 2)};
+  std::thread server_thread([&] {
+    auto nodes = server->Register("inproc://sched", "inproc://server0.data");
+    ASSERT_TRUE(nodes.ok()) << nodes.status();
+    ASSERT_EQ(nodes->size(), 3u);
+    server->WaitForShutdown();
+  });
+  std::vector<std::thread> wt;
+  std::vector<std::vector<float>> sums(2);
+  std::vector<std::vector<std::string>> gathered(2);
+  std::vector<std::string> bcast(2);
+  for (int w = 0; w < 2; ++w) {
+    wt.emplace_back([&, w] {
+      auto nodes = workers[w]->Register("inproc://sched", "inproc://data" + std::to_string(w));
+      ASSERT_TRUE(nodes.ok()) << nodes.status();
+      for (const auto& n : *nodes)
+        if (n.role == "server") {
+          EXPECT_EQ(n.data, "inproc://server0.data");
+        }
+      auto coll = workers[w]->WorkerCollective();
+      EXPECT_EQ(coll->rank(), w);
+      EXPECT_EQ(coll->size(), 2);
+      sums[w] = {0.1f * (w + 1), 1e8f * (w == 0 ? 1 : -1), 1.0f};
+      ASSERT_TRUE(coll->AllreduceSum(std::span<float>(sums[w])).ok());
+      ASSERT_TRUE(coll->Allgather("part" + std::to_string(w), &gathered[w]).ok());
+      bcast[w] = w == 1 ? "from one" : "";
+      ASSERT_TRUE(coll->Broadcast(&bcast[w], 1).ok());
+      ASSERT_TRUE(coll->Barrier().ok());
+      EXPECT_TRUE(workers[w]->Done(w == 0 ? "{\"test_auc\": 0.5}" : "").ok());
+    });
+  }
+  for (auto& t : wt) t.join();
+  server_thread.join();
+  st.join();
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->results, "{\"test_auc\": 0.5}");
+  EXPECT_EQ(job->network_bytes, 300u);  // 100 per node
+  // Rank-order sum, identical on both ranks.
+  const float expect0 = 0.1f + 0.2f;
+  for (int w = 0; w < 2; ++w) {
+    EXPECT_EQ(sums[w][0], expect0);
+    EXPECT_EQ(sums[w][1], 0.0f);
+    EXPECT_EQ(sums[w][2], 2.0f);
+    EXPECT_EQ(gathered[w], (std::vector<std::string>{"part0", "part1"}));
+    EXPECT_EQ(bcast[w], "from one");
+  }
+  EXPECT_EQ(c.aborts.load(), 0);
+}
+
+TEST(SchedulerTest, SilentNodeStopsTheJobNamingIt) {
+  Cluster c;
+  Scheduler sched(Options(1, 1), c.sched_transport.get());
+  StatusOr<JobResult> job = absl::UnknownError("not run");
+  std::thread st([&] { job = sched.Run(); });
+  NodeAgent* server = c.Add("server", 0, 1, 1);
+  NodeAgent* worker = c.Add("worker", 0, 1, 1);
+  std::thread a([&] { ASSERT_TRUE(server->Register("inproc://sched", "d0").ok()); });
+  ASSERT_TRUE(worker->Register("inproc://sched", "d1").ok());
+  a.join();
+  const auto t0 = std::chrono::steady_clock::now();
+  c.agents[0].reset();  // the server "dies": its heartbeats stop
+  st.join();
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_FALSE(job.ok());
+  EXPECT_EQ(job.status().code(), absl::StatusCode::kAborted);
+  EXPECT_NE(job.status().message().find("node 1 (role server, rank 0)"), std::string::npos)
+      << job.status();
+  EXPECT_LT(took, 0.4 + 2.0);
+  // The surviving worker was told why.
+  for (int i = 0; i < 100 && c.aborts.load() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::lock_guard<std::mutex> l(c.mu);
+  EXPECT_NE(c.last_abort.find("node 1 (role server, rank 0)"), std::string::npos) << c.last_abort;
+}
+
+TEST(SchedulerTest, WorkerFailureStopsTheJob) {
+  Cluster c;
+  Scheduler sched(Options(1, 1), c.sched_transport.get());
+  StatusOr<JobResult> job = absl::UnknownError("not run");
+  std::thread st([&] { job = sched.Run(); });
+  NodeAgent* server = c.Add("server", 0, 1, 1);
+  NodeAgent* worker = c.Add("worker", 0, 1, 1);
+  std::thread a([&] { ASSERT_TRUE(server->Register("inproc://sched", "d0").ok()); });
+  ASSERT_TRUE(worker->Register("inproc://sched", "d1").ok());
+  a.join();
+  worker->Failed(absl::InternalError("disk full"));
+  st.join();
+  ASSERT_FALSE(job.ok());
+  EXPECT_NE(job.status().message().find("node 2 (role worker, rank 0) failed: disk full"),
+            std::string::npos)
+      << job.status();
+}
+
+TEST(SchedulerTest, RejectsBadRegistrations) {
+  Cluster c;
+  SchedulerOptions o = Options(1, 1);
+  o.register_timeout_ms = 300;
+  Scheduler sched(o, c.sched_transport.get());
+  StatusOr<JobResult> job = absl::UnknownError("not run");
+  std::thread st([&] { job = sched.Run(); });
+  // Rank 5 of a 1-worker job: rejected (the agent believes in 6 workers).
+  NodeAgent* bad = c.Add("worker", 5, 1, 6);
+  auto r = bad->Register("inproc://sched", "d");
+  EXPECT_FALSE(r.ok());
+  st.join();
+  ASSERT_FALSE(job.ok());
+  EXPECT_NE(job.status().message().find("registration timed out"), std::string::npos)
+      << job.status();
+  EXPECT_NE(job.status().message().find("server 0, worker 0"), std::string::npos) << job.status();
+}
+
+}  // namespace
+}  // namespace ecps::scheduler
