@@ -1,0 +1,250 @@
+// Parameter-server benchmark (a plain program: the figures are ratios
+// measured in one run, which is what a shared, noisy machine allows).
+//
+//  1. pull+push of 16-dim fp32 rows through ps::Client -> ps::Server, in
+//     keys/s and GB/s, against a raw echo of the same bytes over the same
+//     transport (two kEcho round trips of K*36 bytes each way per iteration,
+//     the byte count and round trips of one pull + one push of K keys:
+//     pull K*8 out, K*64 back; push K*72 out), for in-process and loopback
+//     TCP (ZeroMQ).
+//  2. end-to-end: 1 worker + 1 server in simulation (--simulate) against the
+//     single-process trainer on the same config (training-loop seconds), and
+//     network bytes per training sample.
+//
+// usage: ps_bench [--keys K] [--rows R] [--seconds S] [--steps N]
+// docs/performance.md has the numbers and the command.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "comm/rpc.h"
+#include "common/logging.h"
+#include "common/rng.h"
+#include "launch/simulate.h"
+#include "ps/client.h"
+#include "ps/server.h"
+#include "worker/data/gen_data.h"
+#include "worker/data/preprocess.h"
+#include "worker/trainer.h"
+
+namespace ecps {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+void Die(const Status& s, const char* what) {
+  if (s.ok()) return;
+  std::fprintf(stderr, "ps_bench: %s: %s\n", what, s.ToString().c_str());
+  std::exit(1);
+}
+
+struct Rate {
+  double pullpush_s = 0;  // seconds per pull+push iteration (median of rounds)
+  double echo_s = 0;      // seconds per echo pair
+};
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+Rate MeasureTransport(const std::string& kind, int keys, uint64_t rows, double seconds) {
+  comm::InProcHub hub;
+  std::unique_ptr<comm::Transport> st, wt;
+  std::string sep, wep;
+  if (kind == "inproc") {
+    st = comm::NewInProcTransport(&hub);
+    wt = comm::NewInProcTransport(&hub);
+    sep = *st->Bind("inproc://server");
+    wep = *wt->Bind("inproc://worker");
+  } else {
+    st = comm::NewZmqTransport();
+    wt = comm::NewZmqTransport();
+    auto a = st->Bind("tcp://127.0.0.1:0");
+    auto b = wt->Bind("tcp://127.0.0.1:0");
+    Die(a.status(), "bind");
+    Die(b.status(), "bind");
+    sep = *a;
+    wep = *b;
+  }
+  Die(st->Connect(2, wep), "connect");
+  Die(wt->Connect(1, sep), "connect");
+  ps::ServerOptions so;
+  so.shards = {1, 8};
+  so.threads = 2;
+  so.optimizer.kind = SparseOptimizerKind::kSgd;
+  ps::Server server(so, st.get(), 1);
+  server.Start();
+  comm::Rpc rpc(wt.get(), 2);
+  rpc.Start();
+  ps::ClientOptions co;
+  co.servers = {1};
+  co.virtual_shards = 8;
+  co.optimizer = so.optimizer;
+  ps::Client client(co, &rpc);
+  RowTableSpec spec;
+  spec.name = "E";
+  spec.rows = rows;
+  spec.width = 16;
+  spec.init_bound = 0.01;
+  Die(client.Reset({spec}, 1), "reset");
+
+  // A few batches of K distinct random rows, reused round robin.
+  Rng rng(7);
+  std::vector<LookupPlan> plans(4);
+  for (auto& p : plans) {
+    p.Reset(keys, 1);
+    std::vector<uint64_t> all(rows);
+    for (uint64_t i = 0; i < rows; ++i) all[i] = i;
+    for (int i = 0; i < keys; ++i) std::swap(all[i], all[i + rng.Below(rows - i)]);
+    p.rows[0].assign(all.begin(), all.begin() + keys);
+  }
+  FetchedRows grads, values;
+  grads.values = {std::vector<float>(static_cast<size_t>(keys) * 16, 1e-3f)};
+  const comm::Buffer echo_payload =
+      comm::Buffer::FromVector(std::vector<uint8_t>(static_cast<size_t>(keys) * 36, 1));
+
+  int64_t step = 0;
+  auto pullpush = [&] {
+    const LookupPlan& p = plans[step % plans.size()];
+    client.Gather(p, &values);
+    client.Push(p, grads, ++step);
+  };
+  auto echo = [&] {
+    for (int r = 0; r < 2; ++r) {
+      comm::Message m;
+      m.header.type = comm::MsgType::kEcho;
+      m.payloads.push_back(echo_payload);
+      auto f = rpc.Call(1, std::move(m));
+      Die(comm::Rpc::Wait(f, 60000, "echo").status(), "echo");
+    }
+  };
+  // Alternating rounds so that both see the same machine load.
+  std::vector<double> pp, ec;
+  const int rounds = 5;
+  for (int i = 0; i < 3; ++i) {
+    pullpush();
+    echo();
+  }
+  for (int round = 0; round < rounds; ++round) {
+    for (auto* which : {&pp, &ec}) {
+      int n = 0;
+      auto t0 = Clock::now();
+      while (Since(t0) < seconds / (2 * rounds)) {
+        if (which == &pp)
+          pullpush();
+        else
+          echo();
+        ++n;
+      }
+      which->push_back(Since(t0) / n);
+    }
+  }
+  rpc.Stop();
+  server.Stop();
+  return {Median(pp), Median(ec)};
+}
+
+struct E2e {
+  double single_s = 0, sim_s = 0, bytes_per_sample = 0;
+  double single_auc = 0, sim_auc = 0;
+};
+
+E2e MeasureEndToEnd(int steps) {
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / ("ecps_ps_bench." + std::to_string(::getpid())))
+          .string();
+  std::filesystem::create_directories(dir);
+  GenDataOptions g;
+  g.rows = 60000;
+  g.features = 50000;
+  g.seed = 5;
+  Die(GenerateData(g, dir + "/gen.txt").status(), "gen-data");
+  PreprocessOptions p;
+  p.inputs = {dir + "/gen.txt"};
+  p.output = dir + "/gen.ecache";
+  p.split = "ratio";
+  Die(Preprocess(p).status(), "preprocess");
+  auto data = Dataset::Open(p.output);
+  Die(data.status(), "open");
+  auto config = [&](const std::string& out) {
+    auto c = LoadTrainConfig(
+        "", {"data.source=cache", "data.cache=" + p.output, "model.bottom=64,16", "model.top=64",
+             "model.threads=1", "train.batch_size=256", "train.max_steps=" + std::to_string(steps),
+             "train.evals_per_epoch=1", "train.latency_batches=2", "output.progress=none",
+             "output.dir=" + dir + "/" + out});
+    Die(c.status(), "config");
+    return *c;
+  };
+  E2e e;
+  std::vector<double> single, sim;
+  for (int round = 0; round < 3; ++round) {
+    auto t = Trainer::Create(config("single"), data->get());
+    Die(t.status(), "trainer");
+    auto a = (*t)->Run(false);
+    Die(a.status(), "single run");
+    single.push_back((*a)["train_loop_seconds"].get<double>());
+    e.single_auc = (*a)["test_auc"].get<double>();
+    TrainConfig c = config("sim");
+    auto shape = launch::ClusterShapeFromConfig(c);
+    Die(shape.status(), "shape");
+    auto b = launch::RunSimulation(c, data->get(), *shape, false);
+    Die(b.status(), "simulation");
+    sim.push_back((*b)["train_loop_seconds"].get<double>());
+    e.sim_auc = (*b)["test_auc"].get<double>();
+    e.bytes_per_sample = (*b)["cluster"]["network_bytes"].get<double>() /
+                         ((*b)["steps"].get<double>() * (*b)["batch_size"].get<double>());
+  }
+  e.single_s = *std::min_element(single.begin(), single.end());
+  e.sim_s = *std::min_element(sim.begin(), sim.end());
+  std::filesystem::remove_all(dir);
+  return e;
+}
+
+int Main(int argc, char** argv) {
+  int keys = 4096, steps = 300;
+  uint64_t rows = 1000000;
+  double seconds = 4;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i];
+    if (k == "--keys") keys = std::atoi(argv[i + 1]);
+    if (k == "--rows") rows = std::strtoull(argv[i + 1], nullptr, 10);
+    if (k == "--seconds") seconds = std::atof(argv[i + 1]);
+    if (k == "--steps") steps = std::atoi(argv[i + 1]);
+  }
+  SetLogLevel("warn");
+  std::printf("pull+push of %d distinct 16-dim fp32 rows (table of %llu rows, 1 server, SGD)\n\n",
+              keys, static_cast<unsigned long long>(rows));
+  std::printf("| transport | pull+push keys/s | pull+push GB/s | raw echo GB/s | ratio |\n");
+  std::printf("|---|---|---|---|---|\n");
+  const double bytes = static_cast<double>(keys) * 144;  // per iteration, both ways
+  for (const char* kind : {"inproc", "tcp"}) {
+    Rate r = MeasureTransport(kind, keys, rows, seconds);
+    std::printf("| %s | %.3g | %.3f | %.3f | %.0f%% |\n", kind, keys / r.pullpush_s,
+                bytes / r.pullpush_s / 1e9, bytes / r.echo_s / 1e9, 100 * r.echo_s / r.pullpush_s);
+    std::fflush(stdout);
+  }
+  E2e e = MeasureEndToEnd(steps);
+  std::printf("\nend to end, %d steps of batch 256 (DLRM 64,16 / 64, best of 3):\n", steps);
+  std::printf("| run | train-loop s | overhead | test AUC |\n|---|---|---|---|\n");
+  std::printf("| single process | %.3f | - | %.5f |\n", e.single_s, e.single_auc);
+  std::printf("| simulate 1 server + 1 worker | %.3f | %+.0f%% | %.5f |\n", e.sim_s,
+              100 * (e.sim_s / e.single_s - 1), e.sim_auc);
+  std::printf("\nnetwork bytes per training sample (1+1, incl. evaluation): %.0f\n",
+              e.bytes_per_sample);
+  return 0;
+}
+
+}  // namespace
+}  // namespace ecps
+
+int main(int argc, char** argv) { return ecps::Main(argc, argv); }
