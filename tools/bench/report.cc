@@ -32,9 +32,8 @@ std::string CsvField(const nlohmann::json& v) {
 std::string Percent(double ratio) {
   if (std::isnan(ratio)) return "?";
   const double p = 100 * ratio;
-  return (p >= 10  ? absl::StrFormat("%.0f%%", p)
-          : p >= 1 ? absl::StrFormat("%.1f%%", p)
-                   : absl::StrFormat("%.2g%%", p));
+  // Three significant digits at most: 50%, 12.5%, 1%, 0.1%, 0.0996%.
+  return absl::StrFormat(p >= 1 ? "%.3g%%" : "%.2g%%", p);
 }
 
 std::string Bytes(double b) {
