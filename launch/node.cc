@@ -153,6 +153,11 @@ StatusOr<nlohmann::json> RunScheduler(const TrainConfig& config, const ClusterSh
   }
   nlohmann::json stats = r.contains("servers_stats") ? r["servers_stats"] : nlohmann::json();
   r.erase("servers_stats");
+  // Every byte that crossed the transport (pulls, pushes, collectives,
+  // evaluation) over the training samples: the cost of the parameter server.
+  const double trained = r.value("steps", 0.0) * r.value("batch_size", 0.0);
+  r["network_bytes_per_sample"] =
+      trained > 0 ? static_cast<double>(job.network_bytes) / trained : 0.0;
   r["cluster"] = {{"mode", mode},
                   {"servers", shape.servers},
                   {"workers", shape.workers},

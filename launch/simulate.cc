@@ -95,6 +95,10 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
   uint64_t bytes = 0;
   for (auto& t : wt) bytes += t->bytes_sent();
   for (auto& t : st) bytes += t->bytes_sent();
+  // Every byte that crossed the transport (pulls, pushes, collectives,
+  // evaluation) over the training samples: the cost of the parameter server.
+  const double trained = r.value("steps", 0.0) * r.value("batch_size", 0.0);
+  r["network_bytes_per_sample"] = trained > 0 ? static_cast<double>(bytes) / trained : 0.0;
   r["cluster"] = {
       {"mode", "simulate"},
       {"servers", S},

@@ -259,8 +259,12 @@ Status Trainer::RunStage(int stage) {
   auto stage_start = Clock::now();
   std::vector<uint64_t> order;
   int64_t order_epoch = -1;
-  bool stop = false;
-  state_.stop_reason = "epochs";
+  state_.peak_training_bytes =
+      std::max(state_.peak_training_bytes, embedding_->Memory().training_bytes());
+  // A post-training stage (e.g. Post4Bits' quantization) transforms the model
+  // in BeginStage and takes no training steps; it is only evaluated.
+  bool stop = spec.post_training;
+  state_.stop_reason = spec.post_training ? "post_training" : "epochs";
   while (!stop && state_.epoch < epochs) {
     if (order_epoch != state_.epoch) {
       order = EpochOrder(state_.epoch);
@@ -305,7 +309,8 @@ Status Trainer::RunStage(int stage) {
   }
   progress.Finish();
   // A stage cut short by max_steps still gets an evaluation of where it ended.
-  if (state_.history.empty() || state_.history.back()["step"] != state_.total_steps) {
+  if (state_.history.empty() || state_.history.back()["step"] != state_.total_steps ||
+      state_.history.back()["stage"] != stage) {
     ASSIGN_OR_RETURN(bool early, EvaluateAndCheckpoint());
     (void)early;
   }
@@ -391,6 +396,7 @@ nlohmann::json Trainer::Results(const EvalResult& val, const EvalResult& test, d
   const ParamSet& p = config_.params;
   const DatasetSchema& s = data_->schema();
   MemoryReport mem = embedding_->Memory();
+  const uint64_t peak = std::max(state_.peak_training_bytes, mem.training_bytes());
   const double full_bytes = 4.0 * static_cast<double>(s.total_features()) * dim_;
   const uint64_t dense_bytes = model_->params().size() * sizeof(float);
   const uint64_t dense_opt_bytes = dense_opt_->state().size() * sizeof(float);
@@ -426,11 +432,11 @@ nlohmann::json Trainer::Results(const EvalResult& val, const EvalResult& test, d
        {{"embedding_parameter_bytes", mem.parameter_bytes},
         {"embedding_optimizer_bytes", mem.optimizer_bytes},
         {"embedding_auxiliary_bytes", mem.auxiliary_bytes},
-        {"embedding_total_bytes", mem.training_bytes()},
-        {"embedding_ratio", full_bytes > 0 ? mem.training_bytes() / full_bytes : 0.0},
+        {"embedding_total_bytes", peak},
+        {"embedding_ratio", full_bytes > 0 ? peak / full_bytes : 0.0},
         {"dense_parameter_bytes", dense_bytes},
         {"dense_optimizer_bytes", dense_opt_bytes},
-        {"total_bytes", mem.training_bytes() + dense_bytes + dense_opt_bytes}}},
+        {"total_bytes", peak + dense_bytes + dense_opt_bytes}}},
       {"stages", stages},
       {"train_time_seconds", total_time},
       {"train_loop_seconds", state_.train_seconds},
@@ -464,6 +470,7 @@ Status Trainer::SaveCheckpoint(const std::string& path) const {
                        {"stop_reason", state_.stop_reason},
                        {"train_seconds", state_.train_seconds},
                        {"samples", state_.samples},
+                       {"peak_training_bytes", state_.peak_training_bytes},
                        {"stage_seconds", state_.stage_seconds},
                        {"history", state_.history},
                        {"last_loss", last_loss_}};
@@ -514,6 +521,7 @@ Status Trainer::LoadCheckpoint(const std::string& path, bool restore_state) {
     state_.stop_reason = st.at("stop_reason");
     state_.train_seconds = st.at("train_seconds");
     state_.samples = st.at("samples");
+    state_.peak_training_bytes = st.at("peak_training_bytes");
     state_.stage_seconds = st.at("stage_seconds").get<std::vector<double>>();
     state_.history = st.at("history");
     last_loss_ = st.at("last_loss");

@@ -88,6 +88,9 @@ class Trainer {
     std::string stop_reason;
     double train_seconds = 0;  // time in training steps only (throughput)
     uint64_t samples = 0;
+    // Largest embedding training memory over the stages run so far (a
+    // post-training stage frees optimizer state the earlier stage needed).
+    uint64_t peak_training_bytes = 0;
     std::vector<double> stage_seconds;
     nlohmann::json history = nlohmann::json::array();
   };

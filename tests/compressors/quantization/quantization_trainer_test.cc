@@ -63,6 +63,16 @@ TEST_F(QuantizationTrainerTest, EveryMethodTrainsWithDlrm) {
               << ", test AUC " << r["test_auc"] << " (full " << full_auc << ")\n";
     EXPECT_DOUBLE_EQ(r["inference_memory_ratio"].get<double>(), c.ratio);
     EXPECT_GT(r["test_auc"].get<double>(), full_auc - c.max_auc_drop) << r.dump(1);
+    if (c.method == "post4bits") {
+      // The quantize stage takes no training steps, is evaluated on its own,
+      // and training memory includes the fp32 stage with its Adam state
+      // (methods.md §1.6 counts every stage's structures).
+      ASSERT_EQ(r["stages"].size(), 2u);
+      EXPECT_EQ(r["steps"], 400);
+      EXPECT_EQ(r["history"].back()["stage"], 1);
+      EXPECT_EQ(r["stop_reason"], "post_training");
+      EXPECT_GE(r["training_memory"]["embedding_ratio"].get<double>(), 3.0);
+    }
   }
   // MixedPrec fills the budget with its cache (within 1%).
   const nlohmann::json mp = Train("mixedprec", 0.4);
