@@ -36,7 +36,6 @@
 #include <vector>
 
 #include "common/params.h"
-#include "common/registry.h"
 #include "common/status.h"
 
 namespace ecps {
