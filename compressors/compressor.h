@@ -268,6 +268,8 @@ class Compressor {
   // previous stage's rows. May replace Tables() (reshape); if it does, the
   // store is re-created with the new tables, re-attached, and
   // InitStageRows(index) fills them (rows not written keep their seeded init).
+  // InitStageRows(0) is also called once after Init(), for methods that write
+  // their own initial values.
   virtual Status BeginStage(int index) { return OkStatus(); }
   virtual Status InitStageRows(int index) { return OkStatus(); }
   // Sees every training batch's keys before Encode (frequency counters).

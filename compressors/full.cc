@@ -1,13 +1,22 @@
 #include "compressors/full.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "common/check.h"
+#include "common/rng.h"
 
 namespace ecps {
 
-ParamSchema FullEmbedding::Schema() { return ParamSchema(); }
+ParamSchema FullEmbedding::Schema() {
+  ParamSchema s;
+  s.String("init", "global",
+           "row initialisation: 'global' U(+-sqrt(1/max n_f)) for every row (methods.md 1.3) or "
+           "'per_field' U(+-sqrt(1/n_f)) per field (the DLRM reference code's)",
+           {"global", "per_field"});
+  return s;
+}
 
 std::unique_ptr<Compressor> FullEmbedding::Create() { return std::make_unique<FullEmbedding>(); }
 
@@ -21,6 +30,30 @@ Status FullEmbedding::Init(const CompressorContext& ctx, const ParamSet& params)
   if (s.max_cardinality() == 0) return InvalidArgument("full: every field has cardinality 0");
   space_ = s;
   init_bound_ = std::sqrt(1.0 / static_cast<double>(s.max_cardinality()));
+  per_field_init_ = params.GetString("init") == "per_field";
+  seed_ = ctx.seed;
+  return OkStatus();
+}
+
+Status FullEmbedding::InitStageRows(int index) {
+  if (index != 0 || !per_field_init_) return OkStatus();
+  if (rows_ == nullptr) return FailedPrecondition("full: init=per_field needs row access");
+  // Field by field in chunks, from a stream of its own so the values do not
+  // depend on the store's seeding.
+  Rng rng(seed_ ^ 0x46554C4C49ull);  // "FULLI"
+  const uint64_t chunk_rows = 1 << 14;
+  std::vector<float> buf;
+  for (int f = 0; f < space_.num_fields(); ++f) {
+    const uint64_t n = space_.cardinalities[f];
+    if (n == 0) continue;
+    const float b = static_cast<float>(std::sqrt(1.0 / static_cast<double>(n)));
+    for (uint64_t begin = 0; begin < n; begin += chunk_rows) {
+      const uint64_t count = std::min(chunk_rows, n - begin);
+      buf.resize(count * space_.dim);
+      for (float& v : buf) v = b * (2.0f * rng.UniformFloat() - 1.0f);
+      RETURN_IF_ERROR(rows_->WriteRows(0, space_.offsets[f] + begin, count, buf.data()));
+    }
+  }
   return OkStatus();
 }
 

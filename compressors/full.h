@@ -1,6 +1,9 @@
 // The uncompressed baseline (methods.md §2.1): one global fp32 table E of
 // total() rows x d, row = offsets[field] + local id, initialised U(-b, b) with
 // b = sqrt(1 / max_field_cardinality). The budget is ignored (always 100%).
+// Parameter `init`: "global" (that bound, methods.md §1.3) or "per_field"
+// (field f's rows U(-b_f, b_f) with b_f = sqrt(1 / n_f), as the DLRM reference
+// code and the PyTorch peer initialise; written in InitStageRows(0)).
 //
 // Thread-safety: as Compressor.
 #pragma once
@@ -16,7 +19,7 @@ namespace ecps {
 class FullEmbedding final : public Compressor {
  public:
   static constexpr char kName[] = "full";
-  // Declared parameters: none.
+  // Declared parameters: init.
   static ParamSchema Schema();
   static std::unique_ptr<Compressor> Create();
 
@@ -30,10 +33,15 @@ class FullEmbedding final : public Compressor {
   // inference = parameter = 4*n*d bytes; optimizer_bytes is left 0 here (the
   // store's optimizer fills it in); no auxiliary state.
   MemoryReport Memory() const override;
+  void AttachRows(RowAccess* rows) override { rows_ = rows; }
+  Status InitStageRows(int index) override;
 
  private:
   FeatureSpace space_;
   double init_bound_ = 0;
+  bool per_field_init_ = false;
+  uint64_t seed_ = 0;
+  RowAccess* rows_ = nullptr;
 };
 
 }  // namespace ecps

@@ -35,6 +35,9 @@ Status EmbeddingLayer::Init(const CompressorContext& ctx, const ParamSet& method
   RETURN_IF_ERROR(Annotate(compressor_->Init(ctx, method_params), compressor_->Name()));
   RETURN_IF_ERROR(Annotate(store_->Reset(compressor_->Tables(), ctx.seed), compressor_->Name()));
   compressor_->AttachRows(store_.get());
+  // A method may write its own initial values (rows it does not write keep
+  // the store's seeded init).
+  RETURN_IF_ERROR(Annotate(compressor_->InitStageRows(0), compressor_->Name()));
   seed_ = ctx.seed;
   dim_ = ctx.space.dim;
   stage_ = 0;

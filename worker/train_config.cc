@@ -41,6 +41,10 @@ const ParamSchema& TrainConfigSchema() {
               "(WDL 256,256; DCN 256,256,256)");
     s->Int("model.cross_layers", 3, 1, 64, "DCN cross layers");
     s->Int("model.threads", 0, 0, 1024, "CPU threads for the dense network (0 = all cores)");
+    s->String("model.bias_init", "zero",
+              "Linear biases: zero (methods.md 1.3) or normal N(0, 1/sqrt(fan_out)) "
+              "(the DLRM reference code's)",
+              {"zero", "normal"});
     s->String("model.device", "cpu", "device of the dense network", {"cpu", "cuda"});
     // embedding.*
     s->String("embedding.method", "full", "compression method (see `ecps train --list-methods`)");
@@ -129,6 +133,7 @@ StatusOr<DenseModelConfig> TrainConfig::ModelConfig(int num_dense, int num_field
   c.deep = deep;
   c.cross_layers = static_cast<int>(params.GetInt("model.cross_layers"));
   c.threads = static_cast<int>(params.GetInt("model.threads"));
+  c.bias_init = params.GetString("model.bias_init");
   return c;
 }
 

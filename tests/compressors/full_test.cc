@@ -22,14 +22,65 @@ FeatureSpace Space(std::vector<uint64_t> cards, int dim) {
   return s;
 }
 
+const ParamSchema& Schema() {
+  static const ParamSchema schema = FullEmbedding::Schema();
+  return schema;
+}
+
 std::unique_ptr<Compressor> Init(const FeatureSpace& s, double budget = 1.0) {
   auto c = FullEmbedding::Create();
   CompressorContext ctx;
   ctx.space = s;
   ctx.budget = budget;
-  ParamSchema none;
-  EXPECT_TRUE(c->Init(ctx, ParamSet(&none)).ok());
+  EXPECT_TRUE(c->Init(ctx, ParamSet(&Schema())).ok());
   return c;
+}
+
+// A store stand-in that records WriteRows calls into one fp32 table.
+class RecordingRows : public RowAccess {
+ public:
+  RecordingRows(uint64_t rows, int width) : width_(width), values_(rows * width, 0.0f) {}
+  std::vector<RowTableSpec> StoredTables() const override { return {}; }
+  Status ReadRows(int, uint64_t, uint64_t, float*) const override { return OkStatus(); }
+  Status WriteRows(int table, uint64_t begin, uint64_t count, const float* values,
+                   const float*) override {
+    EXPECT_EQ(table, 0);
+    std::copy(values, values + count * width_, values_.begin() + begin * width_);
+    return OkStatus();
+  }
+  const std::vector<float>& values() const { return values_; }
+
+ private:
+  int width_;
+  std::vector<float> values_;
+};
+
+TEST(FullTest, PerFieldInitUsesEachFieldsBound) {
+  const FeatureSpace s = Space({4, 100, 10000}, 8);
+  auto c = FullEmbedding::Create();
+  CompressorContext ctx;
+  ctx.space = s;
+  ctx.seed = 3;
+  ParamSet p(&Schema());
+  ASSERT_TRUE(p.Set("init", "per_field").ok());
+  ASSERT_TRUE(c->Init(ctx, p).ok());
+  RecordingRows rows(s.total(), s.dim);
+  c->AttachRows(&rows);
+  ASSERT_TRUE(c->InitStageRows(0).ok());
+  for (int f = 0; f < s.num_fields(); ++f) {
+    const float b = std::sqrt(1.0f / static_cast<float>(s.cardinalities[f]));
+    float max_abs = 0;
+    for (uint64_t i = s.offsets[f] * s.dim; i < (s.offsets[f] + s.cardinalities[f]) * s.dim; ++i)
+      max_abs = std::max(max_abs, std::fabs(rows.values()[i]));
+    EXPECT_LE(max_abs, b) << "field " << f;
+    EXPECT_GT(max_abs, 0.5f * b) << "field " << f;  // spread over the whole range
+  }
+  // The default ("global") writes nothing: the store's seeded init stays.
+  auto g = Init(s);
+  RecordingRows untouched(s.total(), s.dim);
+  g->AttachRows(&untouched);
+  ASSERT_TRUE(g->InitStageRows(0).ok());
+  for (float v : untouched.values()) ASSERT_EQ(v, 0.0f);
 }
 
 TEST(FullTest, OneTableOverAllFeatures) {
@@ -61,14 +112,14 @@ TEST(FullTest, MemoryIgnoresBudget) {
 
 TEST(FullTest, RejectsBadSpaces) {
   auto c = FullEmbedding::Create();
-  ParamSchema none;
+  const ParamSet none(&Schema());
   CompressorContext ctx;
-  EXPECT_EQ(c->Init(ctx, ParamSet(&none)).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(c->Init(ctx, none).code(), absl::StatusCode::kInvalidArgument);
   ctx.space = Space({3}, 0);
-  EXPECT_EQ(c->Init(ctx, ParamSet(&none)).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(c->Init(ctx, none).code(), absl::StatusCode::kInvalidArgument);
   ctx.space = Space({3, 4}, 4);
   ctx.space.offsets.pop_back();
-  EXPECT_EQ(c->Init(ctx, ParamSet(&none)).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(c->Init(ctx, none).code(), absl::StatusCode::kInvalidArgument);
 }
 
 // Encode/Decode/DecodeBackward against a naive reference (style.md rule 13):

@@ -30,8 +30,8 @@ std::unique_ptr<EmbeddingLayer> MakeLayer(const FeatureSpace& space, SparseOptim
   CompressorContext ctx;
   ctx.space = space;
   ctx.seed = seed;
-  ParamSchema none;
-  EXPECT_TRUE(layer->Init(ctx, ParamSet(&none)).ok());
+  static const ParamSchema schema = FindCompressor("full")->schema;
+  EXPECT_TRUE(layer->Init(ctx, ParamSet(&schema)).ok());
   return layer;
 }
 

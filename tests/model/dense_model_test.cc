@@ -270,6 +270,27 @@ TEST(DenseModelTest, InitIsXavierNormalWithZeroBiases) {
   }
 }
 
+TEST(DenseModelTest, NormalBiasInitFollowsFanOut) {
+  DenseModelConfig c = DefaultConfig("dlrm", 1);
+  c.bias_init = "normal";
+  auto m = CreateDenseModel(c, Device::kCpu, 9);
+  ASSERT_TRUE(m.ok());
+  int checked = 0;
+  for (const ParamBlock& b : (*m)->blocks()) {
+    if (b.shape.size() != 1 || b.shape[0] < 256) continue;
+    const float* p = (*m)->params().data() + b.offset;
+    double sq = 0;
+    for (int i = 0; i < b.shape[0]; ++i) sq += double(p[i]) * p[i];
+    const double want = std::sqrt(1.0 / b.shape[0]);
+    EXPECT_NEAR(std::sqrt(sq / b.shape[0]), want, 0.15 * want) << b.name;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 4);  // bottom 512, 256; top 512, 256
+  c.bias_init = "uniform";
+  EXPECT_EQ(CreateDenseModel(c, Device::kCpu, 9).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(DenseModelTest, FactoryErrors) {
   DenseModelConfig c = DefaultConfig("dlrm", 1);
   auto cuda = CreateDenseModel(c, Device::kCuda, 0);

@@ -38,6 +38,9 @@ struct DenseModelConfig {
   std::vector<int> dcn_deep = {256, 256, 256};
   int cross_layers = 3;  // DCN
   int threads = 0;       // CPU threads for the dense network; 0 = all cores
+  // Linear-layer biases: "zero" (methods.md §1.3) or "normal", N(0, 1/sqrt(fan_out)) as in
+  // the DLRM reference code (and the PyTorch peer).
+  std::string bias_init = "zero";
   // How the CPU backend uses threads > 1 (results are deterministic either way):
   //   "shards": the batch is cut into `threads` fixed row ranges run on
   //             separate threads with single-threaded BLAS; gradients are

@@ -20,6 +20,9 @@ Status CheckSizes(const char* what, const std::vector<int>& sizes) {
 template <typename T>
 StatusOr<std::unique_ptr<DenseNet<T>>> MakeDenseNet(const DenseModelConfig& c) {
   if (c.dim <= 0) return InvalidArgument("dense model: dim must be positive, got ", c.dim);
+  if (c.bias_init != "zero" && c.bias_init != "normal")
+    return InvalidArgument("dense model: bias_init must be zero or normal, got '", c.bias_init,
+                           "'");
   if (c.num_fields <= 0)
     return InvalidArgument("dense model: num_fields must be positive, got ", c.num_fields);
   if (c.num_dense < 0)

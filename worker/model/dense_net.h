@@ -50,7 +50,9 @@ class WorkspacePlan {
 template <typename T>
 class DenseNet {
  public:
-  explicit DenseNet(const DenseModelConfig& config) : config_(config) {}
+  explicit DenseNet(const DenseModelConfig& config) : config_(config) {
+    if (config.bias_init == "normal") layout_.set_linear_bias_init(Init::kNormalFanOut);
+  }
   virtual ~DenseNet() = default;
   DenseNet(const DenseNet&) = delete;
   DenseNet& operator=(const DenseNet&) = delete;

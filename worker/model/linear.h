@@ -22,13 +22,13 @@ class Linear {
  public:
   Linear() = default;
   // Registers "<name>.weight" [out x in] (Xavier-normal) and, when bias,
-  // "<name>.bias" [out] (zeros) in `layout`.
+  // "<name>.bias" [out] (layout.linear_bias_init(): zeros by default) in `layout`.
   Linear(ParamLayout& layout, const std::string& name, int in, int out, bool bias, bool relu)
       : in_(in), out_(out), relu_(relu) {
     w_ = layout.Add(name + ".weight", {out, in}, Init::kXavierNormal, in, out);
     if (bias) {
       has_bias_ = true;
-      b_ = layout.Add(name + ".bias", {out}, Init::kZero);
+      b_ = layout.Add(name + ".bias", {out}, layout.linear_bias_init(), 0, out);
     }
   }
 

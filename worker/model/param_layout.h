@@ -23,6 +23,7 @@ namespace ecps::model {
 enum class Init : uint8_t {
   kZero = 0,          // biases, DCN cross biases
   kXavierNormal = 1,  // N(0, std = sqrt(2 / (fan_in + fan_out)))
+  kNormalFanOut = 2,  // N(0, std = sqrt(1 / fan_out)): the DLRM reference code's biases
 };
 
 class ParamLayout {
@@ -48,6 +49,11 @@ class ParamLayout {
   size_t size() const { return size_; }
   const std::vector<ParamBlock>& blocks() const { return blocks_; }
 
+  // How Linear layers initialise their biases (kZero by default, methods.md
+  // §1.3; kNormalFanOut with DenseModelConfig::bias_init == "normal").
+  void set_linear_bias_init(Init init) { linear_bias_init_ = init; }
+  Init linear_bias_init() const { return linear_bias_init_; }
+
   // Fills params[0, size()) from `rng`.
   template <typename T>
   void Initialize(T* params, Rng& rng) const {
@@ -57,7 +63,8 @@ class ParamLayout {
       if (s.init == Init::kZero) {
         for (size_t k = 0; k < s.count; ++k) p[k] = T(0);
       } else {
-        const double std = std::sqrt(2.0 / (s.fan_in + s.fan_out));
+        const double std = s.init == Init::kNormalFanOut ? std::sqrt(1.0 / s.fan_out)
+                                                         : std::sqrt(2.0 / (s.fan_in + s.fan_out));
         for (size_t k = 0; k < s.count; ++k) p[k] = static_cast<T>(std * rng.Normal());
       }
     }
@@ -72,6 +79,7 @@ class ParamLayout {
   std::vector<ParamBlock> blocks_;
   std::vector<InitSpec> inits_;
   size_t size_ = 0;
+  Init linear_bias_init_ = Init::kZero;
 };
 
 }  // namespace ecps::model
