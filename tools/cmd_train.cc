@@ -149,8 +149,11 @@ int RunTrain(const std::vector<std::string>& args) {
   }
   StatusOr<nlohmann::json> results = absl::UnknownError("not run");
   const bool resume = vm.count("resume") > 0;
+  // cluster.simulate lets configs and `ecps bench` suites (which only --set
+  // keys) ask for the simulated cluster too.
+  const bool simulate = vm.count("simulate") > 0 || cfg->params.GetBool("cluster.simulate");
   if (vm.count("role") || launch::LaunchedByMpirun()) {
-    if (vm.count("simulate")) return Fail(InvalidArgument("--simulate runs every role itself"));
+    if (simulate) return Fail(InvalidArgument("--simulate runs every role itself"));
     auto shape = launch::ClusterShapeFromConfig(*cfg);
     if (!shape.ok()) return Fail(shape.status());
     const TrainConfig& c = *cfg;
@@ -171,7 +174,7 @@ int RunTrain(const std::vector<std::string>& args) {
   } else {
     auto data = OpenTrainingData(*cfg);
     if (!data.ok()) return Fail(data.status());
-    if (vm.count("simulate")) {
+    if (simulate) {
       auto shape = launch::ClusterShapeFromConfig(*cfg);
       if (!shape.ok()) return Fail(shape.status());
       results = launch::RunSimulation(*cfg, data->get(), *shape, resume);

@@ -84,6 +84,8 @@ const ParamSchema& TrainConfigSchema() {
     s->String("output.progress", "auto", "progress display: bar on a terminal, log lines otherwise",
               {"auto", "bar", "log", "none"});
     // cluster.* (read by launch/ only; docs/architecture.md "Distributed runtime").
+    s->Bool("cluster.simulate", false,
+            "run servers and workers as threads of this process (same as --simulate)");
     s->Int("cluster.servers", 1, 1, 4096, "parameter-server shards (simulation and mpirun)");
     s->Int("cluster.workers", 1, 1, 4096, "data-parallel workers (simulation and mpirun)");
     s->String("cluster.consistency", "bsp",
