@@ -248,13 +248,21 @@ void EmitTree(const YamlTree& t, YAML::Emitter* out) {
 }
 }  // namespace
 
-std::string ParamSet::ToYaml() const {
+std::map<std::string, std::string> ParamSet::EffectiveValues() const {
+  std::map<std::string, std::string> out;
+  for (const auto& s : schema_->specs()) out[s.key] = Raw(s.key);
+  return out;
+}
+
+std::string ParamSet::ToYaml() const { return NestedYaml(EffectiveValues()); }
+
+std::string NestedYaml(const std::map<std::string, std::string>& flat) {
   YamlTree root;
-  for (const auto& s : schema_->specs()) {
-    std::vector<std::string> parts = absl::StrSplit(s.key, '.');
+  for (const auto& [key, value] : flat) {
+    std::vector<std::string> parts = absl::StrSplit(key, '.');
     YamlTree* cur = &root;
     for (const auto& part : parts) cur = &cur->kids[part];
-    cur->value = Raw(s.key);
+    cur->value = value;
   }
   YAML::Emitter out;
   EmitTree(root, &out);

@@ -76,7 +76,9 @@ class ParamSet {
 
   // Explicitly set values (not defaults), sorted by key.
   const std::map<std::string, std::string>& values() const { return values_; }
-  // Every schema key with its effective value, as a nested YAML document.
+  // Every schema key with its effective value (defaults included).
+  std::map<std::string, std::string> EffectiveValues() const;
+  // EffectiveValues() as a nested YAML document.
   std::string ToYaml() const;
   const ParamSchema* schema() const { return schema_; }
 
@@ -90,6 +92,10 @@ class ParamSet {
 // allowed (no config key takes one). Errors name `origin` and the line.
 StatusOr<std::map<std::string, std::string>> FlattenYaml(const std::string& text,
                                                          const std::string& origin);
+
+// Emits dotted key -> scalar text as a nested YAML document (the inverse of
+// FlattenYaml).
+std::string NestedYaml(const std::map<std::string, std::string>& flat);
 
 // Validates a textual value against a spec (shared by ParamSet::Set).
 Status CheckParamValue(const ParamSpec& spec, const std::string& value);

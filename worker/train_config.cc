@@ -140,12 +140,11 @@ StatusOr<DenseModelConfig> TrainConfig::ModelConfig(int num_dense, int num_field
 }
 
 std::string TrainConfig::ToYaml() const {
-  std::string y = params.ToYaml();
-  if (method_params.schema() && !method_params.schema()->specs().empty()) {
-    y += "# embedding.params (method '" + method() + "')\n";
-    y += method_params.ToYaml();
-  }
-  return y;
+  // Method parameters nest under embedding.params, so the output loads back.
+  std::map<std::string, std::string> flat = params.EffectiveValues();
+  if (method_params.schema() != nullptr)
+    for (const auto& [k, v] : method_params.EffectiveValues()) flat["embedding.params." + k] = v;
+  return NestedYaml(flat);
 }
 
 StatusOr<TrainConfig> LoadTrainConfig(const std::string& path,

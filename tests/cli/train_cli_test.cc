@@ -1,0 +1,71 @@
+// The `ecps train` command line as a user runs it: exit codes, errors that
+// name the key, and cluster runs selected by a config key.
+#include <gtest/gtest.h>
+
+#include "tests/cli/bench_test_util.h"
+
+namespace ecps::bench::testing {
+namespace {
+
+std::vector<std::string> Small(const std::string& dir) {
+  return {"--set",       "data.generate.rows=20000",
+          "--set",       "data.generate.features=5000",
+          "--set",       "data.cache_dir=" + dir + "/data",
+          "--set",       "model.bottom=32,16",
+          "--set",       "model.top=32,16",
+          "--set",       "train.latency_batches=3",
+          "--set",       "output.dir=" + dir + "/run",
+          "--set",       "output.progress=none",
+          "--log-level", "warn"};
+}
+
+TEST(TrainCliTest, UsageAndConfigErrorsExitTwoNamingTheKey) {
+  const std::string dir = FreshDir();
+  EXPECT_EQ(RunEcps({"--help"}, dir).exit_code, 0);
+  EXPECT_EQ(RunEcps({"train", "--help"}, dir).exit_code, 0);
+  EXPECT_EQ(RunEcps({"no-such-command"}, dir).exit_code, 2);
+  CliResult r = RunEcps({"train", "--set", "train.batch_sise=12"}, dir);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("train.batch_sise"), std::string::npos) << r.err;
+  r = RunEcps({"train", "--config", dir + "/missing.yaml"}, dir);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("missing.yaml"), std::string::npos) << r.err;
+  r = RunEcps({"train", "--resume", "--set", "output.dir=" + dir + "/none"}, dir);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("last.ckpt"), std::string::npos) << r.err;
+}
+
+TEST(TrainCliTest, ClusterSimulateKeyRunsOverTheParameterServer) {
+  const std::string dir = FreshDir();
+  std::vector<std::string> args = {"train", "--json",           "--set", "cluster.simulate=true",
+                                   "--set", "cluster.servers=2"};
+  for (const auto& a : Small(dir)) args.push_back(a);
+  CliResult r = RunEcps(args, dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["cluster"]["mode"], "simulate");
+  EXPECT_EQ(j["cluster"]["servers"], 2);
+  EXPECT_GT(j["network_bytes_per_sample"].get<double>(), 0);
+  EXPECT_GT(j["test_auc"].get<double>(), 0.6);
+}
+
+TEST(TrainCliTest, MissingSplitIsReportedAsNotAvailable) {
+  const std::string dir = FreshDir();
+  std::vector<std::string> args = {"train",
+                                   "--set",
+                                   "data.split=ratio",
+                                   "--set",
+                                   "data.val_ratio=0",
+                                   "--set",
+                                   "train.max_steps=50"};
+  for (const auto& a : Small(dir)) args.push_back(a);
+  CliResult r = RunEcps(args, dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("validation AUC / logloss           n/a / n/a"), std::string::npos) << r.out;
+  nlohmann::json j = ReadJson(dir + "/run/results.json");
+  EXPECT_TRUE(j["val_auc"].is_null());
+  EXPECT_TRUE(j["test_auc"].is_number());
+}
+
+}  // namespace
+}  // namespace ecps::bench::testing
