@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "common/check.h"
+#include "embedding/row_codec.h"
 #include "ps/wire.h"
 
 namespace ecps::ps {
@@ -145,16 +146,20 @@ void Client::SetSpecs(const std::vector<RowTableSpec>& tables) {
   specs_ = tables;
   param_bytes_ = opt_bytes_ = 0;
   for (const RowTableSpec& s : specs_) {
-    param_bytes_ += s.rows * s.width * 4;
+    if (s.dtype == DType::kF32) {
+      param_bytes_ += s.rows * s.width * 4;
+    } else {
+      param_bytes_ += s.rows * row_codec::RowBytes(s.dtype, s.width);
+      if (s.quant == QuantScheme::kPerRow) param_bytes_ += s.rows * 2 * 4;
+    }
     if (s.trainable) opt_bytes_ += s.rows * StateFloatsPerRow(opt_.optimizer.kind, s.width) * 4;
   }
 }
 
 Status Client::Reset(const std::vector<RowTableSpec>& tables, uint64_t seed) {
-  for (size_t t = 0; t < tables.size(); ++t)
-    if (tables[t].dtype != DType::kF32 || tables[t].quant != QuantScheme::kNone)
-      return Unimplemented("table '", tables[t].name,
-                           "': the parameter server holds fp32 tables only for now");
+  // Quantised tables (fp16, int codes with global or per-row scales, ALPT)
+  // live coded on the owning server's LocalRowStore: it decodes for pulls
+  // and re-encodes after each push with its own rounding stream.
   SetSpecs(tables);
   if (!opt_.primary) return OkStatus();
   Message m;
@@ -226,21 +231,38 @@ Status Client::DoPull(const LookupPlan& plan, FetchedRows* values) const {
     if (!sent[s]) continue;
     ASSIGN_OR_RETURN(replies[s],
                      comm::Rpc::Wait(fs[s], opt_.timeout_ms, absl::StrCat("pull from server ", s)));
-    if (replies[s].payloads.size() != nt)
-      return DataLoss("pull reply of server ", s, " has ", replies[s].payloads.size(), " tables");
-    for (size_t t = 0; t < nt; ++t)
-      if (replies[s].payloads[t].size != sc.rows[s][t].size() * specs_[t].width * 4)
+    if (replies[s].payloads.size() != nt + 1 || replies[s].payloads[nt].size != nt)
+      return DataLoss("pull reply of server ", s, " has ", replies[s].payloads.size(),
+                      " payloads for ", nt, " tables");
+    const auto modes = replies[s].payloads[nt].As<uint8_t>();
+    for (size_t t = 0; t < nt; ++t) {
+      if (modes[t] > 1 || (modes[t] == 1 && !internal::CodedPull(specs_[t])))
+        return DataLoss("pull reply of server ", s, " table ", t, " has encoding ", modes[t]);
+      const size_t row_bytes = modes[t] == 1 ? row_codec::RowBytes(specs_[t].dtype, specs_[t].width)
+                                             : static_cast<size_t>(specs_[t].width) * 4;
+      if (replies[s].payloads[t].size != sc.rows[s][t].size() * row_bytes)
         return DataLoss("pull reply of server ", s, " table ", t, " has the wrong size");
+    }
   }
   values->values.resize(nt);
   for (size_t t = 0; t < nt; ++t) {
-    const size_t w = specs_[t].width;
+    const RowTableSpec& spec = specs_[t];
+    const size_t w = spec.width;
+    const size_t rb = internal::CodedPull(spec) ? row_codec::RowBytes(spec.dtype, spec.width) : 0;
     auto& out = values->values[t];
     out.resize(plan.rows[t].size() * w);
     for (size_t i = 0; i < where[t].size(); ++i) {
       const uint64_t p = where[t][i];
       if (p == ~0ull) {
         std::memset(out.data() + i * w, 0, w * 4);
+        continue;
+      }
+      const Message& r = replies[p >> 40];
+      if (r.payloads[nt].As<uint8_t>()[t] == 1) {
+        // Codes: decoded with the table's codec, exactly the server's rows.
+        const uint8_t* row = r.payloads[t].As<uint8_t>().data() + (p & ((1ull << 40) - 1)) * rb;
+        row_codec::DecodeRow(spec.dtype, spec.width, row, static_cast<float>(spec.scale),
+                             static_cast<float>(spec.zero), out.data() + i * w);
         continue;
       }
       const float* src =
@@ -413,8 +435,6 @@ Status Client::ReadRows(int table, uint64_t begin, uint64_t count, float* out) c
 
 Status Client::WriteRows(int table, uint64_t begin, uint64_t count, const float* values,
                          const float* scale_zero) {
-  if (scale_zero != nullptr)
-    return Unimplemented("per-row scales over the parameter server are not supported yet");
   if (table < 0 || static_cast<size_t>(table) >= specs_.size())
     return OutOfRange("table ", table, " not in [0, ", specs_.size(), ")");
   const uint64_t n = specs_[table].rows;
@@ -423,11 +443,13 @@ Status Client::WriteRows(int table, uint64_t begin, uint64_t count, const float*
   const size_t w = specs_[table].width;
   const int ns = shards_.num_servers;
   std::vector<std::vector<uint64_t>> rows(ns);
-  std::vector<std::vector<float>> vals(ns);
+  std::vector<std::vector<float>> vals(ns), sz(ns);
   for (uint64_t r = begin; r < begin + count; ++r) {
     const int s = shards_.ServerOf(r);
     rows[s].push_back(r);
     vals[s].insert(vals[s].end(), values + (r - begin) * w, values + (r - begin + 1) * w);
+    if (scale_zero != nullptr)
+      sz[s].insert(sz[s].end(), scale_zero + (r - begin) * 2, scale_zero + (r - begin + 1) * 2);
   }
   std::vector<std::future<StatusOr<Message>>> fs(ns);
   for (int s = 0; s < ns; ++s) {
@@ -436,6 +458,7 @@ Status Client::WriteRows(int table, uint64_t begin, uint64_t count, const float*
     m.header.arg = table;
     m.payloads.push_back(Buffer::FromVector(std::move(rows[s])));
     m.payloads.push_back(Buffer::FromVector(std::move(vals[s])));
+    if (scale_zero != nullptr) m.payloads.push_back(Buffer::FromVector(std::move(sz[s])));
     fs[s] = rpc_->Call(opt_.servers[s], std::move(m));
   }
   for (int s = 0; s < ns; ++s)

@@ -1,10 +1,12 @@
 #include "ps/server.h"
 
 #include <algorithm>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "common/logging.h"
 #include "common/rng.h"
+#include "embedding/row_codec.h"
 #include "ps/wire.h"
 
 namespace ecps::ps {
@@ -68,6 +70,32 @@ void GenerateInitialRows(const RowTableSpec& s, Rng* rng, Emit emit) {
     }
     emit(r, row.data());
   }
+}
+
+// Bytes one stored row of `s` takes (codes plus a per-row scale/zero pair).
+uint64_t RowBytesOf(const RowTableSpec& s) {
+  if (s.dtype == DType::kF32) return static_cast<uint64_t>(s.width) * 4;
+  uint64_t b = row_codec::RowBytes(s.dtype, s.width);
+  if (s.quant == QuantScheme::kPerRow) b += 8;
+  return b;
+}
+
+// Encodes the n decoded rows `x` of a CodedPull() table with nearest
+// rounding into *codes; true iff the codes decode back to exactly `x` (they
+// do for rows the store wrote with the same codec: the pull is lossless).
+bool EncodeExactly(const RowTableSpec& s, size_t n, const float* x, std::vector<uint8_t>* codes) {
+  const int w = s.width;
+  const size_t rb = row_codec::RowBytes(s.dtype, w);
+  const float scale = static_cast<float>(s.scale), zero = static_cast<float>(s.zero);
+  codes->assign(n * rb, 0);
+  std::vector<float> back(w);
+  for (size_t i = 0; i < n; ++i) {
+    uint8_t* row = codes->data() + i * rb;
+    row_codec::EncodeRow(s.dtype, w, x + i * w, scale, zero, nullptr, 0, row);
+    row_codec::DecodeRow(s.dtype, w, row, scale, zero, back.data());
+    if (std::memcmp(back.data(), x + i * w, w * sizeof(float)) != 0) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -284,6 +312,7 @@ Status Server::HandlePull(const Message& m, Message* reply) {
   if (m.payloads.size() != specs_.size())
     return InvalidArgument("pull has ", m.payloads.size(), " tables, the server holds ",
                            specs_.size());
+  std::vector<uint8_t> modes(specs_.size(), 0);
   for (size_t t = 0; t < specs_.size(); ++t) {
     ASSIGN_OR_RETURN(size_t n, comm::ElementsOf<uint64_t>(m.payloads[t], "pull rows"));
     std::span<const uint64_t> rows = m.payloads[t].As<uint64_t>();
@@ -298,8 +327,15 @@ Status Server::HandlePull(const Message& m, Message* reply) {
     }
     stats_[t]->pulls += n;
     if (opt_.hot_keys > 0) stats_[t]->Observe(rows, opt_.hot_keys);
-    reply->payloads.push_back(Buffer::FromVector(std::move(out)));
+    std::vector<uint8_t> codes;
+    if (internal::CodedPull(specs_[t]) && EncodeExactly(specs_[t], n, out.data(), &codes)) {
+      reply->payloads.push_back(Buffer::FromVector(std::move(codes)));
+      modes[t] = 1;
+    } else {
+      reply->payloads.push_back(Buffer::FromVector(std::move(out)));
+    }
   }
+  reply->payloads.push_back(Buffer::FromVector(std::move(modes)));
   return OkStatus();
 }
 
@@ -500,20 +536,27 @@ Status Server::HandleReadRows(const Message& m, Message* reply) {
 Status Server::HandleWriteRows(const Message& m) {
   std::shared_lock<std::shared_mutex> tl(tables_mu_);
   const int64_t t = m.header.arg;
-  if (t < 0 || static_cast<size_t>(t) >= specs_.size() || m.payloads.size() != 2)
+  if (t < 0 || static_cast<size_t>(t) >= specs_.size() ||
+      (m.payloads.size() != 2 && m.payloads.size() != 3))
     return InvalidArgument("write_rows: bad table ", t, " or payloads");
   ASSIGN_OR_RETURN(size_t n, comm::ElementsOf<uint64_t>(m.payloads[0], "rows"));
   ASSIGN_OR_RETURN(size_t nv, comm::ElementsOf<float>(m.payloads[1], "values"));
   const int w = specs_[t].width;
   if (nv != n * w) return InvalidArgument("write_rows: ", n, " rows but ", nv, " values");
+  const float* sz = nullptr;  // optional per-row (scale, zero) pairs
+  if (m.payloads.size() == 3) {
+    ASSIGN_OR_RETURN(size_t ns, comm::ElementsOf<float>(m.payloads[2], "scale_zero"));
+    if (ns != 2 * n) return InvalidArgument("write_rows: ", n, " rows but ", ns, " scale/zero");
+    sz = m.payloads[2].As<float>().data();
+  }
   auto rows = m.payloads[0].As<uint64_t>();
   RETURN_IF_ERROR(CheckRows(static_cast<int>(t), rows));
   const float* v = m.payloads[1].As<float>().data();
   for (size_t i = 0; i < n; ++i) {
     VShard* vs = Owner(rows[i]);
     std::unique_lock<std::shared_mutex> l(vs->mu);
-    RETURN_IF_ERROR(
-        vs->store->WriteRows(static_cast<int>(t), opt_.shards.LocalRow(rows[i]), 1, v + i * w));
+    RETURN_IF_ERROR(vs->store->WriteRows(static_cast<int>(t), opt_.shards.LocalRow(rows[i]), 1,
+                                         v + i * w, sz ? sz + 2 * i : nullptr));
   }
   return OkStatus();
 }
@@ -540,7 +583,7 @@ std::string Server::StatsJson() const {
     tables.push_back({{"name", specs_[t].name},
                       {"rows", specs_[t].rows},
                       {"rows_here", here},
-                      {"bytes", here * specs_[t].width * 4},
+                      {"bytes", here * RowBytesOf(specs_[t])},
                       {"pulls", stats_[t]->pulls.load()},
                       {"pushes", stats_[t]->pushes.load()},
                       {"hot", hot}});

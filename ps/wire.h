@@ -3,15 +3,20 @@
 //
 //   kReset      step = seed; payload 0 = specs (EncodeSpecs)
 //   kPull       step = min clock (kNoWait: none), arg = worker; payload t =
-//               uint64 global rows of table t -> kPullReply payload t = fp32
-//               [rows x width]
+//               uint64 global rows of table t -> kPullReply payload t = the
+//               rows of table t, either fp32 [rows x width] or, for a
+//               CodedPull() table, the codes [rows x RowBytes(dtype, width)]
+//               that the table's codec (embedding/row_codec.h, the spec's
+//               global scale/zero) decodes bit-exactly to those fp32 rows;
+//               payload T = one uint8 per table: 1 coded, 0 fp32
 //   kPush       step = optimizer step, arg = worker, arg2 = clock; payloads
 //               2t, 2t+1 = rows (uint64) and grads (fp32) of table t -> kAck
 //   kSave       step = min clock -> kSaveReply payload 0 = uint32 vshard ids,
 //               payload 1+i = that vshard's RowStore blob
 //   kLoad       payload 0 = specs, 1 = uint32 vshard ids, 2+i = blobs -> kAck
 //   kReadRows   arg = table, step = min clock, payload 0 = rows -> kReadRowsReply fp32
-//   kWriteRows  arg = table, payload 0 = rows, 1 = fp32 values -> kAck
+//   kWriteRows  arg = table, payload 0 = rows, 1 = fp32 values, optional 2 =
+//               fp32 per-row (scale, zero) pairs -> kAck
 //   kStats      -> kStatsReply text = JSON
 #pragma once
 
@@ -25,6 +30,7 @@
 
 #include "common/status.h"
 #include "compressors/compressor.h"
+#include "embedding/row_codec.h"
 
 namespace ecps {
 
@@ -37,6 +43,14 @@ void serialize(Archive& ar, RowTableSpec& s) {
 namespace ps::internal {
 
 inline constexpr int64_t kNoWait = std::numeric_limits<int64_t>::min();
+
+// Whether pulls of `s` may carry codes instead of fp32: fp16 tables and
+// integer codes with one global (scale, zero). Per-row scales are not
+// reachable through RowStore, so those tables travel as fp32.
+inline bool CodedPull(const RowTableSpec& s) {
+  if (s.dtype == DType::kF16) return s.quant == QuantScheme::kNone;
+  return row_codec::IsIntegerCode(s.dtype) && s.quant == QuantScheme::kGlobal;
+}
 
 inline std::string EncodeSpecs(const std::vector<RowTableSpec>& specs) {
   std::ostringstream os;

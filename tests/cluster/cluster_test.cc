@@ -107,6 +107,43 @@ TEST_F(ClusterTest, TwoWorkersTwoServersReachTheSameAuc) {
   EXPECT_EQ(b["test_auc"], c["test_auc"]);
 }
 
+// Quantised tables live coded on the servers (each vshard's LocalRowStore
+// decodes pulls and re-encodes pushes with its own rounding stream): two
+// servers reach the single-process AUC of the same method, deterministically,
+// and pulls of fp16 / int8 tables send codes, so fewer bytes than `full`.
+TEST_F(ClusterTest, QuantizedTablesTrainOverTwoServers) {
+  const std::vector<std::string> two = {"cluster.servers=2", "cluster.workers=1"};
+  std::vector<std::string> full_sets = two;
+  full_sets.push_back("embedding.method=full");
+  const double full_bytes =
+      Simulate(Config("q_sim_full", full_sets)).value("network_bytes_per_sample", 0.0);
+  std::printf("[quantized-ps] full bytes/sample %.1f\n", full_bytes);
+  for (const std::string method : {"fp16", "int8", "alpt", "post4bits"}) {
+    const std::vector<std::string> m = {"embedding.method=" + method};
+    auto single = Trainer::Create(Config("q_single_" + method, m), data_);
+    ASSERT_TRUE(single.ok()) << method << ": " << single.status();
+    auto a = (*single)->Run(false);
+    ASSERT_TRUE(a.ok()) << method << ": " << a.status();
+    std::vector<std::string> sets = m;
+    sets.insert(sets.end(), two.begin(), two.end());
+    nlohmann::json b = Simulate(Config("q_sim_" + method, sets));
+    nlohmann::json c = Simulate(Config("q_sim2_" + method, sets));
+    ASSERT_FALSE(b.is_null()) << method;
+    ASSERT_FALSE(c.is_null()) << method;
+    const double sa = (*a)["test_auc"].get<double>(), sb = b["test_auc"].get<double>();
+    std::printf("[quantized-ps] %s single %.6f two-servers %.6f bytes/sample %.1f\n",
+                method.c_str(), sa, sb, b.value("network_bytes_per_sample", 0.0));
+    EXPECT_NEAR(sa, sb, 0.01) << method;
+    EXPECT_GT(sb, 0.6) << method;
+    EXPECT_EQ(b["test_auc"], c["test_auc"]) << method;
+    EXPECT_EQ(b["test_logloss"], c["test_logloss"]) << method;
+    // Pulls of fp16 and global-scale int8 tables carry codes, not fp32.
+    if (method == "int8" || method == "fp16") {
+      EXPECT_LT(b.value("network_bytes_per_sample", 0.0), full_bytes) << method;
+    }
+  }
+}
+
 TEST_F(ClusterTest, SspAndAspTrain) {
   for (const char* mode : {"ssp", "asp"}) {
     nlohmann::json r =
