@@ -13,10 +13,11 @@
 #include <vector>
 
 #include "compressors/compressor.h"
+#include "compressors/internal/method_util.h"
 
 namespace ecps {
 
-class FullEmbedding final : public Compressor {
+class FullEmbedding final : public method_internal::OneTableMethod {
  public:
   static constexpr char kName[] = "full";
   // Declared parameters: init.
@@ -26,10 +27,8 @@ class FullEmbedding final : public Compressor {
   std::string Name() const override { return kName; }
   Status Init(const CompressorContext& ctx, const ParamSet& params) override;
   std::vector<RowTableSpec> Tables() const override;
-  void Encode(std::span<const uint32_t> keys, LookupPlan* plan) const override;
-  void Decode(const LookupPlan& plan, const FetchedRows& rows, float* out) const override;
-  void DecodeBackward(const LookupPlan& plan, const FetchedRows& rows, const float* grad_out,
-                      FetchedRows* row_grads) override;
+  // Encode (row = offset_f + key), Decode and DecodeBackward (copies) come
+  // from OneTableMethod.
   // inference = parameter = 4*n*d bytes; optimizer_bytes is left 0 here (the
   // store's optimizer fills it in); no auxiliary state.
   MemoryReport Memory() const override;
@@ -37,7 +36,6 @@ class FullEmbedding final : public Compressor {
   Status InitStageRows(int index) override;
 
  private:
-  FeatureSpace space_;
   double init_bound_ = 0;
   bool per_field_init_ = false;
   uint64_t seed_ = 0;

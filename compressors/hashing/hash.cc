@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "common/check.h"
 #include "compressors/hashing/hashing_util.h"
@@ -36,32 +35,8 @@ std::vector<RowTableSpec> HashEmbedding::Tables() const {
 }
 
 void HashEmbedding::Encode(std::span<const uint32_t> keys, LookupPlan* plan) const {
-  const int n = static_cast<int>(keys.size());
-  const int nf = space_.num_fields();
-  plan->Reset(n, 1);
-  plan->per_key[0] = 1;
-  std::vector<uint64_t>& rows = plan->rows[0];
-  rows.resize(n);
-  const uint64_t* off = space_.offsets.data();
-  int field = 0;
-  for (int i = 0; i < n; ++i) {
-    ECPS_DCHECK(keys[i] < space_.cardinalities[field]);
-    rows[i] = (off[field] + keys[i]) % m_;
-    if (++field == nf) field = 0;
-  }
-}
-
-void HashEmbedding::Decode(const LookupPlan& plan, const FetchedRows& rows, float* out) const {
-  const std::vector<float>& v = rows.values[0];
-  ECPS_DCHECK(v.size() == static_cast<size_t>(plan.num_keys) * space_.dim);
-  std::memcpy(out, v.data(), v.size() * sizeof(float));
-}
-
-void HashEmbedding::DecodeBackward(const LookupPlan& plan, const FetchedRows& rows,
-                                   const float* grad_out, FetchedRows* row_grads) {
-  std::vector<float>& g = row_grads->values[0];
-  g.resize(static_cast<size_t>(plan.num_keys) * space_.dim);
-  std::memcpy(g.data(), grad_out, g.size() * sizeof(float));
+  OneTableMethod::Encode(keys, plan);
+  for (uint64_t& r : plan->rows[0]) r %= m_;
 }
 
 MemoryReport HashEmbedding::Memory() const {

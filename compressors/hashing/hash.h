@@ -15,10 +15,11 @@
 #include <vector>
 
 #include "compressors/compressor.h"
+#include "compressors/internal/method_util.h"
 
 namespace ecps {
 
-class HashEmbedding final : public Compressor {
+class HashEmbedding final : public method_internal::OneTableMethod {
  public:
   static constexpr char kName[] = "hash";
   // Declared parameters: none (the budget alone sizes the table).
@@ -29,10 +30,8 @@ class HashEmbedding final : public Compressor {
   Status Init(const CompressorContext& ctx, const ParamSet& params) override;
   // {E: m x d, f32, U(-b, b)}.
   std::vector<RowTableSpec> Tables() const override;
+  // Encode: (offset_f + key) mod m. Decode/DecodeBackward: copies (OneTableMethod).
   void Encode(std::span<const uint32_t> keys, LookupPlan* plan) const override;
-  void Decode(const LookupPlan& plan, const FetchedRows& rows, float* out) const override;
-  void DecodeBackward(const LookupPlan& plan, const FetchedRows& rows, const float* grad_out,
-                      FetchedRows* row_grads) override;
   // inference = parameter = 4·m·d bytes (the modulus is the table size).
   MemoryReport Memory() const override;
   // Saves m; LoadState restores it (Tables() then follow the checkpoint).
@@ -42,7 +41,6 @@ class HashEmbedding final : public Compressor {
   uint64_t rows() const { return m_; }
 
  private:
-  FeatureSpace space_;
   double init_bound_ = 0;
   uint64_t m_ = 1;
 };

@@ -7,28 +7,12 @@
 namespace ecps::hashing_internal {
 
 Status CheckSpace(const char* name, const FeatureSpace& s) {
-  if (s.num_fields() == 0) return InvalidArgument(name, ": the feature space has no fields");
-  if (s.offsets.size() != s.cardinalities.size())
-    return InvalidArgument(name, ": ", s.offsets.size(), " offsets for ", s.cardinalities.size(),
-                           " fields");
-  if (s.dim <= 0) return InvalidArgument(name, ": embedding dim must be positive, got ", s.dim);
-  if (s.max_cardinality() == 0) return InvalidArgument(name, ": every field has cardinality 0");
-  uint64_t off = 0;
-  for (int f = 0; f < s.num_fields(); ++f) {
-    if (s.offsets[f] != off)
-      return InvalidArgument(name, ": offset of field ", f, " is ", s.offsets[f], ", expected ",
-                             off, " (cumulative cardinalities)");
-    off += s.cardinalities[f];
-  }
+  RETURN_IF_ERROR(method_internal::CheckSpace(name, s));
   // Hashes take 32-bit ids so that (a·x + b) stays exact in 128 bits and the
   // maps can store ids as uint32.
   if (s.total() >= (1ull << 32) - 1)
     return InvalidArgument(name, ": ", s.total(), " features exceed the 2^32 - 1 id range");
   return OkStatus();
-}
-
-double InitBound(const FeatureSpace& s) {
-  return std::sqrt(1.0 / static_cast<double>(s.max_cardinality()));
 }
 
 uint64_t BudgetBytes(const FeatureSpace& s, double budget) {

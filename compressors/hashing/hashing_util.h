@@ -16,22 +16,16 @@
 
 #include "common/status.h"
 #include "compressors/compressor.h"
+#include "compressors/internal/method_util.h"
 
 namespace ecps::hashing_internal {
 
-// Checks that `s` is usable by a method called `name`: at least one field,
-// matching offsets, positive dim, some nonzero cardinality, and every global
+// The shared checks (compressors/internal/method_util.h), plus every global
 // id below 2^32 (ids are hashed as 32-bit values into 64-bit arithmetic).
 Status CheckSpace(const char* name, const FeatureSpace& s);
 
-// U(-b, b) with b = sqrt(1 / max_field_cardinality) (methods.md §1.3).
-double InitBound(const FeatureSpace& s);
-
-// Bytes of the uncompressed fp32 table, 4·n·d: the denominator of every
-// reported ratio.
-inline uint64_t FullBytes(const FeatureSpace& s) {
-  return 4ull * s.total() * static_cast<uint64_t>(s.dim);
-}
+using method_internal::FullBytes;
+using method_internal::InitBound;
 
 // The inference-memory budget in bytes, floor(4·n·d·CR).
 uint64_t BudgetBytes(const FeatureSpace& s, double budget);

@@ -1,6 +1,7 @@
 // Internal helpers shared by the quantization family (compressors/
-// quantization/): space checks, the §1.3 init bound, the one-row-per-feature
-// encoder, rounding names and the fixed-ratio variant choice. Not part of the
+// quantization/): rounding names, the fixed-ratio variant choice and the
+// automatic scale (the family-independent helpers are re-exported from
+// compressors/internal/method_util.h). Not part of the
 // public API.
 //
 // Thread-safety: the free functions are pure.
@@ -14,23 +15,17 @@
 #include "common/params.h"
 #include "common/status.h"
 #include "compressors/compressor.h"
+#include "compressors/internal/method_util.h"
 
 namespace ecps::quant_internal {
 
-// Checks that `s` is usable by a one-global-table method called `name`.
-Status CheckSpace(const char* name, const FeatureSpace& s);
-
-// U(-b, b) with b = sqrt(1 / max_field_cardinality) (methods.md §1.3).
-double InitBound(const FeatureSpace& s);
-
-// Bytes of the uncompressed fp32 table, 4·n·d.
-inline uint64_t FullBytes(const FeatureSpace& s) {
-  return 4ull * s.total() * static_cast<uint64_t>(s.dim);
-}
-
-// Global row of each key (offset of its field + key), as `full` does:
-// rows[i] = offsets[i % F] + keys[i].
-void GlobalRows(const FeatureSpace& s, std::span<const uint32_t> keys, std::vector<uint64_t>* rows);
+// Shared with every family (compressors/internal/method_util.h).
+using method_internal::CheckSpace;
+using method_internal::CopyRows;
+using method_internal::FullBytes;
+using method_internal::GlobalRows;
+using method_internal::InitBound;
+using method_internal::OneTableMethod;
 
 // The declared "rounding" parameter: stochastic_row (CODE, one draw per row,
 // methods.md §4 item 6), stochastic_element (textbook) or nearest.
@@ -59,22 +54,5 @@ const Variant& ChooseVariant(const std::vector<Variant>& variants, double budget
 // lr = 1e-3 updates away at either width; these values gave the best AUC of
 // {0.01, 2^-(b-1), 2^-9} on generated Criteo data (docs/architecture.md).
 double AutoScale(int digit);
-
-// Decode of a method whose single table holds the output rows: out = rows.
-void CopyRows(const FetchedRows& rows, int table, size_t floats, float* out);
-
-// Base of the methods that store one global table E with one row per feature
-// (FP16, INT8/16, ALPT, Post4Bits): Encode = offset_f + key, Decode and
-// DecodeBackward = copy. Subclasses set space_ in Init().
-class OneTableMethod : public Compressor {
- public:
-  void Encode(std::span<const uint32_t> keys, LookupPlan* plan) const override;
-  void Decode(const LookupPlan& plan, const FetchedRows& rows, float* out) const override;
-  void DecodeBackward(const LookupPlan& plan, const FetchedRows& rows, const float* grad_out,
-                      FetchedRows* row_grads) override;
-
- protected:
-  FeatureSpace space_;
-};
 
 }  // namespace ecps::quant_internal
