@@ -6,21 +6,12 @@
 #include <vector>
 
 #include "common/rng.h"
+#include "tests/testing/feature_space.h"
 
 namespace ecps {
 namespace {
 
-FeatureSpace Space(std::vector<uint64_t> cards, int dim) {
-  FeatureSpace s;
-  s.cardinalities = std::move(cards);
-  uint64_t off = 0;
-  for (uint64_t c : s.cardinalities) {
-    s.offsets.push_back(off);
-    off += c;
-  }
-  s.dim = dim;
-  return s;
-}
+using testing::Space;
 
 std::unique_ptr<EmbeddingLayer> MakeLayer(const FeatureSpace& space, SparseOptimizerConfig opt,
                                           uint64_t seed = 42) {

@@ -15,23 +15,14 @@
 #include "compressors/hashing/hashing_util.h"
 #include "compressors/hashing/reference.h"
 #include "embedding/embedding_layer.h"
+#include "tests/testing/feature_space.h"
 
 namespace ecps {
 namespace {
 
 using hashing_ref::TableValues;
 
-FeatureSpace Space(std::vector<uint64_t> cards, int dim) {
-  FeatureSpace s;
-  s.cardinalities = std::move(cards);
-  uint64_t off = 0;
-  for (uint64_t c : s.cardinalities) {
-    s.offsets.push_back(off);
-    off += c;
-  }
-  s.dim = dim;
-  return s;
-}
+using testing::Space;
 
 // Criteo's 26 field cardinalities (methods.md §1.1).
 FeatureSpace Criteo() {

@@ -20,23 +20,14 @@
 #include "compressors/quantization/reference.h"
 #include "embedding/embedding_layer.h"
 #include "embedding/row_codec.h"
+#include "tests/testing/feature_space.h"
 
 namespace ecps {
 namespace {
 
 namespace ref = quant_reference;
 
-FeatureSpace Space(std::vector<uint64_t> cards, int dim) {
-  FeatureSpace s;
-  s.cardinalities = std::move(cards);
-  uint64_t off = 0;
-  for (uint64_t c : s.cardinalities) {
-    s.offsets.push_back(off);
-    off += c;
-  }
-  s.dim = dim;
-  return s;
-}
+using testing::Space;
 
 struct Built {
   std::unique_ptr<EmbeddingLayer> layer;
