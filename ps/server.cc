@@ -296,6 +296,20 @@ Server::VShard* Server::Owner(uint64_t row) const {
   return vshards_[v / opt_.shards.num_servers].get();
 }
 
+StatusOr<std::vector<float>> Server::ReadGlobalRows(int table,
+                                                    std::span<const uint64_t> rows) const {
+  RETURN_IF_ERROR(CheckRows(table, rows));
+  const int w = specs_[table].width;
+  std::vector<float> out(rows.size() * w);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    VShard* vs = Owner(rows[i]);
+    std::shared_lock<std::shared_mutex> l(vs->mu);
+    RETURN_IF_ERROR(
+        vs->store->ReadRows(table, opt_.shards.LocalRow(rows[i]), 1, out.data() + i * w));
+  }
+  return out;
+}
+
 Status Server::CheckRows(int table, std::span<const uint64_t> rows) const {
   const uint64_t n = specs_[table].rows;
   for (uint64_t r : rows) {
@@ -316,15 +330,7 @@ Status Server::HandlePull(const Message& m, Message* reply) {
   for (size_t t = 0; t < specs_.size(); ++t) {
     ASSIGN_OR_RETURN(size_t n, comm::ElementsOf<uint64_t>(m.payloads[t], "pull rows"));
     std::span<const uint64_t> rows = m.payloads[t].As<uint64_t>();
-    RETURN_IF_ERROR(CheckRows(static_cast<int>(t), rows));
-    const int w = specs_[t].width;
-    std::vector<float> out(n * w);
-    for (size_t i = 0; i < n; ++i) {
-      VShard* vs = Owner(rows[i]);
-      std::shared_lock<std::shared_mutex> l(vs->mu);
-      RETURN_IF_ERROR(vs->store->ReadRows(static_cast<int>(t), opt_.shards.LocalRow(rows[i]), 1,
-                                          out.data() + i * w));
-    }
+    ASSIGN_OR_RETURN(std::vector<float> out, ReadGlobalRows(static_cast<int>(t), rows));
     stats_[t]->pulls += n;
     if (opt_.hot_keys > 0) stats_[t]->Observe(rows, opt_.hot_keys);
     std::vector<uint8_t> codes;
@@ -518,17 +524,9 @@ Status Server::HandleReadRows(const Message& m, Message* reply) {
   const int64_t t = m.header.arg;
   if (t < 0 || static_cast<size_t>(t) >= specs_.size() || m.payloads.size() != 1)
     return InvalidArgument("read_rows: bad table ", t, " or payloads");
-  ASSIGN_OR_RETURN(size_t n, comm::ElementsOf<uint64_t>(m.payloads[0], "rows"));
+  RETURN_IF_ERROR(comm::ElementsOf<uint64_t>(m.payloads[0], "rows").status());
   auto rows = m.payloads[0].As<uint64_t>();
-  RETURN_IF_ERROR(CheckRows(static_cast<int>(t), rows));
-  const int w = specs_[t].width;
-  std::vector<float> out(n * w);
-  for (size_t i = 0; i < n; ++i) {
-    VShard* vs = Owner(rows[i]);
-    std::shared_lock<std::shared_mutex> l(vs->mu);
-    RETURN_IF_ERROR(vs->store->ReadRows(static_cast<int>(t), opt_.shards.LocalRow(rows[i]), 1,
-                                        out.data() + i * w));
-  }
+  ASSIGN_OR_RETURN(std::vector<float> out, ReadGlobalRows(static_cast<int>(t), rows));
   reply->payloads.push_back(Buffer::FromVector(std::move(out)));
   return OkStatus();
 }

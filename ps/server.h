@@ -87,6 +87,9 @@ class Server {
   Status HandleReadRows(const comm::Message& m, comm::Message* reply);
   Status HandleWriteRows(const comm::Message& m);
   Status CheckRows(int table, std::span<const uint64_t> rows) const;
+  // Dequantised values of global `rows` of `table` (checked), each read from
+  // its owning virtual shard under that shard's shared lock.
+  StatusOr<std::vector<float>> ReadGlobalRows(int table, std::span<const uint64_t> rows) const;
   VShard* Owner(uint64_t row) const;
   int64_t MinClock() const;  // REQUIRES clock_mu_ held
 
