@@ -189,6 +189,24 @@ class LocalRowStore final : public RowStore {
   }
 
   Status Reset(const std::vector<RowTableSpec>& tables, uint64_t seed) override {
+    return ResetImpl(tables, seed, nullptr);
+  }
+
+  Status ResetWithValues(const std::vector<RowTableSpec>& tables, uint64_t seed,
+                         const std::vector<std::vector<float>>& values) override {
+    if (values.size() != tables.size())
+      return InvalidArgument(values.size(), " tables of initial values for ", tables.size(),
+                             " tables");
+    for (size_t t = 0; t < tables.size(); ++t)
+      if (values[t].size() != tables[t].rows * static_cast<uint64_t>(tables[t].width))
+        return InvalidArgument("table ", t, " '", tables[t].name, "': ", values[t].size(),
+                               " initial values for ", tables[t].rows, " x ", tables[t].width);
+    return ResetImpl(tables, seed, &values);
+  }
+
+  // `values` null: every table from its spec's initialiser.
+  Status ResetImpl(const std::vector<RowTableSpec>& tables, uint64_t seed,
+                   const std::vector<std::vector<float>>* values) {
     for (size_t t = 0; t < tables.size(); ++t)
       RETURN_IF_ERROR(CheckSupported(tables[t], static_cast<int>(t)));
     std::vector<Table> fresh(tables.size());
@@ -209,12 +227,22 @@ class LocalRowStore final : public RowStore {
       const size_t w = tb.spec.width;
       if (!tb.coded()) {
         tb.values.resize(rows * w);
-        InitValues(tb.spec, &rng, &tb.values);
+        if (values != nullptr) {
+          std::copy((*values)[t].begin(), (*values)[t].end(), tb.values.begin());
+        } else {
+          InitValues(tb.spec, &rng, &tb.values);
+        }
       } else {
         AllocateCoded(&tb);
-        init.resize(rows * w);
-        InitValues(tb.spec, &rng, &init);
-        for (uint64_t r = 0; r < rows; ++r) EncodeOne(&tb, r, init.data() + r * w, nullptr);
+        const float* src = nullptr;
+        if (values != nullptr) {
+          src = (*values)[t].data();
+        } else {
+          init.resize(rows * w);
+          InitValues(tb.spec, &rng, &init);
+          src = init.data();
+        }
+        for (uint64_t r = 0; r < rows; ++r) EncodeOne(&tb, r, src + r * w, nullptr);
       }
       tb.state.assign(rows * tb.state_floats, StateInitValue(opt_));
     }
@@ -258,6 +286,18 @@ class LocalRowStore final : public RowStore {
   }
 
   void Push(const LookupPlan& plan, const FetchedRows& grads, int64_t step) override {
+    PushImpl(plan, grads, step, {});
+  }
+
+  void PushShare(const LookupPlan& plan, const FetchedRows& grads, int64_t step,
+                 std::span<const uint64_t> lookups) override {
+    ECPS_CHECK_EQ(lookups.size(), tables_.size());
+    PushImpl(plan, grads, step, lookups);
+  }
+
+  // `lookups` empty: each table's N is plan.rows[t].size().
+  void PushImpl(const LookupPlan& plan, const FetchedRows& grads, int64_t step,
+                std::span<const uint64_t> lookups) {
     ECPS_CHECK_EQ(plan.rows.size(), tables_.size());
     const SparseStepFactors factors = MakeSparseStepFactors(opt_, step);
     for (size_t t = 0; t < tables_.size(); ++t) {
@@ -268,7 +308,7 @@ class LocalRowStore final : public RowStore {
       ECPS_CHECK_EQ(grads.values[t].size(), rows.size() * w) << "table '" << tb.spec.name << "'";
       SumDuplicates(tb, rows, grads.values[t].data());
       if (tb.coded()) {
-        PushCoded(&tb, rows.size(), factors);
+        PushCoded(&tb, lookups.empty() ? rows.size() : lookups[t], factors);
         continue;
       }
       // One optimizer step per unique row, in first-occurrence order.
@@ -412,6 +452,23 @@ class LocalRowStore final : public RowStore {
     if (tb.spec.quant != QuantScheme::kPerRow) scale_zero = nullptr;
     for (uint64_t i = 0; i < count; ++i)
       EncodeOne(&tb, begin + i, values + i * w, scale_zero ? scale_zero + 2 * i : nullptr);
+    return OkStatus();
+  }
+
+  Status ReadCodes(int table, std::span<const uint64_t> rows, uint8_t* codes,
+                   float* scale_zero) const override {
+    RETURN_IF_ERROR(CheckRange(table, 0, 0));
+    const Table& tb = tables_[table];
+    if (!tb.coded()) return InvalidArgument("table '", tb.spec.name, "' is fp32: it has no codes");
+    const bool per_row = tb.spec.quant == QuantScheme::kPerRow;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const uint64_t r = rows[i];
+      if (r >= tb.spec.rows)
+        return OutOfRange("row ", r, " of table '", tb.spec.name, "' with ", tb.spec.rows, " rows");
+      std::memcpy(codes + i * tb.row_bytes, tb.codes.data() + r * tb.row_bytes, tb.row_bytes);
+      if (per_row && scale_zero != nullptr)
+        std::memcpy(scale_zero + 2 * i, tb.scale_zero.data() + 2 * r, 2 * sizeof(float));
+    }
     return OkStatus();
   }
 

@@ -38,12 +38,52 @@ class RowStore : public RowAccess {
   // (U(-init_bound, init_bound) per element, methods.md §1.3).
   virtual Status Reset(const std::vector<RowTableSpec>& tables, uint64_t seed) = 0;
 
+  // Reset() with the given initial values (values[t]: rows x width fp32 of
+  // table t) instead of the specs' initialisers. A coded table rounds them
+  // with the rounding stream seeded from `seed`, exactly as Reset() rounds
+  // its own draws (a parameter-server shard starts from the rows of the
+  // single-process store). The default is Reset() + WriteRows(), which also
+  // rounds the initialiser's draws.
+  virtual Status ResetWithValues(const std::vector<RowTableSpec>& tables, uint64_t seed,
+                                 const std::vector<std::vector<float>>& values) {
+    RETURN_IF_ERROR(Reset(tables, seed));
+    for (size_t t = 0; t < tables.size() && t < values.size(); ++t)
+      RETURN_IF_ERROR(WriteRows(static_cast<int>(t), 0, tables[t].rows, values[t].data()));
+    return OkStatus();
+  }
+
   // values->values[t] = dequantized rows plan.rows[t] (kNoRow -> zeros).
   virtual void Gather(const LookupPlan& plan, FetchedRows* values) const = 0;
 
   // Applies one sparse-optimizer step with the gradients of plan's rows.
   // `step` is the 1-based global step shared with the dense optimizer.
   virtual void Push(const LookupPlan& plan, const FetchedRows& grads, int64_t step) = 0;
+
+  // Push() of one share of a batch, as a parameter-server shard receives it:
+  // `lookups[t]` is the number of references the whole batch made to table t
+  // (plan.rows[t].size() of the full plan, kNoRow included), which a
+  // learned-scale table (ALPT) uses as its N in g = 1/sqrt(N d qmax) instead
+  // of plan.rows[t].size(). REQUIRES: lookups.size() == plan.rows.size().
+  // The default ignores `lookups`.
+  virtual void PushShare(const LookupPlan& plan, const FetchedRows& grads, int64_t step,
+                         std::span<const uint64_t> lookups) {
+    Push(plan, grads, step);
+  }
+
+  // The stored form of rows `rows` of a coded table (dtype != kF32), for
+  // senders that ship codes rather than fp32 (parameter-server pulls):
+  // codes[i * RowBytes(dtype, width) ...] = row rows[i] in the layout of
+  // embedding/row_codec.h and, for QuantScheme::kPerRow tables,
+  // scale_zero[2i], scale_zero[2i + 1] = its (scale, zero) as stored (values
+  // of scale_dtype; zero is 0 with learn_scale). DecodeRow() of those codes
+  // with that pair (the spec's global pair for kGlobal; none for kF16) gives
+  // bit for bit what Gather() returns. scale_zero may be null for tables
+  // without per-row pairs. Errors: OutOfRange (table, row), InvalidArgument
+  // (an fp32 table).
+  virtual Status ReadCodes(int table, std::span<const uint64_t> rows, uint8_t* codes,
+                           float* scale_zero) const {
+    return Unimplemented("this RowStore has no access to stored codes");
+  }
 
   // Drops the optimizer state (a stage that starts with fresh Adam state).
   virtual void ResetOptimizerState() = 0;

@@ -107,6 +107,25 @@ struct Scratch {
 };
 thread_local Scratch tls_scratch;
 
+// Lookups per table of the worker's whole batch (duplicates and kNoRow
+// included): the N of ALPT's scale gradient, which the servers only see
+// deduplicated and sliced (ps/wire.h kPush).
+std::vector<uint64_t> BatchLookups(const LookupPlan& plan) {
+  std::vector<uint64_t> n(plan.rows.size());
+  for (size_t t = 0; t < plan.rows.size(); ++t) n[t] = plan.rows[t].size();
+  return n;
+}
+
+// Decodes row `i` of the n rows of a coded pull payload (ps/wire.h kPull) of
+// table `s` into out[0..width).
+void DecodeCodedRow(const RowTableSpec& s, const uint8_t* payload, size_t n, size_t i, float* out) {
+  const size_t rb = row_codec::RowBytes(s.dtype, s.width);
+  float scale = static_cast<float>(s.scale), zero = static_cast<float>(s.zero);
+  if (const size_t pb = internal::CodedParamBytes(s); pb > 0)
+    internal::GetRowParams(s, payload + n * rb + i * pb, &scale, &zero);
+  row_codec::DecodeRow(s.dtype, s.width, payload + i * rb, scale, zero, out);
+}
+
 }  // namespace
 
 Client::Client(ClientOptions options, comm::Rpc* rpc) : opt_(std::move(options)), rpc_(rpc) {
@@ -238,7 +257,7 @@ Status Client::DoPull(const LookupPlan& plan, FetchedRows* values) const {
     for (size_t t = 0; t < nt; ++t) {
       if (modes[t] > 1 || (modes[t] == 1 && !internal::CodedPull(specs_[t])))
         return DataLoss("pull reply of server ", s, " table ", t, " has encoding ", modes[t]);
-      const size_t row_bytes = modes[t] == 1 ? row_codec::RowBytes(specs_[t].dtype, specs_[t].width)
+      const size_t row_bytes = modes[t] == 1 ? internal::CodedPullRowBytes(specs_[t])
                                              : static_cast<size_t>(specs_[t].width) * 4;
       if (replies[s].payloads[t].size != sc.rows[s][t].size() * row_bytes)
         return DataLoss("pull reply of server ", s, " table ", t, " has the wrong size");
@@ -248,7 +267,6 @@ Status Client::DoPull(const LookupPlan& plan, FetchedRows* values) const {
   for (size_t t = 0; t < nt; ++t) {
     const RowTableSpec& spec = specs_[t];
     const size_t w = spec.width;
-    const size_t rb = internal::CodedPull(spec) ? row_codec::RowBytes(spec.dtype, spec.width) : 0;
     auto& out = values->values[t];
     out.resize(plan.rows[t].size() * w);
     for (size_t i = 0; i < where[t].size(); ++i) {
@@ -260,9 +278,8 @@ Status Client::DoPull(const LookupPlan& plan, FetchedRows* values) const {
       const Message& r = replies[p >> 40];
       if (r.payloads[nt].As<uint8_t>()[t] == 1) {
         // Codes: decoded with the table's codec, exactly the server's rows.
-        const uint8_t* row = r.payloads[t].As<uint8_t>().data() + (p & ((1ull << 40) - 1)) * rb;
-        row_codec::DecodeRow(spec.dtype, spec.width, row, static_cast<float>(spec.scale),
-                             static_cast<float>(spec.zero), out.data() + i * w);
+        DecodeCodedRow(spec, r.payloads[t].As<uint8_t>().data(), sc.rows[p >> 40][t].size(),
+                       p & ((1ull << 40) - 1), out.data() + i * w);
         continue;
       }
       const float* src =
@@ -328,6 +345,7 @@ Status Client::DoPush(const LookupPlan& plan, const FetchedRows& grads, int64_t 
       sc.rows[s][t] = {};
       sc.grads[s][t] = {};
     }
+    m.payloads.push_back(Buffer::FromVector(BatchLookups(plan)));
     fs[s] = rpc_->Call(opt_.servers[s], std::move(m));
   }
   for (int s = 0; s < ns; ++s)

@@ -80,24 +80,6 @@ uint64_t RowBytesOf(const RowTableSpec& s) {
   return b;
 }
 
-// Encodes the n decoded rows `x` of a CodedPull() table with nearest
-// rounding into *codes; true iff the codes decode back to exactly `x` (they
-// do for rows the store wrote with the same codec: the pull is lossless).
-bool EncodeExactly(const RowTableSpec& s, size_t n, const float* x, std::vector<uint8_t>* codes) {
-  const int w = s.width;
-  const size_t rb = row_codec::RowBytes(s.dtype, w);
-  const float scale = static_cast<float>(s.scale), zero = static_cast<float>(s.zero);
-  codes->assign(n * rb, 0);
-  std::vector<float> back(w);
-  for (size_t i = 0; i < n; ++i) {
-    uint8_t* row = codes->data() + i * rb;
-    row_codec::EncodeRow(s.dtype, w, x + i * w, scale, zero, nullptr, 0, row);
-    row_codec::DecodeRow(s.dtype, w, row, scale, zero, back.data());
-    if (std::memcmp(back.data(), x + i * w, w * sizeof(float)) != 0) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 Server::Server(ServerOptions options, comm::Transport* transport, int node_id)
@@ -310,6 +292,43 @@ StatusOr<std::vector<float>> Server::ReadGlobalRows(int table,
   return out;
 }
 
+StatusOr<bool> Server::ReadGlobalCodes(int table, std::span<const uint64_t> rows,
+                                       std::vector<uint8_t>* out) const {
+  RETURN_IF_ERROR(CheckRows(table, rows));
+  const RowTableSpec& s = specs_[table];
+  const size_t n = rows.size(), rb = row_codec::RowBytes(s.dtype, s.width);
+  const size_t pb = internal::CodedParamBytes(s);
+  out->resize(n * (rb + pb));
+  // Positions of the rows per local virtual shard, so each is read in bulk.
+  const size_t slots = vshards_.size();
+  std::vector<std::vector<uint32_t>> pos(slots);
+  for (size_t i = 0; i < n; ++i)
+    pos[opt_.shards.VShardOf(rows[i]) / opt_.shards.num_servers].push_back(
+        static_cast<uint32_t>(i));
+  std::vector<uint64_t> local;
+  std::vector<uint8_t> codes;
+  std::vector<float> sz;
+  for (size_t k = 0; k < slots; ++k) {
+    if (pos[k].empty()) continue;
+    local.clear();
+    for (uint32_t i : pos[k]) local.push_back(opt_.shards.LocalRow(rows[i]));
+    codes.resize(local.size() * rb);
+    sz.resize(2 * local.size());
+    {
+      std::shared_lock<std::shared_mutex> l(vshards_[k]->mu);
+      RETURN_IF_ERROR(vshards_[k]->store->ReadCodes(table, local, codes.data(), sz.data()));
+    }
+    for (size_t j = 0; j < pos[k].size(); ++j) {
+      const size_t i = pos[k][j];
+      std::memcpy(out->data() + i * rb, codes.data() + j * rb, rb);
+      if (pb > 0 &&
+          !internal::PutRowParams(s, sz[2 * j], sz[2 * j + 1], out->data() + n * rb + i * pb))
+        return false;
+    }
+  }
+  return true;
+}
+
 Status Server::CheckRows(int table, std::span<const uint64_t> rows) const {
   const uint64_t n = specs_[table].rows;
   for (uint64_t r : rows) {
@@ -330,16 +349,20 @@ Status Server::HandlePull(const Message& m, Message* reply) {
   for (size_t t = 0; t < specs_.size(); ++t) {
     ASSIGN_OR_RETURN(size_t n, comm::ElementsOf<uint64_t>(m.payloads[t], "pull rows"));
     std::span<const uint64_t> rows = m.payloads[t].As<uint64_t>();
-    ASSIGN_OR_RETURN(std::vector<float> out, ReadGlobalRows(static_cast<int>(t), rows));
-    stats_[t]->pulls += n;
-    if (opt_.hot_keys > 0) stats_[t]->Observe(rows, opt_.hot_keys);
     std::vector<uint8_t> codes;
-    if (internal::CodedPull(specs_[t]) && EncodeExactly(specs_[t], n, out.data(), &codes)) {
+    bool coded = false;
+    if (internal::CodedPull(specs_[t])) {
+      ASSIGN_OR_RETURN(coded, ReadGlobalCodes(static_cast<int>(t), rows, &codes));
+    }
+    if (coded) {
       reply->payloads.push_back(Buffer::FromVector(std::move(codes)));
       modes[t] = 1;
     } else {
+      ASSIGN_OR_RETURN(std::vector<float> out, ReadGlobalRows(static_cast<int>(t), rows));
       reply->payloads.push_back(Buffer::FromVector(std::move(out)));
     }
+    stats_[t]->pulls += n;
+    if (opt_.hot_keys > 0) stats_[t]->Observe(rows, opt_.hot_keys);
   }
   reply->payloads.push_back(Buffer::FromVector(std::move(modes)));
   return OkStatus();
@@ -348,9 +371,12 @@ Status Server::HandlePull(const Message& m, Message* reply) {
 Status Server::HandlePush(Message m) {
   {
     std::shared_lock<std::shared_mutex> tl(tables_mu_);
-    if (m.payloads.size() != 2 * specs_.size())
+    if (m.payloads.size() != 2 * specs_.size() + 1)
       return InvalidArgument("push has ", m.payloads.size(), " payloads, expected ",
-                             2 * specs_.size());
+                             2 * specs_.size() + 1);
+    ASSIGN_OR_RETURN(size_t nl, comm::ElementsOf<uint64_t>(m.payloads.back(), "push lookups"));
+    if (nl != specs_.size())
+      return InvalidArgument("push has lookups of ", nl, " tables, expected ", specs_.size());
     for (size_t t = 0; t < specs_.size(); ++t) {
       ASSIGN_OR_RETURN(size_t n, comm::ElementsOf<uint64_t>(m.payloads[2 * t], "push rows"));
       ASSIGN_OR_RETURN(size_t g, comm::ElementsOf<float>(m.payloads[2 * t + 1], "push grads"));
@@ -410,6 +436,12 @@ Status Server::ApplyPushes(const std::vector<const Message*>& msgs, int64_t opt_
     grads[k].values.resize(num_tables);
   }
   std::vector<char> touched(slots, 0);
+  // The step's whole batch: every worker's lookups (ALPT's N).
+  std::vector<uint64_t> lookups(num_tables, 0);
+  for (const Message* m : msgs) {
+    std::span<const uint64_t> l = m->payloads[2 * num_tables].As<uint64_t>();
+    for (size_t t = 0; t < num_tables; ++t) lookups[t] += l[t];
+  }
   for (const Message* m : msgs) {
     for (size_t t = 0; t < num_tables; ++t) {
       std::span<const uint64_t> rows = m->payloads[2 * t].As<uint64_t>();
@@ -428,7 +460,7 @@ Status Server::ApplyPushes(const std::vector<const Message*>& msgs, int64_t opt_
   for (size_t k = 0; k < slots; ++k) {
     if (!touched[k]) continue;
     std::unique_lock<std::shared_mutex> l(vshards_[k]->mu);
-    vshards_[k]->store->Push(plans[k], grads[k], opt_step);
+    vshards_[k]->store->PushShare(plans[k], grads[k], opt_step, lookups);
   }
   return OkStatus();
 }
@@ -438,8 +470,8 @@ Status Server::HandleReset(const Message& m) {
   ASSIGN_OR_RETURN(auto specs, internal::DecodeSpecs(m.payloads[0].view()));
   const uint64_t seed = static_cast<uint64_t>(m.header.step);
   const ShardMap& sm = opt_.shards;
-  // Local specs: the rows this vshard holds, no initialiser (values are
-  // written below from the global stream).
+  // Local specs: the rows this vshard holds, no initialiser (the values are
+  // drawn below from the global stream and rounded with the vshard's own).
   std::vector<std::vector<RowTableSpec>> local(vshards_.size(), specs);
   std::vector<std::vector<std::vector<float>>> values(
       vshards_.size(), std::vector<std::vector<float>>(specs.size()));
@@ -463,10 +495,8 @@ Status Server::HandleReset(const Message& m) {
   std::unique_lock<std::shared_mutex> tl(tables_mu_);
   for (size_t k = 0; k < vshards_.size(); ++k) {
     auto store = NewLocalRowStore(opt_.optimizer);
-    RETURN_IF_ERROR(store->Reset(local[k], seed ^ static_cast<uint64_t>(vshards_[k]->id)));
-    for (size_t t = 0; t < specs.size(); ++t)
-      RETURN_IF_ERROR(
-          store->WriteRows(static_cast<int>(t), 0, local[k][t].rows, values[k][t].data()));
+    RETURN_IF_ERROR(
+        store->ResetWithValues(local[k], seed ^ static_cast<uint64_t>(vshards_[k]->id), values[k]));
     std::unique_lock<std::shared_mutex> l(vshards_[k]->mu);
     vshards_[k]->store = std::move(store);
   }

@@ -90,6 +90,12 @@ class Server {
   // Dequantised values of global `rows` of `table` (checked), each read from
   // its owning virtual shard under that shard's shared lock.
   StatusOr<std::vector<float>> ReadGlobalRows(int table, std::span<const uint64_t> rows) const;
+  // The coded pull payload (ps/wire.h) of global `rows` of a CodedPull()
+  // table (checked): codes, then per-row parameters, read per virtual shard
+  // under its shared lock. False (and *out unspecified) if a row's stored
+  // parameters cannot travel in the table's scale_dtype: send fp32 instead.
+  StatusOr<bool> ReadGlobalCodes(int table, std::span<const uint64_t> rows,
+                                 std::vector<uint8_t>* out) const;
   VShard* Owner(uint64_t row) const;
   int64_t MinClock() const;  // REQUIRES clock_mu_ held
 

@@ -4,13 +4,20 @@
 //   kReset      step = seed; payload 0 = specs (EncodeSpecs)
 //   kPull       step = min clock (kNoWait: none), arg = worker; payload t =
 //               uint64 global rows of table t -> kPullReply payload t = the
-//               rows of table t, either fp32 [rows x width] or, for a
-//               CodedPull() table, the codes [rows x RowBytes(dtype, width)]
-//               that the table's codec (embedding/row_codec.h, the spec's
-//               global scale/zero) decodes bit-exactly to those fp32 rows;
-//               payload T = one uint8 per table: 1 coded, 0 fp32
+//               n rows of table t, either fp32 [n x width] or, for a
+//               CodedPull() table, [n x RowBytes(dtype, width)] codes
+//               (embedding/row_codec.h layout) followed, for per-row tables,
+//               by [n x CodedParamBytes()] per-row parameters: (scale, zero)
+//               in the table's scale_dtype (f32 or f16, native byte order),
+//               only the scale for a learned scale (its zero is 0). The codes
+//               decode with those parameters (or the spec's global scale/zero)
+//               bit-exactly to the server store's fp32 rows; payload T = one
+//               uint8 per table: 1 coded, 0 fp32 (what a server sends when a
+//               row's stored parameters do not fit scale_dtype)
 //   kPush       step = optimizer step, arg = worker, arg2 = clock; payloads
-//               2t, 2t+1 = rows (uint64) and grads (fp32) of table t -> kAck
+//               2t, 2t+1 = rows (uint64, deduplicated) and summed grads (fp32)
+//               of table t; payload 2T = uint64 per table: the lookups of the
+//               worker's whole batch (plan.rows[t].size(), ALPT's N) -> kAck
 //   kSave       step = min clock -> kSaveReply payload 0 = uint32 vshard ids,
 //               payload 1+i = that vshard's RowStore blob
 //   kLoad       payload 0 = specs, 1 = uint32 vshard ids, 2+i = blobs -> kAck
@@ -20,9 +27,11 @@
 //   kStats      -> kStatsReply text = JSON
 #pragma once
 
+#include <bit>
 #include <cereal/archives/portable_binary.hpp>
 #include <cereal/types/string.hpp>
 #include <cereal/types/vector.hpp>
+#include <cstring>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -45,11 +54,63 @@ namespace ps::internal {
 inline constexpr int64_t kNoWait = std::numeric_limits<int64_t>::min();
 
 // Whether pulls of `s` may carry codes instead of fp32: fp16 tables and
-// integer codes with one global (scale, zero). Per-row scales are not
-// reachable through RowStore, so those tables travel as fp32.
+// integer codes with a global or per-row (scale, zero).
 inline bool CodedPull(const RowTableSpec& s) {
   if (s.dtype == DType::kF16) return s.quant == QuantScheme::kNone;
-  return row_codec::IsIntegerCode(s.dtype) && s.quant == QuantScheme::kGlobal;
+  if (!row_codec::IsIntegerCode(s.dtype)) return false;
+  if (s.quant == QuantScheme::kGlobal) return true;
+  return s.quant == QuantScheme::kPerRow &&
+         (s.scale_dtype == DType::kF32 || s.scale_dtype == DType::kF16);
+}
+
+// Bytes of one row's parameters in a coded pull reply (0: none per row).
+inline size_t CodedParamBytes(const RowTableSpec& s) {
+  if (s.quant != QuantScheme::kPerRow) return 0;
+  const size_t one = s.scale_dtype == DType::kF16 ? 2 : 4;
+  return s.learn_scale ? one : 2 * one;
+}
+
+// Bytes of one row in a coded pull reply: codes plus parameters.
+inline size_t CodedPullRowBytes(const RowTableSpec& s) {
+  return row_codec::RowBytes(s.dtype, s.width) + CodedParamBytes(s);
+}
+
+// Writes a stored (scale, zero) pair of a per-row table as CodedParamBytes(s)
+// bytes at `dst`; false if the pair does not survive the trip (a value that
+// is not exactly representable in scale_dtype, or a learned scale's zero that
+// is not 0), in which case the table must travel as fp32.
+inline bool PutRowParams(const RowTableSpec& s, float scale, float zero, uint8_t* dst) {
+  const float pair[2] = {scale, zero};
+  const int n = s.learn_scale ? 1 : 2;
+  if (s.learn_scale && std::bit_cast<uint32_t>(zero) != 0) return false;
+  for (int i = 0; i < n; ++i) {
+    if (s.scale_dtype == DType::kF32) {
+      std::memcpy(dst + 4 * i, &pair[i], 4);
+      continue;
+    }
+    const uint16_t h = row_codec::FloatToHalf(pair[i]);
+    if (std::bit_cast<uint32_t>(row_codec::HalfToFloat(h)) != std::bit_cast<uint32_t>(pair[i]))
+      return false;
+    std::memcpy(dst + 2 * i, &h, 2);
+  }
+  return true;
+}
+
+// Reads what PutRowParams() wrote.
+inline void GetRowParams(const RowTableSpec& s, const uint8_t* src, float* scale, float* zero) {
+  float pair[2] = {0.0f, 0.0f};
+  const int n = s.learn_scale ? 1 : 2;
+  for (int i = 0; i < n; ++i) {
+    if (s.scale_dtype == DType::kF32) {
+      std::memcpy(&pair[i], src + 4 * i, 4);
+    } else {
+      uint16_t h;
+      std::memcpy(&h, src + 2 * i, 2);
+      pair[i] = row_codec::HalfToFloat(h);
+    }
+  }
+  *scale = pair[0];
+  *zero = pair[1];
 }
 
 inline std::string EncodeSpecs(const std::vector<RowTableSpec>& specs) {

@@ -4,11 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "comm/rpc.h"
 #include "ps/client.h"
 #include "ps/server.h"
+#include "ps/wire.h"
 
 namespace ecps::ps {
 namespace {
@@ -172,6 +174,158 @@ TEST(PsTest, MatchesLocalRowStoreBitForBitAndRestoresOntoThreeServers) {
   }
 }
 
+// One table of every quantised kind a method declares: fp16, global-scale
+// int8, per-row f32 (INT8 use_qparam) and f16 (MixedPrec) scales, packed
+// 4-bit rows of odd width (Post4Bits), learned scales (ALPT, 8 and 16 bits)
+// and a learned scale stored as f16 (no method: its Adam-updated scales are
+// not fp16 values, so it must fall back to fp32 pulls).
+std::vector<RowTableSpec> QuantizedSpecs() {
+  std::vector<RowTableSpec> v;
+  auto add = [&](const char* name, DType dtype, QuantScheme q, int width) -> RowTableSpec& {
+    RowTableSpec s;
+    s.name = name;
+    s.rows = 300;
+    s.width = width;
+    s.dtype = dtype;
+    s.quant = q;
+    s.init_bound = 0.05;
+    s.rounding = Rounding::kStochasticPerRow;
+    v.push_back(s);
+    return v.back();
+  };
+  add("f16", DType::kF16, QuantScheme::kNone, 4).rounding = Rounding::kStochasticPerElement;
+  RowTableSpec& g = add("u8_global", DType::kU8, QuantScheme::kGlobal, 4);
+  g.scale = 1.0 / 512;
+  g.zero = -128.0 / 512;
+  add("u8_row_f32", DType::kU8, QuantScheme::kPerRow, 4);
+  add("u8_row_f16", DType::kU8, QuantScheme::kPerRow, 4).scale_dtype = DType::kF16;
+  RowTableSpec& u4 = add("u4_row_f16", DType::kU4, QuantScheme::kPerRow, 5);
+  u4.scale_dtype = DType::kF16;
+  u4.rounding = Rounding::kNearest;
+  for (DType d : {DType::kI8, DType::kI16}) {
+    RowTableSpec& a = add(d == DType::kI8 ? "alpt8" : "alpt16", d, QuantScheme::kPerRow, 4);
+    a.learn_scale = true;
+    a.scale = d == DType::kI8 ? 1.0 / 512 : 1.0 / 32768;
+    a.scale_lr = 1e-3;
+  }
+  RowTableSpec& h = add("alpt8_f16", DType::kI8, QuantScheme::kPerRow, 4);
+  h.learn_scale = true;
+  h.scale = 1.0 / 512;
+  h.scale_lr = 1e-3;
+  h.scale_dtype = DType::kF16;
+  return v;
+}
+
+// Rows of every table with duplicates (and kNoRow in table 1): as in a batch.
+LookupPlan QuantizedPlan(const std::vector<RowTableSpec>& specs, uint64_t salt) {
+  LookupPlan p;
+  p.Reset(48, specs.size());
+  for (size_t t = 0; t < specs.size(); ++t)
+    for (uint64_t i = 0; i < 48; ++i) {
+      p.rows[t].push_back((i * 37 + salt * 11 + t) % specs[t].rows);
+      p.rows[t].push_back(t == 1 && i % 4 == 0 ? kNoRow : (i + t) % 7);
+    }
+  return p;
+}
+
+FetchedRows QuantizedGrads(const std::vector<RowTableSpec>& specs, const LookupPlan& p,
+                           float scale) {
+  FetchedRows g;
+  g.values.resize(specs.size());
+  for (size_t t = 0; t < specs.size(); ++t)
+    for (size_t i = 0; i < p.rows[t].size() * specs[t].width; ++i)
+      g.values[t].push_back(scale * (static_cast<float>((i * 7919 + t) % 101) / 101.0f - 0.5f));
+  return g;
+}
+
+// Pulls of quantised tables carry codes plus per-row (scale, zero), and the
+// client decodes them to exactly the rows LocalRowStore::Gather returns. With
+// one server and one virtual shard the shard also rounds with the same stream
+// and uses the batch's lookups as ALPT's N, so every step matches bit for bit.
+TEST(PsTest, CodedPullsOfQuantizedTablesMatchLocalRowStoreBitForBit) {
+  const std::vector<RowTableSpec> specs = QuantizedSpecs();
+  SparseOptimizerConfig opt;
+  opt.lr = 0.01f;
+  auto local = NewLocalRowStore(opt);
+  ASSERT_TRUE(local->Reset(specs, 9).ok());
+  Cluster c(1, 1, 1);
+  Client& cl = *c.clients[0];
+  ASSERT_TRUE(cl.Reset(specs, 9).ok());
+  for (int step = 1; step <= 6; ++step) {
+    LookupPlan p = QuantizedPlan(specs, step);
+    FetchedRows a, b;
+    local->Gather(p, &a);
+    cl.Gather(p, &b);
+    for (size_t t = 0; t < specs.size(); ++t)
+      ASSERT_EQ(a.values[t], b.values[t]) << specs[t].name << " step " << step;
+    FetchedRows g = QuantizedGrads(specs, p, 0.5f * static_cast<float>(step));
+    local->Push(p, g, step);
+    cl.Push(p, g, step);
+  }
+  for (size_t t = 0; t < specs.size(); ++t) {
+    const size_t n = specs[t].rows * specs[t].width;
+    std::vector<float> ra(n), rb(n);
+    ASSERT_TRUE(local->ReadRows(static_cast<int>(t), 0, specs[t].rows, ra.data()).ok());
+    ASSERT_TRUE(cl.ReadRows(static_cast<int>(t), 0, specs[t].rows, rb.data()).ok());
+    EXPECT_EQ(ra, rb) << specs[t].name;
+  }
+}
+
+// On 2 servers x 8 virtual shards: a pull decodes to the servers' own fp32
+// rows (ReadRows), and its reply carries RowBytes + per-row parameter bytes
+// per unique row (fp32 only for the f16 learned scale after it moved).
+TEST(PsTest, CodedPullsSendCodesAndPerRowParameters) {
+  const std::vector<RowTableSpec> specs = QuantizedSpecs();
+  Cluster c(2, 1, 8);
+  Client& cl = *c.clients[0];
+  ASSERT_TRUE(cl.Reset(specs, 3).ok());
+  for (int step = 1; step <= 4; ++step) {
+    LookupPlan p = QuantizedPlan(specs, step);
+    FetchedRows v;
+    cl.Gather(p, &v);
+    cl.Push(p, QuantizedGrads(specs, p, 1.0f), step);
+  }
+  auto server_bytes = [&] {
+    uint64_t b = 0;
+    for (auto& t : c.server_transports) b += t->bytes_sent();
+    return b;
+  };
+  for (size_t t = 0; t < specs.size(); ++t) {
+    // A plan that reads table t only.
+    LookupPlan full = QuantizedPlan(specs, 9);
+    LookupPlan p;
+    p.Reset(full.num_keys, specs.size());
+    p.rows[t] = full.rows[t];
+    std::set<uint64_t> unique(p.rows[t].begin(), p.rows[t].end());
+    unique.erase(kNoRow);
+    const uint64_t before = server_bytes();
+    FetchedRows v;
+    cl.Gather(p, &v);
+    const uint64_t sent = server_bytes() - before;
+    // The servers' fp32 rows, row by row.
+    const size_t w = specs[t].width;
+    for (size_t i = 0; i < p.rows[t].size(); ++i) {
+      std::vector<float> row(w, 0.0f);
+      if (p.rows[t][i] != kNoRow) {
+        ASSERT_TRUE(cl.ReadRows(static_cast<int>(t), p.rows[t][i], 1, row.data()).ok());
+      }
+      ASSERT_EQ(std::vector<float>(v.values[t].begin() + i * w, v.values[t].begin() + (i + 1) * w),
+                row)
+          << specs[t].name << " position " << i;
+    }
+    const bool fp32 = specs[t].name == "alpt8_f16";
+    const size_t row_bytes = fp32 ? w * 4 : internal::CodedPullRowBytes(specs[t]);
+    const uint64_t payload = unique.size() * row_bytes;
+    EXPECT_GE(sent, payload) << specs[t].name;
+    EXPECT_LT(sent, payload + 512) << specs[t].name;  // headers, empty tables, modes
+  }
+  EXPECT_EQ(internal::CodedPullRowBytes(specs[2]), 4u + 8u);  // u8 x 4, f32 (scale, zero)
+  EXPECT_EQ(internal::CodedPullRowBytes(specs[3]), 4u + 4u);  // u8 x 4, f16 (scale, zero)
+  EXPECT_EQ(internal::CodedPullRowBytes(specs[4]), 3u + 4u);  // u4 x 5 packed, f16 pair
+  EXPECT_EQ(internal::CodedPullRowBytes(specs[5]), 4u + 4u);  // i8 x 4, f32 scale only
+  EXPECT_EQ(internal::CodedPullRowBytes(specs[6]), 8u + 4u);  // i16 x 4, f32 scale only
+}
+
 TEST(PsTest, CheckpointWithOtherVirtualShardCountIsRejected) {
   std::string blob;
   {
@@ -217,7 +371,11 @@ TEST(PsTest, MalformedRequestsAreRejectedAndTheServerKeepsServing) {
   push.payloads = {Buffer::FromVector(std::vector<uint64_t>{1}),
                    Buffer::FromVector(std::vector<float>{1.0f}),  // width is 4
                    Buffer::FromVector(std::vector<uint64_t>{}),
-                   Buffer::FromVector(std::vector<float>{})};
+                   Buffer::FromVector(std::vector<float>{}),
+                   Buffer::FromVector(std::vector<uint64_t>{1, 0})};
+  EXPECT_EQ(call(push).code(), absl::StatusCode::kInvalidArgument);
+  push.payloads.back() = Buffer::FromVector(std::vector<uint64_t>{1});  // lookups of one table
+  push.payloads[1] = Buffer::FromVector(std::vector<float>{1.0f, 2.0f, 3.0f, 4.0f});
   EXPECT_EQ(call(push).code(), absl::StatusCode::kInvalidArgument);
   Message odd;
   odd.header.type = static_cast<MsgType>(999);
