@@ -110,7 +110,10 @@ TEST_F(ClusterTest, TwoWorkersTwoServersReachTheSameAuc) {
 // Quantised tables live coded on the servers (each vshard's LocalRowStore
 // decodes pulls and re-encodes pushes with its own rounding stream): two
 // servers reach the single-process AUC of the same method, deterministically,
-// and pulls of fp16 / int8 tables send codes, so fewer bytes than `full`.
+// and pulls of fp16 / int8 tables (global or per-row scales: ALPT, MixedPrec)
+// send codes, so fewer bytes than `full`. MixedPrec runs at a 40% budget: an
+// INT8 table and an fp32 cache of the hottest rows (at 100% everything is
+// cached).
 TEST_F(ClusterTest, QuantizedTablesTrainOverTwoServers) {
   const std::vector<std::string> two = {"cluster.servers=2", "cluster.workers=1"};
   std::vector<std::string> full_sets = two;
@@ -118,8 +121,9 @@ TEST_F(ClusterTest, QuantizedTablesTrainOverTwoServers) {
   const double full_bytes =
       Simulate(Config("q_sim_full", full_sets)).value("network_bytes_per_sample", 0.0);
   std::printf("[quantized-ps] full bytes/sample %.1f\n", full_bytes);
-  for (const std::string method : {"fp16", "int8", "alpt", "post4bits"}) {
-    const std::vector<std::string> m = {"embedding.method=" + method};
+  for (const std::string method : {"fp16", "int8", "alpt", "post4bits", "mixedprec"}) {
+    std::vector<std::string> m = {"embedding.method=" + method};
+    if (method == "mixedprec") m.push_back("embedding.budget=0.4");
     auto single = Trainer::Create(Config("q_single_" + method, m), data_);
     ASSERT_TRUE(single.ok()) << method << ": " << single.status();
     auto a = (*single)->Run(false);
@@ -137,11 +141,43 @@ TEST_F(ClusterTest, QuantizedTablesTrainOverTwoServers) {
     EXPECT_GT(sb, 0.6) << method;
     EXPECT_EQ(b["test_auc"], c["test_auc"]) << method;
     EXPECT_EQ(b["test_logloss"], c["test_logloss"]) << method;
-    // Pulls of fp16 and global-scale int8 tables carry codes, not fp32.
-    if (method == "int8" || method == "fp16") {
+    // Pulls of fp16 and int8 tables (global or per-row scales) carry codes,
+    // not fp32. (Post4Bits trains in fp32; only its final stage is 4-bit.)
+    if (method != "post4bits") {
       EXPECT_LT(b.value("network_bytes_per_sample", 0.0), full_bytes) << method;
     }
   }
+}
+
+// ALPT over the parameter server uses the single-process N (the lookups of
+// the whole batch, carried in the push) in its scale gradient, and a shard
+// rounds with the single-process stream when it holds every row (one
+// virtual shard): 1 worker + 1 server is the single-process run, bit for
+// bit. Two servers (64 virtual shards, each its own rounding stream) stay
+// close.
+TEST_F(ClusterTest, AlptOverOneServerIsIdenticalToSingleProcess) {
+  const std::vector<std::string> m = {"embedding.method=alpt"};
+  auto single = Trainer::Create(Config("alpt_single", m), data_);
+  ASSERT_TRUE(single.ok()) << single.status();
+  auto a = (*single)->Run(false);
+  ASSERT_TRUE(a.ok()) << a.status();
+  std::vector<std::string> one = m;
+  one.insert(one.end(), {"cluster.servers=1", "cluster.workers=1", "cluster.virtual_shards=1"});
+  nlohmann::json b = Simulate(Config("alpt_sim11", one));
+  ASSERT_FALSE(b.is_null());
+  EXPECT_EQ((*a)["test_auc"], b["test_auc"]);
+  EXPECT_EQ((*a)["test_logloss"], b["test_logloss"]);
+  ASSERT_EQ((*a)["history"].size(), b["history"].size());
+  for (size_t i = 0; i < b["history"].size(); ++i)
+    EXPECT_EQ((*a)["history"][i]["val_auc"], b["history"][i]["val_auc"]) << i;
+  std::vector<std::string> two = m;
+  two.insert(two.end(), {"cluster.servers=2", "cluster.workers=1"});
+  nlohmann::json c = Simulate(Config("alpt_sim12", two));
+  ASSERT_FALSE(c.is_null());
+  std::printf("[alpt-ps] single %.6f 1+1 %.6f 1 worker + 2 servers %.6f\n",
+              (*a)["test_auc"].get<double>(), b["test_auc"].get<double>(),
+              c["test_auc"].get<double>());
+  EXPECT_NEAR((*a)["test_auc"].get<double>(), c["test_auc"].get<double>(), 0.005);
 }
 
 TEST_F(ClusterTest, SspAndAspTrain) {
