@@ -92,9 +92,10 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
     if (!results[w].ok())
       return Annotate(results[w].status(), absl::StrCat("worker ", w, " (simulation)"));
   nlohmann::json r = std::move(*results[0]);
-  uint64_t bytes = 0;
-  for (auto& t : wt) bytes += t->bytes_sent();
-  for (auto& t : st) bytes += t->bytes_sent();
+  uint64_t worker_bytes = 0, server_bytes = 0;
+  for (auto& t : wt) worker_bytes += t->bytes_sent();
+  for (auto& t : st) server_bytes += t->bytes_sent();
+  const uint64_t bytes = worker_bytes + server_bytes;
   // Every byte that crossed the transport (pulls, pushes, collectives,
   // evaluation) over the training samples: the cost of the parameter server.
   const double trained = r.value("steps", 0.0) * r.value("batch_size", 0.0);
@@ -105,6 +106,8 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
       {"workers", W},
       {"virtual_shards", shape.virtual_shards},
       {"network_bytes", bytes},
+      {"worker_bytes", worker_bytes},  // pull requests, pushes, collectives
+      {"server_bytes", server_bytes},  // pull replies, acknowledgements, checkpoint blobs
       {"servers_stats", stats[0].empty() ? nlohmann::json() : nlohmann::json::parse(stats[0])}};
   return r;
 }
