@@ -3,6 +3,8 @@
 //   ecps bench report --results FILE --out DIR
 //   ecps bench recommend --results FILE --budget 1% [limits]
 // The work lives in tools/bench/; this file is flag parsing and wiring.
+#include <unistd.h>
+
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <csignal>
@@ -234,12 +236,18 @@ int RunSweepCommand(const std::vector<std::string>& args) {
   {
     auto argv = bench::TrainArgv(specs[0], ropt);
     argv.push_back("--print-config");
-    const std::string err = (fs::temp_directory_path() / "ecps-bench-check.log").string();
+    // One log per process: concurrent sweeps (and the test suite under
+    // ctest -j) must not read each other's check output.
+    const std::string err =
+        (fs::temp_directory_path() / ("ecps-bench-check-" + std::to_string(::getpid()) + ".log"))
+            .string();
     fs::remove(err);
     auto check = bench::RunAndCapture(argv, &info, err);
+    auto text = ReadFile(err);
+    std::error_code ignored;
+    fs::remove(err, ignored);
     if (!check.ok()) return Fail("", check.status());
     if (!info.ok()) {
-      auto text = ReadFile(err);
       std::fprintf(stderr, "ecps bench: the suite's config is rejected by ecps train:\n%s",
                    text.ok() ? text->c_str() : "");
       return info.exit_code == kExitUsage ? kExitUsage : kExitFailure;
