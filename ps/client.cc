@@ -235,6 +235,7 @@ Status Client::Reset(const std::vector<RowTableSpec>& tables, uint64_t seed) {
   // Quantised tables (fp16, int codes with global or per-row scales, ALPT)
   // live coded on the owning server's LocalRowStore: it decodes for pulls
   // and re-encodes after each push with its own rounding stream.
+  RETURN_IF_ERROR(WaitForPushes());
   SetSpecs(tables);
   if (!opt_.primary) return OkStatus();
   Message m;
@@ -345,6 +346,7 @@ void Client::Push(const LookupPlan& plan, const FetchedRows& grads, int64_t step
 }
 
 Status Client::DoPush(const LookupPlan& plan, const FetchedRows& grads, int64_t step) {
+  RETURN_IF_ERROR(WaitForPushes());
   const size_t nt = specs_.size();
   const int ns = shards_.num_servers;
   Scratch& sc = tls_scratch;
@@ -389,17 +391,33 @@ Status Client::DoPush(const LookupPlan& plan, const FetchedRows& grads, int64_t 
     m.payloads = std::move(out[s]);
     fs[s] = rpc_->Call(opt_.servers[s], std::move(m));
   }
-  for (int s = 0; s < ns; ++s)
+  // Under BSP the acknowledgements are collected by the next push (or
+  // whole-store operation): every later read carries the new clock as its
+  // min clock, so the servers serve it only after this push is applied, and
+  // meanwhile the worker prepares its next batch. SSP and ASP reads may be
+  // served earlier: there the push is acknowledged before returning, so a
+  // worker always reads its own writes.
+  pending_pushes_ = std::move(fs);
+  if (opt_.consistency != Consistency::kBsp) return WaitForPushes();
+  return OkStatus();
+}
+
+Status Client::WaitForPushes() const {
+  std::vector<std::future<StatusOr<Message>>> fs = std::move(pending_pushes_);
+  pending_pushes_.clear();
+  for (size_t s = 0; s < fs.size(); ++s)
     RETURN_IF_ERROR(
         comm::Rpc::Wait(fs[s], opt_.timeout_ms, absl::StrCat("push to server ", s)).status());
   return OkStatus();
 }
 
 void Client::ResetOptimizerState() {
+  Status s = WaitForPushes();
+  ECPS_CHECK(s.ok()) << s.ToString();
   if (!opt_.primary) return;
   Message m;
   m.header.type = MsgType::kResetOptState;
-  Status s = Broadcast(std::move(m));
+  s = Broadcast(std::move(m));
   ECPS_CHECK(s.ok()) << s.ToString();
 }
 
@@ -407,6 +425,8 @@ uint64_t Client::parameter_bytes() const { return param_bytes_; }
 uint64_t Client::optimizer_bytes() const { return opt_bytes_; }
 
 std::string Client::Save() const {
+  Status pushed = WaitForPushes();
+  ECPS_CHECK(pushed.ok()) << "checkpoint: " << pushed.ToString();
   PsCheckpoint ck;
   ck.magic = kCheckpointMagic;
   ck.version = kCheckpointVersion;
@@ -436,6 +456,7 @@ std::string Client::Save() const {
 }
 
 Status Client::Load(const std::string& blob) {
+  RETURN_IF_ERROR(WaitForPushes());
   ASSIGN_OR_RETURN(PsCheckpoint ck, ParseCheckpoint(blob));
   if (static_cast<int>(ck.virtual_shards) != shards_.virtual_shards)
     return FailedPrecondition("checkpoint has ", ck.virtual_shards,
@@ -463,6 +484,7 @@ Status Client::Load(const std::string& blob) {
 }
 
 Status Client::ReadRows(int table, uint64_t begin, uint64_t count, float* out) const {
+  RETURN_IF_ERROR(WaitForPushes());
   if (table < 0 || static_cast<size_t>(table) >= specs_.size())
     return OutOfRange("table ", table, " not in [0, ", specs_.size(), ")");
   const uint64_t n = specs_[table].rows;
@@ -499,6 +521,7 @@ Status Client::ReadRows(int table, uint64_t begin, uint64_t count, float* out) c
 
 Status Client::WriteRows(int table, uint64_t begin, uint64_t count, const float* values,
                          const float* scale_zero) {
+  RETURN_IF_ERROR(WaitForPushes());
   if (table < 0 || static_cast<size_t>(table) >= specs_.size())
     return OutOfRange("table ", table, " not in [0, ", specs_.size(), ")");
   const uint64_t n = specs_[table].rows;
@@ -532,6 +555,7 @@ Status Client::WriteRows(int table, uint64_t begin, uint64_t count, const float*
 }
 
 StatusOr<std::string> Client::ServerStats() const {
+  RETURN_IF_ERROR(WaitForPushes());
   std::string out = "[";
   for (int s = 0; s < shards_.num_servers; ++s) {
     Message m;
