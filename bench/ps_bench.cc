@@ -5,20 +5,25 @@
 //     keys/s and GB/s, against a raw echo of the same bytes over the same
 //     transport (two kEcho round trips of K*36 bytes each way per iteration,
 //     the byte count and round trips of one pull + one push of K keys:
-//     pull K*8 out, K*64 back; push K*72 out), for in-process and loopback
-//     TCP (ZeroMQ).
+//     pull K*8 out, K*64 back; push K*72 out; every byte written by its
+//     sender and read by its receiver, see `echo` below), for in-process and
+//     loopback TCP (ZeroMQ).
 //  2. end-to-end: 1 worker + 1 server in simulation (--simulate) against the
 //     single-process trainer on the same config (training-loop seconds), and
 //     network bytes per training sample.
 //
 // usage: ps_bench [--keys K] [--rows R] [--seconds S] [--steps N]
+//                 [--only inproc|tcp|e2e]   (one part alone, for profiling)
+//                 [--verbose 1]  (wall and process CPU time of every round)
 // docs/performance.md has the numbers and the command.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -26,6 +31,7 @@
 #include "comm/rpc.h"
 #include "common/logging.h"
 #include "common/rng.h"
+#include "embedding/row_store.h"
 #include "launch/simulate.h"
 #include "ps/client.h"
 #include "ps/server.h"
@@ -41,6 +47,12 @@ double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+double CpuSeconds() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
 void Die(const Status& s, const char* what) {
   if (s.ok()) return;
   std::fprintf(stderr, "ps_bench: %s: %s\n", what, s.ToString().c_str());
@@ -49,7 +61,11 @@ void Die(const Status& s, const char* what) {
 
 struct Rate {
   double pullpush_s = 0;  // seconds per pull+push iteration (median of rounds)
-  double echo_s = 0;      // seconds per echo pair
+  double echo_s = 0;      // seconds per echo pair that moves the bytes
+  double echo0_s = 0;     // seconds per zero-copy echo pair (information only)
+  // seconds per Gather + Push of the same rows on a LocalRowStore: the row
+  // work any store must do, with no transport (the single-process trainer's).
+  double local_s = 0;
 };
 
 double Median(std::vector<double> v) {
@@ -57,7 +73,8 @@ double Median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-Rate MeasureTransport(const std::string& kind, int keys, uint64_t rows, double seconds) {
+Rate MeasureTransport(const std::string& kind, int keys, uint64_t rows, double seconds,
+                      bool verbose) {
   comm::InProcHub hub;
   std::unique_ptr<comm::Transport> st, wt;
   std::string sep, wep;
@@ -110,48 +127,80 @@ Rate MeasureTransport(const std::string& kind, int keys, uint64_t rows, double s
   }
   FetchedRows grads, values;
   grads.values = {std::vector<float>(static_cast<size_t>(keys) * 16, 1e-3f)};
-  const comm::Buffer echo_payload =
-      comm::Buffer::FromVector(std::vector<uint8_t>(static_cast<size_t>(keys) * 36, 1));
+  const std::vector<uint8_t> echo_src(static_cast<size_t>(keys) * 36, 1);
+  std::vector<uint8_t> echo_dst(echo_src.size());
+  const comm::Buffer echo_payload = comm::Buffer::Copy(echo_src.data(), echo_src.size());
 
-  int64_t step = 0;
+  auto local = NewLocalRowStore(so.optimizer);
+  Die(local->Reset({spec}, 1), "local reset");
+  int64_t step = 0, local_step = 0;
+  FetchedRows local_values;
+  auto local_work = [&] {
+    const LookupPlan& p = plans[local_step % plans.size()];
+    local->Gather(p, &local_values);
+    local->Push(p, grads, ++local_step);
+  };
   auto pullpush = [&] {
     const LookupPlan& p = plans[step % plans.size()];
     client.Gather(p, &values);
     client.Push(p, grads, ++step);
   };
-  auto echo = [&] {
+  // The baseline echo moves the bytes as any transport must: the sender
+  // writes the request bytes into a fresh buffer, the server writes the reply
+  // bytes into a fresh buffer (kEcho arg 1), the receiver reads them out.
+  // The pull+push path does the same and no more: rows into a request
+  // payload, values into a reply payload, values out of the reply. The
+  // zero-copy echo (a shared pointer crosses in-process) is shown for
+  // information only: it moves no bytes at all.
+  auto echo = [&](bool copy) {
     for (int r = 0; r < 2; ++r) {
       comm::Message m;
       m.header.type = comm::MsgType::kEcho;
-      m.payloads.push_back(echo_payload);
+      m.header.arg = copy ? 1 : 0;
+      m.payloads.push_back(copy ? comm::Buffer::Copy(echo_src.data(), echo_src.size())
+                                : echo_payload);
       auto f = rpc.Call(1, std::move(m));
-      Die(comm::Rpc::Wait(f, 60000, "echo").status(), "echo");
+      auto reply = comm::Rpc::Wait(f, 60000, "echo");
+      Die(reply.status(), "echo");
+      if (copy) std::memcpy(echo_dst.data(), reply->payloads[0].data, echo_dst.size());
     }
   };
-  // Alternating rounds so that both see the same machine load.
-  std::vector<double> pp, ec;
+  // Alternating rounds so that all three see the same machine load.
+  std::vector<double> pp, ec, ec0, lw;
   const int rounds = 5;
   for (int i = 0; i < 3; ++i) {
     pullpush();
-    echo();
+    echo(true);
+    echo(false);
+    local_work();
   }
   for (int round = 0; round < rounds; ++round) {
-    for (auto* which : {&pp, &ec}) {
+    for (auto* which : {&pp, &ec, &ec0, &lw}) {
       int n = 0;
       auto t0 = Clock::now();
-      while (Since(t0) < seconds / (2 * rounds)) {
+      const double c0 = CpuSeconds();
+      while (Since(t0) < seconds / (4 * rounds)) {
         if (which == &pp)
           pullpush();
+        else if (which == &lw)
+          local_work();
         else
-          echo();
+          echo(which == &ec);
         ++n;
       }
       which->push_back(Since(t0) / n);
+      if (verbose)
+        std::fprintf(stderr, "%s: %.1f us wall, %.1f us cpu per iteration\n",
+                     which == &pp   ? "pullpush"
+                     : which == &ec ? "echo"
+                     : which == &lw ? "local"
+                                    : "echo0",
+                     1e6 * Since(t0) / n, 1e6 * (CpuSeconds() - c0) / n);
     }
   }
   rpc.Stop();
   server.Stop();
-  return {Median(pp), Median(ec)};
+  return {Median(pp), Median(ec), Median(ec0), Median(lw)};
 }
 
 struct E2e {
@@ -214,25 +263,37 @@ int Main(int argc, char** argv) {
   int keys = 4096, steps = 300;
   uint64_t rows = 1000000;
   double seconds = 4;
+  std::string only;
+  bool verbose = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     if (k == "--keys") keys = std::atoi(argv[i + 1]);
     if (k == "--rows") rows = std::strtoull(argv[i + 1], nullptr, 10);
     if (k == "--seconds") seconds = std::atof(argv[i + 1]);
     if (k == "--steps") steps = std::atoi(argv[i + 1]);
+    if (k == "--only") only = argv[i + 1];
+    if (k == "--verbose") verbose = std::atoi(argv[i + 1]) != 0;
   }
   SetLogLevel("warn");
   std::printf("pull+push of %d distinct 16-dim fp32 rows (table of %llu rows, 1 server, SGD)\n\n",
               keys, static_cast<unsigned long long>(rows));
-  std::printf("| transport | pull+push keys/s | pull+push GB/s | raw echo GB/s | ratio |\n");
-  std::printf("|---|---|---|---|---|\n");
+  std::printf(
+      "| transport | pull+push keys/s | pull+push GB/s | raw echo GB/s | ratio | zero-copy echo "
+      "GB/s | per iteration: pull+push / echo / local row work us | ceiling |\n");
+  std::printf("|---|---|---|---|---|---|---|---|\n");
   const double bytes = static_cast<double>(keys) * 144;  // per iteration, both ways
   for (const char* kind : {"inproc", "tcp"}) {
-    Rate r = MeasureTransport(kind, keys, rows, seconds);
-    std::printf("| %s | %.3g | %.3f | %.3f | %.0f%% |\n", kind, keys / r.pullpush_s,
-                bytes / r.pullpush_s / 1e9, bytes / r.echo_s / 1e9, 100 * r.echo_s / r.pullpush_s);
+    if (!only.empty() && only != kind) continue;
+    Rate r = MeasureTransport(kind, keys, rows, seconds, verbose);
+    // ceiling: the ratio a store whose only cost beyond the echo were the
+    // local row work would reach, echo / (echo + row work).
+    std::printf("| %s | %.3g | %.3f | %.3f | %.0f%% | %.3f | %.0f / %.0f / %.0f | %.0f%% |\n", kind,
+                keys / r.pullpush_s, bytes / r.pullpush_s / 1e9, bytes / r.echo_s / 1e9,
+                100 * r.echo_s / r.pullpush_s, bytes / r.echo0_s / 1e9, 1e6 * r.pullpush_s,
+                1e6 * r.echo_s, 1e6 * r.local_s, 100 * r.echo_s / (r.echo_s + r.local_s));
     std::fflush(stdout);
   }
+  if (!only.empty() && only != "e2e") return 0;
   E2e e = MeasureEndToEnd(steps);
   std::printf("\nend to end, %d steps of batch 256 (DLRM 64,16 / 64, best of 3):\n", steps);
   std::printf("| run | train-loop s | overhead | test AUC |\n|---|---|---|---|\n");

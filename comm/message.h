@@ -94,6 +94,28 @@ struct Buffer {
   static Buffer Copy(const void* p, size_t n) {
     return FromString(std::string(static_cast<const char*>(p), n));
   }
+  // A fresh, uninitialised buffer of n bytes (16-byte aligned) for the
+  // creator to fill through *data before handing it on: the way to build a
+  // large payload in place, without a vector's zero fill or a second copy.
+  static Buffer Allocate(size_t n, uint8_t** data) {
+    struct alignas(16) Block {
+      uint8_t bytes[16];
+    };
+    std::shared_ptr<Block[]> holder = std::make_shared_for_overwrite<Block[]>((n + 15) / 16);
+    *data = holder.get()->bytes;
+    Buffer b;
+    b.data = *data;
+    b.size = n;
+    b.owner = std::move(holder);
+    return b;
+  }
+  template <typename T>
+  static Buffer Allocate(size_t count, T** data) {
+    uint8_t* p;
+    Buffer b = Allocate(count * sizeof(T), &p);
+    *data = reinterpret_cast<T*>(p);
+    return b;
+  }
   // Views the bytes as T (size must be a multiple of sizeof(T); checked by
   // the receiver with ElementsOf()).
   template <typename T>

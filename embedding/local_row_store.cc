@@ -47,9 +47,12 @@ class RowDeduper {
     }
     count_ = 0;
   }
+  // Starts loading the row's first slot (the table is probed at random: a
+  // caller that knows the next rows keeps a few misses in flight).
+  void Prefetch(uint64_t row) const { __builtin_prefetch(&slots_[Hash(row)]); }
   // Returns the row's index; *inserted tells whether it is new in this batch.
   uint32_t Insert(uint64_t row, bool* inserted) {
-    size_t h = static_cast<size_t>((row * 0x9E3779B97F4A7C15ull) >> shift_);
+    size_t h = Hash(row);
     for (;;) {
       Slot& s = slots_[h];
       if (s.stamp != generation_) {
@@ -68,6 +71,9 @@ class RowDeduper {
   }
 
  private:
+  size_t Hash(uint64_t row) const {
+    return static_cast<size_t>((row * 0x9E3779B97F4A7C15ull) >> shift_);
+  }
   struct Slot {
     uint64_t key = 0;
     uint32_t index = 0;
@@ -440,6 +446,34 @@ class LocalRowStore final : public RowStore {
     return OkStatus();
   }
 
+  Status ReadRowsAt(int table, std::span<const uint64_t> rows, float* out) const override {
+    RETURN_IF_ERROR(CheckRange(table, 0, 0));
+    const Table& tb = tables_[table];
+    const size_t w = tb.spec.width;
+    for (uint64_t r : rows)
+      if (r >= tb.spec.rows)
+        return OutOfRange("row ", r, " of table '", tb.spec.name, "' (", tb.spec.rows, " rows)");
+    if (tb.coded()) {
+      for (size_t i = 0; i < rows.size(); ++i) DecodeOne(tb, rows[i], out + i * w);
+      return OkStatus();
+    }
+    const float* src = tb.values.data();
+    const size_t n = rows.size();
+    constexpr size_t kAhead = 8;  // scattered rows: keep several misses in flight
+    for (size_t i = 0; i < n; ++i) {
+      if (i + kAhead < n) {  // first and last line: a row may straddle two
+        __builtin_prefetch(src + rows[i + kAhead] * w);
+        __builtin_prefetch(src + rows[i + kAhead] * w + w - 1);
+      }
+      if (w == 16) {  // the common width: a constant-size copy, no call per row
+        std::memcpy(out + i * w, src + rows[i] * w, 16 * sizeof(float));
+      } else {
+        std::memcpy(out + i * w, src + rows[i] * w, w * sizeof(float));
+      }
+    }
+    return OkStatus();
+  }
+
   Status WriteRows(int table, uint64_t begin, uint64_t count, const float* values,
                    const float* scale_zero = nullptr) override {
     RETURN_IF_ERROR(CheckRange(table, begin, count));
@@ -597,7 +631,9 @@ class LocalRowStore final : public RowStore {
     unique_.clear();
     unique_.reserve(rows.size());
     if (sums_.size() < rows.size() * w) sums_.resize(rows.size() * w);
+    constexpr size_t kAhead = 8;
     for (size_t i = 0; i < rows.size(); ++i) {
+      if (i + kAhead < rows.size() && rows[i + kAhead] != kNoRow) dedup_.Prefetch(rows[i + kAhead]);
       const uint64_t r = rows[i];
       if (r == kNoRow) continue;
       ECPS_CHECK_LT(r, tb.spec.rows) << "table '" << tb.spec.name << "'";

@@ -107,6 +107,19 @@ class RowStore : public RowAccess {
                    const float* scale_zero = nullptr) override {
     return Unimplemented("this RowStore has no row access");
   }
+  // out: [rows.size() x width] dequantized values of the listed rows, in list
+  // order (each checked). One call for a batch of scattered rows (a pull
+  // served by a parameter-server shard), so a store can prefetch ahead
+  // instead of paying a call and a cache miss per row.
+  virtual Status ReadRowsAt(int table, std::span<const uint64_t> rows, float* out) const {
+    const std::vector<RowTableSpec> specs = StoredTables();
+    if (table < 0 || static_cast<size_t>(table) >= specs.size())
+      return OutOfRange("table ", table, " not in [0, ", specs.size(), ")");
+    const size_t w = specs[table].width;
+    for (size_t i = 0; i < rows.size(); ++i)
+      RETURN_IF_ERROR(ReadRows(table, rows[i], 1, out + i * w));
+    return OkStatus();
+  }
 };
 
 // The in-process store used by the single-process trainer and by each

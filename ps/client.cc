@@ -19,46 +19,59 @@ namespace {
 constexpr char kCheckpointMagic[] = "ECPSPSCK";
 constexpr uint32_t kCheckpointVersion = 1;
 
-// Row -> first-occurrence slot, open addressing; reused across batches.
+// Row -> first-occurrence slot, open addressing; reused across batches. A
+// slot keeps key, value and generation stamp together: one cache line per
+// probe.
 class Dedup {
  public:
   void Begin(size_t n) {
     size_t cap = 16;
     while (cap < 2 * n) cap <<= 1;
-    if (keys_.size() < cap) {
-      keys_.assign(cap, 0);
-      vals_.assign(cap, 0);
-      stamps_.assign(cap, 0);
+    if (slots_.size() < cap) {
+      slots_.assign(cap, Slot{});
       gen_ = 0;
+      shift_ = 64 - __builtin_ctzll(cap);
     }
-    mask_ = keys_.size() - 1;
+    mask_ = slots_.size() - 1;
     if (++gen_ == 0) {
-      std::fill(stamps_.begin(), stamps_.end(), 0);
+      for (Slot& s : slots_) s.stamp = 0;
       gen_ = 1;
     }
   }
-  // Returns a pointer to the row's value; *fresh when newly inserted.
-  uint64_t* Find(uint64_t row, bool* fresh) {
-    size_t h = static_cast<size_t>((row * 0x9E3779B97F4A7C15ull) >> 20) & mask_;
+  // Starts loading the row's first slot: the table is probed at random, so a
+  // caller that knows the next rows keeps a few misses in flight.
+  void Prefetch(uint64_t row) const { __builtin_prefetch(&slots_[Hash(row)]); }
+  // Returns a reference to the row's value; *fresh when newly inserted.
+  uint32_t* Find(uint64_t row, bool* fresh) {
+    size_t h = Hash(row);
     for (;;) {
-      if (stamps_[h] != gen_) {
-        stamps_[h] = gen_;
-        keys_[h] = row;
+      Slot& s = slots_[h];
+      if (s.stamp != gen_) {
+        s.stamp = gen_;
+        s.key = row;
         *fresh = true;
-        return &vals_[h];
+        return &s.value;
       }
-      if (keys_[h] == row) {
+      if (s.key == row) {
         *fresh = false;
-        return &vals_[h];
+        return &s.value;
       }
       h = (h + 1) & mask_;
     }
   }
 
  private:
-  std::vector<uint64_t> keys_, vals_;
-  std::vector<uint32_t> stamps_;
+  size_t Hash(uint64_t row) const {
+    return static_cast<size_t>((row * 0x9E3779B97F4A7C15ull) >> shift_);
+  }
+  struct Slot {
+    uint64_t key = 0;
+    uint32_t value = 0;
+    uint32_t stamp = 0;
+  };
+  std::vector<Slot> slots_;
   size_t mask_ = 0;
+  int shift_ = 60;
   uint32_t gen_ = 0;
 };
 
@@ -98,12 +111,90 @@ StatusOr<PsCheckpoint> ParseCheckpoint(const std::string& blob) {
   return ck;
 }
 
+// Copies one row of w floats. The common width 16 gets a constant size,
+// which compiles to two vector moves instead of a memcpy call per row.
+inline void CopyRow(void* dst, const void* src, size_t w) {
+  if (w == 16) {
+    std::memcpy(dst, src, 16 * sizeof(float));
+  } else {
+    std::memcpy(dst, src, w * sizeof(float));
+  }
+}
+
+constexpr uint32_t kAbsent = ~0u;  // Layout::where of a kNoRow position
+constexpr int kIndexBits = 40;     // Layout::pos = server << 40 | index
+
+// One table's rows of a batch as they go on the wire: deduplicated (a hot row
+// is sent once), sliced by server and, within a server's payload, grouped by
+// virtual shard (the server then reads and updates each shard's rows in one
+// run under one lock). Inside a virtual shard the rows keep first-occurrence
+// order, which is the order the shard's store sums and rounds them in.
+struct Layout {
+  std::vector<uint32_t> where;   // per plan position: unique index or kAbsent
+  size_t num_unique = 0;         // distinct rows; the vectors below may be longer
+  std::vector<uint64_t> unique;  // distinct rows, first-occurrence order
+  std::vector<uint32_t> first;   // plan position of each unique row's first use
+  std::vector<uint32_t> vshard;  // per unique row
+  std::vector<uint64_t> pos;     // per unique row: server << 40 | payload index
+  std::vector<size_t> count;     // rows per server
+
+  void Build(const ShardMap& sm, const std::vector<uint64_t>& rows, Dedup* dedup) {
+    const size_t n = rows.size();
+    where.resize(n);
+    // Sized for the worst case (only the first num_unique entries are
+    // used): no growth checks per row.
+    if (unique.size() < n) {
+      unique.resize(n);
+      first.resize(n);
+      vshard.resize(n);
+    }
+    size_t nu = 0;
+    dedup->Begin(n);
+    constexpr size_t kAhead = 8;
+    for (size_t i = 0; i < n; ++i) {
+      if (i + kAhead < n) dedup->Prefetch(rows[i + kAhead]);
+      const uint64_t r = rows[i];
+      if (r == kNoRow) {
+        where[i] = kAbsent;
+        continue;
+      }
+      bool fresh;
+      uint32_t* slot = dedup->Find(r, &fresh);
+      if (fresh) {
+        *slot = static_cast<uint32_t>(nu);
+        unique[nu] = r;
+        first[nu] = static_cast<uint32_t>(i);
+        vshard[nu] = static_cast<uint32_t>(sm.VShardOf(r));
+        ++nu;
+      }
+      where[i] = *slot;
+    }
+    num_unique = nu;
+    // Counting sort by virtual shard; server s's payload holds its shards
+    // v = s, s + S, ... in that order. next_[v] = the packed position of v's
+    // next row (server << 40 | index), so placing a row is one increment.
+    const size_t nv = sm.virtual_shards;
+    next_.assign(nv, 0);
+    for (size_t u = 0; u < nu; ++u) ++next_[vshard[u]];
+    count.assign(sm.num_servers, 0);
+    for (size_t v = 0; v < nv; ++v) {
+      const size_t s = sm.ServerOfVShard(static_cast<int>(v));
+      const uint64_t rows_v = next_[v];
+      next_[v] = (static_cast<uint64_t>(s) << kIndexBits) | count[s];
+      count[s] += rows_v;
+    }
+    if (pos.size() < nu) pos.resize(n);
+    for (size_t u = 0; u < nu; ++u) pos[u] = next_[vshard[u]]++;
+  }
+
+ private:
+  std::vector<uint64_t> next_;  // per virtual shard, see Build()
+};
+
 // Per-thread scratch of the pull/push paths (the RowStore calls are const).
 struct Scratch {
   Dedup dedup;
-  std::vector<std::vector<std::vector<uint64_t>>> rows;  // [server][table]
-  std::vector<std::vector<std::vector<float>>> grads;    // [server][table]
-  std::vector<uint64_t> where;                           // per plan position
+  std::vector<Layout> tables;  // per table
 };
 thread_local Scratch tls_scratch;
 
@@ -179,6 +270,7 @@ Status Client::Reset(const std::vector<RowTableSpec>& tables, uint64_t seed) {
   // Quantised tables (fp16, int codes with global or per-row scales, ALPT)
   // live coded on the owning server's LocalRowStore: it decodes for pulls
   // and re-encodes after each push with its own rounding stream.
+  RETURN_IF_ERROR(WaitForPushes());
   SetSpecs(tables);
   if (!opt_.primary) return OkStatus();
   Message m;
@@ -203,45 +295,29 @@ Status Client::DoPull(const LookupPlan& plan, FetchedRows* values) const {
   if (plan.rows.size() != nt)
     return InvalidArgument("plan has ", plan.rows.size(), " tables, the store ", nt);
   Scratch& sc = tls_scratch;
-  sc.rows.resize(ns);
-  for (auto& r : sc.rows) {
-    r.resize(nt);
-    for (auto& v : r) v.clear();
-  }
-  // where[t] positions, packed (server << 40 | index), ~0 for kNoRow.
-  std::vector<std::vector<uint64_t>> where(nt);
+  sc.tables.resize(nt);
+  // Row payloads, written in place: [server][table].
+  std::vector<std::vector<Buffer>> out(ns, std::vector<Buffer>(nt));
   for (size_t t = 0; t < nt; ++t) {
-    const auto& rows = plan.rows[t];
-    where[t].resize(rows.size());
-    sc.dedup.Begin(rows.size());
-    for (size_t i = 0; i < rows.size(); ++i) {
-      const uint64_t r = rows[i];
-      if (r == kNoRow) {
-        where[t][i] = ~0ull;
-        continue;
-      }
-      bool fresh;
-      uint64_t* slot = sc.dedup.Find(r, &fresh);
-      if (fresh) {
-        const int s = shards_.ServerOf(r);
-        *slot = (static_cast<uint64_t>(s) << 40) | sc.rows[s][t].size();
-        sc.rows[s][t].push_back(r);
-      }
-      where[t][i] = *slot;
-    }
+    Layout& lay = sc.tables[t];
+    lay.Build(shards_, plan.rows[t], &sc.dedup);
+    std::vector<uint64_t*> dst(ns);
+    for (int s = 0; s < ns; ++s) out[s][t] = Buffer::Allocate(lay.count[s], &dst[s]);
+    for (size_t u = 0; u < lay.num_unique; ++u)
+      dst[lay.pos[u] >> kIndexBits][lay.pos[u] & ((1ull << kIndexBits) - 1)] = lay.unique[u];
   }
   std::vector<std::future<StatusOr<Message>>> fs(ns);
   std::vector<char> sent(ns, 0);
   for (int s = 0; s < ns; ++s) {
     size_t total = 0;
-    for (auto& v : sc.rows[s]) total += v.size();
+    for (size_t t = 0; t < nt; ++t) total += sc.tables[t].count[s];
     if (total == 0) continue;
     Message m;
     m.header.type = MsgType::kPull;
     m.header.step = MinClockForRead();
     m.header.arg = opt_.worker;
     m.header.arg2 = clock_;
-    for (auto& v : sc.rows[s]) m.payloads.push_back(Buffer::Copy(v.data(), v.size() * 8));
+    m.payloads = std::move(out[s]);
     fs[s] = rpc_->Call(opt_.servers[s], std::move(m));
     sent[s] = 1;
   }
@@ -259,32 +335,39 @@ Status Client::DoPull(const LookupPlan& plan, FetchedRows* values) const {
         return DataLoss("pull reply of server ", s, " table ", t, " has encoding ", modes[t]);
       const size_t row_bytes = modes[t] == 1 ? internal::CodedPullRowBytes(specs_[t])
                                              : static_cast<size_t>(specs_[t].width) * 4;
-      if (replies[s].payloads[t].size != sc.rows[s][t].size() * row_bytes)
+      if (replies[s].payloads[t].size != sc.tables[t].count[s] * row_bytes)
         return DataLoss("pull reply of server ", s, " table ", t, " has the wrong size");
     }
   }
   values->values.resize(nt);
   for (size_t t = 0; t < nt; ++t) {
     const RowTableSpec& spec = specs_[t];
+    const Layout& lay = sc.tables[t];
     const size_t w = spec.width;
-    auto& out = values->values[t];
-    out.resize(plan.rows[t].size() * w);
-    for (size_t i = 0; i < where[t].size(); ++i) {
-      const uint64_t p = where[t][i];
-      if (p == ~0ull) {
-        std::memset(out.data() + i * w, 0, w * 4);
+    // Per server: the table's reply rows and whether they are codes.
+    std::vector<const uint8_t*> src(ns, nullptr);
+    std::vector<char> coded(ns, 0);
+    for (int s = 0; s < ns; ++s) {
+      if (!sent[s]) continue;
+      src[s] = replies[s].payloads[t].data;
+      coded[s] = replies[s].payloads[nt].As<uint8_t>()[t] == 1;
+    }
+    auto& out_t = values->values[t];
+    out_t.resize(lay.where.size() * w);
+    for (size_t i = 0; i < lay.where.size(); ++i) {
+      float* dst = out_t.data() + i * w;
+      if (lay.where[i] == kAbsent) {
+        std::memset(dst, 0, w * 4);
         continue;
       }
-      const Message& r = replies[p >> 40];
-      if (r.payloads[nt].As<uint8_t>()[t] == 1) {
+      const uint64_t p = lay.pos[lay.where[i]];
+      const size_t s = p >> kIndexBits, index = p & ((1ull << kIndexBits) - 1);
+      if (coded[s]) {
         // Codes: decoded with the table's codec, exactly the server's rows.
-        DecodeCodedRow(spec, r.payloads[t].As<uint8_t>().data(), sc.rows[p >> 40][t].size(),
-                       p & ((1ull << 40) - 1), out.data() + i * w);
+        DecodeCodedRow(spec, src[s], lay.count[s], index, dst);
         continue;
       }
-      const float* src =
-          replies[p >> 40].payloads[t].As<float>().data() + (p & ((1ull << 40) - 1)) * w;
-      std::memcpy(out.data() + i * w, src, w * 4);
+      CopyRow(dst, src[s] + index * w * 4, w);
     }
   }
   return OkStatus();
@@ -296,37 +379,36 @@ void Client::Push(const LookupPlan& plan, const FetchedRows& grads, int64_t step
 }
 
 Status Client::DoPush(const LookupPlan& plan, const FetchedRows& grads, int64_t step) {
+  RETURN_IF_ERROR(WaitForPushes());
   const size_t nt = specs_.size();
   const int ns = shards_.num_servers;
   Scratch& sc = tls_scratch;
-  sc.rows.resize(ns);
-  sc.grads.resize(ns);
-  for (int s = 0; s < ns; ++s) {
-    sc.rows[s].resize(nt);
-    sc.grads[s].resize(nt);
-    for (auto& v : sc.rows[s]) v.clear();
-    for (auto& v : sc.grads[s]) v.clear();
-  }
+  sc.tables.resize(nt);
+  // Payloads written in place: [server][2t] rows, [server][2t + 1] grads.
+  std::vector<std::vector<Buffer>> out(ns, std::vector<Buffer>(2 * nt));
+  std::vector<uint64_t*> rows_dst(ns);
+  std::vector<float*> grads_dst(ns);
   for (size_t t = 0; t < nt; ++t) {
-    if (!specs_[t].trainable) continue;
-    const auto& rows = plan.rows[t];
+    Layout& lay = sc.tables[t];
+    static const std::vector<uint64_t> kNone;
+    lay.Build(shards_, specs_[t].trainable ? plan.rows[t] : kNone, &sc.dedup);
     const size_t w = specs_[t].width;
+    for (int s = 0; s < ns; ++s) {
+      out[s][2 * t] = Buffer::Allocate(lay.count[s], &rows_dst[s]);
+      out[s][2 * t + 1] = Buffer::Allocate(lay.count[s] * w, &grads_dst[s]);
+    }
     const float* g = grads.values[t].data();
-    sc.dedup.Begin(rows.size());
     // Sums in plan order, first occurrence first: LocalRowStore's order.
-    for (size_t i = 0; i < rows.size(); ++i) {
-      const uint64_t r = rows[i];
-      if (r == kNoRow) continue;
-      bool fresh;
-      uint64_t* slot = sc.dedup.Find(r, &fresh);
-      const int s = shards_.ServerOf(r);
-      auto& gs = sc.grads[s][t];
-      if (fresh) {
-        *slot = sc.rows[s][t].size();
-        sc.rows[s][t].push_back(r);
-        gs.insert(gs.end(), g + i * w, g + (i + 1) * w);
+    for (size_t i = 0; i < lay.where.size(); ++i) {
+      const uint32_t u = lay.where[i];
+      if (u == kAbsent) continue;
+      const uint64_t p = lay.pos[u];
+      const size_t s = p >> kIndexBits, index = p & ((1ull << kIndexBits) - 1);
+      float* acc = grads_dst[s] + index * w;
+      if (lay.first[u] == i) {
+        rows_dst[s][index] = lay.unique[u];
+        CopyRow(acc, g + i * w, w);
       } else {
-        float* acc = gs.data() + *slot * w;
         for (size_t j = 0; j < w; ++j) acc[j] += g[i * w + j];
       }
     }
@@ -339,26 +421,37 @@ Status Client::DoPush(const LookupPlan& plan, const FetchedRows& grads, int64_t 
     m.header.step = step;
     m.header.arg = opt_.worker;
     m.header.arg2 = clock_;
-    for (size_t t = 0; t < nt; ++t) {
-      m.payloads.push_back(Buffer::FromVector(std::move(sc.rows[s][t])));
-      m.payloads.push_back(Buffer::FromVector(std::move(sc.grads[s][t])));
-      sc.rows[s][t] = {};
-      sc.grads[s][t] = {};
-    }
+    m.payloads = std::move(out[s]);
     m.payloads.push_back(Buffer::FromVector(BatchLookups(plan)));
     fs[s] = rpc_->Call(opt_.servers[s], std::move(m));
   }
-  for (int s = 0; s < ns; ++s)
+  // Under BSP the acknowledgements are collected by the next push (or
+  // whole-store operation): every later read carries the new clock as its
+  // min clock, so the servers serve it only after this push is applied, and
+  // meanwhile the worker prepares its next batch. SSP and ASP reads may be
+  // served earlier: there the push is acknowledged before returning, so a
+  // worker always reads its own writes.
+  pending_pushes_ = std::move(fs);
+  if (opt_.consistency != Consistency::kBsp) return WaitForPushes();
+  return OkStatus();
+}
+
+Status Client::WaitForPushes() const {
+  std::vector<std::future<StatusOr<Message>>> fs = std::move(pending_pushes_);
+  pending_pushes_.clear();
+  for (size_t s = 0; s < fs.size(); ++s)
     RETURN_IF_ERROR(
         comm::Rpc::Wait(fs[s], opt_.timeout_ms, absl::StrCat("push to server ", s)).status());
   return OkStatus();
 }
 
 void Client::ResetOptimizerState() {
+  Status s = WaitForPushes();
+  ECPS_CHECK(s.ok()) << s.ToString();
   if (!opt_.primary) return;
   Message m;
   m.header.type = MsgType::kResetOptState;
-  Status s = Broadcast(std::move(m));
+  s = Broadcast(std::move(m));
   ECPS_CHECK(s.ok()) << s.ToString();
 }
 
@@ -366,6 +459,8 @@ uint64_t Client::parameter_bytes() const { return param_bytes_; }
 uint64_t Client::optimizer_bytes() const { return opt_bytes_; }
 
 std::string Client::Save() const {
+  Status pushed = WaitForPushes();
+  ECPS_CHECK(pushed.ok()) << "checkpoint: " << pushed.ToString();
   PsCheckpoint ck;
   ck.magic = kCheckpointMagic;
   ck.version = kCheckpointVersion;
@@ -395,6 +490,7 @@ std::string Client::Save() const {
 }
 
 Status Client::Load(const std::string& blob) {
+  RETURN_IF_ERROR(WaitForPushes());
   ASSIGN_OR_RETURN(PsCheckpoint ck, ParseCheckpoint(blob));
   if (static_cast<int>(ck.virtual_shards) != shards_.virtual_shards)
     return FailedPrecondition("checkpoint has ", ck.virtual_shards,
@@ -422,14 +518,20 @@ Status Client::Load(const std::string& blob) {
 }
 
 Status Client::ReadRows(int table, uint64_t begin, uint64_t count, float* out) const {
+  RETURN_IF_ERROR(WaitForPushes());
   if (table < 0 || static_cast<size_t>(table) >= specs_.size())
     return OutOfRange("table ", table, " not in [0, ", specs_.size(), ")");
   const uint64_t n = specs_[table].rows;
   if (begin > n || count > n - begin) return OutOfRange("rows out of range");
   const size_t w = specs_[table].width;
   const int ns = shards_.num_servers;
+  // Each server's rows grouped by virtual shard, so it reads them in runs.
+  const uint64_t nv = shards_.virtual_shards, end = begin + count;
   std::vector<std::vector<uint64_t>> rows(ns);
-  for (uint64_t r = begin; r < begin + count; ++r) rows[shards_.ServerOf(r)].push_back(r);
+  for (uint64_t v = 0; v < nv; ++v) {
+    auto& rs = rows[shards_.ServerOfVShard(static_cast<int>(v))];
+    for (uint64_t r = begin + (v + nv - begin % nv) % nv; r < end; r += nv) rs.push_back(r);
+  }
   std::vector<std::future<StatusOr<Message>>> fs(ns);
   for (int s = 0; s < ns; ++s) {
     Message m;
@@ -453,6 +555,7 @@ Status Client::ReadRows(int table, uint64_t begin, uint64_t count, float* out) c
 
 Status Client::WriteRows(int table, uint64_t begin, uint64_t count, const float* values,
                          const float* scale_zero) {
+  RETURN_IF_ERROR(WaitForPushes());
   if (table < 0 || static_cast<size_t>(table) >= specs_.size())
     return OutOfRange("table ", table, " not in [0, ", specs_.size(), ")");
   const uint64_t n = specs_[table].rows;
@@ -486,6 +589,7 @@ Status Client::WriteRows(int table, uint64_t begin, uint64_t count, const float*
 }
 
 StatusOr<std::string> Client::ServerStats() const {
+  RETURN_IF_ERROR(WaitForPushes());
   std::string out = "[";
   for (int s = 0; s < shards_.num_servers; ++s) {
     Message m;

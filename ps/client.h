@@ -5,9 +5,12 @@
 // per batch), slices them by owning server, sends every server its slice at
 // once and scatters the replies back into plan order. Push() sums duplicate
 // rows' gradients in plan order (exactly as LocalRowStore does, so 1 worker +
-// 1 server reproduces the single-process trainer bit for bit), sends each
+// 1 server reproduces the single-process trainer bit for bit) and sends each
 // server its rows (every server gets a push each step: it is also the
-// worker's clock tick) and waits for the acknowledgements.
+// worker's clock tick). Under BSP it returns without waiting for the
+// acknowledgements (the next read's min clock orders it after the push);
+// they are collected by the next Push() or whole-store operation, which
+// return the error of a failed push. Under SSP/ASP Push() waits for them.
 //
 // Whole-store operations (Reset, Load, ResetOptimizerState, WriteRows) are
 // sent only by the primary client (worker 0); the others return at once, and
@@ -75,6 +78,8 @@ class Client final : public RowStore {
   Status DoPush(const LookupPlan& plan, const FetchedRows& grads, int64_t step);
   StatusOr<comm::Message> CallServer(int s, comm::Message m) const;
   Status Broadcast(comm::Message m) const;
+  // Waits for the acknowledgements of the last push, if not yet collected.
+  Status WaitForPushes() const;
   int64_t MinClockForRead() const;
   void SetSpecs(const std::vector<RowTableSpec>& tables);
 
@@ -83,6 +88,7 @@ class Client final : public RowStore {
   ShardMap shards_;
   std::vector<RowTableSpec> specs_;
   int64_t clock_ = 0;  // pushes sent so far
+  mutable std::vector<std::future<StatusOr<comm::Message>>> pending_pushes_;
   uint64_t param_bytes_ = 0, opt_bytes_ = 0;
 };
 

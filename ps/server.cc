@@ -97,7 +97,6 @@ Server::~Server() { Stop(); }
 
 void Server::Start() {
   started_ = true;
-  receiver_ = std::thread([this] { ReceiveLoop(); });
   for (int i = 0; i < std::max(1, opt_.threads); ++i)
     handlers_.emplace_back([this] { HandlerLoop(); });
 }
@@ -115,25 +114,11 @@ void Server::Stop() {
   }
   queue_cv_.notify_all();
   transport_->Close();
-  if (receiver_.joinable()) receiver_.join();
   for (auto& t : handlers_) t.join();
   handlers_.clear();
   std::lock_guard<std::mutex> l(done_mu_);
   done_ = true;
   done_cv_.notify_all();
-}
-
-void Server::ReceiveLoop() {
-  for (;;) {
-    StatusOr<Message> m = transport_->Recv(-1);
-    if (!m.ok()) {
-      if (m.status().code() == absl::StatusCode::kCancelled) return;
-      ++rejected_;
-      ECPS_LOG_WARN("server {}: {}", opt_.rank, m.status().ToString());
-      continue;
-    }
-    Enqueue(std::move(*m));
-  }
 }
 
 void Server::Enqueue(Message m) {
@@ -144,15 +129,37 @@ void Server::Enqueue(Message m) {
   queue_cv_.notify_one();
 }
 
+// Leader/follower: an idle handler thread with nothing queued becomes the
+// one receiver; once a message arrives it hands the receiving over to the
+// next idle thread and handles the message itself. Compared with a separate
+// receiving thread this saves a thread wake-up per request. The queue only
+// holds parked requests released by ReleaseParked(), which runs on a handler
+// thread that then comes back here and finds them.
 void Server::HandlerLoop() {
   for (;;) {
     Message m;
     {
       std::unique_lock<std::mutex> l(queue_mu_);
-      queue_cv_.wait(l, [&] { return stopping_ || !queue_.empty(); });
+      queue_cv_.wait(l, [&] { return stopping_ || !queue_.empty() || !receiving_; });
       if (stopping_) return;
-      m = std::move(queue_.front());
-      queue_.pop_front();
+      if (!queue_.empty()) {
+        m = std::move(queue_.front());
+        queue_.pop_front();
+      } else {
+        receiving_ = true;
+        l.unlock();
+        StatusOr<Message> r = transport_->Recv(-1);
+        l.lock();
+        receiving_ = false;
+        queue_cv_.notify_one();  // the next receiver
+        if (!r.ok()) {
+          if (r.status().code() == absl::StatusCode::kCancelled) return;
+          ++rejected_;
+          ECPS_LOG_WARN("server {}: {}", opt_.rank, r.status().ToString());
+          continue;
+        }
+        m = std::move(*r);
+      }
     }
     Handle(std::move(m));
   }
@@ -245,7 +252,17 @@ void Server::Handle(Message m) {
       break;
     case MsgType::kEcho:
       reply = comm::MakeReply(h, MsgType::kEchoReply);
-      reply.payloads = std::move(m.payloads);
+      if (h.arg == 1) {
+        // The reply's bytes written by the server, as a real reply's are
+        // (bench/ps_bench.cc: a baseline that moves bytes in-process too).
+        for (const Buffer& b : m.payloads) {
+          uint8_t* p;
+          reply.payloads.push_back(Buffer::Allocate(b.size, &p));
+          std::memcpy(p, b.data, b.size);
+        }
+      } else {
+        reply.payloads = std::move(m.payloads);
+      }
       break;
     case MsgType::kShutdown: {
       (void)transport_->Send(h.sender, comm::MakeReply(h, MsgType::kAck));
@@ -278,18 +295,31 @@ Server::VShard* Server::Owner(uint64_t row) const {
   return vshards_[v / opt_.shards.num_servers].get();
 }
 
-StatusOr<std::vector<float>> Server::ReadGlobalRows(int table,
-                                                    std::span<const uint64_t> rows) const {
-  RETURN_IF_ERROR(CheckRows(table, rows));
-  const int w = specs_[table].width;
-  std::vector<float> out(rows.size() * w);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    VShard* vs = Owner(rows[i]);
+Status Server::ReadGlobalRows(int table, std::span<const uint64_t> rows, float* out) const {
+  const ShardMap& sm = opt_.shards;
+  const RowTableSpec& spec = specs_[table];
+  const size_t w = spec.width;
+  thread_local std::vector<uint64_t> local;  // rows[i] / V, per run
+  local.resize(rows.size());
+  for (size_t b = 0; b < rows.size();) {
+    const int v = sm.VShardOf(rows[b]);
+    if (sm.ServerOfVShard(v) != opt_.rank) return CheckRows(table, rows.subspan(b, 1));
+    size_t e = b;
+    for (; e < rows.size(); ++e) {
+      const uint64_t r = rows[e];
+      if (r >= spec.rows || sm.VShardOf(r) != v) break;
+      local[e] = sm.LocalRow(r);
+    }
+    if (e == b) return CheckRows(table, rows.subspan(b, 1));  // out of range
+    // Clients send each server's rows grouped by virtual shard, so a pull
+    // is a few runs: one shared lock and one bulk read per run.
+    VShard* vs = vshards_[v / sm.num_servers].get();
     std::shared_lock<std::shared_mutex> l(vs->mu);
-    RETURN_IF_ERROR(
-        vs->store->ReadRows(table, opt_.shards.LocalRow(rows[i]), 1, out.data() + i * w));
+    RETURN_IF_ERROR(vs->store->ReadRowsAt(table, std::span<const uint64_t>(local).subspan(b, e - b),
+                                          out + b * w));
+    b = e;
   }
-  return out;
+  return OkStatus();
 }
 
 StatusOr<bool> Server::ReadGlobalCodes(int table, std::span<const uint64_t> rows,
@@ -358,8 +388,11 @@ Status Server::HandlePull(const Message& m, Message* reply) {
       reply->payloads.push_back(Buffer::FromVector(std::move(codes)));
       modes[t] = 1;
     } else {
-      ASSIGN_OR_RETURN(std::vector<float> out, ReadGlobalRows(static_cast<int>(t), rows));
-      reply->payloads.push_back(Buffer::FromVector(std::move(out)));
+      // The fp32 rows are read straight into the reply payload (no copy).
+      float* values;
+      Buffer out = Buffer::Allocate(n * specs_[t].width, &values);
+      RETURN_IF_ERROR(ReadGlobalRows(static_cast<int>(t), rows, values));
+      reply->payloads.push_back(std::move(out));
     }
     stats_[t]->pulls += n;
     if (opt_.hot_keys > 0) stats_[t]->Observe(rows, opt_.hot_keys);
@@ -427,13 +460,18 @@ Status Server::HandlePush(Message m) {
 
 Status Server::ApplyPushes(const std::vector<const Message*>& msgs, int64_t opt_step) {
   std::shared_lock<std::shared_mutex> tl(tables_mu_);
+  const ShardMap& sm = opt_.shards;
   const size_t num_tables = specs_.size();
   const size_t slots = vshards_.size();
-  std::vector<LookupPlan> plans(slots);
-  std::vector<FetchedRows> grads(slots);
+  // Per-slot plans and gradients, reused (clear() keeps their capacity).
+  thread_local std::vector<LookupPlan> plans;
+  thread_local std::vector<FetchedRows> grads;
+  plans.resize(slots);
+  grads.resize(slots);
   for (size_t k = 0; k < slots; ++k) {
     plans[k].Reset(0, num_tables);
     grads[k].values.resize(num_tables);
+    for (auto& g : grads[k].values) g.clear();
   }
   std::vector<char> touched(slots, 0);
   // The step's whole batch: every worker's lookups (ALPT's N).
@@ -446,14 +484,21 @@ Status Server::ApplyPushes(const std::vector<const Message*>& msgs, int64_t opt_
     for (size_t t = 0; t < num_tables; ++t) {
       std::span<const uint64_t> rows = m->payloads[2 * t].As<uint64_t>();
       const float* g = m->payloads[2 * t + 1].As<float>().data();
-      const int w = specs_[t].width;
+      const size_t w = specs_[t].width;
       stats_[t]->pushes += rows.size();
-      for (size_t i = 0; i < rows.size(); ++i) {
-        const size_t k =
-            static_cast<size_t>(opt_.shards.VShardOf(rows[i]) / opt_.shards.num_servers);
-        plans[k].rows[t].push_back(opt_.shards.LocalRow(rows[i]));
-        grads[k].values[t].insert(grads[k].values[t].end(), g + i * w, g + (i + 1) * w);
+      // Rows arrive grouped by virtual shard: append a run at a time. Within
+      // a slot the order stays the message's (worker order, then plan
+      // order), which is the order the store sums and rounds in.
+      for (size_t b = 0; b < rows.size();) {
+        const int v = sm.VShardOf(rows[b]);
+        size_t e = b + 1;
+        while (e < rows.size() && sm.VShardOf(rows[e]) == v) ++e;
+        const size_t k = static_cast<size_t>(v / sm.num_servers);
+        auto& pr = plans[k].rows[t];
+        for (size_t i = b; i < e; ++i) pr.push_back(sm.LocalRow(rows[i]));
+        grads[k].values[t].insert(grads[k].values[t].end(), g + b * w, g + e * w);
         touched[k] = 1;
+        b = e;
       }
     }
   }
@@ -556,8 +601,10 @@ Status Server::HandleReadRows(const Message& m, Message* reply) {
     return InvalidArgument("read_rows: bad table ", t, " or payloads");
   RETURN_IF_ERROR(comm::ElementsOf<uint64_t>(m.payloads[0], "rows").status());
   auto rows = m.payloads[0].As<uint64_t>();
-  ASSIGN_OR_RETURN(std::vector<float> out, ReadGlobalRows(static_cast<int>(t), rows));
-  reply->payloads.push_back(Buffer::FromVector(std::move(out)));
+  float* values;
+  Buffer out = Buffer::Allocate(rows.size() * specs_[t].width, &values);
+  RETURN_IF_ERROR(ReadGlobalRows(static_cast<int>(t), rows, values));
+  reply->payloads.push_back(std::move(out));
   return OkStatus();
 }
 

@@ -3,9 +3,9 @@
 // with their optimizer state, and serves pull/push/stage/checkpoint requests
 // (ps/wire.h) arriving on its transport.
 //
-// Requests are decoded on one receiving thread and handled by `threads`
-// handler threads. Pulls of different (and the same) virtual shards run
-// concurrently; a push locks only the virtual shards it touches. A malformed
+// Requests are received and handled by `threads` handler threads (one of
+// them receives at a time, then handles what it received). Pulls of different (and the same)
+// virtual shards run concurrently; a push locks only the virtual shards it touches. A malformed
 // request is answered with a kError reply (or, if it cannot even be decoded,
 // counted and dropped); it never stops the server.
 //
@@ -71,7 +71,6 @@ class Server {
   };
   struct TableStats;
 
-  void ReceiveLoop();
   void HandlerLoop();
   void Enqueue(comm::Message m);
   void Handle(comm::Message m);
@@ -87,9 +86,10 @@ class Server {
   Status HandleReadRows(const comm::Message& m, comm::Message* reply);
   Status HandleWriteRows(const comm::Message& m);
   Status CheckRows(int table, std::span<const uint64_t> rows) const;
-  // Dequantised values of global `rows` of `table` (checked), each read from
-  // its owning virtual shard under that shard's shared lock.
-  StatusOr<std::vector<float>> ReadGlobalRows(int table, std::span<const uint64_t> rows) const;
+  // Writes the dequantised values of global `rows` of `table` (checked) to
+  // out [rows x width]; each run of rows of one virtual shard is read in bulk
+  // under that shard's shared lock.
+  Status ReadGlobalRows(int table, std::span<const uint64_t> rows, float* out) const;
   // The coded pull payload (ps/wire.h) of global `rows` of a CodedPull()
   // table (checked): codes, then per-row parameters, read per virtual shard
   // under its shared lock. False (and *out unspecified) if a row's stored
@@ -112,7 +112,8 @@ class Server {
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
-  std::deque<comm::Message> queue_;
+  std::deque<comm::Message> queue_;  // released parked requests
+  bool receiving_ = false;           // a handler thread is in Recv()
   bool stopping_ = false;
 
   std::mutex clock_mu_;
@@ -125,7 +126,6 @@ class Server {
   std::mutex done_mu_;
   std::condition_variable done_cv_;
   bool done_ = false;
-  std::thread receiver_;
   std::vector<std::thread> handlers_;
   bool started_ = false;
 };

@@ -25,6 +25,8 @@
 //   kWriteRows  arg = table, payload 0 = rows, 1 = fp32 values, optional 2 =
 //               fp32 per-row (scale, zero) pairs -> kAck
 //   kStats      -> kStatsReply text = JSON
+//   kEcho       payloads -> kEchoReply the same payloads; arg = 1: copied
+//               into fresh buffers by the server (bench/ps_bench.cc)
 #pragma once
 
 #include <bit>
