@@ -107,6 +107,14 @@ void Scheduler::OnMessage(Message m) {
     case MsgType::kCollective:
       collective_.OnMessage(std::move(m));
       return;
+    case MsgType::kCheckpoint: {
+      // On the receive thread: a manifest is small, and worker 0 waits for it.
+      Status s = coordinator_.CommitCheckpoint(h.text);
+      if (!s.ok()) ECPS_LOG_ERROR("scheduler: {}", s.ToString());
+      (void)rpc_->Send(h.sender,
+                       s.ok() ? comm::MakeReply(h, MsgType::kAck) : comm::MakeErrorReply(h, s));
+      return;
+    }
     case MsgType::kDone: {
       std::lock_guard<std::mutex> l(mu_);
       if (h.sender <= opt_.num_servers || h.sender >= static_cast<int>(nodes_.size()) ||

@@ -11,6 +11,10 @@
 //   kHeartbeat  every heartbeat interval -> kAck. A node silent for longer
 //               than the heartbeat timeout stops the job.
 //   kCollective the workers' collectives, rooted here.
+//   kCheckpoint worker 0 -> scheduler once every part of a checkpoint is
+//               written (text = checkpoint_manifest.h's commit request): the
+//               scheduler writes the manifest last, atomically -> kAck or
+//               kError.
 //   kDone       a worker finished: arg = 0 (text = its results JSON, worker
 //               0 only) or 1 (failed, text = why); arg2 = bytes it sent.
 //   kShutdown   scheduler -> server once every worker is done -> kAck
@@ -18,9 +22,10 @@
 //   kAbort      scheduler -> every node when the job stops on a failure;
 //               text names the failed node. Nodes exit non-zero.
 //
-// The scheduler never touches model state: the last complete checkpoint
-// (written atomically by worker 0, docs/architecture.md) stays intact when a
-// job is stopped, and `--resume` continues from it.
+// The scheduler never touches model state; it commits checkpoints (the
+// servers write their shards, worker 0 the dense part, the scheduler the
+// manifest, last), so the last complete checkpoint stays intact when a job is
+// stopped at any moment, and `--resume` continues from it.
 //
 // Thread-safety: Run() from one thread; Abort() from any thread.
 #pragma once
@@ -36,6 +41,7 @@
 #include "comm/rpc.h"
 #include "comm/rpc_collective.h"
 #include "common/status.h"
+#include "scheduler/coordinator.h"
 
 namespace ecps::scheduler {
 
@@ -92,6 +98,7 @@ class Scheduler {
   comm::Transport* control_;
   std::unique_ptr<comm::Rpc> rpc_;
   comm::CollectiveRoot collective_;
+  Coordinator coordinator_;
 
   std::mutex mu_;
   std::condition_variable cv_;
