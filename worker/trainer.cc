@@ -236,8 +236,8 @@ StatusOr<bool> Trainer::EvaluateAndCheckpoint() {
     state_.best_step = state_.total_steps;
   }
   state_.history.push_back(h);
-  if (improved) RETURN_IF_ERROR(SaveCheckpoint(Path("best.ckpt")));
-  RETURN_IF_ERROR(SaveCheckpoint(Path("last.ckpt")));
+  RETURN_IF_ERROR(SaveCheckpoint(improved ? std::vector<std::string>{"best", "last"}
+                                          : std::vector<std::string>{"last"}));
   RETURN_IF_ERROR(SyncWorkers("checkpoint"));
   const int64_t patience = config_.params.GetInt("train.early_stop_evals");
   return patience > 0 && state_.evals_since_best >= patience;
@@ -302,7 +302,7 @@ Status Trainer::RunStage(int stage) {
         }
         if (epoch_end || stop) break;
       } else if (ckpt_every > 0 && state_.stage_step % ckpt_every == 0) {
-        RETURN_IF_ERROR(SaveCheckpoint(Path("last.ckpt")));
+        RETURN_IF_ERROR(SaveCheckpoint({"last"}));
         RETURN_IF_ERROR(SyncWorkers("checkpoint"));
       }
     }
@@ -316,7 +316,7 @@ Status Trainer::RunStage(int stage) {
   }
   state_.stage_seconds[stage] += Seconds(stage_start, Clock::now());
   state_.stage_done = true;
-  RETURN_IF_ERROR(SaveCheckpoint(Path("last.ckpt")));
+  RETURN_IF_ERROR(SaveCheckpoint({"last"}));
   return SyncWorkers("stage end");
 }
 
@@ -325,8 +325,9 @@ StatusOr<nlohmann::json> Trainer::Run(bool resume) {
   RETURN_IF_ERROR(MakeDirs(config_.params.GetString("output.dir")));
   if (resume) {
     std::string last = Path("last.ckpt");
-    if (!FileExists(last)) return FailedPrecondition("--resume: no checkpoint at '", last, "'");
-    RETURN_IF_ERROR(LoadCheckpoint(last, /*restore_state=*/true));
+    if (!HasCheckpoint("last"))
+      return FailedPrecondition("--resume: no checkpoint at '", last, "'");
+    RETURN_IF_ERROR(LoadCheckpoint("last", /*restore_state=*/true));
     // A stage that ended on a limit the new config raises is reopened.
     const int64_t max_steps = config_.params.GetInt("train.max_steps");
     if (state_.stage_done && state_.stop_reason != "early_stop" &&
@@ -340,7 +341,7 @@ StatusOr<nlohmann::json> Trainer::Run(bool resume) {
     if (!state_.stage_done) RETURN_IF_ERROR(RunStage(state_.stage));
     if (state_.stage + 1 >= num_stages) break;
     // The next stage starts from this stage's best checkpoint (methods.md §1.9).
-    RETURN_IF_ERROR(LoadCheckpoint(Path("best.ckpt"), /*restore_state=*/false));
+    RETURN_IF_ERROR(LoadCheckpoint("best", /*restore_state=*/false));
     ++state_.stage;
     RETURN_IF_ERROR(embedding_->BeginStage(state_.stage));
     RETURN_IF_ERROR(SyncWorkers("stage change"));
@@ -357,7 +358,7 @@ StatusOr<nlohmann::json> Trainer::Run(bool resume) {
     state_.stage_done = false;
   }
   // Final model: the best checkpoint by validation AUC.
-  if (FileExists(Path("best.ckpt"))) RETURN_IF_ERROR(LoadCheckpoint(Path("best.ckpt"), false));
+  if (HasCheckpoint("best")) RETURN_IF_ERROR(LoadCheckpoint("best", false));
   EvalResult val = Evaluate(Split::kValidation, 0);
   EvalResult test = Evaluate(Split::kTest, 0);
   double latency = MeasureLatencyMs();
@@ -453,7 +454,12 @@ nlohmann::json Trainer::Results(const EvalResult& val, const EvalResult& test, d
   };
 }
 
-Status Trainer::SaveCheckpoint(const std::string& path) const {
+bool Trainer::HasCheckpoint(const std::string& name) const {
+  return env_.checkpoints != nullptr ? env_.checkpoints->Exists(name)
+                                     : FileExists(Path(name + ".ckpt"));
+}
+
+Status Trainer::SaveCheckpoint(const std::vector<std::string>& names) const {
   if (rank() != 0) return OkStatus();  // worker 0 writes; the rows are shared
   CheckpointWriter w;
   w.Add("CONF", config_.ToYaml());
@@ -478,12 +484,19 @@ Status Trainer::SaveCheckpoint(const std::string& path) const {
   auto* self = const_cast<Trainer*>(this);  // params()/state() are non-const views
   w.Add("DENS", FloatsToBytes(self->model_->params()));
   w.Add("DOPT", FloatsToBytes(self->dense_opt_->state()));
-  w.Add("EMBD", embedding_->Save());
-  return Annotate(w.Write(path), "writing checkpoint");
+  // A cluster's servers write the rows themselves (sharded checkpoint).
+  w.Add("EMBD", embedding_->Save(/*with_rows=*/env_.checkpoints == nullptr));
+  if (env_.checkpoints != nullptr)
+    return Annotate(env_.checkpoints->Save(names, std::move(w)), "writing checkpoint");
+  for (const std::string& name : names)
+    RETURN_IF_ERROR(Annotate(w.Write(Path(name + ".ckpt")), "writing checkpoint"));
+  return OkStatus();
 }
 
-Status Trainer::LoadCheckpoint(const std::string& path, bool restore_state) {
-  ASSIGN_OR_RETURN(CheckpointReader r, CheckpointReader::Open(path));
+Status Trainer::LoadCheckpoint(const std::string& name, bool restore_state) {
+  const std::string path = Path(name + ".ckpt");
+  ASSIGN_OR_RETURN(CheckpointReader r, env_.checkpoints != nullptr ? env_.checkpoints->Load(name)
+                                                                   : CheckpointReader::Open(path));
   if (restore_state) {
     // The run must be the same experiment: compare every key that matters.
     ASSIGN_OR_RETURN(std::string_view conf, r.Get("CONF"));

@@ -8,7 +8,8 @@
 // the trainer state (stage, epoch, position in the epoch, step counters,
 // early-stopping state), dense parameters and optimizer state, and the
 // embedding layer; a run resumed from last.ckpt continues exactly as an
-// uninterrupted one would.
+// uninterrupted one would. In a cluster (TrainerEnv::checkpoints) they are
+// sharded: the servers write the rows, this trainer the rest.
 //
 // Thread-safety: one Trainer per thread; the dense model may use more threads.
 #pragma once
@@ -23,6 +24,7 @@
 #include "comm/collective.h"
 #include "common/status.h"
 #include "embedding/embedding_layer.h"
+#include "worker/checkpoint.h"
 #include "worker/data/dataset.h"
 #include "worker/model/dense_model.h"
 #include "worker/train_config.h"
@@ -45,9 +47,12 @@ struct EvalResult {
 //               batch of B rows, dense gradients are all-reduced and averaged,
 //               evaluation scores are gathered for an exact global AUC, and
 //               only worker 0 writes checkpoints and results.
+//   checkpoints: where a cluster's checkpoints go (not owned; null = the
+//               one-file output.dir/<name>.ckpt of the single-process trainer).
 struct TrainerEnv {
   std::function<std::unique_ptr<RowStore>(const SparseOptimizerConfig&)> make_store;
   comm::Collective* workers = nullptr;
+  ShardedCheckpoints* checkpoints = nullptr;
 };
 
 class Trainer {
@@ -107,8 +112,10 @@ class Trainer {
   // Evaluates on validation, updates early stopping and writes checkpoints.
   // Returns true when early stopping says the stage is over.
   StatusOr<bool> EvaluateAndCheckpoint();
-  Status SaveCheckpoint(const std::string& path) const;
-  Status LoadCheckpoint(const std::string& path, bool restore_state);
+  // Checkpoints by name ("last", "best"); Save writes one state under each name.
+  Status SaveCheckpoint(const std::vector<std::string>& names) const;
+  Status LoadCheckpoint(const std::string& name, bool restore_state);
+  bool HasCheckpoint(const std::string& name) const;
   std::vector<uint64_t> EpochOrder(int64_t epoch) const;
   double MeasureLatencyMs();
   nlohmann::json Results(const EvalResult& val, const EvalResult& test, double latency_ms);
