@@ -5,14 +5,17 @@
 #include "comm/collective.h"
 #include "comm/rpc.h"
 #include "common/logging.h"
+#include "launch/cluster_checkpoints.h"
 #include "ps/client.h"
 #include "ps/server.h"
+#include "scheduler/coordinator.h"
 #include "worker/trainer.h"
 
 namespace ecps::launch {
 
 StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset* data,
-                                       const ClusterShape& shape, bool resume) {
+                                       const ClusterShape& shape, bool resume,
+                                       const SimulationHooks& hooks) {
   ASSIGN_OR_RETURN(SparseOptimizerConfig sparse, ServerOptimizerFromConfig(config));
   comm::InProcHub hub;
   const int S = shape.servers, W = shape.workers;
@@ -47,6 +50,8 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
     servers.back()->Start();
   }
   comm::InProcCollectiveGroup group(W);
+  scheduler::Coordinator coordinator;  // the scheduler's part
+  const std::string config_yaml = config.ToYaml();
   std::vector<StatusOr<nlohmann::json>> results(W, absl::UnknownError("not run"));
   std::vector<std::string> stats(W);
   std::vector<std::thread> threads;
@@ -58,6 +63,11 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
       TrainerEnv env;
       auto collective = group.Member(w);
       env.workers = W > 1 ? collective.get() : nullptr;
+      ClusterCheckpoints checkpoints(
+          config.params.GetString("output.dir"), shape, config_yaml,
+          [&](const std::string& request) { return coordinator.CommitCheckpoint(request); },
+          w == 0 ? hooks.before_checkpoint_commit : nullptr);
+      env.checkpoints = &checkpoints;
       env.make_store = [&](const SparseOptimizerConfig& opt) {
         ps::ClientOptions o;
         o.worker = w;
@@ -69,6 +79,7 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
         o.optimizer = opt;
         auto c = std::make_unique<ps::Client>(o, &rpc);
         client = c.get();
+        checkpoints.set_client(client);
         return c;
       };
       auto trainer = Trainer::Create(config, data, std::move(env));
