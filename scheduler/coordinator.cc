@@ -1,5 +1,6 @@
 #include "scheduler/coordinator.h"
 
+#include "common/evaluation.h"
 #include "scheduler/checkpoint_manifest.h"
 
 namespace ecps::scheduler {
@@ -9,6 +10,20 @@ Status Coordinator::CommitCheckpoint(const std::string& request) {
   RETURN_IF_ERROR(scheduler::CommitCheckpoint(request));
   ++committed_;
   return OkStatus();
+}
+
+StatusOr<std::string> Coordinator::Decide(const std::vector<std::string>& contributions) {
+  if (contributions.empty() || !IsEvalContribution(contributions[0]))
+    return InvalidArgument("coordinator: unknown decision request");
+  ASSIGN_OR_RETURN(EvalDecision d, DecideEvaluation(contributions));
+  std::lock_guard<std::mutex> l(mu_);
+  ++evaluations_;
+  return EncodeEvalDecision(d);
+}
+
+int Coordinator::evaluations_decided() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return evaluations_;
 }
 
 int Coordinator::checkpoints_committed() const {

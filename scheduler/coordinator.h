@@ -1,8 +1,13 @@
 // The job-level decisions of a cluster that belong to no single worker or
-// server: today, committing checkpoints (the manifest is written last, by
-// the coordinator, docs/formats.md "Sharded checkpoint"). The scheduler owns
-// one in a multi-process job; `--simulate` builds one to play the
-// scheduler's part, so both modes run the same code.
+// server:
+//   - committing checkpoints: the manifest is written last, by the
+//     coordinator (docs/formats.md "Sharded checkpoint");
+//   - evaluations: the workers' scores are gathered here, the exact global
+//     AUC computed and the improved / early-stop decision taken
+//     (common/evaluation.h), then sent to every worker (the workers'
+//     collective's Decide, comm/collective.h).
+// The scheduler owns one in a multi-process job; `--simulate` builds one to
+// play the scheduler's part, so both modes run the same code.
 //
 // Thread-safety: every method may be called from any thread; commits are
 // serialised.
@@ -10,6 +15,7 @@
 
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -20,12 +26,17 @@ class Coordinator {
   // Commits a checkpoint: `request` is EncodeCommitRequest()'s text, sent by
   // worker 0 once every part is written (scheduler/checkpoint_manifest.h).
   Status CommitCheckpoint(const std::string& request);
-  // Checkpoints committed so far (tests, logs).
+  // The workers' collective's Decider (comm::Decider): contributions in rank
+  // order; today every decision is an evaluation (DecideEvaluation).
+  StatusOr<std::string> Decide(const std::vector<std::string>& contributions);
+  // Checkpoints committed and evaluations decided so far (results, tests).
   int checkpoints_committed() const;
+  int evaluations_decided() const;
 
  private:
   mutable std::mutex mu_;
   int committed_ = 0;
+  int evaluations_ = 0;
 };
 
 }  // namespace ecps::scheduler

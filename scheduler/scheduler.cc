@@ -23,13 +23,15 @@ std::string DescribeNode(const std::string& role, int rank, int node) {
 Scheduler::Scheduler(SchedulerOptions options, comm::Transport* control)
     : opt_(options),
       control_(control),
-      collective_(options.num_workers,
-                  [this](int node, Message m) {
-                    Status s = rpc_->Send(node, std::move(m));
-                    if (!s.ok())
-                      ECPS_LOG_WARN("scheduler: collective reply to node {}: {}", node,
-                                    s.ToString());
-                  }),
+      collective_(
+          options.num_workers,
+          [this](int node, Message m) {
+            Status s = rpc_->Send(node, std::move(m));
+            if (!s.ok())
+              ECPS_LOG_WARN("scheduler: collective reply to node {}: {}", node, s.ToString());
+          },
+          // Evaluations are decided here (on the receive thread).
+          [this](const std::vector<std::string>& parts) { return coordinator_.Decide(parts); }),
       nodes_(1 + options.num_servers + options.num_workers) {}
 
 Scheduler::~Scheduler() {
@@ -259,6 +261,8 @@ StatusOr<JobResult> Scheduler::Run() {
                      "--resume to continue from it)"));
   }
   rpc_->Stop();
+  result_.checkpoints_committed = coordinator_.checkpoints_committed();
+  result_.evaluations_decided = coordinator_.evaluations_decided();
   return result_;
 }
 

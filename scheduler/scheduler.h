@@ -1,7 +1,8 @@
 // The scheduler of a multi-process job (node 0): registration and roles,
 // endpoint exchange, heartbeats and failure detection, the workers'
-// collectives (barriers, dense all-reduce, evaluation gathers; see
-// comm/rpc_collective.h), completion and shutdown.
+// collectives (barriers, dense all-reduce; see comm/rpc_collective.h), the
+// coordinator's decisions (evaluation: exact global AUC and early stopping;
+// checkpoint manifests: coordinator.h), completion and shutdown.
 //
 // Protocol (all on the control transport; node ids are the mpirun ranks:
 // 0 = scheduler, 1..S = servers, S+1..S+W = workers):
@@ -65,8 +66,10 @@ struct SchedulerOptions {
 };
 
 struct JobResult {
-  std::string results;         // worker 0's results JSON
-  uint64_t network_bytes = 0;  // sent by every server and worker
+  std::string results;            // worker 0's results JSON
+  uint64_t network_bytes = 0;     // sent by every server and worker
+  int checkpoints_committed = 0;  // by the coordinator
+  int evaluations_decided = 0;
 };
 
 class Scheduler {
