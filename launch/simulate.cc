@@ -49,8 +49,9 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
     servers.push_back(std::make_unique<ps::Server>(o, st[s].get(), ServerNode(s)));
     servers.back()->Start();
   }
-  comm::InProcCollectiveGroup group(W);
   scheduler::Coordinator coordinator;  // the scheduler's part
+  comm::InProcCollectiveGroup group(
+      W, [&](const std::vector<std::string>& parts) { return coordinator.Decide(parts); });
   const std::string config_yaml = config.ToYaml();
   std::vector<StatusOr<nlohmann::json>> results(W, absl::UnknownError("not run"));
   std::vector<std::string> stats(W);
@@ -116,6 +117,9 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
       {"workers", W},
       {"virtual_shards", shape.virtual_shards},
       {"network_bytes", bytes},
+      {"coordinator",
+       {{"checkpoints", coordinator.checkpoints_committed()},
+        {"evaluations", coordinator.evaluations_decided()}}},
       {"servers_stats", stats[0].empty() ? nlohmann::json() : nlohmann::json::parse(stats[0])}};
   return r;
 }

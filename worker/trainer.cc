@@ -9,6 +9,7 @@
 
 #include "common/check.h"
 #include "common/cpu.h"
+#include "common/evaluation.h"
 #include "common/file_util.h"
 #include "common/logging.h"
 #include "common/rng.h"
@@ -167,16 +168,27 @@ void Trainer::TrainStep(std::span<const uint64_t> global_rows) {
 }
 
 EvalResult Trainer::Evaluate(Split split, uint64_t max_rows) {
+  StatusOr<EvalDecision> d = ScoreAndDecide(split, max_rows, /*track=*/false);
+  ECPS_CHECK(d.ok()) << "evaluation failed: " << d.status().ToString();
+  return {d->auc, d->logloss, d->rows};
+}
+
+StatusOr<EvalDecision> Trainer::ScoreAndDecide(Split split, uint64_t max_rows, bool track) {
   uint64_t n = data_->NumRows(split);
   if (max_rows > 0) n = std::min(n, max_rows);
-  EvalResult r;
-  r.rows = n;
-  if (n == 0) return r;
+  if (n == 0) return EvalDecision{};
   const uint64_t eb = static_cast<uint64_t>(config_.params.GetInt("train.eval_batch_size"));
-  // Worker r scores rows [lo, hi); the scores are gathered in rank order, so
-  // the AUC is exactly the single-process one over all n rows.
+  // Worker r scores rows [lo, hi); the coordinator concatenates the shares in
+  // rank order, so the AUC is exactly the single-process one over all n rows.
   const uint64_t lo = n * rank() / num_workers(), hi = n * (rank() + 1) / num_workers();
-  std::vector<float> logits(hi - lo), labels(hi - lo);
+  EvalContribution mine;
+  mine.track = track;
+  mine.patience = config_.params.GetInt("train.early_stop_evals");
+  mine.state = {state_.best_val_auc, state_.evals_since_best};
+  std::vector<float>& logits = mine.logits;
+  std::vector<float>& labels = mine.labels;
+  logits.resize(hi - lo);
+  labels.resize(hi - lo);
   std::vector<uint64_t> rows;
   Batch batch;
   std::vector<float> emb;
@@ -190,23 +202,12 @@ EvalResult Trainer::Evaluate(Split split, uint64_t max_rows) {
     model_->Predict(static_cast<int>(cnt), batch.dense.data(), emb.data(), logits.data() + start);
     std::copy(batch.labels.begin(), batch.labels.end(), labels.begin() + start);
   }
-  if (env_.workers != nullptr) {
-    std::string mine = FloatsToBytes(logits) + FloatsToBytes(labels);
-    std::vector<std::string> all;
-    Status s = env_.workers->Allgather(mine, &all);
-    ECPS_CHECK(s.ok()) << "evaluation gather failed: " << s.ToString();
-    logits.clear();
-    labels.clear();
-    for (const std::string& part : all) {
-      const float* f = reinterpret_cast<const float*>(part.data());
-      const size_t m = part.size() / sizeof(float) / 2;
-      logits.insert(logits.end(), f, f + m);
-      labels.insert(labels.end(), f + m, f + 2 * m);
-    }
-  }
-  r.auc = RocAuc(logits, labels);
-  r.logloss = LogLossFromLogits(logits, labels);
-  return r;
+  // One worker decides for itself, with the coordinator's code.
+  if (env_.workers == nullptr) return DecideEvaluation({EncodeEvalContribution(mine)});
+  std::string decision;
+  RETURN_IF_ERROR(Annotate(env_.workers->Decide(EncodeEvalContribution(mine), &decision),
+                           "evaluation by the coordinator"));
+  return DecodeEvalDecision(decision);
 }
 
 StatusOr<bool> Trainer::EvaluateAndCheckpoint() {
@@ -216,18 +217,17 @@ StatusOr<bool> Trainer::EvaluateAndCheckpoint() {
                       {"step", state_.total_steps},
                       {"epoch", state_.epoch},
                       {"train_loss", last_loss_}};
+  bool stop = false;
   if (data_->NumRows(Split::kValidation) > 0) {
-    EvalResult v = Evaluate(Split::kValidation, max_rows);
+    // The coordinator computes the global AUC and decides improved / stop.
+    ASSIGN_OR_RETURN(EvalDecision v, ScoreAndDecide(Split::kValidation, max_rows, true));
     h["val_auc"] = v.auc;
     h["val_logloss"] = v.logloss;
-    improved = v.auc > state_.best_val_auc;
-    if (improved) {
-      state_.best_val_auc = v.auc;
-      state_.best_step = state_.total_steps;
-      state_.evals_since_best = 0;
-    } else {
-      ++state_.evals_since_best;
-    }
+    improved = v.improved;
+    stop = v.stop;
+    state_.best_val_auc = v.state.best_auc;
+    state_.evals_since_best = v.state.evals_since_best;
+    if (improved) state_.best_step = state_.total_steps;
     if (rank() == 0)
       ECPS_LOG_INFO("eval stage {} step {}: val AUC {:.5f} logloss {:.5f}{}", state_.stage,
                     state_.total_steps, v.auc, v.logloss, improved ? " (best)" : "");
@@ -239,8 +239,7 @@ StatusOr<bool> Trainer::EvaluateAndCheckpoint() {
   RETURN_IF_ERROR(SaveCheckpoint(improved ? std::vector<std::string>{"best", "last"}
                                           : std::vector<std::string>{"last"}));
   RETURN_IF_ERROR(SyncWorkers("checkpoint"));
-  const int64_t patience = config_.params.GetInt("train.early_stop_evals");
-  return patience > 0 && state_.evals_since_best >= patience;
+  return stop;
 }
 
 Status Trainer::RunStage(int stage) {

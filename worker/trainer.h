@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "comm/collective.h"
+#include "common/evaluation.h"
 #include "common/status.h"
 #include "embedding/embedding_layer.h"
 #include "worker/checkpoint.h"
@@ -45,8 +46,9 @@ struct EvalResult {
 //   workers:    the collective of all workers (not owned; null = 1 worker).
 //               Worker r trains on rows [r*B/W, (r+1)*B/W) of every global
 //               batch of B rows, dense gradients are all-reduced and averaged,
-//               evaluation scores are gathered for an exact global AUC, and
-//               only worker 0 writes checkpoints and results.
+//               evaluation scores go to the group's coordinator (Decide: exact
+//               global AUC, early stopping), and only worker 0 writes
+//               checkpoints and results.
 //   checkpoints: where a cluster's checkpoints go (not owned; null = the
 //               one-file output.dir/<name>.ckpt of the single-process trainer).
 struct TrainerEnv {
@@ -109,6 +111,10 @@ class Trainer {
   Status Init();
   Status RunStage(int stage);
   void TrainStep(std::span<const uint64_t> rows);
+  // Scores this worker's share of `split`; the coordinator (or, for one
+  // worker, the same code here) computes the global AUC and, with `track`,
+  // the early-stopping decision from the current state (common/evaluation.h).
+  StatusOr<EvalDecision> ScoreAndDecide(Split split, uint64_t max_rows, bool track);
   // Evaluates on validation, updates early stopping and writes checkpoints.
   // Returns true when early stopping says the stage is over.
   StatusOr<bool> EvaluateAndCheckpoint();

@@ -111,6 +111,11 @@ TEST_F(ClusterTest, TwoWorkersTwoServersReachTheSameAuc) {
   // Deterministic under BSP: the same cluster gives the same result.
   nlohmann::json c = Simulate(Config("sim22b", {"cluster.servers=2", "cluster.workers=2"}));
   EXPECT_EQ(b["test_auc"], c["test_auc"]);
+  // The coordinator decided every evaluation (each validation during
+  // training, then the final validation and test) and committed the
+  // checkpoints.
+  EXPECT_EQ(b["cluster"]["coordinator"]["evaluations"].get<size_t>(), b["history"].size() + 2);
+  EXPECT_GT(b["cluster"]["coordinator"]["checkpoints"].get<int>(), 0);
 }
 
 // Quantised tables live coded on the servers (each vshard's LocalRowStore

@@ -194,6 +194,10 @@ TEST_F(MultiProcessTest, MpirunFiveRanksMatchesSimulation) {
   EXPECT_EQ(mpi["val_auc"], sim["val_auc"]);
   EXPECT_EQ(mpi["steps"], sim["steps"]);
   EXPECT_GT(mpi["test_auc"].get<double>(), 0.65);
+  // The scheduler decided the evaluations and committed the checkpoints.
+  EXPECT_EQ(mpi["cluster"]["coordinator"], sim["cluster"]["coordinator"]);
+  EXPECT_GT(mpi["cluster"]["coordinator"]["evaluations"].get<int>(), 2);
+  EXPECT_GT(mpi["cluster"]["coordinator"]["checkpoints"].get<int>(), 0);
 }
 
 TEST_F(MultiProcessTest, KilledServerStopsTheJobNamingItAndResumeOntoThreeServersCompletes) {
