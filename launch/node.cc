@@ -166,16 +166,17 @@ StatusOr<nlohmann::json> RunScheduler(const TrainConfig& config, const ClusterSh
   const double trained = r.value("steps", 0.0) * r.value("batch_size", 0.0);
   r["network_bytes_per_sample"] =
       trained > 0 ? static_cast<double>(job.network_bytes) / trained : 0.0;
-  r["cluster"] = {
-      {"mode", mode},
-      {"servers", shape.servers},
-      {"workers", shape.workers},
-      {"virtual_shards", shape.virtual_shards},
-      {"transport", shape.transport},
-      {"network_bytes", job.network_bytes},
-      {"coordinator",
-       {{"checkpoints", job.checkpoints_committed}, {"evaluations", job.evaluations_decided}}},
-      {"servers_stats", stats}};
+  r["cluster"] = {{"mode", mode},
+                  {"servers", shape.servers},
+                  {"workers", shape.workers},
+                  {"virtual_shards", shape.virtual_shards},
+                  {"transport", shape.transport},
+                  {"network_bytes", job.network_bytes},
+                  {"coordinator",
+                   {{"checkpoints", job.checkpoints_committed},
+                    {"evaluations", job.evaluations_decided},
+                    {"stages", job.stage_decisions}}},
+                  {"servers_stats", stats}};
   return r;
 }
 

@@ -119,7 +119,8 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
       {"network_bytes", bytes},
       {"coordinator",
        {{"checkpoints", coordinator.checkpoints_committed()},
-        {"evaluations", coordinator.evaluations_decided()}}},
+        {"evaluations", coordinator.evaluations_decided()},
+        {"stages", coordinator.stage_decisions()}}},
       {"servers_stats", stats[0].empty() ? nlohmann::json() : nlohmann::json::parse(stats[0])}};
   return r;
 }

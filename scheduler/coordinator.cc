@@ -1,6 +1,7 @@
 #include "scheduler/coordinator.h"
 
 #include "common/evaluation.h"
+#include "common/stage_plan.h"
 #include "scheduler/checkpoint_manifest.h"
 
 namespace ecps::scheduler {
@@ -13,6 +14,12 @@ Status Coordinator::CommitCheckpoint(const std::string& request) {
 }
 
 StatusOr<std::string> Coordinator::Decide(const std::vector<std::string>& contributions) {
+  if (!contributions.empty() && IsStageReport(contributions[0])) {
+    ASSIGN_OR_RETURN(int32_t next, DecideNextStage(contributions));
+    std::lock_guard<std::mutex> l(mu_);
+    ++stage_decisions_;
+    return EncodeNextStage(next);
+  }
   if (contributions.empty() || !IsEvalContribution(contributions[0]))
     return InvalidArgument("coordinator: unknown decision request");
   ASSIGN_OR_RETURN(EvalDecision d, DecideEvaluation(contributions));
@@ -24,6 +31,11 @@ StatusOr<std::string> Coordinator::Decide(const std::vector<std::string>& contri
 int Coordinator::evaluations_decided() const {
   std::lock_guard<std::mutex> l(mu_);
   return evaluations_;
+}
+
+int Coordinator::stage_decisions() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return stage_decisions_;
 }
 
 int Coordinator::checkpoints_committed() const {

@@ -263,6 +263,7 @@ StatusOr<JobResult> Scheduler::Run() {
   rpc_->Stop();
   result_.checkpoints_committed = coordinator_.checkpoints_committed();
   result_.evaluations_decided = coordinator_.evaluations_decided();
+  result_.stage_decisions = coordinator_.stage_decisions();
   return result_;
 }
 

@@ -70,6 +70,7 @@ struct JobResult {
   uint64_t network_bytes = 0;     // sent by every server and worker
   int checkpoints_committed = 0;  // by the coordinator
   int evaluations_decided = 0;
+  int stage_decisions = 0;
 };
 
 class Scheduler {

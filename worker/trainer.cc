@@ -13,6 +13,7 @@
 #include "common/file_util.h"
 #include "common/logging.h"
 #include "common/rng.h"
+#include "common/stage_plan.h"
 #include "embedding/sparse_optimizer.h"
 #include "worker/checkpoint.h"
 #include "worker/metrics.h"
@@ -338,10 +339,12 @@ StatusOr<nlohmann::json> Trainer::Run(bool resume) {
   const int num_stages = static_cast<int>(embedding_->compressor().Stages().size());
   while (state_.stage < num_stages) {
     if (!state_.stage_done) RETURN_IF_ERROR(RunStage(state_.stage));
-    if (state_.stage + 1 >= num_stages) break;
+    // The coordinator decides what runs next; every worker gets one answer.
+    ASSIGN_OR_RETURN(int32_t next_stage, NextStage(num_stages));
+    if (next_stage >= num_stages) break;
     // The next stage starts from this stage's best checkpoint (methods.md §1.9).
     RETURN_IF_ERROR(LoadCheckpoint("best", /*restore_state=*/false));
-    ++state_.stage;
+    state_.stage = next_stage;
     RETURN_IF_ERROR(embedding_->BeginStage(state_.stage));
     RETURN_IF_ERROR(SyncWorkers("stage change"));
     const StageSpec& next = embedding_->compressor().Stages()[state_.stage];
@@ -451,6 +454,14 @@ nlohmann::json Trainer::Results(const EvalResult& val, const EvalResult& test, d
       {"git_commit", ECPS_GIT_COMMIT},
       {"config", config_.ToYaml()},
   };
+}
+
+StatusOr<int32_t> Trainer::NextStage(int num_stages) {
+  const std::string report = EncodeStageReport({state_.stage, num_stages});
+  if (env_.workers == nullptr) return DecideNextStage({report});
+  std::string decision;
+  RETURN_IF_ERROR(Annotate(env_.workers->Decide(report, &decision), "stage plan (coordinator)"));
+  return DecodeNextStage(decision);
 }
 
 bool Trainer::HasCheckpoint(const std::string& name) const {

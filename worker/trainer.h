@@ -115,6 +115,9 @@ class Trainer {
   // worker, the same code here) computes the global AUC and, with `track`,
   // the early-stopping decision from the current state (common/evaluation.h).
   StatusOr<EvalDecision> ScoreAndDecide(Split split, uint64_t max_rows, bool track);
+  // The stage to run after the current one (num_stages: done), decided by
+  // the coordinator (common/stage_plan.h); a barrier of all workers.
+  StatusOr<int32_t> NextStage(int num_stages);
   // Evaluates on validation, updates early stopping and writes checkpoints.
   // Returns true when early stopping says the stage is over.
   StatusOr<bool> EvaluateAndCheckpoint();

@@ -116,6 +116,7 @@ TEST_F(ClusterTest, TwoWorkersTwoServersReachTheSameAuc) {
   // checkpoints.
   EXPECT_EQ(b["cluster"]["coordinator"]["evaluations"].get<size_t>(), b["history"].size() + 2);
   EXPECT_GT(b["cluster"]["coordinator"]["checkpoints"].get<int>(), 0);
+  EXPECT_EQ(b["cluster"]["coordinator"]["stages"], 1);  // `full`: one stage, then done
 }
 
 // Quantised tables live coded on the servers (each vshard's LocalRowStore
@@ -153,6 +154,22 @@ TEST_F(ClusterTest, QuantizedTablesTrainOverTwoServers) {
       EXPECT_LT(b.value("network_bytes_per_sample", 0.0), full_bytes) << method;
     }
   }
+}
+
+// A two-stage plan over two workers: the coordinator decides each transition
+// (post4bits: train -> quantize, whose table reshape worker 0 then sends to
+// the servers, -> done), every worker follows the one decision.
+TEST_F(ClusterTest, CoordinatorDrivesTheStagePlan) {
+  nlohmann::json r = Simulate(Config("stages", {"embedding.method=post4bits", "cluster.servers=2",
+                                                "cluster.workers=2", "train.max_steps=40"}));
+  ASSERT_FALSE(r.is_null());
+  EXPECT_EQ(r["cluster"]["coordinator"]["stages"], 2);
+  ASSERT_EQ(r["stages"].size(), 2u);
+  EXPECT_EQ(r["stages"][1]["name"], "quantize");
+  // Evaluated in both stages, through the coordinator.
+  EXPECT_EQ(r["history"].back()["stage"], 1);
+  EXPECT_EQ(r["cluster"]["coordinator"]["evaluations"].get<size_t>(), r["history"].size() + 2);
+  EXPECT_GT(r["test_auc"].get<double>(), 0.55);
 }
 
 TEST_F(ClusterTest, SspAndAspTrain) {
