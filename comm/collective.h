@@ -35,15 +35,29 @@ class Collective {
   // all[r] = member r's `mine` (sizes may differ).
   virtual Status Allgather(const std::string& mine, std::vector<std::string>* all) = 0;
   virtual Status Barrier() = 0;
+  // A decision taken by the group's coordinator: every member contributes
+  // `mine`; the coordinator's Decider maps the contributions (rank order) to
+  // one result, which every member receives in *decision. Used for the
+  // evaluation (exact global AUC, early stopping: common/evaluation.h).
+  // Errors: the decider's error (on every member), FailedPrecondition for a
+  // group without a coordinator.
+  virtual Status Decide(const std::string& mine, std::string* decision) {
+    return FailedPrecondition("this collective has no coordinator to decide");
+  }
 };
+
+// The coordinator's side of Collective::Decide (e.g. scheduler::Coordinator).
+using Decider = std::function<StatusOr<std::string>(const std::vector<std::string>& contributions)>;
 
 // The shared state of an in-process group of `size` members. Owned by the
 // caller (the simulation); must outlive its members. Thread-safe.
 class InProcCollectiveGroup {
  public:
-  explicit InProcCollectiveGroup(int size);
+  // `decider` answers Decide() (run on rank 0's thread); null: Decide() fails.
+  explicit InProcCollectiveGroup(int size, Decider decider = nullptr);
   // A member handle for `rank` (each rank requested once).
   std::unique_ptr<Collective> Member(int rank);
+  const Decider& decider() const { return decider_; }
   // Makes every current and future operation fail with `why` (a member died).
   void Abort(const std::string& why);
 
@@ -55,6 +69,7 @@ class InProcCollectiveGroup {
 
  private:
   const int size_;
+  Decider decider_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<const void*> slots_;

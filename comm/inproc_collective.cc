@@ -7,7 +7,8 @@
 
 namespace ecps::comm {
 
-InProcCollectiveGroup::InProcCollectiveGroup(int size) : size_(size), slots_(size, nullptr) {}
+InProcCollectiveGroup::InProcCollectiveGroup(int size, Decider decider)
+    : size_(size), decider_(std::move(decider)), slots_(size, nullptr) {}
 
 void InProcCollectiveGroup::Abort(const std::string& why) {
   std::lock_guard<std::mutex> l(mu_);
@@ -76,6 +77,25 @@ class InProcCollective final : public Collective {
 
   Status Barrier() override {
     return g_->Exchange(rank_, nullptr, [](const std::vector<const void*>&) {});
+  }
+
+  Status Decide(const std::string& mine, std::string* decision) override {
+    if (!g_->decider()) return FailedPrecondition("this collective has no coordinator to decide");
+    // Gather to rank 0, which plays the coordinator, then broadcast its answer
+    // (first byte: 1 = ok, 0 = the error message follows).
+    std::vector<std::string> all;
+    RETURN_IF_ERROR(Allgather(mine, &all));
+    std::string answer;
+    if (rank_ == 0) {
+      StatusOr<std::string> d = g_->decider()(all);
+      answer = d.ok() ? std::string(1, '\1') + *d
+                      : std::string(1, '\0') + std::string(d.status().message());
+    }
+    RETURN_IF_ERROR(Broadcast(&answer, 0));
+    if (answer.empty() || answer[0] != 1)
+      return InvalidArgument("coordinator: ", answer.empty() ? "" : answer.substr(1));
+    *decision = answer.substr(1);
+    return OkStatus();
   }
 
  private:

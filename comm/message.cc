@@ -68,6 +68,8 @@ const char* MsgTypeName(MsgType t) {
       return "done";
     case MsgType::kCollective:
       return "collective";
+    case MsgType::kCheckpoint:
+      return "checkpoint";
     case MsgType::kCollectiveReply:
       return "collective_reply";
   }

@@ -62,6 +62,7 @@ enum class MsgType : uint16_t {
   kDone = 44,             // a worker finished; text = its results JSON (worker 0)
   kCollective = 45,       // comm/rpc_collective.h: one member's contribution
   kCollectiveReply = 46,  // the combined result
+  kCheckpoint = 47,       // worker 0 -> scheduler: commit a checkpoint's manifest (text = request)
 };
 const char* MsgTypeName(MsgType t);
 // Replies are matched to pending requests by request_id (comm/rpc.h).

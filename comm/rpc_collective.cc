@@ -36,6 +36,12 @@ class RpcCollective final : public Collective {
   Status Barrier() override {
     return Exchange(CollectiveOp::kBarrier, Buffer::FromString({}), 0).status();
   }
+  Status Decide(const std::string& mine, std::string* decision) override {
+    ASSIGN_OR_RETURN(Message r, Exchange(CollectiveOp::kDecide, Buffer::FromString(mine), 0));
+    if (r.payloads.size() != 1) return DataLoss("collective decide: malformed reply");
+    decision->assign(r.payloads[0].view());
+    return OkStatus();
+  }
 
  private:
   template <typename T>
@@ -71,7 +77,8 @@ std::unique_ptr<Collective> NewRpcCollective(Rpc* rpc, int root, int rank, int s
   return std::make_unique<RpcCollective>(rpc, root, rank, size, timeout_ms);
 }
 
-CollectiveRoot::CollectiveRoot(int size, SendFn send) : size_(size), send_(std::move(send)) {}
+CollectiveRoot::CollectiveRoot(int size, SendFn send, Decider decider)
+    : size_(size), send_(std::move(send)), decider_(std::move(decider)) {}
 
 void CollectiveRoot::OnMessage(Message m) {
   const Header& h = m.header;
@@ -81,7 +88,7 @@ void CollectiveRoot::OnMessage(Message m) {
   if (rank < 0 || rank >= size_) {
     bad = InvalidArgument("collective: rank ", rank, " outside [0, ", size_, ")");
   } else if (op < static_cast<int64_t>(CollectiveOp::kSumF32) ||
-             op > static_cast<int64_t>(CollectiveOp::kBarrier)) {
+             op > static_cast<int64_t>(CollectiveOp::kDecide)) {
     bad = InvalidArgument("collective: unknown operation ", op);
   } else if (m.payloads.size() != 1) {
     bad = InvalidArgument("collective: ", m.payloads.size(), " payloads, expected 1");
@@ -160,6 +167,16 @@ void CollectiveRoot::Complete(int64_t seq, Pending p) {
       break;
     case CollectiveOp::kBarrier:
       break;
+    case CollectiveOp::kDecide: {
+      if (!decider_)
+        return Fail(std::move(p), FailedPrecondition("collective #", seq, ": no coordinator"));
+      std::vector<std::string> parts;
+      for (const Message& m : p.parts) parts.emplace_back(m.payloads[0].view());
+      StatusOr<std::string> d = decider_(parts);
+      if (!d.ok()) return Fail(std::move(p), d.status());
+      result = Buffer::FromString(std::move(*d));
+      break;
+    }
   }
   for (const Message& m : p.parts) {
     Message reply = MakeReply(m.header, MsgType::kCollectiveReply);

@@ -33,6 +33,7 @@ enum class CollectiveOp : int64_t {
   kBroadcast = 3,
   kAllgather = 4,
   kBarrier = 5,
+  kDecide = 6,  // the root's Decider maps the contributions to one reply for all
 };
 
 // A member of a group of `size` whose root is node `root` reachable through
@@ -46,7 +47,8 @@ std::unique_ptr<Collective> NewRpcCollective(Rpc* rpc, int root, int rank, int s
 class CollectiveRoot {
  public:
   using SendFn = std::function<void(int node, Message reply)>;
-  CollectiveRoot(int size, SendFn send);
+  // `decider` answers kDecide (Collective::Decide); null: kDecide fails.
+  CollectiveRoot(int size, SendFn send, Decider decider = nullptr);
 
   // Takes one contribution. A malformed one (bad rank, op or size mismatch
   // with the other members) is answered with a kError reply, and every
@@ -65,6 +67,7 @@ class CollectiveRoot {
 
   const int size_;
   SendFn send_;
+  Decider decider_;
   std::mutex mu_;
   std::map<int64_t, Pending> pending_;  // by sequence number
   std::string aborted_;

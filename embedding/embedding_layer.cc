@@ -128,7 +128,7 @@ MemoryReport EmbeddingLayer::Memory() const {
   return r;
 }
 
-std::string EmbeddingLayer::Save() const {
+std::string EmbeddingLayer::Save(bool with_rows) const {
   BlobWriter w(kMagic, kVersion);
   w.Str(compressor_->Name());
   w.Pod<int32_t>(stage_);
@@ -136,7 +136,7 @@ std::string EmbeddingLayer::Save() const {
   w.Pod(seed_);
   w.Pod<int32_t>(dim_);
   w.Str(compressor_->SaveState());
-  w.Str(store_->Save());
+  w.Str(with_rows ? store_->Save() : std::string());
   return w.Finish();
 }
 
@@ -155,7 +155,8 @@ Status EmbeddingLayer::Load(const std::string& blob) {
   if (dim != dim_)
     return FailedPrecondition("embedding checkpoint has dim ", dim, ", this layer has ", dim_);
   RETURN_IF_ERROR(Annotate(compressor_->LoadState(method_state), name));
-  RETURN_IF_ERROR(store_->Load(store_state));
+  // Empty: the rows were loaded into the store separately (no store blob is empty).
+  if (!store_state.empty()) RETURN_IF_ERROR(store_->Load(store_state));
   // The method's (restored) stage must describe the rows the store now holds.
   const std::vector<RowTableSpec> want = compressor_->Tables();
   const std::vector<RowTableSpec> have = store_->StoredTables();

@@ -60,7 +60,10 @@ class EmbeddingLayer {
   // noise counter, for checkpoints: a layer loaded from Save() continues
   // bit-identically. Load() requires a layer built with the same method and
   // Init()ed with the same context.
-  std::string Save() const;
+  // With with_rows = false the store's part is left empty (a cluster's
+  // servers write the rows themselves); Load() of such a blob restores the
+  // method only and expects the store to hold the matching rows already.
+  std::string Save(bool with_rows = true) const;
   Status Load(const std::string& blob);
 
  private:

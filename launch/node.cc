@@ -7,6 +7,7 @@
 
 #include "comm/rpc.h"
 #include "common/logging.h"
+#include "launch/cluster_checkpoints.h"
 #include "launch/node_internal.h"
 #include "ps/client.h"
 #include "ps/server.h"
@@ -98,6 +99,12 @@ Status RunWorker(const TrainConfig& config, const ClusterShape& shape, const Nod
     ps::Client* client = nullptr;
     TrainerEnv env;
     env.workers = shape.workers > 1 ? collective.get() : nullptr;
+    // The servers write their shards, this worker (rank 0) the dense part,
+    // and the scheduler commits the manifest.
+    ClusterCheckpoints checkpoints(
+        config.params.GetString("output.dir"), shape, config.ToYaml(),
+        [&](const std::string& request) { return agent.CommitCheckpoint(request); });
+    env.checkpoints = &checkpoints;
     env.make_store = [&](const SparseOptimizerConfig& opt) {
       ps::ClientOptions o;
       o.worker = spec.rank;
@@ -109,6 +116,7 @@ Status RunWorker(const TrainConfig& config, const ClusterShape& shape, const Nod
       o.optimizer = opt;
       auto c = std::make_unique<ps::Client>(o, &rpc);
       client = c.get();
+      checkpoints.set_client(client);
       return c;
     };
     ASSIGN_OR_RETURN(auto trainer, Trainer::Create(config, data.get(), std::move(env)));
@@ -164,6 +172,10 @@ StatusOr<nlohmann::json> RunScheduler(const TrainConfig& config, const ClusterSh
                   {"virtual_shards", shape.virtual_shards},
                   {"transport", shape.transport},
                   {"network_bytes", job.network_bytes},
+                  {"coordinator",
+                   {{"checkpoints", job.checkpoints_committed},
+                    {"evaluations", job.evaluations_decided},
+                    {"stages", job.stage_decisions}}},
                   {"servers_stats", stats}};
   return r;
 }

@@ -5,14 +5,17 @@
 #include "comm/collective.h"
 #include "comm/rpc.h"
 #include "common/logging.h"
+#include "launch/cluster_checkpoints.h"
 #include "ps/client.h"
 #include "ps/server.h"
+#include "scheduler/coordinator.h"
 #include "worker/trainer.h"
 
 namespace ecps::launch {
 
 StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset* data,
-                                       const ClusterShape& shape, bool resume) {
+                                       const ClusterShape& shape, bool resume,
+                                       const SimulationHooks& hooks) {
   ASSIGN_OR_RETURN(SparseOptimizerConfig sparse, ServerOptimizerFromConfig(config));
   comm::InProcHub hub;
   const int S = shape.servers, W = shape.workers;
@@ -46,7 +49,10 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
     servers.push_back(std::make_unique<ps::Server>(o, st[s].get(), ServerNode(s)));
     servers.back()->Start();
   }
-  comm::InProcCollectiveGroup group(W);
+  scheduler::Coordinator coordinator;  // the scheduler's part
+  comm::InProcCollectiveGroup group(
+      W, [&](const std::vector<std::string>& parts) { return coordinator.Decide(parts); });
+  const std::string config_yaml = config.ToYaml();
   std::vector<StatusOr<nlohmann::json>> results(W, absl::UnknownError("not run"));
   std::vector<std::string> stats(W);
   std::vector<std::thread> threads;
@@ -58,6 +64,11 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
       TrainerEnv env;
       auto collective = group.Member(w);
       env.workers = W > 1 ? collective.get() : nullptr;
+      ClusterCheckpoints checkpoints(
+          config.params.GetString("output.dir"), shape, config_yaml,
+          [&](const std::string& request) { return coordinator.CommitCheckpoint(request); },
+          w == 0 ? hooks.before_checkpoint_commit : nullptr);
+      env.checkpoints = &checkpoints;
       env.make_store = [&](const SparseOptimizerConfig& opt) {
         ps::ClientOptions o;
         o.worker = w;
@@ -69,6 +80,7 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
         o.optimizer = opt;
         auto c = std::make_unique<ps::Client>(o, &rpc);
         client = c.get();
+        checkpoints.set_client(client);
         return c;
       };
       auto trainer = Trainer::Create(config, data, std::move(env));
@@ -108,6 +120,10 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
       {"network_bytes", bytes},
       {"worker_bytes", worker_bytes},  // pull requests, pushes, collectives
       {"server_bytes", server_bytes},  // pull replies, acknowledgements, checkpoint blobs
+      {"coordinator",
+       {{"checkpoints", coordinator.checkpoints_committed()},
+        {"evaluations", coordinator.evaluations_decided()},
+        {"stages", coordinator.stage_decisions()}}},
       {"servers_stats", stats[0].empty() ? nlohmann::json() : nlohmann::json::parse(stats[0])}};
   return r;
 }

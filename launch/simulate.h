@@ -5,6 +5,7 @@
 // Thread-safety: call from one thread; it starts and joins the others.
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "launch/cluster_config.h"
@@ -17,7 +18,19 @@ namespace ecps::launch {
 // shape.servers servers and shape.workers workers; returns worker 0's results
 // (plus a "cluster" object: shape, server statistics, bytes sent). The first
 // failing role's error is returned.
+//
+// The simulation plays the scheduler's part with a scheduler::Coordinator:
+// it commits the checkpoints' manifests (docs/formats.md "Sharded
+// checkpoint").
+struct SimulationHooks {
+  // Test failpoint: runs on worker 0 after every part of a checkpoint is
+  // written, before its manifest is committed; an error fails the save there,
+  // as a crash would (launch/cluster_checkpoints.h).
+  std::function<Status(uint64_t generation)> before_checkpoint_commit;
+};
+
 StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset* data,
-                                       const ClusterShape& shape, bool resume);
+                                       const ClusterShape& shape, bool resume,
+                                       const SimulationHooks& hooks = {});
 
 }  // namespace ecps::launch

@@ -4,6 +4,7 @@
 #include <cereal/types/vector.hpp>
 #include <cstring>
 
+#include "absl/strings/str_join.h"
 #include "common/check.h"
 #include "embedding/row_codec.h"
 #include "ps/wire.h"
@@ -487,6 +488,88 @@ std::string Client::Save() const {
     ar(ck);
   }
   return os.str();
+}
+
+std::string Client::EncodedSpecs() const { return internal::EncodeSpecs(specs_); }
+
+StatusOr<std::vector<Client::ShardFile>> Client::SaveShards(const std::string& prefix) const {
+  // A failed asynchronous push must fail the checkpoint, not be found later.
+  RETURN_IF_ERROR(WaitForPushes());
+  std::vector<ShardFile> files(shards_.virtual_shards);
+  std::vector<bool> seen(shards_.virtual_shards, false);
+  std::vector<std::future<StatusOr<Message>>> fs;
+  for (int s = 0; s < shards_.num_servers; ++s) {
+    Message m;
+    m.header.type = MsgType::kSave;
+    m.header.step = MinClockForRead();
+    m.header.arg = internal::kShardFiles;
+    m.header.text = prefix;
+    fs.push_back(rpc_->Call(opt_.servers[s], std::move(m)));
+  }
+  for (int s = 0; s < shards_.num_servers; ++s) {
+    ASSIGN_OR_RETURN(Message r, comm::Rpc::Wait(fs[s], opt_.timeout_ms,
+                                                absl::StrCat("checkpoint shards of server ", s)));
+    if (r.payloads.size() != 2) return DataLoss("checkpoint reply of server ", s, " is malformed");
+    ASSIGN_OR_RETURN(size_t n, comm::ElementsOf<uint32_t>(r.payloads[0], "vshard ids"));
+    ASSIGN_OR_RETURN(size_t pairs, comm::ElementsOf<uint64_t>(r.payloads[1], "shard sizes"));
+    if (pairs != 2 * n) return DataLoss("checkpoint reply of server ", s, " is malformed");
+    auto ids = r.payloads[0].As<uint32_t>();
+    auto sizes = r.payloads[1].As<uint64_t>();
+    for (size_t i = 0; i < n; ++i) {
+      const int v = static_cast<int>(ids[i]);
+      if (v >= shards_.virtual_shards || seen[v])
+        return DataLoss("server ", s, " saved virtual shard ", v, " unexpectedly");
+      seen[v] = true;
+      files[v] = {v, internal::ShardFilePath(prefix, v), sizes[2 * i], sizes[2 * i + 1]};
+    }
+  }
+  for (int v = 0; v < shards_.virtual_shards; ++v)
+    if (!seen[v]) return DataLoss("no server saved virtual shard ", v);
+  return files;
+}
+
+Status Client::LoadShards(const std::string& encoded_specs, const std::vector<ShardFile>& files) {
+  RETURN_IF_ERROR(WaitForPushes());
+  ASSIGN_OR_RETURN(auto specs, internal::DecodeSpecs(encoded_specs));
+  std::vector<const ShardFile*> by_vshard(shards_.virtual_shards, nullptr);
+  for (const ShardFile& f : files) {
+    if (f.vshard < 0 || f.vshard >= shards_.virtual_shards || by_vshard[f.vshard] != nullptr)
+      return FailedPrecondition("checkpoint shard '", f.path, "' is virtual shard ", f.vshard,
+                                "; this cluster uses ", shards_.virtual_shards,
+                                " virtual shards (set cluster.virtual_shards to match)");
+    by_vshard[f.vshard] = &f;
+  }
+  for (int v = 0; v < shards_.virtual_shards; ++v)
+    if (by_vshard[v] == nullptr)
+      return FailedPrecondition("checkpoint has no shard for virtual shard ", v, " of ",
+                                shards_.virtual_shards);
+  SetSpecs(specs);
+  if (!opt_.primary) return OkStatus();
+  // Each virtual shard goes to its owner under the *current* server count.
+  std::vector<std::future<StatusOr<Message>>> fs;
+  for (int s = 0; s < shards_.num_servers; ++s) {
+    Message m;
+    m.header.type = MsgType::kLoad;
+    m.header.arg = internal::kShardFiles;
+    std::vector<uint32_t> ids;
+    std::vector<uint64_t> sizes;
+    std::vector<std::string> paths;
+    for (int v = s; v < shards_.virtual_shards; v += shards_.num_servers) {
+      ids.push_back(v);
+      sizes.push_back(by_vshard[v]->bytes);
+      sizes.push_back(by_vshard[v]->checksum);
+      paths.push_back(by_vshard[v]->path);
+    }
+    m.header.text = absl::StrJoin(paths, "\n");
+    m.payloads.push_back(Buffer::FromString(encoded_specs));
+    m.payloads.push_back(Buffer::FromVector(std::move(ids)));
+    m.payloads.push_back(Buffer::FromVector(std::move(sizes)));
+    fs.push_back(rpc_->Call(opt_.servers[s], std::move(m)));
+  }
+  for (int s = 0; s < shards_.num_servers; ++s)
+    RETURN_IF_ERROR(
+        comm::Rpc::Wait(fs[s], opt_.timeout_ms, absl::StrCat("load on server ", s)).status());
+  return OkStatus();
 }
 
 Status Client::Load(const std::string& blob) {

@@ -68,6 +68,28 @@ class Client final : public RowStore {
   // but are returned here.
   std::future<Status> PullAsync(const LookupPlan& plan, FetchedRows* values) const;
 
+  // Sharded checkpoints (docs/formats.md "Sharded checkpoint"): the servers
+  // write and read their virtual shards' blobs as files themselves, so no
+  // row crosses the network for a checkpoint.
+  struct ShardFile {
+    int vshard = 0;
+    std::string path;  // ps::internal::ShardFilePath(prefix, vshard)
+    uint64_t bytes = 0;
+    uint64_t checksum = 0;  // Checksum64 of the file
+  };
+  // Every server writes each virtual shard it owns to `prefix`.vs<v>.shard
+  // (atomically), at the same clock a pull of this worker would see. Returns
+  // one entry per virtual shard, ordered by vshard. Any worker may call it
+  // (the launcher calls it on worker 0).
+  StatusOr<std::vector<ShardFile>> SaveShards(const std::string& prefix) const;
+  // Adopts `encoded_specs` (EncodedSpecs() of the saving run) and, on the
+  // primary, has each server load the files of the virtual shards it owns
+  // under the *current* server count, verifying each file's size and
+  // checksum. REQUIRES: `files` holds every virtual shard once.
+  Status LoadShards(const std::string& encoded_specs, const std::vector<ShardFile>& files);
+  // The table specs in the wire encoding, for a checkpoint's dense part.
+  std::string EncodedSpecs() const;
+
   // Statistics of every server (JSON array of Server::StatsJson()).
   StatusOr<std::string> ServerStats() const;
   int64_t clock() const { return clock_; }

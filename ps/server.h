@@ -81,7 +81,7 @@ class Server {
   Status HandlePush(comm::Message m);
   Status ApplyPushes(const std::vector<const comm::Message*>& msgs, int64_t opt_step);
   Status HandleReset(const comm::Message& m);
-  Status HandleSave(comm::Message* reply);
+  Status HandleSave(const comm::Message& m, comm::Message* reply);
   Status HandleLoad(const comm::Message& m);
   Status HandleReadRows(const comm::Message& m, comm::Message* reply);
   Status HandleWriteRows(const comm::Message& m);

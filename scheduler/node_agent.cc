@@ -164,6 +164,15 @@ Status NodeAgent::Done(const std::string& results) {
   return comm::Rpc::Wait(f, opt_.heartbeat_timeout_ms, "reporting completion").status();
 }
 
+Status NodeAgent::CommitCheckpoint(const std::string& request) {
+  Message m;
+  m.header.type = MsgType::kCheckpoint;
+  m.header.text = request;
+  auto f = rpc_->Call(0, std::move(m));
+  return comm::Rpc::Wait(f, opt_.heartbeat_timeout_ms, "checkpoint commit by the scheduler")
+      .status();
+}
+
 void NodeAgent::Failed(const Status& why) {
   Message m;
   m.header.type = MsgType::kDone;

@@ -59,6 +59,11 @@ class NodeAgent {
   // after Register). Owned by the agent's Rpc: do not outlive the agent.
   std::unique_ptr<comm::Collective> WorkerCollective();
 
+  // Worker 0: asks the scheduler to commit a checkpoint whose parts are all
+  // written (`request` = EncodeCommitRequest(), checkpoint_manifest.h); the
+  // scheduler writes the manifest. Returns once it is in place.
+  Status CommitCheckpoint(const std::string& request);
+
   // Worker: reports success (worker 0 passes its results JSON) and stops
   // heartbeats.
   Status Done(const std::string& results);

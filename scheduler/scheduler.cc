@@ -23,13 +23,15 @@ std::string DescribeNode(const std::string& role, int rank, int node) {
 Scheduler::Scheduler(SchedulerOptions options, comm::Transport* control)
     : opt_(options),
       control_(control),
-      collective_(options.num_workers,
-                  [this](int node, Message m) {
-                    Status s = rpc_->Send(node, std::move(m));
-                    if (!s.ok())
-                      ECPS_LOG_WARN("scheduler: collective reply to node {}: {}", node,
-                                    s.ToString());
-                  }),
+      collective_(
+          options.num_workers,
+          [this](int node, Message m) {
+            Status s = rpc_->Send(node, std::move(m));
+            if (!s.ok())
+              ECPS_LOG_WARN("scheduler: collective reply to node {}: {}", node, s.ToString());
+          },
+          // Evaluations are decided here (on the receive thread).
+          [this](const std::vector<std::string>& parts) { return coordinator_.Decide(parts); }),
       nodes_(1 + options.num_servers + options.num_workers) {}
 
 Scheduler::~Scheduler() {
@@ -107,6 +109,14 @@ void Scheduler::OnMessage(Message m) {
     case MsgType::kCollective:
       collective_.OnMessage(std::move(m));
       return;
+    case MsgType::kCheckpoint: {
+      // On the receive thread: a manifest is small, and worker 0 waits for it.
+      Status s = coordinator_.CommitCheckpoint(h.text);
+      if (!s.ok()) ECPS_LOG_ERROR("scheduler: {}", s.ToString());
+      (void)rpc_->Send(h.sender,
+                       s.ok() ? comm::MakeReply(h, MsgType::kAck) : comm::MakeErrorReply(h, s));
+      return;
+    }
     case MsgType::kDone: {
       std::lock_guard<std::mutex> l(mu_);
       if (h.sender <= opt_.num_servers || h.sender >= static_cast<int>(nodes_.size()) ||
@@ -251,6 +261,9 @@ StatusOr<JobResult> Scheduler::Run() {
                      "--resume to continue from it)"));
   }
   rpc_->Stop();
+  result_.checkpoints_committed = coordinator_.checkpoints_committed();
+  result_.evaluations_decided = coordinator_.evaluations_decided();
+  result_.stage_decisions = coordinator_.stage_decisions();
   return result_;
 }
 

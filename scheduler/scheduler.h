@@ -1,7 +1,8 @@
 // The scheduler of a multi-process job (node 0): registration and roles,
 // endpoint exchange, heartbeats and failure detection, the workers'
-// collectives (barriers, dense all-reduce, evaluation gathers; see
-// comm/rpc_collective.h), completion and shutdown.
+// collectives (barriers, dense all-reduce; see comm/rpc_collective.h), the
+// coordinator's decisions (evaluation: exact global AUC and early stopping;
+// checkpoint manifests: coordinator.h), completion and shutdown.
 //
 // Protocol (all on the control transport; node ids are the mpirun ranks:
 // 0 = scheduler, 1..S = servers, S+1..S+W = workers):
@@ -11,6 +12,10 @@
 //   kHeartbeat  every heartbeat interval -> kAck. A node silent for longer
 //               than the heartbeat timeout stops the job.
 //   kCollective the workers' collectives, rooted here.
+//   kCheckpoint worker 0 -> scheduler once every part of a checkpoint is
+//               written (text = checkpoint_manifest.h's commit request): the
+//               scheduler writes the manifest last, atomically -> kAck or
+//               kError.
 //   kDone       a worker finished: arg = 0 (text = its results JSON, worker
 //               0 only) or 1 (failed, text = why); arg2 = bytes it sent.
 //   kShutdown   scheduler -> server once every worker is done -> kAck
@@ -18,9 +23,10 @@
 //   kAbort      scheduler -> every node when the job stops on a failure;
 //               text names the failed node. Nodes exit non-zero.
 //
-// The scheduler never touches model state: the last complete checkpoint
-// (written atomically by worker 0, docs/architecture.md) stays intact when a
-// job is stopped, and `--resume` continues from it.
+// The scheduler never touches model state; it commits checkpoints (the
+// servers write their shards, worker 0 the dense part, the scheduler the
+// manifest, last), so the last complete checkpoint stays intact when a job is
+// stopped at any moment, and `--resume` continues from it.
 //
 // Thread-safety: Run() from one thread; Abort() from any thread.
 #pragma once
@@ -36,6 +42,7 @@
 #include "comm/rpc.h"
 #include "comm/rpc_collective.h"
 #include "common/status.h"
+#include "scheduler/coordinator.h"
 
 namespace ecps::scheduler {
 
@@ -59,8 +66,11 @@ struct SchedulerOptions {
 };
 
 struct JobResult {
-  std::string results;         // worker 0's results JSON
-  uint64_t network_bytes = 0;  // sent by every server and worker
+  std::string results;            // worker 0's results JSON
+  uint64_t network_bytes = 0;     // sent by every server and worker
+  int checkpoints_committed = 0;  // by the coordinator
+  int evaluations_decided = 0;
+  int stage_decisions = 0;
 };
 
 class Scheduler {
@@ -92,6 +102,7 @@ class Scheduler {
   comm::Transport* control_;
   std::unique_ptr<comm::Rpc> rpc_;
   comm::CollectiveRoot collective_;
+  Coordinator coordinator_;
 
   std::mutex mu_;
   std::condition_variable cv_;

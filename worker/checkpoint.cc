@@ -30,6 +30,10 @@ void CheckpointWriter::Add(const std::string& tag, std::string payload) {
 }
 
 Status CheckpointWriter::Write(const std::string& path) const {
+  return AtomicWriteFile(path, Encode());
+}
+
+std::string CheckpointWriter::Encode() const {
   // Layout (little-endian): magic[8] version:u32 count:u32
   //   count x { tag[4] length:u64 checksum:u64 payload[length] }
   //   file_checksum:u64 (over everything before it)
@@ -47,18 +51,26 @@ Status CheckpointWriter::Write(const std::string& path) const {
     out.append(payload);
   }
   Put<uint64_t>(&out, Checksum64(out.data(), out.size()));
-  return AtomicWriteFile(path, out);
+  return out;
 }
 
 StatusOr<CheckpointReader> CheckpointReader::Open(const std::string& path) {
   auto data = ReadFile(path);
   if (!data.ok()) return NotFound("checkpoint '", path, "': ", data.status().message());
-  const std::string& bytes = *data;
+  return Parse(path, *data);
+}
+
+StatusOr<CheckpointReader> CheckpointReader::Parse(const std::string& path,
+                                                   const std::string& bytes) {
   auto corrupt = [&](const std::string& what) {
     return DataLoss("checkpoint '", path, "' is corrupted: ", what);
   };
   if (bytes.size() < 24)
     return corrupt("file is too short (" + std::to_string(bytes.size()) + " bytes)");
+  if (bytes.compare(0, 8, "ECPSMANI") == 0)
+    return FailedPrecondition("checkpoint '", path,
+                              "' is the manifest of a cluster checkpoint (servers wrote the "
+                              "rows): resume it as a cluster (--simulate or mpirun)");
   if (std::memcmp(bytes.data(), kCheckpointMagic, 8) != 0)
     return corrupt("bad magic (not an ecps checkpoint)");
   uint64_t stored_sum = 0;

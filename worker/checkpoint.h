@@ -10,6 +10,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -24,6 +25,8 @@ class CheckpointWriter {
   void Add(const std::string& tag, std::string payload);
   // Serialises all sections and writes `path` atomically.
   Status Write(const std::string& path) const;
+  // The serialised file (what Write() writes).
+  std::string Encode() const;
 
  private:
   std::map<std::string, std::string> sections_;
@@ -35,6 +38,8 @@ class CheckpointReader {
   // whole-file checksums, lengths. Errors are DataLoss naming the file and the
   // damaged part.
   static StatusOr<CheckpointReader> Open(const std::string& path);
+  // The same checks on bytes already read from `path` (named in errors).
+  static StatusOr<CheckpointReader> Parse(const std::string& path, const std::string& bytes);
   bool Has(const std::string& tag) const { return sections_.count(tag) > 0; }
   // NotFound naming the tag and the file when absent.
   StatusOr<std::string_view> Get(const std::string& tag) const;
@@ -45,6 +50,28 @@ class CheckpointReader {
   std::string path_;
   uint32_t version_ = 0;
   std::map<std::string, std::string> sections_;
+};
+
+// How the checkpoints of a cluster are written and read (docs/formats.md
+// "Sharded checkpoint"; launch/ implements it over the parameter servers and
+// the coordinator). The trainer hands over its dense part, a checkpoint file
+// whose EMBD section holds no rows, and the implementation has every server
+// write its own shards and the coordinator commit the manifest last.
+//
+// Thread-safety: one trainer thread.
+class ShardedCheckpoints {
+ public:
+  virtual ~ShardedCheckpoints() = default;
+  // Whether checkpoint `name` ("last", "best") has a manifest.
+  virtual bool Exists(const std::string& name) const = 0;
+  // Worker 0: writes one generation of parts (every server its virtual
+  // shards, `dense` as the dense part) and then commits a manifest for each
+  // of `names`, which share those parts.
+  virtual Status Save(const std::vector<std::string>& names, CheckpointWriter dense) = 0;
+  // Every worker: verifies checkpoint `name` (its manifest and the checksum
+  // of every part it reads); worker 0 also has the servers load their
+  // virtual shards. Returns the dense part.
+  virtual StatusOr<CheckpointReader> Load(const std::string& name) = 0;
 };
 
 }  // namespace ecps

@@ -9,9 +9,11 @@
 
 #include "common/check.h"
 #include "common/cpu.h"
+#include "common/evaluation.h"
 #include "common/file_util.h"
 #include "common/logging.h"
 #include "common/rng.h"
+#include "common/stage_plan.h"
 #include "embedding/sparse_optimizer.h"
 #include "worker/checkpoint.h"
 #include "worker/metrics.h"
@@ -167,16 +169,27 @@ void Trainer::TrainStep(std::span<const uint64_t> global_rows) {
 }
 
 EvalResult Trainer::Evaluate(Split split, uint64_t max_rows) {
+  StatusOr<EvalDecision> d = ScoreAndDecide(split, max_rows, /*track=*/false);
+  ECPS_CHECK(d.ok()) << "evaluation failed: " << d.status().ToString();
+  return {d->auc, d->logloss, d->rows};
+}
+
+StatusOr<EvalDecision> Trainer::ScoreAndDecide(Split split, uint64_t max_rows, bool track) {
   uint64_t n = data_->NumRows(split);
   if (max_rows > 0) n = std::min(n, max_rows);
-  EvalResult r;
-  r.rows = n;
-  if (n == 0) return r;
+  if (n == 0) return EvalDecision{};
   const uint64_t eb = static_cast<uint64_t>(config_.params.GetInt("train.eval_batch_size"));
-  // Worker r scores rows [lo, hi); the scores are gathered in rank order, so
-  // the AUC is exactly the single-process one over all n rows.
+  // Worker r scores rows [lo, hi); the coordinator concatenates the shares in
+  // rank order, so the AUC is exactly the single-process one over all n rows.
   const uint64_t lo = n * rank() / num_workers(), hi = n * (rank() + 1) / num_workers();
-  std::vector<float> logits(hi - lo), labels(hi - lo);
+  EvalContribution mine;
+  mine.track = track;
+  mine.patience = config_.params.GetInt("train.early_stop_evals");
+  mine.state = {state_.best_val_auc, state_.evals_since_best};
+  std::vector<float>& logits = mine.logits;
+  std::vector<float>& labels = mine.labels;
+  logits.resize(hi - lo);
+  labels.resize(hi - lo);
   std::vector<uint64_t> rows;
   Batch batch;
   std::vector<float> emb;
@@ -190,23 +203,12 @@ EvalResult Trainer::Evaluate(Split split, uint64_t max_rows) {
     model_->Predict(static_cast<int>(cnt), batch.dense.data(), emb.data(), logits.data() + start);
     std::copy(batch.labels.begin(), batch.labels.end(), labels.begin() + start);
   }
-  if (env_.workers != nullptr) {
-    std::string mine = FloatsToBytes(logits) + FloatsToBytes(labels);
-    std::vector<std::string> all;
-    Status s = env_.workers->Allgather(mine, &all);
-    ECPS_CHECK(s.ok()) << "evaluation gather failed: " << s.ToString();
-    logits.clear();
-    labels.clear();
-    for (const std::string& part : all) {
-      const float* f = reinterpret_cast<const float*>(part.data());
-      const size_t m = part.size() / sizeof(float) / 2;
-      logits.insert(logits.end(), f, f + m);
-      labels.insert(labels.end(), f + m, f + 2 * m);
-    }
-  }
-  r.auc = RocAuc(logits, labels);
-  r.logloss = LogLossFromLogits(logits, labels);
-  return r;
+  // One worker decides for itself, with the coordinator's code.
+  if (env_.workers == nullptr) return DecideEvaluation({EncodeEvalContribution(mine)});
+  std::string decision;
+  RETURN_IF_ERROR(Annotate(env_.workers->Decide(EncodeEvalContribution(mine), &decision),
+                           "evaluation by the coordinator"));
+  return DecodeEvalDecision(decision);
 }
 
 StatusOr<bool> Trainer::EvaluateAndCheckpoint() {
@@ -216,18 +218,17 @@ StatusOr<bool> Trainer::EvaluateAndCheckpoint() {
                       {"step", state_.total_steps},
                       {"epoch", state_.epoch},
                       {"train_loss", last_loss_}};
+  bool stop = false;
   if (data_->NumRows(Split::kValidation) > 0) {
-    EvalResult v = Evaluate(Split::kValidation, max_rows);
+    // The coordinator computes the global AUC and decides improved / stop.
+    ASSIGN_OR_RETURN(EvalDecision v, ScoreAndDecide(Split::kValidation, max_rows, true));
     h["val_auc"] = v.auc;
     h["val_logloss"] = v.logloss;
-    improved = v.auc > state_.best_val_auc;
-    if (improved) {
-      state_.best_val_auc = v.auc;
-      state_.best_step = state_.total_steps;
-      state_.evals_since_best = 0;
-    } else {
-      ++state_.evals_since_best;
-    }
+    improved = v.improved;
+    stop = v.stop;
+    state_.best_val_auc = v.state.best_auc;
+    state_.evals_since_best = v.state.evals_since_best;
+    if (improved) state_.best_step = state_.total_steps;
     if (rank() == 0)
       ECPS_LOG_INFO("eval stage {} step {}: val AUC {:.5f} logloss {:.5f}{}", state_.stage,
                     state_.total_steps, v.auc, v.logloss, improved ? " (best)" : "");
@@ -236,11 +237,10 @@ StatusOr<bool> Trainer::EvaluateAndCheckpoint() {
     state_.best_step = state_.total_steps;
   }
   state_.history.push_back(h);
-  if (improved) RETURN_IF_ERROR(SaveCheckpoint(Path("best.ckpt")));
-  RETURN_IF_ERROR(SaveCheckpoint(Path("last.ckpt")));
+  RETURN_IF_ERROR(SaveCheckpoint(improved ? std::vector<std::string>{"best", "last"}
+                                          : std::vector<std::string>{"last"}));
   RETURN_IF_ERROR(SyncWorkers("checkpoint"));
-  const int64_t patience = config_.params.GetInt("train.early_stop_evals");
-  return patience > 0 && state_.evals_since_best >= patience;
+  return stop;
 }
 
 Status Trainer::RunStage(int stage) {
@@ -302,7 +302,7 @@ Status Trainer::RunStage(int stage) {
         }
         if (epoch_end || stop) break;
       } else if (ckpt_every > 0 && state_.stage_step % ckpt_every == 0) {
-        RETURN_IF_ERROR(SaveCheckpoint(Path("last.ckpt")));
+        RETURN_IF_ERROR(SaveCheckpoint({"last"}));
         RETURN_IF_ERROR(SyncWorkers("checkpoint"));
       }
     }
@@ -316,7 +316,7 @@ Status Trainer::RunStage(int stage) {
   }
   state_.stage_seconds[stage] += Seconds(stage_start, Clock::now());
   state_.stage_done = true;
-  RETURN_IF_ERROR(SaveCheckpoint(Path("last.ckpt")));
+  RETURN_IF_ERROR(SaveCheckpoint({"last"}));
   return SyncWorkers("stage end");
 }
 
@@ -325,8 +325,9 @@ StatusOr<nlohmann::json> Trainer::Run(bool resume) {
   RETURN_IF_ERROR(MakeDirs(config_.params.GetString("output.dir")));
   if (resume) {
     std::string last = Path("last.ckpt");
-    if (!FileExists(last)) return FailedPrecondition("--resume: no checkpoint at '", last, "'");
-    RETURN_IF_ERROR(LoadCheckpoint(last, /*restore_state=*/true));
+    if (!HasCheckpoint("last"))
+      return FailedPrecondition("--resume: no checkpoint at '", last, "'");
+    RETURN_IF_ERROR(LoadCheckpoint("last", /*restore_state=*/true));
     // A stage that ended on a limit the new config raises is reopened.
     const int64_t max_steps = config_.params.GetInt("train.max_steps");
     if (state_.stage_done && state_.stop_reason != "early_stop" &&
@@ -338,10 +339,12 @@ StatusOr<nlohmann::json> Trainer::Run(bool resume) {
   const int num_stages = static_cast<int>(embedding_->compressor().Stages().size());
   while (state_.stage < num_stages) {
     if (!state_.stage_done) RETURN_IF_ERROR(RunStage(state_.stage));
-    if (state_.stage + 1 >= num_stages) break;
+    // The coordinator decides what runs next; every worker gets one answer.
+    ASSIGN_OR_RETURN(int32_t next_stage, NextStage(num_stages));
+    if (next_stage >= num_stages) break;
     // The next stage starts from this stage's best checkpoint (methods.md §1.9).
-    RETURN_IF_ERROR(LoadCheckpoint(Path("best.ckpt"), /*restore_state=*/false));
-    ++state_.stage;
+    RETURN_IF_ERROR(LoadCheckpoint("best", /*restore_state=*/false));
+    state_.stage = next_stage;
     RETURN_IF_ERROR(embedding_->BeginStage(state_.stage));
     RETURN_IF_ERROR(SyncWorkers("stage change"));
     const StageSpec& next = embedding_->compressor().Stages()[state_.stage];
@@ -357,7 +360,7 @@ StatusOr<nlohmann::json> Trainer::Run(bool resume) {
     state_.stage_done = false;
   }
   // Final model: the best checkpoint by validation AUC.
-  if (FileExists(Path("best.ckpt"))) RETURN_IF_ERROR(LoadCheckpoint(Path("best.ckpt"), false));
+  if (HasCheckpoint("best")) RETURN_IF_ERROR(LoadCheckpoint("best", false));
   EvalResult val = Evaluate(Split::kValidation, 0);
   EvalResult test = Evaluate(Split::kTest, 0);
   double latency = MeasureLatencyMs();
@@ -453,7 +456,20 @@ nlohmann::json Trainer::Results(const EvalResult& val, const EvalResult& test, d
   };
 }
 
-Status Trainer::SaveCheckpoint(const std::string& path) const {
+StatusOr<int32_t> Trainer::NextStage(int num_stages) {
+  const std::string report = EncodeStageReport({state_.stage, num_stages});
+  if (env_.workers == nullptr) return DecideNextStage({report});
+  std::string decision;
+  RETURN_IF_ERROR(Annotate(env_.workers->Decide(report, &decision), "stage plan (coordinator)"));
+  return DecodeNextStage(decision);
+}
+
+bool Trainer::HasCheckpoint(const std::string& name) const {
+  return env_.checkpoints != nullptr ? env_.checkpoints->Exists(name)
+                                     : FileExists(Path(name + ".ckpt"));
+}
+
+Status Trainer::SaveCheckpoint(const std::vector<std::string>& names) const {
   if (rank() != 0) return OkStatus();  // worker 0 writes; the rows are shared
   CheckpointWriter w;
   w.Add("CONF", config_.ToYaml());
@@ -478,12 +494,19 @@ Status Trainer::SaveCheckpoint(const std::string& path) const {
   auto* self = const_cast<Trainer*>(this);  // params()/state() are non-const views
   w.Add("DENS", FloatsToBytes(self->model_->params()));
   w.Add("DOPT", FloatsToBytes(self->dense_opt_->state()));
-  w.Add("EMBD", embedding_->Save());
-  return Annotate(w.Write(path), "writing checkpoint");
+  // A cluster's servers write the rows themselves (sharded checkpoint).
+  w.Add("EMBD", embedding_->Save(/*with_rows=*/env_.checkpoints == nullptr));
+  if (env_.checkpoints != nullptr)
+    return Annotate(env_.checkpoints->Save(names, std::move(w)), "writing checkpoint");
+  for (const std::string& name : names)
+    RETURN_IF_ERROR(Annotate(w.Write(Path(name + ".ckpt")), "writing checkpoint"));
+  return OkStatus();
 }
 
-Status Trainer::LoadCheckpoint(const std::string& path, bool restore_state) {
-  ASSIGN_OR_RETURN(CheckpointReader r, CheckpointReader::Open(path));
+Status Trainer::LoadCheckpoint(const std::string& name, bool restore_state) {
+  const std::string path = Path(name + ".ckpt");
+  ASSIGN_OR_RETURN(CheckpointReader r, env_.checkpoints != nullptr ? env_.checkpoints->Load(name)
+                                                                   : CheckpointReader::Open(path));
   if (restore_state) {
     // The run must be the same experiment: compare every key that matters.
     ASSIGN_OR_RETURN(std::string_view conf, r.Get("CONF"));

@@ -8,7 +8,8 @@
 // the trainer state (stage, epoch, position in the epoch, step counters,
 // early-stopping state), dense parameters and optimizer state, and the
 // embedding layer; a run resumed from last.ckpt continues exactly as an
-// uninterrupted one would.
+// uninterrupted one would. In a cluster (TrainerEnv::checkpoints) they are
+// sharded: the servers write the rows, this trainer the rest.
 //
 // Thread-safety: one Trainer per thread; the dense model may use more threads.
 #pragma once
@@ -21,8 +22,10 @@
 #include <vector>
 
 #include "comm/collective.h"
+#include "common/evaluation.h"
 #include "common/status.h"
 #include "embedding/embedding_layer.h"
+#include "worker/checkpoint.h"
 #include "worker/data/dataset.h"
 #include "worker/model/dense_model.h"
 #include "worker/train_config.h"
@@ -43,11 +46,15 @@ struct EvalResult {
 //   workers:    the collective of all workers (not owned; null = 1 worker).
 //               Worker r trains on rows [r*B/W, (r+1)*B/W) of every global
 //               batch of B rows, dense gradients are all-reduced and averaged,
-//               evaluation scores are gathered for an exact global AUC, and
-//               only worker 0 writes checkpoints and results.
+//               evaluation scores go to the group's coordinator (Decide: exact
+//               global AUC, early stopping), and only worker 0 writes
+//               checkpoints and results.
+//   checkpoints: where a cluster's checkpoints go (not owned; null = the
+//               one-file output.dir/<name>.ckpt of the single-process trainer).
 struct TrainerEnv {
   std::function<std::unique_ptr<RowStore>(const SparseOptimizerConfig&)> make_store;
   comm::Collective* workers = nullptr;
+  ShardedCheckpoints* checkpoints = nullptr;
 };
 
 class Trainer {
@@ -104,11 +111,20 @@ class Trainer {
   Status Init();
   Status RunStage(int stage);
   void TrainStep(std::span<const uint64_t> rows);
+  // Scores this worker's share of `split`; the coordinator (or, for one
+  // worker, the same code here) computes the global AUC and, with `track`,
+  // the early-stopping decision from the current state (common/evaluation.h).
+  StatusOr<EvalDecision> ScoreAndDecide(Split split, uint64_t max_rows, bool track);
+  // The stage to run after the current one (num_stages: done), decided by
+  // the coordinator (common/stage_plan.h); a barrier of all workers.
+  StatusOr<int32_t> NextStage(int num_stages);
   // Evaluates on validation, updates early stopping and writes checkpoints.
   // Returns true when early stopping says the stage is over.
   StatusOr<bool> EvaluateAndCheckpoint();
-  Status SaveCheckpoint(const std::string& path) const;
-  Status LoadCheckpoint(const std::string& path, bool restore_state);
+  // Checkpoints by name ("last", "best"); Save writes one state under each name.
+  Status SaveCheckpoint(const std::vector<std::string>& names) const;
+  Status LoadCheckpoint(const std::string& name, bool restore_state);
+  bool HasCheckpoint(const std::string& name) const;
   std::vector<uint64_t> EpochOrder(int64_t epoch) const;
   double MeasureLatencyMs();
   nlohmann::json Results(const EvalResult& val, const EvalResult& test, double latency_ms);

@@ -1,12 +1,18 @@
 // In-process clusters against the single-process trainer: 1 worker + 1
 // server reproduces it exactly under BSP; 2 workers + 2 servers reach the
-// same test AUC; SSP and ASP runs train; resume onto another server count.
+// same test AUC; SSP and ASP runs train; sharded checkpoints (servers write
+// their shards, the coordinator the manifest last) resume onto another server
+// count and survive a crash between the parts and the manifest.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <set>
 
+#include "common/file_util.h"
 #include "launch/simulate.h"
+#include "scheduler/checkpoint_manifest.h"
 #include "worker/data/gen_data.h"
 #include "worker/data/preprocess.h"
 #include "worker/trainer.h"
@@ -105,6 +111,12 @@ TEST_F(ClusterTest, TwoWorkersTwoServersReachTheSameAuc) {
   // Deterministic under BSP: the same cluster gives the same result.
   nlohmann::json c = Simulate(Config("sim22b", {"cluster.servers=2", "cluster.workers=2"}));
   EXPECT_EQ(b["test_auc"], c["test_auc"]);
+  // The coordinator decided every evaluation (each validation during
+  // training, then the final validation and test) and committed the
+  // checkpoints.
+  EXPECT_EQ(b["cluster"]["coordinator"]["evaluations"].get<size_t>(), b["history"].size() + 2);
+  EXPECT_GT(b["cluster"]["coordinator"]["checkpoints"].get<int>(), 0);
+  EXPECT_EQ(b["cluster"]["coordinator"]["stages"], 1);  // `full`: one stage, then done
 }
 
 // Quantised tables live coded on the servers (each vshard's LocalRowStore
@@ -180,6 +192,22 @@ TEST_F(ClusterTest, AlptOverOneServerIsIdenticalToSingleProcess) {
   EXPECT_NEAR((*a)["test_auc"].get<double>(), c["test_auc"].get<double>(), 0.005);
 }
 
+// A two-stage plan over two workers: the coordinator decides each transition
+// (post4bits: train -> quantize, whose table reshape worker 0 then sends to
+// the servers, -> done), every worker follows the one decision.
+TEST_F(ClusterTest, CoordinatorDrivesTheStagePlan) {
+  nlohmann::json r = Simulate(Config("stages", {"embedding.method=post4bits", "cluster.servers=2",
+                                                "cluster.workers=2", "train.max_steps=40"}));
+  ASSERT_FALSE(r.is_null());
+  EXPECT_EQ(r["cluster"]["coordinator"]["stages"], 2);
+  ASSERT_EQ(r["stages"].size(), 2u);
+  EXPECT_EQ(r["stages"][1]["name"], "quantize");
+  // Evaluated in both stages, through the coordinator.
+  EXPECT_EQ(r["history"].back()["stage"], 1);
+  EXPECT_EQ(r["cluster"]["coordinator"]["evaluations"].get<size_t>(), r["history"].size() + 2);
+  EXPECT_GT(r["test_auc"].get<double>(), 0.55);
+}
+
 TEST_F(ClusterTest, SspAndAspTrain) {
   for (const char* mode : {"ssp", "asp"}) {
     nlohmann::json r =
@@ -191,17 +219,122 @@ TEST_F(ClusterTest, SspAndAspTrain) {
   }
 }
 
+// The files of a checkpoint directory, sorted.
+std::vector<std::string> Files(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Every file of a sharded checkpoint directory is a manifest or a part that
+// a manifest names, and every part matches its checksum.
+void ExpectCompleteShardedCheckpoints(const std::string& dir, int virtual_shards) {
+  std::set<std::string> named = {"best.ckpt", "last.ckpt"};
+  for (const char* name : {"best", "last"}) {
+    auto m = scheduler::ReadManifest(scheduler::ManifestPath(dir, name));
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ(m->virtual_shards, virtual_shards);
+    EXPECT_EQ(m->parts.size(), static_cast<size_t>(virtual_shards) + 1);
+    for (const auto& p : m->parts) {
+      named.insert(p.file);
+      EXPECT_TRUE(scheduler::ReadPart(dir, p).ok()) << p.file;
+    }
+  }
+  for (const std::string& f : Files(dir))
+    EXPECT_TRUE(f == "results.json" || named.count(f)) << "stale file " << f;
+}
+
 TEST_F(ClusterTest, ResumeFromTwoServersOntoThree) {
   // Stop after 40 steps on 2 servers; resume with more steps on 3 servers
   // and compare with an uninterrupted 2-server run.
   nlohmann::json full = Simulate(
       Config("resume_ref", {"cluster.servers=2", "cluster.workers=2", "train.max_steps=80"}));
-  Simulate(Config("resume", {"cluster.servers=2", "cluster.workers=2", "train.max_steps=40"}));
+  Simulate(Config("resume", {"cluster.servers=2", "cluster.workers=2", "train.max_steps=40",
+                             "output.checkpoint_every=10"}));
+  // The servers wrote their shards, worker 0 the dense part, the coordinator
+  // the manifests; nothing else is left in the directory.
+  ExpectCompleteShardedCheckpoints(dir_ + "/resume", 64);
+  auto m = scheduler::ReadManifest(dir_ + "/resume/last.ckpt");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->servers, 2);
   nlohmann::json resumed = Simulate(
       Config("resume", {"cluster.servers=3", "cluster.workers=2", "train.max_steps=80"}), true);
   ASSERT_FALSE(resumed.is_null());
   EXPECT_EQ(resumed["steps"], full["steps"]);
   EXPECT_NEAR(resumed["test_auc"].get<double>(), full["test_auc"].get<double>(), 1e-9);
+  ExpectCompleteShardedCheckpoints(dir_ + "/resume", 64);
+  m = scheduler::ReadManifest(dir_ + "/resume/last.ckpt");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->servers, 3);
+}
+
+// A crash after every part of a checkpoint is written but before its
+// manifest is committed (a failpoint on worker 0): the previous checkpoint
+// stays the one `last` names, it resumes (onto 3 servers) exactly, and the
+// orphaned parts are cleaned up by the next commit.
+TEST_F(ClusterTest, CrashBeforeManifestLeavesThePreviousCheckpointLoadable) {
+  const std::vector<std::string> two = {"cluster.servers=2", "cluster.workers=2",
+                                        "train.max_steps=80", "output.checkpoint_every=10"};
+  nlohmann::json full = Simulate(Config("crash_ref", two));
+  TrainConfig cfg = Config("crash", two);
+  auto shape = launch::ClusterShapeFromConfig(cfg);
+  ASSERT_TRUE(shape.ok());
+  launch::SimulationHooks hooks;
+  uint64_t crashed = 0;
+  hooks.before_checkpoint_commit = [&](uint64_t generation) {
+    if (generation < 4) return OkStatus();
+    crashed = generation;
+    return absl::AbortedError("failpoint: crash before the manifest");
+  };
+  auto r = launch::RunSimulation(cfg, data_, *shape, false, hooks);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("failpoint"), std::string::npos) << r.status();
+  ASSERT_EQ(crashed, 4u);
+  const std::string dir = dir_ + "/crash";
+  auto last = scheduler::ReadManifest(dir + "/last.ckpt");
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ(last->generation, 3u);
+  // Generation 4's parts are all there, but no manifest names them.
+  EXPECT_TRUE(fs::exists(dir + "/ckpt.g4.dense"));
+  EXPECT_TRUE(fs::exists(dir + "/ckpt.g4.vs63.shard"));
+
+  nlohmann::json resumed =
+      Simulate(Config("crash", {"cluster.servers=3", "cluster.workers=2", "train.max_steps=80",
+                                "output.checkpoint_every=10"}),
+               true);
+  ASSERT_FALSE(resumed.is_null());
+  EXPECT_EQ(resumed["steps"], full["steps"]);
+  EXPECT_NEAR(resumed["test_auc"].get<double>(), full["test_auc"].get<double>(), 1e-9);
+  EXPECT_FALSE(fs::exists(dir + "/ckpt.g4.dense"));
+  ExpectCompleteShardedCheckpoints(dir, 64);
+}
+
+// A damaged shard is found through the manifest's checksum, naming the file.
+TEST_F(ClusterTest, DamagedShardFailsTheResumeNamingIt) {
+  const std::vector<std::string> sets = {"cluster.servers=2", "cluster.workers=1",
+                                         "train.max_steps=20"};
+  Simulate(Config("damaged", sets));
+  auto last = scheduler::ReadManifest(dir_ + "/damaged/last.ckpt");
+  ASSERT_TRUE(last.ok());
+  const std::string shard = last->parts[5].file;
+  const std::string path = dir_ + "/damaged/" + shard;
+  auto bytes = ReadFile(path);
+  ASSERT_TRUE(bytes.ok());
+  (*bytes)[bytes->size() / 2] ^= 0x10;
+  ASSERT_TRUE(AtomicWriteFile(path, *bytes).ok());
+  TrainConfig cfg = Config("damaged", sets);
+  auto shape = launch::ClusterShapeFromConfig(cfg);
+  ASSERT_TRUE(shape.ok());
+  auto r = launch::RunSimulation(cfg, data_, *shape, true);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find(shard), std::string::npos) << r.status();
+  // The single-process trainer refuses a cluster checkpoint with a clear message.
+  auto single = Trainer::Create(Config("damaged", {"train.max_steps=20"}), data_);
+  ASSERT_TRUE(single.ok());
+  auto s = (*single)->Run(true);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("cluster checkpoint"), std::string::npos) << s.status();
 }
 
 }  // namespace

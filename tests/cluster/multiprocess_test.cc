@@ -1,8 +1,9 @@
 // Multi-process runs of the `ecps` binary (label: integration): mpirun -np 5
 // over ZeroMQ tcp matches the in-process simulation; a killed server stops
 // the job within the heartbeat timeout naming it; the job resumes from the
-// last checkpoint, also onto 3 servers; a worker killed while it writes
-// checkpoints leaves the previous one loadable.
+// last checkpoint, also onto 3 servers; a worker or a server killed while
+// checkpoints are written (sharded: servers write their shards, the scheduler
+// the manifest last) leaves the previous one loadable.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -193,6 +194,10 @@ TEST_F(MultiProcessTest, MpirunFiveRanksMatchesSimulation) {
   EXPECT_EQ(mpi["val_auc"], sim["val_auc"]);
   EXPECT_EQ(mpi["steps"], sim["steps"]);
   EXPECT_GT(mpi["test_auc"].get<double>(), 0.65);
+  // The scheduler decided the evaluations and committed the checkpoints.
+  EXPECT_EQ(mpi["cluster"]["coordinator"], sim["cluster"]["coordinator"]);
+  EXPECT_GT(mpi["cluster"]["coordinator"]["evaluations"].get<int>(), 2);
+  EXPECT_GT(mpi["cluster"]["coordinator"]["checkpoints"].get<int>(), 0);
 }
 
 TEST_F(MultiProcessTest, KilledServerStopsTheJobNamingItAndResumeOntoThreeServersCompletes) {
@@ -230,23 +235,33 @@ TEST_F(MultiProcessTest, KilledServerStopsTheJobNamingItAndResumeOntoThreeServer
   EXPECT_NEAR(r["test_auc"].get<double>(), ref["test_auc"].get<double>(), 1e-9);
 }
 
-TEST_F(MultiProcessTest, WorkerKilledWhileWritingCheckpointsLeavesThePreviousLoadable) {
+TEST_F(MultiProcessTest, ProcessKilledWhileWritingCheckpointsLeavesThePreviousLoadable) {
   const std::string out = "output.dir=" + dir_ + "/ckkill";
-  // Worker 0 writes a checkpoint after every step, so a kill lands in (or
-  // next to) a write; try several moments.
-  for (int attempt = 0; attempt < 3; ++attempt) {
+  // A checkpoint after every step (the servers write their shards, worker 0
+  // the dense part, the scheduler the manifest), so a kill lands in (or next
+  // to) a write; kill worker 0 or a server, at several moments.
+  for (int attempt = 0; attempt < 4; ++attempt) {
     fs::remove_all(dir_ + "/ckkill");
     Job job = StartLoopback(
         "ckkill" + std::to_string(attempt), 2, 2,
         {"--set", out, "--set", "train.epochs=50", "--set", "output.checkpoint_every=1"});
     ASSERT_TRUE(WaitForFile(dir_ + "/ckkill/last.ckpt", 60));
-    std::this_thread::sleep_for(std::chrono::milliseconds(37 * attempt));
-    kill(job.workers[0].pid, SIGKILL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(37 * (attempt / 2)));
+    const bool server = attempt % 2 == 1;
+    kill(server ? job.servers[1].pid : job.workers[0].pid, SIGKILL);
     ASSERT_TRUE(job.scheduler.Wait(30));
     Reap(&job);
     EXPECT_NE(job.scheduler.ExitCode(), 0);
     const std::string err = ReadAll(job.scheduler.err);
-    EXPECT_NE(err.find("node 3 (role worker, rank 0)"), std::string::npos) << err;
+    EXPECT_NE(err.find(server ? "node 2 (role server, rank 1)" : "node 3 (role worker, rank 0)"),
+              std::string::npos)
+        << err;
+    // The sharded layout: a manifest naming per-virtual-shard files.
+    EXPECT_TRUE(fs::exists(dir_ + "/ckkill/last.ckpt"));
+    bool shards = false;
+    for (const auto& e : fs::directory_iterator(dir_ + "/ckkill"))
+      shards = shards || e.path().extension() == ".shard";
+    EXPECT_TRUE(shards);
   }
   // The checkpoint left behind loads: a resumed simulation completes.
   nlohmann::json r = Train("ckkill_resume", {"--simulate", "--resume", "--set", out, "--set",

@@ -2,6 +2,7 @@
 // malformed-message cases of the distributed-runtime issue.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <numeric>
 #include <thread>
 
@@ -199,6 +200,41 @@ TEST(InProcCollectiveTest, AllOps) {
   }
   for (auto& t : threads) t.join();
   for (int r = 0; r < kN; ++r) EXPECT_EQ(ok[r], 1) << "rank " << r;
+}
+
+// Decide: every member's contribution goes to the group's decider (the
+// coordinator), whose one answer (or error) reaches every member.
+TEST(InProcCollectiveTest, DecideRunsTheDeciderOnceForAll) {
+  constexpr int kN = 3;
+  std::atomic<int> calls{0};
+  InProcCollectiveGroup group(kN,
+                              [&](const std::vector<std::string>& parts) -> StatusOr<std::string> {
+                                ++calls;
+                                if (parts[0] == "fail") return InvalidArgument("no decision");
+                                std::string all;
+                                for (const auto& p : parts) all += p;
+                                return all;
+                              });
+  std::vector<std::string> got(kN), failed(kN);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < kN; ++r) {
+    threads.emplace_back([&, r] {
+      auto c = group.Member(r);
+      EXPECT_TRUE(c->Decide(std::to_string(r), &got[r]).ok());
+      Status s = c->Decide(r == 0 ? "fail" : "x", &failed[r]);
+      failed[r] = std::string(s.message());
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(calls.load(), 2);
+  for (int r = 0; r < kN; ++r) {
+    EXPECT_EQ(got[r], "012");
+    EXPECT_NE(failed[r].find("no decision"), std::string::npos) << failed[r];
+  }
+  // A group without a coordinator refuses.
+  InProcCollectiveGroup plain(1);
+  std::string d;
+  EXPECT_EQ(plain.Member(0)->Decide("x", &d).code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(InProcCollectiveTest, AbortUnblocks) {

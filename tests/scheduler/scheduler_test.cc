@@ -9,6 +9,7 @@
 #include <atomic>
 #include <thread>
 
+#include "common/evaluation.h"
 #include "scheduler/node_agent.h"
 
 namespace ecps::scheduler {
@@ -76,7 +77,7 @@ TEST(SchedulerTest, RegistersRunsCollectivesAndShutsDown) {
   std::vector<std::thread> wt;
   std::vector<std::vector<float>> sums(2);
   std::vector<std::vector<std::string>> gathered(2);
-  std::vector<std::string> bcast(2);
+  std::vector<std::string> bcast(2), decisions(2);
   for (int w = 0; w < 2; ++w) {
     wt.emplace_back([&, w] {
       auto nodes = workers[w]->Register("inproc://sched", "inproc://data" + std::to_string(w));
@@ -94,6 +95,12 @@ TEST(SchedulerTest, RegistersRunsCollectivesAndShutsDown) {
       bcast[w] = w == 1 ? "from one" : "";
       ASSERT_TRUE(coll->Broadcast(&bcast[w], 1).ok());
       ASSERT_TRUE(coll->Barrier().ok());
+      // The scheduler's coordinator decides evaluations from every worker's share.
+      EvalContribution mine;
+      mine.track = true;
+      mine.logits = {w == 0 ? 0.2f : 0.8f};
+      mine.labels = {w == 0 ? 0.0f : 1.0f};
+      ASSERT_TRUE(coll->Decide(EncodeEvalContribution(mine), &decisions[w]).ok());
       EXPECT_TRUE(workers[w]->Done(w == 0 ? "{\"test_auc\": 0.5}" : "").ok());
     });
   }
@@ -111,7 +118,13 @@ TEST(SchedulerTest, RegistersRunsCollectivesAndShutsDown) {
     EXPECT_EQ(sums[w][2], 2.0f);
     EXPECT_EQ(gathered[w], (std::vector<std::string>{"part0", "part1"}));
     EXPECT_EQ(bcast[w], "from one");
+    auto d = DecodeEvalDecision(decisions[w]);
+    ASSERT_TRUE(d.ok()) << d.status();
+    EXPECT_EQ(d->auc, 1.0);
+    EXPECT_EQ(d->rows, 2u);
+    EXPECT_TRUE(d->improved);
   }
+  EXPECT_EQ(job->evaluations_decided, 1);
   EXPECT_EQ(c.aborts.load(), 0);
 }
 
