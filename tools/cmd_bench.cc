@@ -138,8 +138,8 @@ int RunSweepCommand(const std::vector<std::string>& args) {
       "timeout", po::value(&timeout), "seconds per attempt (0 = none)")(
       "max-runs", po::value(&max_runs), "start at most N unfinished runs, then stop")(
       "ecps", po::value(&ecps), "trainer binary (default: this ecps)")(
-      "dry-run", "list the runs and whether each is done, run nothing")("no-plots",
-                                                                        "skip the gnuplot PNGs");
+      "dry-run", "list the runs and whether each is done or a copy, run nothing")(
+      "no-plots", "skip the gnuplot PNGs");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(args).options(desc).run(), vm);
@@ -254,9 +254,13 @@ int RunSweepCommand(const std::vector<std::string>& args) {
     }
   }
   if (vm.count("dry-run")) {
-    for (const auto& s : specs) {
-      const bool done = FileExists((fs::path(out) / "runs" / s.id / "results.json").string());
-      std::printf("%-4s %s\n", done ? "done" : "todo", s.id.c_str());
+    // "copy": not trained, its results will be those of a done run that
+    // misses a larger budget (runner.h); later copies show up once the runs
+    // they depend on are done.
+    for (const auto& p : bench::PlanSweep(specs, ropt)) {
+      const char* state = p.done ? "done" : p.same_as.empty() ? "todo" : "copy";
+      std::printf("%-4s %s%s\n", state, p.spec.id.c_str(),
+                  p.same_as.empty() ? "" : (" (same as " + p.same_as + ")").c_str());
     }
     std::printf("%zu runs\n", specs.size());
     return kExitOk;
@@ -286,10 +290,10 @@ int RunSweepCommand(const std::vector<std::string>& args) {
     return Fail("", s);
   const auto& counts = results["counts"];
   std::printf(
-      "ecps bench: %d ok, %d failed, %d pending; ran %d now in %.0f s\n"
+      "ecps bench: %d ok, %d failed, %d pending; ran %d and copied %d now in %.0f s\n"
       "  %s/results.csv, %s/results.json, %s\n",
       counts["ok"].get<int>(), counts["failed"].get<int>(), counts["pending"].get<int>(), sweep.ran,
-      secs, out.c_str(), out.c_str(), report_md.string().c_str());
+      sweep.copied, secs, out.c_str(), out.c_str(), report_md.string().c_str());
   if (counts["failed"].get<int>() > 0 || counts["pending"].get<int>() > 0) {
     std::printf("  rerun the same command to retry failed and pending runs\n");
     return kExitFailure;

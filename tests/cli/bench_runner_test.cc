@@ -2,7 +2,8 @@
 // resume after a cut-short or killed sweep runs only the missing runs, a
 // crashed run is retried and then listed with its error without ending the
 // sweep, a changed suite reruns what it changed, a bad key stops the sweep
-// before any run.
+// before any run, a run that misses its budget is copied (not trained) at
+// every smaller budget of its group.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -10,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <tuple>
 
 #include "absl/strings/str_split.h"
 #include "tests/cli/bench_test_util.h"
@@ -201,6 +203,135 @@ TEST_F(BenchRunner, DryRunListsRunsAndTheirState) {
   EXPECT_NE(r.out.find("todo ds/dlrm/alpha/d16-b0.01-lr0.01"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("todo ds/dlrm/full/d16-b1-lr0.01"), std::string::npos) << r.out;
   EXPECT_TRUE(Calls().empty());
+}
+
+// `fixed` is 62.5% at every budget, `beta` cannot go below 25%, `alpha`
+// reaches every budget. The budgets are listed out of order on purpose: the
+// sweep runs the larger ones first.
+TEST_F(BenchRunner, UnreachableBudgetIsTrainedOnceAndCopied) {
+  WriteSuite("[fixed, alpha, beta]", "[0.1, 0.01, 0.5]", "[0.01]");
+  auto r = Bench();
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_EQ(Calls(), (std::vector<std::string>{"alpha 0.5 16 0.01", "alpha 0.1 16 0.01",
+                                               "alpha 0.01 16 0.01", "beta 0.5 16 0.01",
+                                               "beta 0.1 16 0.01", "fixed 0.5 16 0.01"}));
+  const std::string fixed = "ds/dlrm/fixed/d16-b0.5-lr0.01", beta = "ds/dlrm/beta/d16-b0.1-lr0.01";
+  EXPECT_NE(r.out.find("ds/dlrm/fixed/d16-b0.01-lr0.01 (same as " + fixed + ")"), std::string::npos)
+      << r.out;
+  for (const auto& [id, source, budget] : std::vector<std::tuple<std::string, std::string, double>>{
+           {"ds/dlrm/fixed/d16-b0.1-lr0.01", fixed, 0.1},
+           {"ds/dlrm/fixed/d16-b0.01-lr0.01", fixed, 0.01},
+           {"ds/dlrm/beta/d16-b0.01-lr0.01", beta, 0.01}}) {
+    auto run = Run(id);
+    EXPECT_EQ(run["status"], "ok") << id;
+    EXPECT_EQ(run["same_as"], source) << id;
+    EXPECT_EQ(run["budget"], budget) << id;
+    EXPECT_EQ(run["val_auc"], Run(source)["val_auc"]) << id;
+    EXPECT_EQ(run["inference_memory_ratio"], Run(source)["inference_memory_ratio"]) << id;
+    EXPECT_TRUE(run["selected"]) << id;
+    auto copied = testing::ReadJson(dir_ + "/out/runs/" + id + "/results.json");
+    EXPECT_EQ(copied["budget"], budget) << id;
+    EXPECT_EQ(copied["same_as"], source) << id;
+    EXPECT_EQ(testing::ReadJson(dir_ + "/out/runs/" + id + "/bench_run.json")["same_as"], source);
+  }
+  EXPECT_FALSE(Run(fixed).contains("same_as")) << "the trained run is no copy";
+  EXPECT_FALSE(Run("ds/dlrm/alpha/d16-b0.01-lr0.01").contains("same_as"));
+  EXPECT_EQ(Results()["counts"]["ok"], 9);
+  // Reports show a copy like a trained run that misses the budget.
+  const std::string md = ReadFile(dir_ + "/out/report.md").value_or("");
+  EXPECT_NE(md.find("(62.5%)"), md.rfind("(62.5%)")) << "two cells at the real ratio\n" << md;
+  const std::string csv = ReadFile(dir_ + "/out/results.csv").value_or("");
+  EXPECT_NE(csv.find("," + fixed + "\n"), std::string::npos) << "same_as column";
+
+  // Done is done: nothing reruns, and the listing names the copies.
+  auto again = Bench();
+  EXPECT_EQ(again.exit_code, 0);
+  EXPECT_EQ(Calls().size(), 6u);
+  auto dry = Bench({"--dry-run"});
+  EXPECT_NE(dry.out.find("done ds/dlrm/fixed/d16-b0.1-lr0.01 (same as " + fixed + ")"),
+            std::string::npos)
+      << dry.out;
+  EXPECT_NE(dry.out.find("done " + fixed + "\n"), std::string::npos) << dry.out;
+}
+
+TEST_F(BenchRunner, DryRunNamesKnownCopies) {
+  WriteSuite("[fixed]", "[0.5]", "[0.01]");
+  ASSERT_EQ(Bench().exit_code, 0);
+  WriteSuite("[fixed]", "[0.5, 0.1]", "[0.01]");
+  auto dry = Bench({"--dry-run"});
+  EXPECT_NE(dry.out.find("copy ds/dlrm/fixed/d16-b0.1-lr0.01 (same as "
+                         "ds/dlrm/fixed/d16-b0.5-lr0.01)"),
+            std::string::npos)
+      << dry.out;
+  EXPECT_FALSE(fs::exists(dir_ + "/out/runs/ds/dlrm/fixed/d16-b0.1-lr0.01")) << "dry run";
+  ASSERT_EQ(Bench().exit_code, 0);
+  EXPECT_EQ(Calls().size(), 1u) << "the new budget is a copy";
+}
+
+TEST_F(BenchRunner, ResumeKeepsCopiesAndRefreshesThemWithTheirSource) {
+  WriteSuite("[fixed, alpha]", "[0.5, 0.1, 0.01]", "[0.01]");
+  auto first = Bench({"--max-runs", "2"});
+  EXPECT_EQ(first.exit_code, 1);
+  EXPECT_EQ(Calls(), (std::vector<std::string>{"alpha 0.5 16 0.01", "alpha 0.1 16 0.01"}));
+  // fixed comes after alpha in report order (hashing before quantization).
+  EXPECT_EQ(Results()["counts"]["pending"], 4);
+
+  auto second = Bench({"--max-runs", "2"});
+  EXPECT_EQ(second.exit_code, 0) << second.out;
+  EXPECT_EQ(Calls().size(), 4u) << "alpha 0.01 and fixed 0.5; the fixed copies start nothing";
+  EXPECT_EQ(Results()["counts"]["ok"], 6);
+  EXPECT_EQ(Run("ds/dlrm/fixed/d16-b0.01-lr0.01")["same_as"], "ds/dlrm/fixed/d16-b0.5-lr0.01");
+
+  ASSERT_EQ(Bench().exit_code, 0);
+  EXPECT_EQ(Calls().size(), 4u) << "copies are done runs";
+
+  // The source's results changed (e.g. rerun by hand): its copies follow.
+  const std::string source = dir_ + "/out/runs/ds/dlrm/fixed/d16-b0.5-lr0.01/results.json";
+  auto j = testing::ReadJson(source);
+  j["val_auc"] = 0.5;
+  ASSERT_TRUE(AtomicWriteFile(source, j.dump()).ok());
+  ASSERT_EQ(Bench().exit_code, 0);
+  EXPECT_EQ(Calls().size(), 4u);
+  EXPECT_EQ(Run("ds/dlrm/fixed/d16-b0.1-lr0.01")["val_auc"], 0.5);
+
+  // The source lost its results: it trains again, then the copies are redone.
+  fs::remove(source);
+  auto last = Bench();
+  ASSERT_EQ(last.exit_code, 0) << last.out;
+  EXPECT_EQ(Calls().size(), 5u);
+  EXPECT_EQ(Calls().back(), "fixed 0.5 16 0.01");
+  EXPECT_NE(Run("ds/dlrm/fixed/d16-b0.1-lr0.01")["val_auc"], 0.5);
+  EXPECT_EQ(Run("ds/dlrm/fixed/d16-b0.1-lr0.01")["same_as"], "ds/dlrm/fixed/d16-b0.5-lr0.01");
+  EXPECT_NE(last.out.find("(same as ds/dlrm/fixed/d16-b0.5-lr0.01)"), std::string::npos);
+}
+
+TEST_F(BenchRunner, ConcurrentRunsWaitForTheLargerBudget) {
+  WriteSuite("[fixed]", "[0.5, 0.1, 0.01]", "[0.001, 0.01]");
+  // The first run prepares the data (later runs need not wait for it); it
+  // is the source of the lr-0.001 copies, made although the sweep stopped.
+  EXPECT_EQ(Bench({"--jobs", "2", "--max-runs", "1"}).exit_code, 1);
+  EXPECT_EQ(Calls(), std::vector<std::string>{"fixed 0.5 16 0.001"});
+  EXPECT_EQ(Results()["counts"]["ok"], 3);
+  // With two slots, fixed 0.1 at lr 0.01 would start next to fixed 0.5 if it
+  // did not wait for it, and train.
+  auto second = Bench({"--jobs", "2"});
+  EXPECT_EQ(second.exit_code, 0) << second.out;
+  EXPECT_EQ(Calls(), (std::vector<std::string>{"fixed 0.5 16 0.001", "fixed 0.5 16 0.01"}));
+  EXPECT_EQ(Results()["counts"]["ok"], 6);
+
+  // Resume with two slots: the copies stay done.
+  WriteSuite("[fixed, alpha]", "[0.5, 0.1, 0.01]", "[0.01]");
+  EXPECT_EQ(Bench({"--jobs", "2", "--max-runs", "1"}).exit_code, 1);
+  auto last = Bench({"--jobs", "2"});
+  EXPECT_EQ(last.exit_code, 0) << last.out;
+  auto calls = Calls();
+  EXPECT_EQ(calls.size(), 5u);
+  EXPECT_EQ(std::count_if(calls.begin(), calls.end(),
+                          [](const std::string& c) { return c.rfind("fixed", 0) == 0; }),
+            2);
+  EXPECT_EQ(Results()["counts"]["ok"], 6);
+  EXPECT_EQ(Run("ds/dlrm/fixed/d16-b0.1-lr0.01")["same_as"], "ds/dlrm/fixed/d16-b0.5-lr0.01");
+  EXPECT_EQ(Run("ds/dlrm/fixed/d16-b0.01-lr0.01")["budget"], 0.01);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #   flaky   dies by SIGSEGV on its first attempt, succeeds on the retry
 #   slow    sleeps ${FAKE_SLOW_S:-2} s before finishing (interrupt tests)
 #   beta    cannot go below 25% of the full table (real ratio reported)
+#   fixed   always 62.5% of the full table, whatever the budget
 set -u
 [[ "${1:-}" == train ]] || { echo "fake ecps: only 'train'" >&2; exit 2; }
 shift
@@ -17,7 +18,8 @@ while [[ $# -gt 0 ]]; do
       printf '%-14s %-14s %s\n' full baseline "uncompressed table" alpha hashing \
         "a hashing method" beta quantization "a quantization method (>= 25%)" \
         crashy hashing "always crashes" flaky "hashing, static" "crashes once" slow hashing \
-        "takes a while"
+        "takes a while" \
+        fixed quantization "a fixed-ratio method (62.5%)"
       exit 0 ;;
     --print-config) print_config=1 ;;
     --set)
@@ -44,7 +46,7 @@ case "$method" in
   slow) sleep "${FAKE_SLOW_S:-2}" ;;
 esac
 awk -v m="$method" -v b="$budget" -v d="$dim" -v lr="$lr" 'BEGIN {
-  ratio = (m == "full") ? 1 : b; if (m == "beta" && ratio < 0.25) ratio = 0.25
+  ratio = (m == "full") ? 1 : (m == "fixed") ? 0.625 : b; if (m == "beta" && ratio < 0.25) ratio = 0.25
   bonus = (m == "alpha") ? 0.02 : (m == "beta") ? 0.01 : 0
   val = 0.70 + 0.1 * ratio + bonus + (lr == 0.01 ? 0.005 : 0) + d / 10000
   printf "{\"method\": \"%s\", \"budget\": %s, \"model\": \"dlrm\", \"embedding_dim\": %s,\n", m, b, d

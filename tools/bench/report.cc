@@ -70,7 +70,7 @@ std::string RenderCsv(const nlohmann::json& results) {
   std::vector<std::string> head = {"dataset", "model", "method", "family",   "budget",
                                    "dim",     "lr",    "status", "selected", "attempts"};
   for (const auto& c : MetricColumns()) head.push_back(c);
-  for (const char* c : {"git_commit", "dir", "error"}) head.push_back(c);
+  for (const char* c : {"git_commit", "dir", "error", "same_as"}) head.push_back(c);
   std::string out = absl::StrJoin(head, ",") + "\n";
   for (const auto& r : results["runs"]) {
     std::vector<std::string> row;

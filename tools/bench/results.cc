@@ -35,8 +35,10 @@ double Num(const nlohmann::json& run, const char* key) {
 }
 
 bool ReachesBudget(const nlohmann::json& run) {
-  const double ratio = Num(run, "inference_memory_ratio");
-  const double budget = Num(run, "budget");
+  return ReachesBudget(Num(run, "inference_memory_ratio"), Num(run, "budget"));
+}
+
+bool ReachesBudget(double ratio, double budget) {
   return !(ratio > budget * 1.02);  // NaN (unknown) counts as reached
 }
 
@@ -111,6 +113,7 @@ nlohmann::json BuildResults(const Suite& suite, const std::vector<MethodInfo>& m
         {"dim", o.spec.dim},       {"lr", o.spec.lr},           {"status", RunStateName(o.state)},
         {"attempts", o.attempts},  {"error", o.error},          {"dir", o.dir}};
     if (o.state == RunState::kDone) AddMetrics(o.result, &run);
+    if (!o.same_as.empty()) run["same_as"] = o.same_as;
     if (commit.empty() && run.contains("git_commit")) commit = run["git_commit"];
     ++counts[RunStateName(o.state)];
     doc["runs"].push_back(std::move(run));

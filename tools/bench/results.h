@@ -7,7 +7,8 @@
 //   methods  [{name, family, available, in_paper, description}]   report order
 //   runs     [{id, dataset, model, method, family, budget, dim, lr,
 //              status: ok|failed|pending, selected, attempts, error, dir,
-//              <every metric of MetricColumns()>, stages[], config, git_commit}]
+//              <every metric of MetricColumns()>, stages[], config, git_commit,
+//              same_as (only for a run copied from a trained one, runner.h)}]
 //   command, git_commit, generated_at, sweep_seconds, counts {ok, failed, pending}
 // A run is "selected" when it is the ok run with the best validation AUC of
 // its (dataset, model, method, budget, dim) group, i.e. its learning rate
@@ -43,6 +44,7 @@ StatusOr<nlohmann::json> LoadResults(const std::string& path);
 // True when a run's real inference-memory ratio is within its budget
 // (with 2% slack for the integer rounding of budget solvers).
 bool ReachesBudget(const nlohmann::json& run);
+bool ReachesBudget(double ratio, double budget);
 
 // Numeric field or NaN.
 double Num(const nlohmann::json& run, const char* key);

@@ -12,10 +12,12 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/file_util.h"
 #include "tools/bench/process.h"
+#include "tools/bench/results.h"
 
 namespace fs = std::filesystem;
 
@@ -98,21 +100,23 @@ struct Active {
 
 class Sweep {
  public:
-  Sweep(const std::vector<RunSpec>& specs, const RunnerOptions& options)
-      : specs_(specs), options_(options) {}
+  // `modify` = false inspects without touching the run folders (PlanSweep).
+  Sweep(const std::vector<RunSpec>& specs, const RunnerOptions& options, bool modify = true)
+      : specs_(specs), options_(options), modify_(modify), unfinished_(specs.size(), 0) {
+    for (size_t i = 0; i < specs_.size(); ++i) groups_[GroupKey(i)].push_back(i);
+    for (auto& [key, members] : groups_)
+      for (size_t i : members) group_of_[i] = &members;
+  }
 
   SweepSummary Run() {
-    summary_.runs.resize(specs_.size());
-    std::vector<size_t> todo;
-    for (size_t i = 0; i < specs_.size(); ++i)
-      if (!Inspect(i)) todo.push_back(i);
-    size_t next = 0;
+    std::vector<size_t> queue = InspectAll();  // not started yet, in spec order
+    for (size_t i : queue) unfinished_[i] = 1;
     int started_new = 0;
     std::vector<Active> active;
     std::map<std::string, bool> data_ready;  // dataset -> a run of it has ended
     for (size_t i = 0; i < specs_.size(); ++i)
       if (summary_.runs[i].state == RunState::kDone) data_ready[specs_[i].dataset] = true;
-    total_todo_ = todo.size();
+    total_todo_ = queue.size();
     while (true) {
       const bool stop = options_.stop != nullptr && options_.stop->load();
       if (stop && !terminating_) {
@@ -120,28 +124,38 @@ class Sweep {
         summary_.stopped = true;
         for (auto& a : active) a.child.Signal(SIGTERM);
       }
-      // Start runs while there is room. The first run of a dataset prepares
-      // its data; others of that dataset wait for it so they never race to
-      // write the same cache.
-      while (!summary_.stopped && next < todo.size() &&
+      if (!terminating_) MakeCopies(&queue);
+      // Start runs while there is room: the first in order that waits for
+      // nothing. The first run of a dataset prepares its data; others of that
+      // dataset wait for it so they never race to write the same cache. A run
+      // waits for the larger budgets of its group (it may become a copy).
+      while (!summary_.stopped && !queue.empty() &&
              static_cast<int>(active.size()) < options_.jobs) {
+        auto waits = [&](size_t i) {
+          if (LargerBudgetUnfinished(i)) return true;
+          if (data_ready[specs_[i].dataset]) return false;
+          for (const auto& a : active)
+            if (specs_[a.index].dataset == specs_[i].dataset) return true;
+          return false;
+        };
+        auto it = std::find_if_not(queue.begin(), queue.end(), waits);
+        if (it == queue.end()) break;
         if (options_.max_new_runs >= 0 && started_new >= options_.max_new_runs) {
           summary_.stopped = true;
           break;
         }
-        const RunSpec& spec = specs_[todo[next]];
-        bool blocked = false;
-        if (!data_ready[spec.dataset])
-          for (const auto& a : active)
-            if (specs_[a.index].dataset == spec.dataset) blocked = true;
-        if (blocked) break;
-        auto a = StartAttempt(todo[next]);
-        ++next;
+        const size_t i = *it;
+        queue.erase(it);
         ++started_new;
         ++summary_.ran;
-        if (a.has_value()) active.push_back(std::move(*a));
+        auto a = StartAttempt(i);
+        if (a.has_value()) {
+          active.push_back(std::move(*a));
+        } else {
+          unfinished_[i] = 0;
+        }
       }
-      if (active.empty() && (summary_.stopped || next >= todo.size())) break;
+      if (active.empty() && (summary_.stopped || queue.empty())) break;
       // Reap.
       bool reaped = false;
       for (size_t k = 0; k < active.size();) {
@@ -164,6 +178,7 @@ class Sweep {
           active[k] = std::move(*retry);
           ++k;
         } else {
+          unfinished_[a.index] = 0;
           active.erase(active.begin() + static_cast<long>(k));
         }
       }
@@ -172,8 +187,143 @@ class Sweep {
     return std::move(summary_);
   }
 
+  std::vector<PlannedRun> Plan() {
+    const std::vector<size_t> todo = InspectAll();
+    std::vector<PlannedRun> out(specs_.size());
+    for (size_t i = 0; i < specs_.size(); ++i) {
+      out[i].spec = specs_[i];
+      out[i].done = summary_.runs[i].state == RunState::kDone;
+      out[i].same_as = summary_.runs[i].same_as;
+    }
+    // Without training, only copies of runs that are done already are known.
+    for (size_t i : todo) out[i].same_as = CopySource(i);
+    return out;
+  }
+
  private:
   fs::path Dir(size_t i) const { return fs::path(options_.out_dir) / "runs" / specs_[i].id; }
+
+  // Inspects every run, then checks the copies against their sources (which
+  // must be inspected first: a rerun source invalidates its copies). Returns
+  // the runs that are not done, in order.
+  std::vector<size_t> InspectAll() {
+    summary_.runs.resize(specs_.size());
+    for (size_t i = 0; i < specs_.size(); ++i) Inspect(i);
+    for (size_t i = 0; i < specs_.size(); ++i) CheckCopy(i);
+    std::vector<size_t> todo;
+    for (size_t i = 0; i < specs_.size(); ++i)
+      if (summary_.runs[i].state != RunState::kDone) todo.push_back(i);
+    return todo;
+  }
+
+  // The run's argv without the budget and its output folder (which names the
+  // budget): runs with equal keys train the same configuration whenever the
+  // budget solver cannot reach their budgets.
+  std::string GroupKey(size_t i) const {
+    std::vector<std::string> argv = TrainArgv(specs_[i], options_);
+    std::string key;
+    for (size_t k = 1; k < argv.size(); ++k) {
+      if (argv[k] == "--set" && k + 1 < argv.size() &&
+          (absl::StartsWith(argv[k + 1], "embedding.budget=") ||
+           absl::StartsWith(argv[k + 1], "output.dir="))) {
+        ++k;
+        continue;
+      }
+      key += argv[k];
+      key.push_back('\0');
+    }
+    return key;
+  }
+
+  // True while a run of i's group with a larger budget may still train.
+  bool LargerBudgetUnfinished(size_t i) const {
+    for (size_t j : *group_of_.at(i))
+      if (unfinished_[j] && specs_[j].budget > specs_[i].budget) return true;
+    return false;
+  }
+
+  // The trained run whose results i can copy: a done run of i's group with a
+  // larger budget that it does not reach ("" = none, i must train).
+  std::string CopySource(size_t i) const {
+    for (size_t j : *group_of_.at(i)) {
+      const RunOutcome& o = summary_.runs[j];
+      if (o.state != RunState::kDone || !(specs_[j].budget > specs_[i].budget)) continue;
+      if (ReachesBudget(Num(o.result, "inference_memory_ratio"), specs_[j].budget)) continue;
+      return o.same_as.empty() ? specs_[j].id : o.same_as;
+    }
+    return "";
+  }
+
+  // The current results of run `id`: from this sweep when it is part of it
+  // (null unless done), else from its folder (a budget the suite dropped).
+  nlohmann::json SourceResult(const std::string& id) const {
+    for (size_t j = 0; j < specs_.size(); ++j)
+      if (specs_[j].id == id)
+        return summary_.runs[j].state == RunState::kDone ? summary_.runs[j].result
+                                                         : nlohmann::json();
+    auto text = ReadFile((fs::path(options_.out_dir) / "runs" / id / "results.json").string());
+    return text.ok() ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+  }
+
+  // A done copy stays done only while its source still holds what was copied.
+  void CheckCopy(size_t i) {
+    RunOutcome& o = summary_.runs[i];
+    if (o.state != RunState::kDone || o.same_as.empty()) return;
+    nlohmann::json source = SourceResult(o.same_as), copy = o.result;
+    if (source.is_object()) {
+      source.erase("same_as");
+      copy.erase("same_as");
+      copy["budget"] = source.contains("budget") ? source["budget"] : nlohmann::json();
+      if (copy == source) return;
+    }
+    o.state = o.attempts > 0 ? RunState::kFailed : RunState::kPending;
+    o.reused = false;
+    o.result = nullptr;
+    o.same_as.clear();
+    record_[i].erase("same_as");
+    if (modify_) {
+      std::error_code ec;
+      fs::remove(Dir(i) / "results.json", ec);
+      SaveRecord(i, "pending");
+    }
+  }
+
+  // Copies every queued run that has a source (see CopySource).
+  void MakeCopies(std::vector<size_t>* queue) {
+    for (auto it = queue->begin(); it != queue->end();) {
+      const size_t i = *it;
+      const std::string source = CopySource(i);
+      if (source.empty() || !Copy(i, source)) {
+        ++it;
+        continue;
+      }
+      unfinished_[i] = 0;
+      it = queue->erase(it);
+    }
+  }
+
+  // Writes i's results as a copy of `source`'s; false when that fails (i then
+  // trains).
+  bool Copy(size_t i, const std::string& source) {
+    RunOutcome& o = summary_.runs[i];
+    nlohmann::json result = SourceResult(source);
+    if (!result.is_object()) return false;
+    result["budget"] = specs_[i].budget;
+    result["same_as"] = source;
+    const fs::path dir = Dir(i);
+    if (!MakeDirs(dir.string()).ok() ||
+        !AtomicWriteFile((dir / "results.json").string(), result.dump(2) + "\n").ok())
+      return false;
+    o.state = RunState::kDone;
+    o.error.clear();
+    o.result = std::move(result);
+    o.same_as = source;
+    record_[i]["same_as"] = source;
+    SaveRecord(i, "ok");
+    ++summary_.copied;
+    Report(i, 0);
+    return true;
+  }
 
   // Fills the outcome from disk; true when the run is already done.
   bool Inspect(size_t i) {
@@ -192,7 +342,8 @@ class Sweep {
       // The suite changed this run: its old results and checkpoints describe
       // another configuration.
       std::error_code ec;
-      for (const char* f : {"results.json", "last.ckpt", "best.ckpt"}) fs::remove(dir / f, ec);
+      if (modify_)
+        for (const char* f : {"results.json", "last.ckpt", "best.ckpt"}) fs::remove(dir / f, ec);
       record_[i] = nlohmann::json::object();
     }
     if (rec.contains("attempts") && rec["attempts"].is_array())
@@ -207,6 +358,7 @@ class Sweep {
           o.reused = true;
           o.error.clear();
           o.result = std::move(j);
+          if (rec.contains("same_as") && rec["same_as"].is_string()) o.same_as = rec["same_as"];
           return true;
         }
       }
@@ -239,6 +391,8 @@ class Sweep {
     }
     std::error_code ec;
     fs::remove(dir / "results.json", ec);
+    o.same_as.clear();
+    record_[i].erase("same_as");
     auto argv = TrainArgv(specs_[i], options_);
     const bool resume = FileExists((dir / "last.ckpt").string());
     if (resume) argv.push_back("--resume");
@@ -333,13 +487,20 @@ class Sweep {
     } else {
       detail = o.error;
     }
-    std::printf("[%zu/%zu] %-6s %s (%.1f s) %s\n", finished_, total_todo_, RunStateName(o.state),
-                specs_[i].id.c_str(), secs, detail.c_str());
+    const std::string how =
+        o.same_as.empty() ? absl::StrFormat("(%.1f s)", secs) : "(same as " + o.same_as + ")";
+    std::printf("[%zu/%zu] %-6s %s %s %s\n", finished_, total_todo_, RunStateName(o.state),
+                specs_[i].id.c_str(), how.c_str(), detail.c_str());
     std::fflush(stdout);
   }
 
   const std::vector<RunSpec>& specs_;
   const RunnerOptions& options_;
+  const bool modify_;
+  // Runs of this invocation that have not ended (queued, running or retried).
+  std::vector<char> unfinished_;
+  std::map<std::string, std::vector<size_t>> groups_;  // GroupKey -> runs, in order
+  std::map<size_t, const std::vector<size_t>*> group_of_;
   SweepSummary summary_;
   std::map<size_t, nlohmann::json> record_;
   std::map<size_t, int> attempts_now_;
@@ -351,6 +512,10 @@ class Sweep {
 
 SweepSummary RunSweep(const std::vector<RunSpec>& specs, const RunnerOptions& options) {
   return Sweep(specs, options).Run();
+}
+
+std::vector<PlannedRun> PlanSweep(const std::vector<RunSpec>& specs, const RunnerOptions& options) {
+  return Sweep(specs, options, /*modify=*/false).Plan();
 }
 
 }  // namespace ecps::bench

@@ -17,6 +17,24 @@
 // failed resumed attempt deletes the checkpoints so the next one starts
 // fresh. Nothing is dropped: a run that still fails is reported as failed
 // with its last error.
+//
+// Runs that cannot reach their budget are trained once. A method with a
+// floor (fixed-ratio quantization, memcom's 12.5%, ...) is compressed "as far
+// as it can" below it (methods.md §1.7), so every smaller budget would train
+// the same configuration again. Runs that differ only in the budget (same
+// argv otherwise: dataset, model, method, dim, lr, config, --set keys) form a
+// group, and within a group larger budgets go first: a smaller-budget run
+// does not start while a larger one of its group is unfinished. Once a run of
+// the group is done and does not reach its budget (ReachesBudget, the
+// report's rule), every pending smaller-budget run of the group is not
+// trained but copied: its results.json is the source's with "budget" set to
+// its own and "same_as" naming the trained run, and bench_run.json records
+// "same_as" too. A copy is done like any run (reports treat it as trained);
+// it is made even after --max-runs stopped the sweep (it costs nothing and
+// does not count as a started run), not after a stop signal. On resume a
+// copy stays done while its source's results.json still holds what was
+// copied; when the source was rerun or lost its results, the copy is redone
+// (copied again or trained).
 #pragma once
 
 #include <atomic>
@@ -54,17 +72,31 @@ struct RunOutcome {
   std::string error;      // last failure ("" when done)
   std::string dir;        // run folder relative to out_dir
   nlohmann::json result;  // the trainer's results.json (null unless done)
+  // Id of the trained run whose results this run copies ("" = trained).
+  std::string same_as;
 };
 
 struct SweepSummary {
   std::vector<RunOutcome> runs;  // in the order of the input specs
   int ran = 0;                   // attempted in this invocation
+  int copied = 0;                // copied (not trained) in this invocation
   bool stopped = false;          // interrupted or max_new_runs reached
 };
 
 // Runs (or skips) every spec. Never fails as a whole: per-run problems end up
 // in the outcomes. REQUIRES: options.ecps names an executable.
 SweepSummary RunSweep(const std::vector<RunSpec>& specs, const RunnerOptions& options);
+
+// What a sweep would do, without running or changing anything (--dry-run):
+// per spec, in order, whether it is done, and the run it copies ("" = none)
+// when that is known already (done copies, and pending runs whose group has
+// a done run that misses its larger budget).
+struct PlannedRun {
+  RunSpec spec;
+  bool done = false;
+  std::string same_as;
+};
+std::vector<PlannedRun> PlanSweep(const std::vector<RunSpec>& specs, const RunnerOptions& options);
 
 // The `--set` arguments and flags a spec's attempt passes to `ecps train`
 // (without --resume). Exposed for tests and for bench_run.json.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -208,6 +209,9 @@ std::vector<RunSpec> ExpandRuns(const Suite& suite, const std::vector<MethodInfo
       for (int dim : suite.dims)
         for (const MethodInfo* m : chosen) {
           std::vector<double> budgets = suite.budgets;
+          // Largest first: a run that misses its budget is copied, not
+          // trained, at every smaller one (runner.h).
+          std::stable_sort(budgets.begin(), budgets.end(), std::greater<>());
           if (IsBaseline(*m)) budgets = {1.0};
           for (double budget : budgets)
             for (double lr : suite.lrs) {

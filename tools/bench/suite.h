@@ -80,7 +80,7 @@ struct RunSpec {
 };
 
 // The sweep's runs, in the order they execute: dataset, model, dim, method
-// (report order), budget, lr. Baseline methods (IsBaseline) run once at
+// (report order), budget (largest first), lr. Baseline methods (IsBaseline) run once at
 // budget 1. Requested methods that are not available are skipped here (the
 // report lists them as "not available").
 std::vector<RunSpec> ExpandRuns(const Suite& suite, const std::vector<MethodInfo>& methods);
