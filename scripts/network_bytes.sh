@@ -5,9 +5,10 @@
 # fixed), same seed. Each configuration runs twice, to HI_STEPS and LO_STEPS
 # steps: the difference of the two runs' bytes over the difference of their
 # training samples is the traffic of a training step alone (pulls and
-# pushes), without the fixed costs of a run (table reset, final evaluation,
-# checkpoint blobs fetched from the servers). Prints a markdown table (also
-# written to $OUT/network_bytes.md). Not a timing measurement.
+# pushes), without the fixed costs of a run (table reset, final evaluation;
+# checkpoints do not cross the network: servers write their own shards).
+# Prints a markdown table (also written to $OUT/network_bytes.md). Not a
+# timing measurement.
 #
 #   scripts/network_bytes.sh [OUT_DIR]          (default runs/network_bytes)
 #   ROWS=200000 FEATURES=50000 HI_STEPS=300 LO_STEPS=100 METHODS="full hash ..."
