@@ -170,7 +170,8 @@ TEST(QuantizationLookupTest, LookupEqualsTheReference) {
     std::function<double(uint64_t g, int j)> expect;
   };
   auto row = [&](uint64_t g) { return values.data() + g * s.dim; };
-  const double s16 = std::ldexp(1.0, -15), s8 = std::ldexp(1.0, -9), z8 = 0.25 - 128 * s8;
+  const double s16 = std::ldexp(1.0, -15), s8 = std::ldexp(1.0, -7),
+               z8 = 0.25 - 128 * s8;  // int8 auto step 2^-7
   std::vector<Case> cases = {
       {"fp16",
        {"rounding=nearest"},
@@ -441,7 +442,7 @@ TEST(QuantizationGradientTest, PushMovesStoredRowsAgainstTheGradient) {
     b.layer->Forward(keys, after.data(), false);
     for (int j = 0; j < s.dim; ++j) {
       const double moved = after[j] - before[j];
-      EXPECT_NEAR(moved, -opt.lr * g[j], 0.004) << j;  // within a quantum (<= 2^-9)
+      EXPECT_NEAR(moved, -opt.lr * g[j], 0.004) << j;  // nearest: within half a step (<= 2^-8)
     }
   }
 }
