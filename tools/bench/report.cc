@@ -98,10 +98,11 @@ std::string RenderMarkdown(const nlohmann::json& results, const MarkdownOptions&
   const auto& counts = results.value("counts", nlohmann::json::object());
   md += absl::StrFormat(
       "Suite `%s`, commit `%s`, generated %s; %d runs: %d ok, %d failed, %d pending "
-      "(sweep wall time %.0f s).\n\n",
+      "(training time of the trained runs %.0f s; this invocation %.0f s).\n\n",
       suite.value("name", "?"), results.value("git_commit", "unknown"),
       results.value("generated_at", "?"), static_cast<int>(runs.size()), counts.value("ok", 0),
-      counts.value("failed", 0), counts.value("pending", 0), results.value("sweep_seconds", 0.0));
+      counts.value("failed", 0), counts.value("pending", 0), results.value("train_seconds", 0.0),
+      results.value("sweep_seconds", 0.0));
   if (!results.value("command", "").empty())
     md += "Regenerate with:\n\n```sh\n" + results["command"].get<std::string>() + "\n```\n\n";
   if (!options.results_link.empty() || !options.csv_link.empty())

@@ -1,10 +1,12 @@
 #include "tools/bench/results.h"
 
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <map>
 #include <tuple>
 
+#include "absl/strings/str_join.h"
 #include "common/file_util.h"
 
 namespace ecps::bench {
@@ -104,7 +106,9 @@ nlohmann::json BuildResults(const Suite& suite, const std::vector<MethodInfo>& m
                               {"in_paper", m.in_paper},
                               {"description", m.description}});
   std::map<std::string, int> counts = {{"ok", 0}, {"failed", 0}, {"pending", 0}};
-  std::string commit;
+  // A resumed sweep can mix builds: name every commit its runs came from.
+  std::vector<std::string> commits;
+  double train_seconds = 0;
   doc["runs"] = nlohmann::json::array();
   for (const auto& o : sweep.runs) {
     nlohmann::json run = {
@@ -114,13 +118,20 @@ nlohmann::json BuildResults(const Suite& suite, const std::vector<MethodInfo>& m
         {"attempts", o.attempts},  {"error", o.error},          {"dir", o.dir}};
     if (o.state == RunState::kDone) AddMetrics(o.result, &run);
     if (!o.same_as.empty()) run["same_as"] = o.same_as;
-    if (commit.empty() && run.contains("git_commit")) commit = run["git_commit"];
+    if (run.contains("git_commit") && run["git_commit"].is_string() && o.same_as.empty()) {
+      const std::string c = run["git_commit"];
+      if (std::find(commits.begin(), commits.end(), c) == commits.end()) commits.push_back(c);
+    }
+    if (o.state == RunState::kDone && o.same_as.empty() && run.contains("train_time_seconds") &&
+        run["train_time_seconds"].is_number())
+      train_seconds += run["train_time_seconds"].get<double>();
     ++counts[RunStateName(o.state)];
     doc["runs"].push_back(std::move(run));
   }
   doc["counts"] = counts;
   doc["command"] = command;
-  doc["git_commit"] = commit.empty() ? "unknown" : commit;
+  doc["git_commit"] = commits.empty() ? "unknown" : absl::StrJoin(commits, ", ");
+  doc["train_seconds"] = train_seconds;  // every trained (not copied) run's train time
   doc["generated_at"] = NowIso();
   doc["sweep_seconds"] = sweep_seconds;
   MarkSelected(&doc);

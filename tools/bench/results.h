@@ -9,7 +9,9 @@
 //              status: ok|failed|pending, selected, attempts, error, dir,
 //              <every metric of MetricColumns()>, stages[], config, git_commit,
 //              same_as (only for a run copied from a trained one, runner.h)}]
-//   command, git_commit, generated_at, sweep_seconds, counts {ok, failed, pending}
+//   command, git_commit (every commit the trained runs came from, comma-separated),
+//   generated_at, sweep_seconds (this invocation), train_seconds (sum over trained
+//   runs), counts {ok, failed, pending}
 // A run is "selected" when it is the ok run with the best validation AUC of
 // its (dataset, model, method, budget, dim) group, i.e. its learning rate
 // wins the grid; reports and recommendations use selected runs only.
