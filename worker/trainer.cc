@@ -16,12 +16,9 @@
 #include "common/stage_plan.h"
 #include "embedding/sparse_optimizer.h"
 #include "worker/checkpoint.h"
+#include "worker/git_commit.h"  // generated: ECPS_GIT_COMMIT
 #include "worker/metrics.h"
 #include "worker/progress.h"
-
-#ifndef ECPS_GIT_COMMIT
-#define ECPS_GIT_COMMIT "unknown"
-#endif
 
 namespace ecps {
 namespace {
