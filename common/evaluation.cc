@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "common/byte_io.h"
 #include "common/metrics.h"
 
 namespace ecps {
@@ -10,18 +11,8 @@ namespace {
 constexpr char kContributionTag[4] = {'E', 'V', 'L', '1'};
 constexpr char kDecisionTag[4] = {'E', 'V', 'D', '1'};
 
-template <typename T>
-void Put(std::string* out, const T& v) {
-  out->append(reinterpret_cast<const char*>(&v), sizeof(T));
-}
-
-template <typename T>
-bool Take(std::string_view* in, T* v) {
-  if (in->size() < sizeof(T)) return false;
-  std::memcpy(v, in->data(), sizeof(T));
-  in->remove_prefix(sizeof(T));
-  return true;
-}
+using bytes::Put;
+using bytes::Take;
 
 bool TakeFloats(std::string_view* in, uint64_t n, std::vector<float>* out) {
   if (in->size() / sizeof(float) < n) return false;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "common/check.h"
 #include "embedding/row_codec.h"
+#include "embedding/row_deduper.h"
 #include "ps/wire.h"
 
 namespace ecps::ps {
@@ -19,62 +20,6 @@ namespace {
 
 constexpr char kCheckpointMagic[] = "ECPSPSCK";
 constexpr uint32_t kCheckpointVersion = 1;
-
-// Row -> first-occurrence slot, open addressing; reused across batches. A
-// slot keeps key, value and generation stamp together: one cache line per
-// probe.
-class Dedup {
- public:
-  void Begin(size_t n) {
-    size_t cap = 16;
-    while (cap < 2 * n) cap <<= 1;
-    if (slots_.size() < cap) {
-      slots_.assign(cap, Slot{});
-      gen_ = 0;
-      shift_ = 64 - __builtin_ctzll(cap);
-    }
-    mask_ = slots_.size() - 1;
-    if (++gen_ == 0) {
-      for (Slot& s : slots_) s.stamp = 0;
-      gen_ = 1;
-    }
-  }
-  // Starts loading the row's first slot: the table is probed at random, so a
-  // caller that knows the next rows keeps a few misses in flight.
-  void Prefetch(uint64_t row) const { __builtin_prefetch(&slots_[Hash(row)]); }
-  // Returns a reference to the row's value; *fresh when newly inserted.
-  uint32_t* Find(uint64_t row, bool* fresh) {
-    size_t h = Hash(row);
-    for (;;) {
-      Slot& s = slots_[h];
-      if (s.stamp != gen_) {
-        s.stamp = gen_;
-        s.key = row;
-        *fresh = true;
-        return &s.value;
-      }
-      if (s.key == row) {
-        *fresh = false;
-        return &s.value;
-      }
-      h = (h + 1) & mask_;
-    }
-  }
-
- private:
-  size_t Hash(uint64_t row) const {
-    return static_cast<size_t>((row * 0x9E3779B97F4A7C15ull) >> shift_);
-  }
-  struct Slot {
-    uint64_t key = 0;
-    uint32_t value = 0;
-    uint32_t stamp = 0;
-  };
-  std::vector<Slot> slots_;
-  size_t mask_ = 0;
-  int shift_ = 60;
-  uint32_t gen_ = 0;
-};
 
 struct PsCheckpoint {
   std::string magic;
@@ -139,7 +84,7 @@ struct Layout {
   std::vector<uint64_t> pos;     // per unique row: server << 40 | payload index
   std::vector<size_t> count;     // rows per server
 
-  void Build(const ShardMap& sm, const std::vector<uint64_t>& rows, Dedup* dedup) {
+  void Build(const ShardMap& sm, const std::vector<uint64_t>& rows, RowDeduper* dedup) {
     const size_t n = rows.size();
     where.resize(n);
     // Sized for the worst case (only the first num_unique entries are
@@ -160,15 +105,14 @@ struct Layout {
         continue;
       }
       bool fresh;
-      uint32_t* slot = dedup->Find(r, &fresh);
+      const uint32_t u = dedup->Insert(r, &fresh);
       if (fresh) {
-        *slot = static_cast<uint32_t>(nu);
         unique[nu] = r;
         first[nu] = static_cast<uint32_t>(i);
         vshard[nu] = static_cast<uint32_t>(sm.VShardOf(r));
         ++nu;
       }
-      where[i] = *slot;
+      where[i] = u;
     }
     num_unique = nu;
     // Counting sort by virtual shard; server s's payload holds its shards
@@ -194,7 +138,7 @@ struct Layout {
 
 // Per-thread scratch of the pull/push paths (the RowStore calls are const).
 struct Scratch {
-  Dedup dedup;
+  RowDeduper dedup;
   std::vector<Layout> tables;  // per table
 };
 thread_local Scratch tls_scratch;

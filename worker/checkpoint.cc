@@ -2,24 +2,15 @@
 
 #include <cstring>
 
+#include "common/byte_io.h"
 #include "common/check.h"
 #include "common/file_util.h"
 
 namespace ecps {
 namespace {
 
-template <typename T>
-void Put(std::string* out, T v) {
-  out->append(reinterpret_cast<const char*>(&v), sizeof(T));
-}
-
-template <typename T>
-bool Take(std::string_view* in, T* v) {
-  if (in->size() < sizeof(T)) return false;
-  std::memcpy(v, in->data(), sizeof(T));
-  in->remove_prefix(sizeof(T));
-  return true;
-}
+using bytes::Put;
+using bytes::Take;
 
 }  // namespace
 
