@@ -56,6 +56,9 @@ int RunGenData(const std::vector<std::string>& args) {
       "cardinalities are the real ones scaled to this total")(
       "seed", po::value(&o.seed)->default_value(o.seed),
       "random seed; the same options give a byte-identical file")(
+      "alpha", po::value(&o.alpha)->default_value(o.alpha, "1.5"),
+      "tail exponent of the value-frequency law; lower = more distinct values, Criteo-like "
+      "≈ 1.1 (in (1, 10]; 1.5 is the original law)")(
       "missing-rate", po::value(&o.missing_rate)->default_value(o.missing_rate, "0.02"),
       "fraction of empty categorical and integer cells, in [0, 1)")(
       "gzip", po::bool_switch(&o.gzip), "gzip the output (concatenated gzip members)")(
@@ -63,11 +66,12 @@ int RunGenData(const std::vector<std::string>& args) {
       "generator threads (0 = all cores); does not change the output")(
       "out", po::value(&out)->required(), "output file (written atomically)");
   po::variables_map vm;
-  int rc = ParseArgs(args, desc,
-                     "usage: ecps gen-data --format criteo|avazu --rows N --features F --seed S "
-                     "--out FILE [--gzip]\nWrites deterministic synthetic CTR data with a planted "
-                     "signal in the real text format.",
-                     &vm);
+  int rc = ParseArgs(
+      args, desc,
+      "usage: ecps gen-data --format criteo|avazu --rows N --features F --seed S "
+      "[--alpha A] --out FILE [--gzip]\nWrites deterministic synthetic CTR data with a planted "
+      "signal in the real text format.",
+      &vm);
   if (rc >= 0) return rc;
   StatusOr<GenDataReport> r = GenerateData(o, out);
   if (!r.ok()) {

@@ -64,7 +64,8 @@ StatusOr<std::unique_ptr<Dataset>> OpenTrainingData(const TrainConfig& config) {
     g.rows = static_cast<uint64_t>(p.GetInt("data.generate.rows"));
     g.features = static_cast<uint64_t>(p.GetInt("data.generate.features"));
     g.seed = static_cast<uint64_t>(p.GetInt("data.generate.seed"));
-    stem = absl::StrFormat("gen-%s-r%d-f%d-s%d", g.format, g.rows, g.features, g.seed);
+    g.alpha = p.GetFloat("data.generate.alpha");
+    stem = GenDataStem(g);
     std::string text = (std::filesystem::path(dir) / (stem + ".txt")).string();
     if (!FileExists(text)) {
       ECPS_LOG_INFO("generating {} rows of {}-format data -> {}", g.rows, g.format, text);

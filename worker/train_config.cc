@@ -24,6 +24,9 @@ const ParamSchema& TrainConfigSchema() {
     s->Int("data.generate.features", 200000, 100, 1LL << 40,
            "distinct categorical values of generated data");
     s->Int("data.generate.seed", 1, 0, 1LL << 62, "seed of generated data");
+    s->Float("data.generate.alpha", 1.5, 1.001, 10,
+             "tail exponent of the value-frequency law of generated data; lower = more "
+             "distinct values, Criteo-like ~ 1.1 (not 1.5 adds -a<alpha> to the file names)");
     s->String("data.split", "days", "'days' (methods.md §1.1) or 'ratio'", {"days", "ratio"});
     s->Float("data.val_ratio", 0.05, 0, 0.9, "validation share for split=ratio");
     s->Float("data.test_ratio", 0.1, 0, 0.9, "test share (last rows) for split=ratio");

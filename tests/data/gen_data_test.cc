@@ -1,6 +1,7 @@
 #include "worker/data/gen_data.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,85 @@ TEST(GenDataTest, SameSeedSameBytesRegardlessOfThreadsAndOtherSeedDiffers) {
   o.seed = 8;
   ASSERT_TRUE(GenerateData(o, dir.File("c.txt")).ok());
   EXPECT_NE(a, ReadAll(dir.File("c.txt")));
+}
+
+uint64_t Fnv1a(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+// Golden hashes of files written before the alpha option existed: the
+// default alpha (1.5) keeps the original formula, so its output must not
+// change by a single byte.
+TEST(GenDataTest, DefaultAlphaOutputIsUnchanged) {
+  TempDir dir;
+  GenDataOptions o = Criteo(150000, 7);
+  EXPECT_EQ(o.alpha, 1.5);
+  o.threads = 2;
+  ASSERT_TRUE(GenerateData(o, dir.File("c.txt")).ok());
+  EXPECT_EQ(Fnv1a(ReadAll(dir.File("c.txt"))), 0xacbe0c4aa40237c2ull);
+  GenDataOptions a;
+  a.format = "avazu";
+  a.rows = 20000;
+  a.features = 50000;
+  a.seed = 2;
+  ASSERT_TRUE(GenerateData(a, dir.File("a.csv")).ok());
+  EXPECT_EQ(Fnv1a(ReadAll(dir.File("a.csv"))), 0x59ac57c6dd96081cull);
+}
+
+TEST(GenDataTest, LowerAlphaGivesManyMoreDistinctValuesDeterministically) {
+  TempDir dir;
+  GenDataOptions o = Criteo(150000, 7);
+  auto steep = GenerateData(o, dir.File("steep.txt"));
+  ASSERT_TRUE(steep.ok()) << steep.status();
+  o.alpha = 1.1;
+  o.threads = 1;
+  auto flat = GenerateData(o, dir.File("flat1.txt"));
+  ASSERT_TRUE(flat.ok()) << flat.status();
+  o.threads = 3;
+  ASSERT_TRUE(GenerateData(o, dir.File("flat3.txt")).ok());
+  const std::string text = ReadAll(dir.File("flat1.txt"));
+  EXPECT_EQ(text, ReadAll(dir.File("flat3.txt"))) << "same options, same bytes";
+  EXPECT_NE(text, ReadAll(dir.File("steep.txt")));
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 150000);
+  // 29k vs 70k distinct values at these sizes.
+  EXPECT_GT(static_cast<double>(flat->observed_features),
+            2.0 * static_cast<double>(steep->observed_features));
+  EXPECT_EQ(flat->cardinalities, steep->cardinalities);
+  // Same planted signal and calibration.
+  EXPECT_NEAR(flat->positive_rate, 0.256, 0.03);
+  EXPECT_GT(flat->oracle_auc, 0.75);
+  EXPECT_LT(flat->oracle_auc, 0.88);
+  // The general formula is continuous in alpha: next to 1.5 it matches the
+  // closed form's profile.
+  o.alpha = 1.5000001;
+  auto near = GenerateData(o, dir.File("near.txt"));
+  ASSERT_TRUE(near.ok());
+  EXPECT_NEAR(static_cast<double>(near->observed_features),
+              static_cast<double>(steep->observed_features),
+              0.01 * static_cast<double>(steep->observed_features));
+  EXPECT_NEAR(near->oracle_auc, steep->oracle_auc, 0.005);
+}
+
+TEST(GenDataTest, StemNamesAlphaOnlyWhenNotDefault) {
+  GenDataOptions o;
+  o.rows = 2000000;
+  o.features = 750000;
+  EXPECT_EQ(GenDataStem(o), "gen-criteo-r2000000-f750000-s1");
+  o.threads = 3;
+  EXPECT_EQ(GenDataStem(o), "gen-criteo-r2000000-f750000-s1") << "threads do not change data";
+  o.alpha = 1.1;
+  EXPECT_EQ(GenDataStem(o), "gen-criteo-r2000000-f750000-s1-a1.1");
+  o.alpha = std::nextafter(1.1, 2.0);
+  EXPECT_NE(GenDataStem(o), "gen-criteo-r2000000-f750000-s1-a1.1") << "no collisions";
+  o.alpha = 1.25;
+  o.format = "avazu";
+  o.seed = 4;
+  EXPECT_EQ(GenDataStem(o), "gen-avazu-r2000000-f750000-s4-a1.25");
 }
 
 TEST(GenDataTest, CardinalitiesScaleToTheTarget) {
@@ -189,6 +269,12 @@ TEST(GenDataTest, RejectsBadOptions) {
   EXPECT_EQ(GenerateData(o, dir.File("x")).status().code(), absl::StatusCode::kInvalidArgument);
   o.format = "criteo";
   EXPECT_FALSE(GenerateData(o, "/nonexistent/dir/x.txt").ok());
+  for (double alpha : {1.0, 0.5, -2.0, 11.0, std::nan("")}) {
+    o.alpha = alpha;
+    auto r = GenerateData(o, dir.File("x"));
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << alpha;
+    EXPECT_NE(r.status().message().find("alpha"), std::string::npos) << r.status();
+  }
 }
 
 }  // namespace

@@ -68,6 +68,13 @@ TEST(TrainConfigTest, ErrorsNameFileAndKey) {
   ASSERT_FALSE(cfg.ok());
   EXPECT_NE(cfg.status().message().find("model.bottom"), std::string::npos);
 
+  cfg = LoadTrainConfig("", {"data.generate.alpha=1"});
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_NE(cfg.status().message().find("data.generate.alpha"), std::string::npos);
+  cfg = LoadTrainConfig("", {"data.generate.alpha=1.1"});
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->params.GetFloat("data.generate.alpha"), 1.1);
+
   cfg = LoadTrainConfig("", {"data.source=cache"});
   ASSERT_FALSE(cfg.ok());
   EXPECT_NE(cfg.status().message().find("data.cache"), std::string::npos);

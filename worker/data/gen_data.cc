@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -62,6 +63,8 @@ double HashUniform(uint64_t h) { return static_cast<double>(Mix64(h) >> 11) * 0x
 struct FieldModel {
   uint64_t card = 0;
   double c = 0;      // (N+1)^-1/2 - 1: inverse-CDF constant of the x^-1.5 law
+  double k = 0;      // 1 - (N+1)^(1-alpha): inverse-CDF constant of the x^-alpha law
+  double inv = 0;    // 1 / (1 - alpha)
   double cap = 1;    // rank (continuous) where the weight scale stops growing
   double scale = 1;  // importance / normaliser of the weight scale
   uint32_t print_key = 0;
@@ -77,6 +80,9 @@ struct Model {
   std::vector<std::pair<int, int>> pairs;
   double cat_scale = 1, dense_scale = 1, pair_scale = 1, bias = 0;
   double missing_rate = 0;
+  // alpha == 1.5: the original closed form (x = 1 / base^2), kept so default
+  // output stays byte-identical; otherwise the general x^-alpha inverse CDF.
+  bool alpha15 = true;
 };
 
 // One drawn row, before labels and text.
@@ -123,9 +129,16 @@ void DrawRow(const Model& m, Rng& rng, RowDraw* d) {
       r = static_cast<uint32_t>(fm.card);
       s = 1.0;
     } else {
-      // Inverse CDF of the density ~ x^-1.5 on [1, N+1): x = 1 / base^2.
-      double base = 1.0 + u * fm.c;
-      double x = 1.0 / (base * base);
+      double x;
+      if (m.alpha15) {
+        // Inverse CDF of the density ~ x^-1.5 on [1, N+1): x = 1 / base^2.
+        double base = 1.0 + u * fm.c;
+        x = 1.0 / (base * base);
+      } else {
+        // Inverse CDF of the density ~ x^-alpha on [1, N+1):
+        // x = (1 - u k)^(1 / (1 - alpha)), via log1p for alpha near 1.
+        x = std::exp(std::log1p(-u * fm.k) * fm.inv);
+      }
       uint64_t rank = static_cast<uint64_t>(x) - 1;
       if (rank >= fm.card) rank = fm.card - 1;
       r = static_cast<uint32_t>(rank);
@@ -154,17 +167,32 @@ StatusOr<Model> BuildModel(const GenDataOptions& o) {
   m.num_fields = static_cast<int>(cards.size());
   m.num_dense = o.format == "criteo" ? kCriteoDense : 0;
   m.missing_rate = o.missing_rate;
+  m.alpha15 = o.alpha == kGenDefaultAlpha;
+  const double a = o.alpha;
   Rng rng(o.seed * 0x9E3779B97F4A7C15ull + 1);
   for (int f = 0; f < m.num_fields; ++f) {
     FieldModel fm;
     fm.card = cards[f];
     double n1 = static_cast<double>(fm.card) + 1.0;
     fm.c = 1.0 / std::sqrt(n1) - 1.0;
+    fm.k = -std::expm1((1.0 - a) * std::log(n1));
+    fm.inv = 1.0 / (1.0 - a);
     fm.cap = std::max(1.0, 0.1 * static_cast<double>(fm.card));
-    // E[min(x, cap)^0.5] under the x^-1.5 law, so every field's weights have
-    // unit variance before the importance factor.
-    double z = 2.0 * (1.0 - 1.0 / std::sqrt(n1));
-    double e = (std::log(fm.cap) + 2.0 * (1.0 - std::sqrt(fm.cap / n1))) / z;
+    // E[min(x, cap)^0.5] under the x^-alpha law, so every field's weights
+    // have unit variance before the importance factor.
+    double e;
+    if (m.alpha15) {
+      double z = 2.0 * (1.0 - 1.0 / std::sqrt(n1));
+      e = (std::log(fm.cap) + 2.0 * (1.0 - std::sqrt(fm.cap / n1))) / z;
+    } else {
+      // Density (a-1) x^-a / k: the head integral of x^0.5 up to cap, written
+      // with expm1 so it tends to (a-1) ln(cap) as a -> 1.5, plus
+      // cap^0.5 P(x > cap).
+      const double b = 1.5 - a, lc = std::log(fm.cap);
+      const double head = (a - 1.0) * (b != 0 ? std::expm1(b * lc) / b : lc);
+      const double tail = std::exp(b * lc) - std::sqrt(fm.cap) * std::pow(n1, 1.0 - a);
+      e = (head + tail) / fm.k;
+    }
     double importance = rng.Uniform(0.3, 1.0);
     fm.scale = importance * 1.7320508 / std::sqrt(std::max(e, 1e-9));
     fm.print_key = static_cast<uint32_t>(rng.Next());
@@ -430,11 +458,26 @@ StatusOr<std::vector<uint64_t>> GenCardinalities(const std::string& format, uint
   return dist(a) <= dist(b) ? a : b;
 }
 
+std::string GenDataStem(const GenDataOptions& o) {
+  std::string stem = "gen-" + o.format + "-r" + std::to_string(o.rows) + "-f" +
+                     std::to_string(o.features) + "-s" + std::to_string(o.seed);
+  if (o.alpha != kGenDefaultAlpha) {
+    char buf[32];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), o.alpha);
+    stem += "-a" + (ec == std::errc() ? std::string(buf, end) : std::string("?"));
+  }
+  return stem;
+}
+
 StatusOr<GenDataReport> GenerateData(const GenDataOptions& options, const std::string& out_path) {
   const auto start = std::chrono::steady_clock::now();
   if (options.rows == 0) return InvalidArgument("gen-data: rows must be > 0");
   if (!(options.missing_rate >= 0 && options.missing_rate < 1)) {
     return InvalidArgument("gen-data: missing_rate must be in [0, 1)");
+  }
+  if (!(options.alpha > 1 && options.alpha <= 10)) {
+    return InvalidArgument("gen-data: alpha (tail exponent) must be in (1, 10], got ",
+                           options.alpha);
   }
   ASSIGN_OR_RETURN(Model model, BuildModel(options));
   for (const FieldModel& fm : model.fields) {
