@@ -509,9 +509,19 @@ Status Trainer::LoadCheckpoint(const std::string& name, bool restore_state) {
     ASSIGN_OR_RETURN(std::string_view conf, r.Get("CONF"));
     ASSIGN_OR_RETURN(auto saved, FlattenYaml(std::string(conf), path + " (CONF)"));
     ASSIGN_OR_RETURN(auto now, FlattenYaml(config_.ToYaml(), "current config"));
+    // A key the checkpoint's build did not know yet (a parameter added
+    // since, e.g. data.generate.alpha) matches when it now has its default:
+    // the old build behaved as the default does.
+    ASSIGN_OR_RETURN(TrainConfig defaults_cfg,
+                     LoadTrainConfig("", {"embedding.method=" + config_.method()}));
+    ASSIGN_OR_RETURN(auto defaults, FlattenYaml(defaults_cfg.ToYaml(), "default config"));
     for (const auto& [k, v] : now) {
       if (MayChangeOnResume(k)) continue;
       auto it = saved.find(k);
+      if (it == saved.end()) {
+        auto d = defaults.find(k);
+        if (d != defaults.end() && d->second == v) continue;
+      }
       if (it == saved.end() || it->second != v)
         return FailedPrecondition("cannot resume from '", path, "': config key '", k, "' was '",
                                   it == saved.end() ? "<unset>" : it->second, "', now '", v, "'");

@@ -9,6 +9,7 @@
 
 #include "common/file_util.h"
 #include "tests/testing/small_dataset.h"
+#include "worker/checkpoint.h"
 
 namespace ecps {
 namespace {
@@ -117,6 +118,41 @@ TEST_F(TrainerTest, ResumeRejectsChangedConfigAndCorruptCheckpoint) {
   auto d = Trainer::Create(Config("resume_none"), ds_->data());
   ASSERT_TRUE(d.ok());
   EXPECT_EQ((*d)->Run(true).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// A checkpoint from a build that lacked a key added since (its CONF has no
+// data.generate.alpha) resumes when the key has its default now, and is
+// refused, naming the key, when it does not.
+TEST_F(TrainerTest, ResumeAcceptsKeysAddedSinceAtTheirDefault) {
+  auto a = Trainer::Create(Config("resume_old", {"train.max_steps=20"}), ds_->data());
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE((*a)->Run(false).ok());
+  const std::string ckpt = ds_->dir() + "/resume_old/last.ckpt";
+  auto r = CheckpointReader::Open(ckpt);
+  ASSERT_TRUE(r.ok()) << r.status();
+  CheckpointWriter w;
+  for (const auto& [tag, payload] : r->sections()) {
+    std::string p = payload;
+    if (tag == "CONF") {
+      const size_t key = p.find("alpha:");
+      ASSERT_NE(key, std::string::npos) << p;
+      const size_t line = p.rfind('\n', key) + 1;
+      p.erase(line, p.find('\n', key) + 1 - line);  // the older build's config
+    }
+    w.Add(tag, p);
+  }
+  ASSERT_TRUE(w.Write(ckpt).ok());
+  auto b = Trainer::Create(Config("resume_old", {"train.max_steps=40"}), ds_->data());
+  ASSERT_TRUE(b.ok());
+  auto rb = (*b)->Run(true);
+  EXPECT_TRUE(rb.ok()) << rb.status();
+  ASSERT_TRUE(w.Write(ckpt).ok());
+  auto c = Trainer::Create(Config("resume_old", {"train.max_steps=40", "data.generate.alpha=1.2"}),
+                           ds_->data());
+  ASSERT_TRUE(c.ok());
+  auto rc = (*c)->Run(true);
+  ASSERT_FALSE(rc.ok());
+  EXPECT_NE(rc.status().message().find("data.generate.alpha"), std::string::npos) << rc.status();
 }
 
 TEST_F(TrainerTest, EveryModelTrains) {
