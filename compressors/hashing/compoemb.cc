@@ -21,11 +21,6 @@ ParamSchema CompoEmbedding::Schema() {
   s.Bool("fill_budget", true,
          "after solving the shared c, give fields their own smaller c (or a full table) while "
          "the budget allows; false: CODE's single shared c (discrete ratios, e.g. 33% at 50%)");
-  s.String("r_init", "uniform",
-           "initial R rows: uniform (methods.md 1.3, the spec) or ones (with mul, a value's "
-           "vector starts as its Q row and moves at Adam's lr instead of lr times the init "
-           "bound; an experiment, docs/results.md)",
-           {"uniform", "ones"});
   return s;
 }
 
@@ -52,7 +47,6 @@ Status CompoEmbedding::Init(const CompressorContext& ctx, const ParamSet& params
   space_ = ctx.space;
   init_bound_ = hashing_internal::InitBound(space_);
   multiply_ = params.GetString("aggregator") == "mul";
-  r_ones_ = params.GetString("r_init") == "ones";
   const uint64_t threshold = static_cast<uint64_t>(params.GetInt("threshold"));
   const int nf = space_.num_fields();
   const uint64_t row_bytes = 4ull * static_cast<uint64_t>(space_.dim);
@@ -163,10 +157,6 @@ std::vector<RowTableSpec> CompoEmbedding::Tables() const {
     t[i].rows = rows[i];
     t[i].width = space_.dim;
     t[i].init_bound = init_bound_;
-  }
-  if (r_ones_) {
-    t[1].init = RowInit::kConstant;
-    t[1].init_value = 1.0;
   }
   return t;
 }

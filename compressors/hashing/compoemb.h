@@ -67,7 +67,6 @@ class CompoEmbedding final : public Compressor {
   FeatureSpace space_;
   double init_bound_ = 0;
   bool multiply_ = true;
-  bool r_ones_ = false;              // r_init = ones
   std::vector<uint64_t> collision_;  // per field; 0 = full
   std::vector<uint64_t> q_off_, r_off_, e_off_;
   uint64_t q_rows_ = 0, r_rows_ = 0, e_rows_ = 0;

@@ -429,23 +429,6 @@ TEST(HashingBudgetTest, CompoEmbSharedCollisionOnCriteo) {
   }
 }
 
-// r_init=ones (an experiment, not the spec) starts every R row at 1, so a
-// value's mul vector starts as its Q row; the default keeps methods.md's
-// U(-b, b) for every table.
-TEST(HashingBudgetTest, CompoEmbRInitOnes) {
-  const FeatureSpace s = Criteo();
-  auto spec = Solve({"compoemb", {}, ""}, s, 0.1);
-  ASSERT_TRUE(spec.ok());
-  for (const RowTableSpec& t : (*spec)->Tables()) EXPECT_EQ(t.init, RowInit::kUniform) << t.name;
-  auto ones = Solve({"compoemb", {"r_init=ones"}, ""}, s, 0.1);
-  ASSERT_TRUE(ones.ok());
-  const auto tables = (*ones)->Tables();
-  ASSERT_EQ(tables[1].name, "R");
-  EXPECT_EQ(tables[1].init, RowInit::kConstant);
-  EXPECT_EQ(tables[1].init_value, 1.0);
-  EXPECT_EQ(tables[0].init, RowInit::kUniform);
-}
-
 TEST(HashingBudgetTest, CompoEmbReportsWhatSmallFieldsCannotReach) {
   // Fields of 50-70 values need at least ~2·sqrt(n_f) rows each.
   const FeatureSpace s = Space({50, 60, 70}, 16);
@@ -557,7 +540,7 @@ TEST(HashingBudgetTest, RejectsBadSpacesAndParams) {
 TEST(HashingRegistryTest, EveryMethodIsRegisteredWithItsParameters) {
   const std::map<std::string, std::vector<std::string>> want = {
       {"hash", {}},
-      {"compoemb", {"aggregator", "threshold", "fill_budget", "r_init"}},
+      {"compoemb", {"aggregator", "threshold", "fill_budget"}},
       {"doublehash", {"frequent_fraction"}},
       {"memcom", {"bias"}},
       {"binarycode", {"split", "pooling"}},
