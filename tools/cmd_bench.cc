@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/file_util.h"
@@ -190,14 +191,22 @@ int RunSweepCommand(const std::vector<std::string>& args) {
   }
   if (!lrs.empty() && !numbers(lrs, &suite->lrs))
     return Usage("", "--lrs: expected positive numbers");
-  suite->sets.insert(suite->sets.end(), sets.begin(), sets.end());
+  for (const std::string& kv : sets)
+    for (const char* axis : {"model.name=", "embedding.method=", "embedding.budget=",
+                             "embedding.dim=", "optimizer.lr="})
+      if (kv.rfind(axis, 0) == 0)
+        return Usage("", absl::StrCat("--set ", kv,
+                                      ": that key is a sweep axis; use --models, --methods, "
+                                      "--budgets, --dims or --lrs"));
+  suite->override_sets.insert(suite->override_sets.end(), sets.begin(), sets.end());
   if (jobs > 0) suite->jobs = jobs;
   if (retries >= 0) suite->retries = retries;
   if (timeout >= 0) suite->timeout_s = timeout;
   if (suite->jobs > 1) {
     // Concurrent runs share the cores instead of each taking all of them.
     bool has_threads = false;
-    for (const auto& kv : suite->sets) has_threads |= kv.rfind("model.threads=", 0) == 0;
+    for (const auto* list : {&suite->sets, &suite->override_sets})
+      for (const auto& kv : *list) has_threads |= kv.rfind("model.threads=", 0) == 0;
     if (!has_threads) {
       const int per = std::max(1u, std::thread::hardware_concurrency() / suite->jobs);
       suite->sets.push_back("model.threads=" + std::to_string(per));

@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "tests/cli/bench_test_util.h"
 #include "tools/bench/methods.h"
+#include "tools/bench/suite.h"
 
 namespace ecps::bench {
 namespace {
@@ -332,6 +333,37 @@ TEST_F(BenchRunner, ConcurrentRunsWaitForTheLargerBudget) {
   EXPECT_EQ(Results()["counts"]["ok"], 6);
   EXPECT_EQ(Run("ds/dlrm/fixed/d16-b0.1-lr0.01")["same_as"], "ds/dlrm/fixed/d16-b0.5-lr0.01");
   EXPECT_EQ(Run("ds/dlrm/fixed/d16-b0.01-lr0.01")["budget"], 0.01);
+}
+
+// The command line's --set wins over every set of the suite file (suite,
+// dataset and method sets) but may not name a sweep axis.
+TEST(BenchSuite, CommandLineSetsComeLast) {
+  Suite suite;
+  suite.datasets = {{"ds", {"data.generate.rows=100"}}};
+  suite.sets = {"train.max_steps=5"};
+  suite.method_sets["alpha"] = {"train.max_steps=6"};
+  suite.override_sets = {"data.generate.rows=200", "train.max_steps=7"};
+  suite.budgets = {0.5};
+  suite.lrs = {0.01};
+  const auto runs = ExpandRuns(suite, {{"alpha", "hashing", "", true, false}});
+  ASSERT_EQ(runs.size(), 1u);
+  auto last = [&](const std::string& key) {
+    std::string v;
+    for (const auto& kv : runs[0].sets)
+      if (kv.rfind(key + "=", 0) == 0) v = kv.substr(key.size() + 1);
+    return v;
+  };
+  EXPECT_EQ(last("data.generate.rows"), "200");
+  EXPECT_EQ(last("train.max_steps"), "7");
+  EXPECT_EQ(last("embedding.budget"), "0.5");
+}
+
+TEST_F(BenchRunner, SetOfASweepAxisIsAUsageError) {
+  WriteSuite("[alpha]", "[0.5]", "[0.01]");
+  auto r = Bench({"--set", "optimizer.lr=0.1"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--lrs"), std::string::npos) << r.err;
+  EXPECT_TRUE(Calls().empty());
 }
 
 }  // namespace

@@ -236,6 +236,7 @@ std::vector<RunSpec> ExpandRuns(const Suite& suite, const std::vector<MethodInfo
               auto it = suite.method_sets.find(m->name);
               if (it != suite.method_sets.end())
                 r.sets.insert(r.sets.end(), it->second.begin(), it->second.end());
+              r.sets.insert(r.sets.end(), suite.override_sets.begin(), suite.override_sets.end());
               runs.push_back(std::move(r));
             }
         }

@@ -47,6 +47,11 @@ struct Suite {
   std::vector<double> lrs = {0.001, 0.01, 0.1};
   std::vector<std::string> sets;  // "key=value" for every run, before the sweep keys
   std::map<std::string, std::vector<std::string>> method_sets;
+  // `ecps bench --set`: applied after everything the suite file sets
+  // (suite, dataset and method sets), so the command line always wins. May
+  // not name a sweep key (model.name, embedding.method/budget/dim,
+  // optimizer.lr): those are the --models/... axes.
+  std::vector<std::string> override_sets;
   int retries = 1;
   int jobs = 1;
   double timeout_s = 0;
