@@ -43,4 +43,29 @@ StatusOr<ClusterShape> ClusterShapeFromConfig(const TrainConfig& config) {
   return c;
 }
 
+ps::ServerOptions ServerOptionsFor(const ClusterShape& shape, int rank,
+                                   const SparseOptimizerConfig& sparse) {
+  ps::ServerOptions o;
+  o.rank = rank;
+  o.shards = {shape.servers, shape.virtual_shards};
+  o.num_workers = shape.workers;
+  o.consistency = shape.consistency;
+  o.optimizer = sparse;
+  o.threads = shape.server_threads;
+  return o;
+}
+
+ps::ClientOptions ClientOptionsFor(const ClusterShape& shape, int worker, std::vector<int> servers,
+                                   const SparseOptimizerConfig& sparse) {
+  ps::ClientOptions o;
+  o.worker = worker;
+  o.servers = std::move(servers);
+  o.virtual_shards = shape.virtual_shards;
+  o.consistency = shape.consistency;
+  o.staleness = shape.staleness;
+  o.primary = worker == 0;
+  o.optimizer = sparse;
+  return o;
+}
+
 }  // namespace ecps::launch

@@ -4,9 +4,12 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "embedding/sparse_optimizer.h"
+#include "ps/client.h"
+#include "ps/server.h"
 #include "ps/sharding.h"
 #include "worker/train_config.h"
 
@@ -30,6 +33,14 @@ StatusOr<ClusterShape> ClusterShapeFromConfig(const TrainConfig& config);
 // The sparse optimizer the servers apply (the trainer's rule: optimizer.sparse
 // with optimizer.sparse_lr, or optimizer.lr when that is 0).
 StatusOr<SparseOptimizerConfig> ServerOptimizerFromConfig(const TrainConfig& config);
+
+// The options of server `rank` and of worker `worker`'s client for this
+// shape: one place for --simulate and for processes, so both run the same
+// parameter server. `servers` = the node id of each server.
+ps::ServerOptions ServerOptionsFor(const ClusterShape& shape, int rank,
+                                   const SparseOptimizerConfig& sparse);
+ps::ClientOptions ClientOptionsFor(const ClusterShape& shape, int worker, std::vector<int> servers,
+                                   const SparseOptimizerConfig& sparse);
 
 // Node ids: 0 = scheduler, 1..S = servers, S+1..S+W = workers (the mpirun
 // rank layout).

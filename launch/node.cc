@@ -58,14 +58,7 @@ Status RunServer(const TrainConfig& config, const ClusterShape& shape, const Nod
   ASSIGN_OR_RETURN(auto nodes, agent.Register(spec.scheduler, data_ep));
   for (const auto& n : nodes)
     if (n.role == "worker") RETURN_IF_ERROR(data->Connect(n.node, n.data));
-  ps::ServerOptions o;
-  o.rank = spec.rank;
-  o.shards = {shape.servers, shape.virtual_shards};
-  o.num_workers = shape.workers;
-  o.consistency = shape.consistency;
-  o.optimizer = sparse;
-  o.threads = shape.server_threads;
-  ps::Server server(o, data.get(), agent.node());
+  ps::Server server(ServerOptionsFor(shape, spec.rank, sparse), data.get(), agent.node());
   server.Start();
   ECPS_LOG_INFO("{} (node {}) serving at {}", who, agent.node(), data_ep);
   agent.WaitForShutdown();
@@ -106,15 +99,8 @@ Status RunWorker(const TrainConfig& config, const ClusterShape& shape, const Nod
         [&](const std::string& request) { return agent.CommitCheckpoint(request); });
     env.checkpoints = &checkpoints;
     env.make_store = [&](const SparseOptimizerConfig& opt) {
-      ps::ClientOptions o;
-      o.worker = spec.rank;
-      o.servers = server_nodes;
-      o.virtual_shards = shape.virtual_shards;
-      o.consistency = shape.consistency;
-      o.staleness = shape.staleness;
-      o.primary = spec.rank == 0;
-      o.optimizer = opt;
-      auto c = std::make_unique<ps::Client>(o, &rpc);
+      auto c =
+          std::make_unique<ps::Client>(ClientOptionsFor(shape, spec.rank, server_nodes, opt), &rpc);
       client = c.get();
       checkpoints.set_client(client);
       return c;

@@ -39,14 +39,8 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
   }
   std::vector<std::unique_ptr<ps::Server>> servers;
   for (int s = 0; s < S; ++s) {
-    ps::ServerOptions o;
-    o.rank = s;
-    o.shards = {S, shape.virtual_shards};
-    o.num_workers = W;
-    o.consistency = shape.consistency;
-    o.optimizer = sparse;
-    o.threads = shape.server_threads;
-    servers.push_back(std::make_unique<ps::Server>(o, st[s].get(), ServerNode(s)));
+    servers.push_back(std::make_unique<ps::Server>(ServerOptionsFor(shape, s, sparse), st[s].get(),
+                                                   ServerNode(s)));
     servers.back()->Start();
   }
   scheduler::Coordinator coordinator;  // the scheduler's part
@@ -70,15 +64,7 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
           w == 0 ? hooks.before_checkpoint_commit : nullptr);
       env.checkpoints = &checkpoints;
       env.make_store = [&](const SparseOptimizerConfig& opt) {
-        ps::ClientOptions o;
-        o.worker = w;
-        o.servers = server_nodes;
-        o.virtual_shards = shape.virtual_shards;
-        o.consistency = shape.consistency;
-        o.staleness = shape.staleness;
-        o.primary = w == 0;
-        o.optimizer = opt;
-        auto c = std::make_unique<ps::Client>(o, &rpc);
+        auto c = std::make_unique<ps::Client>(ClientOptionsFor(shape, w, server_nodes, opt), &rpc);
         client = c.get();
         checkpoints.set_client(client);
         return c;
