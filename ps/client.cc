@@ -175,14 +175,17 @@ StatusOr<Message> Client::CallServer(int s, Message m) const {
                          absl::StrCat("server ", s, " (node ", opt_.servers[s], ")"));
 }
 
-Status Client::Broadcast(Message m) const {
+Status Client::CallEachServer(const std::function<Message(int)>& make, const char* what) const {
   std::vector<std::future<StatusOr<Message>>> fs;
-  for (size_t s = 0; s < opt_.servers.size(); ++s) fs.push_back(rpc_->Call(opt_.servers[s], m));
-  for (size_t s = 0; s < fs.size(); ++s) {
-    auto r = comm::Rpc::Wait(fs[s], opt_.timeout_ms, absl::StrCat("server ", s));
-    if (!r.ok()) return r.status();
-  }
+  for (int s = 0; s < shards_.num_servers; ++s) fs.push_back(rpc_->Call(opt_.servers[s], make(s)));
+  for (int s = 0; s < shards_.num_servers; ++s)
+    RETURN_IF_ERROR(
+        comm::Rpc::Wait(fs[s], opt_.timeout_ms, absl::StrCat(what, " on server ", s)).status());
   return OkStatus();
+}
+
+Status Client::Broadcast(Message m) const {
+  return CallEachServer([&](int) { return m; }, comm::MsgTypeName(m.header.type));
 }
 
 int64_t Client::MinClockForRead() const {
@@ -490,30 +493,27 @@ Status Client::LoadShards(const std::string& encoded_specs, const std::vector<Sh
   SetSpecs(specs);
   if (!opt_.primary) return OkStatus();
   // Each virtual shard goes to its owner under the *current* server count.
-  std::vector<std::future<StatusOr<Message>>> fs;
-  for (int s = 0; s < shards_.num_servers; ++s) {
-    Message m;
-    m.header.type = MsgType::kLoad;
-    m.header.arg = internal::kShardFiles;
-    std::vector<uint32_t> ids;
-    std::vector<uint64_t> sizes;
-    std::vector<std::string> paths;
-    for (int v = s; v < shards_.virtual_shards; v += shards_.num_servers) {
-      ids.push_back(v);
-      sizes.push_back(by_vshard[v]->bytes);
-      sizes.push_back(by_vshard[v]->checksum);
-      paths.push_back(by_vshard[v]->path);
-    }
-    m.header.text = absl::StrJoin(paths, "\n");
-    m.payloads.push_back(Buffer::FromString(encoded_specs));
-    m.payloads.push_back(Buffer::FromVector(std::move(ids)));
-    m.payloads.push_back(Buffer::FromVector(std::move(sizes)));
-    fs.push_back(rpc_->Call(opt_.servers[s], std::move(m)));
-  }
-  for (int s = 0; s < shards_.num_servers; ++s)
-    RETURN_IF_ERROR(
-        comm::Rpc::Wait(fs[s], opt_.timeout_ms, absl::StrCat("load on server ", s)).status());
-  return OkStatus();
+  return CallEachServer(
+      [&](int s) {
+        Message m;
+        m.header.type = MsgType::kLoad;
+        m.header.arg = internal::kShardFiles;
+        std::vector<uint32_t> ids;
+        std::vector<uint64_t> sizes;
+        std::vector<std::string> paths;
+        for (int v = s; v < shards_.virtual_shards; v += shards_.num_servers) {
+          ids.push_back(v);
+          sizes.push_back(by_vshard[v]->bytes);
+          sizes.push_back(by_vshard[v]->checksum);
+          paths.push_back(by_vshard[v]->path);
+        }
+        m.header.text = absl::StrJoin(paths, "\n");
+        m.payloads.push_back(Buffer::FromString(encoded_specs));
+        m.payloads.push_back(Buffer::FromVector(std::move(ids)));
+        m.payloads.push_back(Buffer::FromVector(std::move(sizes)));
+        return m;
+      },
+      "load");
 }
 
 Status Client::Load(const std::string& blob) {
@@ -527,21 +527,18 @@ Status Client::Load(const std::string& blob) {
   SetSpecs(specs);
   if (!opt_.primary) return OkStatus();
   // Each virtual shard goes to its owner under the *current* server count.
-  std::vector<std::future<StatusOr<Message>>> fs;
-  for (int s = 0; s < shards_.num_servers; ++s) {
-    Message m;
-    m.header.type = MsgType::kLoad;
-    m.payloads.push_back(Buffer::FromString(ck.specs));
-    std::vector<uint32_t> ids;
-    for (int v = s; v < shards_.virtual_shards; v += shards_.num_servers) ids.push_back(v);
-    for (uint32_t v : ids) m.payloads.push_back(Buffer::FromString(std::move(ck.blobs[v])));
-    m.payloads.insert(m.payloads.begin() + 1, Buffer::FromVector(std::move(ids)));
-    fs.push_back(rpc_->Call(opt_.servers[s], std::move(m)));
-  }
-  for (int s = 0; s < shards_.num_servers; ++s)
-    RETURN_IF_ERROR(
-        comm::Rpc::Wait(fs[s], opt_.timeout_ms, absl::StrCat("load on server ", s)).status());
-  return OkStatus();
+  return CallEachServer(
+      [&](int s) {
+        Message m;
+        m.header.type = MsgType::kLoad;
+        m.payloads.push_back(Buffer::FromString(ck.specs));
+        std::vector<uint32_t> ids;
+        for (int v = s; v < shards_.virtual_shards; v += shards_.num_servers) ids.push_back(v);
+        for (uint32_t v : ids) m.payloads.push_back(Buffer::FromString(std::move(ck.blobs[v])));
+        m.payloads.insert(m.payloads.begin() + 1, Buffer::FromVector(std::move(ids)));
+        return m;
+      },
+      "load");
 }
 
 Status Client::ReadRows(int table, uint64_t begin, uint64_t count, float* out) const {

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <memory>
 #include <string>
@@ -99,7 +100,10 @@ class Client final : public RowStore {
   Status DoPull(const LookupPlan& plan, FetchedRows* values) const;
   Status DoPush(const LookupPlan& plan, const FetchedRows& grads, int64_t step);
   StatusOr<comm::Message> CallServer(int s, comm::Message m) const;
-  Status Broadcast(comm::Message m) const;
+  // Sends make(s) to every server s at once and waits for every reply;
+  // errors name `what` and the server.
+  Status CallEachServer(const std::function<comm::Message(int)>& make, const char* what) const;
+  Status Broadcast(comm::Message m) const;  // the same request to every server
   // Waits for the acknowledgements of the last push, if not yet collected.
   Status WaitForPushes() const;
   int64_t MinClockForRead() const;
