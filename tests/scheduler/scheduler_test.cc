@@ -50,6 +50,15 @@ struct Cluster {
         [] { return uint64_t{100}; }));
     return agents.back().get();
   }
+  // Registers 1 server (agents[0]) and 1 worker (agents[1]) with a scheduler
+  // already running; returns once both have the endpoint table.
+  void RegisterOneServerOneWorker() {
+    NodeAgent* server = Add("server", 0, 1, 1);
+    NodeAgent* worker = Add("worker", 0, 1, 1);
+    std::thread a([&] { ASSERT_TRUE(server->Register("inproc://sched", "d0").ok()); });
+    ASSERT_TRUE(worker->Register("inproc://sched", "d1").ok());
+    a.join();
+  }
 };
 
 SchedulerOptions Options(int servers, int workers) {
@@ -133,11 +142,7 @@ TEST(SchedulerTest, SilentNodeStopsTheJobNamingIt) {
   Scheduler sched(Options(1, 1), c.sched_transport.get());
   StatusOr<JobResult> job = absl::UnknownError("not run");
   std::thread st([&] { job = sched.Run(); });
-  NodeAgent* server = c.Add("server", 0, 1, 1);
-  NodeAgent* worker = c.Add("worker", 0, 1, 1);
-  std::thread a([&] { ASSERT_TRUE(server->Register("inproc://sched", "d0").ok()); });
-  ASSERT_TRUE(worker->Register("inproc://sched", "d1").ok());
-  a.join();
+  c.RegisterOneServerOneWorker();
   const auto t0 = std::chrono::steady_clock::now();
   c.agents[0].reset();  // the server "dies": its heartbeats stop
   st.join();
@@ -159,12 +164,8 @@ TEST(SchedulerTest, WorkerFailureStopsTheJob) {
   Scheduler sched(Options(1, 1), c.sched_transport.get());
   StatusOr<JobResult> job = absl::UnknownError("not run");
   std::thread st([&] { job = sched.Run(); });
-  NodeAgent* server = c.Add("server", 0, 1, 1);
-  NodeAgent* worker = c.Add("worker", 0, 1, 1);
-  std::thread a([&] { ASSERT_TRUE(server->Register("inproc://sched", "d0").ok()); });
-  ASSERT_TRUE(worker->Register("inproc://sched", "d1").ok());
-  a.join();
-  worker->Failed(absl::InternalError("disk full"));
+  c.RegisterOneServerOneWorker();
+  c.agents[1]->Failed(absl::InternalError("disk full"));
   st.join();
   ASSERT_FALSE(job.ok());
   EXPECT_NE(job.status().message().find("node 2 (role worker, rank 0) failed: disk full"),
