@@ -19,16 +19,73 @@ int AddressBits(uint64_t n) {
   return l;
 }
 
-// Rows of a field of cardinality n with c-bit blocks (c = 0: full).
-uint64_t OptionRows(uint64_t n, int c) {
-  if (c == 0) return n;
-  const int l = AddressBits(n);
-  return static_cast<uint64_t>((l + c - 1) / c) << c;
+// Bits of each of the t blocks of an L-bit id: skip deals the bits round
+// robin (the first L mod t blocks get one more); succession cuts runs of
+// c = ceil(L/t) bits (the last run is shorter). Empty if succession cannot
+// make exactly t non-empty runs (then t is the same split as a smaller t).
+std::vector<int> BlockBits(int l, int t, bool skip) {
+  std::vector<int> bits(t);
+  if (skip) {
+    for (int j = 0; j < t; ++j) bits[j] = (l - j + t - 1) / t;
+    return bits;
+  }
+  const int c = (l + t - 1) / t;
+  if ((t - 1) * c >= l) return {};
+  for (int j = 0; j < t; ++j) bits[j] = std::min(c, l - j * c);
+  return bits;
+}
+
+// Bit positions of block j among t blocks of an L-bit id.
+std::vector<int> BlockPositions(int l, int t, int j, bool skip) {
+  std::vector<int> pos;
+  const int c = (l + t - 1) / t;
+  for (int p = 0; p < l; ++p)
+    if (skip ? p % t == j : p / c == j) pos.push_back(p);
+  return pos;
+}
+
+// Rows block j needs: the values v of its bits that some id < n has. Placing
+// v's bits at the block's positions is increasing in v and gives the
+// smallest id with that block value, so those values are exactly
+// [0, count): all 2^{b_j} of them except for the block holding bit L-1 when
+// n is not a power of two.
+uint64_t BlockRows(uint64_t n, const std::vector<int>& pos) {
+  auto place = [&](uint64_t v) {
+    uint64_t x = 0;
+    for (size_t k = 0; k < pos.size(); ++k) x |= ((v >> k) & 1) << pos[k];
+    return x;
+  };
+  uint64_t lo = 0, hi = (uint64_t{1} << pos.size()) - 1;  // place(lo) = 0 < n
+  while (lo < hi) {
+    const uint64_t mid = lo + (hi - lo + 1) / 2;
+    if (place(mid) < n) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo + 1;
+}
+
+// Rows of each block of a field of n ids split into t blocks; empty if the
+// split is not valid (succession cannot make exactly t non-empty runs).
+std::vector<uint64_t> SplitRows(uint64_t n, int t, bool skip) {
+  const std::vector<int> bits = BlockBits(AddressBits(n), t, skip);
+  std::vector<uint64_t> rows;
+  for (int j = 0; j < static_cast<int>(bits.size()); ++j)
+    rows.push_back(BlockRows(n, BlockPositions(AddressBits(n), t, j, skip)));
+  return rows;
+}
+
+uint64_t Sum(const std::vector<uint64_t>& v) {
+  uint64_t s = 0;
+  for (uint64_t x : v) s += x;
+  return s;
 }
 
 struct Option {
   uint64_t bytes;
-  int bits;
+  int blocks;  // 0 = full
 };
 
 }  // namespace
@@ -61,8 +118,11 @@ Status BinaryCodeEmbedding::Init(const CompressorContext& ctx, const ParamSet& p
   std::vector<std::vector<Option>> options(nf);
   for (int f = 0; f < nf; ++f) {
     const uint64_t n = space_.cardinalities[f];
-    for (int c = 1; c < AddressBits(n); ++c)
-      if (OptionRows(n, c) < n) options[f].push_back({row_bytes * OptionRows(n, c) + 4, c});
+    const int l = AddressBits(n);
+    for (int t = 2; t <= l; ++t) {
+      const uint64_t rows = Sum(SplitRows(n, t, skip_));
+      if (rows > 0 && rows < n) options[f].push_back({row_bytes * rows + 4, t});
+    }
     options[f].push_back({row_bytes * n, 0});
     std::stable_sort(options[f].begin(), options[f].end(),
                      [](const Option& a, const Option& b) { return a.bytes < b.bytes; });
@@ -97,8 +157,8 @@ Status BinaryCodeEmbedding::Init(const CompressorContext& ctx, const ParamSet& p
       }
     }
   }
-  bits_.resize(nf);
-  for (int f = 0; f < nf; ++f) bits_[f] = options[f][pick[f]].bits;
+  split_.resize(nf);
+  for (int f = 0; f < nf; ++f) split_[f] = options[f][pick[f]].blocks;
   Layout();
   return OkStatus();
 }
@@ -107,16 +167,31 @@ void BinaryCodeEmbedding::Layout() {
   const int nf = space_.num_fields();
   blocks_.assign(nf, 1);
   address_bits_.assign(nf, 0);
+  block_bits_.assign(nf, {});
+  block_off_.assign(nf, {0});
   base_.assign(nf, 0);
+  field_rows_.assign(nf, 0);
   rows_ = 0;
   max_blocks_ = 1;
   for (int f = 0; f < nf; ++f) {
     const uint64_t n = space_.cardinalities[f];
     address_bits_[f] = AddressBits(n);
-    const int c = bits_[f];
-    if (c > 0) blocks_[f] = (address_bits_[f] + c - 1) / c;
+    field_rows_[f] = n;
+    if (split_[f] > 0) {
+      block_bits_[f] = BlockBits(address_bits_[f], split_[f], skip_);
+      const std::vector<uint64_t> rows = SplitRows(n, split_[f], skip_);
+      ECPS_CHECK(!rows.empty()) << "binarycode: field " << f << " split " << split_[f];
+      blocks_[f] = split_[f];
+      block_off_[f].assign(blocks_[f], 0);
+      uint64_t off = 0;
+      for (int j = 0; j < blocks_[f]; ++j) {
+        block_off_[f][j] = off;
+        off += rows[j];
+      }
+      field_rows_[f] = off;
+    }
     base_[f] = rows_;
-    rows_ += OptionRows(n, c);
+    rows_ += field_rows_[f];
     max_blocks_ = std::max(max_blocks_, blocks_[f]);
   }
 }
@@ -142,22 +217,23 @@ void BinaryCodeEmbedding::Encode(std::span<const uint32_t> keys, LookupPlan* pla
   for (int i = 0; i < n; ++i, out += per) {
     ECPS_DCHECK(keys[i] < space_.cardinalities[field]);
     const uint64_t x = keys[i];
-    const int c = bits_[field];
     const int t = blocks_[field];
     const uint64_t base = base_[field];
-    if (c == 0) {
+    if (split_[field] == 0) {
       out[0] = base + x;
     } else if (!skip_) {
-      const uint64_t mask = (1ull << c) - 1;
-      for (int j = 0; j < t; ++j)
-        out[j] = base + (static_cast<uint64_t>(j) << c) + ((x >> (j * c)) & mask);
+      const int c = block_bits_[field][0];
+      for (int j = 0; j < t; ++j) {
+        const uint64_t mask = (uint64_t{1} << block_bits_[field][j]) - 1;
+        out[j] = base + block_off_[field][j] + ((x >> (j * c)) & mask);
+      }
     } else {
-      // Block j gathers bits j, j + t, j + 2t, ... (positions beyond L are 0).
+      // Block j gathers bits j, j + t, j + 2t, ... of x.
       for (int j = 0; j < t; ++j) {
         uint64_t v = 0;
         uint64_t rest = x >> j;
-        for (int k = 0; k < c && rest != 0; ++k, rest >>= t) v |= (rest & 1) << k;
-        out[j] = base + (static_cast<uint64_t>(j) << c) + v;
+        for (int k = 0; rest != 0; ++k, rest >>= t) v |= (rest & 1) << k;
+        out[j] = base + block_off_[field][j] + v;
       }
     }
     for (int j = t; j < per; ++j) out[j] = kNoRow;
@@ -205,32 +281,41 @@ void BinaryCodeEmbedding::DecodeBackward(const LookupPlan& plan, const FetchedRo
 MemoryReport BinaryCodeEmbedding::Memory() const {
   MemoryReport r;
   r.parameter_bytes = 4ull * static_cast<uint64_t>(space_.dim) * rows_;
-  for (int c : bits_) r.auxiliary_bytes += c == 0 ? 0 : 4;
+  for (int t : split_) r.auxiliary_bytes += t == 0 ? 0 : 4;
   r.inference_bytes = r.parameter_bytes + r.auxiliary_bytes;
   return r;
 }
 
+// Version 2 saves blocks per field. Version 1 saved bits per block with the
+// t·2^c layout, whose tables have a different shape; it is refused.
 std::string BinaryCodeEmbedding::SaveState() const {
-  StateWriter w(kName, 1);
+  StateWriter w(kName, 2);
   w.Pod<uint8_t>(skip_ ? 1 : 0);
   w.Pod<uint8_t>(mean_ ? 1 : 0);
-  w.Vec(bits_);
+  w.Vec(split_);
   return w.Finish();
 }
 
 Status BinaryCodeEmbedding::LoadState(const std::string& blob) {
   StateReader r;
-  RETURN_IF_ERROR(r.Open(blob, kName, 1));
+  RETURN_IF_ERROR(r.Open(blob, kName, 2));
+  if (r.version() == 1)
+    return InvalidArgument(
+        "binarycode state version 1 (t·2^c rows per field, before commit 'BinaryCode: allocate "
+        "only reachable rows') has a different table layout; retrain with this version");
   uint8_t skip = 0, mean = 0;
-  std::vector<int> bits;
-  if (!r.Pod(&skip) || !r.Pod(&mean) || !r.Vec(&bits) || !r.AtEnd() ||
-      bits.size() != space_.cardinalities.size())
+  std::vector<int> split;
+  if (!r.Pod(&skip) || !r.Pod(&mean) || !r.Vec(&split) || !r.AtEnd() ||
+      split.size() != space_.cardinalities.size())
     return r.Corrupt();
-  for (int c : bits)
-    if (c < 0 || c > 62) return r.Corrupt();
+  for (size_t f = 0; f < split.size(); ++f) {
+    const int l = AddressBits(space_.cardinalities[f]);
+    if (split[f] < 0 || split[f] == 1 || split[f] > l) return r.Corrupt();
+    if (split[f] > 0 && BlockBits(l, split[f], skip != 0).empty()) return r.Corrupt();
+  }
   skip_ = skip != 0;
   mean_ = mean != 0;
-  bits_ = std::move(bits);
+  split_ = std::move(split);
   Layout();
   return OkStatus();
 }

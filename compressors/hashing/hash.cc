@@ -11,7 +11,13 @@ namespace ecps {
 using hashing_internal::StateReader;
 using hashing_internal::StateWriter;
 
-ParamSchema HashEmbedding::Schema() { return ParamSchema(); }
+ParamSchema HashEmbedding::Schema() {
+  ParamSchema s;
+  s.Bool("per_field", false,
+         "one table per field with floor(n_f·CR) rows (CODE use_multi=1) instead of one global "
+         "table of floor(n·CR) rows");
+  return s;
+}
 
 std::unique_ptr<Compressor> HashEmbedding::Create() { return std::make_unique<HashEmbedding>(); }
 
@@ -20,9 +26,30 @@ Status HashEmbedding::Init(const CompressorContext& ctx, const ParamSet& params)
   space_ = ctx.space;
   init_bound_ = hashing_internal::InitBound(space_);
   const uint64_t row_bytes = 4ull * static_cast<uint64_t>(space_.dim);
-  m_ = std::clamp<uint64_t>(hashing_internal::BudgetBytes(space_, ctx.budget) / row_bytes, 1,
-                            space_.total());
+  field_rows_.clear();
+  field_off_.clear();
+  if (!params.GetBool("per_field")) {
+    m_ = std::clamp<uint64_t>(hashing_internal::BudgetBytes(space_, ctx.budget) / row_bytes, 1,
+                              space_.total());
+    return OkStatus();
+  }
+  // floor keeps the sum within the budget; the floor of 1 row per field may
+  // exceed it at tiny budgets, and Memory() then reports the real ratio.
+  for (uint64_t n : space_.cardinalities) {
+    const double want = std::floor(static_cast<double>(n) * ctx.budget);
+    field_rows_.push_back(std::clamp<uint64_t>(static_cast<uint64_t>(want), 1, n));
+  }
+  Layout();
   return OkStatus();
+}
+
+void HashEmbedding::Layout() {
+  field_off_.assign(field_rows_.size(), 0);
+  m_ = 0;
+  for (size_t f = 0; f < field_rows_.size(); ++f) {
+    field_off_[f] = m_;
+    m_ += field_rows_[f];
+  }
 }
 
 std::vector<RowTableSpec> HashEmbedding::Tables() const {
@@ -35,8 +62,23 @@ std::vector<RowTableSpec> HashEmbedding::Tables() const {
 }
 
 void HashEmbedding::Encode(std::span<const uint32_t> keys, LookupPlan* plan) const {
-  OneTableMethod::Encode(keys, plan);
-  for (uint64_t& r : plan->rows[0]) r %= m_;
+  if (field_rows_.empty()) {
+    OneTableMethod::Encode(keys, plan);
+    for (uint64_t& r : plan->rows[0]) r %= m_;
+    return;
+  }
+  const int n = static_cast<int>(keys.size());
+  const int nf = space_.num_fields();
+  plan->Reset(n, 1);
+  plan->per_key = {1};
+  plan->rows[0].resize(n);
+  uint64_t* rows = plan->rows[0].data();
+  int field = 0;
+  for (int i = 0; i < n; ++i) {
+    ECPS_DCHECK(keys[i] < space_.cardinalities[field]);
+    rows[i] = field_off_[field] + keys[i] % field_rows_[field];
+    if (++field == nf) field = 0;
+  }
 }
 
 MemoryReport HashEmbedding::Memory() const {
@@ -46,18 +88,41 @@ MemoryReport HashEmbedding::Memory() const {
   return r;
 }
 
+// Version 2 appends the per-field sizes (empty for the global table);
+// version 1 blobs (global table only) still load.
 std::string HashEmbedding::SaveState() const {
-  StateWriter w(kName, 1);
+  StateWriter w(kName, 2);
   w.Pod(m_);
+  w.Vec(field_rows_);
   return w.Finish();
 }
 
 Status HashEmbedding::LoadState(const std::string& blob) {
   StateReader r;
-  RETURN_IF_ERROR(r.Open(blob, kName, 1));
+  RETURN_IF_ERROR(r.Open(blob, kName, 2));
   uint64_t m = 0;
-  if (!r.Pod(&m) || !r.AtEnd() || m == 0) return r.Corrupt();
-  m_ = m;
+  std::vector<uint64_t> field_rows;
+  if (!r.Pod(&m) || m == 0) return r.Corrupt();
+  if (!r.AtEnd() && !r.Vec(&field_rows)) return r.Corrupt();
+  if (!r.AtEnd()) return r.Corrupt();
+  if (!field_rows.empty()) {
+    if (field_rows.size() != space_.cardinalities.size())
+      return InvalidArgument("hash state: ", field_rows.size(), " per-field sizes for ",
+                             space_.cardinalities.size(), " fields");
+    uint64_t sum = 0;
+    for (size_t f = 0; f < field_rows.size(); ++f) {
+      if (field_rows[f] == 0 || field_rows[f] > space_.cardinalities[f]) return r.Corrupt();
+      sum += field_rows[f];
+    }
+    if (sum != m) return r.Corrupt();
+  }
+  field_rows_ = std::move(field_rows);
+  if (field_rows_.empty()) {
+    field_off_.clear();
+    m_ = m;
+  } else {
+    Layout();
+  }
   return OkStatus();
 }
 

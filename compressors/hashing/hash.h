@@ -1,6 +1,12 @@
 // Hash (methods.md §2.2, CODE `hash`): one table E of m = floor(n·CR) rows
 // over the single global id space; a feature x of field f uses row
 // (offset_f + x) mod m.
+// per_field=true is CODE's use_multi=1 mode of the same method: field f gets
+// its own m_f = max(1, floor(n_f·CR)) rows and x uses row off_f + x mod m_f.
+// Every field is then compressed by the same ratio, as CompoEmb and the other
+// per-field methods do, instead of the global table's ratio over all ids
+// (where a small field's values mostly share rows with the rare values of the
+// big fields). It exists to tell the two effects apart (docs/results.md).
 //
 // Budget: closed form. methods.md writes m = ceil(n·CR); floor is used so that
 // inference memory never exceeds the budget (it is within one row, hence
@@ -22,7 +28,7 @@ namespace ecps {
 class HashEmbedding final : public method_internal::OneTableMethod {
  public:
   static constexpr char kName[] = "hash";
-  // Declared parameters: none (the budget alone sizes the table).
+  // Declared parameters: per_field (the budget alone sizes the table).
   static ParamSchema Schema();
   static std::unique_ptr<Compressor> Create();
 
@@ -30,19 +36,28 @@ class HashEmbedding final : public method_internal::OneTableMethod {
   Status Init(const CompressorContext& ctx, const ParamSet& params) override;
   // {E: m x d, f32, U(-b, b)}.
   std::vector<RowTableSpec> Tables() const override;
-  // Encode: (offset_f + key) mod m. Decode/DecodeBackward: copies (OneTableMethod).
+  // Encode: (offset_f + key) mod m, or off_f + key mod m_f per field.
+  // Decode/DecodeBackward: copies (OneTableMethod).
   void Encode(std::span<const uint32_t> keys, LookupPlan* plan) const override;
   // inference = parameter = 4·m·d bytes (the modulus is the table size).
   MemoryReport Memory() const override;
-  // Saves m; LoadState restores it (Tables() then follow the checkpoint).
+  // Saves m and the per-field sizes; LoadState restores them (Tables() then
+  // follow the checkpoint).
   std::string SaveState() const override;
   Status LoadState(const std::string& blob) override;
 
+  // Rows of E (the sum of the per-field m_f in per-field mode).
   uint64_t rows() const { return m_; }
+  // Per-field row counts m_f; empty for the global table.
+  const std::vector<uint64_t>& field_rows() const { return field_rows_; }
 
  private:
+  // Per-field offsets and m_ from field_rows_.
+  void Layout();
+
   double init_bound_ = 0;
   uint64_t m_ = 1;
+  std::vector<uint64_t> field_rows_, field_off_;  // per-field mode only
 };
 
 }  // namespace ecps

@@ -48,10 +48,10 @@ Status StateReader::Open(std::string_view blob, std::string_view tag, uint32_t m
   if (blob.size() < 12 || blob.substr(0, 8) != tag_)
     return DataLoss("method state: not a '", std::string(tag), "' state blob");
   pos_ = 8;
-  uint32_t version = 0;
-  Pod(&version);
-  if (version == 0 || version > max_version)
-    return DataLoss("method state '", std::string(tag), "': unsupported version ", version);
+  version_ = 0;
+  Pod(&version_);
+  if (version_ == 0 || version_ > max_version)
+    return DataLoss("method state '", std::string(tag), "': unsupported version ", version_);
   return OkStatus();
 }
 

@@ -99,6 +99,8 @@ class StateReader {
     return true;
   }
   bool AtEnd() const { return pos_ == blob_.size(); }
+  // The blob's version (after a successful Open).
+  uint32_t version() const { return version_; }
   // The error for a short or overlong blob.
   Status Corrupt() const;
 
@@ -106,6 +108,7 @@ class StateReader {
   std::string_view blob_;
   std::string tag_;
   size_t pos_ = 0;
+  uint32_t version_ = 0;
 };
 
 }  // namespace ecps::hashing_internal

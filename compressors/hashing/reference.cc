@@ -26,8 +26,14 @@ std::vector<float> HashLookup(const HashEmbedding& m, const FeatureSpace& s,
   const int d = s.dim, nf = s.num_fields();
   std::vector<float> out;
   for (size_t i = 0; i < keys.size(); ++i) {
-    const uint64_t gid = s.offsets[i % nf] + keys[i];
-    const float* r = Row(tables, 0, gid % m.rows(), d);
+    const int f = static_cast<int>(i % nf);
+    uint64_t row = (s.offsets[f] + keys[i]) % m.rows();
+    if (!m.field_rows().empty()) {
+      // Per field: the fields before f, then key mod m_f.
+      row = keys[i] % m.field_rows()[f];
+      for (int g = 0; g < f; ++g) row += m.field_rows()[g];
+    }
+    const float* r = Row(tables, 0, row, d);
     out.insert(out.end(), r, r + d);
   }
   return out;
@@ -121,23 +127,35 @@ std::vector<float> BinaryCodeLookup(const BinaryCodeEmbedding& m, const FeatureS
   std::vector<float> out;
   for (size_t i = 0; i < keys.size(); ++i) {
     const int f = static_cast<int>(i % nf);
-    const int c = m.code_bits(f);
     std::vector<uint64_t> rows;
-    if (c == 0) {
+    if (m.full(f)) {
       rows.push_back(m.base(f) + keys[i]);
     } else {
-      // The id as a string of L bits, least significant first.
+      // The id as a string of L bits, least significant first; block j takes
+      // the positions of its split and owns 2^(its bit count) rows after the
+      // rows of the blocks before it.
       const int l = m.address_bits(f);
+      const int t = m.blocks(f);
       std::string bits;
       for (int b = 0; b < l; ++b) bits.push_back(((keys[i] >> b) & 1) ? '1' : '0');
-      const int t = (l + c - 1) / c;
+      const int run = (l + t - 1) / t;  // succession: run length
+      uint64_t first = m.base(f);
       for (int j = 0; j < t; ++j) {
+        std::vector<int> positions;
+        for (int pos = 0; pos < l; ++pos)
+          if (m.skip() ? pos % t == j : pos / run == j) positions.push_back(pos);
         uint64_t v = 0;
-        for (int k = 0; k < c; ++k) {
-          const int pos = m.skip() ? j + k * t : j * c + k;
-          if (pos < l && bits[pos] == '1') v += uint64_t{1} << k;
+        for (size_t k = 0; k < positions.size(); ++k)
+          if (bits[positions[k]] == '1') v += uint64_t{1} << k;
+        rows.push_back(first + v);
+        // Block j's rows: the values of its bits that some id < n has.
+        uint64_t reachable = 0;
+        for (uint64_t x = 0; x < s.cardinalities[f]; ++x) {
+          uint64_t w = 0;
+          for (size_t k = 0; k < positions.size(); ++k) w |= ((x >> positions[k]) & 1) << k;
+          reachable = std::max(reachable, w + 1);
         }
-        rows.push_back(m.base(f) + static_cast<uint64_t>(j) * (uint64_t{1} << c) + v);
+        first += reachable;
       }
     }
     std::vector<float> e(d, 0.0f);

@@ -43,9 +43,11 @@ TEST_P(HashingTrainTest, TrainsDlrmAtTenPercent) {
   EXPECT_EQ((*r)["method"], method);
   // The planted signal (every method reaches ~0.69-0.70 here; chance is 0.5).
   EXPECT_GT(auc, 0.65) << r->dump(2);
-  // Every solver lands within 1% below the budget on this space.
+  // Every solver lands within 1% below the budget on this space, except
+  // BinaryCode's discrete ratios (a field is full or split into blocks of
+  // ~2^(L/t) rows; HashingBudgetTest pins that its slack is spent).
   EXPECT_LE(ratio, 0.1);
-  EXPECT_GE(ratio, 0.099);
+  EXPECT_GE(ratio, method == "binarycode" ? 0.08 : 0.099);
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, HashingTrainTest,
