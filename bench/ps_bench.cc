@@ -160,7 +160,7 @@ Rate MeasureTransport(const std::string& kind, int keys, uint64_t rows, double s
       m.payloads.push_back(copy ? comm::Buffer::Copy(echo_src.data(), echo_src.size())
                                 : echo_payload);
       auto f = rpc.Call(1, std::move(m));
-      auto reply = comm::Rpc::Wait(f, 60000, "echo");
+      auto reply = rpc.Wait(f, 60000, "echo");
       Die(reply.status(), "echo");
       if (copy) std::memcpy(echo_dst.data(), reply->payloads[0].data, echo_dst.size());
     }

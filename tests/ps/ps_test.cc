@@ -345,7 +345,7 @@ TEST(PsTest, MalformedRequestsAreRejectedAndTheServerKeepsServing) {
   comm::Rpc& rpc = *c.rpcs[0];
   auto call = [&](Message m) {
     auto f = rpc.Call(0, std::move(m));
-    return comm::Rpc::Wait(f, 5000, "test").status();
+    return rpc.Wait(f, 5000, "test").status();
   };
   // Undecodable bytes: dropped and counted.
   ASSERT_TRUE(rpc.transport().SendRaw(0, comm::WireMessage{"junk", {}}).ok());
