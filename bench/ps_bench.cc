@@ -15,6 +15,9 @@
 // usage: ps_bench [--keys K] [--rows R] [--seconds S] [--steps N]
 //                 [--only inproc|tcp|e2e]   (one part alone, for profiling)
 //                 [--verbose 1]  (wall and process CPU time of every round)
+//                 [--server-threads N]  (the server's handler threads, default 2)
+//                 [--row-threads N]  (threads sharing one request's row work;
+//                                     default 0: the hardware concurrency)
 // docs/performance.md has the numbers and the command.
 #include <sys/resource.h>
 #include <unistd.h>
@@ -26,6 +29,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "comm/rpc.h"
@@ -73,8 +77,20 @@ double Median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-Rate MeasureTransport(const std::string& kind, int keys, uint64_t rows, double seconds,
-                      bool verbose) {
+struct Setup {
+  int keys = 4096;
+  uint64_t rows = 1000000;
+  double seconds = 4;
+  bool verbose = false;
+  int server_threads = 2;
+  int row_threads = 0;
+};
+
+Rate MeasureTransport(const std::string& kind, const Setup& setup) {
+  const int keys = setup.keys;
+  const uint64_t rows = setup.rows;
+  const double seconds = setup.seconds;
+  const bool verbose = setup.verbose;
   comm::InProcHub hub;
   std::unique_ptr<comm::Transport> st, wt;
   std::string sep, wep;
@@ -97,7 +113,8 @@ Rate MeasureTransport(const std::string& kind, int keys, uint64_t rows, double s
   Die(wt->Connect(1, sep), "connect");
   ps::ServerOptions so;
   so.shards = {1, 8};
-  so.threads = 2;
+  so.threads = setup.server_threads;
+  so.row_threads = setup.row_threads;
   so.optimizer.kind = SparseOptimizerKind::kSgd;
   ps::Server server(so, st.get(), 1);
   server.Start();
@@ -160,7 +177,7 @@ Rate MeasureTransport(const std::string& kind, int keys, uint64_t rows, double s
       m.payloads.push_back(copy ? comm::Buffer::Copy(echo_src.data(), echo_src.size())
                                 : echo_payload);
       auto f = rpc.Call(1, std::move(m));
-      auto reply = comm::Rpc::Wait(f, 60000, "echo");
+      auto reply = rpc.Wait(f, 60000, "echo");
       Die(reply.status(), "echo");
       if (copy) std::memcpy(echo_dst.data(), reply->payloads[0].data, echo_dst.size());
     }
@@ -260,23 +277,28 @@ E2e MeasureEndToEnd(int steps) {
 }
 
 int Main(int argc, char** argv) {
-  int keys = 4096, steps = 300;
-  uint64_t rows = 1000000;
-  double seconds = 4;
+  Setup setup;
+  int steps = 300;
   std::string only;
-  bool verbose = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
-    if (k == "--keys") keys = std::atoi(argv[i + 1]);
-    if (k == "--rows") rows = std::strtoull(argv[i + 1], nullptr, 10);
-    if (k == "--seconds") seconds = std::atof(argv[i + 1]);
+    if (k == "--keys") setup.keys = std::atoi(argv[i + 1]);
+    if (k == "--rows") setup.rows = std::strtoull(argv[i + 1], nullptr, 10);
+    if (k == "--seconds") setup.seconds = std::atof(argv[i + 1]);
     if (k == "--steps") steps = std::atoi(argv[i + 1]);
     if (k == "--only") only = argv[i + 1];
-    if (k == "--verbose") verbose = std::atoi(argv[i + 1]) != 0;
+    if (k == "--verbose") setup.verbose = std::atoi(argv[i + 1]) != 0;
+    if (k == "--server-threads") setup.server_threads = std::max(1, std::atoi(argv[i + 1]));
+    if (k == "--row-threads") setup.row_threads = std::max(0, std::atoi(argv[i + 1]));
   }
+  const int keys = setup.keys;
   SetLogLevel("warn");
-  std::printf("pull+push of %d distinct 16-dim fp32 rows (table of %llu rows, 1 server, SGD)\n\n",
-              keys, static_cast<unsigned long long>(rows));
+  std::printf("pull+push of %d distinct 16-dim fp32 rows (table of %llu rows, 1 server, SGD)\n",
+              keys, static_cast<unsigned long long>(setup.rows));
+  std::printf(
+      "hardware concurrency %u; server: %d handler threads, row-work threads %d (0: hardware "
+      "concurrency), 8 virtual shards\n\n",
+      std::thread::hardware_concurrency(), setup.server_threads, setup.row_threads);
   std::printf(
       "| transport | pull+push keys/s | pull+push GB/s | raw echo GB/s | ratio | zero-copy echo "
       "GB/s | per iteration: pull+push / echo / local row work us | ceiling |\n");
@@ -284,7 +306,7 @@ int Main(int argc, char** argv) {
   const double bytes = static_cast<double>(keys) * 144;  // per iteration, both ways
   for (const char* kind : {"inproc", "tcp"}) {
     if (!only.empty() && only != kind) continue;
-    Rate r = MeasureTransport(kind, keys, rows, seconds, verbose);
+    Rate r = MeasureTransport(kind, setup);
     // ceiling: the ratio a store whose only cost beyond the echo were the
     // local row work would reach, echo / (echo + row work).
     std::printf("| %s | %.3g | %.3f | %.3f | %.0f%% | %.3f | %.0f / %.0f / %.0f | %.0f%% |\n", kind,

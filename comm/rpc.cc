@@ -1,5 +1,7 @@
 #include "comm/rpc.h"
 
+#include <algorithm>
+
 #include "common/logging.h"
 
 namespace ecps::comm {
@@ -10,7 +12,8 @@ Rpc::Rpc(Transport* transport, int self, std::function<void(Message)> on_message
 Rpc::~Rpc() { Stop(); }
 
 void Rpc::Start() {
-  thread_ = std::thread([this] { Loop(); });
+  // Without a callback the callers receive (header comment).
+  if (on_message_) thread_ = std::thread([this] { Loop(); });
 }
 
 void Rpc::Stop() {
@@ -22,8 +25,13 @@ void Rpc::Stop() {
   transport_->Close();
   if (thread_.joinable()) thread_.join();
   std::lock_guard<std::mutex> l(mu_);
-  for (auto& [id, p] : pending_) p.set_value(IoError("node ", self_, " stopped"));
+  FailPending(IoError("node ", self_, " stopped"));
+}
+
+void Rpc::FailPending(const Status& s) {
+  for (auto& [id, p] : pending_) p.set_value(s);
   pending_.clear();
+  receiver_cv_.notify_all();
 }
 
 std::future<StatusOr<Message>> Rpc::Call(int node, Message msg) {
@@ -55,13 +63,81 @@ std::future<StatusOr<Message>> Rpc::Call(int node, Message msg) {
 
 StatusOr<Message> Rpc::Wait(std::future<StatusOr<Message>>& f, int timeout_ms,
                             const std::string& what) {
-  if (timeout_ms >= 0 &&
-      f.wait_for(std::chrono::milliseconds(timeout_ms)) != std::future_status::ready)
+  const bool forever = timeout_ms < 0;
+  const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  bool ready;
+  if (on_message_) {
+    ready = forever || f.wait_until(deadline) == std::future_status::ready;
+  } else {
+    ready = ReceiveFor(f, deadline, forever);
+  }
+  if (!ready)
     return absl::DeadlineExceededError(absl::StrCat(what, ": no reply within ", timeout_ms, " ms"));
   StatusOr<Message> m = f.get();
   if (!m.ok()) return m.status();
   RETURN_IF_ERROR(Annotate(ReplyStatus(*m), what));
   return m;
+}
+
+// Leader/followers among the waiting callers: one receives and dispatches
+// whatever arrives (its own reply ends its turn); the others sleep until
+// their reply was fulfilled or the receiving is free again.
+bool Rpc::ReceiveFor(std::future<StatusOr<Message>>& f, Clock::time_point deadline, bool forever) {
+  auto ready = [&] { return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready; };
+  std::unique_lock<std::mutex> l(mu_);
+  for (;;) {
+    if (ready()) return true;
+    const Clock::time_point now = Clock::now();
+    if (!forever && now >= deadline) return false;
+    if (receiving_ || stopped_) {
+      // Stopped: Stop() fails every pending call, and wakes us then.
+      if (forever) {
+        receiver_cv_.wait(l);
+      } else {
+        receiver_cv_.wait_until(l, deadline);
+      }
+      continue;
+    }
+    receiving_ = true;
+    l.unlock();
+    int timeout_ms = -1;
+    if (!forever) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+      timeout_ms = static_cast<int>(std::min<int64_t>(left, 1 << 30));
+    }
+    StatusOr<Message> m = transport_->Recv(timeout_ms);
+    const bool closed = !m.ok() && m.status().code() == absl::StatusCode::kCancelled;
+    if (m.ok()) {
+      Dispatch(std::move(*m));
+    } else if (!closed && m.status().code() != absl::StatusCode::kDeadlineExceeded) {
+      ++rejected_;
+      ECPS_LOG_WARN("node {}: {}", self_, m.status().ToString());
+    }
+    l.lock();
+    receiving_ = false;
+    // Closed by its owner rather than by Stop(): nothing will ever arrive.
+    if (closed && !stopped_) {
+      stopped_ = true;
+      FailPending(IoError("node ", self_, ": transport closed"));
+    }
+    receiver_cv_.notify_all();  // a follower's reply, or the receiving is free
+  }
+}
+
+void Rpc::Dispatch(Message m) {
+  if (IsReply(m.header.type)) {
+    std::promise<StatusOr<Message>> p;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = pending_.find(m.header.request_id);
+      if (it == pending_.end()) return;  // a late reply after a timeout
+      p = std::move(it->second);
+      pending_.erase(it);
+    }
+    p.set_value(std::move(m));
+  } else if (on_message_) {
+    on_message_(std::move(m));
+  }
 }
 
 void Rpc::Loop() {
@@ -73,19 +149,7 @@ void Rpc::Loop() {
       ECPS_LOG_WARN("node {}: {}", self_, m.status().ToString());
       continue;
     }
-    if (IsReply(m->header.type)) {
-      std::promise<StatusOr<Message>> p;
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        auto it = pending_.find(m->header.request_id);
-        if (it == pending_.end()) continue;  // a late reply after a timeout
-        p = std::move(it->second);
-        pending_.erase(it);
-      }
-      p.set_value(std::move(*m));
-    } else if (on_message_) {
-      on_message_(std::move(*m));
-    }
+    Dispatch(std::move(*m));
   }
 }
 

@@ -62,7 +62,7 @@ class RpcCollective final : public Collective {
     m.header.text = std::to_string(bcast_root);
     m.payloads.push_back(std::move(mine));
     auto f = rpc_->Call(root_, std::move(m));
-    return Rpc::Wait(f, timeout_ms_, absl::StrCat("collective #", seq_ - 1, " of rank ", rank_));
+    return rpc_->Wait(f, timeout_ms_, absl::StrCat("collective #", seq_ - 1, " of rank ", rank_));
   }
 
   Rpc* rpc_;

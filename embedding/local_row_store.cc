@@ -233,48 +233,70 @@ class LocalRowStore final : public RowStore {
   }
 
   void Push(const LookupPlan& plan, const FetchedRows& grads, int64_t step) override {
-    PushImpl(plan, grads, step, {});
-  }
-
-  void PushShare(const LookupPlan& plan, const FetchedRows& grads, int64_t step,
-                 std::span<const uint64_t> lookups) override {
-    ECPS_CHECK_EQ(lookups.size(), tables_.size());
-    PushImpl(plan, grads, step, lookups);
-  }
-
-  // `lookups` empty: each table's N is plan.rows[t].size().
-  void PushImpl(const LookupPlan& plan, const FetchedRows& grads, int64_t step,
-                std::span<const uint64_t> lookups) {
     ECPS_CHECK_EQ(plan.rows.size(), tables_.size());
     const SparseStepFactors factors = MakeSparseStepFactors(opt_, step);
     for (size_t t = 0; t < tables_.size(); ++t) {
       Table& tb = tables_[t];
       const std::vector<uint64_t>& rows = plan.rows[t];
       if (!tb.spec.trainable || rows.empty()) continue;
-      const size_t w = tb.spec.width;
-      ECPS_CHECK_EQ(grads.values[t].size(), rows.size() * w) << "table '" << tb.spec.name << "'";
-      SumDuplicates(tb, rows, grads.values[t].data());
-      if (tb.coded()) {
-        PushCoded(&tb, lookups.empty() ? rows.size() : lookups[t], factors);
+      ECPS_CHECK_EQ(grads.values[t].size(), rows.size() * tb.spec.width)
+          << "table '" << tb.spec.name << "'";
+      const GradRun run{static_cast<int>(t), rows, grads.values[t].data()};
+      SumDuplicates(tb, std::span<const GradRun>(&run, 1));
+      Update(&tb, unique_.data(), sums_.data(), unique_.size(), rows.size(), factors);
+    }
+  }
+
+  void PushShare(std::span<const GradRun> runs, int64_t step, std::span<const uint64_t> lookups,
+                 bool distinct) override {
+    ECPS_CHECK_EQ(lookups.size(), tables_.size());
+    const SparseStepFactors factors = MakeSparseStepFactors(opt_, step);
+    for (const GradRun& r : runs)
+      ECPS_CHECK(r.table >= 0 && static_cast<size_t>(r.table) < tables_.size()) << r.table;
+    for (size_t t = 0; t < tables_.size(); ++t) {
+      Table& tb = tables_[t];
+      if (!tb.spec.trainable) continue;
+      if (distinct) {
+        // Each gradient is the row's sum already: update from the caller's
+        // memory, run by run (the order a concatenated plan would give).
+        for (const GradRun& r : runs) {
+          if (r.table != static_cast<int>(t)) continue;
+          for (uint64_t row : r.rows)
+            ECPS_CHECK_LT(row, tb.spec.rows) << "table '" << tb.spec.name << "'";
+          Update(&tb, r.rows.data(), r.grads, r.rows.size(), lookups[t], factors);
+        }
         continue;
       }
-      // One optimizer step per unique row, in first-occurrence order.
-      const size_t sf = tb.state_floats;
-      float* weights = tb.values.data();
-      float* state = tb.state.data();
-      const size_t n = unique_.size();
-      constexpr size_t kAhead = 4;  // rows are scattered: fetch a few ahead
-      for (size_t u = 0; u < n; ++u) {
-        if (u + kAhead < n) {
-          const uint64_t next = unique_[u + kAhead];
-          __builtin_prefetch(weights + next * w, 1);
-          if (sf > 0) __builtin_prefetch(state + next * sf, 1);
-          if (sf > w) __builtin_prefetch(state + next * sf + w, 1);
-        }
-        const uint64_t r = unique_[u];
-        ApplySparseUpdate(opt_, factors, static_cast<int>(w), sums_.data() + u * w, weights + r * w,
-                          state + r * sf);
+      SumDuplicates(tb, runs, static_cast<int>(t));
+      if (!unique_.empty())
+        Update(&tb, unique_.data(), sums_.data(), unique_.size(), lookups[t], factors);
+    }
+  }
+
+  // One optimizer step for each of the n distinct `rows`, in order, with
+  // gradients grads[u * width ...]. `lookups`: the batch's references to the
+  // table (ALPT's N).
+  void Update(Table* tb, const uint64_t* rows, const float* grads, size_t n, size_t lookups,
+              const SparseStepFactors& factors) {
+    if (tb->coded()) {
+      PushCoded(tb, rows, grads, n, lookups, factors);
+      return;
+    }
+    const size_t w = tb->spec.width;
+    const size_t sf = tb->state_floats;
+    float* weights = tb->values.data();
+    float* state = tb->state.data();
+    constexpr size_t kAhead = 4;  // rows are scattered: fetch a few ahead
+    for (size_t u = 0; u < n; ++u) {
+      if (u + kAhead < n) {
+        const uint64_t next = rows[u + kAhead];
+        __builtin_prefetch(weights + next * w, 1);
+        if (sf > 0) __builtin_prefetch(state + next * sf, 1);
+        if (sf > w) __builtin_prefetch(state + next * sf + w, 1);
       }
+      const uint64_t r = rows[u];
+      ApplySparseUpdate(opt_, factors, static_cast<int>(w), grads + u * w, weights + r * w,
+                        state + r * sf);
     }
   }
 
@@ -531,10 +553,12 @@ class LocalRowStore final : public RowStore {
                          tb->codes.data() + r * tb->row_bytes);
   }
 
-  // The optimizer step of a coded table for the rows in unique_/sums_:
-  // decode, fp32 update, (ALPT: scale step), encode with rounding.
-  // `lookups` is the number of (duplicated) row references in the batch.
-  void PushCoded(Table* tb, size_t lookups, const SparseStepFactors& factors) {
+  // The optimizer step of a coded table for the n distinct `rows` with
+  // gradients grads[u * width ...]: decode, fp32 update, (ALPT: scale step),
+  // encode with rounding. `lookups` is the number of (duplicated) row
+  // references in the batch.
+  void PushCoded(Table* tb, const uint64_t* rows, const float* grads, size_t n, size_t lookups,
+                 const SparseStepFactors& factors) {
     const RowTableSpec& s = tb->spec;
     const int w = s.width;
     const size_t sf = tb->state_floats;
@@ -547,9 +571,9 @@ class LocalRowStore final : public RowStore {
         s.learn_scale ? 1.0 / std::sqrt(static_cast<double>(lookups) * w * cr.qmax) : 0.0;
     SparseOptimizerConfig scale_cfg = scale_opt_;
     scale_cfg.lr = static_cast<float>(s.scale_lr);
-    for (size_t u = 0; u < unique_.size(); ++u) {
-      const uint64_t r = unique_[u];
-      const float* g = sums_.data() + u * w;
+    for (size_t u = 0; u < n; ++u) {
+      const uint64_t r = rows[u];
+      const float* g = grads + u * w;
       DecodeOne(*tb, r, row_.data());
       ApplySparseUpdate(opt_, factors, w, g, row_.data(), tb->state.data() + r * sf);
       if (s.learn_scale) {
@@ -564,29 +588,38 @@ class LocalRowStore final : public RowStore {
     }
   }
 
-  // Fills unique_ (rows in first-occurrence order, kNoRow skipped) and sums_
-  // (their summed gradients, summed in plan order).
-  void SumDuplicates(const Table& tb, const std::vector<uint64_t>& rows, const float* grad) {
+  // Fills unique_ (rows of table `table` in first-occurrence order over the
+  // runs of that table, kNoRow skipped) and sums_ (their summed gradients,
+  // summed in that order).
+  void SumDuplicates(const Table& tb, std::span<const GradRun> runs, int table = -1) {
     const size_t w = tb.spec.width;
-    dedup_.Begin(rows.size());
+    size_t total = 0;
+    for (const GradRun& run : runs)
+      if (table < 0 || run.table == table) total += run.rows.size();
+    dedup_.Begin(total);
     unique_.clear();
-    unique_.reserve(rows.size());
-    if (sums_.size() < rows.size() * w) sums_.resize(rows.size() * w);
+    unique_.reserve(total);
+    if (sums_.size() < total * w) sums_.resize(total * w);
     constexpr size_t kAhead = 8;
-    for (size_t i = 0; i < rows.size(); ++i) {
-      if (i + kAhead < rows.size() && rows[i + kAhead] != kNoRow) dedup_.Prefetch(rows[i + kAhead]);
-      const uint64_t r = rows[i];
-      if (r == kNoRow) continue;
-      ECPS_CHECK_LT(r, tb.spec.rows) << "table '" << tb.spec.name << "'";
-      bool inserted;
-      const uint32_t u = dedup_.Insert(r, &inserted);
-      float* __restrict s = sums_.data() + static_cast<size_t>(u) * w;
-      const float* __restrict g = grad + i * w;
-      if (inserted) {
-        unique_.push_back(r);
-        std::memcpy(s, g, w * sizeof(float));
-      } else {
-        for (size_t j = 0; j < w; ++j) s[j] += g[j];
+    for (const GradRun& run : runs) {
+      if (table >= 0 && run.table != table) continue;
+      const std::span<const uint64_t> rows = run.rows;
+      for (size_t i = 0; i < rows.size(); ++i) {
+        if (i + kAhead < rows.size() && rows[i + kAhead] != kNoRow)
+          dedup_.Prefetch(rows[i + kAhead]);
+        const uint64_t r = rows[i];
+        if (r == kNoRow) continue;
+        ECPS_CHECK_LT(r, tb.spec.rows) << "table '" << tb.spec.name << "'";
+        bool inserted;
+        const uint32_t u = dedup_.Insert(r, &inserted);
+        float* __restrict s = sums_.data() + static_cast<size_t>(u) * w;
+        const float* __restrict g = run.grads + i * w;
+        if (inserted) {
+          unique_.push_back(r);
+          std::memcpy(s, g, w * sizeof(float));
+        } else {
+          for (size_t j = 0; j < w; ++j) s[j] += g[j];
+        }
       }
     }
   }

@@ -59,14 +59,39 @@ class RowStore : public RowAccess {
   // `step` is the 1-based global step shared with the dense optimizer.
   virtual void Push(const LookupPlan& plan, const FetchedRows& grads, int64_t step) = 0;
 
-  // Push() of one share of a batch, as a parameter-server shard receives it:
-  // `lookups[t]` is the number of references the whole batch made to table t
-  // (plan.rows[t].size() of the full plan, kNoRow included), which a
-  // learned-scale table (ALPT) uses as its N in g = 1/sqrt(N d qmax) instead
-  // of plan.rows[t].size(). REQUIRES: lookups.size() == plan.rows.size().
-  // The default ignores `lookups`.
-  virtual void PushShare(const LookupPlan& plan, const FetchedRows& grads, int64_t step,
-                         std::span<const uint64_t> lookups) {
+  // Gradients of rows of one table as a parameter-server shard receives
+  // them: rows[i] (ids local to this store) has the gradient
+  // grads[i * width, (i + 1) * width). The memory is the caller's.
+  struct GradRun {
+    int table = 0;
+    std::span<const uint64_t> rows;
+    const float* grads = nullptr;
+  };
+
+  // Push() of one share of a batch, as a parameter-server shard receives it,
+  // straight from the request's gradients: a table's runs, in the order
+  // given, are its plan.rows (no kNoRow), so duplicates sum and rows update
+  // in that order. `lookups[t]` is the number of references the whole batch
+  // made to table t (plan.rows[t].size() of the full plan, kNoRow included),
+  // which a learned-scale table (ALPT) uses as its N in g = 1/sqrt(N d qmax).
+  // `distinct`: the caller knows no row occurs twice in a table (one
+  // worker's deduplicated push), so the store may apply each gradient where
+  // it lies instead of summing duplicates into scratch first; a row that does
+  // occur twice is then updated twice. REQUIRES: lookups.size() is the number
+  // of tables. The default builds a plan and calls Push(), ignoring `lookups`.
+  virtual void PushShare(std::span<const GradRun> runs, int64_t step,
+                         std::span<const uint64_t> lookups, bool distinct) {
+    LookupPlan plan;
+    plan.rows.resize(lookups.size());
+    FetchedRows grads;
+    grads.values.resize(lookups.size());
+    const std::vector<RowTableSpec> specs = StoredTables();
+    for (const GradRun& r : runs) {
+      const size_t w = specs.at(r.table).width;
+      plan.rows[r.table].insert(plan.rows[r.table].end(), r.rows.begin(), r.rows.end());
+      grads.values[r.table].insert(grads.values[r.table].end(), r.grads,
+                                   r.grads + r.rows.size() * w);
+    }
     Push(plan, grads, step);
   }
 

@@ -171,8 +171,8 @@ Client::Client(ClientOptions options, comm::Rpc* rpc) : opt_(std::move(options))
 
 StatusOr<Message> Client::CallServer(int s, Message m) const {
   auto f = rpc_->Call(opt_.servers[s], std::move(m));
-  return comm::Rpc::Wait(f, opt_.timeout_ms,
-                         absl::StrCat("server ", s, " (node ", opt_.servers[s], ")"));
+  return rpc_->Wait(f, opt_.timeout_ms,
+                    absl::StrCat("server ", s, " (node ", opt_.servers[s], ")"));
 }
 
 Status Client::CallEachServer(const std::function<Message(int)>& make, const char* what) const {
@@ -180,7 +180,7 @@ Status Client::CallEachServer(const std::function<Message(int)>& make, const cha
   for (int s = 0; s < shards_.num_servers; ++s) fs.push_back(rpc_->Call(opt_.servers[s], make(s)));
   for (int s = 0; s < shards_.num_servers; ++s)
     RETURN_IF_ERROR(
-        comm::Rpc::Wait(fs[s], opt_.timeout_ms, absl::StrCat(what, " on server ", s)).status());
+        rpc_->Wait(fs[s], opt_.timeout_ms, absl::StrCat(what, " on server ", s)).status());
   return OkStatus();
 }
 
@@ -273,7 +273,7 @@ Status Client::DoPull(const LookupPlan& plan, FetchedRows* values) const {
   for (int s = 0; s < ns; ++s) {
     if (!sent[s]) continue;
     ASSIGN_OR_RETURN(replies[s],
-                     comm::Rpc::Wait(fs[s], opt_.timeout_ms, absl::StrCat("pull from server ", s)));
+                     rpc_->Wait(fs[s], opt_.timeout_ms, absl::StrCat("pull from server ", s)));
     if (replies[s].payloads.size() != nt + 1 || replies[s].payloads[nt].size != nt)
       return DataLoss("pull reply of server ", s, " has ", replies[s].payloads.size(),
                       " payloads for ", nt, " tables");
@@ -389,7 +389,7 @@ Status Client::WaitForPushes() const {
   pending_pushes_.clear();
   for (size_t s = 0; s < fs.size(); ++s)
     RETURN_IF_ERROR(
-        comm::Rpc::Wait(fs[s], opt_.timeout_ms, absl::StrCat("push to server ", s)).status());
+        rpc_->Wait(fs[s], opt_.timeout_ms, absl::StrCat("push to server ", s)).status());
   return OkStatus();
 }
 
@@ -454,8 +454,8 @@ StatusOr<std::vector<Client::ShardFile>> Client::SaveShards(const std::string& p
     fs.push_back(rpc_->Call(opt_.servers[s], std::move(m)));
   }
   for (int s = 0; s < shards_.num_servers; ++s) {
-    ASSIGN_OR_RETURN(Message r, comm::Rpc::Wait(fs[s], opt_.timeout_ms,
-                                                absl::StrCat("checkpoint shards of server ", s)));
+    ASSIGN_OR_RETURN(Message r, rpc_->Wait(fs[s], opt_.timeout_ms,
+                                           absl::StrCat("checkpoint shards of server ", s)));
     if (r.payloads.size() != 2) return DataLoss("checkpoint reply of server ", s, " is malformed");
     ASSIGN_OR_RETURN(size_t n, comm::ElementsOf<uint32_t>(r.payloads[0], "vshard ids"));
     ASSIGN_OR_RETURN(size_t pairs, comm::ElementsOf<uint64_t>(r.payloads[1], "shard sizes"));
@@ -566,8 +566,8 @@ Status Client::ReadRows(int table, uint64_t begin, uint64_t count, float* out) c
     fs[s] = rpc_->Call(opt_.servers[s], std::move(m));
   }
   for (int s = 0; s < ns; ++s) {
-    ASSIGN_OR_RETURN(Message r, comm::Rpc::Wait(fs[s], opt_.timeout_ms,
-                                                absl::StrCat("read_rows on server ", s)));
+    ASSIGN_OR_RETURN(Message r,
+                     rpc_->Wait(fs[s], opt_.timeout_ms, absl::StrCat("read_rows on server ", s)));
     if (r.payloads.size() != 1 || r.payloads[0].size != rows[s].size() * w * 4)
       return DataLoss("read_rows reply of server ", s, " has the wrong size");
     const float* v = r.payloads[0].As<float>().data();
@@ -608,7 +608,7 @@ Status Client::WriteRows(int table, uint64_t begin, uint64_t count, const float*
   }
   for (int s = 0; s < ns; ++s)
     RETURN_IF_ERROR(
-        comm::Rpc::Wait(fs[s], opt_.timeout_ms, absl::StrCat("write_rows on server ", s)).status());
+        rpc_->Wait(fs[s], opt_.timeout_ms, absl::StrCat("write_rows on server ", s)).status());
   return OkStatus();
 }
 

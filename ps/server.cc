@@ -93,6 +93,10 @@ Server::Server(ServerOptions options, comm::Transport* transport, int node_id)
     vshards_.push_back(std::move(vs));
   }
   clocks_.assign(opt_.num_workers, 0);
+  int row_threads = opt_.row_threads > 0 ? opt_.row_threads
+                                         : static_cast<int>(std::thread::hardware_concurrency());
+  row_threads = std::clamp(row_threads, 1, std::max(1, static_cast<int>(vshards_.size())));
+  row_pool_ = std::make_unique<ForkJoinPool>(row_threads);
 }
 
 Server::~Server() { Stop(); }
@@ -297,12 +301,11 @@ Server::VShard* Server::Owner(uint64_t row) const {
   return vshards_[v / opt_.shards.num_servers].get();
 }
 
-Status Server::ReadGlobalRows(int table, std::span<const uint64_t> rows, float* out) const {
+Status Server::PlanReads(int table, std::span<const uint64_t> rows, float* out, uint64_t* local,
+                         std::vector<ReadRun>* runs) const {
   const ShardMap& sm = opt_.shards;
   const RowTableSpec& spec = specs_[table];
   const size_t w = spec.width;
-  thread_local std::vector<uint64_t> local;  // rows[i] / V, per run
-  local.resize(rows.size());
   for (size_t b = 0; b < rows.size();) {
     const int v = sm.VShardOf(rows[b]);
     if (sm.ServerOfVShard(v) != opt_.rank) return CheckRows(table, rows.subspan(b, 1));
@@ -315,12 +318,21 @@ Status Server::ReadGlobalRows(int table, std::span<const uint64_t> rows, float* 
     if (e == b) return CheckRows(table, rows.subspan(b, 1));  // out of range
     // Clients send each server's rows grouped by virtual shard, so a pull
     // is a few runs: one shared lock and one bulk read per run.
-    VShard* vs = vshards_[v / sm.num_servers].get();
-    std::shared_lock<std::shared_mutex> l(vs->mu);
-    RETURN_IF_ERROR(vs->store->ReadRowsAt(table, std::span<const uint64_t>(local).subspan(b, e - b),
-                                          out + b * w));
+    runs->push_back({vshards_[v / sm.num_servers].get(), table,
+                     std::span<const uint64_t>(local + b, e - b), out + b * w});
     b = e;
   }
+  return OkStatus();
+}
+
+Status Server::ReadRuns(std::span<const ReadRun> runs, size_t rows) const {
+  std::vector<Status> status(runs.size());
+  RowWork(rows, runs.size(), [&](size_t i) {
+    const ReadRun& r = runs[i];
+    std::shared_lock<std::shared_mutex> l(r.vs->mu);
+    status[i] = r.vs->store->ReadRowsAt(r.table, r.local, r.out);
+  });
+  for (Status& s : status) RETURN_IF_ERROR(s);
   return OkStatus();
 }
 
@@ -377,10 +389,25 @@ Status Server::HandlePull(const Message& m, Message* reply) {
   if (m.payloads.size() != specs_.size())
     return InvalidArgument("pull has ", m.payloads.size(), " tables, the server holds ",
                            specs_.size());
-  std::vector<uint8_t> modes(specs_.size(), 0);
+  size_t total = 0;
   for (size_t t = 0; t < specs_.size(); ++t) {
     ASSIGN_OR_RETURN(size_t n, comm::ElementsOf<uint64_t>(m.payloads[t], "pull rows"));
+    total += n;
+  }
+  // The fp32 tables' runs are collected over the whole request and read
+  // together (in parallel when the request is big); coded tables are read
+  // table by table.
+  thread_local std::vector<uint64_t> local_scratch;
+  thread_local std::vector<ReadRun> runs_scratch;
+  std::vector<uint64_t>& local = local_scratch;
+  std::vector<ReadRun>& runs = runs_scratch;
+  local.resize(total);
+  runs.clear();
+  size_t fp32_rows = 0, offset = 0;
+  std::vector<uint8_t> modes(specs_.size(), 0);
+  for (size_t t = 0; t < specs_.size(); ++t) {
     std::span<const uint64_t> rows = m.payloads[t].As<uint64_t>();
+    const size_t n = rows.size();
     std::vector<uint8_t> codes;
     bool coded = false;
     if (internal::CodedPull(specs_[t])) {
@@ -392,13 +419,15 @@ Status Server::HandlePull(const Message& m, Message* reply) {
     } else {
       // The fp32 rows are read straight into the reply payload (no copy).
       float* values;
-      Buffer out = Buffer::Allocate(n * specs_[t].width, &values);
-      RETURN_IF_ERROR(ReadGlobalRows(static_cast<int>(t), rows, values));
-      reply->payloads.push_back(std::move(out));
+      reply->payloads.push_back(Buffer::Allocate(n * specs_[t].width, &values));
+      RETURN_IF_ERROR(PlanReads(static_cast<int>(t), rows, values, local.data() + offset, &runs));
+      fp32_rows += n;
     }
+    offset += n;
     stats_[t]->pulls += n;
     if (opt_.hot_keys > 0) stats_[t]->Observe(rows, opt_.hot_keys);
   }
+  RETURN_IF_ERROR(ReadRuns(runs, fp32_rows));
   reply->payloads.push_back(Buffer::FromVector(std::move(modes)));
   return OkStatus();
 }
@@ -465,51 +494,70 @@ Status Server::ApplyPushes(const std::vector<const Message*>& msgs, int64_t opt_
   const ShardMap& sm = opt_.shards;
   const size_t num_tables = specs_.size();
   const size_t slots = vshards_.size();
-  // Per-slot plans and gradients, reused (clear() keeps their capacity).
-  thread_local std::vector<LookupPlan> plans;
-  thread_local std::vector<FetchedRows> grads;
-  plans.resize(slots);
-  grads.resize(slots);
-  for (size_t k = 0; k < slots; ++k) {
-    plans[k].Reset(0, num_tables);
-    grads[k].values.resize(num_tables);
-    for (auto& g : grads[k].values) g.clear();
-  }
-  std::vector<char> touched(slots, 0);
   // The step's whole batch: every worker's lookups (ALPT's N).
   std::vector<uint64_t> lookups(num_tables, 0);
+  size_t total = 0;
   for (const Message* m : msgs) {
     std::span<const uint64_t> l = m->payloads[2 * num_tables].As<uint64_t>();
-    for (size_t t = 0; t < num_tables; ++t) lookups[t] += l[t];
+    for (size_t t = 0; t < num_tables; ++t) {
+      lookups[t] += l[t];
+      total += m->payloads[2 * t].size / sizeof(uint64_t);
+    }
   }
+  // Per slot, the runs of (local row ids, gradients) in the order the store
+  // sums and updates them: worker order, then the message's order. The
+  // gradients stay in the messages; only the ids are rewritten (global ->
+  // local), into `local`, sized up front so the runs' spans stay valid.
+  thread_local std::vector<uint64_t> local_scratch;
+  thread_local std::vector<std::vector<RowStore::GradRun>> runs_scratch;
+  std::vector<uint64_t>& local = local_scratch;
+  std::vector<std::vector<RowStore::GradRun>>& runs = runs_scratch;
+  local.resize(total);
+  runs.resize(slots);
+  for (auto& r : runs) r.clear();
+  size_t used = 0;
   for (const Message* m : msgs) {
     for (size_t t = 0; t < num_tables; ++t) {
       std::span<const uint64_t> rows = m->payloads[2 * t].As<uint64_t>();
       const float* g = m->payloads[2 * t + 1].As<float>().data();
       const size_t w = specs_[t].width;
       stats_[t]->pushes += rows.size();
-      // Rows arrive grouped by virtual shard: append a run at a time. Within
-      // a slot the order stays the message's (worker order, then plan
-      // order), which is the order the store sums and rounds in.
+      // Rows arrive grouped by virtual shard: one run per shard.
       for (size_t b = 0; b < rows.size();) {
         const int v = sm.VShardOf(rows[b]);
-        size_t e = b + 1;
-        while (e < rows.size() && sm.VShardOf(rows[e]) == v) ++e;
-        const size_t k = static_cast<size_t>(v / sm.num_servers);
-        auto& pr = plans[k].rows[t];
-        for (size_t i = b; i < e; ++i) pr.push_back(sm.LocalRow(rows[i]));
-        grads[k].values[t].insert(grads[k].values[t].end(), g + b * w, g + e * w);
-        touched[k] = 1;
+        size_t e = b;
+        for (; e < rows.size() && sm.VShardOf(rows[e]) == v; ++e)
+          local[used + e - b] = sm.LocalRow(rows[e]);
+        runs[static_cast<size_t>(v / sm.num_servers)].push_back(
+            {static_cast<int>(t), std::span<const uint64_t>(local.data() + used, e - b),
+             g + b * w});
+        used += e - b;
         b = e;
       }
     }
   }
-  for (size_t k = 0; k < slots; ++k) {
-    if (!touched[k]) continue;
-    std::unique_lock<std::shared_mutex> l(vshards_[k]->mu);
-    vshards_[k]->store->PushShare(plans[k], grads[k], opt_step, lookups);
-  }
+  // A worker's push holds each row once (the client deduplicates), so with
+  // one message the store applies the gradients where they lie.
+  const bool distinct = msgs.size() == 1;
+  std::vector<size_t> todo;
+  for (size_t k = 0; k < slots; ++k)
+    if (!runs[k].empty()) todo.push_back(k);
+  // One item per virtual shard: its rows are summed, updated and rounded by
+  // one thread in the order above, whichever thread that is.
+  RowWork(total, todo.size(), [&](size_t i) {
+    VShard& vs = *vshards_[todo[i]];
+    std::unique_lock<std::shared_mutex> l(vs.mu);
+    vs.store->PushShare(runs[todo[i]], opt_step, lookups, distinct);
+  });
   return OkStatus();
+}
+
+void Server::RowWork(size_t rows, size_t items, const std::function<void(size_t)>& fn) const {
+  if (rows < kParallelRows) {
+    for (size_t i = 0; i < items; ++i) fn(i);
+    return;
+  }
+  row_pool_->Run(items, fn);
 }
 
 Status Server::HandleReset(const Message& m) {
@@ -646,7 +694,10 @@ Status Server::HandleReadRows(const Message& m, Message* reply) {
   auto rows = m.payloads[0].As<uint64_t>();
   float* values;
   Buffer out = Buffer::Allocate(rows.size() * specs_[t].width, &values);
-  RETURN_IF_ERROR(ReadGlobalRows(static_cast<int>(t), rows, values));
+  std::vector<uint64_t> local(rows.size());
+  std::vector<ReadRun> runs;
+  RETURN_IF_ERROR(PlanReads(static_cast<int>(t), rows, values, local.data(), &runs));
+  RETURN_IF_ERROR(ReadRuns(runs, rows.size()));
   reply->payloads.push_back(std::move(out));
   return OkStatus();
 }

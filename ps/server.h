@@ -5,7 +5,10 @@
 //
 // Requests are received and handled by `threads` handler threads (one of
 // them receives at a time, then handles what it received). Pulls of different (and the same)
-// virtual shards run concurrently; a push locks only the virtual shards it touches. A malformed
+// virtual shards run concurrently; a push locks only the virtual shards it touches. The row
+// work of one big request is split by virtual shard over `row_threads` threads (ps/fork_join.h),
+// each shard's rows on one thread in request order, so sums and rounding draws do not depend
+// on the thread count. A malformed
 // request is answered with a kError reply (or, if it cannot even be decoded,
 // counted and dropped); it never stops the server.
 //
@@ -17,10 +20,12 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,6 +33,7 @@
 #include "comm/transport.h"
 #include "common/status.h"
 #include "embedding/row_store.h"
+#include "ps/fork_join.h"
 #include "ps/sharding.h"
 
 namespace ecps::ps {
@@ -38,7 +44,11 @@ struct ServerOptions {
   int num_workers = 1;
   Consistency consistency = Consistency::kBsp;
   SparseOptimizerConfig optimizer;
-  int threads = 2;   // request handler threads
+  int threads = 2;  // request handler threads
+  // Threads that share the row work of one big request (its virtual-shard
+  // runs), the handler thread included; 0: the hardware concurrency. At most
+  // one per virtual shard of this server is used.
+  int row_threads = 0;
   int hot_keys = 8;  // hottest keys reported per table (Misra-Gries summary)
 };
 
@@ -86,10 +96,24 @@ class Server {
   Status HandleReadRows(const comm::Message& m, comm::Message* reply);
   Status HandleWriteRows(const comm::Message& m);
   Status CheckRows(int table, std::span<const uint64_t> rows) const;
-  // Writes the dequantised values of global `rows` of `table` (checked) to
-  // out [rows x width]; each run of rows of one virtual shard is read in bulk
-  // under that shard's shared lock.
-  Status ReadGlobalRows(int table, std::span<const uint64_t> rows, float* out) const;
+  // A run of rows of one virtual shard within a request: the unit of row
+  // work (one shared lock, one bulk read).
+  struct ReadRun {
+    VShard* vs = nullptr;
+    int table = 0;
+    std::span<const uint64_t> local;  // ids local to the virtual shard
+    float* out = nullptr;             // local.size() x width
+  };
+  // Splits global `rows` of `table` (checked) into runs of one virtual shard
+  // each, appended to *runs, whose values go to out [rows x width] and whose
+  // local ids are written to local[0, rows.size()).
+  Status PlanReads(int table, std::span<const uint64_t> rows, float* out, uint64_t* local,
+                   std::vector<ReadRun>* runs) const;
+  // Reads the runs (of `rows` rows in all), in parallel if that is many.
+  Status ReadRuns(std::span<const ReadRun> runs, size_t rows) const;
+  // fn(0..items-1) for a request's row work over `rows` rows: on the calling
+  // thread if that is few, else spread over row_pool_.
+  void RowWork(size_t rows, size_t items, const std::function<void(size_t)>& fn) const;
   // The coded pull payload (ps/wire.h) of global `rows` of a CodedPull()
   // table (checked): codes, then per-row parameters, read per virtual shard
   // under its shared lock. False (and *out unspecified) if a row's stored
@@ -128,6 +152,10 @@ class Server {
   bool done_ = false;
   std::vector<std::thread> handlers_;
   bool started_ = false;
+  // Requests of fewer rows do their row work on the handler thread alone: a
+  // pool thread's wake-up would cost more than it saves.
+  static constexpr size_t kParallelRows = 1024;
+  std::unique_ptr<ForkJoinPool> row_pool_;
 };
 
 }  // namespace ecps::ps

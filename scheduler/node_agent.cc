@@ -79,8 +79,8 @@ StatusOr<std::vector<NodeAddress>> NodeAgent::Register(const std::string& schedu
   // noticed; the scheduler is judged only once it has answered.
   heartbeat_ = std::thread([this] { HeartbeatLoop(); });
   StatusOr<Message> reply_or =
-      comm::Rpc::Wait(f, opt_.register_timeout_ms,
-                      absl::StrCat("registering with the scheduler at ", scheduler_endpoint));
+      rpc_->Wait(f, opt_.register_timeout_ms,
+                 absl::StrCat("registering with the scheduler at ", scheduler_endpoint));
   if (!reply_or.ok()) {
     StopHeartbeats();
     return reply_or.status();
@@ -161,7 +161,7 @@ Status NodeAgent::Done(const std::string& results) {
   m.header.text = results;
   auto f = rpc_->Call(0, std::move(m));
   StopHeartbeats();
-  return comm::Rpc::Wait(f, opt_.heartbeat_timeout_ms, "reporting completion").status();
+  return rpc_->Wait(f, opt_.heartbeat_timeout_ms, "reporting completion").status();
 }
 
 Status NodeAgent::CommitCheckpoint(const std::string& request) {
@@ -169,8 +169,7 @@ Status NodeAgent::CommitCheckpoint(const std::string& request) {
   m.header.type = MsgType::kCheckpoint;
   m.header.text = request;
   auto f = rpc_->Call(0, std::move(m));
-  return comm::Rpc::Wait(f, opt_.heartbeat_timeout_ms, "checkpoint commit by the scheduler")
-      .status();
+  return rpc_->Wait(f, opt_.heartbeat_timeout_ms, "checkpoint commit by the scheduler").status();
 }
 
 void NodeAgent::Failed(const Status& why) {
@@ -179,7 +178,7 @@ void NodeAgent::Failed(const Status& why) {
   m.header.arg = 1;
   m.header.text = std::string(why.message());
   auto f = rpc_->Call(0, std::move(m));
-  (void)comm::Rpc::Wait(f, opt_.heartbeat_timeout_ms, "reporting failure");
+  (void)rpc_->Wait(f, opt_.heartbeat_timeout_ms, "reporting failure");
 }
 
 void NodeAgent::WaitForShutdown() {

@@ -232,8 +232,8 @@ StatusOr<JobResult> Scheduler::Run() {
         shutdown_acks.push_back(rpc_->Call(NodeId("server", s, opt_.num_servers), std::move(m)));
       }
       for (int s = 0; s < opt_.num_servers; ++s) {
-        auto ack = comm::Rpc::Wait(shutdown_acks[s], opt_.heartbeat_timeout_ms,
-                                   absl::StrCat("shutdown of server ", s));
+        auto ack = rpc_->Wait(shutdown_acks[s], opt_.heartbeat_timeout_ms,
+                              absl::StrCat("shutdown of server ", s));
         if (ack.ok()) {
           result_.network_bytes += static_cast<uint64_t>(ack->header.arg2);
         } else {

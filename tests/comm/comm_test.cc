@@ -8,6 +8,7 @@
 
 #include "comm/collective.h"
 #include "comm/message.h"
+#include "comm/rpc.h"
 #include "comm/transport.h"
 
 namespace ecps::comm {
@@ -130,6 +131,100 @@ TEST(InProcTransportTest, CloseWakesRecv) {
   auto m = a->Recv(-1);
   t.join();
   EXPECT_EQ(m.status().code(), absl::StatusCode::kCancelled);
+}
+
+// An echo peer on its own thread: answers every request (text unchanged)
+// except those whose text is "drop", until its transport is closed.
+class EchoPeer {
+ public:
+  explicit EchoPeer(Transport* t) : t_(t), thread_([this] { Loop(); }) {}
+  ~EchoPeer() {
+    t_->Close();
+    thread_.join();
+  }
+
+ private:
+  void Loop() {
+    for (;;) {
+      auto m = t_->Recv(-1);
+      if (!m.ok()) {
+        if (m.status().code() == absl::StatusCode::kCancelled) return;
+        continue;
+      }
+      if (m->header.text == "drop") continue;
+      Message r = MakeReply(m->header, MsgType::kEchoReply);
+      r.header.text = m->header.text;
+      (void)t_->Send(m->header.sender, std::move(r));
+    }
+  }
+  Transport* t_;
+  std::thread thread_;
+};
+
+// Without a callback the callers receive: several threads waiting at once
+// each get their own replies, whoever received them.
+TEST(RpcTest, CallersReceiveTheirOwnReplies) {
+  InProcHub hub;
+  auto server = NewInProcTransport(&hub), client = NewInProcTransport(&hub);
+  ASSERT_TRUE(server->Bind("inproc://rpc_s").ok());
+  ASSERT_TRUE(client->Bind("inproc://rpc_c").ok());
+  ASSERT_TRUE(server->Connect(2, "inproc://rpc_c").ok());
+  ASSERT_TRUE(client->Connect(1, "inproc://rpc_s").ok());
+  EchoPeer peer(server.get());
+  Rpc rpc(client.get(), 2);
+  rpc.Start();
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> callers;
+  for (int c = 0; c < 4; ++c)
+    callers.emplace_back([&, c] {
+      for (int i = 0; i < 200; ++i) {
+        // Two outstanding calls, waited for in reverse order.
+        std::future<StatusOr<Message>> f[2];
+        for (int k = 0; k < 2; ++k) {
+          Message m;
+          m.header.type = MsgType::kEcho;
+          m.header.text = std::to_string(c) + "/" + std::to_string(i) + "/" + std::to_string(k);
+          f[k] = rpc.Call(1, std::move(m));
+        }
+        for (int k = 1; k >= 0; --k) {
+          auto r = rpc.Wait(f[k], 10000, "echo");
+          if (!r.ok() || r->header.text !=
+                             std::to_string(c) + "/" + std::to_string(i) + "/" + std::to_string(k))
+            ++wrong;
+        }
+      }
+    });
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+TEST(RpcTest, CallerReceivingTimesOutAndStopFailsWaiters) {
+  InProcHub hub;
+  auto server = NewInProcTransport(&hub), client = NewInProcTransport(&hub);
+  ASSERT_TRUE(server->Bind("inproc://rpc_s2").ok());
+  ASSERT_TRUE(client->Bind("inproc://rpc_c2").ok());
+  ASSERT_TRUE(server->Connect(2, "inproc://rpc_c2").ok());
+  ASSERT_TRUE(client->Connect(1, "inproc://rpc_s2").ok());
+  EchoPeer peer(server.get());
+  Rpc rpc(client.get(), 2);
+  rpc.Start();
+  Message drop;
+  drop.header.type = MsgType::kEcho;
+  drop.header.text = "drop";
+  auto f = rpc.Call(1, drop);
+  auto r = rpc.Wait(f, 50, "dropped");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+  // A waiter with no deadline is released by Stop(), receiving or not.
+  std::vector<std::future<StatusOr<Message>>> fs;
+  for (int i = 0; i < 2; ++i) fs.push_back(rpc.Call(1, drop));
+  std::vector<Status> got(2);
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < 2; ++i)
+    waiters.emplace_back([&, i] { got[i] = rpc.Wait(fs[i], -1, "forever").status(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  rpc.Stop();
+  for (auto& t : waiters) t.join();
+  for (const Status& s : got) EXPECT_FALSE(s.ok());
 }
 
 TEST(ZmqTransportTest, TcpSendRecvAndMalformed) {

@@ -9,6 +9,7 @@
 
 #include "comm/rpc.h"
 #include "ps/client.h"
+#include "ps/fork_join.h"
 #include "ps/server.h"
 #include "ps/wire.h"
 
@@ -22,7 +23,7 @@ using comm::MsgType;
 // S servers (nodes 0..S-1) and W clients (nodes 100+w) in one process.
 struct Cluster {
   Cluster(int servers, int workers, int vshards, Consistency c = Consistency::kBsp,
-          int64_t staleness = 0, const std::string& tag = "a") {
+          int64_t staleness = 0, const std::string& tag = "a", int row_threads = 0) {
     SparseOptimizerConfig opt;
     opt.lr = 0.01f;
     std::vector<int> ids;
@@ -50,6 +51,7 @@ struct Cluster {
       o.consistency = c;
       o.optimizer = opt;
       o.threads = 2;
+      o.row_threads = row_threads;
       this->servers.push_back(std::make_unique<Server>(o, server_transports[s].get(), s));
       this->servers.back()->Start();
     }
@@ -345,7 +347,7 @@ TEST(PsTest, MalformedRequestsAreRejectedAndTheServerKeepsServing) {
   comm::Rpc& rpc = *c.rpcs[0];
   auto call = [&](Message m) {
     auto f = rpc.Call(0, std::move(m));
-    return comm::Rpc::Wait(f, 5000, "test").status();
+    return rpc.Wait(f, 5000, "test").status();
   };
   // Undecodable bytes: dropped and counted.
   ASSERT_TRUE(rpc.transport().SendRaw(0, comm::WireMessage{"junk", {}}).ok());
@@ -432,6 +434,110 @@ TEST(PsTest, BspAppliesAStepOnceAllWorkersPushed) {
   ASSERT_TRUE(waiting.get().ok());
   EXPECT_NE(v.values[0], before.values[0]);
   EXPECT_EQ(c.servers[0]->max_staleness(), 0);
+}
+
+TEST(ForkJoinPoolTest, RunsEveryItemOnceFromConcurrentCallers) {
+  ForkJoinPool pool(3);
+  EXPECT_EQ(pool.threads(), 3);
+  std::vector<std::thread> callers;
+  std::atomic<int> bad{0};
+  for (int c = 0; c < 3; ++c)
+    callers.emplace_back([&] {
+      for (int round = 0; round < 300; ++round) {
+        const size_t n = static_cast<size_t>(round % 9);
+        std::vector<std::atomic<int>> hits(n);
+        pool.Run(n, [&](size_t i) { ++hits[i]; });
+        for (auto& h : hits)
+          if (h.load() != 1) ++bad;
+      }
+    });
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(bad.load(), 0);
+}
+
+// Big requests (>= the server's parallel threshold) with duplicates, over
+// several row-work threads: each virtual shard's rows are still summed,
+// updated and rounded in request order by one thread, so fp32 tables match
+// LocalRowStore bit for bit (one worker: gradients applied in place) and
+// quantised tables with stochastic rounding match a one-thread server (two
+// workers: duplicates across pushes summed by the store).
+TEST(PsTest, RowWorkThreadsKeepResultsBitForBit) {
+  SparseOptimizerConfig opt;
+  opt.lr = 0.01f;
+  RowTableSpec big;
+  big.name = "big";
+  big.rows = 50000;
+  big.width = 8;
+  big.init_bound = 0.1;
+  auto plan = [](uint64_t rows, uint64_t salt, int n) {
+    LookupPlan p;
+    p.Reset(n, 1);
+    for (int i = 0; i < n; ++i)
+      p.rows[0].push_back(i % 7 == 0 ? static_cast<uint64_t>(i % 50)
+                                     : (static_cast<uint64_t>(i) * 7919 + salt * 104729) % rows);
+    return p;
+  };
+  auto grads = [](const LookupPlan& p, int w, float scale) {
+    FetchedRows g;
+    g.values.resize(p.rows.size());
+    for (size_t t = 0; t < p.rows.size(); ++t)
+      for (size_t i = 0; i < p.rows[t].size() * w; ++i)
+        g.values[t].push_back(scale * (static_cast<float>((i * 7919 + t) % 101) / 101.0f - 0.5f));
+    return g;
+  };
+  {
+    auto local = NewLocalRowStore(opt);
+    ASSERT_TRUE(local->Reset({big}, 5).ok());
+    Cluster c(1, 1, 8, Consistency::kBsp, 0, "rw", 4);
+    Client& cl = *c.clients[0];
+    ASSERT_TRUE(cl.Reset({big}, 5).ok());
+    for (int step = 1; step <= 4; ++step) {
+      LookupPlan p = plan(big.rows, step, 6000);
+      FetchedRows a, b;
+      local->Gather(p, &a);
+      cl.Gather(p, &b);
+      ASSERT_EQ(a.values, b.values) << "step " << step;
+      FetchedRows g = grads(p, big.width, static_cast<float>(step));
+      local->Push(p, g, step);
+      cl.Push(p, g, step);
+    }
+    std::vector<float> ra(big.rows * big.width), rb(ra.size());
+    ASSERT_TRUE(local->ReadRows(0, 0, big.rows, ra.data()).ok());
+    ASSERT_TRUE(cl.ReadRows(0, 0, big.rows, rb.data()).ok());
+    EXPECT_EQ(ra, rb);
+  }
+  std::vector<RowTableSpec> specs = QuantizedSpecs();
+  for (RowTableSpec& s : specs) s.rows = 4000;
+  auto run = [&](int row_threads) {
+    Cluster c(1, 2, 8, Consistency::kBsp, 0, "rq" + std::to_string(row_threads), row_threads);
+    EXPECT_TRUE(c.clients[0]->Reset(specs, 7).ok());
+    EXPECT_TRUE(c.clients[1]->Reset(specs, 7).ok());
+    for (int step = 1; step <= 3; ++step)
+      for (int w = 0; w < 2; ++w) {
+        LookupPlan p;
+        p.Reset(1500, specs.size());
+        for (size_t t = 0; t < specs.size(); ++t)
+          p.rows[t] = plan(specs[t].rows, step * 2 + w, 1500).rows[0];
+        FetchedRows v;
+        c.clients[w]->Gather(p, &v);
+        FetchedRows g;
+        for (size_t t = 0; t < specs.size(); ++t) {
+          LookupPlan one;
+          one.rows = {p.rows[t]};
+          g.values.push_back(grads(one, specs[t].width, 0.5f).values[0]);
+        }
+        c.clients[w]->Push(p, g, step);
+      }
+    std::vector<std::vector<float>> rows(specs.size());
+    for (size_t t = 0; t < specs.size(); ++t) {
+      rows[t].resize(specs[t].rows * specs[t].width);
+      EXPECT_TRUE(
+          c.clients[0]->ReadRows(static_cast<int>(t), 0, specs[t].rows, rows[t].data()).ok());
+    }
+    return rows;
+  };
+  const auto one = run(1), four = run(4);
+  for (size_t t = 0; t < specs.size(); ++t) EXPECT_EQ(one[t], four[t]) << specs[t].name;
 }
 
 }  // namespace
