@@ -203,14 +203,10 @@ int64_t Client::MinClockForRead() const {
 void Client::SetSpecs(const std::vector<RowTableSpec>& tables) {
   specs_ = tables;
   param_bytes_ = opt_bytes_ = 0;
+  // The servers' LocalRowStores charge exactly this (the same functions).
   for (const RowTableSpec& s : specs_) {
-    if (s.dtype == DType::kF32) {
-      param_bytes_ += s.rows * s.width * 4;
-    } else {
-      param_bytes_ += s.rows * row_codec::RowBytes(s.dtype, s.width);
-      if (s.quant == QuantScheme::kPerRow) param_bytes_ += s.rows * 2 * 4;
-    }
-    if (s.trainable) opt_bytes_ += s.rows * StateFloatsPerRow(opt_.optimizer.kind, s.width) * 4;
+    param_bytes_ += s.rows * StoredRowBytes(s);
+    opt_bytes_ += s.rows * OptimizerRowBytes(s, opt_.optimizer.kind);
   }
 }
 

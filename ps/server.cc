@@ -74,14 +74,6 @@ void GenerateInitialRows(const RowTableSpec& s, Rng* rng, Emit emit) {
   }
 }
 
-// Bytes one stored row of `s` takes (codes plus a per-row scale/zero pair).
-uint64_t RowBytesOf(const RowTableSpec& s) {
-  if (s.dtype == DType::kF32) return static_cast<uint64_t>(s.width) * 4;
-  uint64_t b = row_codec::RowBytes(s.dtype, s.width);
-  if (s.quant == QuantScheme::kPerRow) b += 8;
-  return b;
-}
-
 }  // namespace
 
 Server::Server(ServerOptions options, comm::Transport* transport, int node_id)
@@ -701,7 +693,7 @@ std::string Server::StatsJson() const {
     tables.push_back({{"name", specs_[t].name},
                       {"rows", specs_[t].rows},
                       {"rows_here", here},
-                      {"bytes", here * RowBytesOf(specs_[t])},
+                      {"bytes", here * StoredRowBytes(specs_[t])},
                       {"pulls", stats_[t]->pulls.load()},
                       {"pushes", stats_[t]->pushes.load()},
                       {"hot", hot}});

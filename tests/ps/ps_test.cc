@@ -326,6 +326,45 @@ TEST(PsTest, CodedPullsSendCodesAndPerRowParameters) {
   EXPECT_EQ(internal::CodedPullRowBytes(specs[6]), 8u + 4u);  // i16 x 4, f32 scale only
 }
 
+// The memory report over the PS charges what the servers' LocalRowStores
+// hold: per-row scales in their scale_dtype (2 bytes each for f16), a learned
+// scale without a zero, and ALPT's Adam state of the scale.
+TEST(PsTest, MemoryReportMatchesLocalRowStoreForF16ScalesAndAlpt) {
+  std::vector<RowTableSpec> specs;
+  for (const RowTableSpec& s : QuantizedSpecs())
+    if (s.name == "u8_row_f16" || s.name == "u4_row_f16" || s.name == "alpt8" ||
+        s.name == "alpt8_f16")
+      specs.push_back(s);
+  ASSERT_EQ(specs.size(), 4u);
+  SparseOptimizerConfig opt;
+  opt.lr = 0.01f;
+  auto local = NewLocalRowStore(opt);
+  ASSERT_TRUE(local->Reset(specs, 4).ok());
+  Cluster c(2, 1, 4);
+  Client& cl = *c.clients[0];
+  ASSERT_TRUE(cl.Reset(specs, 4).ok());
+  EXPECT_EQ(cl.parameter_bytes(), local->parameter_bytes());
+  EXPECT_EQ(cl.optimizer_bytes(), local->optimizer_bytes());
+  // 300 rows each: u8 x 4 + f16 (scale, zero); u4 x 5 (3 B) + f16 pair;
+  // i8 x 4 + f32 scale; i8 x 4 + f16 scale.
+  EXPECT_EQ(local->parameter_bytes(), 300u * ((4 + 4) + (3 + 4) + (4 + 4) + (4 + 2)));
+  // Adam: 2 x width floats per row; ALPT adds (m, v) of its scale.
+  EXPECT_EQ(local->optimizer_bytes(), 300u * 4 * (8 + 10 + (8 + 2) + (8 + 2)));
+  // The servers' own report and per-table bytes agree with it.
+  auto stats = cl.ServerStats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  auto j = nlohmann::json::parse(*stats);
+  uint64_t param = 0, optim = 0, table_bytes = 0;
+  for (const auto& server : j) {
+    param += server["parameter_bytes"].get<uint64_t>();
+    optim += server["optimizer_bytes"].get<uint64_t>();
+    for (const auto& t : server["tables"]) table_bytes += t["bytes"].get<uint64_t>();
+  }
+  EXPECT_EQ(param, local->parameter_bytes());
+  EXPECT_EQ(optim, local->optimizer_bytes());
+  EXPECT_EQ(table_bytes, local->parameter_bytes());
+}
+
 TEST(PsTest, CheckpointWithOtherVirtualShardCountIsRejected) {
   std::string blob;
   {
