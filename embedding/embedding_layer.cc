@@ -140,32 +140,37 @@ std::string EmbeddingLayer::Save(bool with_rows) const {
   return w.Finish();
 }
 
-Status EmbeddingLayer::Load(const std::string& blob) {
+StatusOr<SavedEmbedding> ParseEmbeddingBlob(const std::string& blob) {
   BlobReader r;
   RETURN_IF_ERROR(r.Open(blob, kMagic, kVersion, "embedding checkpoint"));
-  std::string name, method_state, store_state;
-  int32_t stage = 0, dim = 0;
-  uint64_t forward_count = 0, seed = 0;
-  if (!r.Str(&name) || !r.Pod(&stage) || !r.Pod(&forward_count) || !r.Pod(&seed) || !r.Pod(&dim) ||
-      !r.Str(&method_state) || !r.Str(&store_state) || r.remaining() != 0)
+  SavedEmbedding e;
+  if (!r.Str(&e.method) || !r.Pod(&e.stage) || !r.Pod(&e.forward_count) || !r.Pod(&e.seed) ||
+      !r.Pod(&e.dim) || !r.Str(&e.method_state) || !r.Str(&e.store_state) || r.remaining() != 0)
     return r.Truncated();
+  return e;
+}
+
+Status EmbeddingLayer::Load(const std::string& blob) {
+  ASSIGN_OR_RETURN(SavedEmbedding saved, ParseEmbeddingBlob(blob));
+  const std::string& name = saved.method;
   if (name != compressor_->Name())
     return FailedPrecondition("embedding checkpoint is for method '", name, "', this layer runs '",
                               compressor_->Name(), "'");
-  if (dim != dim_)
-    return FailedPrecondition("embedding checkpoint has dim ", dim, ", this layer has ", dim_);
-  RETURN_IF_ERROR(Annotate(compressor_->LoadState(method_state), name));
+  if (saved.dim != dim_)
+    return FailedPrecondition("embedding checkpoint has dim ", saved.dim, ", this layer has ",
+                              dim_);
+  RETURN_IF_ERROR(Annotate(compressor_->LoadState(saved.method_state), name));
   // Empty: the rows were loaded into the store separately (no store blob is empty).
-  if (!store_state.empty()) RETURN_IF_ERROR(store_->Load(store_state));
+  if (!saved.store_state.empty()) RETURN_IF_ERROR(store_->Load(saved.store_state));
   // The method's (restored) stage must describe the rows the store now holds.
   const std::vector<RowTableSpec> want = compressor_->Tables();
   const std::vector<RowTableSpec> have = store_->StoredTables();
   if (want != have)
     return FailedPrecondition("embedding checkpoint: the stored tables do not match method '", name,
-                              "' at stage ", stage);
-  stage_ = stage;
-  forward_count_ = forward_count;
-  seed_ = seed;
+                              "' at stage ", saved.stage);
+  stage_ = saved.stage;
+  forward_count_ = saved.forward_count;
+  seed_ = saved.seed;
   has_training_batch_ = false;
   return OkStatus();
 }

@@ -86,4 +86,18 @@ class EmbeddingLayer {
   FetchedRows eval_values_;
 };
 
+// The fields of an EmbeddingLayer::Save() blob, read without a layer to load
+// them into (operator tools inspecting a checkpoint). Errors: DataLoss for a
+// damaged or truncated blob.
+struct SavedEmbedding {
+  std::string method;  // Compressor::Name()
+  int32_t stage = 0;
+  uint64_t forward_count = 0;
+  uint64_t seed = 0;
+  int32_t dim = 0;
+  std::string method_state;  // Compressor::SaveState()
+  std::string store_state;   // RowStore::Save(); empty when saved without rows
+};
+StatusOr<SavedEmbedding> ParseEmbeddingBlob(const std::string& blob);
+
 }  // namespace ecps

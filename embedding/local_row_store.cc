@@ -309,14 +309,7 @@ class LocalRowStore final : public RowStore {
 
   uint64_t parameter_bytes() const override {
     uint64_t b = 0;
-    for (const Table& tb : tables_) {
-      b += tb.spec.rows * row_codec::RowBytes(tb.spec.dtype, tb.spec.width);
-      if (tb.spec.quant == QuantScheme::kPerRow) {
-        // A learned scale has no zero point (ALPT: zero fixed at 0).
-        const uint64_t per_row = tb.spec.learn_scale ? 1 : 2;
-        b += tb.spec.rows * per_row * DTypeBits(tb.spec.scale_dtype) / 8;
-      }
-    }
+    for (const Table& tb : tables_) b += tb.spec.rows * StoredRowBytes(tb.spec);
     return b;
   }
 
@@ -637,6 +630,23 @@ class LocalRowStore final : public RowStore {
 };
 
 }  // namespace
+
+uint64_t StoredRowBytes(const RowTableSpec& spec) {
+  uint64_t b = row_codec::RowBytes(spec.dtype, spec.width);
+  if (spec.quant == QuantScheme::kPerRow) {
+    // A learned scale has no zero point (ALPT: zero fixed at 0).
+    const uint64_t params = spec.learn_scale ? 1 : 2;
+    b += params * DTypeBits(spec.scale_dtype) / 8;
+  }
+  return b;
+}
+
+uint64_t OptimizerRowBytes(const RowTableSpec& spec, SparseOptimizerKind kind) {
+  if (!spec.trainable) return 0;
+  uint64_t floats = StateFloatsPerRow(kind, spec.width);
+  if (spec.quant == QuantScheme::kPerRow && spec.learn_scale) floats += 2;  // AllocateCoded
+  return floats * sizeof(float);
+}
 
 std::unique_ptr<RowStore> NewLocalRowStore(const SparseOptimizerConfig& opt) {
   return std::make_unique<LocalRowStore>(opt);

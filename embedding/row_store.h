@@ -147,6 +147,17 @@ class RowStore : public RowAccess {
   }
 };
 
+// What one row of table `spec` costs a store, in bytes. Every store reports
+// its memory through these, so a table is charged the same whether it lives
+// in this process or on the parameter servers.
+//   Parameters: the row in its dtype (row_codec::RowBytes) plus, for a
+//   kPerRow table, its scale and (unless learned: ALPT's zero is fixed at 0)
+//   its zero in scale_dtype (2 bytes each for kF16, 4 for kF32).
+uint64_t StoredRowBytes(const RowTableSpec& spec);
+//   Optimizer state (fp32), trainable tables only: StateFloatsPerRow(kind)
+//   floats, plus Adam's (m, v) of a learned scale.
+uint64_t OptimizerRowBytes(const RowTableSpec& spec, SparseOptimizerKind kind);
+
 // The in-process store used by the single-process trainer and by each
 // parameter-server shard for the rows it owns.
 std::unique_ptr<RowStore> NewLocalRowStore(const SparseOptimizerConfig& opt);

@@ -1,7 +1,5 @@
 #include "ps/client.h"
 
-#include <cereal/types/string.hpp>
-#include <cereal/types/vector.hpp>
 #include <cstring>
 
 #include "absl/strings/str_join.h"
@@ -17,45 +15,6 @@ using comm::Message;
 using comm::MsgType;
 
 namespace {
-
-constexpr char kCheckpointMagic[] = "ECPSPSCK";
-constexpr uint32_t kCheckpointVersion = 1;
-
-struct PsCheckpoint {
-  std::string magic;
-  uint32_t version = 0;
-  uint32_t virtual_shards = 0;
-  std::string specs;
-  std::vector<uint32_t> ids;
-  std::vector<std::string> blobs;
-  template <class Archive>
-  void serialize(Archive& ar) {
-    ar(magic, version);
-    if (magic != kCheckpointMagic || version != kCheckpointVersion) return;
-    ar(virtual_shards, specs, ids, blobs);
-  }
-};
-
-StatusOr<PsCheckpoint> ParseCheckpoint(const std::string& blob) {
-  PsCheckpoint ck;
-  try {
-    std::istringstream is(blob);
-    cereal::PortableBinaryInputArchive ar(is);
-    ar(ck);
-  } catch (const std::exception& e) {
-    return DataLoss("parameter-server checkpoint is truncated or corrupt: ", e.what());
-  }
-  if (ck.magic != kCheckpointMagic)
-    return DataLoss("not a parameter-server embedding checkpoint (magic '", ck.magic,
-                    "'): was it written by the single-process trainer?");
-  if (ck.version != kCheckpointVersion)
-    return FailedPrecondition("parameter-server checkpoint version ", ck.version,
-                              ", this build reads ", kCheckpointVersion);
-  if (ck.ids.size() != ck.blobs.size() || ck.ids.size() != ck.virtual_shards)
-    return DataLoss("parameter-server checkpoint: ", ck.ids.size(), " shard ids, ", ck.blobs.size(),
-                    " blobs, ", ck.virtual_shards, " virtual shards");
-  return ck;
-}
 
 // Copies one row of w floats. The common width 16 gets a constant size,
 // which compiles to two vector moves instead of a memcpy call per row.
@@ -203,14 +162,10 @@ int64_t Client::MinClockForRead() const {
 void Client::SetSpecs(const std::vector<RowTableSpec>& tables) {
   specs_ = tables;
   param_bytes_ = opt_bytes_ = 0;
+  // The servers' LocalRowStores charge exactly this (the same functions).
   for (const RowTableSpec& s : specs_) {
-    if (s.dtype == DType::kF32) {
-      param_bytes_ += s.rows * s.width * 4;
-    } else {
-      param_bytes_ += s.rows * row_codec::RowBytes(s.dtype, s.width);
-      if (s.quant == QuantScheme::kPerRow) param_bytes_ += s.rows * 2 * 4;
-    }
-    if (s.trainable) opt_bytes_ += s.rows * StateFloatsPerRow(opt_.optimizer.kind, s.width) * 4;
+    param_bytes_ += s.rows * StoredRowBytes(s);
+    opt_bytes_ += s.rows * OptimizerRowBytes(s, opt_.optimizer.kind);
   }
 }
 
@@ -406,36 +361,18 @@ void Client::ResetOptimizerState() {
 uint64_t Client::parameter_bytes() const { return param_bytes_; }
 uint64_t Client::optimizer_bytes() const { return opt_bytes_; }
 
+// The rows live on the servers, which write them as one file per virtual
+// shard (SaveShards/LoadShards); there is no single blob to return.
+constexpr char kNoBlobCheckpoint[] =
+    "ps::Client holds no rows to save or load as one blob: checkpoint through "
+    "SaveShards/LoadShards (docs/formats.md \"Sharded checkpoint\")";
+
 std::string Client::Save() const {
-  Status pushed = WaitForPushes();
-  ECPS_CHECK(pushed.ok()) << "checkpoint: " << pushed.ToString();
-  PsCheckpoint ck;
-  ck.magic = kCheckpointMagic;
-  ck.version = kCheckpointVersion;
-  ck.virtual_shards = static_cast<uint32_t>(shards_.virtual_shards);
-  ck.specs = internal::EncodeSpecs(specs_);
-  ck.ids.resize(shards_.virtual_shards);
-  ck.blobs.resize(shards_.virtual_shards);
-  for (int s = 0; s < shards_.num_servers; ++s) {
-    Message m;
-    m.header.type = MsgType::kSave;
-    m.header.step = MinClockForRead();
-    auto r = CallServer(s, std::move(m));
-    ECPS_CHECK(r.ok()) << "checkpoint: " << r.status().ToString();
-    auto ids = r->payloads[0].As<uint32_t>();
-    ECPS_CHECK_EQ(r->payloads.size(), ids.size() + 1);
-    for (size_t i = 0; i < ids.size(); ++i) {
-      ck.ids[ids[i]] = ids[i];
-      ck.blobs[ids[i]] = std::string(r->payloads[1 + i].view());
-    }
-  }
-  std::ostringstream os;
-  {
-    cereal::PortableBinaryOutputArchive ar(os);
-    ar(ck);
-  }
-  return os.str();
+  ECPS_CHECK(false) << kNoBlobCheckpoint;
+  return {};
 }
+
+Status Client::Load(const std::string& /*blob*/) { return FailedPrecondition(kNoBlobCheckpoint); }
 
 std::string Client::EncodedSpecs() const { return internal::EncodeSpecs(specs_); }
 
@@ -449,7 +386,6 @@ StatusOr<std::vector<Client::ShardFile>> Client::SaveShards(const std::string& p
     Message m;
     m.header.type = MsgType::kSave;
     m.header.step = MinClockForRead();
-    m.header.arg = internal::kShardFiles;
     m.header.text = prefix;
     fs.push_back(rpc_->Call(opt_.servers[s], std::move(m)));
   }
@@ -497,7 +433,6 @@ Status Client::LoadShards(const std::string& encoded_specs, const std::vector<Sh
       [&](int s) {
         Message m;
         m.header.type = MsgType::kLoad;
-        m.header.arg = internal::kShardFiles;
         std::vector<uint32_t> ids;
         std::vector<uint64_t> sizes;
         std::vector<std::string> paths;
@@ -511,31 +446,6 @@ Status Client::LoadShards(const std::string& encoded_specs, const std::vector<Sh
         m.payloads.push_back(Buffer::FromString(encoded_specs));
         m.payloads.push_back(Buffer::FromVector(std::move(ids)));
         m.payloads.push_back(Buffer::FromVector(std::move(sizes)));
-        return m;
-      },
-      "load");
-}
-
-Status Client::Load(const std::string& blob) {
-  RETURN_IF_ERROR(WaitForPushes());
-  ASSIGN_OR_RETURN(PsCheckpoint ck, ParseCheckpoint(blob));
-  if (static_cast<int>(ck.virtual_shards) != shards_.virtual_shards)
-    return FailedPrecondition("checkpoint has ", ck.virtual_shards,
-                              " virtual shards, this cluster uses ", shards_.virtual_shards,
-                              " (set cluster.virtual_shards to match)");
-  ASSIGN_OR_RETURN(auto specs, internal::DecodeSpecs(ck.specs));
-  SetSpecs(specs);
-  if (!opt_.primary) return OkStatus();
-  // Each virtual shard goes to its owner under the *current* server count.
-  return CallEachServer(
-      [&](int s) {
-        Message m;
-        m.header.type = MsgType::kLoad;
-        m.payloads.push_back(Buffer::FromString(ck.specs));
-        std::vector<uint32_t> ids;
-        for (int v = s; v < shards_.virtual_shards; v += shards_.num_servers) ids.push_back(v);
-        for (uint32_t v : ids) m.payloads.push_back(Buffer::FromString(std::move(ck.blobs[v])));
-        m.payloads.insert(m.payloads.begin() + 1, Buffer::FromVector(std::move(ids)));
         return m;
       },
       "load");

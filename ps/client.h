@@ -55,6 +55,11 @@ class Client final : public RowStore {
   void ResetOptimizerState() override;
   uint64_t parameter_bytes() const override;
   uint64_t optimizer_bytes() const override;
+  // RowStore's one-blob checkpoint does not apply: the rows stay on the
+  // servers, which write them themselves (SaveShards/LoadShards below).
+  // Load() returns FailedPrecondition saying so; REQUIRES: Save() is never
+  // called (it would have to move every row through this worker; it aborts).
+  // EmbeddingLayer::Save(/*with_rows=*/false) does not call it.
   std::string Save() const override;
   Status Load(const std::string& blob) override;
   std::vector<RowTableSpec> StoredTables() const override { return specs_; }

@@ -74,14 +74,6 @@ void GenerateInitialRows(const RowTableSpec& s, Rng* rng, Emit emit) {
   }
 }
 
-// Bytes one stored row of `s` takes (codes plus a per-row scale/zero pair).
-uint64_t RowBytesOf(const RowTableSpec& s) {
-  if (s.dtype == DType::kF32) return static_cast<uint64_t>(s.width) * 4;
-  uint64_t b = row_codec::RowBytes(s.dtype, s.width);
-  if (s.quant == QuantScheme::kPerRow) b += 8;
-  return b;
-}
-
 }  // namespace
 
 Server::Server(ServerOptions options, comm::Transport* transport, int node_id)
@@ -602,21 +594,18 @@ Status Server::HandleReset(const Message& m) {
 }
 
 Status Server::HandleSave(const Message& m, Message* reply) {
-  const bool to_files = m.header.arg == internal::kShardFiles;
+  // text = the checkpoint's path prefix (never empty: a save is always to files).
+  if (m.header.text.empty()) return InvalidArgument("save needs the checkpoint's path prefix");
   std::shared_lock<std::shared_mutex> tl(tables_mu_);
   std::vector<uint32_t> ids;
   for (auto& vs : vshards_) ids.push_back(static_cast<uint32_t>(vs->id));
   reply->payloads.push_back(Buffer::FromVector(std::move(ids)));
-  std::vector<uint64_t> sizes;  // (bytes, checksum) per vshard, file mode
+  std::vector<uint64_t> sizes;  // (bytes, checksum) per vshard
   for (auto& vs : vshards_) {
     std::string blob;
     {
       std::shared_lock<std::shared_mutex> l(vs->mu);
       blob = vs->store->Save();
-    }
-    if (!to_files) {
-      reply->payloads.push_back(Buffer::FromString(std::move(blob)));
-      continue;
     }
     // Each server writes its own shards: the rows never cross the network
     // for a checkpoint. The manifest (written last, by the coordinator)
@@ -627,7 +616,7 @@ Status Server::HandleSave(const Message& m, Message* reply) {
     sizes.push_back(blob.size());
     sizes.push_back(Checksum64(blob.data(), blob.size()));
   }
-  if (to_files) reply->payloads.push_back(Buffer::FromVector(std::move(sizes)));
+  reply->payloads.push_back(Buffer::FromVector(std::move(sizes)));
   return OkStatus();
 }
 
@@ -635,38 +624,27 @@ Status Server::HandleLoad(const Message& m) {
   if (m.payloads.size() < 2) return InvalidArgument("load needs specs and vshard ids");
   ASSIGN_OR_RETURN(auto specs, internal::DecodeSpecs(m.payloads[0].view()));
   ASSIGN_OR_RETURN(size_t n, comm::ElementsOf<uint32_t>(m.payloads[1], "vshard ids"));
-  const bool from_files = m.header.arg == internal::kShardFiles;
-  std::vector<std::string> paths;
-  if (from_files) {
-    // payload 2 = (bytes, checksum) per id; text = one path per id.
-    paths = absl::StrSplit(m.header.text, '\n');
-    if (m.payloads.size() != 3) return InvalidArgument("load from files: 3 payloads expected");
-    ASSIGN_OR_RETURN(size_t pairs, comm::ElementsOf<uint64_t>(m.payloads[2], "shard sizes"));
-    if (pairs != 2 * n || paths.size() != n)
-      return InvalidArgument("load: ", n, " ids but ", pairs / 2, " sizes and ", paths.size(),
-                             " files");
-  } else if (m.payloads.size() != 2 + n) {
-    return InvalidArgument("load: ", n, " ids but ", m.payloads.size() - 2, " blobs");
-  }
+  // payload 2 = (bytes, checksum) per id; text = one path per id.
+  if (m.payloads.size() != 3) return InvalidArgument("load: 3 payloads expected");
+  const std::vector<std::string> paths = absl::StrSplit(m.header.text, '\n');
+  ASSIGN_OR_RETURN(size_t pairs, comm::ElementsOf<uint64_t>(m.payloads[2], "shard sizes"));
+  if (pairs != 2 * n || paths.size() != n)
+    return InvalidArgument("load: ", n, " ids but ", pairs / 2, " sizes and ", paths.size(),
+                           " files");
   std::vector<std::unique_ptr<RowStore>> stores(vshards_.size());
   auto ids = m.payloads[1].As<uint32_t>();
   for (size_t i = 0; i < n; ++i) {
     const int v = static_cast<int>(ids[i]);
     if (v >= opt_.shards.virtual_shards || opt_.shards.ServerOfVShard(v) != opt_.rank)
       return InvalidArgument("load: virtual shard ", v, " does not belong to server ", opt_.rank);
-    std::string blob;
-    if (from_files) {
-      // The shard may have been written by another server (another server
-      // count): any server reads any shard file, and verifies it against the
-      // manifest's size and checksum before trusting it.
-      ASSIGN_OR_RETURN(blob, ReadFile(paths[i]));
-      const auto want = m.payloads[2].As<uint64_t>();
-      if (blob.size() != want[2 * i] || Checksum64(blob.data(), blob.size()) != want[2 * i + 1])
-        return DataLoss("checkpoint shard '", paths[i], "' is damaged: ", blob.size(),
-                        " bytes (manifest: ", want[2 * i], ") or checksum mismatch");
-    } else {
-      blob = std::string(m.payloads[2 + i].view());
-    }
+    // The shard may have been written by another server (another server
+    // count): any server reads any shard file, and verifies it against the
+    // manifest's size and checksum before trusting it.
+    ASSIGN_OR_RETURN(std::string blob, ReadFile(paths[i]));
+    const auto want = m.payloads[2].As<uint64_t>();
+    if (blob.size() != want[2 * i] || Checksum64(blob.data(), blob.size()) != want[2 * i + 1])
+      return DataLoss("checkpoint shard '", paths[i], "' is damaged: ", blob.size(),
+                      " bytes (manifest: ", want[2 * i], ") or checksum mismatch");
     auto store = NewLocalRowStore(opt_.optimizer);
     RETURN_IF_ERROR(Annotate(store->Load(blob), absl::StrCat("virtual shard ", v)));
     stores[v / opt_.shards.num_servers] = std::move(store);
@@ -752,7 +730,7 @@ std::string Server::StatsJson() const {
     tables.push_back({{"name", specs_[t].name},
                       {"rows", specs_[t].rows},
                       {"rows_here", here},
-                      {"bytes", here * RowBytesOf(specs_[t])},
+                      {"bytes", here * StoredRowBytes(specs_[t])},
                       {"pulls", stats_[t]->pulls.load()},
                       {"pushes", stats_[t]->pushes.load()},
                       {"hot", hot}});

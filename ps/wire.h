@@ -18,15 +18,14 @@
 //               2t, 2t+1 = rows (uint64, deduplicated) and summed grads (fp32)
 //               of table t; payload 2T = uint64 per table: the lookups of the
 //               worker's whole batch (plan.rows[t].size(), ALPT's N) -> kAck
-//   kSave       step = min clock -> kSaveReply payload 0 = uint32 vshard ids,
-//               payload 1+i = that vshard's RowStore blob. With arg =
-//               kShardFiles, text = a path prefix: the server writes each
-//               blob to ShardFilePath(prefix, vshard) (atomically) and the
-//               reply's payload 1 = uint64 (bytes, checksum) per id instead
-//   kLoad       payload 0 = specs, 1 = uint32 vshard ids, 2+i = blobs -> kAck.
-//               With arg = kShardFiles: payload 2 = uint64 (bytes, checksum)
-//               per id, text = the ids' files joined by '\n'; the server
-//               reads and verifies each file
+//   kSave       step = min clock, text = a path prefix: the server writes
+//               each of its virtual shards' RowStore blob to
+//               ShardFilePath(prefix, vshard) (atomically) -> kSaveReply
+//               payload 0 = uint32 vshard ids, 1 = uint64 (bytes, checksum)
+//               per id. The rows never travel in a message
+//   kLoad       payload 0 = specs, 1 = uint32 vshard ids, 2 = uint64 (bytes,
+//               checksum) per id, text = the ids' files joined by '\n'; the
+//               server reads and verifies each file -> kAck
 //   kReadRows   arg = table, step = min clock, payload 0 = rows -> kReadRowsReply fp32
 //   kWriteRows  arg = table, payload 0 = rows, 1 = fp32 values, optional 2 =
 //               fp32 per-row (scale, zero) pairs -> kAck
@@ -60,8 +59,6 @@ void serialize(Archive& ar, RowTableSpec& s) {
 namespace ps::internal {
 
 inline constexpr int64_t kNoWait = std::numeric_limits<int64_t>::min();
-// kSave/kLoad arg: the blobs go through files in a shared directory.
-inline constexpr int64_t kShardFiles = 1;
 
 // The file of virtual shard `vshard` in a sharded checkpoint whose parts
 // start with `prefix` (docs/formats.md "Sharded checkpoint").

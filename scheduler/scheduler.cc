@@ -30,12 +30,40 @@ Scheduler::Scheduler(SchedulerOptions options, comm::Transport* control)
             if (!s.ok())
               ECPS_LOG_WARN("scheduler: collective reply to node {}: {}", node, s.ToString());
           },
-          // Evaluations are decided here (on the receive thread).
-          [this](const std::vector<std::string>& parts) { return coordinator_.Decide(parts); }),
+          // Runs on the decision thread (DecideLoop), never the receive thread.
+          [this](const std::vector<std::string>& parts) {
+            if (before_decide_) before_decide_();
+            return coordinator_.Decide(parts);
+          }),
       nodes_(1 + options.num_servers + options.num_workers) {}
 
 Scheduler::~Scheduler() {
+  StopDecisions();
   if (rpc_) rpc_->Stop();
+}
+
+void Scheduler::DecideLoop() {
+  std::unique_lock<std::mutex> l(decide_mu_);
+  for (;;) {
+    decide_cv_.wait(l, [this] { return decide_stop_ || !decide_queue_.empty(); });
+    if (decide_stop_) return;
+    Message m = std::move(decide_queue_.front());
+    decide_queue_.pop_front();
+    l.unlock();
+    // The last contribution of a decision completes it: the coordinator
+    // computes it here and the root sends it to every worker.
+    collective_.OnMessage(std::move(m));
+    l.lock();
+  }
+}
+
+void Scheduler::StopDecisions() {
+  {
+    std::lock_guard<std::mutex> l(decide_mu_);
+    decide_stop_ = true;
+  }
+  decide_cv_.notify_all();
+  if (decide_thread_.joinable()) decide_thread_.join();
 }
 
 void Scheduler::Reply(const comm::Header& request, MsgType type, int64_t arg2) {
@@ -107,6 +135,16 @@ void Scheduler::OnMessage(Message m) {
       return;
     }
     case MsgType::kCollective:
+      if (h.arg == static_cast<int64_t>(comm::CollectiveOp::kDecide)) {
+        // A decision may take long (an exact AUC over every validation
+        // score): off this thread, so heartbeats keep being answered.
+        {
+          std::lock_guard<std::mutex> l(decide_mu_);
+          decide_queue_.push_back(std::move(m));
+        }
+        decide_cv_.notify_one();
+        return;
+      }
       collective_.OnMessage(std::move(m));
       return;
     case MsgType::kCheckpoint: {
@@ -169,6 +207,7 @@ void Scheduler::SendAbortToAll(const std::string& why) {
 }
 
 StatusOr<JobResult> Scheduler::Run() {
+  decide_thread_ = std::thread([this] { DecideLoop(); });
   rpc_ = std::make_unique<comm::Rpc>(control_, 0, [this](Message m) { OnMessage(std::move(m)); });
   rpc_->Start();
   const int total = opt_.num_servers + opt_.num_workers;
@@ -254,12 +293,14 @@ StatusOr<JobResult> Scheduler::Run() {
     SendAbortToAll(failure);
     // Give the aborts a moment on the wire before the transport closes.
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    StopDecisions();
     rpc_->Stop();
     return absl::AbortedError(
         absl::StrCat(failure,
                      "; job stopped (the last complete checkpoint is intact: rerun with "
                      "--resume to continue from it)"));
   }
+  StopDecisions();
   rpc_->Stop();
   result_.checkpoints_committed = coordinator_.checkpoints_committed();
   result_.evaluations_decided = coordinator_.evaluations_decided();

@@ -23,6 +23,12 @@
 //   kAbort      scheduler -> every node when the job stops on a failure;
 //               text names the failed node. Nodes exit non-zero.
 //
+// Decisions (kCollective with CollectiveOp::kDecide: evaluations, stage
+// reports) are computed on a thread of their own, not on the receive thread:
+// the exact AUC of a large validation split takes as long as its sort, and
+// heartbeats, registrations and the other collectives are answered
+// meanwhile. The decision is sent to every worker when it is ready.
+//
 // The scheduler never touches model state; it commits checkpoints (the
 // servers write their shards, worker 0 the dense part, the scheduler the
 // manifest, last), so the last complete checkpoint stays intact when a job is
@@ -34,9 +40,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "comm/rpc.h"
@@ -87,6 +96,10 @@ class Scheduler {
   // Stops the job with `why` (as a failure would). Any thread.
   void Abort(const std::string& why);
 
+  // Test hook, run on the decision thread before each decision is computed
+  // (a slow evaluation). REQUIRES: called before Run().
+  void TEST_SetBeforeDecide(std::function<void()> hook) { before_decide_ = std::move(hook); }
+
  private:
   struct Node {
     NodeAddress addr;
@@ -97,6 +110,10 @@ class Scheduler {
   void OnMessage(comm::Message m);
   void Reply(const comm::Header& request, comm::MsgType type, int64_t arg2 = 0);
   void SendAbortToAll(const std::string& why);
+  // The decision thread: feeds queued kDecide contributions to the
+  // collective root, whose decider (the coordinator) then runs here.
+  void DecideLoop();
+  void StopDecisions();
 
   const SchedulerOptions opt_;
   comm::Transport* control_;
@@ -114,6 +131,13 @@ class Scheduler {
   int servers_done_ = 0;
   std::string failure_;
   JobResult result_;
+
+  std::function<void()> before_decide_;
+  std::mutex decide_mu_;
+  std::condition_variable decide_cv_;
+  std::deque<comm::Message> decide_queue_;  // guarded by decide_mu_
+  bool decide_stop_ = false;                // guarded by decide_mu_
+  std::thread decide_thread_;
 };
 
 }  // namespace ecps::scheduler

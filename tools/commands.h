@@ -16,5 +16,6 @@ int RunTrain(const std::vector<std::string>& args);
 int RunGenData(const std::vector<std::string>& args);
 int RunPreprocess(const std::vector<std::string>& args);
 int RunBench(const std::vector<std::string>& args);
+int RunCheckpoint(const std::vector<std::string>& args);
 
 }  // namespace ecps::tools

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   if (cmd == "gen-data") return ecps::tools::RunGenData(args);
   if (cmd == "preprocess") return ecps::tools::RunPreprocess(args);
   if (cmd == "bench") return ecps::tools::RunBench(args);
+  if (cmd == "checkpoint") return ecps::tools::RunCheckpoint(args);
   std::fprintf(stderr, "ecps: unknown command '%s' (try ecps --help)\n", cmd.c_str());
   return ecps::tools::kExitUsage;
 }

@@ -2,7 +2,9 @@
 // with LocalRowStore, restore onto another server count, statistics, SSP
 // staleness bound, and rejection of malformed requests.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -84,6 +86,24 @@ struct Cluster {
   std::vector<std::unique_ptr<Client>> clients;
 };
 
+// A fresh directory for one test's checkpoint files, removed afterwards.
+class ScopedDir {
+ public:
+  ScopedDir() {
+    path_ = std::filesystem::path(::testing::TempDir()) /
+            ("ecps_ps_test." + std::to_string(::getpid()) + "." +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~ScopedDir() { std::filesystem::remove_all(path_); }
+  // The path prefix of a checkpoint's shard files in this directory.
+  std::string Prefix() const { return (path_ / "ckpt.g1").string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
 std::vector<RowTableSpec> Specs() {
   RowTableSpec a;
   a.name = "E";
@@ -126,7 +146,9 @@ TEST(PsTest, MatchesLocalRowStoreBitForBitAndRestoresOntoThreeServers) {
   opt.lr = 0.01f;
   auto local = NewLocalRowStore(opt);
   ASSERT_TRUE(local->Reset(Specs(), 5).ok());
-  std::string blob;
+  ScopedDir dir;
+  std::string specs;
+  std::vector<Client::ShardFile> files;
   {
     Cluster c(2, 1, 8);
     Client& cl = *c.clients[0];
@@ -148,7 +170,16 @@ TEST(PsTest, MatchesLocalRowStoreBitForBitAndRestoresOntoThreeServers) {
     std::vector<float> five(4 * 3, 0.25f);
     ASSERT_TRUE(local->WriteRows(0, 10, 3, five.data()).ok());
     ASSERT_TRUE(cl.WriteRows(0, 10, 3, five.data()).ok());
-    blob = cl.Save();
+    auto saved = cl.SaveShards(dir.Prefix());
+    ASSERT_TRUE(saved.ok()) << saved.status();
+    files = *saved;
+    specs = cl.EncodedSpecs();
+    ASSERT_EQ(files.size(), 8u);
+    for (int v = 0; v < 8; ++v) {
+      EXPECT_EQ(files[v].vshard, v);
+      EXPECT_EQ(files[v].path, internal::ShardFilePath(dir.Prefix(), v));
+      EXPECT_EQ(std::filesystem::file_size(files[v].path), files[v].bytes);
+    }
     auto stats = cl.ServerStats();
     ASSERT_TRUE(stats.ok());
     auto j = nlohmann::json::parse(*stats);
@@ -163,7 +194,7 @@ TEST(PsTest, MatchesLocalRowStoreBitForBitAndRestoresOntoThreeServers) {
   // A checkpoint from 2 servers restored onto 3 continues identically.
   Cluster c3(3, 1, 8, Consistency::kBsp, 0, "b");
   Client& cl = *c3.clients[0];
-  ASSERT_TRUE(cl.Load(blob).ok());
+  ASSERT_TRUE(cl.LoadShards(specs, files).ok());
   for (int step = 6; step <= 8; ++step) {
     LookupPlan p = Plan(step);
     FetchedRows a, b;
@@ -328,17 +359,90 @@ TEST(PsTest, CodedPullsSendCodesAndPerRowParameters) {
   EXPECT_EQ(internal::CodedPullRowBytes(specs[6]), 8u + 4u);  // i16 x 4, f32 scale only
 }
 
+// The memory report over the PS charges what the servers' LocalRowStores
+// hold: per-row scales in their scale_dtype (2 bytes each for f16), a learned
+// scale without a zero, and ALPT's Adam state of the scale.
+TEST(PsTest, MemoryReportMatchesLocalRowStoreForF16ScalesAndAlpt) {
+  std::vector<RowTableSpec> specs;
+  for (const RowTableSpec& s : QuantizedSpecs())
+    if (s.name == "u8_row_f16" || s.name == "u4_row_f16" || s.name == "alpt8" ||
+        s.name == "alpt8_f16")
+      specs.push_back(s);
+  ASSERT_EQ(specs.size(), 4u);
+  SparseOptimizerConfig opt;
+  opt.lr = 0.01f;
+  auto local = NewLocalRowStore(opt);
+  ASSERT_TRUE(local->Reset(specs, 4).ok());
+  Cluster c(2, 1, 4);
+  Client& cl = *c.clients[0];
+  ASSERT_TRUE(cl.Reset(specs, 4).ok());
+  EXPECT_EQ(cl.parameter_bytes(), local->parameter_bytes());
+  EXPECT_EQ(cl.optimizer_bytes(), local->optimizer_bytes());
+  // 300 rows each: u8 x 4 + f16 (scale, zero); u4 x 5 (3 B) + f16 pair;
+  // i8 x 4 + f32 scale; i8 x 4 + f16 scale.
+  EXPECT_EQ(local->parameter_bytes(), 300u * ((4 + 4) + (3 + 4) + (4 + 4) + (4 + 2)));
+  // Adam: 2 x width floats per row; ALPT adds (m, v) of its scale.
+  EXPECT_EQ(local->optimizer_bytes(), 300u * 4 * (8 + 10 + (8 + 2) + (8 + 2)));
+  // The servers' own report and per-table bytes agree with it.
+  auto stats = cl.ServerStats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  auto j = nlohmann::json::parse(*stats);
+  uint64_t param = 0, optim = 0, table_bytes = 0;
+  for (const auto& server : j) {
+    param += server["parameter_bytes"].get<uint64_t>();
+    optim += server["optimizer_bytes"].get<uint64_t>();
+    for (const auto& t : server["tables"]) table_bytes += t["bytes"].get<uint64_t>();
+  }
+  EXPECT_EQ(param, local->parameter_bytes());
+  EXPECT_EQ(optim, local->optimizer_bytes());
+  EXPECT_EQ(table_bytes, local->parameter_bytes());
+}
+
 TEST(PsTest, CheckpointWithOtherVirtualShardCountIsRejected) {
-  std::string blob;
+  ScopedDir dir;
+  std::string specs;
+  std::vector<Client::ShardFile> files;
   {
     Cluster c(1, 1, 4);
     ASSERT_TRUE(c.clients[0]->Reset(Specs(), 1).ok());
-    blob = c.clients[0]->Save();
+    auto saved = c.clients[0]->SaveShards(dir.Prefix());
+    ASSERT_TRUE(saved.ok()) << saved.status();
+    files = *saved;
+    specs = c.clients[0]->EncodedSpecs();
   }
   Cluster c(1, 1, 8, Consistency::kBsp, 0, "b");
-  Status s = c.clients[0]->Load(blob);
+  Status s = c.clients[0]->LoadShards(specs, files);
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
-  EXPECT_FALSE(c.clients[0]->Load(blob.substr(0, blob.size() / 2)).ok());
+  EXPECT_NE(s.message().find("virtual shard"), std::string::npos) << s;
+}
+
+// A shard file that differs from what its server reported (size or checksum)
+// is refused by the server that reads it, naming the file.
+TEST(PsTest, DamagedShardFileIsRefusedNamingIt) {
+  ScopedDir dir;
+  Cluster c(2, 1, 4);
+  Client& cl = *c.clients[0];
+  ASSERT_TRUE(cl.Reset(Specs(), 1).ok());
+  auto saved = cl.SaveShards(dir.Prefix());
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  std::vector<Client::ShardFile> files = *saved;
+  ASSERT_TRUE(cl.LoadShards(cl.EncodedSpecs(), files).ok());
+  std::filesystem::resize_file(files[3].path, files[3].bytes - 1);
+  Status s = cl.LoadShards(cl.EncodedSpecs(), files);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_NE(s.message().find(files[3].path), std::string::npos) << s;
+}
+
+// The rows live on the servers: RowStore's one-blob Load is refused with a
+// pointer to the sharded path (EmbeddingLayer never asks a client for it).
+TEST(PsTest, OneBlobLoadPointsToTheShardedPath) {
+  Cluster c(1, 1, 2);
+  ASSERT_TRUE(c.clients[0]->Reset(Specs(), 1).ok());
+  auto local = NewLocalRowStore(SparseOptimizerConfig{});
+  ASSERT_TRUE(local->Reset(Specs(), 1).ok());
+  Status s = c.clients[0]->Load(local->Save());
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_NE(s.message().find("SaveShards/LoadShards"), std::string::npos) << s;
 }
 
 TEST(PsTest, MalformedRequestsAreRejectedAndTheServerKeepsServing) {

@@ -1,12 +1,13 @@
 // The scheduler and its node agents in one process over the in-process
 // transport: registration and endpoint exchange, collectives rooted at the
 // scheduler (rank-order sums), completion and shutdown, a node that stops
-// heartbeating, bad registrations.
+// heartbeating, bad registrations, heartbeats answered during an evaluation.
 #include "scheduler/scheduler.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 #include <thread>
 
 #include "common/evaluation.h"
@@ -134,6 +135,81 @@ TEST(SchedulerTest, RegistersRunsCollectivesAndShutsDown) {
     EXPECT_TRUE(d->improved);
   }
   EXPECT_EQ(job->evaluations_decided, 1);
+  EXPECT_EQ(c.aborts.load(), 0);
+}
+
+// A decision (an exact AUC over a large validation split) is computed off the
+// scheduler's receive thread: while it runs, a heartbeat still gets its
+// answer, and the decision reaches the worker afterwards. The server here is
+// a bare Rpc, so the test sends that heartbeat itself and sees its reply.
+TEST(SchedulerTest, HeartbeatsAreAnsweredWhileAnEvaluationIsComputed) {
+  Cluster c;
+  SchedulerOptions o = Options(1, 1);
+  o.heartbeat_timeout_ms = 5000;  // the bare server sends no heartbeats of its own
+  Scheduler sched(o, c.sched_transport.get());
+  std::promise<void> deciding, release;
+  std::shared_future<void> released = release.get_future().share();
+  sched.TEST_SetBeforeDecide([&] {
+    deciding.set_value();
+    released.wait_for(std::chrono::seconds(10));  // bounded: a broken build must not hang
+  });
+  StatusOr<JobResult> job = absl::UnknownError("not run");
+  std::thread st([&] { job = sched.Run(); });
+
+  auto server_transport = comm::NewInProcTransport(&c.hub);
+  ASSERT_TRUE(server_transport->Bind("inproc://bare_server").ok());
+  ASSERT_TRUE(server_transport->Connect(0, "inproc://sched").ok());
+  comm::Rpc* server_rpc = nullptr;
+  comm::Rpc rpc(server_transport.get(), NodeId("server", 0, 1), [&](comm::Message m) {
+    if (m.header.type == comm::MsgType::kShutdown)
+      (void)server_rpc->Send(0, comm::MakeReply(m.header, comm::MsgType::kAck));
+  });
+  server_rpc = &rpc;
+  rpc.Start();
+  comm::Message reg;
+  reg.header.type = comm::MsgType::kRegister;
+  reg.header.text = R"({"role": "server", "rank": 0, "control": "inproc://bare_server",)"
+                    R"( "data": "d0"})";
+  auto registered = rpc.Call(0, std::move(reg));
+
+  NodeAgent* worker = c.Add("worker", 0, 1, 1);
+  std::atomic<bool> decided{false};
+  std::string decision;
+  std::thread wt([&] {
+    ASSERT_TRUE(worker->Register("inproc://sched", "d1").ok());
+    EvalContribution mine;
+    mine.track = true;
+    mine.logits = {0.2f, 0.8f};
+    mine.labels = {0.0f, 1.0f};
+    auto coll = worker->WorkerCollective();
+    EXPECT_TRUE(coll->Decide(EncodeEvalContribution(mine), &decision).ok());
+    decided = true;
+    EXPECT_TRUE(worker->Done("{}").ok());
+  });
+  ASSERT_TRUE(comm::Rpc::Wait(registered, 5000, "registration").ok());
+
+  // The evaluation is being computed (and held there by the hook) ...
+  ASSERT_EQ(deciding.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  // ... and a heartbeat round trip completes meanwhile, before the decision.
+  comm::Message hb;
+  hb.header.type = comm::MsgType::kHeartbeat;
+  auto ack = rpc.Call(0, std::move(hb));
+  auto answered = comm::Rpc::Wait(ack, 2000, "heartbeat during an evaluation");
+  EXPECT_TRUE(answered.ok()) << answered.status();
+  if (answered.ok()) {
+    EXPECT_EQ(answered->header.type, comm::MsgType::kAck);
+  }
+  EXPECT_FALSE(decided.load());
+  release.set_value();
+
+  wt.join();
+  st.join();
+  rpc.Stop();
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->evaluations_decided, 1);
+  auto d = DecodeEvalDecision(decision);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->auc, 1.0);
   EXPECT_EQ(c.aborts.load(), 0);
 }
 

@@ -1,0 +1,275 @@
+#include "tools/checkpoint_verify.h"
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/file_util.h"
+#include "common/params.h"
+#include "embedding/embedding_layer.h"
+#include "embedding/row_store.h"
+#include "scheduler/checkpoint_manifest.h"
+#include "worker/checkpoint.h"
+
+namespace ecps::tools {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kManifestMagic[] = "ECPSMANI";
+
+bool StartsWith(const std::string& bytes, const char* magic, size_t n) {
+  return bytes.size() >= n && bytes.compare(0, n, magic, n) == 0;
+}
+
+// The sparse optimizer a run used, from its effective config (YAML): a row
+// store blob loads only into a store of the same optimizer kind.
+StatusOr<SparseOptimizerKind> OptimizerOf(const std::string& yaml, const std::string& origin) {
+  ASSIGN_OR_RETURN(auto flat, FlattenYaml(yaml, origin));
+  auto it = flat.find("optimizer.sparse");
+  if (it == flat.end()) return DataLoss(origin, " names no optimizer.sparse");
+  return ParseSparseOptimizer(it->second);
+}
+
+// Decodes the row-store blobs of one checkpoint (every virtual shard, or the
+// single store) and adds up their tables.
+class TableTotals {
+ public:
+  explicit TableTotals(CheckpointSummary* s) : s_(s) {}
+
+  // `file` names the blob's file in problems.
+  void Add(const std::string& file, const std::string& blob, SparseOptimizerKind kind) {
+    SparseOptimizerConfig cfg;
+    cfg.kind = kind;
+    std::unique_ptr<RowStore> store = NewLocalRowStore(cfg);
+    Status st = store->Load(blob);
+    if (!st.ok()) {
+      s_->problems.push_back(absl::StrCat(
+          "checkpoint part '", file, "' has a valid checksum but does not decode: ", st.message()));
+      return;
+    }
+    const std::vector<RowTableSpec> specs = store->StoredTables();
+    if (first_file_.empty()) {
+      first_file_ = file;
+      for (const RowTableSpec& t : specs)
+        s_->tables.push_back({t.name, DTypeName(t.dtype), t.width, 0, 0});
+    }
+    bool same = specs.size() == s_->tables.size();
+    for (size_t t = 0; same && t < specs.size(); ++t)
+      same = specs[t].name == s_->tables[t].name && specs[t].width == s_->tables[t].width &&
+             DTypeName(specs[t].dtype) == s_->tables[t].dtype;
+    if (!same) {
+      s_->problems.push_back(
+          absl::StrCat("checkpoint part '", file, "' holds other tables than '", first_file_, "'"));
+      return;
+    }
+    for (size_t t = 0; t < specs.size(); ++t) {
+      const uint64_t bytes = specs[t].rows * StoredRowBytes(specs[t]);
+      s_->tables[t].rows += specs[t].rows;
+      s_->tables[t].bytes += bytes;
+      s_->parameter_bytes += bytes;
+    }
+    s_->optimizer_bytes += store->optimizer_bytes();
+  }
+
+ private:
+  CheckpointSummary* s_;
+  std::string first_file_;
+};
+
+// The trainer's sections of a checkpoint file (the single-process checkpoint,
+// or a cluster's dense part): position, method and, when the rows are in it,
+// the store blob (empty otherwise).
+void ReadTrainerSections(const std::string& file, const CheckpointReader& r, CheckpointSummary* s,
+                         std::string* store_state) {
+  auto problem = [&](const Status& st) { s->problems.push_back(std::string(st.message())); };
+  auto stat = r.Get("STAT");
+  if (!stat.ok()) {
+    problem(stat.status());
+  } else {
+    try {
+      const nlohmann::json j = nlohmann::json::parse(*stat);
+      s->stage = j.at("stage").get<int>();
+      s->epoch = j.at("epoch").get<int64_t>();
+      s->step_in_epoch = j.at("step_in_epoch").get<int64_t>();
+      s->step = j.at("total_steps").get<int64_t>();
+    } catch (const std::exception& e) {
+      problem(DataLoss("checkpoint '", file, "': trainer state (STAT) is unreadable: ", e.what()));
+    }
+  }
+  auto embd = r.Get("EMBD");
+  if (!embd.ok()) return problem(embd.status());
+  auto saved = ParseEmbeddingBlob(std::string(*embd));
+  if (!saved.ok()) return problem(Annotate(saved.status(), "checkpoint '" + file + "' EMBD"));
+  s->method = saved->method;
+  *store_state = std::move(saved->store_state);
+}
+
+void VerifyCluster(const std::string& path, const scheduler::CheckpointManifest& m,
+                   CheckpointSummary* s) {
+  s->format = "cluster";
+  s->name = m.name;
+  s->generation = m.generation;
+  s->servers = m.servers;
+  s->workers = m.workers;
+  s->virtual_shards = m.virtual_shards;
+  const std::string dir = fs::path(path).parent_path().string();
+  auto kind = OptimizerOf(m.config, "checkpoint manifest '" + path + "' config");
+  if (!kind.ok()) s->problems.push_back(std::string(kind.status().message()));
+  // The manifest's own shape: every virtual shard once, one dense part.
+  std::vector<int> seen(std::max(0, m.virtual_shards), 0);
+  int dense_parts = 0;
+  for (const scheduler::CheckpointPart& p : m.parts) {
+    if (p.kind == "dense") ++dense_parts;
+    if (p.kind == "shard" && p.vshard >= 0 && p.vshard < m.virtual_shards) ++seen[p.vshard];
+  }
+  for (int v = 0; v < m.virtual_shards; ++v)
+    if (seen[v] != 1)
+      s->problems.push_back(absl::StrCat("checkpoint manifest '", path, "' names virtual shard ", v,
+                                         " ", seen[v], " times (expected once)"));
+  if (dense_parts != 1)
+    s->problems.push_back(absl::StrCat("checkpoint manifest '", path, "' names ", dense_parts,
+                                       " dense parts (expected one)"));
+  TableTotals totals(s);
+  for (const scheduler::CheckpointPart& p : m.parts) {
+    s->parts.push_back({p.file, p.kind, p.vshard, p.bytes});
+    s->total_bytes += p.bytes;
+    // Missing, truncated (size) or damaged (checksum): DataLoss naming the file.
+    auto bytes = scheduler::ReadPart(dir, p);
+    if (!bytes.ok()) {
+      s->problems.push_back(std::string(bytes.status().message()));
+      continue;
+    }
+    const std::string file = (fs::path(dir) / p.file).string();
+    if (p.kind == "dense") {
+      auto r = CheckpointReader::Parse(file, *bytes);
+      if (!r.ok()) {
+        s->problems.push_back(std::string(r.status().message()));
+        continue;
+      }
+      std::string unused;  // a cluster's rows are in the shards
+      ReadTrainerSections(file, *r, s, &unused);
+    } else if (p.kind == "shard" && kind.ok()) {
+      totals.Add(file, *bytes, *kind);
+    }
+  }
+}
+
+void VerifySingle(const std::string& path, const std::string& bytes, CheckpointSummary* s) {
+  s->format = "single-process";
+  s->parts.push_back({fs::path(path).filename().string(), "checkpoint", -1, bytes.size()});
+  s->total_bytes = bytes.size();
+  auto r = CheckpointReader::Parse(path, bytes);
+  if (!r.ok()) {
+    s->problems.push_back(std::string(r.status().message()));
+    return;
+  }
+  std::string store_state;
+  ReadTrainerSections(path, *r, s, &store_state);
+  auto conf = r->Get("CONF");
+  if (!conf.ok()) {
+    s->problems.push_back(std::string(conf.status().message()));
+    return;
+  }
+  auto kind = OptimizerOf(std::string(*conf), "checkpoint '" + path + "' (CONF)");
+  if (!kind.ok()) {
+    s->problems.push_back(std::string(kind.status().message()));
+    return;
+  }
+  if (store_state.empty()) {
+    s->problems.push_back(absl::StrCat("checkpoint '", path, "' holds no embedding rows"));
+    return;
+  }
+  TableTotals(s).Add(path, store_state, *kind);
+}
+
+}  // namespace
+
+StatusOr<CheckpointSummary> VerifyCheckpoint(const std::string& path) {
+  if (!FileExists(path)) return NotFound("checkpoint '", path, "' does not exist");
+  ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+  CheckpointSummary s;
+  s.path = path;
+  if (StartsWith(bytes, kManifestMagic, 8)) {
+    ASSIGN_OR_RETURN(scheduler::CheckpointManifest m, scheduler::DecodeManifest(path, bytes));
+    s.parts.push_back({fs::path(path).filename().string(), "manifest", -1, bytes.size()});
+    s.total_bytes = bytes.size();
+    VerifyCluster(path, m, &s);
+  } else if (StartsWith(bytes, kCheckpointMagic, sizeof(kCheckpointMagic))) {
+    VerifySingle(path, bytes, &s);
+  } else {
+    return InvalidArgument("'", path,
+                           "' is not an ecps checkpoint (neither a cluster manifest, ECPSMANI, nor "
+                           "a single-process checkpoint, ECPSCKPT)");
+  }
+  return s;
+}
+
+std::string SummaryJson(const CheckpointSummary& s) {
+  nlohmann::json tables = nlohmann::json::array();
+  for (const VerifiedTable& t : s.tables)
+    tables.push_back({{"name", t.name},
+                      {"dtype", t.dtype},
+                      {"width", t.width},
+                      {"rows", t.rows},
+                      {"bytes", t.bytes}});
+  nlohmann::json parts = nlohmann::json::array();
+  for (const VerifiedPart& p : s.parts) {
+    nlohmann::json j = {{"file", p.file}, {"kind", p.kind}, {"bytes", p.bytes}};
+    if (p.kind == "shard") j["vshard"] = p.vshard;
+    parts.push_back(std::move(j));
+  }
+  nlohmann::json j = {{"ok", s.problems.empty()},
+                      {"path", s.path},
+                      {"format", s.format},
+                      {"method", s.method},
+                      {"stage", s.stage},
+                      {"epoch", s.epoch},
+                      {"step_in_epoch", s.step_in_epoch},
+                      {"step", s.step},
+                      {"tables", tables},
+                      {"parameter_bytes", s.parameter_bytes},
+                      {"optimizer_bytes", s.optimizer_bytes},
+                      {"parts", parts},
+                      {"total_bytes", s.total_bytes},
+                      {"problems", s.problems}};
+  if (s.format == "cluster") {
+    j["name"] = s.name;
+    j["generation"] = s.generation;
+    j["servers"] = s.servers;
+    j["workers"] = s.workers;
+    j["virtual_shards"] = s.virtual_shards;
+  }
+  return j.dump(2);
+}
+
+std::string SummaryText(const CheckpointSummary& s) {
+  std::ostringstream o;
+  o << "checkpoint " << s.path << ": "
+    << (s.problems.empty() ? "intact" : absl::StrCat(s.problems.size(), " problem(s)")) << "\n";
+  if (s.format == "cluster") {
+    int shards = 0;
+    for (const VerifiedPart& p : s.parts) shards += p.kind == "shard";
+    o << "  format          cluster manifest '" << s.name << "', generation " << s.generation
+      << "\n"
+      << "  written by      " << s.servers << " server(s), " << s.workers << " worker(s)\n"
+      << "  virtual shards  " << s.virtual_shards << " (" << s.parts.size() - 1
+      << " parts: " << shards << " shard files + dense part)\n";
+  } else {
+    o << "  format          single-process checkpoint\n";
+  }
+  o << "  method          " << (s.method.empty() ? "?" : s.method) << "\n"
+    << "  position        step " << s.step << " (epoch " << s.epoch << ", step " << s.step_in_epoch
+    << " of it), stage " << s.stage << "\n";
+  for (const VerifiedTable& t : s.tables)
+    o << "  table           " << t.name << ": " << t.rows << " rows x " << t.width << " " << t.dtype
+      << ", " << t.bytes << " B\n";
+  o << "  parameters      " << s.parameter_bytes << " B (optimizer state " << s.optimizer_bytes
+    << " B)\n"
+    << "  total           " << s.total_bytes << " B in " << s.parts.size() << " file(s)\n";
+  return o.str();
+}
+
+}  // namespace ecps::tools
