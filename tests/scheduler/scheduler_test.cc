@@ -186,7 +186,7 @@ TEST(SchedulerTest, HeartbeatsAreAnsweredWhileAnEvaluationIsComputed) {
     decided = true;
     EXPECT_TRUE(worker->Done("{}").ok());
   });
-  ASSERT_TRUE(comm::Rpc::Wait(registered, 5000, "registration").ok());
+  ASSERT_TRUE(rpc.Wait(registered, 5000, "registration").ok());
 
   // The evaluation is being computed (and held there by the hook) ...
   ASSERT_EQ(deciding.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
@@ -194,7 +194,7 @@ TEST(SchedulerTest, HeartbeatsAreAnsweredWhileAnEvaluationIsComputed) {
   comm::Message hb;
   hb.header.type = comm::MsgType::kHeartbeat;
   auto ack = rpc.Call(0, std::move(hb));
-  auto answered = comm::Rpc::Wait(ack, 2000, "heartbeat during an evaluation");
+  auto answered = rpc.Wait(ack, 2000, "heartbeat during an evaluation");
   EXPECT_TRUE(answered.ok()) << answered.status();
   if (answered.ok()) {
     EXPECT_EQ(answered->header.type, comm::MsgType::kAck);
