@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 
 #include "comm/rpc.h"
 #include "common/logging.h"
@@ -32,9 +33,18 @@ std::string LocalEndpoint(const ClusterShape& shape, const std::string& what) {
   return absl::StrCat("tcp://", shape.host, ":0");
 }
 
-scheduler::NodeAgentOptions AgentOptions(const ClusterShape& shape, const std::string& role,
-                                         int rank) {
+// output.dir as this process sees it, absolute (the scheduler's check that
+// every process sees the same directory names it in its error).
+std::string OutputDir(const TrainConfig& config) {
+  return std::filesystem::absolute(config.params.GetString("output.dir"))
+      .lexically_normal()
+      .string();
+}
+
+scheduler::NodeAgentOptions AgentOptions(const TrainConfig& config, const ClusterShape& shape,
+                                         const std::string& role, int rank) {
   scheduler::NodeAgentOptions o;
+  o.shared_dir = OutputDir(config);
   o.role = role;
   o.rank = rank;
   o.num_servers = shape.servers;
@@ -52,7 +62,7 @@ Status RunServer(const TrainConfig& config, const ClusterShape& shape, const Nod
   ASSIGN_OR_RETURN(std::string control_ep, control->Bind(LocalEndpoint(shape, "control")));
   const std::string who = absl::StrCat("server ", spec.rank);
   scheduler::NodeAgent agent(
-      AgentOptions(shape, "server", spec.rank), control.get(), control_ep,
+      AgentOptions(config, shape, "server", spec.rank), control.get(), control_ep,
       [who](const std::string& why) { ExitOnAbort(who, why); },
       [&] { return data->bytes_sent() + control->bytes_sent(); });
   ASSIGN_OR_RETURN(auto nodes, agent.Register(spec.scheduler, data_ep));
@@ -74,7 +84,7 @@ Status RunWorker(const TrainConfig& config, const ClusterShape& shape, const Nod
   ASSIGN_OR_RETURN(std::string control_ep, control->Bind(LocalEndpoint(shape, "control")));
   const std::string who = absl::StrCat("worker ", spec.rank);
   scheduler::NodeAgent agent(
-      AgentOptions(shape, "worker", spec.rank), control.get(), control_ep,
+      AgentOptions(config, shape, "worker", spec.rank), control.get(), control_ep,
       [who](const std::string& why) { ExitOnAbort(who, why); },
       [&] { return data_transport->bytes_sent() + control->bytes_sent(); });
   ASSIGN_OR_RETURN(auto nodes, agent.Register(spec.scheduler, data_ep));
@@ -137,6 +147,9 @@ StatusOr<nlohmann::json> RunScheduler(const TrainConfig& config, const ClusterSh
   o.num_servers = shape.servers;
   o.num_workers = shape.workers;
   o.heartbeat_timeout_ms = shape.heartbeat_timeout_ms;
+  // Every process writes into output.dir (shards, the dense part, manifests):
+  // check before the job starts that they all see one directory.
+  o.shared_dir = OutputDir(config);
   scheduler::Scheduler sched(o, control);
   ASSIGN_OR_RETURN(scheduler::JobResult job, sched.Run());
   nlohmann::json r;

@@ -5,6 +5,7 @@
 
 #include "comm/rpc_collective.h"
 #include "common/logging.h"
+#include "scheduler/shared_dir_probe.h"
 
 namespace ecps::scheduler {
 
@@ -32,6 +33,8 @@ NodeAgent::~NodeAgent() {
 
 void NodeAgent::RaiseAbort(const std::string& why) {
   if (aborted_.exchange(true)) return;
+  // The abort callback may end the process: leave no probe behind.
+  RemoveOwnProbe();
   {
     std::lock_guard<std::mutex> l(mu_);
     stop_heartbeats_ = true;
@@ -68,12 +71,12 @@ StatusOr<std::vector<NodeAddress>> NodeAgent::Register(const std::string& schedu
   RETURN_IF_ERROR(control_->Connect(0, scheduler_endpoint));
   Message m;
   m.header.type = MsgType::kRegister;
-  m.header.text = nlohmann::json{
-      {"role", opt_.role},
-      {"rank", opt_.rank},
-      {"control", control_endpoint_},
-      {"data",
-       data_endpoint}}.dump();
+  m.header.text = nlohmann::json{{"role", opt_.role},
+                                 {"rank", opt_.rank},
+                                 {"control", control_endpoint_},
+                                 {"data", data_endpoint},
+                                 {"host", LocalHostName()}}
+                      .dump();
   auto f = rpc_->Call(0, std::move(m));
   // Heartbeats start now, so a node that dies while the others register is
   // noticed; the scheduler is judged only once it has answered.
@@ -88,8 +91,10 @@ StatusOr<std::vector<NodeAddress>> NodeAgent::Register(const std::string& schedu
   registered_.store(true);
   const Message& reply = *reply_or;
   std::vector<NodeAddress> nodes;
+  std::string nonce;
   try {
     const nlohmann::json table = nlohmann::json::parse(reply.header.text);
+    if (table.contains("probe")) nonce = table.at("probe").at("nonce").get<std::string>();
     for (const auto& j : table.at("nodes")) {
       NodeAddress a;
       a.role = j.at("role").get<std::string>();
@@ -104,7 +109,48 @@ StatusOr<std::vector<NodeAddress>> NodeAgent::Register(const std::string& schedu
   if (nodes.size() != static_cast<size_t>(opt_.num_servers + opt_.num_workers))
     return DataLoss("registration reply lists ", nodes.size(), " nodes, expected ",
                     opt_.num_servers + opt_.num_workers);
+  if (!nonce.empty()) RETURN_IF_ERROR(ProveSharedDir(nonce));
   return nodes;
+}
+
+Status NodeAgent::ProveSharedDir(const std::string& nonce) {
+  nlohmann::json report = {{"role", opt_.role}, {"rank", opt_.rank}};
+  const std::string path = ProbePath(opt_.shared_dir, opt_.role, opt_.rank);
+  Status written = opt_.shared_dir.empty()
+                       ? FailedPrecondition("this process was given no output.dir")
+                       : WriteProbe(path, nonce);
+  if (written.ok()) {
+    std::lock_guard<std::mutex> l(mu_);
+    probe_path_ = path;
+    probe_nonce_ = nonce;
+    report["probe"] = path;
+  } else {
+    // Reported rather than returned: the scheduler names every node that
+    // failed the check in one message.
+    report["probe_error"] = std::string(written.message());
+  }
+  Message m;
+  m.header.type = MsgType::kRegister;
+  m.header.text = report.dump();
+  auto f = rpc_->Call(0, std::move(m));
+  // The scheduler answers once every node reported: the start barrier.
+  StatusOr<Message> started =
+      rpc_->Wait(f, opt_.register_timeout_ms, "the scheduler's check of output.dir");
+  // The scheduler removed the probes it could read; this one may be in a
+  // directory only this host sees.
+  RemoveOwnProbe();
+  if (!started.ok()) StopHeartbeats();
+  return started.status();
+}
+
+void NodeAgent::RemoveOwnProbe() {
+  std::string path, nonce;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    path.swap(probe_path_);
+    nonce.swap(probe_nonce_);
+  }
+  if (!path.empty()) RemoveProbe(path, nonce);
 }
 
 void NodeAgent::HeartbeatLoop() {

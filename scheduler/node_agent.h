@@ -1,5 +1,6 @@
 // A server's or worker's side of the scheduler protocol (scheduler.h):
-// registers the node and learns every node's data endpoint, sends heartbeats
+// registers the node and learns every node's data endpoint, proves it sees
+// the job's shared output.dir (shared_dir_probe.h), sends heartbeats
 // (and notices a scheduler that stops answering them), hosts the workers'
 // collective rooted at the scheduler, reports completion, and receives
 // kShutdown and kAbort.
@@ -31,6 +32,9 @@ struct NodeAgentOptions {
   int heartbeat_interval_ms = 500;
   int heartbeat_timeout_ms = 10000;
   int register_timeout_ms = 300000;
+  // This process's output.dir (absolute), where its startup probe goes when
+  // the scheduler asks for one.
+  std::string shared_dir;
 };
 
 class NodeAgent {
@@ -49,8 +53,10 @@ class NodeAgent {
   int node() const { return node_; }
 
   // Registers with the scheduler at `scheduler_endpoint`, announcing
-  // `data_endpoint`; returns every server's and worker's address once all
-  // registered, and starts heartbeats. Errors: the scheduler's rejection, or
+  // `data_endpoint`, and starts heartbeats; writes the startup probe into
+  // shared_dir if the scheduler asks for it. Returns every server's and
+  // worker's address once the scheduler released the job. Errors: the
+  // scheduler's rejection (also: it cannot see every node's probe), or
   // DeadlineExceeded after the registration timeout.
   StatusOr<std::vector<NodeAddress>> Register(const std::string& scheduler_endpoint,
                                               const std::string& data_endpoint);
@@ -77,6 +83,9 @@ class NodeAgent {
   void HeartbeatLoop();
   void StopHeartbeats();
   void RaiseAbort(const std::string& why);
+  // Writes the probe holding `nonce`, reports it and waits for the start.
+  Status ProveSharedDir(const std::string& nonce);
+  void RemoveOwnProbe();
 
   const NodeAgentOptions opt_;
   const int node_;
@@ -90,6 +99,7 @@ class NodeAgent {
   std::condition_variable cv_;
   bool shutdown_ = false;
   bool stop_heartbeats_ = false;
+  std::string probe_path_, probe_nonce_;  // guarded by mu_; "" once removed
   std::atomic<bool> aborted_{false};
   std::atomic<bool> registered_{false};
   std::thread heartbeat_;

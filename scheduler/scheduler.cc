@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
+#include "scheduler/shared_dir_probe.h"
 
 namespace ecps::scheduler {
 
@@ -77,13 +78,19 @@ void Scheduler::OnMessage(Message m) {
   switch (h.type) {
     case MsgType::kRegister: {
       NodeAddress a;
-      std::string control;
+      std::string control, host;
       try {
         auto j = nlohmann::json::parse(h.text);
         a.role = j.at("role").get<std::string>();
         a.rank = j.at("rank").get<int>();
+        if (j.contains("probe") || j.contains("probe_error")) {
+          OnProbeReport(h, a.role, a.rank, j.value("probe", std::string()),
+                        j.value("probe_error", std::string()));
+          return;
+        }
         control = j.at("control").get<std::string>();
         a.data = j.at("data").get<std::string>();
+        host = j.value("host", std::string("?"));
       } catch (const std::exception& e) {
         (void)control_->Send(
             h.sender,
@@ -102,7 +109,7 @@ void Scheduler::OnMessage(Message m) {
                               opt_.num_workers, " workers)");
       a.node = NodeId(a.role, a.rank, opt_.num_servers);
       std::lock_guard<std::mutex> l(mu_);
-      if (bad.ok() && (running_ || !nodes_[a.node].addr.role.empty()))
+      if (bad.ok() && (phase_ != Phase::kRegistering || !nodes_[a.node].addr.role.empty()))
         bad = absl::AlreadyExistsError(absl::StrCat(
             "registration: ", DescribeNode(a.role, a.rank, a.node), " is already registered"));
       // The reply needs a route back.
@@ -118,10 +125,12 @@ void Scheduler::OnMessage(Message m) {
       }
       Node& n = nodes_[a.node];
       n.addr = a;
+      n.host = host;
       n.register_request = h;
       n.last_seen = Clock::now();
       ++registered_;
-      ECPS_LOG_INFO("scheduler: registered {} at {}", DescribeNode(a.role, a.rank, a.node), a.data);
+      ECPS_LOG_INFO("scheduler: registered {} on host {} at {}",
+                    DescribeNode(a.role, a.rank, a.node), host, a.data);
       cv_.notify_all();
       return;
     }
@@ -184,6 +193,98 @@ void Scheduler::OnMessage(Message m) {
   }
 }
 
+void Scheduler::OnProbeReport(const comm::Header& h, const std::string& role, int rank,
+                              const std::string& path, const std::string& error) {
+  std::lock_guard<std::mutex> l(mu_);
+  const int node = NodeId(role, rank, opt_.num_servers);
+  Status bad;
+  if (phase_ != Phase::kProbing)
+    bad = FailedPrecondition("scheduler: an output.dir probe report outside the startup check");
+  else if (node != h.sender || node <= 0 || node >= static_cast<int>(nodes_.size()) ||
+           nodes_[node].addr.role != role)
+    bad = InvalidArgument("scheduler: probe report from node ", h.sender, " claims to be ", role,
+                          " ", rank);
+  else if (nodes_[node].probe_reported)
+    bad = absl::AlreadyExistsError(
+        absl::StrCat("scheduler: ", DescribeNode(role, rank, node), " reported its probe twice"));
+  if (!bad.ok()) {
+    ECPS_LOG_WARN("{}", bad.ToString());
+    (void)control_->Send(h.sender, comm::MakeErrorReply(h, bad));
+    return;
+  }
+  Node& n = nodes_[node];
+  n.probe_request = h;
+  n.probe_reported = true;
+  n.probe_path = path;
+  n.probe_error = error;
+  ++probes_reported_;
+  cv_.notify_all();
+}
+
+void Scheduler::AnswerRegistrations() {
+  nlohmann::json nodes = nlohmann::json::array();
+  for (size_t i = 1; i < nodes_.size(); ++i)
+    nodes.push_back({{"role", nodes_[i].addr.role},
+                     {"rank", nodes_[i].addr.rank},
+                     {"node", nodes_[i].addr.node},
+                     {"data", nodes_[i].addr.data}});
+  nlohmann::json reply = {{"nodes", nodes}};
+  if (!opt_.shared_dir.empty()) {
+    nonce_ = NewRunNonce();
+    reply["probe"] = {{"nonce", nonce_}};
+  }
+  const std::string text = reply.dump();
+  const auto now = Clock::now();
+  for (size_t i = 1; i < nodes_.size(); ++i) {
+    Message r = comm::MakeReply(nodes_[i].register_request, MsgType::kRegisterReply);
+    r.header.text = text;
+    (void)rpc_->Send(static_cast<int>(i), std::move(r));
+    nodes_[i].last_seen = now;
+  }
+}
+
+std::string Scheduler::VerifyProbes(std::vector<Node> nodes) {
+  // The scheduler looks in its own output.dir for the file each node wrote in
+  // its own: the same file exactly when both see one directory.
+  const auto deadline = Clock::now() + std::chrono::milliseconds(opt_.probe_wait_ms);
+  std::vector<std::string> problems;
+  for (;;) {
+    problems.clear();
+    bool unseen = false;  // a probe this run wrote that is not visible (yet)
+    for (size_t i = 1; i < nodes.size(); ++i) {
+      const Node& n = nodes[i];
+      const std::string who =
+          absl::StrCat(DescribeNode(n.addr.role, n.addr.rank, n.addr.node), " on host ", n.host);
+      if (!n.probe_error.empty()) {
+        problems.push_back(absl::StrCat(who, " could not write its probe: ", n.probe_error));
+        continue;
+      }
+      const std::string mine = ProbePath(opt_.shared_dir, n.addr.role, n.addr.rank);
+      Status s = CheckProbe(mine, nonce_);
+      if (s.ok()) continue;
+      unseen = true;
+      const std::string found = absl::IsNotFound(s) ? absl::StrCat("finds no file '", mine, "'")
+                                : absl::IsFailedPrecondition(s)
+                                    ? absl::StrCat("finds '", mine, "' holding another run's nonce")
+                                    : absl::StrCat("cannot read it: ", s.message());
+      problems.push_back(absl::StrCat(who, " wrote ", n.probe_path, ", but the scheduler ", found));
+    }
+    // A network file system may show another host's new file (or its new
+    // contents, over a stale probe) a little late; a write error is final.
+    if (!unseen || Clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  for (size_t i = 1; i < nodes.size(); ++i)
+    RemoveProbe(ProbePath(opt_.shared_dir, nodes[i].addr.role, nodes[i].addr.rank), nonce_);
+  if (problems.empty()) return "";
+  return absl::StrCat(
+      "output.dir is not shared by every process of the job: the scheduler on host ",
+      LocalHostName(), " reads output.dir as ", opt_.shared_dir,
+      " and cannot see every node's startup probe there: ", absl::StrJoin(problems, "; "),
+      ". output.dir must be one directory, at the same path, for every process: run on one "
+      "host, or put output.dir on a file system shared by all hosts (e.g. NFS)");
+}
+
 void Scheduler::Abort(const std::string& why) {
   std::lock_guard<std::mutex> l(mu_);
   if (failure_.empty()) failure_ = why;
@@ -214,30 +315,57 @@ StatusOr<JobResult> Scheduler::Run() {
   const auto start = Clock::now();
   const auto timeout = std::chrono::milliseconds(opt_.heartbeat_timeout_ms);
   const auto tick = std::chrono::milliseconds(std::max(10, opt_.heartbeat_timeout_ms / 20));
+  auto probe_start = start;
   std::vector<std::future<StatusOr<Message>>> shutdown_acks;
   std::unique_lock<std::mutex> l(mu_);
   for (;;) {
     cv_.wait_for(l, tick);
     if (!failure_.empty()) break;
     const auto now = Clock::now();
-    if (!running_) {
+    if (phase_ == Phase::kProbing && probes_reported_ == total) {
+      // The start barrier: released only once every probe is visible here.
+      std::vector<Node> nodes = nodes_;
+      l.unlock();
+      std::string why = VerifyProbes(std::move(nodes));
+      l.lock();
+      for (size_t i = 1; i < nodes_.size(); ++i) {
+        Message r = why.empty()
+                        ? comm::MakeReply(nodes_[i].probe_request, MsgType::kRegisterReply)
+                        : comm::MakeErrorReply(nodes_[i].probe_request, FailedPrecondition(why));
+        (void)rpc_->Send(static_cast<int>(i), std::move(r));
+      }
+      if (!why.empty()) {
+        if (failure_.empty()) failure_ = why;
+        break;
+      }
+      phase_ = Phase::kRunning;
+      ECPS_LOG_INFO("scheduler: every node sees output.dir {}; job running", opt_.shared_dir);
+    } else if (phase_ == Phase::kProbing &&
+               now - probe_start > std::chrono::milliseconds(opt_.register_timeout_ms)) {
+      std::vector<std::string> missing;
+      for (size_t i = 1; i < nodes_.size(); ++i)
+        if (!nodes_[i].probe_reported)
+          missing.push_back(
+              DescribeNode(nodes_[i].addr.role, nodes_[i].addr.rank, nodes_[i].addr.node));
+      failure_ = absl::StrCat("the output.dir check timed out after ", opt_.register_timeout_ms,
+                              " ms; no probe report from: ", absl::StrJoin(missing, ", "));
+      break;
+    }
+    if (phase_ == Phase::kRegistering) {
       if (registered_ == total) {
-        nlohmann::json nodes = nlohmann::json::array();
-        for (size_t i = 1; i < nodes_.size(); ++i)
-          nodes.push_back({{"role", nodes_[i].addr.role},
-                           {"rank", nodes_[i].addr.rank},
-                           {"node", nodes_[i].addr.node},
-                           {"data", nodes_[i].addr.data}});
-        const std::string table = nlohmann::json{{"nodes", nodes}}.dump();
-        for (size_t i = 1; i < nodes_.size(); ++i) {
-          Message r = comm::MakeReply(nodes_[i].register_request, MsgType::kRegisterReply);
-          r.header.text = table;
-          (void)rpc_->Send(static_cast<int>(i), std::move(r));
-          nodes_[i].last_seen = now;
+        AnswerRegistrations();
+        if (opt_.shared_dir.empty()) {
+          phase_ = Phase::kRunning;
+          ECPS_LOG_INFO("scheduler: all {} servers and {} workers registered; job running",
+                        opt_.num_servers, opt_.num_workers);
+        } else {
+          phase_ = Phase::kProbing;
+          probe_start = now;
+          ECPS_LOG_INFO(
+              "scheduler: all {} servers and {} workers registered; checking that they see "
+              "output.dir {}",
+              opt_.num_servers, opt_.num_workers, opt_.shared_dir);
         }
-        running_ = true;
-        ECPS_LOG_INFO("scheduler: all {} servers and {} workers registered; job running",
-                      opt_.num_servers, opt_.num_workers);
       } else if (now - start > std::chrono::milliseconds(opt_.register_timeout_ms)) {
         std::vector<std::string> missing;
         for (int s = 0; s < opt_.num_servers; ++s)
@@ -263,7 +391,7 @@ StatusOr<JobResult> Scheduler::Run() {
       break;
     }
     if (!failure_.empty()) break;
-    if (running_ && workers_done_ == opt_.num_workers && shutdown_acks.empty()) {
+    if (phase_ == Phase::kRunning && workers_done_ == opt_.num_workers && shutdown_acks.empty()) {
       l.unlock();
       for (int s = 0; s < opt_.num_servers; ++s) {
         Message m;
@@ -286,6 +414,7 @@ StatusOr<JobResult> Scheduler::Run() {
     }
   }
   const std::string failure = failure_;
+  const bool started = phase_ == Phase::kRunning;
   l.unlock();
   if (!failure.empty()) {
     ECPS_LOG_ERROR("scheduler: stopping the job: {}", failure);
@@ -295,10 +424,10 @@ StatusOr<JobResult> Scheduler::Run() {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     StopDecisions();
     rpc_->Stop();
-    return absl::AbortedError(
-        absl::StrCat(failure,
-                     "; job stopped (the last complete checkpoint is intact: rerun with "
-                     "--resume to continue from it)"));
+    return absl::AbortedError(absl::StrCat(
+        failure, started ? "; job stopped (the last complete checkpoint is intact: rerun with "
+                           "--resume to continue from it)"
+                         : "; job stopped before training started"));
   }
   StopDecisions();
   rpc_->Stop();

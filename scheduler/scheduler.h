@@ -6,9 +6,18 @@
 //
 // Protocol (all on the control transport; node ids are the mpirun ranks:
 // 0 = scheduler, 1..S = servers, S+1..S+W = workers):
-//   kRegister   text = {"role", "rank", "control", "data"} (JSON). Answered,
-//               once every node registered, by kRegisterReply text =
-//               {"nodes": [{"role", "rank", "node", "data"}...]}.
+//   kRegister   text = {"role", "rank", "control", "data", "host"} (JSON).
+//               Answered, once every node registered, by kRegisterReply text
+//               = {"nodes": [{"role", "rank", "node", "data"}...]}, plus
+//               "probe": {"nonce"} when the job checks its shared directory
+//               (SchedulerOptions::shared_dir; shared_dir_probe.h). Then
+//               every node writes its probe into its output.dir and sends a
+//               second kRegister {"role", "rank", "probe": path written} (or
+//               "probe_error": why it could not). The scheduler reads every
+//               probe from its own output.dir, removes them, and answers
+//               each with kRegisterReply: the start barrier. A probe it
+//               cannot see (with this run's nonce) stops the job before any
+//               training step, naming the nodes, their hosts and the path.
 //   kHeartbeat  every heartbeat interval -> kAck. A node silent for longer
 //               than the heartbeat timeout stops the job.
 //   kCollective the workers' collectives, rooted here.
@@ -71,7 +80,14 @@ struct SchedulerOptions {
   int num_servers = 1;
   int num_workers = 1;
   int heartbeat_timeout_ms = 10000;
-  int register_timeout_ms = 300000;
+  int register_timeout_ms = 300000;  // also bounds the shared-directory check
+  // The scheduler's output.dir (absolute). Non-empty: before the job starts,
+  // every node must prove it sees this directory (the probe exchange above).
+  // Empty: no check (tests of other parts of the protocol).
+  std::string shared_dir;
+  // How long a probe may take to show up after its node reported it written:
+  // a network file system may publish another host's new file a little late.
+  int probe_wait_ms = 2000;
 };
 
 struct JobResult {
@@ -101,13 +117,34 @@ class Scheduler {
   void TEST_SetBeforeDecide(std::function<void()> hook) { before_decide_ = std::move(hook); }
 
  private:
+  enum class Phase {
+    kRegistering,  // waiting for every node's kRegister
+    kProbing,      // waiting for every node's probe report (shared_dir)
+    kRunning,      // released: training
+  };
   struct Node {
     NodeAddress addr;
+    std::string host;  // as the node reported it, for error messages
     comm::Header register_request;
     std::chrono::steady_clock::time_point last_seen;
     bool done = false;
+    // The probe exchange: the node's second kRegister (answered at the start
+    // barrier), the probe path in the node's own view, or why it failed.
+    comm::Header probe_request;
+    bool probe_reported = false;
+    std::string probe_path;
+    std::string probe_error;
   };
   void OnMessage(comm::Message m);
+  // A node's second kRegister: its probe is written at `path`, or `error`.
+  void OnProbeReport(const comm::Header& h, const std::string& role, int rank,
+                     const std::string& path, const std::string& error);
+  // Sends the endpoint table to every node (and the nonce, when probing).
+  void AnswerRegistrations();
+  // Reads every node's probe from shared_dir (retrying for probe_wait_ms) and
+  // removes them. Returns "" when all are there, else the job's failure.
+  // REQUIRES: mu_ not held (it reads files); phase_ == kProbing.
+  std::string VerifyProbes(std::vector<Node> nodes);
   void Reply(const comm::Header& request, comm::MsgType type, int64_t arg2 = 0);
   void SendAbortToAll(const std::string& why);
   // The decision thread: feeds queued kDecide contributions to the
@@ -126,7 +163,9 @@ class Scheduler {
   std::vector<Node> nodes_;  // by node id; nodes_[0] unused
   int registered_ = 0;
   int rejected_routes_ = 0;  // negative route ids for answering rejected nodes
-  bool running_ = false;     // every node registered and answered
+  Phase phase_ = Phase::kRegistering;
+  std::string nonce_;  // this run's probe nonce
+  int probes_reported_ = 0;
   int workers_done_ = 0;
   int servers_done_ = 0;
   std::string failure_;

@@ -3,7 +3,8 @@
 // the job within the heartbeat timeout naming it; the job resumes from the
 // last checkpoint, also onto 3 servers; a worker or a server killed while
 // checkpoints are written (sharded: servers write their shards, the scheduler
-// the manifest last) leaves the previous one loadable.
+// the manifest last) leaves the previous one loadable; a process whose
+// output.dir is not the scheduler's stops the job before training.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -16,6 +17,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -131,8 +133,10 @@ output: {progress: none}
     Proc scheduler;
     std::vector<Proc> servers, workers;
   };
+  // `per_node(role, rank)`: more arguments for one process.
+  using PerNode = std::function<std::vector<std::string>(const std::string& role, int rank)>;
   Job StartLoopback(const std::string& name, int servers, int workers,
-                    std::vector<std::string> extra) {
+                    std::vector<std::string> extra, const PerNode& per_node = nullptr) {
     const std::string ep = "tcp://127.0.0.1:" + std::to_string(FreePort());
     auto args = [&](const std::string& role, int rank) {
       std::vector<std::string> a = {ECPS_BINARY,
@@ -151,6 +155,10 @@ output: {progress: none}
                                     "--workers",
                                     std::to_string(workers)};
       a.insert(a.end(), extra.begin(), extra.end());
+      if (per_node) {
+        auto more = per_node(role, rank);
+        a.insert(a.end(), more.begin(), more.end());
+      }
       return a;
     };
     Job j;
@@ -173,6 +181,18 @@ output: {progress: none}
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return false;
+  }
+
+  // Startup probes (.ecps-probe.*) and checkpoint files in `dir`.
+  static std::vector<std::string> ProbesAndCheckpoints(const std::string& dir) {
+    std::vector<std::string> found;
+    if (!fs::exists(dir)) return found;
+    for (const auto& e : fs::directory_iterator(dir)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind(".ecps-probe.", 0) == 0 || name.find("ckpt") != std::string::npos)
+        found.push_back(name);
+    }
+    return found;
   }
 
   static std::string dir_;
@@ -198,6 +218,43 @@ TEST_F(MultiProcessTest, MpirunFiveRanksMatchesSimulation) {
   EXPECT_EQ(mpi["cluster"]["coordinator"], sim["cluster"]["coordinator"]);
   EXPECT_GT(mpi["cluster"]["coordinator"]["evaluations"].get<int>(), 2);
   EXPECT_GT(mpi["cluster"]["coordinator"]["checkpoints"].get<int>(), 0);
+  // Every rank passed the shared output.dir check, whose probes are gone.
+  for (const auto& e : fs::directory_iterator(dir_ + "/mpi"))
+    EXPECT_NE(e.path().filename().string().rfind(".ecps-probe.", 0), 0u) << e.path();
+}
+
+// A server whose output.dir is not the scheduler's (as on a host without the
+// shared file system) stops the job at startup: the scheduler names it and
+// the path, every process exits non-zero, no training step ran (no
+// checkpoint, although one is due every step) and no probe is left behind.
+TEST_F(MultiProcessTest, OutputDirNotSharedStopsTheJobBeforeTraining) {
+  const std::string shared = dir_ + "/notshared", local = dir_ + "/notshared_server";
+  Job job = StartLoopback("notshared", 1, 1, {"--set", "output.checkpoint_every=1"},
+                          [&](const std::string& role, int) {
+                            return std::vector<std::string>{
+                                "--set", "output.dir=" + (role == "server" ? local : shared)};
+                          });
+  ASSERT_TRUE(job.scheduler.Wait(60));
+  Reap(&job);
+  EXPECT_NE(job.scheduler.ExitCode(), 0);
+  const std::string err = ReadAll(job.scheduler.err);
+  for (const std::string& part :
+       {std::string("output.dir is not shared"),
+        std::string("node 1 (role server, rank 0) on host"), local + "/.ecps-probe.server.0",
+        shared + "/.ecps-probe.server.0", std::string("a file system shared by all hosts"),
+        std::string("job stopped before training started")})
+    EXPECT_NE(err.find(part), std::string::npos) << part << "\n" << err;
+  // The worker passed the check: the error does not name it.
+  const size_t error = err.find("output.dir is not shared");
+  const std::string error_line =
+      error == std::string::npos ? "" : err.substr(error, err.find('\n', error) - error);
+  EXPECT_EQ(error_line.find("role worker"), std::string::npos) << error_line;
+  EXPECT_NE(job.servers[0].ExitCode(), 0);
+  EXPECT_NE(job.workers[0].ExitCode(), 0);
+  EXPECT_NE(ReadAll(job.workers[0].err).find("output.dir is not shared"), std::string::npos)
+      << ReadAll(job.workers[0].err);
+  EXPECT_TRUE(ProbesAndCheckpoints(shared).empty());
+  EXPECT_TRUE(ProbesAndCheckpoints(local).empty());
 }
 
 TEST_F(MultiProcessTest, KilledServerStopsTheJobNamingItAndResumeOntoThreeServersCompletes) {

@@ -1,17 +1,22 @@
 // The scheduler and its node agents in one process over the in-process
 // transport: registration and endpoint exchange, collectives rooted at the
 // scheduler (rank-order sums), completion and shutdown, a node that stops
-// heartbeating, bad registrations, heartbeats answered during an evaluation.
+// heartbeating, bad registrations, heartbeats answered during an evaluation,
+// the startup check that every node sees the scheduler's output.dir.
 #include "scheduler/scheduler.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <future>
 #include <thread>
 
 #include "common/evaluation.h"
+#include "common/file_util.h"
 #include "scheduler/node_agent.h"
+#include "scheduler/shared_dir_probe.h"
 
 namespace ecps::scheduler {
 namespace {
@@ -29,7 +34,8 @@ struct Cluster {
     sched_transport = comm::NewInProcTransport(&hub);
     EXPECT_TRUE(sched_transport->Bind("inproc://sched").ok());
   }
-  NodeAgent* Add(const std::string& role, int rank, int servers, int workers) {
+  NodeAgent* Add(const std::string& role, int rank, int servers, int workers,
+                 const std::string& shared_dir = "") {
     transports.push_back(comm::NewInProcTransport(&hub));
     const std::string ep = "inproc://" + role + std::to_string(rank);
     EXPECT_TRUE(transports.back()->Bind(ep).ok());
@@ -41,6 +47,7 @@ struct Cluster {
     o.heartbeat_interval_ms = 20;
     o.heartbeat_timeout_ms = 400;
     o.register_timeout_ms = 3000;
+    o.shared_dir = shared_dir;
     agents.push_back(std::make_unique<NodeAgent>(
         o, transports.back().get(), ep,
         [this](const std::string& why) {
@@ -265,6 +272,130 @@ TEST(SchedulerTest, RejectsBadRegistrations) {
   EXPECT_NE(job.status().message().find("registration timed out"), std::string::npos)
       << job.status();
   EXPECT_NE(job.status().message().find("server 0, worker 0"), std::string::npos) << job.status();
+}
+
+namespace fs = std::filesystem;
+
+// A fresh directory per test (the probes' output.dir).
+std::string TestDir(const std::string& name) {
+  const fs::path d = fs::temp_directory_path() /
+                     ("ecps_scheduler_test." + std::to_string(::getpid()) + "." + name);
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d.string();
+}
+
+std::vector<std::string> ProbeFiles(const std::string& dir) {
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().rfind(".ecps-probe.", 0) == 0)
+      files.push_back(e.path().filename().string());
+  return files;
+}
+
+// Every node sees the scheduler's output.dir: the job starts, and no probe is
+// left behind.
+TEST(SchedulerTest, SharedOutputDirIsCheckedBeforeTheJobStarts) {
+  const std::string dir = TestDir("shared");
+  Cluster c;
+  SchedulerOptions o = Options(1, 1);
+  o.shared_dir = dir;
+  Scheduler sched(o, c.sched_transport.get());
+  StatusOr<JobResult> job = absl::UnknownError("not run");
+  std::thread st([&] { job = sched.Run(); });
+  NodeAgent* server = c.Add("server", 0, 1, 1, dir);
+  NodeAgent* worker = c.Add("worker", 0, 1, 1, dir);
+  std::thread server_thread([&] {
+    ASSERT_TRUE(server->Register("inproc://sched", "d0").ok());
+    server->WaitForShutdown();
+  });
+  auto nodes = worker->Register("inproc://sched", "d1");
+  ASSERT_TRUE(nodes.ok()) << nodes.status();
+  EXPECT_EQ(nodes->size(), 2u);
+  EXPECT_TRUE(ProbeFiles(dir).empty());
+  EXPECT_TRUE(worker->Done("{}").ok());
+  server_thread.join();
+  st.join();
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(c.aborts.load(), 0);
+  fs::remove_all(dir);
+}
+
+// A server whose output.dir is another directory (as on a host without the
+// shared file system) stops the job at registration, before any training
+// step: the error names the node, its host and both paths, and says what
+// output.dir must be. A probe of another run in the scheduler's directory
+// does not pass, and is left alone; this run's probes are removed.
+TEST(SchedulerTest, NodeThatCannotShareOutputDirStopsTheJobBeforeItStarts) {
+  const std::string dir = TestDir("scheduler_view");
+  const std::string elsewhere = TestDir("server_view");
+  ASSERT_TRUE(AtomicWriteFile(ProbePath(dir, "server", 0), "0123456789abcdef").ok());
+  Cluster c;
+  SchedulerOptions o = Options(1, 1);
+  o.shared_dir = dir;
+  o.probe_wait_ms = 100;
+  Scheduler sched(o, c.sched_transport.get());
+  StatusOr<JobResult> job = absl::UnknownError("not run");
+  std::thread st([&] { job = sched.Run(); });
+  NodeAgent* server = c.Add("server", 0, 1, 1, elsewhere);
+  NodeAgent* worker = c.Add("worker", 0, 1, 1, dir);
+  Status server_registered;
+  std::thread server_thread(
+      [&] { server_registered = server->Register("inproc://sched", "d0").status(); });
+  // The worker is never released: no training step can run.
+  auto nodes = worker->Register("inproc://sched", "d1");
+  server_thread.join();
+  st.join();
+  EXPECT_FALSE(nodes.ok());
+  EXPECT_FALSE(server_registered.ok());
+  ASSERT_FALSE(job.ok());
+  EXPECT_EQ(job.status().code(), absl::StatusCode::kAborted);
+  const std::string msg(job.status().message());
+  for (const std::string& part :
+       {std::string("output.dir is not shared"),
+        "node 1 (role server, rank 0) on host " + LocalHostName(),
+        "wrote " + ProbePath(elsewhere, "server", 0), ProbePath(dir, "server", 0),
+        std::string("another run's nonce"), "reads output.dir as " + dir,
+        std::string("a file system shared by all hosts"),
+        std::string("job stopped before training started")})
+    EXPECT_NE(msg.find(part), std::string::npos) << part << "\n" << msg;
+  EXPECT_EQ(msg.find("role worker"), std::string::npos) << msg;  // the worker passed
+  // Both nodes heard why.
+  EXPECT_NE(nodes.status().message().find("output.dir is not shared"), std::string::npos)
+      << nodes.status();
+  EXPECT_EQ(ProbeFiles(dir), std::vector<std::string>{".ecps-probe.server.0"});  // not ours
+  EXPECT_TRUE(ProbeFiles(elsewhere).empty());
+  fs::remove_all(dir);
+  fs::remove_all(elsewhere);
+}
+
+// A node that cannot even write its probe (its output.dir cannot be created)
+// is named with the reason, in the same startup error.
+TEST(SchedulerTest, NodeThatCannotWriteItsProbeIsNamed) {
+  const std::string dir = TestDir("unwritable");
+  ASSERT_TRUE(AtomicWriteFile(dir + "/a_file", "").ok());
+  Cluster c;
+  SchedulerOptions o = Options(1, 1);
+  o.shared_dir = dir;
+  Scheduler sched(o, c.sched_transport.get());
+  StatusOr<JobResult> job = absl::UnknownError("not run");
+  std::thread st([&] { job = sched.Run(); });
+  NodeAgent* server = c.Add("server", 0, 1, 1, dir);
+  NodeAgent* worker = c.Add("worker", 0, 1, 1, dir + "/a_file/out");
+  std::thread server_thread([&] { EXPECT_FALSE(server->Register("inproc://sched", "d0").ok()); });
+  EXPECT_FALSE(worker->Register("inproc://sched", "d1").ok());
+  server_thread.join();
+  st.join();
+  ASSERT_FALSE(job.ok());
+  const std::string msg(job.status().message());
+  EXPECT_NE(
+      msg.find("node 2 (role worker, rank 0) on host " + LocalHostName() +
+               " could not write its probe: cannot create directory '" + dir + "/a_file/out'"),
+      std::string::npos)
+      << msg;
+  EXPECT_EQ(msg.find("role server"), std::string::npos) << msg;
+  EXPECT_TRUE(ProbeFiles(dir).empty());
+  fs::remove_all(dir);
 }
 
 }  // namespace
