@@ -295,16 +295,7 @@ Status Client::DoPull(const LookupPlan& plan, FetchedRows* values) const {
     auto& out_t = values->values[t];
     const size_t n = lay.where.size();
     out_t.resize(n * w);
-    // The reply rows are read in plan order, i.e. at random: keep a few
-    // loads in flight (the reply was written on another core).
-    constexpr size_t kAhead = 8;
     for (size_t i = 0; i < n; ++i) {
-      if (i + kAhead < n && lay.where[i + kAhead] != kAbsent) {
-        const uint64_t p = lay.pos[lay.where[i + kAhead]];
-        const uint8_t* next = src[p >> kIndexBits];
-        if (next != nullptr && !coded[p >> kIndexBits])
-          __builtin_prefetch(next + (p & kIndexMask) * w * 4);
-      }
       float* dst = out_t.data() + i * w;
       if (lay.where[i] == kAbsent) {
         std::memset(dst, 0, w * 4);
