@@ -22,28 +22,18 @@ struct Server::TableStats {
   std::atomic<uint64_t> pulls{0}, pushes{0};
   std::mutex mu;
   std::vector<std::pair<uint64_t, uint64_t>> hot;  // (key, count), at most k
-  // One bit per key in `hot` (bit Bit(key)): a key whose bit is clear is not
-  // there, which spares the search for most keys of a batch.
-  uint64_t filter = 0;
-
-  static uint64_t Bit(uint64_t key) { return uint64_t{1} << ((key * 0x9E3779B97F4A7C15ull) >> 58); }
 
   void Observe(std::span<const uint64_t> rows, size_t k) {
     std::lock_guard<std::mutex> l(mu);
     for (uint64_t r : rows) {
-      auto it = hot.end();
-      if (filter & Bit(r))
-        it = std::find_if(hot.begin(), hot.end(), [&](const auto& e) { return e.first == r; });
+      auto it = std::find_if(hot.begin(), hot.end(), [&](const auto& e) { return e.first == r; });
       if (it != hot.end()) {
         ++it->second;
       } else if (hot.size() < k) {
         hot.emplace_back(r, 1);
-        filter |= Bit(r);
       } else {
         for (auto& e : hot) --e.second;
         std::erase_if(hot, [](const auto& e) { return e.second == 0; });
-        filter = 0;
-        for (const auto& e : hot) filter |= Bit(e.first);
       }
     }
   }
