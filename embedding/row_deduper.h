@@ -51,11 +51,49 @@ class RowDeduper {
     }
   }
 
- private:
-  static constexpr uint32_t kEmpty = ~0u;
-  size_t Hash(uint64_t row) const {
-    return static_cast<size_t>((row * 0x9E3779B97F4A7C15ull) >> shift_);
+  // Insert() of rows[0..n) in order, with the table's state held in
+  // registers: index[i] = the row's index, or kSkip where rows[i] == skip
+  // (not inserted); on_new(i) is called for each row seen first at i.
+  static constexpr uint32_t kSkip = ~0u;
+  template <typename OnNew>
+  void InsertAll(const uint64_t* rows, size_t n, uint64_t skip, uint32_t* index, OnNew on_new) {
+    uint32_t* const slots = slots_.data();
+    uint64_t* const keys = keys_.data();
+    const size_t mask = mask_;
+    const int shift = shift_;
+    uint32_t count = count_;
+    constexpr size_t kAhead = 8;
+    for (size_t i = 0; i < n; ++i) {
+      if (i + kAhead < n) __builtin_prefetch(&slots[(rows[i + kAhead] * kMul) >> shift]);
+      const uint64_t row = rows[i];
+      if (row == skip) {
+        index[i] = kSkip;
+        continue;
+      }
+      size_t h = (row * kMul) >> shift;
+      for (;;) {
+        const uint32_t u = slots[h];
+        if (u == kEmpty) {
+          slots[h] = count;
+          keys[count] = row;
+          index[i] = count++;
+          on_new(i);
+          break;
+        }
+        if (keys[u] == row) {
+          index[i] = u;
+          break;
+        }
+        h = (h + 1) & mask;
+      }
+    }
+    count_ = count;
   }
+
+ private:
+  static constexpr uint64_t kMul = 0x9E3779B97F4A7C15ull;
+  static constexpr uint32_t kEmpty = ~0u;
+  size_t Hash(uint64_t row) const { return static_cast<size_t>((row * kMul) >> shift_); }
   std::vector<uint32_t> slots_;  // index into keys_, or kEmpty
   std::vector<uint64_t> keys_;   // distinct rows of the batch, first-occurrence order
   size_t mask_ = 0;

@@ -71,24 +71,14 @@ struct Layout {
     }
     size_t nu = 0;
     dedup->Begin(n);
-    constexpr size_t kAhead = 8;
-    for (size_t i = 0; i < n; ++i) {
-      if (i + kAhead < n) dedup->Prefetch(rows[i + kAhead]);
+    static_assert(RowDeduper::kSkip == kAbsent);
+    dedup->InsertAll(rows.data(), n, kNoRow, where.data(), [&](size_t i) {
       const uint64_t r = rows[i];
-      if (r == kNoRow) {
-        where[i] = kAbsent;
-        continue;
-      }
-      bool fresh;
-      const uint32_t u = dedup->Insert(r, &fresh);
-      if (fresh) {
-        unique[nu] = r;
-        first[nu] = static_cast<uint32_t>(i);
-        vshard[nu] = static_cast<uint32_t>(fast.VShardOf(r));
-        ++nu;
-      }
-      where[i] = u;
-    }
+      unique[nu] = r;
+      first[nu] = static_cast<uint32_t>(i);
+      vshard[nu] = static_cast<uint32_t>(fast.VShardOf(r));
+      ++nu;
+    });
     num_unique = nu;
     // Counting sort by virtual shard; server s's payload holds its shards
     // v = s, s + S, ... in that order. next_[v] = the packed position of v's
