@@ -12,8 +12,8 @@ namespace ecps {
 
 // Maps a batch's row ids to dense first-occurrence indices. Open addressing
 // over 4-byte slots that hold an index into the batch's distinct keys: the
-// table for a batch of n rows is 8n bytes (the keys another 8 bytes per
-// distinct row, written in order), so it stays in the first cache levels.
+// table for a batch of n rows is 8 to 16 bytes per row (the keys, written in
+// order, 8 bytes per distinct row), so it stays in the first cache levels.
 // Begin() clears the part of the table the batch uses, which also brings it
 // into the cache before the random probes. Indices follow first occurrence
 // in plan order, so summation and update order never depend on hashing.
@@ -24,7 +24,7 @@ class RowDeduper {
     size_t cap = 16;
     while (cap < 2 * max_keys) cap <<= 1;
     if (cap > slots_.size()) slots_.resize(cap);
-    if (max_keys > keys_.size()) keys_.resize(max_keys);
+    if (cap > keys_.size()) keys_.resize(cap);  // as many keys as slots
     std::memset(slots_.data(), 0xFF, cap * sizeof(uint32_t));
     mask_ = cap - 1;
     shift_ = 64 - __builtin_ctzll(cap);
