@@ -15,11 +15,15 @@
 // usage: ps_bench [--keys K] [--rows R] [--seconds S] [--steps N]
 //                 [--only inproc|tcp|e2e]   (one part alone, for profiling)
 //                 [--verbose 1]  (wall and process CPU time of every round)
+//                 [--phases 1]  (pull+push alone: the wall and thread CPU time of
+//                                Gather and of Push per iteration, so that a
+//                                profiler run over it sees only that path)
 //                 [--server-threads N]  (the server's handler threads, default 2)
 //                 [--row-threads N]  (threads sharing one request's row work;
 //                                     default 0: the hardware concurrency)
 // docs/performance.md has the numbers and the command.
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -57,6 +61,12 @@ double CpuSeconds() {
   return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
+double ThreadCpuSeconds() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
 void Die(const Status& s, const char* what) {
   if (s.ok()) return;
   std::fprintf(stderr, "ps_bench: %s: %s\n", what, s.ToString().c_str());
@@ -82,6 +92,7 @@ struct Setup {
   uint64_t rows = 1000000;
   double seconds = 4;
   bool verbose = false;
+  bool phases = false;
   int server_threads = 2;
   int row_threads = 0;
 };
@@ -182,6 +193,39 @@ Rate MeasureTransport(const std::string& kind, const Setup& setup) {
       if (copy) std::memcpy(echo_dst.data(), reply->payloads[0].data, echo_dst.size());
     }
   };
+  if (setup.phases) {
+    // Pull+push alone. Gather's wall time holds the client's layout and
+    // request building, the round trip (under BSP including the server's
+    // application of the previous push) and the scatter; Push's holds the
+    // client's gradient layout and the send (BSP does not wait for the ack).
+    for (int i = 0; i < 3; ++i) pullpush();
+    double gather_s = 0, push_s = 0, gather_cpu = 0, push_cpu = 0;
+    int n = 0;
+    const double c0 = CpuSeconds();
+    const auto t0 = Clock::now();
+    while (Since(t0) < seconds) {
+      const LookupPlan& p = plans[step % plans.size()];
+      auto a = Clock::now();
+      double ca = ThreadCpuSeconds();
+      client.Gather(p, &values);
+      auto b = Clock::now();
+      double cb = ThreadCpuSeconds();
+      client.Push(p, grads, ++step);
+      gather_s += std::chrono::duration<double>(b - a).count();
+      push_s += Since(b);
+      gather_cpu += cb - ca;
+      push_cpu += ThreadCpuSeconds() - cb;
+      ++n;
+    }
+    std::fprintf(stderr,
+                 "%s pull+push alone: %.1f us per iteration (process CPU %.1f us); Gather %.1f us "
+                 "wall / %.1f us client-thread CPU, Push %.1f / %.1f\n",
+                 kind.c_str(), 1e6 * Since(t0) / n, 1e6 * (CpuSeconds() - c0) / n,
+                 1e6 * gather_s / n, 1e6 * gather_cpu / n, 1e6 * push_s / n, 1e6 * push_cpu / n);
+    rpc.Stop();
+    server.Stop();
+    return {Since(t0) / n, 0, 0, 0};
+  }
   // Alternating rounds so that all three see the same machine load.
   std::vector<double> pp, ec, ec0, lw;
   const int rounds = 5;
@@ -288,6 +332,7 @@ int Main(int argc, char** argv) {
     if (k == "--steps") steps = std::atoi(argv[i + 1]);
     if (k == "--only") only = argv[i + 1];
     if (k == "--verbose") setup.verbose = std::atoi(argv[i + 1]) != 0;
+    if (k == "--phases") setup.phases = std::atoi(argv[i + 1]) != 0;
     if (k == "--server-threads") setup.server_threads = std::max(1, std::atoi(argv[i + 1]));
     if (k == "--row-threads") setup.row_threads = std::max(0, std::atoi(argv[i + 1]));
   }
@@ -307,6 +352,7 @@ int Main(int argc, char** argv) {
   for (const char* kind : {"inproc", "tcp"}) {
     if (!only.empty() && only != kind) continue;
     Rate r = MeasureTransport(kind, setup);
+    if (setup.phases) continue;
     // ceiling: the ratio a store whose only cost beyond the echo were the
     // local row work would reach, echo / (echo + row work).
     std::printf("| %s | %.3g | %.3f | %.3f | %.0f%% | %.3f | %.0f / %.0f / %.0f | %.0f%% |\n", kind,
@@ -315,7 +361,7 @@ int Main(int argc, char** argv) {
                 1e6 * r.echo_s, 1e6 * r.local_s, 100 * r.echo_s / (r.echo_s + r.local_s));
     std::fflush(stdout);
   }
-  if (!only.empty() && only != "e2e") return 0;
+  if (setup.phases || (!only.empty() && only != "e2e")) return 0;
   E2e e = MeasureEndToEnd(steps);
   std::printf("\nend to end, %d steps of batch 256 (DLRM 64,16 / 64, best of 3):\n", steps);
   std::printf("| run | train-loop s | overhead | test AUC |\n|---|---|---|---|\n");

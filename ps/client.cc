@@ -28,12 +28,17 @@ inline void CopyRow(void* dst, const void* src, size_t w) {
 
 constexpr uint32_t kAbsent = ~0u;  // Layout::where of a kNoRow position
 constexpr int kIndexBits = 40;     // Layout::pos = server << 40 | index
+constexpr uint64_t kIndexMask = (uint64_t{1} << kIndexBits) - 1;
 
 // One table's rows of a batch as they go on the wire: deduplicated (a hot row
 // is sent once), sliced by server and, within a server's payload, grouped by
 // virtual shard (the server then reads and updates each shard's rows in one
 // run under one lock). Inside a virtual shard the rows keep first-occurrence
 // order, which is the order the shard's store sums and rounds them in.
+//
+// A layout depends only on the rows and the shard map, so Build() keeps the
+// last one: a Push() of the rows the Gather() before it pulled (the trainer's
+// every step) reuses it, and with it the pull's row payloads.
 struct Layout {
   std::vector<uint32_t> where;   // per plan position: unique index or kAbsent
   size_t num_unique = 0;         // distinct rows; the vectors below may be longer
@@ -42,9 +47,20 @@ struct Layout {
   std::vector<uint32_t> vshard;  // per unique row
   std::vector<uint64_t> pos;     // per unique row: server << 40 | payload index
   std::vector<size_t> count;     // rows per server
+  // The row-id payload per server (the pull's and the push's are the same
+  // bytes), written by RowPayloads(); empty until then.
+  std::vector<Buffer> row_payloads;
 
-  void Build(const ShardMap& sm, const std::vector<uint64_t>& rows, RowDeduper* dedup) {
+  // Returns true when the layout of the last call was kept (same rows and map).
+  bool Build(const ShardMap& sm, const FastShardMap& fast, const std::vector<uint64_t>& rows,
+             RowDeduper* dedup) {
     const size_t n = rows.size();
+    if (built_ && built_servers_ == sm.num_servers && built_vshards_ == sm.virtual_shards &&
+        built_rows_.size() == n &&
+        (n == 0 || std::memcmp(built_rows_.data(), rows.data(), n * sizeof(uint64_t)) == 0))
+      return true;
+    built_ = false;
+    row_payloads.clear();
     where.resize(n);
     // Sized for the worst case (only the first num_unique entries are
     // used): no growth checks per row.
@@ -55,24 +71,14 @@ struct Layout {
     }
     size_t nu = 0;
     dedup->Begin(n);
-    constexpr size_t kAhead = 8;
-    for (size_t i = 0; i < n; ++i) {
-      if (i + kAhead < n) dedup->Prefetch(rows[i + kAhead]);
+    static_assert(RowDeduper::kSkip == kAbsent);
+    dedup->InsertAll(rows.data(), n, kNoRow, where.data(), [&](size_t i) {
       const uint64_t r = rows[i];
-      if (r == kNoRow) {
-        where[i] = kAbsent;
-        continue;
-      }
-      bool fresh;
-      const uint32_t u = dedup->Insert(r, &fresh);
-      if (fresh) {
-        unique[nu] = r;
-        first[nu] = static_cast<uint32_t>(i);
-        vshard[nu] = static_cast<uint32_t>(sm.VShardOf(r));
-        ++nu;
-      }
-      where[i] = u;
-    }
+      unique[nu] = r;
+      first[nu] = static_cast<uint32_t>(i);
+      vshard[nu] = static_cast<uint32_t>(fast.VShardOf(r));
+      ++nu;
+    });
     num_unique = nu;
     // Counting sort by virtual shard; server s's payload holds its shards
     // v = s, s + S, ... in that order. next_[v] = the packed position of v's
@@ -89,10 +95,32 @@ struct Layout {
     }
     if (pos.size() < nu) pos.resize(n);
     for (size_t u = 0; u < nu; ++u) pos[u] = next_[vshard[u]]++;
+    built_rows_.assign(rows.begin(), rows.end());
+    built_servers_ = sm.num_servers;
+    built_vshards_ = sm.virtual_shards;
+    built_ = true;
+    return false;
+  }
+
+  // The row-id payload of every server (written once per layout; Buffers
+  // are immutable and shared, so the pull and the push send the same one).
+  const std::vector<Buffer>& RowPayloads() {
+    if (!row_payloads.empty()) return row_payloads;
+    const size_t ns = count.size();
+    std::vector<uint64_t*> dst(ns);
+    row_payloads.resize(ns);
+    for (size_t s = 0; s < ns; ++s) row_payloads[s] = Buffer::Allocate(count[s], &dst[s]);
+    for (size_t u = 0; u < num_unique; ++u)
+      dst[pos[u] >> kIndexBits][pos[u] & kIndexMask] = unique[u];
+    return row_payloads;
   }
 
  private:
   std::vector<uint64_t> next_;  // per virtual shard, see Build()
+  // What the kept layout was built from.
+  bool built_ = false;
+  int built_servers_ = 0, built_vshards_ = 0;
+  std::vector<uint64_t> built_rows_;
 };
 
 // Per-thread scratch of the pull/push paths (the RowStore calls are const).
@@ -126,6 +154,7 @@ void DecodeCodedRow(const RowTableSpec& s, const uint8_t* payload, size_t n, siz
 Client::Client(ClientOptions options, comm::Rpc* rpc) : opt_(std::move(options)), rpc_(rpc) {
   shards_.num_servers = static_cast<int>(opt_.servers.size());
   shards_.virtual_shards = opt_.virtual_shards;
+  fast_shards_ = FastShardMap(shards_);
 }
 
 StatusOr<Message> Client::CallServer(int s, Message m) const {
@@ -203,11 +232,9 @@ Status Client::DoPull(const LookupPlan& plan, FetchedRows* values) const {
   std::vector<std::vector<Buffer>> out(ns, std::vector<Buffer>(nt));
   for (size_t t = 0; t < nt; ++t) {
     Layout& lay = sc.tables[t];
-    lay.Build(shards_, plan.rows[t], &sc.dedup);
-    std::vector<uint64_t*> dst(ns);
-    for (int s = 0; s < ns; ++s) out[s][t] = Buffer::Allocate(lay.count[s], &dst[s]);
-    for (size_t u = 0; u < lay.num_unique; ++u)
-      dst[lay.pos[u] >> kIndexBits][lay.pos[u] & ((1ull << kIndexBits) - 1)] = lay.unique[u];
+    lay.Build(shards_, fast_shards_, plan.rows[t], &sc.dedup);
+    const std::vector<Buffer>& rows = lay.RowPayloads();
+    for (int s = 0; s < ns; ++s) out[s][t] = rows[s];
   }
   std::vector<std::future<StatusOr<Message>>> fs(ns);
   std::vector<char> sent(ns, 0);
@@ -256,15 +283,16 @@ Status Client::DoPull(const LookupPlan& plan, FetchedRows* values) const {
       coded[s] = replies[s].payloads[nt].As<uint8_t>()[t] == 1;
     }
     auto& out_t = values->values[t];
-    out_t.resize(lay.where.size() * w);
-    for (size_t i = 0; i < lay.where.size(); ++i) {
+    const size_t n = lay.where.size();
+    out_t.resize(n * w);
+    for (size_t i = 0; i < n; ++i) {
       float* dst = out_t.data() + i * w;
       if (lay.where[i] == kAbsent) {
         std::memset(dst, 0, w * 4);
         continue;
       }
       const uint64_t p = lay.pos[lay.where[i]];
-      const size_t s = p >> kIndexBits, index = p & ((1ull << kIndexBits) - 1);
+      const size_t s = p >> kIndexBits, index = p & kIndexMask;
       if (coded[s]) {
         // Codes: decoded with the table's codec, exactly the server's rows.
         DecodeCodedRow(spec, src[s], lay.count[s], index, dst);
@@ -287,17 +315,23 @@ Status Client::DoPush(const LookupPlan& plan, const FetchedRows& grads, int64_t 
   const int ns = shards_.num_servers;
   Scratch& sc = tls_scratch;
   sc.tables.resize(nt);
-  // Payloads written in place: [server][2t] rows, [server][2t + 1] grads.
+  // Payloads: [server][2t] rows (the pull's, when it pulled these rows),
+  // [server][2t + 1] grads, written in place.
   std::vector<std::vector<Buffer>> out(ns, std::vector<Buffer>(2 * nt));
-  std::vector<uint64_t*> rows_dst(ns);
   std::vector<float*> grads_dst(ns);
   for (size_t t = 0; t < nt; ++t) {
+    if (!specs_[t].trainable) {
+      // Nothing to push; the table's layout is kept for the next pull.
+      uint8_t* unused;
+      for (int s = 0; s < ns; ++s) out[s][2 * t] = out[s][2 * t + 1] = Buffer::Allocate(0, &unused);
+      continue;
+    }
     Layout& lay = sc.tables[t];
-    static const std::vector<uint64_t> kNone;
-    lay.Build(shards_, specs_[t].trainable ? plan.rows[t] : kNone, &sc.dedup);
+    lay.Build(shards_, fast_shards_, plan.rows[t], &sc.dedup);
+    const std::vector<Buffer>& rows = lay.RowPayloads();
     const size_t w = specs_[t].width;
     for (int s = 0; s < ns; ++s) {
-      out[s][2 * t] = Buffer::Allocate(lay.count[s], &rows_dst[s]);
+      out[s][2 * t] = rows[s];
       out[s][2 * t + 1] = Buffer::Allocate(lay.count[s] * w, &grads_dst[s]);
     }
     const float* g = grads.values[t].data();
@@ -306,10 +340,8 @@ Status Client::DoPush(const LookupPlan& plan, const FetchedRows& grads, int64_t 
       const uint32_t u = lay.where[i];
       if (u == kAbsent) continue;
       const uint64_t p = lay.pos[u];
-      const size_t s = p >> kIndexBits, index = p & ((1ull << kIndexBits) - 1);
-      float* acc = grads_dst[s] + index * w;
+      float* acc = grads_dst[p >> kIndexBits] + (p & kIndexMask) * w;
       if (lay.first[u] == i) {
-        rows_dst[s][index] = lay.unique[u];
         CopyRow(acc, g + i * w, w);
       } else {
         for (size_t j = 0; j < w; ++j) acc[j] += g[i * w + j];

@@ -117,6 +117,7 @@ class Client final : public RowStore {
   ClientOptions opt_;
   comm::Rpc* rpc_;
   ShardMap shards_;
+  FastShardMap fast_shards_;  // shards_'s per-row functions without divisions
   std::vector<RowTableSpec> specs_;
   int64_t clock_ = 0;  // pushes sent so far
   mutable std::vector<std::future<StatusOr<comm::Message>>> pending_pushes_;

@@ -77,7 +77,10 @@ void GenerateInitialRows(const RowTableSpec& s, Rng* rng, Emit emit) {
 }  // namespace
 
 Server::Server(ServerOptions options, comm::Transport* transport, int node_id)
-    : opt_(std::move(options)), transport_(transport), node_id_(node_id) {
+    : opt_(std::move(options)),
+      fast_shards_(opt_.shards),
+      transport_(transport),
+      node_id_(node_id) {
   for (int v = opt_.rank; v < opt_.shards.virtual_shards; v += opt_.shards.num_servers) {
     auto vs = std::make_unique<VShard>();
     vs->id = v;
@@ -299,13 +302,14 @@ Status Server::PlanReads(int table, std::span<const uint64_t> rows, float* out, 
   const RowTableSpec& spec = specs_[table];
   const size_t w = spec.width;
   for (size_t b = 0; b < rows.size();) {
-    const int v = sm.VShardOf(rows[b]);
-    if (sm.ServerOfVShard(v) != opt_.rank) return CheckRows(table, rows.subspan(b, 1));
+    const int v = fast_shards_.VShardOf(rows[b]);
+    if (fast_shards_.ServerOfVShard(v) != opt_.rank) return CheckRows(table, rows.subspan(b, 1));
     size_t e = b;
     for (; e < rows.size(); ++e) {
       const uint64_t r = rows[e];
-      if (r >= spec.rows || sm.VShardOf(r) != v) break;
-      local[e] = sm.LocalRow(r);
+      int rv;
+      fast_shards_.Split(r, &rv, &local[e]);
+      if (r >= spec.rows || rv != v) break;
     }
     if (e == b) return CheckRows(table, rows.subspan(b, 1));  // out of range
     // Clients send each server's rows grouped by virtual shard, so a pull
@@ -317,9 +321,17 @@ Status Server::PlanReads(int table, std::span<const uint64_t> rows, float* out, 
   return OkStatus();
 }
 
-Status Server::ReadRuns(std::span<const ReadRun> runs, size_t rows) const {
+Status Server::ReadRuns(std::span<const ReadRun> runs, size_t rows,
+                        const std::function<void()>& also) const {
   std::vector<Status> status(runs.size());
-  RowWork(rows, runs.size(), [&](size_t i) {
+  // `also` is item 0, so it starts first and overlaps the reads.
+  const size_t first = also ? 1 : 0;
+  RowWork(rows, runs.size() + first, [&](size_t item) {
+    if (item < first) {
+      also();
+      return;
+    }
+    const size_t i = item - first;
     const ReadRun& r = runs[i];
     std::shared_lock<std::shared_mutex> l(r.vs->mu);
     status[i] = r.vs->store->ReadRowsAt(r.table, r.local, r.out);
@@ -367,9 +379,16 @@ StatusOr<bool> Server::ReadGlobalCodes(int table, std::span<const uint64_t> rows
 
 Status Server::CheckRows(int table, std::span<const uint64_t> rows) const {
   const uint64_t n = specs_[table].rows;
+  // The common case first, in one vectorised pass: one server owns every
+  // row, and every row is in range.
+  if (opt_.shards.num_servers == 1) {
+    uint64_t max = 0;
+    for (uint64_t r : rows) max = std::max(max, r);
+    if (rows.empty() || max < n) return OkStatus();
+  }
   for (uint64_t r : rows) {
     if (r >= n) return OutOfRange("row ", r, " of table '", specs_[table].name, "' (", n, " rows)");
-    if (opt_.shards.ServerOf(r) != opt_.rank)
+    if (fast_shards_.ServerOf(r) != opt_.rank)
       return InvalidArgument("row ", r, " of table '", specs_[table].name, "' belongs to server ",
                              opt_.shards.ServerOf(r), ", not ", opt_.rank);
   }
@@ -417,9 +436,15 @@ Status Server::HandlePull(const Message& m, Message* reply) {
     }
     offset += n;
     stats_[t]->pulls += n;
-    if (opt_.hot_keys > 0) stats_[t]->Observe(rows, opt_.hot_keys);
   }
-  RETURN_IF_ERROR(ReadRuns(runs, fp32_rows));
+  // The hottest-keys summary is updated alongside the reads, before the
+  // reply (a later stats request sees it).
+  auto observe = [&] {
+    for (size_t t = 0; t < specs_.size(); ++t)
+      stats_[t]->Observe(m.payloads[t].As<uint64_t>(), opt_.hot_keys);
+  };
+  RETURN_IF_ERROR(
+      ReadRuns(runs, fp32_rows, opt_.hot_keys > 0 ? std::function<void()>(observe) : nullptr));
   reply->payloads.push_back(Buffer::FromVector(std::move(modes)));
   return OkStatus();
 }
@@ -516,10 +541,13 @@ Status Server::ApplyPushes(const std::vector<const Message*>& msgs, int64_t opt_
       stats_[t]->pushes += rows.size();
       // Rows arrive grouped by virtual shard: one run per shard.
       for (size_t b = 0; b < rows.size();) {
-        const int v = sm.VShardOf(rows[b]);
+        const int v = fast_shards_.VShardOf(rows[b]);
         size_t e = b;
-        for (; e < rows.size() && sm.VShardOf(rows[e]) == v; ++e)
-          local[used + e - b] = sm.LocalRow(rows[e]);
+        for (; e < rows.size(); ++e) {
+          int rv;
+          fast_shards_.Split(rows[e], &rv, &local[used + e - b]);
+          if (rv != v) break;
+        }
         runs[static_cast<size_t>(v / sm.num_servers)].push_back(
             {static_cast<int>(t), std::span<const uint64_t>(local.data() + used, e - b),
              g + b * w});

@@ -109,8 +109,10 @@ class Server {
   // local ids are written to local[0, rows.size()).
   Status PlanReads(int table, std::span<const uint64_t> rows, float* out, uint64_t* local,
                    std::vector<ReadRun>* runs) const;
-  // Reads the runs (of `rows` rows in all), in parallel if that is many.
-  Status ReadRuns(std::span<const ReadRun> runs, size_t rows) const;
+  // Reads the runs (of `rows` rows in all), in parallel if that is many,
+  // and calls `also`, if set, as one more item of the same row work.
+  Status ReadRuns(std::span<const ReadRun> runs, size_t rows,
+                  const std::function<void()>& also = nullptr) const;
   // fn(0..items-1) for a request's row work over `rows` rows: on the calling
   // thread if that is few, else spread over row_pool_.
   void RowWork(size_t rows, size_t items, const std::function<void(size_t)>& fn) const;
@@ -124,6 +126,7 @@ class Server {
   int64_t MinClock() const;  // REQUIRES clock_mu_ held
 
   const ServerOptions opt_;
+  const FastShardMap fast_shards_;  // opt_.shards's per-row functions without divisions
   comm::Transport* transport_;
   const int node_id_;
   std::vector<std::unique_ptr<VShard>> vshards_;  // slot k holds vshard rank + k*S

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "comm/rpc.h"
+#include "common/rng.h"
 #include "ps/client.h"
 #include "ps/fork_join.h"
 #include "ps/server.h"
@@ -538,6 +539,59 @@ TEST(PsTest, BspAppliesAStepOnceAllWorkersPushed) {
   ASSERT_TRUE(waiting.get().ok());
   EXPECT_NE(v.values[0], before.values[0]);
   EXPECT_EQ(c.servers[0]->max_staleness(), 0);
+}
+
+TEST(DividerTest, MatchesTheHardwareDivision) {
+  // Edge values of n and d around the fast path's 2^32 limits, and random ones.
+  std::vector<uint64_t> ds = {1,
+                              2,
+                              3,
+                              7,
+                              8,
+                              10,
+                              64,
+                              1000,
+                              65535,
+                              65536,
+                              0x7FFFFFFFull,
+                              0xFFFFFFFEull,
+                              0xFFFFFFFFull,
+                              0x100000000ull,
+                              0x100000001ull,
+                              ~uint64_t{0}};
+  std::vector<uint64_t> ns = {
+      0, 1, 2, 0xFFFFFFFEull, 0xFFFFFFFFull, 0x100000000ull, 0x100000001ull, ~uint64_t{0}};
+  Rng rng(3);
+  for (int i = 0; i < 200; ++i) {
+    ds.push_back(1 + rng.Below(1000));
+    ds.push_back(1 + (rng.Next() >> 32));
+  }
+  for (int i = 0; i < 2000; ++i) {
+    ns.push_back(rng.Next() >> 32);
+    ns.push_back(rng.Below(1000000));
+  }
+  ns.push_back(rng.Next());
+  for (uint64_t d : ds) {
+    const Divider div(d);
+    for (int k = 0; k < 3; ++k) ns.push_back((d << k) - 1), ns.push_back(d << k);
+    for (uint64_t n : ns) {
+      uint64_t q, r;
+      div.DivMod(n, &q, &r);
+      ASSERT_EQ(q, n / d) << n << " / " << d;
+      ASSERT_EQ(r, n % d) << n << " % " << d;
+      ASSERT_EQ(div.Mod(n), n % d) << n << " % " << d;
+    }
+  }
+  const FastShardMap fast(ShardMap{3, 24});
+  const ShardMap sm{3, 24};
+  for (uint64_t row = 0; row < 5000; ++row) {
+    int v;
+    uint64_t local;
+    fast.Split(row, &v, &local);
+    ASSERT_EQ(v, sm.VShardOf(row));
+    ASSERT_EQ(local, sm.LocalRow(row));
+    ASSERT_EQ(fast.ServerOf(row), sm.ServerOf(row));
+  }
 }
 
 TEST(ForkJoinPoolTest, RunsEveryItemOnceFromConcurrentCallers) {
