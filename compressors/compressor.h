@@ -117,6 +117,10 @@ struct CompressorContext {
   uint64_t seed = 0;
   // Train-split occurrence counts by global id (may be empty if not needed).
   std::span<const uint32_t> train_counts;
+  // The row optimizer's learning rate (0: unknown). INT8's automatic code
+  // step follows it: Adam moves a row element by about lr per step, and the
+  // step has to be fine enough for that (docs/results.md, "INT8").
+  double sparse_lr = 0;
 };
 
 // Sentinel row id meaning "contributes zeros" (e.g. AdaptEmb's out-of-range lookup).

@@ -113,6 +113,7 @@ Status Trainer::Init() {
   ctx.budget = p.GetFloat("embedding.budget");
   ctx.seed = seed;
   ctx.train_counts = data_->train_counts();
+  ctx.sparse_lr = so.lr;
   RETURN_IF_ERROR(Annotate(embedding_->Init(ctx, config_.method_params),
                            absl::StrCat("method '", config_.method(), "'")));
   state_.stage_seconds.assign(embedding_->compressor().Stages().size(), 0.0);

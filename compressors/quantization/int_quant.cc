@@ -1,5 +1,6 @@
 #include "compressors/quantization/int_quant.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace ecps {
@@ -31,6 +32,18 @@ const std::vector<std::string>& RoundingChoicesWithAuto() {
 // element unbiased with independent noise, which a coarse step needs.
 constexpr int kAutoScaleExponent8 = -7;
 
+// The step also has to suit the learning rate: at lr 0.001 Adam moves an
+// element by ~0.001 per step, an eighth of 2^-7, and most updates then live in
+// the rounding noise. Same set at lr 0.001 (full 0.7881): 2^-7 0.7843, 2^-8
+// 0.7858, 2^-9 0.7869. So the automatic exponent is -7 at lr 0.01 and -9 at
+// lr 0.001, two bits per decade of lr (the weights' range shrinks with the
+// lr too), clamped to [-12, -5]; -7 when the lr is unknown.
+int AutoScaleExponent8(double lr) {
+  if (!(lr > 0)) return kAutoScaleExponent8;
+  const double e = kAutoScaleExponent8 + 2.0 * std::log10(lr / 0.01);
+  return std::clamp(static_cast<int>(std::lround(e)), -12, -5);
+}
+
 }  // namespace
 
 ParamSchema IntQuantEmbedding::Schema(int max_digit) {
@@ -39,8 +52,9 @@ ParamSchema IntQuantEmbedding::Schema(int max_digit) {
            max_digit == 8 ? "bits per code: 8, or 0 = 8"
                           : "bits per code: 16 or 8, or 0 = the widest that fits the budget")
       .Float("scale", 0.0, 0.0, 1e6,
-             "global quantisation step s; 0 = auto: 2^-15 at 16 bits, 2^-7 at 8 bits (codes "
-             "cover [-1, 1) around middle either way); CODE's default is 0.01")
+             "global quantisation step s; 0 = auto: 2^-15 at 16 bits; at 8 bits 2^-7 at row lr "
+             "0.01 (codes cover [-1, 1)), 2^-9 at lr 0.001, two bits per decade of lr, "
+             "clamped to [2^-12, 2^-5]; CODE's default is 0.01")
       .Float("middle", 0.0, -1e6, 1e6, "centre of the code range (0: symmetric)")
       .String("rounding", "auto",
               "write-back rounding: stochastic_row (CODE: one draw per row), "
@@ -88,8 +102,8 @@ Status IntQuantEmbedding::Init(const CompressorContext& ctx, const ParamSet& par
   }
   scale_ = params.GetFloat("scale");
   if (scale_ == 0)
-    scale_ =
-        digit_ >= 16 ? quant_internal::AutoScale(digit_) : std::ldexp(1.0, kAutoScaleExponent8);
+    scale_ = digit_ >= 16 ? quant_internal::AutoScale(digit_)
+                          : std::ldexp(1.0, AutoScaleExponent8(ctx.sparse_lr));
   const std::string rounding = params.GetString("rounding");
   if (rounding == "auto") {
     rounding_ = digit_ >= 16 ? Rounding::kStochasticPerRow : Rounding::kStochasticPerElement;

@@ -289,6 +289,33 @@ TEST(QuantizationLookupTest, Post4BitsQuantizesTheTrainedRowsWithTheRangeSearch)
 
 // ---------------------------------------------------------------- budgets
 
+// INT8's automatic step follows the row learning rate: 2^-7 at 0.01 (and when
+// the lr is unknown), 2^-9 at 0.001, two bits per decade, clamped; 16 bits
+// keep 2^-15; an explicit scale wins.
+TEST(QuantizationBudgetTest, Int8AutoStepFollowsTheLearningRate) {
+  const FeatureSpace s = Space({1000, 500, 37}, 16);
+  auto step = [&](const std::string& method, double lr, std::vector<std::string> sets = {}) {
+    const CompressorInfo* info = FindCompressor(method);
+    ParamSet params(&info->schema);
+    EXPECT_TRUE(params.ApplyOverrides(sets).ok());
+    auto c = info->create();
+    CompressorContext ctx;
+    ctx.space = s;
+    ctx.budget = method == "int8" ? 0.25 : 0.5;
+    ctx.sparse_lr = lr;
+    EXPECT_TRUE(c->Init(ctx, params).ok());
+    return static_cast<IntQuantEmbedding&>(*c).scale();
+  };
+  EXPECT_EQ(step("int8", 0.0), std::ldexp(1.0, -7));
+  EXPECT_EQ(step("int8", 0.01), std::ldexp(1.0, -7));
+  EXPECT_EQ(step("int8", 0.001), std::ldexp(1.0, -9));
+  EXPECT_EQ(step("int8", 0.003), std::ldexp(1.0, -8));
+  EXPECT_EQ(step("int8", 0.1), std::ldexp(1.0, -5));
+  EXPECT_EQ(step("int8", 1e-6), std::ldexp(1.0, -12));
+  EXPECT_EQ(step("int16", 0.001), std::ldexp(1.0, -15));
+  EXPECT_EQ(step("int8", 0.001, {"scale=0.01"}), 0.01);
+}
+
 TEST(QuantizationBudgetTest, FixedRatiosPickTheVariantThatFits) {
   const FeatureSpace s = Space({1000, 500, 37}, 16);
   struct Case {
