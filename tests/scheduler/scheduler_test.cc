@@ -293,16 +293,31 @@ std::vector<std::string> ProbeFiles(const std::string& dir) {
   return files;
 }
 
+// A 1-server, 1-worker job whose scheduler checks that every node shares
+// `dir`, running on its own thread from construction until Join().
+struct SharedDirJob {
+  SharedDirJob(Cluster& c, const std::string& dir, int probe_wait_ms = -1)
+      : sched(WithSharedDir(dir, probe_wait_ms), c.sched_transport.get()),
+        thread([this] { job = sched.Run(); }) {}
+  static SchedulerOptions WithSharedDir(const std::string& dir, int probe_wait_ms) {
+    SchedulerOptions o = Options(1, 1);
+    o.shared_dir = dir;
+    if (probe_wait_ms >= 0) o.probe_wait_ms = probe_wait_ms;
+    return o;
+  }
+  void Join() { thread.join(); }
+
+  Scheduler sched;
+  StatusOr<JobResult> job = absl::UnknownError("not run");
+  std::thread thread;  // last: starts once sched and job exist
+};
+
 // Every node sees the scheduler's output.dir: the job starts, and no probe is
 // left behind.
 TEST(SchedulerTest, SharedOutputDirIsCheckedBeforeTheJobStarts) {
   const std::string dir = TestDir("shared");
   Cluster c;
-  SchedulerOptions o = Options(1, 1);
-  o.shared_dir = dir;
-  Scheduler sched(o, c.sched_transport.get());
-  StatusOr<JobResult> job = absl::UnknownError("not run");
-  std::thread st([&] { job = sched.Run(); });
+  SharedDirJob run(c, dir);
   NodeAgent* server = c.Add("server", 0, 1, 1, dir);
   NodeAgent* worker = c.Add("worker", 0, 1, 1, dir);
   std::thread server_thread([&] {
@@ -315,8 +330,8 @@ TEST(SchedulerTest, SharedOutputDirIsCheckedBeforeTheJobStarts) {
   EXPECT_TRUE(ProbeFiles(dir).empty());
   EXPECT_TRUE(worker->Done("{}").ok());
   server_thread.join();
-  st.join();
-  ASSERT_TRUE(job.ok()) << job.status();
+  run.Join();
+  ASSERT_TRUE(run.job.ok()) << run.job.status();
   EXPECT_EQ(c.aborts.load(), 0);
   fs::remove_all(dir);
 }
@@ -331,12 +346,7 @@ TEST(SchedulerTest, NodeThatCannotShareOutputDirStopsTheJobBeforeItStarts) {
   const std::string elsewhere = TestDir("server_view");
   ASSERT_TRUE(AtomicWriteFile(ProbePath(dir, "server", 0), "0123456789abcdef").ok());
   Cluster c;
-  SchedulerOptions o = Options(1, 1);
-  o.shared_dir = dir;
-  o.probe_wait_ms = 100;
-  Scheduler sched(o, c.sched_transport.get());
-  StatusOr<JobResult> job = absl::UnknownError("not run");
-  std::thread st([&] { job = sched.Run(); });
+  SharedDirJob run(c, dir, /*probe_wait_ms=*/100);
   NodeAgent* server = c.Add("server", 0, 1, 1, elsewhere);
   NodeAgent* worker = c.Add("worker", 0, 1, 1, dir);
   Status server_registered;
@@ -345,12 +355,12 @@ TEST(SchedulerTest, NodeThatCannotShareOutputDirStopsTheJobBeforeItStarts) {
   // The worker is never released: no training step can run.
   auto nodes = worker->Register("inproc://sched", "d1");
   server_thread.join();
-  st.join();
+  run.Join();
   EXPECT_FALSE(nodes.ok());
   EXPECT_FALSE(server_registered.ok());
-  ASSERT_FALSE(job.ok());
-  EXPECT_EQ(job.status().code(), absl::StatusCode::kAborted);
-  const std::string msg(job.status().message());
+  ASSERT_FALSE(run.job.ok());
+  EXPECT_EQ(run.job.status().code(), absl::StatusCode::kAborted);
+  const std::string msg(run.job.status().message());
   for (const std::string& part :
        {std::string("output.dir is not shared"),
         "node 1 (role server, rank 0) on host " + LocalHostName(),
@@ -375,19 +385,15 @@ TEST(SchedulerTest, NodeThatCannotWriteItsProbeIsNamed) {
   const std::string dir = TestDir("unwritable");
   ASSERT_TRUE(AtomicWriteFile(dir + "/a_file", "").ok());
   Cluster c;
-  SchedulerOptions o = Options(1, 1);
-  o.shared_dir = dir;
-  Scheduler sched(o, c.sched_transport.get());
-  StatusOr<JobResult> job = absl::UnknownError("not run");
-  std::thread st([&] { job = sched.Run(); });
+  SharedDirJob run(c, dir);
   NodeAgent* server = c.Add("server", 0, 1, 1, dir);
   NodeAgent* worker = c.Add("worker", 0, 1, 1, dir + "/a_file/out");
   std::thread server_thread([&] { EXPECT_FALSE(server->Register("inproc://sched", "d0").ok()); });
   EXPECT_FALSE(worker->Register("inproc://sched", "d1").ok());
   server_thread.join();
-  st.join();
-  ASSERT_FALSE(job.ok());
-  const std::string msg(job.status().message());
+  run.Join();
+  ASSERT_FALSE(run.job.ok());
+  const std::string msg(run.job.status().message());
   EXPECT_NE(
       msg.find("node 2 (role worker, rank 0) on host " + LocalHostName() +
                " could not write its probe: cannot create directory '" + dir + "/a_file/out'"),
