@@ -19,28 +19,16 @@ int AddressBits(uint64_t n) {
   return l;
 }
 
-// Bits of each of the t blocks of an L-bit id: skip deals the bits round
-// robin (the first L mod t blocks get one more); succession cuts runs of
-// c = ceil(L/t) bits (the last run is shorter). Empty if succession cannot
-// make exactly t non-empty runs (then t is the same split as a smaller t).
-std::vector<int> BlockBits(int l, int t, bool skip) {
-  std::vector<int> bits(t);
-  if (skip) {
-    for (int j = 0; j < t; ++j) bits[j] = (l - j + t - 1) / t;
-    return bits;
-  }
+// Bit positions of each of the t blocks of an L-bit id: skip deals the bits
+// round robin (block j = bits j, j+t, ...; the first L mod t blocks get one
+// more); succession cuts runs of c = ceil(L/t) bits (the last run is
+// shorter). Empty if succession cannot make exactly t non-empty runs (then t
+// is the same split as a smaller t).
+std::vector<std::vector<int>> SplitPositions(int l, int t, bool skip) {
   const int c = (l + t - 1) / t;
-  if ((t - 1) * c >= l) return {};
-  for (int j = 0; j < t; ++j) bits[j] = std::min(c, l - j * c);
-  return bits;
-}
-
-// Bit positions of block j among t blocks of an L-bit id.
-std::vector<int> BlockPositions(int l, int t, int j, bool skip) {
-  std::vector<int> pos;
-  const int c = (l + t - 1) / t;
-  for (int p = 0; p < l; ++p)
-    if (skip ? p % t == j : p / c == j) pos.push_back(p);
+  if (!skip && (t - 1) * c >= l) return {};
+  std::vector<std::vector<int>> pos(t);
+  for (int p = 0; p < l; ++p) pos[skip ? p % t : p / c].push_back(p);
   return pos;
 }
 
@@ -68,19 +56,12 @@ uint64_t BlockRows(uint64_t n, const std::vector<int>& pos) {
 }
 
 // Rows of each block of a field of n ids split into t blocks; empty if the
-// split is not valid (succession cannot make exactly t non-empty runs).
+// split is not valid.
 std::vector<uint64_t> SplitRows(uint64_t n, int t, bool skip) {
-  const std::vector<int> bits = BlockBits(AddressBits(n), t, skip);
   std::vector<uint64_t> rows;
-  for (int j = 0; j < static_cast<int>(bits.size()); ++j)
-    rows.push_back(BlockRows(n, BlockPositions(AddressBits(n), t, j, skip)));
+  for (const std::vector<int>& pos : SplitPositions(AddressBits(n), t, skip))
+    rows.push_back(BlockRows(n, pos));
   return rows;
-}
-
-uint64_t Sum(const std::vector<uint64_t>& v) {
-  uint64_t s = 0;
-  for (uint64_t x : v) s += x;
-  return s;
 }
 
 struct Option {
@@ -120,7 +101,8 @@ Status BinaryCodeEmbedding::Init(const CompressorContext& ctx, const ParamSet& p
     const uint64_t n = space_.cardinalities[f];
     const int l = AddressBits(n);
     for (int t = 2; t <= l; ++t) {
-      const uint64_t rows = Sum(SplitRows(n, t, skip_));
+      const std::vector<uint64_t> split = SplitRows(n, t, skip_);
+      const uint64_t rows = std::accumulate(split.begin(), split.end(), uint64_t{0});
       if (rows > 0 && rows < n) options[f].push_back({row_bytes * rows + 4, t});
     }
     options[f].push_back({row_bytes * n, 0});
@@ -178,15 +160,16 @@ void BinaryCodeEmbedding::Layout() {
     address_bits_[f] = AddressBits(n);
     field_rows_[f] = n;
     if (split_[f] > 0) {
-      block_bits_[f] = BlockBits(address_bits_[f], split_[f], skip_);
-      const std::vector<uint64_t> rows = SplitRows(n, split_[f], skip_);
-      ECPS_CHECK(!rows.empty()) << "binarycode: field " << f << " split " << split_[f];
+      const std::vector<std::vector<int>> pos = SplitPositions(address_bits_[f], split_[f], skip_);
+      ECPS_CHECK(!pos.empty()) << "binarycode: field " << f << " split " << split_[f];
       blocks_[f] = split_[f];
+      block_bits_[f].assign(blocks_[f], 0);
       block_off_[f].assign(blocks_[f], 0);
       uint64_t off = 0;
       for (int j = 0; j < blocks_[f]; ++j) {
+        block_bits_[f][j] = static_cast<int>(pos[j].size());
         block_off_[f][j] = off;
-        off += rows[j];
+        off += BlockRows(n, pos[j]);
       }
       field_rows_[f] = off;
     }
@@ -311,7 +294,7 @@ Status BinaryCodeEmbedding::LoadState(const std::string& blob) {
   for (size_t f = 0; f < split.size(); ++f) {
     const int l = AddressBits(space_.cardinalities[f]);
     if (split[f] < 0 || split[f] == 1 || split[f] > l) return r.Corrupt();
-    if (split[f] > 0 && BlockBits(l, split[f], skip != 0).empty()) return r.Corrupt();
+    if (split[f] > 0 && SplitPositions(l, split[f], skip != 0).empty()) return r.Corrupt();
   }
   skip_ = skip != 0;
   mean_ = mean != 0;
