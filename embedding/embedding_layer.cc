@@ -46,13 +46,15 @@ Status EmbeddingLayer::Init(const CompressorContext& ctx, const ParamSet& method
   return OkStatus();
 }
 
+uint64_t EmbeddingLayer::NoiseSeed(uint64_t forward) const {
+  uint64_t x = seed_ ^ (0xD1B54A32D192ED03ull * forward);
+  return SplitMix64(x);
+}
+
 void EmbeddingLayer::RunForward(std::span<const uint32_t> keys, float* out, bool training,
                                 LookupPlan* plan, FetchedRows* values) {
   plan->training = training;
-  if (training) {
-    uint64_t x = seed_ ^ (0xD1B54A32D192ED03ull * ++forward_count_);
-    plan->noise_seed = SplitMix64(x);
-  }
+  if (training) plan->noise_seed = NoiseSeed(++forward_count_);
   compressor_->Encode(keys, plan);
   store_->Gather(*plan, values);
   compressor_->Decode(*plan, *values, out);
@@ -66,6 +68,14 @@ void EmbeddingLayer::Forward(std::span<const uint32_t> keys, float* out, bool tr
   compressor_->Observe(keys);
   RunForward(keys, out, true, &plan_, &values_);
   has_training_batch_ = true;
+}
+
+void EmbeddingLayer::Prefetch(std::span<const uint32_t> keys) {
+  // The plan the next training Forward() will build, with its noise seed.
+  next_plan_.training = true;
+  next_plan_.noise_seed = NoiseSeed(forward_count_ + 1);
+  compressor_->Encode(keys, &next_plan_);
+  store_->Prefetch(next_plan_);
 }
 
 void EmbeddingLayer::PrepareGrads() {

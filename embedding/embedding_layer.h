@@ -26,6 +26,12 @@ class EmbeddingLayer {
   // out: [keys.size() x dim]. With training=true, keeps what Backward() needs
   // and lets the method observe the keys (frequency counters).
   void Forward(std::span<const uint32_t> keys, float* out, bool training);
+  // The keys of the next training batch, while the current one is computed:
+  // encodes them with the method's current encoding and hints the plan to
+  // the store (RowStore::Prefetch). If the training Forward() of those keys
+  // encodes them differently (the method observed keys or changed its
+  // mapping in between), the store just reads the rows it is asked for.
+  void Prefetch(std::span<const uint32_t> keys);
 
   // grad_out: [N x dim] for the keys of the last training Forward().
   // Applies the sparse optimizer at global step `step` (1-based). Evaluation
@@ -67,6 +73,8 @@ class EmbeddingLayer {
   Status Load(const std::string& blob);
 
  private:
+  // The noise seed of the forward-th training forward.
+  uint64_t NoiseSeed(uint64_t forward) const;
   void RunForward(std::span<const uint32_t> keys, float* out, bool training, LookupPlan* plan,
                   FetchedRows* values);
   void PrepareGrads();
@@ -83,6 +91,7 @@ class EmbeddingLayer {
   FetchedRows values_;
   FetchedRows grads_;
   LookupPlan eval_plan_;
+  LookupPlan next_plan_;  // Prefetch()'s
   FetchedRows eval_values_;
 };
 

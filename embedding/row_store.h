@@ -54,6 +54,11 @@ class RowStore : public RowAccess {
 
   // values->values[t] = dequantized rows plan.rows[t] (kNoRow -> zeros).
   virtual void Gather(const LookupPlan& plan, FetchedRows* values) const = 0;
+  // A hint: the next training Gather() will probably be of `plan`'s rows
+  // (the next batch's, known while the current one is computed). A store
+  // whose reads are remote starts fetching them (ps::Client); a later
+  // Gather() of other rows still returns those rows. The default ignores it.
+  virtual void Prefetch(const LookupPlan& plan) const {}
 
   // Applies one sparse-optimizer step with the gradients of plan's rows.
   // `step` is the 1-based global step shared with the dense optimizer.

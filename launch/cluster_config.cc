@@ -14,6 +14,18 @@ StatusOr<SparseOptimizerConfig> ServerOptimizerFromConfig(const TrainConfig& con
   return sparse;
 }
 
+const char* PrefetchName(ps::PrefetchMode mode) {
+  switch (mode) {
+    case ps::PrefetchMode::kOrdered:
+      return "ordered";
+    case ps::PrefetchMode::kEager:
+      return "eager";
+    case ps::PrefetchMode::kOff:
+      break;
+  }
+  return "off";
+}
+
 StatusOr<ClusterShape> ClusterShapeFromConfig(const TrainConfig& config) {
   const ParamSet& p = config.params;
   ClusterShape c;
@@ -24,6 +36,14 @@ StatusOr<ClusterShape> ClusterShapeFromConfig(const TrainConfig& config) {
                   : cons == "ssp" ? ps::Consistency::kSsp
                                   : ps::Consistency::kBsp;
   c.staleness = p.GetInt("cluster.staleness");
+  for (ps::PrefetchMode m :
+       {ps::PrefetchMode::kOff, ps::PrefetchMode::kOrdered, ps::PrefetchMode::kEager})
+    if (p.GetString("cluster.prefetch") == PrefetchName(m)) c.prefetch = m;
+  if (c.prefetch == ps::PrefetchMode::kEager && c.consistency == ps::Consistency::kBsp)
+    return InvalidArgument(config.origin,
+                           ": config key 'cluster.prefetch' is 'eager', which needs "
+                           "cluster.consistency asp or ssp (under bsp a read must see the step's "
+                           "pushes: use 'ordered')");
   c.virtual_shards = static_cast<int>(p.GetInt("cluster.virtual_shards"));
   c.server_threads = static_cast<int>(p.GetInt("cluster.server_threads"));
   c.heartbeat_interval_ms = static_cast<int>(p.GetInt("cluster.heartbeat_interval_ms"));
@@ -63,6 +83,7 @@ ps::ClientOptions ClientOptionsFor(const ClusterShape& shape, int worker, std::v
   o.virtual_shards = shape.virtual_shards;
   o.consistency = shape.consistency;
   o.staleness = shape.staleness;
+  o.prefetch = shape.prefetch;
   o.primary = worker == 0;
   o.optimizer = sparse;
   return o;

@@ -15,11 +15,15 @@
 
 namespace ecps::launch {
 
+// The config name of a prefetch mode (cluster.prefetch).
+const char* PrefetchName(ps::PrefetchMode mode);
+
 struct ClusterShape {
   int servers = 1;
   int workers = 1;
   ps::Consistency consistency = ps::Consistency::kBsp;
   int64_t staleness = 0;
+  ps::PrefetchMode prefetch = ps::PrefetchMode::kOff;
   int virtual_shards = 64;
   int server_threads = 2;
   int heartbeat_interval_ms = 500;

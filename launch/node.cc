@@ -108,6 +108,7 @@ Status RunWorker(const TrainConfig& config, const ClusterShape& shape, const Nod
         config.params.GetString("output.dir"), shape, config.ToYaml(),
         [&](const std::string& request) { return agent.CommitCheckpoint(request); });
     env.checkpoints = &checkpoints;
+    env.prefetch = shape.prefetch != ps::PrefetchMode::kOff;
     env.make_store = [&](const SparseOptimizerConfig& opt) {
       auto c =
           std::make_unique<ps::Client>(ClientOptionsFor(shape, spec.rank, server_nodes, opt), &rpc);
@@ -120,6 +121,7 @@ Status RunWorker(const TrainConfig& config, const ClusterShape& shape, const Nod
     if (spec.rank == 0 && client != nullptr) {
       auto stats = client->ServerStats();
       if (stats.ok()) r["servers_stats"] = nlohmann::json::parse(*stats);
+      r["prefetch_hits"] = client->prefetch_hits();
     }
     return r;
   }();
@@ -160,6 +162,8 @@ StatusOr<nlohmann::json> RunScheduler(const TrainConfig& config, const ClusterSh
   }
   nlohmann::json stats = r.contains("servers_stats") ? r["servers_stats"] : nlohmann::json();
   r.erase("servers_stats");
+  const uint64_t prefetch_hits = r.value("prefetch_hits", uint64_t{0});
+  r.erase("prefetch_hits");
   // Every byte that crossed the transport (pulls, pushes, collectives,
   // evaluation) over the training samples: the cost of the parameter server.
   const double trained = r.value("steps", 0.0) * r.value("batch_size", 0.0);
@@ -171,6 +175,7 @@ StatusOr<nlohmann::json> RunScheduler(const TrainConfig& config, const ClusterSh
                   {"virtual_shards", shape.virtual_shards},
                   {"transport", shape.transport},
                   {"network_bytes", job.network_bytes},
+                  {"prefetch", {{"mode", PrefetchName(shape.prefetch)}, {"hits", prefetch_hits}}},
                   {"coordinator",
                    {{"checkpoints", job.checkpoints_committed},
                     {"evaluations", job.evaluations_decided},

@@ -49,6 +49,7 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
   const std::string config_yaml = config.ToYaml();
   std::vector<StatusOr<nlohmann::json>> results(W, absl::UnknownError("not run"));
   std::vector<std::string> stats(W);
+  uint64_t prefetch_hits = 0;  // worker 0's
   std::vector<std::thread> threads;
   for (int w = 0; w < W; ++w) {
     threads.emplace_back([&, w] {
@@ -63,6 +64,7 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
           [&](const std::string& request) { return coordinator.CommitCheckpoint(request); },
           w == 0 ? hooks.before_checkpoint_commit : nullptr);
       env.checkpoints = &checkpoints;
+      env.prefetch = shape.prefetch != ps::PrefetchMode::kOff;
       env.make_store = [&](const SparseOptimizerConfig& opt) {
         auto c = std::make_unique<ps::Client>(ClientOptionsFor(shape, w, server_nodes, opt), &rpc);
         client = c.get();
@@ -77,6 +79,7 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
         if (client != nullptr && w == 0) {
           auto s = client->ServerStats();
           if (s.ok()) stats[w] = *s;
+          prefetch_hits = client->prefetch_hits();
         }
       }
       if (!results[w].ok())
@@ -106,6 +109,8 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
       {"network_bytes", bytes},
       {"worker_bytes", worker_bytes},  // pull requests, pushes, collectives
       {"server_bytes", server_bytes},  // pull replies, acknowledgements, checkpoint blobs
+      // Worker 0's training pulls served by the pull it sent a step ahead.
+      {"prefetch", {{"mode", PrefetchName(shape.prefetch)}, {"hits", prefetch_hits}}},
       {"coordinator",
        {{"checkpoints", coordinator.checkpoints_committed()},
         {"evaluations", coordinator.evaluations_decided()},

@@ -51,14 +51,19 @@ struct Layout {
   // bytes), written by RowPayloads(); empty until then.
   std::vector<Buffer> row_payloads;
 
+  // Whether the layout is of `rows` under `sm`.
+  bool Holds(const ShardMap& sm, const std::vector<uint64_t>& rows) const {
+    const size_t n = rows.size();
+    return built_ && built_servers_ == sm.num_servers && built_vshards_ == sm.virtual_shards &&
+           built_rows_.size() == n &&
+           (n == 0 || std::memcmp(built_rows_.data(), rows.data(), n * sizeof(uint64_t)) == 0);
+  }
+
   // Returns true when the layout of the last call was kept (same rows and map).
   bool Build(const ShardMap& sm, const FastShardMap& fast, const std::vector<uint64_t>& rows,
              RowDeduper* dedup) {
     const size_t n = rows.size();
-    if (built_ && built_servers_ == sm.num_servers && built_vshards_ == sm.virtual_shards &&
-        built_rows_.size() == n &&
-        (n == 0 || std::memcmp(built_rows_.data(), rows.data(), n * sizeof(uint64_t)) == 0))
-      return true;
+    if (Holds(sm, rows)) return true;
     built_ = false;
     row_payloads.clear();
     where.resize(n);
@@ -123,13 +128,6 @@ struct Layout {
   std::vector<uint64_t> built_rows_;
 };
 
-// Per-thread scratch of the pull/push paths (the RowStore calls are const).
-struct Scratch {
-  RowDeduper dedup;
-  std::vector<Layout> tables;  // per table
-};
-thread_local Scratch tls_scratch;
-
 // Lookups per table of the worker's whole batch (duplicates and kNoRow
 // included): the N of ALPT's scale gradient, which the servers only see
 // deduplicated and sliced (ps/wire.h kPush).
@@ -151,11 +149,47 @@ void DecodeCodedRow(const RowTableSpec& s, const uint8_t* payload, size_t n, siz
 
 }  // namespace
 
+// Layouts of the pull/push paths: per thread for Gather and Push (the
+// RowStore calls are const), and a prefetch's own.
+struct Client::Scratch {
+  RowDeduper dedup;
+  std::vector<Layout> tables;  // per table
+
+  bool Holds(const ShardMap& sm, const LookupPlan& plan) const {
+    if (tables.size() != plan.rows.size()) return false;
+    for (size_t t = 0; t < tables.size(); ++t)
+      if (!tables[t].Holds(sm, plan.rows[t])) return false;
+    return true;
+  }
+};
+
+struct Client::Pull {
+  Scratch* sc = nullptr;                           // the layouts the pull was sent with
+  std::vector<std::future<StatusOr<Message>>> fs;  // per server
+  std::vector<char> sent;                          // per server: a request went out
+};
+
+struct Client::Prefetched {
+  Scratch scratch;
+  Pull pull;
+  int64_t use_clock = 0;  // the clock at which a Gather() may take the rows
+  bool pending = false;   // sent and neither taken nor dropped
+};
+
+Client::Scratch& Client::ThreadScratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
 Client::Client(ClientOptions options, comm::Rpc* rpc) : opt_(std::move(options)), rpc_(rpc) {
   shards_.num_servers = static_cast<int>(opt_.servers.size());
   shards_.virtual_shards = opt_.virtual_shards;
   fast_shards_ = FastShardMap(shards_);
+  ECPS_CHECK(opt_.prefetch != PrefetchMode::kEager || opt_.consistency != Consistency::kBsp)
+      << "eager prefetch would make BSP reads miss the step's pushes";
 }
+
+Client::~Client() = default;
 
 StatusOr<Message> Client::CallServer(int s, Message m) const {
   auto f = rpc_->Call(opt_.servers[s], std::move(m));
@@ -176,12 +210,12 @@ Status Client::Broadcast(Message m) const {
   return CallEachServer([&](int) { return m; }, comm::MsgTypeName(m.header.type));
 }
 
-int64_t Client::MinClockForRead() const {
+int64_t Client::MinClockForRead(int64_t clock) const {
   switch (opt_.consistency) {
     case Consistency::kBsp:
-      return clock_;
+      return clock;
     case Consistency::kSsp:
-      return clock_ - opt_.staleness;
+      return clock - opt_.staleness;
     case Consistency::kAsp:
       break;
   }
@@ -203,6 +237,7 @@ Status Client::Reset(const std::vector<RowTableSpec>& tables, uint64_t seed) {
   // live coded on the owning server's LocalRowStore: it decodes for pulls
   // and re-encodes after each push with its own rounding stream.
   RETURN_IF_ERROR(WaitForPushes());
+  DropPrefetch();
   SetSpecs(tables);
   if (!opt_.primary) return OkStatus();
   Message m;
@@ -213,20 +248,79 @@ Status Client::Reset(const std::vector<RowTableSpec>& tables, uint64_t seed) {
 }
 
 std::future<Status> Client::PullAsync(const LookupPlan& plan, FetchedRows* values) const {
-  return std::async(std::launch::async, [this, &plan, values] { return DoPull(plan, values); });
+  // Sent here, at this clock; received on another thread, with layouts of
+  // its own.
+  auto p = std::make_shared<Prefetched>();
+  p->pull.sc = &p->scratch;
+  Status s = SendPull(plan, MinClockForRead(), clock_, &p->pull);
+  if (!s.ok()) {
+    std::promise<Status> failed;
+    failed.set_value(s);
+    return failed.get_future();
+  }
+  return std::async(std::launch::async,
+                    [this, p, values] { return ReceivePull(&p->pull, values); });
 }
 
 void Client::Gather(const LookupPlan& plan, FetchedRows* values) const {
+  if (TakePrefetched(plan, values)) return;
   Status s = DoPull(plan, values);
   ECPS_CHECK(s.ok()) << "parameter-server pull failed: " << s.ToString();
 }
 
+void Client::Prefetch(const LookupPlan& plan) const {
+  if (opt_.prefetch == PrefetchMode::kOff) return;
+  if (prefetch_ == nullptr) {
+    prefetch_ = std::make_unique<Prefetched>();
+    prefetch_->pull.sc = &prefetch_->scratch;
+  }
+  Prefetched& p = *prefetch_;
+  // A pull for the clock after the next push. kOrdered: the server serves it
+  // once that push of this worker is applied (reader clock = that clock),
+  // and under BSP/SSP once every worker has pushed as far as a pull at that
+  // clock needs; kEager: with this worker's current clock as its own.
+  p.use_clock = clock_ + 1;
+  const int64_t reader = opt_.prefetch == PrefetchMode::kOrdered ? p.use_clock : clock_;
+  // A failure leaves nothing pending: the Gather() of these rows pulls them
+  // itself and reports the error.
+  p.pending = SendPull(plan, MinClockForRead(p.use_clock), reader, &p.pull).ok();
+}
+
+bool Client::TakePrefetched(const LookupPlan& plan, FetchedRows* values) const {
+  if (prefetch_ == nullptr || !prefetch_->pending) return false;
+  Prefetched& p = *prefetch_;
+  // Other rows (an evaluation batch) leave the prefetch pending; the rows at
+  // another clock than the one they were read for are dropped.
+  if (!p.scratch.Holds(shards_, plan)) return false;
+  p.pending = false;
+  if (p.use_clock != clock_) return false;
+  Status s = ReceivePull(&p.pull, values);
+  ECPS_CHECK(s.ok()) << "parameter-server pull failed: " << s.ToString();
+  // The push of these rows finds their layouts (and row payloads) kept.
+  std::swap(ThreadScratch().tables, p.scratch.tables);
+  ++prefetch_hits_;
+  return true;
+}
+
+void Client::DropPrefetch() const {
+  // The reply of a dropped pull is matched to its abandoned future and
+  // discarded when it arrives.
+  if (prefetch_ != nullptr) prefetch_->pending = false;
+}
+
 Status Client::DoPull(const LookupPlan& plan, FetchedRows* values) const {
+  Pull p;
+  p.sc = &ThreadScratch();
+  RETURN_IF_ERROR(SendPull(plan, MinClockForRead(), clock_, &p));
+  return ReceivePull(&p, values);
+}
+
+Status Client::SendPull(const LookupPlan& plan, int64_t min_clock, int64_t reader, Pull* p) const {
   const size_t nt = specs_.size();
   const int ns = shards_.num_servers;
   if (plan.rows.size() != nt)
     return InvalidArgument("plan has ", plan.rows.size(), " tables, the store ", nt);
-  Scratch& sc = tls_scratch;
+  Scratch& sc = *p->sc;
   sc.tables.resize(nt);
   // Row payloads, written in place: [server][table].
   std::vector<std::vector<Buffer>> out(ns, std::vector<Buffer>(nt));
@@ -236,26 +330,35 @@ Status Client::DoPull(const LookupPlan& plan, FetchedRows* values) const {
     const std::vector<Buffer>& rows = lay.RowPayloads();
     for (int s = 0; s < ns; ++s) out[s][t] = rows[s];
   }
-  std::vector<std::future<StatusOr<Message>>> fs(ns);
-  std::vector<char> sent(ns, 0);
+  p->fs.clear();
+  p->fs.resize(ns);
+  p->sent.assign(ns, 0);
   for (int s = 0; s < ns; ++s) {
     size_t total = 0;
     for (size_t t = 0; t < nt; ++t) total += sc.tables[t].count[s];
     if (total == 0) continue;
     Message m;
     m.header.type = MsgType::kPull;
-    m.header.step = MinClockForRead();
+    m.header.step = min_clock;
     m.header.arg = opt_.worker;
-    m.header.arg2 = clock_;
+    m.header.arg2 = reader;
     m.payloads = std::move(out[s]);
-    fs[s] = rpc_->Call(opt_.servers[s], std::move(m));
-    sent[s] = 1;
+    p->fs[s] = rpc_->Call(opt_.servers[s], std::move(m));
+    p->sent[s] = 1;
   }
+  return OkStatus();
+}
+
+Status Client::ReceivePull(Pull* p, FetchedRows* values) const {
+  const size_t nt = specs_.size();
+  const int ns = shards_.num_servers;
+  const Scratch& sc = *p->sc;
+  const std::vector<char>& sent = p->sent;
   std::vector<Message> replies(ns);
   for (int s = 0; s < ns; ++s) {
     if (!sent[s]) continue;
     ASSIGN_OR_RETURN(replies[s],
-                     rpc_->Wait(fs[s], opt_.timeout_ms, absl::StrCat("pull from server ", s)));
+                     rpc_->Wait(p->fs[s], opt_.timeout_ms, absl::StrCat("pull from server ", s)));
     if (replies[s].payloads.size() != nt + 1 || replies[s].payloads[nt].size != nt)
       return DataLoss("pull reply of server ", s, " has ", replies[s].payloads.size(),
                       " payloads for ", nt, " tables");
@@ -313,7 +416,7 @@ Status Client::DoPush(const LookupPlan& plan, const FetchedRows& grads, int64_t 
   RETURN_IF_ERROR(WaitForPushes());
   const size_t nt = specs_.size();
   const int ns = shards_.num_servers;
-  Scratch& sc = tls_scratch;
+  Scratch& sc = ThreadScratch();
   sc.tables.resize(nt);
   // Payloads: [server][2t] rows (the pull's, when it pulled these rows),
   // [server][2t + 1] grads, written in place.
@@ -381,6 +484,7 @@ Status Client::WaitForPushes() const {
 }
 
 void Client::ResetOptimizerState() {
+  DropPrefetch();
   Status s = WaitForPushes();
   ECPS_CHECK(s.ok()) << s.ToString();
   if (!opt_.primary) return;
@@ -445,6 +549,7 @@ StatusOr<std::vector<Client::ShardFile>> Client::SaveShards(const std::string& p
 
 Status Client::LoadShards(const std::string& encoded_specs, const std::vector<ShardFile>& files) {
   RETURN_IF_ERROR(WaitForPushes());
+  DropPrefetch();
   ASSIGN_OR_RETURN(auto specs, internal::DecodeSpecs(encoded_specs));
   std::vector<const ShardFile*> by_vshard(shards_.virtual_shards, nullptr);
   for (const ShardFile& f : files) {
@@ -522,6 +627,7 @@ Status Client::ReadRows(int table, uint64_t begin, uint64_t count, float* out) c
 Status Client::WriteRows(int table, uint64_t begin, uint64_t count, const float* values,
                          const float* scale_zero) {
   RETURN_IF_ERROR(WaitForPushes());
+  DropPrefetch();
   if (table < 0 || static_cast<size_t>(table) >= specs_.size())
     return OutOfRange("table ", table, " not in [0, ", specs_.size(), ")");
   const uint64_t n = specs_[table].rows;

@@ -16,6 +16,12 @@
 // sent only by the primary client (worker 0); the others return at once, and
 // the trainer barriers the workers after them.
 //
+// Prefetch() sends the pull of the next batch's rows while the worker still
+// computes the current one (ClientOptions::prefetch says when the servers
+// serve it); the Gather() that asks for the same rows at the clock after the
+// next push takes its reply. Any other Gather() leaves it pending; a
+// whole-store operation drops it.
+//
 // Thread-safety: one thread at a time (the trainer's); PullAsync's future may
 // be waited on from another thread.
 #pragma once
@@ -38,19 +44,22 @@ struct ClientOptions {
   std::vector<int> servers;  // node id of server s, s in [0, S)
   int virtual_shards = 1;
   Consistency consistency = Consistency::kBsp;
-  int64_t staleness = 0;            // SSP bound (ignored for BSP/ASP)
-  bool primary = true;              // worker 0 sends the whole-store operations
-  SparseOptimizerConfig optimizer;  // for the memory report only (servers apply it)
-  int timeout_ms = 600000;          // per request
+  int64_t staleness = 0;                       // SSP bound (ignored for BSP/ASP)
+  PrefetchMode prefetch = PrefetchMode::kOff;  // see ps/sharding.h; kEager needs ASP/SSP
+  bool primary = true;                         // worker 0 sends the whole-store operations
+  SparseOptimizerConfig optimizer;             // for the memory report only (servers apply it)
+  int timeout_ms = 600000;                     // per request
 };
 
 class Client final : public RowStore {
  public:
   // `rpc` must be started and outlive the client.
   Client(ClientOptions options, comm::Rpc* rpc);
+  ~Client() override;
 
   Status Reset(const std::vector<RowTableSpec>& tables, uint64_t seed) override;
   void Gather(const LookupPlan& plan, FetchedRows* values) const override;
+  void Prefetch(const LookupPlan& plan) const override;
   void Push(const LookupPlan& plan, const FetchedRows& grads, int64_t step) override;
   void ResetOptimizerState() override;
   uint64_t parameter_bytes() const override;
@@ -68,10 +77,10 @@ class Client final : public RowStore {
                    const float* scale_zero = nullptr) override;
 
   // Asynchronous pull: the rows of `plan` as they are once the servers have
-  // every worker's clock >= this worker's clock - staleness. The plan must
-  // stay alive and unchanged until the future is ready. (Gather() is
-  // PullAsync().get().) Errors crash Gather() (RowStore has no error path)
-  // but are returned here.
+  // every worker's clock >= this worker's clock - staleness. The request is
+  // sent before this returns (at the current clock); `plan` may change
+  // afterwards. Errors crash Gather() (RowStore has no error path) but are
+  // returned here.
   std::future<Status> PullAsync(const LookupPlan& plan, FetchedRows* values) const;
 
   // Sharded checkpoints (docs/formats.md "Sharded checkpoint"): the servers
@@ -99,10 +108,25 @@ class Client final : public RowStore {
   // Statistics of every server (JSON array of Server::StatsJson()).
   StatusOr<std::string> ServerStats() const;
   int64_t clock() const { return clock_; }
+  // Gather()s served by a Prefetch()'s pull (results, tests).
+  uint64_t prefetch_hits() const { return prefetch_hits_; }
   const ShardMap& shards() const { return shards_; }
 
  private:
+  struct Scratch;     // layouts of a pull (client.cc)
+  struct Pull;        // a pull sent and not yet received (client.cc)
+  struct Prefetched;  // Prefetch()'s pull and its own layouts (client.cc)
+  // Deduplicates and lays out `plan`'s rows in p's layouts and sends each
+  // server its slice with min clock `min_clock` and reader clock `reader`
+  // (ps/wire.h kPull).
+  Status SendPull(const LookupPlan& plan, int64_t min_clock, int64_t reader, Pull* p) const;
+  // Waits for p's replies, checks them and scatters them into plan order.
+  Status ReceivePull(Pull* p, FetchedRows* values) const;
   Status DoPull(const LookupPlan& plan, FetchedRows* values) const;
+  // Takes the prefetched rows if they are `plan`'s at this clock.
+  bool TakePrefetched(const LookupPlan& plan, FetchedRows* values) const;
+  void DropPrefetch() const;
+  static Scratch& ThreadScratch();  // the calling thread's layouts (Gather, Push)
   Status DoPush(const LookupPlan& plan, const FetchedRows& grads, int64_t step);
   StatusOr<comm::Message> CallServer(int s, comm::Message m) const;
   // Sends make(s) to every server s at once and waits for every reply;
@@ -111,7 +135,9 @@ class Client final : public RowStore {
   Status Broadcast(comm::Message m) const;  // the same request to every server
   // Waits for the acknowledgements of the last push, if not yet collected.
   Status WaitForPushes() const;
-  int64_t MinClockForRead() const;
+  // The min clock of a read by this worker at `clock` (kNoWait: none).
+  int64_t MinClockForRead(int64_t clock) const;
+  int64_t MinClockForRead() const { return MinClockForRead(clock_); }
   void SetSpecs(const std::vector<RowTableSpec>& tables);
 
   ClientOptions opt_;
@@ -121,6 +147,8 @@ class Client final : public RowStore {
   std::vector<RowTableSpec> specs_;
   int64_t clock_ = 0;  // pushes sent so far
   mutable std::vector<std::future<StatusOr<comm::Message>>> pending_pushes_;
+  mutable std::unique_ptr<Prefetched> prefetch_;  // created by the first Prefetch()
+  mutable uint64_t prefetch_hits_ = 0;
   uint64_t param_bytes_ = 0, opt_bytes_ = 0;
 };
 

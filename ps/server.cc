@@ -168,11 +168,18 @@ void Server::HandlerLoop() {
 
 int64_t Server::MinClock() const { return *std::min_element(clocks_.begin(), clocks_.end()); }
 
+bool Server::Ready(const Message& m) const {
+  if (m.header.step != internal::kNoWait && MinClock() < m.header.step) return false;
+  if (m.header.type != MsgType::kPull) return true;
+  // A bad worker index is left for HandlePull to reject.
+  const int64_t w = m.header.arg;
+  return w < 0 || w >= static_cast<int64_t>(clocks_.size()) || clocks_[w] >= m.header.arg2;
+}
+
 bool Server::ParkIfEarly(Message* m) {
-  if (opt_.consistency == Consistency::kAsp || m->header.step == internal::kNoWait) return false;
   std::lock_guard<std::mutex> l(clock_mu_);
-  if (MinClock() >= m->header.step) {
-    if (m->header.type == MsgType::kPull) {
+  if (Ready(*m)) {
+    if (m->header.type == MsgType::kPull && m->header.step != internal::kNoWait) {
       const int64_t stale = m->header.arg2 - MinClock();
       int64_t cur = max_staleness_.load();
       while (stale > cur && !max_staleness_.compare_exchange_weak(cur, stale)) {
@@ -188,9 +195,8 @@ void Server::ReleaseParked() {
   std::vector<Message> ready;
   {
     std::lock_guard<std::mutex> l(clock_mu_);
-    const int64_t min = MinClock();
     for (auto it = parked_.begin(); it != parked_.end();) {
-      if (it->header.step <= min) {
+      if (Ready(*it)) {
         ready.push_back(std::move(*it));
         it = parked_.erase(it);
       } else {

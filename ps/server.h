@@ -84,8 +84,13 @@ class Server {
   void HandlerLoop();
   void Enqueue(comm::Message m);
   void Handle(comm::Message m);
-  // Serves `m` now or parks it until every worker's clock reaches m's min clock.
+  // Serves `m` now or parks it until it is Ready().
   bool ParkIfEarly(comm::Message* m);
+  // Every worker's clock has reached m's min clock (header.step) and, for a
+  // pull, the reader's own pushes up to its clock (header.arg2) are applied:
+  // a pull sent ahead of the reader's push (ps::Client::Prefetch) waits for
+  // it. REQUIRES clock_mu_ held.
+  bool Ready(const comm::Message& m) const;
   void ReleaseParked();
   Status HandlePull(const comm::Message& m, comm::Message* reply);
   Status HandlePush(comm::Message m);

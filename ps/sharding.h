@@ -100,4 +100,17 @@ class FastShardMap {
 //   kAsp: pushes apply on arrival; pulls never wait.
 enum class Consistency : uint8_t { kBsp = 0, kAsp = 1, kSsp = 2 };
 
+// When a worker's pull of its next batch's rows (ps::Client::Prefetch(), sent
+// while it computes the current batch) is served (the item 3):
+//   kOff:     no prefetch; each batch's rows are pulled when it starts.
+//   kOrdered: once this worker's push of the current step is applied, and
+//             under BSP/SSP once the consistency model allows it: the rows
+//             are exactly what the later pull would read (BSP results stay
+//             bit-identical); the server serves the pull the moment the push
+//             is applied instead of waiting for the request.
+//   kEager:   at once (within the SSP bound): the read overlaps the worker's
+//             compute, and may miss this worker's own last push. ASP/SSP
+//             only (a config error under BSP).
+enum class PrefetchMode : uint8_t { kOff = 0, kOrdered = 1, kEager = 2 };
+
 }  // namespace ecps::ps

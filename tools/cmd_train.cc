@@ -172,11 +172,13 @@ int RunTrain(const std::vector<std::string>& args) {
     if (!results.ok()) return Fail(results.status());
     if (results->is_null()) return kExitOk;  // servers and workers print nothing
   } else {
+    // The cluster keys are checked before the data is read or generated.
+    StatusOr<launch::ClusterShape> shape = launch::ClusterShape{};
+    if (simulate) shape = launch::ClusterShapeFromConfig(*cfg);
+    if (!shape.ok()) return Fail(shape.status());
     auto data = OpenTrainingData(*cfg);
     if (!data.ok()) return Fail(data.status());
     if (simulate) {
-      auto shape = launch::ClusterShapeFromConfig(*cfg);
-      if (!shape.ok()) return Fail(shape.status());
       results = launch::RunSimulation(*cfg, data->get(), *shape, resume);
     } else {
       auto trainer = Trainer::Create(*cfg, data->get());

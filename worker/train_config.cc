@@ -95,6 +95,11 @@ const ParamSchema& TrainConfigSchema() {
               "sparse-update consistency: bsp (deterministic), asp, or ssp (cluster.staleness)",
               {"bsp", "asp", "ssp"});
     s->Int("cluster.staleness", 2, 0, 1 << 20, "SSP bound: clocks a worker may run ahead");
+    s->String("cluster.prefetch", "ordered",
+              "pull the next batch's rows while computing the current one: off; ordered (served "
+              "once this step's push is applied: the same rows, BSP stays bit-identical); eager "
+              "(asp/ssp only: served at once, may miss the worker's own last push)",
+              {"off", "ordered", "eager"});
     s->Int("cluster.virtual_shards", 64, 1, 1 << 20,
            "virtual shards per table (fixed per model; lets a checkpoint move to other server "
            "counts)");

@@ -135,18 +135,31 @@ std::vector<uint64_t> Trainer::EpochOrder(int64_t epoch) const {
   return order;
 }
 
-void Trainer::TrainStep(std::span<const uint64_t> global_rows) {
+void Trainer::TrainStep(std::span<const uint64_t> global_rows,
+                        std::span<const uint64_t> global_next) {
   // This worker's share of the global batch.
   const size_t share = global_rows.size() / num_workers();
   std::span<const uint64_t> rows = global_rows.subspan(rank() * share, share);
   const int b = static_cast<int>(rows.size());
-  data_->Gather(Split::kTrain, rows, &batch_);
+  if (!next_rows_.empty() && std::ranges::equal(next_rows_, rows)) {
+    std::swap(batch_, next_batch_);  // gathered during the previous step
+  } else {
+    data_->Gather(Split::kTrain, rows, &batch_);
+  }
+  next_rows_.clear();
   const size_t n_emb = static_cast<size_t>(b) * num_fields_ * dim_;
   emb_.resize(n_emb);
   demb_.resize(n_emb);
   logits_.resize(b);
   dlogits_.resize(b);
   embedding_->Forward(batch_.sparse, emb_.data(), /*training=*/true);
+  if (env_.prefetch && !global_next.empty()) {
+    // The next batch's rows travel while this one is computed.
+    std::span<const uint64_t> next = global_next.subspan(rank() * share, share);
+    data_->Gather(Split::kTrain, next, &next_batch_);
+    next_rows_.assign(next.begin(), next.end());
+    embedding_->Prefetch(next_batch_.sparse);
+  }
   model_->Forward(b, batch_.dense.data(), emb_.data(), logits_.data());
   last_loss_ = BceWithLogits(logits_, batch_.labels, dlogits_.data());
   if (num_workers() > 1) {
@@ -277,7 +290,12 @@ Status Trainer::RunStage(int stage) {
       auto t0 = Clock::now();
       std::span<const uint64_t> rows(order.data() + state_.step_in_epoch * batch_size_,
                                      static_cast<size_t>(batch_size_));
-      TrainStep(rows);
+      // The next step's batch, when it is one of this epoch and stage.
+      std::span<const uint64_t> next;
+      if (state_.step_in_epoch + 1 < per_epoch &&
+          (max_steps <= 0 || state_.stage_step + 1 < max_steps))
+        next = std::span<const uint64_t>(rows.data() + rows.size(), rows.size());
+      TrainStep(rows, next);
       state_.train_seconds += Seconds(t0, Clock::now());
       state_.samples += static_cast<uint64_t>(batch_size_);
       ++state_.step_in_epoch;

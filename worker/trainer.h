@@ -55,6 +55,10 @@ struct TrainerEnv {
   std::function<std::unique_ptr<RowStore>(const SparseOptimizerConfig&)> make_store;
   comm::Collective* workers = nullptr;
   ShardedCheckpoints* checkpoints = nullptr;
+  // The store fetches rows remotely and wants each next batch's rows ahead
+  // (cluster.prefetch): the trainer encodes the next batch while it computes
+  // the current one and hands its plan to RowStore::Prefetch.
+  bool prefetch = false;
 };
 
 class Trainer {
@@ -110,7 +114,9 @@ class Trainer {
   Status SyncWorkers(const char* what);
   Status Init();
   Status RunStage(int stage);
-  void TrainStep(std::span<const uint64_t> rows);
+  // One step on the global batch `rows`; `next` is the next step's global
+  // batch when it is known (same epoch and stage), for the prefetch.
+  void TrainStep(std::span<const uint64_t> rows, std::span<const uint64_t> next);
   // Scores this worker's share of `split`; the coordinator (or, for one
   // worker, the same code here) computes the global AUC and, with `track`,
   // the early-stopping decision from the current state (common/evaluation.h).
@@ -141,6 +147,10 @@ class Trainer {
   State state_;
   // Reused per-step buffers.
   Batch batch_;
+  // With env_.prefetch: the next step's batch, gathered during this one, and
+  // its data rows (this worker's share).
+  Batch next_batch_;
+  std::vector<uint64_t> next_rows_;
   std::vector<float> emb_, demb_, logits_, dlogits_;
   double last_loss_ = 0;
 };

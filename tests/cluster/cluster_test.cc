@@ -219,6 +219,42 @@ TEST_F(ClusterTest, SspAndAspTrain) {
   }
 }
 
+// The next batch's pull goes out while the current batch is computed
+// (cluster.prefetch, default ordered). Ordered prefetches read exactly what
+// the pull after the push reads, so BSP results do not change; eager ones
+// (ASP/SSP) train too; eager under BSP is refused before anything starts.
+TEST_F(ClusterTest, PrefetchKeepsBspResultsAndTrainsEagerUnderAsp) {
+  const std::vector<std::string> two = {"cluster.servers=2", "cluster.workers=2"};
+  auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.end(), two.begin(), two.end());
+    return extra;
+  };
+  nlohmann::json off = Simulate(Config("pf_off", with({"cluster.prefetch=off"})));
+  nlohmann::json ordered = Simulate(Config("pf_ordered", with({})));
+  ASSERT_FALSE(off.is_null());
+  ASSERT_FALSE(ordered.is_null());
+  EXPECT_EQ(off["cluster"]["prefetch"]["hits"], 0);
+  EXPECT_EQ(ordered["cluster"]["prefetch"]["mode"], "ordered");
+  // Every step but the first of each epoch takes the rows pulled ahead.
+  EXPECT_GE(ordered["cluster"]["prefetch"]["hits"].get<int64_t>(),
+            ordered["steps"].get<int64_t>() * 9 / 10);
+  EXPECT_EQ(off["test_auc"], ordered["test_auc"]);
+  ASSERT_EQ(off["history"].size(), ordered["history"].size());
+  for (size_t i = 0; i < off["history"].size(); ++i)
+    EXPECT_EQ(off["history"][i]["val_auc"], ordered["history"][i]["val_auc"]) << i;
+
+  nlohmann::json eager = Simulate(
+      Config("pf_eager",
+             with({"cluster.consistency=asp", "cluster.prefetch=eager", "train.max_steps=60"})));
+  ASSERT_FALSE(eager.is_null());
+  EXPECT_GT(eager["cluster"]["prefetch"]["hits"].get<int64_t>(), 50);
+  EXPECT_GT(eager["test_auc"].get<double>(), 0.55);
+
+  auto bad = launch::ClusterShapeFromConfig(Config("pf_bad", {"cluster.prefetch=eager"}));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("cluster.prefetch"), std::string::npos) << bad.status();
+}
+
 // The files of a checkpoint directory, sorted.
 std::vector<std::string> Files(const std::string& dir) {
   std::vector<std::string> out;

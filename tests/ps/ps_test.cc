@@ -26,7 +26,8 @@ using comm::MsgType;
 // S servers (nodes 0..S-1) and W clients (nodes 100+w) in one process.
 struct Cluster {
   Cluster(int servers, int workers, int vshards, Consistency c = Consistency::kBsp,
-          int64_t staleness = 0, const std::string& tag = "a", int row_threads = 0) {
+          int64_t staleness = 0, const std::string& tag = "a", int row_threads = 0,
+          PrefetchMode prefetch = PrefetchMode::kOff) {
     SparseOptimizerConfig opt;
     opt.lr = 0.01f;
     std::vector<int> ids;
@@ -70,6 +71,7 @@ struct Cluster {
       o.primary = w == 0;
       o.optimizer = opt;
       o.timeout_ms = 20000;
+      o.prefetch = prefetch;
       clients.push_back(std::make_unique<Client>(o, rpcs.back().get()));
     }
   }
@@ -539,6 +541,92 @@ TEST(PsTest, BspAppliesAStepOnceAllWorkersPushed) {
   ASSERT_TRUE(waiting.get().ok());
   EXPECT_NE(v.values[0], before.values[0]);
   EXPECT_EQ(c.servers[0]->max_staleness(), 0);
+}
+
+// An ordered prefetch, sent before the push of its step, is served only once
+// that push is applied (here: both workers' pushes, BSP): the rows are exactly
+// those of a pull after the push. Other pulls in between (an evaluation)
+// leave it pending; a prefetch read for another clock, or before a
+// whole-store operation, is not used.
+TEST(PsTest, OrderedPrefetchReadsExactlyWhatAPullAfterThePushReads) {
+  Cluster c(2, 2, 4, Consistency::kBsp, 0, "pf", 0, PrefetchMode::kOrdered);
+  for (auto& cl : c.clients) ASSERT_TRUE(cl->Reset(Specs(), 1).ok());
+  const LookupPlan p1 = Plan(1), p2 = Plan(2), other = Plan(5);
+  const FetchedRows g = Grads(p1, 1.0f);
+  FetchedRows v0, v1, eval;
+  for (auto& cl : c.clients) cl->Gather(p1, &v0);
+  c.clients[0]->Prefetch(p2);
+  // Were the prefetch served before the pushes, it would read the old rows.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  c.clients[0]->Gather(other, &eval);  // not the prefetched rows: a pull of its own
+  c.clients[1]->Gather(other, &v1);
+  EXPECT_EQ(eval.values, v1.values);
+  EXPECT_EQ(c.clients[0]->prefetch_hits(), 0u);
+  c.clients[0]->Push(p1, g, 1);
+  c.clients[1]->Push(p1, g, 1);
+  c.clients[0]->Gather(p2, &v0);  // the prefetch
+  c.clients[1]->Gather(p2, &v1);  // a pull after both pushes
+  EXPECT_EQ(c.clients[0]->prefetch_hits(), 1u);
+  EXPECT_EQ(v0.values, v1.values);
+  FetchedRows before;
+  c.clients[1]->Gather(p1, &before);
+  // Read for the clock after a push that never came: not used.
+  c.clients[0]->Prefetch(p1);
+  c.clients[0]->Gather(p1, &v0);
+  EXPECT_EQ(c.clients[0]->prefetch_hits(), 1u);
+  EXPECT_EQ(v0.values, before.values);
+  // Dropped by a whole-store operation (the rows it would read change).
+  c.clients[0]->Prefetch(p1);
+  const std::vector<float> sevens(4, 7.0f);
+  for (auto& cl : c.clients) ASSERT_TRUE(cl->WriteRows(0, 0, 1, sevens.data()).ok());
+  for (auto& cl : c.clients) cl->Push(p2, Grads(p2, 1.0f), 2);
+  c.clients[0]->Gather(p1, &v0);
+  c.clients[1]->Gather(p1, &v1);
+  EXPECT_EQ(c.clients[0]->prefetch_hits(), 1u);
+  EXPECT_EQ(v0.values, v1.values);
+}
+
+// Under ASP (and SSP) an ordered prefetch waits for the worker's own push
+// only: it reads its own writes, as a pull after the push does.
+TEST(PsTest, OrderedPrefetchUnderAspReadsTheOwnPush) {
+  Cluster c(1, 1, 4, Consistency::kAsp, 0, "pa", 0, PrefetchMode::kOrdered);
+  ASSERT_TRUE(c.clients[0]->Reset(Specs(), 1).ok());
+  const LookupPlan p = Plan(1);
+  FetchedRows before, v, after;
+  c.clients[0]->Gather(p, &before);
+  c.clients[0]->Prefetch(p);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  c.clients[0]->Push(p, Grads(p, 1.0f), 1);
+  c.clients[0]->Gather(p, &v);  // the prefetch
+  EXPECT_EQ(c.clients[0]->prefetch_hits(), 1u);
+  c.clients[0]->Gather(p, &after);  // a pull of its own
+  EXPECT_NE(v.values, before.values);
+  EXPECT_EQ(v.values, after.values);
+}
+
+// An eager prefetch (ASP) is served without waiting for the worker's own
+// push, and the next step's Gather() takes it.
+TEST(PsTest, EagerPrefetchIsServedBeforeTheOwnPush) {
+  Cluster c(1, 1, 4, Consistency::kAsp, 0, "pe", 0, PrefetchMode::kEager);
+  ASSERT_TRUE(c.clients[0]->Reset(Specs(), 1).ok());
+  const LookupPlan p = Plan(1);
+  FetchedRows before, v;
+  c.clients[0]->Gather(p, &before);
+  auto pulled = [&] {
+    return nlohmann::json::parse(c.servers[0]->StatsJson())["tables"][0]["pulls"].get<uint64_t>();
+  };
+  const uint64_t pulls = pulled();
+  c.clients[0]->Prefetch(p);
+  // The server serves it without waiting for a push: it reads the rows as
+  // they were.
+  for (int i = 0; i < 1000 && pulled() == pulls; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_GT(pulled(), pulls);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  c.clients[0]->Push(p, Grads(p, 1.0f), 1);
+  c.clients[0]->Gather(p, &v);
+  EXPECT_EQ(c.clients[0]->prefetch_hits(), 1u);
+  EXPECT_EQ(v.values, before.values);
 }
 
 TEST(DividerTest, MatchesTheHardwareDivision) {
