@@ -4,6 +4,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_split.h"
 #include "common/file_util.h"
 #include "common/logging.h"
@@ -17,25 +18,59 @@ using comm::Buffer;
 using comm::Message;
 using comm::MsgType;
 
-// Misra-Gries heavy hitters of the pulled keys of one table, plus counters.
+// Pull and push counters of one table, and its hottest rows: Misra-Gries
+// over a sample of the pulled rows.
+//
+// A client deduplicates a batch's rows, so a server sees a row at most once
+// per pull: the hottest rows are the ones in most pulls, and even a row in
+// every pull is only 1/U of the rows pulled (U distinct rows per pull).
+// Misra-Gries with C counters keeps every row whose share exceeds 1/(C+1), so
+// C must exceed the rows of a pull, whatever the few hot rows reported:
+// kCounters covers pulls of a few thousand rows per server. One row in
+// kSampleEvery is counted, from a pseudo-random start per pull (a row's place
+// in a payload can follow a pattern, which a rotating start would alias),
+// which keeps the shares and costs one hash probe per kSampleEvery rows.
 struct Server::TableStats {
+  static constexpr size_t kCounters = 4096;
+  static constexpr size_t kSampleEvery = 8;
+
   std::atomic<uint64_t> pulls{0}, pushes{0};
   std::mutex mu;
-  std::vector<std::pair<uint64_t, uint64_t>> hot;  // (key, count), at most k
+  absl::flat_hash_map<uint64_t, uint64_t> counts;  // row -> sampled count
+  uint64_t observed = 0;                           // pulls observed
 
-  void Observe(std::span<const uint64_t> rows, size_t k) {
+  void Observe(std::span<const uint64_t> rows) {
     std::lock_guard<std::mutex> l(mu);
-    for (uint64_t r : rows) {
-      auto it = std::find_if(hot.begin(), hot.end(), [&](const auto& e) { return e.first == r; });
-      if (it != hot.end()) {
-        ++it->second;
-      } else if (hot.size() < k) {
-        hot.emplace_back(r, 1);
-      } else {
-        for (auto& e : hot) --e.second;
-        std::erase_if(hot, [](const auto& e) { return e.second == 0; });
+    uint64_t x = ++observed;
+    for (size_t i = SplitMix64(x) % kSampleEvery; i < rows.size(); i += kSampleEvery) {
+      auto [it, fresh] = counts.try_emplace(rows[i], 0);
+      ++it->second;
+      if (!fresh || counts.size() <= kCounters) continue;
+      // One less for every counter (the new row's goes to 0); zeros leave.
+      for (auto c = counts.begin(); c != counts.end();) {
+        if (--c->second == 0) {
+          counts.erase(c++);
+        } else {
+          ++c;
+        }
       }
     }
+  }
+
+  // The k most pulled rows: (row, estimated pulls), most first.
+  std::vector<std::pair<uint64_t, uint64_t>> Hottest(size_t k) {
+    std::vector<std::pair<uint64_t, uint64_t>> h;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      h.assign(counts.begin(), counts.end());
+    }
+    k = std::min(k, h.size());
+    std::partial_sort(h.begin(), h.begin() + k, h.end(), [](const auto& a, const auto& b) {
+      return a.second != b.second ? a.second > b.second : a.first < b.first;
+    });
+    h.resize(k);
+    for (auto& e : h) e.second *= kSampleEvery;
+    return h;
   }
 };
 
@@ -446,8 +481,7 @@ Status Server::HandlePull(const Message& m, Message* reply) {
   // The hottest-keys summary is updated alongside the reads, before the
   // reply (a later stats request sees it).
   auto observe = [&] {
-    for (size_t t = 0; t < specs_.size(); ++t)
-      stats_[t]->Observe(m.payloads[t].As<uint64_t>(), opt_.hot_keys);
+    for (size_t t = 0; t < specs_.size(); ++t) stats_[t]->Observe(m.payloads[t].As<uint64_t>());
   };
   RETURN_IF_ERROR(
       ReadRuns(runs, fp32_rows, opt_.hot_keys > 0 ? std::function<void()>(observe) : nullptr));
@@ -621,10 +655,23 @@ Status Server::HandleReset(const Message& m) {
     std::unique_lock<std::shared_mutex> l(vshards_[k]->mu);
     vshards_[k]->store = std::move(store);
   }
-  specs_ = std::move(specs);
-  stats_.clear();
-  for (size_t t = 0; t < specs_.size(); ++t) stats_.push_back(std::make_unique<TableStats>());
+  SetSpecs(std::move(specs));
   return OkStatus();
+}
+
+void Server::SetSpecs(std::vector<RowTableSpec> specs) {
+  // A table that stays (same name and rows: a checkpoint loaded, a stage
+  // that re-initialises its rows) keeps counting from where it was.
+  std::vector<std::unique_ptr<TableStats>> stats;
+  for (const RowTableSpec& spec : specs) {
+    std::unique_ptr<TableStats> kept;
+    for (size_t t = 0; t < specs_.size(); ++t)
+      if (stats_[t] != nullptr && specs_[t].name == spec.name && specs_[t].rows == spec.rows)
+        kept = std::move(stats_[t]);
+    stats.push_back(kept != nullptr ? std::move(kept) : std::make_unique<TableStats>());
+  }
+  specs_ = std::move(specs);
+  stats_ = std::move(stats);
 }
 
 Status Server::HandleSave(const Message& m, Message* reply) {
@@ -691,9 +738,7 @@ Status Server::HandleLoad(const Message& m) {
     std::unique_lock<std::shared_mutex> l(vshards_[k]->mu);
     vshards_[k]->store = std::move(stores[k]);
   }
-  specs_ = std::move(specs);
-  stats_.clear();
-  for (size_t t = 0; t < specs_.size(); ++t) stats_.push_back(std::make_unique<TableStats>());
+  SetSpecs(std::move(specs));
   return OkStatus();
 }
 
@@ -755,12 +800,7 @@ std::string Server::StatsJson() const {
     uint64_t here = 0;
     for (auto& vs : vshards_) here += opt_.shards.RowsInVShard(specs_[t].rows, vs->id);
     nlohmann::json hot = nlohmann::json::array();
-    {
-      std::lock_guard<std::mutex> l(stats_[t]->mu);
-      auto h = stats_[t]->hot;
-      std::sort(h.begin(), h.end(), [](auto& a, auto& b) { return a.second > b.second; });
-      for (auto& [k, c] : h) hot.push_back({k, c});
-    }
+    for (auto& [k, c] : stats_[t]->Hottest(opt_.hot_keys)) hot.push_back({k, c});
     tables.push_back({{"name", specs_[t].name},
                       {"rows", specs_[t].rows},
                       {"rows_here", here},

@@ -49,7 +49,7 @@ struct ServerOptions {
   // runs), the handler thread included; 0: the hardware concurrency. At most
   // one per virtual shard of this server is used.
   int row_threads = 0;
-  int hot_keys = 8;  // hottest keys reported per table (Misra-Gries summary)
+  int hot_keys = 8;  // hottest rows reported per table (see TableStats in server.cc)
 };
 
 class Server {
@@ -65,7 +65,7 @@ class Server {
   void Stop();
 
   // Per-table statistics of this shard as JSON: {"server", "tables": [{name,
-  // rows (global), rows_here, bytes, pulls, pushes, hot: [[key, count]...]}],
+  // rows (global), rows_here, bytes, pulls, pushes, hot: [[row, estimated pulls]...]}],
   // "rejected_messages", "max_staleness"}.
   std::string StatsJson() const;
   uint64_t rejected_messages() const { return rejected_.load(); }
@@ -101,6 +101,9 @@ class Server {
   Status HandleReadRows(const comm::Message& m, comm::Message* reply);
   Status HandleWriteRows(const comm::Message& m);
   Status CheckRows(int table, std::span<const uint64_t> rows) const;
+  // specs_ = specs (REQUIRES tables_mu_ held exclusively), with the
+  // statistics of tables that stay.
+  void SetSpecs(std::vector<RowTableSpec> specs);
   // A run of rows of one virtual shard within a request: the unit of row
   // work (one shared lock, one bulk read).
   struct ReadRun {

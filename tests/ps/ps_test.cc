@@ -629,6 +629,57 @@ TEST(PsTest, EagerPrefetchIsServedBeforeTheOwnPush) {
   EXPECT_EQ(v.values, before.values);
 }
 
+// The hottest rows are the ones in most pulls, even when each pull holds
+// hundreds of other rows (a client sends a row once per pull, so a row in
+// every pull is a small share of all rows pulled). The counters survive a
+// checkpoint load of the same tables.
+TEST(PsTest, HotRowsAreTheRowsInMostPullsAndStatsSurviveALoad) {
+  RowTableSpec big;
+  big.name = "E";
+  big.rows = 200000;
+  big.width = 4;
+  Cluster c(1, 1, 4);
+  Client& cl = *c.clients[0];
+  ASSERT_TRUE(cl.Reset({big}, 1).ok());
+  Rng rng(3);
+  constexpr int kPulls = 200;
+  for (int i = 0; i < kPulls; ++i) {
+    LookupPlan p;
+    p.Reset(0, 1);
+    p.rows[0].push_back(7);                  // in every pull
+    if (i % 2 == 0) p.rows[0].push_back(8);  // in every other pull
+    for (int j = 0; j < 450; ++j) p.rows[0].push_back(100 + rng.Below(big.rows - 100));
+    FetchedRows v;
+    cl.Gather(p, &v);
+    if (i % 50 == 0) {
+      FetchedRows g;
+      g.values = {std::vector<float>(v.values[0].size(), 0.01f)};
+      cl.Push(p, g, i / 50 + 1);
+    }
+  }
+  auto table = [&] {
+    auto stats = cl.ServerStats();
+    EXPECT_TRUE(stats.ok()) << stats.status();
+    return nlohmann::json::parse(*stats)[0]["tables"][0];
+  };
+  nlohmann::json t = table();
+  ASSERT_GE(t["hot"].size(), 2u);
+  EXPECT_EQ(t["hot"][0][0], 7);
+  EXPECT_NEAR(t["hot"][0][1].get<double>(), kPulls, 0.35 * kPulls);
+  EXPECT_EQ(t["hot"][1][0], 8);
+  EXPECT_NEAR(t["hot"][1][1].get<double>(), kPulls / 2, 0.35 * kPulls);
+  const uint64_t pushes = t["pushes"].get<uint64_t>();
+  EXPECT_GT(pushes, 0u);
+
+  ScopedDir dir;
+  auto files = cl.SaveShards(dir.Prefix());
+  ASSERT_TRUE(files.ok()) << files.status();
+  ASSERT_TRUE(cl.LoadShards(cl.EncodedSpecs(), *files).ok());
+  t = table();
+  EXPECT_EQ(t["pushes"].get<uint64_t>(), pushes);
+  EXPECT_EQ(t["hot"][0][0], 7);
+}
+
 TEST(DividerTest, MatchesTheHardwareDivision) {
   // Edge values of n and d around the fast path's 2^32 limits, and random ones.
   std::vector<uint64_t> ds = {1,
