@@ -2,7 +2,9 @@
 // server.cc and client.cc. Not part of the public API.
 //
 //   kReset      step = seed; payload 0 = specs (EncodeSpecs)
-//   kPull       step = min clock (kNoWait: none), arg = worker; payload t =
+//   kPull       step = min clock (kNoWait: none), arg = worker, arg2 = the
+//               reader's clock (served once this worker's pushes up to it
+//               are applied: a prefetch sent before its push); payload t =
 //               uint64 global rows of table t -> kPullReply payload t = the
 //               n rows of table t, either fp32 [n x width] or, for a
 //               CodedPull() table, [n x RowBytes(dtype, width)] codes
