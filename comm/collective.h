@@ -9,6 +9,7 @@
 // (the usual collective contract). Thread-safety: one thread per member.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -45,6 +46,15 @@ class Collective {
     return FailedPrecondition("this collective has no coordinator to decide");
   }
 };
+
+// A collective that sums through `sums` (e.g. the workers' Open MPI
+// communicator) and does everything else, Decide included, through `rest`
+// (e.g. the scheduler-routed collective). Both must have the same rank and
+// size; neither is owned. `AllreduceSum` adds the bytes a ring all-reduce
+// sends per member, 2 (size - 1) / size of the data, to *sent_bytes (when
+// set): MPI's traffic is not seen by the transports' counters.
+std::unique_ptr<Collective> SumsThrough(Collective* rest, Collective* sums,
+                                        std::atomic<uint64_t>* sent_bytes = nullptr);
 
 // The coordinator's side of Collective::Decide (e.g. scheduler::Coordinator).
 using Decider = std::function<StatusOr<std::string>(const std::vector<std::string>& contributions)>;

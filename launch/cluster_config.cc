@@ -36,6 +36,7 @@ StatusOr<ClusterShape> ClusterShapeFromConfig(const TrainConfig& config) {
                   : cons == "ssp" ? ps::Consistency::kSsp
                                   : ps::Consistency::kBsp;
   c.staleness = p.GetInt("cluster.staleness");
+  c.allreduce = p.GetString("cluster.allreduce");
   for (ps::PrefetchMode m :
        {ps::PrefetchMode::kOff, ps::PrefetchMode::kOrdered, ps::PrefetchMode::kEager})
     if (p.GetString("cluster.prefetch") == PrefetchName(m)) c.prefetch = m;

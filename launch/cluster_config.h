@@ -24,6 +24,7 @@ struct ClusterShape {
   ps::Consistency consistency = ps::Consistency::kBsp;
   int64_t staleness = 0;
   ps::PrefetchMode prefetch = ps::PrefetchMode::kOff;
+  std::string allreduce = "auto";  // cluster.allreduce: auto, mpi or scheduler
   int virtual_shards = 64;
   int server_threads = 2;
   int heartbeat_interval_ms = 500;

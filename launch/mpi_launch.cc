@@ -45,9 +45,18 @@ StatusOr<nlohmann::json> RunRank(const TrainConfig& config, ClusterShape shape, 
   }
   RETURN_IF_ERROR(Annotate(world->Broadcast(&endpoint, 0), "broadcasting the scheduler endpoint"));
   world.reset();
+  // The workers' own communicator for the dense all-reduce: every world rank
+  // takes part in the split, only the workers keep theirs.
+  const bool worker = rank > shape.servers;
+  std::unique_ptr<comm::Collective> dense_sums;
+  if (shape.allreduce != "scheduler") {
+    ASSIGN_OR_RETURN(dense_sums, comm::NewMpiCollective(worker ? 1 : 0));
+    if (!worker) dense_sums.reset();
+  }
   if (rank == 0) return internal::RunScheduler(config, shape, control.get(), open_data, "mpirun");
   NodeSpec spec;
   spec.scheduler = endpoint;
+  spec.dense_sums = dense_sums.get();
   if (rank <= shape.servers) {
     spec.role = Role::kServer;
     spec.rank = rank - 1;

@@ -83,10 +83,11 @@ Status RunWorker(const TrainConfig& config, const ClusterShape& shape, const Nod
   ASSIGN_OR_RETURN(std::string data_ep, data_transport->Bind(LocalEndpoint(shape, "data")));
   ASSIGN_OR_RETURN(std::string control_ep, control->Bind(LocalEndpoint(shape, "control")));
   const std::string who = absl::StrCat("worker ", spec.rank);
+  std::atomic<uint64_t> mpi_bytes{0};  // the dense all-reduce's, when MPI does it
   scheduler::NodeAgent agent(
       AgentOptions(config, shape, "worker", spec.rank), control.get(), control_ep,
       [who](const std::string& why) { ExitOnAbort(who, why); },
-      [&] { return data_transport->bytes_sent() + control->bytes_sent(); });
+      [&] { return data_transport->bytes_sent() + control->bytes_sent() + mpi_bytes.load(); });
   ASSIGN_OR_RETURN(auto nodes, agent.Register(spec.scheduler, data_ep));
   std::vector<int> server_nodes(shape.servers);
   for (const auto& n : nodes) {
@@ -98,10 +99,16 @@ Status RunWorker(const TrainConfig& config, const ClusterShape& shape, const Nod
     ASSIGN_OR_RETURN(std::unique_ptr<Dataset> data, open_data());
     comm::Rpc rpc(data_transport.get(), agent.node());
     rpc.Start();
-    auto collective = agent.WorkerCollective();
+    auto via_scheduler = agent.WorkerCollective();
+    comm::Collective* collective = via_scheduler.get();
+    std::unique_ptr<comm::Collective> mixed;
+    if (spec.dense_sums != nullptr) {
+      mixed = comm::SumsThrough(via_scheduler.get(), spec.dense_sums, &mpi_bytes);
+      collective = mixed.get();
+    }
     ps::Client* client = nullptr;
     TrainerEnv env;
-    env.workers = shape.workers > 1 ? collective.get() : nullptr;
+    env.workers = shape.workers > 1 ? collective : nullptr;
     // The servers write their shards, this worker (rank 0) the dense part,
     // and the scheduler commits the manifest.
     ClusterCheckpoints checkpoints(
@@ -169,18 +176,20 @@ StatusOr<nlohmann::json> RunScheduler(const TrainConfig& config, const ClusterSh
   const double trained = r.value("steps", 0.0) * r.value("batch_size", 0.0);
   r["network_bytes_per_sample"] =
       trained > 0 ? static_cast<double>(job.network_bytes) / trained : 0.0;
-  r["cluster"] = {{"mode", mode},
-                  {"servers", shape.servers},
-                  {"workers", shape.workers},
-                  {"virtual_shards", shape.virtual_shards},
-                  {"transport", shape.transport},
-                  {"network_bytes", job.network_bytes},
-                  {"prefetch", {{"mode", PrefetchName(shape.prefetch)}, {"hits", prefetch_hits}}},
-                  {"coordinator",
-                   {{"checkpoints", job.checkpoints_committed},
-                    {"evaluations", job.evaluations_decided},
-                    {"stages", job.stage_decisions}}},
-                  {"servers_stats", stats}};
+  r["cluster"] = {
+      {"mode", mode},
+      {"allreduce", mode == "mpirun" && shape.allreduce != "scheduler" ? "mpi" : "scheduler"},
+      {"servers", shape.servers},
+      {"workers", shape.workers},
+      {"virtual_shards", shape.virtual_shards},
+      {"transport", shape.transport},
+      {"network_bytes", job.network_bytes},
+      {"prefetch", {{"mode", PrefetchName(shape.prefetch)}, {"hits", prefetch_hits}}},
+      {"coordinator",
+       {{"checkpoints", job.checkpoints_committed},
+        {"evaluations", job.evaluations_decided},
+        {"stages", job.stage_decisions}}},
+      {"servers_stats", stats}};
   return r;
 }
 
@@ -225,6 +234,11 @@ StatusOr<nlohmann::json> RunNode(const TrainConfig& config, const ClusterShape& 
   if (spec.scheduler.empty())
     return InvalidArgument(
         "--scheduler ENDPOINT (e.g. tcp://127.0.0.1:7000) is required with --role");
+  if (shape.allreduce == "mpi")
+    return InvalidArgument(config.origin,
+                           ": config key 'cluster.allreduce' is 'mpi', which needs mpirun; "
+                           "processes started with --role sum through the scheduler ('auto' or "
+                           "'scheduler')");
   const int count = spec.role == Role::kServer ? shape.servers : shape.workers;
   if (spec.role != Role::kScheduler && (spec.rank < 0 || spec.rank >= count))
     return InvalidArgument("--rank ", spec.rank, " outside [0, ", count, ") for role ",

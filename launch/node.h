@@ -5,7 +5,9 @@
 //   - mpirun: `mpirun -np N ecps train ...`. Roles come from the world rank
 //     (0 = scheduler, 1..S = servers, the remaining N-1-S = workers); the
 //     scheduler binds tcp://<cluster.host>:0 and its endpoint reaches the
-//     other ranks by one MPI broadcast. MPI is used for nothing else.
+//     other ranks by one MPI broadcast. The workers also sum their dense
+//     gradients with MPI_Allreduce (cluster.allreduce: auto or mpi); every
+//     other collective goes through the scheduler.
 //   - by hand (e.g. loopback TCP on one machine): `ecps train --role
 //     scheduler --scheduler tcp://127.0.0.1:PORT`, then `--role server
 //     --rank s` and `--role worker --rank w` with the same --scheduler.
@@ -24,6 +26,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "comm/collective.h"
 #include "launch/cluster_config.h"
 #include "worker/data/dataset.h"
 #include "worker/train_config.h"
@@ -38,6 +41,10 @@ struct NodeSpec {
   Role role = Role::kWorker;
   int rank = 0;           // index within the role (servers, workers)
   std::string scheduler;  // the scheduler's control endpoint (it binds it)
+  // A worker under mpirun with cluster.allreduce mpi/auto: the workers' MPI
+  // communicator, which sums the dense gradients (everything else the
+  // workers do together still goes through the scheduler). Not owned.
+  comm::Collective* dense_sums = nullptr;
 };
 
 // Opens the training data. Called by the scheduler before it answers the

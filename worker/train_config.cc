@@ -95,6 +95,11 @@ const ParamSchema& TrainConfigSchema() {
               "sparse-update consistency: bsp (deterministic), asp, or ssp (cluster.staleness)",
               {"bsp", "asp", "ssp"});
     s->Int("cluster.staleness", 2, 0, 1 << 20, "SSP bound: clocks a worker may run ahead");
+    s->String("cluster.allreduce", "auto",
+              "how workers sum dense gradients across processes: mpi (Open MPI, under mpirun), "
+              "scheduler (through the scheduler over ZeroMQ, deterministic for any worker "
+              "count; the only way for --role launches), auto (mpi under mpirun)",
+              {"auto", "mpi", "scheduler"});
     s->String("cluster.prefetch", "ordered",
               "pull the next batch's rows while computing the current one: off; ordered (served "
               "once this step's push is applied: the same rows, BSP stays bit-identical); eager "

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "common/file_util.h"
+#include "launch/node.h"
 #include "launch/simulate.h"
 #include "scheduler/checkpoint_manifest.h"
 #include "worker/data/gen_data.h"
@@ -253,6 +254,21 @@ TEST_F(ClusterTest, PrefetchKeepsBspResultsAndTrainsEagerUnderAsp) {
   auto bad = launch::ClusterShapeFromConfig(Config("pf_bad", {"cluster.prefetch=eager"}));
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("cluster.prefetch"), std::string::npos) << bad.status();
+}
+
+// Processes started by hand have no MPI: cluster.allreduce=mpi is refused
+// before the process connects anywhere.
+TEST_F(ClusterTest, MpiAllreduceOutsideMpirunIsRefused) {
+  TrainConfig cfg = Config("role_mpi", {"cluster.allreduce=mpi", "cluster.workers=2"});
+  auto shape = launch::ClusterShapeFromConfig(cfg);
+  ASSERT_TRUE(shape.ok()) << shape.status();
+  launch::NodeSpec spec;
+  spec.role = launch::Role::kWorker;
+  spec.scheduler = "tcp://127.0.0.1:1";
+  auto r = launch::RunNode(
+      cfg, *shape, spec, [] { return StatusOr<std::unique_ptr<Dataset>>(nullptr); }, false);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("cluster.allreduce"), std::string::npos) << r.status();
 }
 
 // The files of a checkpoint directory, sorted.

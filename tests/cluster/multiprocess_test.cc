@@ -206,6 +206,9 @@ TEST_F(MultiProcessTest, MpirunFiveRanksMatchesSimulation) {
                              {"mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "5"});
   ASSERT_TRUE(sim.contains("test_auc") && mpi.contains("test_auc"));
   EXPECT_EQ(mpi["cluster"]["mode"], "mpirun");
+  // The dense gradients were summed by MPI_Allreduce (cluster.allreduce=auto);
+  // with two workers that is a + b, as in the simulation.
+  EXPECT_EQ(mpi["cluster"]["allreduce"], "mpi");
   EXPECT_EQ(mpi["cluster"]["servers"], 2);
   EXPECT_EQ(mpi["cluster"]["workers"], 2);
   // BSP over the same shards and the same rank-order reductions: identical.

@@ -344,5 +344,53 @@ TEST(InProcCollectiveTest, AbortUnblocks) {
   EXPECT_EQ(s.code(), absl::StatusCode::kAborted);
 }
 
+// Records which operations reach it.
+class RecordingCollective final : public Collective {
+ public:
+  RecordingCollective(int rank, int size) : rank_(rank), size_(size) {}
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  Status AllreduceSum(std::span<float> data) override { return Note("sum"); }
+  Status AllreduceSum(std::span<double> data) override { return Note("sum64"); }
+  Status Broadcast(std::string* data, int root) override { return Note("broadcast"); }
+  Status Allgather(const std::string& mine, std::vector<std::string>* all) override {
+    return Note("allgather");
+  }
+  Status Barrier() override { return Note("barrier"); }
+  Status Decide(const std::string& mine, std::string* decision) override { return Note("decide"); }
+  std::vector<std::string> calls;
+
+ private:
+  Status Note(const char* what) {
+    calls.push_back(what);
+    return OkStatus();
+  }
+  int rank_, size_;
+};
+
+// The workers' dense sums go to MPI under mpirun, everything else (the
+// coordinator's decisions above all) through the scheduler.
+TEST(SumsThroughTest, SumsGoToOneCollectiveTheRestToTheOther) {
+  RecordingCollective rest(1, 4), sums(1, 4);
+  std::atomic<uint64_t> bytes{0};
+  auto c = SumsThrough(&rest, &sums, &bytes);
+  EXPECT_EQ(c->rank(), 1);
+  EXPECT_EQ(c->size(), 4);
+  std::vector<float> f(1000);
+  std::vector<double> d(10);
+  std::string s;
+  std::vector<std::string> all;
+  ASSERT_TRUE(c->AllreduceSum(std::span<float>(f)).ok());
+  ASSERT_TRUE(c->AllreduceSum(std::span<double>(d)).ok());
+  ASSERT_TRUE(c->Broadcast(&s, 0).ok());
+  ASSERT_TRUE(c->Allgather("x", &all).ok());
+  ASSERT_TRUE(c->Barrier().ok());
+  ASSERT_TRUE(c->Decide("x", &s).ok());
+  EXPECT_EQ(sums.calls, (std::vector<std::string>{"sum", "sum64"}));
+  EXPECT_EQ(rest.calls, (std::vector<std::string>{"broadcast", "allgather", "barrier", "decide"}));
+  // A ring all-reduce sends 2 (n - 1) / n of the data per member.
+  EXPECT_EQ(bytes.load(), (4000u + 80u) * 2 * 3 / 4);
+}
+
 }  // namespace
 }  // namespace ecps::comm
