@@ -103,6 +103,7 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
   r["network_bytes_per_sample"] = trained > 0 ? static_cast<double>(bytes) / trained : 0.0;
   r["cluster"] = {
       {"mode", "simulate"},
+      {"allreduce", "in-process"},  // rank-order sums (comm/collective.h)
       {"servers", S},
       {"workers", W},
       {"virtual_shards", shape.virtual_shards},
