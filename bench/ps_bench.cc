@@ -20,7 +20,7 @@
 //                                profiler run over it sees only that path)
 //                 [--server-threads N]  (the server's handler threads, default 2)
 //                 [--row-threads N]  (threads sharing one request's row work;
-//                                     default 0: the hardware concurrency)
+//                                     default 0: the usable CPUs)
 // docs/performance.md has the numbers and the command.
 #include <sys/resource.h>
 #include <time.h>
@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "comm/rpc.h"
+#include "common/cpu.h"
 #include "common/logging.h"
 #include "common/rng.h"
 #include "embedding/row_store.h"
@@ -341,9 +342,9 @@ int Main(int argc, char** argv) {
   std::printf("pull+push of %d distinct 16-dim fp32 rows (table of %llu rows, 1 server, SGD)\n",
               keys, static_cast<unsigned long long>(setup.rows));
   std::printf(
-      "hardware concurrency %u; server: %d handler threads, row-work threads %d (0: hardware "
-      "concurrency), 8 virtual shards\n\n",
-      std::thread::hardware_concurrency(), setup.server_threads, setup.row_threads);
+      "usable CPUs %d; server: %d handler threads, row-work threads %d (0: usable "
+      "CPUs), 8 virtual shards\n\n",
+      UsableCpus(), setup.server_threads, setup.row_threads);
   std::printf(
       "| transport | pull+push keys/s | pull+push GB/s | raw echo GB/s | ratio | zero-copy echo "
       "GB/s | per iteration: pull+push / echo / local row work us | ceiling |\n");

@@ -6,6 +6,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_split.h"
+#include "common/cpu.h"
 #include "common/file_util.h"
 #include "common/logging.h"
 #include "common/rng.h"
@@ -123,8 +124,7 @@ Server::Server(ServerOptions options, comm::Transport* transport, int node_id)
     vshards_.push_back(std::move(vs));
   }
   clocks_.assign(opt_.num_workers, 0);
-  int row_threads = opt_.row_threads > 0 ? opt_.row_threads
-                                         : static_cast<int>(std::thread::hardware_concurrency());
+  int row_threads = opt_.row_threads > 0 ? opt_.row_threads : UsableCpus();
   row_threads = std::clamp(row_threads, 1, std::max(1, static_cast<int>(vshards_.size())));
   row_pool_ = std::make_unique<ForkJoinPool>(row_threads);
 }

@@ -46,7 +46,8 @@ struct ServerOptions {
   SparseOptimizerConfig optimizer;
   int threads = 2;  // request handler threads
   // Threads that share the row work of one big request (its virtual-shard
-  // runs), the handler thread included; 0: the hardware concurrency. At most
+  // runs), the handler thread included; 0: the CPUs this process may use
+  // (UsableCpus(), common/cpu.h: its affinity mask). At most
   // one per virtual shard of this server is used.
   int row_threads = 0;
   int hot_keys = 8;  // hottest rows reported per table (see TableStats in server.cc)

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/cpu.h"
 #include "common/file_util.h"
 #include "tools/bench/methods.h"
 #include "tools/bench/plots.h"
@@ -208,7 +209,7 @@ int RunSweepCommand(const std::vector<std::string>& args) {
     for (const auto* list : {&suite->sets, &suite->override_sets})
       for (const auto& kv : *list) has_threads |= kv.rfind("model.threads=", 0) == 0;
     if (!has_threads) {
-      const int per = std::max(1u, std::thread::hardware_concurrency() / suite->jobs);
+      const int per = std::max(1, UsableCpus() / suite->jobs);
       suite->sets.push_back("model.threads=" + std::to_string(per));
     }
   }

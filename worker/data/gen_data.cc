@@ -13,6 +13,7 @@
 #include <string_view>
 #include <thread>
 
+#include "common/cpu.h"
 #include "common/file_util.h"
 #include "common/rng.h"
 
@@ -493,8 +494,7 @@ StatusOr<GenDataReport> GenerateData(const GenDataOptions& options, const std::s
   for (uint64_t i = 0; i < seen.num_words; ++i) seen.words[i].store(0);
 
   const uint64_t chunks = (options.rows + kGenChunkRows - 1) / kGenChunkRows;
-  int threads =
-      options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
+  int threads = options.threads > 0 ? options.threads : UsableCpus();
   threads = std::max(1, std::min<int>(threads, static_cast<int>(chunks)));
   // Waves of chunks: threads fill a wave in any order, then the main thread
   // writes it in chunk order, so the file does not depend on scheduling.
