@@ -38,7 +38,7 @@ struct GenDataOptions {
   // more distinct values. 1.5 keeps the original formula bit for bit.
   double alpha = 1.5;
   bool gzip = false;  // write .gz
-  // Worker threads (0 = hardware concurrency). The output does not depend on
+  // Worker threads (0 = the CPUs this process may use). The output does not depend on
   // it: rows are drawn in fixed chunks of kGenChunkRows, each with its own
   // Rng stream derived from (seed, chunk index).
   int threads = 0;
