@@ -179,6 +179,7 @@ StatusOr<nlohmann::json> RunScheduler(const TrainConfig& config, const ClusterSh
   r["cluster"] = {
       {"mode", mode},
       {"allreduce", mode == "mpirun" && shape.allreduce != "scheduler" ? "mpi" : "scheduler"},
+      {"consistency", config.params.GetString("cluster.consistency")},
       {"servers", shape.servers},
       {"workers", shape.workers},
       {"virtual_shards", shape.virtual_shards},

@@ -104,6 +104,7 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
   r["cluster"] = {
       {"mode", "simulate"},
       {"allreduce", "in-process"},  // rank-order sums (comm/collective.h)
+      {"consistency", config.params.GetString("cluster.consistency")},
       {"servers", S},
       {"workers", W},
       {"virtual_shards", shape.virtual_shards},

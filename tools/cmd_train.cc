@@ -68,6 +68,19 @@ void PrintTable(const nlohmann::json& r) {
               static_cast<long long>(r["steps"].get<int64_t>()),
               static_cast<long long>(r["best_step"].get<int64_t>()),
               r["stop_reason"].get<std::string>().c_str());
+  if (!r.contains("cluster")) return;
+  // A cluster run (--simulate, mpirun, --role): its shape and what the
+  // parameter server cost.
+  const auto& c = r["cluster"];
+  std::printf("%-34s %s: servers %d, workers %d, %s, dense all-reduce %s\n", "cluster",
+              c.value("mode", "").c_str(), c.value("servers", 0), c.value("workers", 0),
+              c.value("consistency", "").c_str(), c.value("allreduce", "").c_str());
+  if (c.contains("prefetch"))
+    std::printf("%-34s %s, %lld of %lld steps served ahead (worker 0)\n", "prefetch",
+                c["prefetch"].value("mode", "").c_str(),
+                static_cast<long long>(c["prefetch"].value("hits", int64_t{0})),
+                static_cast<long long>(r["steps"].get<int64_t>()));
+  std::printf("%-34s %.0f\n", "network bytes per sample", r.value("network_bytes_per_sample", 0.0));
 }
 
 }  // namespace

@@ -47,6 +47,26 @@ TEST(TrainCliTest, ClusterSimulateKeyRunsOverTheParameterServer) {
   EXPECT_EQ(j["cluster"]["servers"], 2);
   EXPECT_GT(j["network_bytes_per_sample"].get<double>(), 0);
   EXPECT_GT(j["test_auc"].get<double>(), 0.6);
+  // The table a user reads names the cluster and what it cost; eager
+  // prefetch under BSP is refused naming the key.
+  args = {"train",
+          "--set",
+          "cluster.simulate=true",
+          "--set",
+          "cluster.servers=2",
+          "--set",
+          "train.max_steps=30"};
+  for (const auto& a : Small(dir)) args.push_back(a);
+  r = RunEcps(args, dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("simulate: servers 2, workers 1, bsp"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("29 of 30 steps served ahead"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("network bytes per sample"), std::string::npos) << r.out;
+  args.push_back("--set");
+  args.push_back("cluster.prefetch=eager");
+  r = RunEcps(args, dir);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("cluster.prefetch"), std::string::npos) << r.err;
 }
 
 TEST(TrainCliTest, MissingSplitIsReportedAsNotAvailable) {
