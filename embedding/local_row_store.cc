@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "common/check.h"
+#include "common/large_alloc.h"
 #include "common/rng.h"
 #include "embedding/blob.h"
 #include "embedding/row_codec.h"
@@ -30,18 +31,19 @@ constexpr uint32_t kVersion = 2;
 // Everything about a table except its spec's hyper-parameters.
 struct Table {
   RowTableSpec spec;
-  int state_floats = 0;       // optimizer floats per row (0 if not trainable)
-  std::vector<float> values;  // kF32 storage: rows x width
-  std::vector<float> state;   // rows x state_floats
+  int state_floats = 0;  // optimizer floats per row (0 if not trainable)
+  // LargeVector: 64-byte aligned rows on huge pages (common/large_alloc.h).
+  LargeVector<float> values;  // kF32 storage: rows x width
+  LargeVector<float> state;   // rows x state_floats
   // Every other dtype: rows of row_bytes (row_codec.h layout) and, for
   // QuantScheme::kPerRow, one (scale, zero) pair per row. The pair is kept as
   // floats in memory but always holds values of scale_dtype (fp16-rounded for
   // kF16), which is what the memory accounting charges.
   size_t row_bytes = 0;
-  std::vector<uint8_t> codes;
-  std::vector<float> scale_zero;
+  LargeVector<uint8_t> codes;
+  LargeVector<float> scale_zero;
   // learn_scale (ALPT): Adam (m, v) of each row's scale.
-  std::vector<float> scale_state;
+  LargeVector<float> scale_state;
   bool coded() const { return spec.dtype != DType::kF32; }
 };
 
@@ -74,20 +76,20 @@ Status CheckSupported(const RowTableSpec& s, int index) {
 // Floor of a learned (ALPT) scale: a scale driven to zero could never grow back.
 constexpr float kMinLearnedScale = 1e-12f;
 
-void InitValues(const RowTableSpec& s, Rng* rng, std::vector<float>* out) {
+void InitValues(const RowTableSpec& s, Rng* rng, std::span<float> out) {
   switch (s.init) {
     case RowInit::kUniform:
       if (s.init_bound == 0.0) {
-        std::fill(out->begin(), out->end(), 0.0f);
+        std::fill(out.begin(), out.end(), 0.0f);
       } else {
-        for (float& x : *out) x = static_cast<float>(rng->Uniform(-s.init_bound, s.init_bound));
+        for (float& x : out) x = static_cast<float>(rng->Uniform(-s.init_bound, s.init_bound));
       }
       return;
     case RowInit::kConstant:
-      std::fill(out->begin(), out->end(), static_cast<float>(s.init_value));
+      std::fill(out.begin(), out.end(), static_cast<float>(s.init_value));
       return;
     case RowInit::kNormalTails:
-      for (float& x : *out) {
+      for (float& x : out) {
         double z;
         do {
           z = rng->Normal();
@@ -177,7 +179,7 @@ class LocalRowStore final : public RowStore {
         if (values != nullptr) {
           std::copy((*values)[t].begin(), (*values)[t].end(), tb.values.begin());
         } else {
-          InitValues(tb.spec, &rng, &tb.values);
+          InitValues(tb.spec, &rng, tb.values);
         }
       } else {
         AllocateCoded(&tb);
@@ -186,7 +188,7 @@ class LocalRowStore final : public RowStore {
           src = (*values)[t].data();
         } else {
           init.resize(rows * w);
-          InitValues(tb.spec, &rng, &init);
+          InitValues(tb.spec, &rng, init);
           src = init.data();
         }
         for (uint64_t r = 0; r < rows; ++r) EncodeOne(&tb, r, src + r * w, nullptr);
