@@ -21,6 +21,7 @@
 //                 [--server-threads N]  (the server's handler threads, default 2)
 //                 [--row-threads N]  (threads sharing one request's row work;
 //                                     default 0: the usable CPUs)
+//                 [--hot-keys N]  (0: no hottest-rows summary, to see its cost)
 // docs/performance.md has the numbers and the command.
 #include <sys/resource.h>
 #include <time.h>
@@ -96,6 +97,7 @@ struct Setup {
   bool phases = false;
   int server_threads = 2;
   int row_threads = 0;
+  int hot_keys = 8;  // 0: no hottest-rows summary (its cost alone, by difference)
 };
 
 Rate MeasureTransport(const std::string& kind, const Setup& setup) {
@@ -127,6 +129,7 @@ Rate MeasureTransport(const std::string& kind, const Setup& setup) {
   so.shards = {1, 8};
   so.threads = setup.server_threads;
   so.row_threads = setup.row_threads;
+  so.hot_keys = setup.hot_keys;
   so.optimizer.kind = SparseOptimizerKind::kSgd;
   ps::Server server(so, st.get(), 1);
   server.Start();
@@ -336,6 +339,7 @@ int Main(int argc, char** argv) {
     if (k == "--phases") setup.phases = std::atoi(argv[i + 1]) != 0;
     if (k == "--server-threads") setup.server_threads = std::max(1, std::atoi(argv[i + 1]));
     if (k == "--row-threads") setup.row_threads = std::max(0, std::atoi(argv[i + 1]));
+    if (k == "--hot-keys") setup.hot_keys = std::max(0, std::atoi(argv[i + 1]));
   }
   const int keys = setup.keys;
   SetLogLevel("warn");

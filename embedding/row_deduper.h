@@ -22,7 +22,7 @@ class RowDeduper {
   // REQUIRES: at most max_keys Insert() calls until the next Begin().
   void Begin(size_t max_keys) {
     size_t cap = 16;
-    while (cap < 2 * max_keys) cap <<= 1;
+    while (cap < 4 * max_keys) cap <<= 1;
     if (cap > slots_.size()) slots_.resize(cap);
     if (cap > keys_.size()) keys_.resize(cap);  // as many keys as slots
     std::memset(slots_.data(), 0xFF, cap * sizeof(uint32_t));
