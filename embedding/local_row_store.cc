@@ -284,22 +284,8 @@ class LocalRowStore final : public RowStore {
       PushCoded(tb, rows, grads, n, lookups, factors);
       return;
     }
-    const size_t w = tb->spec.width;
-    const size_t sf = tb->state_floats;
-    float* weights = tb->values.data();
-    float* state = tb->state.data();
-    constexpr size_t kAhead = 4;  // rows are scattered: fetch a few ahead
-    for (size_t u = 0; u < n; ++u) {
-      if (u + kAhead < n) {
-        const uint64_t next = rows[u + kAhead];
-        __builtin_prefetch(weights + next * w, 1);
-        if (sf > 0) __builtin_prefetch(state + next * sf, 1);
-        if (sf > w) __builtin_prefetch(state + next * sf + w, 1);
-      }
-      const uint64_t r = rows[u];
-      ApplySparseUpdate(opt_, factors, static_cast<int>(w), grads + u * w, weights + r * w,
-                        state + r * sf);
-    }
+    ApplySparseUpdates(opt_, factors, tb->spec.width, rows, n, grads, tb->values.data(),
+                       tb->state.data());
   }
 
   void ResetOptimizerState() override {

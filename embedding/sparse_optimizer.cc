@@ -17,9 +17,13 @@ namespace {
 #define ECPS_MULTIVERSION
 #endif
 
-ECPS_MULTIVERSION void AdamRow(float lr, float b1, float b2, float eps, float inv_bias1,
-                               float inv_bias2, int width, const float* __restrict grad,
-                               float* __restrict w, float* __restrict m, float* __restrict v) {
+#define ECPS_INLINE inline __attribute__((always_inline))
+
+// The row kernels, inlined into the single-row and the batch entry points
+// below (each compiled once per target clone).
+ECPS_INLINE void AdamKernel(float lr, float b1, float b2, float eps, float inv_bias1,
+                            float inv_bias2, int width, const float* __restrict grad,
+                            float* __restrict w, float* __restrict m, float* __restrict v) {
   const float c1 = 1.0f - b1;
   const float c2 = 1.0f - b2;
   for (int j = 0; j < width; ++j) {
@@ -32,13 +36,12 @@ ECPS_MULTIVERSION void AdamRow(float lr, float b1, float b2, float eps, float in
   }
 }
 
-ECPS_MULTIVERSION void SgdRow(float lr, int width, const float* __restrict grad,
-                              float* __restrict w) {
+ECPS_INLINE void SgdKernel(float lr, int width, const float* __restrict grad, float* __restrict w) {
   for (int j = 0; j < width; ++j) w[j] -= lr * grad[j];
 }
 
-ECPS_MULTIVERSION void AdagradRow(float lr, float eps, int width, const float* __restrict grad,
-                                  float* __restrict w, float* __restrict a) {
+ECPS_INLINE void AdagradKernel(float lr, float eps, int width, const float* __restrict grad,
+                               float* __restrict w, float* __restrict a) {
   for (int j = 0; j < width; ++j) {
     const float g = grad[j];
     const float aj = a[j] + g * g;
@@ -47,15 +50,83 @@ ECPS_MULTIVERSION void AdagradRow(float lr, float eps, int width, const float* _
   }
 }
 
-ECPS_MULTIVERSION void RowwiseAdagradRow(float lr, float eps, int width,
-                                         const float* __restrict grad, float* __restrict w,
-                                         float* __restrict a) {
+ECPS_INLINE void RowwiseAdagradKernel(float lr, float eps, int width, const float* __restrict grad,
+                                      float* __restrict w, float* __restrict a) {
   float sq = 0.0f;
   for (int j = 0; j < width; ++j) sq += grad[j] * grad[j];
   const float acc = *a + sq / static_cast<float>(width);
   *a = acc;
   const float step = lr / (std::sqrt(acc) + eps);
   for (int j = 0; j < width; ++j) w[j] -= step * grad[j];
+}
+
+// One optimizer step of a single row.
+ECPS_MULTIVERSION void UpdateOne(const SparseOptimizerConfig& cfg, const SparseStepFactors& f,
+                                 int width, const float* grad, float* w, float* state) {
+  switch (cfg.kind) {
+    case SparseOptimizerKind::kAdam:
+      AdamKernel(cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, f.inv_bias1, f.inv_bias2, width, grad, w,
+                 state, state + width);
+      return;
+    case SparseOptimizerKind::kSgd:
+      SgdKernel(cfg.lr, width, grad, w);
+      return;
+    case SparseOptimizerKind::kAdagrad:
+      AdagradKernel(cfg.lr, cfg.adagrad_eps, width, grad, w, state);
+      return;
+    case SparseOptimizerKind::kRowwiseAdagrad:
+      RowwiseAdagradKernel(cfg.lr, cfg.adagrad_eps, width, grad, w, state);
+      return;
+  }
+}
+
+// The row loop of ApplySparseUpdates for a width known here (16: the loops
+// unroll completely) or passed in (kWidth 0). The rows are scattered over a
+// table of many MB: their weights and state are fetched kAhead rows early.
+template <int kWidth>
+ECPS_INLINE void UpdateRows(const SparseOptimizerConfig& cfg, const SparseStepFactors& f, int width,
+                            int sf, const uint64_t* rows, size_t n, const float* grads,
+                            float* weights, float* state) {
+  const size_t w = kWidth > 0 ? kWidth : width;
+  constexpr size_t kAhead = 4;
+  for (size_t u = 0; u < n; ++u) {
+    if (u + kAhead < n) {
+      const uint64_t next = rows[u + kAhead];
+      __builtin_prefetch(weights + next * w, 1);
+      if (sf > 0) __builtin_prefetch(state + next * sf, 1);
+      if (static_cast<size_t>(sf) > w) __builtin_prefetch(state + next * sf + w, 1);
+    }
+    const uint64_t r = rows[u];
+    const float* g = grads + u * w;
+    float* wr = weights + r * w;
+    float* st = state + r * sf;
+    switch (cfg.kind) {
+      case SparseOptimizerKind::kAdam:
+        AdamKernel(cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, f.inv_bias1, f.inv_bias2,
+                   static_cast<int>(w), g, wr, st, st + w);
+        break;
+      case SparseOptimizerKind::kSgd:
+        SgdKernel(cfg.lr, static_cast<int>(w), g, wr);
+        break;
+      case SparseOptimizerKind::kAdagrad:
+        AdagradKernel(cfg.lr, cfg.adagrad_eps, static_cast<int>(w), g, wr, st);
+        break;
+      case SparseOptimizerKind::kRowwiseAdagrad:
+        RowwiseAdagradKernel(cfg.lr, cfg.adagrad_eps, static_cast<int>(w), g, wr, st);
+        break;
+    }
+  }
+}
+
+ECPS_MULTIVERSION void UpdateMany(const SparseOptimizerConfig& cfg, const SparseStepFactors& f,
+                                  int width, const uint64_t* rows, size_t n, const float* grads,
+                                  float* weights, float* state) {
+  const int sf = StateFloatsPerRow(cfg.kind, width);
+  if (width == 16) {
+    UpdateRows<16>(cfg, f, width, sf, rows, n, grads, weights, state);
+  } else {
+    UpdateRows<0>(cfg, f, width, sf, rows, n, grads, weights, state);
+  }
 }
 
 }  // namespace
@@ -107,21 +178,13 @@ SparseStepFactors MakeSparseStepFactors(const SparseOptimizerConfig& cfg, int64_
 
 void ApplySparseUpdate(const SparseOptimizerConfig& cfg, const SparseStepFactors& f, int width,
                        const float* grad, float* weights, float* state) {
-  switch (cfg.kind) {
-    case SparseOptimizerKind::kAdam:
-      AdamRow(cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, f.inv_bias1, f.inv_bias2, width, grad, weights,
-              state, state + width);
-      return;
-    case SparseOptimizerKind::kSgd:
-      SgdRow(cfg.lr, width, grad, weights);
-      return;
-    case SparseOptimizerKind::kAdagrad:
-      AdagradRow(cfg.lr, cfg.adagrad_eps, width, grad, weights, state);
-      return;
-    case SparseOptimizerKind::kRowwiseAdagrad:
-      RowwiseAdagradRow(cfg.lr, cfg.adagrad_eps, width, grad, weights, state);
-      return;
-  }
+  UpdateOne(cfg, f, width, grad, weights, state);
+}
+
+void ApplySparseUpdates(const SparseOptimizerConfig& cfg, const SparseStepFactors& f, int width,
+                        const uint64_t* rows, size_t n, const float* grads, float* weights,
+                        float* state) {
+  UpdateMany(cfg, f, width, rows, n, grads, weights, state);
 }
 
 void ApplySparseUpdate(const SparseOptimizerConfig& cfg, int64_t step, int width, const float* grad,

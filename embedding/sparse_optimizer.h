@@ -5,6 +5,7 @@
 // Thread-safety: stateless apart from the per-row state passed in.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -44,6 +45,16 @@ SparseStepFactors MakeSparseStepFactors(const SparseOptimizerConfig& cfg, int64_
 // bit-identical on every path because no FMA contraction is allowed).
 void ApplySparseUpdate(const SparseOptimizerConfig& cfg, const SparseStepFactors& f, int width,
                        const float* grad, float* weights, float* state);
+
+// ApplySparseUpdate() of n rows of one table, in order: row rows[u] of
+// `weights` (width floats per row) and of `state` (StateFloatsPerRow() floats
+// per row) with gradient grads[u * width ...]. The same results as calling it
+// row by row, with the row loop inside one vectorised function (no call and
+// no optimizer switch per row, the next rows' memory fetched early).
+// REQUIRES: the rows are distinct.
+void ApplySparseUpdates(const SparseOptimizerConfig& cfg, const SparseStepFactors& f, int width,
+                        const uint64_t* rows, size_t n, const float* grads, float* weights,
+                        float* state);
 
 // Updates one row in place. `state` points at StateFloatsPerRow() floats.
 //   Adam:    m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;

@@ -139,5 +139,35 @@ TEST(SparseOptimizerTest, FactoredFormIsBitIdentical) {
   }
 }
 
+// The batch form updates each listed row exactly as the single-row form does,
+// for the unrolled width 16 and any other width, and leaves other rows alone.
+TEST(SparseOptimizerTest, BatchFormIsBitIdenticalRowByRow) {
+  for (auto kind : {SparseOptimizerKind::kAdam, SparseOptimizerKind::kSgd,
+                    SparseOptimizerKind::kAdagrad, SparseOptimizerKind::kRowwiseAdagrad}) {
+    for (int width : {16, 5}) {
+      const SparseOptimizerConfig c = Config(kind);
+      const int sf = StateFloatsPerRow(kind, width);
+      const size_t table_rows = 50;
+      std::vector<float> w1(table_rows * width), s1(table_rows * sf + 1, 0.1f);
+      for (size_t i = 0; i < w1.size(); ++i) w1[i] = 0.001f * static_cast<float>(i % 97) - 0.04f;
+      std::vector<float> w2 = w1, s2 = s1;
+      const std::vector<uint64_t> rows = {7, 0, 49, 12, 13, 30, 2, 44, 8, 21};
+      std::vector<float> g(rows.size() * width);
+      for (size_t i = 0; i < g.size(); ++i) g[i] = 0.3f - 0.011f * static_cast<float>(i % 53);
+      for (int64_t t = 1; t <= 3; ++t) {
+        const SparseStepFactors f = MakeSparseStepFactors(c, t);
+        for (size_t u = 0; u < rows.size(); ++u)
+          ApplySparseUpdate(c, f, width, g.data() + u * width, w1.data() + rows[u] * width,
+                            s1.data() + rows[u] * sf);
+        ApplySparseUpdates(c, f, width, rows.data(), rows.size(), g.data(), w2.data(), s2.data());
+      }
+      EXPECT_EQ(w1, w2) << static_cast<int>(kind) << " width " << width;
+      EXPECT_EQ(s1, s2) << static_cast<int>(kind) << " width " << width;
+      EXPECT_EQ(w2[1 * width],
+                0.001f * static_cast<float>(width % 97) - 0.04f);  // row 1: untouched
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ecps
