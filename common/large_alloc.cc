@@ -13,17 +13,27 @@ constexpr size_t kPageBytes = 4096;
 
 size_t RoundUp(size_t x, size_t to) { return (x + to - 1) / to * to; }
 
+// The length mapped for an array of `bytes` (>= kMapBytes): whole huge pages
+// when rounding up costs at most 1/8 more, so the array's tail is huge-page
+// backed too; otherwise whole 4 KiB pages (the last partial huge page of the
+// array stays in small pages). A pure function of `bytes`: FreeLarge unmaps
+// the same length.
+size_t MappedLength(size_t bytes) {
+  const size_t huge = RoundUp(bytes, kHugePageBytes);
+  return huge - bytes <= bytes / 8 ? huge : RoundUp(bytes, kPageBytes);
+}
+
 }  // namespace
 
 void* AllocateLarge(size_t bytes) {
-  if (bytes < kHugePageBytes) {
+  if (bytes < kMapBytes) {
     void* p = std::aligned_alloc(kLineBytes, RoundUp(bytes == 0 ? 1 : bytes, kLineBytes));
     if (p == nullptr) throw std::bad_alloc();
     return p;
   }
   // Over-map by one huge page, then unmap the unaligned head and the tail, so
   // that the block starts on a 2 MiB boundary and huge pages can back it.
-  const size_t length = RoundUp(bytes, kPageBytes);
+  const size_t length = MappedLength(bytes);
   const size_t mapped = length + kHugePageBytes;
   void* raw = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) throw std::bad_alloc();
@@ -41,11 +51,11 @@ void* AllocateLarge(size_t bytes) {
 
 void FreeLarge(void* p, size_t bytes) noexcept {
   if (p == nullptr) return;
-  if (bytes < kHugePageBytes) {
+  if (bytes < kMapBytes) {
     std::free(p);
     return;
   }
-  munmap(p, RoundUp(bytes, kPageBytes));
+  munmap(p, MappedLength(bytes));
 }
 
 }  // namespace ecps

@@ -23,6 +23,17 @@ TEST(LargeAllocTest, SmallArraysAreCacheLineAligned) {
   EXPECT_TRUE(empty.empty());
 }
 
+TEST(LargeAllocTest, ArraysOfAMegabyteOrMoreStartOnAHugePage) {
+  // The default DLRM's dense parameters: 1.9 MB, mapped as one whole huge page.
+  LargeVector<float> dense(475985, 0.5f);
+  EXPECT_EQ(Addr(dense.data()) % kHugePageBytes, 0u);
+  EXPECT_EQ(dense.back(), 0.5f);
+  LargeVector<uint8_t> just_below(kMapBytes - 1);
+  EXPECT_EQ(Addr(just_below.data()) % 64, 0u);
+  LargeVector<uint8_t> at(kMapBytes);
+  EXPECT_EQ(Addr(at.data()) % kHugePageBytes, 0u);
+}
+
 TEST(LargeAllocTest, BigArraysStartOnAHugePageAndKeepTheirContents) {
   const size_t n = 3 * kHugePageBytes / sizeof(float) + 7;  // not a whole number of pages
   LargeVector<float> v(n);

@@ -24,6 +24,7 @@
 #include <span>
 #include <vector>
 
+#include "common/large_alloc.h"
 #include "common/status.h"
 #include "worker/model/dense_model.h"
 #include "worker/model/dense_net.h"
@@ -31,25 +32,11 @@
 
 namespace ecps::model {
 
-// 64-byte aligned allocator so that every workspace array starts on a cache
-// line (WorkspacePlan keeps the offsets aligned).
+// Every workspace array starts on a cache line (WorkspacePlan keeps the
+// offsets aligned); parameters, gradients and the bigger workspaces sit on
+// huge pages (common/large_alloc.h).
 template <typename T>
-struct AlignedAllocator {
-  using value_type = T;
-  AlignedAllocator() = default;
-  template <typename U>
-  AlignedAllocator(const AlignedAllocator<U>&) {}  // NOLINT: allocator rebind
-  T* allocate(size_t n) {
-    return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{64}));
-  }
-  void deallocate(T* p, size_t) { ::operator delete (p, std::align_val_t{64}); }
-  template <typename U>
-  bool operator==(const AlignedAllocator<U>&) const {
-    return true;
-  }
-};
-template <typename T>
-using AlignedVector = std::vector<T, AlignedAllocator<T>>;
+using AlignedVector = LargeVector<T>;
 
 template <typename T>
 class CpuDenseNet {

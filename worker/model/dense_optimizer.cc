@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "common/large_alloc.h"
 #include "worker/model/dense_model.h"
 #include "worker/model/task_pool.h"
 
@@ -106,7 +107,7 @@ class DenseOptimizerBase : public DenseOptimizer {
   OptimizerConfig config_;
   size_t n_;
   int threads_;
-  std::vector<float> state_;
+  LargeVector<float> state_;               // on huge pages: streamed every step
   std::unique_ptr<model::TaskPool> pool_;  // null when single-threaded
 };
 
