@@ -6,7 +6,11 @@
 # $OUT/summary.md and are recorded in docs/performance.md.
 #
 #   scripts/bench_peer.sh [OUT_DIR]        (default runs/bench_peer)
-#   BATCHES="128 4096" PEER_THREADS="1 2" ROWS=2000000 FEATURES=750000
+#   BATCHES="128 4096" PEER_THREADS="1 2" ROWS=2000000 FEATURES=750000 REPEATS=1
+#
+# REPEATS=N runs every configuration N times, interleaved (ecps, peer 1
+# thread, peer 2 threads, then again), and the summary compares medians: on a
+# shared machine single runs of either side vary by about +-10%.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/bench_peer}
@@ -15,6 +19,7 @@ ROWS=${ROWS:-2000000}
 FEATURES=${FEATURES:-750000}
 BATCHES=${BATCHES:-"128 4096"}
 PEER_THREADS=${PEER_THREADS:-"1 2"}
+REPEATS=${REPEATS:-1}
 mkdir -p "$OUT"
 
 need=()
@@ -34,43 +39,50 @@ fi
 results="$OUT/results.tsv"
 : > "$results"
 for b in $BATCHES; do
+ for rep in $(seq 1 "$REPEATS"); do
   ./build/ecps train --config configs/peer_benchmark.yaml --json --log-level warn \
     --set data.raw="$DATA" --set data.cache_dir="$OUT/cache" \
     --set train.batch_size="$b" --set output.dir="$OUT/ecps_b$b" --set output.progress=none \
-    > "$OUT/ecps_b$b.json"
-  python3 - "$OUT/ecps_b$b.json" "$b" >> "$results" <<'PY'
+    > "$OUT/ecps_b${b}_r$rep.json"
+  python3 - "$OUT/ecps_b${b}_r$rep.json" "$b" >> "$results" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 print(f"ecps\t{sys.argv[2]}\t2\t{r['throughput_samples_per_s']:.0f}\t{r['test_auc']:.5f}\t{r['test_logloss']:.5f}")
 PY
   for t in $PEER_THREADS; do
     /usr/bin/python3 "$PEERS/torch_dlrm.py" --data "$DATA" --batch "$b" --lr 0.001 --threads "$t" \
-      --log-every 0 > "$OUT/peer_b${b}_t$t.log"
-    grep '^RESULT ' "$OUT/peer_b${b}_t$t.log" | sed 's/^RESULT //' | python3 -c "
+      --log-every 0 > "$OUT/peer_b${b}_t${t}_r$rep.log"
+    grep '^RESULT ' "$OUT/peer_b${b}_t${t}_r$rep.log" | sed 's/^RESULT //' | python3 -c "
 import json, sys
 r = json.load(sys.stdin)
 print(f\"peer\t$b\t$t\t{r['samples_per_s']:.0f}\t{r['test_auc']:.5f}\t{r['test_logloss']:.5f}\")" >> "$results"
   done
+ done
 done
 
 python3 - "$results" > "$OUT/summary.md" <<'PY'
-import sys, collections
+import sys, collections, statistics
 rows = [l.rstrip('\n').split('\t') for l in open(sys.argv[1]) if l.strip()]
-print('| system | batch | threads | samples/s | test AUC | test logloss |')
-print('|---|---|---|---|---|---|')
+# One line per (system, batch, threads): the median of its runs, and the runs.
+cells = collections.OrderedDict()
 for r in rows:
-    print('| ' + ' | '.join(r) + ' |')
+    cells.setdefault((r[0], r[1], r[2]), []).append(r)
+print('| system | batch | threads | samples/s (median) | runs | test AUC | test logloss |')
+print('|---|---|---|---|---|---|---|')
+med = {}
+for (system, b, t), rs in cells.items():
+    m = statistics.median(float(r[3]) for r in rs)
+    med[(system, b, t)] = (m, rs[0])
+    runs = ', '.join(r[3] for r in rs)
+    print(f'| {system} | {b} | {t} | {m:.0f} | {runs} | {rs[0][4]} | {rs[0][5]} |')
 print()
-print('| batch | ecps / best peer (samples/s) | AUC ecps - peer |')
+print('| batch | ecps / best peer (median samples/s) | AUC ecps - peer |')
 print('|---|---|---|')
-by = collections.defaultdict(list)
-for r in rows:
-    by[r[1]].append(r)
-for b, rs in by.items():
-    e = [r for r in rs if r[0] == 'ecps'][0]
-    peers = [r for r in rs if r[0] == 'peer']
-    best = max(peers, key=lambda r: float(r[3]))
-    print(f'| {b} | {float(e[3]) / float(best[3]):.2f}x (peer best: {best[2]} threads) | '
-          f'{float(e[4]) - float(best[4]):+.4f} |')
+for b in dict.fromkeys(k[1] for k in cells):
+    e = [v for k, v in med.items() if k[0] == 'ecps' and k[1] == b][0]
+    peers = [(k, v) for k, v in med.items() if k[0] == 'peer' and k[1] == b]
+    (_, _, bt), best = max(peers, key=lambda kv: kv[1][0])
+    print(f'| {b} | {e[0] / best[0]:.2f}x (peer best: {bt} threads) | '
+          f'{float(e[1][4]) - float(best[1][4]):+.4f} |')
 PY
 cat "$OUT/summary.md"

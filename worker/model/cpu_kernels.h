@@ -19,10 +19,18 @@
 
 namespace ecps::model {
 
+// The Impl templates are inlined into each target clone of cpu_kernels.cc;
+// one left out of line would be compiled once, for the baseline ISA.
+#if defined(__GNUC__)
+#define ECPS_KERNEL inline __attribute__((always_inline))
+#else
+#define ECPS_KERNEL inline
+#endif
+
 namespace internal {
 
 template <typename T>
-inline void BiasActImpl(int rows, int cols, const T* bias, bool relu, T* y, int ldy) {
+ECPS_KERNEL void BiasActImpl(int rows, int cols, const T* bias, bool relu, T* y, int ldy) {
   for (int r = 0; r < rows; ++r) {
     T* __restrict yr = y + static_cast<size_t>(r) * ldy;
     if (bias != nullptr && relu) {
@@ -36,8 +44,8 @@ inline void BiasActImpl(int rows, int cols, const T* bias, bool relu, T* y, int 
 }
 
 template <typename T>
-inline void ActBackwardImpl(int rows, int cols, const T* y, int ldy, bool relu, T* dy, int lddy,
-                            T* db) {
+ECPS_KERNEL void ActBackwardImpl(int rows, int cols, const T* y, int ldy, bool relu, T* dy,
+                                 int lddy, T* db) {
   if (db != nullptr) std::fill(db, db + cols, T(0));
   for (int r = 0; r < rows; ++r) {
     T* __restrict dr = dy + static_cast<size_t>(r) * lddy;
@@ -55,16 +63,33 @@ inline void ActBackwardImpl(int rows, int cols, const T* y, int ldy, bool relu, 
 }
 
 template <typename T>
-inline void AddToImpl(size_t n, const T* __restrict x, T* __restrict y) {
+ECPS_KERNEL void AddToImpl(size_t n, const T* __restrict x, T* __restrict y) {
   for (size_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
 // Padded width of the transposed block used by the interaction kernel.
 inline int InteractionPad(int m) { return (m + 7) / 8 * 8; }
 
+// acc[0..8V) = sum over k < d of zi[k] * zt[k * mp + 0..8V), summed over k in
+// order. V vectors of 8 lanes with a fixed trip count, so the compiler keeps
+// the sums in registers across k (a runtime-length loop reloaded and stored
+// them for every k: most of the kernel's time went to those stores).
+template <int V, typename T>
+ECPS_KERNEL void InteractionRowBlock(int d, int mp, const T* __restrict zi, const T* __restrict zt,
+                                     T* __restrict acc) {
+  T a[8 * V];
+  for (int j = 0; j < 8 * V; ++j) a[j] = T(0);
+  for (int k = 0; k < d; ++k) {
+    const T zik = zi[k];
+    const T* __restrict ztk = zt + k * mp;
+    for (int j = 0; j < 8 * V; ++j) a[j] += zik * ztk[j];
+  }
+  for (int j = 0; j < 8 * V; ++j) acc[j] = a[j];
+}
+
 template <typename T>
-inline void DotInteractionForwardImpl(int rows, int m, int d, const T* z, T* out, int ldo,
-                                      T* scratch) {
+ECPS_KERNEL void DotInteractionForwardImpl(int rows, int m, int d, const T* z, T* out, int ldo,
+                                           T* scratch) {
   const int mp = InteractionPad(m);
   T* __restrict zt = scratch;            // [d x mp], Zᵀ zero-padded
   T* __restrict acc = scratch + d * mp;  // [mp]
@@ -76,15 +101,26 @@ inline void DotInteractionForwardImpl(int rows, int m, int d, const T* z, T* out
       for (int k = 0; k < d; ++k) zt[k * mp + i] = zr[i * d + k];
     // Row i of the strict lower triangle: acc[j] = sum_k z_i[k] z_j[k] for
     // j < i, summed over k in order and vectorised across j (the padded
-    // width keeps the vector loop free of a scalar tail).
+    // width keeps the vector loop free of a scalar tail), 32 j at a time.
     int pos = 0;
     for (int i = 1; i < m; ++i) {
       const int len = std::min((i + 7) / 8 * 8, mp);
-      for (int j = 0; j < len; ++j) acc[j] = T(0);
-      for (int k = 0; k < d; ++k) {
-        const T zik = zr[i * d + k];
-        const T* __restrict ztk = zt + k * mp;
-        for (int j = 0; j < len; ++j) acc[j] += zik * ztk[j];
+      const T* zi = zr + i * d;
+      for (int j0 = 0; j0 < len; j0 += 32) {
+        switch (std::min(32, len - j0) / 8) {
+          case 1:
+            InteractionRowBlock<1>(d, mp, zi, zt + j0, acc + j0);
+            break;
+          case 2:
+            InteractionRowBlock<2>(d, mp, zi, zt + j0, acc + j0);
+            break;
+          case 3:
+            InteractionRowBlock<3>(d, mp, zi, zt + j0, acc + j0);
+            break;
+          default:
+            InteractionRowBlock<4>(d, mp, zi, zt + j0, acc + j0);
+            break;
+        }
       }
       for (int j = 0; j < i; ++j) o[pos + j] = acc[j];
       pos += i;
@@ -93,8 +129,8 @@ inline void DotInteractionForwardImpl(int rows, int m, int d, const T* z, T* out
 }
 
 template <typename T>
-inline void DotInteractionBackwardImpl(int rows, int m, int d, const T* z, const T* dtri, int ldd,
-                                       T* dz, T* scratch) {
+ECPS_KERNEL void DotInteractionBackwardImpl(int rows, int m, int d, const T* z, const T* dtri,
+                                            int ldd, T* dz, T* scratch) {
   T* __restrict s = scratch;  // [m x m] symmetric pair gradients, zero diagonal
   for (int r = 0; r < rows; ++r) {
     const T* __restrict zr = z + static_cast<size_t>(r) * m * d;
