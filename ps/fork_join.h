@@ -24,6 +24,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+
 namespace ecps::ps {
 
 class ForkJoinPool {
@@ -52,9 +54,9 @@ class ForkJoinPool {
   std::mutex mu_;
   std::condition_variable work_cv_;  // a new job or stop
   std::condition_variable idle_cv_;  // a pool thread left a job
-  Job* job_ = nullptr;               // guarded by mu_
-  uint64_t generation_ = 0;          // guarded by mu_; bumped per job
-  bool stop_ = false;                // guarded by mu_
+  Job* job_ ABSL_GUARDED_BY(mu_) = nullptr;
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // bumped per job
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;
 };
 

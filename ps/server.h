@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "comm/transport.h"
 #include "common/status.h"
 #include "embedding/row_store.h"
@@ -78,7 +79,8 @@ class Server {
   struct VShard {
     int id = 0;
     mutable std::shared_mutex mu;
-    std::unique_ptr<RowStore> store;
+    // The rows under mu; the pointer itself under tables_mu_.
+    std::unique_ptr<RowStore> store ABSL_PT_GUARDED_BY(mu);
   };
   struct TableStats;
 
@@ -90,8 +92,8 @@ class Server {
   // Every worker's clock has reached m's min clock (header.step) and, for a
   // pull, the reader's own pushes up to its clock (header.arg2) are applied:
   // a pull sent ahead of the reader's push (ps::Client::Prefetch) waits for
-  // it. REQUIRES clock_mu_ held.
-  bool Ready(const comm::Message& m) const;
+  // it.
+  bool Ready(const comm::Message& m) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(clock_mu_);
   void ReleaseParked();
   Status HandlePull(const comm::Message& m, comm::Message* reply);
   Status HandlePush(comm::Message m);
@@ -102,9 +104,8 @@ class Server {
   Status HandleReadRows(const comm::Message& m, comm::Message* reply);
   Status HandleWriteRows(const comm::Message& m);
   Status CheckRows(int table, std::span<const uint64_t> rows) const;
-  // specs_ = specs (REQUIRES tables_mu_ held exclusively), with the
-  // statistics of tables that stay.
-  void SetSpecs(std::vector<RowTableSpec> specs);
+  // specs_ = specs, with the statistics of tables that stay.
+  void SetSpecs(std::vector<RowTableSpec> specs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(tables_mu_);
   // A run of rows of one virtual shard within a request: the unit of row
   // work (one shared lock, one bulk read).
   struct ReadRun {
@@ -132,7 +133,7 @@ class Server {
   StatusOr<bool> ReadGlobalCodes(int table, std::span<const uint64_t> rows,
                                  std::vector<uint8_t>* out) const;
   VShard* Owner(uint64_t row) const;
-  int64_t MinClock() const;  // REQUIRES clock_mu_ held
+  int64_t MinClock() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(clock_mu_);
 
   const ServerOptions opt_;
   const FastShardMap fast_shards_;  // opt_.shards's per-row functions without divisions
@@ -143,25 +144,26 @@ class Server {
   // specs_ and every VShard::store pointer: shared for requests, exclusive
   // for Reset/Load.
   mutable std::shared_mutex tables_mu_;
-  std::vector<RowTableSpec> specs_;
-  std::vector<std::unique_ptr<TableStats>> stats_;
+  std::vector<RowTableSpec> specs_ ABSL_GUARDED_BY(tables_mu_);
+  std::vector<std::unique_ptr<TableStats>> stats_ ABSL_GUARDED_BY(tables_mu_);
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
-  std::deque<comm::Message> queue_;  // released parked requests
-  bool receiving_ = false;           // a handler thread is in Recv()
-  bool stopping_ = false;
+  std::deque<comm::Message> queue_ ABSL_GUARDED_BY(queue_mu_);  // released parked requests
+  bool receiving_ ABSL_GUARDED_BY(queue_mu_) = false;           // a handler thread is in Recv()
+  bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
 
   std::mutex clock_mu_;
-  std::vector<int64_t> clocks_;                                // per worker
-  std::map<int64_t, std::vector<comm::Message>> bsp_pending_;  // clock -> pushes
-  std::vector<comm::Message> parked_;
+  std::vector<int64_t> clocks_ ABSL_GUARDED_BY(clock_mu_);  // per worker
+  // clock -> pushes
+  std::map<int64_t, std::vector<comm::Message>> bsp_pending_ ABSL_GUARDED_BY(clock_mu_);
+  std::vector<comm::Message> parked_ ABSL_GUARDED_BY(clock_mu_);
 
   std::atomic<uint64_t> rejected_{0};
   std::atomic<int64_t> max_staleness_{0};
   std::mutex done_mu_;
   std::condition_variable done_cv_;
-  bool done_ = false;
+  bool done_ ABSL_GUARDED_BY(done_mu_) = false;
   std::vector<std::thread> handlers_;
   bool started_ = false;
   // Requests of fewer rows do their row work on the handler thread alone: a
