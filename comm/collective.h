@@ -10,15 +10,14 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace ecps::comm {
@@ -80,12 +79,16 @@ class InProcCollectiveGroup {
  private:
   const int size_;
   Decider decider_;
-  std::mutex mu_;
-  std::condition_variable cv_;
+  Mutex mu_;
+  CondVar cv_;
+  // Written under mu_ on arrival; `read` reads it without mu_, between the
+  // phases, when nobody writes it: no member arrives again before all departed.
   std::vector<const void*> slots_;
-  int arrived_ = 0, departed_ = 0;
-  uint64_t gen_in_ = 0, gen_out_ = 0;
-  std::string aborted_;
+  int arrived_ ABSL_GUARDED_BY(mu_) = 0;
+  int departed_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t gen_in_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t gen_out_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string aborted_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ecps::comm

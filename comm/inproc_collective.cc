@@ -11,35 +11,35 @@ InProcCollectiveGroup::InProcCollectiveGroup(int size, Decider decider)
     : size_(size), decider_(std::move(decider)), slots_(size, nullptr) {}
 
 void InProcCollectiveGroup::Abort(const std::string& why) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   aborted_ = why.empty() ? "collective aborted" : why;
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 Status InProcCollectiveGroup::Exchange(
     int rank, const void* mine, const std::function<void(const std::vector<const void*>&)>& read) {
-  std::unique_lock<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   if (!aborted_.empty()) return absl::AbortedError(aborted_);
   slots_[rank] = mine;
   const uint64_t gen = gen_in_;
   if (++arrived_ == size_) {
     arrived_ = 0;
     ++gen_in_;
-    cv_.notify_all();
+    cv_.SignalAll();
   } else {
-    cv_.wait(l, [&] { return gen_in_ != gen || !aborted_.empty(); });
+    while (gen_in_ == gen && aborted_.empty()) cv_.Wait(&mu_);
     if (gen_in_ == gen) return absl::AbortedError(aborted_);
   }
-  l.unlock();
+  l.Unlock();
   read(slots_);
-  l.lock();
+  l.Lock();
   const uint64_t out = gen_out_;
   if (++departed_ == size_) {
     departed_ = 0;
     ++gen_out_;
-    cv_.notify_all();
+    cv_.SignalAll();
   } else {
-    cv_.wait(l, [&] { return gen_out_ != out || !aborted_.empty(); });
+    while (gen_out_ == out && aborted_.empty()) cv_.Wait(&mu_);
     if (gen_out_ == out) return absl::AbortedError(aborted_);
   }
   return OkStatus();

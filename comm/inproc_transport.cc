@@ -3,7 +3,6 @@
 // recipient's queue. Headers are still encoded and decoded so that the
 // simulation exercises the same validation as the network transports.
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 
 #include "comm/transport.h"
@@ -11,17 +10,17 @@
 namespace ecps::comm {
 
 struct InProcHub::Mailbox {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<WireMessage> queue;
-  bool closed = false;
+  Mutex mu;
+  CondVar cv;
+  std::deque<WireMessage> queue ABSL_GUARDED_BY(mu);
+  bool closed ABSL_GUARDED_BY(mu) = false;
 };
 
 InProcHub::InProcHub() = default;
 InProcHub::~InProcHub() = default;
 
 StatusOr<std::shared_ptr<InProcHub::Mailbox>> InProcHub::Register(const std::string& name) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   auto [it, inserted] = boxes_.try_emplace(name);
   if (!inserted) return absl::AlreadyExistsError("address already in use: " + name);
   it->second = std::make_shared<Mailbox>();
@@ -29,12 +28,12 @@ StatusOr<std::shared_ptr<InProcHub::Mailbox>> InProcHub::Register(const std::str
 }
 
 void InProcHub::Unregister(const std::string& name) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   boxes_.erase(name);
 }
 
 std::shared_ptr<InProcHub::Mailbox> InProcHub::Find(const std::string& name) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   auto it = boxes_.find(name);
   return it == boxes_.end() ? nullptr : it->second;
 }
@@ -57,7 +56,7 @@ class InProcTransport final : public Transport {
   Status Connect(int node, const std::string& endpoint) override {
     auto box = hub_->Find(endpoint);
     if (box == nullptr) return IoError("no in-process node listens on '", endpoint, "'");
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     peers_[node] = std::move(box);
     return OkStatus();
   }
@@ -65,7 +64,7 @@ class InProcTransport final : public Transport {
   Status SendRaw(int node, WireMessage wire) override {
     std::shared_ptr<InProcHub::Mailbox> box;
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       if (closed_) return IoError("transport closed");
       auto it = peers_.find(node);
       if (it == peers_.end()) return NotFound("node ", node, " is not connected");
@@ -74,41 +73,46 @@ class InProcTransport final : public Transport {
     uint64_t bytes = wire.header.size();
     for (const Buffer& b : wire.payloads) bytes += b.size;
     bytes_sent_ += bytes;
-    std::lock_guard<std::mutex> l(box->mu);
-    if (box->closed) return IoError("node ", node, " has closed its mailbox");
-    box->queue.push_back(std::move(wire));
-    box->cv.notify_one();
+    InProcHub::Mailbox* b = box.get();
+    MutexLock l(&b->mu);
+    if (b->closed) return IoError("node ", node, " has closed its mailbox");
+    b->queue.push_back(std::move(wire));
+    b->cv.Signal();
     return OkStatus();
   }
 
   StatusOr<WireMessage> RecvRaw(int timeout_ms) override {
     if (box_ == nullptr) return FailedPrecondition("Recv() before Bind()");
-    std::unique_lock<std::mutex> l(box_->mu);
-    auto ready = [&] { return box_->closed || !box_->queue.empty(); };
-    if (timeout_ms < 0) {
-      box_->cv.wait(l, ready);
-    } else if (!box_->cv.wait_for(l, std::chrono::milliseconds(timeout_ms), ready)) {
-      return absl::DeadlineExceededError("receive timed out");
+    InProcHub::Mailbox* b = box_.get();
+    const auto deadline = CondVar::Clock::now() + std::chrono::milliseconds(timeout_ms);
+    MutexLock l(&b->mu);
+    while (!b->closed && b->queue.empty()) {
+      if (timeout_ms < 0) {
+        b->cv.Wait(&b->mu);
+      } else if (b->cv.WaitUntil(&b->mu, deadline) && !b->closed && b->queue.empty()) {
+        return absl::DeadlineExceededError("receive timed out");
+      }
     }
-    if (box_->closed) return absl::CancelledError("transport closed");
-    WireMessage w = std::move(box_->queue.front());
-    box_->queue.pop_front();
+    if (b->closed) return absl::CancelledError("transport closed");
+    WireMessage w = std::move(b->queue.front());
+    b->queue.pop_front();
     return w;
   }
 
   void Close() override {
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       if (closed_) return;
       closed_ = true;
       peers_.clear();
     }
     if (box_ != nullptr) {
+      InProcHub::Mailbox* b = box_.get();
       {
-        std::lock_guard<std::mutex> l(box_->mu);
-        box_->closed = true;
+        MutexLock l(&b->mu);
+        b->closed = true;
       }
-      box_->cv.notify_all();
+      b->cv.SignalAll();
       hub_->Unregister(name_);
     }
   }
@@ -119,9 +123,9 @@ class InProcTransport final : public Transport {
   InProcHub* hub_;
   std::string name_;
   std::shared_ptr<InProcHub::Mailbox> box_;
-  std::mutex mu_;
-  bool closed_ = false;
-  std::unordered_map<int, std::shared_ptr<InProcHub::Mailbox>> peers_;
+  Mutex mu_;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  std::unordered_map<int, std::shared_ptr<InProcHub::Mailbox>> peers_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> bytes_sent_{0};
 };
 

@@ -18,20 +18,20 @@ void Rpc::Start() {
 
 void Rpc::Stop() {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (stopped_) return;
     stopped_ = true;
   }
   transport_->Close();
   if (thread_.joinable()) thread_.join();
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   FailPending(IoError("node ", self_, " stopped"));
 }
 
 void Rpc::FailPending(const Status& s) {
   for (auto& [id, p] : pending_) p.set_value(s);
   pending_.clear();
-  receiver_cv_.notify_all();
+  receiver_cv_.SignalAll();
 }
 
 std::future<StatusOr<Message>> Rpc::Call(int node, Message msg) {
@@ -40,7 +40,7 @@ std::future<StatusOr<Message>> Rpc::Call(int node, Message msg) {
   msg.header.sender = self_;
   std::future<StatusOr<Message>> f;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     std::promise<StatusOr<Message>> p;
     f = p.get_future();
     if (stopped_) {
@@ -51,7 +51,7 @@ std::future<StatusOr<Message>> Rpc::Call(int node, Message msg) {
   }
   Status s = transport_->Send(node, std::move(msg));
   if (!s.ok()) {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     auto it = pending_.find(id);
     if (it != pending_.end()) {
       it->second.set_value(s);
@@ -84,7 +84,7 @@ StatusOr<Message> Rpc::Wait(std::future<StatusOr<Message>>& f, int timeout_ms,
 // their reply was fulfilled or the receiving is free again.
 bool Rpc::ReceiveFor(std::future<StatusOr<Message>>& f, Clock::time_point deadline, bool forever) {
   auto ready = [&] { return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready; };
-  std::unique_lock<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   for (;;) {
     if (ready()) return true;
     const Clock::time_point now = Clock::now();
@@ -92,14 +92,14 @@ bool Rpc::ReceiveFor(std::future<StatusOr<Message>>& f, Clock::time_point deadli
     if (receiving_ || stopped_) {
       // Stopped: Stop() fails every pending call, and wakes us then.
       if (forever) {
-        receiver_cv_.wait(l);
+        receiver_cv_.Wait(&mu_);
       } else {
-        receiver_cv_.wait_until(l, deadline);
+        receiver_cv_.WaitUntil(&mu_, deadline);
       }
       continue;
     }
     receiving_ = true;
-    l.unlock();
+    l.Unlock();
     int timeout_ms = -1;
     if (!forever) {
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
@@ -113,14 +113,14 @@ bool Rpc::ReceiveFor(std::future<StatusOr<Message>>& f, Clock::time_point deadli
       ++rejected_;
       ECPS_LOG_WARN("node {}: {}", self_, m.status().ToString());
     }
-    l.lock();
+    l.Lock();
     receiving_ = false;
     // Closed by its owner rather than by Stop(): nothing will ever arrive.
     if (closed && !stopped_) {
       stopped_ = true;
       FailPending(IoError("node ", self_, ": transport closed"));
     }
-    receiver_cv_.notify_all();  // a follower's reply, or the receiving is free
+    receiver_cv_.SignalAll();  // a follower's reply, or the receiving is free
   }
 }
 
@@ -128,7 +128,7 @@ void Rpc::Dispatch(Message m) {
   if (IsReply(m.header.type)) {
     std::promise<StatusOr<Message>> p;
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       auto it = pending_.find(m.header.request_id);
       if (it == pending_.end()) return;  // a late reply after a timeout
       p = std::move(it->second);

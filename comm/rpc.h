@@ -20,14 +20,13 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <future>
-#include <mutex>
 #include <thread>
 #include <unordered_map>
 
 #include "comm/transport.h"
+#include "common/mutex.h"
 
 namespace ecps::comm {
 
@@ -60,22 +59,23 @@ class Rpc {
   void Loop();
   // Matches a reply to its promise (or drops it); other messages go to the
   // callback, if any.
-  void Dispatch(Message m);
+  void Dispatch(Message m) ABSL_LOCKS_EXCLUDED(mu_);
   // Receives for `f` until it is ready or `deadline`; false on timeout.
-  bool ReceiveFor(std::future<StatusOr<Message>>& f, Clock::time_point deadline, bool forever);
-  void FailPending(const Status& s);  // REQUIRES mu_ held
+  bool ReceiveFor(std::future<StatusOr<Message>>& f, Clock::time_point deadline, bool forever)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void FailPending(const Status& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Transport* transport_;
   int self_;
   std::function<void(Message)> on_message_;
-  std::mutex mu_;
-  std::unordered_map<uint64_t, std::promise<StatusOr<Message>>> pending_;
-  std::condition_variable receiver_cv_;  // a reply was fulfilled or receiving handed over
-  bool receiving_ = false;               // a caller is in Recv() (no callback only)
+  Mutex mu_;
+  std::unordered_map<uint64_t, std::promise<StatusOr<Message>>> pending_ ABSL_GUARDED_BY(mu_);
+  CondVar receiver_cv_;                          // a reply was fulfilled or receiving handed over
+  bool receiving_ ABSL_GUARDED_BY(mu_) = false;  // a caller is in Recv() (no callback only)
   std::atomic<uint64_t> next_id_{1};
   std::atomic<uint64_t> rejected_{0};
   std::thread thread_;
-  bool stopped_ = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace ecps::comm

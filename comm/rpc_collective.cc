@@ -101,7 +101,7 @@ void CollectiveRoot::OnMessage(Message m) {
   const int64_t seq = h.step;
   bool complete = false;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (!aborted_.empty()) {
       send_(h.sender, MakeErrorReply(h, absl::AbortedError(aborted_)));
       return;
@@ -196,7 +196,7 @@ void CollectiveRoot::Fail(Pending p, const Status& s) {
 void CollectiveRoot::Abort(const std::string& why) {
   std::map<int64_t, Pending> pending;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (aborted_.empty()) aborted_ = why;
     pending.swap(pending_);
   }

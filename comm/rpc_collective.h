@@ -17,12 +17,12 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "comm/collective.h"
 #include "comm/rpc.h"
+#include "common/mutex.h"
 
 namespace ecps::comm {
 
@@ -62,15 +62,16 @@ class CollectiveRoot {
     std::vector<Message> parts;  // by rank
     int arrived = 0;
   };
-  void Complete(int64_t seq, Pending p);
-  void Fail(Pending p, const Status& s);
+  // Both run without mu_: they send, and the decider may take long.
+  void Complete(int64_t seq, Pending p) ABSL_LOCKS_EXCLUDED(mu_);
+  void Fail(Pending p, const Status& s) ABSL_LOCKS_EXCLUDED(mu_);
 
   const int size_;
   SendFn send_;
   Decider decider_;
-  std::mutex mu_;
-  std::map<int64_t, Pending> pending_;  // by sequence number
-  std::string aborted_;
+  Mutex mu_;
+  std::map<int64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);  // by sequence number
+  std::string aborted_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ecps::comm

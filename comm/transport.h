@@ -17,11 +17,11 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 
 #include "comm/message.h"
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace ecps::comm {
@@ -73,8 +73,8 @@ class InProcHub {
   std::shared_ptr<Mailbox> Find(const std::string& name);
 
  private:
-  std::mutex mu_;
-  std::unordered_map<std::string, std::shared_ptr<Mailbox>> boxes_;
+  Mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<Mailbox>> boxes_ ABSL_GUARDED_BY(mu_);
 };
 
 std::unique_ptr<Transport> NewInProcTransport(InProcHub* hub);

@@ -8,10 +8,10 @@
 // context down, which wakes a blocked poll with ETERM.
 #include <atomic>
 #include <cerrno>
-#include <mutex>
 #include <zmq.hpp>
 
 #include "comm/transport.h"
+#include "common/mutex.h"
 
 // Converts a ZeroMQ exception raised by `expr` into a Status (style.md rule 8).
 #define ZMQ_RETURN_IF_ERROR(expr, what)                \
@@ -43,7 +43,7 @@ class ZmqTransport final : public Transport {
   ZmqTransport() : ctx_(1) {}
   ~ZmqTransport() override {
     Close();
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     peers_.clear();
     router_.reset();
   }
@@ -68,16 +68,20 @@ class ZmqTransport final : public Transport {
 
   Status Connect(int node, const std::string& endpoint) override {
     auto peer = std::make_shared<Peer>();
-    ZMQ_RETURN_IF_ERROR(
-        {
-          peer->socket = zmq::socket_t(ctx_, zmq::socket_type::dealer);
-          peer->socket.set(zmq::sockopt::linger, 0);
-          peer->socket.set(zmq::sockopt::sndhwm, 0);
-          peer->socket.set(zmq::sockopt::sndtimeo, 30000);
-          peer->socket.connect(endpoint);
-        },
-        endpoint);
-    std::lock_guard<std::mutex> l(mu_);
+    {
+      Peer* p = peer.get();
+      MutexLock pl(&p->mu);  // not shared yet: for the analysis only
+      ZMQ_RETURN_IF_ERROR(
+          {
+            p->socket = zmq::socket_t(ctx_, zmq::socket_type::dealer);
+            p->socket.set(zmq::sockopt::linger, 0);
+            p->socket.set(zmq::sockopt::sndhwm, 0);
+            p->socket.set(zmq::sockopt::sndtimeo, 30000);
+            p->socket.connect(endpoint);
+          },
+          endpoint);
+    }
+    MutexLock l(&mu_);
     if (closed_) return IoError("transport closed");
     peers_[node] = std::move(peer);
     return OkStatus();
@@ -86,26 +90,27 @@ class ZmqTransport final : public Transport {
   Status SendRaw(int node, WireMessage wire) override {
     std::shared_ptr<Peer> peer;
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       if (closed_) return IoError("transport closed");
       auto it = peers_.find(node);
       if (it == peers_.end()) return NotFound("node ", node, " is not connected");
       peer = it->second;
     }
     uint64_t bytes = wire.header.size();
-    std::lock_guard<std::mutex> l(peer->mu);
+    Peer* p = peer.get();
+    MutexLock l(&p->mu);
     const std::string what = "send to node " + std::to_string(node);
     const size_t n = wire.payloads.size();
     ZMQ_RETURN_IF_ERROR(
         {
           zmq::message_t head(wire.header.data(), wire.header.size());
-          peer->socket.send(head, n > 0 ? zmq::send_flags::sndmore : zmq::send_flags::none);
+          p->socket.send(head, n > 0 ? zmq::send_flags::sndmore : zmq::send_flags::none);
           for (size_t i = 0; i < n; ++i) {
             Buffer& b = wire.payloads[i];
             bytes += b.size;
             auto* hint = new std::shared_ptr<const void>(b.owner);
             zmq::message_t frame(const_cast<uint8_t*>(b.data), b.size, FreeBufferOwner, hint);
-            peer->socket.send(frame, i + 1 < n ? zmq::send_flags::sndmore : zmq::send_flags::none);
+            p->socket.send(frame, i + 1 < n ? zmq::send_flags::sndmore : zmq::send_flags::none);
           }
         },
         what);
@@ -151,7 +156,7 @@ class ZmqTransport final : public Transport {
 
   void Close() override {
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       if (closed_.exchange(true)) return;
     }
     ctx_.shutdown();
@@ -161,14 +166,16 @@ class ZmqTransport final : public Transport {
 
  private:
   struct Peer {
-    std::mutex mu;
-    zmq::socket_t socket;
+    Mutex mu;
+    zmq::socket_t socket ABSL_GUARDED_BY(mu);
   };
   zmq::context_t ctx_;
+  // Bind() and then the receiving thread only (header comment).
   std::unique_ptr<zmq::socket_t> router_;
-  std::mutex mu_;
+  // Also serialises Close() against Connect(): no peer is added once closed.
+  Mutex mu_;
   std::atomic<bool> closed_{false};
-  std::unordered_map<int, std::shared_ptr<Peer>> peers_;
+  std::unordered_map<int, std::shared_ptr<Peer>> peers_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> bytes_sent_{0};
 };
 

@@ -16,10 +16,10 @@
 // serialised.
 #pragma once
 
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace ecps::scheduler {
@@ -40,10 +40,11 @@ class Coordinator {
   int stage_decisions() const;
 
  private:
-  mutable std::mutex mu_;
-  int committed_ = 0;
-  int evaluations_ = 0;
-  int stage_decisions_ = 0;
+  // Held while a commit writes its manifest: commits are serialised.
+  mutable Mutex mu_;
+  int committed_ ABSL_GUARDED_BY(mu_) = 0;
+  int evaluations_ ABSL_GUARDED_BY(mu_) = 0;
+  int stage_decisions_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace ecps::scheduler

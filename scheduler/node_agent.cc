@@ -36,9 +36,9 @@ void NodeAgent::RaiseAbort(const std::string& why) {
   // The abort callback may end the process: leave no probe behind.
   RemoveOwnProbe();
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     stop_heartbeats_ = true;
-    cv_.notify_all();
+    cv_.SignalAll();
   }
   if (on_abort_) on_abort_(why);
 }
@@ -52,10 +52,10 @@ void NodeAgent::OnMessage(Message m) {
       Message r = comm::MakeReply(m.header, MsgType::kAck);
       r.header.arg2 = static_cast<int64_t>(bytes_sent_ ? bytes_sent_() : 0);
       {
-        std::lock_guard<std::mutex> l(mu_);
+        MutexLock l(&mu_);
         shutdown_ = true;
         stop_heartbeats_ = true;
-        cv_.notify_all();
+        cv_.SignalAll();
       }
       (void)rpc_->Send(m.header.sender, std::move(r));
       return;
@@ -120,7 +120,7 @@ Status NodeAgent::ProveSharedDir(const std::string& nonce) {
                        ? FailedPrecondition("this process was given no output.dir")
                        : WriteProbe(path, nonce);
   if (written.ok()) {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     probe_path_ = path;
     probe_nonce_ = nonce;
     report["probe"] = path;
@@ -146,7 +146,7 @@ Status NodeAgent::ProveSharedDir(const std::string& nonce) {
 void NodeAgent::RemoveOwnProbe() {
   std::string path, nonce;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     path.swap(probe_path_);
     nonce.swap(probe_nonce_);
   }
@@ -158,9 +158,9 @@ void NodeAgent::HeartbeatLoop() {
   // answered; the scheduler is lost when nothing was answered for the timeout.
   std::deque<std::future<StatusOr<Message>>> inflight;
   auto last_answer = Clock::now();
-  std::unique_lock<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   while (!stop_heartbeats_) {
-    l.unlock();
+    l.Unlock();
     Message m;
     m.header.type = MsgType::kHeartbeat;
     inflight.push_back(rpc_->Call(0, std::move(m)));
@@ -173,24 +173,25 @@ void NodeAgent::HeartbeatLoop() {
     if (!registered_.load()) last_answer = Clock::now();
     const auto silent =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last_answer).count();
-    l.lock();
+    l.Lock();
     if (stop_heartbeats_) break;
     if (silent > opt_.heartbeat_timeout_ms) {
-      l.unlock();
+      l.Unlock();
       RaiseAbort(absl::StrCat("the scheduler (node 0) answered no heartbeat for ", silent,
                               " ms (timeout ", opt_.heartbeat_timeout_ms, " ms)"));
       return;
     }
-    cv_.wait_for(l, std::chrono::milliseconds(opt_.heartbeat_interval_ms),
-                 [&] { return stop_heartbeats_; });
+    const auto next = Clock::now() + std::chrono::milliseconds(opt_.heartbeat_interval_ms);
+    while (!stop_heartbeats_ && !cv_.WaitUntil(&mu_, next)) {
+    }
   }
 }
 
 void NodeAgent::StopHeartbeats() {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     stop_heartbeats_ = true;
-    cv_.notify_all();
+    cv_.SignalAll();
   }
   if (heartbeat_.joinable() && heartbeat_.get_id() != std::this_thread::get_id()) heartbeat_.join();
 }
@@ -228,8 +229,8 @@ void NodeAgent::Failed(const Status& why) {
 }
 
 void NodeAgent::WaitForShutdown() {
-  std::unique_lock<std::mutex> l(mu_);
-  cv_.wait(l, [&] { return shutdown_; });
+  MutexLock l(&mu_);
+  while (!shutdown_) cv_.Wait(&mu_);
 }
 
 }  // namespace ecps::scheduler

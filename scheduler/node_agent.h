@@ -10,16 +10,15 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "comm/collective.h"
 #include "comm/rpc.h"
+#include "common/mutex.h"
 #include "scheduler/scheduler.h"
 
 namespace ecps::scheduler {
@@ -79,13 +78,13 @@ class NodeAgent {
   void WaitForShutdown();
 
  private:
-  void OnMessage(comm::Message m);
-  void HeartbeatLoop();
-  void StopHeartbeats();
-  void RaiseAbort(const std::string& why);
+  void OnMessage(comm::Message m) ABSL_LOCKS_EXCLUDED(mu_);
+  void HeartbeatLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  void StopHeartbeats() ABSL_LOCKS_EXCLUDED(mu_);
+  void RaiseAbort(const std::string& why) ABSL_LOCKS_EXCLUDED(mu_);
   // Writes the probe holding `nonce`, reports it and waits for the start.
-  Status ProveSharedDir(const std::string& nonce);
-  void RemoveOwnProbe();
+  Status ProveSharedDir(const std::string& nonce) ABSL_LOCKS_EXCLUDED(mu_);
+  void RemoveOwnProbe() ABSL_LOCKS_EXCLUDED(mu_);
 
   const NodeAgentOptions opt_;
   const int node_;
@@ -95,11 +94,13 @@ class NodeAgent {
   BytesFn bytes_sent_;
   std::unique_ptr<comm::Rpc> rpc_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool shutdown_ = false;
-  bool stop_heartbeats_ = false;
-  std::string probe_path_, probe_nonce_;  // guarded by mu_; "" once removed
+  Mutex mu_;
+  CondVar cv_;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_heartbeats_ ABSL_GUARDED_BY(mu_) = false;
+  // "" once removed.
+  std::string probe_path_ ABSL_GUARDED_BY(mu_);
+  std::string probe_nonce_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> aborted_{false};
   std::atomic<bool> registered_{false};
   std::thread heartbeat_;

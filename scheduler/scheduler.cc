@@ -44,26 +44,26 @@ Scheduler::~Scheduler() {
 }
 
 void Scheduler::DecideLoop() {
-  std::unique_lock<std::mutex> l(decide_mu_);
+  MutexLock l(&decide_mu_);
   for (;;) {
-    decide_cv_.wait(l, [this] { return decide_stop_ || !decide_queue_.empty(); });
+    while (!decide_stop_ && decide_queue_.empty()) decide_cv_.Wait(&decide_mu_);
     if (decide_stop_) return;
     Message m = std::move(decide_queue_.front());
     decide_queue_.pop_front();
-    l.unlock();
+    l.Unlock();
     // The last contribution of a decision completes it: the coordinator
     // computes it here and the root sends it to every worker.
     collective_.OnMessage(std::move(m));
-    l.lock();
+    l.Lock();
   }
 }
 
 void Scheduler::StopDecisions() {
   {
-    std::lock_guard<std::mutex> l(decide_mu_);
+    MutexLock l(&decide_mu_);
     decide_stop_ = true;
   }
-  decide_cv_.notify_all();
+  decide_cv_.SignalAll();
   if (decide_thread_.joinable()) decide_thread_.join();
 }
 
@@ -108,7 +108,7 @@ void Scheduler::OnMessage(Message m) {
                               ") (the job has ", opt_.num_servers, " servers and ",
                               opt_.num_workers, " workers)");
       a.node = NodeId(a.role, a.rank, opt_.num_servers);
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       if (bad.ok() && (phase_ != Phase::kRegistering || !nodes_[a.node].addr.role.empty()))
         bad = absl::AlreadyExistsError(absl::StrCat(
             "registration: ", DescribeNode(a.role, a.rank, a.node), " is already registered"));
@@ -131,12 +131,12 @@ void Scheduler::OnMessage(Message m) {
       ++registered_;
       ECPS_LOG_INFO("scheduler: registered {} on host {} at {}",
                     DescribeNode(a.role, a.rank, a.node), host, a.data);
-      cv_.notify_all();
+      cv_.SignalAll();
       return;
     }
     case MsgType::kHeartbeat: {
       {
-        std::lock_guard<std::mutex> l(mu_);
+        MutexLock l(&mu_);
         if (h.sender > 0 && h.sender < static_cast<int>(nodes_.size()))
           nodes_[h.sender].last_seen = Clock::now();
       }
@@ -148,10 +148,10 @@ void Scheduler::OnMessage(Message m) {
         // A decision may take long (an exact AUC over every validation
         // score): off this thread, so heartbeats keep being answered.
         {
-          std::lock_guard<std::mutex> l(decide_mu_);
+          MutexLock l(&decide_mu_);
           decide_queue_.push_back(std::move(m));
         }
-        decide_cv_.notify_one();
+        decide_cv_.Signal();
         return;
       }
       collective_.OnMessage(std::move(m));
@@ -165,7 +165,7 @@ void Scheduler::OnMessage(Message m) {
       return;
     }
     case MsgType::kDone: {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       if (h.sender <= opt_.num_servers || h.sender >= static_cast<int>(nodes_.size()) ||
           nodes_[h.sender].done)
         return;
@@ -181,7 +181,7 @@ void Scheduler::OnMessage(Message m) {
         if (n.addr.rank == 0) result_.results = h.text;
       }
       (void)rpc_->Send(h.sender, comm::MakeReply(h, MsgType::kAck));
-      cv_.notify_all();
+      cv_.SignalAll();
       return;
     }
     default:
@@ -195,7 +195,7 @@ void Scheduler::OnMessage(Message m) {
 
 void Scheduler::OnProbeReport(const comm::Header& h, const std::string& role, int rank,
                               const std::string& path, const std::string& error) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   const int node = NodeId(role, rank, opt_.num_servers);
   Status bad;
   if (phase_ != Phase::kProbing)
@@ -218,7 +218,7 @@ void Scheduler::OnProbeReport(const comm::Header& h, const std::string& role, in
   n.probe_path = path;
   n.probe_error = error;
   ++probes_reported_;
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void Scheduler::AnswerRegistrations() {
@@ -243,7 +243,7 @@ void Scheduler::AnswerRegistrations() {
   }
 }
 
-std::string Scheduler::VerifyProbes(std::vector<Node> nodes) {
+std::string Scheduler::VerifyProbes(std::vector<Node> nodes, const std::string& nonce) {
   // The scheduler looks in its own output.dir for the file each node wrote in
   // its own: the same file exactly when both see one directory.
   const auto deadline = Clock::now() + std::chrono::milliseconds(opt_.probe_wait_ms);
@@ -260,7 +260,7 @@ std::string Scheduler::VerifyProbes(std::vector<Node> nodes) {
         continue;
       }
       const std::string mine = ProbePath(opt_.shared_dir, n.addr.role, n.addr.rank);
-      Status s = CheckProbe(mine, nonce_);
+      Status s = CheckProbe(mine, nonce);
       if (s.ok()) continue;
       unseen = true;
       const std::string found = absl::IsNotFound(s) ? absl::StrCat("finds no file '", mine, "'")
@@ -275,7 +275,7 @@ std::string Scheduler::VerifyProbes(std::vector<Node> nodes) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   for (size_t i = 1; i < nodes.size(); ++i)
-    RemoveProbe(ProbePath(opt_.shared_dir, nodes[i].addr.role, nodes[i].addr.rank), nonce_);
+    RemoveProbe(ProbePath(opt_.shared_dir, nodes[i].addr.role, nodes[i].addr.rank), nonce);
   if (problems.empty()) return "";
   return absl::StrCat(
       "output.dir is not shared by every process of the job: the scheduler on host ",
@@ -286,15 +286,15 @@ std::string Scheduler::VerifyProbes(std::vector<Node> nodes) {
 }
 
 void Scheduler::Abort(const std::string& why) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   if (failure_.empty()) failure_ = why;
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void Scheduler::SendAbortToAll(const std::string& why) {
   std::vector<int> targets;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     for (size_t i = 1; i < nodes_.size(); ++i)
       if (!nodes_[i].addr.role.empty() && !nodes_[i].done) targets.push_back(static_cast<int>(i));
   }
@@ -317,17 +317,18 @@ StatusOr<JobResult> Scheduler::Run() {
   const auto tick = std::chrono::milliseconds(std::max(10, opt_.heartbeat_timeout_ms / 20));
   auto probe_start = start;
   std::vector<std::future<StatusOr<Message>>> shutdown_acks;
-  std::unique_lock<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   for (;;) {
-    cv_.wait_for(l, tick);
+    cv_.WaitUntil(&mu_, Clock::now() + tick);
     if (!failure_.empty()) break;
     const auto now = Clock::now();
     if (phase_ == Phase::kProbing && probes_reported_ == total) {
       // The start barrier: released only once every probe is visible here.
       std::vector<Node> nodes = nodes_;
-      l.unlock();
-      std::string why = VerifyProbes(std::move(nodes));
-      l.lock();
+      const std::string nonce = nonce_;
+      l.Unlock();
+      std::string why = VerifyProbes(std::move(nodes), nonce);
+      l.Lock();
       for (size_t i = 1; i < nodes_.size(); ++i) {
         Message r = why.empty()
                         ? comm::MakeReply(nodes_[i].probe_request, MsgType::kRegisterReply)
@@ -392,7 +393,8 @@ StatusOr<JobResult> Scheduler::Run() {
     }
     if (!failure_.empty()) break;
     if (phase_ == Phase::kRunning && workers_done_ == opt_.num_workers && shutdown_acks.empty()) {
-      l.unlock();
+      l.Unlock();
+      uint64_t server_bytes = 0;
       for (int s = 0; s < opt_.num_servers; ++s) {
         Message m;
         m.header.type = MsgType::kShutdown;
@@ -402,12 +404,13 @@ StatusOr<JobResult> Scheduler::Run() {
         auto ack = rpc_->Wait(shutdown_acks[s], opt_.heartbeat_timeout_ms,
                               absl::StrCat("shutdown of server ", s));
         if (ack.ok()) {
-          result_.network_bytes += static_cast<uint64_t>(ack->header.arg2);
+          server_bytes += static_cast<uint64_t>(ack->header.arg2);
         } else {
           ECPS_LOG_WARN("scheduler: {}", ack.status().ToString());
         }
       }
-      l.lock();
+      l.Lock();
+      result_.network_bytes += server_bytes;
       for (int s = 0; s < opt_.num_servers; ++s)
         nodes_[NodeId("server", s, opt_.num_servers)].done = true;
       break;
@@ -415,7 +418,8 @@ StatusOr<JobResult> Scheduler::Run() {
   }
   const std::string failure = failure_;
   const bool started = phase_ == Phase::kRunning;
-  l.unlock();
+  JobResult result = result_;
+  l.Unlock();
   if (!failure.empty()) {
     ECPS_LOG_ERROR("scheduler: stopping the job: {}", failure);
     collective_.Abort(failure);
@@ -431,10 +435,10 @@ StatusOr<JobResult> Scheduler::Run() {
   }
   StopDecisions();
   rpc_->Stop();
-  result_.checkpoints_committed = coordinator_.checkpoints_committed();
-  result_.evaluations_decided = coordinator_.evaluations_decided();
-  result_.stage_decisions = coordinator_.stage_decisions();
-  return result_;
+  result.checkpoints_committed = coordinator_.checkpoints_committed();
+  result.evaluations_decided = coordinator_.evaluations_decided();
+  result.stage_decisions = coordinator_.stage_decisions();
+  return result;
 }
 
 }  // namespace ecps::scheduler

@@ -47,18 +47,17 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "comm/rpc.h"
 #include "comm/rpc_collective.h"
+#include "common/mutex.h"
 #include "common/status.h"
 #include "scheduler/coordinator.h"
 
@@ -135,22 +134,23 @@ class Scheduler {
     std::string probe_path;
     std::string probe_error;
   };
-  void OnMessage(comm::Message m);
+  void OnMessage(comm::Message m) ABSL_LOCKS_EXCLUDED(mu_, decide_mu_);
   // A node's second kRegister: its probe is written at `path`, or `error`.
   void OnProbeReport(const comm::Header& h, const std::string& role, int rank,
-                     const std::string& path, const std::string& error);
+                     const std::string& path, const std::string& error) ABSL_LOCKS_EXCLUDED(mu_);
   // Sends the endpoint table to every node (and the nonce, when probing).
-  void AnswerRegistrations();
+  void AnswerRegistrations() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Reads every node's probe from shared_dir (retrying for probe_wait_ms) and
-  // removes them. Returns "" when all are there, else the job's failure.
-  // REQUIRES: mu_ not held (it reads files); phase_ == kProbing.
-  std::string VerifyProbes(std::vector<Node> nodes);
+  // removes them; `nonce` is this run's (nonce_). Returns "" when all are
+  // there, else the job's failure. REQUIRES: phase_ == kProbing.
+  std::string VerifyProbes(std::vector<Node> nodes, const std::string& nonce)
+      ABSL_LOCKS_EXCLUDED(mu_);  // it reads files
   void Reply(const comm::Header& request, comm::MsgType type, int64_t arg2 = 0);
-  void SendAbortToAll(const std::string& why);
+  void SendAbortToAll(const std::string& why) ABSL_LOCKS_EXCLUDED(mu_);
   // The decision thread: feeds queued kDecide contributions to the
   // collective root, whose decider (the coordinator) then runs here.
-  void DecideLoop();
-  void StopDecisions();
+  void DecideLoop() ABSL_LOCKS_EXCLUDED(decide_mu_);
+  void StopDecisions() ABSL_LOCKS_EXCLUDED(decide_mu_);
 
   const SchedulerOptions opt_;
   comm::Transport* control_;
@@ -158,24 +158,24 @@ class Scheduler {
   comm::CollectiveRoot collective_;
   Coordinator coordinator_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<Node> nodes_;  // by node id; nodes_[0] unused
-  int registered_ = 0;
-  int rejected_routes_ = 0;  // negative route ids for answering rejected nodes
-  Phase phase_ = Phase::kRegistering;
-  std::string nonce_;  // this run's probe nonce
-  int probes_reported_ = 0;
-  int workers_done_ = 0;
-  int servers_done_ = 0;
-  std::string failure_;
-  JobResult result_;
+  Mutex mu_;
+  CondVar cv_;
+  std::vector<Node> nodes_ ABSL_GUARDED_BY(mu_);  // by node id; nodes_[0] unused
+  int registered_ ABSL_GUARDED_BY(mu_) = 0;
+  // Negative route ids for answering rejected nodes.
+  int rejected_routes_ ABSL_GUARDED_BY(mu_) = 0;
+  Phase phase_ ABSL_GUARDED_BY(mu_) = Phase::kRegistering;
+  std::string nonce_ ABSL_GUARDED_BY(mu_);  // this run's probe nonce
+  int probes_reported_ ABSL_GUARDED_BY(mu_) = 0;
+  int workers_done_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string failure_ ABSL_GUARDED_BY(mu_);
+  JobResult result_ ABSL_GUARDED_BY(mu_);
 
   std::function<void()> before_decide_;
-  std::mutex decide_mu_;
-  std::condition_variable decide_cv_;
-  std::deque<comm::Message> decide_queue_;  // guarded by decide_mu_
-  bool decide_stop_ = false;                // guarded by decide_mu_
+  Mutex decide_mu_;
+  CondVar decide_cv_;
+  std::deque<comm::Message> decide_queue_ ABSL_GUARDED_BY(decide_mu_);
+  bool decide_stop_ ABSL_GUARDED_BY(decide_mu_) = false;
   std::thread decide_thread_;
 };
 
