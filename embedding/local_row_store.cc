@@ -14,6 +14,7 @@
 #include "embedding/blob.h"
 #include "embedding/row_codec.h"
 #include "embedding/row_deduper.h"
+#include "embedding/row_init.h"
 #include "embedding/row_store.h"
 
 namespace ecps {
@@ -75,30 +76,6 @@ Status CheckSupported(const RowTableSpec& s, int index) {
 
 // Floor of a learned (ALPT) scale: a scale driven to zero could never grow back.
 constexpr float kMinLearnedScale = 1e-12f;
-
-void InitValues(const RowTableSpec& s, Rng* rng, std::span<float> out) {
-  switch (s.init) {
-    case RowInit::kUniform:
-      if (s.init_bound == 0.0) {
-        std::fill(out.begin(), out.end(), 0.0f);
-      } else {
-        for (float& x : out) x = static_cast<float>(rng->Uniform(-s.init_bound, s.init_bound));
-      }
-      return;
-    case RowInit::kConstant:
-      std::fill(out.begin(), out.end(), static_cast<float>(s.init_value));
-      return;
-    case RowInit::kNormalTails:
-      for (float& x : out) {
-        double z;
-        do {
-          z = rng->Normal();
-        } while (z > -2.0 && z < 2.0);
-        x = static_cast<float>(z * s.init_value);
-      }
-      return;
-  }
-}
 
 void WriteSpec(const RowTableSpec& s, BlobWriter* w) {
   w->Str(s.name);
@@ -163,15 +140,14 @@ class LocalRowStore final : public RowStore {
     // initial values with it (INT8/16: "the fp32 init is quantised once with
     // stochastic rounding", methods.md §2.17).
     rounding_rng_.Seed(seed ^ 0x5ec0ddedb0a710ffull);
-    // One stream per table, forked in table order: a table's initial values
-    // depend only on (seed, its index, its spec).
-    Rng root(seed);
+    // A table's initial values depend only on (seed, its index, its spec)
+    // (embedding/row_init.h).
     std::vector<float> init;
     for (size_t t = 0; t < tables.size(); ++t) {
       Table& tb = fresh[t];
       tb.spec = tables[t];
       tb.state_floats = tb.spec.trainable ? StateFloatsPerRow(opt_.kind, tb.spec.width) : 0;
-      Rng rng = root.Fork(t);
+      RowInitStream stream(tb.spec, seed, t);
       const uint64_t rows = tb.spec.rows;
       const size_t w = tb.spec.width;
       if (!tb.coded()) {
@@ -179,7 +155,7 @@ class LocalRowStore final : public RowStore {
         if (values != nullptr) {
           std::copy((*values)[t].begin(), (*values)[t].end(), tb.values.begin());
         } else {
-          InitValues(tb.spec, &rng, tb.values);
+          stream.Fill(0, rows, tb.values);
         }
       } else {
         AllocateCoded(&tb);
@@ -188,7 +164,7 @@ class LocalRowStore final : public RowStore {
           src = (*values)[t].data();
         } else {
           init.resize(rows * w);
-          InitValues(tb.spec, &rng, init);
+          stream.Fill(0, rows, init);
           src = init.data();
         }
         for (uint64_t r = 0; r < rows; ++r) EncodeOne(&tb, r, src + r * w, nullptr);

@@ -1,5 +1,3 @@
-#include "ps/server.h"
-
 #include <algorithm>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -11,6 +9,8 @@
 #include "common/logging.h"
 #include "common/rng.h"
 #include "embedding/row_codec.h"
+#include "embedding/row_init.h"
+#include "ps/server.h"
 #include "ps/wire.h"
 
 namespace ecps::ps {
@@ -79,43 +79,6 @@ struct Server::TableStats {
     return h;
   }
 };
-
-namespace {
-
-// The initial values of a whole table, drawn exactly as LocalRowStore::Reset
-// draws them (one stream per table forked from the seed in table order,
-// elements in row-major order), so a model on S servers starts from the same
-// rows as the single-process trainer. Calls `emit(row, values)` per row.
-template <typename Emit>
-void GenerateInitialRows(const RowTableSpec& s, Rng* rng, Emit emit) {
-  std::vector<float> row(s.width);
-  for (uint64_t r = 0; r < s.rows; ++r) {
-    switch (s.init) {
-      case RowInit::kUniform:
-        if (s.init_bound == 0.0) {
-          std::fill(row.begin(), row.end(), 0.0f);
-        } else {
-          for (float& x : row) x = static_cast<float>(rng->Uniform(-s.init_bound, s.init_bound));
-        }
-        break;
-      case RowInit::kConstant:
-        std::fill(row.begin(), row.end(), static_cast<float>(s.init_value));
-        break;
-      case RowInit::kNormalTails:
-        for (float& x : row) {
-          double z;
-          do {
-            z = rng->Normal();
-          } while (z > -2.0 && z < 2.0);
-          x = static_cast<float>(z * s.init_value);
-        }
-        break;
-    }
-    emit(r, row.data());
-  }
-}
-
-}  // namespace
 
 Server::Server(ServerOptions options, comm::Transport* transport, int node_id)
     : opt_(std::move(options)),
@@ -635,9 +598,7 @@ Status Server::HandleReset(const Message& m) {
   std::vector<std::vector<RowTableSpec>> local(vshards_.size(), specs);
   std::vector<std::vector<std::vector<float>>> values(
       vshards_.size(), std::vector<std::vector<float>>(specs.size()));
-  Rng root(seed);
   for (size_t t = 0; t < specs.size(); ++t) {
-    Rng rng = root.Fork(t);
     const RowTableSpec& s = specs[t];
     for (size_t k = 0; k < vshards_.size(); ++k) {
       RowTableSpec& ls = local[k][t];
@@ -646,11 +607,16 @@ Status Server::HandleReset(const Message& m) {
       ls.init_bound = 0.0;
       values[k][t].reserve(ls.rows * s.width);
     }
-    GenerateInitialRows(s, &rng, [&](uint64_t r, const float* row) {
-      if (sm.ServerOf(r) != opt_.rank) return;
+    // Every server draws the whole table's stream, in row order, and keeps
+    // its own rows: the values of the single-process store (row_init.h).
+    RowInitStream stream(s, seed, t);
+    for (uint64_t r = 0; r < s.rows; ++r) {
+      if (sm.ServerOf(r) != opt_.rank) continue;
       auto& dst = values[sm.VShardOf(r) / sm.num_servers][t];
-      dst.insert(dst.end(), row, row + s.width);
-    });
+      const size_t at = dst.size();
+      dst.resize(at + s.width);
+      stream.Fill(r, r + 1, std::span<float>(dst).subspan(at));
+    }
   }
   std::unique_lock<std::shared_mutex> tl(tables_mu_);
   for (size_t k = 0; k < vshards_.size(); ++k) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <bit>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -272,6 +273,57 @@ FetchedRows QuantizedGrads(const std::vector<RowTableSpec>& specs, const LookupP
     for (size_t i = 0; i < p.rows[t].size() * specs[t].width; ++i)
       g.values[t].push_back(scale * (static_cast<float>((i * 7919 + t) % 101) / 101.0f - 0.5f));
   return g;
+}
+
+// Every RowInit kind: the rows a 1-server and a 3-server cluster start from
+// are the single-process LocalRowStore's, bit for bit (one initialiser,
+// embedding/row_init.h). Several tables, so each draws from its own fork, and
+// an f16 table, whose fp32 init is rounded to nearest on every store.
+TEST(PsTest, InitialRowsOfEveryRowInitMatchLocalRowStoreBitForBit) {
+  std::vector<RowTableSpec> specs(5);
+  specs[0].name = "uniform";
+  specs[0].rows = 301;
+  specs[0].width = 3;
+  specs[0].init_bound = 0.05;
+  specs[1].name = "zeros";
+  specs[1].rows = 17;
+  specs[1].width = 2;
+  specs[2].name = "constant";
+  specs[2].rows = 29;
+  specs[2].width = 5;
+  specs[2].init = RowInit::kConstant;
+  specs[2].init_value = -0.75;
+  specs[3].name = "tails";
+  specs[3].rows = 203;
+  specs[3].width = 4;
+  specs[3].init = RowInit::kNormalTails;
+  specs[3].init_value = 0.01;
+  specs[4] = specs[3];
+  specs[4].name = "tails_f16";
+  specs[4].rows = 41;
+  specs[4].dtype = DType::kF16;
+  SparseOptimizerConfig opt;
+  opt.lr = 0.01f;
+  auto local = NewLocalRowStore(opt);
+  ASSERT_TRUE(local->Reset(specs, 77).ok());
+  auto rows_of = [&](RowStore& store, size_t t) {
+    std::vector<float> v(specs[t].rows * specs[t].width);
+    EXPECT_TRUE(store.ReadRows(static_cast<int>(t), 0, specs[t].rows, v.data()).ok());
+    std::vector<uint32_t> bits;
+    for (float x : v) bits.push_back(std::bit_cast<uint32_t>(x));
+    return bits;
+  };
+  for (int servers : {1, 3}) {
+    Cluster c(servers, 1, 8, Consistency::kBsp, 0, "init" + std::to_string(servers));
+    Client& cl = *c.clients[0];
+    ASSERT_TRUE(cl.Reset(specs, 77).ok());
+    for (size_t t = 0; t < specs.size(); ++t) {
+      const std::vector<uint32_t> want = rows_of(*local, t);
+      EXPECT_EQ(rows_of(cl, t), want) << servers << " servers, table " << specs[t].name;
+      if (specs[t].init == RowInit::kNormalTails)  // drawn, not all equal
+        EXPECT_NE(want.front(), want.back()) << specs[t].name;
+    }
+  }
 }
 
 // Pulls of quantised tables carry codes plus per-row (scale, zero), and the
