@@ -3,7 +3,10 @@
 //   0 success, 1 runtime failure, 2 bad usage / invalid config or input.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ecps::tools {
@@ -17,5 +20,32 @@ int RunGenData(const std::vector<std::string>& args);
 int RunPreprocess(const std::vector<std::string>& args);
 int RunBench(const std::vector<std::string>& args);
 int RunCheckpoint(const std::vector<std::string>& args);
+
+// A verb of `ecps`: its name, its line in `ecps --help`, and its entry.
+struct Verb {
+  std::string_view name;
+  std::string_view help;
+  int (*run)(const std::vector<std::string>& args);
+};
+
+// Every verb, in the order `ecps --help` lists them: the one list that both
+// main()'s dispatch and its --help read.
+inline constexpr Verb kVerbs[] = {
+    {"train", "train a model from a YAML config (DLRM/WDL/DCN x compression method)", &RunTrain},
+    {"gen-data", "write deterministic synthetic Criteo/Avazu-format text", &RunGenData},
+    {"preprocess", "turn raw Criteo/Avazu/libSVM text into the binary training cache",
+     &RunPreprocess},
+    {"bench", "sweep methods x budgets x models, report and recommend", &RunBench},
+    {"checkpoint", "check a checkpoint's files against its manifest (checkpoint verify)",
+     &RunCheckpoint},
+};
+
+// The verbs' names, computed at compile time, so code that does not link the
+// entry functions (the CLI tests, which run the binary) can read the table.
+consteval std::array<std::string_view, std::size(kVerbs)> VerbNames() {
+  std::array<std::string_view, std::size(kVerbs)> names{};
+  for (size_t i = 0; i < names.size(); ++i) names[i] = kVerbs[i].name;
+  return names;
+}
 
 }  // namespace ecps::tools
