@@ -215,11 +215,16 @@ int RunSweepCommand(const std::vector<std::string>& args) {
 
   if (ecps.empty()) ecps = bench::SelfExecutable();
   bench::ExitInfo info;
-  auto listing = bench::RunAndCapture({ecps, "train", "--list-methods"}, &info);
+  auto listing = bench::RunAndCapture({ecps, "train", "--list-methods", "--json"}, &info);
   if (!listing.ok()) return Fail("", listing.status());
   if (!info.ok())
-    return Fail("", IoError("'", ecps, " train --list-methods' failed (", info.Describe(), ")"));
-  auto method_list = bench::MergeMethods(bench::ParseMethodList(*listing));
+    return Fail("",
+                IoError("'", ecps, " train --list-methods --json' failed (", info.Describe(), ")"));
+  auto registered = bench::ParseMethodList(*listing);
+  if (!registered.ok())
+    return Fail(
+        "", IoError("'", ecps, " train --list-methods --json': ", registered.status().message()));
+  auto method_list = bench::MergeMethods(*registered);
   for (const auto& m : suite->methods)
     if (std::none_of(method_list.begin(), method_list.end(),
                      [&](const auto& x) { return x.name == m; })) {

@@ -3,9 +3,11 @@
 #include <cstdio>
 #include <iostream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
 #include "compressors/compressor.h"
+#include "compressors/registry.h"
 #include "launch/node.h"
 #include "launch/simulate.h"
 #include "tools/commands.h"
@@ -83,6 +85,51 @@ void PrintTable(const nlohmann::json& r) {
   std::printf("%-34s %.0f\n", "network bytes per sample", r.value("network_bytes_per_sample", 0.0));
 }
 
+// `--list-methods --json`: one object per registered method, in registry
+// order, with its declared parameters (docs/cli.md); keys in the order
+// documented there.
+nlohmann::ordered_json MethodsJson() {
+  // ParamType's values are fixed (params.h): 0 int, 1 float, 2 bool, 3 string.
+  constexpr const char* kTypeNames[] = {"int", "float", "bool", "string"};
+  // The default as a JSON value of the parameter's type (null: required, none).
+  auto default_value = [](const ParamSpec& p) -> nlohmann::ordered_json {
+    if (p.required && p.default_value.empty()) return nullptr;
+    int64_t i;
+    double d;
+    if (p.type == ParamType::kInt && absl::SimpleAtoi(p.default_value, &i)) return i;
+    if (p.type == ParamType::kFloat && absl::SimpleAtod(p.default_value, &d)) return d;
+    if (p.type == ParamType::kBool) return p.default_value == "true";
+    return p.default_value;
+  };
+  nlohmann::ordered_json methods = nlohmann::ordered_json::array();
+  for (const auto& m : CompressorRegistry()) {
+    nlohmann::ordered_json params = nlohmann::ordered_json::array();
+    for (const ParamSpec& p : m.schema.specs()) {
+      nlohmann::ordered_json j = {{"name", p.key},
+                                  {"type", kTypeNames[static_cast<int>(p.type)]},
+                                  {"default", default_value(p)},
+                                  {"help", p.description}};
+      // Bounds where declared (ints as integers).
+      auto bound = [&](double b) -> nlohmann::ordered_json {
+        if (p.type == ParamType::kInt && b > -0x1p63 && b < 0x1p63) return static_cast<int64_t>(b);
+        return b;
+      };
+      if (p.type == ParamType::kInt || p.type == ParamType::kFloat) {
+        if (p.min > -1e299) j["min"] = bound(p.min);
+        if (p.max < 1e299) j["max"] = bound(p.max);
+      }
+      if (!p.choices.empty()) j["choices"] = p.choices;
+      if (p.required) j["required"] = true;
+      params.push_back(std::move(j));
+    }
+    methods.push_back({{"name", m.name},
+                       {"family", m.family},
+                       {"description", m.description},
+                       {"params", std::move(params)}});
+  }
+  return methods;
+}
+
 }  // namespace
 
 int RunTrain(const std::vector<std::string>& args) {
@@ -113,8 +160,10 @@ int RunTrain(const std::vector<std::string>& args) {
       "the scheduler's endpoint, e.g. tcp://127.0.0.1:7000 (with --role; the scheduler binds it)")(
       "print-config", "validate the config, print the effective YAML and exit")(
       "help-config", "list every config key with type, default, bounds and description")(
-      "list-methods", "list the registered compression methods")(
-      "help-method", po::value(&help_method), "describe a method and its embedding.params.* keys")(
+      "list-methods",
+      "list the registered compression methods (with --json: a JSON array of {name, family, "
+      "description, params})")("help-method", po::value(&help_method),
+                               "describe a method and its embedding.params.* keys")(
       "log-level", po::value(&log_level), "debug | info | warn | error | off (default info)");
   po::variables_map vm;
   try {
@@ -139,6 +188,10 @@ int RunTrain(const std::vector<std::string>& args) {
     return kExitOk;
   }
   if (vm.count("list-methods")) {
+    if (vm.count("json")) {
+      std::printf("%s\n", MethodsJson().dump(2).c_str());
+      return kExitOk;
+    }
     for (const auto& m : CompressorRegistry())
       std::printf("%-14s %-14s %s\n", m.name.c_str(), m.family.c_str(), m.description.c_str());
     return kExitOk;

@@ -34,9 +34,11 @@ TEST(BenchQuickProfile, ProducesCsvJsonMarkdownAndPlots) {
   EXPECT_EQ(results["counts"]["pending"], 0);
   const std::string md = ReadFile(dir + "/out/report.md").value_or("");
   ExitInfo info;
-  auto listing = RunAndCapture({ECPS_BIN, "train", "--list-methods"}, &info);
+  auto listing = RunAndCapture({ECPS_BIN, "train", "--list-methods", "--json"}, &info);
   ASSERT_TRUE(listing.ok());
-  for (const auto& m : ParseMethodList(*listing)) {
+  auto registered = ParseMethodList(*listing);
+  ASSERT_TRUE(registered.ok()) << registered.status();
+  for (const auto& m : *registered) {
     EXPECT_NE(md.find("| " + m.name + " |"), std::string::npos) << m.name;
     bool swept = false;
     for (const auto& run : results["runs"]) swept |= run["method"] == m.name;

@@ -107,10 +107,13 @@ TEST(BenchReport, CsvHasEveryRunAndMetric) {
 }
 
 TEST(BenchReport, MergeKeepsPaperOrderAndAddsRegistered) {
-  auto merged =
-      MergeMethods(ParseMethodList("full           baseline       uncompressed\n"
-                                   "newq           quantisation   something new\n"
-                                   "hash           hashing        one mod-hash table\n"));
+  auto registered = ParseMethodList(R"([
+      {"name": "full", "family": "baseline", "description": "uncompressed", "params": []},
+      {"name": "newq", "family": "quantisation", "description": "something new", "params": []},
+      {"name": "hash", "family": "hashing", "description": "one mod-hash table", "params": []}])");
+  ASSERT_TRUE(registered.ok()) << registered.status();
+  EXPECT_FALSE(ParseMethodList("full baseline uncompressed\n").ok());
+  auto merged = MergeMethods(*registered);
   ASSERT_EQ(merged.size(), PaperMethods().size() + 1);
   EXPECT_EQ(merged[0].name, "full");
   EXPECT_TRUE(merged[0].available);

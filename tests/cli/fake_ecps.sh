@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A scripted stand-in for `ecps train` used by bench_test (--ecps): it
-# answers --list-methods and --print-config, logs every training invocation
+# answers --list-methods (--json too) and --print-config, logs every training invocation
 # to $FAKE_ECPS_LOG ("method budget dim lr"), and writes a deterministic
 # results.json into output.dir. Methods with behaviour:
 #   crashy  always fails (exit 1, "ecps train: simulated crash")
@@ -11,15 +11,29 @@
 set -u
 [[ "${1:-}" == train ]] || { echo "fake ecps: only 'train'" >&2; exit 2; }
 shift
+all_args=" $* "
 method=full budget=1 dim=16 lr=0.001 out= print_config=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --list-methods)
-      printf '%-14s %-14s %s\n' full baseline "uncompressed table" alpha hashing \
-        "a hashing method" beta quantization "a quantization method (>= 25%)" \
-        crashy hashing "always crashes" flaky "hashing, static" "crashes once" slow hashing \
-        "takes a while" \
-        fixed quantization "a fixed-ratio method (62.5%)"
+      methods=(full baseline "uncompressed table"
+        alpha hashing "a hashing method"
+        beta quantization "a quantization method (>= 25%)"
+        crashy hashing "always crashes"
+        flaky "hashing, static" "crashes once"
+        slow hashing "takes a while"
+        fixed quantization "a fixed-ratio method (62.5%)")
+      if [[ $all_args == *" --json "* ]]; then
+        sep='['
+        for ((i = 0; i < ${#methods[@]}; i += 3)); do
+          printf '%s{"name": "%s", "family": "%s", "description": "%s", "params": []}' \
+            "$sep" "${methods[i]}" "${methods[i + 1]}" "${methods[i + 2]}"
+          sep=', '
+        done
+        echo ']'
+      else
+        printf '%-14s %-14s %s\n' "${methods[@]}"
+      fi
       exit 0 ;;
     --print-config) print_config=1 ;;
     --set)

@@ -3,9 +3,8 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
 
 namespace ecps::bench {
 
@@ -57,29 +56,22 @@ std::vector<MethodInfo> PaperMethods() {
   return out;
 }
 
-std::vector<MethodInfo> ParseMethodList(const std::string& text) {
+StatusOr<std::vector<MethodInfo>> ParseMethodList(const std::string& json) {
+  const nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_array()) return InvalidArgument("the method list is not a JSON array");
   std::vector<MethodInfo> out;
-  for (absl::string_view raw : absl::StrSplit(text, '\n')) {
-    std::string line(absl::StripTrailingAsciiWhitespace(raw));
-    if (absl::StripAsciiWhitespace(line).empty()) continue;
-    MethodInfo m;
-    m.available = true;
-    // Columns of 14 characters keep multi-word families ("hashing, static")
-    // intact; a name or family longer than its column shifts the rest, so
-    // fall back to whitespace tokens then.
-    if (line.size() > 30 && line[14] == ' ' && line[29] == ' ' && line[0] != ' ') {
-      m.name = std::string(absl::StripAsciiWhitespace(line.substr(0, 14)));
-      m.family = std::string(absl::StripAsciiWhitespace(line.substr(15, 14)));
-      m.description = std::string(absl::StripAsciiWhitespace(line.substr(30)));
-    } else {
-      std::vector<std::string> tok = absl::StrSplit(line, ' ', absl::SkipWhitespace());
-      m.name = tok[0];
-      if (tok.size() > 1) m.family = tok[1];
-      for (size_t i = 2; i < tok.size(); ++i)
-        absl::StrAppend(&m.description, i > 2 ? " " : "", tok[i]);
-    }
-    if (m.name.find_first_of(" /") != std::string::npos) continue;
-    out.push_back(m);
+  for (const nlohmann::json& m : j) {
+    if (!m.is_object() || !m.contains("name") || !m["name"].is_string())
+      return InvalidArgument("method list entry without a name: ", m.dump());
+    auto text = [&](const char* key) {
+      return m.contains(key) && m[key].is_string() ? m[key].get<std::string>() : std::string();
+    };
+    MethodInfo info;
+    info.name = text("name");
+    info.family = text("family");
+    info.description = text("description");
+    info.available = true;
+    out.push_back(std::move(info));
   }
   return out;
 }

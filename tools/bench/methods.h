@@ -1,12 +1,14 @@
 // The method list a bench report shows: every method of the paper
 // (methods.md, docs/architecture.md), in the paper's families and order,
 // merged with the methods this build registers. The registered list is read
-// at run time from `ecps train --list-methods`, so a method added to
+// at run time from `ecps train --list-methods --json`, so a method added to
 // compressors/ appears in sweeps and reports without touching the harness.
 #pragma once
 
 #include <string>
 #include <vector>
+
+#include "common/status.h"
 
 namespace ecps::bench {
 
@@ -24,10 +26,10 @@ const std::vector<std::string>& FamilyOrder();
 // The paper's methods in report order; available = false.
 std::vector<MethodInfo> PaperMethods();
 
-// Parses the `ecps train --list-methods` output: one method per line,
-// "name family description" in columns of 14 characters
-// ("%-14s %-14s %s"); available = true.
-std::vector<MethodInfo> ParseMethodList(const std::string& text);
+// Parses the `ecps train --list-methods --json` output (docs/cli.md: an
+// array of {name, family, description, params}); available = true. An error
+// if it is not such an array.
+StatusOr<std::vector<MethodInfo>> ParseMethodList(const std::string& json);
 
 // The report's method list: the paper's methods (marked available when
 // registered), then registered methods the paper does not list, each in its
