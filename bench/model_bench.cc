@@ -43,7 +43,7 @@ void TrainStep(benchmark::State& state, const std::string& name) {
   double loss = 0;
   for (auto _ : state) {
     (*model)->Forward(batch, dense.data(), emb.data(), logits.data());
-    loss = model::BceWithLogits(batch, logits.data(), labels.data(), dlogits.data());
+    loss = BceWithLogits(logits, labels, dlogits.data());
     (*model)->Backward(dlogits.data(), demb.data());
     (*opt)->Step((*model)->params(), (*model)->grads(), ++step);
     benchmark::DoNotOptimize(demb.data());

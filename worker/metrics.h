@@ -1,15 +1,7 @@
-// Evaluation metrics over a whole split.
+// The trainer's metrics: the split metrics (common/metrics.h) and the batch
+// loss (worker/model/loss.h, the one BCE-with-logits). Kept so that
+// worker/trainer.cc's include still resolves; new code includes those two.
 #pragma once
 
-#include <cstdint>
-#include <span>
-
-#include "common/metrics.h"  // RocAuc, LogLossFromLogits
-
-namespace ecps {
-
-// Numerically stable BCE-with-logits for one batch: returns the mean loss and
-// writes dlogits[i] = (sigmoid(z_i) - y_i) / n.
-double BceWithLogits(std::span<const float> logits, std::span<const float> labels, float* dlogits);
-
-}  // namespace ecps
+#include "common/metrics.h"     // RocAuc, LogLossFromLogits
+#include "worker/model/loss.h"  // BceWithLogits

@@ -1,4 +1,4 @@
-#include "worker/metrics.h"
+#include "common/metrics.h"
 
 #include <gtest/gtest.h>
 
@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/rng.h"
+#include "worker/model/loss.h"
 
 namespace ecps {
 namespace {

@@ -3,24 +3,26 @@
 #include <algorithm>
 #include <cmath>
 
-namespace ecps::model {
+namespace ecps {
 
-double BceWithLogits(int n, const float* logits, const float* labels, float* dlogits) {
-  // loss = max(x, 0) - x y + log(1 + exp(-|x|)): no overflow for large |x|.
-  // The sum is in double so the mean does not depend on batch order effects
-  // of float rounding at large n.
-  double sum = 0.0;
+double BceWithLogits(std::span<const float> logits, std::span<const float> labels, float* dlogits) {
+  const size_t n = logits.size();
+  if (n == 0) return 0.0;
+  // loss = max(z, 0) - z y + log(1 + exp(-|z|)): no overflow for large |z|.
+  // The sum is in double so the mean does not depend on float rounding at
+  // large n; one exp per element serves the loss and the gradient.
+  double sum = 0;
   const float inv_n = 1.0f / static_cast<float>(n);
-  for (int i = 0; i < n; ++i) {
-    const double x = logits[i];
-    const double y = labels[i];
-    sum += std::max(x, 0.0) - x * y + std::log1p(std::exp(-std::abs(x)));
-    if (dlogits != nullptr) {
-      const double p = 1.0 / (1.0 + std::exp(-x));
-      dlogits[i] = static_cast<float>(p - y) * inv_n;
-    }
+  for (size_t i = 0; i < n; ++i) {
+    const float z = logits[i];
+    const float y = labels[i];
+    // sigmoid without overflow for large |z|.
+    const float e = std::exp(-std::fabs(z));
+    const float p = z >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
+    dlogits[i] = (p - y) * inv_n;
+    sum += std::max(z, 0.0f) - z * y + std::log1p(e);
   }
-  return n > 0 ? sum / n : 0.0;
+  return sum / static_cast<double>(n);
 }
 
-}  // namespace ecps::model
+}  // namespace ecps

@@ -1,12 +1,16 @@
 // Loss side of a training step (methods.md §1.4): BCE-with-logits, mean over
-// the batch, computed in a numerically stable form.
+// the batch, computed in a numerically stable form. The one BCE: the trainer
+// and bench/model_bench.cc both call it.
 #pragma once
 
-namespace ecps::model {
+#include <span>
 
-// Returns mean_i BCE(sigmoid(logits[i]), labels[i]) and, when dlogits is
-// non-null, writes dLoss/dlogit[i] = (sigmoid(logits[i]) - labels[i]) / n.
-// labels are in [0, 1]. Thread-safety: pure function.
-double BceWithLogits(int n, const float* logits, const float* labels, float* dlogits);
+namespace ecps {
 
-}  // namespace ecps::model
+// Returns mean_i BCE(sigmoid(logits[i]), labels[i]) and writes
+// dlogits[i] = dLoss/dlogit[i] = (sigmoid(logits[i]) - labels[i]) / n
+// (float arithmetic, the sum in double). labels are in [0, 1] and as many as
+// the logits; 0 for no logits. Thread-safety: pure function.
+double BceWithLogits(std::span<const float> logits, std::span<const float> labels, float* dlogits);
+
+}  // namespace ecps
