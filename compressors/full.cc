@@ -60,6 +60,22 @@ std::vector<RowTableSpec> FullEmbedding::Tables() const {
   return {e};
 }
 
+std::string FullEmbedding::SaveState() const {
+  BlobWriter w = method_internal::StateWriter(kStateMagic, 1, space_);
+  w.Pod<uint8_t>(per_field_init_ ? 1 : 0);
+  return w.Finish();
+}
+
+Status FullEmbedding::LoadState(const std::string& blob) {
+  BlobReader r;
+  RETURN_IF_ERROR(method_internal::OpenState(blob, kStateMagic, 1, kName, space_, &r));
+  uint8_t per_field = 0;
+  if (!r.Pod(&per_field)) return r.Truncated();
+  RETURN_IF_ERROR(method_internal::EndState(r));
+  return method_internal::CheckSame(kName, "init (1 = per_field)", per_field,
+                                    static_cast<uint8_t>(per_field_init_ ? 1 : 0));
+}
+
 MemoryReport FullEmbedding::Memory() const {
   MemoryReport r;
   r.inference_bytes = method_internal::FullBytes(space_);

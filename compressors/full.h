@@ -20,6 +20,7 @@ namespace ecps {
 class FullEmbedding final : public method_internal::OneTableMethod {
  public:
   static constexpr char kName[] = "full";
+  static constexpr char kStateMagic[9] = "ECPSFULL";
   // Declared parameters: init.
   static ParamSchema Schema();
   static std::unique_ptr<Compressor> Create();
@@ -34,6 +35,10 @@ class FullEmbedding final : public method_internal::OneTableMethod {
   MemoryReport Memory() const override;
   void AttachRows(RowAccess* rows) override { rows_ = rows; }
   Status InitStageRows(int index) override;
+  // No state but the feature space and `init`; LoadState refuses a blob of
+  // another method or another Init (compressors/internal/method_util.h).
+  std::string SaveState() const override;
+  Status LoadState(const std::string& blob) override;
 
  private:
   double init_bound_ = 0;

@@ -8,8 +8,7 @@
 
 namespace ecps {
 
-using hashing_internal::StateReader;
-using hashing_internal::StateWriter;
+using hashing_internal::CheckSame;
 
 namespace {
 
@@ -269,10 +268,8 @@ MemoryReport BinaryCodeEmbedding::Memory() const {
   return r;
 }
 
-// Version 2 saves blocks per field. Version 1 saved bits per block with the
-// t·2^c layout, whose tables have a different shape; it is refused.
 std::string BinaryCodeEmbedding::SaveState() const {
-  StateWriter w(kName, 2);
+  BlobWriter w = hashing_internal::StateWriter(kStateMagic, 1, space_);
   w.Pod<uint8_t>(skip_ ? 1 : 0);
   w.Pod<uint8_t>(mean_ ? 1 : 0);
   w.Vec(split_);
@@ -280,27 +277,16 @@ std::string BinaryCodeEmbedding::SaveState() const {
 }
 
 Status BinaryCodeEmbedding::LoadState(const std::string& blob) {
-  StateReader r;
-  RETURN_IF_ERROR(r.Open(blob, kName, 2));
-  if (r.version() == 1)
-    return InvalidArgument(
-        "binarycode state version 1 (t·2^c rows per field, before commit 'BinaryCode: allocate "
-        "only reachable rows') has a different table layout; retrain with this version");
+  BlobReader r;
+  RETURN_IF_ERROR(hashing_internal::OpenState(blob, kStateMagic, 1, kName, space_, &r));
   uint8_t skip = 0, mean = 0;
   std::vector<int> split;
-  if (!r.Pod(&skip) || !r.Pod(&mean) || !r.Vec(&split) || !r.AtEnd() ||
-      split.size() != space_.cardinalities.size())
-    return r.Corrupt();
-  for (size_t f = 0; f < split.size(); ++f) {
-    const int l = AddressBits(space_.cardinalities[f]);
-    if (split[f] < 0 || split[f] == 1 || split[f] > l) return r.Corrupt();
-    if (split[f] > 0 && SplitPositions(l, split[f], skip != 0).empty()) return r.Corrupt();
-  }
-  skip_ = skip != 0;
-  mean_ = mean != 0;
-  split_ = std::move(split);
-  Layout();
-  return OkStatus();
+  if (!r.Pod(&skip) || !r.Pod(&mean) || !r.Vec(&split)) return r.Truncated();
+  RETURN_IF_ERROR(hashing_internal::EndState(r));
+  RETURN_IF_ERROR(CheckSame(kName, "split (1 = skip)", skip, static_cast<uint8_t>(skip_ ? 1 : 0)));
+  RETURN_IF_ERROR(
+      CheckSame(kName, "pooling (1 = mean)", mean, static_cast<uint8_t>(mean_ ? 1 : 0)));
+  return CheckSame(kName, "the blocks per field", split, split_);
 }
 
 }  // namespace ecps

@@ -43,6 +43,7 @@ namespace ecps {
 class BinaryCodeEmbedding final : public Compressor {
  public:
   static constexpr char kName[] = "binarycode";
+  static constexpr char kStateMagic[9] = "ECPSBINC";
   // Declared parameters: split (skip|succession), pooling (sum|mean).
   static ParamSchema Schema();
   static std::unique_ptr<Compressor> Create();
@@ -57,6 +58,8 @@ class BinaryCodeEmbedding final : public Compressor {
   void DecodeBackward(const LookupPlan& plan, const FetchedRows& rows, const float* grad_out,
                       FetchedRows* row_grads) override;
   MemoryReport Memory() const override;
+  // split, pooling and the blocks per field; LoadState refuses a blob that
+  // differs from this Init's.
   std::string SaveState() const override;
   Status LoadState(const std::string& blob) override;
 

@@ -9,8 +9,7 @@
 
 namespace ecps {
 
-using hashing_internal::StateReader;
-using hashing_internal::StateWriter;
+using hashing_internal::CheckSame;
 
 ParamSchema CompoEmbedding::Schema() {
   ParamSchema s;
@@ -18,9 +17,12 @@ ParamSchema CompoEmbedding::Schema() {
            {"mul", "sum"});
   s.Int("threshold", 0, 0, int64_t{1} << 40,
         "fields with cardinality <= threshold keep a full table");
-  s.Bool("fill_budget", true,
-         "after solving the shared c, give fields their own smaller c (or a full table) while "
-         "the budget allows; false: CODE's single shared c (discrete ratios, e.g. 33% at 50%)");
+  s.String("solver", "fill",
+           "how the collision c is chosen: fill (the smallest shared c that fits, then per-field "
+           "c_f spend the slack: within ~1% of the budget); shared (only the smallest shared c "
+           "that fits: discrete ratios, e.g. 33% at 50%); authors (CODE's bisection of a real c "
+           "then ceil, which may exceed the budget by a few rows: Criteo c = 2/10/101)",
+           {"fill", "shared", "authors"});
   return s;
 }
 
@@ -42,6 +44,42 @@ uint64_t FieldCollision(uint64_t n, uint64_t c, uint64_t threshold) {
 
 }  // namespace
 
+uint64_t CompoEmbedding::AuthorsCollision(const std::vector<uint64_t>& cards, uint64_t threshold,
+                                          double budget) {
+  uint64_t n_total = 0;
+  for (uint64_t n : cards) n_total += n;
+  // CODE's memory(x) in rows for a real collision x: a compressed field
+  // costs ceil(n/x) + ceil(x) rows, never more than its full table.
+  auto evaluate = [&](double x) {
+    uint64_t rows = 0;
+    for (uint64_t n : cards) {
+      if (n > threshold) {
+        const uint64_t compressed = static_cast<uint64_t>(std::ceil(static_cast<double>(n) / x)) +
+                                    static_cast<uint64_t>(std::ceil(x));
+        rows += std::min(n, compressed);
+      } else {
+        rows += n;
+      }
+    }
+    return static_cast<double>(n_total) * budget - static_cast<double>(rows);
+  };
+  double lo = 1.0, hi = std::sqrt(static_cast<double>(n_total));
+  // CODE asserts evaluate(lo) < 0 < evaluate(hi).
+  if (!(evaluate(lo) < 0)) return 1;  // c = 1 keeps every field full: within budget
+  if (!(evaluate(hi) > 0)) return 0;  // unreachable
+  while (hi - lo > 0.5) {             // CODE's binary_search, eps 0.5
+    const double mid = (lo + hi) / 2;
+    const double score = evaluate(mid);
+    // CODE would loop forever on score == 0; mid then fits exactly.
+    if (score < 0) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  return static_cast<uint64_t>(std::ceil(lo));
+}
+
 Status CompoEmbedding::Init(const CompressorContext& ctx, const ParamSet& params) {
   RETURN_IF_ERROR(hashing_internal::CheckSpace(kName, ctx.space));
   space_ = ctx.space;
@@ -56,8 +94,11 @@ Status CompoEmbedding::Init(const CompressorContext& ctx, const ParamSet& params
     return row_bytes * FieldRows(n, c) + (c == 0 ? 0 : 4);
   };
 
+  const std::string solver = params.GetString("solver");
   // Scan every integer c instead of bisecting: memory(c) is not monotone for
-  // small fields, and sqrt(n) <= 65536 candidates cost nothing.
+  // small fields, and sqrt(n) <= 65536 candidates cost nothing. The first c
+  // that fits is the smallest; the least-memory c is the fallback when none
+  // fits (the real ratio is then reported).
   const uint64_t c_max =
       std::max<uint64_t>(1, static_cast<uint64_t>(std::sqrt(static_cast<double>(space_.total()))));
   uint64_t best_c = 1, best_bytes = ~0ull, chosen = 0;
@@ -68,7 +109,11 @@ Status CompoEmbedding::Init(const CompressorContext& ctx, const ParamSet& params
     if (bytes <= budget) chosen = c;
     if (bytes < best_bytes) best_bytes = bytes, best_c = c;
   }
-  const uint64_t c = chosen != 0 ? chosen : best_c;
+  uint64_t c = chosen != 0 ? chosen : best_c;
+  if (solver == "authors") {
+    const uint64_t a = AuthorsCollision(space_.cardinalities, threshold, ctx.budget);
+    c = a != 0 ? a : best_c;
+  }
   collision_.resize(nf);
   uint64_t used = 0;
   for (int f = 0; f < nf; ++f) {
@@ -76,7 +121,7 @@ Status CompoEmbedding::Init(const CompressorContext& ctx, const ParamSet& params
     used += field_bytes(space_.cardinalities[f], collision_[f]);
   }
 
-  const bool fill = params.GetBool("fill_budget");
+  const bool fill = solver == "fill";
   if (fill && used > budget) {
     // No shared c fits: give the largest fields their own least-memory c
     // (about sqrt(n_f)) until the budget is met or every field is minimal.
@@ -243,24 +288,22 @@ MemoryReport CompoEmbedding::Memory() const {
 }
 
 std::string CompoEmbedding::SaveState() const {
-  StateWriter w(kName, 1);
+  BlobWriter w = hashing_internal::StateWriter(kStateMagic, 1, space_);
   w.Pod<uint8_t>(multiply_ ? 1 : 0);
   w.Vec(collision_);
   return w.Finish();
 }
 
 Status CompoEmbedding::LoadState(const std::string& blob) {
-  StateReader r;
-  RETURN_IF_ERROR(r.Open(blob, kName, 1));
+  BlobReader r;
+  RETURN_IF_ERROR(hashing_internal::OpenState(blob, kStateMagic, 1, kName, space_, &r));
   uint8_t mul = 0;
   std::vector<uint64_t> collision;
-  if (!r.Pod(&mul) || !r.Vec(&collision) || !r.AtEnd() ||
-      collision.size() != space_.cardinalities.size())
-    return r.Corrupt();
-  multiply_ = mul != 0;
-  collision_ = std::move(collision);
-  Layout();
-  return OkStatus();
+  if (!r.Pod(&mul) || !r.Vec(&collision)) return r.Truncated();
+  RETURN_IF_ERROR(hashing_internal::EndState(r));
+  RETURN_IF_ERROR(
+      CheckSame(kName, "the aggregator (1 = mul)", mul, static_cast<uint8_t>(multiply_ ? 1 : 0)));
+  return CheckSame(kName, "the per-field collisions", collision, collision_);
 }
 
 }  // namespace ecps

@@ -6,18 +6,28 @@
 // n_f <= ceil(n_f/c) + c. All Q_f, R_f and E_f are stacked into three store
 // tables Q, R, E at per-field row offsets.
 //
-// Budget (§2.3.5): one collision c shared by all fields; the smallest integer
-// c in [1, floor(sqrt(n))] whose memory fits the budget (what the bisection +
-// ceil of CODE finds). If none fits, the c with the least memory is used and
-// the real ratio is reported (Criteo 0.1%, methods.md §4.5). Because memory
-// must stay <= budget, a shared integer c alone lands far below many budgets
-// (c = 2 overshoots 50% by a few rows, so c = 3 gives 33%).
-// fill_budget=true (the default; not in CODE) refines per field: if no
-// shared c fits, the largest fields first take their own least-memory c_f
-// (~sqrt(n_f)); then any slack is spent largest field first, each field
-// taking the smallest own c_f (or its full table) that still fits. This lands
-// within ~1% of the budget wherever per-field QR can reach it (Criteo 0.1%
-// included). fill_budget=false is CODE's single shared c.
+// Budget (docs/methods.md §2.3.5), parameter `solver`:
+//   shared   one collision c shared by all fields: the smallest integer c in
+//            [1, floor(sqrt(n))] whose memory fits the budget. If none fits,
+//            the c with the least memory is used and the real ratio is
+//            reported (Criteo 0.1%, §4.5). Memory stays <= budget, so a
+//            shared integer c lands far below many budgets (Criteo: c = 3 /
+//            11 / 101 at 50 / 10 / 1%, i.e. 33% at 50%).
+//   authors  CODE's solver, exactly: bisect a *real* c in [1, sqrt(n)] with
+//            eps 0.5 on memory(x) = sum_f min(n_f, ceil(n_f/x) + ceil(x))
+//            rows against n·CR, then c = ceil(lower end). The lower end is
+//            over budget by definition, so c may be too: Criteo c = 2 / 10 /
+//            101 at 50 / 10 / 1% (50.0002% / 10.0008% / 0.996% of the rows,
+//            plus our 4 B per compressed field). Where CODE's assertion
+//            fails: nothing fits (0.1%: the least-memory shared c, real ratio
+//            reported) or everything fits (budget ~1: c = 1, all full).
+//   fill     (the default; not in CODE) shared first, then per field: if no
+//            shared c fits, the largest fields first take their own
+//            least-memory c_f (~sqrt(n_f)); then any slack is spent largest
+//            field first, each field taking the smallest own c_f (or its
+//            full table) that still fits. This lands within ~1% of the
+//            budget wherever per-field QR can reach it (Criteo 0.1%
+//            included).
 // Memory (bytes): 4·d·(rows of Q + R + E) + 4 per compressed field (its c_f).
 //
 // Thread-safety: as Compressor.
@@ -34,7 +44,9 @@ namespace ecps {
 class CompoEmbedding final : public Compressor {
  public:
   static constexpr char kName[] = "compoemb";
-  // Declared parameters: aggregator (mul|sum), threshold, fill_budget.
+  static constexpr char kStateMagic[9] = "ECPSCOMP";
+  // Declared parameters: aggregator (mul|sum), threshold, solver
+  // (fill|shared|authors).
   static ParamSchema Schema();
   static std::unique_ptr<Compressor> Create();
 
@@ -49,7 +61,8 @@ class CompoEmbedding final : public Compressor {
   void DecodeBackward(const LookupPlan& plan, const FetchedRows& rows, const float* grad_out,
                       FetchedRows* row_grads) override;
   MemoryReport Memory() const override;
-  // Saves the per-field collisions and the aggregator.
+  // Saves the per-field collisions and the aggregator; LoadState refuses a
+  // blob whose collisions differ from this Init's.
   std::string SaveState() const override;
   Status LoadState(const std::string& blob) override;
 
@@ -59,6 +72,10 @@ class CompoEmbedding final : public Compressor {
 
   // Rows (Q + R + E) of a field of cardinality n with collision c (0: full).
   static uint64_t FieldRows(uint64_t n, uint64_t c);
+  // The shared c of CODE's solver (solver=authors) for field cardinalities
+  // `cards`; 0 when no c in [1, sqrt(n)] reaches the budget.
+  static uint64_t AuthorsCollision(const std::vector<uint64_t>& cards, uint64_t threshold,
+                                   double budget);
 
  private:
   // Rebuilds the per-field offsets from collision_.

@@ -8,12 +8,12 @@
 
 namespace ecps {
 
-using hashing_internal::StateReader;
-using hashing_internal::StateWriter;
+using hashing_internal::CheckSame;
 
 namespace {
 
-constexpr uint64_t kHashConstantBytes = 4 * sizeof(uint64_t);  // a1, b1, a2, b2
+// a1, b1, a2, b2 and the size m_f of the pair's table.
+constexpr uint64_t kHashPairBytes = 5 * sizeof(uint64_t);
 constexpr uint64_t kSlotBytes = 2 * sizeof(uint32_t);
 constexpr uint64_t kSlotsPerId = 2;  // load factor 1/2: ~1.5 probes per hit, 2.5 per miss
 
@@ -29,6 +29,9 @@ ParamSchema DoubleHashEmbedding::Schema() {
   s.Float("frequent_fraction", -1.0, -1.0, 1.0,
           "fraction p of each field's ids (top by train count) with an own row; "
           "-1: min(0.1, budget/2); lowered automatically if the budget cannot hold it");
+  s.Bool("per_field", true,
+         "one hash table (and hash pair) per field, sized n_f·CR - k_f (docs/methods.md 2.4, "
+         "ORIG); false: one global hash table and one pair of hashes of the global id");
   return s;
 }
 
@@ -44,12 +47,15 @@ Status DoubleHashEmbedding::Init(const CompressorContext& ctx, const ParamSet& p
                            " features");
   space_ = s;
   init_bound_ = hashing_internal::InitBound(s);
+  per_field_ = params.GetBool("per_field");
+  const int nf = s.num_fields();
+  const int groups = per_field_ ? nf : 1;
+  // Pair g is streams 2g and 2g + 1 (the global pair: 0 and 1).
   const uint64_t seed = hashing_internal::MethodSeed(ctx.seed, 0xD0B1E4A5);
-  h_[0] = hashing_internal::DrawUniversalHash(seed, 0);
-  h_[1] = hashing_internal::DrawUniversalHash(seed, 1);
+  h_.resize(2 * static_cast<size_t>(groups));
+  for (int j = 0; j < 2 * groups; ++j) h_[j] = hashing_internal::DrawUniversalHash(seed, j);
 
   // Per field: ids seen in train, most frequent first (ties: smaller id).
-  const int nf = s.num_fields();
   std::vector<std::vector<uint32_t>> ranked(nf);
   if (!ctx.train_counts.empty()) {
     for (int f = 0; f < nf; ++f) {
@@ -60,43 +66,99 @@ Status DoubleHashEmbedding::Init(const CompressorContext& ctx, const ParamSet& p
       std::stable_sort(r.begin(), r.end(), [c](uint32_t a, uint32_t b) { return c[a] > c[b]; });
     }
   }
-  auto frequent_of = [&](double p) {
-    uint64_t k = 0;
-    for (int f = 0; f < nf; ++f)
-      k += std::min<uint64_t>(ranked[f].size(),
+  auto field_frequent = [&](double p, int f) {
+    return std::min<uint64_t>(ranked[f].size(),
                               static_cast<uint64_t>(std::floor(p * s.cardinalities[f])));
-    return k;
   };
   const uint64_t row_bytes = 4ull * static_cast<uint64_t>(s.dim);
   const uint64_t budget = hashing_internal::BudgetBytes(s, ctx.budget);
-  auto fixed_bytes = [&](uint64_t k) {
-    return row_bytes * k + kSlotBytes * kSlotsPerId * k + kHashConstantBytes;
+  const uint64_t constants = kHashPairBytes * static_cast<uint64_t>(groups);
+  // F rows, their map and the constants, plus the H rows every layout needs:
+  // one per field that has a non-frequent id (one in all with a global H).
+  auto required = [&](double p) {
+    uint64_t k = 0, need = 0;
+    for (int f = 0; f < nf; ++f) {
+      const uint64_t kf = field_frequent(p, f);
+      k += kf;
+      need += kf < s.cardinalities[f] ? 1 : 0;
+    }
+    if (!per_field_) need = 1;
+    return row_bytes * (k + need) + kSlotBytes * kSlotsPerId * k + constants;
   };
   double p = params.GetFloat("frequent_fraction");
   if (p < 0) p = std::min(0.1, ctx.budget / 2);
-  if (fixed_bytes(frequent_of(p)) + row_bytes > budget) {
-    // Largest p whose F rows and map leave room for one H row.
+  if (required(p) > budget) {
+    // Largest p whose F rows, map and minimal H rows fit.
     double lo = 0, hi = p;
     for (int it = 0; it < 60; ++it) {
       const double mid = 0.5 * (lo + hi);
-      (fixed_bytes(frequent_of(mid)) + row_bytes <= budget ? lo : hi) = mid;
+      (required(mid) <= budget ? lo : hi) = mid;
     }
     p = lo;
   }
   p_ = p;
-  k_ = frequent_of(p);
-  const uint64_t fixed = fixed_bytes(k_);
-  m_ = budget > fixed ? std::max<uint64_t>(1, (budget - fixed) / row_bytes) : 1;
+  std::vector<uint64_t> kf(nf);
+  k_ = 0;
+  for (int f = 0; f < nf; ++f) k_ += kf[f] = field_frequent(p, f);
+  const uint64_t fixed = row_bytes * k_ + kSlotBytes * kSlotsPerId * k_ + constants;
+  const uint64_t rows_left = budget > fixed ? (budget - fixed) / row_bytes : 0;
+
+  size_.assign(groups, 0);
+  if (!per_field_) {
+    size_[0] = std::max<uint64_t>(1, rows_left);
+  } else {
+    // §2.4.5 per field: m_f = n_f·CR - k_f, with the budget net of the hash
+    // constants split by cardinality and each field's F rows and map taken
+    // from its own share.
+    const double avail = static_cast<double>(budget) - static_cast<double>(constants);
+    std::vector<uint64_t> need(nf), cap(nf);
+    uint64_t sum = 0;
+    for (int f = 0; f < nf; ++f) {
+      const uint64_t n = s.cardinalities[f];
+      cap[f] = n - kf[f];
+      need[f] = cap[f] > 0 ? 1 : 0;
+      const double share = avail * static_cast<double>(n) / static_cast<double>(s.total());
+      const double want =
+          std::floor((share - static_cast<double>((row_bytes + kSlotBytes * kSlotsPerId) * kf[f])) /
+                     static_cast<double>(row_bytes));
+      size_[f] = want <= static_cast<double>(need[f])
+                     ? need[f]
+                     : std::min<uint64_t>(cap[f], static_cast<uint64_t>(want));
+      sum += size_[f];
+    }
+    std::vector<int> by_size(nf);
+    std::iota(by_size.begin(), by_size.end(), 0);
+    std::stable_sort(by_size.begin(), by_size.end(),
+                     [&](int a, int b) { return s.cardinalities[a] > s.cardinalities[b]; });
+    if (sum > rows_left) {  // floors of one row: take them back from the largest fields
+      uint64_t excess = sum - rows_left;
+      for (int f : by_size) {
+        const uint64_t take = std::min(excess, size_[f] - need[f]);
+        size_[f] -= take;
+        excess -= take;
+      }
+    } else {  // rows the clamped fields could not use: to the largest fields
+      uint64_t left = rows_left - sum;
+      for (int f : by_size) {
+        const uint64_t give = std::min(left, cap[f] - size_[f]);
+        size_[f] += give;
+        left -= give;
+      }
+    }
+  }
+  offset_.assign(groups, 0);
+  h_rows_ = 0;
+  for (int g = 0; g < groups; ++g) {
+    offset_[g] = h_rows_;
+    h_rows_ += size_[g];
+  }
 
   // F rows in global-id order of the chosen ids.
   std::vector<uint32_t> ids;
   ids.reserve(k_);
-  for (int f = 0; f < nf; ++f) {
-    const uint64_t kf = std::min<uint64_t>(
-        ranked[f].size(), static_cast<uint64_t>(std::floor(p * s.cardinalities[f])));
-    for (uint64_t i = 0; i < kf; ++i)
+  for (int f = 0; f < nf; ++f)
+    for (uint64_t i = 0; i < kf[f]; ++i)
       ids.push_back(static_cast<uint32_t>(s.offsets[f] + ranked[f][i]));
-  }
   std::sort(ids.begin(), ids.end());
   const uint64_t slots = kSlotsPerId * k_;
   slot_key_.assign(slots, 0);
@@ -126,7 +188,7 @@ std::vector<RowTableSpec> DoubleHashEmbedding::Tables() const {
   t[0].name = "F";
   t[0].rows = k_;
   t[1].name = "H";
-  t[1].rows = m_;
+  t[1].rows = h_rows_;
   for (RowTableSpec& x : t) {
     x.width = space_.dim;
     x.init_bound = init_bound_;
@@ -149,8 +211,13 @@ void DoubleHashEmbedding::Encode(std::span<const uint32_t> keys, LookupPlan* pla
     const uint64_t gid = space_.offsets[field] + keys[i];
     fr[i] = FrequentRow(gid);
     if (fr[i] == kNoRow) {
-      hr[2 * i] = h_[0](gid, m_);
-      hr[2 * i + 1] = h_[1](gid, m_);
+      // Per field: the field's pair on the local id; global: pair 0 on the global id.
+      const int g = per_field_ ? field : 0;
+      const uint64_t x = per_field_ ? keys[i] : gid;
+      const uint64_t m = size_[g];
+      ECPS_DCHECK(m > 0);
+      hr[2 * i] = offset_[g] + h_[2 * g](x, m);
+      hr[2 * i + 1] = offset_[g] + h_[2 * g + 1](x, m);
     } else {
       hr[2 * i] = hr[2 * i + 1] = kNoRow;
     }
@@ -200,43 +267,45 @@ void DoubleHashEmbedding::DecodeBackward(const LookupPlan& plan, const FetchedRo
 
 MemoryReport DoubleHashEmbedding::Memory() const {
   MemoryReport r;
-  r.parameter_bytes = 4ull * static_cast<uint64_t>(space_.dim) * (k_ + m_);
-  r.auxiliary_bytes = kSlotBytes * slot_key_.size() + kHashConstantBytes;
+  r.parameter_bytes = 4ull * static_cast<uint64_t>(space_.dim) * (k_ + h_rows_);
+  r.auxiliary_bytes = kSlotBytes * slot_key_.size() + kHashPairBytes * size_.size();
   r.inference_bytes = r.parameter_bytes + r.auxiliary_bytes;
   return r;
 }
 
 std::string DoubleHashEmbedding::SaveState() const {
-  StateWriter w(kName, 1);
+  BlobWriter w = hashing_internal::StateWriter(kStateMagic, 1, space_);
+  w.Pod<uint8_t>(per_field_ ? 1 : 0);
   w.Pod(p_);
   w.Pod(k_);
-  w.Pod(m_);
-  w.Pod(h_[0]);
-  w.Pod(h_[1]);
+  w.Vec(size_);
+  w.Vec(h_);
   w.Vec(slot_key_);
   w.Vec(slot_row_);
   return w.Finish();
 }
 
 Status DoubleHashEmbedding::LoadState(const std::string& blob) {
-  StateReader r;
-  RETURN_IF_ERROR(r.Open(blob, kName, 1));
+  BlobReader r;
+  RETURN_IF_ERROR(hashing_internal::OpenState(blob, kStateMagic, 1, kName, space_, &r));
+  uint8_t per_field = 0;
   double p = 0;
-  uint64_t k = 0, m = 0;
-  hashing_internal::UniversalHash h[2];
+  uint64_t k = 0;
+  std::vector<uint64_t> sizes;
+  std::vector<hashing_internal::UniversalHash> h;
   std::vector<uint32_t> keys, rows;
-  if (!r.Pod(&p) || !r.Pod(&k) || !r.Pod(&m) || !r.Pod(&h[0]) || !r.Pod(&h[1]) || !r.Vec(&keys) ||
-      !r.Vec(&rows) || !r.AtEnd() || m == 0 || keys.size() != rows.size() ||
-      keys.size() != kSlotsPerId * k)
-    return r.Corrupt();
-  p_ = p;
-  k_ = k;
-  m_ = m;
-  h_[0] = h[0];
-  h_[1] = h[1];
-  slot_key_ = std::move(keys);
-  slot_row_ = std::move(rows);
-  return OkStatus();
+  if (!r.Pod(&per_field) || !r.Pod(&p) || !r.Pod(&k) || !r.Vec(&sizes) || !r.Vec(&h) ||
+      !r.Vec(&keys) || !r.Vec(&rows))
+    return r.Truncated();
+  RETURN_IF_ERROR(hashing_internal::EndState(r));
+  RETURN_IF_ERROR(
+      CheckSame(kName, "per_field", per_field, static_cast<uint8_t>(per_field_ ? 1 : 0)));
+  RETURN_IF_ERROR(CheckSame(kName, "the frequent fraction p", p, p_));
+  RETURN_IF_ERROR(CheckSame(kName, "the frequent rows k", k, k_));
+  RETURN_IF_ERROR(CheckSame(kName, "the hash tables' rows", sizes, size_));
+  RETURN_IF_ERROR(CheckSame(kName, "the hash constants", h, h_));
+  RETURN_IF_ERROR(CheckSame(kName, "the frequent-id map", keys, slot_key_));
+  return CheckSame(kName, "the frequent-id map's rows", rows, slot_row_);
 }
 
 }  // namespace ecps

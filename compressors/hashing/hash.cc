@@ -8,8 +8,7 @@
 
 namespace ecps {
 
-using hashing_internal::StateReader;
-using hashing_internal::StateWriter;
+using hashing_internal::CheckSame;
 
 ParamSchema HashEmbedding::Schema() {
   ParamSchema s;
@@ -88,42 +87,23 @@ MemoryReport HashEmbedding::Memory() const {
   return r;
 }
 
-// Version 2 appends the per-field sizes (empty for the global table);
-// version 1 blobs (global table only) still load.
 std::string HashEmbedding::SaveState() const {
-  StateWriter w(kName, 2);
+  BlobWriter w = hashing_internal::StateWriter(kStateMagic, 1, space_);
   w.Pod(m_);
   w.Vec(field_rows_);
   return w.Finish();
 }
 
 Status HashEmbedding::LoadState(const std::string& blob) {
-  StateReader r;
-  RETURN_IF_ERROR(r.Open(blob, kName, 2));
+  BlobReader r;
+  RETURN_IF_ERROR(hashing_internal::OpenState(blob, kStateMagic, 1, kName, space_, &r));
   uint64_t m = 0;
   std::vector<uint64_t> field_rows;
-  if (!r.Pod(&m) || m == 0) return r.Corrupt();
-  if (!r.AtEnd() && !r.Vec(&field_rows)) return r.Corrupt();
-  if (!r.AtEnd()) return r.Corrupt();
-  if (!field_rows.empty()) {
-    if (field_rows.size() != space_.cardinalities.size())
-      return InvalidArgument("hash state: ", field_rows.size(), " per-field sizes for ",
-                             space_.cardinalities.size(), " fields");
-    uint64_t sum = 0;
-    for (size_t f = 0; f < field_rows.size(); ++f) {
-      if (field_rows[f] == 0 || field_rows[f] > space_.cardinalities[f]) return r.Corrupt();
-      sum += field_rows[f];
-    }
-    if (sum != m) return r.Corrupt();
-  }
-  field_rows_ = std::move(field_rows);
-  if (field_rows_.empty()) {
-    field_off_.clear();
-    m_ = m;
-  } else {
-    Layout();
-  }
-  return OkStatus();
+  if (!r.Pod(&m) || !r.Vec(&field_rows)) return r.Truncated();
+  RETURN_IF_ERROR(hashing_internal::EndState(r));
+  RETURN_IF_ERROR(CheckSame(kName, "per_field", !field_rows.empty(), !field_rows_.empty()));
+  RETURN_IF_ERROR(CheckSame(kName, "the row count m", m, m_));
+  return CheckSame(kName, "the per-field row counts", field_rows, field_rows_);
 }
 
 }  // namespace ecps

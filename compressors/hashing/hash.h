@@ -28,6 +28,7 @@ namespace ecps {
 class HashEmbedding final : public method_internal::OneTableMethod {
  public:
   static constexpr char kName[] = "hash";
+  static constexpr char kStateMagic[9] = "ECPSHASH";
   // Declared parameters: per_field (the budget alone sizes the table).
   static ParamSchema Schema();
   static std::unique_ptr<Compressor> Create();
@@ -41,8 +42,8 @@ class HashEmbedding final : public method_internal::OneTableMethod {
   void Encode(std::span<const uint32_t> keys, LookupPlan* plan) const override;
   // inference = parameter = 4·m·d bytes (the modulus is the table size).
   MemoryReport Memory() const override;
-  // Saves m and the per-field sizes; LoadState restores them (Tables() then
-  // follow the checkpoint).
+  // Saves m and the per-field sizes; LoadState refuses a blob whose sizes
+  // differ from this Init's (compressors/internal/method_util.h).
   std::string SaveState() const override;
   Status LoadState(const std::string& blob) override;
 

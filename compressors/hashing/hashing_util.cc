@@ -33,31 +33,4 @@ UniversalHash DrawUniversalHash(uint64_t rng_seed, int index) {
   return h;
 }
 
-StateWriter::StateWriter(std::string_view tag, uint32_t version) {
-  std::string t(tag.substr(0, 8));
-  t.resize(8, ' ');
-  out_ = t;
-  Pod(version);
-}
-
-Status StateReader::Open(std::string_view blob, std::string_view tag, uint32_t max_version) {
-  tag_ = std::string(tag.substr(0, 8));
-  tag_.resize(8, ' ');
-  blob_ = blob;
-  pos_ = 0;
-  if (blob.size() < 12 || blob.substr(0, 8) != tag_)
-    return DataLoss("method state: not a '", std::string(tag), "' state blob");
-  pos_ = 8;
-  version_ = 0;
-  Pod(&version_);
-  if (version_ == 0 || version_ > max_version)
-    return DataLoss("method state '", std::string(tag), "': unsupported version ", version_);
-  return OkStatus();
-}
-
-Status StateReader::Corrupt() const {
-  return DataLoss("method state '", tag_, "': truncated or malformed at byte ", pos_, " of ",
-                  blob_.size());
-}
-
 }  // namespace ecps::hashing_internal

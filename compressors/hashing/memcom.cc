@@ -7,8 +7,7 @@
 
 namespace ecps {
 
-using hashing_internal::StateReader;
-using hashing_internal::StateWriter;
+using hashing_internal::CheckSame;
 
 ParamSchema MemComEmbedding::Schema() {
   ParamSchema s;
@@ -117,21 +116,21 @@ MemoryReport MemComEmbedding::Memory() const {
 }
 
 std::string MemComEmbedding::SaveState() const {
-  StateWriter w(kName, 1);
+  BlobWriter w = hashing_internal::StateWriter(kStateMagic, 1, space_);
   w.Pod<uint8_t>(bias_ ? 1 : 0);
   w.Pod(m_);
   return w.Finish();
 }
 
 Status MemComEmbedding::LoadState(const std::string& blob) {
-  StateReader r;
-  RETURN_IF_ERROR(r.Open(blob, kName, 1));
+  BlobReader r;
+  RETURN_IF_ERROR(hashing_internal::OpenState(blob, kStateMagic, 1, kName, space_, &r));
   uint8_t bias = 0;
   uint64_t m = 0;
-  if (!r.Pod(&bias) || !r.Pod(&m) || !r.AtEnd() || m == 0) return r.Corrupt();
-  bias_ = bias != 0;
-  m_ = m;
-  return OkStatus();
+  if (!r.Pod(&bias) || !r.Pod(&m)) return r.Truncated();
+  RETURN_IF_ERROR(hashing_internal::EndState(r));
+  RETURN_IF_ERROR(CheckSame(kName, "bias", bias, static_cast<uint8_t>(bias_ ? 1 : 0)));
+  return CheckSame(kName, "the hashed rows m", m, m_);
 }
 
 }  // namespace ecps

@@ -23,6 +23,7 @@ namespace ecps {
 class MemComEmbedding final : public Compressor {
  public:
   static constexpr char kName[] = "memcom";
+  static constexpr char kStateMagic[9] = "ECPSMMCM";
   // Declared parameters: bias.
   static ParamSchema Schema();
   static std::unique_ptr<Compressor> Create();
@@ -38,6 +39,7 @@ class MemComEmbedding final : public Compressor {
   void DecodeBackward(const LookupPlan& plan, const FetchedRows& rows, const float* grad_out,
                       FetchedRows* row_grads) override;
   MemoryReport Memory() const override;
+  // bias and m; LoadState refuses a blob that differs from this Init's.
   std::string SaveState() const override;
   Status LoadState(const std::string& blob) override;
 

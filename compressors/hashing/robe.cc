@@ -8,8 +8,7 @@
 
 namespace ecps {
 
-using hashing_internal::StateReader;
-using hashing_internal::StateWriter;
+using hashing_internal::CheckSame;
 
 namespace {
 // Ten int32 constants: P and the nine drawn values (methods.md §2.9 step 1).
@@ -117,7 +116,7 @@ MemoryReport RobeEmbedding::Memory() const {
 }
 
 std::string RobeEmbedding::SaveState() const {
-  StateWriter w(kName, 1);
+  BlobWriter w = hashing_internal::StateWriter(kStateMagic, 1, space_);
   w.Pod(length_);
   w.Pod<int32_t>(chunks_);
   w.Pod(k_);
@@ -125,18 +124,16 @@ std::string RobeEmbedding::SaveState() const {
 }
 
 Status RobeEmbedding::LoadState(const std::string& blob) {
-  StateReader r;
-  RETURN_IF_ERROR(r.Open(blob, kName, 1));
+  BlobReader r;
+  RETURN_IF_ERROR(hashing_internal::OpenState(blob, kStateMagic, 1, kName, space_, &r));
   uint64_t length = 0;
   int32_t chunks = 0;
   std::array<uint64_t, kNumConstants> k{};
-  if (!r.Pod(&length) || !r.Pod(&chunks) || !r.Pod(&k) || !r.AtEnd() || length == 0 ||
-      chunks <= 0 || space_.dim % chunks != 0)
-    return r.Corrupt();
-  length_ = length;
-  chunks_ = chunks;
-  k_ = k;
-  return OkStatus();
+  if (!r.Pod(&length) || !r.Pod(&chunks) || !r.Pod(&k)) return r.Truncated();
+  RETURN_IF_ERROR(hashing_internal::EndState(r));
+  RETURN_IF_ERROR(CheckSame(kName, "the array length L", length, length_));
+  RETURN_IF_ERROR(CheckSame(kName, "chunks", chunks, static_cast<int32_t>(chunks_)));
+  return CheckSame(kName, "the hash constants", k, k_);
 }
 
 }  // namespace ecps

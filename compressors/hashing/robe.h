@@ -30,6 +30,7 @@ namespace ecps {
 class RobeEmbedding final : public Compressor {
  public:
   static constexpr char kName[] = "robe";
+  static constexpr char kStateMagic[9] = "ECPSROBE";
   static constexpr uint64_t kPrime = 2038074743ull;
   // Indices into constants().
   enum Constant { kDh = 0, kCh, kBh, kAh, kDg, kCg, kBg, kAg, kSpare, kNumConstants };
@@ -47,6 +48,8 @@ class RobeEmbedding final : public Compressor {
   void DecodeBackward(const LookupPlan& plan, const FetchedRows& rows, const float* grad_out,
                       FetchedRows* row_grads) override;
   MemoryReport Memory() const override;
+  // L, Z and the constants; LoadState refuses a blob that differs from this
+  // Init's.
   std::string SaveState() const override;
   Status LoadState(const std::string& blob) override;
 

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common/check.h"
+#include "common/file_util.h"
 
 namespace ecps::method_internal {
 
@@ -47,6 +48,71 @@ void CopyRows(const FetchedRows& rows, int table, size_t floats, float* out) {
   const std::vector<float>& v = rows.values[table];
   ECPS_DCHECK(v.size() == floats);
   std::memcpy(out, v.data(), floats * sizeof(float));
+}
+
+namespace {
+
+// What identifies the feature space a state blob was written for.
+struct SpaceFingerprint {
+  uint32_t fields = 0;
+  int32_t dim = 0;
+  uint64_t features = 0;
+  uint64_t cardinality_hash = 0;
+  bool operator==(const SpaceFingerprint&) const = default;
+};
+
+SpaceFingerprint Fingerprint(const FeatureSpace& s) {
+  SpaceFingerprint f;
+  f.fields = static_cast<uint32_t>(s.num_fields());
+  f.dim = s.dim;
+  f.features = s.total();
+  f.cardinality_hash =
+      Checksum64(s.cardinalities.data(), s.cardinalities.size() * sizeof(uint64_t));
+  return f;
+}
+
+}  // namespace
+
+BlobWriter StateWriter(const char (&magic)[9], uint32_t version, const FeatureSpace& s) {
+  BlobWriter w(magic, version);
+  const SpaceFingerprint f = Fingerprint(s);
+  w.Pod(f.fields);
+  w.Pod(f.dim);
+  w.Pod(f.features);
+  w.Pod(f.cardinality_hash);
+  return w;
+}
+
+Status OpenState(std::string_view blob, const char (&magic)[9], uint32_t max_version,
+                 std::string_view method, const FeatureSpace& s, BlobReader* r) {
+  const std::string name(method);
+  RETURN_IF_ERROR(r->Open(blob, magic, max_version, name + " state"));
+  SpaceFingerprint saved;
+  if (!r->Pod(&saved.fields) || !r->Pod(&saved.dim) || !r->Pod(&saved.features) ||
+      !r->Pod(&saved.cardinality_hash))
+    return r->Truncated();
+  const SpaceFingerprint now = Fingerprint(s);
+  if (saved == now) return OkStatus();
+  return FailedPrecondition(
+      name, " state: written for a feature space of ", saved.fields, " fields, ", saved.features,
+      " features, dim ", saved.dim,
+      saved.fields == now.fields && saved.features == now.features && saved.dim == now.dim
+          ? " (other cardinalities)"
+          : "",
+      "; this instance has ", now.fields, " fields, ", now.features, " features, dim ", now.dim);
+}
+
+Status EndState(const BlobReader& r) {
+  if (!r.AtEnd()) return r.Truncated();
+  return OkStatus();
+}
+
+Status StateMismatch(std::string_view method, std::string_view what, std::string_view saved,
+                     std::string_view now) {
+  return FailedPrecondition(std::string(method), " state: ", std::string(what), " is ",
+                            std::string(saved), " in the checkpoint but ", std::string(now),
+                            " in this configuration (was it trained with another budget, "
+                            "parameters, train counts or seed?)");
 }
 
 void OneTableMethod::Encode(std::span<const uint32_t> keys, LookupPlan* plan) const {

@@ -72,4 +72,28 @@ MemoryReport AlptEmbedding::Memory() const {
   return r;
 }
 
+std::string AlptEmbedding::SaveState() const {
+  BlobWriter w = quant_internal::StateWriter(kStateMagic, 1, space_);
+  w.Pod<int32_t>(digit_);
+  w.Pod(init_scale_);
+  w.Pod(scale_lr_);
+  w.Pod(rounding_);
+  return w.Finish();
+}
+
+Status AlptEmbedding::LoadState(const std::string& blob) {
+  BlobReader r;
+  RETURN_IF_ERROR(quant_internal::OpenState(blob, kStateMagic, 1, kName, space_, &r));
+  int32_t digit = 0;
+  double init_scale = 0, scale_lr = 0;
+  Rounding rounding{};
+  if (!r.Pod(&digit) || !r.Pod(&init_scale) || !r.Pod(&scale_lr) || !r.Pod(&rounding))
+    return r.Truncated();
+  RETURN_IF_ERROR(quant_internal::EndState(r));
+  RETURN_IF_ERROR(quant_internal::CheckSame(kName, "digit", digit, static_cast<int32_t>(digit_)));
+  RETURN_IF_ERROR(quant_internal::CheckSame(kName, "init_scale", init_scale, init_scale_));
+  RETURN_IF_ERROR(quant_internal::CheckSame(kName, "scale_lr", scale_lr, scale_lr_));
+  return quant_internal::CheckSame(kName, "the rounding", rounding, rounding_);
+}
+
 }  // namespace ecps

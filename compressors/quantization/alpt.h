@@ -30,6 +30,7 @@ namespace ecps {
 class AlptEmbedding final : public quant_internal::OneTableMethod {
  public:
   static constexpr char kName[] = "alpt";
+  static constexpr char kStateMagic[9] = "ECPSALPT";
   // Declared parameters: digit, init_scale, scale_lr, rounding.
   static ParamSchema Schema();
   static std::unique_ptr<Compressor> Create();
@@ -40,6 +41,10 @@ class AlptEmbedding final : public quant_internal::OneTableMethod {
   // inference = parameter = n·d·b/8 + 4n; the store adds 8nd (Adam of E) +
   // 8n (Adam of Δ) as optimizer bytes.
   MemoryReport Memory() const override;
+  // The feature space, digit, init_scale, scale_lr and rounding; LoadState
+  // refuses a blob that differs (the learned scales are rows of the store).
+  std::string SaveState() const override;
+  Status LoadState(const std::string& blob) override;
 
   int digit() const { return digit_; }
 

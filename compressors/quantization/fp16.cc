@@ -41,4 +41,19 @@ MemoryReport Fp16Embedding::Memory() const {
   return r;
 }
 
+std::string Fp16Embedding::SaveState() const {
+  BlobWriter w = quant_internal::StateWriter(kStateMagic, 1, space_);
+  w.Pod(rounding_);
+  return w.Finish();
+}
+
+Status Fp16Embedding::LoadState(const std::string& blob) {
+  BlobReader r;
+  RETURN_IF_ERROR(quant_internal::OpenState(blob, kStateMagic, 1, kName, space_, &r));
+  Rounding rounding{};
+  if (!r.Pod(&rounding)) return r.Truncated();
+  RETURN_IF_ERROR(quant_internal::EndState(r));
+  return quant_internal::CheckSame(kName, "the rounding", rounding, rounding_);
+}
+
 }  // namespace ecps

@@ -21,6 +21,7 @@ namespace ecps {
 class Fp16Embedding final : public quant_internal::OneTableMethod {
  public:
   static constexpr char kName[] = "fp16";
+  static constexpr char kStateMagic[9] = "ECPSFP16";
   // Declared parameters: rounding.
   static ParamSchema Schema();
   static std::unique_ptr<Compressor> Create();
@@ -30,6 +31,10 @@ class Fp16Embedding final : public quant_internal::OneTableMethod {
   std::vector<RowTableSpec> Tables() const override;
   // inference = parameter = 2nd bytes.
   MemoryReport Memory() const override;
+  // The feature space and the rounding; LoadState refuses a blob of another
+  // method or another Init.
+  std::string SaveState() const override;
+  Status LoadState(const std::string& blob) override;
 
  private:
   double init_bound_ = 0;

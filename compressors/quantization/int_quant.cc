@@ -139,4 +139,35 @@ MemoryReport IntQuantEmbedding::Memory() const {
   return r;
 }
 
+std::string IntQuantEmbedding::SaveState() const {
+  BlobWriter w =
+      quant_internal::StateWriter(max_digit_ == 8 ? kInt8StateMagic : kInt16StateMagic, 1, space_);
+  w.Pod<int32_t>(digit_);
+  w.Pod(scale_);
+  w.Pod(middle_);
+  w.Pod(rounding_);
+  w.Pod<uint8_t>(use_qparam_ ? 1 : 0);
+  return w.Finish();
+}
+
+Status IntQuantEmbedding::LoadState(const std::string& blob) {
+  const std::string name = Name();
+  BlobReader r;
+  RETURN_IF_ERROR(quant_internal::OpenState(
+      blob, max_digit_ == 8 ? kInt8StateMagic : kInt16StateMagic, 1, name, space_, &r));
+  int32_t digit = 0;
+  double scale = 0, middle = 0;
+  Rounding rounding{};
+  uint8_t qparam = 0;
+  if (!r.Pod(&digit) || !r.Pod(&scale) || !r.Pod(&middle) || !r.Pod(&rounding) || !r.Pod(&qparam))
+    return r.Truncated();
+  RETURN_IF_ERROR(quant_internal::EndState(r));
+  RETURN_IF_ERROR(quant_internal::CheckSame(name, "digit", digit, static_cast<int32_t>(digit_)));
+  RETURN_IF_ERROR(quant_internal::CheckSame(name, "the scale", scale, scale_));
+  RETURN_IF_ERROR(quant_internal::CheckSame(name, "middle", middle, middle_));
+  RETURN_IF_ERROR(quant_internal::CheckSame(name, "the rounding", rounding, rounding_));
+  return quant_internal::CheckSame(name, "use_qparam", qparam,
+                                   static_cast<uint8_t>(use_qparam_ ? 1 : 0));
+}
+
 }  // namespace ecps

@@ -29,6 +29,8 @@ class IntQuantEmbedding final : public quant_internal::OneTableMethod {
  public:
   static constexpr char kInt8Name[] = "int8";
   static constexpr char kInt16Name[] = "int16";
+  static constexpr char kInt8StateMagic[9] = "ECPSINT8";
+  static constexpr char kInt16StateMagic[9] = "ECPSIN16";
   // Declared parameters: digit, scale, middle, rounding, use_qparam.
   // `max_digit` is the name's width: its default and the widest auto choice.
   static ParamSchema Schema(int max_digit);
@@ -43,6 +45,10 @@ class IntQuantEmbedding final : public quant_internal::OneTableMethod {
   // (scale, middle) are hyper-parameters of the table spec, not charged (as
   // methods.md §2.17: exactly 50% / 25%).
   MemoryReport Memory() const override;
+  // The feature space, digit, scale, middle, rounding and use_qparam (each
+  // name its own magic); LoadState refuses a blob that differs.
+  std::string SaveState() const override;
+  Status LoadState(const std::string& blob) override;
 
   int digit() const { return digit_; }
   double scale() const { return scale_; }

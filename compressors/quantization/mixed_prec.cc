@@ -129,23 +129,24 @@ MemoryReport MixedPrecEmbedding::Memory() const {
 }
 
 std::string MixedPrecEmbedding::SaveState() const {
-  const uint64_t c = cached_ids_.size();
-  std::string s(reinterpret_cast<const char*>(&c), sizeof(c));
-  s.append(reinterpret_cast<const char*>(cached_ids_.data()), c * sizeof(uint32_t));
-  return s;
+  BlobWriter w = quant_internal::StateWriter(kStateMagic, 1, space_);
+  w.Pod(scale_dtype_);
+  w.Pod(rounding_);
+  w.Vec(cached_ids_);
+  return w.Finish();
 }
 
 Status MixedPrecEmbedding::LoadState(const std::string& blob) {
-  uint64_t c = 0;
-  if (blob.size() < sizeof(c)) return DataLoss(kName, ": bad state blob");
-  std::memcpy(&c, blob.data(), sizeof(c));
-  if (blob.size() != sizeof(c) + c * sizeof(uint32_t)) return DataLoss(kName, ": bad state blob");
-  std::vector<uint32_t> ids(c);
-  std::memcpy(ids.data(), blob.data() + sizeof(c), c * sizeof(uint32_t));
-  if (!std::is_sorted(ids.begin(), ids.end()) || (c > 0 && ids.back() >= space_.total()))
-    return DataLoss(kName, ": bad cache index in state blob");
-  cached_ids_ = std::move(ids);
-  return OkStatus();
+  BlobReader r;
+  RETURN_IF_ERROR(quant_internal::OpenState(blob, kStateMagic, 1, kName, space_, &r));
+  DType scale_dtype{};
+  Rounding rounding{};
+  std::vector<uint32_t> ids;
+  if (!r.Pod(&scale_dtype) || !r.Pod(&rounding) || !r.Vec(&ids)) return r.Truncated();
+  RETURN_IF_ERROR(quant_internal::EndState(r));
+  RETURN_IF_ERROR(quant_internal::CheckSame(kName, "scale_dtype", scale_dtype, scale_dtype_));
+  RETURN_IF_ERROR(quant_internal::CheckSame(kName, "the rounding", rounding, rounding_));
+  return quant_internal::CheckSame(kName, "the cached ids", ids, cached_ids_);
 }
 
 }  // namespace ecps

@@ -29,6 +29,7 @@ namespace ecps {
 class MixedPrecEmbedding final : public Compressor {
  public:
   static constexpr char kName[] = "mixedprec";
+  static constexpr char kStateMagic[9] = "ECPSMIXP";
   // Declared parameters: cache_rows, scale_dtype, rounding.
   static ParamSchema Schema();
   static std::unique_ptr<Compressor> Create();
@@ -44,6 +45,8 @@ class MixedPrecEmbedding final : public Compressor {
                       FetchedRows* row_grads) override;
   // inference = parameter = n·d + n·2·sizeof(scale) + C·4d + 4C.
   MemoryReport Memory() const override;
+  // The feature space, scale dtype, rounding and cached ids; LoadState
+  // refuses a blob that differs from this Init's.
   std::string SaveState() const override;
   Status LoadState(const std::string& blob) override;
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 namespace ecps {
 namespace {
@@ -162,15 +161,24 @@ MemoryReport Post4BitsEmbedding::Memory() const {
 }
 
 std::string Post4BitsEmbedding::SaveState() const {
-  const int32_t stage = stage_;
-  return std::string(reinterpret_cast<const char*>(&stage), sizeof(stage));
+  BlobWriter w = quant_internal::StateWriter(kStateMagic, 1, space_);
+  w.Pod<int32_t>(n_bins_);
+  w.Pod(ratio_);
+  w.Pod<int32_t>(stage_);
+  return w.Finish();
 }
 
 Status Post4BitsEmbedding::LoadState(const std::string& blob) {
-  int32_t stage = 0;
-  if (blob.size() != sizeof(stage)) return DataLoss("post4bits: bad state blob");
-  std::memcpy(&stage, blob.data(), sizeof(stage));
-  if (stage < 0 || stage > 1) return DataLoss("post4bits: bad stage ", stage);
+  BlobReader r;
+  RETURN_IF_ERROR(quant_internal::OpenState(blob, kStateMagic, 1, kName, space_, &r));
+  int32_t n_bins = 0, stage = 0;
+  double ratio = 0;
+  if (!r.Pod(&n_bins) || !r.Pod(&ratio) || !r.Pod(&stage)) return r.Truncated();
+  RETURN_IF_ERROR(quant_internal::EndState(r));
+  if (stage < 0 || stage > 1) return DataLoss(kName, " state: stage ", stage, " is not 0 or 1");
+  RETURN_IF_ERROR(
+      quant_internal::CheckSame(kName, "n_bins", n_bins, static_cast<int32_t>(n_bins_)));
+  RETURN_IF_ERROR(quant_internal::CheckSame(kName, "ratio", ratio, ratio_));
   stage_ = stage;
   return OkStatus();
 }

@@ -25,6 +25,7 @@ namespace ecps {
 class Post4BitsEmbedding final : public quant_internal::OneTableMethod {
  public:
   static constexpr char kName[] = "post4bits";
+  static constexpr char kStateMagic[9] = "ECPSP4BT";
   static constexpr int kBits = 4;
   // Declared parameters: n_bins, ratio.
   static ParamSchema Schema();
@@ -43,6 +44,8 @@ class Post4BitsEmbedding final : public quant_internal::OneTableMethod {
   // inference = n·(ceil(d/2) + 4) (codes + fp16 scale + fp16 bias);
   // parameter = 4nd (the trained fp32 table) + the inference bytes.
   MemoryReport Memory() const override;
+  // The feature space, n_bins, ratio (checked by LoadState) and the stage
+  // (restored: a checkpoint of the quantize stage holds 4-bit rows).
   std::string SaveState() const override;
   Status LoadState(const std::string& blob) override;
 

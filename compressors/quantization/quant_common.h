@@ -26,6 +26,11 @@ using method_internal::FullBytes;
 using method_internal::GlobalRows;
 using method_internal::InitBound;
 using method_internal::OneTableMethod;
+// Method state blobs (compressors/internal/method_util.h, common/blob.h).
+using method_internal::CheckSame;
+using method_internal::EndState;
+using method_internal::OpenState;
+using method_internal::StateWriter;
 
 // The declared "rounding" parameter: stochastic_row (CODE, one draw per row,
 // methods.md §4 item 6), stochastic_element (textbook) or nearest.
