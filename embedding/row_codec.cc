@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "common/check.h"
+#include "common/logging.h"
 
 namespace ecps::row_codec {
 namespace {
@@ -12,7 +13,8 @@ namespace {
 constexpr float kHalfMax = 65504.0f;
 
 // GCC's _Float16 converts with IEEE round-to-nearest-even (F16C or libgcc);
-// the naive bit-level oracle in compressors/quantization/reference.cc checks it.
+// the naive bit-level oracle of
+// tests/compressors/reference/quantization_reference.cc checks it.
 inline uint16_t HalfBits(_Float16 h) {
   uint16_t b;
   std::memcpy(&b, &h, 2);
@@ -165,31 +167,54 @@ void DecodeRow(DType dtype, int width, const uint8_t* row, float scale, float ze
   }
 }
 
-void EncodeRow(DType dtype, int width, const float* in, float scale, float zero, const float* u,
-               int u_stride, uint8_t* row) {
+EncodeStats EncodeRow(DType dtype, int width, const float* in, float scale, float zero,
+                      const float* u, int u_stride, uint8_t* row) {
+  EncodeStats st;
   if (dtype == DType::kF32) {
     std::memcpy(row, in, width * sizeof(float));
-    return;
+    for (int j = 0; j < width; ++j) st.non_finite += std::isfinite(in[j]) ? 0 : 1;
+    return st;
   }
   if (dtype == DType::kF16) {
     for (int j = 0; j < width; ++j) {
-      const uint16_t h = u ? FloatToHalfStochastic(in[j], u[j * u_stride]) : FloatToHalf(in[j]);
+      const float x = in[j];
+      if (!std::isfinite(x)) {
+        ++st.non_finite;
+      } else if (std::fabs(x) > kHalfMax) {
+        ++st.clipped;
+      }
+      const uint16_t h = u ? FloatToHalfStochastic(x, u[j * u_stride]) : FloatToHalf(x);
       std::memcpy(row + 2 * j, &h, 2);
     }
-    return;
+    return st;
   }
   ECPS_CHECK(IsIntegerCode(dtype)) << "EncodeRow: unsupported dtype " << DTypeName(dtype);
   const CodeRange r = Range(dtype);
+  const double qmin = r.qmin, qmax = r.qmax;
+  // The code of a value that has none (NaN, +-Inf): the one nearest to 0.0,
+  // so that a caller that ignores the report at least adds nothing.
+  auto neutral = [&] {
+    const double z = scale != 0.0f ? std::nearbyint(-static_cast<double>(zero) / scale) : qmin;
+    return std::isfinite(z) ? static_cast<int32_t>(std::clamp(z, qmin, qmax)) : r.qmin;
+  };
   if (dtype == DType::kU4) std::memset(row, 0, RowBytes(dtype, width));
   for (int j = 0; j < width; ++j) {
     int32_t q = r.qmin;
-    if (scale != 0.0f) {
+    if (!std::isfinite(in[j])) {
+      ++st.non_finite;
+      q = neutral();
+    } else if (scale != 0.0f) {
       // Double keeps (x - zero) / scale exact enough that the rounding draw,
       // not the arithmetic, decides between the two neighbouring codes.
       const double v = (static_cast<double>(in[j]) - zero) / scale;
       const double qd = u ? std::floor(v + u[j * u_stride]) : std::nearbyint(v);
-      q = static_cast<int32_t>(
-          std::clamp(qd, static_cast<double>(r.qmin), static_cast<double>(r.qmax)));
+      if (!std::isfinite(qd)) {  // a non-finite scale or zero
+        ++st.non_finite;
+        q = neutral();
+      } else {
+        st.clipped += (qd < qmin) | (qd > qmax);
+        q = static_cast<int32_t>(std::clamp(qd, qmin, qmax));
+      }
     }
     switch (dtype) {
       case DType::kI8:
@@ -209,6 +234,33 @@ void EncodeRow(DType dtype, int width, const float* in, float scale, float zero,
         break;
     }
   }
+  return st;
+}
+
+Status WriteStats::Check(const RowTableSpec& spec) {
+  if (clipped_ > 0 && !warned_) {
+    warned_ = true;
+    if (spec.quant == QuantScheme::kGlobal) {
+      const CodeRange r = Range(spec.dtype);
+      ECPS_LOG_WARN(
+          "table '{}' ({}): {} written value(s) fell outside the representable range [{:g}, "
+          "{:g}] and were clipped (global step {:g}); set a larger scale if this keeps growing "
+          "(reported once per table)",
+          spec.name, DTypeName(spec.dtype), clipped_, r.qmin * spec.scale + spec.zero,
+          r.qmax * spec.scale + spec.zero, spec.scale);
+    } else {
+      ECPS_LOG_WARN(
+          "table '{}' ({}): {} written value(s) fell outside their code range and were clipped "
+          "(reported once per table)",
+          spec.name, DTypeName(spec.dtype), clipped_);
+    }
+  }
+  if (pending_non_finite_ == 0) return OkStatus();
+  const uint64_t n = pending_non_finite_;
+  pending_non_finite_ = 0;
+  return InvalidArgument("table '", spec.name, "' (", DTypeName(spec.dtype), "): ", n,
+                         " non-finite value(s) (NaN or Inf) written; the weights diverged "
+                         "(lower the learning rate?)");
 }
 
 void RowMinMaxParams(DType dtype, int width, const float* in, bool f16, float* scale, float* zero) {

@@ -18,12 +18,21 @@
 // when no draw is given. fp16 stochastic rounding picks the upper of the two
 // bracketing fp16 values lo <= x <= hi with probability (x - lo) / (hi - lo).
 //
-// Thread-safety: all functions are pure.
+// What a write could not represent is reported, not hidden: EncodeRow()
+// returns how many values it clipped to the code range (an INT16 table's
+// automatic step 2^-15 covers only [-1, 1)) and how many were not finite
+// (NaN or +-Inf weights, which have no code: casting them to an integer was
+// undefined behaviour). A store keeps one WriteStats per table, adds every
+// EncodeRow() result and calls Check() after each write batch: it fails on
+// non-finite values and warns once per table about clipping.
+//
+// Thread-safety: the free functions are pure; WriteStats is not thread-safe.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "common/status.h"
 #include "compressors/compressor.h"
 
 namespace ecps::row_codec {
@@ -52,11 +61,53 @@ float HalfCeil(float x);
 // out[0..width) = the decoded row. For kF16 scale/zero are ignored.
 void DecodeRow(DType dtype, int width, const uint8_t* row, float scale, float zero, float* out);
 
+// What one EncodeRow() could not represent.
+struct EncodeStats {
+  // Finite values outside the representable range, written as the nearest
+  // end: integer codes clamped to [qmin, qmax]; fp16 values beyond +-65504.
+  uint32_t clipped = 0;
+  // NaN or +-Inf values, and values whose (x - zero) / scale is not finite
+  // (a non-finite per-row scale): integer codes get the code nearest to 0.0
+  // (qmin if that is not finite either), fp16 keeps NaN and saturates +-Inf
+  // to +-65504, fp32 stores them as they are. A caller must refuse the write.
+  uint32_t non_finite = 0;
+  EncodeStats& operator+=(const EncodeStats& o) {
+    clipped += o.clipped;
+    non_finite += o.non_finite;
+    return *this;
+  }
+};
+
 // Encodes in[0..width) into `row`. `u` holds the rounding draws: nullptr for
 // nearest rounding, otherwise u[j * u_stride] is element j's draw (stride 0:
-// one draw for the whole row). scale == 0 writes qmin for every element.
-void EncodeRow(DType dtype, int width, const float* in, float scale, float zero, const float* u,
-               int u_stride, uint8_t* row);
+// one draw for the whole row). scale == 0 writes qmin for every element (a
+// constant row; only non-finite inputs are counted then).
+EncodeStats EncodeRow(DType dtype, int width, const float* in, float scale, float zero,
+                      const float* u, int u_stride, uint8_t* row);
+
+// The running tally of one table's writes (EncodeStats summed), for a store.
+// Cheap on the hot path: Add() is two additions, Check() two compares.
+class WriteStats {
+ public:
+  void Add(const EncodeStats& s) {
+    clipped_ += s.clipped;
+    pending_non_finite_ += s.non_finite;
+  }
+  // InvalidArgument naming the table if non-finite values were written since
+  // the last Check() (the count is then cleared, so the next write batch is
+  // judged on its own). The first time clipped values are seen, logs one
+  // warning (ECPS_LOG_WARN) naming the table, the count so far and, for a
+  // global-scale table, its representable range.
+  Status Check(const RowTableSpec& spec);
+  // Values clipped since the table was created.
+  uint64_t clipped() const { return clipped_; }
+  // Non-finite values not yet reported by Check().
+  uint64_t pending_non_finite() const { return pending_non_finite_; }
+
+ private:
+  uint64_t clipped_ = 0, pending_non_finite_ = 0;
+  bool warned_ = false;
+};
 
 // Per-row (scale, zero) covering the row's [min, max] with the code range
 // of `dtype`: scale = (max - min) / (qmax - qmin), zero = min - qmin * scale.

@@ -8,8 +8,10 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "common/rng.h"
@@ -17,10 +19,12 @@
 #include "compressors/quantization/int_quant.h"
 #include "compressors/quantization/mixed_prec.h"
 #include "compressors/quantization/post4bits.h"
-#include "compressors/quantization/reference.h"
+#include "compressors/registry.h"
 #include "embedding/embedding_layer.h"
 #include "embedding/row_codec.h"
+#include "tests/compressors/reference/quantization_reference.h"
 #include "tests/testing/feature_space.h"
+#include "tests/testing/status_testing.h"
 
 namespace ecps {
 namespace {
@@ -195,7 +199,7 @@ TEST(QuantizationLookupTest, LookupEqualsTheReference) {
   for (const Case& c : cases) {
     Built b = MakeLayer(c.method, s, c.sets);
     ASSERT_TRUE(b.layer->store().WriteRows(0, 0, n, values.data()).ok());
-    b.layer->Forward(keys, out.data(), false);
+    ECPS_EXPECT_OK(b.layer->Forward(keys, out.data(), false));
     for (size_t i = 0; i < keys.size(); ++i)
       for (int j = 0; j < s.dim; ++j)
         ASSERT_FLOAT_EQ(out[i * s.dim + j],
@@ -225,7 +229,7 @@ TEST(QuantizationLookupTest, MixedPrecReadsCacheRowsInFp32AndOthersFromInt8) {
   std::vector<uint32_t> keys = RandomKeys(s, 60, &rng);
   keys[2] = static_cast<uint32_t>(hot.back() - s.offsets[2]);  // a cached key of field 2
   std::vector<float> out(keys.size() * s.dim);
-  b.layer->Forward(keys, out.data(), false);
+  ECPS_EXPECT_OK(b.layer->Forward(keys, out.data(), false));
   int cached = 0;
   for (size_t i = 0; i < keys.size(); ++i) {
     const uint64_t g = GlobalId(s, i, keys[i]);
@@ -268,7 +272,7 @@ TEST(QuantizationLookupTest, Post4BitsQuantizesTheTrainedRowsWithTheRangeSearch)
   EXPECT_FALSE(spec.trainable);
   std::vector<uint32_t> keys = RandomKeys(s, 50, &rng);
   std::vector<float> out(keys.size() * s.dim);
-  b.layer->Forward(keys, out.data(), false);
+  ECPS_EXPECT_OK(b.layer->Forward(keys, out.data(), false));
   for (size_t i = 0; i < keys.size(); ++i) {
     const uint64_t g = GlobalId(s, i, keys[i]);
     const std::vector<float> x(values.begin() + g * s.dim, values.begin() + (g + 1) * s.dim);
@@ -382,9 +386,9 @@ void TrainSteps(EmbeddingLayer* l, const FeatureSpace& s, int steps, int64_t fir
   for (int t = 0; t < steps; ++t) {
     const std::vector<uint32_t> keys = RandomKeys(s, 16, &rng);
     std::vector<float> out(keys.size() * s.dim);
-    l->Forward(keys, out.data(), true);
+    ECPS_EXPECT_OK(l->Forward(keys, out.data(), true));
     std::vector<float> g = RandomValues(out.size(), 1.0, &rng);
-    l->Backward(g.data(), first_step + t);
+    ECPS_EXPECT_OK(l->Backward(g.data(), first_step + t));
   }
 }
 
@@ -399,7 +403,7 @@ std::vector<float> AllOutputs(EmbeddingLayer* l, const FeatureSpace& s) {
     for (int f = 0; f < s.num_fields(); ++f)
       batch.push_back(static_cast<uint32_t>(std::min<uint64_t>(k, s.cardinalities[f] - 1)));
   std::vector<float> out(batch.size() * s.dim);
-  l->Forward(batch, out.data(), false);
+  ECPS_EXPECT_OK(l->Forward(batch, out.data(), false));
   return out;
 }
 
@@ -425,26 +429,26 @@ TEST(QuantizationSaveLoadTest, LoadedLayerContinuesBitIdentically) {
     if (method == "post4bits") {
       ASSERT_TRUE(a.layer->BeginStage(1).ok());
     }
-    const std::string blob = a.layer->Save();
+    const std::string blob = a.layer->Save().value();
     TrainSteps(a.layer.get(), s, 20, 21, 2);
 
     Built b = MakeLayer(method, s, sets, 0.5, opt, counts, /*seed=*/7);
     const Status st = b.layer->Load(blob);
     ASSERT_TRUE(st.ok()) << st;
-    EXPECT_EQ(b.layer->Save(), blob);
+    EXPECT_EQ(b.layer->Save().value(), blob);
     TrainSteps(b.layer.get(), s, 20, 21, 2);
     EXPECT_EQ(AllOutputs(a.layer.get(), s), AllOutputs(b.layer.get(), s));
-    EXPECT_EQ(a.layer->Save(), b.layer->Save());
+    EXPECT_EQ(a.layer->Save().value(), b.layer->Save().value());
   }
 }
 
 TEST(QuantizationSaveLoadTest, CorruptOrForeignBlobsAreRejected) {
   const FeatureSpace s = Space({30, 5}, 8);
   Built a = MakeLayer("int8", s);
-  std::string blob = a.layer->store().Save();
+  std::string blob = a.layer->store().Save().value();
   Built b = MakeLayer("int16", s);
   // Different tables: the layer refuses, the store checksum catches flips.
-  EXPECT_FALSE(b.layer->Load(a.layer->Save()).ok());
+  EXPECT_FALSE(b.layer->Load(a.layer->Save().value()).ok());
   blob[blob.size() / 2] ^= 1;
   EXPECT_EQ(b.layer->store().Load(blob).code(), absl::StatusCode::kDataLoss);
 }
@@ -462,11 +466,11 @@ TEST(QuantizationGradientTest, PushMovesStoredRowsAgainstTheGradient) {
     Built b = MakeLayer(m, s, {"rounding=nearest"}, 1.0, opt);
     std::vector<uint32_t> keys = {3};
     std::vector<float> before(s.dim), after(s.dim);
-    b.layer->Forward(keys, before.data(), true);
+    ECPS_EXPECT_OK(b.layer->Forward(keys, before.data(), true));
     std::vector<float> g(s.dim);
     for (int j = 0; j < s.dim; ++j) g[j] = (j % 2) ? 1.0f : -1.0f;
-    b.layer->Backward(g.data(), 1);
-    b.layer->Forward(keys, after.data(), false);
+    ECPS_EXPECT_OK(b.layer->Backward(g.data(), 1));
+    ECPS_EXPECT_OK(b.layer->Forward(keys, after.data(), false));
     for (int j = 0; j < s.dim; ++j) {
       const double moved = after[j] - before[j];
       EXPECT_NEAR(moved, -opt.lr * g[j], 0.004) << j;  // nearest: within half a step (<= 2^-8)
@@ -537,13 +541,13 @@ TEST(QuantizationGradientTest, AlptPushUpdatesTheScaleAgainstItsLsqGradient) {
   ASSERT_TRUE(b.layer->store().WriteRows(0, 2, 1, x.data()).ok());
   std::vector<uint32_t> keys = {2};
   std::vector<float> e(16);
-  b.layer->Forward(keys, e.data(), true);
+  ECPS_EXPECT_OK(b.layer->Forward(keys, e.data(), true));
   std::vector<float> g = RandomValues(16, 1.0, &rng);
   // The scale gradient the store will see (w' = one Adam step from e).
   std::vector<float> w(16);
   for (int j = 0; j < 16; ++j) w[j] = e[j] - opt.lr * (g[j] > 0 ? 1.0f : -1.0f);
   const double lsq = ref::LsqScaleGrad(w, g, 0.01, -128, 127);
-  b.layer->Backward(g.data(), 1);
+  ECPS_EXPECT_OK(b.layer->Backward(g.data(), 1));
   // Adam's first step moves the scale by scale_lr against the sign of its
   // LSQ gradient; every decoded element is then a multiple of that scale.
   const double want = 0.01 - 0.001 * (lsq > 0 ? 1 : -1);
@@ -580,8 +584,8 @@ double MeanRoundedUpdate(const RowTableSpec& spec, float start, float update, in
     EXPECT_TRUE(store->WriteRows(0, 0, 1, row.data()).ok());
     EXPECT_TRUE(store->ReadRows(0, 0, 1, got.data()).ok());
     EXPECT_EQ(got[0], start);  // the start is exactly representable
-    store->Push(plan, g, t + 1);
-    store->Gather(plan, &v);
+    ECPS_EXPECT_OK(store->Push(plan, g, t + 1));
+    ECPS_EXPECT_OK(store->Gather(plan, &v));
     for (float x : v.values[0]) sum += x - start;
   }
   *quantum = spec.dtype == DType::kF16 ? ref::HalfCeil(start * 1.0000001) - start : spec.scale;
@@ -659,6 +663,136 @@ TEST(Post4BitsTest, RangeSearchBeatsMinMaxOnAnOutlierRow) {
   const double searched = ref::UniformLoss(x, 4, lo, hi);
   const double minmax = ref::UniformLoss(x, 4, mn, mx);
   EXPECT_LT(searched, 0.97 * minmax);
+}
+
+// A write the codes cannot represent is reported (row_codec::EncodeStats):
+// clipped values (INT16's automatic step 2^-15 covers only [-1, 1)) are
+// counted, and NaN / Inf (which used to be cast to an integer code, undefined
+// behaviour, reading back as -1 or 0) are counted and written as the code
+// nearest to 0.
+TEST(RowCodecTest, EncodeReportsClippedAndNonFiniteValues) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> x = {0.5f, 1.5f, -2.0f, std::nanf(""), inf, -inf, 0.99f, -1.0f};
+  // INT16 as registered: u16 codes, step 2^-15, zero = middle - 2^15 step = -1.
+  const float s16 = std::ldexp(1.0f, -15);
+  std::vector<uint8_t> row(row_codec::RowBytes(DType::kU16, 8));
+  for (const float* u : {static_cast<const float*>(nullptr), x.data()}) {
+    const std::vector<float> draws(8, 0.5f);
+    const row_codec::EncodeStats st = row_codec::EncodeRow(
+        DType::kU16, 8, x.data(), s16, -1.0f, u ? draws.data() : nullptr, 1, row.data());
+    EXPECT_EQ(st.clipped, 2u);     // 1.5 and -2
+    EXPECT_EQ(st.non_finite, 3u);  // NaN, +Inf, -Inf
+    std::vector<float> out(8);
+    row_codec::DecodeRow(DType::kU16, 8, row.data(), s16, -1.0f, out.data());
+    EXPECT_EQ(out[3], 0.0f);
+    EXPECT_EQ(out[4], 0.0f);
+    EXPECT_EQ(out[5], 0.0f);
+    EXPECT_EQ(out[1], 65535 * s16 - 1.0f);  // clipped to the top code
+    EXPECT_EQ(out[2], -1.0f);               // and to the bottom one
+  }
+  // Every code dtype counts the same way; a non-finite scale (a per-row
+  // min/max of a row holding Inf) makes every element non-finite.
+  for (DType dt : {DType::kI8, DType::kU8, DType::kI16, DType::kU4}) {
+    std::vector<uint8_t> r(row_codec::RowBytes(dt, 8));
+    const row_codec::CodeRange cr = row_codec::Range(dt);
+    const float scale = 2.0f / static_cast<float>(cr.qmax - cr.qmin);
+    const float zero = -1.0f - cr.qmin * scale;  // codes cover [-1, 1]
+    const row_codec::EncodeStats st =
+        row_codec::EncodeRow(dt, 8, x.data(), scale, zero, nullptr, 0, r.data());
+    EXPECT_EQ(st.clipped, 2u) << DTypeName(dt);
+    EXPECT_EQ(st.non_finite, 3u) << DTypeName(dt);
+    const row_codec::EncodeStats nan_scale =
+        row_codec::EncodeRow(dt, 8, x.data(), std::nanf(""), 0.0f, nullptr, 0, r.data());
+    EXPECT_EQ(nan_scale.non_finite, 8u) << DTypeName(dt);
+  }
+  // fp16: beyond +-65504 saturates (clipped), NaN stays NaN (non-finite).
+  std::vector<uint8_t> h(row_codec::RowBytes(DType::kF16, 4));
+  const std::vector<float> big = {1e6f, -1e6f, std::nanf(""), 3.0f};
+  const row_codec::EncodeStats st =
+      row_codec::EncodeRow(DType::kF16, 4, big.data(), 1.0f, 0.0f, nullptr, 0, h.data());
+  EXPECT_EQ(st.clipped, 2u);
+  EXPECT_EQ(st.non_finite, 1u);
+  // fp32 stores everything and reports the non-finite.
+  std::vector<uint8_t> f(row_codec::RowBytes(DType::kF32, 8));
+  EXPECT_EQ(
+      row_codec::EncodeRow(DType::kF32, 8, x.data(), 1.0f, 0.0f, nullptr, 0, f.data()).non_finite,
+      3u);
+}
+
+// The per-table tally a store keeps: non-finite writes fail the write batch
+// with the table named; clipping only warns (once), and never fails.
+TEST(RowCodecTest, WriteStatsFailOnNonFiniteAndCountClipping) {
+  RowTableSpec spec;
+  spec.name = "E";
+  spec.dtype = DType::kU16;
+  spec.quant = QuantScheme::kGlobal;
+  spec.scale = std::ldexp(1.0, -15);
+  spec.zero = -1.0;
+  row_codec::WriteStats stats;
+  ECPS_EXPECT_OK(stats.Check(spec));
+  stats.Add({/*clipped=*/3, /*non_finite=*/0});
+  ECPS_EXPECT_OK(stats.Check(spec));  // warns, does not fail
+  stats.Add({1, 0});
+  ECPS_EXPECT_OK(stats.Check(spec));  // no second warning
+  EXPECT_EQ(stats.clipped(), 4u);
+  stats.Add({0, 2});
+  const Status st = stats.Check(spec);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("table 'E'"), std::string::npos) << st;
+  EXPECT_NE(st.message().find("2 non-finite"), std::string::npos) << st;
+  ECPS_EXPECT_OK(stats.Check(spec));  // reported once; the next batch is judged alone
+}
+
+// ------------------------------------------------- the authors' constants --
+// Where ecps claims CODE's (or FBGEMM's) values, docs/methods.md §2.16-§2.19:
+// pinned so a change is deliberate. (ecps' automatic INT8/16 and ALPT steps
+// are not CODE's 0.01, on purpose: quant_common.h, int_quant.cc.)
+TEST(QuantizationConstantsTest, AuthorsValuesArePinned) {
+  const FeatureSpace s = Space({100, 28}, 16);
+  auto params = [](const std::string& method) { return ParamSet(&FindCompressor(method)->schema); };
+  // INT16 (CODE `quantize`, digit 16): u16 codes, value = q s + min with
+  // min = middle - 2^15 s, middle 0, one rounding draw per row (§4 item 6).
+  {
+    Built b = MakeLayer("int16", s, {}, 0.5);
+    const RowTableSpec e = b.layer->compressor().Tables()[0];
+    EXPECT_EQ(e.dtype, DType::kU16);
+    EXPECT_EQ(e.quant, QuantScheme::kGlobal);
+    EXPECT_EQ(e.rounding, Rounding::kStochasticPerRow);
+    EXPECT_EQ(e.zero, 0.0 - std::ldexp(e.scale, 15));
+    EXPECT_DOUBLE_EQ(Ratio(*b.layer, s), 0.5);
+    EXPECT_EQ(params("int16").GetFloat("middle"), 0.0);
+  }
+  {
+    Built b = MakeLayer("int8", s, {}, 0.25);
+    EXPECT_EQ(b.layer->compressor().Tables()[0].dtype, DType::kU8);
+    EXPECT_DOUBLE_EQ(Ratio(*b.layer, s), 0.25);
+  }
+  // ALPT (CODE `alpt`): signed codes, learned per-row fp32 scale with its own
+  // Adam at scale_lr 2e-5, one draw per row; 56.25% / 31.25% at d = 16.
+  EXPECT_EQ(params("alpt").GetFloat("scale_lr"), 2e-5);
+  EXPECT_EQ(params("alpt").GetString("rounding"), "stochastic_row");
+  for (auto [budget, dtype, ratio] :
+       {std::tuple{1.0, DType::kI16, 0.5625}, std::tuple{0.4, DType::kI8, 0.3125}}) {
+    Built b = MakeLayer("alpt", s, {}, budget);
+    const RowTableSpec e = b.layer->compressor().Tables()[0];
+    EXPECT_EQ(e.dtype, dtype);
+    EXPECT_TRUE(e.learn_scale);
+    EXPECT_EQ(e.scale_lr, 2e-5);
+    EXPECT_DOUBLE_EQ(Ratio(*b.layer, s), ratio);
+  }
+  // Post4Bits (FBGEMM's param_search_greedy): n_bins 200, ratio 0.16; 4-bit
+  // codes with fp16 scale and bias, 18.75% at d = 16.
+  EXPECT_EQ(params("post4bits").GetInt("n_bins"), 200);
+  EXPECT_EQ(params("post4bits").GetFloat("ratio"), 0.16);
+  {
+    Built b = MakeLayer("post4bits", s);
+    EXPECT_DOUBLE_EQ(Ratio(*b.layer, s), 0.1875);
+  }
+  // FP16: 50%.
+  {
+    Built b = MakeLayer("fp16", s);
+    EXPECT_DOUBLE_EQ(Ratio(*b.layer, s), 0.5);
+  }
 }
 
 // ---------------------------------------------------------------- registry

@@ -1,4 +1,4 @@
-#include "compressors/quantization/reference.h"
+#include "tests/compressors/reference/quantization_reference.h"
 
 #include <algorithm>
 #include <cmath>

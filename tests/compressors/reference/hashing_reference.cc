@@ -1,4 +1,4 @@
-#include "compressors/hashing/reference.h"
+#include "tests/compressors/reference/hashing_reference.h"
 
 #include <algorithm>
 #include <map>
@@ -93,14 +93,20 @@ std::vector<float> DoubleHashLookup(const DoubleHashEmbedding& m, const FeatureS
 
   std::vector<float> out;
   for (size_t i = 0; i < keys.size(); ++i) {
-    const uint64_t gid = s.offsets[i % nf] + keys[i];
+    const int f = static_cast<int>(i % nf);
+    const uint64_t gid = s.offsets[f] + keys[i];
     auto it = row_of.find(gid);
+    // The hash pair, its hashed id and its rows of H.
+    const int g = m.per_field() ? f : 0;
+    const uint64_t x = m.per_field() ? keys[i] : gid;
+    uint64_t first = 0;
+    for (int e = 0; e < g; ++e) first += m.hash_size(e);
     for (int j = 0; j < d; ++j) {
       if (it != row_of.end()) {
         out.push_back(Row(tables, 0, it->second, d)[j]);
       } else {
-        const uint64_t h1 = Universal(m.hash(0), gid, m.hash_rows());
-        const uint64_t h2 = Universal(m.hash(1), gid, m.hash_rows());
+        const uint64_t h1 = first + Universal(m.hash(g, 0), x, m.hash_size(g));
+        const uint64_t h2 = first + Universal(m.hash(g, 1), x, m.hash_size(g));
         out.push_back(Row(tables, 1, h1, d)[j] + Row(tables, 1, h2, d)[j]);
       }
     }
