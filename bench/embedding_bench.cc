@@ -11,6 +11,7 @@
 
 #include "common/check.h"
 #include "common/rng.h"
+#include "compressors/registry.h"
 #include "embedding/embedding_layer.h"
 
 namespace ecps {
@@ -76,9 +77,9 @@ void BM_FullForwardBackward(benchmark::State& state) {
   int64_t step = 0;
   for (auto _ : state) {
     const auto& keys = batches[step % num_batches];
-    layer.Forward(keys, out.data(), /*training=*/true);
+    ECPS_CHECK_OK(layer.Forward(keys, out.data(), /*training=*/true));
     benchmark::DoNotOptimize(out.data());
-    layer.Backward(grad.data(), ++step);
+    ECPS_CHECK_OK(layer.Backward(grad.data(), ++step));
   }
   const double keys_per_iter = static_cast<double>(batch) * kFields;
   state.counters["keys/s"] =

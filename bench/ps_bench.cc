@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "comm/rpc.h"
+#include "common/check.h"
 #include "common/cpu.h"
 #include "common/logging.h"
 #include "common/rng.h"
@@ -168,13 +169,13 @@ Rate MeasureTransport(const std::string& kind, const Setup& setup) {
   FetchedRows local_values;
   auto local_work = [&] {
     const LookupPlan& p = plans[local_step % plans.size()];
-    local->Gather(p, &local_values);
-    local->Push(p, grads, ++local_step);
+    ECPS_CHECK_OK(local->Gather(p, &local_values));
+    ECPS_CHECK_OK(local->Push(p, grads, ++local_step));
   };
   auto pullpush = [&] {
     const LookupPlan& p = plans[step % plans.size()];
-    client.Gather(p, &values);
-    client.Push(p, grads, ++step);
+    ECPS_CHECK_OK(client.Gather(p, &values));
+    ECPS_CHECK_OK(client.Push(p, grads, ++step));
   };
   // The baseline echo moves the bytes as any transport must: the sender
   // writes the request bytes into a fresh buffer, the server writes the reply
@@ -210,10 +211,10 @@ Rate MeasureTransport(const std::string& kind, const Setup& setup) {
       const LookupPlan& p = plans[step % plans.size()];
       auto a = Clock::now();
       double ca = ThreadCpuSeconds();
-      client.Gather(p, &values);
+      ECPS_CHECK_OK(client.Gather(p, &values));
       auto b = Clock::now();
       double cb = ThreadCpuSeconds();
-      client.Push(p, grads, ++step);
+      ECPS_CHECK_OK(client.Push(p, grads, ++step));
       gather_s += std::chrono::duration<double>(b - a).count();
       push_s += Since(b);
       gather_cpu += cb - ca;

@@ -29,6 +29,7 @@ std::string EncodeEvalContribution(const EvalContribution& c) {
   out.reserve(48 + 8 * c.logits.size());
   out.append(kContributionTag, 4);
   Put<uint8_t>(&out, c.track ? 1 : 0);
+  Put<uint8_t>(&out, c.stage_complete ? 1 : 0);
   Put<int64_t>(&out, c.patience);
   Put<double>(&out, c.state.best_auc);
   Put<int64_t>(&out, c.state.evals_since_best);
@@ -46,13 +47,14 @@ StatusOr<EvalContribution> DecodeEvalContribution(std::string_view in) {
   if (!IsEvalContribution(in)) return InvalidArgument("not an evaluation contribution");
   in.remove_prefix(4);
   EvalContribution c;
-  uint8_t track = 0;
+  uint8_t track = 0, complete = 0;
   uint64_t n = 0;
-  if (!Take(&in, &track) || !Take(&in, &c.patience) || !Take(&in, &c.state.best_auc) ||
-      !Take(&in, &c.state.evals_since_best) || !Take(&in, &n) || !TakeFloats(&in, n, &c.logits) ||
-      !TakeFloats(&in, n, &c.labels) || !in.empty())
+  if (!Take(&in, &track) || !Take(&in, &complete) || !Take(&in, &c.patience) ||
+      !Take(&in, &c.state.best_auc) || !Take(&in, &c.state.evals_since_best) || !Take(&in, &n) ||
+      !TakeFloats(&in, n, &c.logits) || !TakeFloats(&in, n, &c.labels) || !in.empty())
     return InvalidArgument("evaluation contribution is truncated or has trailing bytes");
   c.track = track != 0;
+  c.stage_complete = complete != 0;
   return c;
 }
 
@@ -63,6 +65,7 @@ std::string EncodeEvalDecision(const EvalDecision& d) {
   Put<uint64_t>(&out, d.rows);
   Put<uint8_t>(&out, d.improved ? 1 : 0);
   Put<uint8_t>(&out, d.stop ? 1 : 0);
+  Put<uint8_t>(&out, d.stage_complete ? 1 : 0);
   Put<double>(&out, d.state.best_auc);
   Put<int64_t>(&out, d.state.evals_since_best);
   return out;
@@ -73,13 +76,14 @@ StatusOr<EvalDecision> DecodeEvalDecision(std::string_view in) {
     return DataLoss("not an evaluation decision");
   in.remove_prefix(4);
   EvalDecision d;
-  uint8_t improved = 0, stop = 0;
+  uint8_t improved = 0, stop = 0, complete = 0;
   if (!Take(&in, &d.auc) || !Take(&in, &d.logloss) || !Take(&in, &d.rows) ||
-      !Take(&in, &improved) || !Take(&in, &stop) || !Take(&in, &d.state.best_auc) ||
-      !Take(&in, &d.state.evals_since_best) || !in.empty())
+      !Take(&in, &improved) || !Take(&in, &stop) || !Take(&in, &complete) ||
+      !Take(&in, &d.state.best_auc) || !Take(&in, &d.state.evals_since_best) || !in.empty())
     return DataLoss("evaluation decision is truncated or has trailing bytes");
   d.improved = improved != 0;
   d.stop = stop != 0;
+  d.stage_complete = complete != 0;
   return d;
 }
 
@@ -93,8 +97,15 @@ StatusOr<EvalDecision> DecideEvaluation(const std::vector<std::string>& contribu
       first.track = c.track;
       first.patience = c.patience;
       first.state = c.state;
+      first.stage_complete = c.stage_complete;
     } else if (c.track != first.track) {
       return InvalidArgument("evaluation: worker ", r, " disagrees with worker 0 on tracking");
+    } else if (c.stage_complete != first.stage_complete) {
+      // Every worker holds a replica of the method; replicas that disagree
+      // have diverged, and a stage that ends on some workers only would hang.
+      return InvalidArgument("evaluation: worker ", r,
+                             " disagrees with worker 0 on whether the method's stage is complete "
+                             "(the method's replicated state diverged)");
     }
     logits.insert(logits.end(), c.logits.begin(), c.logits.end());
     labels.insert(labels.end(), c.labels.begin(), c.labels.end());
@@ -102,6 +113,7 @@ StatusOr<EvalDecision> DecideEvaluation(const std::vector<std::string>& contribu
   EvalDecision d;
   d.rows = logits.size();
   d.state = first.state;
+  d.stage_complete = first.track && first.stage_complete;
   if (d.rows > 0) {
     d.auc = RocAuc(logits, labels);
     d.logloss = LogLossFromLogits(logits, labels);

@@ -29,9 +29,12 @@ struct EarlyStopState {
 };
 
 struct EvalContribution {
-  bool track = false;                 // a validation evaluation that updates early stopping
-  int64_t patience = 0;               // train.early_stop_evals (0: never stop)
-  EarlyStopState state;               // before this evaluation (the same on every worker)
+  bool track = false;    // a validation evaluation that updates early stopping
+  int64_t patience = 0;  // train.early_stop_evals (0: never stop)
+  EarlyStopState state;  // before this evaluation (the same on every worker)
+  // Compressor::StageComplete() of this worker's replica of the method
+  // (tracking evaluations only); every worker must agree.
+  bool stage_complete = false;
   std::vector<float> logits, labels;  // this worker's rows, in row order
 };
 
@@ -44,6 +47,9 @@ struct EvalDecision {
   // && evals_since_best >= patience.
   bool improved = false;
   bool stop = false;
+  // Only when tracking: the method says its stage is complete (ends the
+  // stage like early stopping does).
+  bool stage_complete = false;
   EarlyStopState state;  // after this evaluation
 };
 

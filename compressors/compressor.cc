@@ -1,8 +1,12 @@
 #include "compressors/compressor.h"
 
 #include <algorithm>
+#include <deque>
+#include <mutex>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_join.h"
+#include "compressors/registry.h"
 
 namespace ecps {
 
@@ -56,11 +60,39 @@ uint64_t FeatureSpace::max_cardinality() const {
   return m;
 }
 
+namespace {
+
+// Methods added by tests (RegisterTestOnlyCompressor); a deque keeps the
+// pointers FindCompressor returned valid.
+struct TestOnlyMethods {
+  std::mutex mu;
+  std::deque<CompressorInfo> methods ABSL_GUARDED_BY(mu);
+};
+TestOnlyMethods& TestOnly() {
+  static TestOnlyMethods* const kMethods = new TestOnlyMethods;
+  return *kMethods;
+}
+
+}  // namespace
+
 const CompressorInfo* FindCompressor(const std::string& name) {
   for (const CompressorInfo& info : CompressorRegistry()) {
     if (info.name == name) return &info;
   }
+  TestOnlyMethods& t = TestOnly();
+  std::lock_guard<std::mutex> l(t.mu);
+  for (const CompressorInfo& info : t.methods)
+    if (info.name == name) return &info;
   return nullptr;
+}
+
+Status RegisterTestOnlyCompressor(CompressorInfo info) {
+  if (FindCompressor(info.name) != nullptr)
+    return FailedPrecondition("method '", info.name, "' is registered already");
+  TestOnlyMethods& t = TestOnly();
+  std::lock_guard<std::mutex> l(t.mu);
+  t.methods.push_back(std::move(info));
+  return OkStatus();
 }
 
 StatusOr<std::unique_ptr<Compressor>> CreateCompressor(const std::string& name) {

@@ -1,6 +1,8 @@
 // The explicit table of compression methods (style.md rule 3). A new method
 // adds one line here, in methods.md order; nothing self-registers, so static
 // linking can never drop a method.
+#include "compressors/registry.h"
+
 #include "compressors/full.h"
 
 namespace ecps {

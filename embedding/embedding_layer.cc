@@ -2,15 +2,12 @@
 
 #include <utility>
 
+#include "common/blob.h"
 #include "common/check.h"
 #include "common/rng.h"
-#include "embedding/blob.h"
 
 namespace ecps {
 namespace {
-
-using embedding_internal::BlobReader;
-using embedding_internal::BlobWriter;
 
 constexpr char kMagic[9] = "ECPSEMBL";
 constexpr uint32_t kVersion = 1;
@@ -34,7 +31,7 @@ EmbeddingLayer::EmbeddingLayer(std::unique_ptr<Compressor> compressor,
 Status EmbeddingLayer::Init(const CompressorContext& ctx, const ParamSet& method_params) {
   RETURN_IF_ERROR(Annotate(compressor_->Init(ctx, method_params), compressor_->Name()));
   RETURN_IF_ERROR(Annotate(store_->Reset(compressor_->Tables(), ctx.seed), compressor_->Name()));
-  compressor_->AttachRows(store_.get());
+  AttachStore();
   // A method may write its own initial values (rows it does not write keep
   // the store's seeded init).
   RETURN_IF_ERROR(Annotate(compressor_->InitStageRows(0), compressor_->Name()));
@@ -51,23 +48,31 @@ uint64_t EmbeddingLayer::NoiseSeed(uint64_t forward) const {
   return SplitMix64(x);
 }
 
-void EmbeddingLayer::RunForward(std::span<const uint32_t> keys, float* out, bool training,
-                                LookupPlan* plan, FetchedRows* values) {
+void EmbeddingLayer::AttachStore() {
+  access_.Bind(store_.get());
+  compressor_->AttachRows(&access_);
+}
+
+Status EmbeddingLayer::RunForward(std::span<const uint32_t> keys, float* out, bool training,
+                                  LookupPlan* plan, FetchedRows* values) {
   plan->training = training;
   if (training) plan->noise_seed = NoiseSeed(++forward_count_);
   compressor_->Encode(keys, plan);
-  store_->Gather(*plan, values);
+  RETURN_IF_ERROR(Annotate(store_->Gather(*plan, values), compressor_->Name() + " lookup"));
   compressor_->Decode(*plan, *values, out);
+  return OkStatus();
 }
 
-void EmbeddingLayer::Forward(std::span<const uint32_t> keys, float* out, bool training) {
-  if (!training) {
-    RunForward(keys, out, false, &eval_plan_, &eval_values_);
-    return;
-  }
-  compressor_->Observe(keys);
-  RunForward(keys, out, true, &plan_, &values_);
+Status EmbeddingLayer::Forward(std::span<const uint32_t> keys, float* out, bool training) {
+  if (!training) return RunForward(keys, out, false, &eval_plan_, &eval_values_);
+  has_training_batch_ = false;
+  RETURN_IF_ERROR(RunForward(keys, out, true, &plan_, &values_));
   has_training_batch_ = true;
+  return OkStatus();
+}
+
+void EmbeddingLayer::Observe(std::span<const uint32_t> global_keys) {
+  if (compressor_->ObservesKeys()) compressor_->Observe(global_keys);
 }
 
 void EmbeddingLayer::Prefetch(std::span<const uint32_t> keys) {
@@ -86,23 +91,17 @@ void EmbeddingLayer::PrepareGrads() {
     grads_.values[t].resize(values_.values[t].size());
 }
 
-void EmbeddingLayer::Backward(const float* grad_out, int64_t step) {
-  PrepareGrads();
-  compressor_->DecodeBackward(plan_, values_, grad_out, &grads_);
-  store_->Push(plan_, grads_, step);
-  has_training_batch_ = false;
-}
-
-void EmbeddingLayer::ArchForward(std::span<const uint32_t> keys, float* out) {
-  RunForward(keys, out, true, &plan_, &values_);
-  has_training_batch_ = true;
-}
-
-void EmbeddingLayer::ArchBackward(const float* grad_out, int64_t step) {
+Status EmbeddingLayer::Backward(const float* grad_out, int64_t step) {
   PrepareGrads();
   compressor_->DecodeBackward(plan_, values_, grad_out, &grads_);
   has_training_batch_ = false;
-  compressor_->UpdateArchitecture(step);
+  return Annotate(store_->Push(plan_, grads_, step), compressor_->Name() + " update");
+}
+
+StatusOr<uint64_t> EmbeddingLayer::AfterStep(int64_t step) {
+  const uint64_t before = access_.writes();
+  RETURN_IF_ERROR(Annotate(compressor_->AfterStep(step), compressor_->Name() + " after step"));
+  return access_.writes() - before;
 }
 
 Status EmbeddingLayer::BeginStage(int index) {
@@ -117,15 +116,15 @@ Status EmbeddingLayer::BeginStage(int index) {
   const std::vector<RowTableSpec> after = compressor_->Tables();
   if (after != before) {
     RETURN_IF_ERROR(store_->Reset(after, StageSeed(seed_, index)));
-    compressor_->AttachRows(store_.get());
+    AttachStore();
     RETURN_IF_ERROR(Annotate(compressor_->InitStageRows(index),
                              compressor_->Name() + " stage '" + spec.name + "'"));
   } else if (spec.reinit_rows) {
     // Same seed as Init(): the very same initial values (rewinding).
     RETURN_IF_ERROR(store_->Reset(after, seed_));
-    compressor_->AttachRows(store_.get());
+    AttachStore();
   } else if (spec.reset_optimizer_state) {
-    store_->ResetOptimizerState();
+    RETURN_IF_ERROR(store_->ResetOptimizerState());
   }
   stage_ = index;
   has_training_batch_ = false;
@@ -138,7 +137,11 @@ MemoryReport EmbeddingLayer::Memory() const {
   return r;
 }
 
-std::string EmbeddingLayer::Save(bool with_rows) const {
+StatusOr<std::string> EmbeddingLayer::Save(bool with_rows) const {
+  std::string rows;
+  if (with_rows) {
+    ASSIGN_OR_RETURN(rows, store_->Save());
+  }
   BlobWriter w(kMagic, kVersion);
   w.Str(compressor_->Name());
   w.Pod<int32_t>(stage_);
@@ -146,7 +149,7 @@ std::string EmbeddingLayer::Save(bool with_rows) const {
   w.Pod(seed_);
   w.Pod<int32_t>(dim_);
   w.Str(compressor_->SaveState());
-  w.Str(with_rows ? store_->Save() : std::string());
+  w.Str(rows);
   return w.Finish();
 }
 

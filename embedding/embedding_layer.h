@@ -23,9 +23,14 @@ class EmbeddingLayer {
   // Sizes the method and initialises the store.
   Status Init(const CompressorContext& ctx, const ParamSet& method_params);
 
-  // out: [keys.size() x dim]. With training=true, keeps what Backward() needs
-  // and lets the method observe the keys (frequency counters).
-  void Forward(std::span<const uint32_t> keys, float* out, bool training);
+  // out: [keys.size() x dim]. With training=true, keeps what Backward() needs.
+  // Errors: the store's (a failed pull), with the method named.
+  Status Forward(std::span<const uint32_t> keys, float* out, bool training);
+  // The keys of a training step's whole global batch (every worker's share),
+  // before that step's Forward(), for methods that count them
+  // (Compressor::ObservesKeys/Observe); a no-op for the others.
+  void Observe(std::span<const uint32_t> global_keys);
+  bool observes_keys() const { return compressor_->ObservesKeys(); }
   // The keys of the next training batch, while the current one is computed:
   // encodes them with the method's current encoding and hints the plan to
   // the store (RowStore::Prefetch). If the training Forward() of those keys
@@ -36,15 +41,14 @@ class EmbeddingLayer {
   // grad_out: [N x dim] for the keys of the last training Forward().
   // Applies the sparse optimizer at global step `step` (1-based). Evaluation
   // Forward()s in between do not disturb it (they use their own buffers). The
-  // trainer calls compressor().AfterStep(step) once the whole step is done.
-  void Backward(const float* grad_out, int64_t step);
+  // trainer calls AfterStep(step) once the whole step is done. Errors: the
+  // store's (a failed push).
+  Status Backward(const float* grad_out, int64_t step);
 
-  // Search stages (StageSpec::arch_on_validation): a validation batch goes
-  // through ArchForward (training-mode decode, no Observe) and ArchBackward,
-  // which changes only the method's architecture parameters
-  // (Compressor::UpdateArchitecture); no row is pushed.
-  void ArchForward(std::span<const uint32_t> keys, float* out);
-  void ArchBackward(const float* grad_out, int64_t step);
+  // Compressor::AfterStep(step). Returns how many WriteRows() calls the method
+  // made through its RowAccess meanwhile: the trainer orders such writes
+  // before every worker's next read (docs/architecture.md, "Stage plan").
+  StatusOr<uint64_t> AfterStep(int64_t step);
 
   // Moves to stage `index` of compressor().Stages(): the method sees the old
   // rows (BeginStage); if its Tables() change the store is re-created and the
@@ -55,6 +59,8 @@ class EmbeddingLayer {
 
   // Asked by the trainer after each evaluation (Compressor::StageComplete).
   bool StageComplete() { return compressor_->StageComplete(); }
+  // Whole-table writes the method made through its RowAccess so far.
+  uint64_t row_writes() const { return access_.writes(); }
 
   MemoryReport Memory() const;
   Compressor& compressor() { return *compressor_; }
@@ -69,18 +75,42 @@ class EmbeddingLayer {
   // With with_rows = false the store's part is left empty (a cluster's
   // servers write the rows themselves); Load() of such a blob restores the
   // method only and expects the store to hold the matching rows already.
-  std::string Save(bool with_rows = true) const;
+  // Errors: the store's Save() (a store without a one-blob checkpoint, asked
+  // for its rows).
+  StatusOr<std::string> Save(bool with_rows = true) const;
   Status Load(const std::string& blob);
 
  private:
   // The noise seed of the forward-th training forward.
   uint64_t NoiseSeed(uint64_t forward) const;
-  void RunForward(std::span<const uint32_t> keys, float* out, bool training, LookupPlan* plan,
-                  FetchedRows* values);
+  Status RunForward(std::span<const uint32_t> keys, float* out, bool training, LookupPlan* plan,
+                    FetchedRows* values);
   void PrepareGrads();
+
+  // The RowAccess a method gets: the store's, counting the method's writes.
+  class CountingAccess final : public RowAccess {
+   public:
+    void Bind(RowAccess* rows) { rows_ = rows; }
+    uint64_t writes() const { return writes_; }
+    std::vector<RowTableSpec> StoredTables() const override { return rows_->StoredTables(); }
+    Status ReadRows(int table, uint64_t begin, uint64_t count, float* out) const override {
+      return rows_->ReadRows(table, begin, count, out);
+    }
+    Status WriteRows(int table, uint64_t begin, uint64_t count, const float* values,
+                     const float* scale_zero = nullptr) override {
+      ++writes_;
+      return rows_->WriteRows(table, begin, count, values, scale_zero);
+    }
+
+   private:
+    RowAccess* rows_ = nullptr;
+    uint64_t writes_ = 0;
+  };
+  void AttachStore();
 
   std::unique_ptr<Compressor> compressor_;
   std::unique_ptr<RowStore> store_;
+  CountingAccess access_;
   uint64_t seed_ = 0;
   int dim_ = 0;
   int stage_ = 0;

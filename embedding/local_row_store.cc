@@ -8,10 +8,10 @@
 #include <cmath>
 #include <cstring>
 
+#include "common/blob.h"
 #include "common/check.h"
 #include "common/large_alloc.h"
 #include "common/rng.h"
-#include "embedding/blob.h"
 #include "embedding/row_codec.h"
 #include "embedding/row_deduper.h"
 #include "embedding/row_init.h"
@@ -19,9 +19,6 @@
 
 namespace ecps {
 namespace {
-
-using embedding_internal::BlobReader;
-using embedding_internal::BlobWriter;
 
 constexpr char kMagic[9] = "ECPSROWS";
 // Version 2 appends codes, per-row scales and learned-scale state after the
@@ -107,6 +104,11 @@ bool ReadSpec(BlobReader* r, RowTableSpec* s) {
   return ok;
 }
 
+Status RowOutOfRange(const Table& tb, uint64_t row) {
+  return OutOfRange("row ", row, " of table '", tb.spec.name, "' is out of range (", tb.spec.rows,
+                    " rows)");
+}
+
 class LocalRowStore final : public RowStore {
  public:
   explicit LocalRowStore(const SparseOptimizerConfig& opt) : opt_(opt) {
@@ -175,8 +177,10 @@ class LocalRowStore final : public RowStore {
     return OkStatus();
   }
 
-  void Gather(const LookupPlan& plan, FetchedRows* values) const override {
-    ECPS_CHECK_EQ(plan.rows.size(), tables_.size());
+  Status Gather(const LookupPlan& plan, FetchedRows* values) const override {
+    if (plan.rows.size() != tables_.size())
+      return InvalidArgument("gather: the plan has rows of ", plan.rows.size(),
+                             " tables, the store holds ", tables_.size());
     values->values.resize(tables_.size());
     for (size_t t = 0; t < tables_.size(); ++t) {
       const Table& tb = tables_[t];
@@ -192,7 +196,7 @@ class LocalRowStore final : public RowStore {
             std::memset(dst, 0, w * sizeof(float));
             continue;
           }
-          ECPS_CHECK_LT(r, tb.spec.rows) << "table '" << tb.spec.name << "'";
+          if (r >= tb.spec.rows) return RowOutOfRange(tb, r);
           DecodeOne(tb, r, dst);
         }
         continue;
@@ -204,33 +208,42 @@ class LocalRowStore final : public RowStore {
           std::memset(dst, 0, w * sizeof(float));
           continue;
         }
-        ECPS_CHECK_LT(r, tb.spec.rows) << "table '" << tb.spec.name << "'";
+        if (r >= tb.spec.rows) return RowOutOfRange(tb, r);
         std::memcpy(dst, src + r * w, w * sizeof(float));
       }
     }
+    return OkStatus();
   }
 
-  void Push(const LookupPlan& plan, const FetchedRows& grads, int64_t step) override {
-    ECPS_CHECK_EQ(plan.rows.size(), tables_.size());
+  Status Push(const LookupPlan& plan, const FetchedRows& grads, int64_t step) override {
+    if (plan.rows.size() != tables_.size() || grads.values.size() < tables_.size())
+      return InvalidArgument("push: the plan has rows of ", plan.rows.size(), " tables and ",
+                             grads.values.size(), " gradients, the store holds ", tables_.size());
     const SparseStepFactors factors = MakeSparseStepFactors(opt_, step);
     for (size_t t = 0; t < tables_.size(); ++t) {
       Table& tb = tables_[t];
       const std::vector<uint64_t>& rows = plan.rows[t];
       if (!tb.spec.trainable || rows.empty()) continue;
-      ECPS_CHECK_EQ(grads.values[t].size(), rows.size() * tb.spec.width)
-          << "table '" << tb.spec.name << "'";
+      if (grads.values[t].size() != rows.size() * tb.spec.width)
+        return InvalidArgument("push: table '", tb.spec.name, "' has ", rows.size(), " rows but ",
+                               grads.values[t].size(), " gradient values (width ", tb.spec.width,
+                               ")");
       const GradRun run{static_cast<int>(t), rows, grads.values[t].data()};
-      SumDuplicates(tb, std::span<const GradRun>(&run, 1));
+      RETURN_IF_ERROR(SumDuplicates(tb, std::span<const GradRun>(&run, 1)));
       Update(&tb, unique_.data(), sums_.data(), unique_.size(), rows.size(), factors);
     }
+    return OkStatus();
   }
 
-  void PushShare(std::span<const GradRun> runs, int64_t step, std::span<const uint64_t> lookups,
-                 bool distinct) override {
-    ECPS_CHECK_EQ(lookups.size(), tables_.size());
+  Status PushShare(std::span<const GradRun> runs, int64_t step, std::span<const uint64_t> lookups,
+                   bool distinct) override {
+    if (lookups.size() != tables_.size())
+      return InvalidArgument("push: lookups of ", lookups.size(), " tables, the store holds ",
+                             tables_.size());
     const SparseStepFactors factors = MakeSparseStepFactors(opt_, step);
     for (const GradRun& r : runs)
-      ECPS_CHECK(r.table >= 0 && static_cast<size_t>(r.table) < tables_.size()) << r.table;
+      if (r.table < 0 || static_cast<size_t>(r.table) >= tables_.size())
+        return OutOfRange("push: table ", r.table, " not in [0, ", tables_.size(), ")");
     for (size_t t = 0; t < tables_.size(); ++t) {
       Table& tb = tables_[t];
       if (!tb.spec.trainable) continue;
@@ -240,15 +253,16 @@ class LocalRowStore final : public RowStore {
         for (const GradRun& r : runs) {
           if (r.table != static_cast<int>(t)) continue;
           for (uint64_t row : r.rows)
-            ECPS_CHECK_LT(row, tb.spec.rows) << "table '" << tb.spec.name << "'";
+            if (row >= tb.spec.rows) return RowOutOfRange(tb, row);
           Update(&tb, r.rows.data(), r.grads, r.rows.size(), lookups[t], factors);
         }
         continue;
       }
-      SumDuplicates(tb, runs, static_cast<int>(t));
+      RETURN_IF_ERROR(SumDuplicates(tb, runs, static_cast<int>(t)));
       if (!unique_.empty())
         Update(&tb, unique_.data(), sums_.data(), unique_.size(), lookups[t], factors);
     }
+    return OkStatus();
   }
 
   // One optimizer step for each of the n distinct `rows`, in order, with
@@ -264,11 +278,12 @@ class LocalRowStore final : public RowStore {
                        tb->state.data());
   }
 
-  void ResetOptimizerState() override {
+  Status ResetOptimizerState() override {
     for (Table& tb : tables_) {
       std::fill(tb.state.begin(), tb.state.end(), StateInitValue(opt_));
       std::fill(tb.scale_state.begin(), tb.scale_state.end(), 0.0f);
     }
+    return OkStatus();
   }
 
   uint64_t parameter_bytes() const override {
@@ -283,7 +298,7 @@ class LocalRowStore final : public RowStore {
     return b;
   }
 
-  std::string Save() const override {
+  StatusOr<std::string> Save() const override {
     BlobWriter w(kMagic, kVersion);
     w.Pod(opt_.kind);
     const Rng::State rs = rounding_rng_.state();
@@ -547,8 +562,8 @@ class LocalRowStore final : public RowStore {
 
   // Fills unique_ (rows of table `table` in first-occurrence order over the
   // runs of that table, kNoRow skipped) and sums_ (their summed gradients,
-  // summed in that order).
-  void SumDuplicates(const Table& tb, std::span<const GradRun> runs, int table = -1) {
+  // summed in that order). Nothing is updated yet, so an error loses nothing.
+  Status SumDuplicates(const Table& tb, std::span<const GradRun> runs, int table = -1) {
     const size_t w = tb.spec.width;
     size_t total = 0;
     for (const GradRun& run : runs)
@@ -566,7 +581,7 @@ class LocalRowStore final : public RowStore {
           dedup_.Prefetch(rows[i + kAhead]);
         const uint64_t r = rows[i];
         if (r == kNoRow) continue;
-        ECPS_CHECK_LT(r, tb.spec.rows) << "table '" << tb.spec.name << "'";
+        if (r >= tb.spec.rows) return RowOutOfRange(tb, r);
         bool inserted;
         const uint32_t u = dedup_.Insert(r, &inserted);
         float* __restrict s = sums_.data() + static_cast<size_t>(u) * w;
@@ -579,6 +594,7 @@ class LocalRowStore final : public RowStore {
         }
       }
     }
+    return OkStatus();
   }
 
   SparseOptimizerConfig opt_;

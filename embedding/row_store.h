@@ -22,7 +22,8 @@
 
 #include "common/rng.h"
 #include "common/status.h"
-#include "compressors/compressor.h"
+#include "compressors/lookup_plan.h"
+#include "compressors/storage.h"
 #include "embedding/sparse_optimizer.h"
 
 namespace ecps {
@@ -53,7 +54,9 @@ class RowStore : public RowAccess {
   }
 
   // values->values[t] = dequantized rows plan.rows[t] (kNoRow -> zeros).
-  virtual void Gather(const LookupPlan& plan, FetchedRows* values) const = 0;
+  // Errors: a remote store's network or server failure (Unavailable,
+  // DeadlineExceeded, the server's error), OutOfRange for a row past its table.
+  virtual Status Gather(const LookupPlan& plan, FetchedRows* values) const = 0;
   // A hint: the next training Gather() will probably be of `plan`'s rows
   // (the next batch's, known while the current one is computed). A store
   // whose reads are remote starts fetching them (ps::Client); a later
@@ -62,7 +65,9 @@ class RowStore : public RowAccess {
 
   // Applies one sparse-optimizer step with the gradients of plan's rows.
   // `step` is the 1-based global step shared with the dense optimizer.
-  virtual void Push(const LookupPlan& plan, const FetchedRows& grads, int64_t step) = 0;
+  // Errors as Gather(); a remote store may report a failed push on the next
+  // call instead (ps::Client under BSP does not wait for acknowledgements).
+  virtual Status Push(const LookupPlan& plan, const FetchedRows& grads, int64_t step) = 0;
 
   // Gradients of rows of one table as a parameter-server shard receives
   // them: rows[i] (ids local to this store) has the gradient
@@ -84,8 +89,8 @@ class RowStore : public RowAccess {
   // it lies instead of summing duplicates into scratch first; a row that does
   // occur twice is then updated twice. REQUIRES: lookups.size() is the number
   // of tables. The default builds a plan and calls Push(), ignoring `lookups`.
-  virtual void PushShare(std::span<const GradRun> runs, int64_t step,
-                         std::span<const uint64_t> lookups, bool distinct) {
+  virtual Status PushShare(std::span<const GradRun> runs, int64_t step,
+                           std::span<const uint64_t> lookups, bool distinct) {
     LookupPlan plan;
     plan.rows.resize(lookups.size());
     FetchedRows grads;
@@ -97,7 +102,7 @@ class RowStore : public RowAccess {
       grads.values[r.table].insert(grads.values[r.table].end(), r.grads,
                                    r.grads + r.rows.size() * w);
     }
-    Push(plan, grads, step);
+    return Push(plan, grads, step);
   }
 
   // The stored form of rows `rows` of a coded table (dtype != kF32), for
@@ -116,16 +121,19 @@ class RowStore : public RowAccess {
   }
 
   // Drops the optimizer state (a stage that starts with fresh Adam state).
-  virtual void ResetOptimizerState() = 0;
+  virtual Status ResetOptimizerState() = 0;
 
   // Bytes held for parameters and optimizer state.
   virtual uint64_t parameter_bytes() const = 0;
   virtual uint64_t optimizer_bytes() const = 0;
 
-  // Full state (specs, rows, optimizer state, rounding RNG) for checkpoints.
+  // Full state (specs, rows, optimizer state, rounding RNG) as one blob, for
+  // checkpoints. A capability: a store whose rows live elsewhere (ps::Client:
+  // the servers write their shards themselves) has none, and returns
+  // Unimplemented naming the way it is checkpointed instead.
   // Load() accepts only blobs of the same optimizer kind; the hyper-parameters
   // (lr, betas) stay the ones the store was created with.
-  virtual std::string Save() const = 0;
+  virtual StatusOr<std::string> Save() const = 0;
   virtual Status Load(const std::string& blob) = 0;
 
   // RowAccess (compressors/compressor.h).

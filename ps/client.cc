@@ -262,10 +262,11 @@ std::future<Status> Client::PullAsync(const LookupPlan& plan, FetchedRows* value
                     [this, p, values] { return ReceivePull(&p->pull, values); });
 }
 
-void Client::Gather(const LookupPlan& plan, FetchedRows* values) const {
-  if (TakePrefetched(plan, values)) return;
-  Status s = DoPull(plan, values);
-  ECPS_CHECK(s.ok()) << "parameter-server pull failed: " << s.ToString();
+Status Client::Gather(const LookupPlan& plan, FetchedRows* values) const {
+  bool taken = false;
+  RETURN_IF_ERROR(Annotate(TakePrefetched(plan, values, &taken), "parameter-server pull"));
+  if (taken) return OkStatus();
+  return Annotate(DoPull(plan, values), "parameter-server pull");
 }
 
 void Client::Prefetch(const LookupPlan& plan) const {
@@ -286,20 +287,21 @@ void Client::Prefetch(const LookupPlan& plan) const {
   p.pending = SendPull(plan, MinClockForRead(p.use_clock), reader, &p.pull).ok();
 }
 
-bool Client::TakePrefetched(const LookupPlan& plan, FetchedRows* values) const {
-  if (prefetch_ == nullptr || !prefetch_->pending) return false;
+Status Client::TakePrefetched(const LookupPlan& plan, FetchedRows* values, bool* taken) const {
+  *taken = false;
+  if (prefetch_ == nullptr || !prefetch_->pending) return OkStatus();
   Prefetched& p = *prefetch_;
   // Other rows (an evaluation batch) leave the prefetch pending; the rows at
   // another clock than the one they were read for are dropped.
-  if (!p.scratch.Holds(shards_, plan)) return false;
+  if (!p.scratch.Holds(shards_, plan)) return OkStatus();
   p.pending = false;
-  if (p.use_clock != clock_) return false;
-  Status s = ReceivePull(&p.pull, values);
-  ECPS_CHECK(s.ok()) << "parameter-server pull failed: " << s.ToString();
+  if (p.use_clock != clock_) return OkStatus();
+  RETURN_IF_ERROR(ReceivePull(&p.pull, values));
   // The push of these rows finds their layouts (and row payloads) kept.
   std::swap(ThreadScratch().tables, p.scratch.tables);
   ++prefetch_hits_;
-  return true;
+  *taken = true;
+  return OkStatus();
 }
 
 void Client::DropPrefetch() const {
@@ -407,9 +409,8 @@ Status Client::ReceivePull(Pull* p, FetchedRows* values) const {
   return OkStatus();
 }
 
-void Client::Push(const LookupPlan& plan, const FetchedRows& grads, int64_t step) {
-  Status s = DoPush(plan, grads, step);
-  ECPS_CHECK(s.ok()) << "parameter-server push failed: " << s.ToString();
+Status Client::Push(const LookupPlan& plan, const FetchedRows& grads, int64_t step) {
+  return Annotate(DoPush(plan, grads, step), "parameter-server push");
 }
 
 Status Client::DoPush(const LookupPlan& plan, const FetchedRows& grads, int64_t step) {
@@ -483,15 +484,13 @@ Status Client::WaitForPushes() const {
   return OkStatus();
 }
 
-void Client::ResetOptimizerState() {
+Status Client::ResetOptimizerState() {
   DropPrefetch();
-  Status s = WaitForPushes();
-  ECPS_CHECK(s.ok()) << s.ToString();
-  if (!opt_.primary) return;
+  RETURN_IF_ERROR(WaitForPushes());
+  if (!opt_.primary) return OkStatus();
   Message m;
   m.header.type = MsgType::kResetOptState;
-  s = Broadcast(std::move(m));
-  ECPS_CHECK(s.ok()) << s.ToString();
+  return Annotate(Broadcast(std::move(m)), "resetting the optimizer state");
 }
 
 uint64_t Client::parameter_bytes() const { return param_bytes_; }
@@ -503,10 +502,7 @@ constexpr char kNoBlobCheckpoint[] =
     "ps::Client holds no rows to save or load as one blob: checkpoint through "
     "SaveShards/LoadShards (docs/formats.md \"Sharded checkpoint\")";
 
-std::string Client::Save() const {
-  ECPS_CHECK(false) << kNoBlobCheckpoint;
-  return {};
-}
+StatusOr<std::string> Client::Save() const { return Unimplemented(kNoBlobCheckpoint); }
 
 Status Client::Load(const std::string& /*blob*/) { return FailedPrecondition(kNoBlobCheckpoint); }
 
@@ -649,6 +645,9 @@ Status Client::WriteRows(int table, uint64_t begin, uint64_t count, const float*
     Message m;
     m.header.type = MsgType::kWriteRows;
     m.header.arg = table;
+    // Applied after every worker's pushes up to this worker's clock, like a
+    // read at it: a method's write after a step lands after the step.
+    m.header.step = MinClockForRead();
     m.payloads.push_back(Buffer::FromVector(std::move(rows[s])));
     m.payloads.push_back(Buffer::FromVector(std::move(vals[s])));
     if (scale_zero != nullptr) m.payloads.push_back(Buffer::FromVector(std::move(sz[s])));

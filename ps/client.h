@@ -58,18 +58,17 @@ class Client final : public RowStore {
   ~Client() override;
 
   Status Reset(const std::vector<RowTableSpec>& tables, uint64_t seed) override;
-  void Gather(const LookupPlan& plan, FetchedRows* values) const override;
+  Status Gather(const LookupPlan& plan, FetchedRows* values) const override;
   void Prefetch(const LookupPlan& plan) const override;
-  void Push(const LookupPlan& plan, const FetchedRows& grads, int64_t step) override;
-  void ResetOptimizerState() override;
+  Status Push(const LookupPlan& plan, const FetchedRows& grads, int64_t step) override;
+  Status ResetOptimizerState() override;
   uint64_t parameter_bytes() const override;
   uint64_t optimizer_bytes() const override;
-  // RowStore's one-blob checkpoint does not apply: the rows stay on the
-  // servers, which write them themselves (SaveShards/LoadShards below).
-  // Load() returns FailedPrecondition saying so; REQUIRES: Save() is never
-  // called (it would have to move every row through this worker; it aborts).
-  // EmbeddingLayer::Save(/*with_rows=*/false) does not call it.
-  std::string Save() const override;
+  // RowStore's one-blob checkpoint is a capability this store lacks: the rows
+  // stay on the servers, which write them themselves (SaveShards/LoadShards
+  // below). Save() returns Unimplemented and Load() FailedPrecondition saying
+  // so. EmbeddingLayer::Save(/*with_rows=*/false) does not call them.
+  StatusOr<std::string> Save() const override;
   Status Load(const std::string& blob) override;
   std::vector<RowTableSpec> StoredTables() const override { return specs_; }
   Status ReadRows(int table, uint64_t begin, uint64_t count, float* out) const override;
@@ -79,8 +78,7 @@ class Client final : public RowStore {
   // Asynchronous pull: the rows of `plan` as they are once the servers have
   // every worker's clock >= this worker's clock - staleness. The request is
   // sent before this returns (at the current clock); `plan` may change
-  // afterwards. Errors crash Gather() (RowStore has no error path) but are
-  // returned here.
+  // afterwards. Errors are returned by the future.
   std::future<Status> PullAsync(const LookupPlan& plan, FetchedRows* values) const;
 
   // Sharded checkpoints (docs/formats.md "Sharded checkpoint"): the servers
@@ -123,8 +121,9 @@ class Client final : public RowStore {
   // Waits for p's replies, checks them and scatters them into plan order.
   Status ReceivePull(Pull* p, FetchedRows* values) const;
   Status DoPull(const LookupPlan& plan, FetchedRows* values) const;
-  // Takes the prefetched rows if they are `plan`'s at this clock.
-  bool TakePrefetched(const LookupPlan& plan, FetchedRows* values) const;
+  // Takes the prefetched rows (*taken) if they are `plan`'s at this clock;
+  // errors: the prefetched pull's.
+  Status TakePrefetched(const LookupPlan& plan, FetchedRows* values, bool* taken) const;
   void DropPrefetch() const;
   static Scratch& ThreadScratch();  // the calling thread's layouts (Gather, Push)
   Status DoPush(const LookupPlan& plan, const FetchedRows& grads, int64_t step);

@@ -1,3 +1,5 @@
+#include "ps/server.h"
+
 #include <algorithm>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -10,7 +12,6 @@
 #include "common/rng.h"
 #include "embedding/row_codec.h"
 #include "embedding/row_init.h"
-#include "ps/server.h"
 #include "ps/wire.h"
 
 namespace ecps::ps {
@@ -234,7 +235,7 @@ void Server::Handle(Message m) {
       std::shared_lock<std::shared_mutex> tl(tables_mu_);
       for (auto& vs : vshards_) {
         std::unique_lock<std::shared_mutex> l(vs->mu);
-        vs->store->ResetOptimizerState();
+        s.Update(vs->store->ResetOptimizerState());
       }
       break;
     }
@@ -253,6 +254,7 @@ void Server::Handle(Message m) {
       s = HandleReadRows(m, &reply);
       break;
     case MsgType::kWriteRows:
+      if (ParkIfEarly(&m)) return;
       reply = comm::MakeReply(h, MsgType::kAck);
       s = HandleWriteRows(m);
       break;
@@ -572,11 +574,15 @@ Status Server::ApplyPushes(const std::vector<const Message*>& msgs, int64_t opt_
     if (!runs[k].empty()) todo.push_back(k);
   // One item per virtual shard: its rows are summed, updated and rounded by
   // one thread in the order above, whichever thread that is.
+  // The rows were checked on arrival (HandlePush), so a store error here is
+  // an invariant broken; it is still reported, not swallowed.
+  std::vector<Status> status(todo.size());
   RowWork(total, todo.size(), [&](size_t i) {
     VShard& vs = *vshards_[todo[i]];
     std::unique_lock<std::shared_mutex> l(vs.mu);
-    vs.store->PushShare(runs[todo[i]], opt_step, lookups, distinct);
+    status[i] = vs.store->PushShare(runs[todo[i]], opt_step, lookups, distinct);
   });
+  for (Status& st : status) RETURN_IF_ERROR(st);
   return OkStatus();
 }
 
@@ -657,7 +663,7 @@ Status Server::HandleSave(const Message& m, Message* reply) {
     std::string blob;
     {
       std::shared_lock<std::shared_mutex> l(vs->mu);
-      blob = vs->store->Save();
+      ASSIGN_OR_RETURN(blob, vs->store->Save());
     }
     // Each server writes its own shards: the rows never cross the network
     // for a checkpoint. The manifest (written last, by the coordinator)

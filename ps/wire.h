@@ -29,8 +29,9 @@
 //               checksum) per id, text = the ids' files joined by '\n'; the
 //               server reads and verifies each file -> kAck
 //   kReadRows   arg = table, step = min clock, payload 0 = rows -> kReadRowsReply fp32
-//   kWriteRows  arg = table, payload 0 = rows, 1 = fp32 values, optional 2 =
-//               fp32 per-row (scale, zero) pairs -> kAck
+//   kWriteRows  arg = table, step = min clock (applied once every worker's
+//               pushes reached it, like a read), payload 0 = rows, 1 = fp32
+//               values, optional 2 = fp32 per-row (scale, zero) pairs -> kAck
 //   kStats      -> kStatsReply text = JSON
 //   kEcho       payloads -> kEchoReply the same payloads; arg = 1: copied
 //               into fresh buffers by the server (bench/ps_bench.cc)
@@ -47,7 +48,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "compressors/compressor.h"
+#include "compressors/storage.h"
 #include "embedding/row_codec.h"
 
 namespace ecps {

@@ -4,6 +4,7 @@
 #include "absl/strings/str_split.h"
 #include "common/file_util.h"
 #include "compressors/compressor.h"
+#include "compressors/registry.h"
 
 namespace ecps {
 

@@ -14,6 +14,7 @@
 #include "common/logging.h"
 #include "common/rng.h"
 #include "common/stage_plan.h"
+#include "compressors/registry.h"
 #include "embedding/sparse_optimizer.h"
 #include "worker/checkpoint.h"
 #include "worker/git_commit.h"  // generated: ECPS_GIT_COMMIT
@@ -117,8 +118,25 @@ Status Trainer::Init() {
   RETURN_IF_ERROR(Annotate(embedding_->Init(ctx, config_.method_params),
                            absl::StrCat("method '", config_.method(), "'")));
   state_.stage_seconds.assign(embedding_->compressor().Stages().size(), 0.0);
+  dense_opt_config_ = oc;
+  RETURN_IF_ERROR(ResizeMethodOptimizer());
   // Worker 0 initialised the servers' rows; nobody pulls before that.
   return SyncWorkers("init");
+}
+
+Status Trainer::ResizeMethodOptimizer() {
+  Compressor& method = embedding_->compressor();
+  const size_t n = method.DenseParams().size();
+  if (method.DenseGrads().size() != n)
+    return FailedPrecondition("method '", config_.method(), "': DenseParams() has ", n,
+                              " values but DenseGrads() ", method.DenseGrads().size());
+  if (n == 0) {
+    method_opt_.reset();
+  } else if (method_opt_ == nullptr || method_opt_params_ != n) {
+    ASSIGN_OR_RETURN(method_opt_, CreateDenseOptimizer(dense_opt_config_, n));
+  }
+  method_opt_params_ = n;
+  return OkStatus();
 }
 
 std::vector<uint64_t> Trainer::EpochOrder(int64_t epoch) const {
@@ -135,8 +153,8 @@ std::vector<uint64_t> Trainer::EpochOrder(int64_t epoch) const {
   return order;
 }
 
-void Trainer::TrainStep(std::span<const uint64_t> global_rows,
-                        std::span<const uint64_t> global_next) {
+Status Trainer::TrainStep(std::span<const uint64_t> global_rows,
+                          std::span<const uint64_t> global_next) {
   // This worker's share of the global batch.
   const size_t share = global_rows.size() / num_workers();
   std::span<const uint64_t> rows = global_rows.subspan(rank() * share, share);
@@ -152,7 +170,17 @@ void Trainer::TrainStep(std::span<const uint64_t> global_rows,
   demb_.resize(n_emb);
   logits_.resize(b);
   dlogits_.resize(b);
-  embedding_->Forward(batch_.sparse, emb_.data(), /*training=*/true);
+  if (embedding_->observes_keys()) {
+    // Frequency counters see the whole global batch on every worker, so the
+    // method's replicas stay identical.
+    if (num_workers() == 1) {
+      embedding_->Observe(batch_.sparse);
+    } else {
+      data_->Gather(Split::kTrain, global_rows, &observed_batch_);
+      embedding_->Observe(observed_batch_.sparse);
+    }
+  }
+  RETURN_IF_ERROR(embedding_->Forward(batch_.sparse, emb_.data(), /*training=*/true));
   if (env_.prefetch && !global_next.empty()) {
     // The next batch's rows travel while this one is computed.
     std::span<const uint64_t> next = global_next.subspan(rank() * share, share);
@@ -168,21 +196,35 @@ void Trainer::TrainStep(std::span<const uint64_t> global_rows,
     for (float& g : dlogits_) g *= inv;
   }
   model_->Backward(dlogits_.data(), demb_.data());
-  if (env_.workers != nullptr) {
-    Status s = env_.workers->AllreduceSum(model_->grads());
-    ECPS_CHECK(s.ok()) << "dense gradient all-reduce failed: " << s.ToString();
-  }
   ++state_.opt_step;
-  const auto& stage = embedding_->compressor().Stages()[state_.stage];
-  if (!stage.freeze_dense) dense_opt_->Step(model_->params(), model_->grads(), state_.opt_step);
-  embedding_->Backward(demb_.data(), state_.opt_step);
-  embedding_->compressor().AfterStep(state_.opt_step);
+  // The method's decoder gradients (DenseGrads) are this batch's once its
+  // DecodeBackward ran, so the embedding backward (and its push) comes first.
+  RETURN_IF_ERROR(embedding_->Backward(demb_.data(), state_.opt_step));
+  Compressor& method = embedding_->compressor();
+  if (env_.workers != nullptr) {
+    RETURN_IF_ERROR(
+        Annotate(env_.workers->AllreduceSum(model_->grads()), "dense gradient all-reduce"));
+    if (method_opt_ != nullptr)
+      RETURN_IF_ERROR(Annotate(env_.workers->AllreduceSum(method.DenseGrads()),
+                               "method dense gradient all-reduce"));
+  }
+  const StageSpec& stage = stage_spec_;
+  if (!stage.freeze_dense) {
+    dense_opt_->Step(model_->params(), model_->grads(), state_.opt_step);
+    if (method_opt_ != nullptr)
+      method_opt_->Step(method.DenseParams(), method.DenseGrads(), state_.opt_step);
+  }
+  ASSIGN_OR_RETURN(uint64_t writes, embedding_->AfterStep(state_.opt_step));
+  // Rows the method wrote (worker 0's reach the servers, after the step's
+  // pushes) must be seen by every worker's next read: every replica made the
+  // same writes, so every worker barriers here.
+  if (writes > 0) RETURN_IF_ERROR(SyncWorkers("rows written by the method after a step"));
+  return OkStatus();
 }
 
-EvalResult Trainer::Evaluate(Split split, uint64_t max_rows) {
-  StatusOr<EvalDecision> d = ScoreAndDecide(split, max_rows, /*track=*/false);
-  ECPS_CHECK(d.ok()) << "evaluation failed: " << d.status().ToString();
-  return {d->auc, d->logloss, d->rows};
+StatusOr<EvalResult> Trainer::Evaluate(Split split, uint64_t max_rows) {
+  ASSIGN_OR_RETURN(EvalDecision d, ScoreAndDecide(split, max_rows, /*track=*/false));
+  return EvalResult{d.auc, d.logloss, d.rows};
 }
 
 StatusOr<EvalDecision> Trainer::ScoreAndDecide(Split split, uint64_t max_rows, bool track) {
@@ -197,6 +239,9 @@ StatusOr<EvalDecision> Trainer::ScoreAndDecide(Split split, uint64_t max_rows, b
   mine.track = track;
   mine.patience = config_.params.GetInt("train.early_stop_evals");
   mine.state = {state_.best_val_auc, state_.evals_since_best};
+  // The method may end its stage (Compressor::StageComplete), asked after
+  // every validation evaluation that drives training.
+  if (track) mine.stage_complete = embedding_->StageComplete();
   std::vector<float>& logits = mine.logits;
   std::vector<float>& labels = mine.labels;
   logits.resize(hi - lo);
@@ -210,7 +255,7 @@ StatusOr<EvalDecision> Trainer::ScoreAndDecide(Split split, uint64_t max_rows, b
     std::iota(rows.begin(), rows.end(), lo + start);
     data_->Gather(split, rows, &batch);
     emb.resize(cnt * num_fields_ * dim_);
-    embedding_->Forward(batch.sparse, emb.data(), /*training=*/false);
+    RETURN_IF_ERROR(embedding_->Forward(batch.sparse, emb.data(), /*training=*/false));
     model_->Predict(static_cast<int>(cnt), batch.dense.data(), emb.data(), logits.data() + start);
     std::copy(batch.labels.begin(), batch.labels.end(), labels.begin() + start);
   }
@@ -237,6 +282,10 @@ StatusOr<bool> Trainer::EvaluateAndCheckpoint() {
     h["val_logloss"] = v.logloss;
     improved = v.improved;
     stop = v.stop;
+    if (v.stage_complete) {
+      h["stage_complete"] = true;
+      stage_complete_ = true;
+    }
     state_.best_val_auc = v.state.best_auc;
     state_.evals_since_best = v.state.evals_since_best;
     if (improved) state_.best_step = state_.total_steps;
@@ -246,6 +295,12 @@ StatusOr<bool> Trainer::EvaluateAndCheckpoint() {
   } else {
     // Without a validation split the latest model is the one we keep.
     state_.best_step = state_.total_steps;
+    // The method is still asked (no coordinator decision without scores:
+    // every worker asks its own replica, which every worker holds alike).
+    if (embedding_->StageComplete()) {
+      h["stage_complete"] = true;
+      stage_complete_ = true;
+    }
   }
   state_.history.push_back(h);
   RETURN_IF_ERROR(SaveCheckpoint(improved ? std::vector<std::string>{"best", "last"}
@@ -263,6 +318,8 @@ Status Trainer::RunStage(int stage) {
   const int64_t eval_every = evals > 0 ? std::max<int64_t>(1, per_epoch / evals) : per_epoch;
   const int64_t ckpt_every = p.GetInt("output.checkpoint_every");
   const StageSpec spec = embedding_->compressor().Stages()[stage];
+  stage_spec_ = spec;
+  stage_complete_ = false;
   const int64_t total =
       max_steps > 0 ? std::min(max_steps, epochs * per_epoch) : epochs * per_epoch;
   Progress progress(Progress::ParseMode(p.GetString("output.progress")),
@@ -295,7 +352,8 @@ Status Trainer::RunStage(int stage) {
       if (state_.step_in_epoch + 1 < per_epoch &&
           (max_steps <= 0 || state_.stage_step + 1 < max_steps))
         next = std::span<const uint64_t>(rows.data() + rows.size(), rows.size());
-      TrainStep(rows, next);
+      RETURN_IF_ERROR(
+          Annotate(TrainStep(rows, next), absl::StrCat("training step ", state_.total_steps + 1)));
       state_.train_seconds += Seconds(t0, Clock::now());
       state_.samples += static_cast<uint64_t>(batch_size_);
       ++state_.step_in_epoch;
@@ -310,7 +368,11 @@ Status Trainer::RunStage(int stage) {
         }
         progress.Finish();
         ASSIGN_OR_RETURN(bool early, EvaluateAndCheckpoint());
-        if (early) {
+        if (stage_complete_) {
+          ECPS_LOG_INFO("stage '{}' complete: the method ended it", spec.name);
+          state_.stop_reason = "stage_complete";
+          stop = true;
+        } else if (early) {
           ECPS_LOG_INFO("early stop: {} evaluations without a better validation AUC",
                         state_.evals_since_best);
           state_.stop_reason = "early_stop";
@@ -361,12 +423,15 @@ StatusOr<nlohmann::json> Trainer::Run(bool resume) {
     // The next stage starts from this stage's best checkpoint (methods.md §1.9).
     RETURN_IF_ERROR(LoadCheckpoint("best", /*restore_state=*/false));
     state_.stage = next_stage;
+    // The layer resets the rows' optimizer state itself (reset_optimizer_state).
     RETURN_IF_ERROR(embedding_->BeginStage(state_.stage));
+    RETURN_IF_ERROR(ResizeMethodOptimizer());
     RETURN_IF_ERROR(SyncWorkers("stage change"));
     const StageSpec& next = embedding_->compressor().Stages()[state_.stage];
     if (next.reset_optimizer_state) {
-      embedding_->store().ResetOptimizerState();
       std::fill(dense_opt_->state().begin(), dense_opt_->state().end(), 0.0f);
+      if (method_opt_ != nullptr)
+        std::fill(method_opt_->state().begin(), method_opt_->state().end(), 0.0f);
       state_.opt_step = 0;
     }
     RETURN_IF_ERROR(SyncWorkers("optimizer reset"));
@@ -377,9 +442,9 @@ StatusOr<nlohmann::json> Trainer::Run(bool resume) {
   }
   // Final model: the best checkpoint by validation AUC.
   if (HasCheckpoint("best")) RETURN_IF_ERROR(LoadCheckpoint("best", false));
-  EvalResult val = Evaluate(Split::kValidation, 0);
-  EvalResult test = Evaluate(Split::kTest, 0);
-  double latency = MeasureLatencyMs();
+  ASSIGN_OR_RETURN(EvalResult val, Evaluate(Split::kValidation, 0));
+  ASSIGN_OR_RETURN(EvalResult test, Evaluate(Split::kTest, 0));
+  ASSIGN_OR_RETURN(double latency, MeasureLatencyMs());
   nlohmann::json results = Results(val, test, latency);
   const std::string name = config_.params.GetString("output.results");
   if (!name.empty() && rank() == 0)
@@ -387,7 +452,7 @@ StatusOr<nlohmann::json> Trainer::Run(bool resume) {
   return results;
 }
 
-double Trainer::MeasureLatencyMs() {
+StatusOr<double> Trainer::MeasureLatencyMs() {
   Split split = data_->NumRows(Split::kTest) > 0 ? Split::kTest : Split::kTrain;
   const uint64_t n = data_->NumRows(split);
   const uint64_t b = std::min<uint64_t>(static_cast<uint64_t>(batch_size_), n);
@@ -403,7 +468,7 @@ double Trainer::MeasureLatencyMs() {
     start = (start + b) % n;
     auto t0 = Clock::now();
     data_->Gather(split, rows, &batch);
-    embedding_->Forward(batch.sparse, emb.data(), false);
+    RETURN_IF_ERROR(embedding_->Forward(batch.sparse, emb.data(), false));
     model_->Predict(static_cast<int>(b), batch.dense.data(), emb.data(), logits.data());
     if (r >= 0) times.push_back(Seconds(t0, Clock::now()) * 1e3);
   }
@@ -510,8 +575,12 @@ Status Trainer::SaveCheckpoint(const std::vector<std::string>& names) const {
   auto* self = const_cast<Trainer*>(this);  // params()/state() are non-const views
   w.Add("DENS", FloatsToBytes(self->model_->params()));
   w.Add("DOPT", FloatsToBytes(self->dense_opt_->state()));
+  // The method's dense decoder parameters and their optimizer state.
+  w.Add("MDNS", FloatsToBytes(self->embedding_->compressor().DenseParams()));
+  w.Add("MDOP", method_opt_ != nullptr ? FloatsToBytes(method_opt_->state()) : std::string());
   // A cluster's servers write the rows themselves (sharded checkpoint).
-  w.Add("EMBD", embedding_->Save(/*with_rows=*/env_.checkpoints == nullptr));
+  ASSIGN_OR_RETURN(std::string emb, embedding_->Save(/*with_rows=*/env_.checkpoints == nullptr));
+  w.Add("EMBD", std::move(emb));
   if (env_.checkpoints != nullptr)
     return Annotate(env_.checkpoints->Save(names, std::move(w)), "writing checkpoint");
   for (const std::string& name : names)
@@ -550,10 +619,17 @@ Status Trainer::LoadCheckpoint(const std::string& name, bool restore_state) {
   RETURN_IF_ERROR(BytesToFloats(dens, model_->params(), "DENS"));
   ASSIGN_OR_RETURN(std::string_view emb, r.Get("EMBD"));
   RETURN_IF_ERROR(Annotate(embedding_->Load(std::string(emb)), "checkpoint '" + path + "' EMBD"));
+  // The method's stage may have changed its decoder's size.
+  RETURN_IF_ERROR(ResizeMethodOptimizer());
+  ASSIGN_OR_RETURN(std::string_view mdns, r.Get("MDNS"));
+  RETURN_IF_ERROR(BytesToFloats(mdns, embedding_->compressor().DenseParams(), "MDNS"));
   RETURN_IF_ERROR(SyncWorkers("checkpoint load"));
   if (!restore_state) return OkStatus();
   ASSIGN_OR_RETURN(std::string_view dopt, r.Get("DOPT"));
   RETURN_IF_ERROR(BytesToFloats(dopt, dense_opt_->state(), "DOPT"));
+  ASSIGN_OR_RETURN(std::string_view mdop, r.Get("MDOP"));
+  RETURN_IF_ERROR(BytesToFloats(
+      mdop, method_opt_ != nullptr ? method_opt_->state() : std::span<float>(), "MDOP"));
   ASSIGN_OR_RETURN(std::string_view stat, r.Get("STAT"));
   try {
     auto st = nlohmann::json::parse(stat);

@@ -75,7 +75,7 @@ class Trainer {
   StatusOr<nlohmann::json> Run(bool resume);
 
   // Scores `split` (at most max_rows rows, 0 = all) with the current model.
-  EvalResult Evaluate(Split split, uint64_t max_rows);
+  StatusOr<EvalResult> Evaluate(Split split, uint64_t max_rows);
 
   // Test hooks.
   DenseModel& model() { return *model_; }
@@ -116,7 +116,12 @@ class Trainer {
   Status RunStage(int stage);
   // One step on the global batch `rows`; `next` is the next step's global
   // batch when it is known (same epoch and stage), for the prefetch.
-  void TrainStep(std::span<const uint64_t> rows, std::span<const uint64_t> next);
+  // Errors: the store's (a failed pull or push: a dead server), a failed
+  // all-reduce, the method's AfterStep.
+  Status TrainStep(std::span<const uint64_t> rows, std::span<const uint64_t> next);
+  // (Re)creates the optimizer of the method's DenseParams() for their current
+  // size (none when empty).
+  Status ResizeMethodOptimizer();
   // Scores this worker's share of `split`; the coordinator (or, for one
   // worker, the same code here) computes the global AUC and, with `track`,
   // the early-stopping decision from the current state (common/evaluation.h).
@@ -132,7 +137,7 @@ class Trainer {
   Status LoadCheckpoint(const std::string& name, bool restore_state);
   bool HasCheckpoint(const std::string& name) const;
   std::vector<uint64_t> EpochOrder(int64_t epoch) const;
-  double MeasureLatencyMs();
+  StatusOr<double> MeasureLatencyMs();
   nlohmann::json Results(const EvalResult& val, const EvalResult& test, double latency_ms);
   std::string Path(const std::string& name) const;
 
@@ -141,6 +146,12 @@ class Trainer {
   TrainerEnv env_;
   std::unique_ptr<DenseModel> model_;
   std::unique_ptr<DenseOptimizer> dense_opt_;
+  OptimizerConfig dense_opt_config_;
+  // The method's dense decoder parameters (Compressor::DenseParams).
+  std::unique_ptr<DenseOptimizer> method_opt_;
+  size_t method_opt_params_ = 0;
+  StageSpec stage_spec_;         // the stage being run
+  bool stage_complete_ = false;  // the method ended the current stage
   std::unique_ptr<EmbeddingLayer> embedding_;
   int batch_size_ = 0;
   int num_fields_ = 0, num_dense_ = 0, dim_ = 0;
@@ -150,6 +161,8 @@ class Trainer {
   // With env_.prefetch: the next step's batch, gathered during this one, and
   // its data rows (this worker's share).
   Batch next_batch_;
+  // The whole global batch, for methods that observe keys (W > 1).
+  Batch observed_batch_;
   std::vector<uint64_t> next_rows_;
   std::vector<float> emb_, demb_, logits_, dlogits_;
   double last_loss_ = 0;

@@ -9,6 +9,7 @@
 #include "compressors/hashing/hash.h"
 #include "compressors/hashing/memcom.h"
 #include "compressors/hashing/robe.h"
+#include "compressors/registry.h"
 
 namespace ecps {
 

@@ -8,6 +8,7 @@
 #include "compressors/quantization/int_quant.h"
 #include "compressors/quantization/mixed_prec.h"
 #include "compressors/quantization/post4bits.h"
+#include "compressors/registry.h"
 
 namespace ecps {
 

@@ -1,3 +1,5 @@
+#include "compressors/registry.h"
+
 #include <gtest/gtest.h>
 
 #include <set>

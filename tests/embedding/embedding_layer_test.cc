@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "common/rng.h"
+#include "compressors/registry.h"
 #include "tests/testing/feature_space.h"
+#include "tests/testing/status_testing.h"
 
 namespace ecps {
 namespace {
@@ -48,7 +50,7 @@ TEST(EmbeddingLayerTest, FullForwardEqualsDirectIndexing) {
   Rng rng(1);
   const std::vector<uint32_t> keys = RandomKeys(s, 9, &rng);
   std::vector<float> out(keys.size() * 6);
-  l->Forward(keys, out.data(), false);
+  ECPS_EXPECT_OK(l->Forward(keys, out.data(), false));
   for (size_t i = 0; i < keys.size(); ++i) {
     const uint64_t row = s.offsets[i % 4] + keys[i];
     for (int j = 0; j < 6; ++j) ASSERT_EQ(out[i * 6 + j], table[row * 6 + j]) << i;
@@ -64,8 +66,8 @@ TEST(EmbeddingLayerTest, BackwardSumsDuplicatesIntoOneStep) {
   // Two samples with the same key in field 0 (global row 1), different in field 1.
   const std::vector<uint32_t> keys = {1, 0, 1, 3};
   std::vector<float> out(8), grad = {0.5f, -1.0f, 1.0f, 2.0f, 0.25f, 0.5f, -3.0f, 0.125f};
-  l->Forward(keys, out.data(), true);
-  l->Backward(grad.data(), 1);
+  ECPS_EXPECT_OK(l->Forward(keys, out.data(), true));
+  ECPS_EXPECT_OK(l->Backward(grad.data(), 1));
   const std::vector<float> after = Table(*l);
 
   auto one_step = [&](uint64_t row, float g0, float g1) {
@@ -88,11 +90,11 @@ TEST(EmbeddingLayerTest, EvaluationForwardDoesNotDisturbBackward) {
   auto b = MakeLayer(s, {});
   std::vector<float> out(8), g(8, 0.5f);
   const std::vector<uint32_t> train = {1, 2}, eval = {7, 8};
-  a->Forward(train, out.data(), true);
-  a->Forward(eval, out.data(), false);
-  a->Backward(g.data(), 1);
-  b->Forward(train, out.data(), true);
-  b->Backward(g.data(), 1);
+  ECPS_EXPECT_OK(a->Forward(train, out.data(), true));
+  ECPS_EXPECT_OK(a->Forward(eval, out.data(), false));
+  ECPS_EXPECT_OK(a->Backward(g.data(), 1));
+  ECPS_EXPECT_OK(b->Forward(train, out.data(), true));
+  ECPS_EXPECT_OK(b->Backward(g.data(), 1));
   EXPECT_EQ(Table(*a), Table(*b));
 }
 
@@ -138,17 +140,17 @@ TEST_P(LayerRoundTripTest, SaveLoadThenIdenticalContinuedTraining) {
     const std::vector<uint32_t> keys = RandomKeys(s, 32, &r);
     out.resize(keys.size() * 8);
     grad.resize(keys.size() * 8);
-    l->Forward(keys, out.data(), true);
+    ECPS_EXPECT_OK(l->Forward(keys, out.data(), true));
     for (float& g : grad) g = static_cast<float>(r.Normal());
-    l->Backward(grad.data(), step);
+    ECPS_EXPECT_OK(l->Backward(grad.data(), step));
     return out;
   };
   for (int64_t t = 1; t <= 4; ++t) train(a.get(), t, rng.Fork(t));
-  const std::string blob = a->Save();
+  const std::string blob = a->Save().value();
 
   auto b = MakeLayer(s, opt, /*seed=*/999);  // different init: Load must overwrite it
   ASSERT_TRUE(b->Load(blob).ok());
-  EXPECT_EQ(b->Save(), blob);
+  EXPECT_EQ(b->Save().value(), blob);
   for (int64_t t = 5; t <= 9; ++t) {
     const Rng r = rng.Fork(t);
     const std::vector<float> oa = train(a.get(), t, r);
@@ -156,7 +158,7 @@ TEST_P(LayerRoundTripTest, SaveLoadThenIdenticalContinuedTraining) {
     ASSERT_EQ(oa, ob) << "step " << t;
   }
   EXPECT_EQ(Table(*a), Table(*b));
-  EXPECT_EQ(a->Save(), b->Save());
+  EXPECT_EQ(a->Save().value(), b->Save().value());
 }
 
 INSTANTIATE_TEST_SUITE_P(AllOptimizers, LayerRoundTripTest,
@@ -166,7 +168,7 @@ INSTANTIATE_TEST_SUITE_P(AllOptimizers, LayerRoundTripTest,
 
 TEST(EmbeddingLayerTest, LoadRejectsMismatchedLayer) {
   auto a = MakeLayer(Space({5, 5}, 4), {});
-  const std::string blob = a->Save();
+  const std::string blob = a->Save().value();
   auto wrong_dim = MakeLayer(Space({5, 5}, 8), {});
   EXPECT_EQ(wrong_dim->Load(blob).code(), absl::StatusCode::kFailedPrecondition);
   auto wrong_rows = MakeLayer(Space({5, 6}, 4), {});

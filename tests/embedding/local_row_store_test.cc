@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "embedding/row_store.h"
+#include "tests/testing/status_testing.h"
 
 namespace ecps {
 namespace {
@@ -115,7 +116,7 @@ TEST(LocalRowStoreTest, GatherMatchesTableAndZeroesNoRow) {
   p.rows[0] = {49, 0, 49};
   p.rows[1] = {6, kNoRow, 2, 2, kNoRow, 0};
   FetchedRows v;
-  s->Gather(p, &v);
+  ECPS_EXPECT_OK(s->Gather(p, &v));
   ASSERT_EQ(v.values.size(), 2u);
   ASSERT_EQ(v.values[0].size(), 9u);
   ASSERT_EQ(v.values[1].size(), 30u);
@@ -136,7 +137,7 @@ TEST(LocalRowStoreTest, DuplicateRowsGetSummedGradientAndOneAdamStep) {
   LookupPlan p = OnePerKey({3, 5, 3, kNoRow, 3});
   FetchedRows g;
   g.values = {{0.5f, -1.0f, 2.0f, 0.25f, 0.25f, 0.5f, 9.0f, 9.0f, -0.125f, 1.5f}};
-  s->Push(p, g, 1);
+  ECPS_EXPECT_OK(s->Push(p, g, 1));
 
   std::vector<float> ref3 = {before[6], before[7]}, st3(4, 0.0f);
   const float sum3[2] = {0.5f + 0.25f - 0.125f, -1.0f + 0.5f + 1.5f};
@@ -161,7 +162,7 @@ TEST(LocalRowStoreTest, DuplicatesWithSgdMoveByLrTimesSum) {
   LookupPlan p = OnePerKey({2, 2, 2, 0});
   FetchedRows g;
   g.values = {{1.0f, 2.0f, 4.0f, -2.0f}};
-  s->Push(p, g, 1);
+  ECPS_EXPECT_OK(s->Push(p, g, 1));
   EXPECT_FLOAT_EQ(Row(*s, 0, 2)[0], before[2] - 0.5f * 7.0f);
   EXPECT_FLOAT_EQ(Row(*s, 0, 0)[0], before[0] + 1.0f);
 }
@@ -174,7 +175,7 @@ TEST(LocalRowStoreTest, SummationOrderIsPlanOrder) {
   LookupPlan p = OnePerKey({1, 1, 1});
   FetchedRows g;
   g.values = {{1e8f, 1.0f, -1e8f}};
-  s->Push(p, g, 1);
+  ECPS_EXPECT_OK(s->Push(p, g, 1));
   EXPECT_EQ(Row(*s, 0, 1)[0], -((1e8f + 1.0f) + -1e8f));
 }
 
@@ -185,10 +186,10 @@ TEST(LocalRowStoreTest, AdamIsLazy) {
   ASSERT_TRUE(s->Reset({Spec("E", 8, 4)}, 2).ok());
   FetchedRows g;
   g.values = {{1, 1, 1, 1}};
-  s->Push(OnePerKey({3}), g, 1);
+  ECPS_EXPECT_OK(s->Push(OnePerKey({3}), g, 1));
   const std::vector<float> row3 = Row(*s, 0, 3);
-  s->Push(OnePerKey({4}), g, 2);
-  s->Push(OnePerKey({5}), g, 3);
+  ECPS_EXPECT_OK(s->Push(OnePerKey({4}), g, 2));
+  ECPS_EXPECT_OK(s->Push(OnePerKey({5}), g, 3));
   EXPECT_EQ(Row(*s, 0, 3), row3);
 }
 
@@ -205,7 +206,7 @@ TEST(LocalRowStoreTest, NonTrainableTablesAreNotUpdated) {
   p.rows = {{1}, {1}};
   FetchedRows g;
   g.values = {{1, 1}, {1, 1}};
-  s->Push(p, g, 1);
+  ECPS_EXPECT_OK(s->Push(p, g, 1));
   EXPECT_EQ(ReadAll(*s, 1), before);
 }
 
@@ -232,11 +233,11 @@ TEST(LocalRowStoreTest, ResetOptimizerStateGivesFreshAdam) {
   ASSERT_TRUE(s->Reset({Spec("E", 4, 2)}, 2).ok());
   FetchedRows g;
   g.values = {{1, -1}};
-  s->Push(OnePerKey({1}), g, 1);
-  s->ResetOptimizerState();
+  ECPS_EXPECT_OK(s->Push(OnePerKey({1}), g, 1));
+  ECPS_EXPECT_OK(s->ResetOptimizerState());
   std::vector<float> ref = Row(*s, 0, 1), st(4, 0.0f);
   ApplySparseUpdate(opt, 2, 2, g.values[0].data(), ref.data(), st.data());
-  s->Push(OnePerKey({1}), g, 2);
+  ECPS_EXPECT_OK(s->Push(OnePerKey({1}), g, 2));
   EXPECT_EQ(Row(*s, 0, 1), ref);
 }
 
@@ -261,13 +262,13 @@ TEST_P(StoreRoundTripTest, ResumedTrainingIsBitIdentical) {
     }
     for (int i = 0; i < 64 * 8; ++i) g.values[0].push_back(static_cast<float>(r.Normal()));
     for (int i = 0; i < 64 * 3; ++i) g.values[1].push_back(static_cast<float>(r.Normal()));
-    s->Push(p, g, t);
+    ECPS_EXPECT_OK(s->Push(p, g, t));
   };
   for (int64_t t = 1; t <= 5; ++t) step(a.get(), t, rng.Fork(t));
-  const std::string blob = a->Save();
+  const std::string blob = a->Save().value();
   auto b = NewLocalRowStore(opt);
   ASSERT_TRUE(b->Load(blob).ok());
-  EXPECT_EQ(b->Save(), blob);
+  EXPECT_EQ(b->Save().value(), blob);
   for (int64_t t = 6; t <= 10; ++t) {
     const Rng r = rng.Fork(t);
     step(a.get(), t, r);
@@ -275,7 +276,7 @@ TEST_P(StoreRoundTripTest, ResumedTrainingIsBitIdentical) {
   }
   EXPECT_EQ(ReadAll(*a, 0), ReadAll(*b, 0));
   EXPECT_EQ(ReadAll(*a, 1), ReadAll(*b, 1));
-  EXPECT_EQ(a->Save(), b->Save());
+  EXPECT_EQ(a->Save().value(), b->Save().value());
 }
 
 INSTANTIATE_TEST_SUITE_P(AllOptimizers, StoreRoundTripTest,
@@ -286,7 +287,7 @@ INSTANTIATE_TEST_SUITE_P(AllOptimizers, StoreRoundTripTest,
 TEST(LocalRowStoreTest, LoadRejectsCorruptionAndOptimizerMismatch) {
   auto a = NewLocalRowStore(Opt(SparseOptimizerKind::kAdam));
   ASSERT_TRUE(a->Reset({Spec("E", 10, 4)}, 5).ok());
-  std::string blob = a->Save();
+  std::string blob = a->Save().value();
   auto b = NewLocalRowStore(Opt(SparseOptimizerKind::kAdam));
   std::string flipped = blob;
   flipped[flipped.size() / 2] ^= 1;

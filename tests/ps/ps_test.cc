@@ -16,6 +16,7 @@
 #include "ps/fork_join.h"
 #include "ps/server.h"
 #include "ps/wire.h"
+#include "tests/testing/status_testing.h"
 
 namespace ecps::ps {
 namespace {
@@ -160,12 +161,12 @@ TEST(PsTest, MatchesLocalRowStoreBitForBitAndRestoresOntoThreeServers) {
     for (int step = 1; step <= 5; ++step) {
       LookupPlan p = Plan(step);
       FetchedRows a, b;
-      local->Gather(p, &a);
-      cl.Gather(p, &b);
+      ECPS_EXPECT_OK(local->Gather(p, &a));
+      ECPS_EXPECT_OK(cl.Gather(p, &b));
       ASSERT_EQ(a.values, b.values) << "step " << step;
       FetchedRows g = Grads(p, static_cast<float>(step));
-      local->Push(p, g, step);
-      cl.Push(p, g, step);
+      ECPS_EXPECT_OK(local->Push(p, g, step));
+      ECPS_EXPECT_OK(cl.Push(p, g, step));
     }
     std::vector<float> ra(1000 * 4), rb(1000 * 4);
     ASSERT_TRUE(local->ReadRows(0, 0, 1000, ra.data()).ok());
@@ -202,12 +203,12 @@ TEST(PsTest, MatchesLocalRowStoreBitForBitAndRestoresOntoThreeServers) {
   for (int step = 6; step <= 8; ++step) {
     LookupPlan p = Plan(step);
     FetchedRows a, b;
-    local->Gather(p, &a);
-    cl.Gather(p, &b);
+    ECPS_EXPECT_OK(local->Gather(p, &a));
+    ECPS_EXPECT_OK(cl.Gather(p, &b));
     ASSERT_EQ(a.values, b.values) << "step " << step;
     FetchedRows g = Grads(p, 1.0f);
-    local->Push(p, g, step);
-    cl.Push(p, g, step);
+    ECPS_EXPECT_OK(local->Push(p, g, step));
+    ECPS_EXPECT_OK(cl.Push(p, g, step));
   }
 }
 
@@ -342,13 +343,13 @@ TEST(PsTest, CodedPullsOfQuantizedTablesMatchLocalRowStoreBitForBit) {
   for (int step = 1; step <= 6; ++step) {
     LookupPlan p = QuantizedPlan(specs, step);
     FetchedRows a, b;
-    local->Gather(p, &a);
-    cl.Gather(p, &b);
+    ECPS_EXPECT_OK(local->Gather(p, &a));
+    ECPS_EXPECT_OK(cl.Gather(p, &b));
     for (size_t t = 0; t < specs.size(); ++t)
       ASSERT_EQ(a.values[t], b.values[t]) << specs[t].name << " step " << step;
     FetchedRows g = QuantizedGrads(specs, p, 0.5f * static_cast<float>(step));
-    local->Push(p, g, step);
-    cl.Push(p, g, step);
+    ECPS_EXPECT_OK(local->Push(p, g, step));
+    ECPS_EXPECT_OK(cl.Push(p, g, step));
   }
   for (size_t t = 0; t < specs.size(); ++t) {
     const size_t n = specs[t].rows * specs[t].width;
@@ -370,8 +371,8 @@ TEST(PsTest, CodedPullsSendCodesAndPerRowParameters) {
   for (int step = 1; step <= 4; ++step) {
     LookupPlan p = QuantizedPlan(specs, step);
     FetchedRows v;
-    cl.Gather(p, &v);
-    cl.Push(p, QuantizedGrads(specs, p, 1.0f), step);
+    ECPS_EXPECT_OK(cl.Gather(p, &v));
+    ECPS_EXPECT_OK(cl.Push(p, QuantizedGrads(specs, p, 1.0f), step));
   }
   auto server_bytes = [&] {
     uint64_t b = 0;
@@ -388,7 +389,7 @@ TEST(PsTest, CodedPullsSendCodesAndPerRowParameters) {
     unique.erase(kNoRow);
     const uint64_t before = server_bytes();
     FetchedRows v;
-    cl.Gather(p, &v);
+    ECPS_EXPECT_OK(cl.Gather(p, &v));
     const uint64_t sent = server_bytes() - before;
     // The servers' fp32 rows, row by row.
     const size_t w = specs[t].width;
@@ -495,7 +496,7 @@ TEST(PsTest, OneBlobLoadPointsToTheShardedPath) {
   ASSERT_TRUE(c.clients[0]->Reset(Specs(), 1).ok());
   auto local = NewLocalRowStore(SparseOptimizerConfig{});
   ASSERT_TRUE(local->Reset(Specs(), 1).ok());
-  Status s = c.clients[0]->Load(local->Save());
+  Status s = c.clients[0]->Load(local->Save().value());
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
   EXPECT_NE(s.message().find("SaveShards/LoadShards"), std::string::npos) << s;
 }
@@ -548,7 +549,7 @@ TEST(PsTest, MalformedRequestsAreRejectedAndTheServerKeepsServing) {
   // Still serving.
   LookupPlan p = Plan(1);
   FetchedRows v;
-  c.clients[0]->Gather(p, &v);
+  ECPS_EXPECT_OK(c.clients[0]->Gather(p, &v));
   EXPECT_EQ(v.values[0].size(), p.rows[0].size() * 4);
   EXPECT_GE(c.servers[0]->rejected_messages(), 8u);
 }
@@ -563,15 +564,15 @@ TEST(PsTest, SspStalenessBoundHolds) {
   // Worker 0 runs ahead while worker 1 is stalled: its pulls are served until
   // it is kStaleness clocks ahead, then they wait.
   for (int step = 1; step <= kStaleness; ++step) {
-    c.clients[0]->Gather(p, &v);
-    c.clients[0]->Push(p, g, step);
+    ECPS_EXPECT_OK(c.clients[0]->Gather(p, &v));
+    ECPS_EXPECT_OK(c.clients[0]->Push(p, g, step));
   }
   c.clients[0]->Gather(p, &v);  // clock 2 - 0 <= 2: served
-  c.clients[0]->Push(p, g, 3);
+  ECPS_EXPECT_OK(c.clients[0]->Push(p, g, 3));
   auto blocked = c.clients[0]->PullAsync(p, &v);  // clock 3 - 0 > 2: waits
   EXPECT_EQ(blocked.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
   FetchedRows v1;
-  c.clients[1]->Gather(p, &v1);
+  ECPS_EXPECT_OK(c.clients[1]->Gather(p, &v1));
   c.clients[1]->Push(p, g, 1);  // worker 1 reaches clock 1: 3 - 1 <= 2
   ASSERT_EQ(blocked.wait_for(std::chrono::seconds(10)), std::future_status::ready);
   EXPECT_TRUE(blocked.get().ok());
@@ -585,11 +586,11 @@ TEST(PsTest, BspAppliesAStepOnceAllWorkersPushed) {
   ASSERT_TRUE(c.clients[1]->Reset(Specs(), 1).ok());
   LookupPlan p = Plan(3);
   FetchedRows before, g = Grads(p, 1.0f), v;
-  c.clients[0]->Gather(p, &before);
-  c.clients[0]->Push(p, g, 1);
+  ECPS_EXPECT_OK(c.clients[0]->Gather(p, &before));
+  ECPS_EXPECT_OK(c.clients[0]->Push(p, g, 1));
   auto waiting = c.clients[0]->PullAsync(p, &v);  // needs worker 1's step 1
   EXPECT_EQ(waiting.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
-  c.clients[1]->Push(p, g, 1);
+  ECPS_EXPECT_OK(c.clients[1]->Push(p, g, 1));
   ASSERT_TRUE(waiting.get().ok());
   EXPECT_NE(v.values[0], before.values[0]);
   EXPECT_EQ(c.servers[0]->max_staleness(), 0);
@@ -611,20 +612,20 @@ TEST(PsTest, OrderedPrefetchReadsExactlyWhatAPullAfterThePushReads) {
   // Were the prefetch served before the pushes, it would read the old rows.
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   c.clients[0]->Gather(other, &eval);  // not the prefetched rows: a pull of its own
-  c.clients[1]->Gather(other, &v1);
+  ECPS_EXPECT_OK(c.clients[1]->Gather(other, &v1));
   EXPECT_EQ(eval.values, v1.values);
   EXPECT_EQ(c.clients[0]->prefetch_hits(), 0u);
-  c.clients[0]->Push(p1, g, 1);
-  c.clients[1]->Push(p1, g, 1);
+  ECPS_EXPECT_OK(c.clients[0]->Push(p1, g, 1));
+  ECPS_EXPECT_OK(c.clients[1]->Push(p1, g, 1));
   c.clients[0]->Gather(p2, &v0);  // the prefetch
   c.clients[1]->Gather(p2, &v1);  // a pull after both pushes
   EXPECT_EQ(c.clients[0]->prefetch_hits(), 1u);
   EXPECT_EQ(v0.values, v1.values);
   FetchedRows before;
-  c.clients[1]->Gather(p1, &before);
+  ECPS_EXPECT_OK(c.clients[1]->Gather(p1, &before));
   // Read for the clock after a push that never came: not used.
   c.clients[0]->Prefetch(p1);
-  c.clients[0]->Gather(p1, &v0);
+  ECPS_EXPECT_OK(c.clients[0]->Gather(p1, &v0));
   EXPECT_EQ(c.clients[0]->prefetch_hits(), 1u);
   EXPECT_EQ(v0.values, before.values);
   // Dropped by a whole-store operation (the rows it would read change).
@@ -632,8 +633,8 @@ TEST(PsTest, OrderedPrefetchReadsExactlyWhatAPullAfterThePushReads) {
   const std::vector<float> sevens(4, 7.0f);
   for (auto& cl : c.clients) ASSERT_TRUE(cl->WriteRows(0, 0, 1, sevens.data()).ok());
   for (auto& cl : c.clients) cl->Push(p2, Grads(p2, 1.0f), 2);
-  c.clients[0]->Gather(p1, &v0);
-  c.clients[1]->Gather(p1, &v1);
+  ECPS_EXPECT_OK(c.clients[0]->Gather(p1, &v0));
+  ECPS_EXPECT_OK(c.clients[1]->Gather(p1, &v1));
   EXPECT_EQ(c.clients[0]->prefetch_hits(), 1u);
   EXPECT_EQ(v0.values, v1.values);
 }
@@ -645,10 +646,10 @@ TEST(PsTest, OrderedPrefetchUnderAspReadsTheOwnPush) {
   ASSERT_TRUE(c.clients[0]->Reset(Specs(), 1).ok());
   const LookupPlan p = Plan(1);
   FetchedRows before, v, after;
-  c.clients[0]->Gather(p, &before);
+  ECPS_EXPECT_OK(c.clients[0]->Gather(p, &before));
   c.clients[0]->Prefetch(p);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  c.clients[0]->Push(p, Grads(p, 1.0f), 1);
+  ECPS_EXPECT_OK(c.clients[0]->Push(p, Grads(p, 1.0f), 1));
   c.clients[0]->Gather(p, &v);  // the prefetch
   EXPECT_EQ(c.clients[0]->prefetch_hits(), 1u);
   c.clients[0]->Gather(p, &after);  // a pull of its own
@@ -663,7 +664,7 @@ TEST(PsTest, EagerPrefetchIsServedBeforeTheOwnPush) {
   ASSERT_TRUE(c.clients[0]->Reset(Specs(), 1).ok());
   const LookupPlan p = Plan(1);
   FetchedRows before, v;
-  c.clients[0]->Gather(p, &before);
+  ECPS_EXPECT_OK(c.clients[0]->Gather(p, &before));
   auto pulled = [&] {
     return nlohmann::json::parse(c.servers[0]->StatsJson())["tables"][0]["pulls"].get<uint64_t>();
   };
@@ -675,8 +676,8 @@ TEST(PsTest, EagerPrefetchIsServedBeforeTheOwnPush) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   ASSERT_GT(pulled(), pulls);
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  c.clients[0]->Push(p, Grads(p, 1.0f), 1);
-  c.clients[0]->Gather(p, &v);
+  ECPS_EXPECT_OK(c.clients[0]->Push(p, Grads(p, 1.0f), 1));
+  ECPS_EXPECT_OK(c.clients[0]->Gather(p, &v));
   EXPECT_EQ(c.clients[0]->prefetch_hits(), 1u);
   EXPECT_EQ(v.values, before.values);
 }
@@ -704,11 +705,11 @@ TEST(PsTest, HotRowsAreTheRowsInMostPullsAndStatsSurviveALoad) {
     if (i % 2 == 0) p.rows[0].push_back(8);  // in every other pull
     for (int j = 0; j < 450; ++j) p.rows[0].push_back(100 + rng.Below(big.rows - 100));
     FetchedRows v;
-    cl.Gather(p, &v);
+    ECPS_EXPECT_OK(cl.Gather(p, &v));
     if (i % 250 == 0) {
       FetchedRows g;
       g.values = {std::vector<float>(v.values[0].size(), 0.01f)};
-      cl.Push(p, g, i / 250 + 1);
+      ECPS_EXPECT_OK(cl.Push(p, g, i / 250 + 1));
     }
   }
   auto table = [&] {
@@ -845,12 +846,12 @@ TEST(PsTest, RowWorkThreadsKeepResultsBitForBit) {
     for (int step = 1; step <= 4; ++step) {
       LookupPlan p = plan(big.rows, step, 6000);
       FetchedRows a, b;
-      local->Gather(p, &a);
-      cl.Gather(p, &b);
+      ECPS_EXPECT_OK(local->Gather(p, &a));
+      ECPS_EXPECT_OK(cl.Gather(p, &b));
       ASSERT_EQ(a.values, b.values) << "step " << step;
       FetchedRows g = grads(p, big.width, static_cast<float>(step));
-      local->Push(p, g, step);
-      cl.Push(p, g, step);
+      ECPS_EXPECT_OK(local->Push(p, g, step));
+      ECPS_EXPECT_OK(cl.Push(p, g, step));
     }
     std::vector<float> ra(big.rows * big.width), rb(ra.size());
     ASSERT_TRUE(local->ReadRows(0, 0, big.rows, ra.data()).ok());
@@ -870,14 +871,14 @@ TEST(PsTest, RowWorkThreadsKeepResultsBitForBit) {
         for (size_t t = 0; t < specs.size(); ++t)
           p.rows[t] = plan(specs[t].rows, step * 2 + w, 1500).rows[0];
         FetchedRows v;
-        c.clients[w]->Gather(p, &v);
+        ECPS_EXPECT_OK(c.clients[w]->Gather(p, &v));
         FetchedRows g;
         for (size_t t = 0; t < specs.size(); ++t) {
           LookupPlan one;
           one.rows = {p.rows[t]};
           g.values.push_back(grads(one, specs[t].width, 0.5f).values[0]);
         }
-        c.clients[w]->Push(p, g, step);
+        ECPS_EXPECT_OK(c.clients[w]->Push(p, g, step));
       }
     std::vector<std::vector<float>> rows(specs.size());
     for (size_t t = 0; t < specs.size(); ++t) {

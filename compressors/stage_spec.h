@@ -1,0 +1,22 @@
+// One stage of a method's stage plan and the flags the trainer honours
+// (docs/methods.md §1.9). Every flag here is read by worker/trainer.cc or
+// embedding/embedding_layer.cc; a flag a future method needs is added with the
+// trainer code that honours it, never before.
+#pragma once
+
+#include <string>
+
+namespace ecps {
+
+// One stage of a multi-stage method (methods.md §1.9).
+struct StageSpec {
+  std::string name;                    // "train", "warmup", "search", "retrain", "prune", ...
+  bool reset_optimizer_state = false;  // fresh Adam state at the start of the stage
+  bool freeze_dense = false;           // dense MLP not updated (AutoSrh search)
+  bool post_training = false;          // no training steps: a transform (Post4Bits, Dedup)
+  // Rows re-initialised from the run's seed, i.e. the very same initial values
+  // as stage 0 (PEP's lottery-ticket rewinding, §2.24).
+  bool reinit_rows = false;
+};
+
+}  // namespace ecps

@@ -1,0 +1,105 @@
+// The storage vocabulary shared by methods, stores and the wire: element
+// types, quantisation schemes, rounding, initialisers, the table spec, the
+// memory report and the whole-table row access (docs/methods.md §1.3, §1.6).
+// embedding/ and ps/ include this header (and lookup_plan.h), not the whole
+// method interface.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ecps {
+
+// Storage element types. Values reach disk and wire: never renumber.
+enum class DType : uint8_t {
+  kF32 = 0,
+  kF16 = 1,
+  kI8 = 2,   // signed int8 codes
+  kI16 = 3,  // signed int16 codes
+  kU8 = 4,   // unsigned int8 codes
+  kU16 = 5,  // unsigned int16 codes
+  kI32 = 6,  // ids / maps / codes (not trainable)
+  kU4 = 7,   // packed 4-bit codes, two per byte
+};
+size_t DTypeBits(DType t);
+const char* DTypeName(DType t);
+
+// How quantized codes map to values. Values reach disk: never renumber.
+enum class QuantScheme : uint8_t {
+  kNone = 0,    // fp32/fp16/int map: value = stored value
+  kGlobal = 1,  // value = code * scale + zero (one scale/zero per table)
+  kPerRow = 2,  // value = code * scale[row] + zero[row] (fp16 or fp32 pairs per row)
+};
+
+// Rounding used when a trained fp32 value is written back into a low-precision
+// table (methods.md §2.16, §2.17, §4 item 6).
+enum class Rounding : uint8_t { kNearest = 0, kStochasticPerElement = 1, kStochasticPerRow = 2 };
+
+// Initial distribution of a table's elements. Values reach disk: never renumber.
+enum class RowInit : uint8_t {
+  kUniform = 0,      // U(-init_bound, init_bound) (methods.md §1.3); bound 0 gives zeros
+  kConstant = 1,     // every element = init_value (MEmCom w = 1, b = 0; PEP g)
+  kNormalTails = 2,  // N(0,1) keeping only |z| >= 2, times init_value (TT-Rec cores, §2.7)
+};
+
+// One stored table of rows: the unit a parameter server shards.
+struct RowTableSpec {
+  std::string name;  // "E", "Q", "R", "core0", "M" (ROBE), "remap", ...
+  uint64_t rows = 0;
+  int width = 0;  // elements per row
+  DType dtype = DType::kF32;
+  QuantScheme quant = QuantScheme::kNone;
+  Rounding rounding = Rounding::kNearest;
+  double scale = 1.0, zero = 0.0;  // for QuantScheme::kGlobal
+  bool trainable = true;           // rows get sparse-optimizer state
+  // Initial values: U(-init_bound, init_bound) (methods.md §1.3); 0 disables.
+  double init_bound = 0.0;
+  RowInit init = RowInit::kUniform;
+  double init_value = 0.0;  // kConstant: the value; kNormalTails: the scale sigma
+  // QuantScheme::kPerRow only: storage type of each row's (scale, zero) pair
+  // (kF32 or kF16). Without learn_scale the pair is recomputed from the row's
+  // min/max on every optimizer write-back (MixedPrec, INT8 use_qparam), unless
+  // set explicitly through RowAccess::WriteRows (Post4Bits' range search).
+  DType scale_dtype = DType::kF32;
+  // ALPT (§2.18): the per-row scale is learned (LSQ gradient, its own Adam with
+  // lr scale_lr sharing the global step); zero is fixed at 0 and `scale` is the
+  // initial value.
+  bool learn_scale = false;
+  double scale_lr = 0.0;
+
+  bool operator==(const RowTableSpec&) const = default;
+};
+
+// Row-level access to the tables as stored, for the rare whole-table work of
+// stage changes and schedules (dedup, pruning thresholds, dimension transfer,
+// post-training quantisation). The local store implements it directly; the
+// parameter-server client implements it with chunked pulls/pushes. Not for the
+// per-batch path (use LookupPlan + Gather/Push there).
+class RowAccess {
+ public:
+  virtual ~RowAccess() = default;
+  // The tables currently held, in order.
+  virtual std::vector<RowTableSpec> StoredTables() const = 0;
+  // out: [count x width] dequantized fp32 values of rows [begin, begin+count).
+  virtual Status ReadRows(int table, uint64_t begin, uint64_t count, float* out) const = 0;
+  // Writes [count x width] fp32 values, converted to the table's dtype with its
+  // rounding. For QuantScheme::kPerRow tables `scale_zero` ([count x 2]) fixes
+  // each row's (scale, zero); null derives them as for an optimizer write.
+  // Optimizer state of the rows is left as is.
+  virtual Status WriteRows(int table, uint64_t begin, uint64_t count, const float* values,
+                           const float* scale_zero = nullptr) = 0;
+};
+
+// Exact memory accounting in bytes (methods.md §1.6).
+struct MemoryReport {
+  uint64_t inference_bytes = 0;  // everything a lookup needs at inference
+  uint64_t parameter_bytes = 0;  // trainable state as stored during training
+  uint64_t optimizer_bytes = 0;  // optimizer state (filled in by the RowStore's optimizer)
+  uint64_t auxiliary_bytes = 0;  // counters, masks, maps, architecture weights
+  uint64_t training_bytes() const { return parameter_bytes + optimizer_bytes + auxiliary_bytes; }
+};
+
+}  // namespace ecps
