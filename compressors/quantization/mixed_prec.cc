@@ -123,8 +123,11 @@ void MixedPrecEmbedding::DecodeBackward(const LookupPlan& plan, const FetchedRow
 MemoryReport MixedPrecEmbedding::Memory() const {
   const uint64_t n = space_.total(), d = space_.dim, c = cached_ids_.size();
   MemoryReport r;
-  r.inference_bytes = n * d + n * 2 * (DTypeBits(scale_dtype_) / 8) + c * 4 * d + c * 4;
-  r.parameter_bytes = r.inference_bytes;
+  // Rows of Q (codes + scale pair) and of the cache; the cache index (one
+  // int32 id per cached row) is side state a lookup needs.
+  r.parameter_bytes = n * d + n * 2 * (DTypeBits(scale_dtype_) / 8) + c * 4 * d;
+  r.auxiliary_bytes = c * 4;
+  r.inference_bytes = r.parameter_bytes + r.auxiliary_bytes;
   return r;
 }
 

@@ -43,7 +43,8 @@ class MixedPrecEmbedding final : public Compressor {
   void Decode(const LookupPlan& plan, const FetchedRows& rows, float* out) const override;
   void DecodeBackward(const LookupPlan& plan, const FetchedRows& rows, const float* grad_out,
                       FetchedRows* row_grads) override;
-  // inference = parameter = n·d + n·2·sizeof(scale) + C·4d + 4C.
+  // parameter = n·d + n·2·sizeof(scale) + C·4d (the rows of Q and the
+  // cache), auxiliary = 4C (the cache index), inference = their sum.
   MemoryReport Memory() const override;
   // The feature space, scale dtype, rounding and cached ids; LoadState
   // refuses a blob that differs from this Init's.
