@@ -278,6 +278,17 @@ TEST_F(MultiProcessTest, KilledServerStopsTheJobNamingItAndResumeOntoThreeServer
   EXPECT_NE(err.find("node 2 (role server, rank 1)"), std::string::npos) << err;
   EXPECT_NE(err.find("heartbeat"), std::string::npos) << err;
   for (Proc& w : job.workers) EXPECT_NE(w.ExitCode(), 0);
+  // Every other process ends with a message naming the dead node, through the
+  // scheduler's failure path: no CHECK failure, no abort backtrace.
+  std::vector<Proc*> others = {&job.servers[0]};
+  for (Proc& w : job.workers) others.push_back(&w);
+  for (Proc* p : others) {
+    const std::string e = ReadAll(p->err);
+    EXPECT_NE(e.find("node 2 (role server, rank 1)"), std::string::npos) << p->err << ":\n" << e;
+    for (const char* bad : {"Check failed", "CHECK", "Aborted", "backtrace", "terminate called"})
+      EXPECT_EQ(e.find(bad), std::string::npos) << p->err << " has '" << bad << "':\n" << e;
+    EXPECT_FALSE(WIFSIGNALED(p->status)) << p->err << " was killed by a signal:\n" << e;
+  }
 
   // Resume onto 3 servers with a 5-epoch limit; it must equal an
   // uninterrupted 5-epoch run.
