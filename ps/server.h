@@ -6,11 +6,10 @@
 // Requests are received and handled by `threads` handler threads (one of
 // them receives at a time, then handles what it received). Pulls of different (and the same)
 // virtual shards run concurrently; a push locks only the virtual shards it touches. The row
-// work of one big request is split by virtual shard over `row_threads` threads (ps/fork_join.h),
-// each shard's rows on one thread in request order, so sums and rounding draws do not depend
-// on the thread count. A malformed
-// request is answered with a kError reply (or, if it cannot even be decoded,
-// counted and dropped); it never stops the server.
+// work of one big request is split by virtual shard over `row_threads` threads
+// (common/fork_join.h), each shard's rows on one thread in request order, so sums and rounding
+// draws do not depend on the thread count. A malformed request is answered with a kError reply (or,
+// if it cannot even be decoded, counted and dropped); it never stops the server.
 //
 // Thread-safety: Start/Stop/Wait from the owning thread; Stats() and the
 // counters from any thread.
@@ -32,9 +31,9 @@
 
 #include "absl/base/thread_annotations.h"
 #include "comm/transport.h"
+#include "common/fork_join.h"
 #include "common/status.h"
 #include "embedding/row_store.h"
-#include "ps/fork_join.h"
 #include "ps/sharding.h"
 
 namespace ecps::ps {

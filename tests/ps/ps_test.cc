@@ -13,7 +13,6 @@
 #include "comm/rpc.h"
 #include "common/rng.h"
 #include "ps/client.h"
-#include "ps/fork_join.h"
 #include "ps/server.h"
 #include "ps/wire.h"
 #include "tests/testing/status_testing.h"
@@ -786,25 +785,6 @@ TEST(DividerTest, MatchesTheHardwareDivision) {
     ASSERT_EQ(local, sm.LocalRow(row));
     ASSERT_EQ(fast.ServerOf(row), sm.ServerOf(row));
   }
-}
-
-TEST(ForkJoinPoolTest, RunsEveryItemOnceFromConcurrentCallers) {
-  ForkJoinPool pool(3);
-  EXPECT_EQ(pool.threads(), 3);
-  std::vector<std::thread> callers;
-  std::atomic<int> bad{0};
-  for (int c = 0; c < 3; ++c)
-    callers.emplace_back([&] {
-      for (int round = 0; round < 300; ++round) {
-        const size_t n = static_cast<size_t>(round % 9);
-        std::vector<std::atomic<int>> hits(n);
-        pool.Run(n, [&](size_t i) { ++hits[i]; });
-        for (auto& h : hits)
-          if (h.load() != 1) ++bad;
-      }
-    });
-  for (auto& t : callers) t.join();
-  EXPECT_EQ(bad.load(), 0);
 }
 
 // Big requests (>= the server's parallel threshold) with duplicates, over

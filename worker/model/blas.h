@@ -11,6 +11,8 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include "common/fork_join.h"
+
 namespace ecps::model {
 
 // C[m x n] = alpha * op(A) * op(B) + beta * C, row-major.
@@ -38,6 +40,27 @@ inline void Gemv(bool trans, int m, int n, double alpha, const double* a, int ld
                  double beta, double* y) {
   cblas_dgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, m, n, alpha, a, lda, x, 1, beta, y,
               1);
+}
+
+// Sets the number of threads BLAS calls made from *this thread* may use and
+// returns the previous number.
+inline int ExchangeBlasThreads(int threads) {
+  const int saved = omp_get_max_threads();
+  if (threads != saved) omp_set_num_threads(threads);
+  return saved;
+}
+
+// The options of the dense backend's fork-join pools (common/fork_join.h):
+// items call BLAS single-threaded on every thread (the caller's own count is
+// restored after each Run()), and a waiting thread spins a little first:
+// the jobs of a step (forward, backward, optimizer) come back to back within
+// microseconds, while spinning longer would take the core away from the
+// trainer's other threads.
+inline ForkJoinOptions DensePoolOptions(int threads) {
+  return {.threads = threads,
+          .spin = 2000,
+          .exchange_setting = &ExchangeBlasThreads,
+          .item_setting = 1};
 }
 
 // Sets the number of threads BLAS calls made from *this thread* may use, for

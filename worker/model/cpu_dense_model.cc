@@ -36,7 +36,7 @@ CpuDenseNet<T>::CpuDenseNet(std::unique_ptr<DenseNet<T>> net, int threads)
       threads_(threads),
       params_(net_->layout().size()),
       grads_(net_->layout().size()) {
-  if (threads_ > 1) pool_ = std::make_unique<TaskPool>(threads_);
+  if (threads_ > 1) pool_ = std::make_unique<ForkJoinPool>(DensePoolOptions(threads_));
 }
 
 template <typename T>
@@ -45,7 +45,7 @@ void CpuDenseNet<T>::Plan(int batch) {
   // 2-core box: OpenBLAS's own OpenMP team (mode "blas") lost at batch 128,
   // 512 and 4096, and collapsed (2-20x slower, spinning) whenever the other
   // core was busy, because an OpenMP region cannot end before every team
-  // member has run. Shards on the TaskPool degrade to one-core speed instead.
+  // member has run. Shards on the ForkJoinPool degrade to one-core speed instead.
   const std::string& mode = net_->config().cpu_parallel;
   const bool use_blas = threads_ > 1 && mode == "blas";
   const int shards = use_blas ? 1 : std::clamp(batch / kMinShardRows, 1, threads_);
@@ -83,7 +83,7 @@ void CpuDenseNet<T>::Forward(int batch, const T* dense, const T* emb, T* logits)
     return;
   }
   // Shards are fixed row ranges, so whichever thread runs one, the result is
-  // the same (task_pool.h).
+  // the same (common/fork_join.h).
   pool_->Run(shards, run);
 }
 

@@ -6,7 +6,7 @@
 //
 // Threading (config.threads, 0 = all cores; config.cpu_parallel):
 //   shards: the batch is cut into S fixed row ranges (S = threads, fewer for
-//           tiny batches), each run as one TaskPool item (task_pool.h) with
+//           tiny batches), each run as one ForkJoinPool item (common/fork_join.h) with
 //           its own workspace and gradient buffer and single-threaded BLAS;
 //           the gradient buffers are then summed in shard order over fixed
 //           parameter chunks. Same batch + same threads => bit-identical
@@ -24,11 +24,11 @@
 #include <span>
 #include <vector>
 
+#include "common/fork_join.h"
 #include "common/large_alloc.h"
 #include "common/status.h"
 #include "worker/model/dense_model.h"
 #include "worker/model/dense_net.h"
-#include "worker/model/task_pool.h"
 
 namespace ecps::model {
 
@@ -72,7 +72,7 @@ class CpuDenseNet {
 
   std::unique_ptr<DenseNet<T>> net_;
   int threads_;
-  std::unique_ptr<TaskPool> pool_;  // null when threads_ == 1
+  std::unique_ptr<ForkJoinPool> pool_;  // null when threads_ == 1
   AlignedVector<T> params_, grads_;
   std::vector<Shard> shards_;
   size_t active_ = 0;

@@ -17,8 +17,8 @@
 
 #include "common/check.h"
 #include "common/large_alloc.h"
+#include "worker/model/blas.h"
 #include "worker/model/dense_model.h"
-#include "worker/model/task_pool.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define ECPS_MULTIVERSION __attribute__((target_clones("avx2", "default")))
@@ -80,7 +80,8 @@ class DenseOptimizerBase : public DenseOptimizer {
         n_(n),
         threads_(c.threads > 0 ? c.threads : std::max(1, omp_get_num_procs())),
         state_(n * state_per_param, 0.0f) {
-    if (threads_ > 1 && n_ > kChunk) pool_ = std::make_unique<model::TaskPool>(threads_);
+    if (threads_ > 1 && n_ > kChunk)
+      pool_ = std::make_unique<ForkJoinPool>(model::DensePoolOptions(threads_));
   }
 
   std::span<float> state() override { return state_; }
@@ -107,8 +108,8 @@ class DenseOptimizerBase : public DenseOptimizer {
   OptimizerConfig config_;
   size_t n_;
   int threads_;
-  LargeVector<float> state_;               // on huge pages: streamed every step
-  std::unique_ptr<model::TaskPool> pool_;  // null when single-threaded
+  LargeVector<float> state_;            // on huge pages: streamed every step
+  std::unique_ptr<ForkJoinPool> pool_;  // null when single-threaded
 };
 
 // State layout: m [n], then v [n].
