@@ -10,10 +10,11 @@ namespace ecps {
 
 ParamSchema FullEmbedding::Schema() {
   ParamSchema s;
-  s.String("init", "global",
-           "row initialisation: 'global' U(+-sqrt(1/max n_f)) for every row (methods.md 1.3) or "
-           "'per_field' U(+-sqrt(1/n_f)) per field (the DLRM reference code's)",
-           {"global", "per_field"});
+  s.String(
+      "init", "global",
+      "row initialisation: 'global' U(+-sqrt(1/max n_f)) for every row (docs/methods.md 1.3) or "
+      "'per_field' U(+-sqrt(1/n_f)) per field (the DLRM reference code's)",
+      {"global", "per_field"});
   return s;
 }
 

@@ -1,7 +1,7 @@
-// The uncompressed baseline (methods.md §2.1): one global fp32 table E of
+// The uncompressed baseline (docs/methods.md §2.1): one global fp32 table E of
 // total() rows x d, row = offsets[field] + local id, initialised U(-b, b) with
 // b = sqrt(1 / max_field_cardinality). The budget is ignored (always 100%).
-// Parameter `init`: "global" (that bound, methods.md §1.3) or "per_field"
+// Parameter `init`: "global" (that bound, docs/methods.md §1.3) or "per_field"
 // (field f's rows U(-b_f, b_f) with b_f = sqrt(1 / n_f), as the DLRM reference
 // code and the PyTorch peer initialise; written in InitStageRows(0)).
 //

@@ -1,5 +1,5 @@
 // Row codecs of the local store: how one row of a RowTableSpec is laid out in
-// bytes and converted to and from fp32 (methods.md §2.16-§2.19b).
+// bytes and converted to and from fp32 (docs/methods.md §2.16-§2.19b).
 //
 // Layout: every row occupies RowBytes(dtype, width) bytes, rows back to back;
 // a row never shares a byte with the next one (packed 4-bit rows of odd width
@@ -116,7 +116,7 @@ class WriteStats {
 // rounding stays unbiased. A constant row gets scale 0 and zero = min.
 void RowMinMaxParams(DType dtype, int width, const float* in, bool f16, float* scale, float* zero);
 
-// ALPT's LSQ gradient of the loss w.r.t. a row's scale (methods.md §2.18),
+// ALPT's LSQ gradient of the loss w.r.t. a row's scale (docs/methods.md §2.18),
 // before the factor g = 1/sqrt(N d qmax): with v_j = w_j / scale,
 //   sum_j grad_j * (round(v_j) - v_j   if qmin < v_j < qmax,
 //                   qmin              if v_j <= qmin,

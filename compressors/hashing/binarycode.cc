@@ -108,7 +108,7 @@ Status BinaryCodeEmbedding::Init(const CompressorContext& ctx, const ParamSet& p
     std::stable_sort(options[f].begin(), options[f].end(),
                      [](const Option& a, const Option& b) { return a.bytes < b.bytes; });
   }
-  // 1. Per-field share (methods.md §2.6.6).
+  // 1. Per-field share (docs/methods.md §2.6.6).
   std::vector<size_t> pick(nf, 0);
   uint64_t used = 0;
   for (int f = 0; f < nf; ++f) {

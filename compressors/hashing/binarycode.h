@@ -1,4 +1,4 @@
-// BinaryCode / binary hashing (methods.md §2.6; ORIG Yan et al., CIKM'21; not
+// BinaryCode / binary hashing (docs/methods.md §2.6; ORIG Yan et al., CIKM'21; not
 // in CODE). A field-local id x of a compressed field f is written in
 // L_f = ceil(log2 n_f) bits and cut into t_f blocks:
 //   skip:       block j = bits j, j+t, j+2t, ...          (default)
@@ -12,7 +12,7 @@
 // (n_f rows, one block) when no t gives fewer rows. All T_f are stacked in
 // one store table T.
 //
-// Why reachable rows per block and not methods.md's t·2^c: with t = ceil(L/c)
+// Why reachable rows per block and not docs/methods.md's t·2^c: with t = ceil(L/c)
 // blocks the bits rarely divide evenly (skip: L = 17, c = 14 gives t = 2
 // blocks of 9 and 8 bits), so a t·2^c table holds rows no id can reach
 // (32,768 rows of which 768 are used). Those rows were charged to the budget

@@ -1,4 +1,4 @@
-// CompoEmb, quotient-remainder compositional embedding (methods.md §2.3, CODE
+// CompoEmb, quotient-remainder compositional embedding (docs/methods.md §2.3, CODE
 // `compo`), one table pair per field. A compressed field f with collision c_f
 // stores Q_f (ceil(n_f/c_f) x d) and R_f (c_f x d); feature x gives
 //   e = Q_f[x div c_f] (*) R_f[x mod c_f],   (*) = element-wise mul (default) or sum.

@@ -1,4 +1,4 @@
-// Hash (methods.md §2.2, CODE `hash`): one table E of m = floor(n·CR) rows
+// Hash (docs/methods.md §2.2, CODE `hash`): one table E of m = floor(n·CR) rows
 // over the single global id space; a feature x of field f uses row
 // (offset_f + x) mod m.
 // per_field=true is CODE's use_multi=1 mode of the same method: field f gets
@@ -8,7 +8,7 @@
 // (where a small field's values mostly share rows with the rare values of the
 // big fields). It exists to tell the two effects apart (docs/results.md).
 //
-// Budget: closed form. methods.md writes m = ceil(n·CR); floor is used so that
+// Budget: closed form. docs/methods.md writes m = ceil(n·CR); floor is used so that
 // inference memory never exceeds the budget (it is within one row, hence
 // within 1% whenever n·CR >= 100). m >= 1: budgets below one row are
 // unreachable and the real ratio (one row) is reported.

@@ -1,4 +1,4 @@
-// MEmCom (methods.md §2.5; ORIG Pansare et al., MLSys'22; not in CODE): one
+// MEmCom (docs/methods.md §2.5; ORIG Pansare et al., MLSys'22; not in CODE): one
 // hashed table E (m x d) over the global id space plus a per-feature scalar
 // multiplier w (init 1) and, with bias=true (the PAPER's O(md + n)), a
 // per-feature scalar bias b (init 0):

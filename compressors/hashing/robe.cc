@@ -11,7 +11,7 @@ namespace ecps {
 using hashing_internal::CheckSame;
 
 namespace {
-// Ten int32 constants: P and the nine drawn values (methods.md §2.9 step 1).
+// Ten int32 constants: P and the nine drawn values (docs/methods.md §2.9 step 1).
 constexpr uint64_t kConstantBytes = 10 * sizeof(int32_t);
 }  // namespace
 

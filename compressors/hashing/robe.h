@@ -1,4 +1,4 @@
-// ROBE, random offset block embedding (methods.md §2.9, CODE `robe`): one
+// ROBE, random offset block embedding (docs/methods.md §2.9, CODE `robe`): one
 // flat fp32 array M of L elements over the single global id space. With Z
 // chunks per embedding (default 1), element i of feature x (global id), in
 // chunk z = i div (d/Z) at position p = i mod (d/Z), is

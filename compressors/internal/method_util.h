@@ -25,7 +25,7 @@ namespace ecps::method_internal {
 // cardinality. Errors name the method.
 Status CheckSpace(const char* name, const FeatureSpace& s);
 
-// U(-b, b) with b = sqrt(1 / max_field_cardinality) (methods.md §1.3).
+// U(-b, b) with b = sqrt(1 / max_field_cardinality) (docs/methods.md §1.3).
 double InitBound(const FeatureSpace& s);
 
 // Bytes of the uncompressed fp32 table, 4·n·d: the denominator of every

@@ -1,4 +1,4 @@
-// ALPT (methods.md §2.18, CODE `alpt`): one global table E of n x d *signed*
+// ALPT (docs/methods.md §2.18, CODE `alpt`): one global table E of n x d *signed*
 // int8/int16 codes with a learned per-row fp32 scale Δ (zero point 0), so
 // e = q[x] · Δ[x]. The store (RowTableSpec::learn_scale) keeps Δ with its own
 // Adam (lr scale_lr, the global step's bias corrections) and, per pushed row:

@@ -1,4 +1,4 @@
-// FP16 (methods.md §2.16): one global table E of n x d IEEE half values,
+// FP16 (docs/methods.md §2.16): one global table E of n x d IEEE half values,
 // initialised U(-b, b) (§1.3) and rounded once to fp16. The store runs the
 // fp32 optimizer (Adam m, v in fp32) on the decoded rows and writes them back
 // with stochastic rounding, one draw per element by default (nearest rounding

@@ -1,4 +1,4 @@
-// INT8 / INT16 (methods.md §2.17, CODE `quantize`), registered as `int8` and
+// INT8 / INT16 (docs/methods.md §2.17, CODE `quantize`), registered as `int8` and
 // `int16`: one global table E of n x d unsigned codes q with a global scale s
 // and zero point `middle`; value = q * s + min, min = middle - 2^(b-1) s, so
 // the representable range is [middle - 2^(b-1) s, middle + (2^(b-1) - 1) s].
@@ -43,7 +43,7 @@ class IntQuantEmbedding final : public quant_internal::OneTableMethod {
   std::vector<RowTableSpec> Tables() const override;
   // inference = parameter = n·d·b/8 (+ 8n with use_qparam). The global
   // (scale, middle) are hyper-parameters of the table spec, not charged (as
-  // methods.md §2.17: exactly 50% / 25%).
+  // docs/methods.md §2.17: exactly 50% / 25%).
   MemoryReport Memory() const override;
   // The feature space, digit, scale, middle, rounding and use_qparam (each
   // name its own magic); LoadState refuses a blob that differs.

@@ -1,4 +1,4 @@
-// MixedPrec (methods.md §2.19b, ORIG Yang et al. 2020): the whole table in
+// MixedPrec (docs/methods.md §2.19b, ORIG Yang et al. 2020): the whole table in
 // row-wise INT8 plus a small fp32 cache of the most frequent rows.
 //   Q      n x d u8 codes, per-row (scale, min) in fp16 (or fp32) recomputed
 //          from the row's min/max on every write, stochastic rounding;

@@ -1,4 +1,4 @@
-// Post4Bits (methods.md §2.19, ORIG Guan et al. 2019 / FBGEMM): a
+// Post4Bits (docs/methods.md §2.19, ORIG Guan et al. 2019 / FBGEMM): a
 // post-training method. Stage "train" trains a full fp32 table E (as `full`);
 // stage "quantize" (post_training) replaces it by n x d packed 4-bit codes
 // with a per-row fp16 (scale, bias): every row's range [xmin, xmax] comes from

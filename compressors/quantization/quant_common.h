@@ -33,7 +33,7 @@ using method_internal::OpenState;
 using method_internal::StateWriter;
 
 // The declared "rounding" parameter: stochastic_row (CODE, one draw per row,
-// methods.md §4 item 6), stochastic_element (textbook) or nearest.
+// docs/methods.md §4 item 6), stochastic_element (textbook) or nearest.
 inline const std::vector<std::string>& RoundingChoices() {
   static const std::vector<std::string> kChoices = {"stochastic_row", "stochastic_element",
                                                     "nearest"};

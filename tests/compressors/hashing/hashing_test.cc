@@ -28,7 +28,7 @@ using hashing_ref::TableValues;
 
 using testing::Space;
 
-// Criteo's 26 field cardinalities (methods.md §1.1).
+// Criteo's 26 field cardinalities (docs/methods.md §1.1).
 FeatureSpace Criteo() {
   return Space({1460,  583,  10131227, 2202608, 305, 24,     12517,   633,   3,
                 93145, 5683, 8351593,  3194,    27,  14992,  5461306, 10,    5652,
@@ -477,7 +477,7 @@ TEST(HashingBudgetTest, HashAndRobeHitEveryBudgetOnCriteo) {
       EXPECT_LE(r, b) << name << " " << b;
       EXPECT_GE(r, 0.99 * b) << name << " " << b;
     }
-  // methods.md §5: ROBE length at 50% is n·d/2 = 270,100,616 (minus our ten
+  // docs/methods.md §5: ROBE length at 50% is n·d/2 = 270,100,616 (minus our ten
   // int32 constants, charged to the budget).
   auto robe = Solve({"robe", {}, "robe"}, s, 0.5);
   EXPECT_EQ(dynamic_cast<RobeEmbedding&>(**robe).length(), 270100616u - 10);
@@ -570,7 +570,7 @@ TEST(HashingBudgetTest, CompoEmbSharedCollisionOnCriteo) {
                 static_cast<unsigned long>(ce.collision(2)), w.budget, r);
   }
   // 0.1%: c is capped at sqrt(n) = 5810 and shared, so CODE's solver compresses
-  // as far as it can and reports the real ratio (methods.md §4.5).
+  // as far as it can and reports the real ratio (docs/methods.md §4.5).
   auto m = Solve({"compoemb", {"solver=shared"}, ""}, s, 0.001);
   ASSERT_TRUE(m.ok());
   const double r = Ratio(**m, s);
@@ -887,7 +887,9 @@ TEST(HashingConstantsTest, AuthorsValuesArePinned) {
     auto m = Solve(c, s, 0.01);
     ASSERT_TRUE(m.ok()) << c.label;
     for (const RowTableSpec& t : (*m)->Tables()) {
-      if (t.init == RowInit::kUniform) EXPECT_DOUBLE_EQ(t.init_bound, bound) << c.label;
+      if (t.init == RowInit::kUniform) {
+        EXPECT_DOUBLE_EQ(t.init_bound, bound) << c.label;
+      }
     }
   }
   // CODE's defaults: CompoEmb aggregator mul, threshold 0; hash one global

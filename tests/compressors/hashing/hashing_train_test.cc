@@ -28,7 +28,7 @@ TEST_P(HashingTrainTest, TrainsDlrmAtTenPercent) {
   std::vector<std::string> sets = ds_->FastConfig(method);
   sets.insert(sets.end(),
               {"train.evals_per_epoch=2", "embedding.method=" + method, "embedding.budget=0.1"});
-  // MEmCom's per-id w and b alone take 2/d = 12.5% (methods.md §2.5): at 10%
+  // MEmCom's per-id w and b alone take 2/d = 12.5% (docs/methods.md §2.5): at 10%
   // it runs with w only (6.25%); its default is covered by the budget tests.
   if (method == "memcom") sets.push_back("embedding.params.bias=false");
   auto cfg = LoadTrainConfig("", sets);

@@ -66,7 +66,7 @@ TEST_F(QuantizationTrainerTest, EveryMethodTrainsWithDlrm) {
     if (c.method == "post4bits") {
       // The quantize stage takes no training steps, is evaluated on its own,
       // and training memory includes the fp32 stage with its Adam state
-      // (methods.md §1.6 counts every stage's structures).
+      // (docs/methods.md §1.6 counts every stage's structures).
       ASSERT_EQ(r["stages"].size(), 2u);
       EXPECT_EQ(r["steps"], 400);
       EXPECT_EQ(r["history"].back()["stage"], 1);
