@@ -43,8 +43,7 @@
 #include "common/rng.h"
 #include "embedding/row_store.h"
 #include "launch/simulate.h"
-#include "ps/client.h"
-#include "ps/server.h"
+#include "ps/inproc_cluster.h"
 #include "worker/data/gen_data.h"
 #include "worker/data/preprocess.h"
 #include "worker/trainer.h"
@@ -105,41 +104,24 @@ Rate MeasureTransport(const std::string& kind, const Setup& setup) {
   const uint64_t rows = setup.rows;
   const double seconds = setup.seconds;
   const bool verbose = setup.verbose;
-  comm::InProcHub hub;
-  std::unique_ptr<comm::Transport> st, wt;
-  std::string sep, wep;
-  if (kind == "inproc") {
-    st = comm::NewInProcTransport(&hub);
-    wt = comm::NewInProcTransport(&hub);
-    sep = *st->Bind("inproc://server");
-    wep = *wt->Bind("inproc://worker");
-  } else {
-    st = comm::NewZmqTransport();
-    wt = comm::NewZmqTransport();
-    auto a = st->Bind("tcp://127.0.0.1:0");
-    auto b = wt->Bind("tcp://127.0.0.1:0");
-    Die(a.status(), "bind");
-    Die(b.status(), "bind");
-    sep = *a;
-    wep = *b;
-  }
-  Die(st->Connect(2, wep), "connect");
-  Die(wt->Connect(1, sep), "connect");
   ps::ServerOptions so;
   so.shards = {1, 8};
   so.threads = setup.server_threads;
   so.row_threads = setup.row_threads;
   so.hot_keys = setup.hot_keys;
   so.optimizer.kind = SparseOptimizerKind::kSgd;
-  ps::Server server(so, st.get(), 1);
-  server.Start();
-  comm::Rpc rpc(wt.get(), 2);
-  rpc.Start();
+  // One server (node 1) and one worker (node 2), over `kind`.
+  ps::InProcClusterOptions copt;
+  copt.server = so;
+  copt.transport = kind;
+  auto cluster = ps::InProcCluster::Start(copt);
+  Die(cluster.status(), "cluster");
+  comm::Rpc& rpc = (*cluster)->rpc(0);
   ps::ClientOptions co;
-  co.servers = {1};
   co.virtual_shards = 8;
   co.optimizer = so.optimizer;
-  ps::Client client(co, &rpc);
+  std::unique_ptr<ps::Client> client_ptr = (*cluster)->NewClient(0, co);
+  ps::Client& client = *client_ptr;
   RowTableSpec spec;
   spec.name = "E";
   spec.rows = rows;
@@ -191,7 +173,7 @@ Rate MeasureTransport(const std::string& kind, const Setup& setup) {
       m.header.arg = copy ? 1 : 0;
       m.payloads.push_back(copy ? comm::Buffer::Copy(echo_src.data(), echo_src.size())
                                 : echo_payload);
-      auto f = rpc.Call(1, std::move(m));
+      auto f = rpc.Call(ps::InProcCluster::ServerNode(0), std::move(m));
       auto reply = rpc.Wait(f, 60000, "echo");
       Die(reply.status(), "echo");
       if (copy) std::memcpy(echo_dst.data(), reply->payloads[0].data, echo_dst.size());
@@ -226,8 +208,7 @@ Rate MeasureTransport(const std::string& kind, const Setup& setup) {
                  "wall / %.1f us client-thread CPU, Push %.1f / %.1f\n",
                  kind.c_str(), 1e6 * Since(t0) / n, 1e6 * (CpuSeconds() - c0) / n,
                  1e6 * gather_s / n, 1e6 * gather_cpu / n, 1e6 * push_s / n, 1e6 * push_cpu / n);
-    rpc.Stop();
-    server.Stop();
+    (*cluster)->Stop();
     return {Since(t0) / n, 0, 0, 0};
   }
   // Alternating rounds so that all three see the same machine load.
@@ -263,8 +244,7 @@ Rate MeasureTransport(const std::string& kind, const Setup& setup) {
                      1e6 * Since(t0) / n, 1e6 * (CpuSeconds() - c0) / n);
     }
   }
-  rpc.Stop();
-  server.Stop();
+  (*cluster)->Stop();
   return {Median(pp), Median(ec), Median(ec0), Median(lw)};
 }
 

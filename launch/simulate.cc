@@ -3,11 +3,9 @@
 #include <thread>
 
 #include "comm/collective.h"
-#include "comm/rpc.h"
 #include "common/logging.h"
 #include "launch/cluster_checkpoints.h"
-#include "ps/client.h"
-#include "ps/server.h"
+#include "ps/inproc_cluster.h"
 #include "scheduler/coordinator.h"
 #include "worker/trainer.h"
 
@@ -17,32 +15,12 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
                                        const ClusterShape& shape, bool resume,
                                        const SimulationHooks& hooks) {
   ASSIGN_OR_RETURN(SparseOptimizerConfig sparse, ServerOptimizerFromConfig(config));
-  comm::InProcHub hub;
   const int S = shape.servers, W = shape.workers;
-  auto ep = [](const char* role, int i) { return absl::StrCat("inproc://", role, i); };
-  std::vector<std::unique_ptr<comm::Transport>> st(S), wt(W);
-  for (int s = 0; s < S; ++s) {
-    st[s] = comm::NewInProcTransport(&hub);
-    RETURN_IF_ERROR(st[s]->Bind(ep("server", s)).status());
-  }
-  for (int w = 0; w < W; ++w) {
-    wt[w] = comm::NewInProcTransport(&hub);
-    RETURN_IF_ERROR(wt[w]->Bind(ep("worker", w)).status());
-  }
-  std::vector<int> server_nodes;
-  for (int s = 0; s < S; ++s) {
-    server_nodes.push_back(ServerNode(s));
-    for (int w = 0; w < W; ++w) {
-      RETURN_IF_ERROR(st[s]->Connect(WorkerNode(shape, w), ep("worker", w)));
-      RETURN_IF_ERROR(wt[w]->Connect(ServerNode(s), ep("server", s)));
-    }
-  }
-  std::vector<std::unique_ptr<ps::Server>> servers;
-  for (int s = 0; s < S; ++s) {
-    servers.push_back(std::make_unique<ps::Server>(ServerOptionsFor(shape, s, sparse), st[s].get(),
-                                                   ServerNode(s)));
-    servers.back()->Start();
-  }
+  ps::InProcClusterOptions copt;
+  copt.servers = S;
+  copt.workers = W;
+  copt.server = ServerOptionsFor(shape, 0, sparse);
+  ASSIGN_OR_RETURN(std::unique_ptr<ps::InProcCluster> cluster, ps::InProcCluster::Start(copt));
   scheduler::Coordinator coordinator;  // the scheduler's part
   comm::InProcCollectiveGroup group(
       W, [&](const std::vector<std::string>& parts) { return coordinator.Decide(parts); });
@@ -53,8 +31,6 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
   std::vector<std::thread> threads;
   for (int w = 0; w < W; ++w) {
     threads.emplace_back([&, w] {
-      comm::Rpc rpc(wt[w].get(), WorkerNode(shape, w));
-      rpc.Start();
       ps::Client* client = nullptr;
       TrainerEnv env;
       auto collective = group.Member(w);
@@ -66,7 +42,7 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
       env.checkpoints = &checkpoints;
       env.prefetch = shape.prefetch != ps::PrefetchMode::kOff;
       env.make_store = [&](const SparseOptimizerConfig& opt) {
-        auto c = std::make_unique<ps::Client>(ClientOptionsFor(shape, w, server_nodes, opt), &rpc);
+        auto c = cluster->NewClient(w, ClientOptionsFor(shape, w, cluster->server_nodes(), opt));
         client = c.get();
         checkpoints.set_client(client);
         return c;
@@ -84,18 +60,15 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
       }
       if (!results[w].ok())
         group.Abort(absl::StrCat("worker ", w, " failed: ", results[w].status().message()));
-      rpc.Stop();
     });
   }
   for (auto& t : threads) t.join();
-  for (auto& s : servers) s->Stop();
+  cluster->Stop();
   for (int w = 0; w < W; ++w)
     if (!results[w].ok())
       return Annotate(results[w].status(), absl::StrCat("worker ", w, " (simulation)"));
   nlohmann::json r = std::move(*results[0]);
-  uint64_t worker_bytes = 0, server_bytes = 0;
-  for (auto& t : wt) worker_bytes += t->bytes_sent();
-  for (auto& t : st) server_bytes += t->bytes_sent();
+  const uint64_t worker_bytes = cluster->worker_bytes(), server_bytes = cluster->server_bytes();
   const uint64_t bytes = worker_bytes + server_bytes;
   // Every byte that crossed the transport (pulls, pushes, collectives,
   // evaluation) over the training samples: the cost of the parameter server.

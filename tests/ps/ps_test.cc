@@ -11,8 +11,10 @@
 #include <thread>
 
 #include "comm/rpc.h"
+#include "common/check.h"
 #include "common/rng.h"
 #include "ps/client.h"
+#include "ps/inproc_cluster.h"
 #include "ps/server.h"
 #include "ps/wire.h"
 #include "tests/testing/status_testing.h"
@@ -24,69 +26,42 @@ using comm::Buffer;
 using comm::Message;
 using comm::MsgType;
 
-// S servers (nodes 0..S-1) and W clients (nodes 100+w) in one process.
+// S servers and W clients in one process (ps/inproc_cluster.h).
 struct Cluster {
   Cluster(int servers, int workers, int vshards, Consistency c = Consistency::kBsp,
-          int64_t staleness = 0, const std::string& tag = "a", int row_threads = 0,
-          PrefetchMode prefetch = PrefetchMode::kOff) {
+          int64_t staleness = 0, int row_threads = 0, PrefetchMode prefetch = PrefetchMode::kOff) {
     SparseOptimizerConfig opt;
     opt.lr = 0.01f;
-    std::vector<int> ids;
-    for (int s = 0; s < servers; ++s) {
-      auto t = comm::NewInProcTransport(&hub);
-      EXPECT_TRUE(t->Bind(Ep("s", s, tag)).ok());
-      ids.push_back(s);
-      server_transports.push_back(std::move(t));
-    }
+    InProcClusterOptions o;
+    o.servers = servers;
+    o.workers = workers;
+    o.server.shards = {servers, vshards};
+    o.server.num_workers = workers;
+    o.server.consistency = c;
+    o.server.optimizer = opt;
+    o.server.threads = 2;
+    o.server.row_threads = row_threads;
+    auto started = InProcCluster::Start(o);
+    ECPS_CHECK_OK(started.status());
+    cluster = std::move(*started);
+    for (int s = 0; s < servers; ++s) this->servers.push_back(&cluster->server(s));
     for (int w = 0; w < workers; ++w) {
-      auto t = comm::NewInProcTransport(&hub);
-      EXPECT_TRUE(t->Bind(Ep("w", w, tag)).ok());
-      worker_transports.push_back(std::move(t));
-    }
-    for (int s = 0; s < servers; ++s)
-      for (int w = 0; w < workers; ++w) {
-        EXPECT_TRUE(server_transports[s]->Connect(100 + w, Ep("w", w, tag)).ok());
-        EXPECT_TRUE(worker_transports[w]->Connect(s, Ep("s", s, tag)).ok());
-      }
-    for (int s = 0; s < servers; ++s) {
-      ServerOptions o;
-      o.rank = s;
-      o.shards = {servers, vshards};
-      o.num_workers = workers;
-      o.consistency = c;
-      o.optimizer = opt;
-      o.threads = 2;
-      o.row_threads = row_threads;
-      this->servers.push_back(std::make_unique<Server>(o, server_transports[s].get(), s));
-      this->servers.back()->Start();
-    }
-    for (int w = 0; w < workers; ++w) {
-      rpcs.push_back(std::make_unique<comm::Rpc>(worker_transports[w].get(), 100 + w));
-      rpcs.back()->Start();
-      ClientOptions o;
-      o.worker = w;
-      o.servers = ids;
-      o.virtual_shards = vshards;
-      o.consistency = c;
-      o.staleness = staleness;
-      o.primary = w == 0;
-      o.optimizer = opt;
-      o.timeout_ms = 20000;
-      o.prefetch = prefetch;
-      clients.push_back(std::make_unique<Client>(o, rpcs.back().get()));
+      ClientOptions co;
+      co.virtual_shards = vshards;
+      co.consistency = c;
+      co.staleness = staleness;
+      co.primary = w == 0;
+      co.optimizer = opt;
+      co.timeout_ms = 20000;
+      co.prefetch = prefetch;
+      rpcs.push_back(&cluster->rpc(w));
+      clients.push_back(cluster->NewClient(w, co));
     }
   }
-  ~Cluster() {
-    for (auto& r : rpcs) r->Stop();
-    for (auto& s : servers) s->Stop();
-  }
-  static std::string Ep(const char* role, int i, const std::string& tag) {
-    return "inproc://" + tag + role + std::to_string(i);
-  }
-  comm::InProcHub hub;
-  std::vector<std::unique_ptr<comm::Transport>> server_transports, worker_transports;
-  std::vector<std::unique_ptr<Server>> servers;
-  std::vector<std::unique_ptr<comm::Rpc>> rpcs;
+  ~Cluster() { cluster->Stop(); }  // before the clients go
+  std::unique_ptr<InProcCluster> cluster;
+  std::vector<Server*> servers;
+  std::vector<comm::Rpc*> rpcs;
   std::vector<std::unique_ptr<Client>> clients;
 };
 
@@ -196,7 +171,7 @@ TEST(PsTest, MatchesLocalRowStoreBitForBitAndRestoresOntoThreeServers) {
     EXPECT_FALSE(j[0]["tables"][0]["hot"].empty());
   }
   // A checkpoint from 2 servers restored onto 3 continues identically.
-  Cluster c3(3, 1, 8, Consistency::kBsp, 0, "b");
+  Cluster c3(3, 1, 8);
   Client& cl = *c3.clients[0];
   ASSERT_TRUE(cl.LoadShards(specs, files).ok());
   for (int step = 6; step <= 8; ++step) {
@@ -314,7 +289,7 @@ TEST(PsTest, InitialRowsOfEveryRowInitMatchLocalRowStoreBitForBit) {
     return bits;
   };
   for (int servers : {1, 3}) {
-    Cluster c(servers, 1, 8, Consistency::kBsp, 0, "init" + std::to_string(servers));
+    Cluster c(servers, 1, 8);
     Client& cl = *c.clients[0];
     ASSERT_TRUE(cl.Reset(specs, 77).ok());
     for (size_t t = 0; t < specs.size(); ++t) {
@@ -373,11 +348,7 @@ TEST(PsTest, CodedPullsSendCodesAndPerRowParameters) {
     ECPS_EXPECT_OK(cl.Gather(p, &v));
     ECPS_EXPECT_OK(cl.Push(p, QuantizedGrads(specs, p, 1.0f), step));
   }
-  auto server_bytes = [&] {
-    uint64_t b = 0;
-    for (auto& t : c.server_transports) b += t->bytes_sent();
-    return b;
-  };
+  auto server_bytes = [&] { return c.cluster->server_bytes(); };
   for (size_t t = 0; t < specs.size(); ++t) {
     // A plan that reads table t only.
     LookupPlan full = QuantizedPlan(specs, 9);
@@ -465,7 +436,7 @@ TEST(PsTest, CheckpointWithOtherVirtualShardCountIsRejected) {
     files = *saved;
     specs = c.clients[0]->EncodedSpecs();
   }
-  Cluster c(1, 1, 8, Consistency::kBsp, 0, "b");
+  Cluster c(1, 1, 8);
   Status s = c.clients[0]->LoadShards(specs, files);
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
   EXPECT_NE(s.message().find("virtual shard"), std::string::npos) << s;
@@ -504,18 +475,19 @@ TEST(PsTest, MalformedRequestsAreRejectedAndTheServerKeepsServing) {
   Cluster c(1, 1, 4);
   ASSERT_TRUE(c.clients[0]->Reset(Specs(), 1).ok());
   comm::Rpc& rpc = *c.rpcs[0];
+  const int server = InProcCluster::ServerNode(0);
   auto call = [&](Message m) {
-    auto f = rpc.Call(0, std::move(m));
+    auto f = rpc.Call(server, std::move(m));
     return rpc.Wait(f, 5000, "test").status();
   };
   // Undecodable bytes: dropped and counted.
-  ASSERT_TRUE(rpc.transport().SendRaw(0, comm::WireMessage{"junk", {}}).ok());
+  ASSERT_TRUE(rpc.transport().SendRaw(server, comm::WireMessage{"junk", {}}).ok());
   comm::WireMessage truncated = comm::EncodeMessage(Message{});
   truncated.header.resize(truncated.header.size() - 3);
-  ASSERT_TRUE(rpc.transport().SendRaw(0, std::move(truncated)).ok());
+  ASSERT_TRUE(rpc.transport().SendRaw(server, std::move(truncated)).ok());
   comm::WireMessage wrong_version = comm::EncodeMessage(Message{});
   wrong_version.header[5] = 99;
-  ASSERT_TRUE(rpc.transport().SendRaw(0, std::move(wrong_version)).ok());
+  ASSERT_TRUE(rpc.transport().SendRaw(server, std::move(wrong_version)).ok());
   // Decodable but wrong: an error reply each.
   Message pull;
   pull.header.type = MsgType::kPull;
@@ -601,7 +573,7 @@ TEST(PsTest, BspAppliesAStepOnceAllWorkersPushed) {
 // leave it pending; a prefetch read for another clock, or before a
 // whole-store operation, is not used.
 TEST(PsTest, OrderedPrefetchReadsExactlyWhatAPullAfterThePushReads) {
-  Cluster c(2, 2, 4, Consistency::kBsp, 0, "pf", 0, PrefetchMode::kOrdered);
+  Cluster c(2, 2, 4, Consistency::kBsp, 0, 0, PrefetchMode::kOrdered);
   for (auto& cl : c.clients) ASSERT_TRUE(cl->Reset(Specs(), 1).ok());
   const LookupPlan p1 = Plan(1), p2 = Plan(2), other = Plan(5);
   const FetchedRows g = Grads(p1, 1.0f);
@@ -641,7 +613,7 @@ TEST(PsTest, OrderedPrefetchReadsExactlyWhatAPullAfterThePushReads) {
 // Under ASP (and SSP) an ordered prefetch waits for the worker's own push
 // only: it reads its own writes, as a pull after the push does.
 TEST(PsTest, OrderedPrefetchUnderAspReadsTheOwnPush) {
-  Cluster c(1, 1, 4, Consistency::kAsp, 0, "pa", 0, PrefetchMode::kOrdered);
+  Cluster c(1, 1, 4, Consistency::kAsp, 0, 0, PrefetchMode::kOrdered);
   ASSERT_TRUE(c.clients[0]->Reset(Specs(), 1).ok());
   const LookupPlan p = Plan(1);
   FetchedRows before, v, after;
@@ -659,7 +631,7 @@ TEST(PsTest, OrderedPrefetchUnderAspReadsTheOwnPush) {
 // An eager prefetch (ASP) is served without waiting for the worker's own
 // push, and the next step's Gather() takes it.
 TEST(PsTest, EagerPrefetchIsServedBeforeTheOwnPush) {
-  Cluster c(1, 1, 4, Consistency::kAsp, 0, "pe", 0, PrefetchMode::kEager);
+  Cluster c(1, 1, 4, Consistency::kAsp, 0, 0, PrefetchMode::kEager);
   ASSERT_TRUE(c.clients[0]->Reset(Specs(), 1).ok());
   const LookupPlan p = Plan(1);
   FetchedRows before, v;
@@ -820,7 +792,7 @@ TEST(PsTest, RowWorkThreadsKeepResultsBitForBit) {
   {
     auto local = NewLocalRowStore(opt);
     ASSERT_TRUE(local->Reset({big}, 5).ok());
-    Cluster c(1, 1, 8, Consistency::kBsp, 0, "rw", 4);
+    Cluster c(1, 1, 8, Consistency::kBsp, 0, 4);
     Client& cl = *c.clients[0];
     ASSERT_TRUE(cl.Reset({big}, 5).ok());
     for (int step = 1; step <= 4; ++step) {
@@ -841,7 +813,7 @@ TEST(PsTest, RowWorkThreadsKeepResultsBitForBit) {
   std::vector<RowTableSpec> specs = QuantizedSpecs();
   for (RowTableSpec& s : specs) s.rows = 4000;
   auto run = [&](int row_threads) {
-    Cluster c(1, 2, 8, Consistency::kBsp, 0, "rq" + std::to_string(row_threads), row_threads);
+    Cluster c(1, 2, 8, Consistency::kBsp, 0, row_threads);
     EXPECT_TRUE(c.clients[0]->Reset(specs, 7).ok());
     EXPECT_TRUE(c.clients[1]->Reset(specs, 7).ok());
     for (int step = 1; step <= 3; ++step)
