@@ -21,10 +21,7 @@
 #include <string_view>
 #include <vector>
 
-#include "compressors/compressor.h"
-#if __has_include("compressors/registry.h")
 #include "compressors/registry.h"
-#endif
 
 namespace ecps {
 namespace {
