@@ -34,7 +34,22 @@ Status ZmqError(const zmq::error_t& e, const std::string& what) {
 
 namespace {
 
+// ZeroMQ's I/O thread calls FreeBufferOwner once a zero-copy frame is sent;
+// what the sender did before zmq_send happens before it, through hand-overs
+// inside libzmq, which is not built with ThreadSanitizer (scripts/tsan.sh):
+// these annotations tell TSan.
+#if defined(__SANITIZE_THREAD__)
+extern "C" void __tsan_acquire(void* addr);
+extern "C" void __tsan_release(void* addr);
+void HandOverToZmq(void* hint) { __tsan_release(hint); }
+void TakeOverFromZmq(void* hint) { __tsan_acquire(hint); }
+#else
+void HandOverToZmq(void*) {}
+void TakeOverFromZmq(void*) {}
+#endif
+
 void FreeBufferOwner(void* /*data*/, void* hint) {
+  TakeOverFromZmq(hint);
   delete static_cast<std::shared_ptr<const void>*>(hint);
 }
 
@@ -109,6 +124,7 @@ class ZmqTransport final : public Transport {
             Buffer& b = wire.payloads[i];
             bytes += b.size;
             auto* hint = new std::shared_ptr<const void>(b.owner);
+            HandOverToZmq(hint);
             zmq::message_t frame(const_cast<uint8_t*>(b.data), b.size, FreeBufferOwner, hint);
             p->socket.send(frame, i + 1 < n ? zmq::send_flags::sndmore : zmq::send_flags::none);
           }

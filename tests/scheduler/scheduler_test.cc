@@ -22,13 +22,15 @@ namespace ecps::scheduler {
 namespace {
 
 struct Cluster {
+  // Declared first, destroyed last: the agents' abort callbacks write them
+  // from the agents' threads until ~NodeAgent joins those.
+  std::mutex mu;
+  std::string last_abort;
+  std::atomic<int> aborts{0};
   comm::InProcHub hub;
   std::unique_ptr<comm::Transport> sched_transport;
   std::vector<std::unique_ptr<comm::Transport>> transports;
   std::vector<std::unique_ptr<NodeAgent>> agents;
-  std::atomic<int> aborts{0};
-  std::string last_abort;
-  std::mutex mu;
 
   explicit Cluster() {
     sched_transport = comm::NewInProcTransport(&hub);
