@@ -19,10 +19,12 @@ void AddHashingMethods(std::vector<CompressorInfo>* out) {
                   HashEmbedding::Schema(), &HashEmbedding::Create});
   out->push_back(
       {CompoEmbedding::kName, "hashing",
-       "quotient-remainder: Q[x div c] * R[x mod c] per field, shared c (methods.md 2.3)",
+       "quotient-remainder: Q[x div c] * R[x mod c] per field; shared c, per-field c filling the "
+       "budget, or the authors' solver (methods.md 2.3)",
        CompoEmbedding::Schema(), &CompoEmbedding::Create});
   out->push_back({DoubleHashEmbedding::kName, "hashing",
-                  "frequent ids own rows, the rest sum two hashed rows (methods.md 2.4)",
+                  "frequent ids own rows, the rest sum two rows of their field's hash table "
+                  "(methods.md 2.4)",
                   DoubleHashEmbedding::Schema(), &DoubleHashEmbedding::Create});
   out->push_back({MemComEmbedding::kName, "hashing",
                   "hashed row times a per-feature weight plus a per-feature bias (methods.md 2.5)",
