@@ -44,6 +44,7 @@
 #include "embedding/row_store.h"
 #include "launch/simulate.h"
 #include "ps/inproc_cluster.h"
+#include "ps/wire.h"
 #include "worker/data/gen_data.h"
 #include "worker/data/preprocess.h"
 #include "worker/trainer.h"
@@ -170,7 +171,7 @@ Rate MeasureTransport(const std::string& kind, const Setup& setup) {
     for (int r = 0; r < 2; ++r) {
       comm::Message m;
       m.header.type = comm::MsgType::kEcho;
-      m.header.arg = copy ? 1 : 0;
+      ps::internal::SetEchoCopies(&m.header, copy);
       m.payloads.push_back(copy ? comm::Buffer::Copy(echo_src.data(), echo_src.size())
                                 : echo_payload);
       auto f = rpc.Call(ps::InProcCluster::ServerNode(0), std::move(m));

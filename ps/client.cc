@@ -242,7 +242,7 @@ Status Client::Reset(const std::vector<RowTableSpec>& tables, uint64_t seed) {
   if (!opt_.primary) return OkStatus();
   Message m;
   m.header.type = MsgType::kReset;
-  m.header.step = static_cast<int64_t>(seed);
+  internal::SetResetSeed(&m.header, seed);
   m.payloads.push_back(Buffer::FromString(internal::EncodeSpecs(tables)));
   return Broadcast(std::move(m));
 }
@@ -341,9 +341,7 @@ Status Client::SendPull(const LookupPlan& plan, int64_t min_clock, int64_t reade
     if (total == 0) continue;
     Message m;
     m.header.type = MsgType::kPull;
-    m.header.step = min_clock;
-    m.header.arg = opt_.worker;
-    m.header.arg2 = reader;
+    internal::SetPullFields(&m.header, {min_clock, opt_.worker, reader});
     m.payloads = std::move(out[s]);
     p->fs[s] = rpc_->Call(opt_.servers[s], std::move(m));
     p->sent[s] = 1;
@@ -457,9 +455,7 @@ Status Client::DoPush(const LookupPlan& plan, const FetchedRows& grads, int64_t 
   for (int s = 0; s < ns; ++s) {
     Message m;
     m.header.type = MsgType::kPush;
-    m.header.step = step;
-    m.header.arg = opt_.worker;
-    m.header.arg2 = clock_;
+    internal::SetPushFields(&m.header, {step, opt_.worker, clock_});
     m.payloads = std::move(out[s]);
     m.payloads.push_back(Buffer::FromVector(BatchLookups(plan)));
     fs[s] = rpc_->Call(opt_.servers[s], std::move(m));
@@ -517,7 +513,7 @@ StatusOr<std::vector<Client::ShardFile>> Client::SaveShards(const std::string& p
   for (int s = 0; s < shards_.num_servers; ++s) {
     Message m;
     m.header.type = MsgType::kSave;
-    m.header.step = MinClockForRead();
+    internal::SetMinClock(&m.header, MinClockForRead());
     m.header.text = prefix;
     fs.push_back(rpc_->Call(opt_.servers[s], std::move(m)));
   }
@@ -603,8 +599,8 @@ Status Client::ReadRows(int table, uint64_t begin, uint64_t count, float* out) c
   for (int s = 0; s < ns; ++s) {
     Message m;
     m.header.type = MsgType::kReadRows;
-    m.header.arg = table;
-    m.header.step = MinClockForRead();
+    internal::SetTable(&m.header, table);
+    internal::SetMinClock(&m.header, MinClockForRead());
     m.payloads.push_back(Buffer::FromVector(std::vector<uint64_t>(rows[s])));
     fs[s] = rpc_->Call(opt_.servers[s], std::move(m));
   }
@@ -644,10 +640,10 @@ Status Client::WriteRows(int table, uint64_t begin, uint64_t count, const float*
   for (int s = 0; s < ns; ++s) {
     Message m;
     m.header.type = MsgType::kWriteRows;
-    m.header.arg = table;
+    internal::SetTable(&m.header, table);
     // Applied after every worker's pushes up to this worker's clock, like a
     // read at it: a method's write after a step lands after the step.
-    m.header.step = MinClockForRead();
+    internal::SetMinClock(&m.header, MinClockForRead());
     m.payloads.push_back(Buffer::FromVector(std::move(rows[s])));
     m.payloads.push_back(Buffer::FromVector(std::move(vals[s])));
     if (scale_zero != nullptr) m.payloads.push_back(Buffer::FromVector(std::move(sz[s])));

@@ -173,18 +173,22 @@ void Server::HandlerLoop() {
 int64_t Server::MinClock() const { return *std::min_element(clocks_.begin(), clocks_.end()); }
 
 bool Server::Ready(const Message& m) const {
-  if (m.header.step != internal::kNoWait && MinClock() < m.header.step) return false;
+  // Every message that may be parked carries a min clock (a pull's too).
+  const int64_t min_clock = internal::GetMinClock(m.header);
+  if (min_clock != internal::kNoWait && MinClock() < min_clock) return false;
   if (m.header.type != MsgType::kPull) return true;
   // A bad worker index is left for HandlePull to reject.
-  const int64_t w = m.header.arg;
-  return w < 0 || w >= static_cast<int64_t>(clocks_.size()) || clocks_[w] >= m.header.arg2;
+  const internal::PullFields f = internal::GetPullFields(m.header);
+  return f.worker < 0 || f.worker >= static_cast<int64_t>(clocks_.size()) ||
+         clocks_[f.worker] >= f.reader_clock;
 }
 
 bool Server::ParkIfEarly(Message* m) {
   std::lock_guard<std::mutex> l(clock_mu_);
   if (Ready(*m)) {
-    if (m->header.type == MsgType::kPull && m->header.step != internal::kNoWait) {
-      const int64_t stale = m->header.arg2 - MinClock();
+    const internal::PullFields f = internal::GetPullFields(m->header);
+    if (m->header.type == MsgType::kPull && f.min_clock != internal::kNoWait) {
+      const int64_t stale = f.reader_clock - MinClock();
       int64_t cur = max_staleness_.load();
       while (stale > cur && !max_staleness_.compare_exchange_weak(cur, stale)) {
       }
@@ -264,7 +268,7 @@ void Server::Handle(Message m) {
       break;
     case MsgType::kEcho:
       reply = comm::MakeReply(h, MsgType::kEchoReply);
-      if (h.arg == 1) {
+      if (internal::GetEchoCopies(h)) {
         // The reply's bytes written by the server, as a real reply's are
         // (bench/ps_bench.cc: a baseline that moves bytes in-process too).
         for (const Buffer& b : m.payloads) {
@@ -477,12 +481,13 @@ Status Server::HandlePush(Message m) {
       RETURN_IF_ERROR(CheckRows(static_cast<int>(t), m.payloads[2 * t].As<uint64_t>()));
     }
   }
-  const int worker = static_cast<int>(m.header.arg);
+  const internal::PushFields f = internal::GetPushFields(m.header);
+  const int worker = static_cast<int>(f.worker);
   if (worker < 0 || worker >= opt_.num_workers)
-    return InvalidArgument("push from worker ", worker, " of ", opt_.num_workers);
-  const int64_t clock = m.header.arg2;
+    return InvalidArgument("push from worker ", f.worker, " of ", opt_.num_workers);
+  const int64_t clock = f.clock;
   if (opt_.consistency != Consistency::kBsp) {
-    RETURN_IF_ERROR(ApplyPushes({&m}, m.header.step));
+    RETURN_IF_ERROR(ApplyPushes({&m}, f.opt_step));
     {
       std::lock_guard<std::mutex> l(clock_mu_);
       clocks_[worker] = std::max(clocks_[worker], clock);
@@ -507,7 +512,7 @@ Status Server::HandlePush(Message m) {
   }
   std::vector<const Message*> ptrs;
   for (const Message& p : complete) ptrs.push_back(&p);
-  Status s = ApplyPushes(ptrs, complete[0].header.step);
+  Status s = ApplyPushes(ptrs, internal::GetPushFields(complete[0].header).opt_step);
   {
     std::lock_guard<std::mutex> l(clock_mu_);
     for (int64_t& c : clocks_) c = std::max(c, clock);
@@ -597,7 +602,7 @@ void Server::RowWork(size_t rows, size_t items, const std::function<void(size_t)
 Status Server::HandleReset(const Message& m) {
   if (m.payloads.size() != 1) return InvalidArgument("reset needs 1 payload");
   ASSIGN_OR_RETURN(auto specs, internal::DecodeSpecs(m.payloads[0].view()));
-  const uint64_t seed = static_cast<uint64_t>(m.header.step);
+  const uint64_t seed = internal::GetResetSeed(m.header);
   const ShardMap& sm = opt_.shards;
   // Local specs: the rows this vshard holds, no initialiser (the values are
   // drawn below from the global stream and rounded with the vshard's own).
@@ -721,7 +726,7 @@ Status Server::HandleLoad(const Message& m) {
 
 Status Server::HandleReadRows(const Message& m, Message* reply) {
   std::shared_lock<std::shared_mutex> tl(tables_mu_);
-  const int64_t t = m.header.arg;
+  const int64_t t = internal::GetTable(m.header);
   if (t < 0 || static_cast<size_t>(t) >= specs_.size() || m.payloads.size() != 1)
     return InvalidArgument("read_rows: bad table ", t, " or payloads");
   RETURN_IF_ERROR(comm::ElementsOf<uint64_t>(m.payloads[0], "rows").status());
@@ -738,7 +743,7 @@ Status Server::HandleReadRows(const Message& m, Message* reply) {
 
 Status Server::HandleWriteRows(const Message& m) {
   std::shared_lock<std::shared_mutex> tl(tables_mu_);
-  const int64_t t = m.header.arg;
+  const int64_t t = internal::GetTable(m.header);
   if (t < 0 || static_cast<size_t>(t) >= specs_.size() ||
       (m.payloads.size() != 2 && m.payloads.size() != 3))
     return InvalidArgument("write_rows: bad table ", t, " or payloads");

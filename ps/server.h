@@ -88,8 +88,8 @@ class Server {
   void Handle(comm::Message m);
   // Serves `m` now or parks it until it is Ready().
   bool ParkIfEarly(comm::Message* m);
-  // Every worker's clock has reached m's min clock (header.step) and, for a
-  // pull, the reader's own pushes up to its clock (header.arg2) are applied:
+  // Every worker's clock has reached m's min clock (wire.h GetMinClock) and, for a
+  // pull, the reader's own pushes up to its clock (GetPullFields) are applied:
   // a pull sent ahead of the reader's push (ps::Client::Prefetch) waits for
   // it.
   bool Ready(const comm::Message& m) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(clock_mu_);

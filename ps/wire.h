@@ -47,6 +47,7 @@
 #include <string>
 #include <vector>
 
+#include "comm/message.h"
 #include "common/status.h"
 #include "compressors/storage.h"
 #include "embedding/row_codec.h"
@@ -62,6 +63,48 @@ void serialize(Archive& ar, RowTableSpec& s) {
 namespace ps::internal {
 
 inline constexpr int64_t kNoWait = std::numeric_limits<int64_t>::min();
+
+// Typed accessors of the header's generic fields (comm::Header step, arg,
+// arg2), one pair per message: the only code that knows which field carries
+// what (the table at the top of this file). Readers never touch the raw
+// fields.
+//   kPull: the min clock (kNoWait: none), the worker, the reader's clock.
+struct PullFields {
+  int64_t min_clock = 0;
+  int64_t worker = 0;
+  int64_t reader_clock = 0;
+};
+inline void SetPullFields(comm::Header* h, const PullFields& f) {
+  h->step = f.min_clock;
+  h->arg = f.worker;
+  h->arg2 = f.reader_clock;
+}
+inline PullFields GetPullFields(const comm::Header& h) { return {h.step, h.arg, h.arg2}; }
+//   kPush: the 1-based optimizer step, the worker, its clock after the push.
+struct PushFields {
+  int64_t opt_step = 0;
+  int64_t worker = 0;
+  int64_t clock = 0;
+};
+inline void SetPushFields(comm::Header* h, const PushFields& f) {
+  h->step = f.opt_step;
+  h->arg = f.worker;
+  h->arg2 = f.clock;
+}
+inline PushFields GetPushFields(const comm::Header& h) { return {h.step, h.arg, h.arg2}; }
+//   kReset: the initialisation seed.
+inline void SetResetSeed(comm::Header* h, uint64_t seed) { h->step = static_cast<int64_t>(seed); }
+inline uint64_t GetResetSeed(const comm::Header& h) { return static_cast<uint64_t>(h.step); }
+//   kSave, kReadRows, kWriteRows: served once every worker reached the min
+//   clock (parked until then, like a pull).
+inline void SetMinClock(comm::Header* h, int64_t min_clock) { h->step = min_clock; }
+inline int64_t GetMinClock(const comm::Header& h) { return h.step; }
+//   kReadRows, kWriteRows: the table.
+inline void SetTable(comm::Header* h, int64_t table) { h->arg = table; }
+inline int64_t GetTable(const comm::Header& h) { return h.arg; }
+//   kEcho: whether the server copies the payloads into fresh buffers.
+inline void SetEchoCopies(comm::Header* h, bool copy) { h->arg = copy ? 1 : 0; }
+inline bool GetEchoCopies(const comm::Header& h) { return h.arg == 1; }
 
 // The file of virtual shard `vshard` in a sharded checkpoint whose parts
 // start with `prefix` (docs/formats.md "Sharded checkpoint").

@@ -295,8 +295,9 @@ TEST(PsTest, InitialRowsOfEveryRowInitMatchLocalRowStoreBitForBit) {
     for (size_t t = 0; t < specs.size(); ++t) {
       const std::vector<uint32_t> want = rows_of(*local, t);
       EXPECT_EQ(rows_of(cl, t), want) << servers << " servers, table " << specs[t].name;
-      if (specs[t].init == RowInit::kNormalTails)  // drawn, not all equal
+      if (specs[t].init == RowInit::kNormalTails) {  // drawn, not all equal
         EXPECT_NE(want.front(), want.back()) << specs[t].name;
+      }
     }
   }
 }
@@ -491,7 +492,7 @@ TEST(PsTest, MalformedRequestsAreRejectedAndTheServerKeepsServing) {
   // Decodable but wrong: an error reply each.
   Message pull;
   pull.header.type = MsgType::kPull;
-  pull.header.step = INT64_MIN;
+  ps::internal::SetPullFields(&pull.header, {ps::internal::kNoWait, 0, 0});
   EXPECT_FALSE(call(pull).ok());  // no tables
   pull.payloads = {Buffer::FromVector(std::vector<uint64_t>{5000}),
                    Buffer::FromVector(std::vector<uint64_t>{})};
@@ -538,13 +539,13 @@ TEST(PsTest, SspStalenessBoundHolds) {
     ECPS_EXPECT_OK(c.clients[0]->Gather(p, &v));
     ECPS_EXPECT_OK(c.clients[0]->Push(p, g, step));
   }
-  c.clients[0]->Gather(p, &v);  // clock 2 - 0 <= 2: served
+  ECPS_EXPECT_OK(c.clients[0]->Gather(p, &v));  // clock 2 - 0 <= 2: served
   ECPS_EXPECT_OK(c.clients[0]->Push(p, g, 3));
   auto blocked = c.clients[0]->PullAsync(p, &v);  // clock 3 - 0 > 2: waits
   EXPECT_EQ(blocked.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
   FetchedRows v1;
   ECPS_EXPECT_OK(c.clients[1]->Gather(p, &v1));
-  c.clients[1]->Push(p, g, 1);  // worker 1 reaches clock 1: 3 - 1 <= 2
+  ECPS_EXPECT_OK(c.clients[1]->Push(p, g, 1));  // worker 1 reaches clock 1: 3 - 1 <= 2
   ASSERT_EQ(blocked.wait_for(std::chrono::seconds(10)), std::future_status::ready);
   EXPECT_TRUE(blocked.get().ok());
   for (auto& s : c.servers) EXPECT_LE(s->max_staleness(), kStaleness);
@@ -578,18 +579,18 @@ TEST(PsTest, OrderedPrefetchReadsExactlyWhatAPullAfterThePushReads) {
   const LookupPlan p1 = Plan(1), p2 = Plan(2), other = Plan(5);
   const FetchedRows g = Grads(p1, 1.0f);
   FetchedRows v0, v1, eval;
-  for (auto& cl : c.clients) cl->Gather(p1, &v0);
+  for (auto& cl : c.clients) ECPS_EXPECT_OK(cl->Gather(p1, &v0));
   c.clients[0]->Prefetch(p2);
   // Were the prefetch served before the pushes, it would read the old rows.
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  c.clients[0]->Gather(other, &eval);  // not the prefetched rows: a pull of its own
+  ECPS_EXPECT_OK(c.clients[0]->Gather(other, &eval));  // not the prefetched rows: a pull of its own
   ECPS_EXPECT_OK(c.clients[1]->Gather(other, &v1));
   EXPECT_EQ(eval.values, v1.values);
   EXPECT_EQ(c.clients[0]->prefetch_hits(), 0u);
   ECPS_EXPECT_OK(c.clients[0]->Push(p1, g, 1));
   ECPS_EXPECT_OK(c.clients[1]->Push(p1, g, 1));
-  c.clients[0]->Gather(p2, &v0);  // the prefetch
-  c.clients[1]->Gather(p2, &v1);  // a pull after both pushes
+  ECPS_EXPECT_OK(c.clients[0]->Gather(p2, &v0));  // the prefetch
+  ECPS_EXPECT_OK(c.clients[1]->Gather(p2, &v1));  // a pull after both pushes
   EXPECT_EQ(c.clients[0]->prefetch_hits(), 1u);
   EXPECT_EQ(v0.values, v1.values);
   FetchedRows before;
@@ -603,7 +604,7 @@ TEST(PsTest, OrderedPrefetchReadsExactlyWhatAPullAfterThePushReads) {
   c.clients[0]->Prefetch(p1);
   const std::vector<float> sevens(4, 7.0f);
   for (auto& cl : c.clients) ASSERT_TRUE(cl->WriteRows(0, 0, 1, sevens.data()).ok());
-  for (auto& cl : c.clients) cl->Push(p2, Grads(p2, 1.0f), 2);
+  for (auto& cl : c.clients) ECPS_EXPECT_OK(cl->Push(p2, Grads(p2, 1.0f), 2));
   ECPS_EXPECT_OK(c.clients[0]->Gather(p1, &v0));
   ECPS_EXPECT_OK(c.clients[1]->Gather(p1, &v1));
   EXPECT_EQ(c.clients[0]->prefetch_hits(), 1u);
@@ -621,9 +622,9 @@ TEST(PsTest, OrderedPrefetchUnderAspReadsTheOwnPush) {
   c.clients[0]->Prefetch(p);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ECPS_EXPECT_OK(c.clients[0]->Push(p, Grads(p, 1.0f), 1));
-  c.clients[0]->Gather(p, &v);  // the prefetch
+  ECPS_EXPECT_OK(c.clients[0]->Gather(p, &v));  // the prefetch
   EXPECT_EQ(c.clients[0]->prefetch_hits(), 1u);
-  c.clients[0]->Gather(p, &after);  // a pull of its own
+  ECPS_EXPECT_OK(c.clients[0]->Gather(p, &after));  // a pull of its own
   EXPECT_NE(v.values, before.values);
   EXPECT_EQ(v.values, after.values);
 }
