@@ -42,6 +42,8 @@ struct Table {
   LargeVector<float> scale_zero;
   // learn_scale (ALPT): Adam (m, v) of each row's scale.
   LargeVector<float> scale_state;
+  // Clipped and non-finite values written into the codes (row_codec.h).
+  row_codec::WriteStats stats;
   bool coded() const { return spec.dtype != DType::kF32; }
 };
 
@@ -170,6 +172,7 @@ class LocalRowStore final : public RowStore {
           src = init.data();
         }
         for (uint64_t r = 0; r < rows; ++r) EncodeOne(&tb, r, src + r * w, nullptr);
+        RETURN_IF_ERROR(tb.stats.Check(tb.spec));
       }
       tb.state.assign(rows * tb.state_floats, StateInitValue(opt_));
     }
@@ -231,6 +234,9 @@ class LocalRowStore final : public RowStore {
       const GradRun run{static_cast<int>(t), rows, grads.values[t].data()};
       RETURN_IF_ERROR(SumDuplicates(tb, std::span<const GradRun>(&run, 1)));
       Update(&tb, unique_.data(), sums_.data(), unique_.size(), rows.size(), factors);
+      // A non-finite gradient made a non-finite weight: the step is refused
+      // (the codes hold the value nearest 0, never an undefined cast).
+      if (tb.coded()) RETURN_IF_ERROR(tb.stats.Check(tb.spec));
     }
     return OkStatus();
   }
@@ -256,11 +262,13 @@ class LocalRowStore final : public RowStore {
             if (row >= tb.spec.rows) return RowOutOfRange(tb, row);
           Update(&tb, r.rows.data(), r.grads, r.rows.size(), lookups[t], factors);
         }
+        if (tb.coded()) RETURN_IF_ERROR(tb.stats.Check(tb.spec));
         continue;
       }
       RETURN_IF_ERROR(SumDuplicates(tb, runs, static_cast<int>(t)));
       if (!unique_.empty())
         Update(&tb, unique_.data(), sums_.data(), unique_.size(), lookups[t], factors);
+      if (tb.coded()) RETURN_IF_ERROR(tb.stats.Check(tb.spec));
     }
     return OkStatus();
   }
@@ -414,6 +422,13 @@ class LocalRowStore final : public RowStore {
     RETURN_IF_ERROR(CheckRange(table, begin, count));
     Table& tb = tables_[table];
     const size_t w = tb.spec.width;
+    // Whole-table writes are rare: every value is checked before any is
+    // written, so a bad write changes nothing.
+    for (size_t i = 0; i < count * w; ++i)
+      if (!std::isfinite(values[i]))
+        return InvalidArgument("write of table '", tb.spec.name, "': row ", begin + i / w,
+                               " element ", i % w, " is ", values[i],
+                               " (not finite); nothing was written");
     if (!tb.coded()) {
       std::memcpy(tb.values.data() + begin * w, values, count * w * sizeof(float));
       return OkStatus();
@@ -421,7 +436,7 @@ class LocalRowStore final : public RowStore {
     if (tb.spec.quant != QuantScheme::kPerRow) scale_zero = nullptr;
     for (uint64_t i = 0; i < count; ++i)
       EncodeOne(&tb, begin + i, values + i * w, scale_zero ? scale_zero + 2 * i : nullptr);
-    return OkStatus();
+    return tb.stats.Check(tb.spec);
   }
 
   Status ReadCodes(int table, std::span<const uint64_t> rows, uint8_t* codes,
@@ -521,8 +536,8 @@ class LocalRowStore final : public RowStore {
         stride = 1;
         break;
     }
-    row_codec::EncodeRow(s.dtype, s.width, in, scale, zero, u, stride,
-                         tb->codes.data() + r * tb->row_bytes);
+    tb->stats.Add(row_codec::EncodeRow(s.dtype, s.width, in, scale, zero, u, stride,
+                                       tb->codes.data() + r * tb->row_bytes));
   }
 
   // The optimizer step of a coded table for the n distinct `rows` with

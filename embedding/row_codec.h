@@ -33,7 +33,7 @@
 #include <cstdint>
 
 #include "common/status.h"
-#include "compressors/compressor.h"
+#include "compressors/storage.h"
 
 namespace ecps::row_codec {
 

@@ -12,13 +12,14 @@
 #include "common/evaluation.h"
 #include "common/file_util.h"
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "common/rng.h"
 #include "common/stage_plan.h"
 #include "compressors/registry.h"
 #include "embedding/sparse_optimizer.h"
 #include "worker/checkpoint.h"
 #include "worker/git_commit.h"  // generated: ECPS_GIT_COMMIT
-#include "worker/metrics.h"
+#include "worker/model/loss.h"
 #include "worker/progress.h"
 
 namespace ecps {
@@ -208,6 +209,16 @@ Status Trainer::TrainStep(std::span<const uint64_t> global_rows,
       RETURN_IF_ERROR(Annotate(env_.workers->AllreduceSum(method.DenseGrads()),
                                "method dense gradient all-reduce"));
   }
+  // A diverged model stops here, before any parameter takes the step: the
+  // gradients (all-reduced: the same on every worker, so every worker stops
+  // alike) hold a NaN or an infinity. 0 * x is NaN exactly when x is not
+  // finite, and the sum vectorises.
+  float probe = 0.0f;
+  for (float g : model_->grads()) probe += 0.0f * g;
+  if ((num_workers() == 1 && !std::isfinite(last_loss_)) || !std::isfinite(probe))
+    return FailedPrecondition("the training loss (", last_loss_,
+                              " on this worker's share) or its gradient is not finite: the model "
+                              "diverged (try a lower optimizer.lr)");
   const StageSpec& stage = stage_spec_;
   if (!stage.freeze_dense) {
     dense_opt_->Step(model_->params(), model_->grads(), state_.opt_step);
@@ -427,7 +438,8 @@ StatusOr<nlohmann::json> Trainer::Run(bool resume) {
     RETURN_IF_ERROR(embedding_->BeginStage(state_.stage));
     RETURN_IF_ERROR(ResizeMethodOptimizer());
     RETURN_IF_ERROR(SyncWorkers("stage change"));
-    const StageSpec& next = embedding_->compressor().Stages()[state_.stage];
+    // A copy: Stages() returns a temporary.
+    const StageSpec next = embedding_->compressor().Stages()[state_.stage];
     if (next.reset_optimizer_state) {
       std::fill(dense_opt_->state().begin(), dense_opt_->state().end(), 0.0f);
       if (method_opt_ != nullptr)

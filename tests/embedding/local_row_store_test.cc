@@ -309,5 +309,51 @@ TEST(LocalRowStoreTest, RowAccessReadsAndWritesRanges) {
   EXPECT_EQ(s->ReadRows(1, 0, 1, out).code(), absl::StatusCode::kOutOfRange);
 }
 
+// Bad input on the data path is an error, never an abort or a silent wrong
+// row: rows out of range on Gather/Push, and non-finite values, which a
+// whole-table write refuses before writing anything and an optimizer step of
+// an integer-coded table reports (the code holds the value nearest 0, not an
+// undefined cast).
+TEST(LocalRowStoreTest, BadRowsAndNonFiniteValuesAreErrors) {
+  auto s = NewLocalRowStore(Opt(SparseOptimizerKind::kSgd, 1.0f));
+  RowTableSpec q = Spec("Q", 4, 2);
+  q.dtype = DType::kU16;
+  q.quant = QuantScheme::kGlobal;
+  q.scale = 1.0 / 1024;
+  q.zero = -32.0;
+  ASSERT_TRUE(s->Reset({Spec("E", 4, 2), q}, 5).ok());
+  LookupPlan far;
+  far.Reset(1, 2);
+  far.per_key = {1, 0};
+  far.rows[0] = {4};
+  FetchedRows v;
+  EXPECT_EQ(s->Gather(far, &v).code(), absl::StatusCode::kOutOfRange);
+  FetchedRows g;
+  g.values = {{1.0f, 1.0f}, {}};
+  EXPECT_EQ(s->Push(far, g, 1).code(), absl::StatusCode::kOutOfRange);
+
+  const std::vector<float> e_before = ReadAll(*s, 0), q_before = ReadAll(*s, 1);
+  const float nan = std::nanf("");
+  const float bad[4] = {0.5f, 0.25f, nan, 1.0f};
+  for (int t : {0, 1}) {
+    Status w = s->WriteRows(t, 0, 2, bad);
+    EXPECT_EQ(w.code(), absl::StatusCode::kInvalidArgument) << w;
+    EXPECT_NE(w.message().find("not finite"), std::string_view::npos) << w;
+  }
+  EXPECT_EQ(ReadAll(*s, 0), e_before);  // nothing was written
+  EXPECT_EQ(ReadAll(*s, 1), q_before);
+
+  LookupPlan one;
+  one.Reset(1, 2);
+  one.per_key = {0, 1};
+  one.rows[1] = {2};
+  g.values = {{}, {nan, 0.0f}};
+  Status p = s->Push(one, g, 1);
+  EXPECT_EQ(p.code(), absl::StatusCode::kInvalidArgument) << p;
+  EXPECT_NE(p.message().find("'Q'"), std::string_view::npos) << p;
+  // The value read back is the code nearest 0, finite.
+  for (float x : Row(*s, 1, 2)) EXPECT_TRUE(std::isfinite(x)) << x;
+}
+
 }  // namespace
 }  // namespace ecps

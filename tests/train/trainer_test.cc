@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include "common/file_util.h"
 #include "tests/testing/small_dataset.h"
@@ -52,6 +53,18 @@ TEST_F(TrainerTest, LearnsThePlantedSignalAndReportsEverything) {
   EXPECT_EQ((*r)["history"].size(), 4u);  // evals_per_epoch=4, one epoch
   EXPECT_TRUE(FileExists(ds_->dir() + "/learn/results.json"));
   EXPECT_TRUE(FileExists(ds_->dir() + "/learn/best.ckpt"));
+}
+
+// A diverged model (here: a NaN planted in the dense parameters) stops the
+// run at the step it happened, with a clear error; nothing aborts.
+TEST_F(TrainerTest, NonFiniteLossStopsTrainingNamingTheStep) {
+  auto t = Trainer::Create(Config("nan"), ds_->data());
+  ASSERT_TRUE(t.ok()) << t.status();
+  (*t)->model().params()[0] = std::numeric_limits<float>::quiet_NaN();
+  auto r = (*t)->Run(false);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("training step 1"), std::string_view::npos) << r.status();
+  EXPECT_NE(r.status().message().find("not finite"), std::string_view::npos) << r.status();
 }
 
 TEST_F(TrainerTest, SameSeedSameResult) {
