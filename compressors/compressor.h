@@ -56,7 +56,7 @@ struct FeatureSpace {
 // Everything a method may read when it sizes itself.
 struct CompressorContext {
   FeatureSpace space;
-  double budget = 1.0;  // fraction of the full fp32 table's bytes (methods.md §1.7)
+  double budget = 1.0;  // fraction of the full fp32 table's bytes (docs/methods.md §1.7)
   uint64_t seed = 0;
   // Train-split occurrence counts by global id (may be empty if not needed).
   std::span<const uint32_t> train_counts;

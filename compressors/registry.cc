@@ -1,5 +1,5 @@
 // The explicit table of compression methods (style.md rule 3). A new method
-// adds one line here, in methods.md order; nothing self-registers, so static
+// adds one line here, in docs/methods.md order; nothing self-registers, so static
 // linking can never drop a method.
 #include "compressors/registry.h"
 
@@ -8,7 +8,7 @@
 namespace ecps {
 
 // Each family lists its members in its own family.cc (compressors/<family>/),
-// in methods.md order, so families grow without touching one another.
+// in docs/methods.md order, so families grow without touching one another.
 void AddHashingMethods(std::vector<CompressorInfo>* out);
 void AddQuantizationMethods(std::vector<CompressorInfo>* out);
 
@@ -16,8 +16,8 @@ const std::vector<CompressorInfo>& CompressorRegistry() {
   static const std::vector<CompressorInfo>* const kRegistry = [] {
     auto* r = new std::vector<CompressorInfo>{
         {FullEmbedding::kName, "baseline",
-         "uncompressed fp32 table, one row per feature (methods.md 2.1)", FullEmbedding::Schema(),
-         &FullEmbedding::Create},
+         "uncompressed fp32 table, one row per feature (docs/methods.md 2.1)",
+         FullEmbedding::Schema(), &FullEmbedding::Create},
     };
     AddHashingMethods(r);
     AddQuantizationMethods(r);

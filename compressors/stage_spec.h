@@ -8,7 +8,7 @@
 
 namespace ecps {
 
-// One stage of a multi-stage method (methods.md §1.9).
+// One stage of a multi-stage method (docs/methods.md §1.9).
 struct StageSpec {
   std::string name;                    // "train", "warmup", "search", "retrain", "prune", ...
   bool reset_optimizer_state = false;  // fresh Adam state at the start of the stage

@@ -35,12 +35,12 @@ enum class QuantScheme : uint8_t {
 };
 
 // Rounding used when a trained fp32 value is written back into a low-precision
-// table (methods.md §2.16, §2.17, §4 item 6).
+// table (docs/methods.md §2.16, §2.17, §4 item 6).
 enum class Rounding : uint8_t { kNearest = 0, kStochasticPerElement = 1, kStochasticPerRow = 2 };
 
 // Initial distribution of a table's elements. Values reach disk: never renumber.
 enum class RowInit : uint8_t {
-  kUniform = 0,      // U(-init_bound, init_bound) (methods.md §1.3); bound 0 gives zeros
+  kUniform = 0,      // U(-init_bound, init_bound) (docs/methods.md §1.3); bound 0 gives zeros
   kConstant = 1,     // every element = init_value (MEmCom w = 1, b = 0; PEP g)
   kNormalTails = 2,  // N(0,1) keeping only |z| >= 2, times init_value (TT-Rec cores, §2.7)
 };
@@ -55,7 +55,7 @@ struct RowTableSpec {
   Rounding rounding = Rounding::kNearest;
   double scale = 1.0, zero = 0.0;  // for QuantScheme::kGlobal
   bool trainable = true;           // rows get sparse-optimizer state
-  // Initial values: U(-init_bound, init_bound) (methods.md §1.3); 0 disables.
+  // Initial values: U(-init_bound, init_bound) (docs/methods.md §1.3); 0 disables.
   double init_bound = 0.0;
   RowInit init = RowInit::kUniform;
   double init_value = 0.0;  // kConstant: the value; kNormalTails: the scale sigma
@@ -93,7 +93,7 @@ class RowAccess {
                            const float* scale_zero = nullptr) = 0;
 };
 
-// Exact memory accounting in bytes (methods.md §1.6).
+// Exact memory accounting in bytes (docs/methods.md §1.6).
 struct MemoryReport {
   uint64_t inference_bytes = 0;  // everything a lookup needs at inference
   uint64_t parameter_bytes = 0;  // trainable state as stored during training

@@ -2,7 +2,7 @@
 // run the optimizer in place (the hot path). Every other dtype goes through
 // the row codecs of embedding/row_codec.h: Gather decodes to fp32, Push
 // decodes the unique rows, applies the optimizer in fp32 (state always fp32,
-// methods.md §1.6) and encodes back with the table's rounding, drawing from
+// docs/methods.md §1.6) and encodes back with the table's rounding, drawing from
 // rounding_rng_ (saved in checkpoints, so a resumed run rounds identically).
 #include <algorithm>
 #include <cmath>
@@ -142,7 +142,7 @@ class LocalRowStore final : public RowStore {
     std::vector<Table> fresh(tables.size());
     // The rounding stream is seeded first: quantised tables round their fp32
     // initial values with it (INT8/16: "the fp32 init is quantised once with
-    // stochastic rounding", methods.md §2.17).
+    // stochastic rounding", docs/methods.md §2.17).
     rounding_rng_.Seed(seed ^ 0x5ec0ddedb0a710ffull);
     // A table's initial values depend only on (seed, its index, its spec)
     // (embedding/row_init.h).
@@ -550,7 +550,7 @@ class LocalRowStore final : public RowStore {
     const int w = s.width;
     const size_t sf = tb->state_floats;
     row_.resize(w);
-    // LSQ gradient scale g = 1 / sqrt(N * d * qmax) (methods.md §2.18); N is
+    // LSQ gradient scale g = 1 / sqrt(N * d * qmax) (docs/methods.md §2.18); N is
     // the table's lookups in this batch, the batch dimension of CODE's
     // embedding lookup.
     const row_codec::CodeRange cr = row_codec::Range(s.dtype);

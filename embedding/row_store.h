@@ -36,7 +36,7 @@ class RowStore : public RowAccess {
   ~RowStore() override = default;
 
   // (Re)creates the tables and initialises their rows from `seed`
-  // (U(-init_bound, init_bound) per element, methods.md §1.3).
+  // (U(-init_bound, init_bound) per element, docs/methods.md §1.3).
   virtual Status Reset(const std::vector<RowTableSpec>& tables, uint64_t seed) = 0;
 
   // Reset() with the given initial values (values[t]: rows x width fp32 of

@@ -1,5 +1,5 @@
 // Sparse (row-wise) optimizers for embedding rows: only the rows touched by a
-// batch are updated ("lazy"), methods.md §1.5. Adam's bias correction uses the
+// batch are updated ("lazy"), docs/methods.md §1.5. Adam's bias correction uses the
 // global step shared with the dense optimizer.
 //
 // Thread-safety: stateless apart from the per-row state passed in.

@@ -28,7 +28,7 @@ const ParamSchema& TrainConfigSchema() {
     s->Float("data.generate.alpha", 1.5, 1.001, 10,
              "tail exponent of the value-frequency law of generated data; lower = more "
              "distinct values, Criteo-like ~ 1.1 (not 1.5 adds -a<alpha> to the file names)");
-    s->String("data.split", "days", "'days' (methods.md §1.1) or 'ratio'", {"days", "ratio"});
+    s->String("data.split", "days", "'days' (docs/methods.md §1.1) or 'ratio'", {"days", "ratio"});
     s->Float("data.val_ratio", 0.05, 0, 0.9, "validation share for split=ratio");
     s->Float("data.test_ratio", 0.1, 0, 0.9, "test share (last rows) for split=ratio");
     s->Int("data.min_count", 0, 0, 1LL << 40,
@@ -46,7 +46,7 @@ const ParamSchema& TrainConfigSchema() {
     s->Int("model.cross_layers", 3, 1, 64, "DCN cross layers");
     s->Int("model.threads", 0, 0, 1024, "CPU threads for the dense network (0 = all cores)");
     s->String("model.bias_init", "zero",
-              "Linear biases: zero (methods.md 1.3) or normal N(0, 1/sqrt(fan_out)) "
+              "Linear biases: zero (docs/methods.md §1.3) or normal N(0, 1/sqrt(fan_out)) "
               "(the DLRM reference code's)",
               {"zero", "normal"});
     s->String("model.device", "cpu", "device of the dense network", {"cpu", "cuda"});

@@ -431,7 +431,7 @@ StatusOr<nlohmann::json> Trainer::Run(bool resume) {
     // The coordinator decides what runs next; every worker gets one answer.
     ASSIGN_OR_RETURN(int32_t next_stage, NextStage(num_stages));
     if (next_stage >= num_stages) break;
-    // The next stage starts from this stage's best checkpoint (methods.md §1.9).
+    // The next stage starts from this stage's best checkpoint (docs/methods.md §1.9).
     RETURN_IF_ERROR(LoadCheckpoint("best", /*restore_state=*/false));
     state_.stage = next_stage;
     // The layer resets the rows' optimizer state itself (reset_optimizer_state).

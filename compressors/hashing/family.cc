@@ -1,5 +1,5 @@
 // The hashing family's entries of the method registry (compressors/registry.cc),
-// in methods.md order.
+// in docs/methods.md order.
 #include <vector>
 
 #include "compressors/compressor.h"
@@ -15,26 +15,28 @@ namespace ecps {
 
 void AddHashingMethods(std::vector<CompressorInfo>* out) {
   out->push_back({HashEmbedding::kName, "hashing",
-                  "one table of floor(n*CR) rows, global id mod m (methods.md 2.2)",
+                  "one table of floor(n*CR) rows, global id mod m (docs/methods.md 2.2)",
                   HashEmbedding::Schema(), &HashEmbedding::Create});
   out->push_back(
       {CompoEmbedding::kName, "hashing",
        "quotient-remainder: Q[x div c] * R[x mod c] per field; shared c, per-field c filling the "
-       "budget, or the authors' solver (methods.md 2.3)",
+       "budget, or the authors' solver (docs/methods.md 2.3)",
        CompoEmbedding::Schema(), &CompoEmbedding::Create});
   out->push_back({DoubleHashEmbedding::kName, "hashing",
                   "frequent ids own rows, the rest sum two rows of their field's hash table "
-                  "(methods.md 2.4)",
+                  "(docs/methods.md 2.4)",
                   DoubleHashEmbedding::Schema(), &DoubleHashEmbedding::Create});
-  out->push_back({MemComEmbedding::kName, "hashing",
-                  "hashed row times a per-feature weight plus a per-feature bias (methods.md 2.5)",
-                  MemComEmbedding::Schema(), &MemComEmbedding::Create});
-  out->push_back({BinaryCodeEmbedding::kName, "hashing",
-                  "sum of rows selected by c-bit blocks of the id's binary code (methods.md 2.6)",
-                  BinaryCodeEmbedding::Schema(), &BinaryCodeEmbedding::Create});
+  out->push_back(
+      {MemComEmbedding::kName, "hashing",
+       "hashed row times a per-feature weight plus a per-feature bias (docs/methods.md 2.5)",
+       MemComEmbedding::Schema(), &MemComEmbedding::Create});
+  out->push_back(
+      {BinaryCodeEmbedding::kName, "hashing",
+       "sum of rows selected by c-bit blocks of the id's binary code (docs/methods.md 2.6)",
+       BinaryCodeEmbedding::Schema(), &BinaryCodeEmbedding::Create});
   out->push_back({RobeEmbedding::kName, "hashing",
                   "each embedding is a signed window at a hashed offset of one flat array "
-                  "(methods.md 2.9)",
+                  "(docs/methods.md 2.9)",
                   RobeEmbedding::Schema(), &RobeEmbedding::Create});
 }
 

@@ -4,7 +4,7 @@
 //   - docs/methods.md has one `### 2.N` section per registered method (the
 //     config name in backticks in the heading) and names every declared
 //     parameter of the method in backticks in that section;
-//   - every "methods.md §N.M" citation in the repository names a section
+//   - every "docs/methods.md §N.M" citation in the repository names a section
 //     that exists, and the registry's descriptions cite their own section;
 //   - no file of the repository cites the spec the code was first written
 //     from, which lives outside the repository.
@@ -239,9 +239,9 @@ TEST(DocsTest, MethodSectionsNameEveryDeclaredParameter) {
   }
 }
 
-// The section a "methods.md" citation at text[pos] names ("2.16" of
-// "methods.md §2.16", "2.3.5" of "(methods.md §2.3.5)", "2.1" of
-// "(methods.md 2.1)"), or "" if no number follows.
+// The section a "docs/methods.md" citation at text[pos] names ("2.16" of
+// "docs/methods.md §2.16", "2.3.5" of "(docs/methods.md §2.3.5)", "2.1" of
+// "(docs/methods.md 2.1)"), or "" if no number follows.
 std::string CitedSection(const std::string& text, size_t pos) {
   static const std::string kSection = "§";
   size_t i = pos;

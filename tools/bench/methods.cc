@@ -16,7 +16,7 @@ const std::vector<std::string>& FamilyOrder() {
 }
 
 std::vector<MethodInfo> PaperMethods() {
-  // docs/architecture.md's table, methods.md §2.1-2.25 order.
+  // docs/architecture.md's table, docs/methods.md §2.1-2.25 order.
   struct Row {
     const char* name;
     const char* family;

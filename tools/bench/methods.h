@@ -1,5 +1,5 @@
 // The method list a bench report shows: every method of the paper
-// (methods.md, docs/architecture.md), in the paper's families and order,
+// (docs/methods.md, docs/architecture.md), in the paper's families and order,
 // merged with the methods this build registers. The registered list is read
 // at run time from `ecps train --list-methods --json`, so a method added to
 // compressors/ appears in sweeps and reports without touching the harness.

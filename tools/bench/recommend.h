@@ -5,7 +5,7 @@
 // Candidates are the selected runs (best lr, results.h) whose measured
 // inference-memory ratio fits the budget (2% slack, as in the report), whose
 // latency and training time fit the limits, and (when given) of the dataset,
-// model and dim asked for. The winner has the best validation AUC (methods.md
+// model and dim asked for. The winner has the best validation AUC (docs/methods.md
 // §1.5: choices use validation, never test); ties go to the smaller memory.
 // The explanation names the winner's numbers, the runner-up's gap, and every
 // other method with the reason it lost or was excluded (memory, latency,

@@ -1,6 +1,6 @@
 // The results document of a sweep (results.json) and the derived views every
 // output reads: the flat per-run rows of results.csv and the learning-rate
-// selection of methods.md §1.5.
+// selection of docs/methods.md §1.5.
 //
 // results.json (format "ecps-bench-results/1"):
 //   suite    {name, datasets[], models[], budgets[], dims[], lrs[]}

@@ -20,7 +20,7 @@
 //
 // Runs that cannot reach their budget are trained once. A method with a
 // floor (fixed-ratio quantization, memcom's 12.5%, ...) is compressed "as far
-// as it can" below it (methods.md §1.7), so every smaller budget would train
+// as it can" below it (docs/methods.md §1.7), so every smaller budget would train
 // the same configuration again. Runs that differ only in the budget (same
 // argv otherwise: dataset, model, method, dim, lr, config, --set keys) form a
 // group, and within a group larger budgets go first: a smaller-budget run

@@ -20,7 +20,7 @@
 namespace ecps {
 namespace {
 
-// Real cardinalities, methods.md §1.1.
+// Real cardinalities, docs/methods.md §1.1.
 constexpr uint64_t kCriteoCard[26] = {
     1460, 583,   10131227, 2202608, 305,  24,   12517, 633,     3,  93145, 5683,   8351593, 3194,
     27,   14992, 5461306,  10,      5652, 2173, 4,     7046547, 18, 15,    286181, 105,     142572};

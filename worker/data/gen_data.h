@@ -1,7 +1,7 @@
 // `ecps gen-data`: deterministic synthetic CTR data in the real text formats.
 //
 // Per-field cardinalities are the real Criteo (or Avazu) ones scaled so that
-// their sum is `features` (methods.md §1.1); values are drawn Zipf-like (the
+// their sum is `features` (docs/methods.md §1.1); values are drawn Zipf-like (the
 // top 10% of a field's values hold > 90% of its occurrences); labels come from
 // a hidden model over categorical values and dense columns (planted signal),
 // so AUC is well above 0.5 and compression visibly costs quality.

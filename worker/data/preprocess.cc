@@ -111,7 +111,7 @@ void ComputeSplits(const PreprocessOptions& o, uint64_t n, uint64_t last_day_row
     layout->split_begin[kVal] = train;
     layout->split_begin[kTest] = train + val;
   } else {
-    // methods.md §1.1: 7 equal days, the first n % 7 days one row longer (so
+    // docs/methods.md §1.1: 7 equal days, the first n % 7 days one row longer (so
     // day 7 has n / 7 rows); day 7 is cut in half, test first (it gets the odd
     // row, as numpy.array_split does), validation second.
     layout->split_kind = SplitKind::kDays;

@@ -1,4 +1,4 @@
-// One DCN cross layer (Wang et al. 2017; methods.md §1.4):
+// One DCN cross layer (Wang et al. 2017; docs/methods.md §1.4):
 //   x_{l+1} = x0 ⊙ (x_l · w) + b + x_l,   w, b ∈ R^D,
 // where x_l · w is one scalar per sample. Parameters "<name>.weight" [D] and
 // "<name>.bias" [D].
@@ -6,7 +6,7 @@
 // Initialisation: w is Xavier-normal with fan_in = D, fan_out = 1, i.e.
 // std = sqrt(2 / (D + 1)), treating w as the [D x 1] Linear weight it is in
 // the authors' code (which initialises every Linear weight Xavier-normal);
-// b is zero (methods.md §1.4).
+// b is zero (docs/methods.md §1.4).
 //
 // The two matrix-vector products (x_l·w forward, x_lᵀ·ds backward) and the
 // row sums go to BLAS GEMV; the rest are element-wise loops.

@@ -1,4 +1,4 @@
-// Deep & Cross (methods.md §1.4): x = [flattened embeddings, dense] (D);
+// Deep & Cross (docs/methods.md §1.4): x = [flattened embeddings, dense] (D);
 // cross_layers CrossLayer's (cross_layer.h) from x; deep MLP x -> dcn_deep
 // (ReLU on all but the last layer); logit = Linear(D + deep_out -> 1) over
 // [cross_out, deep_out]. Parameter blocks "cross.<l>.*", "deep.<i>.*",

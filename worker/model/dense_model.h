@@ -38,7 +38,7 @@ struct DenseModelConfig {
   std::vector<int> dcn_deep = {256, 256, 256};
   int cross_layers = 3;  // DCN
   int threads = 0;       // CPU threads for the dense network; 0 = all cores
-  // Linear-layer biases: "zero" (methods.md §1.3) or "normal", N(0, 1/sqrt(fan_out)) as in
+  // Linear-layer biases: "zero" (docs/methods.md §1.3) or "normal", N(0, 1/sqrt(fan_out)) as in
   // the DLRM reference code (and the PyTorch peer).
   std::string bias_init = "zero";
   // How the CPU backend uses threads > 1 (results are deterministic either way):
@@ -93,7 +93,7 @@ class DenseModel {
 };
 
 // Creates the model named config.name on `device`, initialised as in
-// methods.md §1.3 (Xavier-normal weights, zero biases) from `seed`.
+// docs/methods.md §1.3 (Xavier-normal weights, zero biases) from `seed`.
 // Returns InvalidArgument for an unknown name or inconsistent sizes and
 // FailedPrecondition for kCuda in a build without CUDA.
 StatusOr<std::unique_ptr<DenseModel>> CreateDenseModel(const DenseModelConfig& config,

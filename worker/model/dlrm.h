@@ -1,4 +1,4 @@
-// DLRM (methods.md §1.4): bottom MLP num_dense -> bottom... -> dim with ReLU
+// DLRM (docs/methods.md §1.4): bottom MLP num_dense -> bottom... -> dim with ReLU
 // after every layer; dot interaction over Z = [bottom_out, emb_0..emb_{F-1}];
 // top MLP over [bottom_out, triangle] -> top... -> 1 (ReLU on hidden layers).
 // With num_dense == 0 there is no bottom MLP: Z is the F embeddings and the

@@ -1,4 +1,4 @@
-// Loss side of a training step (methods.md §1.4): BCE-with-logits, mean over
+// Loss side of a training step (docs/methods.md §1.4): BCE-with-logits, mean over
 // the batch, computed in a numerically stable form. The one BCE: the trainer
 // and bench/model_bench.cc both call it.
 #pragma once

@@ -3,7 +3,7 @@
 //
 // Blocks are appended in network order and each starts where the previous
 // one ended (no padding), so the layout is a pure function of the config.
-// Initialisation (methods.md §1.3): every block draws its values in block
+// Initialisation (docs/methods.md §1.3): every block draws its values in block
 // order, row-major, from one Rng, in double precision, then casts to T. The
 // float and double instantiations therefore start from the same values up to
 // float rounding.
@@ -49,7 +49,7 @@ class ParamLayout {
   size_t size() const { return size_; }
   const std::vector<ParamBlock>& blocks() const { return blocks_; }
 
-  // How Linear layers initialise their biases (kZero by default, methods.md
+  // How Linear layers initialise their biases (kZero by default, docs/methods.md
   // §1.3; kNormalFanOut with DenseModelConfig::bias_init == "normal").
   void set_linear_bias_init(Init init) { linear_bias_init_ = init; }
   Init linear_bias_init() const { return linear_bias_init_; }

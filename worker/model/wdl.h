@@ -1,4 +1,4 @@
-// Wide & Deep (methods.md §1.4): x = [flattened embeddings (F·d), dense];
+// Wide & Deep (docs/methods.md §1.4): x = [flattened embeddings (F·d), dense];
 // logit = deep(x) + wide(x) with deep x -> deep... -> 1 (ReLU on hidden
 // layers) and wide a bias-free Linear x -> 1. Parameter blocks "deep.<i>.*",
 // "wide.weight".
