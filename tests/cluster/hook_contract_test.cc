@@ -11,12 +11,10 @@
 //     read of every worker (the probe row holds the step that wrote it);
 //   - StageComplete() ends a stage before its step limit.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <map>
 #include <mutex>
 #include <string>
@@ -27,15 +25,12 @@
 #include "compressors/registry.h"
 #include "launch/cluster_config.h"
 #include "launch/simulate.h"
+#include "tests/testing/small_dataset.h"
 #include "worker/checkpoint.h"
-#include "worker/data/gen_data.h"
-#include "worker/data/preprocess.h"
 #include "worker/trainer.h"
 
 namespace ecps {
 namespace {
-
-namespace fs = std::filesystem;
 
 constexpr char kName[] = "test-recording";
 
@@ -211,57 +206,27 @@ class HookContractTest : public ::testing::Test {
     ASSERT_TRUE(RegisterTestOnlyCompressor({kName, "test", "records the trainer's hook calls",
                                             ParamSchema(), &RecordingMethod::Create})
                     .ok());
-    dir_ = (fs::temp_directory_path() / ("ecps_hook_test." + std::to_string(::getpid()))).string();
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    GenDataOptions g;
-    g.rows = 4000;
-    g.features = 2000;
-    g.seed = 5;
-    ASSERT_TRUE(GenerateData(g, dir_ + "/gen.txt").ok());
-    PreprocessOptions p;
-    p.inputs = {dir_ + "/gen.txt"};
-    p.output = dir_ + "/gen.ecache";
-    p.split = "ratio";
-    p.val_ratio = 0.1;
-    p.test_ratio = 0.1;
-    ASSERT_TRUE(Preprocess(p).ok());
-    auto ds = Dataset::Open(p.output);
-    ASSERT_TRUE(ds.ok()) << ds.status();
-    data_ = ds->release();
+    ds_ = testing::SmallDataset::Create("ecps_hook_test", 4000, 2000);
+    data_ = ds_->data();
   }
-  static void TearDownTestSuite() {
-    delete data_;
-    fs::remove_all(dir_);
-  }
+  static void TearDownTestSuite() { ds_.reset(); }
   void SetUp() override { Rec().Clear(); }
 
-  // 3200 training rows / 64 = 50 steps an epoch, an evaluation every 2
+  // 3200 training rows / batch 64 = 50 steps an epoch, an evaluation every 2
   // steps, at most 5 steps a stage.
   TrainConfig Config(const std::string& out, std::vector<std::string> extra = {}) {
-    std::vector<std::string> sets = {"data.source=cache",
-                                     "data.cache=" + dir_ + "/gen.ecache",
-                                     std::string("embedding.method=") + kName,
-                                     "model.bottom=8",
-                                     "model.top=8",
-                                     "model.threads=1",
-                                     "train.batch_size=64",
-                                     "train.evals_per_epoch=25",
-                                     "train.max_steps=5",
-                                     "train.latency_batches=1",
-                                     "output.progress=none",
-                                     "output.dir=" + dir_ + "/" + out};
+    std::vector<std::string> sets = ds_->FastConfig(out);
+    sets.insert(sets.end(), {std::string("embedding.method=") + kName, "train.evals_per_epoch=25",
+                             "train.max_steps=5", "train.latency_batches=1"});
     sets.insert(sets.end(), extra.begin(), extra.end());
     auto cfg = LoadTrainConfig("", sets);
     EXPECT_TRUE(cfg.ok()) << cfg.status();
     return *cfg;
   }
 
-  static std::string dir_;
-  static Dataset* data_;
+  static inline std::unique_ptr<testing::SmallDataset> ds_;
+  static inline const Dataset* data_ = nullptr;
 };
-std::string HookContractTest::dir_;
-Dataset* HookContractTest::data_ = nullptr;
 
 // The hook calls of one worker's replica; `saves` whether it writes the
 // checkpoints (worker 0).
@@ -318,7 +283,7 @@ TEST_F(HookContractTest, SingleProcessTrainerKeepsTheContract) {
   // The global batch is the local one.
   EXPECT_EQ(Rec().observed[0].size(), 4u);
   // Checkpointed: the last checkpoint holds the method's dense parameters.
-  auto ck = CheckpointReader::Open(dir_ + "/single/last.ckpt");
+  auto ck = CheckpointReader::Open(ds_->dir() + "/single/last.ckpt");
   ASSERT_TRUE(ck.ok()) << ck.status();
   auto mdns = ck->Get("MDNS");
   ASSERT_TRUE(mdns.ok()) << mdns.status();
