@@ -23,8 +23,8 @@ void AddHashingMethods(std::vector<CompressorInfo>* out) {
        "budget, or the authors' solver (docs/methods.md 2.3)",
        CompoEmbedding::Schema(), &CompoEmbedding::Create});
   out->push_back({DoubleHashEmbedding::kName, "hashing",
-                  "frequent ids own rows, the rest sum two rows of their field's hash table "
-                  "(docs/methods.md 2.4)",
+                  "frequent ids own rows, the rest sum two hashed rows of one shared table "
+                  "(per_field: one per field) (docs/methods.md 2.4)",
                   DoubleHashEmbedding::Schema(), &DoubleHashEmbedding::Create});
   out->push_back(
       {MemComEmbedding::kName, "hashing",

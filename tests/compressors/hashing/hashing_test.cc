@@ -715,7 +715,7 @@ TEST(HashingBudgetTest, DoubleHashHitsEveryBudgetAndCountsItsMap) {
   EXPECT_LT(dynamic_cast<DoubleHashEmbedding&>(**big).frequent_fraction(), 0.9);
 }
 
-// Per field (the default, docs/methods.md §2.4 and ORIG): field f's rare ids
+// Per field (per_field=true, docs/methods.md §2.4 and ORIG): field f's rare ids
 // hash their local id into field f's own rows of H, m_f = n_f·CR - k_f up to
 // rounding, so no two fields share a hash row; per_field=false is one table
 // of the global id shared by every field.
@@ -723,7 +723,7 @@ TEST(HashingBudgetTest, DoubleHashHasOneHashTablePerField) {
   const FeatureSpace s = Space({5000, 3000, 800, 40}, 8);
   const std::vector<uint32_t> counts = Counts(s);
   const double budget = 0.1;
-  auto m = Solve({"doublehash", {}, ""}, s, budget, counts);
+  auto m = Solve({"doublehash", {"per_field=true"}, "doublehash_per_field"}, s, budget, counts);
   ASSERT_TRUE(m.ok());
   const auto& dh = dynamic_cast<DoubleHashEmbedding&>(**m);
   ASSERT_TRUE(dh.per_field());
