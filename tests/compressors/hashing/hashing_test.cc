@@ -123,23 +123,8 @@ std::vector<float> Reference(const std::string& method, const Compressor& c, con
   return {};
 }
 
-// Keys with many repeats: half from each field's first ids, half uniform.
-std::vector<uint32_t> Keys(const FeatureSpace& s, int batch, Rng* rng) {
-  std::vector<uint32_t> k;
-  for (int i = 0; i < batch; ++i)
-    for (int f = 0; f < s.num_fields(); ++f) {
-      const uint64_t n = s.cardinalities[f];
-      k.push_back(static_cast<uint32_t>(rng->Below(2) ? rng->Below(std::min<uint64_t>(n, 5))
-                                                      : rng->Below(n)));
-    }
-  return k;
-}
-
-std::vector<float> Normal(size_t n, Rng* rng) {
-  std::vector<float> v(n);
-  for (float& x : v) x = static_cast<float>(rng->Normal());
-  return v;
-}
+using testing::Keys;
+using testing::Normal;
 
 const FeatureSpace kSmall = Space({9, 1, 250, 33, 2, 1000, 4097}, 8);
 
