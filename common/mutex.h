@@ -17,11 +17,19 @@
 //   MutexLock l(&mu_); while (!ready_) cv_.Wait(&mu_);
 // Wait with an explicit loop, not a predicate lambda: the analysis checks a
 // lambda's body as a function of its own, which does not hold the lock.
+//
+// SharedMutex is the reader/writer lock (std::shared_mutex underneath; absl
+// has no separate type: absl::Mutex is one): members ABSL_GUARDED_BY(it) are
+// read with it held shared or exclusive and written only with it exclusive.
+//   ecps::SharedMutex mu_;  int n_ ABSL_GUARDED_BY(mu_);
+//   { ReaderMutexLock l(&mu_); use(n_); }
+//   { WriterMutexLock l(&mu_); ++n_; }
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <shared_mutex>
 
 #include "absl/base/thread_annotations.h"
 
@@ -64,6 +72,54 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
  private:
   Mutex* const mu_;
   bool held_ = true;
+};
+
+// A reader/writer lock: any number of readers, or one writer.
+class ABSL_LOCKABLE SharedMutex {
+ public:
+  SharedMutex() = default;
+  SharedMutex(const SharedMutex&) = delete;
+  SharedMutex& operator=(const SharedMutex&) = delete;
+
+  // Exclusive (Lock and WriterLock are the same, as in absl::Mutex).
+  void Lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { mu_.lock(); }
+  void Unlock() ABSL_UNLOCK_FUNCTION() { mu_.unlock(); }
+  void WriterLock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { mu_.lock(); }
+  void WriterUnlock() ABSL_UNLOCK_FUNCTION() { mu_.unlock(); }
+  // Shared.
+  void ReaderLock() ABSL_SHARED_LOCK_FUNCTION() { mu_.lock_shared(); }
+  void ReaderUnlock() ABSL_UNLOCK_FUNCTION() { mu_.unlock_shared(); }
+
+ private:
+  std::shared_mutex mu_;
+};
+
+// Holds `mu` shared for its scope.
+class ABSL_SCOPED_LOCKABLE ReaderMutexLock {
+ public:
+  explicit ReaderMutexLock(SharedMutex* mu) ABSL_SHARED_LOCK_FUNCTION(mu) : mu_(mu) {
+    mu_->ReaderLock();
+  }
+  ~ReaderMutexLock() ABSL_UNLOCK_FUNCTION() { mu_->ReaderUnlock(); }
+  ReaderMutexLock(const ReaderMutexLock&) = delete;
+  ReaderMutexLock& operator=(const ReaderMutexLock&) = delete;
+
+ private:
+  SharedMutex* const mu_;
+};
+
+// Holds `mu` exclusive for its scope.
+class ABSL_SCOPED_LOCKABLE WriterMutexLock {
+ public:
+  explicit WriterMutexLock(SharedMutex* mu) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu) : mu_(mu) {
+    mu_->WriterLock();
+  }
+  ~WriterMutexLock() ABSL_UNLOCK_FUNCTION() { mu_->WriterUnlock(); }
+  WriterMutexLock(const WriterMutexLock&) = delete;
+  WriterMutexLock& operator=(const WriterMutexLock&) = delete;
+
+ private:
+  SharedMutex* const mu_;
 };
 
 class CondVar {

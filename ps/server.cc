@@ -42,12 +42,12 @@ struct Server::TableStats {
   static constexpr size_t kSampleEvery = 32;
 
   std::atomic<uint64_t> pulls{0}, pushes{0};
-  std::mutex mu;
-  absl::flat_hash_map<uint64_t, uint64_t> counts;  // row -> sampled count
-  uint64_t observed = 0;                           // pulls observed
+  Mutex mu;
+  absl::flat_hash_map<uint64_t, uint64_t> counts ABSL_GUARDED_BY(mu);  // row -> sampled count
+  uint64_t observed ABSL_GUARDED_BY(mu) = 0;                           // pulls observed
 
   void Observe(std::span<const uint64_t> rows) {
-    std::lock_guard<std::mutex> l(mu);
+    MutexLock l(&mu);
     uint64_t x = ++observed;
     for (size_t i = SplitMix64(x) % kSampleEvery; i < rows.size(); i += kSampleEvery) {
       auto [it, fresh] = counts.try_emplace(rows[i], 0);
@@ -68,7 +68,7 @@ struct Server::TableStats {
   std::vector<std::pair<uint64_t, uint64_t>> Hottest(size_t k) {
     std::vector<std::pair<uint64_t, uint64_t>> h;
     {
-      std::lock_guard<std::mutex> l(mu);
+      MutexLock l(&mu);
       h.assign(counts.begin(), counts.end());
     }
     k = std::min(k, h.size());
@@ -87,10 +87,7 @@ Server::Server(ServerOptions options, comm::Transport* transport, int node_id)
       transport_(transport),
       node_id_(node_id) {
   for (int v = opt_.rank; v < opt_.shards.virtual_shards; v += opt_.shards.num_servers) {
-    auto vs = std::make_unique<VShard>();
-    vs->id = v;
-    vs->store = NewLocalRowStore(opt_.optimizer);
-    vshards_.push_back(std::move(vs));
+    vshards_.push_back(std::make_unique<VShard>(v, NewLocalRowStore(opt_.optimizer)));
   }
   clocks_.assign(opt_.num_workers, 0);
   int row_threads = opt_.row_threads > 0 ? opt_.row_threads : UsableCpus();
@@ -107,31 +104,31 @@ void Server::Start() {
 }
 
 void Server::Wait() {
-  std::unique_lock<std::mutex> l(done_mu_);
-  done_cv_.wait(l, [&] { return done_; });
+  MutexLock l(&done_mu_);
+  while (!done_) done_cv_.Wait(&done_mu_);
 }
 
 void Server::Stop() {
   {
-    std::lock_guard<std::mutex> l(queue_mu_);
+    MutexLock l(&queue_mu_);
     if (stopping_) return;
     stopping_ = true;
   }
-  queue_cv_.notify_all();
+  queue_cv_.SignalAll();
   transport_->Close();
   for (auto& t : handlers_) t.join();
   handlers_.clear();
-  std::lock_guard<std::mutex> l(done_mu_);
+  MutexLock l(&done_mu_);
   done_ = true;
-  done_cv_.notify_all();
+  done_cv_.SignalAll();
 }
 
 void Server::Enqueue(Message m) {
   {
-    std::lock_guard<std::mutex> l(queue_mu_);
+    MutexLock l(&queue_mu_);
     queue_.push_back(std::move(m));
   }
-  queue_cv_.notify_one();
+  queue_cv_.Signal();
 }
 
 // Leader/follower: an idle handler thread with nothing queued becomes the
@@ -144,19 +141,19 @@ void Server::HandlerLoop() {
   for (;;) {
     Message m;
     {
-      std::unique_lock<std::mutex> l(queue_mu_);
-      queue_cv_.wait(l, [&] { return stopping_ || !queue_.empty() || !receiving_; });
+      MutexLock l(&queue_mu_);
+      while (!stopping_ && queue_.empty() && receiving_) queue_cv_.Wait(&queue_mu_);
       if (stopping_) return;
       if (!queue_.empty()) {
         m = std::move(queue_.front());
         queue_.pop_front();
       } else {
         receiving_ = true;
-        l.unlock();
+        l.Unlock();
         StatusOr<Message> r = transport_->Recv(-1);
-        l.lock();
+        l.Lock();
         receiving_ = false;
-        queue_cv_.notify_one();  // the next receiver
+        queue_cv_.Signal();  // the next receiver
         if (!r.ok()) {
           if (r.status().code() == absl::StatusCode::kCancelled) return;
           ++rejected_;
@@ -184,7 +181,7 @@ bool Server::Ready(const Message& m) const {
 }
 
 bool Server::ParkIfEarly(Message* m) {
-  std::lock_guard<std::mutex> l(clock_mu_);
+  MutexLock l(&clock_mu_);
   if (Ready(*m)) {
     const internal::PullFields f = internal::GetPullFields(m->header);
     if (m->header.type == MsgType::kPull && f.min_clock != internal::kNoWait) {
@@ -202,7 +199,7 @@ bool Server::ParkIfEarly(Message* m) {
 void Server::ReleaseParked() {
   std::vector<Message> ready;
   {
-    std::lock_guard<std::mutex> l(clock_mu_);
+    MutexLock l(&clock_mu_);
     for (auto it = parked_.begin(); it != parked_.end();) {
       if (Ready(*it)) {
         ready.push_back(std::move(*it));
@@ -236,9 +233,9 @@ void Server::Handle(Message m) {
       break;
     case MsgType::kResetOptState: {
       reply = comm::MakeReply(h, MsgType::kAck);
-      std::shared_lock<std::shared_mutex> tl(tables_mu_);
+      ReaderMutexLock tl(&tables_mu_);
       for (auto& vs : vshards_) {
-        std::unique_lock<std::shared_mutex> l(vs->mu);
+        WriterMutexLock l(&vs->mu);
         s.Update(vs->store->ResetOptimizerState());
       }
       break;
@@ -282,9 +279,9 @@ void Server::Handle(Message m) {
       break;
     case MsgType::kShutdown: {
       (void)transport_->Send(h.sender, comm::MakeReply(h, MsgType::kAck));
-      std::lock_guard<std::mutex> l(done_mu_);
+      MutexLock l(&done_mu_);
       done_ = true;
-      done_cv_.notify_all();
+      done_cv_.SignalAll();
       send_reply = false;
       break;
     }
@@ -348,7 +345,7 @@ Status Server::ReadRuns(std::span<const ReadRun> runs, size_t rows,
     }
     const size_t i = item - first;
     const ReadRun& r = runs[i];
-    std::shared_lock<std::shared_mutex> l(r.vs->mu);
+    ReaderMutexLock l(&r.vs->mu);
     status[i] = r.vs->store->ReadRowsAt(r.table, r.local, r.out);
   });
   for (Status& s : status) RETURN_IF_ERROR(s);
@@ -378,7 +375,7 @@ StatusOr<bool> Server::ReadGlobalCodes(int table, std::span<const uint64_t> rows
     codes.resize(local.size() * rb);
     sz.resize(2 * local.size());
     {
-      std::shared_lock<std::shared_mutex> l(vshards_[k]->mu);
+      ReaderMutexLock l(&vshards_[k]->mu);
       RETURN_IF_ERROR(vshards_[k]->store->ReadCodes(table, local, codes.data(), sz.data()));
     }
     for (size_t j = 0; j < pos[k].size(); ++j) {
@@ -411,7 +408,7 @@ Status Server::CheckRows(int table, std::span<const uint64_t> rows) const {
 }
 
 Status Server::HandlePull(const Message& m, Message* reply) {
-  std::shared_lock<std::shared_mutex> tl(tables_mu_);
+  ReaderMutexLock tl(&tables_mu_);
   if (m.payloads.size() != specs_.size())
     return InvalidArgument("pull has ", m.payloads.size(), " tables, the server holds ",
                            specs_.size());
@@ -453,8 +450,11 @@ Status Server::HandlePull(const Message& m, Message* reply) {
     stats_[t]->pulls += n;
   }
   // The hottest-keys summary is updated alongside the reads, before the
-  // reply (a later stats request sees it).
-  auto observe = [&] {
+  // reply (a later stats request sees it). It may run on a row_pool_ thread,
+  // while this thread holds tables_mu_ shared until ReadRuns returns: the
+  // annotation states that hold (clang checks the body against it; it does
+  // not follow the call through std::function).
+  auto observe = [&]() ABSL_SHARED_LOCKS_REQUIRED(tables_mu_) {
     for (size_t t = 0; t < specs_.size(); ++t) stats_[t]->Observe(m.payloads[t].As<uint64_t>());
   };
   RETURN_IF_ERROR(
@@ -465,7 +465,7 @@ Status Server::HandlePull(const Message& m, Message* reply) {
 
 Status Server::HandlePush(Message m) {
   {
-    std::shared_lock<std::shared_mutex> tl(tables_mu_);
+    ReaderMutexLock tl(&tables_mu_);
     if (m.payloads.size() != 2 * specs_.size() + 1)
       return InvalidArgument("push has ", m.payloads.size(), " payloads, expected ",
                              2 * specs_.size() + 1);
@@ -489,7 +489,7 @@ Status Server::HandlePush(Message m) {
   if (opt_.consistency != Consistency::kBsp) {
     RETURN_IF_ERROR(ApplyPushes({&m}, f.opt_step));
     {
-      std::lock_guard<std::mutex> l(clock_mu_);
+      MutexLock l(&clock_mu_);
       clocks_[worker] = std::max(clocks_[worker], clock);
     }
     ReleaseParked();
@@ -499,7 +499,7 @@ Status Server::HandlePush(Message m) {
   // the pushes taken in worker order (deterministic summation).
   std::vector<Message> complete;
   {
-    std::lock_guard<std::mutex> l(clock_mu_);
+    MutexLock l(&clock_mu_);
     auto& slot = bsp_pending_[clock];
     slot.resize(opt_.num_workers);
     if (slot[worker].header.type != MsgType::kInvalid)
@@ -514,7 +514,7 @@ Status Server::HandlePush(Message m) {
   for (const Message& p : complete) ptrs.push_back(&p);
   Status s = ApplyPushes(ptrs, internal::GetPushFields(complete[0].header).opt_step);
   {
-    std::lock_guard<std::mutex> l(clock_mu_);
+    MutexLock l(&clock_mu_);
     for (int64_t& c : clocks_) c = std::max(c, clock);
   }
   ReleaseParked();
@@ -522,7 +522,7 @@ Status Server::HandlePush(Message m) {
 }
 
 Status Server::ApplyPushes(const std::vector<const Message*>& msgs, int64_t opt_step) {
-  std::shared_lock<std::shared_mutex> tl(tables_mu_);
+  ReaderMutexLock tl(&tables_mu_);
   const ShardMap& sm = opt_.shards;
   const size_t num_tables = specs_.size();
   const size_t slots = vshards_.size();
@@ -584,7 +584,7 @@ Status Server::ApplyPushes(const std::vector<const Message*>& msgs, int64_t opt_
   std::vector<Status> status(todo.size());
   RowWork(total, todo.size(), [&](size_t i) {
     VShard& vs = *vshards_[todo[i]];
-    std::unique_lock<std::shared_mutex> l(vs.mu);
+    WriterMutexLock l(&vs.mu);
     status[i] = vs.store->PushShare(runs[todo[i]], opt_step, lookups, distinct);
   });
   for (Status& st : status) RETURN_IF_ERROR(st);
@@ -629,12 +629,12 @@ Status Server::HandleReset(const Message& m) {
       stream.Fill(r, r + 1, std::span<float>(dst).subspan(at));
     }
   }
-  std::unique_lock<std::shared_mutex> tl(tables_mu_);
+  WriterMutexLock tl(&tables_mu_);
   for (size_t k = 0; k < vshards_.size(); ++k) {
     auto store = NewLocalRowStore(opt_.optimizer);
     RETURN_IF_ERROR(
         store->ResetWithValues(local[k], seed ^ static_cast<uint64_t>(vshards_[k]->id), values[k]));
-    std::unique_lock<std::shared_mutex> l(vshards_[k]->mu);
+    WriterMutexLock l(&vshards_[k]->mu);
     vshards_[k]->store = std::move(store);
   }
   SetSpecs(std::move(specs));
@@ -659,7 +659,7 @@ void Server::SetSpecs(std::vector<RowTableSpec> specs) {
 Status Server::HandleSave(const Message& m, Message* reply) {
   // text = the checkpoint's path prefix (never empty: a save is always to files).
   if (m.header.text.empty()) return InvalidArgument("save needs the checkpoint's path prefix");
-  std::shared_lock<std::shared_mutex> tl(tables_mu_);
+  ReaderMutexLock tl(&tables_mu_);
   std::vector<uint32_t> ids;
   for (auto& vs : vshards_) ids.push_back(static_cast<uint32_t>(vs->id));
   reply->payloads.push_back(Buffer::FromVector(std::move(ids)));
@@ -667,7 +667,7 @@ Status Server::HandleSave(const Message& m, Message* reply) {
   for (auto& vs : vshards_) {
     std::string blob;
     {
-      std::shared_lock<std::shared_mutex> l(vs->mu);
+      ReaderMutexLock l(&vs->mu);
       ASSIGN_OR_RETURN(blob, vs->store->Save());
     }
     // Each server writes its own shards: the rows never cross the network
@@ -715,9 +715,9 @@ Status Server::HandleLoad(const Message& m) {
   for (size_t k = 0; k < stores.size(); ++k)
     if (stores[k] == nullptr)
       return InvalidArgument("load: virtual shard ", vshards_[k]->id, " missing");
-  std::unique_lock<std::shared_mutex> tl(tables_mu_);
+  WriterMutexLock tl(&tables_mu_);
   for (size_t k = 0; k < stores.size(); ++k) {
-    std::unique_lock<std::shared_mutex> l(vshards_[k]->mu);
+    WriterMutexLock l(&vshards_[k]->mu);
     vshards_[k]->store = std::move(stores[k]);
   }
   SetSpecs(std::move(specs));
@@ -725,7 +725,7 @@ Status Server::HandleLoad(const Message& m) {
 }
 
 Status Server::HandleReadRows(const Message& m, Message* reply) {
-  std::shared_lock<std::shared_mutex> tl(tables_mu_);
+  ReaderMutexLock tl(&tables_mu_);
   const int64_t t = internal::GetTable(m.header);
   if (t < 0 || static_cast<size_t>(t) >= specs_.size() || m.payloads.size() != 1)
     return InvalidArgument("read_rows: bad table ", t, " or payloads");
@@ -742,7 +742,7 @@ Status Server::HandleReadRows(const Message& m, Message* reply) {
 }
 
 Status Server::HandleWriteRows(const Message& m) {
-  std::shared_lock<std::shared_mutex> tl(tables_mu_);
+  ReaderMutexLock tl(&tables_mu_);
   const int64_t t = internal::GetTable(m.header);
   if (t < 0 || static_cast<size_t>(t) >= specs_.size() ||
       (m.payloads.size() != 2 && m.payloads.size() != 3))
@@ -762,7 +762,7 @@ Status Server::HandleWriteRows(const Message& m) {
   const float* v = m.payloads[1].As<float>().data();
   for (size_t i = 0; i < n; ++i) {
     VShard* vs = Owner(rows[i]);
-    std::unique_lock<std::shared_mutex> l(vs->mu);
+    WriterMutexLock l(&vs->mu);
     RETURN_IF_ERROR(vs->store->WriteRows(static_cast<int>(t), opt_.shards.LocalRow(rows[i]), 1,
                                          v + i * w, sz ? sz + 2 * i : nullptr));
   }
@@ -770,11 +770,11 @@ Status Server::HandleWriteRows(const Message& m) {
 }
 
 std::string Server::StatsJson() const {
-  std::shared_lock<std::shared_mutex> tl(tables_mu_);
+  ReaderMutexLock tl(&tables_mu_);
   nlohmann::json tables = nlohmann::json::array();
   uint64_t param = 0, optim = 0;
   for (auto& vs : vshards_) {
-    std::shared_lock<std::shared_mutex> l(vs->mu);
+    ReaderMutexLock l(&vs->mu);
     param += vs->store->parameter_bytes();
     optim += vs->store->optimizer_bytes();
   }

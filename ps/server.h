@@ -16,14 +16,11 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <span>
 #include <string>
 #include <thread>
@@ -32,6 +29,7 @@
 #include "absl/base/thread_annotations.h"
 #include "comm/transport.h"
 #include "common/fork_join.h"
+#include "common/mutex.h"
 #include "common/status.h"
 #include "embedding/row_store.h"
 #include "ps/sharding.h"
@@ -68,7 +66,7 @@ class Server {
   // Per-table statistics of this shard as JSON: {"server", "tables": [{name,
   // rows (global), rows_here, bytes, pulls, pushes, hot: [[row, estimated pulls]...]}],
   // "rejected_messages", "max_staleness"}.
-  std::string StatsJson() const;
+  std::string StatsJson() const ABSL_LOCKS_EXCLUDED(tables_mu_);
   uint64_t rejected_messages() const { return rejected_.load(); }
   // Largest (pulling worker's clock - slowest worker's clock) seen when a
   // pull was served: the staleness actually observed (SSP tests).
@@ -76,33 +74,41 @@ class Server {
 
  private:
   struct VShard {
-    int id = 0;
-    mutable std::shared_mutex mu;
-    // The rows under mu; the pointer itself under tables_mu_.
-    std::unique_ptr<RowStore> store ABSL_PT_GUARDED_BY(mu);
+    VShard(int id, std::unique_ptr<RowStore> store) : id(id), store(std::move(store)) {}
+
+    const int id;
+    mutable SharedMutex mu;
+    // The rows, and the pointer, under mu. The pointer is replaced (Reset,
+    // Load) with tables_mu_ held exclusive too, so that it matches specs_
+    // for a request that holds tables_mu_ shared.
+    std::unique_ptr<RowStore> store ABSL_GUARDED_BY(mu) ABSL_PT_GUARDED_BY(mu);
   };
   struct TableStats;
 
   void HandlerLoop();
-  void Enqueue(comm::Message m);
+  void Enqueue(comm::Message m) ABSL_LOCKS_EXCLUDED(queue_mu_);
   void Handle(comm::Message m);
   // Serves `m` now or parks it until it is Ready().
-  bool ParkIfEarly(comm::Message* m);
+  bool ParkIfEarly(comm::Message* m) ABSL_LOCKS_EXCLUDED(clock_mu_);
   // Every worker's clock has reached m's min clock (wire.h GetMinClock) and, for a
   // pull, the reader's own pushes up to its clock (GetPullFields) are applied:
   // a pull sent ahead of the reader's push (ps::Client::Prefetch) waits for
   // it.
   bool Ready(const comm::Message& m) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(clock_mu_);
-  void ReleaseParked();
-  Status HandlePull(const comm::Message& m, comm::Message* reply);
-  Status HandlePush(comm::Message m);
-  Status ApplyPushes(const std::vector<const comm::Message*>& msgs, int64_t opt_step);
-  Status HandleReset(const comm::Message& m);
-  Status HandleSave(const comm::Message& m, comm::Message* reply);
-  Status HandleLoad(const comm::Message& m);
-  Status HandleReadRows(const comm::Message& m, comm::Message* reply);
-  Status HandleWriteRows(const comm::Message& m);
-  Status CheckRows(int table, std::span<const uint64_t> rows) const;
+  void ReleaseParked() ABSL_LOCKS_EXCLUDED(clock_mu_, queue_mu_);
+  // Each takes tables_mu_ itself (and, below it, the virtual shards' locks).
+  Status HandlePull(const comm::Message& m, comm::Message* reply) ABSL_LOCKS_EXCLUDED(tables_mu_);
+  Status HandlePush(comm::Message m) ABSL_LOCKS_EXCLUDED(tables_mu_, clock_mu_);
+  Status ApplyPushes(const std::vector<const comm::Message*>& msgs, int64_t opt_step)
+      ABSL_LOCKS_EXCLUDED(tables_mu_);
+  Status HandleReset(const comm::Message& m) ABSL_LOCKS_EXCLUDED(tables_mu_);
+  Status HandleSave(const comm::Message& m, comm::Message* reply) ABSL_LOCKS_EXCLUDED(tables_mu_);
+  Status HandleLoad(const comm::Message& m) ABSL_LOCKS_EXCLUDED(tables_mu_);
+  Status HandleReadRows(const comm::Message& m, comm::Message* reply)
+      ABSL_LOCKS_EXCLUDED(tables_mu_);
+  Status HandleWriteRows(const comm::Message& m) ABSL_LOCKS_EXCLUDED(tables_mu_);
+  Status CheckRows(int table, std::span<const uint64_t> rows) const
+      ABSL_SHARED_LOCKS_REQUIRED(tables_mu_);
   // specs_ = specs, with the statistics of tables that stay.
   void SetSpecs(std::vector<RowTableSpec> specs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(tables_mu_);
   // A run of rows of one virtual shard within a request: the unit of row
@@ -117,7 +123,7 @@ class Server {
   // each, appended to *runs, whose values go to out [rows x width] and whose
   // local ids are written to local[0, rows.size()).
   Status PlanReads(int table, std::span<const uint64_t> rows, float* out, uint64_t* local,
-                   std::vector<ReadRun>* runs) const;
+                   std::vector<ReadRun>* runs) const ABSL_SHARED_LOCKS_REQUIRED(tables_mu_);
   // Reads the runs (of `rows` rows in all), in parallel if that is many,
   // and calls `also`, if set, as one more item of the same row work.
   Status ReadRuns(std::span<const ReadRun> runs, size_t rows,
@@ -130,7 +136,8 @@ class Server {
   // under its shared lock. False (and *out unspecified) if a row's stored
   // parameters cannot travel in the table's scale_dtype: send fp32 instead.
   StatusOr<bool> ReadGlobalCodes(int table, std::span<const uint64_t> rows,
-                                 std::vector<uint8_t>* out) const;
+                                 std::vector<uint8_t>* out) const
+      ABSL_SHARED_LOCKS_REQUIRED(tables_mu_);
   VShard* Owner(uint64_t row) const;
   int64_t MinClock() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(clock_mu_);
 
@@ -142,17 +149,17 @@ class Server {
 
   // specs_ and every VShard::store pointer: shared for requests, exclusive
   // for Reset/Load.
-  mutable std::shared_mutex tables_mu_;
+  mutable SharedMutex tables_mu_;
   std::vector<RowTableSpec> specs_ ABSL_GUARDED_BY(tables_mu_);
   std::vector<std::unique_ptr<TableStats>> stats_ ABSL_GUARDED_BY(tables_mu_);
 
-  std::mutex queue_mu_;
-  std::condition_variable queue_cv_;
+  Mutex queue_mu_;
+  CondVar queue_cv_;
   std::deque<comm::Message> queue_ ABSL_GUARDED_BY(queue_mu_);  // released parked requests
   bool receiving_ ABSL_GUARDED_BY(queue_mu_) = false;           // a handler thread is in Recv()
   bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
 
-  std::mutex clock_mu_;
+  Mutex clock_mu_;
   std::vector<int64_t> clocks_ ABSL_GUARDED_BY(clock_mu_);  // per worker
   // clock -> pushes
   std::map<int64_t, std::vector<comm::Message>> bsp_pending_ ABSL_GUARDED_BY(clock_mu_);
@@ -160,8 +167,8 @@ class Server {
 
   std::atomic<uint64_t> rejected_{0};
   std::atomic<int64_t> max_staleness_{0};
-  std::mutex done_mu_;
-  std::condition_variable done_cv_;
+  Mutex done_mu_;
+  CondVar done_cv_;
   bool done_ ABSL_GUARDED_BY(done_mu_) = false;
   std::vector<std::thread> handlers_;
   bool started_ = false;

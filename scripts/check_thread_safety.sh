@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Checks the thread-safety annotations (ABSL_GUARDED_BY & co.) of the code
-# whose mutexes are ecps::Mutex (common/mutex.h): comm/, scheduler/, common/,
-# launch/. clang's -Wthread-safety analysis runs over each of their files,
-# syntax only, with the flags of a configured build tree's
-# compile_commands.json; any finding fails the check. scripts/tsan.sh runs it.
+# whose mutexes are ecps::Mutex / ecps::SharedMutex (common/mutex.h): comm/,
+# scheduler/, common/, launch/, ps/. clang's -Wthread-safety analysis runs
+# over each of their files, syntax only, with the flags of a configured build
+# tree's compile_commands.json; any finding fails the check. scripts/tsan.sh
+# runs it.
 #
 #   scripts/check_thread_safety.sh [build-dir]     (default: build)
 #
 # Only these folders: the project's compiler is GCC, which ignores the
 # annotations, and clang 14 cannot compile every file of the tree (_Float16
-# on x86). ps/ and compressors/ still guard members with std::mutex, which
+# on x86). compressors/ still guards members with std::mutex, which
 # libstdc++ does not annotate: clang cannot check those (it would flag every
-# guarded access), so their files are not analysed, and
+# guarded access), so its files are not analysed, and
 # -Wno-thread-safety-attributes silences the notes about such annotations in
 # headers the checked files include.
 #
@@ -30,8 +31,9 @@ FLAGS=(-fsyntax-only -Wthread-safety -Werror=thread-safety -Wno-thread-safety-at
   -Wno-unknown-warning-option)
 
 # CMake writes one "command" line per file: "<compiler> <flags> -o <obj> -c <src>".
-mapfile -t commands < <(grep -E "^ *\"command\": \".* -c $PWD/(comm|scheduler|common|launch)/[^ ]*\\.cc\",?\$" "$DB")
-[ ${#commands[@]} -gt 0 ] || { echo "check_thread_safety: no comm/scheduler/common/launch files in $DB" >&2; exit 2; }
+DIRS=(comm scheduler common launch ps)
+mapfile -t commands < <(grep -E "^ *\"command\": \".* -c $PWD/($(IFS='|'; echo "${DIRS[*]}"))/[^ ]*\\.cc\",?\$" "$DB")
+[ ${#commands[@]} -gt 0 ] || { echo "check_thread_safety: no ${DIRS[*]} files in $DB" >&2; exit 2; }
 check() {  # $1 = the compile command line from $DB
   local line=$1 cmd src w skip=0
   local -a words args=()
