@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <deque>
-#include <mutex>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_join.h"
+#include "common/mutex.h"
 #include "compressors/registry.h"
 
 namespace ecps {
@@ -65,7 +65,7 @@ namespace {
 // Methods added by tests (RegisterTestOnlyCompressor); a deque keeps the
 // pointers FindCompressor returned valid.
 struct TestOnlyMethods {
-  std::mutex mu;
+  Mutex mu;
   std::deque<CompressorInfo> methods ABSL_GUARDED_BY(mu);
 };
 TestOnlyMethods& TestOnly() {
@@ -80,7 +80,7 @@ const CompressorInfo* FindCompressor(const std::string& name) {
     if (info.name == name) return &info;
   }
   TestOnlyMethods& t = TestOnly();
-  std::lock_guard<std::mutex> l(t.mu);
+  MutexLock l(&t.mu);
   for (const CompressorInfo& info : t.methods)
     if (info.name == name) return &info;
   return nullptr;
@@ -90,7 +90,7 @@ Status RegisterTestOnlyCompressor(CompressorInfo info) {
   if (FindCompressor(info.name) != nullptr)
     return FailedPrecondition("method '", info.name, "' is registered already");
   TestOnlyMethods& t = TestOnly();
-  std::lock_guard<std::mutex> l(t.mu);
+  MutexLock l(&t.mu);
   t.methods.push_back(std::move(info));
   return OkStatus();
 }
