@@ -30,6 +30,19 @@ double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
+// Whether no element is a NaN or an infinity: their exponent bits are all
+// ones, and only then does adding one to the exponent field carry into the
+// sign bit. Integer ORs vectorise (a float sum would be one dependent chain).
+bool AllFinite(std::span<const float> v) {
+  uint32_t acc = 0;
+  for (float x : v) {
+    uint32_t bits;
+    std::memcpy(&bits, &x, sizeof(bits));
+    acc |= (bits & 0x7f800000u) + 0x00800000u;
+  }
+  return (acc & 0x80000000u) == 0;
+}
+
 std::string FloatsToBytes(std::span<const float> v) {
   return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
 }
@@ -211,11 +224,8 @@ Status Trainer::TrainStep(std::span<const uint64_t> global_rows,
   }
   // A diverged model stops here, before any parameter takes the step: the
   // gradients (all-reduced: the same on every worker, so every worker stops
-  // alike) hold a NaN or an infinity. 0 * x is NaN exactly when x is not
-  // finite, and the sum vectorises.
-  float probe = 0.0f;
-  for (float g : model_->grads()) probe += 0.0f * g;
-  if ((num_workers() == 1 && !std::isfinite(last_loss_)) || !std::isfinite(probe))
+  // alike) hold a NaN or an infinity.
+  if ((num_workers() == 1 && !std::isfinite(last_loss_)) || !AllFinite(model_->grads()))
     return FailedPrecondition("the training loss (", last_loss_,
                               " on this worker's share) or its gradient is not finite: the model "
                               "diverged (try a lower optimizer.lr)");
