@@ -59,8 +59,6 @@ class EmbeddingLayer {
 
   // Asked by the trainer after each evaluation (Compressor::StageComplete).
   bool StageComplete() { return compressor_->StageComplete(); }
-  // Whole-table writes the method made through its RowAccess so far.
-  uint64_t row_writes() const { return access_.writes(); }
 
   MemoryReport Memory() const;
   Compressor& compressor() { return *compressor_; }

@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <set>
+#include <string>
 
 #include "common/check.h"
 #include "common/logging.h"
+#include "common/mutex.h"
 
 namespace ecps::row_codec {
 namespace {
@@ -237,23 +240,41 @@ EncodeStats EncodeRow(DType dtype, int width, const float* in, float scale, floa
   return st;
 }
 
+namespace {
+
+// A parameter server holds each table as many virtual-shard stores, each
+// with its own WriteStats: the warning is given once per table name in the
+// process, not once per store.
+bool FirstClipWarning(const std::string& table) {
+  static Mutex mu;
+  static std::set<std::string>* const warned = new std::set<std::string>;
+  MutexLock l(&mu);
+  return warned->insert(table).second;
+}
+
+void WarnClipped(const RowTableSpec& spec, uint64_t clipped) {
+  if (spec.quant == QuantScheme::kGlobal) {
+    const CodeRange r = Range(spec.dtype);
+    ECPS_LOG_WARN(
+        "table '{}' ({}): {} written value(s) fell outside the representable range [{:g}, "
+        "{:g}] and were clipped (global step {:g}); set a larger scale if this keeps growing "
+        "(reported once per table)",
+        spec.name, DTypeName(spec.dtype), clipped, r.qmin * spec.scale + spec.zero,
+        r.qmax * spec.scale + spec.zero, spec.scale);
+  } else {
+    ECPS_LOG_WARN(
+        "table '{}' ({}): {} written value(s) fell outside their code range and were clipped "
+        "(reported once per table)",
+        spec.name, DTypeName(spec.dtype), clipped);
+  }
+}
+
+}  // namespace
+
 Status WriteStats::Check(const RowTableSpec& spec) {
   if (clipped_ > 0 && !warned_) {
-    warned_ = true;
-    if (spec.quant == QuantScheme::kGlobal) {
-      const CodeRange r = Range(spec.dtype);
-      ECPS_LOG_WARN(
-          "table '{}' ({}): {} written value(s) fell outside the representable range [{:g}, "
-          "{:g}] and were clipped (global step {:g}); set a larger scale if this keeps growing "
-          "(reported once per table)",
-          spec.name, DTypeName(spec.dtype), clipped_, r.qmin * spec.scale + spec.zero,
-          r.qmax * spec.scale + spec.zero, spec.scale);
-    } else {
-      ECPS_LOG_WARN(
-          "table '{}' ({}): {} written value(s) fell outside their code range and were clipped "
-          "(reported once per table)",
-          spec.name, DTypeName(spec.dtype), clipped_);
-    }
+    warned_ = true;  // this store asks the process-wide list once
+    if (FirstClipWarning(spec.name)) WarnClipped(spec, clipped_);
   }
   if (pending_non_finite_ == 0) return OkStatus();
   const uint64_t n = pending_non_finite_;

@@ -97,7 +97,8 @@ class WriteStats {
   // the last Check() (the count is then cleared, so the next write batch is
   // judged on its own). The first time clipped values are seen, logs one
   // warning (ECPS_LOG_WARN) naming the table, the count so far and, for a
-  // global-scale table, its representable range.
+  // global-scale table, its representable range -- once per table name in
+  // the process (a server's virtual shards each hold a store of the table).
   Status Check(const RowTableSpec& spec);
   // Values clipped since the table was created.
   uint64_t clipped() const { return clipped_; }

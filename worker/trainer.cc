@@ -295,7 +295,7 @@ StatusOr<bool> Trainer::EvaluateAndCheckpoint() {
                       {"step", state_.total_steps},
                       {"epoch", state_.epoch},
                       {"train_loss", last_loss_}};
-  bool stop = false;
+  bool stop = false, complete = false;
   if (data_->NumRows(Split::kValidation) > 0) {
     // The coordinator computes the global AUC and decides improved / stop.
     ASSIGN_OR_RETURN(EvalDecision v, ScoreAndDecide(Split::kValidation, max_rows, true));
@@ -303,10 +303,7 @@ StatusOr<bool> Trainer::EvaluateAndCheckpoint() {
     h["val_logloss"] = v.logloss;
     improved = v.improved;
     stop = v.stop;
-    if (v.stage_complete) {
-      h["stage_complete"] = true;
-      stage_complete_ = true;
-    }
+    complete = v.stage_complete;
     state_.best_val_auc = v.state.best_auc;
     state_.evals_since_best = v.state.evals_since_best;
     if (improved) state_.best_step = state_.total_steps;
@@ -318,10 +315,11 @@ StatusOr<bool> Trainer::EvaluateAndCheckpoint() {
     state_.best_step = state_.total_steps;
     // The method is still asked (no coordinator decision without scores:
     // every worker asks its own replica, which every worker holds alike).
-    if (embedding_->StageComplete()) {
-      h["stage_complete"] = true;
-      stage_complete_ = true;
-    }
+    complete = embedding_->StageComplete();
+  }
+  if (complete) {
+    h["stage_complete"] = true;
+    stage_complete_ = true;
   }
   state_.history.push_back(h);
   RETURN_IF_ERROR(SaveCheckpoint(improved ? std::vector<std::string>{"best", "last"}
