@@ -102,8 +102,6 @@ class WriteStats {
   Status Check(const RowTableSpec& spec);
   // Values clipped since the table was created.
   uint64_t clipped() const { return clipped_; }
-  // Non-finite values not yet reported by Check().
-  uint64_t pending_non_finite() const { return pending_non_finite_; }
 
  private:
   uint64_t clipped_ = 0, pending_non_finite_ = 0;
