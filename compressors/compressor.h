@@ -113,6 +113,14 @@ class Compressor {
   // only in BeginStage(); the trainer then re-creates that optimizer.
   virtual std::span<float> DenseParams() { return {}; }
   virtual std::span<float> DenseGrads() { return {}; }
+  // Dense state that is not trained but follows the batches (DHE's
+  // BatchNorm running mean and variance), empty for most methods. The
+  // method updates it in DecodeBackward() of training batches; after each
+  // training step the trainer averages it over the workers (an exponential
+  // moving average is linear, so the average of the workers' updates keeps
+  // every replica identical) and checkpoints it. Its size may change only in
+  // BeginStage().
+  virtual std::span<float> DenseBuffers() { return {}; }
 
   // Stage plan; most methods have a single "train" stage. Every StageSpec
   // flag is honoured by the trainer (compressors/stage_spec.h).
@@ -132,6 +140,14 @@ class Compressor {
   // written keep their seeded init). InitStageRows(0) is also called once
   // after Init(), for methods that write their own initial values.
   virtual Status BeginStage(int index) { return OkStatus(); }
+  // After a BeginStage(index) that changed Tables(): the rows of the new
+  // tables that are copies of the previous stage's rows (Dedup's kept
+  // blocks). The store makes them where the rows are -- in a cluster each
+  // server from its own shards when a copy's source and destination rows
+  // share their virtual shards -- so no row crosses the network
+  // (RowStore::Reshape). Empty (the default): the new tables start from their
+  // specs' initial values. InitStageRows(index) runs after the copies.
+  virtual std::vector<RowCopy> StageCopies(int index) const { return {}; }
   virtual Status InitStageRows(int index) { return OkStatus(); }
   // Frequency counters: a method that returns true from ObservesKeys() gets
   // Observe() with the keys of every training step's *global* batch (all

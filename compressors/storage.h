@@ -73,6 +73,64 @@ struct RowTableSpec {
   bool operator==(const RowTableSpec&) const = default;
 };
 
+// ------------------------------------------------ whole-table work at the rows --
+// Whole-table work a method describes and the holders of the rows execute
+// (docs/architecture.md, "Whole-table work where the rows are"): the local
+// store over its tables; in a cluster every server over its own virtual
+// shards, the partial results summed by the client. Only the description and
+// the results cross the network, never the rows. Every kind is a sum over
+// rows, so it splits over any sharding: a kind that is not (a minimum, a
+// median) is computed from sums (a histogram) instead.
+//
+// Blocks: row r of the table belongs to block r div block_rows at in-block
+// row r mod block_rows; position p = (r mod block_rows) * width + c is element
+// c of that row. A table of n rows has ceil(n / block_rows) blocks; the last
+// one may be partial (its missing rows are padding and never counted).
+enum class RowReductionKind : uint8_t {
+  // Dedup's L2LSH projections (docs/methods.md §2.10): out[b * bands + j] =
+  // sum over the elements of block b of a_j[p] * v, where a_j[p] =
+  // RowReductionDirection(seed, j, p) ~ N(0, 1).
+  kBlockProjections = 0,
+  // out[b * bins + k] = the number of elements of block b in bin k of `bins`
+  // equal bins over [lo, hi); values below lo count in bin 0, at or above hi
+  // in bin bins - 1.
+  kBlockHistogram = 1,
+  // For each pair q of blocks (pairs[2q], pairs[2q + 1]) = (a, b):
+  // out[q] = the number of positions p with |A[p] - B[p]| <= tol among the
+  // in-block rows present in both blocks.
+  kBlockPairAgreement = 2,
+};
+struct RowReduction {
+  RowReductionKind kind = RowReductionKind::kBlockProjections;
+  int table = 0;
+  uint64_t block_rows = 1;
+  int bands = 0;      // kBlockProjections
+  uint64_t seed = 0;  // kBlockProjections
+  int bins = 0;       // kBlockHistogram
+  double lo = 0, hi = 0;
+  double tol = 0;               // kBlockPairAgreement
+  std::vector<uint64_t> pairs;  // kBlockPairAgreement: 2 block ids per pair
+};
+// Number of doubles a reduction yields over a table of `table_rows` rows.
+uint64_t RowReductionSize(const RowReduction& op, uint64_t table_rows);
+// a_j[p] of kBlockProjections: a standard normal drawn from (seed, j, p) by a
+// counter-based generator, the same in every process.
+float RowReductionDirection(uint64_t seed, int band, uint64_t position);
+
+// Rows of a reshaped stage's tables that are copies of the previous stage's
+// rows (Compressor::StageCopies): rows [dst_begin, dst_begin + count) of the
+// new table dst_table get the values of rows [src_begin, src_begin + count)
+// of the old table src_table (both tables of the same width; values as fp32,
+// re-encoded in the new table's dtype; optimizer state starts fresh).
+struct RowCopy {
+  int src_table = 0;
+  uint64_t src_begin = 0;
+  int dst_table = 0;
+  uint64_t dst_begin = 0;
+  uint64_t count = 0;
+  bool operator==(const RowCopy&) const = default;
+};
+
 // Row-level access to the tables as stored, for the rare whole-table work of
 // stage changes and schedules (dedup, pruning thresholds, dimension transfer,
 // post-training quantisation). The local store implements it directly; the
@@ -91,6 +149,15 @@ class RowAccess {
   // Optimizer state of the rows is left as is.
   virtual Status WriteRows(int table, uint64_t begin, uint64_t count, const float* values,
                            const float* scale_zero = nullptr) = 0;
+  // Evaluates `op` where the rows are (above); out has
+  // RowReductionSize(op, rows of op.table) doubles. Errors: OutOfRange for a
+  // table or pair block that does not exist, InvalidArgument for a malformed
+  // op (block_rows 0, bands/bins <= 0, lo >= hi, an odd pairs list).
+  // The default fails loudly: a RowAccess that cannot evaluate reductions
+  // says so rather than reading the table to the caller.
+  virtual StatusOr<std::vector<double>> ReduceRows(const RowReduction& op) const {
+    return Unimplemented("this row access cannot evaluate whole-table reductions");
+  }
 };
 
 // Exact memory accounting in bytes (docs/methods.md §1.6).

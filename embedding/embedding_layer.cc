@@ -115,7 +115,11 @@ Status EmbeddingLayer::BeginStage(int index) {
       Annotate(compressor_->BeginStage(index), compressor_->Name() + " stage '" + spec.name + "'"));
   const std::vector<RowTableSpec> after = compressor_->Tables();
   if (after != before) {
-    RETURN_IF_ERROR(store_->Reset(after, StageSeed(seed_, index)));
+    const std::vector<RowCopy> copies = compressor_->StageCopies(index);
+    RETURN_IF_ERROR(Annotate(copies.empty()
+                                 ? store_->Reset(after, StageSeed(seed_, index))
+                                 : store_->Reshape(after, StageSeed(seed_, index), copies),
+                             compressor_->Name() + " stage '" + spec.name + "'"));
     AttachStore();
     RETURN_IF_ERROR(Annotate(compressor_->InitStageRows(index),
                              compressor_->Name() + " stage '" + spec.name + "'"));

@@ -99,6 +99,9 @@ class EmbeddingLayer {
       ++writes_;
       return rows_->WriteRows(table, begin, count, values, scale_zero);
     }
+    StatusOr<std::vector<double>> ReduceRows(const RowReduction& op) const override {
+      return rows_->ReduceRows(op);
+    }
 
    private:
     RowAccess* rows_ = nullptr;

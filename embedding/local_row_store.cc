@@ -626,6 +626,44 @@ class LocalRowStore final : public RowStore {
 
 }  // namespace
 
+Status ValidateRowCopies(const std::vector<RowTableSpec>& from, const std::vector<RowTableSpec>& to,
+                         std::span<const RowCopy> copies) {
+  for (size_t i = 0; i < copies.size(); ++i) {
+    const RowCopy& c = copies[i];
+    if (c.src_table < 0 || static_cast<size_t>(c.src_table) >= from.size() || c.dst_table < 0 ||
+        static_cast<size_t>(c.dst_table) >= to.size())
+      return OutOfRange("row copy ", i, ": table ", c.src_table, " -> ", c.dst_table,
+                        " does not exist (", from.size(), " tables before, ", to.size(), " after)");
+    const RowTableSpec& s = from[c.src_table];
+    const RowTableSpec& d = to[c.dst_table];
+    if (s.width != d.width)
+      return InvalidArgument("row copy ", i, ": table '", s.name, "' has width ", s.width, " but '",
+                             d.name, "' ", d.width);
+    if (c.src_begin > s.rows || c.count > s.rows - c.src_begin || c.dst_begin > d.rows ||
+        c.count > d.rows - c.dst_begin)
+      return OutOfRange("row copy ", i, ": rows [", c.src_begin, ", +", c.count, ") of '", s.name,
+                        "' (", s.rows, " rows) to [", c.dst_begin, ", +", c.count, ") of '", d.name,
+                        "' (", d.rows, " rows)");
+  }
+  return OkStatus();
+}
+
+Status RowStore::Reshape(const std::vector<RowTableSpec>& tables, uint64_t seed,
+                         std::span<const RowCopy> copies) {
+  RETURN_IF_ERROR(ValidateRowCopies(StoredTables(), tables, copies));
+  std::vector<std::vector<float>> kept(copies.size());
+  for (size_t i = 0; i < copies.size(); ++i) {
+    const RowCopy& c = copies[i];
+    kept[i].resize(c.count * static_cast<size_t>(tables[c.dst_table].width));
+    RETURN_IF_ERROR(ReadRows(c.src_table, c.src_begin, c.count, kept[i].data()));
+  }
+  RETURN_IF_ERROR(Reset(tables, seed));
+  for (size_t i = 0; i < copies.size(); ++i)
+    RETURN_IF_ERROR(
+        WriteRows(copies[i].dst_table, copies[i].dst_begin, copies[i].count, kept[i].data()));
+  return OkStatus();
+}
+
 uint64_t StoredRowBytes(const RowTableSpec& spec) {
   uint64_t b = row_codec::RowBytes(spec.dtype, spec.width);
   if (spec.quant == QuantScheme::kPerRow) {

@@ -23,6 +23,7 @@
 #include "common/rng.h"
 #include "common/status.h"
 #include "compressors/lookup_plan.h"
+#include "compressors/row_reduction.h"
 #include "compressors/storage.h"
 #include "embedding/sparse_optimizer.h"
 
@@ -52,6 +53,17 @@ class RowStore : public RowAccess {
       RETURN_IF_ERROR(WriteRows(static_cast<int>(t), 0, tables[t].rows, values[t].data()));
     return OkStatus();
   }
+
+  // Reset() for a stage whose new tables copy rows of the current ones
+  // (Compressor::StageCopies, storage.h RowCopy): each copy's rows get the
+  // current values (as fp32, re-encoded in the new table's dtype; fresh
+  // optimizer state), every other row its spec's initial value from `seed`.
+  // The copies are checked first (tables, widths, ranges); on an error the
+  // store is unchanged. The default reads the copied rows into this process,
+  // resets and writes them back; ps::Client has each server copy its own
+  // rows instead.
+  virtual Status Reshape(const std::vector<RowTableSpec>& tables, uint64_t seed,
+                         std::span<const RowCopy> copies);
 
   // values->values[t] = dequantized rows plan.rows[t] (kNoRow -> zeros).
   // Errors: a remote store's network or server failure (Unavailable,
@@ -145,6 +157,11 @@ class RowStore : public RowAccess {
                    const float* scale_zero = nullptr) override {
     return Unimplemented("this RowStore has no row access");
   }
+  // Every row is here: the reduction reads them through ReadRows
+  // (compressors/row_reduction.h). ps::Client overrides it to run at the servers.
+  StatusOr<std::vector<double>> ReduceRows(const RowReduction& op) const override {
+    return ReduceAllRows(op, *this);
+  }
   // out: [rows.size() x width] dequantized values of the listed rows, in list
   // order (each checked). One call for a batch of scattered rows (a pull
   // served by a parameter-server shard), so a store can prefetch ahead
@@ -159,6 +176,11 @@ class RowStore : public RowAccess {
     return OkStatus();
   }
 };
+
+// Checks copies from tables `from` into tables `to` (RowStore::Reshape):
+// tables exist, widths agree, ranges in bounds. Errors name the copy.
+Status ValidateRowCopies(const std::vector<RowTableSpec>& from, const std::vector<RowTableSpec>& to,
+                         std::span<const RowCopy> copies);
 
 // What one row of table `spec` costs a store, in bytes. Every store reports
 // its memory through these, so a table is charged the same whether it lives
