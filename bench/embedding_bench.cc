@@ -3,6 +3,11 @@
 // keys. Reports keys/s and samples/s; the trainer's budget is well under
 // 5 us per sample (about 0.2 us per key) at batch 128 and 4096.
 //
+// BM_Lookup/<method>: the inference lookup (Encode + Gather + Decode, eval
+// mode) of every compute-heavy static encoding at a 10% budget against the
+// full table's gather, in keys/s (docs/performance.md, "Lookup throughput of
+// the static encodings"). Methods not in this build are skipped.
+//
 //   embedding_bench --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
 
@@ -93,7 +98,65 @@ void BM_FullForwardBackward(benchmark::State& state) {
 }
 BENCHMARK(BM_FullForwardBackward)->Arg(128)->Arg(4096)->Unit(benchmark::kMicrosecond);
 
+// Inference lookup of `method` at `budget` (its default parameters).
+void BM_Lookup(benchmark::State& state, const std::string& method_name, double budget) {
+  const int batch = static_cast<int>(state.range(0));
+  const FeatureSpace space = BenchSpace();
+  auto method = CreateCompressor(method_name);
+  ECPS_CHECK_OK(method.status());
+  const CompressorInfo* info = FindCompressor(method_name);
+  ECPS_CHECK(info != nullptr);
+  SparseOptimizerConfig opt;
+  EmbeddingLayer layer(std::move(method).value(), NewLocalRowStore(opt));
+  CompressorContext ctx;
+  ctx.space = space;
+  ctx.seed = 1;
+  ctx.budget = budget;
+  // Frequency-aware methods size themselves from train counts: Zipf-like
+  // counts matching the batches' key distribution.
+  std::vector<uint32_t> counts(space.total());
+  for (int f = 0; f < kFields; ++f)
+    for (uint64_t x = 0; x < space.cardinalities[f]; ++x)
+      counts[space.offsets[f] + (x * 2654435761ull) % space.cardinalities[f]] =
+          static_cast<uint32_t>(1000000 / (x + 1));
+  ctx.train_counts = counts;
+  ParamSet params(&info->schema);
+  ECPS_CHECK_OK(layer.Init(ctx, params));
+  const int num_batches = batch >= 4096 ? 8 : 64;
+  const auto batches = MakeBatches(space, batch, num_batches);
+  std::vector<float> out(static_cast<size_t>(batch) * kFields * space.dim);
+  int64_t i = 0;
+  for (auto _ : state) {
+    ECPS_CHECK_OK(layer.Forward(batches[i++ % num_batches], out.data(), /*training=*/false));
+    benchmark::DoNotOptimize(out.data());
+  }
+  const double keys_per_iter = static_cast<double>(batch) * kFields;
+  state.counters["keys/s"] =
+      benchmark::Counter(keys_per_iter * state.iterations(), benchmark::Counter::kIsRate);
+  const MemoryReport mem = layer.Memory();
+  state.counters["memory"] = static_cast<double>(mem.inference_bytes) /
+                             (4.0 * static_cast<double>(space.total()) * space.dim);
+}
+
+// The full table's gather, then the static encodings that compute their
+// rows (TT-Rec, DHE) and the cheap ones for scale.
+const char* const kLookupMethods[] = {"full", "hash", "compoemb", "robe", "tt_rec", "dhe", "cce"};
+
 }  // namespace
 }  // namespace ecps
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  for (const char* name : ecps::kLookupMethods) {
+    if (ecps::FindCompressor(name) == nullptr) continue;
+    benchmark::RegisterBenchmark((std::string("BM_Lookup/") + name).c_str(), ecps::BM_Lookup,
+                                 std::string(name), 0.1)
+        ->Arg(128)
+        ->Arg(4096)
+        ->Unit(benchmark::kMicrosecond);
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
