@@ -56,6 +56,12 @@ const char* MsgTypeName(MsgType t) {
       return "echo";
     case MsgType::kEchoReply:
       return "echo_reply";
+    case MsgType::kReduceRows:
+      return "reduce_rows";
+    case MsgType::kReduceRowsReply:
+      return "reduce_rows_reply";
+    case MsgType::kReshape:
+      return "reshape";
     case MsgType::kRegister:
       return "register";
     case MsgType::kRegisterReply:
@@ -85,6 +91,7 @@ bool IsReply(MsgType t) {
     case MsgType::kReadRowsReply:
     case MsgType::kStatsReply:
     case MsgType::kEchoReply:
+    case MsgType::kReduceRowsReply:
     case MsgType::kRegisterReply:
     case MsgType::kCollectiveReply:
       return true;

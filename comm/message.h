@@ -54,6 +54,9 @@ enum class MsgType : uint16_t {
   kShutdown = 23,
   kEcho = 24,  // benchmark: the payloads come back unchanged
   kEchoReply = 25,
+  kReduceRows = 26,  // ps/wire.h: whole-table work at the servers
+  kReduceRowsReply = 27,
+  kReshape = 28,
   // Scheduler (scheduler/).
   kRegister = 40,
   kRegisterReply = 41,

@@ -1,9 +1,12 @@
 #include "ps/client.h"
 
 #include <cstring>
+#include <mutex>
 
 #include "absl/strings/str_join.h"
 #include "common/check.h"
+#include "common/logging.h"
+#include "compressors/row_reduction.h"
 #include "embedding/row_codec.h"
 #include "embedding/row_deduper.h"
 #include "ps/wire.h"
@@ -652,6 +655,111 @@ Status Client::WriteRows(int table, uint64_t begin, uint64_t count, const float*
   for (int s = 0; s < ns; ++s)
     RETURN_IF_ERROR(
         rpc_->Wait(fs[s], opt_.timeout_ms, absl::StrCat("write_rows on server ", s)).status());
+  return OkStatus();
+}
+
+StatusOr<std::vector<double>> Client::ReduceRows(const RowReduction& op) const {
+  RETURN_IF_ERROR(WaitForPushes());
+  if (op.table < 0 || static_cast<size_t>(op.table) >= specs_.size())
+    return OutOfRange("row reduction: table ", op.table, " not in [0, ", specs_.size(), ")");
+  const uint64_t rows = specs_[op.table].rows;
+  RETURN_IF_ERROR(ValidateRowReduction(op, rows));
+  const size_t size = RowReductionSize(op, rows);
+  const int ns = shards_.num_servers;
+  // A pair's blocks whose in-block rows lie in different virtual shards: no
+  // server can compare them alone (it would answer FailedPrecondition).
+  bool split_pairs = op.kind == RowReductionKind::kBlockPairAgreement &&
+                     op.block_rows % static_cast<uint64_t>(shards_.virtual_shards) != 0;
+  std::vector<std::future<StatusOr<Message>>> fs(split_pairs ? 0 : ns);
+  for (int s = 0; s < ns && !split_pairs; ++s) {
+    Message m;
+    m.header.type = MsgType::kReduceRows;
+    // Read at this worker's clock, like ReadRows.
+    internal::SetMinClock(&m.header, MinClockForRead());
+    m.payloads = internal::EncodeRowReduction(op);
+    fs[s] = rpc_->Call(opt_.servers[s], std::move(m));
+  }
+  std::vector<double> out(size, 0.0);
+  for (int s = 0; s < static_cast<int>(fs.size()); ++s) {
+    StatusOr<Message> r =
+        rpc_->Wait(fs[s], opt_.timeout_ms, absl::StrCat("reduce_rows on server ", s));
+    if (!r.ok()) {
+      // Pairs split over virtual shards: every server says so; the other
+      // replies are still collected (or fail the call).
+      if (r.status().code() == absl::StatusCode::kFailedPrecondition &&
+          op.kind == RowReductionKind::kBlockPairAgreement) {
+        split_pairs = true;
+        continue;
+      }
+      return r.status();
+    }
+    if (r->payloads.size() != 1 || r->payloads[0].size != size * sizeof(double))
+      return DataLoss("reduce_rows reply of server ", s, " has ", r->payloads.size(),
+                      " payloads or the wrong size (", size, " results expected)");
+    const auto part = r->payloads[0].As<double>();
+    for (size_t i = 0; i < size; ++i) out[i] += part[i];
+  }
+  if (split_pairs) {
+    static std::once_flag warned;
+    std::call_once(warned, [&] {
+      ECPS_LOG_WARN(
+          "block pairs of {} rows (block_rows) span several of the {} virtual shards "
+          "(cluster.virtual_shards): the rows of table '{}' are read by the worker for the "
+          "comparison; a block_rows that is a multiple of cluster.virtual_shards keeps them at "
+          "the servers",
+          op.block_rows, shards_.virtual_shards, specs_[op.table].name);
+    });
+    return ReduceAllRows(op, *this);
+  }
+  return out;
+}
+
+Status Client::Reshape(const std::vector<RowTableSpec>& tables, uint64_t seed,
+                       std::span<const RowCopy> copies) {
+  RETURN_IF_ERROR(WaitForPushes());
+  DropPrefetch();
+  RETURN_IF_ERROR(ValidateRowCopies(specs_, tables, copies));
+  const int ns = shards_.num_servers;
+  const uint64_t V = static_cast<uint64_t>(shards_.virtual_shards);
+  // The primary reads the rows of copies across virtual shards and sends
+  // each server those of its destination rows, grouped by virtual shard
+  // (ps/wire.h kReshape).
+  std::vector<std::vector<Buffer>> values(ns);
+  for (size_t i = 0; i < copies.size(); ++i) {
+    const RowCopy& c = copies[i];
+    if (internal::AlignedCopy(c, shards_.virtual_shards)) continue;
+    static std::once_flag warned;
+    std::call_once(warned, [&] {
+      ECPS_LOG_WARN(
+          "a row copy of the stage change ({} rows {} -> {}) moves rows between virtual shards "
+          "(cluster.virtual_shards = {}): its rows travel through worker 0",
+          c.count, c.src_begin, c.dst_begin, V);
+    });
+    if (!opt_.primary) continue;
+    const size_t w = static_cast<size_t>(tables[c.dst_table].width);
+    std::vector<float> rows(c.count * w);
+    RETURN_IF_ERROR(ReadRows(c.src_table, c.src_begin, c.count, rows.data()));
+    for (int s = 0; s < ns; ++s) {
+      std::vector<float> mine;
+      for (uint64_t v = static_cast<uint64_t>(s); v < V; v += static_cast<uint64_t>(ns))
+        for (uint64_t j = (v + V - c.dst_begin % V) % V; j < c.count; j += V)
+          mine.insert(mine.end(), rows.begin() + j * w, rows.begin() + (j + 1) * w);
+      values[s].push_back(Buffer::FromVector(std::move(mine)));
+    }
+  }
+  const Buffer specs = Buffer::FromString(internal::EncodeSpecs(tables));
+  const Buffer encoded = internal::EncodeRowCopies(copies);
+  RETURN_IF_ERROR(CallEachServer(
+      [&](int s) {
+        Message m;
+        m.header.type = MsgType::kReshape;
+        internal::SetReshapeFields(&m.header, {MinClockForRead(), seed, opt_.worker});
+        m.payloads = {specs, encoded};
+        for (const Buffer& b : values[s]) m.payloads.push_back(b);
+        return m;
+      },
+      "reshape"));
+  SetSpecs(tables);
   return OkStatus();
 }
 

@@ -14,7 +14,12 @@
 //
 // Whole-store operations (Reset, Load, ResetOptimizerState, WriteRows) are
 // sent only by the primary client (worker 0); the others return at once, and
-// the trainer barriers the workers after them.
+// the trainer barriers the workers after them. Whole-table work runs at the
+// servers (docs/architecture.md "Whole-table work where the rows are"):
+// ReduceRows() from any worker (a read); Reshape() from every worker, and
+// the servers change the rows once every worker's request has arrived, so
+// that no worker's reads of the old tables (the method's reductions in
+// BeginStage()) can meet the new ones.
 //
 // Prefetch() sends the pull of the next batch's rows while the worker still
 // computes the current one (ClientOptions::prefetch says when the servers
@@ -74,6 +79,22 @@ class Client final : public RowStore {
   Status ReadRows(int table, uint64_t begin, uint64_t count, float* out) const override;
   Status WriteRows(int table, uint64_t begin, uint64_t count, const float* values,
                    const float* scale_zero = nullptr) override;
+  // Each server evaluates `op` over its virtual shards (one request each);
+  // the client sums the servers' partial results. A block-pair agreement
+  // whose block_rows is not a multiple of the virtual shards cannot be split
+  // by shard: then the rows are read here (ReduceAllRows), with a warning
+  // once per process.
+  StatusOr<std::vector<double>> ReduceRows(const RowReduction& op) const override;
+  // Every server rebuilds its virtual shards: the new tables as Reset()
+  // makes them, then the copies. A copy whose source and destination rows
+  // lie in the same virtual shards (dst_begin = src_begin mod V) is made by
+  // each server from its own rows; the rows of any other copy are read by
+  // the primary and sent with its request (a warning once per process).
+  // Every worker calls it (the replicas' stage changes) and each returns
+  // once the servers are done. On an error the servers' tables are
+  // unchanged.
+  Status Reshape(const std::vector<RowTableSpec>& tables, uint64_t seed,
+                 std::span<const RowCopy> copies) override;
 
   // Asynchronous pull: the rows of `plan` as they are once the servers have
   // every worker's clock >= this worker's clock - staleness. The request is

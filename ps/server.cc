@@ -10,6 +10,7 @@
 #include "common/file_util.h"
 #include "common/logging.h"
 #include "common/rng.h"
+#include "compressors/row_reduction.h"
 #include "embedding/row_codec.h"
 #include "embedding/row_init.h"
 #include "ps/wire.h"
@@ -259,6 +260,19 @@ void Server::Handle(Message m) {
       reply = comm::MakeReply(h, MsgType::kAck);
       s = HandleWriteRows(m);
       break;
+    case MsgType::kReduceRows:
+      if (ParkIfEarly(&m)) return;
+      reply = comm::MakeReply(h, MsgType::kReduceRowsReply);
+      s = HandleReduceRows(m, &reply);
+      break;
+    case MsgType::kReshape: {
+      if (ParkIfEarly(&m)) return;
+      reply = comm::MakeReply(h, MsgType::kAck);
+      bool later = false;
+      s = HandleReshape(std::move(m), &later);
+      if (s.ok() && later) send_reply = false;
+      break;
+    }
     case MsgType::kStats:
       reply = comm::MakeReply(h, MsgType::kStatsReply);
       reply.header.text = StatsJson();
@@ -599,36 +613,43 @@ void Server::RowWork(size_t rows, size_t items, const std::function<void(size_t)
   row_pool_->Run(items, fn);
 }
 
-Status Server::HandleReset(const Message& m) {
-  if (m.payloads.size() != 1) return InvalidArgument("reset needs 1 payload");
-  ASSIGN_OR_RETURN(auto specs, internal::DecodeSpecs(m.payloads[0].view()));
-  const uint64_t seed = internal::GetResetSeed(m.header);
+void Server::InitialShards(const std::vector<RowTableSpec>& specs, uint64_t seed,
+                           std::vector<std::vector<RowTableSpec>>* local,
+                           std::vector<std::vector<std::vector<float>>>* values) const {
   const ShardMap& sm = opt_.shards;
   // Local specs: the rows this vshard holds, no initialiser (the values are
   // drawn below from the global stream and rounded with the vshard's own).
-  std::vector<std::vector<RowTableSpec>> local(vshards_.size(), specs);
-  std::vector<std::vector<std::vector<float>>> values(
-      vshards_.size(), std::vector<std::vector<float>>(specs.size()));
+  local->assign(vshards_.size(), specs);
+  values->assign(vshards_.size(), std::vector<std::vector<float>>(specs.size()));
   for (size_t t = 0; t < specs.size(); ++t) {
     const RowTableSpec& s = specs[t];
     for (size_t k = 0; k < vshards_.size(); ++k) {
-      RowTableSpec& ls = local[k][t];
+      RowTableSpec& ls = (*local)[k][t];
       ls.rows = sm.RowsInVShard(s.rows, vshards_[k]->id);
       ls.init = RowInit::kUniform;
       ls.init_bound = 0.0;
-      values[k][t].reserve(ls.rows * s.width);
+      (*values)[k][t].reserve(ls.rows * s.width);
     }
     // Every server draws the whole table's stream, in row order, and keeps
     // its own rows: the values of the single-process store (row_init.h).
     RowInitStream stream(s, seed, t);
     for (uint64_t r = 0; r < s.rows; ++r) {
       if (sm.ServerOf(r) != opt_.rank) continue;
-      auto& dst = values[sm.VShardOf(r) / sm.num_servers][t];
+      auto& dst = (*values)[sm.VShardOf(r) / sm.num_servers][t];
       const size_t at = dst.size();
       dst.resize(at + s.width);
       stream.Fill(r, r + 1, std::span<float>(dst).subspan(at));
     }
   }
+}
+
+Status Server::HandleReset(const Message& m) {
+  if (m.payloads.size() != 1) return InvalidArgument("reset needs 1 payload");
+  ASSIGN_OR_RETURN(auto specs, internal::DecodeSpecs(m.payloads[0].view()));
+  const uint64_t seed = internal::GetResetSeed(m.header);
+  std::vector<std::vector<RowTableSpec>> local;
+  std::vector<std::vector<std::vector<float>>> values;
+  InitialShards(specs, seed, &local, &values);
   WriterMutexLock tl(&tables_mu_);
   for (size_t k = 0; k < vshards_.size(); ++k) {
     auto store = NewLocalRowStore(opt_.optimizer);
@@ -636,6 +657,272 @@ Status Server::HandleReset(const Message& m) {
         store->ResetWithValues(local[k], seed ^ static_cast<uint64_t>(vshards_[k]->id), values[k]));
     WriterMutexLock l(&vshards_[k]->mu);
     vshards_[k]->store = std::move(store);
+  }
+  SetSpecs(std::move(specs));
+  return OkStatus();
+}
+
+namespace {
+
+// The rows i in [0, count) of a run starting at global row `begin` that
+// virtual shard v of V holds: i = i0, i0 + V, ...; *n of them, the first at
+// local row *local (0 of them: *n = 0).
+void RunInVShard(uint64_t begin, uint64_t count, uint64_t v, uint64_t V, uint64_t* i0, uint64_t* n,
+                 uint64_t* local) {
+  *i0 = (v + V - begin % V) % V;
+  *n = *i0 < count ? (count - *i0 + V - 1) / V : 0;
+  *local = (begin + *i0) / V;
+}
+
+// Bounds of what a reduction request may make a server allocate: the
+// projection directions (block_rows x width x bands floats, built once per
+// request) and the partial sums (RowReductionSize doubles). Far above what
+// Dedup asks for (docs/methods.md §2.10); a request past them is refused,
+// never attempted.
+constexpr uint64_t kMaxReductionDirections = uint64_t{1} << 27;  // 512 MiB of floats
+constexpr uint64_t kMaxReductionOutputs = uint64_t{1} << 27;     // 1 GiB of doubles
+// Partial sums a reduction request keeps at once (groups of virtual shards,
+// each summed in vshard order, then the groups in order): fixed, so the
+// result does not depend on the number of row threads.
+constexpr size_t kReductionGroups = 8;
+
+Status CheckReductionBounds(const RowReduction& op, const RowTableSpec& spec) {
+  if (op.kind == RowReductionKind::kBlockProjections) {
+    const unsigned __int128 dirs = static_cast<unsigned __int128>(op.block_rows) *
+                                   static_cast<uint64_t>(spec.width) *
+                                   static_cast<uint64_t>(op.bands);
+    if (dirs > kMaxReductionDirections)
+      return InvalidArgument("reduce_rows: block_rows ", op.block_rows, " x width ", spec.width,
+                             " x bands ", op.bands, " projection directions exceed ",
+                             kMaxReductionDirections);
+  }
+  // RowReductionSize's product in 128 bits: a huge bands or bins must not wrap.
+  const uint64_t blocks = spec.rows / op.block_rows + (spec.rows % op.block_rows != 0);
+  const uint64_t per = op.kind == RowReductionKind::kBlockProjections ? op.bands
+                       : op.kind == RowReductionKind::kBlockHistogram ? op.bins
+                                                                      : 0;
+  const unsigned __int128 out = op.kind == RowReductionKind::kBlockPairAgreement
+                                    ? op.pairs.size() / 2
+                                    : static_cast<unsigned __int128>(blocks) * per;
+  if (out > kMaxReductionOutputs)
+    return InvalidArgument("reduce_rows: ", static_cast<uint64_t>(out),
+                           " results exceed the limit of ", kMaxReductionOutputs);
+  return OkStatus();
+}
+
+}  // namespace
+
+Status Server::HandleReduceRows(const Message& m, Message* reply) {
+  ASSIGN_OR_RETURN(RowReduction op, internal::DecodeRowReduction(m.payloads));
+  ReaderMutexLock tl(&tables_mu_);
+  if (op.table < 0 || static_cast<size_t>(op.table) >= specs_.size())
+    return OutOfRange("reduce_rows: table ", op.table, " not in [0, ", specs_.size(), ")");
+  const RowTableSpec& spec = specs_[op.table];
+  RETURN_IF_ERROR(ValidateRowReduction(op, spec.rows));
+  RETURN_IF_ERROR(CheckReductionBounds(op, spec));
+  const ShardMap& sm = opt_.shards;
+  const uint64_t V = static_cast<uint64_t>(sm.virtual_shards);
+  // A pair's two blocks hold the same in-block row in one virtual shard only
+  // when a block is a whole number of shard strides (the client then reads
+  // the rows itself).
+  if (op.kind == RowReductionKind::kBlockPairAgreement && V > 1 && op.block_rows % V != 0)
+    return FailedPrecondition("reduce_rows: block pairs of ", op.block_rows,
+                              " rows are split over virtual shards: block_rows is not a multiple "
+                              "of ",
+                              V, " virtual shards");
+  const size_t size = RowReductionSize(op, spec.rows);
+  // One context per request: the projection directions are the large part
+  // and the same for every virtual shard.
+  const RowReductionContext ctx(op, spec.width);
+  const size_t slots = vshards_.size();
+  const size_t groups = std::min(slots, kReductionGroups);
+  std::vector<std::vector<double>> part(groups);
+  std::vector<Status> status(groups);
+  uint64_t held_here = 0;
+  for (const auto& vs : vshards_) held_here += sm.RowsInVShard(spec.rows, vs->id);
+  const int table = op.table;
+  const uint64_t table_rows = spec.rows;
+  const int width = spec.width;
+  RowWork(held_here, groups, [&](size_t g) {
+    part[g].assign(size, 0.0);
+    for (size_t k = g; k < slots; k += groups) {
+      VShard& vs = *vshards_[k];
+      HeldRows held;
+      held.table_rows = table_rows;
+      held.width = width;
+      held.first = static_cast<uint64_t>(vs.id);
+      held.stride = V;
+      held.count = sm.RowsInVShard(table_rows, vs.id);
+      held.read = [&vs, table](uint64_t begin, uint64_t n, float* out) {
+        ReaderMutexLock l(&vs.mu);
+        return vs.store->ReadRows(table, begin, n, out);
+      };
+      status[g] = AccumulateRowReduction(ctx, held, part[g].data());
+      if (!status[g].ok()) return;
+    }
+  });
+  for (Status& st : status) RETURN_IF_ERROR(st);
+  std::vector<double> out = groups > 0 ? std::move(part[0]) : std::vector<double>(size, 0.0);
+  for (size_t g = 1; g < groups; ++g)
+    for (size_t i = 0; i < size; ++i) out[i] += part[g][i];
+  reply->payloads.push_back(Buffer::FromVector(std::move(out)));
+  return OkStatus();
+}
+
+Status Server::CheckReshape(const Message& m) const {
+  if (m.payloads.size() < 2) return InvalidArgument("reshape needs specs and copies");
+  ASSIGN_OR_RETURN(auto specs, internal::DecodeSpecs(m.payloads[0].view()));
+  ASSIGN_OR_RETURN(auto copies, internal::DecodeRowCopies(m.payloads[1]));
+  ReaderMutexLock tl(&tables_mu_);
+  RETURN_IF_ERROR(Annotate(ValidateRowCopies(specs_, specs, copies), "reshape"));
+  size_t unaligned = 0;
+  for (const RowCopy& c : copies)
+    unaligned += internal::AlignedCopy(c, opt_.shards.virtual_shards) ? 0 : 1;
+  // Only the primary sends the values of unaligned copies; the others none.
+  if (m.payloads.size() != 2 && m.payloads.size() != 2 + unaligned)
+    return InvalidArgument("reshape: ", m.payloads.size() - 2, " value payloads for ", unaligned,
+                           " copies across virtual shards");
+  return OkStatus();
+}
+
+Status Server::HandleReshape(Message m, bool* later) {
+  *later = false;
+  const internal::ReshapeFields f = internal::GetReshapeFields(m.header);
+  if (f.worker < 0 || f.worker >= opt_.num_workers)
+    return InvalidArgument("reshape from worker ", f.worker, " of ", opt_.num_workers);
+  RETURN_IF_ERROR(CheckReshape(m));
+  // Every worker's request, so that the rows change only once each worker
+  // is done with the old tables (a reduction in the method's BeginStage()
+  // that another worker still runs).
+  std::vector<Message> all;
+  {
+    MutexLock l(&reshape_mu_);
+    reshape_pending_.resize(opt_.num_workers);
+    if (reshape_pending_[f.worker].header.type != MsgType::kInvalid)
+      return InvalidArgument("worker ", f.worker, " sent a second reshape before the first ended");
+    reshape_pending_[f.worker] = std::move(m);
+    for (const Message& p : reshape_pending_)
+      if (p.header.type == MsgType::kInvalid) {
+        *later = true;
+        return OkStatus();
+      }
+    all = std::move(reshape_pending_);
+    reshape_pending_.clear();
+  }
+  const Status s = ApplyReshape(all);
+  // The other workers' replies from here; this request's from Handle().
+  for (size_t w = 0; w < all.size(); ++w) {
+    if (static_cast<int64_t>(w) == f.worker) continue;
+    const Message& p = all[w];
+    Message r =
+        s.ok() ? comm::MakeReply(p.header, MsgType::kAck) : comm::MakeErrorReply(p.header, s);
+    if (!s.ok()) ++rejected_;
+    Status ss = transport_->Send(p.header.sender, std::move(r));
+    if (!ss.ok())
+      ECPS_LOG_WARN("server {}: reply to node {}: {}", opt_.rank, p.header.sender, ss.ToString());
+  }
+  return s;
+}
+
+Status Server::ApplyReshape(const std::vector<Message>& all) {
+  const Message& base = all[0];
+  for (size_t w = 1; w < all.size(); ++w)
+    if (all[w].payloads[0].view() != base.payloads[0].view() ||
+        all[w].payloads[1].view() != base.payloads[1].view() ||
+        internal::GetReshapeFields(all[w].header).seed !=
+            internal::GetReshapeFields(base.header).seed)
+      return FailedPrecondition("reshape: worker ", w,
+                                " asked for other tables, copies or seed than worker 0 (the "
+                                "replicas of the method disagree)");
+  ASSIGN_OR_RETURN(auto specs, internal::DecodeSpecs(base.payloads[0].view()));
+  ASSIGN_OR_RETURN(auto copies, internal::DecodeRowCopies(base.payloads[1]));
+  const uint64_t seed = internal::GetReshapeFields(base.header).seed;
+  const ShardMap& sm = opt_.shards;
+  const uint64_t V = static_cast<uint64_t>(sm.virtual_shards);
+  const size_t slots = vshards_.size();
+  // The values of the unaligned copies: the primary's (the first request
+  // that carries them), one payload per such copy.
+  const Message* with_values = nullptr;
+  for (const Message& p : all)
+    if (p.payloads.size() > 2) {
+      with_values = &p;
+      break;
+    }
+  // Per copy: its payload (unaligned) or null, and per slot the offset of
+  // that vshard's rows in it.
+  std::vector<const float*> src_values(copies.size(), nullptr);
+  std::vector<std::vector<uint64_t>> offset(copies.size(), std::vector<uint64_t>(slots, 0));
+  size_t next_payload = 2;
+  for (size_t i = 0; i < copies.size(); ++i) {
+    const RowCopy& c = copies[i];
+    if (internal::AlignedCopy(c, sm.virtual_shards)) continue;
+    if (with_values == nullptr)
+      return InvalidArgument("reshape: copy ", i,
+                             " crosses virtual shards but no worker sent its rows");
+    const Buffer& b = with_values->payloads[next_payload++];
+    const uint64_t w = static_cast<uint64_t>(specs[c.dst_table].width);
+    uint64_t here = 0;
+    for (size_t k = 0; k < slots; ++k) {
+      uint64_t i0, n, local;
+      RunInVShard(c.dst_begin, c.count, static_cast<uint64_t>(vshards_[k]->id), V, &i0, &n, &local);
+      offset[i][k] = here * w;
+      here += n;
+    }
+    ASSIGN_OR_RETURN(size_t nv, comm::ElementsOf<float>(b, "reshape values"));
+    if (nv != here * w)
+      return InvalidArgument("reshape: copy ", i, " has ", nv, " values for ", here, " rows x ", w,
+                             " here");
+    src_values[i] = b.As<float>().data();
+  }
+  std::vector<std::vector<RowTableSpec>> local;
+  std::vector<std::vector<std::vector<float>>> values;
+  InitialShards(specs, seed, &local, &values);
+  WriterMutexLock tl(&tables_mu_);
+  // Checked again under the lock: the tables may have changed since the
+  // requests arrived.
+  RETURN_IF_ERROR(Annotate(ValidateRowCopies(specs_, specs, copies), "reshape"));
+  std::vector<std::unique_ptr<RowStore>> fresh(slots);
+  std::vector<Status> status(slots);
+  uint64_t rows_here = 0;
+  for (size_t k = 0; k < slots; ++k)
+    for (const RowTableSpec& ls : local[k]) rows_here += ls.rows;
+  // Per virtual shard: the new tables as Reset() makes them, then each copy
+  // in order (RowStore::Reshape's order), from the shard's own old rows or
+  // the primary's values. The old stores stay until every shard succeeded.
+  RowWork(rows_here, slots, [&](size_t k) {
+    VShard& vs = *vshards_[k];
+    auto store = NewLocalRowStore(opt_.optimizer);
+    Status& st = status[k];
+    st = store->ResetWithValues(local[k], seed ^ static_cast<uint64_t>(vs.id), values[k]);
+    std::vector<float> buf;
+    for (size_t i = 0; i < copies.size() && st.ok(); ++i) {
+      const RowCopy& c = copies[i];
+      const size_t w = static_cast<size_t>(specs[c.dst_table].width);
+      uint64_t i0, n, dst_local;
+      RunInVShard(c.dst_begin, c.count, static_cast<uint64_t>(vs.id), V, &i0, &n, &dst_local);
+      if (n == 0) continue;
+      const float* v = nullptr;
+      if (src_values[i] != nullptr) {
+        v = src_values[i] + offset[i][k];
+      } else {
+        // Aligned: row src_begin + i0 is in this vshard too.
+        buf.resize(n * w);
+        {
+          ReaderMutexLock l(&vs.mu);
+          st = vs.store->ReadRows(c.src_table, (c.src_begin + i0) / V, n, buf.data());
+        }
+        v = buf.data();
+      }
+      if (st.ok()) st = store->WriteRows(c.dst_table, dst_local, n, v);
+    }
+    if (st.ok()) fresh[k] = std::move(store);
+  });
+  for (size_t k = 0; k < slots; ++k)
+    RETURN_IF_ERROR(
+        Annotate(status[k], absl::StrCat("reshape of virtual shard ", vshards_[k]->id)));
+  for (size_t k = 0; k < slots; ++k) {
+    WriterMutexLock l(&vshards_[k]->mu);
+    vshards_[k]->store = std::move(fresh[k]);
   }
   SetSpecs(std::move(specs));
   return OkStatus();

@@ -107,6 +107,25 @@ class Server {
   Status HandleReadRows(const comm::Message& m, comm::Message* reply)
       ABSL_LOCKS_EXCLUDED(tables_mu_);
   Status HandleWriteRows(const comm::Message& m) ABSL_LOCKS_EXCLUDED(tables_mu_);
+  // Whole-table work (docs/architecture.md "Whole-table work where the
+  // rows are"): a reduction over this server's virtual shards, and a
+  // reshape that every worker requests (wire.h kReshape). *later: the
+  // request's reply is sent elsewhere (by the handler of the last worker's
+  // request), not by Handle().
+  Status HandleReduceRows(const comm::Message& m, comm::Message* reply)
+      ABSL_LOCKS_EXCLUDED(tables_mu_);
+  Status HandleReshape(comm::Message m, bool* later) ABSL_LOCKS_EXCLUDED(tables_mu_, reshape_mu_);
+  // Checks a reshape request against the tables held now (specs, copies,
+  // payload counts), before it waits for the other workers' requests.
+  Status CheckReshape(const comm::Message& m) const ABSL_LOCKS_EXCLUDED(tables_mu_);
+  // Rebuilds every virtual shard from the workers' requests (worker order).
+  Status ApplyReshape(const std::vector<comm::Message>& all) ABSL_LOCKS_EXCLUDED(tables_mu_);
+  // The initial rows of `specs` from `seed` that this server holds, as
+  // Reset() draws them: per slot k, the local specs (its rows, no
+  // initialiser) and the fp32 values of each table.
+  void InitialShards(const std::vector<RowTableSpec>& specs, uint64_t seed,
+                     std::vector<std::vector<RowTableSpec>>* local,
+                     std::vector<std::vector<std::vector<float>>>* values) const;
   Status CheckRows(int table, std::span<const uint64_t> rows) const
       ABSL_SHARED_LOCKS_REQUIRED(tables_mu_);
   // specs_ = specs, with the statistics of tables that stay.
@@ -164,6 +183,11 @@ class Server {
   // clock -> pushes
   std::map<int64_t, std::vector<comm::Message>> bsp_pending_ ABSL_GUARDED_BY(clock_mu_);
   std::vector<comm::Message> parked_ ABSL_GUARDED_BY(clock_mu_);
+
+  // Reshape requests waiting for the other workers' (slot w: worker w's,
+  // kInvalid until it arrives).
+  Mutex reshape_mu_;
+  std::vector<comm::Message> reshape_pending_ ABSL_GUARDED_BY(reshape_mu_);
 
   std::atomic<uint64_t> rejected_{0};
   std::atomic<int64_t> max_staleness_{0};

@@ -32,6 +32,20 @@
 //   kWriteRows  arg = table, step = min clock (applied once every worker's
 //               pushes reached it, like a read), payload 0 = rows, 1 = fp32
 //               values, optional 2 = fp32 per-row (scale, zero) pairs -> kAck
+//   kReduceRows step = min clock; payload 0 = the op's fields (EncodeRowReduction),
+//               1 = uint64 pairs (kBlockPairAgreement) -> kReduceRowsReply
+//               payload 0 = this server's partial sums, RowReductionSize(op,
+//               rows) doubles (docs/architecture.md "Whole-table work where
+//               the rows are"). FailedPrecondition: a pair agreement whose
+//               block_rows is not a multiple of the virtual shards
+//   kReshape    step = min clock, arg = seed, arg2 = worker; payload 0 =
+//               specs, 1 = copies (EncodeRowCopies), then from the primary
+//               one payload per copy whose source and destination rows are
+//               in different virtual shards (an unaligned copy): fp32 values
+//               of the copy's destination rows this server holds, grouped by
+//               virtual shard (ascending), rows ascending within. Every
+//               worker sends one; the server reshapes once all have arrived
+//               and then acknowledges each -> kAck
 //   kStats      -> kStatsReply text = JSON
 //   kEcho       payloads -> kEchoReply the same payloads; arg = 1: copied
 //               into fresh buffers by the server (bench/ps_bench.cc)
@@ -43,6 +57,7 @@
 #include <cereal/types/vector.hpp>
 #include <cstring>
 #include <limits>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -102,6 +117,20 @@ inline int64_t GetMinClock(const comm::Header& h) { return h.step; }
 //   kReadRows, kWriteRows: the table.
 inline void SetTable(comm::Header* h, int64_t table) { h->arg = table; }
 inline int64_t GetTable(const comm::Header& h) { return h.arg; }
+//   kReshape: the min clock, the initialisation seed, the sending worker.
+struct ReshapeFields {
+  int64_t min_clock = 0;
+  uint64_t seed = 0;
+  int64_t worker = 0;
+};
+inline void SetReshapeFields(comm::Header* h, const ReshapeFields& f) {
+  h->step = f.min_clock;
+  h->arg = static_cast<int64_t>(f.seed);
+  h->arg2 = f.worker;
+}
+inline ReshapeFields GetReshapeFields(const comm::Header& h) {
+  return {h.step, static_cast<uint64_t>(h.arg), h.arg2};
+}
 //   kEcho: whether the server copies the payloads into fresh buffers.
 inline void SetEchoCopies(comm::Header* h, bool copy) { h->arg = copy ? 1 : 0; }
 inline bool GetEchoCopies(const comm::Header& h) { return h.arg == 1; }
@@ -170,6 +199,98 @@ inline void GetRowParams(const RowTableSpec& s, const uint8_t* src, float* scale
   }
   *scale = pair[0];
   *zero = pair[1];
+}
+
+// kReduceRows: an op as two payloads, fixed-size fields and the pairs. A
+// fixed layout (not cereal) so that a malformed request cannot make the
+// decoder allocate more than the message's own bytes.
+inline constexpr size_t kRowReductionWords = 9;
+inline std::vector<comm::Buffer> EncodeRowReduction(const RowReduction& op) {
+  std::vector<uint64_t> f = {static_cast<uint64_t>(op.kind),
+                             static_cast<uint64_t>(static_cast<int64_t>(op.table)),
+                             op.block_rows,
+                             static_cast<uint64_t>(static_cast<int64_t>(op.bands)),
+                             op.seed,
+                             static_cast<uint64_t>(static_cast<int64_t>(op.bins)),
+                             std::bit_cast<uint64_t>(op.lo),
+                             std::bit_cast<uint64_t>(op.hi),
+                             std::bit_cast<uint64_t>(op.tol)};
+  std::vector<comm::Buffer> out;
+  out.push_back(comm::Buffer::FromVector(std::move(f)));
+  out.push_back(comm::Buffer::FromVector(std::vector<uint64_t>(op.pairs)));
+  return out;
+}
+
+// What EncodeRowReduction() wrote; InvalidArgument for another layout or a
+// field out of its type's range (the op's own checks are
+// ValidateRowReduction's).
+inline StatusOr<RowReduction> DecodeRowReduction(const std::vector<comm::Buffer>& p) {
+  if (p.size() != 2) return InvalidArgument("reduce_rows needs 2 payloads, got ", p.size());
+  ASSIGN_OR_RETURN(size_t nf, comm::ElementsOf<uint64_t>(p[0], "reduction fields"));
+  if (nf != kRowReductionWords)
+    return InvalidArgument("reduce_rows: ", nf, " fields, expected ", kRowReductionWords);
+  RETURN_IF_ERROR(comm::ElementsOf<uint64_t>(p[1], "reduction pairs").status());
+  const auto f = p[0].As<uint64_t>();
+  auto as_int = [](uint64_t v, int* out) {
+    const int64_t x = static_cast<int64_t>(v);
+    if (x < std::numeric_limits<int>::min() || x > std::numeric_limits<int>::max()) return false;
+    *out = static_cast<int>(x);
+    return true;
+  };
+  RowReduction op;
+  if (f[0] > static_cast<uint64_t>(RowReductionKind::kBlockPairAgreement))
+    return InvalidArgument("reduce_rows: unknown kind ", f[0]);
+  op.kind = static_cast<RowReductionKind>(f[0]);
+  if (!as_int(f[1], &op.table) || !as_int(f[3], &op.bands) || !as_int(f[5], &op.bins))
+    return InvalidArgument("reduce_rows: table, bands or bins out of range");
+  op.block_rows = f[2];
+  op.seed = f[4];
+  op.lo = std::bit_cast<double>(f[6]);
+  op.hi = std::bit_cast<double>(f[7]);
+  op.tol = std::bit_cast<double>(f[8]);
+  const auto pairs = p[1].As<uint64_t>();
+  op.pairs.assign(pairs.begin(), pairs.end());
+  return op;
+}
+
+// kReshape: the copies as 5 uint64 each (src_table, src_begin, dst_table,
+// dst_begin, count).
+inline comm::Buffer EncodeRowCopies(std::span<const RowCopy> copies) {
+  std::vector<uint64_t> w;
+  w.reserve(5 * copies.size());
+  for (const RowCopy& c : copies) {
+    w.push_back(static_cast<uint64_t>(static_cast<int64_t>(c.src_table)));
+    w.push_back(c.src_begin);
+    w.push_back(static_cast<uint64_t>(static_cast<int64_t>(c.dst_table)));
+    w.push_back(c.dst_begin);
+    w.push_back(c.count);
+  }
+  return comm::Buffer::FromVector(std::move(w));
+}
+
+inline StatusOr<std::vector<RowCopy>> DecodeRowCopies(const comm::Buffer& b) {
+  ASSIGN_OR_RETURN(size_t n, comm::ElementsOf<uint64_t>(b, "row copies"));
+  if (n % 5 != 0) return InvalidArgument("reshape: ", n, " copy words, not a multiple of 5");
+  const auto w = b.As<uint64_t>();
+  std::vector<RowCopy> copies(n / 5);
+  for (size_t i = 0; i < copies.size(); ++i) {
+    const int64_t src = static_cast<int64_t>(w[5 * i]), dst = static_cast<int64_t>(w[5 * i + 2]);
+    // Table indices beyond int are out of range whatever the tables.
+    if (src < 0 || src > std::numeric_limits<int>::max() || dst < 0 ||
+        dst > std::numeric_limits<int>::max())
+      return OutOfRange("reshape: copy ", i, " names table ", src, " -> ", dst);
+    copies[i] = {static_cast<int>(src), w[5 * i + 1], static_cast<int>(dst), w[5 * i + 3],
+                 w[5 * i + 4]};
+  }
+  return copies;
+}
+
+// Whether every row of copy `c` has its source and destination in the same
+// virtual shard of V (dst_begin = src_begin mod V): then each server copies
+// its own rows.
+inline bool AlignedCopy(const RowCopy& c, int virtual_shards) {
+  const uint64_t v = static_cast<uint64_t>(virtual_shards);
+  return c.count == 0 || c.src_begin % v == c.dst_begin % v;
 }
 
 inline std::string EncodeSpecs(const std::vector<RowTableSpec>& specs) {
