@@ -9,6 +9,7 @@
 #include "compressors/hashing/hash.h"
 #include "compressors/hashing/memcom.h"
 #include "compressors/hashing/robe.h"
+#include "compressors/hashing/tt_rec.h"
 #include "compressors/registry.h"
 
 namespace ecps {
@@ -34,6 +35,10 @@ void AddHashingMethods(std::vector<CompressorInfo>* out) {
       {BinaryCodeEmbedding::kName, "hashing",
        "sum of rows selected by c-bit blocks of the id's binary code (docs/methods.md 2.6)",
        BinaryCodeEmbedding::Schema(), &BinaryCodeEmbedding::Create});
+  out->push_back({TtRecEmbedding::kName, "hashing",
+                  "three-core tensor train per field with one rank R solved for the budget "
+                  "(docs/methods.md 2.7)",
+                  TtRecEmbedding::Schema(), &TtRecEmbedding::Create});
   out->push_back({RobeEmbedding::kName, "hashing",
                   "each embedding is a signed window at a hashed offset of one flat array "
                   "(docs/methods.md 2.9)",

@@ -29,7 +29,7 @@ std::vector<MethodInfo> PaperMethods() {
       {"doublehash", "hashing", "frequency-based double hashing (2.4)"},
       {"memcom", "hashing", "hashed table with per-id weight and bias (2.5)"},
       {"binarycode", "hashing", "binary-code hashing (2.6)"},
-      {"tt-rec", "hashing", "tensor-train decomposition (2.7)"},
+      {"tt_rec", "hashing", "tensor-train decomposition (2.7)"},
       {"dhe", "hashing", "deep hash embedding (2.8)"},
       {"robe", "hashing", "random offset block embedding (2.9)"},
       {"adaptemb", "hashing", "adaptive embedding, frequent ids kept (2.14)"},
