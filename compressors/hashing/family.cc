@@ -4,6 +4,7 @@
 
 #include "compressors/compressor.h"
 #include "compressors/hashing/binarycode.h"
+#include "compressors/hashing/cce.h"
 #include "compressors/hashing/compoemb.h"
 #include "compressors/hashing/doublehash.h"
 #include "compressors/hashing/hash.h"
@@ -23,6 +24,10 @@ void AddHashingMethods(std::vector<CompressorInfo>* out) {
        "quotient-remainder: Q[x div c] * R[x mod c] per field; shared c, per-field c filling the "
        "budget, or the authors' solver (docs/methods.md 2.3)",
        CompoEmbedding::Schema(), &CompoEmbedding::Create});
+  out->push_back({CceEmbedding::kName, "hashing",
+                  "clustered compositional: per field c column chunks, each a k-means-clustered "
+                  "row plus a hashed row, re-clustered between stages (docs/methods.md 2.3b)",
+                  CceEmbedding::Schema(), &CceEmbedding::Create});
   out->push_back({DoubleHashEmbedding::kName, "hashing",
                   "frequent ids own rows, the rest sum two hashed rows of one shared table "
                   "(per_field: one per field) (docs/methods.md 2.4)",

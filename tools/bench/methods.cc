@@ -26,6 +26,7 @@ std::vector<MethodInfo> PaperMethods() {
       {"full", "baseline", "uncompressed fp32 table (2.1)"},
       {"hash", "hashing", "one mod-hash table (2.2)"},
       {"compoemb", "hashing", "quotient-remainder compositional embedding (2.3)"},
+      {"cce", "hashing", "clustered compositional embedding, re-clustered by k-means (2.3b)"},
       {"doublehash", "hashing", "frequency-based double hashing (2.4)"},
       {"memcom", "hashing", "hashed table with per-id weight and bias (2.5)"},
       {"binarycode", "hashing", "binary-code hashing (2.6)"},
