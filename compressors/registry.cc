@@ -10,6 +10,7 @@ namespace ecps {
 // Each family lists its members in its own family.cc (compressors/<family>/),
 // in docs/methods.md order, so families grow without touching one another.
 void AddHashingMethods(std::vector<CompressorInfo>* out);
+void AddDeduplicationMethods(std::vector<CompressorInfo>* out);
 void AddQuantizationMethods(std::vector<CompressorInfo>* out);
 
 const std::vector<CompressorInfo>& CompressorRegistry() {
@@ -20,6 +21,7 @@ const std::vector<CompressorInfo>& CompressorRegistry() {
          FullEmbedding::Schema(), &FullEmbedding::Create},
     };
     AddHashingMethods(r);
+    AddDeduplicationMethods(r);
     AddQuantizationMethods(r);
     return r;
   }();

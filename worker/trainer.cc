@@ -132,6 +132,7 @@ Status Trainer::Init() {
   RETURN_IF_ERROR(Annotate(embedding_->Init(ctx, config_.method_params),
                            absl::StrCat("method '", config_.method(), "'")));
   state_.stage_seconds.assign(embedding_->compressor().Stages().size(), 0.0);
+  state_.transition_seconds.assign(embedding_->compressor().Stages().size(), 0.0);
   dense_opt_config_ = oc;
   RETURN_IF_ERROR(ResizeMethodOptimizer());
   // Worker 0 initialised the servers' rows; nobody pulls before that.
@@ -443,7 +444,11 @@ StatusOr<nlohmann::json> Trainer::Run(bool resume) {
     RETURN_IF_ERROR(LoadCheckpoint("best", /*restore_state=*/false));
     state_.stage = next_stage;
     // The layer resets the rows' optimizer state itself (reset_optimizer_state).
+    // The transition is the method's compression work (Dedup's deduplication,
+    // Post4Bits' range search): timed apart from the stage's training.
+    const auto transition_start = Clock::now();
     RETURN_IF_ERROR(embedding_->BeginStage(state_.stage));
+    state_.transition_seconds[state_.stage] = Seconds(transition_start, Clock::now());
     RETURN_IF_ERROR(ResizeMethodOptimizer());
     RETURN_IF_ERROR(SyncWorkers("stage change"));
     // A copy: Stages() returns a temporary.
@@ -508,7 +513,9 @@ nlohmann::json Trainer::Results(const EvalResult& val, const EvalResult& test, d
   const auto specs = embedding_->compressor().Stages();
   double total_time = 0;
   for (size_t i = 0; i < specs.size(); ++i) {
-    stages.push_back({{"name", specs[i].name}, {"seconds", state_.stage_seconds[i]}});
+    stages.push_back({{"name", specs[i].name},
+                      {"seconds", state_.stage_seconds[i]},
+                      {"transition_seconds", state_.transition_seconds[i]}});
     total_time += state_.stage_seconds[i];
   }
   auto nan_safe = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); };
@@ -589,6 +596,7 @@ Status Trainer::SaveCheckpoint(const std::vector<std::string>& names) const {
                        {"samples", state_.samples},
                        {"peak_training_bytes", state_.peak_training_bytes},
                        {"stage_seconds", state_.stage_seconds},
+                       {"transition_seconds", state_.transition_seconds},
                        {"history", state_.history},
                        {"last_loss", last_loss_}};
   w.Add("STAT", st.dump());
@@ -668,6 +676,10 @@ Status Trainer::LoadCheckpoint(const std::string& name, bool restore_state) {
     state_.samples = st.at("samples");
     state_.peak_training_bytes = st.at("peak_training_bytes");
     state_.stage_seconds = st.at("stage_seconds").get<std::vector<double>>();
+    // Checkpoints before transition_seconds existed: zeros.
+    state_.transition_seconds = st.contains("transition_seconds")
+                                    ? st.at("transition_seconds").get<std::vector<double>>()
+                                    : std::vector<double>(state_.stage_seconds.size(), 0.0);
     state_.history = st.at("history");
     last_loss_ = st.at("last_loss");
   } catch (const nlohmann::json::exception& e) {

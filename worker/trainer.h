@@ -103,6 +103,9 @@ class Trainer {
     // post-training stage frees optimizer state the earlier stage needed).
     uint64_t peak_training_bytes = 0;
     std::vector<double> stage_seconds;
+    // Per stage: the seconds of the BeginStage() that started it (the
+    // method's transform, e.g. Dedup's deduplication; 0 for stage 0).
+    std::vector<double> transition_seconds;
     nlohmann::json history = nlohmann::json::array();
   };
 
