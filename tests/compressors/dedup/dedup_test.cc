@@ -393,6 +393,28 @@ TEST_F(DedupTrainTest, TrainsSingleProcess) {
   Print("single process", *r);
 }
 
+// A run that stopped in the finetune stage resumes there: the checkpoint's
+// method state holds the block map, STAT the transition's seconds.
+TEST_F(DedupTrainTest, ResumesInTheFinetuneStage) {
+  auto first_cfg = LoadTrainConfig("", Sets("resume"));
+  ASSERT_TRUE(first_cfg.ok()) << first_cfg.status();
+  auto first = Trainer::Create(*first_cfg, ds_->data());
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto a = (*first)->Run(false);
+  ASSERT_TRUE(a.ok()) << a.status();
+  std::vector<std::string> sets = Sets("resume");
+  sets.push_back("train.max_steps=150");
+  auto cfg = LoadTrainConfig("", sets);
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  auto second = Trainer::Create(*cfg, ds_->data());
+  ASSERT_TRUE(second.ok()) << second.status();
+  auto b = (*second)->Run(true);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ((*b)["steps"].get<int64_t>(), 120 + 150);
+  EXPECT_EQ((*b)["stages"][1]["transition_seconds"], (*a)["stages"][1]["transition_seconds"]);
+  EXPECT_EQ((*b)["inference_memory_ratio"], (*a)["inference_memory_ratio"]);
+}
+
 TEST_F(DedupTrainTest, TrainsOnTwoServersAndTwoWorkers) {
   std::vector<std::string> sets = Sets("sim22");
   sets.insert(sets.end(), {"cluster.servers=2", "cluster.workers=2"});
