@@ -674,41 +674,13 @@ void RunInVShard(uint64_t begin, uint64_t count, uint64_t v, uint64_t V, uint64_
   *local = (begin + *i0) / V;
 }
 
-// Bounds of what a reduction request may make a server allocate: the
-// projection directions (block_rows x width x bands floats, built once per
-// request) and the partial sums (RowReductionSize doubles). Far above what
-// Dedup asks for (docs/methods.md §2.10); a request past them is refused,
-// never attempted.
-constexpr uint64_t kMaxReductionDirections = uint64_t{1} << 27;  // 512 MiB of floats
-constexpr uint64_t kMaxReductionOutputs = uint64_t{1} << 27;     // 1 GiB of doubles
 // Partial sums a reduction request keeps at once (groups of virtual shards,
-// each summed in vshard order, then the groups in order): fixed, so the
-// result does not depend on the number of row threads.
+// each summed in vshard order, then the groups in order): a number that
+// depends only on the result's size, so the result does not depend on the
+// number of row threads; fewer groups for large results (at most
+// kReductionGroupDoubles doubles in all, beyond the first group).
 constexpr size_t kReductionGroups = 8;
-
-Status CheckReductionBounds(const RowReduction& op, const RowTableSpec& spec) {
-  if (op.kind == RowReductionKind::kBlockProjections) {
-    const unsigned __int128 dirs = static_cast<unsigned __int128>(op.block_rows) *
-                                   static_cast<uint64_t>(spec.width) *
-                                   static_cast<uint64_t>(op.bands);
-    if (dirs > kMaxReductionDirections)
-      return InvalidArgument("reduce_rows: block_rows ", op.block_rows, " x width ", spec.width,
-                             " x bands ", op.bands, " projection directions exceed ",
-                             kMaxReductionDirections);
-  }
-  // RowReductionSize's product in 128 bits: a huge bands or bins must not wrap.
-  const uint64_t blocks = spec.rows / op.block_rows + (spec.rows % op.block_rows != 0);
-  const uint64_t per = op.kind == RowReductionKind::kBlockProjections ? op.bands
-                       : op.kind == RowReductionKind::kBlockHistogram ? op.bins
-                                                                      : 0;
-  const unsigned __int128 out = op.kind == RowReductionKind::kBlockPairAgreement
-                                    ? op.pairs.size() / 2
-                                    : static_cast<unsigned __int128>(blocks) * per;
-  if (out > kMaxReductionOutputs)
-    return InvalidArgument("reduce_rows: ", static_cast<uint64_t>(out),
-                           " results exceed the limit of ", kMaxReductionOutputs);
-  return OkStatus();
-}
+constexpr size_t kReductionGroupDoubles = size_t{1} << 24;  // 128 MiB
 
 }  // namespace
 
@@ -718,8 +690,8 @@ Status Server::HandleReduceRows(const Message& m, Message* reply) {
   if (op.table < 0 || static_cast<size_t>(op.table) >= specs_.size())
     return OutOfRange("reduce_rows: table ", op.table, " not in [0, ", specs_.size(), ")");
   const RowTableSpec& spec = specs_[op.table];
+  // The op's sizes are bounded there (the directions, the results).
   RETURN_IF_ERROR(ValidateRowReduction(op, spec.rows));
-  RETURN_IF_ERROR(CheckReductionBounds(op, spec));
   const ShardMap& sm = opt_.shards;
   const uint64_t V = static_cast<uint64_t>(sm.virtual_shards);
   // A pair's two blocks hold the same in-block row in one virtual shard only
@@ -735,7 +707,8 @@ Status Server::HandleReduceRows(const Message& m, Message* reply) {
   // and the same for every virtual shard.
   const RowReductionContext ctx(op, spec.width);
   const size_t slots = vshards_.size();
-  const size_t groups = std::min(slots, kReductionGroups);
+  const size_t groups =
+      std::min({slots, kReductionGroups, 1 + kReductionGroupDoubles / std::max<size_t>(size, 1)});
   std::vector<std::vector<double>> part(groups);
   std::vector<Status> status(groups);
   uint64_t held_here = 0;
