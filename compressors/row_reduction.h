@@ -28,11 +28,16 @@ struct HeldRows {
 };
 
 // InvalidArgument for a malformed op, OutOfRange for a pair block past the
-// table; names the field at fault.
+// table; names the field at fault. Also InvalidArgument for an op whose
+// result would exceed 2^27 values or whose projection directions would
+// exceed 2^28 floats (block_rows x bands, times the width when the context
+// is built): a holder allocates both before it reads a row, and a request
+// from the network must not make it allocate gigabytes.
 Status ValidateRowReduction(const RowReduction& op, uint64_t table_rows);
 
 // What a reduction needs besides the rows, computed once per op (the
-// projection directions: block_rows * width * bands floats, position-major).
+// projection directions: block_rows * width * bands floats, position-major;
+// left empty past the limit above, which AccumulateRowReduction refuses).
 class RowReductionContext {
  public:
   RowReductionContext(const RowReduction& op, int width);
