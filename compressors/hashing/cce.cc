@@ -1,12 +1,14 @@
 #include "compressors/hashing/cce.h"
 
 #include <algorithm>
+#include <chrono>
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
 #include "common/cpu.h"
 #include "common/fork_join.h"
+#include "common/logging.h"
 #include "common/rng.h"
 #include "compressors/internal/kmeans.h"
 
@@ -294,6 +296,7 @@ Status CceEmbedding::BeginStage(int index) {
     return InvalidArgument(kName, ": stage ", index, " is not in [1, ", clusterings_, "]");
   if (rows_ == nullptr) return FailedPrecondition(kName, ": no row access attached");
   pending_stage_ = 0;
+  const auto start = std::chrono::steady_clock::now();
   const int w = width_, c = chunks_, nf = space_.num_fields();
   std::vector<float> t0(t_rows_ * w), t1(t_rows_ * w);
   for (uint64_t begin = 0; begin < t_rows_; begin += kChunkRows) {
@@ -379,6 +382,12 @@ Status CceEmbedding::BeginStage(int index) {
                              : static_cast<float>(sums[r * w + j] / static_cast<double>(counts[r]));
     }
   }
+  // The clustering runs outside the stage's timed seconds: say what it cost.
+  int fields = 0;
+  for (uint64_t k : k_) fields += k != 0;
+  ECPS_LOG_INFO("cce: clustering {} of {}: {} fields x {} columns in {:.2f} s", index, clusterings_,
+                fields, c,
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   pending_codes_ = std::move(codes);
   pending_t0_ = std::move(new_t0);
   pending_t1_ = std::move(new_t1);
