@@ -393,6 +393,31 @@ TEST_F(DedupTrainTest, TrainsSingleProcess) {
   Print("single process", *r);
 }
 
+// With one server holding every row in one virtual shard, the servers'
+// reductions sum in the single process's order: the same block map, the same
+// model bit for bit.
+TEST_F(DedupTrainTest, OneServerOneWorkerEqualsSingleProcess) {
+  auto single_cfg = LoadTrainConfig("", Sets("eq_single"));
+  ASSERT_TRUE(single_cfg.ok()) << single_cfg.status();
+  auto single = Trainer::Create(*single_cfg, ds_->data());
+  ASSERT_TRUE(single.ok()) << single.status();
+  auto a = (*single)->Run(false);
+  ASSERT_TRUE(a.ok()) << a.status();
+  std::vector<std::string> sets = Sets("eq_sim11");
+  sets.insert(sets.end(), {"cluster.servers=1", "cluster.workers=1", "cluster.virtual_shards=1"});
+  auto cfg = LoadTrainConfig("", sets);
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  auto shape = launch::ClusterShapeFromConfig(*cfg);
+  ASSERT_TRUE(shape.ok()) << shape.status();
+  auto b = launch::RunSimulation(*cfg, ds_->data(), *shape, /*resume=*/false);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ((*a)["inference_memory_ratio"], (*b)["inference_memory_ratio"]);
+  EXPECT_EQ((*a)["test_auc"], (*b)["test_auc"]);
+  ASSERT_EQ((*a)["history"].size(), (*b)["history"].size());
+  for (size_t i = 0; i < (*a)["history"].size(); ++i)
+    EXPECT_EQ((*a)["history"][i]["val_auc"], (*b)["history"][i]["val_auc"]) << i;
+}
+
 // A run that stopped in the finetune stage resumes there: the checkpoint's
 // method state holds the block map, STAT the transition's seconds.
 TEST_F(DedupTrainTest, ResumesInTheFinetuneStage) {
