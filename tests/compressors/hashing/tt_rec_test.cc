@@ -386,10 +386,12 @@ class TtRecTrainTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *r : nlohmann::json();
   }
-  nlohmann::json Cluster(const std::string& out, int servers, int workers) {
+  nlohmann::json Cluster(const std::string& out, int servers, int workers,
+                         std::vector<std::string> extra = {}) {
     std::vector<std::string> sets = Sets(out);
     sets.insert(sets.end(), {"cluster.servers=" + std::to_string(servers),
                              "cluster.workers=" + std::to_string(workers)});
+    sets.insert(sets.end(), extra.begin(), extra.end());
     auto cfg = LoadTrainConfig("", sets);
     EXPECT_TRUE(cfg.ok()) << cfg.status();
     auto shape = launch::ClusterShapeFromConfig(*cfg);
@@ -412,6 +414,24 @@ TEST_F(TtRecTrainTest, TrainsInOneProcessAndOnTwoServersTwoWorkers) {
   EXPECT_GT(auc1, 0.65) << a.dump(2);
   EXPECT_NEAR(auc1, auc2, 0.002);
   EXPECT_LE(a["inference_memory_ratio"].get<double>(), 0.1);
+}
+
+// The cores' initial rows are written by worker 0 through the parameter
+// servers (InitStageRows(0)); with one virtual shard 1 server + 1 worker is
+// the single-process run bit for bit (the conformance suite checks the
+// default init, which learns little here).
+TEST_F(TtRecTrainTest, OneServerOneWorkerIsTheSingleProcessRun) {
+  const nlohmann::json a = Single("single11", {"train.max_steps=100"});
+  const nlohmann::json b =
+      Cluster("sim11", 1, 1, {"train.max_steps=100", "cluster.virtual_shards=1"});
+  ASSERT_FALSE(a.is_null() || b.is_null());
+  EXPECT_EQ(a["steps"], b["steps"]);
+  EXPECT_EQ(a["test_auc"], b["test_auc"]);
+  EXPECT_EQ(a["test_logloss"], b["test_logloss"]);
+  ASSERT_EQ(a["history"].size(), b["history"].size());
+  for (size_t i = 0; i < a["history"].size(); ++i)
+    EXPECT_EQ(a["history"][i]["val_auc"], b["history"][i]["val_auc"]) << i;
+  EXPECT_GT(a["test_auc"].get<double>(), 0.6);
 }
 
 }  // namespace
