@@ -222,6 +222,17 @@ Status Trainer::TrainStep(std::span<const uint64_t> global_rows,
     if (method_opt_ != nullptr)
       RETURN_IF_ERROR(Annotate(env_.workers->AllreduceSum(method.DenseGrads()),
                                "method dense gradient all-reduce"));
+    // The method's non-trained dense state (DHE's BatchNorm running
+    // statistics) moved by this worker's share in DecodeBackward: the average
+    // over the workers keeps every replica identical (an exponential moving
+    // average is linear in the batch statistics).
+    const std::span<float> buffers = method.DenseBuffers();
+    if (!buffers.empty() && num_workers() > 1) {
+      RETURN_IF_ERROR(
+          Annotate(env_.workers->AllreduceSum(buffers), "method dense buffer all-reduce"));
+      const float inv = 1.0f / static_cast<float>(num_workers());
+      for (float& v : buffers) v *= inv;
+    }
   }
   // A diverged model stops here, before any parameter takes the step: the
   // gradients (all-reduced: the same on every worker, so every worker stops
@@ -606,6 +617,8 @@ Status Trainer::SaveCheckpoint(const std::vector<std::string>& names) const {
   // The method's dense decoder parameters and their optimizer state.
   w.Add("MDNS", FloatsToBytes(self->embedding_->compressor().DenseParams()));
   w.Add("MDOP", method_opt_ != nullptr ? FloatsToBytes(method_opt_->state()) : std::string());
+  // Its non-trained dense state (BatchNorm running statistics).
+  w.Add("MDBF", FloatsToBytes(self->embedding_->compressor().DenseBuffers()));
   // A cluster's servers write the rows themselves (sharded checkpoint).
   ASSIGN_OR_RETURN(std::string emb, embedding_->Save(/*with_rows=*/env_.checkpoints == nullptr));
   w.Add("EMBD", std::move(emb));
@@ -651,6 +664,18 @@ Status Trainer::LoadCheckpoint(const std::string& name, bool restore_state) {
   RETURN_IF_ERROR(ResizeMethodOptimizer());
   ASSIGN_OR_RETURN(std::string_view mdns, r.Get("MDNS"));
   RETURN_IF_ERROR(BytesToFloats(mdns, embedding_->compressor().DenseParams(), "MDNS"));
+  // The method's dense buffers are part of the model (evaluation reads BN's
+  // running statistics). A checkpoint written before MDBF existed has none:
+  // it still loads for a method without buffers.
+  const std::span<float> buffers = embedding_->compressor().DenseBuffers();
+  if (r.Has("MDBF")) {
+    ASSIGN_OR_RETURN(std::string_view mdbf, r.Get("MDBF"));
+    RETURN_IF_ERROR(BytesToFloats(mdbf, buffers, "MDBF"));
+  } else if (!buffers.empty()) {
+    return FailedPrecondition("checkpoint '", path, "' has no MDBF section, but method '",
+                              config_.method(), "' has ", buffers.size(),
+                              " dense buffer values (BatchNorm running statistics) to restore");
+  }
   RETURN_IF_ERROR(SyncWorkers("checkpoint load"));
   if (!restore_state) return OkStatus();
   ASSIGN_OR_RETURN(std::string_view dopt, r.Get("DOPT"));

@@ -6,6 +6,7 @@
 #include "compressors/hashing/binarycode.h"
 #include "compressors/hashing/cce.h"
 #include "compressors/hashing/compoemb.h"
+#include "compressors/hashing/dhe.h"
 #include "compressors/hashing/doublehash.h"
 #include "compressors/hashing/hash.h"
 #include "compressors/hashing/memcom.h"
@@ -44,6 +45,10 @@ void AddHashingMethods(std::vector<CompressorInfo>* out) {
                   "three-core tensor train per field with one rank R solved for the budget "
                   "(docs/methods.md 2.7)",
                   TtRecEmbedding::Schema(), &TtRecEmbedding::Create});
+  out->push_back({DheEmbedding::kName, "hashing",
+                  "k hash encodings of the id through a per-field MLP (Linear, BatchNorm, Mish) "
+                  "whose width is solved for the budget; no table (docs/methods.md 2.8)",
+                  DheEmbedding::Schema(), &DheEmbedding::Create});
   out->push_back({RobeEmbedding::kName, "hashing",
                   "each embedding is a signed window at a hashed offset of one flat array "
                   "(docs/methods.md 2.9)",

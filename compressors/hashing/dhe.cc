@@ -1,0 +1,714 @@
+#include "compressors/hashing/dhe.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include "common/check.h"
+#include "common/file_util.h"
+#include "common/rng.h"
+#include "compressors/hashing/hashing_util.h"
+
+namespace ecps {
+
+using hashing_internal::CheckSame;
+
+namespace {
+
+// Seed tags of the hash constants and of the MLP initialisation ("DHEH",
+// "DHEI"); a field adds its index.
+constexpr uint64_t kHashTag = 0x4448454800000000ull;
+constexpr uint64_t kInitTag = 0x4448454900000000ull;
+constexpr double kTwoPi = 6.283185307179586;
+
+// Floats of one field's block of plan.saved for n keys: the encodings (n·k),
+// then per layer xhat (n·h), the Mish output (n·h) and the mean, variance and
+// 1/sqrt(var + eps) used (3h).
+size_t SavedFloats(int k, int layers, int n, int h) {
+  return static_cast<size_t>(n) * k +
+         static_cast<size_t>(layers) * (2 * static_cast<size_t>(n) * h + 3 * h);
+}
+size_t LayerBase(int k, int n, int h, int l) {
+  return static_cast<size_t>(n) * k +
+         static_cast<size_t>(l) * (2 * static_cast<size_t>(n) * h + 3 * h);
+}
+
+// Keys of field f among n sample-major keys of F fields.
+int FieldKeys(int n, int num_fields, int f) {
+  return n / num_fields + (f < n % num_fields ? 1 : 0);
+}
+
+// Mish(y) = y·tanh(softplus(y)) and its derivative, without overflow: with
+// e = exp(y), tanh(log(1 + e)) = (e² + 2e) / (e² + 2e + 2); above y = 20 the
+// tanh is 1 in float.
+inline float Mish(float y) {
+  if (y > 20.0f) return y;
+  const float e = std::exp(y);
+  const float n = e * (e + 2.0f);
+  return y * n / (n + 2.0f);
+}
+inline float MishGrad(float y) {
+  if (y > 20.0f) return 1.0f;
+  const float e = std::exp(y);
+  const float n = e * (e + 2.0f);
+  const float t = n / (n + 2.0f);
+  const float sig = e / (1.0f + e);
+  return t + y * (1.0f - t * t) * sig;
+}
+
+uint64_t MulMod(uint64_t a, uint64_t b, uint64_t m) {
+  return static_cast<uint64_t>(static_cast<unsigned __int128>(a) * b % m);
+}
+uint64_t PowMod(uint64_t a, uint64_t e, uint64_t m) {
+  uint64_t r = 1 % m;
+  a %= m;
+  while (e > 0) {
+    if (e & 1) r = MulMod(r, a, m);
+    a = MulMod(a, a, m);
+    e >>= 1;
+  }
+  return r;
+}
+
+// The first prime >= from and < limit, or 0.
+uint64_t NextPrime(uint64_t from, uint64_t limit) {
+  for (uint64_t c = from; c < limit; ++c)
+    if (DheEmbedding::IsPrime(c)) return c;
+  return 0;
+}
+
+// v mod p for v < 2^64 without a division: q = floor(v·inv / 2^64) is at
+// most two below floor(v / p) for inv = floor((2^64 - 1) / p).
+inline uint64_t FastMod(uint64_t v, uint64_t p, uint64_t inv) {
+  const uint64_t q = static_cast<uint64_t>((static_cast<unsigned __int128>(v) * inv) >> 64);
+  uint64_t r = v - q * p;
+  while (r >= p) r -= p;
+  return r;
+}
+
+}  // namespace
+
+bool DheEmbedding::IsPrime(uint64_t n) {
+  if (n < 2) return false;
+  for (uint64_t q :
+       {2ull, 3ull, 5ull, 7ull, 11ull, 13ull, 17ull, 19ull, 23ull, 29ull, 31ull, 37ull})
+    if (n % q == 0) return n == q;
+  uint64_t d = n - 1;
+  int s = 0;
+  while ((d & 1) == 0) d >>= 1, ++s;
+  // These 12 bases decide every n < 2^64.
+  for (uint64_t a :
+       {2ull, 3ull, 5ull, 7ull, 11ull, 13ull, 17ull, 19ull, 23ull, 29ull, 31ull, 37ull}) {
+    uint64_t x = PowMod(a, d, n);
+    if (x == 1 || x == n - 1) continue;
+    bool composite = true;
+    for (int i = 1; i < s && composite; ++i) {
+      x = MulMod(x, x, n);
+      if (x == n - 1) composite = false;
+    }
+    if (composite) return false;
+  }
+  return true;
+}
+
+ParamSchema DheEmbedding::Schema() {
+  ParamSchema s;
+  s.Int("num_hash", 1024, 1, 1 << 16, "k: hash functions per id, the width of the MLP's input");
+  s.Int("num_buckets", 1000000, 2, int64_t{1} << 31,
+        "M: each hash is ((a·x + b) mod p) mod M, p a prime in [M, 2M)");
+  s.Int("layers", 5, 1, 64,
+        "hidden layers [Linear, BatchNorm, Mish] before the output Linear (CODE: 1 + 4)");
+  s.String("dist", "uniform",
+           "encoding of the hashes: uniform (2h/(M-1) - 1, CODE's) or gaussian (Box-Muller on "
+           "hash pairs; num_hash even)",
+           {"uniform", "gaussian"});
+  s.String("init", "xavier",
+           "MLP weights: xavier (Xavier-normal, zero biases, as the dense model) or tiny (CODE: "
+           "weights and biases U(±sqrt(1/max n_f)), the embedding init); BN γ = 1, β = 0",
+           {"xavier", "tiny"});
+  s.String("solver", "fill",
+           "how the width h is chosen: fill (the largest shared h that fits, then the largest "
+           "DHE fields take h + 1 while the slack allows: within ~1% of the budget); shared (that "
+           "h alone); authors (CODE's word count without running statistics and hash constants: "
+           "Criteo h = 3626/1372/271/29, slightly over the budget)",
+           {"fill", "shared", "authors"});
+  s.Int("width", 0, 0, 1 << 20, "h for every DHE field; 0 solves it from the budget");
+  s.Int("threshold", 0, 0, int64_t{1} << 40,
+        "fields with cardinality <= threshold keep a full table (CODE's threshold)");
+  return s;
+}
+
+std::unique_ptr<Compressor> DheEmbedding::Create() { return std::make_unique<DheEmbedding>(); }
+
+uint64_t DheEmbedding::FieldParams(int k, int layers, int d, uint64_t h) {
+  const uint64_t kk = static_cast<uint64_t>(k), dd = static_cast<uint64_t>(d);
+  return (kk + 1) * h + static_cast<uint64_t>(layers - 1) * (h + 1) * h + (h + 1) * dd +
+         2ull * static_cast<uint64_t>(layers) * h;
+}
+
+uint64_t DheEmbedding::FieldBytes(int k, int layers, int d, uint64_t h) {
+  // Parameters, the running mean and variance (2h per layer) and the 3k
+  // uint64 hash constants.
+  return 4 * (FieldParams(k, layers, d, h) + 2ull * static_cast<uint64_t>(layers) * h) +
+         24ull * static_cast<uint64_t>(k);
+}
+
+uint64_t DheEmbedding::AuthorsWords(int k, int layers, int d, uint64_t h) {
+  const uint64_t kk = static_cast<uint64_t>(k), dd = static_cast<uint64_t>(d);
+  return (kk + 1) * h + static_cast<uint64_t>(layers - 1) * h * (h + 1) + (dd + 1) * h +
+         2ull * static_cast<uint64_t>(layers) * h;
+}
+
+Status DheEmbedding::Init(const CompressorContext& ctx, const ParamSet& params) {
+  RETURN_IF_ERROR(hashing_internal::CheckSpace(kName, ctx.space));
+  space_ = ctx.space;
+  init_bound_ = hashing_internal::InitBound(space_);
+  k_ = static_cast<int>(params.GetInt("num_hash"));
+  m_ = static_cast<uint64_t>(params.GetInt("num_buckets"));
+  layers_ = static_cast<int>(params.GetInt("layers"));
+  gaussian_ = params.GetString("dist") == "gaussian";
+  init_ = params.GetString("init");
+  if (gaussian_ && k_ % 2 != 0)
+    return InvalidArgument(kName, ": embedding.params.num_hash must be even with dist=gaussian ",
+                           "(Box-Muller draws normals from hash pairs), got ", k_);
+  const std::string solver = params.GetString("solver");
+  const uint64_t threshold = static_cast<uint64_t>(params.GetInt("threshold"));
+  const uint64_t fixed_width = static_cast<uint64_t>(params.GetInt("width"));
+  const int nf = space_.num_fields();
+  const int d = space_.dim;
+  const uint64_t dd = static_cast<uint64_t>(d);
+
+  // Bytes (or CODE's words) of field f at width h: min(DHE, full).
+  const bool authors = solver == "authors";
+  auto dhe_cost = [&](uint64_t h) {
+    return authors ? AuthorsWords(k_, layers_, d, h) : FieldBytes(k_, layers_, d, h);
+  };
+  auto full_cost = [&](uint64_t n) { return authors ? n * dd : 4 * n * dd; };
+  auto compressed = [&](uint64_t n, uint64_t h) {
+    return n > threshold && dhe_cost(h) < full_cost(n);
+  };
+  auto total = [&](uint64_t h) {
+    uint64_t t = 0;
+    for (uint64_t n : space_.cardinalities) t += compressed(n, h) ? dhe_cost(h) : full_cost(n);
+    return t;
+  };
+  const uint64_t budget = authors ? static_cast<uint64_t>(std::floor(
+                                        static_cast<long double>(space_.total()) * dd * ctx.budget))
+                                  : hashing_internal::BudgetBytes(space_, ctx.budget);
+  uint64_t h = fixed_width;
+  if (h == 0) {
+    // total(h) is monotone in h (each field costs min(DHE(h), full)): the
+    // largest h that fits by bisection; h = 1 when none does (unreachable).
+    const uint64_t h_max = std::max<uint64_t>(
+        1, static_cast<uint64_t>(std::sqrt(static_cast<double>(space_.total() * dd))));
+    h = 1;
+    if (total(1) <= budget) {
+      uint64_t lo = 1, hi = h_max;  // total(lo) fits
+      while (lo < hi) {
+        const uint64_t mid = lo + (hi - lo + 1) / 2;
+        if (total(mid) <= budget) {
+          lo = mid;
+        } else {
+          hi = mid - 1;
+        }
+      }
+      h = lo;
+    }
+  }
+  width_.assign(nf, 0);
+  for (int f = 0; f < nf; ++f)
+    if (compressed(space_.cardinalities[f], h)) width_[f] = static_cast<int>(h);
+  if (solver == "fill" && fixed_width == 0) {
+    uint64_t used = total(h);
+    std::vector<int> order(nf);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+      return space_.cardinalities[a] > space_.cardinalities[b];
+    });
+    const uint64_t now = dhe_cost(h), next = dhe_cost(h + 1);
+    for (int f : order) {
+      if (width_[f] == 0 || next >= full_cost(space_.cardinalities[f])) continue;
+      if (used <= budget && next - now <= budget - used) {
+        used += next - now;
+        width_[f] = static_cast<int>(h + 1);
+      }
+    }
+  }
+
+  // Layout: E rows of the full fields, dense blocks of the DHE fields.
+  e_off_.assign(nf, 0);
+  param_off_.assign(nf, 0);
+  buffer_off_.assign(nf, 0);
+  e_rows_ = 0;
+  size_t np = 0, nb = 0;
+  for (int f = 0; f < nf; ++f) {
+    if (width_[f] == 0) {
+      e_off_[f] = e_rows_;
+      e_rows_ += space_.cardinalities[f];
+      continue;
+    }
+    param_off_[f] = np;
+    buffer_off_[f] = nb;
+    np += FieldParams(k_, layers_, d, static_cast<uint64_t>(width_[f]));
+    nb += 2 * static_cast<size_t>(layers_) * width_[f];
+  }
+  if (np > (size_t{1} << 34))
+    return InvalidArgument(kName, ": ", np, " MLP parameters at width ", h,
+                           " do not fit in memory; lower embedding.budget or set "
+                           "embedding.params.width");
+
+  // Hash constants: a, b uniform in [1, M), p the first prime from a start
+  // uniform in [M, 2M) (wrapping to M; Bertrand's postulate guarantees one
+  // below 2M). With M <= 2^31 and x < 2^32, a·x + b < 2^63 is exact in uint64,
+  // and h = (that mod p) < 2M needs one subtraction of M at most.
+  hashes_.assign(nf, {});
+  inv_p_.assign(nf, {});
+  for (int f = 0; f < nf; ++f) {
+    if (width_[f] == 0) continue;
+    Rng rng(hashing_internal::MethodSeed(ctx.seed, kHashTag + static_cast<uint64_t>(f)));
+    FieldHashes& fh = hashes_[f];
+    fh.a.resize(k_);
+    fh.b.resize(k_);
+    fh.p.resize(k_);
+    inv_p_[f].resize(k_);
+    for (int i = 0; i < k_; ++i) {
+      fh.a[i] = 1 + rng.Below(m_ - 1);
+      fh.b[i] = 1 + rng.Below(m_ - 1);
+      uint64_t p = NextPrime(m_ + rng.Below(m_), 2 * m_);
+      if (p == 0) p = NextPrime(m_, 2 * m_);
+      fh.p[i] = p;
+      inv_p_[f][i] = ~0ull / p;
+    }
+  }
+
+  // The MLPs are built on first use (EnsureDense): sizing alone (budget
+  // tables, state checks) never allocates and draws them (Criteo at 50%:
+  // 225M parameters).
+  dense_seed_ = ctx.seed;
+  num_params_ = np;
+  num_buffers_ = nb;
+  params_.clear();
+  grads_.clear();
+  buffers_.clear();
+  dense_once_ = std::make_unique<std::once_flag>();
+  return OkStatus();
+}
+
+void DheEmbedding::EnsureDense() const {
+  std::call_once(*dense_once_, [this] { BuildDense(); });
+}
+
+void DheEmbedding::BuildDense() const {
+  // The MLPs: Xavier-normal weights (std sqrt(2 / (in + out))) and zero
+  // biases, or CODE's U(±b) for both; BN γ = 1, β = 0; running mean 0, var 1.
+  params_.assign(num_params_, 0.0f);
+  grads_.assign(num_params_, 0.0f);
+  buffers_.assign(num_buffers_, 0.0f);
+  const int nf = space_.num_fields();
+  const int d = space_.dim;
+  const bool tiny = init_ == "tiny";
+  for (int f = 0; f < nf; ++f) {
+    const int hf = width_[f];
+    if (hf == 0) continue;
+    Rng rng(hashing_internal::MethodSeed(dense_seed_, kInitTag + static_cast<uint64_t>(f)));
+    float* p = params_.data() + param_off_[f];
+    auto fill = [&](float* w, size_t count, int fan_in, int fan_out, bool weight) {
+      if (tiny) {
+        for (size_t i = 0; i < count; ++i)
+          w[i] = static_cast<float>(rng.Uniform(-init_bound_, init_bound_));
+      } else if (weight) {
+        const double sd = std::sqrt(2.0 / (fan_in + fan_out));
+        // Box-Muller, both values of each pair.
+        for (size_t i = 0; i < count; i += 2) {
+          double u1 = rng.Uniform();
+          if (u1 < 1e-300) u1 = 1e-300;
+          const double r = std::sqrt(-2.0 * std::log(u1)) * sd, t = kTwoPi * rng.Uniform();
+          w[i] = static_cast<float>(r * std::cos(t));
+          if (i + 1 < count) w[i + 1] = static_cast<float>(r * std::sin(t));
+        }
+      }
+    };
+    int in = k_;
+    for (int l = 0; l < layers_; ++l) {
+      fill(p, static_cast<size_t>(hf) * in, in, hf, true);
+      p += static_cast<size_t>(hf) * in;
+      fill(p, hf, in, hf, false);
+      p += hf;
+      std::fill(p, p + hf, 1.0f);  // γ
+      p += 2 * hf;                 // β = 0
+      in = hf;
+    }
+    fill(p, static_cast<size_t>(d) * hf, hf, d, true);
+    p += static_cast<size_t>(d) * hf;
+    fill(p, d, hf, d, false);
+    float* b = buffers_.data() + buffer_off_[f];
+    for (int l = 0; l < layers_; ++l) std::fill(b + (2 * l + 1) * hf, b + (2 * l + 2) * hf, 1.0f);
+  }
+}
+
+std::vector<RowTableSpec> DheEmbedding::Tables() const {
+  std::vector<RowTableSpec> t(1);
+  t[0].name = "E";
+  t[0].rows = e_rows_;
+  t[0].width = space_.dim;
+  t[0].init_bound = init_bound_;
+  return t;
+}
+
+void DheEmbedding::Encode(std::span<const uint32_t> keys, LookupPlan* plan) const {
+  const int n = static_cast<int>(keys.size());
+  const int nf = space_.num_fields();
+  plan->Reset(n, 1);
+  plan->per_key[0] = 1;
+  plan->rows[0].resize(n);
+  plan->aux_index.assign(keys.begin(), keys.end());
+  uint64_t* e = plan->rows[0].data();
+  int field = 0;
+  for (int i = 0; i < n; ++i) {
+    ECPS_DCHECK(keys[i] < space_.cardinalities[field]);
+    e[i] = width_[field] == 0 ? e_off_[field] + keys[i] : kNoRow;
+    if (++field == nf) field = 0;
+  }
+}
+
+void DheEmbedding::EncodeField(int f, const uint32_t* keys, int n, float* u) const {
+  const int nf = space_.num_fields();
+  const FieldHashes& fh = hashes_[f];
+  const uint64_t* a = fh.a.data();
+  const uint64_t* b = fh.b.data();
+  const uint64_t* p = fh.p.data();
+  const uint64_t* inv = inv_p_[f].data();
+  const uint64_t m = m_;
+  const double scale = 2.0 / static_cast<double>(m_ - 1);
+  const double inv_m = 1.0 / static_cast<double>(m_);
+  for (int j = 0; j < n; ++j) {
+    const uint64_t x = keys[f + static_cast<size_t>(j) * nf];
+    float* row = u + static_cast<size_t>(j) * k_;
+    auto hash = [&](int i) {
+      uint64_t r = FastMod(a[i] * x + b[i], p[i], inv[i]);  // < p < 2M
+      return r >= m ? r - m : r;
+    };
+    if (!gaussian_) {
+      for (int i = 0; i < k_; ++i) row[i] = static_cast<float>(scale * hash(i) - 1.0);
+    } else {
+      for (int i = 0; i < k_; i += 2) {
+        const double u1 = (static_cast<double>(hash(i)) + 1.0) * inv_m;  // (0, 1]
+        const double u2 = static_cast<double>(hash(i + 1)) * inv_m;
+        const double r = std::sqrt(-2.0 * std::log(u1));
+        row[i] = static_cast<float>(r * std::cos(kTwoPi * u2));
+        row[i + 1] = static_cast<float>(r * std::sin(kTwoPi * u2));
+      }
+    }
+  }
+}
+
+void DheEmbedding::ForwardField(int f, const uint32_t* keys, int n, bool training, bool keep,
+                                float* saved, float* out) const {
+  const int nf = space_.num_fields();
+  const int d = space_.dim;
+  const int h = width_[f];
+  float* u = saved;
+  EncodeField(f, keys, n, u);
+  const float* p = params_.data() + param_off_[f];
+  const float* rs = buffers_.data() + buffer_off_[f];
+  const float* in = u;
+  int in_w = k_;
+  std::vector<double> s1(h), s2(h);
+  for (int l = 0; l < layers_; ++l) {
+    const float* w = p;
+    const float* bias = w + static_cast<size_t>(h) * in_w;
+    const float* gamma = bias + h;
+    const float* beta = gamma + h;
+    p = beta + h;
+    // z, then xhat in place; without `keep` two layer slots alternate.
+    float* x = saved + LayerBase(k_, n, h, keep ? l : l % 2);
+    float* act = x + static_cast<size_t>(n) * h;
+    float* mean = act + static_cast<size_t>(n) * h;
+    float* var = mean + h;
+    float* inv = var + h;
+    for (int j = 0; j < n; ++j)
+      std::memcpy(x + static_cast<size_t>(j) * h, bias, h * sizeof(float));
+    // z = in · Wᵀ + bias
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, h, in_w, 1.0f, in, in_w, w, in_w, 1.0f,
+                x, h);
+    if (training) {
+      // Batch statistics (biased variance), accumulated in double.
+      std::fill(s1.begin(), s1.end(), 0.0);
+      std::fill(s2.begin(), s2.end(), 0.0);
+      for (int j = 0; j < n; ++j) {
+        const float* r = x + static_cast<size_t>(j) * h;
+        for (int c = 0; c < h; ++c) s1[c] += r[c];
+      }
+      for (int c = 0; c < h; ++c) mean[c] = static_cast<float>(s1[c] / n);
+      for (int j = 0; j < n; ++j) {
+        const float* r = x + static_cast<size_t>(j) * h;
+        for (int c = 0; c < h; ++c) {
+          const double v = static_cast<double>(r[c]) - mean[c];
+          s2[c] += v * v;
+        }
+      }
+      for (int c = 0; c < h; ++c) var[c] = static_cast<float>(s2[c] / n);
+    } else {
+      std::memcpy(mean, rs + 2 * static_cast<size_t>(l) * h, h * sizeof(float));
+      std::memcpy(var, rs + (2 * static_cast<size_t>(l) + 1) * h, h * sizeof(float));
+    }
+    for (int c = 0; c < h; ++c) inv[c] = 1.0f / std::sqrt(var[c] + kBnEps);
+    for (int j = 0; j < n; ++j) {
+      float* r = x + static_cast<size_t>(j) * h;
+      float* a = act + static_cast<size_t>(j) * h;
+      for (int c = 0; c < h; ++c) {
+        r[c] = (r[c] - mean[c]) * inv[c];
+        a[c] = Mish(gamma[c] * r[c] + beta[c]);
+      }
+    }
+    in = act;
+    in_w = h;
+  }
+  // The output rows of the field's keys are out + (f + j·F)·d: a matrix with
+  // leading dimension F·d.
+  const float* w_out = p;
+  const float* b_out = p + static_cast<size_t>(d) * h;
+  float* o = out + static_cast<size_t>(f) * d;
+  const int ld = nf * d;
+  for (int j = 0; j < n; ++j)
+    std::memcpy(o + static_cast<size_t>(j) * ld, b_out, d * sizeof(float));
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, d, h, 1.0f, in, h, w_out, h, 1.0f, o, ld);
+}
+
+void DheEmbedding::Decode(const LookupPlan& plan, const FetchedRows& rows, float* out) const {
+  EnsureDense();
+  const int n = plan.num_keys;
+  const int nf = space_.num_fields();
+  const int d = space_.dim;
+  const uint64_t* e_rows = plan.rows[0].data();
+  const float* e = rows.values[0].data();
+  for (int i = 0; i < n; ++i)
+    if (e_rows[i] != kNoRow)
+      std::memcpy(out + static_cast<size_t>(i) * d, e + static_cast<size_t>(i) * d,
+                  d * sizeof(float));
+  if (!plan.training) {
+    // Nothing is kept for a backward pass (DecodeBackward recomputes an
+    // evaluation plan's activations): one scratch block, reused field by
+    // field with two layer slots (an evaluation batch of 4,096 keys at
+    // h = 3626 would otherwise keep 0.6 GB per field).
+    size_t scratch = 0;
+    for (int f = 0; f < nf; ++f)
+      if (width_[f] != 0)
+        scratch = std::max(scratch,
+                           SavedFloats(k_, std::min(layers_, 2), FieldKeys(n, nf, f), width_[f]));
+    plan.saved.resize(scratch);
+    for (int f = 0; f < nf; ++f) {
+      const int nk = FieldKeys(n, nf, f);
+      if (width_[f] != 0 && nk > 0)
+        ForwardField(f, plan.aux_index.data(), nk, false, false, plan.saved.data(), out);
+    }
+    return;
+  }
+  size_t total = 0;
+  for (int f = 0; f < nf; ++f)
+    if (width_[f] != 0) total += SavedFloats(k_, layers_, FieldKeys(n, nf, f), width_[f]);
+  plan.saved.resize(total);
+  size_t off = 0;
+  for (int f = 0; f < nf; ++f) {
+    if (width_[f] == 0) continue;
+    const int nk = FieldKeys(n, nf, f);
+    if (nk > 0)
+      ForwardField(f, plan.aux_index.data(), nk, true, true, plan.saved.data() + off, out);
+    off += SavedFloats(k_, layers_, nk, width_[f]);
+  }
+}
+
+void DheEmbedding::BackwardField(int f, int n, bool training, const float* saved,
+                                 const float* grad_out) {
+  const int nf = space_.num_fields();
+  const int d = space_.dim;
+  const int h = width_[f];
+  // Pointers to the layer blocks of the parameters and their gradients.
+  std::vector<const float*> w(layers_);
+  std::vector<float*> gw(layers_);
+  std::vector<int> in_w(layers_);
+  const float* p = params_.data() + param_off_[f];
+  float* g = grads_.data() + param_off_[f];
+  for (int l = 0; l < layers_; ++l) {
+    in_w[l] = l == 0 ? k_ : h;
+    w[l] = p;
+    gw[l] = g;
+    const size_t block = static_cast<size_t>(h) * in_w[l] + 3 * static_cast<size_t>(h);
+    p += block;
+    g += block;
+  }
+  const float* w_out = p;
+  float* gw_out = g;
+  float* gb_out = g + static_cast<size_t>(d) * h;
+  const float* dout = grad_out + static_cast<size_t>(f) * d;
+  const int ld = nf * d;
+  const float* last = saved + LayerBase(k_, n, h, layers_ - 1) + static_cast<size_t>(n) * h;
+  // dW_out = dOutᵀ · act_last, db_out = Σ_j dOut, dAct = dOut · W_out.
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, h, n, 1.0f, dout, ld, last, h, 0.0f,
+              gw_out, h);
+  for (int j = 0; j < n; ++j)
+    for (int c = 0; c < d; ++c) gb_out[c] += dout[static_cast<size_t>(j) * ld + c];
+  d_act_.resize(static_cast<size_t>(n) * h);
+  d_pre_.resize(static_cast<size_t>(n) * h);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, h, d, 1.0f, dout, ld, w_out, h, 0.0f,
+              d_act_.data(), h);
+  std::vector<float> s1(h), s2(h);
+  for (int l = layers_ - 1; l >= 0; --l) {
+    const float* xhat = saved + LayerBase(k_, n, h, l);
+    const float* inv = xhat + 2 * static_cast<size_t>(n) * h + 2 * h;
+    const float* gamma = w[l] + static_cast<size_t>(h) * in_w[l] + h;
+    const float* beta = gamma + h;
+    float* gb = gw[l] + static_cast<size_t>(h) * in_w[l];
+    float* ggamma = gb + h;
+    float* gbeta = ggamma + h;
+    float* dz = d_pre_.data();
+    // dY = dAct · Mish'(y), y = γ·xhat + β; dγ = Σ dY·xhat, dβ = Σ dY;
+    // dXhat = dY·γ.
+    std::fill(s1.begin(), s1.end(), 0.0f);
+    std::fill(s2.begin(), s2.end(), 0.0f);
+    for (int j = 0; j < n; ++j) {
+      const size_t r = static_cast<size_t>(j) * h;
+      for (int c = 0; c < h; ++c) {
+        const float dy = d_act_[r + c] * MishGrad(gamma[c] * xhat[r + c] + beta[c]);
+        ggamma[c] += dy * xhat[r + c];
+        gbeta[c] += dy;
+        const float dx = dy * gamma[c];
+        dz[r + c] = dx;
+        s1[c] += dx;
+        s2[c] += dx * xhat[r + c];
+      }
+    }
+    if (training) {
+      // dZ = inv/n · (n·dXhat − Σ dXhat − xhat·Σ dXhat·xhat)
+      const float inv_n = 1.0f / static_cast<float>(n);
+      for (int j = 0; j < n; ++j) {
+        const size_t r = static_cast<size_t>(j) * h;
+        for (int c = 0; c < h; ++c)
+          dz[r + c] = inv[c] * (dz[r + c] - inv_n * (s1[c] + xhat[r + c] * s2[c]));
+      }
+    } else {
+      for (int j = 0; j < n; ++j) {
+        const size_t r = static_cast<size_t>(j) * h;
+        for (int c = 0; c < h; ++c) dz[r + c] *= inv[c];
+      }
+    }
+    const float* in =
+        l == 0 ? saved : saved + LayerBase(k_, n, h, l - 1) + static_cast<size_t>(n) * h;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, h, in_w[l], n, 1.0f, dz, h, in, in_w[l],
+                0.0f, gw[l], in_w[l]);
+    for (int j = 0; j < n; ++j)
+      for (int c = 0; c < h; ++c) gb[c] += dz[static_cast<size_t>(j) * h + c];
+    if (l > 0)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, h, h, 1.0f, dz, h, w[l], h, 0.0f,
+                  d_act_.data(), h);
+  }
+  if (training) {
+    // Running statistics: (1 − m)·r + m·batch, the variance unbiased.
+    float* rs = buffers_.data() + buffer_off_[f];
+    const float unbias = n > 1 ? static_cast<float>(n) / static_cast<float>(n - 1) : 1.0f;
+    for (int l = 0; l < layers_; ++l) {
+      const float* mean = saved + LayerBase(k_, n, h, l) + 2 * static_cast<size_t>(n) * h;
+      const float* var = mean + h;
+      float* rm = rs + 2 * static_cast<size_t>(l) * h;
+      float* rv = rm + h;
+      for (int c = 0; c < h; ++c) {
+        rm[c] = (1.0f - kBnMomentum) * rm[c] + kBnMomentum * mean[c];
+        rv[c] = (1.0f - kBnMomentum) * rv[c] + kBnMomentum * var[c] * unbias;
+      }
+    }
+  }
+}
+
+void DheEmbedding::DecodeBackward(const LookupPlan& plan, const FetchedRows& rows,
+                                  const float* grad_out, FetchedRows* row_grads) {
+  EnsureDense();
+  const int n = plan.num_keys;
+  const int nf = space_.num_fields();
+  const int d = space_.dim;
+  const uint64_t* e_rows = plan.rows[0].data();
+  float* ge = row_grads->values[0].data();
+  for (int i = 0; i < n; ++i) {
+    float* r = ge + static_cast<size_t>(i) * d;
+    if (e_rows[i] != kNoRow) {
+      std::memcpy(r, grad_out + static_cast<size_t>(i) * d, d * sizeof(float));
+    } else {
+      std::fill(r, r + d, 0.0f);
+    }
+  }
+  std::fill(grads_.begin(), grads_.end(), 0.0f);
+  if (!plan.training) {
+    // An evaluation plan kept no activations: recompute each field's.
+    eval_out_.resize(static_cast<size_t>(n) * d);
+    for (int f = 0; f < nf; ++f) {
+      const int nk = FieldKeys(n, nf, f);
+      if (width_[f] == 0 || nk == 0) continue;
+      eval_saved_.resize(SavedFloats(k_, layers_, nk, width_[f]));
+      ForwardField(f, plan.aux_index.data(), nk, false, true, eval_saved_.data(), eval_out_.data());
+      BackwardField(f, nk, false, eval_saved_.data(), grad_out);
+    }
+    return;
+  }
+  size_t off = 0;
+  for (int f = 0; f < nf; ++f) {
+    if (width_[f] == 0) continue;
+    const int nk = FieldKeys(n, nf, f);
+    if (nk > 0) BackwardField(f, nk, true, plan.saved.data() + off, grad_out);
+    off += SavedFloats(k_, layers_, nk, width_[f]);
+  }
+}
+
+MemoryReport DheEmbedding::Memory() const {
+  MemoryReport r;
+  r.parameter_bytes = 4ull * e_rows_ * static_cast<uint64_t>(space_.dim);
+  for (int w : width_)
+    if (w != 0) r.auxiliary_bytes += FieldBytes(k_, layers_, space_.dim, static_cast<uint64_t>(w));
+  r.inference_bytes = r.parameter_bytes + r.auxiliary_bytes;
+  return r;
+}
+
+uint64_t DheEmbedding::HashDigest() const {
+  // A digest of the hash constants (derived from the seed) instead of the
+  // 24k bytes per field: enough to refuse a checkpoint of another seed.
+  uint64_t digest = 0;
+  for (const FieldHashes& fh : hashes_)
+    for (const std::vector<uint64_t>* v : {&fh.a, &fh.b, &fh.p})
+      digest = digest * 0x100000001B3ull ^ Checksum64(v->data(), v->size() * sizeof(uint64_t));
+  return digest;
+}
+
+std::string DheEmbedding::SaveState() const {
+  BlobWriter w = hashing_internal::StateWriter(kStateMagic, 1, space_);
+  w.Pod<int32_t>(k_);
+  w.Pod(m_);
+  w.Pod<int32_t>(layers_);
+  w.Pod<uint8_t>(gaussian_ ? 1 : 0);
+  w.Vec(width_);
+  const uint64_t digest = HashDigest();
+  w.Pod(digest);
+  return w.Finish();
+}
+
+Status DheEmbedding::LoadState(const std::string& blob) {
+  BlobReader r;
+  RETURN_IF_ERROR(hashing_internal::OpenState(blob, kStateMagic, 1, kName, space_, &r));
+  int32_t k = 0, layers = 0;
+  uint64_t m = 0, digest = 0;
+  uint8_t gaussian = 0;
+  std::vector<int> width;
+  if (!r.Pod(&k) || !r.Pod(&m) || !r.Pod(&layers) || !r.Pod(&gaussian) || !r.Vec(&width) ||
+      !r.Pod(&digest))
+    return r.Truncated();
+  RETURN_IF_ERROR(hashing_internal::EndState(r));
+  RETURN_IF_ERROR(CheckSame(kName, "num_hash", k, static_cast<int32_t>(k_)));
+  RETURN_IF_ERROR(CheckSame(kName, "num_buckets", m, m_));
+  RETURN_IF_ERROR(CheckSame(kName, "layers", layers, static_cast<int32_t>(layers_)));
+  RETURN_IF_ERROR(
+      CheckSame(kName, "dist (1 = gaussian)", gaussian, static_cast<uint8_t>(gaussian_ ? 1 : 0)));
+  RETURN_IF_ERROR(CheckSame(kName, "the per-field widths", width, width_));
+  return CheckSame(kName, "the hash constants' digest (another seed)", digest, HashDigest());
+}
+
+}  // namespace ecps
