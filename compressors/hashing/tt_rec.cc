@@ -1,6 +1,7 @@
 #include "compressors/hashing/tt_rec.h"
 
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -59,6 +60,27 @@ double InitDraw(bool tails, Rng* rng) {
     if (z > -2.0 && z < 2.0) return z;
   }
 }
+
+// Runs the calling thread's BLAS calls single-threaded for its lifetime.
+// OpenBLAS (OpenMP build) sizes its thread team from the calling thread's
+// OpenMP ICV; the contractions are thousands of small GEMMs per batch, and
+// waking a team for each spent half of a training step spinning in libgomp.
+// worker/model/blas.h has the same guard (ScopedBlasThreads), which
+// compressors/ cannot include (dependency direction, style.md §5).
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas() : saved_(omp_get_max_threads()) {
+    if (saved_ != 1) omp_set_num_threads(1);
+  }
+  ~SingleThreadedBlas() {
+    if (saved_ != 1) omp_set_num_threads(saved_);
+  }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int saved_;
+};
 
 // C = op(A)·op(B) (row-major, beta 0).
 void Gemm(bool ta, bool tb, int m, int n, int k, const float* a, int lda, const float* b, int ldb,
@@ -313,6 +335,7 @@ void TtRecEmbedding::Decode(const LookupPlan& plan, const FetchedRows& rows, flo
   const uint32_t* order1 = aux + kHeader;
   const uint32_t* order2 = order1 + m;
   const uint32_t* pos = order2 + m;
+  const SingleThreadedBlas single;
   // saved: [T1: m x P, in order1][A: g1 x D0·R][T: g2 x P][Y: g2 x d].
   plan.saved.resize(m * p + g1 * w0 + g2 * p + g2 * d);
   float* t1 = plan.saved.data();
@@ -384,6 +407,7 @@ void TtRecEmbedding::DecodeBackward(const LookupPlan& plan, const FetchedRows& r
   const uint32_t* order1 = aux + kHeader;
   const uint32_t* order2 = order1 + m;
   const uint32_t* pos = order2 + m;
+  const SingleThreadedBlas single;
   // Decode's saved [T1][A][T][Y], then [dT1: m x P][dA: g1 x D0·R][dT: g2 x P].
   const size_t decoded = m * p + g1 * w0 + g2 * p + g2 * d;
   ECPS_CHECK_GE(plan.saved.size(), decoded) << "DecodeBackward without Decode";
