@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numeric>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "common/check.h"
 #include "common/logging.h"
@@ -254,6 +256,7 @@ Status DedupEmbedding::Deduplicate() {
     // 3. The greedy visit.
     std::unordered_map<BandKey, std::vector<uint32_t>, BandKeyHash> buckets;
     std::vector<uint32_t> hits(n_blocks_, 0), touched, candidates;
+    std::vector<std::pair<uint32_t, uint32_t>> ranked;  // (collisions, block)
     const uint32_t min_hits = static_cast<uint32_t>(std::max(1, lsh_threshold_));
     const uint64_t goal = needed_ * block_rows_;
     uint64_t removed = 0;
@@ -270,44 +273,60 @@ Status DedupEmbedding::Deduplicate() {
         for (uint32_t c : it->second)
           if (hits[c]++ == 0) touched.push_back(c);
       }
-      candidates.clear();
+      // Candidates by descending collisions, then ascending block: the
+      // likeliest duplicates first, and the tie-break of equal similarities.
+      ranked.clear();
       for (uint32_t c : touched) {
-        if (hits[c] >= min_hits) candidates.push_back(c);
+        if (hits[c] >= min_hits) ranked.push_back({hits[c], c});
         hits[c] = 0;
       }
-      // Ties of similarity go to the lowest block id.
-      std::sort(candidates.begin(), candidates.end());
+      std::sort(ranked.begin(), ranked.end(), [](const auto& x, const auto& y) {
+        return x.first != y.first ? x.first > y.first : x.second < y.second;
+      });
+      candidates.clear();
+      for (const auto& [h, c] : ranked) candidates.push_back(c);
       if (b < partial)
         for (int j = 0; j < bands_; ++j) buckets[BandKey{j, hashes[b * bands_ + j]}].push_back(b);
-      if (!candidates.empty()) {
+      // The similarity to each candidate, in rounds of kFirstPairRound,
+      // 2·kFirstPairRound, ... candidates in that order: once one agrees in
+      // every position no later one can beat it (the best is the first of
+      // the highest), so the rounds stop with the result of comparing all.
+      // Blocks of rare rows near their initial values agree everywhere, so
+      // most visited blocks need one round.
+      const uint64_t positions = BlockRows(b) * d;
+      int64_t best = -1;
+      double best_sim = 0;
+      bool perfect = false;
+      for (size_t done = 0, round = DedupEmbedding::kFirstPairRound;
+           done < candidates.size() && !perfect; round *= 2) {
+        const size_t end = std::min(candidates.size(), done + round);
         pairs.pairs.clear();
-        for (uint32_t c : candidates) {
+        for (size_t q = done; q < end; ++q) {
           pairs.pairs.push_back(b);
-          pairs.pairs.push_back(c);
+          pairs.pairs.push_back(candidates[q]);
         }
         ASSIGN_OR_RETURN(std::vector<double> agree, rows_->ReduceRows(pairs));
         ++stats_.reductions;
-        stats_.candidate_pairs += candidates.size();
-        if (agree.size() != candidates.size())
-          return DataLoss("dedup: ", agree.size(), " pair agreements for ", candidates.size(),
-                          " pairs");
-        // The fraction of the block's positions that agree (a partial
-        // block's padding is not compared).
-        const double positions = static_cast<double>(BlockRows(b) * d);
-        int64_t best = -1;
-        double best_sim = 0;
-        for (size_t q = 0; q < candidates.size(); ++q) {
-          const double s = agree[q] / positions;
+        stats_.candidate_pairs += end - done;
+        if (agree.size() != end - done)
+          return DataLoss("dedup: ", agree.size(), " pair agreements for ", end - done, " pairs");
+        for (size_t q = done; q < end; ++q) {
+          // The fraction of the block's positions that agree (a partial
+          // block's padding is not compared).
+          const double s = agree[q - done] / static_cast<double>(positions);
           if (s >= sim_ && (best < 0 || s > best_sim)) {
             best = candidates[q];
             best_sim = s;
+            perfect = agree[q - done] >= static_cast<double>(positions);
           }
+          if (perfect) break;
         }
-        if (best >= 0) {
-          target[b] = best;
-          ++stats_.mapped;
-          removed += BlockRows(b);
-        }
+        done = end;
+      }
+      if (best >= 0) {
+        target[b] = best;
+        ++stats_.mapped;
+        removed += BlockRows(b);
       }
       if (removed >= goal) {
         stats_.reached = true;

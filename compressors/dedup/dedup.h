@@ -14,8 +14,9 @@
 //      hash h_j = ceil((a_j·v + b_j) / r), b_j ~ U[0, r) from the seed;
 //   3. the greedy visit: a block's candidates are the visited full blocks it
 //      collides with in at least max(1, lsh_threshold) bands; its similarity to
-//      each (the fraction of its positions within fp, kBlockPairAgreement, one
-//      ReduceRows per visited block) picks the most similar candidate with
+//      each (the fraction of its positions within fp, kBlockPairAgreement,
+//      most-colliding candidates first, in rounds that stop at a candidate
+//      agreeing everywhere) picks the most similar candidate with
 //      sim >= `sim`, and the block is mapped to it; the visit stops as soon as
 //      enough blocks are mapped for the budget;
 //   4. the kept blocks become the new table E (in ascending block order, so
@@ -50,6 +51,9 @@ class DedupEmbedding final : public method_internal::OneTableMethod {
   // Bins of the per-block histograms whose 75th percentiles order the
   // visit (plus one bin on either side for values outside the range).
   static constexpr int kPercentileBins = 1024;
+  // Candidates of a visited block compared in its first round (then twice as
+  // many per round, until one agrees in every position).
+  static constexpr size_t kFirstPairRound = 64;
   // Declared parameters: block_rows, bands, r, lsh_threshold, fp, sim.
   static ParamSchema Schema();
   static std::unique_ptr<Compressor> Create();

@@ -278,6 +278,41 @@ TEST(DedupTest, APartialLastBlockMapsIntoAFullBlockAndIsNeverATarget) {
                               Reference(keep, Ragged()).map, keys));
 }
 
+// 256 blocks of 8 rows, block b at 1e-4·b + U(±1e-5) (rows barely moved
+// from a tiny init): every block agrees everywhere with the blocks within
+// fp = 0.01 and collides with them, so a visited block has up to ~150
+// candidates. The comparisons stop at the first candidate that agrees in
+// every position, with the map of comparing all of them.
+TEST(DedupTest, ManyCandidatesStopAtTheFirstPerfectMatch) {
+  const FeatureSpace s = Space({1500, 548}, 4);
+  std::vector<float> t(s.total() * 4);
+  Rng rng(8);
+  for (uint64_t r = 0; r < s.total(); ++r)
+    for (int c = 0; c < 4; ++c)
+      t[r * 4 + c] = static_cast<float>(1e-4 * (r / 8) + rng.Uniform(-1e-5, 1e-5));
+  Planted p;
+  p.layer = MakeLayer(s, 0.25, 3, {"block_rows=8"});
+  p.table = t;
+  ECPS_ASSERT_OK(p.layer->store().WriteRows(0, 0, s.total(), t.data()));
+  const auto& m = static_cast<const DedupEmbedding&>(p.layer->compressor());
+  ASSERT_EQ(m.num_blocks(), 256u);
+  ECPS_ASSERT_OK(p.layer->BeginStage(1));
+  EXPECT_TRUE(m.stats().reached);
+  const std::vector<uint32_t> order = dedup_ref::VisitOrder(
+      dedup_ref::BlockPercentiles75(p.table, s.total(), s.dim, m.block_rows()));
+  const dedup_ref::Result ref = dedup_ref::Deduplicate(m, p.table, s.total(), s.dim, order);
+  EXPECT_EQ(m.block_map(), ref.map);
+  EXPECT_EQ(m.stats().visited, ref.visited);
+  // Every visited block compared at most its first round (a neighbour agrees
+  // everywhere), not all of its up to 200 candidates.
+  EXPECT_EQ(ref.pairs, 200u * 201 / 2);
+  EXPECT_LE(m.stats().candidate_pairs, DedupEmbedding::kFirstPairRound * m.stats().visited)
+      << "the rounds compared " << m.stats().candidate_pairs << " of " << ref.pairs << " pairs";
+  const std::vector<uint32_t> keys = AllKeys(s);
+  EXPECT_EQ(Outputs(*p.layer, keys, 4),
+            dedup_ref::Lookup(s, m.block_rows(), p.table, ref.kept, ref.map, keys));
+}
+
 TEST(DedupTest, CopiesMergeRunsOfKeptBlocks) {
   Planted s = Make(Even(), 0.915, PlantedTable(Even(), kPairs, 11));
   ECPS_ASSERT_OK(s.layer->BeginStage(1));

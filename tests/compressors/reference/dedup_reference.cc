@@ -68,10 +68,16 @@ Result Deduplicate(const DedupEmbedding& m, const std::vector<float>& table, uin
       for (uint32_t c : buckets[{j, hash[b][j]}]) ++hits[c];
     if (!(partial_last && b == blocks - 1))
       for (int j = 0; j < m.bands(); ++j) buckets[{j, hash[b][j]}].insert(b);
+    // Candidates by descending collisions, then ascending block (the order
+    // in which equal similarities are decided).
+    std::vector<std::pair<int, uint32_t>> ranked;
+    for (const auto& [c, h] : hits)
+      if (h >= std::max(1, m.lsh_threshold())) ranked.push_back({-h, c});
+    std::sort(ranked.begin(), ranked.end());
     int64_t best = -1;
     double best_sim = 0;
-    for (const auto& [c, h] : hits) {  // ascending block id
-      if (h < std::max(1, m.lsh_threshold())) continue;
+    for (const auto& [neg_h, c] : ranked) {
+      ++res.pairs;
       uint64_t agree = 0;
       for (uint64_t i = 0; i < rows_of(b); ++i)
         for (int k = 0; k < d; ++k)

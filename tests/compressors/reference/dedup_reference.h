@@ -30,6 +30,7 @@ struct Result {
   std::vector<uint32_t> kept;   // kept blocks, ascending
   std::vector<int32_t> map;     // per block: its new block
   uint64_t visited = 0;
+  uint64_t pairs = 0;  // candidate pairs compared (every candidate of every visited block)
 };
 
 // The greedy of §2.10 with `m`'s parameters (block_rows, bands, r,
