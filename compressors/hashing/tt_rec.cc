@@ -385,16 +385,30 @@ void TtRecEmbedding::DecodeBackward(const LookupPlan& plan, const FetchedRows& r
                                     const float* grad_out, FetchedRows* row_grads) {
   const int d = space_.dim;
   const int n = plan.num_keys;
-  // Every slot is written: zeros first (kNoRow slots, the non-first slots of
-  // a group), then each group's gradient.
-  for (int t = 0; t < 4; ++t)
-    std::fill(row_grads->values[t].begin(), row_grads->values[t].end(), 0.0f);
+  // Every slot is written once: an E slot gets its output gradient or zeros,
+  // a core table's kNoRow slots zeros, a compressed key's G0 slot its own
+  // gradient, a G1 or G2 slot its group's summed gradient (the group's first
+  // key) or zeros (the others, below).
   if (plan.per_key[3] > 0) {
     float* ge = row_grads->values[3].data();
-    for (int i = 0; i < n; ++i)
-      if (plan.rows[3][i] != kNoRow)
-        std::memcpy(ge + static_cast<size_t>(i) * d, grad_out + static_cast<size_t>(i) * d,
-                    sizeof(float) * d);
+    for (int i = 0; i < n; ++i) {
+      float* g = ge + static_cast<size_t>(i) * d;
+      if (plan.rows[3][i] != kNoRow) {
+        std::memcpy(g, grad_out + static_cast<size_t>(i) * d, sizeof(float) * d);
+      } else {
+        std::fill_n(g, d, 0.0f);
+      }
+    }
+  }
+  if (plan.per_key[0] > 0) {
+    const int r = static_cast<int>(rank_);
+    const size_t widths[3] = {static_cast<size_t>(cols_[0]) * r,
+                              static_cast<size_t>(r) * cols_[1] * r,
+                              static_cast<size_t>(r) * cols_[2]};
+    for (int t = 0; t < 3; ++t)
+      for (int i = 0; i < n; ++i)
+        if (plan.rows[t][i] == kNoRow)
+          std::fill_n(row_grads->values[t].data() + i * widths[t], widths[t], 0.0f);
   }
   const uint32_t* aux = plan.aux_index.data();
   const size_t m = aux[0];
@@ -449,6 +463,7 @@ void TtRecEmbedding::DecodeBackward(const LookupPlan& plan, const FetchedRows& r
       dt = dtbuf;
     }
     Gemm(true, false, r, d2, s * d0 * d1, tm, r, dy, d2, gg2 + k0 * w2, d2);
+    for (int j = 1; j < s; ++j) std::fill_n(gg2 + order2[b + j] * w2, w2, 0.0f);
     Gemm(false, true, s * d0 * d1, r, d2, dy, d2, v2 + k0 * w2, d2, dt, r);
     if (s > 1)
       for (int j = 0; j < s; ++j)
@@ -472,6 +487,7 @@ void TtRecEmbedding::DecodeBackward(const LookupPlan& plan, const FetchedRows& r
       da = dabuf;
     }
     Gemm(true, false, r, d1 * r, s * d0, a, r, dt1 + b * p, d1 * r, gg1 + k0 * w1, d1 * r);
+    for (int j = 1; j < s; ++j) std::fill_n(gg1 + order1[b + j] * w1, w1, 0.0f);
     Gemm(false, true, s * d0, r, d1 * r, dt1 + b * p, d1 * r, v1 + k0 * w1, d1 * r, da, r);
     if (s > 1)
       for (int j = 0; j < s; ++j)
