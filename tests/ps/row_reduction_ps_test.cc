@@ -116,7 +116,7 @@ void Train(RowStore* store, const std::vector<RowTableSpec>& specs, int steps) {
 }
 
 std::vector<float> AllRows(const RowStore& store, int table) {
-  const RowTableSpec& s = store.StoredTables()[table];
+  const RowTableSpec s = store.StoredTables()[table];  // a copy: StoredTables() is a value
   std::vector<float> v(s.rows * s.width);
   ECPS_EXPECT_OK(store.ReadRows(table, 0, s.rows, v.data()));
   return v;
