@@ -89,6 +89,18 @@ inline uint64_t FastMod(uint64_t v, uint64_t p, uint64_t inv) {
   return r;
 }
 
+// v mod p in doubles for integers v < 2^51 and p < 2^26 (ip = 1/p): adding
+// and subtracting 1.5·2^52 rounds v·ip to the nearest integer, within one of
+// floor(v / p); r = v − q·p is then exact (an integer below 2^53, with or
+// without a fused multiply-add) and two selects bring it into [0, p).
+inline double ModDouble(double v, double p, double ip) {
+  constexpr double kRound = 6755399441055744.0;  // 1.5·2^52
+  const double q = (v * ip + kRound) - kRound;
+  double r = v - q * p;
+  r = r < 0 ? r + p : r;
+  return r >= p ? r - p : r;
+}
+
 }  // namespace
 
 bool DheEmbedding::IsPrime(uint64_t n) {
@@ -266,6 +278,7 @@ Status DheEmbedding::Init(const CompressorContext& ctx, const ParamSet& params) 
   // and h = (that mod p) < 2M needs one subtraction of M at most.
   hashes_.assign(nf, {});
   inv_p_.assign(nf, {});
+  hashes_d_.assign(nf, {});
   for (int f = 0; f < nf; ++f) {
     if (width_[f] == 0) continue;
     Rng rng(hashing_internal::MethodSeed(ctx.seed, kHashTag + static_cast<uint64_t>(f)));
@@ -281,6 +294,16 @@ Status DheEmbedding::Init(const CompressorContext& ctx, const ParamSet& params) 
       if (p == 0) p = NextPrime(m_, 2 * m_);
       fh.p[i] = p;
       inv_p_[f][i] = ~0ull / p;
+    }
+    // Primes below 2^26 (M <= 2^25, CODE's 10^6 included) take the exact
+    // double path of EncodeField: a·(x mod p) + b < 2^52.
+    if (2 * m_ <= (1ull << 26)) {
+      FieldDoubleHashes& dh = hashes_d_[f];
+      dh.a.assign(fh.a.begin(), fh.a.end());
+      dh.b.assign(fh.b.begin(), fh.b.end());
+      dh.p.assign(fh.p.begin(), fh.p.end());
+      dh.ip.resize(k_);
+      for (int i = 0; i < k_; ++i) dh.ip[i] = 1.0 / dh.p[i];
     }
   }
 
@@ -374,29 +397,45 @@ void DheEmbedding::Encode(std::span<const uint32_t> keys, LookupPlan* plan) cons
   }
 }
 
-void DheEmbedding::EncodeField(int f, const uint32_t* keys, int n, float* u) const {
-  const int nf = space_.num_fields();
+void DheEmbedding::EncodeField(int f, const uint32_t* ids, size_t stride, int n, float* u) const {
   const FieldHashes& fh = hashes_[f];
   const uint64_t* a = fh.a.data();
   const uint64_t* b = fh.b.data();
   const uint64_t* p = fh.p.data();
   const uint64_t* inv = inv_p_[f].data();
   const uint64_t m = m_;
+  const double md = static_cast<double>(m_);
   const double scale = 2.0 / static_cast<double>(m_ - 1);
-  const double inv_m = 1.0 / static_cast<double>(m_);
+  const double inv_m = 1.0 / md;
+  const bool exact_double = !hashes_d_[f].p.empty();
+  const double* ad = hashes_d_[f].a.data();
+  const double* bd = hashes_d_[f].b.data();
+  const double* pd = hashes_d_[f].p.data();
+  const double* ipd = hashes_d_[f].ip.data();
+  std::vector<double> hs(k_);
   for (int j = 0; j < n; ++j) {
-    const uint64_t x = keys[f + static_cast<size_t>(j) * nf];
+    const uint64_t x = ids[static_cast<size_t>(j) * stride];
     float* row = u + static_cast<size_t>(j) * k_;
-    auto hash = [&](int i) {
-      uint64_t r = FastMod(a[i] * x + b[i], p[i], inv[i]);  // < p < 2M
-      return r >= m ? r - m : r;
-    };
+    if (exact_double) {
+      // ((a·(x mod p) + b) mod p) mod M in doubles: every value is an
+      // integer below 2^53, so each step is exact, and the loop vectorises.
+      const double xd = static_cast<double>(x);
+      for (int i = 0; i < k_; ++i) {
+        const double r = ModDouble(ad[i] * ModDouble(xd, pd[i], ipd[i]) + bd[i], pd[i], ipd[i]);
+        hs[i] = r >= md ? r - md : r;
+      }
+    } else {
+      for (int i = 0; i < k_; ++i) {
+        const uint64_t r = FastMod(a[i] * x + b[i], p[i], inv[i]);  // < p < 2M
+        hs[i] = static_cast<double>(r >= m ? r - m : r);
+      }
+    }
     if (!gaussian_) {
-      for (int i = 0; i < k_; ++i) row[i] = static_cast<float>(scale * hash(i) - 1.0);
+      for (int i = 0; i < k_; ++i) row[i] = static_cast<float>(scale * hs[i] - 1.0);
     } else {
       for (int i = 0; i < k_; i += 2) {
-        const double u1 = (static_cast<double>(hash(i)) + 1.0) * inv_m;  // (0, 1]
-        const double u2 = static_cast<double>(hash(i + 1)) * inv_m;
+        const double u1 = (hs[i] + 1.0) * inv_m;  // (0, 1]
+        const double u2 = hs[i + 1] * inv_m;
         const double r = std::sqrt(-2.0 * std::log(u1));
         row[i] = static_cast<float>(r * std::cos(kTwoPi * u2));
         row[i + 1] = static_cast<float>(r * std::sin(kTwoPi * u2));
@@ -405,13 +444,18 @@ void DheEmbedding::EncodeField(int f, const uint32_t* keys, int n, float* u) con
   }
 }
 
+void DheEmbedding::Encodings(int f, std::span<const uint32_t> ids, float* u) const {
+  ECPS_CHECK(width_[f] != 0) << "field " << f << " is kept full";
+  EncodeField(f, ids.data(), 1, static_cast<int>(ids.size()), u);
+}
+
 void DheEmbedding::ForwardField(int f, const uint32_t* keys, int n, bool training, bool keep,
                                 float* saved, float* out) const {
   const int nf = space_.num_fields();
   const int d = space_.dim;
   const int h = width_[f];
   float* u = saved;
-  EncodeField(f, keys, n, u);
+  EncodeField(f, keys + f, static_cast<size_t>(nf), n, u);
   const float* p = params_.data() + param_off_[f];
   const float* rs = buffers_.data() + buffer_off_[f];
   const float* in = u;

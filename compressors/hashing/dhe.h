@@ -115,12 +115,15 @@ class DheEmbedding final : public Compressor {
   static uint64_t FieldBytes(int k, int layers, int d, uint64_t h);
   // CODE's words for one DHE field (solver=authors).
   static uint64_t AuthorsWords(int k, int layers, int d, uint64_t h);
+  // The encodings (ids.size() x k) of DHE field f's ids, as Decode computes
+  // them. REQUIRES: width(f) != 0.
+  void Encodings(int f, std::span<const uint32_t> ids, float* u) const;
   // Deterministic Miller–Rabin for 64-bit n (the p_i are drawn with it).
   static bool IsPrime(uint64_t n);
 
  private:
-  // Field f's encodings u (n x k) of its keys keys[f + j·F], j < n.
-  void EncodeField(int f, const uint32_t* keys, int n, float* u) const;
+  // Field f's encodings u (n x k) of ids[j·stride], j < n.
+  void EncodeField(int f, const uint32_t* ids, size_t stride, int n, float* u) const;
   // One field's MLP over its n keys; `saved` is its block of plan.saved,
   // holding every layer's activations with `keep` (training plans), else two
   // alternating layer slots.
@@ -143,6 +146,11 @@ class DheEmbedding final : public Compressor {
   std::vector<FieldHashes> hashes_;
   // Per hash constant: floor((2^64 - 1) / p), for the division-free mod p.
   std::vector<std::vector<uint64_t>> inv_p_;
+  // The constants as doubles (and 1/p) where p < 2^26: the vectorised path.
+  struct FieldDoubleHashes {
+    std::vector<double> a, b, p, ip;
+  };
+  std::vector<FieldDoubleHashes> hashes_d_;
   std::vector<uint64_t> e_off_;
   uint64_t e_rows_ = 0;
   std::vector<size_t> param_off_, buffer_off_;

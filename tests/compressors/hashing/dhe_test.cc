@@ -142,12 +142,50 @@ TEST(DheTest, HashConstantsAreInRangeAndPrime) {
     EXPECT_FALSE(DheEmbedding::IsPrime(n)) << n;
 }
 
+// The encodings exactly: every 32-bit id (not only those below n_f) under
+// both arithmetic paths (M = 10^6: doubles; M = 2^30: 64-bit integers).
+TEST(DheTest, EncodingsEqualTheLiteralHashes) {
+  for (const std::string m : {"1000000", "1073741824", "7"}) {
+    for (const std::string dist : {"uniform", "gaussian"}) {
+      SCOPED_TRACE(m + " " + dist);
+      auto layer = MakeLayer(
+          Tiny(), {"num_hash=64", "width=4", "layers=1", "num_buckets=" + m, "dist=" + dist});
+      const DheEmbedding& e = Dhe(*layer);
+      ASSERT_EQ(e.width(2), 4);
+      Rng rng(6);
+      std::vector<uint32_t> ids = {0, 1, 2, 499, 4294967295u, 4294967294u, 1000000, 999999};
+      for (int i = 0; i < 200; ++i) ids.push_back(static_cast<uint32_t>(rng.Next()));
+      std::vector<float> u(ids.size() * 64);
+      e.Encodings(2, ids, u.data());
+      const double big_m = static_cast<double>(e.num_buckets());
+      for (size_t j = 0; j < ids.size(); ++j) {
+        const std::vector<double> want = dhe_ref::Encoding(e, 2, ids[j]);
+        for (int i = 0; i < 64; ++i) {
+          if (dist == "uniform") {
+            // The same float the method computes from the literal hash.
+            const double h = static_cast<double>(dhe_ref::Hash(e, 2, i, ids[j]));
+            ASSERT_EQ(u[j * 64 + i], static_cast<float>(2.0 / (big_m - 1) * h - 1.0))
+                << "id " << ids[j] << " hash " << i;
+          } else {
+            ASSERT_NEAR(u[j * 64 + i], want[i], 1e-5 * std::max(1.0, std::abs(want[i])))
+                << "id " << ids[j] << " hash " << i;
+          }
+        }
+      }
+    }
+  }
+}
+
 // Evaluation mode with non-trivial running statistics: the reference in
 // double, for both encodings.
 TEST(DheTest, EvalLookupEqualsReference) {
-  for (const std::string dist : {"uniform", "gaussian"}) {
+  // M = 10^6 takes the double path of the hashes, M = 2^30 the integer one.
+  for (const std::string dist : {"uniform", "gaussian", "uniform_big_m", "gaussian_big_m"}) {
     SCOPED_TRACE(dist);
-    std::vector<std::string> sets = {"num_hash=32", "width=6", "layers=3", "dist=" + dist};
+    const bool big = dist.ends_with("_big_m");
+    std::vector<std::string> sets = {"num_hash=32", "width=6", "layers=3",
+                                     "dist=" + dist.substr(0, dist.find('_')),
+                                     big ? "num_buckets=1073741824" : "num_buckets=1000000"};
     auto layer = MakeLayer(Tiny(), sets);
     DheEmbedding& m = Dhe(*layer);
     Rng rng(3);
