@@ -313,6 +313,24 @@ TEST(DedupTest, ManyCandidatesStopAtTheFirstPerfectMatch) {
             dedup_ref::Lookup(s, m.block_rows(), p.table, ref.kept, ref.map, keys));
 }
 
+// The range search widens past [-1, 1) (values near 40) and stops on a
+// table of one value; the maps are the reference's.
+TEST(DedupTest, TablesFarFromZeroOrConstantAreOrdered) {
+  std::vector<float> far = PlantedTable(Even(), kPairs, 11);
+  for (float& x : far) x += 40.0f;
+  Planted f = Make(Even(), 0.915, far);
+  ECPS_ASSERT_OK(f.layer->BeginStage(1));
+  EXPECT_EQ(f.method().stats().mapped, 3u);
+  EXPECT_GT(f.method().stats().reductions, 3u);  // several range passes
+  EXPECT_EQ(f.method().block_map(), Reference(f, Even()).map);
+  Planted c = Make(Even(), 0.915, std::vector<float>(1024 * 4, -0.25f));
+  ECPS_ASSERT_OK(c.layer->BeginStage(1));
+  EXPECT_TRUE(c.method().stats().reached);
+  EXPECT_EQ(c.method().block_map(), Reference(c, Even()).map);
+  EXPECT_EQ(Outputs(*c.layer, AllKeys(Even()), 4),
+            std::vector<float>(AllKeys(Even()).size() * 4, -0.25f));
+}
+
 TEST(DedupTest, CopiesMergeRunsOfKeptBlocks) {
   Planted s = Make(Even(), 0.915, PlantedTable(Even(), kPairs, 11));
   ECPS_ASSERT_OK(s.layer->BeginStage(1));
