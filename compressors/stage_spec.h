@@ -13,7 +13,7 @@ struct StageSpec {
   std::string name;                    // "train", "warmup", "search", "retrain", "prune", ...
   bool reset_optimizer_state = false;  // fresh Adam state at the start of the stage
   bool freeze_dense = false;           // dense MLP not updated (AutoSrh search)
-  bool post_training = false;          // no training steps: a transform (Post4Bits, Dedup)
+  bool post_training = false;          // no training steps: a transform (Post4Bits)
   // Rows re-initialised from the run's seed, i.e. the very same initial values
   // as stage 0 (PEP's lottery-ticket rewinding, §2.24).
   bool reinit_rows = false;

@@ -59,9 +59,16 @@ void PrintTable(const nlohmann::json& r) {
               100 * tm["embedding_ratio"].get<double>());
   std::printf("%-34s %s\n", "training memory (total)",
               Bytes(tm["total_bytes"].get<double>()).c_str());
-  for (const auto& s : r["stages"])
+  for (const auto& s : r["stages"]) {
+    // A stage change that transforms the tables (Dedup's deduplication, a
+    // clustering) is timed apart from the stage's training.
+    const double transition = s.value("transition_seconds", 0.0);
+    if (transition > 0)
+      std::printf("%-34s %.2f s\n",
+                  ("transition into stage " + s["name"].get<std::string>()).c_str(), transition);
     std::printf("%-34s %.2f s\n", ("train time, stage " + s["name"].get<std::string>()).c_str(),
                 s["seconds"].get<double>());
+  }
   std::printf("%-34s %.0f samples/s\n", "training throughput",
               r["throughput_samples_per_s"].get<double>());
   std::printf("%-34s %.3f ms (batch %d)\n", "inference latency (median)",
