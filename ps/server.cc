@@ -262,9 +262,13 @@ void Server::Handle(Message m) {
       break;
     case MsgType::kReduceRows:
       if (ParkIfEarly(&m)) return;
-      reply = comm::MakeReply(h, MsgType::kReduceRowsReply);
-      s = HandleReduceRows(m, &reply);
-      break;
+      {
+        reply = comm::MakeReply(h, MsgType::kReduceRowsReply);
+        bool later = false;
+        s = HandleReduceRows(m, &reply, &later);
+        if (s.ok() && later) send_reply = false;
+        break;
+      }
     case MsgType::kReshape: {
       if (ParkIfEarly(&m)) return;
       reply = comm::MakeReply(h, MsgType::kAck);
@@ -596,11 +600,13 @@ Status Server::ApplyPushes(const std::vector<const Message*>& msgs, int64_t opt_
   // The rows were checked on arrival (HandlePush), so a store error here is
   // an invariant broken; it is still reported, not swallowed.
   std::vector<Status> status(todo.size());
+  RowsChanged();
   RowWork(total, todo.size(), [&](size_t i) {
     VShard& vs = *vshards_[todo[i]];
     WriterMutexLock l(&vs.mu);
     status[i] = vs.store->PushShare(runs[todo[i]], opt_step, lookups, distinct);
   });
+  RowsChanged();
   for (Status& st : status) RETURN_IF_ERROR(st);
   return OkStatus();
 }
@@ -651,6 +657,7 @@ Status Server::HandleReset(const Message& m) {
   std::vector<std::vector<std::vector<float>>> values;
   InitialShards(specs, seed, &local, &values);
   WriterMutexLock tl(&tables_mu_);
+  RowsChanged();
   for (size_t k = 0; k < vshards_.size(); ++k) {
     auto store = NewLocalRowStore(opt_.optimizer);
     RETURN_IF_ERROR(
@@ -659,6 +666,7 @@ Status Server::HandleReset(const Message& m) {
     vshards_[k]->store = std::move(store);
   }
   SetSpecs(std::move(specs));
+  RowsChanged();
   return OkStatus();
 }
 
@@ -684,7 +692,67 @@ constexpr size_t kReductionGroupDoubles = size_t{1} << 24;  // 128 MiB
 
 }  // namespace
 
-Status Server::HandleReduceRows(const Message& m, Message* reply) {
+Status Server::HandleReduceRows(const Message& m, Message* reply, bool* later) {
+  *later = false;
+  std::string key;
+  for (const Buffer& b : m.payloads) {
+    key += std::to_string(b.size);
+    key += ':';
+    key.append(b.view());
+  }
+  const uint64_t version = rows_version_.load();
+  bool leads = false;
+  {
+    MutexLock l(&reduce_mu_);
+    if (reduce_done_ != nullptr && reduce_done_->key == key && reduce_done_->version == version) {
+      reply->payloads.push_back(reduce_done_->result);
+      return OkStatus();
+    }
+    if (reduce_inflight_ != nullptr) {
+      if (reduce_inflight_->key == key && reduce_inflight_->version == version) {
+        reduce_inflight_->waiting.push_back(m.header);
+        *later = true;
+        return OkStatus();
+      }
+    } else {
+      leads = true;
+      reduce_inflight_ = std::make_unique<Reduction>();
+      reduce_inflight_->key = std::move(key);
+      reduce_inflight_->version = version;
+    }
+  }
+  StatusOr<Buffer> r = ComputeReduction(m);
+  if (leads) {
+    std::vector<comm::Header> waiting;
+    {
+      MutexLock l(&reduce_mu_);
+      waiting = std::move(reduce_inflight_->waiting);
+      // Kept only if no change of the rows overlapped the computation.
+      if (r.ok() && r->size <= kKeptReductionBytes && rows_version_.load() == version) {
+        reduce_inflight_->result = *r;
+        reduce_done_ = std::move(reduce_inflight_);
+      }
+      reduce_inflight_.reset();
+    }
+    for (const comm::Header& h : waiting) {
+      Message out = comm::MakeReply(h, MsgType::kReduceRowsReply);
+      if (r.ok()) {
+        out.payloads.push_back(*r);
+      } else {
+        ++rejected_;
+        out = comm::MakeErrorReply(h, r.status());
+      }
+      Status ss = transport_->Send(h.sender, std::move(out));
+      if (!ss.ok())
+        ECPS_LOG_WARN("server {}: reply to node {}: {}", opt_.rank, h.sender, ss.ToString());
+    }
+  }
+  RETURN_IF_ERROR(r.status());
+  reply->payloads.push_back(std::move(*r));
+  return OkStatus();
+}
+
+StatusOr<Buffer> Server::ComputeReduction(const Message& m) const {
   ASSIGN_OR_RETURN(RowReduction op, internal::DecodeRowReduction(m.payloads));
   ReaderMutexLock tl(&tables_mu_);
   if (op.table < 0 || static_cast<size_t>(op.table) >= specs_.size())
@@ -738,8 +806,8 @@ Status Server::HandleReduceRows(const Message& m, Message* reply) {
   std::vector<double> out = groups > 0 ? std::move(part[0]) : std::vector<double>(size, 0.0);
   for (size_t g = 1; g < groups; ++g)
     for (size_t i = 0; i < size; ++i) out[i] += part[g][i];
-  reply->payloads.push_back(Buffer::FromVector(std::move(out)));
-  return OkStatus();
+  ++reductions_computed_;
+  return Buffer::FromVector(std::move(out));
 }
 
 Status Server::CheckReshape(const Message& m) const {
@@ -893,11 +961,13 @@ Status Server::ApplyReshape(const std::vector<Message>& all) {
   for (size_t k = 0; k < slots; ++k)
     RETURN_IF_ERROR(
         Annotate(status[k], absl::StrCat("reshape of virtual shard ", vshards_[k]->id)));
+  RowsChanged();
   for (size_t k = 0; k < slots; ++k) {
     WriterMutexLock l(&vshards_[k]->mu);
     vshards_[k]->store = std::move(fresh[k]);
   }
   SetSpecs(std::move(specs));
+  RowsChanged();
   return OkStatus();
 }
 
@@ -976,11 +1046,13 @@ Status Server::HandleLoad(const Message& m) {
     if (stores[k] == nullptr)
       return InvalidArgument("load: virtual shard ", vshards_[k]->id, " missing");
   WriterMutexLock tl(&tables_mu_);
+  RowsChanged();
   for (size_t k = 0; k < stores.size(); ++k) {
     WriterMutexLock l(&vshards_[k]->mu);
     vshards_[k]->store = std::move(stores[k]);
   }
   SetSpecs(std::move(specs));
+  RowsChanged();
   return OkStatus();
 }
 
@@ -1020,13 +1092,16 @@ Status Server::HandleWriteRows(const Message& m) {
   auto rows = m.payloads[0].As<uint64_t>();
   RETURN_IF_ERROR(CheckRows(static_cast<int>(t), rows));
   const float* v = m.payloads[1].As<float>().data();
-  for (size_t i = 0; i < n; ++i) {
+  RowsChanged();
+  Status s;
+  for (size_t i = 0; i < n && s.ok(); ++i) {
     VShard* vs = Owner(rows[i]);
     WriterMutexLock l(&vs->mu);
-    RETURN_IF_ERROR(vs->store->WriteRows(static_cast<int>(t), opt_.shards.LocalRow(rows[i]), 1,
-                                         v + i * w, sz ? sz + 2 * i : nullptr));
+    s = vs->store->WriteRows(static_cast<int>(t), opt_.shards.LocalRow(rows[i]), 1, v + i * w,
+                             sz ? sz + 2 * i : nullptr);
   }
-  return OkStatus();
+  RowsChanged();
+  return s;
 }
 
 std::string Server::StatsJson() const {

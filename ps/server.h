@@ -68,6 +68,9 @@ class Server {
   // "rejected_messages", "max_staleness"}.
   std::string StatsJson() const ABSL_LOCKS_EXCLUDED(tables_mu_);
   uint64_t rejected_messages() const { return rejected_.load(); }
+  // Whole-table reductions this server computed (identical requests of the
+  // workers share one).
+  uint64_t reductions_computed() const { return reductions_computed_.load(); }
   // Largest (pulling worker's clock - slowest worker's clock) seen when a
   // pull was served: the staleness actually observed (SSP tests).
   int64_t max_staleness() const { return max_staleness_.load(); }
@@ -112,8 +115,17 @@ class Server {
   // reshape that every worker requests (wire.h kReshape). *later: the
   // request's reply is sent elsewhere (by the handler of the last worker's
   // request), not by Handle().
-  Status HandleReduceRows(const comm::Message& m, comm::Message* reply)
+  // Identical requests (every worker's replica asks for the same reduction)
+  // are computed once while the rows stay unchanged: a request that finds
+  // the same op in flight waits for its result (*later), one that finds it
+  // computed takes it.
+  Status HandleReduceRows(const comm::Message& m, comm::Message* reply, bool* later)
+      ABSL_LOCKS_EXCLUDED(tables_mu_, reduce_mu_);
+  StatusOr<comm::Buffer> ComputeReduction(const comm::Message& m) const
       ABSL_LOCKS_EXCLUDED(tables_mu_);
+  // Brackets every change of the rows (before and after), so that a
+  // reduction computed across a change is not reused.
+  void RowsChanged() { rows_version_.fetch_add(1); }
   Status HandleReshape(comm::Message m, bool* later) ABSL_LOCKS_EXCLUDED(tables_mu_, reshape_mu_);
   // Checks a reshape request against the tables held now (specs, copies,
   // payload counts), before it waits for the other workers' requests.
@@ -188,6 +200,21 @@ class Server {
   // kInvalid until it arrives).
   Mutex reshape_mu_;
   std::vector<comm::Message> reshape_pending_ ABSL_GUARDED_BY(reshape_mu_);
+
+  // The reduction being computed and the last one computed (HandleReduceRows).
+  struct Reduction {
+    std::string key;       // the op's payloads
+    uint64_t version = 0;  // rows_version_ when it started
+    std::vector<comm::Header> waiting;
+    comm::Buffer result;
+  };
+  Mutex reduce_mu_;
+  std::unique_ptr<Reduction> reduce_inflight_ ABSL_GUARDED_BY(reduce_mu_);
+  std::unique_ptr<Reduction> reduce_done_ ABSL_GUARDED_BY(reduce_mu_);
+  std::atomic<uint64_t> rows_version_{0};
+  mutable std::atomic<uint64_t> reductions_computed_{0};
+  // Results up to this size are kept for the next identical request.
+  static constexpr size_t kKeptReductionBytes = size_t{16} << 20;
 
   std::atomic<uint64_t> rejected_{0};
   std::atomic<int64_t> max_staleness_{0};

@@ -195,6 +195,53 @@ TEST(RowReductionPsTest, EveryKindOnOneAndThreeServersEqualsTheLocalStore) {
   }
 }
 
+// Every replica asks for the same reduction: each server computes it once
+// while the rows stay as they are, and again after they changed.
+TEST(RowReductionPsTest, TheWorkersIdenticalReductionsAreComputedOnce) {
+  const auto specs = Specs(5000);
+  Cluster c(2, 2, 8);
+  for (auto& cl : c.clients) ECPS_ASSERT_OK(cl->Reset(specs, 4));
+  auto computed = [&] {
+    return c.cluster->server(0).reductions_computed() + c.cluster->server(1).reductions_computed();
+  };
+  auto both = [&](const RowReduction& op) {
+    std::vector<std::vector<double>> out(2);
+    std::vector<std::thread> threads;
+    for (int k = 0; k < 2; ++k)
+      threads.emplace_back([&, k] {
+        auto r = c.clients[k]->ReduceRows(op);
+        ECPS_EXPECT_OK(r.status());
+        if (r.ok()) out[k] = std::move(*r);
+      });
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(out[0], out[1]);
+    return out[0];
+  };
+  const RowReduction op = Projections(0, 64, 6);
+  const std::vector<double> first = both(op);
+  EXPECT_EQ(computed(), 2u);  // once per server
+  ASSERT_OK_AND_ASSIGN(auto again, c.clients[0]->ReduceRows(op));
+  EXPECT_EQ(again, first);
+  EXPECT_EQ(computed(), 2u);
+  both(Histogram(0, 100));  // another op
+  EXPECT_EQ(computed(), 4u);
+  std::vector<RowStore*> stores = {c.clients[0].get(), c.clients[1].get()};
+  Train(stores, specs, 1);
+  const std::vector<double> trained = both(op);
+  EXPECT_EQ(computed(), 6u);  // the rows changed
+  EXPECT_NE(trained, first);
+  auto local = NewLocalRowStore(Optimizer());
+  ECPS_ASSERT_OK(local->Reset(specs, 4));
+  Train(local.get(), specs, 1);
+  ASSERT_OK_AND_ASSIGN(auto want, local->ReduceRows(op));
+  ExpectNearlyEqual(want, trained);
+  // A write changes them too.
+  std::vector<float> row(4, 0.5f);
+  ECPS_ASSERT_OK(c.clients[0]->WriteRows(0, 3, 1, row.data()));
+  both(op);
+  EXPECT_EQ(computed(), 8u);
+}
+
 TEST(RowReductionPsTest, PairsAcrossVirtualShardsFallBackToReadingTheRows) {
   const auto specs = Specs();
   auto local = NewLocalRowStore(Optimizer());
