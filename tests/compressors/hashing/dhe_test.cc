@@ -545,6 +545,31 @@ TEST_F(DheTrainTest, RunningStatisticsSurviveResume) {
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
   EXPECT_NE(refused.status().message().find("last.ckpt"), std::string::npos) << refused.status();
   EXPECT_NE(refused.status().message().find("MDBF"), std::string::npos) << refused.status();
+
+  // A method without buffers resumes from a checkpoint without MDBF (one
+  // written before the section existed).
+  std::vector<std::string> sets = ds_->FastConfig("hash_no_mdbf");
+  sets.insert(sets.end(), {"embedding.method=hash", "embedding.budget=0.5",
+                           "train.evals_per_epoch=2", "train.max_steps=75"});
+  auto hash_cfg = LoadTrainConfig("", sets);
+  ASSERT_TRUE(hash_cfg.ok()) << hash_cfg.status();
+  auto h1 = Trainer::Create(*hash_cfg, ds_->data());
+  ASSERT_TRUE(h1.ok() && (*h1)->Run(false).ok());
+  const std::string hash_path = ds_->dir() + "/hash_no_mdbf/last.ckpt";
+  auto hash_ck = CheckpointReader::Open(hash_path);
+  ASSERT_TRUE(hash_ck.ok()) << hash_ck.status();
+  CheckpointWriter hw;
+  for (const auto& [tag, payload] : hash_ck->sections())
+    if (tag != "MDBF") hw.Add(tag, payload);
+  ECPS_ASSERT_OK(hw.Write(hash_path));
+  sets.back() = "train.max_steps=150";
+  auto hash_cfg2 = LoadTrainConfig("", sets);
+  ASSERT_TRUE(hash_cfg2.ok());
+  auto h2 = Trainer::Create(*hash_cfg2, ds_->data());
+  ASSERT_TRUE(h2.ok());
+  auto hr = (*h2)->Run(true);
+  ASSERT_TRUE(hr.ok()) << hr.status();
+  EXPECT_EQ((*hr)["steps"], 150);
 }
 
 }  // namespace
