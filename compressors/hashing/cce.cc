@@ -313,7 +313,7 @@ Status CceEmbedding::BeginStage(int index) {
   std::unique_ptr<ForkJoinPool> pool;
   if (threads > 1) pool = std::make_unique<ForkJoinPool>(threads);
   std::vector<uint32_t> assign;
-  std::vector<float> points, sums_f;
+  std::vector<float> points;
   std::vector<double> sums;
   std::vector<uint64_t> counts;
   for (int f = 0; f < nf; ++f) {
@@ -347,12 +347,13 @@ Status CceEmbedding::BeginStage(int index) {
       // Every feature to its nearest centroid: the new h0.
       assign.resize(n);
       const uint64_t blocks = (n + kAssignBlock - 1) / kAssignBlock;
+      const method_internal::NearestCentroids nearest(centroids.data(), k, w);
       auto item = [&](size_t blk) {
         std::vector<float> v(w);
         const uint64_t end = std::min(n, (blk + 1) * kAssignBlock);
         for (uint64_t x = blk * kAssignBlock; x < end; ++x) {
           vec(x, v.data());
-          assign[x] = method_internal::NearestCentroid(v.data(), centroids.data(), k, w);
+          assign[x] = nearest.Nearest(v.data());
         }
       };
       if (pool != nullptr && blocks > 1) {

@@ -47,4 +47,20 @@ inline float SquaredDistance(const float* a, const float* b, int w) {
 // The index of the centroid nearest to `v` (the smallest index on ties).
 uint32_t NearestCentroid(const float* v, const float* centroids, uint64_t k, int w);
 
+// NearestCentroid for many points against one set of centroids, with the
+// same result bit for bit: the centroids are kept transposed (coordinate-
+// major), so the distances to a block of centroids are computed lane by lane
+// (each one still a float sum in coordinate order) and vectorise.
+class NearestCentroids {
+ public:
+  // centroids: [k x w], row-major. REQUIRES: k >= 1, w >= 1.
+  NearestCentroids(const float* centroids, uint64_t k, int w);
+  uint32_t Nearest(const float* v) const;
+
+ private:
+  uint64_t k_;
+  int w_;
+  std::vector<float> transposed_;  // [w x k]
+};
+
 }  // namespace ecps::method_internal

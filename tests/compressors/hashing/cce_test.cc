@@ -214,6 +214,25 @@ TEST(CceTest, KMeansRecoversSeparatedClustersWithAnyThreads) {
   EXPECT_TRUE(std::equal(points.begin(), points.begin() + 2 * w, few.begin()));
 }
 
+TEST(CceTest, TransposedNearestCentroidsEqualsThePlainLoop) {
+  Rng rng(4);
+  for (int w : {1, 2, 3, 4, 8, 16}) {
+    for (uint64_t k : {uint64_t{1}, uint64_t{7}, uint64_t{256}, uint64_t{600}}) {
+      std::vector<float> c(k * w);
+      // Coarse values, so that some distances tie (the smallest row wins).
+      for (float& x : c) x = static_cast<float>(rng.Below(5)) * 0.25f;
+      const method_internal::NearestCentroids nearest(c.data(), k, w);
+      for (int p = 0; p < 50; ++p) {
+        std::vector<float> v(w);
+        for (float& x : v) x = static_cast<float>(rng.Normal());
+        ASSERT_EQ(nearest.Nearest(v.data()),
+                  method_internal::NearestCentroid(v.data(), c.data(), k, w))
+            << "w " << w << " k " << k;
+      }
+    }
+  }
+}
+
 TEST(CceTest, KMeansEmptyClustersAreSplit) {
   // 40 copies of two points and 10 centroids: k-means must still return
   // finite centroids (the empty ones split off populated clusters).
