@@ -11,14 +11,24 @@ namespace ecps {
 // Sentinel row id meaning "contributes zeros" (e.g. AdaptEmb's out-of-range lookup).
 inline constexpr uint64_t kNoRow = ~0ull;
 
+// per_key[t] of a packed table: rows[t] is a free list of row ids (any length,
+// typically each distinct row of the batch once) and the method's Decode knows
+// from `aux_index` which keys use which entry. A table whose keys share rows
+// (TT-Rec's cores: a core row of R²·D1 floats serves thousands of keys) is
+// fetched and pushed once per distinct row instead of once per key; the
+// method writes one gradient per entry (the sum over the keys using it, which
+// is what the store's duplicate summing would have made of per-key slots).
+inline constexpr int kPackedRows = -1;
+
 // What Encode() produces for N keys: for each table t, `per_key[t]` row ids per
-// key, key-major: rows[t][i * per_key[t] + j]. Methods that need per-key side
-// information for decoding (signs, field ids, coefficients) keep it in `aux`
-// (floats) or `aux_index` (integers: groups, CSR offsets, codes).
+// key, key-major: rows[t][i * per_key[t] + j], or kPackedRows (above).
+// Methods that need per-key side information for decoding (signs, field ids,
+// coefficients, positions in a packed list) keep it in `aux` (floats) or
+// `aux_index` (integers: groups, CSR offsets, codes).
 //
-// The store reads only `rows` (a flat list per table); every other field is
-// private to the method. A plan is reused across batches: Reset() keeps the
-// buffers' capacity so the steady state allocates nothing.
+// The store reads only `rows` (a flat list per table, never per_key or
+// num_keys); every other field is private to the method. A plan is reused across batches: Reset()
+// keeps the buffers' capacity so the steady state allocates nothing.
 struct LookupPlan {
   int num_keys = 0;
   std::vector<int> per_key;                 // size = Tables().size()

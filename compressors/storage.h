@@ -42,7 +42,9 @@ enum class Rounding : uint8_t { kNearest = 0, kStochasticPerElement = 1, kStocha
 enum class RowInit : uint8_t {
   kUniform = 0,      // U(-init_bound, init_bound) (docs/methods.md §1.3); bound 0 gives zeros
   kConstant = 1,     // every element = init_value (MEmCom w = 1, b = 0; PEP g)
-  kNormalTails = 2,  // N(0,1) keeping only |z| >= 2, times init_value (TT-Rec cores, §2.7)
+  // 2 is reserved: it was kNormalTails (N(0,1) keeping only |z| >= 2), which
+  // nothing uses since TT-Rec writes its cores itself (Rng::NormalTail); a
+  // stored 2 is refused (CheckRowInit, embedding/row_init.h).
 };
 
 // One stored table of rows: the unit a parameter server shards.
@@ -58,7 +60,7 @@ struct RowTableSpec {
   // Initial values: U(-init_bound, init_bound) (docs/methods.md §1.3); 0 disables.
   double init_bound = 0.0;
   RowInit init = RowInit::kUniform;
-  double init_value = 0.0;  // kConstant: the value; kNormalTails: the scale sigma
+  double init_value = 0.0;  // kConstant: the value
   // QuantScheme::kPerRow only: storage type of each row's (scale, zero) pair
   // (kF32 or kF16). Without learn_scale the pair is recomputed from the row's
   // min/max on every optimizer write-back (MixedPrec, INT8 use_qparam), unless

@@ -50,6 +50,7 @@ struct Table {
 Status CheckSupported(const RowTableSpec& s, int index) {
   if (s.width <= 0)
     return InvalidArgument("table ", index, " '", s.name, "': width must be > 0, got ", s.width);
+  RETURN_IF_ERROR(CheckRowInit(s));
   const bool ints = row_codec::IsIntegerCode(s.dtype);
   if (!(s.dtype == DType::kF32 || s.dtype == DType::kF16 || ints))
     return Unimplemented("table ", index, " '", s.name, "': dtype ", DTypeName(s.dtype),

@@ -5,20 +5,19 @@
 #include "common/check.h"
 
 namespace ecps {
-namespace {
 
-// One element of kNormalTails: N(0,1) keeping only |z| >= 2.
-double NormalTail(Rng* rng) {
-  double z;
-  do {
-    z = rng->Normal();
-  } while (z > -2.0 && z < 2.0);
-  return z;
+Status CheckRowInit(const RowTableSpec& spec) {
+  if (spec.init == RowInit::kUniform || spec.init == RowInit::kConstant) return OkStatus();
+  return InvalidArgument("table '", spec.name, "': unknown row initialiser ",
+                         static_cast<int>(spec.init),
+                         spec.init == static_cast<RowInit>(2)
+                             ? " (the retired normal tails: TT-Rec now writes its cores itself)"
+                             : "");
 }
 
-}  // namespace
-
 RowInitStream::RowInitStream(const RowTableSpec& spec, uint64_t seed, size_t table) : spec_(spec) {
+  const Status known = CheckRowInit(spec);
+  ECPS_CHECK(known.ok()) << known.message();
   // Forking advances the root by one draw per table: the t-th fork is the
   // (t+1)-th draw's.
   Rng root(seed);
@@ -34,9 +33,6 @@ void RowInitStream::Skip(uint64_t rows) {
         for (uint64_t i = 0; i < n; ++i) rng_.Next();  // one draw per element
       return;
     case RowInit::kConstant:
-      return;
-    case RowInit::kNormalTails:
-      for (uint64_t i = 0; i < n; ++i) NormalTail(&rng_);
       return;
   }
 }
@@ -58,9 +54,6 @@ void RowInitStream::Fill(uint64_t begin, uint64_t end, std::span<float> out) {
       return;
     case RowInit::kConstant:
       std::fill(out.begin(), out.end(), static_cast<float>(s.init_value));
-      return;
-    case RowInit::kNormalTails:
-      for (float& x : out) x = static_cast<float>(NormalTail(&rng_) * s.init_value);
       return;
   }
 }

@@ -16,14 +16,21 @@
 #include <span>
 
 #include "common/rng.h"
+#include "common/status.h"
 #include "compressors/compressor.h"
 
 namespace ecps {
 
+// OkStatus when spec.init is a RowInit this code draws (kUniform,
+// kConstant); an error naming the table otherwise, e.g. the retired value 2
+// (kNormalTails) read from an old checkpoint. RowInitStream requires it.
+Status CheckRowInit(const RowTableSpec& spec);
+
 class RowInitStream {
  public:
   // The stream of table `table` (0-based, in the order the tables are reset)
-  // of a model reset with `seed`. Keeps a reference to `spec`.
+  // of a model reset with `seed`. Keeps a reference to `spec`, whose init
+  // passes CheckRowInit (checked: a spec that did not is a programming error).
   RowInitStream(const RowTableSpec& spec, uint64_t seed, size_t table);
 
   // Writes the initial values of rows [begin, end) to `out` ((end - begin) x

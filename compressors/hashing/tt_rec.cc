@@ -1,12 +1,12 @@
 #include "compressors/hashing/tt_rec.h"
 
 #include <cblas.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
+#include "common/blas_threads.h"
 #include "common/check.h"
 #include "common/rng.h"
 #include "compressors/hashing/hashing_util.h"
@@ -22,7 +22,10 @@ constexpr uint64_t kInitTag = 0x5454524543ull;  // "TTREC"
 // (N0, N1, N2), all charged as 4-byte integers (docs/methods.md §1.6).
 constexpr uint64_t kSharedBytes = 16;
 constexpr uint64_t kFieldBytes = 12;
-// aux_index header: compressed keys m, largest G1 group, largest G2 group.
+// aux_index: a header (compressed keys m, largest G1 group, largest G2
+// group), then the compressed keys ordered by G1 row (m), by G2 row (m), each
+// key's position in the first order (n), and each key's entry in the packed
+// lists rows[0], rows[1], rows[2] (n each).
 constexpr size_t kHeader = 3;
 
 // The smallest a with a^3 >= n (n >= 1).
@@ -43,50 +46,20 @@ uint64_t CeilSqrtDiv(uint64_t n, uint64_t a) {
 }
 
 // One element of a core's initial values: z ~ N(0, 1) restricted to
-// |z| >= 2 (tails) or |z| < 2. The tail is drawn exactly by Marsaglia's
-// method (x = sqrt(4 - 2 ln u1) accepted with probability 2 / x, then a random
-// sign) rather than by rejecting 95% of plain normals.
+// |z| >= 2 (tails: drawn exactly, Rng::NormalTail) or |z| < 2.
 double InitDraw(bool tails, Rng* rng) {
-  if (tails) {
-    for (;;) {
-      const double u1 = 1.0 - rng->Uniform();  // (0, 1]
-      const double u2 = rng->Uniform();
-      const double x = std::sqrt(4.0 - 2.0 * std::log(u1));
-      if (u2 * x <= 2.0) return rng->Below(2) ? x : -x;
-    }
-  }
+  if (tails) return rng->NormalTail(2.0);
   for (;;) {
     const double z = rng->Normal();
     if (z > -2.0 && z < 2.0) return z;
   }
 }
 
-// Runs the calling thread's BLAS calls single-threaded for its lifetime.
-// OpenBLAS (OpenMP build) sizes its thread team from the calling thread's
-// OpenMP ICV; the contractions are thousands of small GEMMs per batch, and
-// waking a team for each spent half of a training step spinning in libgomp.
-// worker/model/blas.h has the same guard (ScopedBlasThreads), which
-// compressors/ cannot include (dependency direction, style.md §5).
-class SingleThreadedBlas {
- public:
-  SingleThreadedBlas() : saved_(omp_get_max_threads()) {
-    if (saved_ != 1) omp_set_num_threads(1);
-  }
-  ~SingleThreadedBlas() {
-    if (saved_ != 1) omp_set_num_threads(saved_);
-  }
-  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
- private:
-  int saved_;
-};
-
-// C = op(A)·op(B) (row-major, beta 0).
+// C = op(A)·op(B) + beta·C (row-major).
 void Gemm(bool ta, bool tb, int m, int n, int k, const float* a, int lda, const float* b, int ldb,
-          float* c, int ldc) {
+          float* c, int ldc, float beta = 0.0f) {
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
-              k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+              k, 1.0f, a, lda, b, ldb, beta, c, ldc);
 }
 
 }  // namespace
@@ -264,12 +237,16 @@ void TtRecEmbedding::Encode(std::span<const uint32_t> keys, LookupPlan* plan) co
   const int n = static_cast<int>(keys.size());
   const int nf = space_.num_fields();
   plan->Reset(n, 4);
-  // A table no field uses is not fetched at all (per_key 0): an unused core1
-  // row can be megabytes of zeros per key.
-  const int pk_core = core_rows_[0] > 0 ? 1 : 0, pk_e = e_rows_ > 0 ? 1 : 0;
+  // The cores are packed (lookup_plan.h, kPackedRows): each distinct core row
+  // of the batch is fetched once, whatever the number of keys using it (a
+  // core1 row is R²·D1 floats; per key, a batch fetched hundreds of MB). A
+  // table no field uses is not fetched at all (per_key 0).
+  const int pk_core = core_rows_[0] > 0 ? kPackedRows : 0, pk_e = e_rows_ > 0 ? 1 : 0;
   plan->per_key = {pk_core, pk_core, pk_core, pk_e};
-  for (int t = 0; t < 3; ++t) plan->rows[t].resize(static_cast<size_t>(n) * pk_core);
   plan->rows[3].resize(static_cast<size_t>(n) * pk_e);
+  // Each key's three core rows (kNoRow for a full field's key).
+  thread_local std::array<std::vector<uint64_t>, 3> raw;
+  for (auto& v : raw) v.assign(n, kNoRow);
   int field = 0;
   uint32_t m = 0;
   for (int i = 0; i < n; ++i) {
@@ -277,40 +254,48 @@ void TtRecEmbedding::Encode(std::span<const uint32_t> keys, LookupPlan* plan) co
     const uint64_t x = keys[i];
     if (compressed_[field]) {
       const std::array<uint64_t, 3>& s = shape_[field];
-      plan->rows[0][i] = core_off_[0][field] + x % s[0];
-      plan->rows[1][i] = core_off_[1][field] + (x / s[0]) % s[1];
-      plan->rows[2][i] = core_off_[2][field] + x / (s[0] * s[1]);
+      raw[0][i] = core_off_[0][field] + x % s[0];
+      raw[1][i] = core_off_[1][field] + (x / s[0]) % s[1];
+      raw[2][i] = core_off_[2][field] + x / (s[0] * s[1]);
       if (pk_e) plan->rows[3][i] = kNoRow;
       ++m;
     } else {
-      if (pk_core) plan->rows[0][i] = plan->rows[1][i] = plan->rows[2][i] = kNoRow;
       plan->rows[3][i] = e_off_[field] + x;
     }
     if (++field == nf) field = 0;
   }
-  // The GEMM groups: compressed keys sorted by (G1 row, key), then by
-  // (G2 row, key); core rows < 2^32 since n < 2^32 (CheckSpace).
   std::vector<uint32_t>& aux = plan->aux_index;
-  aux.assign(kHeader + 2 * static_cast<size_t>(m) + n, 0);
+  aux.assign(kHeader + 2 * static_cast<size_t>(m) + 4 * static_cast<size_t>(n), 0);
   aux[0] = m;
   if (m == 0) return;
+  // Per core, the compressed keys sorted by (core row, key): the distinct
+  // rows in ascending order are the packed list, and for G1 and G2 the order
+  // gives the GEMM groups. Core rows < 2^32 since n < 2^32 (CheckSpace).
   thread_local std::vector<uint64_t> sorted;
-  uint32_t* pos = aux.data() + kHeader + 2 * static_cast<size_t>(m);
-  for (int core = 1; core <= 2; ++core) {
+  uint32_t* order1 = aux.data() + kHeader;
+  uint32_t* pos = order1 + 2 * static_cast<size_t>(m);
+  for (int core = 0; core < 3; ++core) {
     sorted.clear();
-    const std::vector<uint64_t>& rows = plan->rows[core];
+    const std::vector<uint64_t>& rows = raw[core];
     for (int i = 0; i < n; ++i)
       if (rows[i] != kNoRow) sorted.push_back(rows[i] << 32 | static_cast<uint32_t>(i));
     std::sort(sorted.begin(), sorted.end());
-    uint32_t* order = aux.data() + kHeader + (core - 1) * static_cast<size_t>(m);
+    std::vector<uint64_t>& packed = plan->rows[core];
+    uint32_t* slot = pos + static_cast<size_t>(n) * (core + 1);
+    uint32_t* order = core == 0 ? nullptr : order1 + (core - 1) * static_cast<size_t>(m);
     uint32_t largest = 0, run = 0;
     for (uint32_t p = 0; p < m; ++p) {
-      order[p] = static_cast<uint32_t>(sorted[p]);
-      run = p > 0 && sorted[p] >> 32 == sorted[p - 1] >> 32 ? run + 1 : 1;
+      const uint32_t key = static_cast<uint32_t>(sorted[p]);
+      const bool same = p > 0 && sorted[p] >> 32 == sorted[p - 1] >> 32;
+      if (!same) packed.push_back(sorted[p] >> 32);
+      slot[key] = static_cast<uint32_t>(packed.size() - 1);
+      if (order == nullptr) continue;
+      order[p] = key;
+      run = same ? run + 1 : 1;
       largest = std::max(largest, run);
-      if (core == 1) pos[order[p]] = p;
+      if (core == 1) pos[key] = p;
     }
-    aux[core] = largest;
+    if (core > 0) aux[core] = largest;
   }
 }
 
@@ -335,7 +320,10 @@ void TtRecEmbedding::Decode(const LookupPlan& plan, const FetchedRows& rows, flo
   const uint32_t* order1 = aux + kHeader;
   const uint32_t* order2 = order1 + m;
   const uint32_t* pos = order2 + m;
-  const SingleThreadedBlas single;
+  const uint32_t* s0 = pos + n;  // each key's entry in the packed rows[0]
+  const uint32_t* s1 = s0 + n;
+  const uint32_t* s2 = s1 + n;
+  const ScopedBlasThreads single(1);
   // saved: [T1: m x P, in order1][A: g1 x D0·R][T: g2 x P][Y: g2 x d].
   plan.saved.resize(m * p + g1 * w0 + g2 * p + g2 * d);
   float* t1 = plan.saved.data();
@@ -345,35 +333,35 @@ void TtRecEmbedding::Decode(const LookupPlan& plan, const FetchedRows& rows, flo
   const float* v0 = rows.values[0].data();
   const float* v1 = rows.values[1].data();
   const float* v2 = rows.values[2].data();
-  const std::vector<uint64_t>& r1 = plan.rows[1];
-  const std::vector<uint64_t>& r2 = plan.rows[2];
   // Step 1, per G1 row: [s·D0 x R] (the group's G0 rows) · G1 (R x D1·R).
   for (size_t b = 0; b < m;) {
     size_t e = b + 1;
-    while (e < m && r1[order1[e]] == r1[order1[b]]) ++e;
+    while (e < m && s1[order1[e]] == s1[order1[b]]) ++e;
     const int s = static_cast<int>(e - b);
-    const float* a = v0 + order1[b] * w0;
+    const float* a = v0 + s0[order1[b]] * w0;
     if (s > 1) {
       for (int j = 0; j < s; ++j)
-        std::memcpy(abuf + j * w0, v0 + order1[b + j] * w0, sizeof(float) * w0);
+        std::memcpy(abuf + j * w0, v0 + s0[order1[b + j]] * w0, sizeof(float) * w0);
       a = abuf;
     }
-    Gemm(false, false, s * d0, d1 * r, r, a, r, v1 + order1[b] * w1, d1 * r, t1 + b * p, d1 * r);
+    Gemm(false, false, s * d0, d1 * r, r, a, r, v1 + s1[order1[b]] * w1, d1 * r, t1 + b * p,
+         d1 * r);
     b = e;
   }
   // Step 2, per G2 row: [s·D0·D1 x R] (the group's intermediates) · G2 (R x D2).
   for (size_t b = 0; b < m;) {
     size_t e = b + 1;
-    while (e < m && r2[order2[e]] == r2[order2[b]]) ++e;
+    while (e < m && s2[order2[e]] == s2[order2[b]]) ++e;
     const int s = static_cast<int>(e - b);
     const uint32_t k0 = order2[b];
+    const float* g2 = v2 + s2[k0] * w2;
     if (s == 1) {
-      Gemm(false, false, d0 * d1, d2, r, t1 + pos[k0] * p, r, v2 + k0 * w2, d2,
+      Gemm(false, false, d0 * d1, d2, r, t1 + pos[k0] * p, r, g2, d2,
            out + static_cast<size_t>(k0) * d, d2);
     } else {
       for (int j = 0; j < s; ++j)
         std::memcpy(tbuf + j * p, t1 + pos[order2[b + j]] * p, sizeof(float) * p);
-      Gemm(false, false, s * d0 * d1, d2, r, tbuf, r, v2 + k0 * w2, d2, ybuf, d2);
+      Gemm(false, false, s * d0 * d1, d2, r, tbuf, r, g2, d2, ybuf, d2);
       for (int j = 0; j < s; ++j)
         std::memcpy(out + static_cast<size_t>(order2[b + j]) * d, ybuf + j * d, sizeof(float) * d);
     }
@@ -385,10 +373,10 @@ void TtRecEmbedding::DecodeBackward(const LookupPlan& plan, const FetchedRows& r
                                     const float* grad_out, FetchedRows* row_grads) {
   const int d = space_.dim;
   const int n = plan.num_keys;
-  // Every slot is written once: an E slot gets its output gradient or zeros,
-  // a core table's kNoRow slots zeros, a compressed key's G0 slot its own
-  // gradient, a G1 or G2 slot its group's summed gradient (the group's first
-  // key) or zeros (the others, below).
+  // Every slot is written: an E slot gets its output gradient or zeros, a
+  // packed G1 or G2 entry its group's summed gradient (one group per distinct
+  // row), a packed G0 entry the sum over the keys using it (zeroed, then
+  // accumulated).
   if (plan.per_key[3] > 0) {
     float* ge = row_grads->values[3].data();
     for (int i = 0; i < n; ++i) {
@@ -399,16 +387,6 @@ void TtRecEmbedding::DecodeBackward(const LookupPlan& plan, const FetchedRows& r
         std::fill_n(g, d, 0.0f);
       }
     }
-  }
-  if (plan.per_key[0] > 0) {
-    const int r = static_cast<int>(rank_);
-    const size_t widths[3] = {static_cast<size_t>(cols_[0]) * r,
-                              static_cast<size_t>(r) * cols_[1] * r,
-                              static_cast<size_t>(r) * cols_[2]};
-    for (int t = 0; t < 3; ++t)
-      for (int i = 0; i < n; ++i)
-        if (plan.rows[t][i] == kNoRow)
-          std::fill_n(row_grads->values[t].data() + i * widths[t], widths[t], 0.0f);
   }
   const uint32_t* aux = plan.aux_index.data();
   const size_t m = aux[0];
@@ -421,7 +399,10 @@ void TtRecEmbedding::DecodeBackward(const LookupPlan& plan, const FetchedRows& r
   const uint32_t* order1 = aux + kHeader;
   const uint32_t* order2 = order1 + m;
   const uint32_t* pos = order2 + m;
-  const SingleThreadedBlas single;
+  const uint32_t* s0 = pos + n;
+  const uint32_t* s1 = s0 + n;
+  const uint32_t* s2 = s1 + n;
+  const ScopedBlasThreads single(1);
   // Decode's saved [T1][A][T][Y], then [dT1: m x P][dA: g1 x D0·R][dT: g2 x P].
   const size_t decoded = m * p + g1 * w0 + g2 * p + g2 * d;
   ECPS_CHECK_GE(plan.saved.size(), decoded) << "DecodeBackward without Decode";
@@ -439,16 +420,16 @@ void TtRecEmbedding::DecodeBackward(const LookupPlan& plan, const FetchedRows& r
   float* gg0 = row_grads->values[0].data();
   float* gg1 = row_grads->values[1].data();
   float* gg2 = row_grads->values[2].data();
-  const std::vector<uint64_t>& r1 = plan.rows[1];
-  const std::vector<uint64_t>& r2 = plan.rows[2];
+  std::fill(row_grads->values[0].begin(), row_grads->values[0].end(), 0.0f);
   // Step 2 back, per G2 row, with T = the group's intermediates stacked
   // [s·D0·D1 x R] and dY their output gradients [s·D0·D1 x D2]:
   // dG2 = Tᵀ·dY (summed over the group), dT = dY·G2ᵀ.
   for (size_t b = 0; b < m;) {
     size_t e = b + 1;
-    while (e < m && r2[order2[e]] == r2[order2[b]]) ++e;
+    while (e < m && s2[order2[e]] == s2[order2[b]]) ++e;
     const int s = static_cast<int>(e - b);
     const uint32_t k0 = order2[b];
+    const size_t row2 = s2[k0] * w2;
     const float* tm = t1 + pos[k0] * p;
     const float* dy = grad_out + static_cast<size_t>(k0) * d;
     float* dt = dt1 + pos[k0] * p;
@@ -462,9 +443,8 @@ void TtRecEmbedding::DecodeBackward(const LookupPlan& plan, const FetchedRows& r
       dy = ybuf;
       dt = dtbuf;
     }
-    Gemm(true, false, r, d2, s * d0 * d1, tm, r, dy, d2, gg2 + k0 * w2, d2);
-    for (int j = 1; j < s; ++j) std::fill_n(gg2 + order2[b + j] * w2, w2, 0.0f);
-    Gemm(false, true, s * d0 * d1, r, d2, dy, d2, v2 + k0 * w2, d2, dt, r);
+    Gemm(true, false, r, d2, s * d0 * d1, tm, r, dy, d2, gg2 + row2, d2);
+    Gemm(false, true, s * d0 * d1, r, d2, dy, d2, v2 + row2, d2, dt, r);
     if (s > 1)
       for (int j = 0; j < s; ++j)
         std::memcpy(dt1 + pos[order2[b + j]] * p, dtbuf + j * p, sizeof(float) * p);
@@ -472,26 +452,32 @@ void TtRecEmbedding::DecodeBackward(const LookupPlan& plan, const FetchedRows& r
   }
   // Step 1 back, per G1 row, with A = the group's G0 rows [s·D0 x R] and dT1
   // their intermediates' gradients [s·D0 x D1·R] (contiguous: T1 is in
-  // order1): dG1 = Aᵀ·dT1 (summed over the group), dA = dT1·G1ᵀ.
+  // order1): dG1 = Aᵀ·dT1 (summed over the group), dA = dT1·G1ᵀ, added to
+  // each key's G0 entry.
   for (size_t b = 0; b < m;) {
     size_t e = b + 1;
-    while (e < m && r1[order1[e]] == r1[order1[b]]) ++e;
+    while (e < m && s1[order1[e]] == s1[order1[b]]) ++e;
     const int s = static_cast<int>(e - b);
     const uint32_t k0 = order1[b];
-    const float* a = v0 + k0 * w0;
-    float* da = gg0 + k0 * w0;
+    const size_t row1 = s1[k0] * w1;
+    const float* a = v0 + s0[k0] * w0;
     if (s > 1) {
       for (int j = 0; j < s; ++j)
-        std::memcpy(abuf + j * w0, v0 + order1[b + j] * w0, sizeof(float) * w0);
+        std::memcpy(abuf + j * w0, v0 + s0[order1[b + j]] * w0, sizeof(float) * w0);
       a = abuf;
-      da = dabuf;
     }
-    Gemm(true, false, r, d1 * r, s * d0, a, r, dt1 + b * p, d1 * r, gg1 + k0 * w1, d1 * r);
-    for (int j = 1; j < s; ++j) std::fill_n(gg1 + order1[b + j] * w1, w1, 0.0f);
-    Gemm(false, true, s * d0, r, d1 * r, dt1 + b * p, d1 * r, v1 + k0 * w1, d1 * r, da, r);
-    if (s > 1)
-      for (int j = 0; j < s; ++j)
-        std::memcpy(gg0 + order1[b + j] * w0, dabuf + j * w0, sizeof(float) * w0);
+    Gemm(true, false, r, d1 * r, s * d0, a, r, dt1 + b * p, d1 * r, gg1 + row1, d1 * r);
+    if (s == 1) {
+      Gemm(false, true, d0, r, d1 * r, dt1 + b * p, d1 * r, v1 + row1, d1 * r, gg0 + s0[k0] * w0, r,
+           1.0f);
+    } else {
+      Gemm(false, true, s * d0, r, d1 * r, dt1 + b * p, d1 * r, v1 + row1, d1 * r, dabuf, r);
+      for (int j = 0; j < s; ++j) {
+        float* g0 = gg0 + s0[order1[b + j]] * w0;
+        const float* src = dabuf + j * w0;
+        for (size_t q = 0; q < w0; ++q) g0[q] += src[q];
+      }
+    }
     b = e;
   }
 }

@@ -15,9 +15,10 @@
 // Decode and DecodeBackward contract the cores with cblas_sgemm over groups
 // of keys sharing a core row (one GEMM per G1 row with the keys' G0 rows
 // stacked, one per G2 row with their intermediates stacked), keeping the
-// intermediates in plan.saved. A group's core-row gradient is written once,
-// to the slot of its first key (the other slots get zeros; the store sums a
-// row's slots before its lazy Adam).
+// intermediates in plan.saved, single-threaded (ScopedBlasThreads(1),
+// common/blas_threads.h). The core tables are packed plans (kPackedRows,
+// compressors/lookup_plan.h): each distinct core row of a batch is fetched
+// once and gets one gradient, the sum over the keys using it.
 //
 // Budget (docs/methods.md §2.7): the largest integer R in [1, 1000] whose
 // memory fits floor(4·n·d·CR) (Criteo: R = 376 / 157 / 46 / 13 at 50 / 10 / 1 /
@@ -26,7 +27,8 @@
 // (its N0, N1, N2).
 //
 // Init: every core element of field f is z·σ_f, σ_f = (N0·N1·N2 / 3)^(-1/6),
-// z ~ N(0, 1) keeping only |z| >= 2 (CODE's quirk, init=tails) or |z| < 2
+// z ~ N(0, 1) keeping only |z| >= 2 (CODE's quirk, init=tails, drawn by
+// Rng::NormalTail) or |z| < 2
 // (init=truncated); written by InitStageRows(0) field by field from a stream
 // of the run seed. E is U(-b, b) (§1.3).
 //
@@ -70,10 +72,11 @@ class TtRecEmbedding final : public Compressor {
   // {core0, core1, core2, E}, f32; a table may have 0 rows. The cores are
   // constant 0 in the spec and written by InitStageRows(0).
   std::vector<RowTableSpec> Tables() const override;
-  // per_key {1, 1, 1, 1}: (G0 row, G1 row, G2 row, kNoRow) for a compressed
-  // field, (kNoRow, kNoRow, kNoRow, E row) for a full one. aux_index holds
-  // the GEMM groups: the compressed keys ordered by G1 row, then by G2 row,
-  // then each key's position in the first order.
+  // per_key {kPackedRows x 3, 1} (0 for a table without rows): rows[c] the
+  // distinct G_c rows of the batch's compressed keys, ascending; rows[3] a
+  // key's E row (kNoRow for a compressed field's key). aux_index holds the
+  // GEMM groups (the compressed keys ordered by G1 row, then by G2 row, each
+  // key's position in the first order) and each key's entry in rows[0..2].
   void Encode(std::span<const uint32_t> keys, LookupPlan* plan) const override;
   void Decode(const LookupPlan& plan, const FetchedRows& rows, float* out) const override;
   void DecodeBackward(const LookupPlan& plan, const FetchedRows& rows, const float* grad_out,

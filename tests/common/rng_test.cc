@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <tuple>
+
 namespace ecps {
 namespace {
 
@@ -36,6 +39,29 @@ TEST(RngTest, UniformMomentsAndBounds) {
   }
   EXPECT_NEAR(ns / n, 0.0, 0.01);
   EXPECT_NEAR(ns2 / n, 1.0, 0.02);
+}
+
+// NormalTail(a) is N(0, 1) conditioned on |z| >= a: symmetric, never inside
+// (-a, a), with the conditional moments E|z| = φ(a)/Q(a) and
+// E z² = 1 + a·φ(a)/Q(a) (TT-Rec's init, docs/methods.md §2.7).
+TEST(RngTest, NormalTailHasTheConditionalMoments) {
+  Rng r(11);
+  const int n = 200000;
+  for (const auto& [a, mean_abs, mean_sq] :
+       {std::tuple{2.0, 2.37321553282284, 5.74643106564568},
+        std::tuple{3.0, 3.283098654930434, 10.849295964791303}}) {
+    double s = 0, sa = 0, s2 = 0;
+    for (int i = 0; i < n; ++i) {
+      const double z = r.NormalTail(a);
+      ASSERT_GE(std::abs(z), a);
+      s += z;
+      sa += std::abs(z);
+      s2 += z * z;
+    }
+    EXPECT_NEAR(s / n, 0.0, 0.03) << a;
+    EXPECT_NEAR(sa / n, mean_abs, 0.005) << a;
+    EXPECT_NEAR(s2 / n, mean_sq, 0.03) << a;
+  }
 }
 
 }  // namespace

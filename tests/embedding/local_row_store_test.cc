@@ -72,17 +72,18 @@ TEST(LocalRowStoreTest, InitIsUniformWithinBoundAndSeeded) {
   EXPECT_NE(ReadAll(*other, 0), e);
 }
 
-TEST(LocalRowStoreTest, ConstantAndNormalTailInits) {
+// A constant init fills every element; the retired RowInit 2 (normal tails)
+// is refused, not drawn as something else.
+TEST(LocalRowStoreTest, ConstantInitAndTheRetiredTailsInit) {
   RowTableSpec c = Spec("w", 4, 2);
   c.init = RowInit::kConstant;
   c.init_value = 1.0;
-  RowTableSpec t = Spec("core", 200, 4);
-  t.init = RowInit::kNormalTails;
-  t.init_value = 0.5;
   auto s = NewLocalRowStore(Opt(SparseOptimizerKind::kAdam));
-  ASSERT_TRUE(s->Reset({c, t}, 1).ok());
+  ASSERT_TRUE(s->Reset({c}, 1).ok());
   for (float x : ReadAll(*s, 0)) EXPECT_EQ(x, 1.0f);
-  for (float x : ReadAll(*s, 1)) EXPECT_GE(std::fabs(x), 2.0f * 0.5f - 1e-6f);
+  RowTableSpec t = Spec("core", 200, 4);
+  t.init = static_cast<RowInit>(2);
+  EXPECT_EQ(s->Reset({c, t}, 1).code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(LocalRowStoreTest, RejectsUnsupportedTables) {

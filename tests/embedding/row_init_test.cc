@@ -6,7 +6,10 @@
 
 #include <bit>
 #include <cmath>
+#include <string>
 #include <vector>
+
+#include "tests/testing/status_testing.h"
 
 namespace ecps {
 namespace {
@@ -34,7 +37,7 @@ TEST(RowInitTest, UniformTableIsTheTableForkOfTheSeed) {
 }
 
 TEST(RowInitTest, RowsInPiecesEqualTheWholeTableForEveryKind) {
-  for (RowInit kind : {RowInit::kUniform, RowInit::kConstant, RowInit::kNormalTails}) {
+  for (RowInit kind : {RowInit::kUniform, RowInit::kConstant}) {
     for (double bound : {0.0, 0.1}) {
       RowTableSpec s;
       s.name = "t";
@@ -61,10 +64,25 @@ TEST(RowInitTest, RowsInPiecesEqualTheWholeTableForEveryKind) {
             EXPECT_EQ(pieces[i], -1.0f);
         }
       }
-      if (kind == RowInit::kNormalTails) {
-        for (float x : whole) EXPECT_GE(std::abs(x), 2.0f * 0.5f);
-      }
     }
+  }
+}
+
+// The retired value 2 (kNormalTails) and any other unknown initialiser are
+// refused with the table's name, not drawn as something else.
+TEST(RowInitTest, UnknownInitialisersAreRefused) {
+  RowTableSpec s;
+  s.name = "core1";
+  s.rows = 3;
+  s.width = 2;
+  ECPS_EXPECT_OK(CheckRowInit(s));
+  s.init = RowInit::kConstant;
+  ECPS_EXPECT_OK(CheckRowInit(s));
+  for (int v : {2, 3, 255}) {
+    s.init = static_cast<RowInit>(v);
+    const Status st = CheckRowInit(s);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << v;
+    EXPECT_NE(st.message().find("core1"), std::string::npos) << st.message();
   }
 }
 

@@ -2,15 +2,13 @@
 // that the same layer template runs in float (training) and double (gradient
 // checks). All matrices are row-major.
 //
-// Threading: OpenBLAS (OpenMP build) sizes its thread team from the *calling
-// thread's* OpenMP ICV (omp_get_max_threads()) and runs single-threaded inside
-// an active OpenMP parallel region. ScopedBlasThreads changes only the calling
-// thread's ICV, so it never races with BLAS calls made by other threads.
+// Threading: ExchangeBlasThreads / ScopedBlasThreads (common/blas_threads.h)
+// set the calling thread's BLAS team size.
 #pragma once
 
 #include <cblas.h>
-#include <omp.h>
 
+#include "common/blas_threads.h"
 #include "common/fork_join.h"
 
 namespace ecps::model {
@@ -42,13 +40,8 @@ inline void Gemv(bool trans, int m, int n, double alpha, const double* a, int ld
               1);
 }
 
-// Sets the number of threads BLAS calls made from *this thread* may use and
-// returns the previous number.
-inline int ExchangeBlasThreads(int threads) {
-  const int saved = omp_get_max_threads();
-  if (threads != saved) omp_set_num_threads(threads);
-  return saved;
-}
+using ecps::ExchangeBlasThreads;
+using ecps::ScopedBlasThreads;
 
 // The options of the dense backend's fork-join pools (common/fork_join.h):
 // items call BLAS single-threaded on every thread (the caller's own count is
@@ -62,22 +55,5 @@ inline ForkJoinOptions DensePoolOptions(int threads) {
           .exchange_setting = &ExchangeBlasThreads,
           .item_setting = 1};
 }
-
-// Sets the number of threads BLAS calls made from *this thread* may use, for
-// the lifetime of the object (restores the previous value on destruction).
-class ScopedBlasThreads {
- public:
-  explicit ScopedBlasThreads(int threads) : saved_(omp_get_max_threads()) {
-    if (threads != saved_) omp_set_num_threads(threads);
-  }
-  ~ScopedBlasThreads() {
-    if (omp_get_max_threads() != saved_) omp_set_num_threads(saved_);
-  }
-  ScopedBlasThreads(const ScopedBlasThreads&) = delete;
-  ScopedBlasThreads& operator=(const ScopedBlasThreads&) = delete;
-
- private:
-  int saved_;
-};
 
 }  // namespace ecps::model

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -280,6 +281,51 @@ TEST(TtRecGradientTest, DuplicateKeysSumTheirGradients) {
   for (size_t t = 0; t < ta.size(); ++t)
     for (size_t i = 0; i < ta[t].size(); ++i)
       ASSERT_NEAR(ta[t][i], tb[t][i], 1e-6) << "table " << t << " element " << i;
+}
+
+// The core tables are packed (kPackedRows): a batch fetches each distinct
+// core row once, however many keys use it, and its row gradients are one per
+// fetched row (the finite-difference test above checks their values).
+TEST(TtRecPlanTest, CoresFetchEachDistinctRowOnce) {
+  for (const FeatureSpace& s : {kSmall, kSmall16}) {
+    Made m = Make(s, 0.1);
+    ECPS_ASSERT_OK(m.status);
+    const TtRecEmbedding& tt = m.tt();
+    Rng rng(13);
+    const std::vector<uint32_t> keys = Keys(s, 200, &rng);
+    LookupPlan plan;
+    m.layer->compressor().Encode(keys, &plan);
+    const std::vector<RowTableSpec> specs = m.layer->store().StoredTables();
+    // The distinct core rows of the batch, from the little-endian digits.
+    std::array<std::set<uint64_t>, 3> want;
+    size_t full = 0, compressed = 0;
+    const int nf = s.num_fields();
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const int f = static_cast<int>(i % nf);
+      if (!tt.compressed(f)) {
+        ++full;
+        continue;
+      }
+      ++compressed;
+      const std::array<uint64_t, 3> N = tt_rec_ref::RowShape(s.cardinalities[f]);
+      const uint64_t x = keys[i];
+      const uint64_t digit[3] = {x % N[0], (x / N[0]) % N[1], x / (N[0] * N[1])};
+      for (int c = 0; c < 3; ++c) want[c].insert(tt.core_offset(f, c) + digit[c]);
+    }
+    ASSERT_GT(compressed, 0u);
+    ASSERT_GT(full, 0u);
+    FetchedRows values;
+    ECPS_ASSERT_OK(m.layer->store().Gather(plan, &values));
+    for (int c = 0; c < 3; ++c) {
+      EXPECT_EQ(plan.per_key[c], kPackedRows) << specs[c].name;
+      EXPECT_EQ(plan.rows[c], std::vector<uint64_t>(want[c].begin(), want[c].end()))
+          << specs[c].name;
+      EXPECT_LT(plan.rows[c].size(), compressed) << specs[c].name << ": rows shared by keys";
+      EXPECT_EQ(values.values[c].size(), plan.rows[c].size() * specs[c].width) << specs[c].name;
+    }
+    EXPECT_EQ(plan.per_key[3], 1);
+    EXPECT_EQ(plan.rows[3].size(), keys.size());
+  }
 }
 
 // --------------------------------------------------------------------- init --
