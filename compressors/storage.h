@@ -40,8 +40,8 @@ enum class Rounding : uint8_t { kNearest = 0, kStochasticPerElement = 1, kStocha
 
 // Initial distribution of a table's elements. Values reach disk: never renumber.
 enum class RowInit : uint8_t {
-  kUniform = 0,      // U(-init_bound, init_bound) (docs/methods.md §1.3); bound 0 gives zeros
-  kConstant = 1,     // every element = init_value (MEmCom w = 1, b = 0; PEP g)
+  kUniform = 0,   // U(-init_bound, init_bound) (docs/methods.md §1.3); bound 0 gives zeros
+  kConstant = 1,  // every element = init_value (MEmCom w = 1, b = 0; PEP g)
   // 2 is reserved: it was kNormalTails (N(0,1) keeping only |z| >= 2), which
   // nothing uses since TT-Rec writes its cores itself (Rng::NormalTail); a
   // stored 2 is refused (CheckRowInit, embedding/row_init.h).

@@ -287,8 +287,7 @@ TEST_P(ConformanceTest, EncodeDecodeShapes) {
       ASSERT_TRUE(plan.per_key[t] >= 0 || plan.per_key[t] == kPackedRows)
           << tables[t].name << ": per_key " << plan.per_key[t];
       if (plan.per_key[t] != kPackedRows)
-        ASSERT_EQ(plan.rows[t].size(), static_cast<size_t>(n) * plan.per_key[t])
-            << tables[t].name;
+        ASSERT_EQ(plan.rows[t].size(), static_cast<size_t>(n) * plan.per_key[t]) << tables[t].name;
       for (uint64_t r : plan.rows[t])
         ASSERT_TRUE(r == kNoRow || r < tables[t].rows)
             << tables[t].name << ": row " << r << " of " << tables[t].rows;
