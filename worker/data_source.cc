@@ -2,11 +2,14 @@
 
 #include <filesystem>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/file_util.h"
 #include "common/logging.h"
+#include "worker/data/cache_format.h"
+#include "worker/data/cache_identity.h"
 #include "worker/data/gen_data.h"
 #include "worker/data/preprocess.h"
 
@@ -20,8 +23,8 @@ std::string CacheName(const std::string& stem, const ParamSet& p) {
                          p.GetInt("data.min_count"));
 }
 
-Status BuildCache(const std::vector<std::string>& inputs, const ParamSet& p,
-                  const std::string& cache) {
+PreprocessOptions CacheOptions(const std::vector<std::string>& inputs, const ParamSet& p,
+                               const std::string& cache) {
   PreprocessOptions o;
   o.inputs = inputs;
   o.format = p.GetString("data.format");
@@ -32,7 +35,11 @@ Status BuildCache(const std::vector<std::string>& inputs, const ParamSet& p,
   o.test_ratio = p.GetFloat("data.test_ratio");
   o.on_malformed =
       p.GetString("data.on_malformed") == "fail" ? MalformedPolicy::kFail : MalformedPolicy::kSkip;
-  ECPS_LOG_INFO("preprocessing {} -> {}", absl::StrJoin(inputs, ","), cache);
+  return o;
+}
+
+Status BuildCache(const PreprocessOptions& o) {
+  ECPS_LOG_INFO("preprocessing {} -> {}", absl::StrJoin(o.inputs, ","), o.output);
   ASSIGN_OR_RETURN(PreprocessReport r, Preprocess(o));
   ECPS_LOG_INFO("preprocessed {} rows ({} train / {} val / {} test), {} features, {:.1f} MB/s",
                 r.rows_written, r.train_rows, r.val_rows, r.test_rows, r.features,
@@ -42,6 +49,20 @@ Status BuildCache(const std::vector<std::string>& inputs, const ParamSet& p,
     for (const auto& e : r.examples) ECPS_LOG_WARN("  {}", e);
   }
   return OkStatus();
+}
+
+// Why the cache at o.output cannot serve this run ("" = it can). A cache is
+// reused only when its stored identity equals the one of the inputs and
+// options now, so another data set sharing data.cache_dir, a changed file
+// list or format, or an input rewritten in place never trains on old rows.
+StatusOr<std::string> StaleReason(const PreprocessOptions& o) {
+  ASSIGN_OR_RETURN(CacheIdentity want, ComputeCacheIdentity(o));
+  StatusOr<DatasetSchema> have = ReadCacheSchema(o.output);
+  if (!have.ok()) return std::string(have.status().message());
+  const std::string now = want.ToText();
+  if (have->identity == now) return std::string();
+  return absl::StrCat("it was built from other inputs or options: ",
+                      DescribeIdentityChange(have->identity, now));
 }
 
 }  // namespace
@@ -79,7 +100,17 @@ StatusOr<std::unique_ptr<Dataset>> OpenTrainingData(const TrainConfig& config) {
     stem = std::filesystem::path(inputs.front()).filename().string();
   }
   std::string cache = (std::filesystem::path(dir) / CacheName(stem, p)).string();
-  if (!FileExists(cache)) RETURN_IF_ERROR(BuildCache(inputs, p, cache));
+  const PreprocessOptions o = CacheOptions(inputs, p, cache);
+  if (FileExists(cache)) {
+    ASSIGN_OR_RETURN(std::string stale, StaleReason(o));
+    if (stale.empty()) return Dataset::Open(cache);
+    if (p.GetString("data.cache_mismatch") == "fail") {
+      return FailedPrecondition("data cache '", cache, "' does not match this run (",
+                                "data.cache_mismatch=fail): ", stale);
+    }
+    ECPS_LOG_WARN("data cache {} is not reused: {}; rebuilding it", cache, stale);
+  }
+  RETURN_IF_ERROR(BuildCache(o));
   return Dataset::Open(cache);
 }
 

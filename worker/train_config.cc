@@ -33,6 +33,10 @@ const ParamSchema& TrainConfigSchema() {
     s->Float("data.test_ratio", 0.1, 0, 0.9, "test share (last rows) for split=ratio");
     s->Int("data.min_count", 0, 0, 1LL << 40,
            "values seen fewer times map to the field's OOV id (0 keeps all)");
+    s->String("data.cache_mismatch", "rebuild",
+              "a cache in data.cache_dir built from other inputs or options (docs/cli.md): "
+              "rebuild it (with a warning naming what changed) or fail",
+              {"rebuild", "fail"});
     s->String("data.on_malformed", "skip", "malformed raw lines: skip (count, report) or fail",
               {"skip", "fail"});
     // model.*

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/data/data_test_util.h"
 #include "worker/data/cache_format.h"
@@ -141,12 +142,21 @@ TEST(DatasetTest, VersionMismatchIsReportedAndRowCheckCanBeSkipped) {
   std::string bytes = ReadAll(path);
   CacheHeader h;
   std::memcpy(&h, bytes.data(), sizeof(h));
-  std::string v2 = bytes;
-  v2[8] = 2;
-  WriteText(dir.File("v2.cache"), v2);
+  std::string other = bytes;
+  other[8] = static_cast<char>(kCacheVersion + 1);
+  WriteText(dir.File("v2.cache"), other);
   auto ds = Dataset::Open(dir.File("v2.cache"));
   EXPECT_EQ(ds.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(ds.status().message().find("version 2"), std::string::npos) << ds.status();
+  EXPECT_NE(ds.status().message().find(absl::StrCat("version ", kCacheVersion + 1)),
+            std::string::npos)
+      << ds.status();
+  // A cache of the previous version (before the identity) is refused the same way.
+  other[8] = static_cast<char>(kCacheVersion - 1);
+  WriteText(dir.File("v1.cache"), other);
+  EXPECT_EQ(Dataset::Open(dir.File("v1.cache")).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ReadCacheSchema(dir.File("v1.cache")).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 
   std::string bad_row = bytes;
   bad_row[h.rows_offset + 2] ^= 1;

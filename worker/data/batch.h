@@ -11,12 +11,15 @@ namespace ecps {
 // need to know about the features. Field ids are field-local, dense in
 // [0, cardinalities[f]); global id = offsets[f] + local id.
 struct DatasetSchema {
-  std::string format;                    // "criteo", "avazu", "libsvm"
+  std::string format;                    // "criteo", "avazu", "libsvm", "libffm"
   int num_dense = 0;                     // 13 for Criteo, 0 for Avazu
   int num_fields = 0;                    // 26 for Criteo, 22 for Avazu
   std::vector<std::string> field_names;  // size num_fields
   std::vector<uint64_t> cardinalities;   // size num_fields (including OOV/missing ids)
   std::vector<uint64_t> offsets;         // size num_fields, cumulative sums
+  // What the cache was built from (worker/data/cache_identity.h): inputs with
+  // size, mtime and content hash, format and options. Empty when unknown.
+  std::string identity;
   uint64_t total_features() const {
     return offsets.empty() ? 0 : offsets.back() + cardinalities.back();
   }

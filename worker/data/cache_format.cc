@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include <cstring>
+#include <fstream>
 
 namespace ecps {
 namespace {
@@ -54,6 +55,7 @@ std::string EncodeSchemaSection(const DatasetSchema& schema, uint64_t min_count)
     PutU64(&s, schema.offsets[f]);
   }
   PutU64(&s, min_count);
+  PutStr(&s, schema.identity);
   return s;
 }
 
@@ -80,8 +82,47 @@ Status DecodeSchemaSection(const uint8_t* data, size_t n, const std::string& pat
     if (schema->offsets[f] != expect_offset) return bad("field offsets are not cumulative");
     expect_offset += schema->cardinalities[f];
   }
-  if (!r.U64(min_count)) return bad("truncated");
+  if (!r.U64(min_count) || !r.Str(&schema->identity)) return bad("truncated");
   return OkStatus();
+}
+
+StatusOr<DatasetSchema> ReadCacheSchema(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    if (!FileExists(path)) return NotFound("data cache '", path, "' does not exist");
+    return IoError("cannot open data cache '", path, "'");
+  }
+  CacheHeader h{};
+  if (!in.read(reinterpret_cast<char*>(&h), sizeof(h)) ||
+      std::memcmp(h.magic, kCacheMagic, 8) != 0) {
+    return DataLoss("data cache '", path, "' has no valid header");
+  }
+  if (h.version != kCacheVersion) {
+    return FailedPrecondition("data cache '", path, "' has version ", h.version,
+                              "; this build reads version ", kCacheVersion);
+  }
+  if (h.schema_offset != sizeof(CacheHeader) || h.rows_offset < h.schema_offset + h.schema_bytes ||
+      h.rows_offset > (64u << 20)) {
+    return DataLoss("data cache '", path, "' has an inconsistent header");
+  }
+  std::string meta(h.rows_offset, '\0');
+  in.seekg(0);
+  if (!in.read(meta.data(), static_cast<std::streamsize>(meta.size()))) {
+    return DataLoss("data cache '", path, "' is truncated in its schema section");
+  }
+  CacheFooter footer{};
+  in.seekg(static_cast<std::streamoff>(h.file_bytes - sizeof(CacheFooter)));
+  if (h.file_bytes < sizeof(CacheFooter) ||
+      !in.read(reinterpret_cast<char*>(&footer), sizeof(footer)) ||
+      footer.meta_checksum != Checksum64(meta.data(), meta.size())) {
+    return DataLoss("data cache '", path, "' fails its header/schema checksum");
+  }
+  DatasetSchema schema;
+  uint64_t min_count = 0;
+  RETURN_IF_ERROR(
+      DecodeSchemaSection(reinterpret_cast<const uint8_t*>(meta.data()) + h.schema_offset,
+                          h.schema_bytes, path, &schema, &min_count));
+  return schema;
 }
 
 StatusOr<std::unique_ptr<CacheWriter>> CacheWriter::Open(const std::string& path,

@@ -28,11 +28,11 @@ namespace ecps {
 
 inline constexpr char kCacheMagic[8] = {'E', 'C', 'P', 'S', 'D', 'A', 'T', 'A'};
 inline constexpr char kCacheEndMagic[8] = {'E', 'C', 'P', 'S', 'E', 'N', 'D', '1'};
-inline constexpr uint32_t kCacheVersion = 1;
+inline constexpr uint32_t kCacheVersion = 2;  // 2: the schema section ends with the identity
 inline constexpr uint64_t kCacheAlign = 64;
 
 // How the splits were cut (informational; stored in the header).
-enum class SplitKind : uint32_t { kDays = 0, kRatio = 1 };
+enum class SplitKind : uint32_t { kDays = 0, kRatio = 1, kFiles = 2 };
 
 struct CacheHeader {
   char magic[8];          // kCacheMagic
@@ -65,7 +65,13 @@ inline uint32_t CacheRowBytes(int num_dense, int num_fields) {
   return 4u * static_cast<uint32_t>(1 + num_dense + num_fields);
 }
 
-// Schema section codec. Decode errors are DataLoss naming `path`.
+// Reads only the header and schema section of the cache at `path` (verifying
+// magic, version and the meta checksum), e.g. to compare its identity before
+// deciding to reuse it. FailedPrecondition for another version, DataLoss for a
+// corrupt file, NotFound if there is none.
+StatusOr<DatasetSchema> ReadCacheSchema(const std::string& path);
+
+// Schema section codec (schema.identity included). Decode errors are DataLoss naming `path`.
 std::string EncodeSchemaSection(const DatasetSchema& schema, uint64_t min_count);
 Status DecodeSchemaSection(const uint8_t* data, size_t n, const std::string& path,
                            DatasetSchema* schema, uint64_t* min_count);

@@ -13,6 +13,7 @@
 #include "common/logging.h"
 #include "worker/data/avazu_parser.h"
 #include "worker/data/cache_format.h"
+#include "worker/data/cache_identity.h"
 #include "worker/data/row_parser.h"
 #include "worker/data/text_reader.h"
 #include "worker/data/vocabulary.h"
@@ -149,6 +150,7 @@ uint64_t* MalformedSlot(MalformedCounts* c, MalformedKind kind) {
 StatusOr<PreprocessReport> Preprocess(const PreprocessOptions& options) {
   RETURN_IF_ERROR(ValidateOptions(options));
   const auto start = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(CacheIdentity identity, ComputeCacheIdentity(options));
   ASSIGN_OR_RETURN(std::unique_ptr<RowParser> parser, NewRowParser(options.format));
   auto* avazu = dynamic_cast<AvazuParser*>(parser.get());
   const int nd = parser->num_dense();
@@ -246,6 +248,7 @@ StatusOr<PreprocessReport> Preprocess(const PreprocessOptions& options) {
   const int nf = static_cast<int>(vocab.size());
   DatasetSchema schema;
   schema.format = options.format;
+  schema.identity = identity.ToText();
   schema.num_dense = nd;
   schema.num_fields = nf;
   schema.field_names = parser->field_names();

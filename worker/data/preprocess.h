@@ -19,10 +19,13 @@ enum class MalformedPolicy : uint8_t { kSkip = 0, kFail = 1 };
 
 struct PreprocessOptions {
   std::vector<std::string> inputs;  // files, read in order as one stream
-  std::string format = "criteo";    // criteo | avazu | libsvm
-  std::string output;               // cache file path
-  uint64_t min_count = 0;           // values seen < min_count times map to the field's OOV id;
-                                    // 0 keeps everything (the paper's setting)
+  // split = "files": the rows of each list, in order, make that split (inputs
+  // must then be empty). Rows are written train, validation, test.
+  std::vector<std::string> train_inputs, val_inputs, test_inputs;
+  std::string format = "criteo";  // criteo | avazu | libsvm
+  std::string output;             // cache file path
+  uint64_t min_count = 0;         // values seen < min_count times map to the field's OOV id;
+                                  // 0 keeps everything (the paper's setting)
   // Split: "days" (Criteo: 7 equal days by row order, days 1-6 train, day 7 split
   // in half: first half test, second half validation; Avazu: the last
   // `last_day_rows` rows play day 7) or "ratio" (last test_ratio of rows is test,
@@ -68,13 +71,8 @@ struct PreprocessReport {
 // - min_count counts occurrences over all converted rows (the split is only
 //   known once the input has been read), like the paper's "2-core" variants.
 // - "days" for libsvm (no time column) cuts 7 equal parts as for Criteo.
-// - input_bytes counts decompressed text.
-// - The output is written atomically; a temporary "<output>.rows.tmp.<pid>"
-//   holds the provisional rows in between and is removed in every case.
-// Notes on the contract:
-// - min_count counts occurrences over all converted rows (the split is only
-//   known once the input has been read), like the paper's "2-core" variants.
-// - "days" for libsvm (no time column) cuts 7 equal parts as for Criteo.
+// - The cache stores the identity of what it was built from
+//   (worker/data/cache_identity.h), computed before the first line is read.
 // - input_bytes counts decompressed text.
 // - The output is written atomically; a temporary "<output>.rows.tmp.<pid>"
 //   holds the provisional rows in between and is removed in every case.

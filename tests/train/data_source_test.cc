@@ -1,0 +1,135 @@
+// OpenTrainingData's cache reuse: a cache in data.cache_dir serves a run only
+// when it was built from the same inputs (path, size, mtime, head/tail hash)
+// and options (issue 13, item 1); each kind of staleness rebuilds.
+#include "worker/data_source.h"
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/data/data_test_util.h"
+#include "worker/data/cache_identity.h"
+#include "worker/train_config.h"
+
+namespace ecps {
+namespace {
+
+using testing_data::TempDir;
+using testing_data::WriteText;
+
+// Criteo row: label `label`, I1 = v, C1 = hex of v, everything else empty.
+std::string CriteoRow(int label, int v) {
+  std::string s = std::to_string(label) + "\t" + std::to_string(v);
+  for (int j = 1; j < 13; ++j) s += "\t";
+  char hex[16];
+  std::snprintf(hex, sizeof(hex), "%08x", v);
+  s += std::string("\t") + hex;
+  for (int j = 1; j < 26; ++j) s += "\t";
+  return s + "\n";
+}
+std::string CriteoRows(int n, int label_offset = 0) {
+  std::string s;
+  for (int i = 0; i < n; ++i) s += CriteoRow((i + label_offset) % 2, i);
+  return s;
+}
+
+StatusOr<std::unique_ptr<Dataset>> Open(const TempDir& dir, const std::string& raw,
+                                        std::vector<std::string> extra = {}) {
+  std::vector<std::string> sets = {
+      "data.source=raw",  "data.raw=" + raw,    "data.cache_dir=" + dir.File("cache"),
+      "data.split=ratio", "data.val_ratio=0.1", "data.test_ratio=0.1"};
+  sets.insert(sets.end(), extra.begin(), extra.end());
+  auto cfg = LoadTrainConfig("", sets);
+  if (!cfg.ok()) return cfg.status();
+  return OpenTrainingData(*cfg);
+}
+
+uint64_t Rows(const Dataset& d) {
+  return d.NumRows(Split::kTrain) + d.NumRows(Split::kValidation) + d.NumRows(Split::kTest);
+}
+
+TEST(DataSourceTest, ReusesAnUnchangedCacheAndRecordsItsIdentity) {
+  TempDir dir;
+  WriteText(dir.File("train.txt"), CriteoRows(20));
+  auto a = Open(dir, dir.File("train.txt"));
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(Rows(**a), 20u);
+  const std::string identity = (*a)->schema().identity;
+  EXPECT_NE(identity.find("data.format=criteo"), std::string::npos) << identity;
+  EXPECT_NE(identity.find(dir.File("train.txt")), std::string::npos) << identity;
+  EXPECT_NE(CacheIdentityDigest(identity), 0u);
+  const auto cache = *std::filesystem::directory_iterator(dir.File("cache"));
+  const auto written = std::filesystem::last_write_time(cache.path());
+  auto b = Open(dir, dir.File("train.txt"), {"data.cache_mismatch=fail"});
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ((*b)->schema().identity, identity);
+  EXPECT_EQ(std::filesystem::last_write_time(cache.path()), written) << "rebuilt needlessly";
+}
+
+TEST(DataSourceTest, AnotherDataSetSharingTheCacheDirRebuilds) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.File("criteo"));
+  std::filesystem::create_directories(dir.File("other"));
+  WriteText(dir.File("criteo/train.txt"), CriteoRows(20));
+  WriteText(dir.File("other/train.txt"), CriteoRows(30));  // same file name, same cache name
+  ASSERT_TRUE(Open(dir, dir.File("criteo/train.txt")).ok());
+  auto fail = Open(dir, dir.File("other/train.txt"), {"data.cache_mismatch=fail"});
+  ASSERT_FALSE(fail.ok());
+  EXPECT_EQ(fail.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(fail.status().message().find("input[0]"), std::string::npos) << fail.status();
+  EXPECT_NE(fail.status().message().find("data.cache_mismatch=fail"), std::string::npos);
+  auto b = Open(dir, dir.File("other/train.txt"));
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(Rows(**b), 30u);
+}
+
+TEST(DataSourceTest, AFileAddedToDataRawRebuilds) {
+  TempDir dir;
+  WriteText(dir.File("a.txt"), CriteoRows(20));
+  WriteText(dir.File("b.txt"), CriteoRows(10));
+  ASSERT_TRUE(Open(dir, dir.File("a.txt")).ok());
+  auto b = Open(dir, dir.File("a.txt") + "," + dir.File("b.txt"));
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(Rows(**b), 30u);
+}
+
+TEST(DataSourceTest, AnotherFormatRebuilds) {
+  TempDir dir;
+  WriteText(dir.File("x.txt"), CriteoRows(20));
+  ASSERT_TRUE(Open(dir, dir.File("x.txt")).ok());
+  auto fail = Open(dir, dir.File("x.txt"), {"data.format=avazu", "data.cache_mismatch=fail"});
+  ASSERT_FALSE(fail.ok());
+  EXPECT_NE(fail.status().message().find("data.format: criteo -> avazu"), std::string::npos)
+      << fail.status();
+  // Rebuilt as Avazu, Criteo lines are all malformed: an error, never the Criteo rows.
+  auto b = Open(dir, dir.File("x.txt"), {"data.format=avazu"});
+  ASSERT_FALSE(b.ok());
+  EXPECT_NE(b.status().message().find("no valid rows"), std::string::npos) << b.status();
+}
+
+TEST(DataSourceTest, AnInputRewrittenInPlaceWithTheSameSizeAndMtimeRebuilds) {
+  TempDir dir;
+  const std::string path = dir.File("x.txt");
+  WriteText(path, CriteoRows(20));
+  auto a = Open(dir, path);
+  ASSERT_TRUE(a.ok()) << a.status();
+  std::vector<uint64_t> first = {0};
+  Batch before;
+  (*a)->Gather(Split::kTrain, first, &before);
+  EXPECT_EQ(before.labels[0], 0.0f);
+  const auto mtime = std::filesystem::last_write_time(path);
+  const uint64_t size = std::filesystem::file_size(path);
+  WriteText(path, CriteoRows(20, /*label_offset=*/1));  // every label flipped
+  std::filesystem::last_write_time(path, mtime);
+  ASSERT_EQ(std::filesystem::file_size(path), size);
+  auto b = Open(dir, path);
+  ASSERT_TRUE(b.ok()) << b.status();
+  Batch after;
+  (*b)->Gather(Split::kTrain, first, &after);
+  EXPECT_EQ(after.labels[0], 1.0f) << "the old cache was reused";
+  EXPECT_NE((*b)->schema().identity, (*a)->schema().identity);
+}
+
+}  // namespace
+}  // namespace ecps
