@@ -401,3 +401,32 @@ TEST(PreprocessTest, LibsvmFieldsGrowAndAbsentFieldsAreMissing) {
 
 }  // namespace
 }  // namespace ecps
+
+namespace ecps {
+namespace {
+
+TEST(PreprocessTest, AllMalformedInputNamesTheFirstReasons) {
+  TempDir dir;
+  std::string text;
+  for (int i = 0; i < 8; ++i) text += "1\t2\t3\n";  // 3 columns, not 40
+  WriteText(dir.File("bad.txt"), text);
+  PreprocessOptions o;
+  o.inputs = {dir.File("bad.txt")};
+  o.output = dir.File("out.cache");
+  o.report_first = 0;  // the first reasons are given anyway
+  auto r = Preprocess(o);
+  ASSERT_FALSE(r.ok());
+  const std::string msg(r.status().message());
+  EXPECT_NE(msg.find("8 lines, 8 malformed"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("first: " + dir.File("bad.txt") + ":1: wrong_column_count: expected 40"),
+            std::string::npos)
+      << msg;
+  for (int line = 1; line <= 5; ++line)
+    EXPECT_NE(msg.find(dir.File("bad.txt") + ":" + std::to_string(line) + ":"), std::string::npos)
+        << line << ": " << msg;
+  EXPECT_EQ(msg.find(dir.File("bad.txt") + ":6:"), std::string::npos) << msg;
+  EXPECT_FALSE(std::filesystem::exists(o.output));
+}
+
+}  // namespace
+}  // namespace ecps

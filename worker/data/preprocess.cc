@@ -166,6 +166,10 @@ StatusOr<PreprocessReport> Preprocess(const PreprocessOptions& options) {
   std::string current_day;  // Avazu: YYMMDD of the current run of rows
   uint64_t day_rows = 0;    // rows since the day last changed
   bool done = false;
+  // The first malformed lines of any kind, whatever report_first says: when no
+  // line converts they are the only clue to why (a wrong data.format, say).
+  constexpr size_t kFirstReasons = 5;
+  std::vector<std::string> first_reasons;
 
   // Pass 1: text -> provisional rows + vocabularies.
   for (const std::string& path : options.inputs) {
@@ -187,6 +191,7 @@ StatusOr<PreprocessReport> Preprocess(const PreprocessOptions& options) {
         if (options.on_malformed == MalformedPolicy::kFail) {
           return InvalidArgument("malformed input line (--on-malformed=fail): ", where);
         }
+        if (first_reasons.size() < kFirstReasons) first_reasons.push_back(where);
         if (*slot <= static_cast<uint64_t>(options.report_first)) {
           report.examples.push_back(std::move(where));
         }
@@ -234,8 +239,14 @@ StatusOr<PreprocessReport> Preprocess(const PreprocessOptions& options) {
   }
   RETURN_IF_ERROR(spill->Flush());
   if (rows == 0) {
+    std::string why;
+    for (const std::string& r : first_reasons) absl::StrAppend(&why, "\n  ", r);
     return InvalidArgument("preprocess: no valid rows in the input (", report.lines, " lines, ",
-                           report.malformed.total(), " malformed)");
+                           report.malformed.total(), " malformed)",
+                           first_reasons.empty() ? "" : "; first: ",
+                           first_reasons.empty() ? "" : first_reasons.front(),
+                           first_reasons.size() > 1 ? "; the first malformed lines:" : "",
+                           first_reasons.size() > 1 ? why : "");
   }
   for (size_t f = 0; f < vocab.size(); ++f) {
     if (vocab[f].overflowed()) {
