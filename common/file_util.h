@@ -8,8 +8,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -36,9 +38,59 @@ class AtomicFileWriter {
   bool committed_ = false;
 };
 
+// Reads a whole regular file. A directory or another non-regular file is an
+// error naming the path (an input stream "opens" a directory and reads
+// nothing, which would pass as an empty file).
 StatusOr<std::string> ReadFile(const std::string& path);
 bool FileExists(const std::string& path);
 Status MakeDirs(const std::string& path);
+
+// A job's exclusive claim on its output directory (output.dir): two jobs
+// writing one directory would mix their checkpoints and results. Acquire()
+// creates `dir` if needed, takes an exclusive flock(2) on `dir/.ecps-lock`
+// (released by the kernel when the process dies, however it dies) and records
+// the holder in it (host, pid, start time). Then, as the owner, it checks that
+// `dir` is writable (a file is created and removed: before any work, not at
+// the first checkpoint) and removes the temporaries that AtomicFileWriter
+// leaves when a process dies mid-write ("<name>.tmp.<pid>.<n>", from processes
+// no longer running on this host).
+//
+// A record whose process no longer holds the lock (it was killed) is taken
+// over with a warning naming it. Destruction empties the record and releases.
+// Thread-safety: one owner; the lock excludes other processes and other
+// Acquire() calls in this process alike.
+class OutputDirLock {
+ public:
+  // Errors: FailedPrecondition naming the holder's host, pid and start time
+  // and the lock file when another job holds it; IoError naming the path
+  // when `dir` cannot be created, is not a directory, or is not writable.
+  static StatusOr<std::unique_ptr<OutputDirLock>> Acquire(const std::string& dir);
+  ~OutputDirLock();
+  OutputDirLock(const OutputDirLock&) = delete;
+  OutputDirLock& operator=(const OutputDirLock&) = delete;
+
+  const std::string& lock_path() const { return path_; }
+  // The holder a killed job left in the lock file ("" when the lock was free
+  // and clean), e.g. "pid 123 on host a, started 2026-01-02T03:04:05Z".
+  const std::string& taken_over() const { return taken_over_; }
+  // The orphaned temporaries removed by Acquire() (file names).
+  const std::vector<std::string>& removed_temporaries() const { return removed_; }
+
+ private:
+  OutputDirLock() = default;
+  std::string path_;
+  int fd_ = -1;
+  bool held_ = false;  // the record is ours: the flock is (or cannot be had here)
+  std::string taken_over_;
+  std::vector<std::string> removed_;
+};
+
+// Removes from `dir` (not recursively) the temporaries AtomicFileWriter and
+// the cache writer name "<name>.tmp.<pid>[.<n>]" whose pid is not a running
+// process on this host. Returns the removed names. Only the owner of `dir`
+// (OutputDirLock) may call it: another job's temporaries on another host
+// cannot be told from orphans.
+StatusOr<std::vector<std::string>> RemoveOrphanedTemporaries(const std::string& dir);
 
 // A read-only memory map of a whole file. Move-only.
 class MappedFile {

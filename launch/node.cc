@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "comm/rpc.h"
+#include "common/file_util.h"
 #include "common/logging.h"
 #include "launch/cluster_checkpoints.h"
 #include "launch/node_internal.h"
@@ -146,6 +147,10 @@ namespace internal {
 StatusOr<nlohmann::json> RunScheduler(const TrainConfig& config, const ClusterShape& shape,
                                       comm::Transport* control, const DataOpener& open_data,
                                       const std::string& mode) {
+  // The job owns output.dir from here until its results are in: another job
+  // there would mix checkpoints and results. The other processes of this job
+  // write into it too; they are the scheduler's (the shared-directory check).
+  ASSIGN_OR_RETURN(auto output_lock, OutputDirLock::Acquire(OutputDir(config)));
   // Build (or just open) the data before any worker gets going, so generated
   // data is written once, not raced by every worker.
   {

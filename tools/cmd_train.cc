@@ -5,6 +5,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "common/file_util.h"
 #include "common/logging.h"
 #include "compressors/compressor.h"
 #include "compressors/registry.h"
@@ -249,6 +250,10 @@ int RunTrain(const std::vector<std::string>& args) {
     StatusOr<launch::ClusterShape> shape = launch::ClusterShape{};
     if (simulate) shape = launch::ClusterShapeFromConfig(*cfg);
     if (!shape.ok()) return Fail(shape.status());
+    // This job owns output.dir (a cluster's scheduler takes it in launch/)
+    // until it returns: before any data is generated or read.
+    auto lock = OutputDirLock::Acquire(cfg->params.GetString("output.dir"));
+    if (!lock.ok()) return Fail(lock.status());
     auto data = OpenTrainingData(*cfg);
     if (!data.ok()) return Fail(data.status());
     if (simulate) {

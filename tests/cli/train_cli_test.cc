@@ -1,6 +1,10 @@
 // The `ecps train` command line as a user runs it: exit codes, errors that
 // name the key, and cluster runs selected by a config key.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "tests/cli/bench_test_util.h"
 
@@ -85,6 +89,48 @@ TEST(TrainCliTest, MissingSplitIsReportedAsNotAvailable) {
   nlohmann::json j = ReadJson(dir + "/run/results.json");
   EXPECT_TRUE(j["val_auc"].is_null());
   EXPECT_TRUE(j["test_auc"].is_number());
+}
+
+// Issue 14 item 1: two jobs on one output.dir exited 0 with each other's
+// results. The second is refused before it reads or generates any data,
+// naming the job that holds the directory; --role scheduler likewise.
+TEST(TrainCliTest, SecondJobOnOneOutputDirIsRefusedNamingTheHolder) {
+  const std::string dir = FreshDir();
+  auto held = OutputDirLock::Acquire(dir + "/run");  // "the other job": this test process
+  ASSERT_TRUE(held.ok()) << held.status();
+  const std::string holder = "pid " + std::to_string(::getpid()) + " on host ";
+  std::vector<std::string> args = {"train"};
+  for (const auto& a : Small(dir)) args.push_back(a);
+  CliResult r = RunEcps(args, dir);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("is in use by another ecps job (" + holder), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/data")) << "data generated before the refusal";
+  args.push_back("--simulate");
+  r = RunEcps(args, dir);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(holder), std::string::npos) << r.err;
+  args.pop_back();
+  for (const char* a : {"--role", "scheduler", "--scheduler", "tcp://127.0.0.1:0"})
+    args.push_back(a);
+  r = RunEcps(args, dir);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(holder), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/data"));
+}
+
+// Issue 14 item 8: an unusable output.dir was found only at the first
+// checkpoint, after the data was built and training ran.
+TEST(TrainCliTest, UnusableOutputDirIsRefusedBeforeAnyWork) {
+  const std::string dir = FreshDir();
+  std::ofstream(dir + "/run") << "a file, not a directory";
+  std::vector<std::string> args = {"train"};
+  for (const auto& a : Small(dir)) args.push_back(a);
+  CliResult r = RunEcps(args, dir);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("output.dir '" + dir + "/run' exists and is not a directory"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/data")) << "data generated before the refusal";
 }
 
 }  // namespace
