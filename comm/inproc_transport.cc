@@ -96,6 +96,7 @@ class InProcTransport final : public Transport {
     if (b->closed) return absl::CancelledError("transport closed");
     WireMessage w = std::move(b->queue.front());
     b->queue.pop_front();
+    w.source = "in-process";
     return w;
   }
 

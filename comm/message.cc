@@ -1,20 +1,8 @@
 #include "comm/message.h"
 
-#include <cereal/archives/portable_binary.hpp>
-#include <cereal/types/string.hpp>
-#include <cereal/types/vector.hpp>
-#include <sstream>
+#include "comm/wire_codec.h"
 
 namespace ecps::comm {
-
-// cereal serialisation of the header. The magic and version come first so a
-// peer running another version is recognised before anything else is parsed.
-template <class Archive>
-void serialize(Archive& ar, Header& h) {
-  ar(h.magic, h.version);
-  if (h.magic != kWireMagic || h.version != kWireVersion) return;
-  ar(h.type, h.sender, h.recipient, h.request_id, h.step, h.arg, h.arg2, h.text, h.payload_sizes);
-}
 
 const char* MsgTypeName(MsgType t) {
   switch (t) {
@@ -101,44 +89,74 @@ bool IsReply(MsgType t) {
 }
 
 WireMessage EncodeMessage(Message msg) {
-  msg.header.magic = kWireMagic;
-  msg.header.version = kWireVersion;
-  msg.header.payload_sizes.clear();
-  for (const Buffer& b : msg.payloads) msg.header.payload_sizes.push_back(b.size);
-  std::ostringstream os;
-  {
-    cereal::PortableBinaryOutputArchive ar(os);
-    ar(msg.header);
-  }
-  return WireMessage{os.str(), std::move(msg.payloads)};
+  Header& h = msg.header;
+  // The magic and version come first so a peer running another version is
+  // recognised before anything else is parsed.
+  WireWriter w;
+  w.Int(kWireMagic);
+  w.Int(kWireVersion);
+  w.Int(h.type);
+  w.Int(h.sender);
+  w.Int(h.recipient);
+  w.Int(h.request_id);
+  w.Int(h.step);
+  w.Int(h.arg);
+  w.Int(h.arg2);
+  w.Str(h.text);
+  h.payload_sizes.clear();
+  for (const Buffer& b : msg.payloads) h.payload_sizes.push_back(b.size);
+  w.U64s(h.payload_sizes);
+  return WireMessage{w.Finish(), std::move(msg.payloads), {}};
 }
 
-StatusOr<Message> DecodeMessage(WireMessage wire) {
+namespace {
+
+Status ReadHeader(std::string_view bytes, const DecodeLimits& limits, Header* h) {
+  WireReader r(bytes, absl::StrCat("message header (", bytes.size(), " bytes)"));
+  RETURN_IF_ERROR(r.Start());
+  RETURN_IF_ERROR(r.Int(&h->magic, "magic"));
+  if (h->magic != kWireMagic)
+    return DataLoss("bad magic 0x", absl::Hex(h->magic), " (not an ecps message)");
+  RETURN_IF_ERROR(r.Int(&h->version, "version"));
+  if (h->version != kWireVersion)
+    return FailedPrecondition("wire version ", h->version, ", this build speaks version ",
+                              kWireVersion);
+  RETURN_IF_ERROR(r.Int(&h->type, "type"));
+  RETURN_IF_ERROR(r.Int(&h->sender, "sender"));
+  RETURN_IF_ERROR(r.Int(&h->recipient, "recipient"));
+  RETURN_IF_ERROR(r.Int(&h->request_id, "request_id"));
+  RETURN_IF_ERROR(r.Int(&h->step, "step"));
+  RETURN_IF_ERROR(r.Int(&h->arg, "arg"));
+  RETURN_IF_ERROR(r.Int(&h->arg2, "arg2"));
+  RETURN_IF_ERROR(r.Str(&h->text, limits.max_text_bytes, "text"));
+  RETURN_IF_ERROR(r.U64s(&h->payload_sizes, limits.max_payloads, "payload_sizes"));
+  return r.Finish();
+}
+
+}  // namespace
+
+StatusOr<Message> DecodeMessage(WireMessage wire, const DecodeLimits& limits) {
+  // Errors name where the message came from: its own sender field is not
+  // to be trusted (and may not be readable).
+  const std::string from = wire.source.empty() ? "" : absl::StrCat(" from ", wire.source);
   Message msg;
-  try {
-    std::istringstream is(wire.header);
-    cereal::PortableBinaryInputArchive ar(is);
-    ar(msg.header);
-    if (msg.header.magic != kWireMagic)
-      return DataLoss("message rejected: bad magic 0x", absl::Hex(msg.header.magic),
-                      " (not an ecps message)");
-    if (msg.header.version != kWireVersion)
-      return FailedPrecondition("message rejected: wire version ", msg.header.version,
-                                ", this build speaks version ", kWireVersion);
-    if (is.peek() != std::char_traits<char>::eof())
-      return DataLoss("message rejected: ", wire.header.size(), "-byte header has trailing bytes");
-  } catch (const std::exception& e) {
-    return DataLoss("message rejected: truncated or corrupt header (", wire.header.size(),
-                    " bytes): ", e.what());
-  }
+  Status s = ReadHeader(wire.header, limits, &msg.header);
+  if (!s.ok()) return Status(s.code(), absl::StrCat("message", from, " rejected: ", s.message()));
   const Header& h = msg.header;
-  if (h.payload_sizes.size() > kMaxPayloads || h.payload_sizes.size() != wire.payloads.size())
-    return DataLoss("message rejected: header announces ", h.payload_sizes.size(), " payloads, ",
-                    wire.payloads.size(), " arrived (type ", MsgTypeName(h.type), ")");
-  for (size_t i = 0; i < wire.payloads.size(); ++i)
+  if (h.payload_sizes.size() != wire.payloads.size())
+    return DataLoss("message", from, " rejected: header announces ", h.payload_sizes.size(),
+                    " payloads, ", wire.payloads.size(), " arrived (type ", MsgTypeName(h.type),
+                    ")");
+  uint64_t total = wire.header.size();
+  for (size_t i = 0; i < wire.payloads.size(); ++i) {
     if (h.payload_sizes[i] != wire.payloads[i].size)
-      return DataLoss("message rejected: payload ", i, " has ", wire.payloads[i].size,
+      return DataLoss("message", from, " rejected: payload ", i, " has ", wire.payloads[i].size,
                       " bytes, header says ", h.payload_sizes[i], " (truncated?)");
+    total += wire.payloads[i].size;
+  }
+  if (total > limits.max_message_bytes)
+    return DataLoss("message", from, " rejected: ", total, " bytes (type ", MsgTypeName(h.type),
+                    "), more than the limit of ", limits.max_message_bytes);
   msg.payloads = std::move(wire.payloads);
   return msg;
 }

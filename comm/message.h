@@ -1,14 +1,15 @@
-// The unit every transport carries: a small versioned header (cereal,
-// portable binary) plus zero or more payload buffers that are never copied by
-// the in-process transport and are sent as separate ZeroMQ frames (zero-copy
-// on send) by the ZeroMQ one. docs/architecture.md "Distributed runtime" has
-// the wire format.
+// The unit every transport carries: a small versioned header (cereal's
+// portable binary layout, comm/wire_codec.h) plus zero or more payload buffers that are never
+// copied by the in-process transport and are sent as separate ZeroMQ frames (zero-copy on send) by
+// the ZeroMQ one. docs/architecture.md "Distributed runtime" has the wire format.
 //
 // Decoding is the trust boundary: DecodeMessage() rejects a wrong magic, a
-// different wire version, a truncated or corrupt header and payloads whose
-// count or sizes disagree with the header, always with a Status and never a
-// crash. Receivers must still validate the payload contents they interpret
-// (ps/ checks row ids and shapes).
+// different wire version, a truncated or corrupt header, payloads whose count
+// or sizes disagree with the header, and any length or count beyond what is
+// left of the frame or beyond DecodeLimits, before allocating for it
+// (comm/wire_codec.h), always with a Status and never a crash. Receivers must
+// still validate the payload contents they interpret (ps/ checks row ids and
+// shapes).
 //
 // Thread-safety: Buffer is immutable after creation and may be shared between
 // threads; Message is a value type used by one thread at a time.
@@ -31,6 +32,18 @@ inline constexpr uint32_t kWireMagic = 0x53504345;
 inline constexpr uint16_t kWireVersion = 1;
 // Upper bound on payload frames per message (a sanity limit for decoding).
 inline constexpr size_t kMaxPayloads = 4096;
+
+// What a decoded message may announce at most (checked before anything is
+// allocated). The defaults are far above what ecps sends (its largest text is
+// worker 0's results JSON, its largest payloads a pull reply's rows) and far
+// below what would hurt a node; a transport applies its own
+// (Transport::set_decode_limits).
+struct DecodeLimits {
+  uint64_t max_text_bytes = uint64_t{64} << 20;
+  uint64_t max_payloads = kMaxPayloads;
+  // Header plus payloads.
+  uint64_t max_message_bytes = uint64_t{16} << 30;
+};
 
 // Message types. Values reach the wire: never renumber.
 enum class MsgType : uint16_t {
@@ -160,13 +173,18 @@ struct Message {
 struct WireMessage {
   std::string header;
   std::vector<Buffer> payloads;
+  // Where a received message came from as the transport knows it (the peer
+  // address of a tcp connection, "in-process"): the decoder's errors name it,
+  // since a rejected header's own sender field cannot be trusted.
+  std::string source = {};
 };
 
 // Never fails for a well-formed Message.
 WireMessage EncodeMessage(Message msg);
 // REQUIRES nothing of `wire`: any bytes are safe. Errors: DataLoss for
-// truncated/corrupt input, FailedPrecondition for a version mismatch.
-StatusOr<Message> DecodeMessage(WireMessage wire);
+// truncated/corrupt input or a length beyond `limits`, FailedPrecondition for
+// a version mismatch.
+StatusOr<Message> DecodeMessage(WireMessage wire, const DecodeLimits& limits = {});
 
 // A reply to `request` of `type` (sender/recipient swapped, id echoed).
 Message MakeReply(const Header& request, MsgType type);

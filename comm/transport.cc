@@ -9,7 +9,7 @@ Status Transport::Send(int node, Message msg) {
 
 StatusOr<Message> Transport::Recv(int timeout_ms) {
   ASSIGN_OR_RETURN(WireMessage wire, RecvRaw(timeout_ms));
-  return DecodeMessage(std::move(wire));
+  return DecodeMessage(std::move(wire), limits_);
 }
 
 StatusOr<std::unique_ptr<Transport>> NewTransportFor(const std::string& endpoint, InProcHub* hub) {

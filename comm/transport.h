@@ -47,7 +47,8 @@ class Transport {
   // Waits up to timeout_ms (< 0: forever) for the next message. Errors:
   // DeadlineExceeded on timeout, Cancelled after Close(), and the
   // DecodeMessage() errors for a malformed message (which is dropped; the
-  // caller keeps receiving).
+  // caller keeps receiving, counts it and logs it: the error names the
+  // message's source).
   StatusOr<Message> Recv(int timeout_ms);
   virtual StatusOr<WireMessage> RecvRaw(int timeout_ms) = 0;
 
@@ -57,6 +58,13 @@ class Transport {
   // Bytes handed to SendRaw (headers + payloads), for the bytes-per-sample
   // benchmark figure.
   virtual uint64_t bytes_sent() const = 0;
+
+  // What Recv() accepts at most (message.h). REQUIRES: before the first
+  // Recv().
+  void set_decode_limits(const DecodeLimits& limits) { limits_ = limits; }
+
+ private:
+  DecodeLimits limits_;
 };
 
 // The in-process "network": endpoint name -> mailbox. Owned by whoever builds

@@ -153,6 +153,10 @@ class ZmqTransport final : public Transport {
       if (frames.size() < 2) return DataLoss("message rejected: no header frame");
       WireMessage w;
       w.header.assign(static_cast<const char*>(frames[1].data()), frames[1].size());
+      // The connection's peer (tcp only; libzmq has none for ipc): a
+      // rejected message is logged with it, its header's sender is a claim.
+      const char* peer = zmq_msg_gets(frames[1].handle(), "Peer-Address");
+      w.source = peer != nullptr ? absl::StrCat("peer ", peer) : std::string("a local peer");
       if (frames.size() - 2 > kMaxPayloads)
         return DataLoss("message rejected: ", frames.size() - 2, " payload frames");
       for (size_t i = 2; i < frames.size(); ++i) {

@@ -52,29 +52,19 @@
 #pragma once
 
 #include <bit>
-#include <cereal/archives/portable_binary.hpp>
-#include <cereal/types/string.hpp>
-#include <cereal/types/vector.hpp>
 #include <cstring>
 #include <limits>
 #include <span>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "comm/message.h"
+#include "comm/wire_codec.h"
 #include "common/status.h"
 #include "compressors/storage.h"
 #include "embedding/row_codec.h"
 
 namespace ecps {
-
-template <class Archive>
-void serialize(Archive& ar, RowTableSpec& s) {
-  ar(s.name, s.rows, s.width, s.dtype, s.quant, s.rounding, s.scale, s.zero, s.trainable,
-     s.init_bound, s.init, s.init_value, s.scale_dtype, s.learn_scale, s.scale_lr);
-}
-
 namespace ps::internal {
 
 inline constexpr int64_t kNoWait = std::numeric_limits<int64_t>::min();
@@ -293,24 +283,61 @@ inline bool AlignedCopy(const RowCopy& c, int virtual_shards) {
   return c.count == 0 || c.src_begin % v == c.dst_begin % v;
 }
 
+// Table specs: a count, then per spec its fields in declaration order
+// (comm/wire_codec.h; the bytes cereal wrote for them, so the specs kept in
+// older checkpoints still decode).
+inline constexpr uint64_t kMaxSpecs = 1 << 16;
+inline constexpr uint64_t kMaxSpecNameBytes = 4096;
+// Bytes of a spec with an empty name: the least one can take.
+inline constexpr uint64_t kMinSpecBytes = 67;
+
 inline std::string EncodeSpecs(const std::vector<RowTableSpec>& specs) {
-  std::ostringstream os;
-  {
-    cereal::PortableBinaryOutputArchive ar(os);
-    ar(specs);
+  comm::WireWriter w;
+  w.Int<uint64_t>(specs.size());
+  for (const RowTableSpec& s : specs) {
+    w.Str(s.name);
+    w.Int(s.rows);
+    w.Int(s.width);
+    w.Int(s.dtype);
+    w.Int(s.quant);
+    w.Int(s.rounding);
+    w.Double(s.scale);
+    w.Double(s.zero);
+    w.Bool(s.trainable);
+    w.Double(s.init_bound);
+    w.Int(s.init);
+    w.Double(s.init_value);
+    w.Int(s.scale_dtype);
+    w.Bool(s.learn_scale);
+    w.Double(s.scale_lr);
   }
-  return os.str();
+  return w.Finish();
 }
 
 inline StatusOr<std::vector<RowTableSpec>> DecodeSpecs(std::string_view bytes) {
-  std::vector<RowTableSpec> specs;
-  try {
-    std::istringstream is{std::string(bytes)};
-    cereal::PortableBinaryInputArchive ar(is);
-    ar(specs);
-  } catch (const std::exception& e) {
-    return DataLoss("table specs are truncated or corrupt: ", e.what());
+  comm::WireReader r(bytes, "table specs");
+  RETURN_IF_ERROR(r.Start());
+  uint64_t n = 0;
+  RETURN_IF_ERROR(r.Count(&n, kMinSpecBytes, kMaxSpecs, "specs"));
+  std::vector<RowTableSpec> specs(n);
+  for (RowTableSpec& s : specs) {
+    RETURN_IF_ERROR(r.Str(&s.name, kMaxSpecNameBytes, "name"));
+    RETURN_IF_ERROR(r.Int(&s.rows, "rows"));
+    RETURN_IF_ERROR(r.Int(&s.width, "width"));
+    RETURN_IF_ERROR(r.Int(&s.dtype, "dtype"));
+    RETURN_IF_ERROR(r.Int(&s.quant, "quant"));
+    RETURN_IF_ERROR(r.Int(&s.rounding, "rounding"));
+    RETURN_IF_ERROR(r.Double(&s.scale, "scale"));
+    RETURN_IF_ERROR(r.Double(&s.zero, "zero"));
+    RETURN_IF_ERROR(r.Bool(&s.trainable, "trainable"));
+    RETURN_IF_ERROR(r.Double(&s.init_bound, "init_bound"));
+    RETURN_IF_ERROR(r.Int(&s.init, "init"));
+    RETURN_IF_ERROR(r.Double(&s.init_value, "init_value"));
+    RETURN_IF_ERROR(r.Int(&s.scale_dtype, "scale_dtype"));
+    RETURN_IF_ERROR(r.Bool(&s.learn_scale, "learn_scale"));
+    RETURN_IF_ERROR(r.Double(&s.scale_lr, "scale_lr"));
   }
+  RETURN_IF_ERROR(r.Finish());
   for (size_t t = 0; t < specs.size(); ++t)
     if (specs[t].width <= 0 || specs[t].width > (1 << 20))
       return DataLoss("table spec ", t, " has width ", specs[t].width);
