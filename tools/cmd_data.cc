@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tools/commands.h"
+#include "tools/flag_values.h"  // unsigned flags refuse "-5"
 #include "worker/data/gen_data.h"
 #include "worker/data/preprocess.h"
 
@@ -105,8 +106,10 @@ int RunPreprocess(const std::vector<std::string>& args) {
       "input", po::value(&o.inputs)->required()->multitoken(),
       "input text file(s), read in order as one stream; .gz detected by content (repeatable)")(
       "format", po::value(&o.format)->default_value(o.format),
-      "input format: criteo (TSV), avazu (CSV with header) or libsvm (label field:feature:value)")(
-      "out", po::value(&o.output)->required(), "output cache file (written atomically)")(
+      "input format: criteo (TSV), avazu (CSV with header), libsvm or libfm (label "
+      "feature:value, field = position on the line) or libffm (label field:feature:value); "
+      "feature values must be 1")("out", po::value(&o.output)->required(),
+                                  "output cache file (written atomically)")(
       "split", po::value(&o.split)->default_value(o.split),
       "days: Criteo 7 equal days, days 1-6 train, day 7 halved into test then validation "
       "(Avazu: the last calendar day of `hour`; libsvm: like Criteo); ratio: train, then "
@@ -126,11 +129,12 @@ int RunPreprocess(const std::vector<std::string>& args) {
       "last-day-rows", po::value(&o.last_day_rows)->default_value(o.last_day_rows),
       "Avazu --split days: rows of the last day (0 = detect from the hour column)");
   po::variables_map vm;
-  int rc = ParseArgs(args, desc,
-                     "usage: ecps preprocess --input FILE [--input FILE2 ...] --format "
-                     "criteo|avazu|libsvm --out CACHE [options]\nConverts raw text into the "
-                     "binary cache that `ecps train` memory-maps.",
-                     &vm);
+  int rc = ParseArgs(
+      args, desc,
+      "usage: ecps preprocess --input FILE [--input FILE2 ...] --format "
+      "criteo|avazu|libsvm|libfm|libffm --out CACHE [options]\nConverts raw text into the "
+      "binary cache that `ecps train` memory-maps.",
+      &vm);
   if (rc >= 0) return rc;
   if (on_malformed == "skip") {
     o.on_malformed = MalformedPolicy::kSkip;

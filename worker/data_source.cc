@@ -79,7 +79,7 @@ StatusOr<std::unique_ptr<Dataset>> OpenTrainingData(const TrainConfig& config) {
   if (source == "generate") {
     GenDataOptions g;
     g.format = p.GetString("data.format");
-    if (g.format == "libsvm")
+    if (g.format != "criteo" && g.format != "avazu")
       return InvalidArgument(config.origin,
                              ": config key 'data.format': gen-data writes criteo or avazu");
     g.rows = static_cast<uint64_t>(p.GetInt("data.generate.rows"));

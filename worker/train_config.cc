@@ -18,7 +18,11 @@ const ParamSchema& TrainConfigSchema() {
               {"generate", "raw", "cache"});
     s->String("data.cache", "", "preprocessed cache file (data.source=cache)");
     s->String("data.raw", "", "raw text file(s), comma separated (data.source=raw)");
-    s->String("data.format", "criteo", "raw format", {"criteo", "avazu", "libsvm"});
+    s->String("data.format", "criteo",
+              "raw format: criteo (TSV), avazu (CSV), libsvm or libfm (label feature:value, "
+              "field = position on the line), libffm (label field:feature:value); values must "
+              "be 1 (docs/cli.md, \"Data formats\")",
+              {"criteo", "avazu", "libsvm", "libfm", "libffm"});
     s->String("data.cache_dir", "runs/data",
               "directory for generated text and caches built by this run");
     s->Int("data.generate.rows", 500000, 1000, 1LL << 40, "rows of generated data");

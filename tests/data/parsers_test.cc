@@ -122,17 +122,17 @@ TEST(AvazuParserTest, MalformedKinds) {
   EXPECT_NE(err.what.find("'yes'"), std::string::npos);
 }
 
-TEST(LibsvmParserTest, ParsesFieldsAndGrowsFieldCount) {
-  LibsvmParser p;
+TEST(LibffmParserTest, ParsesFieldsAndGrowsFieldCount) {
+  LibsvmParser p("libffm");
   ParsedRow row;
   ParseError err;
-  ASSERT_TRUE(p.Parse("1 0:17:1 2:5:0.5", &row, &err)) << err.what;
+  ASSERT_TRUE(p.Parse("1 0:17:1 2:5:1.0", &row, &err)) << err.what;
   EXPECT_EQ(p.num_fields(), 3);
   EXPECT_EQ(row.label, 1.0f);
   EXPECT_EQ(row.keys[0], 17u);
   EXPECT_TRUE(row.missing[1]);
   EXPECT_EQ(row.keys[2], 5u);
-  ASSERT_TRUE(p.Parse("-1\t4:9:1e-3  ", &row, &err)) << err.what;
+  ASSERT_TRUE(p.Parse("-1\t4:9:1  ", &row, &err)) << err.what;
   EXPECT_EQ(row.label, 0.0f);
   EXPECT_EQ(p.num_fields(), 5);
   EXPECT_TRUE(row.missing[0]);
@@ -142,7 +142,7 @@ TEST(LibsvmParserTest, ParsesFieldsAndGrowsFieldCount) {
   EXPECT_EQ(p.field_names()[4], "f4");
 }
 
-TEST(LibsvmParserTest, MalformedKinds) {
+TEST(LibffmParserTest, MalformedKinds) {
   struct Case {
     std::string line;
     MalformedKind kind;
@@ -153,7 +153,7 @@ TEST(LibsvmParserTest, MalformedKinds) {
       {"   ", MalformedKind::kWrongColumnCount, "empty"},
       {"2 0:1:1", MalformedKind::kBadLabel, "'2'"},
       {"yes 0:1:1", MalformedKind::kBadLabel, "'yes'"},
-      {"1 3:1", MalformedKind::kBadLibsvmToken, "field:feature:value"},
+      {"1 3:1", MalformedKind::kBadLibsvmToken, "field:feature:value (libffm)"},
       {"1 0:1:1:1", MalformedKind::kBadLibsvmToken, "field:feature:value"},
       {"1 a:1:1", MalformedKind::kBadLibsvmToken, "field must be"},
       {"1 5000:1:1", MalformedKind::kBadLibsvmToken, "field must be"},
@@ -164,23 +164,78 @@ TEST(LibsvmParserTest, MalformedKinds) {
       {"1 0:1:1 0:2:1", MalformedKind::kBadLibsvmToken, "appears twice"},
   };
   for (const Case& c : cases) {
-    LibsvmParser p;
+    LibsvmParser p("libffm");
     ParsedRow row;
     ParseError err;
     EXPECT_FALSE(p.Parse(c.line, &row, &err)) << c.line;
+    EXPECT_FALSE(err.unsupported) << c.line;
     EXPECT_EQ(err.kind, c.kind) << c.line << " -> " << err.what;
     EXPECT_NE(err.what.find(c.part), std::string::npos) << c.line << " -> " << err.what;
     EXPECT_EQ(p.num_fields(), 0) << "a malformed line must not change the schema: " << c.line;
   }
 }
 
+TEST(LibsvmParserTest, FieldIsThePositionOnTheLine) {
+  for (const char* format : {"libsvm", "libfm"}) {
+    LibsvmParser p(format);
+    ParsedRow row;
+    ParseError err;
+    ASSERT_TRUE(p.Parse("+1 3:1 943:1.0", &row, &err)) << err.what;
+    EXPECT_EQ(p.num_fields(), 2);
+    EXPECT_EQ(row.label, 1.0f);
+    EXPECT_EQ(row.keys[0], 3u);
+    EXPECT_EQ(row.keys[1], 943u);
+    ASSERT_TRUE(p.Parse("-1\t7:1 7:1 12:1", &row, &err)) << err.what;  // a feature twice is fine
+    EXPECT_EQ(p.num_fields(), 3);
+    EXPECT_EQ(row.label, 0.0f);
+    EXPECT_EQ(row.keys[1], 7u);
+    EXPECT_EQ(row.keys[2], 12u);
+    ASSERT_TRUE(p.Parse("0 5:1", &row, &err));  // shorter line: later fields missing
+    EXPECT_FALSE(row.missing[0]);
+    EXPECT_TRUE(row.missing[1]);
+    EXPECT_TRUE(row.missing[2]);
+    EXPECT_EQ(p.format(), format);
+  }
+}
+
+TEST(LibsvmParserTest, ValuesOtherThanOneAndLibffmTokensAreUnsupportedNotIgnored) {
+  struct Case {
+    std::string format, line, part;
+  };
+  std::vector<Case> cases = {
+      {"libsvm", "1 3:0.5", "values other than 1"}, {"libfm", "1 3:1 4:2", "values other than 1"},
+      {"libsvm", "1 3:0", "values other than 1"},   {"libffm", "1 0:3:0.25", "values other than 1"},
+      {"libsvm", "1 0:3:1", "data.format=libffm"},
+  };
+  for (const Case& c : cases) {
+    LibsvmParser p(c.format);
+    ParsedRow row;
+    ParseError err;
+    EXPECT_FALSE(p.Parse(c.line, &row, &err)) << c.line;
+    EXPECT_TRUE(err.unsupported) << c.line;
+    EXPECT_NE(err.what.find(c.part), std::string::npos) << c.line << " -> " << err.what;
+  }
+  // Plain malformed tokens stay malformed (skippable).
+  LibsvmParser p("libsvm");
+  ParsedRow row;
+  ParseError err;
+  for (const char* line : {"1 3", "1 x:1", "1 3:abc", "1 -3:1", "2 3:1"}) {
+    EXPECT_FALSE(p.Parse(line, &row, &err)) << line;
+    EXPECT_FALSE(err.unsupported) << line;
+  }
+}
+
 TEST(RowParserTest, FactoryAndHelpers) {
   EXPECT_TRUE(NewRowParser("criteo").ok());
   EXPECT_TRUE(NewRowParser("avazu").ok());
-  EXPECT_TRUE(NewRowParser("libsvm").ok());
+  for (const char* f : {"libsvm", "libfm", "libffm"}) {
+    auto p = NewRowParser(f);
+    ASSERT_TRUE(p.ok()) << f;
+    EXPECT_EQ((*p)->format(), f);
+  }
   auto bad = NewRowParser("parquet");
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(bad.status().message().find("criteo, avazu, libsvm"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("criteo, avazu, libsvm, libfm, libffm"), std::string::npos);
   int64_t v = 0;
   EXPECT_TRUE(data_internal::ParseInt64("-42", &v));
   EXPECT_EQ(v, -42);

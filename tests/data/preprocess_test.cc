@@ -352,18 +352,18 @@ TEST(PreprocessTest, AvazuDaysSplitUsesTheLastDayOfHour) {
   EXPECT_EQ(r2->val_rows, 2u);
 }
 
-TEST(PreprocessTest, LibsvmFieldsGrowAndAbsentFieldsAreMissing) {
+TEST(PreprocessTest, LibffmFieldsGrowAndAbsentFieldsAreMissing) {
   TempDir dir;
   WriteText(dir.File("in.svm"),
             "1 0:5:1\r\n"
-            "0 0:7:1 1:3:0.5\r\n"
+            "0 0:7:1 1:3:1\r\n"
             "bad 0:1:1\r\n"
             "1 1:3:1 0:5:1 2:9:1\r\n"
             "0 2:x:1\n"
             "0 0:7:1\n");
   PreprocessOptions o;
   o.inputs = {dir.File("in.svm")};
-  o.format = "libsvm";
+  o.format = "libffm";
   o.output = dir.File("out.cache");
   o.split = "ratio";
   o.val_ratio = 0;
@@ -426,6 +426,73 @@ TEST(PreprocessTest, AllMalformedInputNamesTheFirstReasons) {
         << line << ": " << msg;
   EXPECT_EQ(msg.find(dir.File("bad.txt") + ":6:"), std::string::npos) << msg;
   EXPECT_FALSE(std::filesystem::exists(o.output));
+}
+
+}  // namespace
+}  // namespace ecps
+
+namespace ecps {
+namespace {
+
+TEST(PreprocessTest, LibsvmAndLibfmWithCrlfAndSignedLabels) {
+  for (const char* format : {"libsvm", "libfm"}) {
+    TempDir dir;
+    // One-hot MovieLens-like rows: user (0..942), item (943..): field = position.
+    WriteText(dir.File("ml.libfm"),
+              "+1 3:1 950:1\r\n"
+              "-1 5:1 943:1\r\n"
+              "1 3:1 943:1\r\n"
+              "0 5:1\r\n");
+    PreprocessOptions o;
+    o.inputs = {dir.File("ml.libfm")};
+    o.format = format;
+    o.output = dir.File("out.cache");
+    o.split = "ratio";
+    o.val_ratio = 0;
+    o.test_ratio = 0;
+    auto r = Preprocess(o);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->rows_written, 4u);
+    EXPECT_EQ(r->malformed.total(), 0u);
+    auto ds = OpenOk(o.output);
+    ASSERT_NE(ds, nullptr);
+    const DatasetSchema& s = ds->schema();
+    EXPECT_EQ(s.format, format);
+    ASSERT_EQ(s.num_fields, 2);
+    EXPECT_EQ(s.cardinalities[0], 2u);  // users 3, 5
+    EXPECT_EQ(s.cardinalities[1], 3u);  // missing, items 943, 950
+    std::vector<uint64_t> idx = {0, 1, 2, 3};
+    Batch b;
+    ds->Gather(Split::kTrain, idx, &b);
+    EXPECT_EQ(b.labels, (std::vector<float>{1, 0, 1, 0}));
+    EXPECT_EQ(b.sparse, (std::vector<uint32_t>{0, 2, 1, 1, 0, 1, 1, 0}));
+  }
+}
+
+TEST(PreprocessTest, UnsupportedLinesStopEvenWhenSkipping) {
+  TempDir dir;
+  WriteText(dir.File("valued.svm"), "1 3:1 9:1\n0 3:1 9:0.37\n");
+  WriteText(dir.File("ffm.txt"), "1 0:3:1 1:9:1\n");
+  PreprocessOptions o;
+  o.format = "libsvm";
+  o.output = dir.File("out.cache");
+  o.split = "ratio";
+  o.on_malformed = MalformedPolicy::kSkip;
+  o.inputs = {dir.File("valued.svm")};
+  auto r = Preprocess(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find(dir.File("valued.svm") + ":2:"), std::string::npos)
+      << r.status();
+  EXPECT_NE(r.status().message().find("values other than 1"), std::string::npos) << r.status();
+  // A libFFM file read as libsvm (what 'libsvm' meant before) is refused, not reinterpreted.
+  o.inputs = {dir.File("ffm.txt")};
+  r = Preprocess(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find(dir.File("ffm.txt") + ":1:"), std::string::npos);
+  EXPECT_NE(r.status().message().find("data.format=libffm"), std::string::npos) << r.status();
+  o.format = "libffm";
+  EXPECT_TRUE(Preprocess(o).ok());
 }
 
 }  // namespace

@@ -34,6 +34,9 @@ bool ParseUnsigned(std::string_view s, uint64_t* out) {
 
 }  // namespace
 
+LibsvmParser::LibsvmParser(std::string format)
+    : format_(std::move(format)), fields_given_(format_ == "libffm") {}
+
 std::vector<std::string> LibsvmParser::field_names() const {
   std::vector<std::string> names;
   for (int f = 0; f < num_fields_; ++f) names.push_back(absl::StrCat("f", f));
@@ -67,22 +70,56 @@ bool LibsvmParser::Parse(std::string_view line, ParsedRow* row, ParseError* erro
     error->what = absl::StrCat("token ", Quote(token), ": ", why);
     return false;
   };
-  for (std::string_view tok = next_token(); !tok.empty(); tok = next_token()) {
+  auto unsupported = [&](std::string_view token, const std::string& why) {
+    error->unsupported = true;
+    return bad(token, why);
+  };
+  int position = 0;
+  for (std::string_view tok = next_token(); !tok.empty(); tok = next_token(), ++position) {
     size_t c1 = tok.find(':');
     size_t c2 = c1 == std::string_view::npos ? c1 : tok.find(':', c1 + 1);
-    if (c2 == std::string_view::npos || tok.find(':', c2 + 1) != std::string_view::npos) {
-      return bad(tok, "expected field:feature:value");
-    }
     uint64_t field = 0, feature = 0;
     double value = 0;
-    if (!ParseUnsigned(tok.substr(0, c1), &field) || field >= kMaxFields) {
-      return bad(tok, absl::StrCat("field must be an integer in [0, ", kMaxFields, ")"));
+    std::string_view feature_text, value_text;
+    if (fields_given_) {
+      if (c2 == std::string_view::npos || tok.find(':', c2 + 1) != std::string_view::npos) {
+        return bad(tok, "expected field:feature:value (libffm)");
+      }
+      if (!ParseUnsigned(tok.substr(0, c1), &field) || field >= kMaxFields) {
+        return bad(tok, absl::StrCat("field must be an integer in [0, ", kMaxFields, ")"));
+      }
+      feature_text = tok.substr(c1 + 1, c2 - c1 - 1);
+      value_text = tok.substr(c2 + 1);
+    } else {
+      if (c1 != std::string_view::npos && c2 != std::string_view::npos &&
+          tok.find(':', c2 + 1) == std::string_view::npos) {
+        return unsupported(tok, absl::StrCat("field:feature:value is libFFM; this file needs "
+                                             "data.format=libffm (format '",
+                                             format_,
+                                             "' is label feature:value; it read libFFM "
+                                             "before issue 13)"));
+      }
+      if (c1 == std::string_view::npos || c2 != std::string_view::npos) {
+        return bad(tok, absl::StrCat("expected feature:value (", format_, ")"));
+      }
+      if (position >= kMaxFields) {
+        return bad(tok, absl::StrCat("more than ", kMaxFields, " features on a line"));
+      }
+      field = static_cast<uint64_t>(position);
+      feature_text = tok.substr(0, c1);
+      value_text = tok.substr(c1 + 1);
     }
-    if (!ParseUnsigned(tok.substr(c1 + 1, c2 - c1 - 1), &feature)) {
+    if (!ParseUnsigned(feature_text, &feature)) {
       return bad(tok, "feature must be a non-negative integer");
     }
-    if (!ParseNumber(tok.substr(c2 + 1), &value)) {
+    if (!ParseNumber(value_text, &value)) {
       return bad(tok, "value must be a finite number");
+    }
+    if (value != 1) {
+      return unsupported(tok,
+                         "feature values other than 1 are not supported (one categorical "
+                         "id per field, no per-feature weight); bucketise the value into "
+                         "feature indices (docs/cli.md, \"Data formats\")");
     }
     int f = static_cast<int>(field);
     // New field numbers are only committed to num_fields_ once the whole line

@@ -188,6 +188,9 @@ StatusOr<PreprocessReport> Preprocess(const PreprocessOptions& options) {
         ++*slot;
         std::string where = absl::StrCat(path, ":", reader->line_number(), ": ",
                                          MalformedKindName(error.kind), ": ", error.what);
+        if (error.unsupported) {
+          return InvalidArgument("unsupported input line (format ", options.format, "): ", where);
+        }
         if (options.on_malformed == MalformedPolicy::kFail) {
           return InvalidArgument("malformed input line (--on-malformed=fail): ", where);
         }

@@ -29,8 +29,11 @@ const char* MalformedKindName(MalformedKind kind) {
 StatusOr<std::unique_ptr<RowParser>> NewRowParser(const std::string& format) {
   if (format == "criteo") return std::unique_ptr<RowParser>(new CriteoParser());
   if (format == "avazu") return std::unique_ptr<RowParser>(new AvazuParser());
-  if (format == "libsvm") return std::unique_ptr<RowParser>(new LibsvmParser());
-  return InvalidArgument("unknown data format '", format, "' (choices: criteo, avazu, libsvm)");
+  if (format == "libsvm" || format == "libfm" || format == "libffm") {
+    return std::unique_ptr<RowParser>(new LibsvmParser(format));
+  }
+  return InvalidArgument("unknown data format '", format,
+                         "' (choices: criteo, avazu, libsvm, libfm, libffm)");
 }
 
 namespace data_internal {

@@ -37,6 +37,11 @@ const char* MalformedKindName(MalformedKind kind);
 struct ParseError {
   MalformedKind kind = MalformedKind::kWrongColumnCount;
   std::string what;  // short reason, e.g. "expected 40 columns, got 39"
+  // The line is well-formed but asks for something ecps cannot represent
+  // (libsvm_parser.h: a feature value other than 1, libFFM under libsvm):
+  // preprocessing stops whatever the malformed-line policy, since skipping
+  // such lines would train on other data than the file holds.
+  bool unsupported = false;
 };
 
 // One parsed line. Sizes: dense = num_dense, keys = missing = num_fields.
@@ -70,7 +75,8 @@ class RowParser {
   virtual bool Parse(std::string_view line, ParsedRow* row, ParseError* error) = 0;
 };
 
-// "criteo" | "avazu" | "libsvm"; InvalidArgument lists the choices otherwise.
+// "criteo" | "avazu" | "libsvm" | "libfm" | "libffm"; InvalidArgument lists
+// the choices otherwise.
 StatusOr<std::unique_ptr<RowParser>> NewRowParser(const std::string& format);
 
 namespace data_internal {
