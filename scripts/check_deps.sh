@@ -11,6 +11,12 @@ declare -A allowed=(
   [ps]="common comm compressors embedding ps"
   [worker]="common comm compressors embedding ps worker"
   [scheduler]="common comm scheduler"
+  [vectors]="common compressors vectors"
+)
+# Of compressors/, vectors/ may use only the k-means (docs/architecture.md):
+# the retrieval codecs share the clustering, not the training-time interface.
+declare -A only_files=(
+  [vectors:compressors]="compressors/internal/kmeans.h"
 )
 status=0
 for dir in "${!allowed[@]}"; do
@@ -18,7 +24,7 @@ for dir in "${!allowed[@]}"; do
   while IFS= read -r line; do
     file=${line%%:*}
     inc=$(sed -E 's/.*#include "([^/"]+)\/.*/\1/' <<<"$line")
-    case " common comm compressors embedding ps worker scheduler launch tools tests bench " in
+    case " common comm compressors vectors embedding ps worker scheduler launch tools tests bench " in
       *" $inc "*) ;;
       *) continue ;;  # a third-party include (absl/, spdlog/, ...)
     esac
@@ -27,6 +33,15 @@ for dir in "${!allowed[@]}"; do
     if [ $ok -eq 0 ]; then
       echo "check_deps: $file includes $inc/, but $dir/ may use only: ${allowed[$dir]}" >&2
       status=1
+    elif [ -n "${only_files[$dir:$inc]:-}" ]; then
+      header=$(sed -E 's/.*#include "([^"]+)".*/\1/' <<<"$line")
+      case " ${only_files[$dir:$inc]} " in
+        *" $header "*) ;;
+        *)
+          echo "check_deps: $file includes $header, but of $inc/ $dir/ may use only: ${only_files[$dir:$inc]}" >&2
+          status=1
+          ;;
+      esac
     fi
   done < <(grep -rHE '#include "[a-z_]+/' "$dir" --include='*.h' --include='*.cc' --include='*.cu' || true)
 done

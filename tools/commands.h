@@ -20,6 +20,7 @@ int RunGenData(const std::vector<std::string>& args);
 int RunPreprocess(const std::vector<std::string>& args);
 int RunBench(const std::vector<std::string>& args);
 int RunCheckpoint(const std::vector<std::string>& args);
+int RunVectors(const std::vector<std::string>& args);
 
 // A verb of `ecps`: its name, its line in `ecps --help`, and its entry.
 struct Verb {
@@ -38,6 +39,8 @@ inline constexpr Verb kVerbs[] = {
     {"bench", "sweep methods x budgets x models, report and recommend", &RunBench},
     {"checkpoint", "check a checkpoint's files against its manifest (checkpoint verify)",
      &RunCheckpoint},
+    {"vectors", "compress retrieval embeddings and evaluate them (docs/methods.md §6)",
+     &RunVectors},
 };
 
 // The verbs' names, computed at compile time, so code that does not link the

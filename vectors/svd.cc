@@ -1,0 +1,120 @@
+// SVD: the truncated singular value decomposition of the matrix
+// (docs/methods.md §6.3), through LAPACK (OpenBLAS ships it).
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "vectors/internal/methods.h"
+
+// LAPACK's symmetric eigensolver (divide and conquer). OpenBLAS exports the
+// Fortran symbol but Debian ships no lapacke.h: the prototype, with
+// gfortran's hidden lengths of the two character arguments.
+extern "C" void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda,
+                        double* w, double* work, const int* lwork, int* iwork, const int* liwork,
+                        int* info, size_t jobz_len, size_t uplo_len);
+
+namespace ecps::vectors::internal {
+
+StatusOr<LowRank> TruncatedSvd(const VectorSet& x, int rank) {
+  const int d = x.dim;
+  // xᵀx in double, a chunk of rows at a time: its eigenvectors are x's
+  // right singular vectors and its eigenvalues the squared singular values.
+  // The paper's randomized SVD approximates exactly this factorisation; at
+  // retrieval dimensions (d <= a few thousand) the d x d eigenproblem is
+  // cheap and exact, and the n·d² Gram pass is the whole cost.
+  std::vector<double> gram(static_cast<size_t>(d) * d, 0.0);
+  constexpr uint64_t kChunk = 4096;
+  std::vector<double> chunk(kChunk * d);
+  for (uint64_t r0 = 0; r0 < x.n; r0 += kChunk) {
+    const uint64_t rows = std::min(kChunk, x.n - r0);
+    for (uint64_t i = 0; i < rows * d; ++i) chunk[i] = x.values[r0 * d + i];
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, d, static_cast<int>(rows), 1.0, chunk.data(),
+                d, 1.0, gram.data(), d);
+  }
+  std::vector<double> eig(d);
+  int lwork = -1, liwork = -1, info = 0;
+  double wq;
+  int iwq;
+  // Row-major upper = column-major lower of the same symmetric matrix.
+  dsyevd_("V", "L", &d, gram.data(), &d, eig.data(), &wq, &lwork, &iwq, &liwork, &info, 1, 1);
+  if (info != 0) return Unimplemented("LAPACK dsyevd workspace query failed: info ", info);
+  lwork = static_cast<int>(wq);
+  liwork = iwq;
+  std::vector<double> work(lwork);
+  std::vector<int> iwork(liwork);
+  dsyevd_("V", "L", &d, gram.data(), &d, eig.data(), work.data(), &lwork, iwork.data(), &liwork,
+          &info, 1, 1);
+  if (info != 0) return Unimplemented("LAPACK dsyevd failed to converge: info ", info);
+  // Column-major eigenvectors: eigenvector e is gram[e*d .. e*d + d),
+  // eigenvalues ascending; the top `rank` become vt's rows, largest first.
+  LowRank lr;
+  lr.rank = rank;
+  lr.vt.resize(static_cast<size_t>(rank) * d);
+  for (int t = 0; t < rank; ++t)
+    for (int j = 0; j < d; ++j)
+      lr.vt[static_cast<size_t>(t) * d + j] =
+          static_cast<float>(gram[static_cast<size_t>(d - 1 - t) * d + j]);
+  lr.us.resize(x.n * rank);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(x.n), rank, d, 1.0f,
+              x.values.data(), d, lr.vt.data(), d, 0.0f, lr.us.data(), rank);
+  return lr;
+}
+
+namespace {
+
+class SvdCodec final : public VectorCodec {
+ public:
+  SvdCodec(uint64_t n, int dim, LowRank lr) : VectorCodec(n, dim), lr_(std::move(lr)) {}
+  std::string_view method() const override { return "svd"; }
+  void Decode(std::span<const uint64_t> ids, float* out) const override {
+    for (size_t k = 0; k < ids.size(); ++k)
+      ProjectRow(lr_.us.data() + ids[k] * lr_.rank, lr_.vt.data(), lr_.rank, dim(),
+                 out + k * dim());
+  }
+  uint64_t MemoryBytes() const override { return (lr_.us.size() + lr_.vt.size()) * 4; }
+  std::string Params() const override { return "rank=" + std::to_string(lr_.rank); }
+  void Save(BlobWriter* w) const override {
+    w->Pod<int32_t>(lr_.rank);
+    w->Vec(lr_.us);
+    w->Vec(lr_.vt);
+  }
+
+ private:
+  LowRank lr_;
+};
+
+}  // namespace
+
+Status LoadLowRank(BlobReader* r, uint64_t n, int dim, LowRank* lr) {
+  int32_t rank;
+  if (!r->Pod(&rank) || !r->Vec(&lr->us) || !r->Vec(&lr->vt)) return r->Truncated();
+  lr->rank = rank;
+  if (rank < 1 || rank > dim || lr->us.size() != n * rank ||
+      lr->vt.size() != static_cast<size_t>(rank) * dim)
+    return DataLoss("rank-", rank, " factors of ", lr->us.size(), " + ", lr->vt.size(),
+                    " floats for ", n, " x ", dim);
+  return OkStatus();
+}
+
+CodecOr CompressSvd(const VectorSet& x, const CompressOptions& o) {
+  RETURN_IF_ERROR(o.params.OnlyKnown("svd", {"rank"}));
+  // r = ⌊n·d·CR / (n + d)⌋ words per factor column, at least 1 (below that
+  // the budget is unreachable) and at most d (a full-rank factorisation).
+  const double r = std::floor(o.budget * x.n * x.dim / (static_cast<double>(x.n) + x.dim));
+  ASSIGN_OR_RETURN(
+      const int64_t rank,
+      o.params.Int("rank", static_cast<int64_t>(std::clamp(r, 1.0, 1.0 * x.dim)), 1, x.dim));
+  ASSIGN_OR_RETURN(LowRank lr, TruncatedSvd(x, static_cast<int>(rank)));
+  if (o.progress) o.progress(1.0);
+  return std::unique_ptr<VectorCodec>(new SvdCodec(x.n, x.dim, std::move(lr)));
+}
+
+CodecOr LoadSvd(BlobReader* r, uint64_t n, int dim) {
+  LowRank lr;
+  RETURN_IF_ERROR(LoadLowRank(r, n, dim, &lr));
+  return std::unique_ptr<VectorCodec>(new SvdCodec(n, dim, std::move(lr)));
+}
+
+}  // namespace ecps::vectors::internal
