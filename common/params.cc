@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <sstream>
 
@@ -32,22 +33,27 @@ std::optional<int64_t> ParseInt(const std::string& s) {
   const char* b = s.data();
   const char* e = s.data() + s.size();
   auto [p, ec] = std::from_chars(b, e, v);
+  if (ec == std::errc::result_out_of_range) return std::nullopt;  // beyond int64
   if (ec != std::errc() || p != e) {
-    // Accept integral floats written as 1e6 or 128.0.
+    // Accept integral floats written as 1e6 or 128.0. Only finite values
+    // inside int64 convert (a cast of anything else is undefined).
     char* end = nullptr;
     double d = std::strtod(s.c_str(), &end);
-    if (s.empty() || *end != '\0' || d != static_cast<double>(static_cast<int64_t>(d)))
+    if (s.empty() || *end != '\0' || !std::isfinite(d) || d < -0x1p63 || d >= 0x1p63 ||
+        d != std::trunc(d))
       return std::nullopt;
     return static_cast<int64_t>(d);
   }
   return v;
 }
 
+// Finite numbers only: strtod also reads "nan", "inf" and "infinity", which
+// compare false against every bound and would pass any range check.
 std::optional<double> ParseFloat(const std::string& s) {
   if (s.empty()) return std::nullopt;
   char* end = nullptr;
   double d = std::strtod(s.c_str(), &end);
-  if (*end != '\0') return std::nullopt;
+  if (*end != '\0' || !std::isfinite(d)) return std::nullopt;
   return d;
 }
 
@@ -64,21 +70,56 @@ std::string FormatNumber(double v) {
   return os.str();
 }
 
-void Flatten(const YAML::Node& node, const std::string& prefix, const std::string& origin,
-             std::map<std::string, std::string>* out, Status* status) {
-  if (!status->ok()) return;
+// Limits on a YAML document, far above any config (ecps has ~100 keys,
+// nested 4 deep) and far below what hurts: yaml-cpp keeps an alias as a
+// reference to its anchor, so a few hundred bytes of nested aliases stand
+// for billions of nodes, and it is the walk below that would expand them.
+constexpr size_t kMaxYamlBytes = 1 << 20;
+constexpr int kMaxYamlDepth = 32;
+constexpr size_t kMaxYamlNodes = 100000;
+
+const char* NodeKind(const YAML::Node& node) {
+  if (node.IsSequence()) return "a sequence";
+  if (node.IsMap()) return "a mapping";
+  if (node.IsNull()) return "empty";
+  return "a scalar";
+}
+
+struct FlattenState {
+  std::string origin;
+  std::map<std::string, std::string>* out;
+  size_t nodes = 0;
+  Status status = OkStatus();
+};
+
+void Flatten(const YAML::Node& node, const std::string& prefix, int depth, FlattenState* st) {
+  if (!st->status.ok()) return;
+  auto fail = [&](const YAML::Node& at, auto&&... what) {
+    st->status = InvalidArgument(st->origin, ":", at.Mark().line + 1, ": ", what...);
+  };
+  if (++st->nodes > kMaxYamlNodes)
+    return fail(node, "more than ", kMaxYamlNodes,
+                " YAML nodes (aliases expand to copies of their anchor); a config has a few "
+                "hundred");
+  if (depth > kMaxYamlDepth)
+    return fail(node, "key '", prefix, "' is nested more than ", kMaxYamlDepth, " levels deep");
   if (node.IsMap()) {
     for (const auto& kv : node) {
-      std::string key = kv.first.as<std::string>();
-      Flatten(kv.second, prefix.empty() ? key : prefix + "." + key, origin, out, status);
+      // A complex key (`? [a, b]`) or an empty one names no config key; its
+      // text would be an exception thrown out of here.
+      if (!kv.first.IsScalar())
+        return fail(kv.first, "a key ", prefix.empty() ? "" : "under '" + prefix + "' ", "is ",
+                    NodeKind(kv.first), "; config keys are plain names");
+      const std::string key = kv.first.Scalar();
+      Flatten(kv.second, prefix.empty() ? key : prefix + "." + key, depth + 1, st);
+      if (!st->status.ok()) return;
     }
   } else if (node.IsScalar()) {
-    (*out)[prefix] = node.Scalar();
+    (*st->out)[prefix] = node.Scalar();
   } else if (node.IsNull()) {
-    (*out)[prefix] = "";
+    (*st->out)[prefix] = "";
   } else {
-    *status = InvalidArgument(origin, ":", node.Mark().line + 1, ": key '", prefix,
-                              "' must be a scalar or a mapping");
+    fail(node, "key '", prefix, "' must be a scalar or a mapping");
   }
 }
 
@@ -141,14 +182,14 @@ Status CheckParamValue(const ParamSpec& spec, const std::string& value) {
   switch (spec.type) {
     case ParamType::kInt: {
       auto v = ParseInt(value);
-      if (!v) return bad("an integer");
+      if (!v) return bad("an integer (within the 64-bit range)");
       if (*v < spec.min || *v > spec.max)
         return bad(absl::StrCat("in [", FormatNumber(spec.min), ", ", FormatNumber(spec.max), "]"));
       return OkStatus();
     }
     case ParamType::kFloat: {
       auto v = ParseFloat(value);
-      if (!v) return bad("a number");
+      if (!v) return bad("a finite number");
       if (*v < spec.min || *v > spec.max)
         return bad(absl::StrCat("in [", FormatNumber(spec.min), ", ", FormatNumber(spec.max), "]"));
       return OkStatus();
@@ -271,18 +312,24 @@ std::string NestedYaml(const std::map<std::string, std::string>& flat) {
 
 StatusOr<std::map<std::string, std::string>> FlattenYaml(const std::string& text,
                                                          const std::string& origin) {
-  YAML::Node root;
+  if (text.size() > kMaxYamlBytes)
+    return InvalidArgument(origin, ": ", text.size(), " bytes; a config may have at most ",
+                           kMaxYamlBytes, " bytes");
+  std::map<std::string, std::string> out;
+  FlattenState st{origin, &out};
   try {
-    root = YAML::Load(text);
+    // yaml-cpp's parser refuses nesting beyond its own depth guard with a
+    // ParserException (caught below), before the walk's limits apply.
+    YAML::Node root = YAML::Load(text);
+    if (root.IsNull()) return out;
+    if (!root.IsMap()) return InvalidArgument(origin, ": top level must be a mapping");
+    Flatten(root, "", 0, &st);
   } catch (const YAML::Exception& e) {
     return InvalidArgument(origin, ":", e.mark.line + 1, ":", e.mark.column + 1, ": ", e.msg);
+  } catch (const std::exception& e) {
+    return InvalidArgument(origin, ": unreadable YAML: ", e.what());
   }
-  std::map<std::string, std::string> out;
-  if (root.IsNull()) return out;
-  if (!root.IsMap()) return InvalidArgument(origin, ": top level must be a mapping");
-  Status st = OkStatus();
-  Flatten(root, "", origin, &out, &st);
-  RETURN_IF_ERROR(st);
+  RETURN_IF_ERROR(st.status);
   return out;
 }
 

@@ -89,7 +89,11 @@ class ParamSet {
 };
 
 // Parses a YAML document into dotted key -> scalar text. Sequences are not
-// allowed (no config key takes one). Errors name `origin` and the line.
+// allowed (no config key takes one), nor complex or empty keys (`? [a, b]`).
+// Limits (InvalidArgument naming them): 1 MiB of text, 32 levels of nesting,
+// 100,000 nodes counted with every alias expanded (an alias "bomb" of a few
+// hundred bytes stands for billions). Never throws. Errors name `origin` and
+// the line.
 StatusOr<std::map<std::string, std::string>> FlattenYaml(const std::string& text,
                                                          const std::string& origin);
 
@@ -97,7 +101,10 @@ StatusOr<std::map<std::string, std::string>> FlattenYaml(const std::string& text
 // FlattenYaml).
 std::string NestedYaml(const std::map<std::string, std::string>& flat);
 
-// Validates a textual value against a spec (shared by ParamSet::Set).
+// Validates a textual value against a spec (shared by ParamSet::Set): an int
+// is a 64-bit integer (or an integral float such as 1e6) within the bounds, a
+// float a finite number within them (nan and inf are refused for every float
+// key, whatever its bounds).
 Status CheckParamValue(const ParamSpec& spec, const std::string& value);
 
 }  // namespace ecps

@@ -12,6 +12,7 @@
 #include "embedding/row_store.h"
 #include "scheduler/checkpoint_manifest.h"
 #include "worker/checkpoint.h"
+#include "worker/train_config.h"
 
 namespace ecps::tools {
 namespace {
@@ -25,9 +26,16 @@ bool StartsWith(const std::string& bytes, const char* magic, size_t n) {
 }
 
 // The sparse optimizer a run used, from its effective config (YAML): a row
-// store blob loads only into a store of the same optimizer kind.
+// store blob loads only into a store of the same optimizer kind. The config
+// is checked as `ecps train` checks a config file (FlattenYaml's limits, every
+// known key's type and bounds: a crafted section with `? [a, b]`, an alias
+// bomb or optimizer.eps=nan is a problem named here, not a crash). Keys this
+// build does not know (a removed one) are left alone, as --resume does.
 StatusOr<SparseOptimizerKind> OptimizerOf(const std::string& yaml, const std::string& origin) {
   ASSIGN_OR_RETURN(auto flat, FlattenYaml(yaml, origin));
+  for (const auto& [key, value] : flat)
+    if (const ParamSpec* spec = TrainConfigSchema().Find(key))
+      RETURN_IF_ERROR(Annotate(CheckParamValue(*spec, value), origin));
   auto it = flat.find("optimizer.sparse");
   if (it == flat.end()) return DataLoss(origin, " names no optimizer.sparse");
   return ParseSparseOptimizer(it->second);

@@ -213,6 +213,10 @@ int RunTrain(const std::vector<std::string>& args) {
     return kExitOk;
   }
 
+  for (const auto& [flag, value] : {std::pair<const char*, int>{"servers", servers},
+                                    std::pair<const char*, int>{"workers", workers}})
+    if (vm.count(flag) && value < 1)
+      return Fail(InvalidArgument("--", flag, " ", value, ": must be at least 1"));
   if (servers > 0) sets.push_back("cluster.servers=" + std::to_string(servers));
   if (workers > 0) sets.push_back("cluster.workers=" + std::to_string(workers));
   auto cfg = LoadTrainConfig(config, sets);

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "tests/cli/bench_test_util.h"
+#include "worker/checkpoint.h"
 
 namespace ecps::bench::testing {
 namespace {
@@ -164,6 +165,43 @@ TEST(CheckpointCliTest, SingleProcessCheckpointVerifiesAndDamageIsNamed) {
   CliResult r = RunEcps({"checkpoint", "verify", run + "/last.ckpt"}, run);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find(run + "/last.ckpt"), std::string::npos) << r.err;
+}
+
+// Issue 14 item 5: a crafted config section (valid checksums) aborted
+// `checkpoint verify`; it is checked as a config file is, and named.
+TEST(CheckpointCliTest, CraftedConfigSectionIsAProblemNamedNotACrash) {
+  const std::string run = Train(/*cluster=*/false);
+  ASSERT_FALSE(run.empty());
+  auto intact = CheckpointReader::Open(run + "/last.ckpt");
+  ASSERT_TRUE(intact.ok()) << intact.status();
+  const std::string conf(*intact->Get("CONF"));
+  std::string bomb = "a0: &a0 {x: 1, y: 2}\n";
+  for (int i = 1; i <= 9; ++i) {
+    bomb += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " {";
+    for (int j = 0; j < 10; ++j)
+      bomb += (j ? ", k" : "k") + std::to_string(j) + ": *a" + std::to_string(i - 1);
+    bomb += "}\n";
+  }
+  struct Case {
+    std::string conf, expect;
+  };
+  std::string nan_eps = conf;
+  const size_t at = nan_eps.find("eps: ");
+  ASSERT_NE(at, std::string::npos) << conf;
+  nan_eps.replace(at, nan_eps.find('\n', at) - at, "eps: nan");
+  for (const Case& c : {Case{"? [a, b]\n: 1\n", "config keys are plain names"},
+                        Case{bomb, "more than 100000 YAML nodes"},
+                        Case{nan_eps, "config key 'optimizer.eps': value 'nan'"}}) {
+    CheckpointWriter w;
+    for (const auto& [tag, payload] : intact->sections())
+      w.Add(tag, tag == "CONF" ? c.conf : payload);
+    ASSERT_TRUE(w.Write(run + "/crafted.ckpt").ok());
+    CliResult r = RunEcps({"checkpoint", "verify", run + "/crafted.ckpt"}, run);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("checkpoint '" + run + "/crafted.ckpt' (CONF)"), std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << r.err;
+  }
 }
 
 TEST(CheckpointCliUsageTest, MissingOrForeignFilesAndBadUsageExitTwo) {

@@ -1,6 +1,7 @@
 // The `ecps train` command line as a user runs it: exit codes, errors that
 // name the key, and cluster runs selected by a config key.
 #include <gtest/gtest.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -91,6 +92,55 @@ TEST(TrainCliTest, MissingSplitIsReportedAsNotAvailable) {
   EXPECT_TRUE(j["test_auc"].is_number());
 }
 
+// Issue 14 items 3 and 7: nan passed every bounds check (budget=nan trained
+// an uncompressed table, eps=nan a NaN loss with exit 0), `--config DIR` ran
+// the defaults, a negative --servers was ignored.
+TEST(TrainCliTest, NonFiniteValuesDirectoriesAndNegativeCountsAreRefused) {
+  const std::string dir = FreshDir();
+  for (const char* set : {"embedding.budget=nan", "optimizer.eps=nan", "optimizer.sparse_lr=nan",
+                          "optimizer.lr=inf", "embedding.budget=-inf"}) {
+    CliResult r = RunEcps({"train", "--print-config", "--set", set}, dir);
+    EXPECT_EQ(r.exit_code, 2) << set << ": " << r.err;
+    const std::string key = std::string(set).substr(0, std::string(set).find('='));
+    EXPECT_NE(r.err.find("--set: config key '" + key + "'"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("is not a finite number"), std::string::npos) << r.err;
+  }
+  std::ofstream(dir + "/nan.yaml") << "optimizer:\n  eps: .nan\n";
+  CliResult r = RunEcps({"train", "--print-config", "--config", dir + "/nan.yaml"}, dir);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find(dir + "/nan.yaml: config key 'optimizer.eps'"), std::string::npos) << r.err;
+  r = RunEcps({"train", "--print-config", "--set", "embedding.method=hash", "--set",
+               "embedding.params.per_field=true", "--set", "train.max_steps=-5"},
+              dir);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("train.max_steps"), std::string::npos) << r.err;
+
+  r = RunEcps({"train", "--print-config", "--config", dir}, dir);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("is a directory"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+
+  std::ofstream(dir + "/complex.yaml") << "train:\n  ? [a, b]\n  : 1\n";
+  r = RunEcps({"train", "--print-config", "--config", dir + "/complex.yaml"}, dir);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find(dir + "/complex.yaml:2:"), std::string::npos) << r.err;
+
+  for (const char* flag : {"--servers", "--workers"}) {
+    r = RunEcps({"train", "--print-config", flag, "-1"}, dir);
+    EXPECT_EQ(r.exit_code, 2) << flag << ": " << r.err;
+    EXPECT_NE(r.err.find(std::string(flag) + " -1"), std::string::npos) << r.err;
+  }
+  // Unsigned flags of the other commands: boost wrapped "-5" to 1.8e19.
+  r = RunEcps({"gen-data", "--rows", "-5", "--out", dir + "/g.txt"}, dir);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--rows"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/g.txt"));
+  r = RunEcps({"gen-data", "--rows", "99999999999999999999999", "--out", dir + "/g.txt"}, dir);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  r = RunEcps({"gen-data", "--rows=-5", "--out", dir + "/g.txt"}, dir);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+}
+
 // Issue 14 item 1: two jobs on one output.dir exited 0 with each other's
 // results. The second is refused before it reads or generates any data,
 // naming the job that holds the directory; --role scheduler likewise.
@@ -110,6 +160,9 @@ TEST(TrainCliTest, SecondJobOnOneOutputDirIsRefusedNamingTheHolder) {
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find(holder), std::string::npos) << r.err;
   args.pop_back();
+  // Processes started with --role authenticate with a job token (the
+  // launcher's; docs/security.md): the refusal must come before the job runs.
+  ::setenv("ECPS_JOB_TOKEN", "0123456789abcdef0123456789abcdef", 1);
   for (const char* a : {"--role", "scheduler", "--scheduler", "tcp://127.0.0.1:0"})
     args.push_back(a);
   r = RunEcps(args, dir);
