@@ -25,8 +25,11 @@
 // Because rows are addressed by (table, row), any method's state can be
 // sharded over servers row by row; that is how ps/ scales every method.
 //
-// Thread-safety: Encode/Decode/DecodeBackward are const-like and may be called
-// concurrently on different batches; Init, BeginStage, AfterStep, Load are not.
+// Thread-safety: Encode, and Decode of evaluation plans, are const and may be
+// called concurrently on different batches. Training-plan Decode and
+// DecodeBackward are called by one thread, once per training step and in step
+// order on every worker (a method holding WorkerSums makes its collective
+// calls there). Init, BeginStage, AfterStep, Load are not concurrent.
 #pragma once
 
 #include <cstdint>
@@ -64,6 +67,20 @@ struct CompressorContext {
   // step follows it: Adam moves a row element by about lr per step, and the
   // step has to be fine enough for that (docs/results.md, "INT8").
   double sparse_lr = 0;
+};
+
+// Sums over the training workers, for a method whose decoder needs the
+// global batch (DHE's synchronised BatchNorm). The trainer adapts its workers'
+// collective (comm/collective.h; compressors/ does not depend on comm/).
+// Every worker calls AllreduceSum in the same order with the same sizes (the
+// collective contract): a method calls it only in training-plan Decode and
+// DecodeBackward, which every worker runs once per training step.
+class WorkerSums {
+ public:
+  virtual ~WorkerSums() = default;
+  virtual int size() const = 0;
+  // data <- its elementwise sum over the workers.
+  virtual Status AllreduceSum(std::span<double> data) = 0;
 };
 
 class Compressor {
@@ -133,6 +150,12 @@ class Compressor {
   // every worker's replica makes the same calls; only worker 0's writes reach
   // the servers.
   virtual void AttachRows(RowAccess* rows) {}
+  // The sums over the training workers (not owned; null or never called: one
+  // worker), given by the trainer after Init() on every worker of every
+  // launch mode. A method that keeps it makes its collective calls only in
+  // training-plan Decode/DecodeBackward and reports a failed one from
+  // AfterStep() of the same step (Decode returns nothing).
+  virtual void AttachWorkers(WorkerSums* workers) {}
   // Called before stage `index` (> 0) starts, while the store still holds the
   // previous stage's rows (the best checkpoint of the previous stage). May
   // replace Tables() (reshape); if it does, the store is re-created with the

@@ -17,6 +17,11 @@ struct StageSpec {
   // Rows re-initialised from the run's seed, i.e. the very same initial values
   // as stage 0 (PEP's lottery-ticket rewinding, §2.24).
   bool reinit_rows = false;
+  // The stage continues the previous stage's position in the training data
+  // (epoch and step) instead of starting a new pass, so train.epochs bounds
+  // the continuing stages together (CCE's clusterings within one epoch). A
+  // continuing stage that finds the data spent is not run, nor any after it.
+  bool continue_data = false;
 };
 
 }  // namespace ecps

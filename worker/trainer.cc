@@ -131,6 +131,19 @@ Status Trainer::Init() {
   ctx.sparse_lr = so.lr;
   RETURN_IF_ERROR(Annotate(embedding_->Init(ctx, config_.method_params),
                            absl::StrCat("method '", config_.method(), "'")));
+  if (env_.workers != nullptr) {
+    // The method's sums over the workers (DHE's synchronised BatchNorm).
+    struct Sums final : WorkerSums {
+      explicit Sums(comm::Collective* c) : c(c) {}
+      int size() const override { return c->size(); }
+      Status AllreduceSum(std::span<double> data) override {
+        return Annotate(c->AllreduceSum(data), "method all-reduce");
+      }
+      comm::Collective* c;
+    };
+    method_sums_ = std::make_unique<Sums>(env_.workers);
+    embedding_->compressor().AttachWorkers(method_sums_.get());
+  }
   state_.stage_seconds.assign(embedding_->compressor().Stages().size(), 0.0);
   state_.transition_seconds.assign(embedding_->compressor().Stages().size(), 0.0);
   dense_opt_config_ = oc;
@@ -351,8 +364,11 @@ Status Trainer::RunStage(int stage) {
   const StageSpec spec = embedding_->compressor().Stages()[stage];
   stage_spec_ = spec;
   stage_complete_ = false;
-  const int64_t total =
-      max_steps > 0 ? std::min(max_steps, epochs * per_epoch) : epochs * per_epoch;
+  // The steps left from where the data stands (a resumed or continuing stage
+  // starts past the first epoch's beginning).
+  const int64_t left =
+      std::max<int64_t>(0, (epochs - state_.epoch) * per_epoch - state_.step_in_epoch);
+  const int64_t total = max_steps > 0 ? std::min(max_steps - state_.stage_step, left) : left;
   Progress progress(Progress::ParseMode(p.GetString("output.progress")),
                     absl::StrCat("[", spec.name, "]"), total, batch_size_);
   auto stage_start = Clock::now();
@@ -451,6 +467,16 @@ StatusOr<nlohmann::json> Trainer::Run(bool resume) {
     // The coordinator decides what runs next; every worker gets one answer.
     ASSIGN_OR_RETURN(int32_t next_stage, NextStage(num_stages));
     if (next_stage >= num_stages) break;
+    if (embedding_->compressor().Stages()[next_stage].continue_data &&
+        state_.epoch >= config_.params.GetInt("train.epochs")) {
+      // Every worker holds the same position: all of them stop here.
+      ECPS_LOG_INFO(
+          "stage '{}' and the {} after it not run: it continues the data, and "
+          "train.epochs={} is spent",
+          embedding_->compressor().Stages()[next_stage].name, num_stages - next_stage - 1,
+          config_.params.GetInt("train.epochs"));
+      break;
+    }
     // The next stage starts from this stage's best checkpoint (docs/methods.md §1.9).
     RETURN_IF_ERROR(LoadCheckpoint("best", /*restore_state=*/false));
     state_.stage = next_stage;
@@ -471,7 +497,8 @@ StatusOr<nlohmann::json> Trainer::Run(bool resume) {
       state_.opt_step = 0;
     }
     RETURN_IF_ERROR(SyncWorkers("optimizer reset"));
-    state_.epoch = state_.step_in_epoch = state_.stage_step = 0;
+    state_.stage_step = 0;
+    if (!next.continue_data) state_.epoch = state_.step_in_epoch = 0;
     state_.best_val_auc = -1;
     state_.evals_since_best = 0;
     state_.stage_done = false;
@@ -525,6 +552,7 @@ nlohmann::json Trainer::Results(const EvalResult& val, const EvalResult& test, d
   double total_time = 0;
   for (size_t i = 0; i < specs.size(); ++i) {
     stages.push_back({{"name", specs[i].name},
+                      {"run", static_cast<int>(i) <= state_.stage},
                       {"seconds", state_.stage_seconds[i]},
                       {"transition_seconds", state_.transition_seconds[i]}});
     total_time += state_.stage_seconds[i];

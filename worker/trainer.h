@@ -156,6 +156,8 @@ class Trainer {
   StageSpec stage_spec_;         // the stage being run
   bool stage_complete_ = false;  // the method ended the current stage
   std::unique_ptr<EmbeddingLayer> embedding_;
+  // env_.workers as the method's WorkerSums (null for one worker).
+  std::unique_ptr<WorkerSums> method_sums_;
   int batch_size_ = 0;
   int num_fields_ = 0, num_dense_ = 0, dim_ = 0;
   State state_;

@@ -51,9 +51,10 @@ int64_t HashValue(double projection, double offset, double r) {
 
 ParamSchema DedupEmbedding::Schema() {
   ParamSchema s;
-  s.Int("block_rows", 10240, 1, int64_t{1} << 32,
-        "rows per block R_b (CODE: 10,000; a multiple of cluster.virtual_shards lets every "
-        "server copy and compare its own rows)");
+  s.Int("block_rows", 0, 0, int64_t{1} << 32,
+        "rows per block R_b; 0 = from the table: about 3,298 blocks (Criteo's count at CODE's "
+        "block size), a multiple of 64, at least 64 (10,240 on Criteo); a multiple of "
+        "cluster.virtual_shards lets every server copy and compare its own rows");
   s.Int("bands", 90, 1, 1024, "L2LSH bands l, one hash function each (k = 1)");
   s.Float("r", 0.09, 1e-12, 1e12, "L2LSH bucket width: h = ceil((a·v + b) / r), b ~ U[0, r)");
   s.Int("lsh_threshold", 0, 0, 1024,
@@ -72,6 +73,7 @@ Status DedupEmbedding::Init(const CompressorContext& ctx, const ParamSet& params
   space_ = ctx.space;
   init_bound_ = method_internal::InitBound(space_);
   block_rows_ = static_cast<uint64_t>(params.GetInt("block_rows"));
+  if (block_rows_ == 0) block_rows_ = AutoBlockRows(space_.total());
   bands_ = static_cast<int>(params.GetInt("bands"));
   r_ = params.GetFloat("r");
   lsh_threshold_ = static_cast<int>(params.GetInt("lsh_threshold"));
@@ -100,6 +102,18 @@ Status DedupEmbedding::Init(const CompressorContext& ctx, const ParamSet& params
   kept_ids_.clear();
   stats_ = Stats{};
   return OkStatus();
+}
+
+uint64_t DedupEmbedding::AutoBlockRows(uint64_t rows) {
+  // A fixed block size would leave a small table with a handful of blocks
+  // (10,240 rows on a 130k-row table: 13 blocks, too coarse to map any at 50%) and a
+  // huge one with a block map larger than needed; a fixed block count keeps
+  // the granularity of CODE's Criteo run (3,298 blocks) at every size. The
+  // multiple of 64 is the default cluster.virtual_shards (each server then
+  // copies and compares its own rows).
+  constexpr uint64_t kBlocks = 3298, kAlign = 64;
+  const uint64_t units = (rows + kBlocks * kAlign / 2) / (kBlocks * kAlign);
+  return std::max<uint64_t>(1, units) * kAlign;
 }
 
 uint64_t DedupEmbedding::BlockRows(uint64_t b) const {

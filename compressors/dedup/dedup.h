@@ -94,6 +94,8 @@ class DedupEmbedding final : public method_internal::OneTableMethod {
   Status LoadState(const std::string& blob) override;
 
   uint64_t block_rows() const { return block_rows_; }
+  // The default R_b (block_rows = 0) for a table of `rows` rows.
+  static uint64_t AutoBlockRows(uint64_t rows);
   uint64_t num_blocks() const { return n_blocks_; }
   // Blocks the budget asks to be mapped (the stop rule).
   uint64_t needed() const { return needed_; }

@@ -38,11 +38,18 @@ ParamSchema CceEmbedding::Schema() {
         "hashed row (must divide embedding.dim)");
   s.Int("rows", 0, 0, int64_t{1} << 31,
         "rows per column of each compressed field's two tables (0 = from the budget)");
-  s.Int("clusterings", 7, 0, 1000,
-        "number of clusterings: the stage plan is train, then one stage per clustering");
-  s.Int("stage_evals", 0, 0, 1000000,
+  s.Int("clusterings", 3, 0, 1000,
+        "number of clusterings: the stage plan is train, then one stage per clustering (the "
+        "reference: 7, after each of its first 7 of 10 epochs)");
+  s.Int("stage_evals", 1, 0, 1000000,
         "a stage that a clustering follows ends after this many evaluations (0 = when the "
         "trainer ends it: train.epochs, train.max_steps or early stopping)");
+  s.String("schedule", "continue",
+           "continue: the stages share one pass over the data (train.epochs bounds them "
+           "together; with the defaults a clustering at each of the first epoch's evaluations); "
+           "epochs: every stage is its own run of train.epochs (the reference's, with "
+           "stage_evals=0)",
+           {"continue", "epochs"});
   s.Int("kmeans_iters", 100, 1, 100000, "k-means iterations per clustering of a column");
   s.Int("sample_factor", 200, 1, 1000000,
         "k-means runs on at most sample_factor * k_f sampled features of the field");
@@ -76,6 +83,7 @@ Status CceEmbedding::Init(const CompressorContext& ctx, const ParamSet& params) 
   width_ = d / chunks_;
   clusterings_ = static_cast<int>(params.GetInt("clusterings"));
   stage_evals_ = static_cast<int>(params.GetInt("stage_evals"));
+  continue_data_ = params.GetString("schedule") == "continue";
   kmeans_iters_ = static_cast<int>(params.GetInt("kmeans_iters"));
   sample_factor_ = static_cast<int>(params.GetInt("sample_factor"));
   const uint64_t fixed_rows = static_cast<uint64_t>(params.GetInt("rows"));
@@ -233,7 +241,11 @@ std::vector<RowTableSpec> CceEmbedding::Tables() const {
 
 std::vector<StageSpec> CceEmbedding::Stages() const {
   std::vector<StageSpec> s = {StageSpec{"train"}};
-  for (int j = 1; j <= clusterings_; ++j) s.push_back(StageSpec{absl::StrCat("cluster_", j)});
+  for (int j = 1; j <= clusterings_; ++j) {
+    StageSpec spec{absl::StrCat("cluster_", j)};
+    spec.continue_data = continue_data_;
+    s.push_back(spec);
+  }
   return s;
 }
 

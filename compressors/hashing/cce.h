@@ -115,7 +115,8 @@ class CceEmbedding final : public Compressor {
   uint64_t seed_ = 0;
   double init_bound_ = 0;
   int chunks_ = 4, width_ = 4;
-  int clusterings_ = 7, stage_evals_ = 0, kmeans_iters_ = 100, sample_factor_ = 200;
+  int clusterings_ = 3, stage_evals_ = 1, kmeans_iters_ = 100, sample_factor_ = 200;
+  bool continue_data_ = true;       // schedule=continue: the stages share one pass
   std::vector<uint64_t> k_;         // per field; 0 = full
   std::vector<uint64_t> off_;       // per field: first row in T0/T1 or E
   std::vector<int> bits_;           // per field: bits per code

@@ -26,10 +26,11 @@ constexpr double kTwoPi = 6.283185307179586;
 
 // Floats of one field's block of plan.saved for n keys: the encodings (n·k),
 // then per layer xhat (n·h), the Mish output (n·h) and the mean, variance and
-// 1/sqrt(var + eps) used (3h).
+// 1/sqrt(var + eps) used (3h), and last the count the batch statistics are
+// over (n, or the global batch's keys of the field with SyncBN).
 size_t SavedFloats(int k, int layers, int n, int h) {
   return static_cast<size_t>(n) * k +
-         static_cast<size_t>(layers) * (2 * static_cast<size_t>(n) * h + 3 * h);
+         static_cast<size_t>(layers) * (2 * static_cast<size_t>(n) * h + 3 * h) + 1;
 }
 size_t LayerBase(int k, int n, int h, int l) {
   return static_cast<size_t>(n) * k +
@@ -150,6 +151,10 @@ ParamSchema DheEmbedding::Schema() {
   s.Int("width", 0, 0, 1 << 20, "h for every DHE field; 0 solves it from the budget");
   s.Int("threshold", 0, 0, int64_t{1} << 40,
         "fields with cardinality <= threshold keep a full table (CODE's threshold)");
+  s.Bool("sync_bn", true,
+         "SyncBN: with several workers, BatchNorm's training statistics (and the two sums of its "
+         "backward) are all-reduced, so every worker normalises by the global batch's, as one "
+         "process does; false: each worker's own share (DDP without SyncBN)");
   return s;
 }
 
@@ -183,6 +188,11 @@ Status DheEmbedding::Init(const CompressorContext& ctx, const ParamSet& params) 
   layers_ = static_cast<int>(params.GetInt("layers"));
   gaussian_ = params.GetString("dist") == "gaussian";
   init_ = params.GetString("init");
+  sync_bn_ = params.GetBool("sync_bn");
+  {
+    MutexLock l(&sync_mu_);
+    sync_error_ = OkStatus();
+  }
   if (gaussian_ && k_ % 2 != 0)
     return InvalidArgument(kName, ": embedding.params.num_hash must be even with dist=gaussian ",
                            "(Box-Muller draws normals from hash pairs), got ", k_);
@@ -449,8 +459,28 @@ void DheEmbedding::Encodings(int f, std::span<const uint32_t> ids, float* u) con
   EncodeField(f, ids.data(), 1, static_cast<int>(ids.size()), u);
 }
 
+bool DheEmbedding::Synced(const LookupPlan& plan) const {
+  return plan.training && sync_bn_ && workers_ != nullptr && workers_->size() > 1;
+}
+
+bool DheEmbedding::SumOverWorkers(std::span<double> data) const {
+  MutexLock l(&sync_mu_);
+  if (!sync_error_.ok()) return false;
+  const Status st = workers_->AllreduceSum(data);
+  if (st.ok()) return true;
+  sync_error_ = Annotate(st, "dhe: SyncBN all-reduce of the BatchNorm statistics");
+  return false;
+}
+
+Status DheEmbedding::AfterStep(int64_t step) {
+  MutexLock l(&sync_mu_);
+  Status st = sync_error_;
+  sync_error_ = OkStatus();
+  return st;
+}
+
 void DheEmbedding::ForwardField(int f, const uint32_t* keys, int n, bool training, bool keep,
-                                float* saved, float* out) const {
+                                bool synced, float* saved, float* out) const {
   const int nf = space_.num_fields();
   const int d = space_.dim;
   const int h = width_[f];
@@ -460,7 +490,8 @@ void DheEmbedding::ForwardField(int f, const uint32_t* keys, int n, bool trainin
   const float* rs = buffers_.data() + buffer_off_[f];
   const float* in = u;
   int in_w = k_;
-  std::vector<double> s1(h), s2(h);
+  std::vector<double> s1(h), s2(h), global(synced ? 2 * static_cast<size_t>(h) + 1 : 0);
+  double count = n;
   for (int l = 0; l < layers_; ++l) {
     const float* w = p;
     const float* bias = w + static_cast<size_t>(h) * in_w;
@@ -495,6 +526,24 @@ void DheEmbedding::ForwardField(int f, const uint32_t* keys, int n, bool trainin
         }
       }
       for (int c = 0; c < h; ++c) var[c] = static_cast<float>(s2[c] / n);
+      if (synced) {
+        // SyncBN: the global batch's mean and biased variance from every
+        // worker's count n_i, sum S_i and squared deviations M2_i:
+        // M2 = Σ (M2_i + S_i²/n_i) − S²/N, exact in double up to rounding.
+        for (int c = 0; c < h; ++c) {
+          global[c] = s1[c];
+          global[h + c] = s2[c] + s1[c] * s1[c] / n;
+        }
+        global[2 * static_cast<size_t>(h)] = n;
+        if (SumOverWorkers(global)) {
+          count = global[2 * static_cast<size_t>(h)];
+          for (int c = 0; c < h; ++c) {
+            const double sum = global[c];
+            mean[c] = static_cast<float>(sum / count);
+            var[c] = static_cast<float>(std::max(0.0, global[h + c] - sum * sum / count) / count);
+          }
+        }
+      }
     } else {
       std::memcpy(mean, rs + 2 * static_cast<size_t>(l) * h, h * sizeof(float));
       std::memcpy(var, rs + (2 * static_cast<size_t>(l) + 1) * h, h * sizeof(float));
@@ -520,6 +569,7 @@ void DheEmbedding::ForwardField(int f, const uint32_t* keys, int n, bool trainin
   for (int j = 0; j < n; ++j)
     std::memcpy(o + static_cast<size_t>(j) * ld, b_out, d * sizeof(float));
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, d, h, 1.0f, in, h, w_out, h, 1.0f, o, ld);
+  if (keep) saved[SavedFloats(k_, layers_, n, h) - 1] = static_cast<float>(count);
 }
 
 void DheEmbedding::Decode(const LookupPlan& plan, const FetchedRows& rows, float* out) const {
@@ -547,7 +597,7 @@ void DheEmbedding::Decode(const LookupPlan& plan, const FetchedRows& rows, float
     for (int f = 0; f < nf; ++f) {
       const int nk = FieldKeys(n, nf, f);
       if (width_[f] != 0 && nk > 0)
-        ForwardField(f, plan.aux_index.data(), nk, false, false, plan.saved.data(), out);
+        ForwardField(f, plan.aux_index.data(), nk, false, false, false, plan.saved.data(), out);
     }
     return;
   }
@@ -555,17 +605,21 @@ void DheEmbedding::Decode(const LookupPlan& plan, const FetchedRows& rows, float
   for (int f = 0; f < nf; ++f)
     if (width_[f] != 0) total += SavedFloats(k_, layers_, FieldKeys(n, nf, f), width_[f]);
   plan.saved.resize(total);
+  // With SyncBN every worker all-reduces per DHE field and layer in field
+  // order; the trainer's equal shares give every worker the same keys per
+  // field, so the calls match.
+  const bool synced = Synced(plan);
   size_t off = 0;
   for (int f = 0; f < nf; ++f) {
     if (width_[f] == 0) continue;
     const int nk = FieldKeys(n, nf, f);
     if (nk > 0)
-      ForwardField(f, plan.aux_index.data(), nk, true, true, plan.saved.data() + off, out);
+      ForwardField(f, plan.aux_index.data(), nk, true, true, synced, plan.saved.data() + off, out);
     off += SavedFloats(k_, layers_, nk, width_[f]);
   }
 }
 
-void DheEmbedding::BackwardField(int f, int n, bool training, const float* saved,
+void DheEmbedding::BackwardField(int f, int n, bool training, bool synced, const float* saved,
                                  const float* grad_out) {
   const int nf = space_.num_fields();
   const int d = space_.dim;
@@ -600,6 +654,9 @@ void DheEmbedding::BackwardField(int f, int n, bool training, const float* saved
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, h, d, 1.0f, dout, ld, w_out, h, 0.0f,
               d_act_.data(), h);
   std::vector<float> s1(h), s2(h);
+  std::vector<double> global(synced ? 2 * static_cast<size_t>(h) : 0);
+  // The keys the batch statistics are over (the global batch's with SyncBN).
+  const float count = training ? saved[SavedFloats(k_, layers_, n, h) - 1] : 0.0f;
   for (int l = layers_ - 1; l >= 0; --l) {
     const float* xhat = saved + LayerBase(k_, n, h, l);
     const float* inv = xhat + 2 * static_cast<size_t>(n) * h + 2 * h;
@@ -626,8 +683,20 @@ void DheEmbedding::BackwardField(int f, int n, bool training, const float* saved
       }
     }
     if (training) {
-      // dZ = inv/n · (n·dXhat − Σ dXhat − xhat·Σ dXhat·xhat)
-      const float inv_n = 1.0f / static_cast<float>(n);
+      if (synced) {
+        // SyncBN: the sums over the global batch.
+        for (int c = 0; c < h; ++c) {
+          global[c] = s1[c];
+          global[h + c] = s2[c];
+        }
+        if (SumOverWorkers(global))
+          for (int c = 0; c < h; ++c) {
+            s1[c] = static_cast<float>(global[c]);
+            s2[c] = static_cast<float>(global[h + c]);
+          }
+      }
+      // dZ = inv/N · (N·dXhat − Σ dXhat − xhat·Σ dXhat·xhat), N = count
+      const float inv_n = 1.0f / count;
       for (int j = 0; j < n; ++j) {
         const size_t r = static_cast<size_t>(j) * h;
         for (int c = 0; c < h; ++c)
@@ -652,7 +721,7 @@ void DheEmbedding::BackwardField(int f, int n, bool training, const float* saved
   if (training) {
     // Running statistics: (1 − m)·r + m·batch, the variance unbiased.
     float* rs = buffers_.data() + buffer_off_[f];
-    const float unbias = n > 1 ? static_cast<float>(n) / static_cast<float>(n - 1) : 1.0f;
+    const float unbias = count > 1 ? count / (count - 1.0f) : 1.0f;
     for (int l = 0; l < layers_; ++l) {
       const float* mean = saved + LayerBase(k_, n, h, l) + 2 * static_cast<size_t>(n) * h;
       const float* var = mean + h;
@@ -690,16 +759,18 @@ void DheEmbedding::DecodeBackward(const LookupPlan& plan, const FetchedRows& row
       const int nk = FieldKeys(n, nf, f);
       if (width_[f] == 0 || nk == 0) continue;
       eval_saved_.resize(SavedFloats(k_, layers_, nk, width_[f]));
-      ForwardField(f, plan.aux_index.data(), nk, false, true, eval_saved_.data(), eval_out_.data());
-      BackwardField(f, nk, false, eval_saved_.data(), grad_out);
+      ForwardField(f, plan.aux_index.data(), nk, false, true, false, eval_saved_.data(),
+                   eval_out_.data());
+      BackwardField(f, nk, false, false, eval_saved_.data(), grad_out);
     }
     return;
   }
+  const bool synced = Synced(plan);
   size_t off = 0;
   for (int f = 0; f < nf; ++f) {
     if (width_[f] == 0) continue;
     const int nk = FieldKeys(n, nf, f);
-    if (nk > 0) BackwardField(f, nk, true, plan.saved.data() + off, grad_out);
+    if (nk > 0) BackwardField(f, nk, true, synced, plan.saved.data() + off, grad_out);
     off += SavedFloats(k_, layers_, nk, width_[f]);
   }
 }

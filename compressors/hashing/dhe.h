@@ -15,6 +15,17 @@
 // training batches (momentum 0.1, unbiased batch variance, as PyTorch) and
 // used by evaluation decodes. BN uses eps 1e-5.
 //
+// SyncBN (sync_bn = true, the default): with the trainer's WorkerSums of W > 1
+// workers attached, a training Decode all-reduces each BN layer's per-channel
+// statistics (count, Σz and the sum of squared deviations, combined exactly)
+// before normalising, and DecodeBackward the two sums the BN backward needs
+// (Σ dx̂, Σ dx̂·x̂): every worker normalises by the global batch's statistics,
+// as PyTorch's SyncBatchNorm, and the running statistics move by them (the
+// trainer's average of DenseBuffers() is then a no-op). One all-reduce per
+// field and layer in each direction. A failed all-reduce is kept and
+// returned by AfterStep() of the same step; the step's later BN layers then
+// use their local statistics.
+//
 // DenseParams layout, DHE fields in field order, each block:
 //   for l < layers: W_l [h × in_l] (row-major, in_0 = k, else h), b_l [h],
 //                   γ_l [h], β_l [h];
@@ -47,6 +58,7 @@
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "compressors/compressor.h"
 
 namespace ecps {
@@ -58,7 +70,7 @@ class DheEmbedding final : public Compressor {
   static constexpr float kBnEps = 1e-5f;
   static constexpr float kBnMomentum = 0.1f;
   // Declared parameters: num_hash, num_buckets, layers, dist, init, solver,
-  // width, threshold.
+  // width, threshold, sync_bn.
   static ParamSchema Schema();
   static std::unique_ptr<Compressor> Create();
 
@@ -88,6 +100,9 @@ class DheEmbedding final : public Compressor {
   std::span<float> DenseParams() override { return (EnsureDense(), params_); }
   std::span<float> DenseGrads() override { return (EnsureDense(), grads_); }
   std::span<float> DenseBuffers() override { return (EnsureDense(), buffers_); }
+  void AttachWorkers(WorkerSums* workers) override { workers_ = workers; }
+  // The error of a failed SyncBN all-reduce of this step, if any.
+  Status AfterStep(int64_t step) override;
   MemoryReport Memory() const override;
   // The parameters and per-field widths, and a digest of the hash constants;
   // LoadState refuses a blob that differs from this Init's. The MLP weights
@@ -102,6 +117,7 @@ class DheEmbedding final : public Compressor {
   uint64_t num_buckets() const { return m_; }
   int layers() const { return layers_; }
   bool gaussian() const { return gaussian_; }
+  bool sync_bn() const { return sync_bn_; }
   // Field f's hash constants (empty for a full field).
   const FieldHashes& hashes(int f) const { return hashes_[f]; }
   // Offsets of field f's block in DenseParams() and DenseBuffers().
@@ -127,10 +143,16 @@ class DheEmbedding final : public Compressor {
   // One field's MLP over its n keys; `saved` is its block of plan.saved,
   // holding every layer's activations with `keep` (training plans), else two
   // alternating layer slots.
-  void ForwardField(int f, const uint32_t* keys, int n, bool training, bool keep, float* saved,
-                    float* out) const;
-  void BackwardField(int f, int n, bool training, const float* saved, const float* grad_out);
+  void ForwardField(int f, const uint32_t* keys, int n, bool training, bool keep, bool synced,
+                    float* saved, float* out) const;
+  void BackwardField(int f, int n, bool training, bool synced, const float* saved,
+                     const float* grad_out);
   uint64_t HashDigest() const;
+  // Whether a plan's BN statistics are summed over the workers.
+  bool Synced(const LookupPlan& plan) const;
+  // data <- its sum over the workers; false (and the error kept for
+  // AfterStep) when the all-reduce fails or an earlier one did this step.
+  bool SumOverWorkers(std::span<double> data) const;
   // Allocates and initialises the MLPs once per Init, on first use (thread-safe).
   void EnsureDense() const;
   void BuildDense() const;
@@ -142,6 +164,10 @@ class DheEmbedding final : public Compressor {
   int layers_ = 5;
   bool gaussian_ = false;
   std::string init_ = "xavier";
+  bool sync_bn_ = true;
+  WorkerSums* workers_ = nullptr;  // not owned
+  mutable Mutex sync_mu_;
+  mutable Status sync_error_ ABSL_GUARDED_BY(sync_mu_);
   std::vector<int> width_;  // per field; 0 = full
   std::vector<FieldHashes> hashes_;
   // Per hash constant: floor((2^64 - 1) / p), for the division-free mod p.

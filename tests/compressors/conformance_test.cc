@@ -286,11 +286,13 @@ TEST_P(ConformanceTest, EncodeDecodeShapes) {
     for (size_t t = 0; t < tables.size(); ++t) {
       ASSERT_TRUE(plan.per_key[t] >= 0 || plan.per_key[t] == kPackedRows)
           << tables[t].name << ": per_key " << plan.per_key[t];
-      if (plan.per_key[t] != kPackedRows)
+      if (plan.per_key[t] != kPackedRows) {
         ASSERT_EQ(plan.rows[t].size(), static_cast<size_t>(n) * plan.per_key[t]) << tables[t].name;
-      for (uint64_t r : plan.rows[t])
+      }
+      for (uint64_t r : plan.rows[t]) {
         ASSERT_TRUE(r == kNoRow || r < tables[t].rows)
             << tables[t].name << ": row " << r << " of " << tables[t].rows;
+      }
     }
     FetchedRows values;
     ECPS_ASSERT_OK(layer->store().Gather(plan, &values));
@@ -438,10 +440,20 @@ TEST_P(ConformanceTest, MemoryMatchesTables) {
     uint64_t all_stages = 0;
     for (const auto& l : lists) all_stages += bytes(l);
     const uint64_t final_tables = bytes(lists.back());
+    // The final stage's report is exact. An earlier one forecasts the later
+    // stages' tables from the budget, and where those come from the trained
+    // rows (Dedup keeps the blocks it could not map: with this fixture's
+    // random rows, all of them) the forecast is the plan, not the outcome;
+    // it counts at least its own stage's tables.
     for (size_t i = 0; i < reports.size(); ++i) {
       const MemoryReport& r = reports[i];
-      EXPECT_EQ(r.parameter_bytes, all_stages) << "stage " << i;
-      EXPECT_EQ(r.inference_bytes, final_tables + r.auxiliary_bytes) << "stage " << i;
+      if (i + 1 == reports.size()) {
+        EXPECT_EQ(r.parameter_bytes, all_stages) << "stage " << i;
+        EXPECT_EQ(r.inference_bytes, final_tables + r.auxiliary_bytes) << "stage " << i;
+      } else {
+        EXPECT_GE(r.parameter_bytes, bytes(lists[std::min(i, lists.size() - 1)]))
+            << "stage " << i << " reports less than its own tables";
+      }
       EXPECT_GT(r.inference_bytes, 0u);
     }
   }
@@ -564,11 +576,22 @@ TEST_P(ConformanceTest, SingleProcessEqualsOneServerOneWorker) {
   ASSERT_EQ((*a)["history"].size(), (*b)["history"].size());
   for (size_t i = 0; i < (*a)["history"].size(); ++i)
     EXPECT_EQ((*a)["history"][i]["val_auc"], (*b)["history"][i]["val_auc"]) << i;
-  // train.max_steps caps each stage: 50 steps per stage that trains.
+  // train.max_steps caps each stage: 50 steps per stage that trains, fewer
+  // where the method ended a stage (CCE's stage_evals); a stage not run (the
+  // data spent before a continuing stage) takes none.
   int64_t training_stages = 0;
-  for (const StageSpec& st : MakeMethod(method(), SmallContext())->Stages())
-    training_stages += st.post_training ? 0 : 1;
-  EXPECT_EQ((*a)["steps"].get<int64_t>(), 50 * training_stages);
+  const std::vector<StageSpec> specs = MakeMethod(method(), SmallContext())->Stages();
+  ASSERT_EQ((*a)["stages"].size(), specs.size());
+  for (size_t i = 0; i < specs.size(); ++i)
+    training_stages += specs[i].post_training || !(*a)["stages"][i]["run"].get<bool>() ? 0 : 1;
+  bool method_ended_a_stage = false;
+  for (const auto& h : (*a)["history"]) method_ended_a_stage |= h.contains("stage_complete");
+  if (method_ended_a_stage) {
+    EXPECT_LE((*a)["steps"].get<int64_t>(), 50 * training_stages);
+    EXPECT_GE((*a)["steps"].get<int64_t>(), training_stages);
+  } else {
+    EXPECT_EQ((*a)["steps"].get<int64_t>(), 50 * training_stages);
+  }
   EXPECT_GT((*b)["test_auc"].get<double>(), 0.5) << "the run learned nothing";
   std::printf("%-11s steps %s test_auc %.6f (single) %.6f (1+1)\n", method().c_str(),
               (*a)["steps"].dump().c_str(), (*a)["test_auc"].get<double>(),

@@ -394,6 +394,33 @@ TEST(DedupTest, BadParametersAreRefusedNamingThem) {
   EXPECT_FALSE(params.Set("bands", "0").ok());
 }
 
+// The default block size keeps about 3,298 blocks at every table size: CODE's
+// granularity on Criteo (10,240 rows there), never so few blocks that none
+// can be mapped, always a multiple of the 64 default virtual shards.
+TEST(DedupTest, DefaultBlockRowsScaleWithTheTable) {
+  EXPECT_EQ(DedupEmbedding::AutoBlockRows(33762577), 10240u);  // Criteo Kaggle
+  EXPECT_EQ(DedupEmbedding::AutoBlockRows(130000), 64u);
+  EXPECT_EQ(DedupEmbedding::AutoBlockRows(10), 64u);
+  for (uint64_t n : {uint64_t{1} << 20, uint64_t{45840617}, uint64_t{1} << 32}) {
+    const uint64_t r = DedupEmbedding::AutoBlockRows(n);
+    EXPECT_EQ(r % 64, 0u) << n;
+    const double blocks = static_cast<double>(n) / static_cast<double>(r);
+    EXPECT_GT(blocks, 3298 * 0.99) << n;
+    EXPECT_LT(blocks, 3298 * 1.01) << n;
+  }
+  // Init uses it when block_rows is left at its default.
+  const CompressorInfo* info = FindCompressor("dedup");
+  ASSERT_NE(info, nullptr);
+  ParamSet params(&info->schema);
+  auto m = info->create();
+  CompressorContext ctx;
+  ctx.space = Even();
+  ctx.budget = 0.5;
+  ECPS_ASSERT_OK(m->Init(ctx, params));
+  EXPECT_EQ(static_cast<DedupEmbedding*>(m.get())->block_rows(),
+            DedupEmbedding::AutoBlockRows(Even().total()));
+}
+
 // ------------------------------------------------------------ end to end --
 
 class DedupTrainTest : public ::testing::Test {

@@ -380,11 +380,20 @@ TEST(CceTest, StagePlanAndStageEvals) {
   EXPECT_TRUE(m->StageComplete()) << "the second evaluation ends stage 0";
   EXPECT_EQ(m->BeginStage(3).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(m->BeginStage(1).code(), absl::StatusCode::kFailedPrecondition) << "no row access";
-  // Without stage_evals the trainer decides.
+  // The defaults: one pass over the data shared by the stages.
   auto n = CceEmbedding::Create();
   ECPS_ASSERT_OK(n->Init(Context(Small(), 0.1), Params({})));
-  EXPECT_EQ(n->Stages().size(), 8u) << "the reference's 7 clusterings by default";
-  for (int e = 0; e < 5; ++e) EXPECT_FALSE(n->StageComplete());
+  EXPECT_EQ(n->Stages().size(), 4u) << "3 clusterings by default";
+  EXPECT_FALSE(n->Stages()[0].continue_data);
+  for (int j = 1; j <= 3; ++j) EXPECT_TRUE(n->Stages()[j].continue_data) << j;
+  EXPECT_TRUE(n->StageComplete()) << "stage_evals=1 by default";
+  // The reference's schedule: every stage its own run, the trainer decides.
+  auto r = CceEmbedding::Create();
+  ECPS_ASSERT_OK(r->Init(Context(Small(), 0.1),
+                         Params({"clusterings=7", "stage_evals=0", "schedule=epochs"})));
+  EXPECT_EQ(r->Stages().size(), 8u);
+  for (const StageSpec& st : r->Stages()) EXPECT_FALSE(st.continue_data);
+  for (int e = 0; e < 5; ++e) EXPECT_FALSE(r->StageComplete());
 }
 
 TEST(CceTest, StageEvalsCountRestartsAfterAClustering) {
@@ -450,7 +459,43 @@ TEST_F(CceTrainTest, TrainsInOneProcessAndOnTwoServersTwoWorkers) {
     int last_stage = 0;
     for (const auto& h : (*r)["history"]) last_stage = std::max(last_stage, h["stage"].get<int>());
     EXPECT_EQ(last_stage, 2);
+    // schedule=continue: the three stages share one pass over the data.
+    EXPECT_EQ((*r)["epochs_completed"], 1) << r->dump(2);
   }
+  const int64_t per_epoch = static_cast<int64_t>(ds_->data()->NumRows(Split::kTrain)) /
+                            (*cfg).params.GetInt("train.batch_size");
+  EXPECT_EQ((*a)["steps"].get<int64_t>(), per_epoch);
+}
+
+// More clusterings than the pass has evaluations: the stages the data no
+// longer reaches are not run (and say so); every stage of the reference's
+// schedule is its own pass.
+TEST_F(CceTrainTest, ContinuingStagesStopWhereTheDataEndsAndEpochStagesEachTakeAPass) {
+  std::vector<std::string> sets = Sets("skip");
+  sets.push_back("embedding.params.clusterings=5");
+  auto cfg = LoadTrainConfig("", sets);
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  auto t = Trainer::Create(*cfg, ds_->data());
+  ASSERT_TRUE(t.ok()) << t.status();
+  auto a = (*t)->Run(false);
+  ASSERT_TRUE(a.ok()) << a.status();
+  const int64_t per_epoch = static_cast<int64_t>(ds_->data()->NumRows(Split::kTrain)) /
+                            (*cfg).params.GetInt("train.batch_size");
+  EXPECT_EQ((*a)["steps"].get<int64_t>(), per_epoch);
+  ASSERT_EQ((*a)["stages"].size(), 6u);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ((*a)["stages"][i]["run"], i <= 3) << i;
+
+  std::vector<std::string> esets = Sets("epochs");
+  esets.insert(esets.end(), {"embedding.params.schedule=epochs", "embedding.params.stage_evals=0",
+                             "train.max_steps=20"});
+  auto ecfg = LoadTrainConfig("", esets);
+  ASSERT_TRUE(ecfg.ok()) << ecfg.status();
+  auto e = Trainer::Create(*ecfg, ds_->data());
+  ASSERT_TRUE(e.ok()) << e.status();
+  auto b = (*e)->Run(false);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ((*b)["steps"].get<int64_t>(), 3 * 20) << "each of the 3 stages from its own start";
+  for (int i = 0; i < 3; ++i) EXPECT_EQ((*b)["stages"][i]["run"], true) << i;
 }
 
 }  // namespace

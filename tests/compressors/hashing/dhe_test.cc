@@ -5,8 +5,9 @@
 // dense parameter (Linear, BatchNorm in both modes, Mish), the hash
 // constants, the budget solvers on Criteo's cardinalities (CODE's widths
 // 3626/1372/271/29 with solver=authors), determinism, refused states and bad
-// parameters, and training end to end: one process, and 1 vs 2 simulated
-// workers.
+// parameters, SyncBN (two in-process ranks against the reference over the
+// concatenated batch; a failed all-reduce surfaces in AfterStep), and
+// training end to end: one process, and 1 vs 2 simulated workers.
 #include "compressors/hashing/dhe.h"
 
 #include <gtest/gtest.h>
@@ -18,8 +19,10 @@
 #include <filesystem>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "comm/collective.h"
 #include "common/file_util.h"
 #include "common/rng.h"
 #include "compressors/registry.h"
@@ -289,6 +292,130 @@ TEST(DheTest, FiniteDifferenceGradients) {
   }
 }
 
+// The trainer's adapter, over an in-process collective.
+struct CollectiveSums final : WorkerSums {
+  explicit CollectiveSums(comm::Collective* c) : c(c) {}
+  int size() const override { return c->size(); }
+  Status AllreduceSum(std::span<double> data) override { return c->AllreduceSum(data); }
+  comm::Collective* c;
+};
+
+// SyncBN: two ranks, each with half of a batch's samples, normalise by the
+// whole batch's statistics: each rank's outputs are the double reference's
+// over the concatenated batch, the ranks' DenseGrads() sum to one process's
+// gradient of the whole batch, and both ranks' running statistics equal that
+// process's. Without sync_bn the halves use their own statistics.
+TEST(DheTest, SyncBnOverTwoRanksEqualsTheConcatenatedBatch) {
+  const std::vector<std::string> sets = {"num_hash=16", "width=5", "layers=3"};
+  constexpr int kSamples = 12;
+  Rng rng(21);
+  const std::vector<uint32_t> keys = Keys(Tiny(), kSamples, &rng);
+  const size_t half = keys.size() / 2;
+  auto whole = MakeLayer(Tiny(), sets);
+  DheEmbedding& w = Dhe(*whole);
+  // Running statistics away from their init, so the update is checked.
+  for (float& v : w.DenseBuffers()) v += static_cast<float>(0.5 * rng.Uniform());
+  const std::vector<double> before = ToDouble(w.DenseBuffers());
+  const auto want =
+      dhe_ref::Lookup(w, Tiny(), AllRows(*whole), ToDouble(w.DenseParams()), before, keys, true);
+  Pass p = Lookup(*whole, keys, true);
+  ExpectClose(p.out, want, 1e-4);
+  const std::vector<float> g = Normal(p.out.size(), &rng);
+  FetchedRows grads;
+  grads.values = p.values.values;
+  w.DecodeBackward(p.plan, p.values, g.data(), &grads);
+
+  for (bool sync : {true, false}) {
+    SCOPED_TRACE(sync ? "sync_bn=true" : "sync_bn=false");
+    std::vector<std::string> rsets = sets;
+    rsets.push_back(sync ? "sync_bn=true" : "sync_bn=false");
+    comm::InProcCollectiveGroup group(2);
+    std::vector<std::unique_ptr<EmbeddingLayer>> layers;
+    std::vector<std::vector<float>> out(2), dense_grads(2), buffers(2);
+    for (int r = 0; r < 2; ++r) {
+      layers.push_back(MakeLayer(Tiny(), rsets));
+      std::ranges::copy(before, Dhe(*layers[r]).DenseBuffers().begin());
+    }
+    std::vector<Status> after_step(2);
+    std::vector<std::thread> threads;
+    for (int r = 0; r < 2; ++r)
+      threads.emplace_back([&, r] {
+        std::unique_ptr<comm::Collective> member = group.Member(r);
+        CollectiveSums sums(member.get());
+        DheEmbedding& m = Dhe(*layers[r]);
+        m.AttachWorkers(&sums);
+        const std::span<const uint32_t> mine(keys.data() + r * half, half);
+        Pass q = Lookup(*layers[r], mine, true);
+        out[r] = q.out;
+        FetchedRows gr;
+        gr.values = q.values.values;
+        m.DecodeBackward(q.plan, q.values, g.data() + r * half * 3, &gr);
+        dense_grads[r].assign(m.DenseGrads().begin(), m.DenseGrads().end());
+        buffers[r].assign(m.DenseBuffers().begin(), m.DenseBuffers().end());
+        after_step[r] = m.AfterStep(1);
+        m.AttachWorkers(nullptr);
+      });
+    for (std::thread& t : threads) t.join();
+    std::vector<float> joined = out[0];
+    joined.insert(joined.end(), out[1].begin(), out[1].end());
+    if (!sync) {
+      // Each half by its own statistics: not the whole batch's.
+      double diff = 0;
+      for (size_t i = 0; i < joined.size(); ++i)
+        diff = std::max(diff, std::abs(joined[i] - want[i]));
+      EXPECT_GT(diff, 1e-3);
+      continue;
+    }
+    for (int r = 0; r < 2; ++r) ECPS_EXPECT_OK(after_step[r]);
+    ExpectClose(joined, want, 1e-4);
+    const std::span<float> gw = w.DenseGrads();
+    ASSERT_EQ(dense_grads[0].size(), gw.size());
+    for (size_t i = 0; i < gw.size(); ++i)
+      ASSERT_NEAR(dense_grads[0][i] + dense_grads[1][i], gw[i],
+                  1e-4 * std::max(1.0f, std::abs(gw[i])))
+          << "gradient " << i;
+    for (int r = 0; r < 2; ++r)
+      for (size_t i = 0; i < buffers[r].size(); ++i)
+        ASSERT_NEAR(buffers[r][i], w.DenseBuffers()[i],
+                    1e-5 * std::max(1.0f, std::abs(w.DenseBuffers()[i])))
+            << "rank " << r << " buffer " << i;
+  }
+}
+
+// A failed all-reduce does not crash or hang: the decode falls back to the
+// local statistics, AfterStep() of that step returns the error, naming
+// SyncBN, and the next step starts clean.
+TEST(DheTest, FailedSyncBnAllReduceSurfacesInAfterStep) {
+  struct Failing final : WorkerSums {
+    int size() const override { return 2; }
+    Status AllreduceSum(std::span<double>) override {
+      ++calls;
+      return IoError("worker 1 is gone");
+    }
+    int calls = 0;
+  } failing;
+  auto layer = MakeLayer(Tiny(), kSmallMlp);
+  DheEmbedding& m = Dhe(*layer);
+  m.AttachWorkers(&failing);
+  Rng rng(3);
+  const std::vector<uint32_t> keys = Keys(Tiny(), 6, &rng);
+  Pass p = Lookup(*layer, keys, true);
+  for (float v : p.out) ASSERT_TRUE(std::isfinite(v));
+  FetchedRows grads;
+  grads.values = p.values.values;
+  const std::vector<float> g = Normal(p.out.size(), &rng);
+  m.DecodeBackward(p.plan, p.values, g.data(), &grads);
+  EXPECT_EQ(failing.calls, 1) << "no all-reduce after the first failure";
+  const Status st = m.AfterStep(1);
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+  EXPECT_NE(st.message().find("SyncBN"), std::string::npos) << st;
+  ECPS_EXPECT_OK(m.AfterStep(2));
+  // Evaluation never calls the collective.
+  Lookup(*layer, keys, false);
+  EXPECT_EQ(failing.calls, 1);
+  m.AttachWorkers(nullptr);
+}
+
 TEST(DheTest, SameSeedSameModelOtherSeedRefused) {
   auto a = MakeLayer(Tiny(), kSmallMlp, 9);
   auto b = MakeLayer(Tiny(), kSmallMlp, 9);
@@ -393,7 +520,9 @@ class RecordingDhe final : public Compressor {
   std::span<float> DenseParams() override { return m_.DenseParams(); }
   std::span<float> DenseGrads() override { return m_.DenseGrads(); }
   std::span<float> DenseBuffers() override { return m_.DenseBuffers(); }
+  void AttachWorkers(WorkerSums* workers) override { m_.AttachWorkers(workers); }
   Status AfterStep(int64_t step) override {
+    RETURN_IF_ERROR(m_.AfterStep(step));
     std::lock_guard<std::mutex> l(Buffers().mu);
     const std::span<float> b = m_.DenseBuffers();
     Buffers().per_replica[id_].emplace_back(b.begin(), b.end());
@@ -452,20 +581,36 @@ TEST_F(DheTrainTest, TrainsInOneProcessAndOnTwoWorkers) {
               (*one)["inference_memory_ratio"].get<double>());
   EXPECT_GT(auc1, 0.65) << one->dump(2);
   EXPECT_EQ((*one)["steps"], (*two)["steps"]);
-  // The workers' BN batch statistics are over their own shares (as DDP
-  // without SyncBN), so the runs differ a little.
-  EXPECT_NEAR(auc1, auc2, 0.01);
+  // SyncBN: the workers normalise by the global batch's statistics, as the
+  // single process does, so the runs differ only by float summation order.
+  EXPECT_NEAR(auc1, auc2, 0.002);
 }
 
-// With 2 workers each replica's running statistics follow its own share's
-// batch statistics; the trainer averages them after every step, so both
-// replicas hold the same values after every step, and worker 0's last
-// checkpoint holds them (MDBF).
+// With 2 workers both replicas hold the same running statistics after every
+// step (SyncBN moves them by the global batch's statistics, and the trainer
+// averages them), worker 0's last checkpoint holds them (MDBF), and after the
+// first step they are the single process's (the same global batch) within
+// float tolerance.
 TEST_F(DheTrainTest, TwoWorkersKeepIdenticalRunningStatistics) {
+  std::vector<float> single_step1;
   {
+    {
+      std::lock_guard<std::mutex> l(Buffers().mu);
+      Buffers().per_replica.clear();
+    }
+    std::vector<std::string> sets = Sets("dhe_buffers1", kRecordingName);
+    sets.push_back("train.max_steps=1");
+    auto cfg = LoadTrainConfig("", sets);
+    ASSERT_TRUE(cfg.ok()) << cfg.status();
+    auto t = Trainer::Create(*cfg, ds_->data());
+    ASSERT_TRUE(t.ok()) << t.status();
+    ASSERT_TRUE((*t)->Run(false).ok());
     std::lock_guard<std::mutex> l(Buffers().mu);
+    for (const auto& b : Buffers().per_replica)
+      if (!b.empty()) single_step1 = b.front();
     Buffers().per_replica.clear();
   }
+  ASSERT_FALSE(single_step1.empty());
   std::vector<std::string> sets = Sets("dhe_buffers", kRecordingName);
   sets.insert(sets.end(), {"train.max_steps=20", "cluster.servers=2", "cluster.workers=2"});
   auto cfg = LoadTrainConfig("", sets);
@@ -482,6 +627,11 @@ TEST_F(DheTrainTest, TwoWorkersKeepIdenticalRunningStatistics) {
   ASSERT_EQ(replicas[0]->size(), 20u);
   EXPECT_EQ(*replicas[0], *replicas[1]);
   EXPECT_NE(replicas[0]->front(), replicas[0]->back()) << "the statistics never moved";
+  const std::vector<float>& step1 = replicas[0]->front();
+  ASSERT_EQ(step1.size(), single_step1.size());
+  for (size_t i = 0; i < step1.size(); ++i)
+    ASSERT_NEAR(step1[i], single_step1[i], 1e-5 * std::max(1.0f, std::abs(single_step1[i])))
+        << "running statistic " << i << " after step 1";
   // The newest dense part of the sharded checkpoint (ckpt.g<N>.dense,
   // docs/formats.md) holds the final statistics.
   std::string newest;
