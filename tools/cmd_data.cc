@@ -103,8 +103,13 @@ int RunPreprocess(const std::vector<std::string>& args) {
   std::string on_malformed = "skip";
   po::options_description desc("preprocess options");
   desc.add_options()("help,h", "print this help")(
-      "input", po::value(&o.inputs)->required()->multitoken(),
+      "input", po::value(&o.inputs)->multitoken(),
       "input text file(s), read in order as one stream; .gz detected by content (repeatable)")(
+      "train", po::value(&o.train_inputs)->multitoken(),
+      "train file(s) instead of --input: with --validation and --test the files are the "
+      "split (--split files is implied)")("validation", po::value(&o.val_inputs)->multitoken(),
+                                          "validation file(s) (with --train)")(
+      "test", po::value(&o.test_inputs)->multitoken(), "test file(s) (with --train)")(
       "format", po::value(&o.format)->default_value(o.format),
       "input format: criteo (TSV), avazu (CSV with header), libsvm or libfm (label "
       "feature:value, field = position on the line) or libffm (label field:feature:value); "
@@ -112,8 +117,9 @@ int RunPreprocess(const std::vector<std::string>& args) {
                                   "output cache file (written atomically)")(
       "split", po::value(&o.split)->default_value(o.split),
       "days: Criteo 7 equal days, days 1-6 train, day 7 halved into test then validation "
-      "(Avazu: the last calendar day of `hour`; libsvm: like Criteo); ratio: train, then "
-      "--val-ratio validation, then --test-ratio test, in file order")(
+      "(Avazu: the last calendar day of `hour`; other formats have no days); ratio: train, "
+      "then --val-ratio validation, then --test-ratio test, in file order, counts rounded to "
+      "the nearest row; files: --train/--validation/--test (implied by --train)")(
       "val-ratio", po::value(&o.val_ratio)->default_value(o.val_ratio, "0.05"),
       "validation fraction for --split ratio")(
       "test-ratio", po::value(&o.test_ratio)->default_value(o.test_ratio, "0.1"),
@@ -136,6 +142,12 @@ int RunPreprocess(const std::vector<std::string>& args) {
       "binary cache that `ecps train` memory-maps.",
       &vm);
   if (rc >= 0) return rc;
+  if (!o.train_inputs.empty() && vm["split"].defaulted()) o.split = "files";
+  if (o.inputs.empty() && o.train_inputs.empty()) {
+    std::cerr << "ecps preprocess: give the input as --input FILE or as --train FILE "
+                 "[--validation FILE] [--test FILE] (see --help)\n";
+    return kExitUsage;
+  }
   if (on_malformed == "skip") {
     o.on_malformed = MalformedPolicy::kSkip;
   } else if (on_malformed == "fail") {
@@ -167,6 +179,8 @@ int RunPreprocess(const std::vector<std::string>& args) {
       u(r->lines), u(m.total()), u(m.wrong_column_count), u(m.bad_label), u(m.bad_integer),
       u(m.bad_hex), u(m.bad_libsvm_token));
   for (const std::string& e : r->examples) std::printf("  %s\n", e.c_str());
+  for (const std::string& w : r->warnings)
+    std::fprintf(stderr, "ecps preprocess: warning: %s\n", w.c_str());
   std::printf("%.1f MB of text in %.2f s: %.1f MB/s\n", r->input_bytes / 1e6, r->seconds,
               r->mb_per_s());
   return kExitOk;

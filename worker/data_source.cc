@@ -16,9 +16,19 @@
 namespace ecps {
 namespace {
 
-// The cache name encodes every option that changes its contents.
+std::vector<std::string> FileList(const ParamSet& p, const std::string& key) {
+  return absl::StrSplit(p.GetString(key), ',', absl::SkipEmpty());
+}
+
+// data.train makes the split "files" (LoadTrainConfig refuses another explicit data.split).
+std::string EffectiveSplit(const ParamSet& p) {
+  return p.GetString("data.train").empty() ? p.GetString("data.split") : "files";
+}
+
+// The cache name: the common options, so that runs differing in them keep
+// their own caches; the identity inside decides whether one can be reused.
 std::string CacheName(const std::string& stem, const ParamSet& p) {
-  return absl::StrFormat("%s.%s-v%g-t%g-m%d.ecache", stem, p.GetString("data.split"),
+  return absl::StrFormat("%s.%s-v%g-t%g-m%d.ecache", stem, EffectiveSplit(p),
                          p.GetFloat("data.val_ratio"), p.GetFloat("data.test_ratio"),
                          p.GetInt("data.min_count"));
 }
@@ -26,11 +36,17 @@ std::string CacheName(const std::string& stem, const ParamSet& p) {
 PreprocessOptions CacheOptions(const std::vector<std::string>& inputs, const ParamSet& p,
                                const std::string& cache) {
   PreprocessOptions o;
-  o.inputs = inputs;
   o.format = p.GetString("data.format");
   o.output = cache;
   o.min_count = static_cast<uint64_t>(p.GetInt("data.min_count"));
-  o.split = p.GetString("data.split");
+  o.split = EffectiveSplit(p);
+  if (o.split == "files") {
+    o.train_inputs = FileList(p, "data.train");
+    o.val_inputs = FileList(p, "data.validation");
+    o.test_inputs = FileList(p, "data.test");
+  } else {
+    o.inputs = inputs;
+  }
   o.val_ratio = p.GetFloat("data.val_ratio");
   o.test_ratio = p.GetFloat("data.test_ratio");
   o.on_malformed =
@@ -48,6 +64,7 @@ Status BuildCache(const PreprocessOptions& o) {
     ECPS_LOG_WARN("skipped {} malformed lines", r.malformed.total());
     for (const auto& e : r.examples) ECPS_LOG_WARN("  {}", e);
   }
+  for (const auto& w : r.warnings) ECPS_LOG_WARN("{}", w);
   return OkStatus();
 }
 
@@ -70,7 +87,14 @@ StatusOr<std::string> StaleReason(const PreprocessOptions& o) {
 StatusOr<std::unique_ptr<Dataset>> OpenTrainingData(const TrainConfig& config) {
   const ParamSet& p = config.params;
   const std::string source = p.GetString("data.source");
-  if (source == "cache") return Dataset::Open(p.GetString("data.cache"));
+  if (source == "cache") {
+    ASSIGN_OR_RETURN(std::unique_ptr<Dataset> d, Dataset::Open(p.GetString("data.cache")));
+    if (d->NumRows(Split::kTrain) == 0) {
+      return InvalidArgument(config.origin, ": config key 'data.cache': the train split of '",
+                             p.GetString("data.cache"), "' is empty");
+    }
+    return d;
+  }
 
   const std::string dir = p.GetString("data.cache_dir");
   RETURN_IF_ERROR(MakeDirs(dir));
@@ -96,11 +120,13 @@ StatusOr<std::unique_ptr<Dataset>> OpenTrainingData(const TrainConfig& config) {
     }
     inputs.push_back(text);
   } else {
-    inputs = absl::StrSplit(p.GetString("data.raw"), ',', absl::SkipEmpty());
+    inputs = FileList(p, EffectiveSplit(p) == "files" ? "data.train" : "data.raw");
     stem = std::filesystem::path(inputs.front()).filename().string();
   }
   std::string cache = (std::filesystem::path(dir) / CacheName(stem, p)).string();
-  const PreprocessOptions o = CacheOptions(inputs, p, cache);
+  PreprocessOptions o = CacheOptions(inputs, p, cache);
+  // gen-data lays its rows out as the 7 days by construction.
+  o.days_by_construction = source == "generate";
   if (FileExists(cache)) {
     ASSIGN_OR_RETURN(std::string stale, StaleReason(o));
     if (stale.empty()) return Dataset::Open(cache);

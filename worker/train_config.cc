@@ -32,9 +32,18 @@ const ParamSchema& TrainConfigSchema() {
     s->Float("data.generate.alpha", 1.5, 1.001, 10,
              "tail exponent of the value-frequency law of generated data; lower = more "
              "distinct values, Criteo-like ~ 1.1 (not 1.5 adds -a<alpha> to the file names)");
-    s->String("data.split", "days", "'days' (docs/methods.md §1.1) or 'ratio'", {"days", "ratio"});
-    s->Float("data.val_ratio", 0.05, 0, 0.9, "validation share for split=ratio");
+    s->String("data.split", "days",
+              "'days' (docs/methods.md §1.1; criteo and avazu only), 'ratio', or 'files' "
+              "(data.train, data.validation, data.test; implied by data.train)",
+              {"days", "ratio", "files"});
+    s->Float("data.val_ratio", 0.05, 0, 0.9,
+             "validation share for split=ratio (rows rounded to the nearest count)");
     s->Float("data.test_ratio", 0.1, 0, 0.9, "test share (last rows) for split=ratio");
+    s->String("data.train", "",
+              "train file(s), comma separated (data.source=raw, instead of data.raw): the rows "
+              "of data.train, data.validation and data.test make those splits");
+    s->String("data.validation", "", "validation file(s), comma separated (with data.train)");
+    s->String("data.test", "", "test file(s), comma separated (with data.train)");
     s->Int("data.min_count", 0, 0, 1LL << 40,
            "values seen fewer times map to the field's OOV id (0 keeps all)");
     s->String("data.cache_mismatch", "rebuild",
@@ -218,8 +227,34 @@ StatusOr<TrainConfig> LoadTrainConfig(const std::string& path,
   if (source == "cache" && cfg.params.GetString("data.cache").empty())
     return InvalidArgument(cfg.origin,
                            ": config key 'data.cache' is required when data.source=cache");
-  if (source == "raw" && cfg.params.GetString("data.raw").empty())
-    return InvalidArgument(cfg.origin, ": config key 'data.raw' is required when data.source=raw");
+  const bool by_files = !cfg.params.GetString("data.train").empty();
+  for (const char* key : {"data.validation", "data.test"})
+    if (!by_files && !cfg.params.GetString(key).empty())
+      return InvalidArgument(cfg.origin, ": config key '", key,
+                             "' needs 'data.train' (the split by files)");
+  if (by_files) {
+    if (source != "raw")
+      return InvalidArgument(cfg.origin, ": config key 'data.train' needs data.source=raw (is '",
+                             source, "')");
+    if (!cfg.params.GetString("data.raw").empty())
+      return InvalidArgument(cfg.origin,
+                             ": config keys 'data.raw' and 'data.train' exclude each other: give "
+                             "every file as data.train, data.validation or data.test");
+    const auto& set = cfg.params.values();
+    auto split = set.find("data.split");
+    if (split != set.end() && split->second != "files")
+      return InvalidArgument(cfg.origin, ": config key 'data.split' is '", split->second,
+                             "', but data.train gives the split by files (leave data.split "
+                             "unset or set it to files)");
+  } else if (cfg.params.GetString("data.split") == "files") {
+    return InvalidArgument(cfg.origin,
+                           ": config key 'data.split' is files, which needs "
+                           "'data.train' (and optionally data.validation, data.test)");
+  }
+  if (source == "raw" && !by_files && cfg.params.GetString("data.raw").empty())
+    return InvalidArgument(cfg.origin,
+                           ": config key 'data.raw' (or 'data.train') is required when "
+                           "data.source=raw");
   if (cfg.params.GetString("data.split") == "ratio" &&
       cfg.params.GetFloat("data.val_ratio") + cfg.params.GetFloat("data.test_ratio") >= 1.0)
     return InvalidArgument(cfg.origin,

@@ -136,25 +136,26 @@ TEST(PreprocessTest, RatioSplitIsTrainThenValidationThenTest) {
   o.inputs = {dir.File("in.txt")};
   o.output = dir.File("out.cache");
   o.split = "ratio";
-  o.val_ratio = 0.2;   // floor(2.8) = 2
-  o.test_ratio = 0.3;  // floor(4.2) = 4
+  o.val_ratio = 0.2;   // round(2.8) = 3
+  o.test_ratio = 0.3;  // round(4.2) = 4
   auto r = Preprocess(o);
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->train_rows, 8u);
-  EXPECT_EQ(r->val_rows, 2u);
+  EXPECT_EQ(r->train_rows, 7u);
+  EXPECT_EQ(r->val_rows, 3u);
   EXPECT_EQ(r->test_rows, 4u);
   auto ds = OpenOk(o.output);
   ASSERT_NE(ds, nullptr);
   Batch b;
   std::vector<uint64_t> rows = {0, 1};
   ds->Gather(Split::kValidation, rows, &b);
-  EXPECT_FLOAT_EQ(b.dense[0], static_cast<float>(std::log(9.0)));    // row 8
-  EXPECT_FLOAT_EQ(b.dense[13], static_cast<float>(std::log(10.0)));  // row 9
+  EXPECT_FLOAT_EQ(b.dense[0], static_cast<float>(std::log(8.0)));   // row 7
+  EXPECT_FLOAT_EQ(b.dense[13], static_cast<float>(std::log(9.0)));  // row 8
   std::vector<uint64_t> last = {3};
   ds->Gather(Split::kTest, last, &b);
   EXPECT_FLOAT_EQ(b.dense[0], static_cast<float>(std::log(14.0)));  // row 13
-  // Train counts cover rows 0..7 only: each C1 value twice.
-  for (uint32_t id = 0; id < 4; ++id) EXPECT_EQ(ds->train_counts()[id], 2u);
+  // Train counts cover rows 0..6 only: c, a, missing twice, b once.
+  EXPECT_EQ(std::vector<uint32_t>(ds->train_counts().begin(), ds->train_counts().begin() + 4),
+            (std::vector<uint32_t>{2, 2, 1, 2}));
 }
 
 TEST(PreprocessTest, MinCountMapsRareValuesToOov) {
@@ -493,6 +494,134 @@ TEST(PreprocessTest, UnsupportedLinesStopEvenWhenSkipping) {
   EXPECT_NE(r.status().message().find("data.format=libffm"), std::string::npos) << r.status();
   o.format = "libffm";
   EXPECT_TRUE(Preprocess(o).ok());
+}
+
+}  // namespace
+}  // namespace ecps
+
+namespace ecps {
+namespace {
+
+TEST(PreprocessTest, RatioSplitRoundsToTheRequestedCounts) {
+  TempDir dir;
+  WriteText(dir.File("in.txt"), CriteoRows(0, 49));
+  PreprocessOptions o;
+  o.inputs = {dir.File("in.txt")};
+  o.output = dir.File("out.cache");
+  o.split = "ratio";
+  o.val_ratio = 1.0 / 49;  // 49 * (1/49) = 0.99999999999999989: truncation gave 0
+  o.test_ratio = 2.0 / 49;
+  auto r = Preprocess(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->val_rows, 1u);
+  EXPECT_EQ(r->test_rows, 2u);
+  EXPECT_EQ(r->train_rows, 46u);
+  EXPECT_TRUE(r->warnings.empty());
+}
+
+TEST(PreprocessTest, FilesSplitTakesEachSplitFromItsFiles) {
+  TempDir dir;
+  WriteText(dir.File("train.txt"), CriteoRows(0, 10));
+  WriteText(dir.File("val.txt"), CriteoRows(10, 13));
+  WriteText(dir.File("test_a.txt"), CriteoRows(13, 14));
+  WriteText(dir.File("test_b.txt"), CriteoRows(14, 17));
+  PreprocessOptions o;
+  o.split = "files";
+  o.train_inputs = {dir.File("train.txt")};
+  o.val_inputs = {dir.File("val.txt")};
+  o.test_inputs = {dir.File("test_a.txt"), dir.File("test_b.txt")};
+  o.output = dir.File("out.cache");
+  auto r = Preprocess(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->train_rows, 10u);
+  EXPECT_EQ(r->val_rows, 3u);
+  EXPECT_EQ(r->test_rows, 4u);
+  EXPECT_TRUE(r->warnings.empty());
+  auto ds = OpenOk(o.output);
+  ASSERT_NE(ds, nullptr);
+  Batch b;
+  std::vector<uint64_t> first = {0};
+  ds->Gather(Split::kValidation, first, &b);
+  EXPECT_FLOAT_EQ(b.dense[0], static_cast<float>(std::log(11.0)));  // row 10
+  std::vector<uint64_t> last = {3};
+  ds->Gather(Split::kTest, last, &b);
+  EXPECT_FLOAT_EQ(b.dense[0], static_cast<float>(std::log(17.0)));  // row 16
+  // Train counts cover the train file only: C2 "ff" 10 times.
+  EXPECT_EQ(ds->train_counts()[ds->schema().offsets[1]], 10u);
+  // Without validation or test files those splits are empty, by request.
+  o.val_inputs.clear();
+  o.test_inputs.clear();
+  r = Preprocess(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->val_rows + r->test_rows, 0u);
+  EXPECT_TRUE(r->warnings.empty());
+  // A list of files without split "files", or "files" without train files, is refused.
+  o.split = "ratio";
+  EXPECT_EQ(Preprocess(o).status().code(), absl::StatusCode::kInvalidArgument);
+  o.split = "files";
+  o.train_inputs.clear();
+  o.test_inputs = {dir.File("val.txt")};
+  EXPECT_EQ(Preprocess(o).status().code(), absl::StatusCode::kInvalidArgument);
+  // Train files without a valid row: the message names the train split.
+  WriteText(dir.File("bad.txt"), "x\n");
+  o.train_inputs = {dir.File("bad.txt")};
+  r = Preprocess(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("train split is empty"), std::string::npos) << r.status();
+}
+
+TEST(PreprocessTest, DaysSplitOnlyWhereTheDataHasDays) {
+  TempDir dir;
+  WriteText(dir.File("in.svm"), "1 3:1\n0 4:1\n");
+  PreprocessOptions o;
+  o.inputs = {dir.File("in.svm")};
+  o.output = dir.File("out.cache");
+  o.format = "libsvm";
+  auto r = Preprocess(o);  // split "days" is the default
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("split 'days' needs data with days"), std::string::npos)
+      << r.status();
+  EXPECT_NE(r.status().message().find("data.split=ratio"), std::string::npos);
+
+  // A one-hour Avazu sample: every row is the last day; the error names the train split.
+  std::string avazu =
+      "id,click,hour,C1,banner_pos,site_id,site_domain,site_category,app_id,app_domain,"
+      "app_category,device_id,device_ip,device_model,device_type,device_conn_type,C14,C15,"
+      "C16,C17,C18,C19,C20,C21\n";
+  for (int i = 0; i < 20; ++i) avazu += AvazuLine(i, "14102100", "s1");
+  WriteText(dir.File("hour.csv"), avazu);
+  o.inputs = {dir.File("hour.csv")};
+  o.format = "avazu";
+  r = Preprocess(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("the train split is empty"), std::string::npos) << r.status();
+  EXPECT_NE(r.status().message().find("one day in column hour (141021)"), std::string::npos)
+      << r.status();
+  EXPECT_EQ(r.status().message().find("batch"), std::string::npos);
+  o.split = "ratio";
+  EXPECT_TRUE(Preprocess(o).ok());
+
+  // Criteo: 7 parts by row order; a row count other than the 7-day file's warns.
+  WriteText(dir.File("sample.txt"), CriteoRows(0, 70));
+  o.inputs = {dir.File("sample.txt")};
+  o.format = "criteo";
+  o.split = "days";
+  r = Preprocess(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->warnings.size(), 1u);
+  EXPECT_NE(r->warnings[0].find("row ranges, not days"), std::string::npos) << r->warnings[0];
+  EXPECT_NE(r->warnings[0].find("45840617"), std::string::npos);
+  o.days_by_construction = true;  // gen-data's layout
+  r = Preprocess(o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->warnings.empty());
+  // Too few rows for a validation split: a warning that names it.
+  WriteText(dir.File("six.txt"), CriteoRows(0, 6));
+  o.inputs = {dir.File("six.txt")};
+  r = Preprocess(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_FALSE(r->warnings.empty());
+  EXPECT_NE(r->warnings[0].find("the validation split is empty"), std::string::npos);
 }
 
 }  // namespace

@@ -131,5 +131,78 @@ TEST(DataSourceTest, AnInputRewrittenInPlaceWithTheSameSizeAndMtimeRebuilds) {
   EXPECT_NE((*b)->schema().identity, (*a)->schema().identity);
 }
 
+TEST(DataSourceTest, SeparateTrainValidationAndTestFiles) {
+  TempDir dir;
+  WriteText(dir.File("train.txt"), CriteoRows(20));
+  WriteText(dir.File("val.txt"), CriteoRows(5));
+  WriteText(dir.File("test.txt"), CriteoRows(7));
+  auto cfg = LoadTrainConfig(
+      "", {"data.source=raw", "data.train=" + dir.File("train.txt"),
+           "data.validation=" + dir.File("val.txt"), "data.test=" + dir.File("test.txt"),
+           "data.cache_dir=" + dir.File("cache")});
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  auto d = OpenTrainingData(*cfg);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ((*d)->NumRows(Split::kTrain), 20u);
+  EXPECT_EQ((*d)->NumRows(Split::kValidation), 5u);
+  EXPECT_EQ((*d)->NumRows(Split::kTest), 7u);
+  EXPECT_NE((*d)->schema().identity.find("validation[0]=" + dir.File("val.txt")),
+            std::string::npos);
+  // Another test file: rebuilt, not reused.
+  WriteText(dir.File("test2.txt"), CriteoRows(3));
+  cfg = LoadTrainConfig(
+      "", {"data.source=raw", "data.train=" + dir.File("train.txt"),
+           "data.validation=" + dir.File("val.txt"), "data.test=" + dir.File("test2.txt"),
+           "data.cache_dir=" + dir.File("cache")});
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  d = OpenTrainingData(*cfg);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ((*d)->NumRows(Split::kTest), 3u);
+}
+
+TEST(DataSourceTest, SplitByFilesConfigConflictsNameTheKeys) {
+  struct Case {
+    std::vector<std::string> sets;
+    std::string part;
+  };
+  const std::vector<Case> cases = {
+      {{"data.source=raw", "data.validation=v.txt", "data.raw=a.txt"}, "'data.validation'"},
+      {{"data.train=t.txt"}, "needs data.source=raw"},
+      {{"data.source=raw", "data.train=t.txt", "data.raw=a.txt"}, "'data.raw' and 'data.train'"},
+      {{"data.source=raw", "data.train=t.txt", "data.split=ratio"}, "'data.split' is 'ratio'"},
+      {{"data.source=raw", "data.raw=a.txt", "data.split=files"}, "needs 'data.train'"},
+      {{"data.source=raw"}, "'data.raw' (or 'data.train') is required"},
+  };
+  for (const Case& c : cases) {
+    auto cfg = LoadTrainConfig("", c.sets);
+    ASSERT_FALSE(cfg.ok()) << c.part;
+    EXPECT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(cfg.status().message().find(c.part), std::string::npos) << cfg.status();
+  }
+  EXPECT_TRUE(
+      LoadTrainConfig("", {"data.source=raw", "data.train=t.txt", "data.split=files"}).ok());
+}
+
+TEST(DataSourceTest, AOneDayAvazuSampleNamesTheEmptyTrainSplit) {
+  TempDir dir;
+  std::string text =
+      "id,click,hour,C1,banner_pos,site_id,site_domain,site_category,app_id,app_domain,"
+      "app_category,device_id,device_ip,device_model,device_type,device_conn_type,C14,C15,"
+      "C16,C17,C18,C19,C20,C21\n";
+  for (int i = 0; i < 30; ++i) {
+    text += std::to_string(i) + "," + std::to_string(i % 2) + ",14102100,1005,0,s";
+    for (int c = 6; c < 24; ++c) text += "," + std::to_string(c);
+    text += "\n";
+  }
+  WriteText(dir.File("avazu.csv"), text);
+  auto cfg = LoadTrainConfig("", {"data.source=raw", "data.raw=" + dir.File("avazu.csv"),
+                                  "data.format=avazu", "data.cache_dir=" + dir.File("cache")});
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  auto d = OpenTrainingData(*cfg);
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.status().message().find("the train split is empty"), std::string::npos) << d.status();
+  EXPECT_EQ(d.status().message().find("batch_size"), std::string::npos) << d.status();
+}
+
 }  // namespace
 }  // namespace ecps

@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <memory>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
@@ -84,10 +86,32 @@ class SpillFile {
 };
 
 Status ValidateOptions(const PreprocessOptions& o) {
-  if (o.inputs.empty()) return InvalidArgument("preprocess: no input files");
   if (o.output.empty()) return InvalidArgument("preprocess: no output path");
-  if (o.split != "days" && o.split != "ratio") {
-    return InvalidArgument("preprocess: split must be 'days' or 'ratio', got '", o.split, "'");
+  if (o.split != "days" && o.split != "ratio" && o.split != "files") {
+    return InvalidArgument("preprocess: split must be 'days', 'ratio' or 'files', got '", o.split,
+                           "'");
+  }
+  const bool lists = !o.train_inputs.empty() || !o.val_inputs.empty() || !o.test_inputs.empty();
+  if (o.split == "files") {
+    if (o.train_inputs.empty()) {
+      return InvalidArgument("preprocess: split 'files' needs train files (data.train, --train)");
+    }
+    if (!o.inputs.empty()) {
+      return InvalidArgument("preprocess: split 'files' takes its files from the train, ",
+                             "validation and test lists, not from the inputs (data.raw, --input)");
+    }
+  } else {
+    if (o.inputs.empty()) return InvalidArgument("preprocess: no input files");
+    if (lists) {
+      return InvalidArgument("preprocess: train/validation/test file lists need split 'files', ",
+                             "not '", o.split, "'");
+    }
+  }
+  if (o.split == "days" && o.format != "criteo" && o.format != "avazu") {
+    return InvalidArgument("preprocess: split 'days' needs data with days (criteo's 7-day ",
+                           "layout, avazu's hour column); format ", o.format,
+                           " has none: use split 'ratio' (data.split=ratio) or separate ",
+                           "train/validation/test files (data.train, data.validation, data.test)");
   }
   if (!(o.val_ratio >= 0 && o.val_ratio < 1) || !(o.test_ratio >= 0 && o.test_ratio < 1) ||
       !(o.val_ratio + o.test_ratio < 1)) {
@@ -98,15 +122,32 @@ Status ValidateOptions(const PreprocessOptions& o) {
   return OkStatus();
 }
 
+// Rows of a share of n, rounded to the nearest count: a ratio computed as
+// k / n gives back k (truncation turned 5772 / 57722 * 57722 into 5771 and
+// moved a row into train).
+uint64_t ShareOf(uint64_t n, double ratio) {
+  const double x = std::nearbyint(static_cast<double>(n) * ratio);
+  return std::min(n, static_cast<uint64_t>(std::max(0.0, x)));
+}
+
 // Computes split ranges (indexed by Split) over `n` rows in file order.
+// `file_split_rows`: rows per split for split "files".
 void ComputeSplits(const PreprocessOptions& o, uint64_t n, uint64_t last_day_rows,
-                   CacheWriter::Layout* layout) {
+                   const uint64_t file_split_rows[3], CacheWriter::Layout* layout) {
   const int kTrain = 0, kVal = 1, kTest = 2;
   uint64_t train = 0, val = 0, test = 0;
-  if (o.split == "ratio") {
+  if (o.split == "files") {
+    layout->split_kind = SplitKind::kFiles;
+    train = file_split_rows[kTrain];
+    val = file_split_rows[kVal];
+    test = file_split_rows[kTest];
+    layout->split_begin[kTrain] = 0;
+    layout->split_begin[kVal] = train;
+    layout->split_begin[kTest] = train + val;
+  } else if (o.split == "ratio") {
     layout->split_kind = SplitKind::kRatio;
-    test = static_cast<uint64_t>(static_cast<double>(n) * o.test_ratio);
-    val = static_cast<uint64_t>(static_cast<double>(n) * o.val_ratio);
+    test = ShareOf(n, o.test_ratio);
+    val = std::min(ShareOf(n, o.val_ratio), n - test);
     train = n - val - test;
     layout->split_begin[kTrain] = 0;
     layout->split_begin[kVal] = train;
@@ -127,6 +168,50 @@ void ComputeSplits(const PreprocessOptions& o, uint64_t n, uint64_t last_day_row
   layout->split_rows[kTrain] = train;
   layout->split_rows[kVal] = val;
   layout->split_rows[kTest] = test;
+}
+
+// An empty train split is an error naming the split and why (it used to
+// surface as "batch size exceeds the 0 training rows"); an empty validation
+// or test split that was asked for, and a days split where the rows cannot be
+// days, are warnings.
+Status CheckSplits(const PreprocessOptions& o, uint64_t n, const CacheWriter::Layout& layout,
+                   const std::set<std::string>& avazu_days, const std::string& last_day,
+                   PreprocessReport* report) {
+  const uint64_t* rows = layout.split_rows;
+  if (o.split == "days" && o.format == "avazu" && o.last_day_rows == 0 && avazu_days.size() < 2) {
+    return InvalidArgument("preprocess: the train split is empty: split 'days' trains on every ",
+                           "day before the last one, but the ", n,
+                           " rows have one day in column hour (", last_day,
+                           "); use split 'ratio' (data.split=ratio) or separate files ",
+                           "(data.train, data.validation, data.test)");
+  }
+  if (rows[0] == 0) {
+    std::string why = o.split == "files"
+                          ? "its files (data.train) have no valid rows"
+                          : absl::StrCat("split '", o.split, "' leaves no train rows of ", n);
+    return InvalidArgument("preprocess: the train split is empty: ", why);
+  }
+  const bool val_wanted = o.split == "ratio" ? o.val_ratio > 0 : o.split == "days";
+  const bool test_wanted = o.split == "ratio" ? o.test_ratio > 0 : o.split == "days";
+  if (val_wanted && rows[1] == 0) {
+    report->warnings.push_back(absl::StrCat("the validation split is empty (split '", o.split,
+                                            "' over ", n,
+                                            " rows): no evaluation, no best "
+                                            "checkpoint by validation"));
+  }
+  if (test_wanted && rows[2] == 0) {
+    report->warnings.push_back(
+        absl::StrCat("the test split is empty (split '", o.split, "' over ", n, " rows)"));
+  }
+  if (o.split == "days" && o.format == "criteo" && !o.days_by_construction &&
+      n != kCriteoKaggleRows) {
+    report->warnings.push_back(absl::StrCat(
+        "split 'days' cuts these ", n, " rows into 7 equal parts by row order, the layout of ",
+        "the Criteo Kaggle file (", kCriteoKaggleRows, " rows, one day per part); for a sample ",
+        "or another file the parts are row ranges, not days: consider data.split=ratio or ",
+        "separate train/validation/test files"));
+  }
+  return OkStatus();
 }
 
 uint64_t* MalformedSlot(MalformedCounts* c, MalformedKind kind) {
@@ -171,8 +256,18 @@ StatusOr<PreprocessReport> Preprocess(const PreprocessOptions& options) {
   constexpr size_t kFirstReasons = 5;
   std::vector<std::string> first_reasons;
 
+  // The files in reading order with the split their rows go to (-1: decided
+  // by the split rule afterwards).
+  std::vector<std::pair<std::string, int>> files;
+  for (const std::string& f : options.inputs) files.emplace_back(f, -1);
+  for (const std::string& f : options.train_inputs) files.emplace_back(f, 0);
+  for (const std::string& f : options.val_inputs) files.emplace_back(f, 1);
+  for (const std::string& f : options.test_inputs) files.emplace_back(f, 2);
+  uint64_t file_split_rows[3] = {0, 0, 0};
+  std::set<std::string> days_seen;  // Avazu: distinct YYMMDD
+
   // Pass 1: text -> provisional rows + vocabularies.
-  for (const std::string& path : options.inputs) {
+  for (const auto& [path, file_split] : files) {
     if (done) break;
     ASSIGN_OR_RETURN(std::unique_ptr<TextReader> reader, TextReader::Open(path));
     std::string_view line;
@@ -223,10 +318,12 @@ StatusOr<PreprocessReport> Preprocess(const PreprocessOptions& options) {
         std::string_view day = avazu->last_hour().substr(0, 6);
         if (day != current_day) {
           current_day.assign(day);
+          days_seen.emplace(day);
           day_rows = 0;
         }
         ++day_rows;
       }
+      if (file_split >= 0) ++file_split_rows[file_split];
       ++rows;
       if ((rows & ((1u << 23) - 1)) == 0) {
         ECPS_LOG_INFO("preprocess: {} rows, {:.0f} MB of text", rows,
@@ -292,7 +389,8 @@ StatusOr<PreprocessReport> Preprocess(const PreprocessOptions& options) {
   layout.min_count = options.min_count;
   uint64_t last_day = options.last_day_rows;
   if (avazu != nullptr && last_day == 0) last_day = day_rows;
-  ComputeSplits(options, rows, last_day, &layout);
+  ComputeSplits(options, rows, last_day, file_split_rows, &layout);
+  RETURN_IF_ERROR(CheckSplits(options, rows, layout, days_seen, current_day, &report));
   ASSIGN_OR_RETURN(std::unique_ptr<CacheWriter> writer,
                    CacheWriter::Open(options.output, schema, layout));
 

@@ -28,8 +28,10 @@ struct PreprocessOptions {
                                   // 0 keeps everything (the paper's setting)
   // Split: "days" (Criteo: 7 equal days by row order, days 1-6 train, day 7 split
   // in half: first half test, second half validation; Avazu: the last
-  // `last_day_rows` rows play day 7) or "ratio" (last test_ratio of rows is test,
-  // the val_ratio before it is validation, the rest is train).
+  // `last_day_rows` rows play day 7; other formats have no days and are
+  // refused), "ratio" (last test_ratio of rows is test, the val_ratio before
+  // it is validation, the rest is train; counts round to the nearest row) or
+  // "files" (train_inputs, val_inputs, test_inputs).
   std::string split = "days";
   double val_ratio = 0.05;
   double test_ratio = 0.1;
@@ -39,7 +41,13 @@ struct PreprocessOptions {
   // Avazu "days" split: rows of the last day. 0 = the rows after the last
   // change of day (first 6 characters of `hour`, YYMMDD) in the input.
   uint64_t last_day_rows = 0;
+  // Criteo "days" on data laid out as 7 days by construction (ecps gen-data):
+  // no warning that the row count is not the Kaggle file's.
+  bool days_by_construction = false;
 };
+
+// Rows of the Criteo Kaggle training file, the 7-day layout "days" assumes.
+inline constexpr uint64_t kCriteoKaggleRows = 45840617;
 
 // Malformed lines by kind. Every line is either converted or counted here.
 struct MalformedCounts {
@@ -64,13 +72,18 @@ struct PreprocessReport {
   std::vector<std::string> examples;    // "file:line: reason" for the first few per kind
   std::vector<uint64_t> cardinalities;  // per field, as in the cache schema
   uint64_t oov_values = 0;              // distinct values mapped to OOV ids (min_count > 0)
+  // Things the caller should print: an empty validation or test split, a
+  // Criteo days split of a row count that is not the 7-day file's.
+  std::vector<std::string> warnings;
   double mb_per_s() const { return seconds > 0 ? input_bytes / 1e6 / seconds : 0; }
 };
 
 // Notes on the contract:
 // - min_count counts occurrences over all converted rows (the split is only
 //   known once the input has been read), like the paper's "2-core" variants.
-// - "days" for libsvm (no time column) cuts 7 equal parts as for Criteo.
+// - "days" needs days: criteo (7-day layout) or avazu (hour column, at
+//   least two days unless last_day_rows is given); an empty train split is
+//   InvalidArgument naming the split.
 // - The cache stores the identity of what it was built from
 //   (worker/data/cache_identity.h), computed before the first line is read.
 // - input_bytes counts decompressed text.
