@@ -1,10 +1,15 @@
 #include "worker/checkpoint.h"
 
 #include <cstring>
+#include <nlohmann/json.hpp>
 
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/byte_io.h"
 #include "common/check.h"
 #include "common/file_util.h"
+#include "common/logging.h"
+#include "worker/data/cache_identity.h"
 
 namespace ecps {
 namespace {
@@ -98,6 +103,63 @@ StatusOr<std::string_view> CheckpointReader::Get(const std::string& tag) const {
   auto it = sections_.find(tag);
   if (it == sections_.end()) return NotFound("checkpoint '", path_, "' has no section '", tag, "'");
   return std::string_view(it->second);
+}
+
+std::string EncodeDataIdentity(const Dataset& data) {
+  const DatasetSchema& s = data.schema();
+  nlohmann::json j = {
+      {"format", s.format},
+      {"dense", s.num_dense},
+      {"fields", s.num_fields},
+      {"features", s.total_features()},
+      {"train_rows", data.NumRows(Split::kTrain)},
+      {"val_rows", data.NumRows(Split::kValidation)},
+      {"test_rows", data.NumRows(Split::kTest)},
+      {"identity", s.identity},
+      {"identity_digest", absl::StrFormat("%016x", CacheIdentityDigest(s.identity))}};
+  return j.dump();
+}
+
+Status CheckDataIdentity(const std::string& path, const CheckpointReader& r, const Dataset& data) {
+  if (!r.Has("DATA")) {
+    ECPS_LOG_WARN(
+        "checkpoint '{}' was written before ecps recorded the training data in its "
+        "checkpoints: the data is not checked against it",
+        path);
+    return OkStatus();
+  }
+  ASSIGN_OR_RETURN(std::string_view bytes, r.Get("DATA"));
+  nlohmann::json saved, now = nlohmann::json::parse(EncodeDataIdentity(data));
+  try {
+    saved = nlohmann::json::parse(bytes);
+    if (!saved.is_object()) throw std::runtime_error("not a JSON object");
+  } catch (const std::exception& e) {
+    return DataLoss("checkpoint '", path, "': section DATA is unreadable: ", e.what());
+  }
+  // What a person compares first: the shape and the rows the position
+  // indexes; then the identity (the inputs and options behind the cache).
+  std::vector<std::string> changed;
+  for (const char* key :
+       {"format", "dense", "fields", "features", "train_rows", "val_rows", "test_rows"}) {
+    const nlohmann::json before = saved.value(key, nlohmann::json()), after = now[key];
+    if (before != after)
+      changed.push_back(absl::StrCat(key, " ", before.dump(), " -> ", after.dump()));
+  }
+  const std::string before_identity = saved.value("identity", std::string());
+  const std::string after_identity = now["identity"].get<std::string>();
+  if (before_identity != after_identity)
+    changed.push_back(before_identity.empty() || after_identity.empty()
+                          ? absl::StrCat("data identity ",
+                                         before_identity.empty() ? "(none)" : "recorded", " -> ",
+                                         after_identity.empty() ? "(none)" : "recorded")
+                          : absl::StrCat("data identity: ",
+                                         DescribeIdentityChange(before_identity, after_identity)));
+  if (changed.empty()) return OkStatus();
+  return FailedPrecondition("cannot resume from '", path,
+                            "': the training data differs from the data it was trained on (",
+                            absl::StrJoin(changed, "; "),
+                            "); its position would index other rows. Restore that data, or "
+                            "train from the start in another output.dir");
 }
 
 }  // namespace ecps

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "worker/data/dataset.h"
 
 namespace ecps {
 
@@ -51,6 +52,20 @@ class CheckpointReader {
   uint32_t version_ = 0;
   std::map<std::string, std::string> sections_;
 };
+
+// The data a run trained on, for the checkpoint section DATA
+// (docs/formats.md): the format, fields, features, rows per split and the
+// cache's identity (worker/data/cache_identity.h: its inputs and options) with
+// its digest. The checkpoint's position (epoch, step in epoch) indexes rows of
+// exactly this data.
+std::string EncodeDataIdentity(const Dataset& data);
+
+// Whether `data` is the data that checkpoint `path` (read as `r`) was trained
+// on. FailedPrecondition naming what changed (e.g. "train rows 32000 -> 16000",
+// or the identity's changed inputs) otherwise: resuming at a position into
+// other data would train on other rows silently, or past their end. A
+// checkpoint written before DATA existed is accepted with a warning.
+Status CheckDataIdentity(const std::string& path, const CheckpointReader& r, const Dataset& data);
 
 // How the checkpoints of a cluster are written and read (docs/formats.md
 // "Sharded checkpoint"; launch/ implements it over the parameter servers and

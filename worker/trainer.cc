@@ -385,6 +385,13 @@ Status Trainer::RunStage(int stage) {
       order = EpochOrder(state_.epoch);
       order_epoch = state_.epoch;
     }
+    // A position past the epoch's end (a checkpoint of more training rows
+    // than the data has now) would never reach the epoch's end below.
+    if (state_.step_in_epoch >= per_epoch)
+      return FailedPrecondition("training position step ", state_.step_in_epoch, " of epoch ",
+                                state_.epoch, " is past the end of an epoch of ", per_epoch,
+                                " steps (", data_->NumRows(Split::kTrain), " training rows, batch ",
+                                batch_size_, "): the training data changed since the checkpoint");
     while (state_.step_in_epoch < per_epoch) {
       if (max_steps > 0 && state_.stage_step >= max_steps) {
         state_.stop_reason = "max_steps";
@@ -639,6 +646,8 @@ Status Trainer::SaveCheckpoint(const std::vector<std::string>& names) const {
                        {"history", state_.history},
                        {"last_loss", last_loss_}};
   w.Add("STAT", st.dump());
+  // The data the position (epoch, step_in_epoch) indexes: --resume checks it.
+  w.Add("DATA", EncodeDataIdentity(*data_));
   auto* self = const_cast<Trainer*>(this);  // params()/state() are non-const views
   w.Add("DENS", FloatsToBytes(self->model_->params()));
   w.Add("DOPT", FloatsToBytes(self->dense_opt_->state()));
@@ -683,6 +692,8 @@ Status Trainer::LoadCheckpoint(const std::string& name, bool restore_state) {
         return FailedPrecondition("cannot resume from '", path, "': config key '", k, "' was '",
                                   it == saved.end() ? "<unset>" : it->second, "', now '", v, "'");
     }
+    // The same keys can name other data (a cache rebuilt in place).
+    RETURN_IF_ERROR(CheckDataIdentity(path, r, *data_));
   }
   ASSIGN_OR_RETURN(std::string_view dens, r.Get("DENS"));
   RETURN_IF_ERROR(BytesToFloats(dens, model_->params(), "DENS"));

@@ -168,6 +168,81 @@ TEST_F(TrainerTest, ResumeAcceptsKeysAddedSinceAtTheirDefault) {
   EXPECT_NE(rc.status().message().find("data.generate.alpha"), std::string::npos) << rc.status();
 }
 
+// Issue 14 item 2: --resume spun at 100% CPU forever, without a message,
+// when the data behind the same cache path had fewer training rows than the
+// checkpoint's position. The checkpoint records its data (DATA), and a
+// resume onto other data is refused naming what changed.
+TEST_F(TrainerTest, ResumeRefusesOtherDataBehindTheSameCachePath) {
+  namespace fs = std::filesystem;
+  const std::string cache = ds_->dir() + "/swapped.ecache";
+  fs::copy_file(ds_->cache(), cache, fs::copy_options::overwrite_existing);
+  const std::vector<std::string> at_cache = {"data.cache=" + cache};
+  {
+    auto data = Dataset::Open(cache);
+    ASSERT_TRUE(data.ok()) << data.status();
+    std::vector<std::string> sets = at_cache;
+    sets.push_back("train.max_steps=450");  // last.ckpt at step 450 of 500 in the epoch
+    auto a = Trainer::Create(Config("resume_data", sets), data->get());
+    ASSERT_TRUE(a.ok()) << a.status();
+    ASSERT_TRUE((*a)->Run(false).ok());
+    // The same data again resumes.
+    sets.back() = "train.max_steps=460";
+    auto same = Trainer::Create(Config("resume_data", sets), data->get());
+    ASSERT_TRUE(same.ok());
+    auto rs = (*same)->Run(true);
+    ASSERT_TRUE(rs.ok()) << rs.status();
+  }
+  auto small = testing::SmallDataset::Create("ecps_trainer_test_small", 20000);
+  fs::copy_file(small->cache(), cache, fs::copy_options::overwrite_existing);
+  auto data = Dataset::Open(cache);
+  ASSERT_TRUE(data.ok()) << data.status();
+  ASSERT_EQ((*data)->NumRows(Split::kTrain), 16000u);  // 250 steps: the position is past the end
+  std::vector<std::string> sets = at_cache;
+  sets.push_back("train.max_steps=900");
+  auto b = Trainer::Create(Config("resume_data", sets), data->get());
+  ASSERT_TRUE(b.ok()) << b.status();
+  auto rb = (*b)->Run(true);
+  ASSERT_FALSE(rb.ok());
+  EXPECT_EQ(rb.status().code(), absl::StatusCode::kFailedPrecondition);
+  const std::string msg(rb.status().message());
+  EXPECT_NE(msg.find("the training data differs"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("train_rows 32000 -> 16000"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("data identity: "), std::string::npos) << msg;
+}
+
+// The loop itself: a position past the end of the epoch (here a checkpoint
+// from before DATA existed, whose STAT says step 600 of a 500-step epoch)
+// is an error, not a spin.
+TEST_F(TrainerTest, PositionPastTheEndOfTheEpochIsAnErrorNotASpin) {
+  auto a = Trainer::Create(Config("resume_past", {"train.max_steps=20"}), ds_->data());
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE((*a)->Run(false).ok());
+  const std::string ckpt = ds_->dir() + "/resume_past/last.ckpt";
+  auto r = CheckpointReader::Open(ckpt);
+  ASSERT_TRUE(r.ok()) << r.status();
+  CheckpointWriter w;
+  for (const auto& [tag, payload] : r->sections()) {
+    if (tag == "DATA") continue;  // an older build's checkpoint
+    std::string p = payload;
+    if (tag == "STAT") {
+      auto st = nlohmann::json::parse(p);
+      st["step_in_epoch"] = 600;
+      st["stage_done"] = false;
+      p = st.dump();
+    }
+    w.Add(tag, p);
+  }
+  ASSERT_TRUE(w.Write(ckpt).ok());
+  auto b = Trainer::Create(Config("resume_past", {"train.max_steps=40"}), ds_->data());
+  ASSERT_TRUE(b.ok());
+  auto rb = (*b)->Run(true);
+  ASSERT_FALSE(rb.ok());
+  EXPECT_NE(rb.status().message().find("training position step 600 of epoch 0 is past the end of "
+                                       "an epoch of 500 steps"),
+            std::string_view::npos)
+      << rb.status();
+}
+
 TEST_F(TrainerTest, EveryModelTrains) {
   for (const char* m : {"wdl", "dcn"}) {
     auto t = Trainer::Create(
