@@ -1,5 +1,6 @@
 #include "comm/message.h"
 
+#include "comm/job_token.h"
 #include "comm/wire_codec.h"
 
 namespace ecps::comm {
@@ -106,6 +107,7 @@ WireMessage EncodeMessage(Message msg) {
   h.payload_sizes.clear();
   for (const Buffer& b : msg.payloads) h.payload_sizes.push_back(b.size);
   w.U64s(h.payload_sizes);
+  w.Str(h.token);
   return WireMessage{w.Finish(), std::move(msg.payloads), {}};
 }
 
@@ -130,6 +132,7 @@ Status ReadHeader(std::string_view bytes, const DecodeLimits& limits, Header* h)
   RETURN_IF_ERROR(r.Int(&h->arg2, "arg2"));
   RETURN_IF_ERROR(r.Str(&h->text, limits.max_text_bytes, "text"));
   RETURN_IF_ERROR(r.U64s(&h->payload_sizes, limits.max_payloads, "payload_sizes"));
+  RETURN_IF_ERROR(r.Str(&h->token, kMaxJobTokenBytes, "token"));
   return r.Finish();
 }
 

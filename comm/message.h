@@ -28,8 +28,8 @@ namespace ecps::comm {
 
 // "ECPS" little-endian. Changed never.
 inline constexpr uint32_t kWireMagic = 0x53504345;
-// Bumped whenever Header or a payload layout changes.
-inline constexpr uint16_t kWireVersion = 1;
+// Bumped whenever Header or a payload layout changes (2: the job token).
+inline constexpr uint16_t kWireVersion = 2;
 // Upper bound on payload frames per message (a sanity limit for decoding).
 inline constexpr size_t kMaxPayloads = 4096;
 
@@ -162,6 +162,9 @@ struct Header {
   int64_t arg2 = 0;                     // message-specific
   std::string text;                     // message-specific (errors, small JSON)
   std::vector<uint64_t> payload_sizes;  // filled by EncodeMessage
+  // The job's token (comm/job_token.h), stamped by Transport::Send and
+  // checked and cleared by Transport::Recv: receivers never see it.
+  std::string token;
 };
 
 struct Message {

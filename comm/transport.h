@@ -63,8 +63,16 @@ class Transport {
   // Recv().
   void set_decode_limits(const DecodeLimits& limits) { limits_ = limits; }
 
+  // The job's token (comm/job_token.h): Send() stamps it on every header,
+  // and Recv() rejects a message carrying another one (PermissionDenied,
+  // naming its source; the caller counts and logs it like any malformed
+  // message) before anyone acts on it. Empty (the default) matches only
+  // messages without a token. REQUIRES: before the first Send() or Recv().
+  void set_job_token(std::string token) { token_ = std::move(token); }
+
  private:
   DecodeLimits limits_;
+  std::string token_;
 };
 
 // The in-process "network": endpoint name -> mailbox. Owned by whoever builds

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 
+#include "comm/job_token.h"
 #include "comm/mpi_collective.h"
 #include "common/logging.h"
 #include "launch/node.h"
@@ -35,15 +36,23 @@ StatusOr<nlohmann::json> RunRank(const TrainConfig& config, ClusterShape shape, 
                            workers, " workers of mpirun -np ", size);
   ASSIGN_OR_RETURN(auto world, comm::NewMpiCollective(0));
   std::string endpoint;
+  // The job token: rank 0 takes the launcher's (mpirun -x ECPS_JOB_TOKEN) or
+  // makes one, and MPI hands it to every rank with the endpoint; nothing
+  // outside the job sees either.
+  std::string token;
   std::unique_ptr<comm::Transport> control;
   if (rank == 0) {
+    ASSIGN_OR_RETURN(token, JobTokenFromEnvironment());
+    if (token.empty()) token = comm::NewJobToken();
     control = comm::NewZmqTransport();
+    control->set_job_token(token);
     const std::string bind = shape.transport == "ipc"
                                  ? absl::StrCat("ipc:///tmp/ecps.", ::getpid(), ".scheduler")
                                  : absl::StrCat("tcp://", shape.host, ":0");
     ASSIGN_OR_RETURN(endpoint, control->Bind(bind));
   }
   RETURN_IF_ERROR(Annotate(world->Broadcast(&endpoint, 0), "broadcasting the scheduler endpoint"));
+  RETURN_IF_ERROR(Annotate(world->Broadcast(&token, 0), "broadcasting the job token"));
   world.reset();
   // The workers' own communicator for the dense all-reduce: every world rank
   // takes part in the split, only the workers keep theirs.
@@ -53,9 +62,11 @@ StatusOr<nlohmann::json> RunRank(const TrainConfig& config, ClusterShape shape, 
     ASSIGN_OR_RETURN(dense_sums, comm::NewMpiCollective(worker ? 1 : 0));
     if (!worker) dense_sums.reset();
   }
-  if (rank == 0) return internal::RunScheduler(config, shape, control.get(), open_data, "mpirun");
+  if (rank == 0)
+    return internal::RunScheduler(config, shape, control.get(), open_data, "mpirun", token);
   NodeSpec spec;
   spec.scheduler = endpoint;
+  spec.job_token = token;
   spec.dense_sums = dense_sums.get();
   if (rank <= shape.servers) {
     spec.role = Role::kServer;

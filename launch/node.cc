@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "comm/job_token.h"
 #include "comm/rpc.h"
 #include "common/file_util.h"
 #include "common/logging.h"
@@ -55,10 +56,27 @@ scheduler::NodeAgentOptions AgentOptions(const TrainConfig& config, const Cluste
   return o;
 }
 
+Status NoJobToken() {
+  return FailedPrecondition(
+      "processes started with --role authenticate their messages with a job token that "
+      "every process of the job must be given: export ECPS_JOB_TOKEN=<16 or more "
+      "characters> (e.g. $(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n')) or "
+      "ECPS_JOB_TOKEN_FILE=<a file holding it> for the scheduler, every server and every "
+      "worker (docs/security.md)");
+}
+
+// A ZeroMQ transport of this job: every message it sends carries the job's
+// token, and it drops every message that does not.
+std::unique_ptr<comm::Transport> JobTransport(const std::string& job_token) {
+  auto t = comm::NewZmqTransport();
+  t->set_job_token(job_token);
+  return t;
+}
+
 Status RunServer(const TrainConfig& config, const ClusterShape& shape, const NodeSpec& spec) {
   ASSIGN_OR_RETURN(SparseOptimizerConfig sparse, ServerOptimizerFromConfig(config));
-  auto data = comm::NewZmqTransport();
-  auto control = comm::NewZmqTransport();
+  auto data = JobTransport(spec.job_token);
+  auto control = JobTransport(spec.job_token);
   ASSIGN_OR_RETURN(std::string data_ep, data->Bind(LocalEndpoint(shape, "data")));
   ASSIGN_OR_RETURN(std::string control_ep, control->Bind(LocalEndpoint(shape, "control")));
   const std::string who = absl::StrCat("server ", spec.rank);
@@ -79,8 +97,8 @@ Status RunServer(const TrainConfig& config, const ClusterShape& shape, const Nod
 
 Status RunWorker(const TrainConfig& config, const ClusterShape& shape, const NodeSpec& spec,
                  const DataOpener& open_data, bool resume) {
-  auto data_transport = comm::NewZmqTransport();
-  auto control = comm::NewZmqTransport();
+  auto data_transport = JobTransport(spec.job_token);
+  auto control = JobTransport(spec.job_token);
   ASSIGN_OR_RETURN(std::string data_ep, data_transport->Bind(LocalEndpoint(shape, "data")));
   ASSIGN_OR_RETURN(std::string control_ep, control->Bind(LocalEndpoint(shape, "control")));
   const std::string who = absl::StrCat("worker ", spec.rank);
@@ -146,11 +164,12 @@ namespace internal {
 
 StatusOr<nlohmann::json> RunScheduler(const TrainConfig& config, const ClusterShape& shape,
                                       comm::Transport* control, const DataOpener& open_data,
-                                      const std::string& mode) {
+                                      const std::string& mode, const std::string& job_token) {
   // The job owns output.dir from here until its results are in: another job
   // there would mix checkpoints and results. The other processes of this job
   // write into it too; they are the scheduler's (the shared-directory check).
   ASSIGN_OR_RETURN(auto output_lock, OutputDirLock::Acquire(OutputDir(config)));
+  if (job_token.empty()) return NoJobToken();
   // Build (or just open) the data before any worker gets going, so generated
   // data is written once, not raced by every worker.
   {
@@ -249,14 +268,34 @@ StatusOr<nlohmann::json> RunNode(const TrainConfig& config, const ClusterShape& 
   if (spec.role != Role::kScheduler && (spec.rank < 0 || spec.rank >= count))
     return InvalidArgument("--rank ", spec.rank, " outside [0, ", count, ") for role ",
                            RoleName(spec.role));
+  NodeSpec with_token = spec;
+  ASSIGN_OR_RETURN(with_token.job_token, JobTokenFromEnvironment());
+  // The scheduler refuses a missing token in RunScheduler, once it holds
+  // output.dir (a second job there is told whose it is first).
+  if (spec.role != Role::kScheduler && with_token.job_token.empty()) return NoJobToken();
   if (spec.role == Role::kScheduler) {
-    auto control = comm::NewZmqTransport();
+    auto control = JobTransport(with_token.job_token);
     ASSIGN_OR_RETURN(std::string ep, control->Bind(spec.scheduler));
     ECPS_LOG_INFO("scheduler listening at {} for {} servers and {} workers", ep, shape.servers,
                   shape.workers);
-    return internal::RunScheduler(config, shape, control.get(), open_data, "processes");
+    return internal::RunScheduler(config, shape, control.get(), open_data, "processes",
+                                  with_token.job_token);
   }
-  return internal::RunRole(config, shape, spec, open_data, resume);
+  return internal::RunRole(config, shape, with_token, open_data, resume);
+}
+
+StatusOr<std::string> JobTokenFromEnvironment() {
+  const char* token = std::getenv("ECPS_JOB_TOKEN");
+  const char* file = std::getenv("ECPS_JOB_TOKEN_FILE");
+  if (token != nullptr && file != nullptr)
+    return InvalidArgument(
+        "both ECPS_JOB_TOKEN and ECPS_JOB_TOKEN_FILE are set: give the job token one way");
+  if (token != nullptr) return comm::CheckJobToken(token, "ECPS_JOB_TOKEN");
+  if (file == nullptr) return std::string();
+  StatusOr<std::string> contents = ReadFile(file);
+  if (!contents.ok()) return Annotate(contents.status(), "ECPS_JOB_TOKEN_FILE");
+  return comm::CheckJobToken(*contents,
+                             absl::StrCat("the file ", file, " named by ECPS_JOB_TOKEN_FILE"));
 }
 
 }  // namespace ecps::launch

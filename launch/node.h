@@ -41,6 +41,11 @@ struct NodeSpec {
   Role role = Role::kWorker;
   int rank = 0;           // index within the role (servers, workers)
   std::string scheduler;  // the scheduler's control endpoint (it binds it)
+  // The job's token (comm/job_token.h), the same for every process of the
+  // job: set on every transport this process opens. RunNode() fills it from
+  // the environment (JobTokenFromEnvironment); under mpirun rank 0's reaches
+  // every rank with the scheduler's endpoint.
+  std::string job_token;
   // A worker under mpirun with cluster.allreduce mpi/auto: the workers' MPI
   // communicator, which sums the dense gradients (everything else the
   // workers do together still goes through the scheduler). Not owned.
@@ -59,6 +64,12 @@ StatusOr<nlohmann::json> RunNode(const TrainConfig& config, const ClusterShape& 
 
 // True when this process was started by mpirun (Open MPI or a PMI launcher).
 bool LaunchedByMpirun();
+
+// The job token the launcher handed this process: ECPS_JOB_TOKEN, or the
+// contents of the file that ECPS_JOB_TOKEN_FILE names (docs/security.md);
+// "" when neither is set. Errors: both set, an unreadable file, a token
+// comm::CheckJobToken refuses (too short, ...).
+StatusOr<std::string> JobTokenFromEnvironment();
 
 // Initialises MPI, takes the role from the world rank (the number of workers
 // is N - 1 - shape.servers), broadcasts the scheduler's endpoint, runs the

@@ -10,11 +10,12 @@
 namespace ecps::launch::internal {
 
 // The scheduler's process: opens the data, runs the job on the bound
-// `control` transport, and returns the results with a "cluster" object
-// whose mode is `mode`.
+// `control` transport (which carries `job_token`; FailedPrecondition if it
+// is empty), and returns the results with a "cluster" object whose mode is
+// `mode`.
 StatusOr<nlohmann::json> RunScheduler(const TrainConfig& config, const ClusterShape& shape,
                                       comm::Transport* control, const DataOpener& open_data,
-                                      const std::string& mode);
+                                      const std::string& mode, const std::string& job_token);
 // A server's or worker's process.
 StatusOr<nlohmann::json> RunRole(const TrainConfig& config, const ClusterShape& shape,
                                  const NodeSpec& spec, const DataOpener& open_data, bool resume);

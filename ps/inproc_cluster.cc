@@ -1,6 +1,7 @@
 #include "ps/inproc_cluster.h"
 
 #include "absl/strings/str_cat.h"
+#include "comm/job_token.h"
 
 namespace ecps::ps {
 
@@ -17,10 +18,14 @@ StatusOr<std::unique_ptr<InProcCluster>> InProcCluster::Start(const InProcCluste
   if (!tcp && options.transport != "inproc")
     return InvalidArgument("transport '", options.transport, "' is not inproc or tcp");
   std::unique_ptr<InProcCluster> c(new InProcCluster(options));
+  // A token of its own, as a job of processes has: over tcp other local
+  // processes can reach the ports.
+  const std::string token = comm::NewJobToken();
   auto bind = [&](const std::string& name)
       -> StatusOr<std::pair<std::unique_ptr<comm::Transport>, std::string>> {
     std::unique_ptr<comm::Transport> t =
         tcp ? comm::NewZmqTransport() : comm::NewInProcTransport(&c->hub_);
+    t->set_job_token(token);
     ASSIGN_OR_RETURN(std::string ep, t->Bind(tcp ? "tcp://127.0.0.1:0" : "inproc://" + name));
     return std::make_pair(std::move(t), std::move(ep));
   };

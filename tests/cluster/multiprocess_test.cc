@@ -90,6 +90,9 @@ int FreePort() {
 class MultiProcessTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    // Processes started with --role need the job's token (docs/security.md);
+    // the children inherit it.
+    setenv("ECPS_JOB_TOKEN", ("multiprocess-test-" + std::to_string(::getpid())).c_str(), 1);
     dir_ = (fs::temp_directory_path() / ("ecps_mp_test." + std::to_string(::getpid()))).string();
     fs::remove_all(dir_);
     fs::create_directories(dir_);
@@ -198,6 +201,30 @@ output: {progress: none}
   static std::string dir_;
 };
 std::string MultiProcessTest::dir_;
+
+// Issue 14 item 6: the wire of a --role job is authenticated by a token the
+// launcher gives every process; without one a process refuses to start,
+// saying how to give it (rather than running unauthenticated).
+TEST_F(MultiProcessTest, RoleLaunchWithoutAJobTokenIsRefusedSayingHowToGiveIt) {
+  const std::string token = std::getenv("ECPS_JOB_TOKEN");
+  unsetenv("ECPS_JOB_TOKEN");
+  Proc p = Proc::Start({ECPS_BINARY, "train", "--config", dir_ + "/small.yaml", "--role", "worker",
+                        "--rank", "0", "--scheduler", "tcp://127.0.0.1:1"},
+                       dir_ + "/no_token");
+  setenv("ECPS_JOB_TOKEN", "short", 1);
+  Proc q = Proc::Start({ECPS_BINARY, "train", "--config", dir_ + "/small.yaml", "--role", "server",
+                        "--rank", "0", "--scheduler", "tcp://127.0.0.1:1"},
+                       dir_ + "/short_token");
+  setenv("ECPS_JOB_TOKEN", token.c_str(), 1);
+  ASSERT_TRUE(p.Wait(30));
+  EXPECT_NE(p.ExitCode(), 0);
+  EXPECT_NE(ReadAll(p.err).find("ECPS_JOB_TOKEN"), std::string::npos) << ReadAll(p.err);
+  ASSERT_TRUE(q.Wait(30));
+  EXPECT_NE(q.ExitCode(), 0);
+  EXPECT_NE(ReadAll(q.err).find("job token from ECPS_JOB_TOKEN has 5 characters"),
+            std::string::npos)
+      << ReadAll(q.err);
+}
 
 TEST_F(MultiProcessTest, MpirunFiveRanksMatchesSimulation) {
   if (system("mpirun --version > /dev/null 2>&1") != 0) GTEST_SKIP() << "mpirun not found";

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "comm/collective.h"
+#include "comm/job_token.h"
 #include "comm/message.h"
 #include "comm/rpc.h"
 #include "comm/transport.h"
@@ -267,6 +268,89 @@ TEST(ZmqTransportTest, CloseWakesRecv) {
   auto m = a->Recv(-1);
   t.join();
   EXPECT_EQ(m.status().code(), absl::StatusCode::kCancelled);
+}
+
+// The job token (issue 14 item 6): a message without the receiver's token,
+// or with another job's, is rejected by Recv before anyone sees it, naming
+// its source; the sender's own token never reaches the receiver's code.
+void ExpectTokenChecked(Transport& a, Transport& b, const std::string& ea, const std::string& eb) {
+  const std::string token = NewJobToken();
+  a.set_job_token(token);
+  b.set_job_token(token);
+  ASSERT_TRUE(a.Connect(2, eb).ok());
+  ASSERT_TRUE(b.Connect(1, ea).ok());
+  Message forged;
+  forged.header.type = MsgType::kShutdown;
+  forged.header.sender = 1;
+  ASSERT_TRUE(a.SendRaw(2, EncodeMessage(forged)).ok());  // no token
+  forged.header.token = NewJobToken();                    // another job's
+  ASSERT_TRUE(a.SendRaw(2, EncodeMessage(forged)).ok());
+  ASSERT_TRUE(a.Send(2, Sample()).ok());
+  for (const char* why : {"no job token", "another job's token"}) {
+    auto m = b.Recv(5000);
+    ASSERT_FALSE(m.ok());
+    EXPECT_EQ(m.status().code(), absl::StatusCode::kPermissionDenied) << m.status();
+    EXPECT_NE(m.status().message().find(why), std::string::npos) << m.status();
+    EXPECT_NE(m.status().message().find("shutdown"), std::string::npos) << m.status();
+    EXPECT_NE(m.status().message().find("message from "), std::string::npos) << m.status();
+  }
+  auto good = b.Recv(5000);
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ(good->header.text, "hello");
+  EXPECT_TRUE(good->header.token.empty());
+}
+
+TEST(JobTokenTest, InProcTransportRejectsMessagesWithoutTheJobsToken) {
+  InProcHub hub;
+  auto a = NewInProcTransport(&hub), b = NewInProcTransport(&hub);
+  ASSERT_TRUE(a->Bind("inproc://tok_a").ok());
+  ASSERT_TRUE(b->Bind("inproc://tok_b").ok());
+  ExpectTokenChecked(*a, *b, "inproc://tok_a", "inproc://tok_b");
+}
+
+TEST(JobTokenTest, TcpTransportRejectsMessagesWithoutTheJobsTokenNamingThePeer) {
+  auto a = NewZmqTransport(), b = NewZmqTransport();
+  auto ea = a->Bind("tcp://127.0.0.1:0");
+  auto eb = b->Bind("tcp://127.0.0.1:0");
+  ASSERT_TRUE(ea.ok() && eb.ok());
+  ExpectTokenChecked(*a, *b, *ea, *eb);
+}
+
+// An Rpc counts what its transport rejected and never hands it on.
+TEST(JobTokenTest, RpcCountsForgedMessagesAndNeverDispatchesThem) {
+  InProcHub hub;
+  auto forger = NewInProcTransport(&hub), node = NewInProcTransport(&hub);
+  ASSERT_TRUE(forger->Bind("inproc://tok_f").ok());
+  ASSERT_TRUE(node->Bind("inproc://tok_n").ok());
+  node->set_job_token(NewJobToken());
+  ASSERT_TRUE(forger->Connect(2, "inproc://tok_n").ok());
+  std::atomic<int> dispatched{0};
+  Rpc rpc(node.get(), 2, [&](Message) { ++dispatched; });
+  rpc.Start();
+  Message forged;
+  forged.header.type = MsgType::kAbort;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(forger->Send(2, forged).ok());  // forger's token: ""
+  for (int i = 0; i < 500 && rpc.rejected_messages() < 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  EXPECT_EQ(rpc.rejected_messages(), 3u);
+  EXPECT_EQ(dispatched.load(), 0);
+}
+
+TEST(JobTokenTest, NewTokensDifferAndLauncherTokensAreChecked) {
+  const std::string a = NewJobToken(), b = NewJobToken();
+  EXPECT_EQ(a.size(), 32u);
+  EXPECT_NE(a, b);
+  EXPECT_TRUE(SameJobToken(a, a));
+  EXPECT_FALSE(SameJobToken(a, b));
+  EXPECT_FALSE(SameJobToken(a, a.substr(0, 31)));
+  EXPECT_FALSE(SameJobToken("", a));
+  auto ok = CheckJobToken("  " + a + "\n", "the file t");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(*ok, a);
+  auto short_token = CheckJobToken("secret", "ECPS_JOB_TOKEN");
+  ASSERT_FALSE(short_token.ok());
+  EXPECT_NE(short_token.status().message().find("ECPS_JOB_TOKEN"), std::string::npos);
+  EXPECT_FALSE(CheckJobToken("0123456789 abcdef", "x").ok());
 }
 
 TEST(InProcCollectiveTest, AllOps) {

@@ -125,7 +125,8 @@ TEST(DecodeBoundsTest, ReaderRefusesCountsBeyondTheBytesLeft) {
 }
 
 // The header layout is cereal's portable binary, as written before the
-// bounded decoder (the bytes on the wire did not change with it).
+// bounded decoder (the bytes on the wire did not change with it; wire
+// version 2 appended the job token).
 TEST(DecodeBoundsTest, HeaderBytesAreCerealsPortableBinaryLayout) {
   Message m;
   m.header.type = MsgType::kPull;
@@ -138,13 +139,14 @@ TEST(DecodeBoundsTest, HeaderBytesAreCerealsPortableBinaryLayout) {
   m.header.text = "hello";
   m.payloads.push_back(Buffer::FromString("abc"));
   m.payloads.push_back(Buffer::FromString(""));
+  m.header.token = "0123456789abcdef";
   std::ostringstream os;
   {
     cereal::PortableBinaryOutputArchive ar(os);
     const Header& h = m.header;
     const std::vector<uint64_t> sizes = {3, 0};
     ar(kWireMagic, kWireVersion, h.type, h.sender, h.recipient, h.request_id, h.step, h.arg, h.arg2,
-       h.text, sizes);
+       h.text, sizes, h.token);
   }
   EXPECT_EQ(EncodeMessage(m).header, os.str());
 }

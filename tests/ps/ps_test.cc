@@ -376,7 +376,8 @@ TEST(PsTest, CodedPullsSendCodesAndPerRowParameters) {
     const size_t row_bytes = fp32 ? w * 4 : internal::CodedPullRowBytes(specs[t]);
     const uint64_t payload = unique.size() * row_bytes;
     EXPECT_GE(sent, payload) << specs[t].name;
-    EXPECT_LT(sent, payload + 512) << specs[t].name;  // headers, empty tables, modes
+    // Headers (each with the 32-byte job token), empty tables, modes.
+    EXPECT_LT(sent, payload + 640) << specs[t].name;
   }
   EXPECT_EQ(internal::CodedPullRowBytes(specs[2]), 4u + 8u);  // u8 x 4, f32 (scale, zero)
   EXPECT_EQ(internal::CodedPullRowBytes(specs[3]), 4u + 4u);  // u8 x 4, f16 (scale, zero)
@@ -469,6 +470,42 @@ TEST(PsTest, OneBlobLoadPointsToTheShardedPath) {
   Status s = c.clients[0]->Load(local->Save().value());
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
   EXPECT_NE(s.message().find("SaveShards/LoadShards"), std::string::npos) << s;
+}
+
+// Issue 14 item 6: a forged "reset optimizer state" or shutdown, well formed
+// but without the job's token, is rejected and counted, and changes nothing:
+// the rows after it equal those of a run that never received it, while a
+// real reset would change them.
+TEST(PsTest, ForgedResetOptimizerStateAndShutdownWithoutTheTokenHaveNoEffect) {
+  auto run = [](int mode) {  // 0: nothing, 1: forged messages, 2: a real reset
+    Cluster c(1, 1, 2);
+    EXPECT_TRUE(c.clients[0]->Reset(Specs(), 1).ok());
+    const LookupPlan plan = Plan(3);
+    const FetchedRows g = Grads(plan, 1.0f);
+    EXPECT_TRUE(c.clients[0]->Push(plan, g, 1).ok());
+    const int server = InProcCluster::ServerNode(0);
+    if (mode == 1) {
+      for (MsgType type : {MsgType::kResetOptState, MsgType::kShutdown}) {
+        Message forged;
+        forged.header.type = type;
+        forged.header.sender = c.cluster->WorkerNode(0);
+        forged.header.recipient = server;
+        EXPECT_TRUE(c.rpcs[0]->transport().SendRaw(server, comm::EncodeMessage(forged)).ok());
+      }
+      for (int i = 0; i < 1000 && c.servers[0]->rejected_messages() < 2; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      EXPECT_EQ(c.servers[0]->rejected_messages(), 2u);
+    } else if (mode == 2) {
+      EXPECT_TRUE(c.clients[0]->ResetOptimizerState().ok());
+    }
+    EXPECT_TRUE(c.clients[0]->Push(plan, g, 2).ok());
+    FetchedRows rows;
+    EXPECT_TRUE(c.clients[0]->Gather(plan, &rows).ok());  // still serving
+    return rows.values;
+  };
+  const auto untouched = run(0);
+  EXPECT_EQ(run(1), untouched);
+  EXPECT_NE(run(2), untouched);  // the test would see a reset
 }
 
 TEST(PsTest, MalformedRequestsAreRejectedAndTheServerKeepsServing) {
