@@ -55,7 +55,10 @@ PreprocessOptions CacheOptions(const std::vector<std::string>& inputs, const Par
 }
 
 Status BuildCache(const PreprocessOptions& o) {
-  ECPS_LOG_INFO("preprocessing {} -> {}", absl::StrJoin(o.inputs, ","), o.output);
+  std::vector<std::string> all = o.inputs;
+  for (const auto* list : {&o.train_inputs, &o.val_inputs, &o.test_inputs})
+    all.insert(all.end(), list->begin(), list->end());
+  ECPS_LOG_INFO("preprocessing {} -> {}", absl::StrJoin(all, ","), o.output);
   ASSIGN_OR_RETURN(PreprocessReport r, Preprocess(o));
   ECPS_LOG_INFO("preprocessed {} rows ({} train / {} val / {} test), {} features, {:.1f} MB/s",
                 r.rows_written, r.train_rows, r.val_rows, r.test_rows, r.features,

@@ -49,7 +49,9 @@ TEST(CacheIdentityTest, CoversContentFormatAndOptions) {
   std::filesystem::last_write_time(dir.File("a.txt"), mtime);
   const std::string rewritten = Text(o);
   EXPECT_NE(rewritten, base);
-  EXPECT_NE(DescribeIdentityChange(base, rewritten).find("head_tail_xxh3"), std::string::npos);
+  const std::string content = DescribeIdentityChange(base, rewritten);
+  EXPECT_EQ(content.rfind("input[0] " + dir.File("a.txt") + ": head_tail_xxh3 ", 0), 0u) << content;
+  EXPECT_EQ(content.find("size"), std::string::npos) << "only what differs: " << content;
 
   // A file added to the list.
   WriteText(dir.File("b.txt"), "1 0:1\n");

@@ -51,5 +51,30 @@ TEST(CmdDataTest, ExitCodes) {
             kExitUsage);
 }
 
+TEST(CmdDataTest, PreprocessSeparateFilesAndLibfm) {
+  TempDir dir;
+  WriteText(dir.File("train.libfm"), "1 3:1 950:1\r\n-1 5:1 943:1\r\n+1 3:1 943:1\r\n");
+  WriteText(dir.File("val.libfm"), "0 5:1 950:1\r\n");
+  WriteText(dir.File("test.libfm"), "1 3:1 943:1\r\n0 5:1\r\n");
+  const std::string cache = dir.File("ml.cache");
+  EXPECT_EQ(
+      RunPreprocess({"--train", dir.File("train.libfm"), "--validation", dir.File("val.libfm"),
+                     "--test", dir.File("test.libfm"), "--format", "libfm", "--out", cache}),
+      kExitOk);
+  auto ds = Dataset::Open(cache);
+  ASSERT_TRUE(ds.ok()) << ds.status();
+  EXPECT_EQ((*ds)->NumRows(Split::kTrain), 3u);
+  EXPECT_EQ((*ds)->NumRows(Split::kValidation), 1u);
+  EXPECT_EQ((*ds)->NumRows(Split::kTest), 2u);
+  EXPECT_EQ((*ds)->schema().format, "libfm");
+  // --train with an explicit other split, or libsvm under the default days split, is refused.
+  EXPECT_EQ(RunPreprocess({"--train", dir.File("train.libfm"), "--split", "ratio", "--format",
+                           "libfm", "--out", cache}),
+            kExitUsage);
+  EXPECT_EQ(RunPreprocess({"--input", dir.File("train.libfm"), "--format", "libsvm", "--out",
+                           dir.File("days.cache")}),
+            kExitUsage);
+}
+
 }  // namespace
 }  // namespace ecps::tools

@@ -139,6 +139,20 @@ std::string DescribeIdentityChange(const std::string& old_text, const std::strin
   const auto before = Parse(old_text), after = Parse(new_text);
   std::vector<std::string> items;
   auto describe = [&](const std::string& key, const std::string* a, const std::string* b) {
+    // An input line "PATH size N mtime_ns M head_tail_xxh3 H" at the same
+    // path: name only what differs ("test[0] /d/t.txt: size 10 -> 12").
+    if (a && b && key.find('[') != std::string::npos) {
+      std::vector<std::string> x = absl::StrSplit(*a, ' '), y = absl::StrSplit(*b, ' ');
+      if (x.size() == 7 && y.size() == 7 && x[0] == y[0]) {
+        std::string what = absl::StrCat(key, " ", x[0], ":");
+        for (size_t i = 1; i + 1 < x.size(); i += 2)
+          if (x[i + 1] != y[i + 1])
+            absl::StrAppend(&what, what.back() == ':' ? " " : ", ", x[i], " ", x[i + 1], " -> ",
+                            y[i + 1]);
+        items.push_back(std::move(what));
+        return;
+      }
+    }
     items.push_back(absl::StrCat(key, ": ", a ? *a : "(none)", " -> ", b ? *b : "(none)"));
   };
   for (const auto& [k, v] : before) {

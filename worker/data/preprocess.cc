@@ -101,11 +101,11 @@ Status ValidateOptions(const PreprocessOptions& o) {
                              "validation and test lists, not from the inputs (data.raw, --input)");
     }
   } else {
-    if (o.inputs.empty()) return InvalidArgument("preprocess: no input files");
     if (lists) {
       return InvalidArgument("preprocess: train/validation/test file lists need split 'files', ",
                              "not '", o.split, "'");
     }
+    if (o.inputs.empty()) return InvalidArgument("preprocess: no input files");
   }
   if (o.split == "days" && o.format != "criteo" && o.format != "avazu") {
     return InvalidArgument("preprocess: split 'days' needs data with days (criteo's 7-day ",
