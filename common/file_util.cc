@@ -104,6 +104,11 @@ bool FileExists(const std::string& path) {
   return std::filesystem::exists(path, ec);
 }
 
+bool SameFile(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return std::filesystem::equivalent(a, b, ec) && !ec;
+}
+
 Status MakeDirs(const std::string& path) {
   std::error_code ec;
   std::filesystem::create_directories(path, ec);

@@ -43,6 +43,10 @@ class AtomicFileWriter {
 // nothing, which would pass as an empty file).
 StatusOr<std::string> ReadFile(const std::string& path);
 bool FileExists(const std::string& path);
+// Whether `a` and `b` are one existing file (the same inode: also through a
+// symlink, a hard link or another spelling of the path). False when either
+// does not exist.
+bool SameFile(const std::string& a, const std::string& b);
 Status MakeDirs(const std::string& path);
 
 // A job's exclusive claim on its output directory (output.dir): two jobs

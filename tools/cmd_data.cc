@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/file_util.h"
 #include "tools/commands.h"
 #include "tools/flag_values.h"  // unsigned flags refuse "-5"
 #include "worker/data/gen_data.h"
@@ -148,6 +149,15 @@ int RunPreprocess(const std::vector<std::string>& args) {
                  "[--validation FILE] [--test FILE] (see --help)\n";
     return kExitUsage;
   }
+  // The cache replaces --out by a rename: were it an input, the raw data
+  // would be gone.
+  for (const auto* list : {&o.inputs, &o.train_inputs, &o.val_inputs, &o.test_inputs})
+    for (const std::string& in : *list)
+      if (SameFile(in, o.output)) {
+        std::cerr << "ecps preprocess: --out '" << o.output << "' is the input '" << in
+                  << "': writing the cache there would destroy it; choose another --out\n";
+        return kExitUsage;
+      }
   if (on_malformed == "skip") {
     o.on_malformed = MalformedPolicy::kSkip;
   } else if (on_malformed == "fail") {

@@ -141,6 +141,33 @@ TEST(TrainCliTest, NonFiniteValuesDirectoriesAndNegativeCountsAreRefused) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
 }
 
+// Issue 14 item 7: `ecps preprocess --input X --out X` replaced the raw
+// input with the cache.
+TEST(TrainCliTest, PreprocessRefusesAnOutputThatIsAnInput) {
+  const std::string dir = FreshDir();
+  const std::string raw = dir + "/raw.txt";
+  CliResult r = RunEcps({"gen-data", "--rows", "2000", "--features", "1000", "--out", raw}, dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto before = ReadFile(raw);
+  ASSERT_TRUE(before.ok());
+  std::filesystem::create_symlink(raw, dir + "/link.txt");
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--input", raw, "--out", raw},
+        std::vector<std::string>{"--input", dir + "/link.txt", "--out", dir + "/./raw.txt"},
+        std::vector<std::string>{"--train", raw, "--test", dir + "/link.txt", "--out",
+                                 dir + "/link.txt"}}) {
+    std::vector<std::string> cmd = {"preprocess", "--format", "criteo"};
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    r = RunEcps(cmd, dir);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("would destroy it"), std::string::npos) << r.err;
+    EXPECT_EQ(ReadFile(raw).value_or(""), *before) << "the raw input was replaced";
+  }
+  r = RunEcps({"preprocess", "--format", "criteo", "--input", raw, "--out", dir + "/c.ecache"},
+              dir);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
 // Issue 14 item 1: two jobs on one output.dir exited 0 with each other's
 // results. The second is refused before it reads or generates any data,
 // naming the job that holds the directory; --role scheduler likewise.

@@ -69,6 +69,20 @@ TEST(FileUtilTest, ReadFileRefusesADirectory) {
   EXPECT_NE(r.status().message().find("is a directory"), std::string_view::npos) << r.status();
 }
 
+TEST(FileUtilTest, SameFileSeesThroughLinksAndSpellings) {
+  auto dir = FreshDir("ecps_file_util_same");
+  ASSERT_TRUE(MakeDirs(dir.string()).ok());
+  std::ofstream(dir / "a") << "a";
+  std::ofstream(dir / "b") << "a";
+  std::filesystem::create_symlink(dir / "a", dir / "sym");
+  std::filesystem::create_hard_link(dir / "a", dir / "hard");
+  EXPECT_TRUE(SameFile((dir / "a").string(), (dir / "." / "a").string()));
+  EXPECT_TRUE(SameFile((dir / "a").string(), (dir / "sym").string()));
+  EXPECT_TRUE(SameFile((dir / "hard").string(), (dir / "sym").string()));
+  EXPECT_FALSE(SameFile((dir / "a").string(), (dir / "b").string()));
+  EXPECT_FALSE(SameFile((dir / "a").string(), (dir / "missing").string()));
+}
+
 // Issue 14 item 1: two jobs on one output.dir swapped results silently.
 TEST(OutputDirLockTest, SecondJobIsRefusedNamingTheHolder) {
   auto dir = FreshDir("ecps_output_lock_held");
