@@ -58,6 +58,7 @@
 #include <string>
 #include <vector>
 
+#include "common/fork_join.h"
 #include "common/mutex.h"
 #include "compressors/compressor.h"
 
@@ -138,8 +139,11 @@ class DheEmbedding final : public Compressor {
   static bool IsPrime(uint64_t n);
 
  private:
-  // Field f's encodings u (n x k) of ids[j·stride], j < n.
+  // Field f's encodings u (n x k) of ids[j·stride], j < n: each distinct id
+  // once, spread over pool_.
   void EncodeField(int f, const uint32_t* ids, size_t stride, int n, float* u) const;
+  // One id's k hashes (hs, scratch of k doubles) and encodings (row).
+  void EncodeRow(int f, uint64_t x, double* hs, float* row) const;
   // One field's MLP over its n keys; `saved` is its block of plan.saved,
   // holding every layer's activations with `keep` (training plans), else two
   // alternating layer slots.
@@ -166,6 +170,8 @@ class DheEmbedding final : public Compressor {
   std::string init_ = "xavier";
   bool sync_bn_ = true;
   WorkerSums* workers_ = nullptr;  // not owned
+  // The hashing's threads (null on one CPU); Run() is safe from any thread.
+  std::unique_ptr<ForkJoinPool> pool_;
   mutable Mutex sync_mu_;
   mutable Status sync_error_ ABSL_GUARDED_BY(sync_mu_);
   std::vector<int> width_;  // per field; 0 = full

@@ -158,6 +158,9 @@ TEST(DheTest, EncodingsEqualTheLiteralHashes) {
       Rng rng(6);
       std::vector<uint32_t> ids = {0, 1, 2, 499, 4294967295u, 4294967294u, 1000000, 999999};
       for (int i = 0; i < 200; ++i) ids.push_back(static_cast<uint32_t>(rng.Next()));
+      // Repeats (hashed once, copied) between distinct ids spread over the
+      // hashing threads (more than 128 distinct ids).
+      for (int i = 0; i < 100; ++i) ids.push_back(ids[static_cast<size_t>(rng.Next() % 150)]);
       std::vector<float> u(ids.size() * 64);
       e.Encodings(2, ids, u.data());
       const double big_m = static_cast<double>(e.num_buckets());
