@@ -749,6 +749,21 @@ Status Trainer::LoadCheckpoint(const std::string& name, bool restore_state) {
   } catch (const nlohmann::json::exception& e) {
     return DataLoss("checkpoint '", path, "': trainer state is unreadable: ", e.what());
   }
+  // The state indexes stages, epochs and rows: range-checked even when every
+  // checksum matches (a crafted or foreign STAT would index out of bounds).
+  const size_t num_stages = embedding_->compressor().Stages().size();
+  if (state_.stage < 0 || static_cast<size_t>(state_.stage) >= num_stages)
+    return DataLoss("checkpoint '", path, "': trainer state names stage ", state_.stage,
+                    "; method '", config_.method(), "' has ", num_stages);
+  if (state_.epoch < 0 || state_.step_in_epoch < 0 || state_.stage_step < 0 ||
+      state_.opt_step < 0 || state_.total_steps < 0)
+    return DataLoss("checkpoint '", path, "': trainer state has a negative position (epoch ",
+                    state_.epoch, ", step_in_epoch ", state_.step_in_epoch, ", stage_step ",
+                    state_.stage_step, ", opt_step ", state_.opt_step, ", total_steps ",
+                    state_.total_steps, ")");
+  if (state_.stage_seconds.size() != num_stages || state_.transition_seconds.size() != num_stages)
+    return DataLoss("checkpoint '", path, "': trainer state times ", state_.stage_seconds.size(),
+                    " stages; method '", config_.method(), "' has ", num_stages);
   return OkStatus();
 }
 

@@ -243,6 +243,44 @@ TEST_F(TrainerTest, PositionPastTheEndOfTheEpochIsAnErrorNotASpin) {
       << rb.status();
 }
 
+// Issue 14 item 5 (checkpoint positions): a STAT section with valid
+// checksums but a stage or position out of range indexed out of bounds.
+TEST_F(TrainerTest, CraftedTrainerStateOutOfRangeIsRefusedNamingIt) {
+  auto a = Trainer::Create(Config("resume_crafted", {"train.max_steps=20"}), ds_->data());
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE((*a)->Run(false).ok());
+  const std::string ckpt = ds_->dir() + "/resume_crafted/last.ckpt";
+  auto r = CheckpointReader::Open(ckpt);
+  ASSERT_TRUE(r.ok()) << r.status();
+  struct Case {
+    const char* key;
+    nlohmann::json value;
+    const char* expect;
+  };
+  for (const Case& c : {Case{"stage", 5, "trainer state names stage 5; method 'full' has 1"},
+                        Case{"step_in_epoch", -3, "negative position (epoch 0, step_in_epoch -3"},
+                        Case{"epoch", -1, "negative position (epoch -1"},
+                        Case{"stage_seconds", nlohmann::json::array(), "times 0 stages"}}) {
+    CheckpointWriter w;
+    for (const auto& [tag, payload] : r->sections()) {
+      std::string p = payload;
+      if (tag == "STAT") {
+        auto st = nlohmann::json::parse(p);
+        st[c.key] = c.value;
+        p = st.dump();
+      }
+      w.Add(tag, p);
+    }
+    ASSERT_TRUE(w.Write(ckpt).ok());
+    auto b = Trainer::Create(Config("resume_crafted", {"train.max_steps=40"}), ds_->data());
+    ASSERT_TRUE(b.ok());
+    auto rb = (*b)->Run(true);
+    ASSERT_FALSE(rb.ok()) << c.key;
+    EXPECT_EQ(rb.status().code(), absl::StatusCode::kDataLoss) << rb.status();
+    EXPECT_NE(rb.status().message().find(c.expect), std::string_view::npos) << rb.status();
+  }
+}
+
 TEST_F(TrainerTest, EveryModelTrains) {
   for (const char* m : {"wdl", "dcn"}) {
     auto t = Trainer::Create(
