@@ -44,6 +44,16 @@ StatusOr<double> CodecParams::Double(std::string_view key, double def) const {
   return v;
 }
 
+StatusOr<std::string> CodecParams::Choice(std::string_view key,
+                                          const std::vector<std::string>& allowed) const {
+  auto it = kv_.find(std::string(key));
+  if (it == kv_.end()) return allowed.front();
+  for (const std::string& a : allowed)
+    if (it->second == a) return a;
+  return InvalidArgument("--param ", std::string(key), "=", it->second, ": one of ",
+                         absl::StrJoin(allowed, ", "));
+}
+
 Status CodecParams::OnlyKnown(std::string_view method,
                               const std::vector<std::string>& known) const {
   for (const auto& [k, v] : kv_) {

@@ -58,6 +58,8 @@ class CodecParams {
   Status Add(std::string_view key_value);
   StatusOr<int64_t> Int(std::string_view key, int64_t def, int64_t lo, int64_t hi) const;
   StatusOr<double> Double(std::string_view key, double def) const;
+  // One of `allowed` (the first is the default).
+  StatusOr<std::string> Choice(std::string_view key, const std::vector<std::string>& allowed) const;
   // Every key set must be one of `known`; the error names the method.
   Status OnlyKnown(std::string_view method, const std::vector<std::string>& known) const;
   const std::map<std::string, std::string>& values() const { return kv_; }

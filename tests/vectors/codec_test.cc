@@ -70,6 +70,33 @@ TEST(ScalarCodecTest, MatchesTheNaiveQuantiser) {
   }
 }
 
+// range=per_dim rounding=nearest (faiss SQ8's quantiser): per dimension
+// s_j = (max_j − min_j)/(2^b − 1), middle_j the midpoint, q = ⌊v + 1/2⌋.
+TEST(ScalarCodecTest, PerDimensionNearestMatchesTheNaiveQuantiser) {
+  VectorSet x = RandomVectors(60, 6, 11);
+  for (uint64_t i = 0; i < x.n; ++i) x.values[i * 6 + 2] *= 40;  // one wide dimension
+  std::unique_ptr<VectorCodec> c =
+      MustCompress(x, "int8", 0.5, Params({{"range", "per_dim"}, {"rounding", "nearest"}}));
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->MemoryBytes(), 60u * 6 + 2 * 6 * 4);
+  const VectorSet d = DecodeAll(*c);
+  for (int j = 0; j < 6; ++j) {
+    double lo = INFINITY, hi = -INFINITY;
+    for (uint64_t i = 0; i < x.n; ++i)
+      lo = std::min<double>(lo, x.row(i)[j]), hi = std::max<double>(hi, x.row(i)[j]);
+    const float s = static_cast<float>((hi - lo) / 255), m = static_cast<float>((lo + hi) / 2);
+    for (uint64_t i = 0; i < x.n; ++i) {
+      const float q = std::clamp(std::floor((x.row(i)[j] - m) / s + 0.5f), -128.0f, 127.0f);
+      ASSERT_EQ(d.row(i)[j], q * s + m) << i << " " << j;
+      ASSERT_LE(std::fabs(d.row(i)[j] - x.row(i)[j]), s / 2 * 1.0001);
+    }
+  }
+  CompressOptions o;
+  o.params = Params({{"range", "per_row"}});
+  EXPECT_THAT(std::string(Compress(x, "int8", o).status().message()),
+              HasSubstr("one of global, per_dim"));
+}
+
 TEST(ScalarCodecTest, FixedScaleClipsToTheCodeRange) {
   VectorSet x = RandomVectors(4, 4, 1);
   x.values[0] = 100;

@@ -29,8 +29,44 @@ uint32_t PqCore::Code(uint64_t row, int j) const {
   return v;
 }
 
+namespace {
+// Codeword copies with the subspace width known at compile time (the usual
+// widths): a call to memcpy per 1..16 floats costs more than the copy.
+template <int DS>
+void CopyCodewords(const PqCore& pq, uint64_t row, float* out) {
+  const uint64_t kk = pq.k();
+  const float* c = pq.centroids.data();
+  if (pq.bits == 8) {  // one byte per code: no unpacking
+    const uint8_t* code = pq.codes.data() + row * pq.m;
+    for (int j = 0; j < pq.m; ++j, c += kk * DS) {
+      const float* src = c + code[j] * DS;
+      for (int t = 0; t < DS; ++t) out[j * DS + t] = src[t];
+    }
+    return;
+  }
+  for (int j = 0; j < pq.m; ++j) {
+    const float* src = c + (j * kk + pq.Code(row, j)) * DS;
+    for (int t = 0; t < DS; ++t) out[j * DS + t] = src[t];
+  }
+}
+}  // namespace
+
 void PqCore::DecodeRow(uint64_t row, float* out) const {
   const int ds = dsub();
+  switch (ds) {
+    case 1:
+      return CopyCodewords<1>(*this, row, out);
+    case 2:
+      return CopyCodewords<2>(*this, row, out);
+    case 4:
+      return CopyCodewords<4>(*this, row, out);
+    case 8:
+      return CopyCodewords<8>(*this, row, out);
+    case 16:
+      return CopyCodewords<16>(*this, row, out);
+    default:
+      break;
+  }
   const uint64_t kk = k();
   for (int j = 0; j < m; ++j)
     std::memcpy(out + j * ds, centroids.data() + (j * kk + Code(row, j)) * ds, ds * sizeof(float));

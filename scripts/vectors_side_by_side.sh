@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Retrieval-embedding compression side by side: faiss (Debian's python3-faiss,
+# through the peer script ../shared/peers/faiss_baselines.py) and
+# `ecps vectors` on the same inputs, in one run, into one table: data set,
+# tool, method, budget, real ratio, recall@10, MSE, compression seconds,
+# decode ns per vector (docs/methods.md §6 says what each measures).
+#
+#   scripts/vectors_side_by_side.sh [OUT_DIR]        (default runs/vectors)
+#   SIFT=../shared/data/sift5k   the sift5k folder (TSV; the last 500 rows become the queries)
+#   GEN="20000x128"              generated clustered sets (peer's gen, 1000 queries), e.g.
+#                                "100000x128 1000000x768"; empty: none
+#   METHODS="int8 int16 pq svd pruning magpq magsvd"   BUDGETS="50% 10% 1% 0.1%"
+#   PQ_M="8 16 32"   faiss PQ sub-quantizer counts; ecps pq runs at the same m too, and
+#                    int8 also as faiss's SQ8 quantiser (range=per_dim, rounding=nearest)
+#   THREADS=1        threads of both sides
+#
+# Recall differs in one respect: ecps searches the decoded vectors exactly;
+# faiss's IndexScalarQuantizer does the same, but IndexPQ searches with
+# asymmetric distances in the compressed domain. Fixed-ratio methods (int8,
+# int16) run once; a budget a method cannot reach is reported at its real
+# ratio ("ratio" column). Do not time on a busy machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-runs/vectors}
+PEERS=${PEERS:-../shared/peers}
+SIFT=${SIFT:-../shared/data/sift5k}
+GEN=${GEN-"20000x128"}
+METHODS=${METHODS:-"int8 int16 pq svd pruning magpq magsvd"}
+BUDGETS=${BUDGETS:-"50% 10% 1% 0.1%"}
+PQ_M=${PQ_M:-"8 16 32"}
+THREADS=${THREADS:-1}
+PY=/usr/bin/python3
+ECPS=${ECPS:-build/ecps}
+mkdir -p "$OUT"
+
+need=()
+for p in python3-faiss python3-numpy python3-sklearn libopenblas0-openmp; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+[ -x "$ECPS" ] || ./scripts/setup.sh
+
+# Data sets: name, base .npy, queries .npy.
+sets=()
+if [ -n "$SIFT" ] && [ -f "$SIFT/sift-dataset-5k.tsv" ]; then
+  if [ ! -f "$OUT/sift5k.npy" ]; then
+    "$PY" - "$SIFT/sift-dataset-5k.tsv" "$OUT/sift5k" <<'PYEOF'
+import sys, numpy as np
+x = np.loadtxt(sys.argv[1], delimiter='\t', dtype='float32')[:, :128]  # column 129: the id
+np.save(sys.argv[2] + '.npy', np.ascontiguousarray(x[:-500]))
+np.save(sys.argv[2] + '.queries.npy', np.ascontiguousarray(x[-500:]))
+PYEOF
+  fi
+  sets+=("sift5k $OUT/sift5k.npy $OUT/sift5k.queries.npy")
+fi
+for g in $GEN; do
+  n=${g%x*}
+  d=${g#*x}
+  name="gen${n}x${d}"
+  if [ ! -f "$OUT/$name.npy" ]; then
+    "$PY" "$PEERS/faiss_baselines.py" gen --n "$n" --dim "$d" --clusters 256 --seed 0 \
+      --out "$OUT/$name.npy" >/dev/null
+  fi
+  sets+=("$name $OUT/$name.npy $OUT/$name.queries.npy")
+done
+
+rows="$OUT/rows.jsonl"
+: > "$rows"
+for s in "${sets[@]}"; do
+  read -r name base queries <<<"$s"
+  echo "== $name" >&2
+  # faiss: one process per data set (train, encode, decode latency, search).
+  pqm=$(tr ' ' ',' <<<"$PQ_M")
+  "$PY" "$PEERS/faiss_baselines.py" run --input "$base" --queries "$queries" \
+    --methods sq8,sqfp16,sq4,pq --pq-m "$pqm" --threads "$THREADS" |
+    sed -n 's/^RESULT //p' |
+    "$PY" -c '
+import json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    print(json.dumps(dict(data=sys.argv[1], tool="faiss", method=r["method"], budget="",
+        ratio=1.0 / r["ratio"], recall=r["recall_at_k"], mse=r["mse"],
+        compress_s=r["compress_s"], decode_ns=r["decode_ns_per_vec"])))' "$name" >>"$rows"
+  # ecps: every method at every budget (fixed-ratio ones once), and PQ at faiss's m.
+  runs=()
+  for m in $METHODS; do
+    case $m in
+      # Fixed ratios (25% / 50% + a few bytes): run once, at no budget.
+      int8) runs+=("int8 100%" "int8 100% range=per_dim+rounding=nearest") ;;
+      int16) runs+=("int16 100%") ;;
+      *) for b in $BUDGETS; do runs+=("$m $b"); done ;;
+    esac
+  done
+  for m in $PQ_M; do runs+=("pq 100% m=$m"); done
+  for r in "${runs[@]}"; do
+    read -r method budget param <<<"$r"
+    file="$OUT/$name.$method.${budget%\%}${param:+.${param//[=+]/_}}.ecv"
+    extra=()
+    for p in ${param:+${param//+/ }}; do extra+=(--param "$p"); done
+    "$ECPS" vectors compress --in "$base" --method "$method" --budget "$budget" --out "$file" \
+      --threads "$THREADS" ${extra[@]+"${extra[@]}"} >&2
+    "$ECPS" vectors eval --original "$base" --compressed "$file" --queries "$queries" --json |
+      "$PY" -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+label = r["method"] if not sys.argv[3] else r["method"] + "(" + r["params"] + ")"
+print(json.dumps(dict(data=sys.argv[1], tool="ecps", method=label,
+    budget="" if sys.argv[3] or sys.argv[2] == "100%" else sys.argv[2], ratio=r["ratio"], recall=r["recall_at_k"],
+    mse=r["mse"], compress_s=r["compress_s"], decode_ns=r["decode_ns_per_vector"],
+    params=r["params"], reached=r["budget_reached"])))' "$name" "$budget" "${param:-}" >>"$rows"
+  done
+done
+
+"$PY" - "$rows" >"$OUT/table.md" <<'PYEOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print("| data | tool | method | budget | ratio | recall@10 | MSE | compress s | decode ns/vector |")
+print("|---|---|---|---|---|---|---|---|---|")
+for r in rows:
+    method = r["method"] + (" (" + r["params"] + ")" if r.get("params") and "(" not in r["method"] else "")
+    budget = r["budget"] + ("" if r.get("reached", True) or not r["budget"] else " (unreachable)")
+    print(f"| {r['data']} | {r['tool']} | {method} | {budget} | {100 * r['ratio']:.3f}% | "
+          f"{r['recall']:.4f} | {r['mse']:.4g} | {r['compress_s']:.3f} | {r['decode_ns']:.1f} |")
+PYEOF
+cat "$OUT/table.md"
