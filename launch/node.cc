@@ -16,6 +16,7 @@
 #include "ps/server.h"
 #include "scheduler/node_agent.h"
 #include "scheduler/scheduler.h"
+#include "worker/git_commit.h"  // generated: ECPS_GIT_COMMIT
 #include "worker/trainer.h"
 
 namespace ecps::launch {
@@ -43,6 +44,22 @@ std::string OutputDir(const TrainConfig& config) {
       .string();
 }
 
+// What every process of the job must agree on: the effective configuration
+// (the method's parameters included, as TrainConfig::ToYaml lists them)
+// without the per-process keys, and the build.
+scheduler::JobIdentity IdentityOf(const TrainConfig& config) {
+  std::map<std::string, std::string> flat = config.params.EffectiveValues();
+  if (config.method_params.schema() != nullptr)
+    for (const auto& [k, v] : config.method_params.EffectiveValues())
+      flat["embedding.params." + k] = v;
+  scheduler::JobIdentity id;
+  const std::string build = ECPS_GIT_COMMIT;
+  if (build != "unknown") id.build = build;
+  for (auto& [k, v] : flat)
+    if (!scheduler::ProcessLocalKey(k)) id.config.emplace(k, std::move(v));
+  return id;
+}
+
 scheduler::NodeAgentOptions AgentOptions(const TrainConfig& config, const ClusterShape& shape,
                                          const std::string& role, int rank) {
   scheduler::NodeAgentOptions o;
@@ -53,6 +70,7 @@ scheduler::NodeAgentOptions AgentOptions(const TrainConfig& config, const Cluste
   o.num_workers = shape.workers;
   o.heartbeat_interval_ms = shape.heartbeat_interval_ms;
   o.heartbeat_timeout_ms = shape.heartbeat_timeout_ms;
+  o.identity = IdentityOf(config);
   return o;
 }
 
@@ -183,6 +201,8 @@ StatusOr<nlohmann::json> RunScheduler(const TrainConfig& config, const ClusterSh
   // Every process writes into output.dir (shards, the dense part, manifests):
   // check before the job starts that they all see one directory.
   o.shared_dir = OutputDir(config);
+  // One job, one configuration: every node's must equal this one.
+  o.identity = IdentityOf(config);
   scheduler::Scheduler sched(o, control);
   ASSIGN_OR_RETURN(scheduler::JobResult job, sched.Run());
   nlohmann::json r;

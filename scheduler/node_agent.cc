@@ -71,12 +71,11 @@ StatusOr<std::vector<NodeAddress>> NodeAgent::Register(const std::string& schedu
   RETURN_IF_ERROR(control_->Connect(0, scheduler_endpoint));
   Message m;
   m.header.type = MsgType::kRegister;
-  m.header.text = nlohmann::json{{"role", opt_.role},
-                                 {"rank", opt_.rank},
-                                 {"control", control_endpoint_},
-                                 {"data", data_endpoint},
-                                 {"host", LocalHostName()}}
-                      .dump();
+  m.header.text =
+      nlohmann::json{
+          {"role", opt_.role},     {"rank", opt_.rank},       {"control", control_endpoint_},
+          {"data", data_endpoint}, {"host", LocalHostName()}, {"identity", opt_.identity.ToJson()}}
+          .dump();
   auto f = rpc_->Call(0, std::move(m));
   // Heartbeats start now, so a node that dies while the others register is
   // noticed; the scheduler is judged only once it has answered.

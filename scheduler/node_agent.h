@@ -19,6 +19,7 @@
 #include "comm/collective.h"
 #include "comm/rpc.h"
 #include "common/mutex.h"
+#include "scheduler/job_identity.h"
 #include "scheduler/scheduler.h"
 
 namespace ecps::scheduler {
@@ -34,6 +35,9 @@ struct NodeAgentOptions {
   // This process's output.dir (absolute), where its startup probe goes when
   // the scheduler asks for one.
   std::string shared_dir;
+  // This process's effective configuration and build, sent with the
+  // registration for the scheduler to compare (job_identity.h).
+  JobIdentity identity;
 };
 
 class NodeAgent {

@@ -79,6 +79,7 @@ void Scheduler::OnMessage(Message m) {
     case MsgType::kRegister: {
       NodeAddress a;
       std::string control, host;
+      JobIdentity identity;
       try {
         auto j = nlohmann::json::parse(h.text);
         a.role = j.at("role").get<std::string>();
@@ -91,6 +92,11 @@ void Scheduler::OnMessage(Message m) {
         control = j.at("control").get<std::string>();
         a.data = j.at("data").get<std::string>();
         host = j.value("host", std::string("?"));
+        if (j.contains("identity")) {
+          StatusOr<JobIdentity> id = JobIdentity::FromJson(j.at("identity"));
+          if (!id.ok()) throw std::invalid_argument(std::string(id.status().message()));
+          identity = std::move(*id);
+        }
       } catch (const std::exception& e) {
         (void)control_->Send(
             h.sender,
@@ -127,10 +133,11 @@ void Scheduler::OnMessage(Message m) {
       n.addr = a;
       n.host = host;
       n.register_request = h;
+      n.identity = std::move(identity);
       n.last_seen = Clock::now();
       ++registered_;
-      ECPS_LOG_INFO("scheduler: registered {} on host {} at {}",
-                    DescribeNode(a.role, a.rank, a.node), host, a.data);
+      ECPS_LOG_INFO("scheduler: registered {} on host {} at {} (config fingerprint {:016x})",
+                    DescribeNode(a.role, a.rank, a.node), host, a.data, n.identity.Fingerprint());
       cv_.SignalAll();
       return;
     }
@@ -219,6 +226,25 @@ void Scheduler::OnProbeReport(const comm::Header& h, const std::string& role, in
   n.probe_error = error;
   ++probes_reported_;
   cv_.SignalAll();
+}
+
+std::string Scheduler::CompareIdentities() const {
+  if (opt_.identity.empty()) return "";
+  std::vector<std::string> differ;
+  for (size_t i = 1; i < nodes_.size(); ++i) {
+    const Node& n = nodes_[i];
+    const std::string d = n.identity.empty()
+                              ? std::string("it sent no configuration (another ecps build?)")
+                              : FirstDifference(opt_.identity, n.identity);
+    if (!d.empty())
+      differ.push_back(absl::StrCat(DescribeNode(n.addr.role, n.addr.rank, n.addr.node),
+                                    " on host ", n.host, ": ", d));
+  }
+  if (differ.empty()) return "";
+  return absl::StrCat(
+      "the processes of this job do not run one configuration: ", absl::StrJoin(differ, "; "),
+      ". Start the scheduler, every server and every worker with the same build, config file "
+      "and --set overrides (only output.* and cluster.host may differ)");
 }
 
 void Scheduler::AnswerRegistrations() {
@@ -354,6 +380,15 @@ StatusOr<JobResult> Scheduler::Run() {
     }
     if (phase_ == Phase::kRegistering) {
       if (registered_ == total) {
+        // One job, one configuration: refused before any node starts.
+        const std::string why = CompareIdentities();
+        if (!why.empty()) {
+          for (size_t i = 1; i < nodes_.size(); ++i)
+            (void)rpc_->Send(static_cast<int>(i), comm::MakeErrorReply(nodes_[i].register_request,
+                                                                       FailedPrecondition(why)));
+          failure_ = why;
+          break;
+        }
         AnswerRegistrations();
         if (opt_.shared_dir.empty()) {
           phase_ = Phase::kRunning;

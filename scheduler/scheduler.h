@@ -6,8 +6,13 @@
 //
 // Protocol (all on the control transport; node ids are the mpirun ranks:
 // 0 = scheduler, 1..S = servers, S+1..S+W = workers):
-//   kRegister   text = {"role", "rank", "control", "data", "host"} (JSON).
-//               Answered, once every node registered, by kRegisterReply text
+//   kRegister   text = {"role", "rank", "control", "data", "host"} (JSON),
+//               plus "identity" (job_identity.h: the node's effective config
+//               and build). Once every node registered, a node whose identity
+//               differs from the scheduler's stops the job: every node's
+//               registration is answered with kError naming each differing
+//               node and its first differing key. Otherwise answered by
+//               kRegisterReply text
 //               = {"nodes": [{"role", "rank", "node", "data"}...]}, plus
 //               "probe": {"nonce"} when the job checks its shared directory
 //               (SchedulerOptions::shared_dir; shared_dir_probe.h). Then
@@ -60,6 +65,7 @@
 #include "common/mutex.h"
 #include "common/status.h"
 #include "scheduler/coordinator.h"
+#include "scheduler/job_identity.h"
 
 namespace ecps::scheduler {
 
@@ -87,6 +93,12 @@ struct SchedulerOptions {
   // How long a probe may take to show up after its node reported it written:
   // a network file system may publish another host's new file a little late.
   int probe_wait_ms = 2000;
+  // The scheduler's own effective configuration and build (job_identity.h).
+  // Non-empty: once every node registered, each node's identity must equal
+  // it, or the job is refused before it starts, naming every node that
+  // differs and its first differing key. Empty: no check (tests of other
+  // parts of the protocol).
+  JobIdentity identity;
 };
 
 struct JobResult {
@@ -125,6 +137,7 @@ class Scheduler {
     NodeAddress addr;
     std::string host;  // as the node reported it, for error messages
     comm::Header register_request;
+    JobIdentity identity;  // as the node sent it
     std::chrono::steady_clock::time_point last_seen;
     bool done = false;
     // The probe exchange: the node's second kRegister (answered at the start
@@ -140,6 +153,9 @@ class Scheduler {
                      const std::string& path, const std::string& error) ABSL_LOCKS_EXCLUDED(mu_);
   // Sends the endpoint table to every node (and the nonce, when probing).
   void AnswerRegistrations() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // "" when every node's identity equals opt_.identity (or that is empty);
+  // otherwise the job's failure, naming each node that differs.
+  std::string CompareIdentities() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Reads every node's probe from shared_dir (retrying for probe_wait_ms) and
   // removes them; `nonce` is this run's (nonce_). Returns "" when all are
   // there, else the job's failure. REQUIRES: phase_ == kProbing.

@@ -287,6 +287,36 @@ TEST_F(MultiProcessTest, OutputDirNotSharedStopsTheJobBeforeTraining) {
   EXPECT_TRUE(ProbesAndCheckpoints(local).empty());
 }
 
+// Issue 14 item 4: a worker started with another optimizer.lr silently
+// changed the result while results.json claimed the scheduler's lr. Now the
+// job is refused before any training step, naming the worker and the key,
+// and every process exits non-zero.
+TEST_F(MultiProcessTest, WorkerWithAnotherLearningRateIsRefusedBeforeTraining) {
+  const std::string out = dir_ + "/otherlr";
+  Job job = StartLoopback("otherlr", 1, 2,
+                          {"--set", "output.dir=" + out, "--set", "output.checkpoint_every=1"},
+                          [&](const std::string& role, int rank) {
+                            if (role == "worker" && rank == 1)
+                              return std::vector<std::string>{"--set", "optimizer.lr=0.01"};
+                            return std::vector<std::string>{};
+                          });
+  ASSERT_TRUE(job.scheduler.Wait(60));
+  Reap(&job);
+  EXPECT_NE(job.scheduler.ExitCode(), 0);
+  const std::string err = ReadAll(job.scheduler.err);
+  for (const std::string& part :
+       {std::string("do not run one configuration"),
+        std::string("node 3 (role worker, rank 1) on host"),
+        std::string("config key 'optimizer.lr' is '0.01' there, '0.003' at the scheduler"),
+        std::string("job stopped before training started")})
+    EXPECT_NE(err.find(part), std::string::npos) << part << "\n" << err;
+  for (const Proc* p : {&job.servers[0], &job.workers[0], &job.workers[1]}) {
+    EXPECT_NE(p->ExitCode(), 0);
+    EXPECT_NE(ReadAll(p->err).find("optimizer.lr"), std::string::npos) << ReadAll(p->err);
+  }
+  EXPECT_TRUE(ProbesAndCheckpoints(out).empty());
+}
+
 TEST_F(MultiProcessTest, KilledServerStopsTheJobNamingItAndResumeOntoThreeServersCompletes) {
   const std::string out = "output.dir=" + dir_ + "/fault";
   // Long enough to be killed mid-run; a checkpoint every 20 steps.

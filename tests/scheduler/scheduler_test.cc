@@ -37,7 +37,7 @@ struct Cluster {
     EXPECT_TRUE(sched_transport->Bind("inproc://sched").ok());
   }
   NodeAgent* Add(const std::string& role, int rank, int servers, int workers,
-                 const std::string& shared_dir = "") {
+                 const std::string& shared_dir = "", const JobIdentity& identity = {}) {
     transports.push_back(comm::NewInProcTransport(&hub));
     const std::string ep = "inproc://" + role + std::to_string(rank);
     EXPECT_TRUE(transports.back()->Bind(ep).ok());
@@ -50,6 +50,7 @@ struct Cluster {
     o.heartbeat_timeout_ms = 400;
     o.register_timeout_ms = 3000;
     o.shared_dir = shared_dir;
+    o.identity = identity;
     agents.push_back(std::make_unique<NodeAgent>(
         o, transports.back().get(), ep,
         [this](const std::string& why) {
@@ -78,6 +79,69 @@ SchedulerOptions Options(int servers, int workers) {
   o.heartbeat_timeout_ms = 400;
   o.register_timeout_ms = 5000;
   return o;
+}
+
+JobIdentity Identity(const std::string& lr, const std::string& build = "abc123") {
+  JobIdentity id;
+  id.build = build;
+  id.config = {{"embedding.dim", "16"}, {"optimizer.lr", lr}, {"train.batch_size", "128"}};
+  return id;
+}
+
+// Issue 14 item 4: a worker started with another optimizer.lr silently
+// changed the result. The job is refused once everyone registered, before
+// any node is released, naming the node, its host and the first differing
+// key, and every node's registration fails with that message.
+TEST(SchedulerTest, NodeWithAnotherConfigurationIsRefusedBeforeTheJobStarts) {
+  Cluster c;
+  SchedulerOptions o = Options(1, 2);
+  o.identity = Identity("0.003");
+  Scheduler sched(o, c.sched_transport.get());
+  StatusOr<JobResult> job = absl::UnknownError("not run");
+  std::thread st([&] { job = sched.Run(); });
+  NodeAgent* server = c.Add("server", 0, 1, 2, "", Identity("0.003"));
+  NodeAgent* w0 = c.Add("worker", 0, 1, 2, "", Identity("0.003"));
+  NodeAgent* w1 = c.Add("worker", 1, 1, 2, "", Identity("0.01"));
+  std::vector<Status> got(3);
+  std::vector<std::thread> t;
+  const std::vector<NodeAgent*> agents = {server, w0, w1};
+  for (size_t i = 0; i < agents.size(); ++i)
+    t.emplace_back([&, i] { got[i] = agents[i]->Register("inproc://sched", "d").status(); });
+  for (auto& th : t) th.join();
+  st.join();
+  ASSERT_FALSE(job.ok());
+  const std::string why(job.status().message());
+  EXPECT_NE(why.find("node 3 (role worker, rank 1) on host"), std::string::npos) << why;
+  EXPECT_NE(why.find("config key 'optimizer.lr' is '0.01' there, '0.003' at the scheduler"),
+            std::string::npos)
+      << why;
+  EXPECT_NE(why.find("before training started"), std::string::npos) << why;
+  EXPECT_EQ(why.find("rank 0"), std::string::npos) << "agreeing nodes are not named: " << why;
+  for (const Status& s : got) {
+    EXPECT_FALSE(s.ok());
+    EXPECT_NE(s.message().find("optimizer.lr"), std::string::npos) << s;
+  }
+}
+
+TEST(JobIdentityTest, FirstDifferenceNamesTheFirstKeyInOrderAndCountsTheRest) {
+  EXPECT_EQ(FirstDifference(Identity("0.1"), Identity("0.1")), "");
+  JobIdentity other = Identity("0.2");
+  other.config["embedding.dim"] = "32";
+  other.config["zzz.extra"] = "1";
+  EXPECT_EQ(FirstDifference(Identity("0.1"), other),
+            "config key 'embedding.dim' is '32' there, '16' at the scheduler (3 keys differ)");
+  EXPECT_EQ(FirstDifference(Identity("0.1", "abc"), Identity("0.1", "def")),
+            "build def there, abc at the scheduler");
+  EXPECT_EQ(FirstDifference(Identity("0.1", ""), Identity("0.1", "def")), "");  // unknown build
+  EXPECT_EQ(Identity("0.1").Fingerprint(), Identity("0.1").Fingerprint());
+  EXPECT_NE(Identity("0.1").Fingerprint(), Identity("0.2").Fingerprint());
+  auto back = JobIdentity::FromJson(other.ToJson());
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->config, other.config);
+  EXPECT_FALSE(JobIdentity::FromJson(nlohmann::json{{"build", 1}}).ok());
+  EXPECT_TRUE(ProcessLocalKey("output.dir"));
+  EXPECT_TRUE(ProcessLocalKey("cluster.host"));
+  EXPECT_FALSE(ProcessLocalKey("optimizer.lr"));
 }
 
 TEST(SchedulerTest, RegistersRunsCollectivesAndShutsDown) {
