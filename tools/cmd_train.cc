@@ -11,6 +11,7 @@
 #include "compressors/registry.h"
 #include "launch/node.h"
 #include "launch/simulate.h"
+#include "tools/bench/results.h"
 #include "tools/commands.h"
 #include "worker/data_source.h"
 #include "worker/trainer.h"
@@ -269,6 +270,15 @@ int RunTrain(const std::vector<std::string>& args) {
     }
   }
   if (!results.ok()) return Fail(results.status());
+  // A budget below the method's smallest table trains at the real ratio; say
+  // so (bench's rule, 2% slack), on stderr so that --json stays parseable.
+  if (!bench::ReachesBudget(*results))
+    std::fprintf(stderr,
+                 "ecps train: warning: method '%s' cannot reach embedding.budget=%g: its table "
+                 "takes %.4g of the full fp32 table (inference_memory_ratio)\n",
+                 (*results)["method"].get<std::string>().c_str(),
+                 (*results)["budget"].get<double>(),
+                 (*results)["inference_memory_ratio"].get<double>());
   if (vm.count("json")) {
     std::cout << results->dump(2) << std::endl;
   } else {

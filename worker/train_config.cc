@@ -1,5 +1,9 @@
 #include "worker/train_config.h"
 
+#include <charconv>
+#include <cmath>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "common/file_util.h"
@@ -71,7 +75,8 @@ const ParamSchema& TrainConfigSchema() {
     s->String("embedding.method", "full", "compression method (see `ecps train --list-methods`)");
     s->Int("embedding.dim", 16, 1, 4096, "embedding dimension d");
     s->Float("embedding.budget", 1.0, 1e-6, 1.0,
-             "inference-memory budget as a fraction of the full fp32 table (0.5, 0.1, 0.01, ...)");
+             "inference-memory budget as a fraction of the full fp32 table (0.5, 0.1, 0.01, ...) "
+             "or a percentage (50%, 10%, 1%)");
     // optimizer.*
     s->String("optimizer.name", "adam", "dense optimizer", {"adam", "sgd", "adagrad"});
     s->String("optimizer.sparse", "adam", "embedding-row optimizer (lazy)",
@@ -178,12 +183,30 @@ std::string TrainConfig::ToYaml() const {
   return NestedYaml(flat);
 }
 
+std::string BudgetFraction(const std::string& value) {
+  std::string v(absl::StripAsciiWhitespace(value));
+  if (v.empty() || v.back() != '%') return value;
+  double percent = 0;
+  if (!absl::SimpleAtod(v.substr(0, v.size() - 1), &percent) || !std::isfinite(percent))
+    return value;  // not a percentage: the schema's error names the value
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), percent / 100);
+  return ec == std::errc() ? std::string(buf, end) : value;
+}
+
 StatusOr<TrainConfig> LoadTrainConfig(const std::string& path,
                                       const std::vector<std::string>& overrides) {
   TrainConfig cfg;
   cfg.params = ParamSet(&TrainConfigSchema());
   cfg.origin = path.empty() ? "<defaults>" : path;
   std::map<std::string, std::string> method_values;
+  // Where a key's value came from, for messages about it: "--set key=value"
+  // for a command-line override (it wins over the file), else the file.
+  std::map<std::string, std::string> from_set;
+  auto origin = [&](const std::string& key) {
+    auto it = from_set.find(key);
+    return it != from_set.end() ? it->second : cfg.origin;
+  };
   auto route = [&](const std::string& key, const std::string& value,
                    const std::string& where) -> Status {
     static const std::string kPrefix = "embedding.params.";
@@ -191,6 +214,8 @@ StatusOr<TrainConfig> LoadTrainConfig(const std::string& path,
       method_values[key.substr(kPrefix.size())] = value;
       return OkStatus();
     }
+    if (key == "embedding.budget")
+      return Annotate(cfg.params.Set(key, BudgetFraction(value)), where);
     return Annotate(cfg.params.Set(key, value), where);
   };
   if (!path.empty()) {
@@ -203,6 +228,7 @@ StatusOr<TrainConfig> LoadTrainConfig(const std::string& path,
     auto eq = a.find('=');
     if (eq == std::string::npos || eq == 0)
       return InvalidArgument("--set '", a, "': expected key=value");
+    from_set[a.substr(0, eq)] = "--set " + a;
     RETURN_IF_ERROR(route(a.substr(0, eq), a.substr(eq + 1), "--set"));
   }
   RETURN_IF_ERROR(cfg.params.Validate());
@@ -211,13 +237,13 @@ StatusOr<TrainConfig> LoadTrainConfig(const std::string& path,
   if (info == nullptr) {
     // CreateCompressor's error lists every registered method.
     return Annotate(CreateCompressor(cfg.method()).status(),
-                    absl::StrCat(cfg.origin, ": config key 'embedding.method'"));
+                    absl::StrCat(origin("embedding.method"), ": config key 'embedding.method'"));
   }
   cfg.method_params = ParamSet(&info->schema);
   for (const auto& [k, v] : method_values) {
     Status s = cfg.method_params.Set(k, v);
     if (!s.ok())
-      return InvalidArgument(cfg.origin, ": method '", cfg.method(),
+      return InvalidArgument(origin("embedding.params." + k), ": method '", cfg.method(),
                              "' (keys under embedding.params): ", s.message());
   }
   RETURN_IF_ERROR(cfg.method_params.Validate());
@@ -225,17 +251,17 @@ StatusOr<TrainConfig> LoadTrainConfig(const std::string& path,
   // Cross-key checks.
   const std::string source = cfg.params.GetString("data.source");
   if (source == "cache" && cfg.params.GetString("data.cache").empty())
-    return InvalidArgument(cfg.origin,
+    return InvalidArgument(origin("data.source"),
                            ": config key 'data.cache' is required when data.source=cache");
   const bool by_files = !cfg.params.GetString("data.train").empty();
   for (const char* key : {"data.validation", "data.test"})
     if (!by_files && !cfg.params.GetString(key).empty())
-      return InvalidArgument(cfg.origin, ": config key '", key,
+      return InvalidArgument(origin(key), ": config key '", key,
                              "' needs 'data.train' (the split by files)");
   if (by_files) {
     if (source != "raw")
-      return InvalidArgument(cfg.origin, ": config key 'data.train' needs data.source=raw (is '",
-                             source, "')");
+      return InvalidArgument(origin("data.train"),
+                             ": config key 'data.train' needs data.source=raw (is '", source, "')");
     if (!cfg.params.GetString("data.raw").empty())
       return InvalidArgument(cfg.origin,
                              ": config keys 'data.raw' and 'data.train' exclude each other: give "
@@ -243,7 +269,7 @@ StatusOr<TrainConfig> LoadTrainConfig(const std::string& path,
     const auto& set = cfg.params.values();
     auto split = set.find("data.split");
     if (split != set.end() && split->second != "files")
-      return InvalidArgument(cfg.origin, ": config key 'data.split' is '", split->second,
+      return InvalidArgument(origin("data.split"), ": config key 'data.split' is '", split->second,
                              "', but data.train gives the split by files (leave data.split "
                              "unset or set it to files)");
   } else if (cfg.params.GetString("data.split") == "files") {
@@ -252,13 +278,14 @@ StatusOr<TrainConfig> LoadTrainConfig(const std::string& path,
                            "'data.train' (and optionally data.validation, data.test)");
   }
   if (source == "raw" && !by_files && cfg.params.GetString("data.raw").empty())
-    return InvalidArgument(cfg.origin,
+    return InvalidArgument(origin("data.source"),
                            ": config key 'data.raw' (or 'data.train') is required when "
                            "data.source=raw");
   if (cfg.params.GetString("data.split") == "ratio" &&
       cfg.params.GetFloat("data.val_ratio") + cfg.params.GetFloat("data.test_ratio") >= 1.0)
-    return InvalidArgument(cfg.origin,
-                           ": config keys 'data.val_ratio' + 'data.test_ratio' must be < 1");
+    return InvalidArgument(
+        from_set.count("data.val_ratio") ? origin("data.val_ratio") : origin("data.test_ratio"),
+        ": config keys 'data.val_ratio' + 'data.test_ratio' must be < 1");
   for (const char* key : {"model.bottom", "model.top", "model.deep"})
     RETURN_IF_ERROR(Annotate(ParseSizes(key, cfg.params.GetString(key)).status(), cfg.origin));
   return cfg;

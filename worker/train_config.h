@@ -31,9 +31,14 @@ struct TrainConfig {
 };
 
 // Loads `path` (empty: defaults only), applies `overrides` ("key=value"), and
-// validates. Errors name the file and the key.
+// validates. Errors name the key and where its value came from: the file, or
+// "--set key=value" for an override.
 StatusOr<TrainConfig> LoadTrainConfig(const std::string& path,
                                       const std::vector<std::string>& overrides);
+
+// embedding.budget as a fraction: "10%" -> "0.1" (the shortest text of the
+// double); anything else is returned unchanged for the schema to check.
+std::string BudgetFraction(const std::string& value);
 
 // Parses "512,256,64" into sizes (all > 0). Errors name `key`.
 StatusOr<std::vector<int>> ParseSizes(const std::string& key, const std::string& text);
