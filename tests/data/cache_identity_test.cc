@@ -105,6 +105,17 @@ TEST(CacheIdentityTest, PreprocessStoresItAndReadCacheSchemaReturnsIt) {
   ASSERT_TRUE(ds.ok()) << ds.status();
   EXPECT_EQ((*ds)->schema().identity, schema->identity);
   EXPECT_EQ(ReadCacheSchema(dir.File("none.cache")).status().code(), absl::StatusCode::kNotFound);
+  const std::string bytes = testing_data::ReadAll(o.output);
+  WriteText(dir.File("short.cache"), bytes.substr(0, bytes.size() - 40));
+  auto truncated = ReadCacheSchema(dir.File("short.cache"));
+  EXPECT_EQ(truncated.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(truncated.status().message().find("truncated"), std::string::npos)
+      << truncated.status();
+  std::string flipped = bytes;
+  flipped[sizeof(CacheHeader) + 4] ^= 1;  // inside the schema section
+  WriteText(dir.File("flipped.cache"), flipped);
+  EXPECT_EQ(ReadCacheSchema(dir.File("flipped.cache")).status().code(),
+            absl::StatusCode::kDataLoss);
   WriteText(dir.File("junk.cache"), std::string(300, 'j'));
   EXPECT_EQ(ReadCacheSchema(dir.File("junk.cache")).status().code(), absl::StatusCode::kDataLoss);
 }

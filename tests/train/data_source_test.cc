@@ -9,6 +9,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/data/data_test_util.h"
+#include "worker/data/cache_format.h"
 #include "worker/data/cache_identity.h"
 #include "worker/train_config.h"
 
@@ -202,6 +203,34 @@ TEST(DataSourceTest, AOneDayAvazuSampleNamesTheEmptyTrainSplit) {
   ASSERT_FALSE(d.ok());
   EXPECT_NE(d.status().message().find("the train split is empty"), std::string::npos) << d.status();
   EXPECT_EQ(d.status().message().find("batch_size"), std::string::npos) << d.status();
+}
+
+TEST(DataSourceTest, ACacheWithoutTrainRowsIsRefusedNamingIt) {
+  TempDir dir;
+  DatasetSchema s;
+  s.format = "test";
+  s.num_fields = 1;
+  s.field_names = {"a"};
+  s.cardinalities = {1};
+  s.offsets = {0};
+  CacheWriter::Layout layout;
+  layout.num_rows = 2;
+  layout.split_kind = SplitKind::kRatio;
+  layout.split_rows[1] = 2;  // every row is validation
+  const std::string path = dir.File("v.cache");
+  auto w = CacheWriter::Open(path, s, layout);
+  ASSERT_TRUE(w.ok()) << w.status();
+  const uint32_t rows[4] = {0, 0, 0, 0};  // (label 0.0f, id 0) twice
+  ASSERT_TRUE((*w)->AppendRows(rows, 2).ok());
+  const std::vector<uint32_t> counts = {0};
+  ASSERT_TRUE((*w)->Finish(counts).ok());
+  auto cfg = LoadTrainConfig("", {"data.source=cache", "data.cache=" + path});
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  auto d = OpenTrainingData(*cfg);
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.status().message().find("the train split of '" + path + "' is empty"),
+            std::string::npos)
+      << d.status();
 }
 
 }  // namespace

@@ -111,10 +111,12 @@ StatusOr<DatasetSchema> ReadCacheSchema(const std::string& path) {
     return DataLoss("data cache '", path, "' is truncated in its schema section");
   }
   CacheFooter footer{};
-  in.seekg(static_cast<std::streamoff>(h.file_bytes - sizeof(CacheFooter)));
-  if (h.file_bytes < sizeof(CacheFooter) ||
-      !in.read(reinterpret_cast<char*>(&footer), sizeof(footer)) ||
-      footer.meta_checksum != Checksum64(meta.data(), meta.size())) {
+  if (h.file_bytes < h.rows_offset + sizeof(CacheFooter) ||
+      !in.seekg(static_cast<std::streamoff>(h.file_bytes - sizeof(CacheFooter))) ||
+      !in.read(reinterpret_cast<char*>(&footer), sizeof(footer))) {
+    return DataLoss("data cache '", path, "' is truncated (no footer at ", h.file_bytes, ")");
+  }
+  if (footer.meta_checksum != Checksum64(meta.data(), meta.size())) {
     return DataLoss("data cache '", path, "' fails its header/schema checksum");
   }
   DatasetSchema schema;
