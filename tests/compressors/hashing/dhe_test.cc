@@ -587,6 +587,17 @@ TEST_F(DheTrainTest, TrainsInOneProcessAndOnTwoWorkers) {
   // SyncBN: the workers normalise by the global batch's statistics, as the
   // single process does, so the runs differ only by float summation order.
   EXPECT_NEAR(auc1, auc2, 0.002);
+  // The MLPs' Adam state (2 floats per parameter, held by the trainer) is in
+  // the embedding's training memory.
+  const auto& tm = (*one)["training_memory"];
+  const uint64_t mlp_params = (*one)["inference_memory_bytes"].get<uint64_t>() / 4;  // upper bound
+  const uint64_t adam = tm["embedding_dense_optimizer_bytes"].get<uint64_t>();
+  EXPECT_GT(adam, 0u);
+  EXPECT_EQ(adam % 8, 0u);
+  EXPECT_LE(adam, 8 * mlp_params);
+  EXPECT_GE(tm["embedding_total_bytes"].get<uint64_t>(),
+            adam + tm["embedding_parameter_bytes"].get<uint64_t>() +
+                tm["embedding_auxiliary_bytes"].get<uint64_t>());
 }
 
 // With 2 workers both replicas hold the same running statistics after every
