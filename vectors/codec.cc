@@ -83,6 +83,7 @@ const std::vector<CodecInfo>& Codecs() {
        &CompressMagPq, &LoadMagPq},
       {"magsvd", "truncated SVD per magnitude group (docs/methods.md §6.4)", &CompressMagSvd,
        &LoadMagSvd},
+      {"tt", "tensor train of three cores by TT-SVD (docs/methods.md §6.6)", &CompressTt, &LoadTt},
   };
   return kCodecs;
 }

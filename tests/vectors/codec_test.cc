@@ -330,6 +330,42 @@ TEST(MagnitudeTest, MagPqDecodesFromTheGroupsCodebooks) {
               HasSubstr("1 widths for 2 groups"));
 }
 
+// §6.6: the cores contract as the naive sum over both ranks; at full ranks
+// TT-SVD reproduces the matrix (zero padding included); memory is the cores.
+TEST(TtCodecTest, CoresContractAsTheNaiveSumAndFullRankIsExact) {
+  const VectorSet x = RandomVectors(70, 10, 12);  // rows padded to 70 <= N0·N1·N2
+  std::unique_ptr<VectorCodec> c = MustCompress(x, "tt", 0.3);
+  ASSERT_NE(c, nullptr);
+  // Params: "rows=N0xN1xN2 cols=C0xC1xC2 ranks=r1,r2".
+  const std::string p = c->Params();
+  int n0, n1, n2, c0, c1, c2, r1, r2;
+  ASSERT_EQ(std::sscanf(p.c_str(), "rows=%dx%dx%d cols=%dx%dx%d ranks=%d,%d", &n0, &n1, &n2, &c0,
+                        &c1, &c2, &r1, &r2),
+            8)
+      << p;
+  EXPECT_GE(n0 * n1 * n2, 70);
+  EXPECT_GE(c0 * c1 * c2, 10);
+  EXPECT_EQ(c->MemoryBytes(), 4u * (n0 * c0 * r1 + r1 * n1 * c1 * r2 + r2 * n2 * c2));
+  // The budget's rank: (N0C0 + N2C2)·R + N1C1·R² <= n·d·CR.
+  const double words = 0.3 * 70 * 10;
+  const int r = std::max(r1, r2);
+  EXPECT_LE((n0 * c0 + n2 * c2) * r + n1 * c1 * r * r, words);
+  EXPECT_GT((n0 * c0 + n2 * c2) * (r + 1) + n1 * c1 * (r + 1) * (r + 1), words);
+  // Full ranks: exact.
+  std::unique_ptr<VectorCodec> full = MustCompress(x, "tt", 1.0, Params({{"rank", "1000"}}));
+  ASSERT_NE(full, nullptr);
+  const VectorSet d = DecodeAll(*full);
+  for (size_t i = 0; i < x.values.size(); ++i) ASSERT_NEAR(d.values[i], x.values[i], 2e-3) << i;
+  // Lower ranks: larger error, monotone.
+  double last = 0;
+  for (int rank : {8, 4, 2, 1}) {
+    const double e = SquaredError(
+        x, DecodeAll(*MustCompress(x, "tt", 1.0, Params({{"rank", std::to_string(rank)}}))));
+    EXPECT_GE(e, last * 0.999) << rank;
+    last = e;
+  }
+}
+
 // The compressed file: every method reads back to the same decode, memory
 // and parameters; damage and foreign files are refused, naming the file.
 TEST(CompressedFileTest, EveryMethodRoundTrips) {

@@ -27,6 +27,8 @@ CodecOr CompressMagPq(const VectorSet& x, const CompressOptions& o);
 CodecOr LoadMagPq(BlobReader* r, uint64_t n, int dim);
 CodecOr CompressMagSvd(const VectorSet& x, const CompressOptions& o);
 CodecOr LoadMagSvd(BlobReader* r, uint64_t n, int dim);
+CodecOr CompressTt(const VectorSet& x, const CompressOptions& o);
+CodecOr LoadTt(BlobReader* r, uint64_t n, int dim);
 
 // §6.4's magnitude groups: the rows sorted by L2 norm (descending, ties by
 // row), cut into `groups` runs of equal total norm. order[p] is the row at
@@ -51,6 +53,11 @@ struct LowRank {
 // The best rank-`rank` approximation of x (the top right singular vectors
 // from LAPACK's dsyevd on the double Gram matrix xᵀx). REQUIRES: 1 <= rank <= d.
 StatusOr<LowRank> TruncatedSvd(const VectorSet& x, int rank);
+// The best rank-`rank` factorisation a ≈ us·vt of a row-major [rows x cols]
+// matrix, by the eigenvectors of the smaller side's Gram matrix: with
+// cols <= rows us = U·Σ and vt = Vᵀ, else us = U and vt = Σ·Vᵀ.
+// REQUIRES: 1 <= rank <= min(rows, cols).
+StatusOr<LowRank> FactorMatrix(const float* a, uint64_t rows, uint64_t cols, int rank);
 // Reads the factors svd and magsvd save (rank, us, vt) of an n x dim matrix.
 Status LoadLowRank(BlobReader* r, uint64_t n, int dim, LowRank* lr);
 
