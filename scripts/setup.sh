@@ -26,6 +26,8 @@ PACKAGES=(
   zlib1g-dev
   gnuplot-nox
   clang-format
+  # scripts/fuzz.sh: the libFuzzer targets of fuzz/ (clang with its runtime).
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()
