@@ -49,6 +49,7 @@ StatusOr<ClusterShape> ClusterShapeFromConfig(const TrainConfig& config) {
   c.server_threads = static_cast<int>(p.GetInt("cluster.server_threads"));
   c.heartbeat_interval_ms = static_cast<int>(p.GetInt("cluster.heartbeat_interval_ms"));
   c.heartbeat_timeout_ms = static_cast<int>(p.GetInt("cluster.heartbeat_timeout_ms"));
+  c.register_timeout_ms = static_cast<int>(p.GetInt("cluster.register_timeout_ms"));
   c.transport = p.GetString("cluster.transport");
   c.host = p.GetString("cluster.host");
   if (c.virtual_shards < c.servers)

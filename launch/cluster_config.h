@@ -29,6 +29,7 @@ struct ClusterShape {
   int server_threads = 2;
   int heartbeat_interval_ms = 500;
   int heartbeat_timeout_ms = 10000;
+  int register_timeout_ms = 300000;  // a server's or worker's wait for the scheduler's answer
   std::string transport = "tcp";
   std::string host = "127.0.0.1";
 };

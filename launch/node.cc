@@ -5,11 +5,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 
 #include "comm/job_token.h"
 #include "comm/rpc.h"
 #include "common/file_util.h"
 #include "common/logging.h"
+#include "common/mutex.h"
 #include "launch/cluster_checkpoints.h"
 #include "launch/node_internal.h"
 #include "ps/client.h"
@@ -70,8 +72,58 @@ scheduler::NodeAgentOptions AgentOptions(const TrainConfig& config, const Cluste
   o.num_workers = shape.workers;
   o.heartbeat_interval_ms = shape.heartbeat_interval_ms;
   o.heartbeat_timeout_ms = shape.heartbeat_timeout_ms;
+  o.register_timeout_ms = shape.register_timeout_ms;
   o.identity = IdentityOf(config);
   return o;
+}
+
+// How often a registering server or worker says that it still waits.
+constexpr int kRegisterNoticeMs = 5000;
+
+// Registers with the scheduler, saying every kRegisterNoticeMs that this
+// process still waits: ZeroMQ connects lazily and retries by itself, so a
+// wrong --scheduler address and a job whose other processes are still
+// starting look alike from here, and both used to be silent for the whole
+// cluster.register_timeout_ms.
+StatusOr<std::vector<scheduler::NodeAddress>> RegisterSaying(scheduler::NodeAgent& agent,
+                                                             const std::string& who,
+                                                             const ClusterShape& shape,
+                                                             const NodeSpec& spec,
+                                                             const std::string& data_ep) {
+  Mutex mu;
+  CondVar cv;
+  bool done = false;  // guarded by mu (a local: no annotation)
+  std::thread notice([&] {
+    const auto start = CondVar::Clock::now();
+    MutexLock l(&mu);
+    for (int n = 1; !done; ++n) {
+      const auto at = start + std::chrono::milliseconds(int64_t{kRegisterNoticeMs} * n);
+      while (!done && !cv.WaitUntil(&mu, at)) {
+      }
+      if (done) break;
+      ECPS_LOG_WARN(
+          "{}: no answer yet from the scheduler at {} after {} s (it answers once all {} "
+          "servers and {} workers registered; if it never does, check --scheduler); giving up "
+          "after {} s (cluster.register_timeout_ms)",
+          who, spec.scheduler, int64_t{kRegisterNoticeMs} * n / 1000, shape.servers, shape.workers,
+          shape.register_timeout_ms / 1000);
+    }
+  });
+  StatusOr<std::vector<scheduler::NodeAddress>> nodes = agent.Register(spec.scheduler, data_ep);
+  {
+    MutexLock l(&mu);
+    done = true;
+  }
+  cv.SignalAll();
+  notice.join();
+  if (nodes.status().code() == absl::StatusCode::kDeadlineExceeded)
+    return absl::DeadlineExceededError(absl::StrCat(
+        who, ": the scheduler at ", spec.scheduler, " did not answer within ",
+        shape.register_timeout_ms,
+        " ms (cluster.register_timeout_ms): is --scheduler its address, and did every server "
+        "and worker start? (",
+        nodes.status().message(), ")"));
+  return nodes;
 }
 
 Status NoJobToken() {
@@ -102,7 +154,7 @@ Status RunServer(const TrainConfig& config, const ClusterShape& shape, const Nod
       AgentOptions(config, shape, "server", spec.rank), control.get(), control_ep,
       [who](const std::string& why) { ExitOnAbort(who, why); },
       [&] { return data->bytes_sent() + control->bytes_sent(); });
-  ASSIGN_OR_RETURN(auto nodes, agent.Register(spec.scheduler, data_ep));
+  ASSIGN_OR_RETURN(auto nodes, RegisterSaying(agent, who, shape, spec, data_ep));
   for (const auto& n : nodes)
     if (n.role == "worker") RETURN_IF_ERROR(data->Connect(n.node, n.data));
   ps::Server server(ServerOptionsFor(shape, spec.rank, sparse), data.get(), agent.node());
@@ -125,7 +177,7 @@ Status RunWorker(const TrainConfig& config, const ClusterShape& shape, const Nod
       AgentOptions(config, shape, "worker", spec.rank), control.get(), control_ep,
       [who](const std::string& why) { ExitOnAbort(who, why); },
       [&] { return data_transport->bytes_sent() + control->bytes_sent() + mpi_bytes.load(); });
-  ASSIGN_OR_RETURN(auto nodes, agent.Register(spec.scheduler, data_ep));
+  ASSIGN_OR_RETURN(auto nodes, RegisterSaying(agent, who, shape, spec, data_ep));
   std::vector<int> server_nodes(shape.servers);
   for (const auto& n : nodes) {
     if (n.role != "server") continue;

@@ -135,6 +135,10 @@ const ParamSchema& TrainConfigSchema() {
     s->Int("cluster.heartbeat_interval_ms", 500, 10, 3600000, "heartbeat period of every node");
     s->Int("cluster.heartbeat_timeout_ms", 10000, 100, 86400000,
            "a node silent this long is declared dead and the job stops");
+    s->Int("cluster.register_timeout_ms", 300000, 1000, 86400000,
+           "how long a server or worker waits for the scheduler to answer its registration "
+           "(it answers once every process registered), saying every 5 s that it waits; then "
+           "it gives up naming the scheduler's address (exit 1)");
     s->String("cluster.transport", "tcp",
               "transport between processes (mpirun): tcp (loopback or hosts) or ipc (one host)",
               {"tcp", "ipc"});

@@ -1,7 +1,10 @@
 // The `ecps train` command line as a user runs it: exit codes, errors that
 // name the key, and cluster runs selected by a config key.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -139,6 +142,38 @@ TEST(TrainCliTest, NonFiniteValuesDirectoriesAndNegativeCountsAreRefused) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
   r = RunEcps({"gen-data", "--rows=-5", "--out", dir + "/g.txt"}, dir);
   EXPECT_EQ(r.exit_code, 2) << r.err;
+}
+
+// Issue 14 item 8: a worker given a wrong --scheduler waited 300 s without
+// a word. It says every 5 s that it waits, and gives up after
+// cluster.register_timeout_ms naming the address.
+TEST(TrainCliTest, WorkerWithAWrongSchedulerSaysSoAndGivesUp) {
+  const std::string dir = FreshDir();
+  // A port nobody listens on: bound, then released.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  ::close(fd);
+  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  ::setenv("ECPS_JOB_TOKEN", "0123456789abcdef0123456789abcdef", 1);
+  std::vector<std::string> args = {"train",  "--role", "worker",
+                                   "--rank", "0",      "--scheduler",
+                                   endpoint, "--set",  "cluster.register_timeout_ms=6000"};
+  for (const auto& a : Small(dir)) args.push_back(a);
+  CliResult r = RunEcps(args, dir);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("worker 0: no answer yet from the scheduler at " + endpoint + " after 5 s"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("worker 0: the scheduler at " + endpoint +
+                       " did not answer within 6000 ms (cluster.register_timeout_ms)"),
+            std::string::npos)
+      << r.err;
 }
 
 // Issue 14 item 7: `ecps preprocess --input X --out X` replaced the raw
