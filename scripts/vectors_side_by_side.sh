@@ -9,7 +9,7 @@
 #   SIFT=../shared/data/sift5k   the sift5k folder (TSV; the last 500 rows become the queries)
 #   GEN="20000x128"              generated clustered sets (peer's gen, 1000 queries), e.g.
 #                                "100000x128 1000000x768"; empty: none
-#   METHODS="int8 int16 pq svd pruning magpq magsvd"   BUDGETS="50% 10% 1% 0.1%"
+#   METHODS="int8 int16 pq svd pruning magpq magsvd tt rabitq"   BUDGETS="50% 10% 1% 0.1%"
 #   PQ_M="8 16 32"   faiss PQ sub-quantizer counts; ecps pq runs at the same m too, and
 #                    int8 also as faiss's SQ8 quantiser (range=per_dim, rounding=nearest)
 #   THREADS=1        threads of both sides
@@ -25,7 +25,7 @@ OUT=${1:-runs/vectors}
 PEERS=${PEERS:-../shared/peers}
 SIFT=${SIFT:-../shared/data/sift5k}
 GEN=${GEN-"20000x128"}
-METHODS=${METHODS:-"int8 int16 pq svd pruning magpq magsvd"}
+METHODS=${METHODS:-"int8 int16 pq svd pruning magpq magsvd tt rabitq"}
 BUDGETS=${BUDGETS:-"50% 10% 1% 0.1%"}
 PQ_M=${PQ_M:-"8 16 32"}
 THREADS=${THREADS:-1}
@@ -90,6 +90,7 @@ for line in sys.stdin:
       # Fixed ratios (25% / 50% + a few bytes): run once, at no budget.
       int8) runs+=("int8 100%" "int8 100% range=per_dim+rounding=nearest") ;;
       int16) runs+=("int16 100%") ;;
+      rabitq) runs+=("rabitq 100%") ;;
       *) for b in $BUDGETS; do runs+=("$m $b"); done ;;
     esac
   done

@@ -84,6 +84,9 @@ const std::vector<CodecInfo>& Codecs() {
       {"magsvd", "truncated SVD per magnitude group (docs/methods.md §6.4)", &CompressMagSvd,
        &LoadMagSvd},
       {"tt", "tensor train of three cores by TT-SVD (docs/methods.md §6.6)", &CompressTt, &LoadTt},
+      {"rabitq",
+       "RaBitQ: one bit per rotated dimension, two scalars per vector (docs/methods.md §6.7)",
+       &CompressRaBitQ, &LoadRaBitQ},
   };
   return kCodecs;
 }

@@ -366,6 +366,45 @@ TEST(TtCodecTest, CoresContractAsTheNaiveSumAndFullRankIsExact) {
   }
 }
 
+// §6.7: x̂ − c = s·ō with ō a unit vector of ±1/√d in the rotated basis:
+// scale=mse makes x̂ − c the projection of the residual r on ō
+// (⟨x̂ − c, r⟩ = ‖x̂ − c‖²), scale=unbiased the paper's estimator
+// (⟨x̂ − c, r⟩ = ‖r‖²); ⟨ō, o⟩ concentrates near √(2/π) for Gaussian data.
+TEST(RaBitQCodecTest, ProjectionAndUnbiasedScales) {
+  const int d = 64;
+  const VectorSet x = RandomVectors(500, d, 13);
+  std::vector<double> mean(d, 0.0);
+  for (uint64_t i = 0; i < x.n; ++i)
+    for (int j = 0; j < d; ++j) mean[j] += x.row(i)[j] / 500.0;
+  for (const std::string scale : {"mse", "unbiased"}) {
+    std::unique_ptr<VectorCodec> c = MustCompress(x, "rabitq", 0.1, Params({{"scale", scale}}));
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->MemoryBytes(), 500u * (d / 8) + 4 * 500 + 4 * d * d + 4 * d);
+    const VectorSet xh = DecodeAll(*c);
+    double mean_cos = 0;
+    for (uint64_t i = 0; i < x.n; ++i) {
+      double rr = 0, hr = 0, hh = 0;
+      for (int j = 0; j < d; ++j) {
+        const double r = x.row(i)[j] - mean[j], h = xh.row(i)[j] - mean[j];
+        rr += r * r, hr += h * r, hh += h * h;
+      }
+      if (scale == "mse") {
+        ASSERT_NEAR(hr, hh, 1e-3 * rr) << i;
+      } else {
+        ASSERT_NEAR(hr, rr, 1e-3 * rr) << i;
+      }
+      mean_cos += hr / std::sqrt(hh * rr) / 500;
+    }
+    EXPECT_NEAR(mean_cos, std::sqrt(2 / M_PI), 0.05) << scale;
+  }
+  // IVF: k centroids and a cluster id per vector (charged).
+  std::unique_ptr<VectorCodec> ivf = MustCompress(x, "rabitq", 0.1, Params({{"clusters", "8"}}));
+  ASSERT_NE(ivf, nullptr);
+  EXPECT_EQ(ivf->MemoryBytes(), 500u * (d / 8) + 8 * 500 + 4 * d * d + 4 * 8 * d);
+  EXPECT_LT(SquaredError(x, DecodeAll(*ivf)),
+            SquaredError(x, DecodeAll(*MustCompress(x, "rabitq", 0.1))));
+}
+
 // The compressed file: every method reads back to the same decode, memory
 // and parameters; damage and foreign files are refused, naming the file.
 TEST(CompressedFileTest, EveryMethodRoundTrips) {

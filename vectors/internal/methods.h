@@ -29,6 +29,8 @@ CodecOr CompressMagSvd(const VectorSet& x, const CompressOptions& o);
 CodecOr LoadMagSvd(BlobReader* r, uint64_t n, int dim);
 CodecOr CompressTt(const VectorSet& x, const CompressOptions& o);
 CodecOr LoadTt(BlobReader* r, uint64_t n, int dim);
+CodecOr CompressRaBitQ(const VectorSet& x, const CompressOptions& o);
+CodecOr LoadRaBitQ(BlobReader* r, uint64_t n, int dim);
 
 // §6.4's magnitude groups: the rows sorted by L2 norm (descending, ties by
 // row), cut into `groups` runs of equal total norm. order[p] is the row at
