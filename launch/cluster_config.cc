@@ -26,6 +26,12 @@ const char* PrefetchName(ps::PrefetchMode mode) {
   return "off";
 }
 
+comm::DecodeLimits DecodeLimitsFor(const ClusterShape& shape) {
+  comm::DecodeLimits l;
+  l.max_message_bytes = shape.max_message_bytes;
+  return l;
+}
+
 StatusOr<ClusterShape> ClusterShapeFromConfig(const TrainConfig& config) {
   const ParamSet& p = config.params;
   ClusterShape c;
@@ -50,6 +56,7 @@ StatusOr<ClusterShape> ClusterShapeFromConfig(const TrainConfig& config) {
   c.heartbeat_interval_ms = static_cast<int>(p.GetInt("cluster.heartbeat_interval_ms"));
   c.heartbeat_timeout_ms = static_cast<int>(p.GetInt("cluster.heartbeat_timeout_ms"));
   c.register_timeout_ms = static_cast<int>(p.GetInt("cluster.register_timeout_ms"));
+  c.max_message_bytes = static_cast<uint64_t>(p.GetInt("cluster.max_message_mb")) << 20;
   c.transport = p.GetString("cluster.transport");
   c.host = p.GetString("cluster.host");
   if (c.virtual_shards < c.servers)

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "comm/message.h"
 #include "common/status.h"
 #include "embedding/sparse_optimizer.h"
 #include "ps/client.h"
@@ -32,9 +33,14 @@ struct ClusterShape {
   int register_timeout_ms = 300000;  // a server's or worker's wait for the scheduler's answer
   std::string transport = "tcp";
   std::string host = "127.0.0.1";
+  uint64_t max_message_bytes = uint64_t{16384} << 20;  // cluster.max_message_mb
 };
 
 StatusOr<ClusterShape> ClusterShapeFromConfig(const TrainConfig& config);
+
+// What the transports of a process of this cluster accept (comm/message.h):
+// cluster.max_message_mb, the other limits at their defaults.
+comm::DecodeLimits DecodeLimitsFor(const ClusterShape& shape);
 
 // The sparse optimizer the servers apply (the trainer's rule: optimizer.sparse
 // with optimizer.sparse_lr, or optimizer.lr when that is 0).

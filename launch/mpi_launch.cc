@@ -46,6 +46,7 @@ StatusOr<nlohmann::json> RunRank(const TrainConfig& config, ClusterShape shape, 
     if (token.empty()) token = comm::NewJobToken();
     control = comm::NewZmqTransport();
     control->set_job_token(token);
+    control->set_decode_limits(DecodeLimitsFor(shape));
     const std::string bind = shape.transport == "ipc"
                                  ? absl::StrCat("ipc:///tmp/ecps.", ::getpid(), ".scheduler")
                                  : absl::StrCat("tcp://", shape.host, ":0");

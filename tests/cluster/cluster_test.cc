@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <set>
 
+#include "comm/transport.h"
 #include "common/file_util.h"
 #include "launch/node.h"
 #include "launch/simulate.h"
@@ -387,6 +388,38 @@ TEST_F(ClusterTest, DamagedShardFailsTheResumeNamingIt) {
   auto s = (*single)->Run(true);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("cluster checkpoint"), std::string::npos) << s.status();
+}
+
+// Issue 14 item 5: the largest message a process accepts is configured
+// (cluster.max_message_mb), and a transport with that limit drops a larger
+// message, saying which limit it exceeded.
+TEST(ClusterConfigTest, MaxMessageKeyBoundsWhatTheTransportsAccept) {
+  auto cfg = LoadTrainConfig("", {"cluster.max_message_mb=1"});
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  auto shape = launch::ClusterShapeFromConfig(*cfg);
+  ASSERT_TRUE(shape.ok()) << shape.status();
+  EXPECT_EQ(shape->max_message_bytes, uint64_t{1} << 20);
+  comm::InProcHub hub;
+  auto a = comm::NewInProcTransport(&hub), b = comm::NewInProcTransport(&hub);
+  ASSERT_TRUE(a->Bind("inproc://max_a").ok() && b->Bind("inproc://max_b").ok());
+  b->set_decode_limits(launch::DecodeLimitsFor(*shape));
+  ASSERT_TRUE(a->Connect(2, "inproc://max_b").ok());
+  comm::Message big;
+  big.header.type = comm::MsgType::kPush;
+  big.payloads.push_back(comm::Buffer::FromString(std::string((1 << 20) + 1, 'g')));
+  ASSERT_TRUE(a->Send(2, big).ok());
+  comm::Message small;
+  small.header.type = comm::MsgType::kPush;
+  small.payloads.push_back(comm::Buffer::FromString(std::string(1000, 's')));
+  ASSERT_TRUE(a->Send(2, small).ok());
+  auto rejected = b->Recv(5000);
+  ASSERT_FALSE(rejected.ok());
+  EXPECT_NE(rejected.status().message().find("more than the limit of 1048576"), std::string::npos)
+      << rejected.status();
+  auto ok = b->Recv(5000);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->payloads[0].size, 1000u);
+  EXPECT_FALSE(LoadTrainConfig("", {"cluster.max_message_mb=0"}).ok());
 }
 
 }  // namespace
