@@ -415,7 +415,13 @@ Status Trainer::RunStage(int stage) {
       ++state_.total_steps;
       progress.Update(state_.stage_step, last_loss_);
       const bool epoch_end = state_.step_in_epoch == per_epoch;
-      if (state_.step_in_epoch % eval_every == 0 || epoch_end) {
+      // The evals-th evaluation is the epoch end's: when evals does not
+      // divide the steps, a multiple of eval_every just before the end (404
+      // of 405 at 4 per epoch) would evaluate twice and spend an
+      // early-stopping count on a model one step apart.
+      const bool mid_epoch_eval = state_.step_in_epoch % eval_every == 0 &&
+                                  (evals <= 0 || state_.step_in_epoch / eval_every < evals);
+      if (mid_epoch_eval || epoch_end) {
         if (epoch_end) {
           ++state_.epoch;
           state_.step_in_epoch = 0;

@@ -55,6 +55,21 @@ TEST_F(TrainerTest, LearnsThePlantedSignalAndReportsEverything) {
   EXPECT_TRUE(FileExists(ds_->dir() + "/learn/best.ckpt"));
 }
 
+// 500 steps at 3 evaluations per epoch (every 166 steps): 166, 332 and the
+// epoch end; not also 498, two steps before the end, which spent an
+// early-stopping count on an almost identical model (issue 13 item 10).
+TEST_F(TrainerTest, EvaluatesOnceAtAnEpochEndThatEvalsDoNotDivide) {
+  auto t = Trainer::Create(
+      Config("evals_3", {"train.evals_per_epoch=3", "train.epochs=2", "train.early_stop_evals=0"}),
+      ds_->data());
+  ASSERT_TRUE(t.ok()) << t.status();
+  auto r = (*t)->Run(false);
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::vector<int64_t> steps;
+  for (const auto& h : (*r)["history"]) steps.push_back(h["step"].get<int64_t>());
+  EXPECT_EQ(steps, (std::vector<int64_t>{166, 332, 500, 666, 832, 1000})) << r->dump(2);
+}
+
 // A diverged model (here: a NaN planted in the dense parameters) stops the
 // run at the step it happened, with a clear error; nothing aborts.
 TEST_F(TrainerTest, NonFiniteLossStopsTrainingNamingTheStep) {
