@@ -88,6 +88,7 @@ const char* NodeKind(const YAML::Node& node) {
 struct FlattenState {
   std::string origin;
   std::map<std::string, std::string>* out;
+  std::map<std::string, int> lines;  // where each flattened key was given
   size_t nodes = 0;
   Status status = OkStatus();
 };
@@ -114,10 +115,13 @@ void Flatten(const YAML::Node& node, const std::string& prefix, int depth, Flatt
       Flatten(kv.second, prefix.empty() ? key : prefix + "." + key, depth + 1, st);
       if (!st->status.ok()) return;
     }
-  } else if (node.IsScalar()) {
-    (*st->out)[prefix] = node.Scalar();
-  } else if (node.IsNull()) {
-    (*st->out)[prefix] = "";
+  } else if (node.IsScalar() || node.IsNull()) {
+    // A key given twice (`train: {lr: 1}` and later `train.lr: 2`, or the
+    // same key repeated in one mapping) would silently keep the last value.
+    const int line = node.Mark().line + 1;
+    if (auto [it, fresh] = st->lines.emplace(prefix, line); !fresh)
+      return fail(node, "key '", prefix, "' is given twice (first at line ", it->second, ")");
+    (*st->out)[prefix] = node.IsNull() ? "" : node.Scalar();
   } else {
     fail(node, "key '", prefix, "' must be a scalar or a mapping");
   }

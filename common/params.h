@@ -89,7 +89,8 @@ class ParamSet {
 };
 
 // Parses a YAML document into dotted key -> scalar text. Sequences are not
-// allowed (no config key takes one), nor complex or empty keys (`? [a, b]`).
+// allowed (no config key takes one), nor complex or empty keys (`? [a, b]`),
+// nor a key given twice (also as `a: {b: 1}` and `a.b: 2`).
 // Limits (InvalidArgument naming them): 1 MiB of text, 32 levels of nesting,
 // 100,000 nodes counted with every alias expanded (an alias "bomb" of a few
 // hundred bytes stands for billions). Never throws. Errors name `origin` and

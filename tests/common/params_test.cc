@@ -116,6 +116,19 @@ TEST(ParamsTest, ComplexKeysAreRefusedWithFileAndLine) {
   EXPECT_NE(flat.status().message().find("under 'train'"), std::string::npos) << flat.status();
 }
 
+// A key given twice silently kept the last value.
+TEST(ParamsTest, KeysGivenTwiceAreRefusedWithBothLines) {
+  for (const char* text : {"train:\n  lr: 1\n  lr: 2\n", "train:\n  lr: 1\ntrain.lr: 2\n"}) {
+    auto flat = FlattenYaml(text, "twice.yaml");
+    ASSERT_FALSE(flat.ok()) << text;
+    EXPECT_NE(flat.status().message().find("twice.yaml:3: key 'train.lr' is given twice (first "
+                                           "at line 2)"),
+              std::string::npos)
+        << flat.status();
+  }
+  EXPECT_TRUE(FlattenYaml("train:\n  lr: 1\nmodel:\n  lr: 1\n", "ok.yaml").ok());
+}
+
 TEST(ParamsTest, AliasBombsDeepNestingAndHugeDocumentsAreRefusedWithTheLimit) {
   // 9 levels of 10 aliases each: 10^9 leaves in a few hundred bytes.
   std::string bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
