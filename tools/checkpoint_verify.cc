@@ -107,6 +107,20 @@ void ReadTrainerSections(const std::string& file, const CheckpointReader& r, Che
       problem(DataLoss("checkpoint '", file, "': trainer state (STAT) is unreadable: ", e.what()));
     }
   }
+  if (r.Has("DATA")) {
+    try {
+      const nlohmann::json j = nlohmann::json::parse(*r.Get("DATA"));
+      s->train_rows = j.at("train_rows").get<uint64_t>();
+      s->val_rows = j.at("val_rows").get<uint64_t>();
+      s->test_rows = j.at("test_rows").get<uint64_t>();
+      s->features = j.at("features").get<uint64_t>();
+      s->data_digest = j.at("identity_digest").get<std::string>();
+      s->has_data = true;
+    } catch (const std::exception& e) {
+      problem(
+          DataLoss("checkpoint '", file, "': its training data (DATA) is unreadable: ", e.what()));
+    }
+  }
   auto embd = r.Get("EMBD");
   if (!embd.ok()) return problem(embd.status());
   auto saved = ParseEmbeddingBlob(std::string(*embd));
@@ -237,6 +251,12 @@ std::string SummaryJson(const CheckpointSummary& s) {
                       {"epoch", s.epoch},
                       {"step_in_epoch", s.step_in_epoch},
                       {"step", s.step},
+                      {"data", s.has_data ? nlohmann::json{{"train_rows", s.train_rows},
+                                                           {"val_rows", s.val_rows},
+                                                           {"test_rows", s.test_rows},
+                                                           {"features", s.features},
+                                                           {"identity_digest", s.data_digest}}
+                                          : nlohmann::json()},
                       {"tables", tables},
                       {"parameter_bytes", s.parameter_bytes},
                       {"optimizer_bytes", s.optimizer_bytes},
@@ -271,6 +291,13 @@ std::string SummaryText(const CheckpointSummary& s) {
   o << "  method          " << (s.method.empty() ? "?" : s.method) << "\n"
     << "  position        step " << s.step << " (epoch " << s.epoch << ", step " << s.step_in_epoch
     << " of it), stage " << s.stage << "\n";
+  if (s.has_data) {
+    o << "  data            " << s.train_rows << " / " << s.val_rows << " / " << s.test_rows
+      << " rows (train/val/test), " << s.features << " features, identity "
+      << (s.data_digest.empty() ? "?" : s.data_digest) << "\n";
+  } else {
+    o << "  data            not recorded (written before checkpoints recorded their data)\n";
+  }
   for (const VerifiedTable& t : s.tables)
     o << "  table           " << t.name << ": " << t.rows << " rows x " << t.width << " " << t.dtype
       << ", " << t.bytes << " B\n";

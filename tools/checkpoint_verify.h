@@ -52,6 +52,11 @@ struct CheckpointSummary {
   int64_t epoch = 0;
   int64_t step_in_epoch = 0;
   int64_t step = 0;  // total training steps so far
+  // The data it was trained on (section DATA, which --resume checks); false
+  // for a checkpoint written before the section existed.
+  bool has_data = false;
+  uint64_t train_rows = 0, val_rows = 0, test_rows = 0, features = 0;
+  std::string data_digest;  // the cache identity's XXH3-64, 16 hex digits ("" when unknown)
   std::vector<VerifiedTable> tables;
   uint64_t parameter_bytes = 0;  // sum of the tables' bytes
   uint64_t optimizer_bytes = 0;

@@ -160,6 +160,15 @@ TEST(CheckpointCliTest, SingleProcessCheckpointVerifiesAndDamageIsNamed) {
   ASSERT_EQ(j["tables"].size(), 1u);
   EXPECT_GT(j["tables"][0]["rows"].get<uint64_t>(), 1000u);
   EXPECT_EQ(j["total_bytes"].get<uint64_t>(), fs::file_size(run + "/last.ckpt"));
+  // The data --resume will insist on (20000 generated rows, split by days).
+  ASSERT_TRUE(j["data"].is_object()) << j.dump();
+  EXPECT_GT(j["data"]["train_rows"].get<uint64_t>(), 10000u);
+  EXPECT_EQ(j["data"]["train_rows"].get<uint64_t>() + j["data"]["val_rows"].get<uint64_t>() +
+                j["data"]["test_rows"].get<uint64_t>(),
+            20000u);
+  EXPECT_EQ(j["data"]["identity_digest"].get<std::string>().size(), 16u);
+  CliResult text = RunEcps({"checkpoint", "verify", run + "/last.ckpt"}, run);
+  EXPECT_NE(text.out.find("rows (train/val/test)"), std::string::npos) << text.out;
 
   fs::resize_file(run + "/last.ckpt", fs::file_size(run + "/last.ckpt") - 3);
   CliResult r = RunEcps({"checkpoint", "verify", run + "/last.ckpt"}, run);
