@@ -41,6 +41,8 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
           w == 0 ? hooks.before_checkpoint_commit : nullptr);
       env.checkpoints = &checkpoints;
       env.prefetch = shape.prefetch != ps::PrefetchMode::kOff;
+      // Written below with the cluster's fields, as --json prints it.
+      env.launcher_writes_results = true;
       env.make_store = [&](const SparseOptimizerConfig& opt) {
         auto c = cluster->NewClient(w, ClientOptionsFor(shape, w, cluster->server_nodes(), opt));
         client = c.get();
@@ -91,6 +93,7 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
         {"evaluations", coordinator.evaluations_decided()},
         {"stages", coordinator.stage_decisions()}}},
       {"servers_stats", stats[0].empty() ? nlohmann::json() : nlohmann::json::parse(stats[0])}};
+  RETURN_IF_ERROR(WriteResultsFile(config, r));
   return r;
 }
 

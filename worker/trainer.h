@@ -59,7 +59,15 @@ struct TrainerEnv {
   // (cluster.prefetch): the trainer encodes the next batch while it computes
   // the current one and hands its plan to RowStore::Prefetch.
   bool prefetch = false;
+  // The launcher adds its own fields (a cluster's "cluster" object and
+  // network bytes) and writes output.results itself (WriteResultsFile), so
+  // that the file equals what `--json` prints; the trainer does not write it.
+  bool launcher_writes_results = false;
 };
+
+// Writes `results` to output.dir/<output.results> (nothing when that key is
+// empty), atomically: the one writer of a run's results file.
+Status WriteResultsFile(const TrainConfig& config, const nlohmann::json& results);
 
 class Trainer {
  public:
@@ -71,7 +79,8 @@ class Trainer {
 
   // Runs every stage to completion (or resumes from output.dir/last.ckpt when
   // `resume` is true) and returns the results object. Also writes
-  // output.dir/<output.results> when that is not empty.
+  // output.dir/<output.results> when that is not empty (worker 0, unless
+  // env.launcher_writes_results).
   StatusOr<nlohmann::json> Run(bool resume);
 
   // Scores `split` (at most max_rows rows, 0 = all) with the current model.

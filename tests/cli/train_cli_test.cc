@@ -267,10 +267,39 @@ TEST(TrainCliTest, UnreachableBudgetWarnsWithTheRealRatio) {
                        "takes 0.25 of the full fp32 table"),
             std::string::npos)
       << r.err;
+  // The results record it with the real ratio (issue 13 item 7).
+  nlohmann::json j = ReadJson(dir + "/run/results.json");
+  EXPECT_EQ(j["budget_reached"], false) << j.dump(2);
+  EXPECT_NEAR(j["inference_memory_ratio"].get<double>(), 0.25, 0.01);
   args[4] = "embedding.budget=50%";
   r = RunEcps(args, dir);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.err.find("cannot reach"), std::string::npos) << r.err;
+  j = ReadJson(dir + "/run/results.json");
+  EXPECT_EQ(j["budget_reached"], true) << j.dump(2);
+}
+
+// Issue 13 item 9: results.json is what --json prints, in every launch mode;
+// a --simulate run's file lacked "cluster" and "network_bytes_per_sample"
+// (the launcher added them after the trainer had written the file).
+TEST(TrainCliTest, ResultsFileEqualsJsonOutputInEveryLaunchMode) {
+  for (const bool simulate : {false, true}) {
+    SCOPED_TRACE(simulate ? "--simulate" : "single process");
+    const std::string dir = FreshDir();
+    std::vector<std::string> args = {"train", "--json", "--set", "train.max_steps=20"};
+    if (simulate) args.push_back("--simulate");
+    for (const auto& a : Small(dir)) args.push_back(a);
+    CliResult r = RunEcps(args, dir);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const nlohmann::json printed = nlohmann::json::parse(r.out);
+    const nlohmann::json file = ReadJson(dir + "/run/results.json");
+    EXPECT_EQ(file, printed);
+    EXPECT_EQ(file.contains("cluster"), simulate) << file.dump(2);
+    EXPECT_EQ(file.contains("network_bytes_per_sample"), simulate);
+    if (simulate) {
+      EXPECT_EQ(file["cluster"]["mode"], "simulate");
+    }
+  }
 }
 
 }  // namespace

@@ -40,10 +40,6 @@ bool ReachesBudget(const nlohmann::json& run) {
   return ReachesBudget(Num(run, "inference_memory_ratio"), Num(run, "budget"));
 }
 
-bool ReachesBudget(double ratio, double budget) {
-  return !(ratio > budget * 1.02);  // NaN (unknown) counts as reached
-}
-
 namespace {
 
 // Copies the trainer's fields into the flat record (renaming the nested ones).

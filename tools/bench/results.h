@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "common/budget.h"
 #include "nlohmann/json.hpp"
 #include "tools/bench/methods.h"
 #include "tools/bench/runner.h"
@@ -43,10 +44,10 @@ void MarkSelected(nlohmann::json* results);
 // Loads and validates a results.json (the format tag and the arrays).
 StatusOr<nlohmann::json> LoadResults(const std::string& path);
 
-// True when a run's real inference-memory ratio is within its budget
-// (with 2% slack for the integer rounding of budget solvers).
+// True when a run's real inference-memory ratio is within its budget: the
+// trainer's rule (common/budget.h) applied to a run record.
 bool ReachesBudget(const nlohmann::json& run);
-bool ReachesBudget(double ratio, double budget);
+using ecps::ReachesBudget;
 
 // Numeric field or NaN.
 double Num(const nlohmann::json& run, const char* key);
