@@ -94,7 +94,21 @@ class InProcHub {
 };
 
 std::unique_ptr<Transport> NewInProcTransport(InProcHub* hub);
-std::unique_ptr<Transport> NewZmqTransport();
+
+struct ZmqOptions {
+  // Non-empty (32 bytes, CurveSecretFromToken): CurveZMQ on every socket
+  // (docs/security.md). The receiving socket is a CURVE server and each
+  // sending one a CURVE client, all with the key pair of this secret: only a
+  // peer that derived it from the job's token completes the handshake, and
+  // every frame (the token too) travels encrypted.
+  std::string curve_secret;
+};
+std::unique_ptr<Transport> NewZmqTransport(const ZmqOptions& options = {});
+
+// The CURVE secret key of a job: BLAKE2b (libsodium) of its token under a
+// fixed context, so every process holding the token derives the same key
+// pair and nobody else can. REQUIRES: a non-empty token.
+std::string CurveSecretFromToken(const std::string& token);
 
 // Creates a transport for `endpoint`'s scheme: inproc:// needs a hub.
 StatusOr<std::unique_ptr<Transport>> NewTransportFor(const std::string& endpoint, InProcHub* hub);

@@ -6,6 +6,8 @@
 // ZeroMQ sockets are not thread-safe, so each DEALER has its own mutex and the
 // ROUTER is used only by the (single) receiving thread. Close() shuts the
 // context down, which wakes a blocked poll with ETERM.
+#include <sodium.h>
+
 #include <atomic>
 #include <cerrno>
 #include <zmq.hpp>
@@ -55,7 +57,14 @@ void FreeBufferOwner(void* /*data*/, void* hint) {
 
 class ZmqTransport final : public Transport {
  public:
-  ZmqTransport() : ctx_(1) {}
+  explicit ZmqTransport(const ZmqOptions& options) : ctx_(1), secret_(options.curve_secret) {
+    if (!secret_.empty()) {
+      unsigned char pub[crypto_scalarmult_BYTES];
+      // The public half of the job's key pair (Curve25519, as CurveZMQ's).
+      if (crypto_scalarmult_base(pub, reinterpret_cast<const unsigned char*>(secret_.data())) == 0)
+        public_.assign(reinterpret_cast<const char*>(pub), sizeof(pub));
+    }
+  }
   ~ZmqTransport() override {
     Close();
     MutexLock l(&mu_);
@@ -73,6 +82,10 @@ class ZmqTransport final : public Transport {
           router_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::router);
           router_->set(zmq::sockopt::linger, 0);
           router_->set(zmq::sockopt::rcvhwm, 0);
+          if (!secret_.empty()) {
+            router_->set(zmq::sockopt::curve_server, 1);
+            router_->set(zmq::sockopt::curve_secretkey, secret_);
+          }
           router_->bind(ep);
         },
         endpoint);
@@ -92,6 +105,11 @@ class ZmqTransport final : public Transport {
             p->socket.set(zmq::sockopt::linger, 0);
             p->socket.set(zmq::sockopt::sndhwm, 0);
             p->socket.set(zmq::sockopt::sndtimeo, 30000);
+            if (!secret_.empty()) {
+              p->socket.set(zmq::sockopt::curve_serverkey, public_);
+              p->socket.set(zmq::sockopt::curve_publickey, public_);
+              p->socket.set(zmq::sockopt::curve_secretkey, secret_);
+            }
             p->socket.connect(endpoint);
           },
           endpoint);
@@ -190,6 +208,9 @@ class ZmqTransport final : public Transport {
     zmq::socket_t socket ABSL_GUARDED_BY(mu);
   };
   zmq::context_t ctx_;
+  // The CURVE key pair (empty: no encryption), 32 raw bytes each.
+  const std::string secret_;
+  std::string public_;
   // Bind() and then the receiving thread only (header comment).
   std::unique_ptr<zmq::socket_t> router_;
   // Also serialises Close() against Connect(): no peer is added once closed.
@@ -201,6 +222,20 @@ class ZmqTransport final : public Transport {
 
 }  // namespace
 
-std::unique_ptr<Transport> NewZmqTransport() { return std::make_unique<ZmqTransport>(); }
+std::unique_ptr<Transport> NewZmqTransport(const ZmqOptions& options) {
+  return std::make_unique<ZmqTransport>(options);
+}
+
+std::string CurveSecretFromToken(const std::string& token) {
+  static constexpr char kContext[] = "ecps CurveZMQ key of a job token";
+  unsigned char out[crypto_scalarmult_SCALARBYTES];
+  // Keyed BLAKE2b: the context as the key, so the secret is of no other use
+  // of the token. sodium_init() is idempotent and thread-safe.
+  if (sodium_init() < 0) return std::string();
+  crypto_generichash(out, sizeof(out), reinterpret_cast<const unsigned char*>(token.data()),
+                     token.size(), reinterpret_cast<const unsigned char*>(kContext),
+                     sizeof(kContext) - 1);
+  return std::string(reinterpret_cast<const char*>(out), sizeof(out));
+}
 
 }  // namespace ecps::comm

@@ -32,6 +32,16 @@ comm::DecodeLimits DecodeLimitsFor(const ClusterShape& shape) {
   return l;
 }
 
+std::unique_ptr<comm::Transport> NewJobTransport(const ClusterShape& shape,
+                                                 const std::string& job_token) {
+  comm::ZmqOptions o;
+  if (shape.encrypt) o.curve_secret = comm::CurveSecretFromToken(job_token);
+  auto t = comm::NewZmqTransport(o);
+  t->set_job_token(job_token);
+  t->set_decode_limits(DecodeLimitsFor(shape));
+  return t;
+}
+
 StatusOr<ClusterShape> ClusterShapeFromConfig(const TrainConfig& config) {
   const ParamSet& p = config.params;
   ClusterShape c;
@@ -57,6 +67,7 @@ StatusOr<ClusterShape> ClusterShapeFromConfig(const TrainConfig& config) {
   c.heartbeat_timeout_ms = static_cast<int>(p.GetInt("cluster.heartbeat_timeout_ms"));
   c.register_timeout_ms = static_cast<int>(p.GetInt("cluster.register_timeout_ms"));
   c.max_message_bytes = static_cast<uint64_t>(p.GetInt("cluster.max_message_mb")) << 20;
+  c.encrypt = p.GetBool("cluster.encrypt");
   c.transport = p.GetString("cluster.transport");
   c.host = p.GetString("cluster.host");
   if (c.virtual_shards < c.servers)

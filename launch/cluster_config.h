@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "comm/message.h"
+#include "comm/transport.h"
 #include "common/status.h"
 #include "embedding/sparse_optimizer.h"
 #include "ps/client.h"
@@ -34,6 +36,7 @@ struct ClusterShape {
   std::string transport = "tcp";
   std::string host = "127.0.0.1";
   uint64_t max_message_bytes = uint64_t{16384} << 20;  // cluster.max_message_mb
+  bool encrypt = false;                                // cluster.encrypt: CurveZMQ
 };
 
 StatusOr<ClusterShape> ClusterShapeFromConfig(const TrainConfig& config);
@@ -41,6 +44,12 @@ StatusOr<ClusterShape> ClusterShapeFromConfig(const TrainConfig& config);
 // What the transports of a process of this cluster accept (comm/message.h):
 // cluster.max_message_mb, the other limits at their defaults.
 comm::DecodeLimits DecodeLimitsFor(const ClusterShape& shape);
+
+// A ZeroMQ transport of a process of this cluster: it stamps `job_token` on
+// every message and drops every message without it or over the shape's
+// limits; with cluster.encrypt, CurveZMQ keyed from the token.
+std::unique_ptr<comm::Transport> NewJobTransport(const ClusterShape& shape,
+                                                 const std::string& job_token);
 
 // The sparse optimizer the servers apply (the trainer's rule: optimizer.sparse
 // with optimizer.sparse_lr, or optimizer.lr when that is 0).

@@ -44,9 +44,7 @@ StatusOr<nlohmann::json> RunRank(const TrainConfig& config, ClusterShape shape, 
   if (rank == 0) {
     ASSIGN_OR_RETURN(token, JobTokenFromEnvironment());
     if (token.empty()) token = comm::NewJobToken();
-    control = comm::NewZmqTransport();
-    control->set_job_token(token);
-    control->set_decode_limits(DecodeLimitsFor(shape));
+    control = NewJobTransport(shape, token);
     const std::string bind = shape.transport == "ipc"
                                  ? absl::StrCat("ipc:///tmp/ecps.", ::getpid(), ".scheduler")
                                  : absl::StrCat("tcp://", shape.host, ":0");

@@ -135,21 +135,10 @@ Status NoJobToken() {
       "worker (docs/security.md)");
 }
 
-// A ZeroMQ transport of this job: every message it sends carries the job's
-// token, and it drops every message that does not, or that is larger than
-// cluster.max_message_mb.
-std::unique_ptr<comm::Transport> JobTransport(const std::string& job_token,
-                                              const ClusterShape& shape) {
-  auto t = comm::NewZmqTransport();
-  t->set_job_token(job_token);
-  t->set_decode_limits(DecodeLimitsFor(shape));
-  return t;
-}
-
 Status RunServer(const TrainConfig& config, const ClusterShape& shape, const NodeSpec& spec) {
   ASSIGN_OR_RETURN(SparseOptimizerConfig sparse, ServerOptimizerFromConfig(config));
-  auto data = JobTransport(spec.job_token, shape);
-  auto control = JobTransport(spec.job_token, shape);
+  auto data = NewJobTransport(shape, spec.job_token);
+  auto control = NewJobTransport(shape, spec.job_token);
   ASSIGN_OR_RETURN(std::string data_ep, data->Bind(LocalEndpoint(shape, "data")));
   ASSIGN_OR_RETURN(std::string control_ep, control->Bind(LocalEndpoint(shape, "control")));
   const std::string who = absl::StrCat("server ", spec.rank);
@@ -170,8 +159,8 @@ Status RunServer(const TrainConfig& config, const ClusterShape& shape, const Nod
 
 Status RunWorker(const TrainConfig& config, const ClusterShape& shape, const NodeSpec& spec,
                  const DataOpener& open_data, bool resume) {
-  auto data_transport = JobTransport(spec.job_token, shape);
-  auto control = JobTransport(spec.job_token, shape);
+  auto data_transport = NewJobTransport(shape, spec.job_token);
+  auto control = NewJobTransport(shape, spec.job_token);
   ASSIGN_OR_RETURN(std::string data_ep, data_transport->Bind(LocalEndpoint(shape, "data")));
   ASSIGN_OR_RETURN(std::string control_ep, control->Bind(LocalEndpoint(shape, "control")));
   const std::string who = absl::StrCat("worker ", spec.rank);
@@ -349,7 +338,7 @@ StatusOr<nlohmann::json> RunNode(const TrainConfig& config, const ClusterShape& 
   // output.dir (a second job there is told whose it is first).
   if (spec.role != Role::kScheduler && with_token.job_token.empty()) return NoJobToken();
   if (spec.role == Role::kScheduler) {
-    auto control = JobTransport(with_token.job_token, shape);
+    auto control = NewJobTransport(shape, with_token.job_token);
     ASSIGN_OR_RETURN(std::string ep, control->Bind(spec.scheduler));
     ECPS_LOG_INFO("scheduler listening at {} for {} servers and {} workers", ep, shape.servers,
                   shape.workers);

@@ -14,6 +14,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libopenmpi-dev openmpi-bin
   libzmq3-dev cppzmq-dev
+  libsodium-dev
   libcereal-dev
   nlohmann-json3-dev
   libboost-dev libboost-program-options-dev

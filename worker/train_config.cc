@@ -143,6 +143,9 @@ const ParamSchema& TrainConfigSchema() {
               "transport between processes (mpirun): tcp (loopback or hosts) or ipc (one host)",
               {"tcp", "ipc"});
     s->String("cluster.host", "127.0.0.1", "address this process binds and advertises (tcp)");
+    s->Bool("cluster.encrypt", false,
+            "CurveZMQ on every connection of a multi-process job: traffic encrypted and only "
+            "processes holding the job token can connect (docs/security.md)");
     s->Int("cluster.max_message_mb", 16384, 1, 1 << 20,
            "largest message (header and payloads, MiB) a process of a cluster accepts; a "
            "larger one is dropped and counted, and no length it announces is allocated "

@@ -317,6 +317,25 @@ TEST_F(MultiProcessTest, WorkerWithAnotherLearningRateIsRefusedBeforeTraining) {
   EXPECT_TRUE(ProbesAndCheckpoints(out).empty());
 }
 
+// cluster.encrypt: the same loopback job over CurveZMQ (keys from the job
+// token) trains to the same result as without it.
+TEST_F(MultiProcessTest, EncryptedLoopbackJobTrainsToTheSameResult) {
+  nlohmann::json runs[2];
+  for (int encrypt = 0; encrypt < 2; ++encrypt) {
+    const std::string name = encrypt ? "curve" : "plain";
+    Job job = StartLoopback(name, 1, 1,
+                            {"--set", "output.dir=" + dir_ + "/" + name, "--set",
+                             std::string("cluster.encrypt=") + (encrypt ? "true" : "false")});
+    ASSERT_TRUE(job.scheduler.Wait(120)) << name;
+    Reap(&job);
+    ASSERT_EQ(job.scheduler.ExitCode(), 0) << name << ":\n" << ReadAll(job.scheduler.err);
+    runs[encrypt] = nlohmann::json::parse(ReadAll(job.scheduler.out));
+  }
+  ASSERT_TRUE(runs[1].contains("test_auc"));
+  EXPECT_EQ(runs[1]["test_auc"], runs[0]["test_auc"]);
+  EXPECT_EQ(runs[1]["steps"], runs[0]["steps"]);
+}
+
 TEST_F(MultiProcessTest, KilledServerStopsTheJobNamingItAndResumeOntoThreeServersCompletes) {
   const std::string out = "output.dir=" + dir_ + "/fault";
   // Long enough to be killed mid-run; a checkpoint every 20 steps.

@@ -336,6 +336,31 @@ TEST(JobTokenTest, RpcCountsForgedMessagesAndNeverDispatchesThem) {
   EXPECT_EQ(dispatched.load(), 0);
 }
 
+// CurveZMQ (cluster.encrypt): transports keyed from one token talk; a plain
+// peer or one keyed from another token cannot complete the handshake, so
+// nothing of theirs arrives, not even as a rejected message.
+TEST(CurveTest, OnlyPeersKeyedFromTheJobsTokenAreHeard) {
+  const std::string token = NewJobToken();
+  const ZmqOptions keyed{CurveSecretFromToken(token)};
+  ASSERT_EQ(keyed.curve_secret.size(), 32u);
+  EXPECT_EQ(CurveSecretFromToken(token), keyed.curve_secret);
+  EXPECT_NE(CurveSecretFromToken(NewJobToken()), keyed.curve_secret);
+  auto a = NewZmqTransport(keyed), b = NewZmqTransport(keyed);
+  auto ea = a->Bind("tcp://127.0.0.1:0");
+  auto eb = b->Bind("tcp://127.0.0.1:0");
+  ASSERT_TRUE(ea.ok() && eb.ok());
+  PingPong(*a, *b, *ea, *eb);
+  auto plain = NewZmqTransport();
+  auto other = NewZmqTransport(ZmqOptions{CurveSecretFromToken(NewJobToken())});
+  for (Transport* t : {plain.get(), other.get()}) {
+    ASSERT_TRUE(t->Bind("tcp://127.0.0.1:0").ok());
+    ASSERT_TRUE(t->Connect(2, *eb).ok());
+    ASSERT_TRUE(t->Send(2, Sample()).ok());
+  }
+  auto none = b->Recv(500);
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kDeadlineExceeded) << none.status();
+}
+
 TEST(JobTokenTest, NewTokensDifferAndLauncherTokensAreChecked) {
   const std::string a = NewJobToken(), b = NewJobToken();
   EXPECT_EQ(a.size(), 32u);
