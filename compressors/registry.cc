@@ -12,6 +12,7 @@ namespace ecps {
 void AddHashingMethods(std::vector<CompressorInfo>* out);
 void AddDeduplicationMethods(std::vector<CompressorInfo>* out);
 void AddQuantizationMethods(std::vector<CompressorInfo>* out);
+void AddDimensionMethods(std::vector<CompressorInfo>* out);
 
 const std::vector<CompressorInfo>& CompressorRegistry() {
   static const std::vector<CompressorInfo>* const kRegistry = [] {
@@ -23,6 +24,7 @@ const std::vector<CompressorInfo>& CompressorRegistry() {
     AddHashingMethods(r);
     AddDeduplicationMethods(r);
     AddQuantizationMethods(r);
+    AddDimensionMethods(r);
     return r;
   }();
   return *kRegistry;

@@ -1,0 +1,18 @@
+// The dimension-search family's entries of the method registry
+// (compressors/registry.cc), in docs/methods.md order.
+#include <vector>
+
+#include "compressors/compressor.h"
+#include "compressors/dimension/mde.h"
+#include "compressors/registry.h"
+
+namespace ecps {
+
+void AddDimensionMethods(std::vector<CompressorInfo>* out) {
+  out->push_back({MdeEmbedding::kName, "dimension",
+                  "per-field dimensions from a power law of the cardinality (alpha solved for the "
+                  "budget), each field's rows projected to d (docs/methods.md 2.20)",
+                  MdeEmbedding::Schema(), &MdeEmbedding::Create});
+}
+
+}  // namespace ecps
