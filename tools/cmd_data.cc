@@ -75,6 +75,10 @@ int RunGenData(const std::vector<std::string>& args) {
       "signal in the real text format.",
       &vm);
   if (rc >= 0) return rc;
+  if (o.threads < 0) {
+    std::cerr << "ecps gen-data: --threads " << o.threads << " must be >= 0 (0 = all cores)\n";
+    return kExitUsage;
+  }
   StatusOr<GenDataReport> r = GenerateData(o, out);
   if (!r.ok()) {
     std::cerr << "ecps: " << r.status().message() << "\n";

@@ -2,6 +2,7 @@
 #include <string>
 #include <vector>
 
+#include "common/file_util.h"
 #include "gtest/gtest.h"
 #include "tests/data/data_test_util.h"
 #include "tools/commands.h"
@@ -38,6 +39,15 @@ TEST(CmdDataTest, ExitCodes) {
   EXPECT_EQ(RunGenData({"--rows", "10"}), kExitUsage);  // --out missing
   EXPECT_EQ(RunGenData({"--bogus"}), kExitUsage);
   EXPECT_EQ(RunGenData({"--rows", "ten", "--out", dir.File("x")}), kExitUsage);
+  // Issue 14: negatives were wrapped (--rows -5: 1.8e19 rows) or ignored (--threads -3).
+  EXPECT_EQ(RunGenData({"--rows", "-5", "--out", dir.File("x")}), kExitUsage);
+  EXPECT_EQ(RunGenData({"--features=-1", "--out", dir.File("x")}), kExitUsage);
+  EXPECT_EQ(RunGenData({"--seed", "18446744073709551616", "--out", dir.File("x")}), kExitUsage);
+  EXPECT_EQ(RunGenData({"--threads", "-3", "--rows", "10", "--out", dir.File("x")}), kExitUsage);
+  EXPECT_FALSE(FileExists(dir.File("x")));
+  EXPECT_EQ(
+      RunPreprocess({"--input", dir.File("none.txt"), "--min-count", "-2", "--out", dir.File("c")}),
+      kExitUsage);
   EXPECT_EQ(RunGenData({"--format", "csv", "--out", dir.File("x")}), kExitUsage);
   EXPECT_EQ(RunGenData({"--rows", "10", "--out", "/nonexistent/dir/x"}), kExitFailure);
   EXPECT_EQ(RunPreprocess({"--out", dir.File("c")}), kExitUsage);  // --input missing
