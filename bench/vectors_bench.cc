@@ -1,7 +1,7 @@
 // Batched decode of the retrieval codecs (docs/methods.md §6): batches of
 // 1024 random row ids of a 50,000 x 128 Gaussian-mixture matrix, decoded
-// into one buffer, per method at a 10% budget (int8/int16 at their fixed
-// ratios; pq also at m = 8, 16, 32 for comparison with faiss PQ). Reports
+// into one buffer, per method at a 10% budget (int8/int16/rabitq at their
+// fixed ratios; pq also at m = 8, 16, 32 for comparison with faiss PQ). Reports
 // ns per decoded vector (docs/performance.md, "Retrieval decode").
 //
 //   vectors_bench --benchmark_counters_tabular=true
@@ -51,7 +51,7 @@ const VectorCodec& Codec(const std::string& method, const std::string& param) {
   auto it = cache.find(key);
   if (it != cache.end()) return *it->second;
   CompressOptions o;
-  o.budget = method == "int8" || method == "int16" ? 1.0 : 0.1;
+  o.budget = method == "int8" || method == "int16" || method == "rabitq" ? 1.0 : 0.1;
   if (!param.empty()) ECPS_CHECK(o.params.Add(param).ok());
   if (method == "pq" || method == "magpq") ECPS_CHECK(o.params.Add("iters=10").ok());
   StatusOr<std::unique_ptr<VectorCodec>> c = Compress(Matrix(), method, o);
@@ -89,6 +89,8 @@ BENCHMARK_CAPTURE(BM_Decode, svd, std::string("svd"), std::string(""));
 BENCHMARK_CAPTURE(BM_Decode, pruning, std::string("pruning"), std::string(""));
 BENCHMARK_CAPTURE(BM_Decode, magpq, std::string("magpq"), std::string(""));
 BENCHMARK_CAPTURE(BM_Decode, magsvd, std::string("magsvd"), std::string(""));
+BENCHMARK_CAPTURE(BM_Decode, tt, std::string("tt"), std::string(""));
+BENCHMARK_CAPTURE(BM_Decode, rabitq, std::string("rabitq"), std::string(""));
 
 }  // namespace
 }  // namespace ecps::vectors

@@ -3,7 +3,8 @@
 # through the peer script ../shared/peers/faiss_baselines.py) and
 # `ecps vectors` on the same inputs, in one run, into one table: data set,
 # tool, method, budget, real ratio, recall@10, MSE, compression seconds,
-# decode ns per vector (docs/methods.md §6 says what each measures).
+# decode ns per vector (docs/methods.md §6 says what each measures), and
+# a plot of recall@10 against memory per data set ($OUT/recall_vs_memory-*.png).
 #
 #   scripts/vectors_side_by_side.sh [OUT_DIR]        (default runs/vectors)
 #   SIFT=../shared/data/sift5k   the sift5k folder (TSV; the last 500 rows become the queries)
@@ -41,6 +42,9 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 [ -x "$ECPS" ] || ./scripts/setup.sh
+# A private copy: a rebuild of build/ecps during the run must not break it.
+cp "$ECPS" "$OUT/ecps.bin"
+ECPS="$OUT/ecps.bin"
 
 # Data sets: name, base .npy, queries .npy.
 sets=()
@@ -125,4 +129,35 @@ for r in rows:
     print(f"| {r['data']} | {r['tool']} | {method} | {budget} | {100 * r['ratio']:.3f}% | "
           f"{r['recall']:.4f} | {r['mse']:.4g} | {r['compress_s']:.3f} | {r['decode_ns']:.1f} |")
 PYEOF
+# recall@10 against memory, one plot per data set (gnuplot, when installed).
+if command -v gnuplot >/dev/null; then
+  "$PY" - "$rows" "$OUT" <<'PYEOF'
+import collections, json, os, re, subprocess, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+out = sys.argv[2]
+for data in sorted({r["data"] for r in rows}):
+    series = collections.OrderedDict()
+    for r in rows:
+        if r["data"] != data:
+            continue
+        # One series per method: faiss's pq8/pq16/... and ecps's pq at
+        # faiss's m join their method's line.
+        name = r["tool"] + " " + re.sub(r"^pq\d+$", "pq", r["method"].split("(")[0])
+        series.setdefault(name, []).append((100 * r["ratio"], r["recall"]))
+    plots = []
+    for i, (name, pts) in enumerate(series.items()):
+        dat = os.path.join(out, f"plot-{data}-{i}.dat")
+        with open(dat, "w") as f:
+            for x, y in sorted(pts):
+                f.write(f"{x} {y}\n")
+        style = f"lc {i % 8 + 1} pt {i + 1}" + (" dt 2" if name.startswith("faiss") else "")
+        plots.append(f"'{dat}' using 1:2 with linespoints {style} title '{name}'")
+    png = os.path.join(out, f"recall_vs_memory-{data}.png")
+    gp = ("set terminal pngcairo noenhanced size 1200,700 font 'Sans,11' linewidth 1.5\n"
+          f"set output '{png}'\nset logscale x\nset xlabel 'memory (% of float32)'\n"
+          f"set ylabel 'recall@10'\nset yrange [0:1.02]\nset key outside right\n"
+          f"set title 'recall@10 vs memory ({data})'\nplot " + ", ".join(plots) + "\n")
+    subprocess.run(["gnuplot"], input=gp.encode(), check=True)
+PYEOF
+fi
 cat "$OUT/table.md"
