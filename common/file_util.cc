@@ -179,7 +179,14 @@ int64_t TemporaryPid(const std::string& name) {
   auto digits = [](const std::string& t) {
     return !t.empty() && t.find_first_not_of("0123456789") == std::string::npos;
   };
-  if (!digits(pid) || (dot != std::string::npos && !digits(tail)) || pid.size() > 9) return 0;
+  if (!digits(pid) || pid.size() > 9) return 0;
+  // Exactly the two writers' names: AtomicFileWriter's "<name>.tmp.<pid>.<n>"
+  // and the preprocessor's "<cache>.rows.tmp.<pid>"; a user's "notes.tmp.2"
+  // is not ours to remove.
+  const bool atomic_writer = dot != std::string::npos && digits(tail);
+  const bool rows_file =
+      dot == std::string::npos && at >= 5 && name.compare(at - 5, 5, ".rows") == 0;
+  if (!atomic_writer && !rows_file) return 0;
   int64_t v = 0;
   std::from_chars(pid.data(), pid.data() + pid.size(), v);
   return v;
@@ -254,7 +261,7 @@ StatusOr<std::unique_ptr<OutputDirLock>> OutputDirLock::Acquire(const std::strin
   // Creating a file (not only writing the existing lock file) is what every
   // checkpoint and results write needs: check it now, before any work.
   const std::string probe =
-      (std::filesystem::path(dir) / (".ecps-write-check.tmp." + std::to_string(::getpid())))
+      (std::filesystem::path(dir) / (".ecps-write-check.tmp." + std::to_string(::getpid()) + ".0"))
           .string();
   const int pfd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (pfd < 0)

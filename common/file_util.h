@@ -90,7 +90,8 @@ class OutputDirLock {
 };
 
 // Removes from `dir` (not recursively) the temporaries AtomicFileWriter and
-// the cache writer name "<name>.tmp.<pid>[.<n>]" whose pid is not a running
+// the preprocessor name "<name>.tmp.<pid>.<n>" and "<cache>.rows.tmp.<pid>"
+// whose pid is not a running
 // process on this host. Returns the removed names. Only the owner of `dir`
 // (OutputDirLock) may call it: another job's temporaries on another host
 // cannot be told from orphans.

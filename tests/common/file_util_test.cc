@@ -136,8 +136,9 @@ TEST(OutputDirLockTest, OrphanedTemporariesOfDeadProcessesAreRemoved) {
   const std::string orphan = "ckpt.g3.vs1.shard.tmp." + std::to_string(dead) + ".12345";
   const std::string orphan2 = "x.rows.tmp." + std::to_string(dead);
   const std::string live = "last.ckpt.tmp." + std::to_string(::getpid()) + ".7";
+  const std::string users = "notes.tmp." + std::to_string(dead);
   for (const std::string& name :
-       {orphan, orphan2, live, std::string("notes.tmp.txt"), std::string("last.ckpt")})
+       {orphan, orphan2, live, users, std::string("notes.tmp.txt"), std::string("last.ckpt")})
     std::ofstream(dir / name) << "x";
   auto lock = OutputDirLock::Acquire(dir.string());
   ASSERT_TRUE(lock.ok()) << lock.status();
@@ -147,6 +148,7 @@ TEST(OutputDirLockTest, OrphanedTemporariesOfDeadProcessesAreRemoved) {
   EXPECT_FALSE(std::filesystem::exists(dir / orphan));
   EXPECT_TRUE(std::filesystem::exists(dir / live));  // its writer still runs
   EXPECT_TRUE(std::filesystem::exists(dir / "notes.tmp.txt"));
+  EXPECT_TRUE(std::filesystem::exists(dir / users));  // not a writer's name
   EXPECT_TRUE(std::filesystem::exists(dir / "last.ckpt"));
 }
 
