@@ -15,9 +15,10 @@
 #                    int8 also as faiss's SQ8 quantiser (range=per_dim, rounding=nearest)
 #   THREADS=1        threads of both sides
 #
-# Recall differs in one respect: ecps searches the decoded vectors exactly;
-# faiss's IndexScalarQuantizer does the same, but IndexPQ searches with
-# asymmetric distances in the compressed domain. Fixed-ratio methods (int8,
+# Recall: ecps searches the decoded vectors exactly; faiss's
+# IndexScalarQuantizer does the same, and IndexPQ's asymmetric distances are
+# the exact distances to the reconstructions (the same ranking up to float
+# rounding). Fixed-ratio methods (int8,
 # int16) run once; a budget a method cannot reach is reported at its real
 # ratio ("ratio" column). Do not time on a busy machine.
 set -euo pipefail
