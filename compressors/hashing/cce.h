@@ -102,6 +102,8 @@ class CceEmbedding final : public Compressor {
   // Bytes of a compressed field of n features with k rows per column and c
   // columns at dim d: 8·k·d + packed codes + 16·c + 4.
   static uint64_t CompressedBytes(uint64_t n, uint64_t k, int c, int d);
+  // The default columns (chunks = 0) for dim d at `budget` (a fraction).
+  static int AutoChunks(int dim, double budget);
   // Bits per code for k rows: max(1, ceil(log2 k)).
   static int CodeBits(uint64_t k);
 
