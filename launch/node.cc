@@ -273,6 +273,7 @@ StatusOr<nlohmann::json> RunScheduler(const TrainConfig& config, const ClusterSh
       {"virtual_shards", shape.virtual_shards},
       {"transport", shape.transport},
       {"network_bytes", job.network_bytes},
+      {"scheduler_rejected_messages", job.rejected_messages},
       {"prefetch", {{"mode", PrefetchName(shape.prefetch)}, {"hits", prefetch_hits}}},
       {"coordinator",
        {{"checkpoints", job.checkpoints_committed},

@@ -473,6 +473,7 @@ StatusOr<JobResult> Scheduler::Run() {
   result.checkpoints_committed = coordinator_.checkpoints_committed();
   result.evaluations_decided = coordinator_.evaluations_decided();
   result.stage_decisions = coordinator_.stage_decisions();
+  result.rejected_messages = rpc_->rejected_messages();
   return result;
 }
 

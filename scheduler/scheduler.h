@@ -107,6 +107,9 @@ struct JobResult {
   int checkpoints_committed = 0;  // by the coordinator
   int evaluations_decided = 0;
   int stage_decisions = 0;
+  // Messages the scheduler dropped: undecodable, over the limits or without
+  // the job's token (each logged with its source).
+  uint64_t rejected_messages = 0;
 };
 
 class Scheduler {

@@ -144,6 +144,36 @@ TEST(JobIdentityTest, FirstDifferenceNamesTheFirstKeyInOrderAndCountsTheRest) {
   EXPECT_FALSE(ProcessLocalKey("optimizer.lr"));
 }
 
+// Issue 14 item 6 at the scheduler: a forged abort and a forged worker
+// "done" from a process without the job's token change nothing; the job runs
+// to completion and reports what it dropped.
+TEST(SchedulerTest, ForgedControlMessagesWithoutTheTokenAreCountedAndIgnored) {
+  Cluster c;
+  Scheduler sched(Options(1, 1), c.sched_transport.get());
+  StatusOr<JobResult> job = absl::UnknownError("not run");
+  std::thread st([&] { job = sched.Run(); });
+  auto forger = comm::NewInProcTransport(&c.hub);
+  ASSERT_TRUE(forger->Bind("inproc://forger").ok());
+  forger->set_job_token("another-jobs-token-0123");
+  ASSERT_TRUE(forger->Connect(0, "inproc://sched").ok());
+  for (comm::MsgType type : {comm::MsgType::kAbort, comm::MsgType::kDone}) {
+    comm::Message m;
+    m.header.type = type;
+    m.header.sender = 2;  // claims to be the worker
+    m.header.arg = 1;     // a failed worker's kDone would stop the job
+    m.header.text = "forged";
+    ASSERT_TRUE(forger->Send(0, std::move(m)).ok());
+  }
+  c.RegisterOneServerOneWorker();
+  std::thread server_thread([&] { c.agents[0]->WaitForShutdown(); });
+  ASSERT_TRUE(c.agents[1]->Done("{\"test_auc\": 0.5}").ok());
+  server_thread.join();
+  st.join();
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->rejected_messages, 2u);
+  EXPECT_EQ(c.aborts.load(), 0);
+}
+
 TEST(SchedulerTest, RegistersRunsCollectivesAndShutsDown) {
   Cluster c;
   Scheduler sched(Options(1, 2), c.sched_transport.get());
