@@ -14,7 +14,12 @@ Status CodecParams::Add(std::string_view key_value) {
   const size_t eq = key_value.find('=');
   if (eq == std::string_view::npos || eq == 0 || eq + 1 == key_value.size())
     return InvalidArgument("--param '", std::string(key_value), "': expected key=value");
-  kv_[std::string(key_value.substr(0, eq))] = std::string(key_value.substr(eq + 1));
+  const std::string key(key_value.substr(0, eq));
+  // Two values for one key: refused rather than one of them silently kept.
+  if (kv_.count(key))
+    return InvalidArgument("--param ", key, " given twice (", kv_[key], " and ",
+                           std::string(key_value.substr(eq + 1)), ")");
+  kv_[key] = std::string(key_value.substr(eq + 1));
   return OkStatus();
 }
 

@@ -462,6 +462,11 @@ TEST(CompressTest, BadMethodAndBudget) {
   o.params = Params({{"rank", "2"}});
   EXPECT_THAT(std::string(Compress(x, "pruning", o).status().message()),
               HasSubstr("takes no parameters"));
+  CodecParams p;
+  ASSERT_TRUE(p.Add("m=4").ok());
+  EXPECT_THAT(std::string(p.Add("m=8").message()), HasSubstr("--param m given twice (4 and 8)"));
+  EXPECT_FALSE(p.Add("bits").ok());
+  EXPECT_FALSE(p.Add("=3").ok());
 }
 
 }  // namespace
