@@ -111,10 +111,7 @@ const std::map<std::string, MethodExpectations>& Expectations() {
       // land up to one block below the budget (§2.10).
       {"dedup", {{Reach(), Reach(), AtMost(), AtMost()}}},
       // Fixed-ratio storage (§2.16-§2.19): the real ratio at every budget.
-      {"fp16",
-       {{Fixed(0.57395829856234015), Fixed(0.57395829856234015), Fixed(0.57395829856234015),
-         Fixed(0.57395829856234015)},
-        1.0}},
+      {"fp16", {{Fixed(0.5), Fixed(0.5), Fixed(0.5), Fixed(0.5)}, 1.0}},
       {"int8", {{Fixed(0.25), Fixed(0.25), Fixed(0.25), Fixed(0.25)}, 1.0}},
       // 16 bits where 50% fits, else 8 bits.
       {"int16", {{Fixed(0.5), Fixed(0.25), Fixed(0.25), Fixed(0.25)}, 1.0}},
