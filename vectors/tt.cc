@@ -1,10 +1,13 @@
 // TT: a tensor-train decomposition of the matrix by TT-SVD
 // (docs/methods.md §6.6).
+#include <cblas.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
 
+#include "common/blas_threads.h"
 #include "vectors/internal/methods.h"
 
 namespace ecps::vectors::internal {
@@ -39,29 +42,24 @@ class TtCodec final : public VectorCodec {
         g2_(std::move(g2)) {}
   std::string_view method() const override { return "tt"; }
   void Decode(std::span<const uint64_t> ids, float* out) const override {
-    const uint64_t n1c1 = n_[1] * c_[1], n2c2 = n_[2] * c_[2];
-    std::vector<float> w(r2_), full(c_[0] * c_[1] * c_[2]);
+    // Two GEMMs per row, on this thread. For row (i0, i1, i2):
+    //   W [C0 x C1·r2] = G0[i0·C0 .., :] [C0 x r1] · G1's (i1, ·) block
+    //     [r1 x C1·r2] (row r at (r·N1C1 + i1·C1)·r2, leading dim N1C1·r2);
+    //   X̂ [C0·C1 x C2] = W seen as [C0·C1 x r2] · G2[:, i2·C2 ..] [r2 x C2]
+    //     (leading dim N2C2).
+    const int c0 = static_cast<int>(c_[0]), c1 = static_cast<int>(c_[1]);
+    const int c2 = static_cast<int>(c_[2]);
+    const int n1c1 = static_cast<int>(n_[1] * c_[1]), n2c2 = static_cast<int>(n_[2] * c_[2]);
+    std::vector<float> w(static_cast<size_t>(c0) * c1 * r2_), full(c_[0] * c_[1] * c_[2]);
+    ScopedBlasThreads one(1);
     for (size_t k = 0; k < ids.size(); ++k) {
       const uint64_t i = ids[k];
       const uint64_t i2 = i % n_[2], i1 = (i / n_[2]) % n_[1], i0 = i / (n_[1] * n_[2]);
-      for (uint64_t c0 = 0; c0 < c_[0]; ++c0) {
-        const float* v0 = g0_.data() + (i0 * c_[0] + c0) * r1_;
-        for (uint64_t c1 = 0; c1 < c_[1]; ++c1) {
-          // w = v0 · G1[:, i1, c1, :]
-          std::fill(w.begin(), w.end(), 0.0f);
-          for (int r = 0; r < r1_; ++r) {
-            const float a = v0[r];
-            const float* row = g1_.data() + (r * n1c1 + i1 * c_[1] + c1) * r2_;
-            for (int s = 0; s < r2_; ++s) w[s] += a * row[s];
-          }
-          float* o = full.data() + (c0 * c_[1] + c1) * c_[2];
-          for (uint64_t c2 = 0; c2 < c_[2]; ++c2) {
-            float t = 0;
-            for (int s = 0; s < r2_; ++s) t += w[s] * g2_[s * n2c2 + i2 * c_[2] + c2];
-            o[c2] = t;
-          }
-        }
-      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c0, c1 * r2_, r1_, 1.0f,
+                  g0_.data() + i0 * c_[0] * r1_, r1_, g1_.data() + i1 * c_[1] * r2_, n1c1 * r2_,
+                  0.0f, w.data(), c1 * r2_);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c0 * c1, c2, r2_, 1.0f, w.data(), r2_,
+                  g2_.data() + i2 * c_[2], n2c2, 0.0f, full.data(), c2);
       std::memcpy(out + k * dim(), full.data(), dim() * sizeof(float));  // padding dropped
     }
   }
