@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "compressors/compressor.h"
+#include "compressors/dimension/autodim.h"
 #include "compressors/dimension/mde.h"
 #include "compressors/registry.h"
 
@@ -13,6 +14,11 @@ void AddDimensionMethods(std::vector<CompressorInfo>* out) {
                   "per-field dimensions from a power law of the cardinality (alpha solved for the "
                   "budget), each field's rows projected to d (docs/methods.md 2.20)",
                   MdeEmbedding::Schema(), &MdeEmbedding::Create});
+  out->push_back({AutoDimEmbedding::kName, "dimension",
+                  "search: every candidate dimension's table, BatchNorm and projection mixed by "
+                  "Gumbel-softmax weights over alpha; retrain at each field's argmax dimension "
+                  "(docs/methods.md 2.21)",
+                  AutoDimEmbedding::Schema(), &AutoDimEmbedding::Create});
 }
 
 }  // namespace ecps
