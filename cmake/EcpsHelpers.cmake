@@ -36,27 +36,36 @@ function(ecps_cc_library)
   if(ECPS_ENABLE_CUDA AND A_CUDA_SRCS)
     list(APPEND srcs ${A_CUDA_SRCS})
   endif()
-  # ThreadSanitizer and function multiversioning do not mix: GCC instruments
-  # the resolver of a target_clones function, which the dynamic loader runs
-  # before the TSan runtime is initialised (a crash before main). The files
-  # that use it (vectorised kernels: arithmetic on buffers their callers own
-  # and lock; those accesses are checked in the callers) go uninstrumented.
-  if(ECPS_SANITIZE STREQUAL "thread")
-    foreach(src ${srcs})
-      get_filename_component(path ${src} ABSOLUTE)
-      if(NOT EXISTS ${path})
-        continue()  # generated at build time
-      endif()
-      file(READ ${path} text)
-      if(text MATCHES "target_clones")
-        set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS -fno-sanitize=thread)
-      endif()
-    endforeach()
-  endif()
   add_library(${A_NAME} STATIC ${srcs})
   add_library(ecps::${A_NAME} ALIAS ${A_NAME})
   target_link_libraries(${A_NAME} PUBLIC ${A_DEPS})
   ecps_warnings(${A_NAME})
+  ecps_tsan_skip_multiversion(${A_NAME})
+endfunction()
+
+# ThreadSanitizer and function multiversioning do not mix: GCC instruments the
+# resolver of a target_clones function, which the dynamic loader runs before
+# the TSan runtime is initialised (a crash before main). The files of `target`
+# that use it (vectorised kernels: arithmetic on buffers their callers own and
+# lock; those accesses are checked in the callers) go uninstrumented. A
+# library whose sources are added later (target_sources from subdirectories,
+# as compressors/ does per family) calls this again after adding them.
+function(ecps_tsan_skip_multiversion target)
+  if(NOT ECPS_SANITIZE STREQUAL "thread")
+    return()
+  endif()
+  get_target_property(srcs ${target} SOURCES)
+  foreach(src ${srcs})
+    get_filename_component(path ${src} ABSOLUTE)
+    if(NOT EXISTS ${path})
+      continue()  # generated at build time
+    endif()
+    file(READ ${path} text)
+    if(text MATCHES "target_clones")
+      set_source_files_properties(${src} TARGET_DIRECTORY ${target}
+                                  PROPERTIES COMPILE_OPTIONS -fno-sanitize=thread)
+    endif()
+  endforeach()
 endfunction()
 
 function(ecps_cc_binary)
