@@ -30,8 +30,9 @@ std::string EncodeEvalContribution(const EvalContribution& c) {
   out.append(kContributionTag, 4);
   Put<uint8_t>(&out, c.track ? 1 : 0);
   Put<uint8_t>(&out, c.stage_complete ? 1 : 0);
+  Put<uint8_t>(&out, c.by_logloss ? 1 : 0);
   Put<int64_t>(&out, c.patience);
-  Put<double>(&out, c.state.best_auc);
+  Put<double>(&out, c.state.best);
   Put<int64_t>(&out, c.state.evals_since_best);
   Put<uint64_t>(&out, c.logits.size());
   out.append(reinterpret_cast<const char*>(c.logits.data()), c.logits.size() * sizeof(float));
@@ -47,14 +48,16 @@ StatusOr<EvalContribution> DecodeEvalContribution(std::string_view in) {
   if (!IsEvalContribution(in)) return InvalidArgument("not an evaluation contribution");
   in.remove_prefix(4);
   EvalContribution c;
-  uint8_t track = 0, complete = 0;
+  uint8_t track = 0, complete = 0, by_logloss = 0;
   uint64_t n = 0;
-  if (!Take(&in, &track) || !Take(&in, &complete) || !Take(&in, &c.patience) ||
-      !Take(&in, &c.state.best_auc) || !Take(&in, &c.state.evals_since_best) || !Take(&in, &n) ||
-      !TakeFloats(&in, n, &c.logits) || !TakeFloats(&in, n, &c.labels) || !in.empty())
+  if (!Take(&in, &track) || !Take(&in, &complete) || !Take(&in, &by_logloss) ||
+      !Take(&in, &c.patience) || !Take(&in, &c.state.best) ||
+      !Take(&in, &c.state.evals_since_best) || !Take(&in, &n) || !TakeFloats(&in, n, &c.logits) ||
+      !TakeFloats(&in, n, &c.labels) || !in.empty())
     return InvalidArgument("evaluation contribution is truncated or has trailing bytes");
   c.track = track != 0;
   c.stage_complete = complete != 0;
+  c.by_logloss = by_logloss != 0;
   return c;
 }
 
@@ -66,7 +69,7 @@ std::string EncodeEvalDecision(const EvalDecision& d) {
   Put<uint8_t>(&out, d.improved ? 1 : 0);
   Put<uint8_t>(&out, d.stop ? 1 : 0);
   Put<uint8_t>(&out, d.stage_complete ? 1 : 0);
-  Put<double>(&out, d.state.best_auc);
+  Put<double>(&out, d.state.best);
   Put<int64_t>(&out, d.state.evals_since_best);
   return out;
 }
@@ -79,7 +82,7 @@ StatusOr<EvalDecision> DecodeEvalDecision(std::string_view in) {
   uint8_t improved = 0, stop = 0, complete = 0;
   if (!Take(&in, &d.auc) || !Take(&in, &d.logloss) || !Take(&in, &d.rows) ||
       !Take(&in, &improved) || !Take(&in, &stop) || !Take(&in, &complete) ||
-      !Take(&in, &d.state.best_auc) || !Take(&in, &d.state.evals_since_best) || !in.empty())
+      !Take(&in, &d.state.best) || !Take(&in, &d.state.evals_since_best) || !in.empty())
     return DataLoss("evaluation decision is truncated or has trailing bytes");
   d.improved = improved != 0;
   d.stop = stop != 0;
@@ -96,6 +99,7 @@ StatusOr<EvalDecision> DecideEvaluation(const std::vector<std::string>& contribu
     if (r == 0) {
       first.track = c.track;
       first.patience = c.patience;
+      first.by_logloss = c.by_logloss;
       first.state = c.state;
       first.stage_complete = c.stage_complete;
     } else if (c.track != first.track) {
@@ -119,9 +123,13 @@ StatusOr<EvalDecision> DecideEvaluation(const std::vector<std::string>& contribu
     d.logloss = LogLossFromLogits(logits, labels);
   }
   if (first.track) {
-    d.improved = d.auc > first.state.best_auc;
+    const double value = first.by_logloss ? d.logloss : d.auc;
+    // -1: no evaluation yet; a NaN log loss never improves.
+    d.improved = first.by_logloss
+                     ? (d.rows > 0 && (first.state.best < 0 || value < first.state.best))
+                     : value > first.state.best;
     if (d.improved) {
-      d.state.best_auc = d.auc;
+      d.state.best = value;
       d.state.evals_since_best = 0;
     } else {
       ++d.state.evals_since_best;

@@ -24,13 +24,18 @@ namespace ecps {
 
 // Early stopping as the trainer checkpoints it.
 struct EarlyStopState {
-  double best_auc = -1;  // best validation AUC of the stage so far
+  // The stage's best validation value so far of the selection metric (AUC,
+  // or log loss with by_logloss); -1, which neither can be, before the first.
+  double best = -1;
   int64_t evals_since_best = 0;
 };
 
 struct EvalContribution {
   bool track = false;    // a validation evaluation that updates early stopping
   int64_t patience = 0;  // train.early_stop_evals (0: never stop)
+  // train.select_by=logloss: a lower validation log loss is better (else a
+  // higher AUC).
+  bool by_logloss = false;
   EarlyStopState state;  // before this evaluation (the same on every worker)
   // Compressor::StageComplete() of this worker's replica of the method
   // (tracking evaluations only); every worker must agree.
@@ -42,9 +47,10 @@ struct EvalDecision {
   double auc = 0.5;  // meaningful only when rows > 0
   double logloss = 0;
   uint64_t rows = 0;
-  // Only when tracking: improved = auc > state.best_auc; then best_auc = auc
-  // and evals_since_best = 0, else evals_since_best + 1; stop = patience > 0
-  // && evals_since_best >= patience.
+  // Only when tracking: improved = auc > state.best (by_logloss: no best yet
+  // or logloss < state.best); then best = that value and evals_since_best =
+  // 0, else evals_since_best + 1; stop = patience > 0 && evals_since_best >=
+  // patience.
   bool improved = false;
   bool stop = false;
   // Only when tracking: the method says its stage is complete (ends the

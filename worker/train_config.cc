@@ -93,7 +93,12 @@ const ParamSchema& TrainConfigSchema() {
     s->Int("train.evals_per_epoch", 4, 0, 100000,
            "validation evaluations per epoch (0 = only at the end of each epoch)");
     s->Int("train.early_stop_evals", 10, 0, 100000,
-           "stop after this many evaluations without a new best validation AUC (0 = never)");
+           "stop after this many evaluations without a new best validation value of "
+           "train.select_by (0 = never)");
+    s->String("train.select_by", "auc",
+              "validation metric that selects best.ckpt and drives early stopping: auc "
+              "(higher is better) or logloss (lower is better)",
+              {"auc", "logloss"});
     s->String("train.shuffle", "once",
               "train order: shuffled once (paper), every epoch, or file order",
               {"once", "epoch", "none"});

@@ -293,7 +293,8 @@ StatusOr<EvalDecision> Trainer::ScoreAndDecide(Split split, uint64_t max_rows, b
   EvalContribution mine;
   mine.track = track;
   mine.patience = config_.params.GetInt("train.early_stop_evals");
-  mine.state = {state_.best_val_auc, state_.evals_since_best};
+  mine.by_logloss = config_.params.GetString("train.select_by") == "logloss";
+  mine.state = {state_.best_val, state_.evals_since_best};
   // The method may end its stage (Compressor::StageComplete), asked after
   // every validation evaluation that drives training.
   if (track) mine.stage_complete = embedding_->StageComplete();
@@ -338,7 +339,7 @@ StatusOr<bool> Trainer::EvaluateAndCheckpoint() {
     improved = v.improved;
     stop = v.stop;
     complete = v.stage_complete;
-    state_.best_val_auc = v.state.best_auc;
+    state_.best_val = v.state.best;
     state_.evals_since_best = v.state.evals_since_best;
     if (improved) state_.best_step = state_.total_steps;
     if (rank() == 0)
@@ -442,8 +443,9 @@ Status Trainer::RunStage(int stage) {
           state_.stop_reason = "stage_complete";
           stop = true;
         } else if (early) {
-          ECPS_LOG_INFO("early stop: {} evaluations without a better validation AUC",
-                        state_.evals_since_best);
+          ECPS_LOG_INFO("early stop: {} evaluations without a better validation {}",
+                        state_.evals_since_best,
+                        p.GetString("train.select_by") == "logloss" ? "log loss" : "AUC");
           state_.stop_reason = "early_stop";
           stop = true;
         }
@@ -521,7 +523,7 @@ StatusOr<nlohmann::json> Trainer::Run(bool resume) {
     RETURN_IF_ERROR(SyncWorkers("optimizer reset"));
     state_.stage_step = 0;
     if (!next.continue_data) state_.epoch = state_.step_in_epoch = 0;
-    state_.best_val_auc = -1;
+    state_.best_val = -1;
     state_.evals_since_best = 0;
     state_.stage_done = false;
   }
@@ -627,6 +629,8 @@ nlohmann::json Trainer::Results(const EvalResult& val, const EvalResult& test, d
       {"latency_ms_per_batch_median", latency_ms},
       {"steps", state_.total_steps},
       {"best_step", state_.best_step},
+      // val_* and test_* above are the checkpoint this metric selected.
+      {"select_by", p.GetString("train.select_by")},
       {"epochs_completed", state_.epoch},
       {"stop_reason", state_.stop_reason},
       {"history", state_.history},
@@ -658,7 +662,7 @@ Status Trainer::SaveCheckpoint(const std::vector<std::string>& names) const {
                        {"stage_step", state_.stage_step},
                        {"opt_step", state_.opt_step},
                        {"total_steps", state_.total_steps},
-                       {"best_val_auc", state_.best_val_auc},
+                       {"best_val", state_.best_val},
                        {"best_step", state_.best_step},
                        {"evals_since_best", state_.evals_since_best},
                        {"stage_done", state_.stage_done},
@@ -756,7 +760,8 @@ Status Trainer::LoadCheckpoint(const std::string& name, bool restore_state) {
     state_.stage_step = st.at("stage_step");
     state_.opt_step = st.at("opt_step");
     state_.total_steps = st.at("total_steps");
-    state_.best_val_auc = st.at("best_val_auc");
+    // Checkpoints before train.select_by named it best_val_auc (AUC only).
+    state_.best_val = st.contains("best_val") ? st.at("best_val") : st.at("best_val_auc");
     state_.best_step = st.at("best_step");
     state_.evals_since_best = st.at("evals_since_best");
     state_.stage_done = st.at("stage_done");

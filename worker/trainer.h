@@ -1,8 +1,8 @@
 // The single-process trainer: runs a method's stage plan over a Dataset with
 // a DenseModel and an EmbeddingLayer, evaluates on validation every N steps,
-// keeps the best checkpoint by validation AUC, stops early, and finally
-// reports validation/test quality, memory, time and latency as one JSON
-// object (docs/cli.md lists the fields).
+// keeps the best checkpoint by validation AUC (or log loss, train.select_by),
+// stops early, and finally reports validation/test quality, memory, time
+// and latency as one JSON object (docs/cli.md lists the fields).
 //
 // Checkpoints (output.dir/last.ckpt, output.dir/best.ckpt) hold the config,
 // the trainer state (stage, epoch, position in the epoch, step counters,
@@ -99,7 +99,9 @@ class Trainer {
     int64_t stage_step = 0;   // steps taken in the current stage
     int64_t opt_step = 0;     // optimizer step counter (Adam bias correction)
     int64_t total_steps = 0;  // over all stages
-    double best_val_auc = -1;
+    // The stage's best validation value of train.select_by (AUC or log
+    // loss; -1 before the first evaluation).
+    double best_val = -1;
     int64_t best_step = -1;
     int64_t evals_since_best = 0;
     bool stage_done = false;

@@ -12,10 +12,12 @@ namespace ecps {
 namespace {
 
 std::string Share(const std::vector<float>& logits, const std::vector<float>& labels, size_t lo,
-                  size_t hi, bool track, EarlyStopState state = {}, int64_t patience = 0) {
+                  size_t hi, bool track, EarlyStopState state = {}, int64_t patience = 0,
+                  bool by_logloss = false) {
   EvalContribution c;
   c.track = track;
   c.patience = patience;
+  c.by_logloss = by_logloss;
   c.state = state;
   c.logits.assign(logits.begin() + lo, logits.begin() + hi);
   c.labels.assign(labels.begin() + lo, labels.begin() + hi);
@@ -59,19 +61,48 @@ TEST(EvaluationTest, ImprovedAndEarlyStop) {
   ASSERT_TRUE(d.ok());
   EXPECT_TRUE(d->improved);
   EXPECT_FALSE(d->stop);
-  EXPECT_EQ(d->state.best_auc, auc);
+  EXPECT_EQ(d->state.best, auc);
   EXPECT_EQ(d->state.evals_since_best, 0);
   // Not better: the counter grows and reaches the patience.
   d = DecideEvaluation({Share(logits, labels, 0, 4, true, {0.8, 1}, 2)});
   ASSERT_TRUE(d.ok());
   EXPECT_FALSE(d->improved);
   EXPECT_TRUE(d->stop);
-  EXPECT_EQ(d->state.best_auc, 0.8);
+  EXPECT_EQ(d->state.best, 0.8);
   EXPECT_EQ(d->state.evals_since_best, 2);
   // Patience 0 never stops.
   d = DecideEvaluation({Share(logits, labels, 0, 4, true, {0.8, 10}, 0)});
   ASSERT_TRUE(d.ok());
   EXPECT_FALSE(d->stop);
+}
+
+// train.select_by=logloss: a lower log loss improves, whatever the AUC does
+// (here a perfect ranking with overconfident logits: AUC 1, log loss high).
+TEST(EvaluationTest, ByLoglossALowerLoglossImproves) {
+  std::vector<float> logits = {-9.0f, 9.0f, 8.0f, 8.5f}, labels = {0, 1, 0, 1};
+  const double ll = LogLossFromLogits(logits, labels);
+  // The first evaluation of a stage (best -1) improves.
+  auto d = DecideEvaluation({Share(logits, labels, 0, 2, true, {-1, 0}, 2, true),
+                             Share(logits, labels, 2, 4, true, {-1, 0}, 2, true)});
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_TRUE(d->improved);
+  EXPECT_EQ(d->state.best, ll);
+  // A lower best log loss so far: not improved although the AUC (1.0) beats
+  // it numerically; an AUC-selected run would have called this improved.
+  d = DecideEvaluation({Share(logits, labels, 0, 4, true, {ll - 0.1, 0}, 2, true)});
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE(d->improved);
+  EXPECT_EQ(d->state.best, ll - 0.1);
+  EXPECT_EQ(d->state.evals_since_best, 1);
+  // A higher one: improved.
+  d = DecideEvaluation({Share(logits, labels, 0, 4, true, {ll + 0.1, 1}, 2, true)});
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->improved);
+  EXPECT_EQ(d->state.evals_since_best, 0);
+  // The criterion crosses the wire.
+  auto c = DecodeEvalContribution(Share(logits, labels, 0, 4, true, {}, 0, true));
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->by_logloss);
 }
 
 TEST(EvaluationTest, MalformedContributionsAreRejected) {

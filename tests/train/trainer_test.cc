@@ -70,6 +70,44 @@ TEST_F(TrainerTest, EvaluatesOnceAtAnEpochEndThatEvalsDoNotDivide) {
   EXPECT_EQ(steps, (std::vector<int64_t>{166, 332, 500, 666, 832, 1000})) << r->dump(2);
 }
 
+// Issue 13 item 11: train.select_by=logloss keeps the checkpoint of the
+// lowest validation log loss and early stopping counts evaluations without a
+// lower one (AUC-only selection let the log loss grow while AUC rose). With
+// a patience of 1 each run stops at the first evaluation that does not
+// improve its own metric: on this data the log loss rises (step 150) before
+// the AUC falls (step 225).
+TEST_F(TrainerTest, SelectByLoglossKeepsTheLowestValidationLogloss) {
+  auto run = [&](const std::string& out, const std::string& metric) {
+    auto t = Trainer::Create(Config(out, {"train.evals_per_epoch=20", "train.early_stop_evals=1",
+                                          "train.select_by=" + metric}),
+                             ds_->data());
+    EXPECT_TRUE(t.ok()) << t.status();
+    auto r = (*t)->Run(false);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return *r;
+  };
+  for (const std::string metric : {"logloss", "auc"}) {
+    SCOPED_TRACE(metric);
+    const nlohmann::json r = run("select_" + metric, metric);
+    EXPECT_EQ(r["select_by"], metric);
+    EXPECT_EQ(r["stop_reason"], "early_stop");
+    const std::string key = "val_" + metric;
+    const bool lower = metric == "logloss";
+    const auto& h = r["history"];
+    ASSERT_GE(h.size(), 2u);
+    // Every evaluation but the last improved the metric; the last did not.
+    auto better = [&](const nlohmann::json& a, const nlohmann::json& b) {
+      return lower ? a[key].get<double>() < b[key].get<double>()
+                   : a[key].get<double>() > b[key].get<double>();
+    };
+    for (size_t i = 1; i + 1 < h.size(); ++i) EXPECT_TRUE(better(h[i], h[i - 1])) << i;
+    EXPECT_FALSE(better(h[h.size() - 1], h[h.size() - 2]));
+    // The selected checkpoint is the one before, and the results are its.
+    EXPECT_EQ(r["best_step"], h[h.size() - 2]["step"]) << r.dump(2);
+    EXPECT_DOUBLE_EQ(r[key].get<double>(), h[h.size() - 2][key].get<double>());
+  }
+}
+
 // A diverged model (here: a NaN planted in the dense parameters) stops the
 // run at the step it happened, with a clear error; nothing aborts.
 TEST_F(TrainerTest, NonFiniteLossStopsTrainingNamingTheStep) {
