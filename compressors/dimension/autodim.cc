@@ -51,6 +51,10 @@ ParamSchema AutoDimEmbedding::Schema() {
   s.Bool("reset_retrain", false,
          "retrain from fresh rows and projections instead of the search's rows of the chosen "
          "dimension and its W, b (CODE's reset_retrain)");
+  s.Int("shard_align", 64, 1, 1 << 20,
+        "a retrain field starts at a row congruent to its global ids modulo this (the default "
+        "cluster.virtual_shards), so each server copies its own rows at the stage change; costs "
+        "fewer than shard_align unused rows per field; 1: none");
   s.String("init", "xavier",
            "W_c and the retrain projections: xavier (Xavier-normal, zero biases) or tiny (CODE: "
            "U(±sqrt(1/max n_f)) for weights and biases); alpha is always U(±sqrt(1/max n_f))",
@@ -69,6 +73,7 @@ Status AutoDimEmbedding::Init(const CompressorContext& ctx, const ParamSet& para
   tau_decay_ = params.GetFloat("tau_decay");
   reset_retrain_ = params.GetBool("reset_retrain");
   tiny_init_ = params.GetString("init") == "tiny";
+  align_ = static_cast<uint64_t>(params.GetInt("shard_align"));
   seed_ = ctx.seed;
   stage_ = 0;
   steps_ = 0;
@@ -109,22 +114,41 @@ void AutoDimEmbedding::SearchLayout() {
   for (size_t k = 0; k < nk; ++k) std::fill_n(buffers_.begin() + (2 * k + 1) * d, d, 1.0f);
 }
 
+AutoDimEmbedding::RetrainTables AutoDimEmbedding::PlanRetrain(const FeatureSpace& s,
+                                                              const std::vector<int>& dims,
+                                                              uint64_t align) {
+  const int nf = s.num_fields();
+  RetrainTables p;
+  p.widths = dims;
+  std::sort(p.widths.begin(), p.widths.end());
+  p.widths.erase(std::unique(p.widths.begin(), p.widths.end()), p.widths.end());
+  p.table.assign(nf, 0);
+  p.row_off.assign(nf, 0);
+  p.rows.assign(p.widths.size(), 0);
+  for (int f = 0; f < nf; ++f) {
+    const int t = static_cast<int>(std::lower_bound(p.widths.begin(), p.widths.end(), dims[f]) -
+                                   p.widths.begin());
+    // The field starts at the first row congruent to its search rows modulo
+    // shard_align, so that the stage change's copies stay on their servers.
+    const uint64_t end = p.rows[t];
+    const uint64_t gap = (s.offsets[f] % align + align - end % align) % align;
+    p.table[f] = t;
+    p.row_off[f] = end + (s.cardinalities[f] == 0 ? 0 : gap);
+    p.rows[t] = p.row_off[f] + s.cardinalities[f];
+  }
+  return p;
+}
+
 void AutoDimEmbedding::RetrainLayout() {
   const int nf = space_.num_fields(), d = space_.dim;
-  widths_ = dims_;
-  std::sort(widths_.begin(), widths_.end());
-  widths_.erase(std::unique(widths_.begin(), widths_.end()), widths_.end());
-  table_.assign(nf, 0);
-  row_off_.assign(nf, 0);
-  table_rows_.assign(widths_.size(), 0);
+  RetrainTables p = PlanRetrain(space_, dims_, align_);
+  widths_ = std::move(p.widths);
+  table_ = std::move(p.table);
+  row_off_ = std::move(p.row_off);
+  table_rows_ = std::move(p.rows);
   field_off_.assign(nf, 0);
   size_t at = 0;
   for (int f = 0; f < nf; ++f) {
-    const int t = static_cast<int>(std::lower_bound(widths_.begin(), widths_.end(), dims_[f]) -
-                                   widths_.begin());
-    table_[f] = t;
-    row_off_[f] = table_rows_[t];
-    table_rows_[t] += space_.cardinalities[f];
     field_off_[f] = at;
     at += static_cast<size_t>(dims_[f] + 1) * d;
   }
@@ -486,10 +510,11 @@ MemoryReport AutoDimEmbedding::Memory() const {
   const uint64_t d = static_cast<uint64_t>(space_.dim);
   uint64_t search_words = 0, retrain_words = 0, proj_words = 0;
   for (int c : cands_) search_words += space_.total() * static_cast<uint64_t>(c);
-  for (int f = 0; f < space_.num_fields(); ++f) {
-    retrain_words += space_.cardinalities[f] * static_cast<uint64_t>(dims[f]);
+  const RetrainTables plan = PlanRetrain(space_, dims, align_);
+  for (size_t t = 0; t < plan.widths.size(); ++t)
+    retrain_words += plan.rows[t] * static_cast<uint64_t>(plan.widths[t]);
+  for (int f = 0; f < space_.num_fields(); ++f)
     proj_words += (static_cast<uint64_t>(dims[f]) + 1) * d;
-  }
   const uint64_t final_aux = 4 * proj_words + 4ull * static_cast<uint64_t>(space_.num_fields());
   MemoryReport m;
   m.parameter_bytes = 4 * (search_words + retrain_words);
@@ -503,6 +528,7 @@ std::string AutoDimEmbedding::SaveState() const {
   w.Pod(tau_decay_);
   w.Pod<uint8_t>(reset_retrain_ ? 1 : 0);
   w.Pod<uint8_t>(tiny_init_ ? 1 : 0);
+  w.Pod(align_);
   w.Pod<int32_t>(stage_);
   w.Pod(steps_);
   if (stage_ == 1) w.Vec(dims_);
@@ -516,8 +542,11 @@ Status AutoDimEmbedding::LoadState(const std::string& blob) {
   uint8_t reset = 0, tiny = 0;
   int32_t stage = 0;
   int64_t steps = 0;
-  if (!r.Pod(&tau_decay) || !r.Pod(&reset) || !r.Pod(&tiny) || !r.Pod(&stage) || !r.Pod(&steps))
+  uint64_t align = 0;
+  if (!r.Pod(&tau_decay) || !r.Pod(&reset) || !r.Pod(&tiny) || !r.Pod(&align) || !r.Pod(&stage) ||
+      !r.Pod(&steps))
     return r.Truncated();
+  RETURN_IF_ERROR(CheckSame(kName, "shard_align", align, align_));
   RETURN_IF_ERROR(CheckSame(kName, "tau_decay", tau_decay, tau_decay_));
   RETURN_IF_ERROR(CheckSame(kName, "reset_retrain", reset, static_cast<uint8_t>(reset_retrain_)));
   RETURN_IF_ERROR(CheckSame(kName, "init (1 = tiny)", tiny, static_cast<uint8_t>(tiny_init_)));

@@ -14,8 +14,11 @@
 // with t the training steps taken in the search (κ = tau_decay).
 // Stage 1, `retrain` (reset_optimizer_state): dim_f = the candidate of
 // largest α_f (the first among equals); the fields of one dimension w share
-// the table `R<w>` (Σ_{dim_f = w} n_f × w f32), whose rows are copies of
-// E_w's rows of those fields (StageCopies: made where the rows are), and
+// the table `R<w>` (the fields' n_f rows × w f32, each field starting at a
+// row congruent to its global ids modulo shard_align, 64 by default: fewer
+// than shard_align unused rows per field), whose rows are copies of E_w's
+// rows of those fields (StageCopies: with cluster.virtual_shards dividing
+// shard_align each server copies its own rows), and
 //   e = R_f[x]·W_f + b_f  (Linear(dim_f → d) with bias, no BatchNorm),
 // with W_f, b_f = W_{dim_f}[f], b_{dim_f}[f] of the search (reset_retrain =
 // false) or freshly initialised.
@@ -32,8 +35,9 @@
 // retrain: none. Each worker normalises by its own share's statistics (no
 // SyncBN); the trainer averages the running statistics over the workers.
 //
-// Memory: parameter = the tables of both stages, 4·n·Σ_c c + 4·Σ_f n_f·dim_f
-// (before the search ends dim_f is the current α's argmax, a forecast);
+// Memory: parameter = the tables of both stages as stored, 4·n·Σ_c c + the
+// retrain tables' rows (alignment gaps included) × width × 4 (before the
+// search ends dim_f is the current α's argmax, a forecast);
 // auxiliary: search: the dense parameters and buffers (4 B each); retrain:
 // the projections 4·Σ_f (dim_f + 1)·d and the dimensions (4 B per field);
 // inference: the retrain tables + the retrain auxiliary. Not controllable by
@@ -58,7 +62,7 @@ class AutoDimEmbedding final : public Compressor {
   static constexpr float kBnEps = 1e-5f;
   static constexpr float kBnMomentum = 0.1f;
   static constexpr double kMinTau = 0.01;
-  // Declared parameters: tau_decay, reset_retrain, init.
+  // Declared parameters: tau_decay, reset_retrain, shard_align, init.
   static ParamSchema Schema();
   static std::unique_ptr<Compressor> Create();
 
@@ -98,6 +102,7 @@ class AutoDimEmbedding final : public Compressor {
   const std::vector<int>& dims() const { return dims_; }
   double tau() const;
   int64_t search_steps() const { return steps_; }
+  uint64_t shard_align() const { return align_; }
   // Search layout: offsets of W_c, b_c (candidate k) and α in DenseParams().
   size_t w_offset(int k) const { return w_off_[k]; }
   size_t b_offset(int k) const { return b_off_[k]; }
@@ -108,6 +113,15 @@ class AutoDimEmbedding final : public Compressor {
   uint64_t table_offset(int f) const { return row_off_[f]; }
   // The Gumbel noise of a training plan (F × |D|, field-major).
   std::vector<float> Gumbel(uint64_t noise_seed) const;
+  // The retrain tables for dimensions `dims`: distinct widths (ascending),
+  // each field's table and first row, each table's rows (with the alignment
+  // gaps).
+  struct RetrainTables {
+    std::vector<int> widths, table;
+    std::vector<uint64_t> row_off, rows;
+  };
+  static RetrainTables PlanRetrain(const FeatureSpace& s, const std::vector<int>& dims,
+                                   uint64_t align);
 
  private:
   void SearchLayout();
@@ -124,6 +138,7 @@ class AutoDimEmbedding final : public Compressor {
   double tau_decay_ = 3.2e-6;
   bool reset_retrain_ = false;
   bool tiny_init_ = false;
+  uint64_t align_ = 64;
   uint64_t seed_ = 0;
   int stage_ = 0;
   int64_t steps_ = 0;

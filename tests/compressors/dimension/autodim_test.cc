@@ -246,10 +246,19 @@ TEST(AutoDimTest, RetrainKeepsTheArgmaxRowsAndMaps) {
       ASSERT_EQ(m.DenseParams()[m.field_offset(f) + w * d + j], search[b_off[k] + f * d + j]);
   }
   EXPECT_TRUE(m.DenseBuffers().empty()) << "no BatchNorm in the retrain";
+  // Each field starts at a row congruent to its global ids modulo 64: every
+  // copy of the stage change stays on its server.
+  for (const RowCopy& c : m.StageCopies(1))
+    EXPECT_EQ(c.src_begin % m.shard_align(), c.dst_begin % m.shard_align());
+  uint64_t gaps = 0;  // unused rows, fewer than 64 per field
+  for (const RowTableSpec& t : m.Tables()) gaps += t.rows * t.width;
+  gaps -= rows;
+  EXPECT_LT(gaps, 64u * s.num_fields() * d);
+  rows += gaps;
   const MemoryReport r = layer->Memory();
   EXPECT_EQ(r.parameter_bytes, 4 * (search_words + rows));
   EXPECT_EQ(r.inference_bytes, 4 * rows + 4 * proj + 4 * s.num_fields());
-  EXPECT_EQ(layer->store().parameter_bytes(), 4 * rows) << "rows at dim_f, unpadded";
+  EXPECT_EQ(layer->store().parameter_bytes(), 4 * rows) << "rows at dim_f, not padded to d";
   // The retrain lookup against the reference, after a few steps.
   Train(layer.get(), 3, 4);
   Rng rng(9);
@@ -273,6 +282,16 @@ TEST(AutoDimTest, RetrainKeepsTheArgmaxRowsAndMaps) {
   ECPS_ASSERT_OK(other.Init(Ctx(s), Params({{"tau_decay", "0.5"}})));
   const Status st = other.LoadState(m.SaveState());
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+}
+
+TEST(AutoDimTest, ShardAlignOneStacksTheFieldsWithoutGaps) {
+  auto layer = MakeLayer(Ctx(Small()), Params({{"shard_align", "1"}}));
+  ECPS_ASSERT_OK(layer->BeginStage(1));
+  const AutoDimEmbedding& m = Method(*layer);
+  uint64_t rows = 0, stored = 0;
+  for (int f = 0; f < Small().num_fields(); ++f) rows += Small().cardinalities[f] * m.dims()[f];
+  for (const RowTableSpec& t : m.Tables()) stored += t.rows * t.width;
+  EXPECT_EQ(stored, rows);
 }
 
 TEST(AutoDimTest, ResetRetrainStartsFresh) {
