@@ -352,5 +352,27 @@ TEST_F(AutoDimTrainTest, SearchesThenRetrainsInOneProcessAndOnTwoServersTwoWorke
   EXPECT_GT((*one)["training_memory"]["embedding_ratio"].get<double>(), 3.0);
 }
 
+// The retrain stage's checkpoint (the chosen dimensions in the method state,
+// the retrain-sized MDNS, no MDBF) loads into a fresh trainer: resuming the
+// finished run trains nothing more and ends with the same model.
+TEST_F(AutoDimTrainTest, RetrainCheckpointResumesIntoAFreshTrainer) {
+  auto run = [&](bool resume) {
+    std::vector<std::string> sets = Sets("autodim_resume");
+    sets.push_back("train.max_steps=60");
+    auto cfg = LoadTrainConfig("", sets);
+    EXPECT_TRUE(cfg.ok()) << cfg.status();
+    auto t = Trainer::Create(*cfg, ds_->data());
+    EXPECT_TRUE(t.ok()) << t.status();
+    return (*t)->Run(resume);
+  };
+  auto first = run(false);
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto again = run(true);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)["steps"], (*first)["steps"]);
+  EXPECT_EQ((*again)["test_auc"], (*first)["test_auc"]);
+  EXPECT_EQ((*again)["inference_memory_ratio"], (*first)["inference_memory_ratio"]);
+}
+
 }  // namespace
 }  // namespace ecps

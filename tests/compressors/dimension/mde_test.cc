@@ -343,5 +343,26 @@ TEST_F(MdeTrainTest, TrainsInOneProcessAndOnTwoServersTwoWorkers) {
   EXPECT_GT((*one)["training_memory"]["embedding_dense_optimizer_bytes"].get<uint64_t>(), 0u);
 }
 
+// The projections (MDNS) and their Adam state (MDOP) are checkpointed: a run
+// stopped half way and resumed ends where the uninterrupted run does.
+TEST_F(MdeTrainTest, ProjectionsSurviveResume) {
+  auto run = [&](const std::string& out, const std::string& steps, bool resume) {
+    std::vector<std::string> sets = Sets(out);
+    sets.push_back("train.max_steps=" + steps);
+    auto cfg = LoadTrainConfig("", sets);
+    EXPECT_TRUE(cfg.ok()) << cfg.status();
+    auto t = Trainer::Create(*cfg, ds_->data());
+    EXPECT_TRUE(t.ok()) << t.status();
+    return (*t)->Run(resume);
+  };
+  auto full = run("mde_resume_full", "150", false);
+  ASSERT_TRUE(full.ok()) << full.status();
+  ASSERT_TRUE(run("mde_resume_split", "75", false).ok());
+  auto resumed = run("mde_resume_split", "150", true);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ((*resumed)["test_auc"], (*full)["test_auc"]);
+  EXPECT_EQ((*resumed)["val_auc"], (*full)["val_auc"]);
+}
+
 }  // namespace
 }  // namespace ecps
