@@ -6,8 +6,11 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
 #include "common/file_util.h"
 #include "common/params.h"
+#include "compressors/registry.h"
 #include "embedding/embedding_layer.h"
 #include "embedding/row_store.h"
 #include "scheduler/checkpoint_manifest.h"
@@ -47,8 +50,10 @@ class TableTotals {
  public:
   explicit TableTotals(CheckpointSummary* s) : s_(s) {}
 
-  // `file` names the blob's file in problems.
-  void Add(const std::string& file, const std::string& blob, SparseOptimizerKind kind) {
+  // `file` names the blob's file in problems; `vshard` is its virtual shard
+  // of `num_vshards` (0 of 1 for a single-process store).
+  void Add(const std::string& file, const std::string& blob, SparseOptimizerKind kind, int vshard,
+           int num_vshards) {
     SparseOptimizerConfig cfg;
     cfg.kind = kind;
     std::unique_ptr<RowStore> store = NewLocalRowStore(cfg);
@@ -61,8 +66,12 @@ class TableTotals {
     const std::vector<RowTableSpec> specs = store->StoredTables();
     if (first_file_.empty()) {
       first_file_ = file;
-      for (const RowTableSpec& t : specs)
-        s_->tables.push_back({t.name, DTypeName(t.dtype), t.width, 0, 0});
+      for (const RowTableSpec& t : specs) {
+        VerifiedTable v{t.name, DTypeName(t.dtype), t.width, 0, 0, {}, {}};
+        v.shard_rows.assign(std::max(1, num_vshards), 0);
+        v.shard_bytes.assign(std::max(1, num_vshards), 0);
+        s_->tables.push_back(std::move(v));
+      }
     }
     bool same = specs.size() == s_->tables.size();
     for (size_t t = 0; same && t < specs.size(); ++t)
@@ -77,6 +86,10 @@ class TableTotals {
       const uint64_t bytes = specs[t].rows * StoredRowBytes(specs[t]);
       s_->tables[t].rows += specs[t].rows;
       s_->tables[t].bytes += bytes;
+      if (vshard >= 0 && static_cast<size_t>(vshard) < s_->tables[t].shard_rows.size()) {
+        s_->tables[t].shard_rows[vshard] += specs[t].rows;
+        s_->tables[t].shard_bytes[vshard] += bytes;
+      }
       s_->parameter_bytes += bytes;
     }
     s_->optimizer_bytes += store->optimizer_bytes();
@@ -138,6 +151,7 @@ void VerifyCluster(const std::string& path, const scheduler::CheckpointManifest&
   s->workers = m.workers;
   s->virtual_shards = m.virtual_shards;
   const std::string dir = fs::path(path).parent_path().string();
+  s->config = m.config;
   auto kind = OptimizerOf(m.config, "checkpoint manifest '" + path + "' config");
   if (!kind.ok()) s->problems.push_back(std::string(kind.status().message()));
   // The manifest's own shape: every virtual shard once, one dense part.
@@ -174,7 +188,7 @@ void VerifyCluster(const std::string& path, const scheduler::CheckpointManifest&
       std::string unused;  // a cluster's rows are in the shards
       ReadTrainerSections(file, *r, s, &unused);
     } else if (p.kind == "shard" && kind.ok()) {
-      totals.Add(file, *bytes, *kind);
+      totals.Add(file, *bytes, *kind, p.vshard, m.virtual_shards);
     }
   }
 }
@@ -195,6 +209,7 @@ void VerifySingle(const std::string& path, const std::string& bytes, CheckpointS
     s->problems.push_back(std::string(conf.status().message()));
     return;
   }
+  s->config = std::string(*conf);
   auto kind = OptimizerOf(std::string(*conf), "checkpoint '" + path + "' (CONF)");
   if (!kind.ok()) {
     s->problems.push_back(std::string(kind.status().message()));
@@ -204,7 +219,30 @@ void VerifySingle(const std::string& path, const std::string& bytes, CheckpointS
     s->problems.push_back(absl::StrCat("checkpoint '", path, "' holds no embedding rows"));
     return;
   }
-  TableTotals(s).Add(path, store_state, *kind);
+  TableTotals(s).Add(path, store_state, *kind, 0, 1);
+}
+
+// What inspect shows of the config: budget, model, dim and the method's stage
+// names. The config was checked by OptimizerOf (its problems are named there),
+// so a key that does not read here is simply left out.
+void ReadConfigFacts(CheckpointSummary* s) {
+  if (s->config.empty()) return;
+  auto flat = FlattenYaml(s->config, "config");
+  if (!flat.ok()) return;
+  auto get = [&](const char* key) {
+    auto it = flat->find(key);
+    return it == flat->end() ? std::string() : it->second;
+  };
+  double budget = 0;
+  if (absl::SimpleAtod(get("embedding.budget"), &budget)) s->budget = budget;
+  int dim = 0;
+  if (absl::SimpleAtoi(get("embedding.dim"), &dim)) s->dim = dim;
+  s->model = get("model.name");
+  const std::string method = s->method.empty() ? get("embedding.method") : s->method;
+  if (FindCompressor(method) == nullptr) return;
+  auto c = CreateCompressor(method);
+  if (!c.ok()) return;
+  for (const StageSpec& st : (*c)->Stages()) s->stage_names.push_back(st.name);
 }
 
 }  // namespace
@@ -226,6 +264,7 @@ StatusOr<CheckpointSummary> VerifyCheckpoint(const std::string& path) {
                            "' is not an ecps checkpoint (neither a cluster manifest, ECPSMANI, nor "
                            "a single-process checkpoint, ECPSCKPT)");
   }
+  ReadConfigFacts(&s);
   return s;
 }
 
@@ -305,6 +344,176 @@ std::string SummaryText(const CheckpointSummary& s) {
     << " B)\n"
     << "  total           " << s.total_bytes << " B in " << s.parts.size() << " file(s)\n";
   return o.str();
+}
+
+namespace {
+
+// Bytes of every table per server: virtual shard v lives on server v mod S
+// (ps/sharding.h) when the checkpoint is loaded onto the S servers that wrote
+// it; one entry for a single-process checkpoint.
+std::vector<uint64_t> ServerBytes(const CheckpointSummary& s) {
+  const int servers = s.format == "cluster" ? std::max(1, s.servers) : 1;
+  std::vector<uint64_t> bytes(servers, 0);
+  for (const VerifiedTable& t : s.tables)
+    for (size_t v = 0; v < t.shard_bytes.size(); ++v) bytes[v % servers] += t.shard_bytes[v];
+  return bytes;
+}
+
+std::string StageName(const CheckpointSummary& s) {
+  return s.stage >= 0 && static_cast<size_t>(s.stage) < s.stage_names.size()
+             ? s.stage_names[s.stage]
+             : std::string();
+}
+
+}  // namespace
+
+std::string InspectJson(const CheckpointSummary& s) {
+  nlohmann::json j = nlohmann::json::parse(SummaryJson(s));
+  for (size_t i = 0; i < s.tables.size() && i < j["tables"].size(); ++i) {
+    nlohmann::json shards = nlohmann::json::array();
+    for (size_t v = 0; v < s.tables[i].shard_bytes.size(); ++v)
+      shards.push_back({{"vshard", v},
+                        {"rows", s.tables[i].shard_rows[v]},
+                        {"bytes", s.tables[i].shard_bytes[v]}});
+    j["tables"][i]["shards"] = std::move(shards);
+  }
+  j["server_bytes"] = ServerBytes(s);
+  j["stage_name"] = StageName(s);
+  j["stages"] = s.stage_names;
+  j["budget"] = s.budget;
+  j["model"] = s.model;
+  j["dim"] = s.dim;
+  j["git_commit"] = s.git_commit.empty() ? nlohmann::json() : nlohmann::json(s.git_commit);
+  j["config"] = s.config;
+  return j.dump(2);
+}
+
+std::string InspectText(const CheckpointSummary& s) {
+  std::ostringstream o;
+  o << SummaryText(s);
+  o << "  model           " << (s.model.empty() ? "?" : s.model) << ", embedding dim " << s.dim
+    << ", budget " << s.budget << "\n";
+  o << "  stage           " << s.stage;
+  if (!StageName(s).empty()) o << " '" << StageName(s) << "'";
+  if (!s.stage_names.empty()) o << " of " << s.stage_names.size();
+  o << "\n";
+  for (const VerifiedTable& t : s.tables) {
+    if (t.shard_bytes.size() <= 1) continue;
+    o << "  table " << t.name << " by virtual shard:";
+    for (size_t v = 0; v < t.shard_bytes.size(); ++v)
+      o << " vs" << v << " " << t.shard_rows[v] << " rows " << t.shard_bytes[v] << " B;";
+    o << "\n";
+  }
+  const std::vector<uint64_t> servers = ServerBytes(s);
+  if (s.format == "cluster") {
+    o << "  by server       ";
+    for (size_t k = 0; k < servers.size(); ++k)
+      o << (k ? ", " : "") << "server " << k << " " << servers[k] << " B";
+    o << " (virtual shard v on server v mod " << servers.size() << ")\n";
+  }
+  o << "  git commit      "
+    << (s.git_commit.empty() ? "not recorded in the checkpoint" : s.git_commit) << "\n";
+  o << "  config:\n";
+  std::istringstream lines(s.config);
+  for (std::string line; std::getline(lines, line);) o << "    " << line << "\n";
+  return o.str();
+}
+
+StatusOr<CheckpointContents> ReadCheckpointContents(const std::string& path) {
+  CheckpointContents c;
+  ASSIGN_OR_RETURN(c.summary, VerifyCheckpoint(path));
+  if (!c.summary.problems.empty())
+    return DataLoss("checkpoint '", path, "' is damaged (", absl::StrJoin(c.summary.problems, "; "),
+                    "); see ecps checkpoint verify");
+  ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+  if (c.summary.format == "cluster") {
+    ASSIGN_OR_RETURN(scheduler::CheckpointManifest m, scheduler::DecodeManifest(path, bytes));
+    const std::string dir = fs::path(path).parent_path().string();
+    c.virtual_shards = m.virtual_shards;
+    c.store_blobs.resize(m.virtual_shards);
+    for (const scheduler::CheckpointPart& p : m.parts) {
+      ASSIGN_OR_RETURN(std::string part, scheduler::ReadPart(dir, p));
+      if (p.kind == "dense") {
+        c.trainer_file = (fs::path(dir) / p.file).string();
+        c.trainer_bytes = std::move(part);
+      } else if (p.kind == "shard") {
+        c.store_blobs[p.vshard] = std::move(part);  // vshard range-checked by the verify
+      }
+    }
+    ASSIGN_OR_RETURN(c.optimizer, OptimizerOf(m.config, "checkpoint manifest '" + path + "'"));
+  } else {
+    c.trainer_file = path;
+    c.trainer_bytes = std::move(bytes);
+    ASSIGN_OR_RETURN(CheckpointReader r, CheckpointReader::Parse(path, c.trainer_bytes));
+    ASSIGN_OR_RETURN(std::string_view embd, r.Get("EMBD"));
+    ASSIGN_OR_RETURN(SavedEmbedding saved, ParseEmbeddingBlob(std::string(embd)));
+    c.store_blobs.push_back(std::move(saved.store_state));
+    ASSIGN_OR_RETURN(c.optimizer, OptimizerOf(c.summary.config, "checkpoint '" + path + "'"));
+  }
+  return c;
+}
+
+StatusOr<DecodedTable> DecodeTable(const CheckpointContents& c, const std::string& name) {
+  SparseOptimizerConfig cfg;
+  cfg.kind = c.optimizer;
+  DecodedTable out;
+  int index = -1;
+  std::vector<std::unique_ptr<RowStore>> shards;
+  for (const std::string& blob : c.store_blobs) {
+    shards.push_back(NewLocalRowStore(cfg));
+    RETURN_IF_ERROR(shards.back()->Load(blob));
+    const std::vector<RowTableSpec> specs = shards.back()->StoredTables();
+    if (index < 0) {
+      std::vector<std::string> names;
+      for (size_t t = 0; t < specs.size(); ++t) {
+        names.push_back(specs[t].name);
+        if (specs[t].name == name) index = static_cast<int>(t);
+      }
+      if (index < 0)
+        return NotFound("checkpoint '", c.summary.path, "' has no table '", name,
+                        "' (its tables: ", absl::StrJoin(names, ", "), ")");
+      out.spec = specs[index];
+      out.spec.rows = 0;
+    }
+    out.spec.rows += specs.at(index).rows;
+  }
+  const uint64_t v_count = static_cast<uint64_t>(shards.size());
+  const size_t w = static_cast<size_t>(out.spec.width);
+  out.values.resize(out.spec.rows * w);
+  std::vector<float> local;
+  for (uint64_t v = 0; v < v_count; ++v) {
+    const uint64_t rows = shards[v]->StoredTables()[index].rows;
+    local.resize(rows * w);
+    if (rows > 0) RETURN_IF_ERROR(shards[v]->ReadRows(index, 0, rows, local.data()));
+    for (uint64_t l = 0; l < rows; ++l) {
+      const uint64_t global = l * v_count + v;
+      if (global >= out.spec.rows)
+        return DataLoss("checkpoint '", c.summary.path, "': virtual shard ", v, " holds ", rows,
+                        " rows of table '", name, "', more than its share of ", out.spec.rows);
+      std::copy_n(local.data() + l * w, w, out.values.data() + global * w);
+    }
+  }
+  return out;
+}
+
+Status FillStore(const CheckpointContents& c, RowStore& store,
+                 const std::vector<RowTableSpec>& want) {
+  if (c.store_blobs.size() == 1) return store.Load(c.store_blobs[0]);
+  std::vector<std::vector<float>> values;
+  for (const RowTableSpec& spec : want) {
+    if (spec.quant == QuantScheme::kPerRow)
+      return Unimplemented("checkpoint '", c.summary.path, "': table '", spec.name,
+                           "' has per-row scales, which a cluster checkpoint cannot be "
+                           "reassembled with yet (use a single-process checkpoint)");
+    ASSIGN_OR_RETURN(DecodedTable t, DecodeTable(c, spec.name));
+    if (t.spec.rows != spec.rows || t.spec.width != spec.width || t.spec.dtype != spec.dtype)
+      return FailedPrecondition("checkpoint '", c.summary.path, "': table '", spec.name, "' holds ",
+                                t.spec.rows, " rows x ", t.spec.width, " ", DTypeName(t.spec.dtype),
+                                "; the method expects ", spec.rows, " x ", spec.width, " ",
+                                DTypeName(spec.dtype));
+    values.push_back(std::move(t.values));
+  }
+  return store.ResetWithValues(want, /*seed=*/0, values);
 }
 
 }  // namespace ecps::tools

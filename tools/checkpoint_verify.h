@@ -19,6 +19,9 @@
 #include <vector>
 
 #include "common/status.h"
+#include "compressors/storage.h"
+#include "embedding/row_store.h"
+#include "embedding/sparse_optimizer.h"
 
 namespace ecps::tools {
 
@@ -28,6 +31,9 @@ struct VerifiedTable {
   int width = 0;
   uint64_t rows = 0;   // over all virtual shards
   uint64_t bytes = 0;  // parameters as stored (StoredRowBytes() per row)
+  // Rows and bytes of each virtual shard, by vshard (one entry, the whole
+  // table, for a single-process checkpoint): what each server holds.
+  std::vector<uint64_t> shard_rows, shard_bytes;
 };
 
 struct VerifiedPart {
@@ -58,6 +64,18 @@ struct CheckpointSummary {
   uint64_t train_rows = 0, val_rows = 0, test_rows = 0, features = 0;
   std::string data_digest;  // the cache identity's XXH3-64, 16 hex digits ("" when unknown)
   std::vector<VerifiedTable> tables;
+  // The effective config of the saving run (YAML; the manifest's for a
+  // cluster, CONF otherwise) and what `inspect` reads out of it.
+  std::string config;
+  double budget = 0;
+  std::string model;
+  int dim = 0;
+  // The method's stage names (Compressor::Stages() of a method built with
+  // the config's parameters; empty when the method is not in this build).
+  std::vector<std::string> stage_names;
+  // The build that trained it, when the checkpoint records one ("" otherwise:
+  // the trainer does not write it into checkpoints yet).
+  std::string git_commit;
   uint64_t parameter_bytes = 0;  // sum of the tables' bytes
   uint64_t optimizer_bytes = 0;
   std::vector<VerifiedPart> parts;  // the manifest first, then as it lists them
@@ -78,5 +96,43 @@ StatusOr<CheckpointSummary> VerifyCheckpoint(const std::string& path);
 std::string SummaryJson(const CheckpointSummary& s);
 // The summary as a few aligned lines for a person.
 std::string SummaryText(const CheckpointSummary& s);
+
+// `ecps checkpoint inspect`: the summary plus the per-shard and per-server
+// bytes of every table, the stage by name and the training config.
+std::string InspectJson(const CheckpointSummary& s);
+std::string InspectText(const CheckpointSummary& s);
+
+// The parts a model is rebuilt from (export, predict), read after
+// VerifyCheckpoint found the checkpoint intact: a damaged checkpoint is an
+// error here (DataLoss naming every problem), never partly used.
+struct CheckpointContents {
+  CheckpointSummary summary;
+  std::string trainer_file;   // the single-process file, or the cluster's dense part
+  std::string trainer_bytes;  // its bytes (worker/checkpoint.h framing)
+  SparseOptimizerKind optimizer = SparseOptimizerKind::kAdam;
+  int virtual_shards = 1;  // 1 for a single-process checkpoint
+  // RowStore::Save() blobs by virtual shard (one: the single store's).
+  std::vector<std::string> store_blobs;
+};
+StatusOr<CheckpointContents> ReadCheckpointContents(const std::string& path);
+
+// One stored table decoded to fp32 (RowStore::ReadRows: dequantised), rows in
+// global order: row r is local row r div V of virtual shard r mod V
+// (ps/sharding.h). NotFound naming the tables there are for another name.
+struct DecodedTable {
+  RowTableSpec spec;          // rows = over every shard
+  std::vector<float> values;  // spec.rows x spec.width
+};
+StatusOr<DecodedTable> DecodeTable(const CheckpointContents& c, const std::string& name);
+
+// Puts every table of `c` into `store` (a fresh local store): the single
+// store's blob as is, or a cluster's shards decoded and written back as the
+// tables `want` (the method's specs; each must match a stored table's name,
+// rows, width and dtype, else FailedPrecondition naming it)
+// (exact for tables without per-row scales; a per-row-scaled table
+// (post4bits, mixedprec) is refused with Unimplemented naming it, since
+// writing its fp32 rows back would choose new scales).
+Status FillStore(const CheckpointContents& c, RowStore& store,
+                 const std::vector<RowTableSpec>& want);
 
 }  // namespace ecps::tools

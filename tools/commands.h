@@ -21,6 +21,7 @@ int RunPreprocess(const std::vector<std::string>& args);
 int RunBench(const std::vector<std::string>& args);
 int RunCheckpoint(const std::vector<std::string>& args);
 int RunVectors(const std::vector<std::string>& args);
+int RunPredict(const std::vector<std::string>& args);
 
 // A verb of `ecps`: its name, its line in `ecps --help`, and its entry.
 struct Verb {
@@ -37,8 +38,9 @@ inline constexpr Verb kVerbs[] = {
     {"preprocess", "turn raw Criteo/Avazu/libSVM text into the binary training cache",
      &RunPreprocess},
     {"bench", "sweep methods x budgets x models, report and recommend", &RunBench},
-    {"checkpoint", "check a checkpoint's files against its manifest (checkpoint verify)",
+    {"checkpoint", "verify, inspect or export a checkpoint (checkpoint verify|inspect|export)",
      &RunCheckpoint},
+    {"predict", "score a data cache with a trained model (AUC, log loss, throughput)", &RunPredict},
     {"vectors", "compress retrieval embeddings and evaluate them (docs/methods.md §6)",
      &RunVectors},
 };

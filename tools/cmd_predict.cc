@@ -1,0 +1,193 @@
+// `ecps predict` (docs/cli.md): batch scoring of a data cache with a trained
+// model (a single-process or cluster checkpoint), the same predictions as
+// the training job's own evaluation (worker/bundle.h).
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "common/file_util.h"
+#include "common/logging.h"
+#include "tools/checkpoint_verify.h"
+#include "tools/commands.h"
+#include "worker/bundle.h"
+#include "worker/data_source.h"
+
+namespace ecps::tools {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: ecps predict --model CHECKPOINT --out FILE [--input CACHE] [--split S]\n"
+    "                    [--max-rows N] [--json] [--progress auto|bar|log|none]\n"
+    "\n"
+    "Scores rows of a data cache with a trained model and writes one probability per\n"
+    "line to FILE, in row order. CHECKPOINT is a single-process checkpoint or a cluster's\n"
+    "manifest (last.ckpt / best.ckpt). The scores equal the training job's own evaluation\n"
+    "of the same rows; AUC and log loss against the cache's labels are printed with the\n"
+    "throughput.\n"
+    "\n"
+    "options:\n"
+    "  --model CHECKPOINT  the trained model\n"
+    "  --input CACHE       a data cache (ecps preprocess) in the model's feature space;\n"
+    "                      default: the model's own training data (its config's data.*)\n"
+    "  --split S           test (default), validation or train\n"
+    "  --max-rows N        the first N rows of the split (default all)\n"
+    "  --out FILE          where the probabilities go (written atomically)\n"
+    "  --json              print the summary as one JSON object\n"
+    "  --progress MODE     a progress line on stderr: auto (default: a line redrawn on a\n"
+    "                      terminal, else one every few seconds), bar, log, none\n"
+    "  -h, --help          print this help\n"
+    "\n"
+    "exit codes: 0 scored, 1 runtime failure (a damaged model, data of another feature\n"
+    "space), 2 bad usage or a missing model or input.\n";
+
+int Fail(const Status& st) {
+  std::cerr << "ecps: " << st.message() << "\n";
+  const auto code = st.code();
+  return code == absl::StatusCode::kNotFound || code == absl::StatusCode::kInvalidArgument
+             ? kExitUsage
+             : kExitFailure;
+}
+
+}  // namespace
+
+int RunPredict(const std::vector<std::string>& args) {
+  std::string model, input, out, split_name = "test", progress = "auto", max_rows_text = "0";
+  bool json = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      return kExitOk;
+    }
+    if (a == "--json") {
+      json = true;
+      continue;
+    }
+    std::string* value = a == "--model"      ? &model
+                         : a == "--input"    ? &input
+                         : a == "--out"      ? &out
+                         : a == "--split"    ? &split_name
+                         : a == "--max-rows" ? &max_rows_text
+                         : a == "--progress" ? &progress
+                                             : nullptr;
+    if (value == nullptr) {
+      std::cerr << "ecps predict: unknown argument '" << a << "' (see --help)\n";
+      return kExitUsage;
+    }
+    if (i + 1 >= args.size()) {
+      std::cerr << "ecps predict: " << a << " needs a value\n";
+      return kExitUsage;
+    }
+    *value = args[++i];
+  }
+  if (model.empty() || out.empty()) {
+    std::cerr << "ecps predict: needs --model and --out (see --help)\n";
+    return kExitUsage;
+  }
+  Split split;
+  if (split_name == "test") {
+    split = Split::kTest;
+  } else if (split_name == "validation") {
+    split = Split::kValidation;
+  } else if (split_name == "train") {
+    split = Split::kTrain;
+  } else {
+    std::cerr << "ecps predict: --split '" << split_name
+              << "' is not one of test, validation, train\n";
+    return kExitUsage;
+  }
+  uint64_t max_rows = 0;
+  if (!absl::SimpleAtoi(max_rows_text, &max_rows) || max_rows_text[0] == '-') {
+    std::cerr << "ecps predict: --max-rows '" << max_rows_text << "' is not a row count\n";
+    return kExitUsage;
+  }
+  if (progress != "auto" && progress != "bar" && progress != "log" && progress != "none") {
+    std::cerr << "ecps predict: --progress '" << progress << "' is not one of auto|bar|log|none\n";
+    return kExitUsage;
+  }
+  const bool bar = progress == "bar" || (progress == "auto" && isatty(STDERR_FILENO));
+  const bool log_lines = progress == "log" || (progress == "auto" && !bar);
+
+  StatusOr<CheckpointContents> c = ReadCheckpointContents(model);
+  if (!c.ok()) return Fail(c.status());
+  StatusOr<CheckpointReader> trainer = CheckpointReader::Parse(c->trainer_file, c->trainer_bytes);
+  if (!trainer.ok()) return Fail(trainer.status());
+  StatusOr<TrainConfig> config =
+      TrainConfigFromYaml(c->summary.config, "checkpoint '" + model + "' config");
+  if (!config.ok()) return Fail(config.status());
+  StatusOr<std::unique_ptr<Dataset>> data =
+      input.empty() ? OpenTrainingData(*config) : Dataset::Open(input);
+  if (!data.ok()) return Fail(data.status());
+  const DatasetSchema& schema = (*data)->schema();
+  if (c->summary.has_data && schema.total_features() != c->summary.features)
+    return Fail(FailedPrecondition(
+        "the data ", input.empty() ? "of the model's config" : "'" + input + "'", " has ",
+        schema.total_features(), " features; the model '", model, "' was trained on ",
+        c->summary.features, " (a cache of another vocabulary: its ids would name other rows)"));
+  auto model_or =
+      Predictor::Create(c->trainer_file, *trainer, *config, schema, (*data)->train_counts(),
+                        [&](RowStore& store, const std::vector<RowTableSpec>& want) {
+                          return FillStore(*c, store, want);
+                        });
+  if (!model_or.ok()) return Fail(model_or.status());
+  Predictor& p = **model_or;
+
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point last = Clock::now();
+  auto show = [&](uint64_t done, uint64_t total) {
+    const Clock::time_point now = Clock::now();
+    const bool end = done == total;
+    if (!end && now - last < std::chrono::milliseconds(bar ? 200 : 5000)) return;
+    if (!bar && !log_lines) return;
+    last = now;
+    std::fprintf(stderr, "%spredict: %llu / %llu rows (%.0f%%)%s", bar ? "\r" : "",
+                 static_cast<unsigned long long>(done), static_cast<unsigned long long>(total),
+                 total > 0 ? 100.0 * done / total : 100.0, bar && !end ? "" : "\n");
+  };
+  StatusOr<Predictor::Scores> s = p.Score(**data, split, max_rows, show);
+  if (!s.ok()) return Fail(s.status());
+  std::string text;
+  text.reserve(s->logits.size() * 12);
+  for (float z : s->logits) absl::StrAppendFormat(&text, "%.9g\n", 1.0 / (1.0 + std::exp(-z)));
+  Status st = AtomicWriteFile(out, text);
+  if (!st.ok()) return Fail(Annotate(st, "--out"));
+
+  const uint64_t rows = s->logits.size();
+  const double rate = s->seconds > 0 ? rows / s->seconds : 0;
+  const MemoryReport mem = p.Memory();
+  const std::string data_name = input.empty() ? "the model's training data" : input;
+  if (json) {
+    nlohmann::json j = {{"model", model},
+                        {"input", input.empty() ? nlohmann::json() : nlohmann::json(input)},
+                        {"split", SplitName(split)},
+                        {"out", out},
+                        {"method", p.config().method()},
+                        {"rows", rows},
+                        {"auc", rows > 0 ? nlohmann::json(s->auc) : nlohmann::json()},
+                        {"logloss", rows > 0 ? nlohmann::json(s->logloss) : nlohmann::json()},
+                        {"seconds", s->seconds},
+                        {"rows_per_s", rate},
+                        {"inference_memory_bytes", mem.inference_bytes},
+                        {"dense_parameter_bytes", p.dense_bytes()}};
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::cout << "predicted " << rows << " rows of the " << SplitName(split) << " split of "
+              << data_name << " into " << out << "\n"
+              << "  model       " << model << " (" << p.config().method() << ", "
+              << mem.inference_bytes << " B of embedding at inference)\n";
+    if (rows > 0)
+      std::cout << absl::StrFormat("  quality     AUC %.6f, log loss %.6f\n", s->auc, s->logloss);
+    std::cout << absl::StrFormat("  throughput  %.0f rows/s (%.3f s)\n", rate, s->seconds);
+  }
+  return kExitOk;
+}
+
+}  // namespace ecps::tools

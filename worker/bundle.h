@@ -1,0 +1,81 @@
+// Serving a trained model outside the trainer: a Predictor rebuilds the
+// dense network and the compressed embedding layer from a checkpoint's
+// trainer sections (docs/formats.md "Checkpoint": CONF, DENS, MDNS, MDBF,
+// EMBD) and scores rows exactly as the trainer's own evaluation does (the
+// same eval batches, EmbeddingLayer::Forward with training = false,
+// DenseModel::Predict), so its AUC and log loss on a split equal the
+// training job's results to the last bit.
+//
+// The tables are kept in their stored form (an int8 model stays int8 in
+// memory); rows are decoded at lookup time by the store, as in training.
+//
+// Thread-safety: one thread per Predictor.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "embedding/embedding_layer.h"
+#include "worker/checkpoint.h"
+#include "worker/data/dataset.h"
+#include "worker/model/dense_model.h"
+#include "worker/train_config.h"
+
+namespace ecps {
+
+// A run's effective config as saved in a checkpoint (YAML, TrainConfig::ToYaml)
+// back into a validated TrainConfig. Keys this build no longer knows are
+// skipped (as --resume does); errors name `origin` and the key.
+StatusOr<TrainConfig> TrainConfigFromYaml(const std::string& yaml, const std::string& origin);
+
+class Predictor {
+ public:
+  // `trainer` holds the trainer's sections (a single-process checkpoint or a
+  // cluster's dense part, read from `origin`); `config` its effective config.
+  // `schema` and `train_counts` describe the feature space the model was
+  // trained on (the method's Init() is fingerprinted, so another space is
+  // refused by EMBD's load with a FailedPrecondition). When EMBD carries no
+  // rows (a cluster's dense part), `fill_rows` is called on the freshly
+  // initialised store with the tables of the method at its saved stage (the
+  // specs EMBD's load will insist on) to put the rows there.
+  static StatusOr<std::unique_ptr<Predictor>> Create(
+      const std::string& origin, const CheckpointReader& trainer, const TrainConfig& config,
+      const DatasetSchema& schema, std::span<const uint32_t> train_counts,
+      const std::function<Status(RowStore&, const std::vector<RowTableSpec>&)>& fill_rows = {});
+
+  // Logits of `batch` (batch.size rows) into `logits`.
+  Status Logits(const Batch& batch, float* logits);
+
+  struct Scores {
+    std::vector<float> logits;  // by row of the split
+    std::vector<float> labels;
+    double auc = 0.5, logloss = 0;  // meaningful when rows > 0
+    double seconds = 0;             // scoring only (gather + forward)
+  };
+  // Scores the first `max_rows` rows (0: all) of `split` of `data` in the
+  // trainer's evaluation batches (train.eval_batch_size); `progress(done,
+  // total)` is called after every batch when set.
+  StatusOr<Scores> Score(const Dataset& data, Split split, uint64_t max_rows,
+                         const std::function<void(uint64_t, uint64_t)>& progress = {});
+
+  const TrainConfig& config() const { return config_; }
+  // The embedding's memory as loaded (inference bytes: what serving holds).
+  MemoryReport Memory() const { return embedding_->Memory(); }
+  uint64_t dense_bytes() { return model_->params().size() * sizeof(float); }
+  EmbeddingLayer& embedding() { return *embedding_; }
+
+ private:
+  Predictor() = default;
+  TrainConfig config_;
+  int num_fields_ = 0, num_dense_ = 0, dim_ = 0;
+  std::unique_ptr<DenseModel> model_;
+  std::unique_ptr<EmbeddingLayer> embedding_;
+  std::vector<float> emb_;
+};
+
+}  // namespace ecps
