@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "absl/container/flat_hash_map.h"
+#include "common/blas_threads.h"
 #include "common/check.h"
 #include "common/cpu.h"
 #include "common/file_util.h"
@@ -218,6 +219,8 @@ Status DheEmbedding::Init(const CompressorContext& ctx, const ParamSet& params) 
   init_ = params.GetString("init");
   sync_bn_ = params.GetBool("sync_bn");
   pool_ = UsableCpus() > 1 ? std::make_unique<ForkJoinPool>(UsableCpus()) : nullptr;
+  d_act_.assign(ctx.space.num_fields(), {});
+  d_pre_.assign(ctx.space.num_fields(), {});
   {
     MutexLock l(&sync_mu_);
     sync_error_ = OkStatus();
@@ -640,17 +643,35 @@ void DheEmbedding::Decode(const LookupPlan& plan, const FetchedRows& rows, float
     // evaluation plan's activations): one scratch block, reused field by
     // field with two layer slots (an evaluation batch of 4,096 keys at
     // h = 3626 would otherwise keep 0.6 GB per field).
-    size_t scratch = 0;
-    for (int f = 0; f < nf; ++f)
-      if (width_[f] != 0)
-        scratch = std::max(scratch,
-                           SavedFloats(k_, std::min(layers_, 2), FieldKeys(n, nf, f), width_[f]));
-    plan.saved.resize(scratch);
+    size_t scratch = 0, all = 0;
+    std::vector<int> fields;
+    std::vector<size_t> offs;
     for (int f = 0; f < nf; ++f) {
       const int nk = FieldKeys(n, nf, f);
-      if (width_[f] != 0 && nk > 0)
-        ForwardField(f, plan.aux_index.data(), nk, false, false, false, plan.saved.data(), out);
+      if (width_[f] == 0 || nk == 0) continue;
+      const size_t floats = SavedFloats(k_, std::min(layers_, 2), nk, width_[f]);
+      fields.push_back(f);
+      offs.push_back(all);
+      scratch = std::max(scratch, floats);
+      all += floats;
     }
+    // Small batches (a serving batch of 128 rows): a scratch block per field
+    // and the fields over the pool with one BLAS thread each, as in training
+    // (a 2-thread team per small GEMM spent most of the time waking it).
+    // Large ones reuse one block, field by field, with BLAS's own threads.
+    constexpr size_t kParallelScratchFloats = size_t{16} << 20;  // 64 MiB
+    if (pool_ != nullptr && fields.size() > 1 && all <= kParallelScratchFloats) {
+      plan.saved.resize(all);
+      RunFields(fields.size(), /*synced=*/false, [&](size_t i) {
+        ForwardField(fields[i], plan.aux_index.data(), FieldKeys(n, nf, fields[i]), false, false,
+                     false, plan.saved.data() + offs[i], out);
+      });
+      return;
+    }
+    plan.saved.resize(scratch);
+    for (int f : fields)
+      ForwardField(f, plan.aux_index.data(), FieldKeys(n, nf, f), false, false, false,
+                   plan.saved.data(), out);
     return;
   }
   size_t total = 0;
@@ -661,13 +682,39 @@ void DheEmbedding::Decode(const LookupPlan& plan, const FetchedRows& rows, float
   // order; the trainer's equal shares give every worker the same keys per
   // field, so the calls match.
   const bool synced = Synced(plan);
+  std::vector<int> fields;
+  std::vector<size_t> offs;
   size_t off = 0;
   for (int f = 0; f < nf; ++f) {
     if (width_[f] == 0) continue;
     const int nk = FieldKeys(n, nf, f);
-    if (nk > 0)
-      ForwardField(f, plan.aux_index.data(), nk, true, true, synced, plan.saved.data() + off, out);
+    if (nk > 0) {
+      fields.push_back(f);
+      offs.push_back(off);
+    }
     off += SavedFloats(k_, layers_, nk, width_[f]);
+  }
+  RunFields(fields.size(), synced, [&](size_t i) {
+    ForwardField(fields[i], plan.aux_index.data(), FieldKeys(n, nf, fields[i]), true, true, synced,
+                 plan.saved.data() + offs[i], out);
+  });
+}
+
+template <typename Fn>
+void DheEmbedding::RunFields(size_t items, bool synced, Fn&& fn) const {
+  // A training batch's GEMMs are small (the field's keys of one batch): one
+  // BLAS thread each, the fields spread over the pool instead (each writes
+  // its own output columns, plan.saved block, gradients and statistics).
+  // With SyncBN every worker all-reduces per field and layer in field order,
+  // so the fields run in order.
+  const ScopedBlasThreads single(1);
+  if (pool_ != nullptr && !synced && items > 1) {
+    pool_->Run(items, [&](size_t i) {
+      const ScopedBlasThreads one(1);
+      fn(i);
+    });
+  } else {
+    for (size_t i = 0; i < items; ++i) fn(i);
   }
 }
 
@@ -701,10 +748,13 @@ void DheEmbedding::BackwardField(int f, int n, bool training, bool synced, const
               gw_out, h);
   for (int j = 0; j < n; ++j)
     for (int c = 0; c < d; ++c) gb_out[c] += dout[static_cast<size_t>(j) * ld + c];
-  d_act_.resize(static_cast<size_t>(n) * h);
-  d_pre_.resize(static_cast<size_t>(n) * h);
+  // This field's scratch: fields may run concurrently (DecodeBackward).
+  std::vector<float>& d_act = d_act_[f];
+  std::vector<float>& d_pre = d_pre_[f];
+  d_act.resize(static_cast<size_t>(n) * h);
+  d_pre.resize(static_cast<size_t>(n) * h);
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, h, d, 1.0f, dout, ld, w_out, h, 0.0f,
-              d_act_.data(), h);
+              d_act.data(), h);
   std::vector<float> s1(h), s2(h);
   std::vector<double> global(synced ? 2 * static_cast<size_t>(h) : 0);
   // The keys the batch statistics are over (the global batch's with SyncBN).
@@ -717,7 +767,7 @@ void DheEmbedding::BackwardField(int f, int n, bool training, bool synced, const
     float* gb = gw[l] + static_cast<size_t>(h) * in_w[l];
     float* ggamma = gb + h;
     float* gbeta = ggamma + h;
-    float* dz = d_pre_.data();
+    float* dz = d_pre.data();
     // dY = dAct · Mish'(y), y = γ·xhat + β; dγ = Σ dY·xhat, dβ = Σ dY;
     // dXhat = dY·γ.
     std::fill(s1.begin(), s1.end(), 0.0f);
@@ -725,7 +775,7 @@ void DheEmbedding::BackwardField(int f, int n, bool training, bool synced, const
     for (int j = 0; j < n; ++j) {
       const size_t r = static_cast<size_t>(j) * h;
       for (int c = 0; c < h; ++c) {
-        const float dy = d_act_[r + c] * MishGrad(gamma[c] * xhat[r + c] + beta[c]);
+        const float dy = d_act[r + c] * MishGrad(gamma[c] * xhat[r + c] + beta[c]);
         ggamma[c] += dy * xhat[r + c];
         gbeta[c] += dy;
         const float dx = dy * gamma[c];
@@ -768,7 +818,7 @@ void DheEmbedding::BackwardField(int f, int n, bool training, bool synced, const
       for (int c = 0; c < h; ++c) gb[c] += dz[static_cast<size_t>(j) * h + c];
     if (l > 0)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, h, h, 1.0f, dz, h, w[l], h, 0.0f,
-                  d_act_.data(), h);
+                  d_act.data(), h);
   }
   if (training) {
     // Running statistics: (1 − m)·r + m·batch, the variance unbiased.
@@ -818,13 +868,22 @@ void DheEmbedding::DecodeBackward(const LookupPlan& plan, const FetchedRows& row
     return;
   }
   const bool synced = Synced(plan);
+  std::vector<int> fields;
+  std::vector<size_t> offs;
   size_t off = 0;
   for (int f = 0; f < nf; ++f) {
     if (width_[f] == 0) continue;
     const int nk = FieldKeys(n, nf, f);
-    if (nk > 0) BackwardField(f, nk, true, synced, plan.saved.data() + off, grad_out);
+    if (nk > 0) {
+      fields.push_back(f);
+      offs.push_back(off);
+    }
     off += SavedFloats(k_, layers_, nk, width_[f]);
   }
+  RunFields(fields.size(), synced, [&](size_t i) {
+    BackwardField(fields[i], FieldKeys(n, nf, fields[i]), true, synced, plan.saved.data() + offs[i],
+                  grad_out);
+  });
 }
 
 MemoryReport DheEmbedding::Memory() const {

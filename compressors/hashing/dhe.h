@@ -142,6 +142,10 @@ class DheEmbedding final : public Compressor {
   // Field f's encodings u (n x k) of ids[j·stride], j < n: each distinct id
   // once, spread over pool_.
   void EncodeField(int f, const uint32_t* ids, size_t stride, int n, float* u) const;
+  // fn(0..items-1) over the pool with one BLAS thread each, or in order
+  // (SyncBN's collective calls, one CPU).
+  template <typename Fn>
+  void RunFields(size_t items, bool synced, Fn&& fn) const;
   // One id's k hashes (hs, scratch of k doubles) and encodings (row).
   void EncodeRow(int f, uint64_t x, double* hs, float* row) const;
   // One field's MLP over its n keys; `saved` is its block of plan.saved,
@@ -193,7 +197,7 @@ class DheEmbedding final : public Compressor {
   mutable std::unique_ptr<std::once_flag> dense_once_ = std::make_unique<std::once_flag>();
   mutable std::vector<float> params_, grads_, buffers_;
   // DecodeBackward scratch (kept across batches).
-  std::vector<float> d_act_, d_pre_;
+  std::vector<std::vector<float>> d_act_, d_pre_;  // per field
   // An evaluation plan's recomputed activations and outputs (DecodeBackward).
   std::vector<float> eval_saved_, eval_out_;
 };
