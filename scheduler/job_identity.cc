@@ -6,7 +6,8 @@
 namespace ecps::scheduler {
 
 bool ProcessLocalKey(const std::string& key) {
-  return key.rfind("output.", 0) == 0 || key == "cluster.host";
+  return key.rfind("output.", 0) == 0 || key == "cluster.host" ||
+         key == "cluster.register_timeout_ms";
 }
 
 uint64_t JobIdentity::Fingerprint() const {

@@ -35,7 +35,9 @@ struct JobIdentity {
 // Keys that may differ between the processes of one job and are left out of
 // the identity: output.* (each process names output.dir as it sees it; the
 // shared-directory check proves it is one directory; progress and logging
-// are per process) and cluster.host (the address each process binds).
+// are per process), cluster.host (the address each process binds) and
+// cluster.register_timeout_ms (how long this process waits for the scheduler:
+// it changes nothing once the job runs).
 bool ProcessLocalKey(const std::string& key);
 
 // "" when `node` agrees with `reference` (the scheduler's); otherwise the

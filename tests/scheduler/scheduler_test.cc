@@ -141,6 +141,7 @@ TEST(JobIdentityTest, FirstDifferenceNamesTheFirstKeyInOrderAndCountsTheRest) {
   EXPECT_FALSE(JobIdentity::FromJson(nlohmann::json{{"build", 1}}).ok());
   EXPECT_TRUE(ProcessLocalKey("output.dir"));
   EXPECT_TRUE(ProcessLocalKey("cluster.host"));
+  EXPECT_TRUE(ProcessLocalKey("cluster.register_timeout_ms"));
   EXPECT_FALSE(ProcessLocalKey("optimizer.lr"));
 }
 
