@@ -28,9 +28,10 @@ std::string EffectiveSplit(const ParamSet& p) {
 // The cache name: the common options, so that runs differing in them keep
 // their own caches; the identity inside decides whether one can be reused.
 std::string CacheName(const std::string& stem, const ParamSet& p) {
-  return absl::StrFormat("%s.%s-v%g-t%g-m%d.ecache", stem, EffectiveSplit(p),
+  return absl::StrFormat("%s.%s-v%g-t%g-m%d%s.ecache", stem, EffectiveSplit(p),
                          p.GetFloat("data.val_ratio"), p.GetFloat("data.test_ratio"),
-                         p.GetInt("data.min_count"));
+                         p.GetInt("data.min_count"),
+                         p.GetString("data.vocabulary") == "all" ? "-all" : "");
 }
 
 PreprocessOptions CacheOptions(const std::vector<std::string>& inputs, const ParamSet& p,
@@ -39,6 +40,7 @@ PreprocessOptions CacheOptions(const std::vector<std::string>& inputs, const Par
   o.format = p.GetString("data.format");
   o.output = cache;
   o.min_count = static_cast<uint64_t>(p.GetInt("data.min_count"));
+  o.vocabulary_from_train = p.GetString("data.vocabulary") == "train";
   o.split = EffectiveSplit(p);
   if (o.split == "files") {
     o.train_inputs = FileList(p, "data.train");

@@ -50,6 +50,11 @@ const ParamSchema& TrainConfigSchema() {
     s->String("data.test", "", "test file(s), comma separated (with data.train)");
     s->Int("data.min_count", 0, 0, 1LL << 40,
            "values seen fewer times map to the field's OOV id (0 keeps all)");
+    s->String("data.vocabulary", "train",
+              "ids for the values of: train (values unseen in the train split map to their "
+              "field's OOV id 0) or all (every split's values get their own id, the paper's "
+              "setting)",
+              {"train", "all"});
     s->String("data.cache_mismatch", "rebuild",
               "a cache in data.cache_dir built from other inputs or options (docs/cli.md): "
               "rebuild it (with a warning naming what changed) or fail",

@@ -42,6 +42,10 @@ TEST(CacheIdentityTest, CoversContentFormatAndOptions) {
   PreprocessOptions m = o;
   m.min_count = 3;
   EXPECT_EQ(DescribeIdentityChange(base, Text(m)), "data.min_count: 0 -> 3");
+  // The vocabulary rule changes every id of a value unseen in train.
+  PreprocessOptions v = o;
+  v.vocabulary_from_train = false;
+  EXPECT_EQ(DescribeIdentityChange(base, Text(v)), "data.vocabulary: train -> all");
 
   // Same size, same mtime, other content.
   const auto mtime = std::filesystem::last_write_time(dir.File("a.txt"));

@@ -232,6 +232,9 @@ TEST(GenDataTest, GeneratedFilesPreprocessCleanly) {
   GenDataOptions o = Criteo(30000, 11);
   ASSERT_TRUE(GenerateData(o, dir.File("c.txt")).ok());
   PreprocessOptions p;
+  // Every generated value gets an id (data.vocabulary=all): the cardinalities
+  // below are the generator's.
+  p.vocabulary_from_train = false;
   p.inputs = {dir.File("c.txt")};
   p.output = dir.File("c.cache");
   auto r = Preprocess(p);

@@ -49,6 +49,9 @@ TEST(PreprocessTest, CriteoRoundTripWithDaysSplit) {
   TempDir dir;
   WriteText(dir.File("in.txt"), CriteoRows(0, 14));
   PreprocessOptions o;
+  // Ids of every split's values (data.vocabulary=all): this test checks
+  // the encoding; TrainOnlyVocabulary* test the default.
+  o.vocabulary_from_train = false;
   o.inputs = {dir.File("in.txt")};
   o.output = dir.File("out.cache");
   auto r = Preprocess(o);
@@ -133,6 +136,9 @@ TEST(PreprocessTest, RatioSplitIsTrainThenValidationThenTest) {
   TempDir dir;
   WriteText(dir.File("in.txt"), CriteoRows(0, 14));
   PreprocessOptions o;
+  // Ids of every split's values (data.vocabulary=all): this test checks
+  // the encoding; TrainOnlyVocabulary* test the default.
+  o.vocabulary_from_train = false;
   o.inputs = {dir.File("in.txt")};
   o.output = dir.File("out.cache");
   o.split = "ratio";
@@ -162,6 +168,9 @@ TEST(PreprocessTest, MinCountMapsRareValuesToOov) {
   TempDir dir;
   WriteText(dir.File("in.txt"), CriteoRows(0, 14));
   PreprocessOptions o;
+  // Ids of every split's values (data.vocabulary=all): this test checks
+  // the encoding; TrainOnlyVocabulary* test the default.
+  o.vocabulary_from_train = false;
   o.inputs = {dir.File("in.txt")};
   o.output = dir.File("out.cache");
   o.min_count = 4;  // c and a occur 4 times; missing and b 3 times
@@ -318,6 +327,9 @@ TEST(PreprocessTest, AvazuDaysSplitUsesTheLastDayOfHour) {
   WriteText(dir.File("a.csv"), a);
   WriteGzip(dir.File("b.csv.gz"), b);
   PreprocessOptions o;
+  // Ids of every split's values (data.vocabulary=all): this test checks
+  // the encoding; TrainOnlyVocabulary* test the default.
+  o.vocabulary_from_train = false;
   o.inputs = {dir.File("a.csv"), dir.File("b.csv.gz")};
   o.format = "avazu";
   o.output = dir.File("out.cache");
@@ -363,6 +375,9 @@ TEST(PreprocessTest, LibffmFieldsGrowAndAbsentFieldsAreMissing) {
             "0 2:x:1\n"
             "0 0:7:1\n");
   PreprocessOptions o;
+  // Ids of every split's values (data.vocabulary=all): this test checks
+  // the encoding; TrainOnlyVocabulary* test the default.
+  o.vocabulary_from_train = false;
   o.inputs = {dir.File("in.svm")};
   o.format = "libffm";
   o.output = dir.File("out.cache");
@@ -445,6 +460,9 @@ TEST(PreprocessTest, LibsvmAndLibfmWithCrlfAndSignedLabels) {
               "1 3:1 943:1\r\n"
               "0 5:1\r\n");
     PreprocessOptions o;
+    // Ids of every split's values (data.vocabulary=all): this test checks
+    // the encoding; TrainOnlyVocabulary* test the default.
+    o.vocabulary_from_train = false;
     o.inputs = {dir.File("ml.libfm")};
     o.format = format;
     o.output = dir.File("out.cache");
@@ -526,6 +544,9 @@ TEST(PreprocessTest, FilesSplitTakesEachSplitFromItsFiles) {
   WriteText(dir.File("test_a.txt"), CriteoRows(13, 14));
   WriteText(dir.File("test_b.txt"), CriteoRows(14, 17));
   PreprocessOptions o;
+  // Ids of every split's values (data.vocabulary=all): this test checks
+  // the encoding; TrainOnlyVocabulary* test the default.
+  o.vocabulary_from_train = false;
   o.split = "files";
   o.train_inputs = {dir.File("train.txt")};
   o.val_inputs = {dir.File("val.txt")};
@@ -622,6 +643,93 @@ TEST(PreprocessTest, DaysSplitOnlyWhereTheDataHasDays) {
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_FALSE(r->warnings.empty());
   EXPECT_NE(r->warnings[0].find("the validation split is empty"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ecps
+
+namespace ecps {
+namespace {
+
+// Issue 13 item 6: by default the vocabulary is the train split's. A value
+// first seen in validation (12 in field 0) or test (21 in field 1) maps to
+// its field's OOV id 0, as a deployed model meets it; data.vocabulary=all
+// gives it its own row (and memory). min_count counts train occurrences.
+TEST(PreprocessTest, TrainOnlyVocabularyMapsValuesUnseenInTrainToOov) {
+  TempDir dir;
+  WriteText(dir.File("train.txt"), "1 10:1 20:1\n0 11:1 20:1\n1 10:1 20:1\n");
+  WriteText(dir.File("val.txt"), "1 12:1 20:1\n");
+  WriteText(dir.File("test.txt"), "0 10:1 21:1\n");
+  PreprocessOptions o;
+  o.format = "libfm";
+  o.split = "files";
+  o.train_inputs = {dir.File("train.txt")};
+  o.val_inputs = {dir.File("val.txt")};
+  o.test_inputs = {dir.File("test.txt")};
+  o.output = dir.File("train_vocab.cache");
+  auto r = Preprocess(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->oov_values, 2u);  // 12 and 21
+  auto ds = OpenOk(o.output);
+  ASSERT_NE(ds, nullptr);
+  EXPECT_EQ(ds->schema().cardinalities, (std::vector<uint64_t>{3, 2}));  // OOV,10,11 / OOV,20
+  Batch b;
+  std::vector<uint64_t> first = {0};
+  ds->Gather(Split::kValidation, first, &b);
+  EXPECT_EQ(b.sparse, (std::vector<uint32_t>{0, 1}));  // 12 -> OOV, 20
+  ds->Gather(Split::kTest, first, &b);
+  EXPECT_EQ(b.sparse, (std::vector<uint32_t>{1, 0}));  // 10, 21 -> OOV
+  std::vector<uint64_t> rows = {0, 1};
+  ds->Gather(Split::kTrain, rows, &b);
+  EXPECT_EQ(b.sparse, (std::vector<uint32_t>{1, 1, 2, 1}));
+
+  // data.vocabulary=all: every split's values have their own ids.
+  o.vocabulary_from_train = false;
+  o.output = dir.File("all_vocab.cache");
+  r = Preprocess(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->oov_values, 0u);
+  ds = OpenOk(o.output);
+  ASSERT_NE(ds, nullptr);
+  EXPECT_EQ(ds->schema().cardinalities, (std::vector<uint64_t>{3, 2}));  // 10,11,12 / 20,21
+  ds->Gather(Split::kValidation, first, &b);
+  EXPECT_EQ(b.sparse, (std::vector<uint32_t>{2, 0}));
+  ds->Gather(Split::kTest, first, &b);
+  EXPECT_EQ(b.sparse, (std::vector<uint32_t>{0, 1}));
+
+  // min_count over train rows: 10 twice, 11 once, 20 three times.
+  o.vocabulary_from_train = true;
+  o.min_count = 2;
+  o.output = dir.File("train_vocab_m2.cache");
+  r = Preprocess(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ds = OpenOk(o.output);
+  ASSERT_NE(ds, nullptr);
+  EXPECT_EQ(ds->schema().cardinalities, (std::vector<uint64_t>{2, 2}));  // OOV,10 / OOV,20
+  ds->Gather(Split::kTrain, rows, &b);
+  EXPECT_EQ(b.sparse, (std::vector<uint32_t>{1, 1, 0, 1}));  // 11 -> OOV
+}
+
+// A ratio split's train rows are the first ones: the vocabulary is theirs.
+TEST(PreprocessTest, TrainOnlyVocabularyOfARatioSplit) {
+  TempDir dir;
+  WriteText(dir.File("in.txt"), "1 1:1\n0 2:1\n1 1:1\n0 2:1\n1 3:1\n");
+  PreprocessOptions o;
+  o.format = "libsvm";
+  o.split = "ratio";
+  o.val_ratio = 0;
+  o.test_ratio = 0.2;  // the last row, whose 3 train never saw
+  o.inputs = {dir.File("in.txt")};
+  o.output = dir.File("out.cache");
+  auto r = Preprocess(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto ds = OpenOk(o.output);
+  ASSERT_NE(ds, nullptr);
+  Batch b;
+  std::vector<uint64_t> first = {0};
+  ds->Gather(Split::kTest, first, &b);
+  EXPECT_EQ(b.sparse[0], 0u);
+  EXPECT_EQ(ds->schema().total_features(), 3u);  // OOV, 1, 2
 }
 
 }  // namespace

@@ -85,6 +85,30 @@ TEST(DataSourceTest, AnotherDataSetSharingTheCacheDirRebuilds) {
   EXPECT_EQ(Rows(**b), 30u);
 }
 
+// data.vocabulary (issue 13 item 6): train (the default) gives the values of
+// the 4 validation and test rows the OOV id; all gives them rows. Each keeps
+// its own cache, and the identity names the rule.
+TEST(DataSourceTest, VocabularyFromTrainByDefaultAndAllOnRequest) {
+  TempDir dir;
+  WriteText(dir.File("train.txt"), CriteoRows(20));  // 20 distinct C1 values
+  auto a = Open(dir, dir.File("train.txt"));
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ((*a)->schema().cardinalities[0], 17u);  // OOV + the 16 train values
+  EXPECT_NE((*a)->schema().identity.find("data.vocabulary=train"), std::string::npos);
+  auto b = Open(dir, dir.File("train.txt"), {"data.vocabulary=all"});
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ((*b)->schema().cardinalities[0], 20u);
+  EXPECT_NE((*b)->schema().identity.find("data.vocabulary=all"), std::string::npos);
+  int caches = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.File("cache")))
+    caches += e.path().extension() == ".ecache";
+  EXPECT_EQ(caches, 2);
+  // The first is still there and still the train-only one.
+  auto c = Open(dir, dir.File("train.txt"), {"data.cache_mismatch=fail"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ((*c)->schema().cardinalities[0], 17u);
+}
+
 TEST(DataSourceTest, AFileAddedToDataRawRebuilds) {
   TempDir dir;
   WriteText(dir.File("a.txt"), CriteoRows(20));

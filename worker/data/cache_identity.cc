@@ -114,6 +114,7 @@ StatusOr<CacheIdentity> ComputeCacheIdentity(const PreprocessOptions& o) {
     id.options.emplace_back("data.test_ratio", Exact(o.test_ratio));
   }
   id.options.emplace_back("data.min_count", absl::StrCat(o.min_count));
+  id.options.emplace_back("data.vocabulary", o.vocabulary_from_train ? "train" : "all");
   id.options.emplace_back("max_rows", absl::StrCat(o.max_rows));
   id.options.emplace_back("last_day_rows", absl::StrCat(o.last_day_rows));
   const std::pair<const char*, const std::vector<std::string>*> lists[] = {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <set>
 
@@ -84,6 +85,40 @@ class SpillFile {
   std::vector<char> buf_;
   uint64_t written_ = 0;
 };
+
+// Calls fn(row_index, record, nf_row) for the first `rows` provisional rows of
+// the spill file (label, nd dense floats, nf_row, nf_row provisional ids),
+// reading it sequentially in large blocks.
+Status ForEachSpillRow(SpillFile* spill, uint64_t rows, int nd,
+                       const std::function<Status(uint64_t, const uint8_t*, uint32_t)>& fn) {
+  std::vector<uint8_t> in(16 << 20);
+  size_t in_have = 0;
+  uint64_t in_offset = 0, row_index = 0;
+  const size_t fixed = 4 * (2 + static_cast<size_t>(nd));
+  while (row_index < rows) {
+    ASSIGN_OR_RETURN(size_t got, spill->Read(in_offset, in.data() + in_have, in.size() - in_have));
+    in_offset += got;
+    in_have += got;
+    size_t pos = 0;
+    while (row_index < rows && in_have - pos >= fixed) {
+      const uint8_t* rec = in.data() + pos;
+      uint32_t nf_row;
+      std::memcpy(&nf_row, rec + 4 * (1 + nd), 4);
+      const size_t rec_bytes = fixed + 4 * static_cast<size_t>(nf_row);
+      if (in_have - pos < rec_bytes) break;
+      RETURN_IF_ERROR(fn(row_index, rec, nf_row));
+      pos += rec_bytes;
+      ++row_index;
+    }
+    if (got == 0 && row_index < rows) {
+      return DataLoss("preprocess: temporary row file ended early (", row_index, " of ", rows,
+                      " rows)");
+    }
+    std::memmove(in.data(), in.data() + pos, in_have - pos);
+    in_have -= pos;
+  }
+  return OkStatus();
+}
 
 Status ValidateOptions(const PreprocessOptions& o) {
   if (o.output.empty()) return InvalidArgument("preprocess: no output path");
@@ -355,8 +390,40 @@ StatusOr<PreprocessReport> Preprocess(const PreprocessOptions& options) {
     }
   }
 
-  // Final ids and the schema.
+  // The splits first: a train-only vocabulary needs to know which rows are
+  // train (always the first range).
   const int nf = static_cast<int>(vocab.size());
+  CacheWriter::Layout layout;
+  layout.num_rows = rows;
+  layout.min_count = options.min_count;
+  uint64_t last_day = options.last_day_rows;
+  if (avazu != nullptr && last_day == 0) last_day = day_rows;
+  ComputeSplits(options, rows, last_day, file_split_rows, &layout);
+  RETURN_IF_ERROR(CheckSplits(options, rows, layout, days_seen, current_day, &report));
+  const uint64_t train_end = layout.split_rows[0];
+
+  // Occurrences in the train rows by provisional id (a train-only
+  // vocabulary): one more sequential read of the provisional rows. A row
+  // shorter than nf (libSVM) lacks the later fields: their missing token.
+  std::vector<std::vector<uint32_t>> train_counts;
+  if (options.vocabulary_from_train) {
+    train_counts.resize(nf);
+    for (int f = 0; f < nf; ++f) train_counts[f].assign(vocab[f].size(), 0);
+    RETURN_IF_ERROR(ForEachSpillRow(spill.get(), train_end, nd,
+                                    [&](uint64_t, const uint8_t* rec, uint32_t nf_row) {
+                                      const uint8_t* src = rec + 4 * (2 + static_cast<size_t>(nd));
+                                      for (int f = 0; f < nf; ++f) {
+                                        uint32_t p = static_cast<uint32_t>(vocab[f].missing_id());
+                                        if (static_cast<uint32_t>(f) < nf_row)
+                                          std::memcpy(&p, src + 4 * f, 4);
+                                        uint32_t& c = train_counts[f][p];
+                                        if (c != 0xFFFFFFFFu) ++c;
+                                      }
+                                      return OkStatus();
+                                    }));
+  }
+
+  // Final ids and the schema.
   DatasetSchema schema;
   schema.format = options.format;
   schema.identity = identity.ToText();
@@ -368,7 +435,8 @@ StatusOr<PreprocessReport> Preprocess(const PreprocessOptions& options) {
   std::vector<uint32_t> missing_final(nf, 0);
   uint64_t offset = 0;
   for (int f = 0; f < nf; ++f) {
-    maps[f] = vocab[f].Finalize(options.min_count);
+    maps[f] = vocab[f].Finalize(options.min_count,
+                                options.vocabulary_from_train ? &train_counts[f] : nullptr);
     schema.cardinalities.push_back(maps[f].cardinality);
     schema.offsets.push_back(offset);
     offset += maps[f].cardinality;
@@ -383,71 +451,44 @@ StatusOr<PreprocessReport> Preprocess(const PreprocessOptions& options) {
   }
   vocab.clear();
   vocab.shrink_to_fit();
+  train_counts.clear();
+  train_counts.shrink_to_fit();
 
-  CacheWriter::Layout layout;
-  layout.num_rows = rows;
-  layout.min_count = options.min_count;
-  uint64_t last_day = options.last_day_rows;
-  if (avazu != nullptr && last_day == 0) last_day = day_rows;
-  ComputeSplits(options, rows, last_day, file_split_rows, &layout);
-  RETURN_IF_ERROR(CheckSplits(options, rows, layout, days_seen, current_day, &report));
   ASSIGN_OR_RETURN(std::unique_ptr<CacheWriter> writer,
                    CacheWriter::Open(options.output, schema, layout));
 
   // Pass 2: provisional rows -> final rows and train counts.
   std::vector<uint32_t> counts(schema.total_features(), 0);
-  const uint64_t train_end = layout.split_rows[0];  // train is always the first range
   const uint32_t row_bytes = CacheRowBytes(nd, nf);
   constexpr uint64_t kOutRows = 1 << 14;
   std::vector<uint8_t> out(kOutRows * row_bytes);
-  uint64_t out_rows = 0, row_index = 0;
-  std::vector<uint8_t> in(16 << 20);
-  size_t in_have = 0;
-  uint64_t in_offset = 0;
-  while (row_index < rows) {
-    ASSIGN_OR_RETURN(size_t got, spill->Read(in_offset, in.data() + in_have, in.size() - in_have));
-    in_offset += got;
-    in_have += got;
-    size_t pos = 0;
-    const size_t fixed = 4 * (2 + static_cast<size_t>(nd));
-    while (row_index < rows && in_have - pos >= fixed) {
-      const uint8_t* rec = in.data() + pos;
-      uint32_t nf_row;
-      std::memcpy(&nf_row, rec + 4 * (1 + nd), 4);
-      size_t rec_bytes = fixed + 4 * static_cast<size_t>(nf_row);
-      if (in_have - pos < rec_bytes) break;
-      uint8_t* dst = out.data() + out_rows * row_bytes;
-      std::memcpy(dst, rec, 4 * (1 + static_cast<size_t>(nd)));
-      uint32_t* ids = reinterpret_cast<uint32_t*>(dst + 4 * (1 + nd));
-      const uint8_t* src = rec + fixed;
-      const bool is_train = row_index < train_end;
-      for (int f = 0; f < nf; ++f) {
-        uint32_t id = missing_final[f];
-        if (static_cast<uint32_t>(f) < nf_row) {
-          uint32_t p;
-          std::memcpy(&p, src + 4 * f, 4);
-          id = maps[f].final_id[p];
-        }
-        ids[f] = id;
-        if (is_train) {
-          uint32_t& c = counts[schema.offsets[f] + id];
-          if (c != 0xFFFFFFFFu) ++c;
-        }
-      }
-      pos += rec_bytes;
-      ++row_index;
-      if (++out_rows == kOutRows) {
-        RETURN_IF_ERROR(writer->AppendRows(out.data(), out_rows));
-        out_rows = 0;
-      }
-    }
-    if (got == 0 && row_index < rows) {
-      return DataLoss("preprocess: temporary row file ended early (", row_index, " of ", rows,
-                      " rows)");
-    }
-    std::memmove(in.data(), in.data() + pos, in_have - pos);
-    in_have -= pos;
-  }
+  uint64_t out_rows = 0;
+  RETURN_IF_ERROR(ForEachSpillRow(spill.get(), rows, nd,
+                                  [&](uint64_t row_index, const uint8_t* rec, uint32_t nf_row) {
+                                    uint8_t* dst = out.data() + out_rows * row_bytes;
+                                    std::memcpy(dst, rec, 4 * (1 + static_cast<size_t>(nd)));
+                                    uint32_t* ids = reinterpret_cast<uint32_t*>(dst + 4 * (1 + nd));
+                                    const uint8_t* src = rec + 4 * (2 + static_cast<size_t>(nd));
+                                    const bool is_train = row_index < train_end;
+                                    for (int f = 0; f < nf; ++f) {
+                                      uint32_t id = missing_final[f];
+                                      if (static_cast<uint32_t>(f) < nf_row) {
+                                        uint32_t p;
+                                        std::memcpy(&p, src + 4 * f, 4);
+                                        id = maps[f].final_id[p];
+                                      }
+                                      ids[f] = id;
+                                      if (is_train) {
+                                        uint32_t& c = counts[schema.offsets[f] + id];
+                                        if (c != 0xFFFFFFFFu) ++c;
+                                      }
+                                    }
+                                    if (++out_rows == kOutRows) {
+                                      RETURN_IF_ERROR(writer->AppendRows(out.data(), out_rows));
+                                      out_rows = 0;
+                                    }
+                                    return OkStatus();
+                                  }));
   if (out_rows > 0) RETURN_IF_ERROR(writer->AppendRows(out.data(), out_rows));
   RETURN_IF_ERROR(writer->Finish(counts));
 

@@ -26,6 +26,10 @@ struct PreprocessOptions {
   std::string output;             // cache file path
   uint64_t min_count = 0;         // values seen < min_count times map to the field's OOV id;
                                   // 0 keeps everything (the paper's setting)
+  // The vocabulary is the train split's: values not seen in train map to
+  // their field's OOV id (0), as a deployed model meets them; false gives
+  // every value of every split its own id (data.vocabulary=all).
+  bool vocabulary_from_train = true;
   // Split: "days" (Criteo: 7 equal days by row order, days 1-6 train, day 7 split
   // in half: first half test, second half validation; Avazu: the last
   // `last_day_rows` rows play day 7; other formats have no days and are
@@ -79,8 +83,8 @@ struct PreprocessReport {
 };
 
 // Notes on the contract:
-// - min_count counts occurrences over all converted rows (the split is only
-//   known once the input has been read), like the paper's "2-core" variants.
+// - min_count counts occurrences in the train rows (vocabulary_from_train),
+//   else over all converted rows, like the paper's "2-core" variants.
 // - "days" needs days: criteo (7-day layout) or avazu (hour column, at
 //   least two days unless last_day_rows is given); an empty train split is
 //   InvalidArgument naming the split.

@@ -5,16 +5,21 @@
 
 namespace ecps {
 
-FieldVocabulary::Mapping FieldVocabulary::Finalize(uint64_t min_count) const {
+FieldVocabulary::Mapping FieldVocabulary::Finalize(
+    uint64_t min_count, const std::vector<uint32_t>* train_counts) const {
   // Sorting by key makes the ids independent of the order values were first
   // seen in and of the hash map's iteration order.
   std::vector<std::pair<uint64_t, uint32_t>> sorted(ids_.begin(), ids_.end());
   std::sort(sorted.begin(), sorted.end());
   Mapping m;
   m.final_id.assign(counts_.size(), 0);
-  uint32_t next = min_count > 0 ? 1 : 0;  // id 0 is the OOV bucket
+  // A train-only vocabulary always has the bucket: validation and test may
+  // hold values train has not (and a value needs one train occurrence).
+  const std::vector<uint32_t>& counts = train_counts != nullptr ? *train_counts : counts_;
+  const uint64_t need = train_counts != nullptr ? std::max<uint64_t>(min_count, 1) : min_count;
+  uint32_t next = need > 0 ? 1 : 0;  // id 0 is the OOV bucket
   auto assign = [&](uint32_t prov) {
-    if (min_count > 0 && counts_[prov] < min_count) {
+    if (need > 0 && counts[prov] < need) {
       m.final_id[prov] = 0;
       ++m.num_oov_values;
     } else {

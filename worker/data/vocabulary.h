@@ -4,7 +4,9 @@
 // independent ids: the missing token first, then keys in ascending order (for
 // Criteo this is the paper's sorted-unique encoding); with min_count > 0, id 0
 // is reserved for the field's OOV bucket and values seen fewer than min_count
-// times (the missing token included) map to it.
+// times (the missing token included) map to it. Given the train split's
+// occurrences, the vocabulary is the train split's: id 0 is the OOV bucket,
+// and values not seen in train (or fewer than min_count times there) map to it.
 //
 // Memory: about 22 bytes per distinct value. Thread-safety: none (one owner).
 #pragma once
@@ -59,7 +61,9 @@ class FieldVocabulary {
     uint64_t cardinality = 0;        // final ids are in [0, cardinality)
     uint64_t num_oov_values = 0;     // distinct values mapped to the OOV id
   };
-  Mapping Finalize(uint64_t min_count) const;
+  // train_counts: occurrences in the train split by provisional id (size()
+  // entries), or null to count every row.
+  Mapping Finalize(uint64_t min_count, const std::vector<uint32_t>* train_counts = nullptr) const;
 
  private:
   void Bump(uint32_t id, uint64_t n) {
