@@ -4,17 +4,21 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/file_util.h"
 #include "common/params.h"
 #include "compressors/registry.h"
 #include "embedding/embedding_layer.h"
+#include "embedding/row_codec.h"
 #include "embedding/row_store.h"
 #include "scheduler/checkpoint_manifest.h"
 #include "worker/checkpoint.h"
+#include "worker/data/cache_identity.h"
 #include "worker/train_config.h"
 
 namespace ecps::tools {
@@ -479,18 +483,30 @@ StatusOr<DecodedTable> DecodeTable(const CheckpointContents& c, const std::strin
   }
   const uint64_t v_count = static_cast<uint64_t>(shards.size());
   const size_t w = static_cast<size_t>(out.spec.width);
+  const bool per_row = out.spec.quant == QuantScheme::kPerRow;
   out.values.resize(out.spec.rows * w);
-  std::vector<float> local;
+  if (per_row) out.scale_zero.resize(2 * out.spec.rows);
+  std::vector<float> local, local_sz;
+  std::vector<uint8_t> codes;
+  std::vector<uint64_t> ids;
   for (uint64_t v = 0; v < v_count; ++v) {
     const uint64_t rows = shards[v]->StoredTables()[index].rows;
     local.resize(rows * w);
     if (rows > 0) RETURN_IF_ERROR(shards[v]->ReadRows(index, 0, rows, local.data()));
+    if (per_row && rows > 0) {
+      ids.resize(rows);
+      std::iota(ids.begin(), ids.end(), 0);
+      codes.resize(rows * row_codec::RowBytes(out.spec.dtype, out.spec.width));
+      local_sz.resize(2 * rows);
+      RETURN_IF_ERROR(shards[v]->ReadCodes(index, ids, codes.data(), local_sz.data()));
+    }
     for (uint64_t l = 0; l < rows; ++l) {
       const uint64_t global = l * v_count + v;
       if (global >= out.spec.rows)
         return DataLoss("checkpoint '", c.summary.path, "': virtual shard ", v, " holds ", rows,
                         " rows of table '", name, "', more than its share of ", out.spec.rows);
       std::copy_n(local.data() + l * w, w, out.values.data() + global * w);
+      if (per_row) std::copy_n(local_sz.data() + 2 * l, 2, out.scale_zero.data() + 2 * global);
     }
   }
   return out;
@@ -499,21 +515,47 @@ StatusOr<DecodedTable> DecodeTable(const CheckpointContents& c, const std::strin
 Status FillStore(const CheckpointContents& c, RowStore& store,
                  const std::vector<RowTableSpec>& want) {
   if (c.store_blobs.size() == 1) return store.Load(c.store_blobs[0]);
-  std::vector<std::vector<float>> values;
+  std::vector<DecodedTable> tables;
   for (const RowTableSpec& spec : want) {
-    if (spec.quant == QuantScheme::kPerRow)
-      return Unimplemented("checkpoint '", c.summary.path, "': table '", spec.name,
-                           "' has per-row scales, which a cluster checkpoint cannot be "
-                           "reassembled with yet (use a single-process checkpoint)");
     ASSIGN_OR_RETURN(DecodedTable t, DecodeTable(c, spec.name));
     if (t.spec.rows != spec.rows || t.spec.width != spec.width || t.spec.dtype != spec.dtype)
       return FailedPrecondition("checkpoint '", c.summary.path, "': table '", spec.name, "' holds ",
                                 t.spec.rows, " rows x ", t.spec.width, " ", DTypeName(t.spec.dtype),
                                 "; the method expects ", spec.rows, " x ", spec.width, " ",
                                 DTypeName(spec.dtype));
-    values.push_back(std::move(t.values));
+    tables.push_back(std::move(t));
   }
-  return store.ResetWithValues(want, /*seed=*/0, values);
+  RETURN_IF_ERROR(store.Reset(want, /*seed=*/0));
+  for (size_t t = 0; t < want.size(); ++t)
+    if (want[t].rows > 0)
+      RETURN_IF_ERROR(
+          store.WriteRows(static_cast<int>(t), 0, want[t].rows, tables[t].values.data(),
+                          tables[t].scale_zero.empty() ? nullptr : tables[t].scale_zero.data()));
+  return OkStatus();
+}
+
+StatusOr<std::unique_ptr<Predictor>> PredictorFromCheckpoint(const std::string& path,
+                                                             const CheckpointContents& c,
+                                                             const TrainConfig& config,
+                                                             const Dataset& data, bool same_data) {
+  const DatasetSchema& schema = data.schema();
+  if (c.summary.has_data && schema.total_features() != c.summary.features)
+    return FailedPrecondition("the data has ", schema.total_features(), " features; the model '",
+                              path, "' was trained on ", c.summary.features,
+                              " (a cache of another vocabulary: its ids would name other rows)");
+  if (same_data && c.summary.has_data) {
+    const std::string digest = absl::StrFormat("%016x", CacheIdentityDigest(schema.identity));
+    if (digest != c.summary.data_digest)
+      return FailedPrecondition("the data (identity ", digest, ") is not the data '", path,
+                                "' was trained on (identity ", c.summary.data_digest,
+                                "): its feature space and counts would not be the model's");
+  }
+  ASSIGN_OR_RETURN(CheckpointReader trainer,
+                   CheckpointReader::Parse(c.trainer_file, c.trainer_bytes));
+  return Predictor::Create(c.trainer_file, trainer, config, schema, data.train_counts(),
+                           [&](RowStore& store, const std::vector<RowTableSpec>& want) {
+                             return FillStore(c, store, want);
+                           });
 }
 
 }  // namespace ecps::tools

@@ -22,6 +22,7 @@
 #include "compressors/storage.h"
 #include "embedding/row_store.h"
 #include "embedding/sparse_optimizer.h"
+#include "worker/bundle.h"
 
 namespace ecps::tools {
 
@@ -122,17 +123,30 @@ StatusOr<CheckpointContents> ReadCheckpointContents(const std::string& path);
 struct DecodedTable {
   RowTableSpec spec;          // rows = over every shard
   std::vector<float> values;  // spec.rows x spec.width
+  // QuantScheme::kPerRow tables: each row's (scale, zero) as stored
+  // (RowStore::ReadCodes), spec.rows x 2; empty otherwise.
+  std::vector<float> scale_zero;
 };
 StatusOr<DecodedTable> DecodeTable(const CheckpointContents& c, const std::string& name);
 
 // Puts every table of `c` into `store` (a fresh local store): the single
 // store's blob as is, or a cluster's shards decoded and written back as the
 // tables `want` (the method's specs; each must match a stored table's name,
-// rows, width and dtype, else FailedPrecondition naming it)
-// (exact for tables without per-row scales; a per-row-scaled table
-// (post4bits, mixedprec) is refused with Unimplemented naming it, since
-// writing its fp32 rows back would choose new scales).
+// rows, width and dtype, else FailedPrecondition naming it). Decoded values
+// lie on their codes' grid and per-row tables get their stored (scale,
+// zero), so the codes written back are the stored ones.
 Status FillStore(const CheckpointContents& c, RowStore& store,
                  const std::vector<RowTableSpec>& want);
+
+// The model of checkpoint `c` (read from `path`) as a Predictor on the
+// feature space of `data` (its schema and train counts; a cache of another
+// number of features than the checkpoint's DATA records is refused with
+// FailedPrecondition naming both). With `same_data`, `data` must be the very
+// data the checkpoint was trained on (DATA's identity digest), as for
+// `convert`, which records that schema in the bundle.
+StatusOr<std::unique_ptr<Predictor>> PredictorFromCheckpoint(const std::string& path,
+                                                             const CheckpointContents& c,
+                                                             const TrainConfig& config,
+                                                             const Dataset& data, bool same_data);
 
 }  // namespace ecps::tools

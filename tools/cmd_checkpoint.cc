@@ -1,13 +1,17 @@
-// `ecps checkpoint verify|inspect|export` (docs/cli.md). Parsing and printing only; the
+// `ecps checkpoint verify|inspect|export|convert` (docs/cli.md). Parsing and printing only; the
 // checks are in tools/checkpoint_verify.cc.
 #include <cstdio>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "common/file_util.h"
 #include "tools/checkpoint_verify.h"
 #include "tools/commands.h"
 #include "vectors/vector_io.h"
+#include "worker/bundle.h"
+#include "worker/data_source.h"
 
 namespace ecps::tools {
 namespace {
@@ -16,11 +20,16 @@ constexpr char kUsage[] =
     "usage: ecps checkpoint verify [--json] <checkpoint>\n"
     "       ecps checkpoint inspect [--json] <checkpoint>\n"
     "       ecps checkpoint export --table NAME --format npy --out FILE <checkpoint>\n"
+    "       ecps checkpoint convert --out FILE [--data CACHE] [--json] <checkpoint>\n"
     "\n"
     "inspect: the verify summary plus each table's rows and bytes per virtual shard and per\n"
     "server, the stage by name, the model, budget and the whole training config.\n"
     "export: one stored table decoded to fp32 (rows x width) as a NumPy .npy file (float32,\n"
     "C order; docs/formats.md \"Exported table\").\n"
+    "convert: one self-contained servable bundle (dense model, tables as stored, method\n"
+    "state, config, feature space, checksum; docs/formats.md \"Servable bundle\") that\n"
+    "ecps predict --model loads. The feature space comes from the data the model was\n"
+    "trained on: its config's data.*, or --data CACHE, which must be that very data.\n"
     "\n"
     "verify:\n"
     "Checks that a checkpoint is intact and summarises it. <checkpoint> is a cluster's\n"
@@ -34,6 +43,16 @@ constexpr char kUsage[] =
     "\n"
     "exit codes: 0 intact, 1 damaged (each missing, truncated or corrupt file is named on\n"
     "stderr), 2 bad usage, or <checkpoint> missing or not a checkpoint.\n";
+
+// The exit code of an error (docs/cli.md): 2 for a missing or foreign input,
+// 1 otherwise; the message goes to stderr.
+int Fail(const Status& st) {
+  std::cerr << "ecps: " << st.message() << "\n";
+  const auto code = st.code();
+  return code == absl::StatusCode::kNotFound || code == absl::StatusCode::kInvalidArgument
+             ? kExitUsage
+             : kExitFailure;
+}
 
 // verify and inspect: the same checks, inspect prints more.
 int Verify(const std::vector<std::string>& args, bool inspect) {
@@ -122,25 +141,93 @@ int Export(const std::vector<std::string>& args) {
     std::cerr << "ecps checkpoint export: --out '" << out << "' must end in .npy\n";
     return kExitUsage;
   }
-  auto fail = [](const Status& st) {
-    std::cerr << "ecps: " << st.message() << "\n";
-    const auto code = st.code();
-    return code == absl::StatusCode::kNotFound || code == absl::StatusCode::kInvalidArgument
-               ? kExitUsage
-               : kExitFailure;
-  };
   StatusOr<CheckpointContents> c = ReadCheckpointContents(path);
-  if (!c.ok()) return fail(c.status());
+  if (!c.ok()) return Fail(c.status());
   StatusOr<DecodedTable> t = DecodeTable(*c, table);
-  if (!t.ok()) return fail(t.status());
+  if (!t.ok()) return Fail(t.status());
   vectors::VectorSet v;
   v.n = t->spec.rows;
   v.dim = t->spec.width;
   v.values = std::move(t->values);
   Status st = vectors::WriteVectors(out, v);
-  if (!st.ok()) return fail(Annotate(st, "--out"));
+  if (!st.ok()) return Fail(Annotate(st, "--out"));
   std::cout << "wrote " << out << ": table " << table << " of " << path << ", " << v.n << " rows x "
             << v.dim << " float32 (decoded from " << DTypeName(t->spec.dtype) << ")\n";
+  return kExitOk;
+}
+
+// `convert --out FILE [--data CACHE] [--json] <checkpoint>`.
+int Convert(const std::vector<std::string>& args) {
+  std::string out, data_path, path;
+  bool json = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      return kExitOk;
+    }
+    if (a == "--json") {
+      json = true;
+      continue;
+    }
+    std::string* value = a == "--out" ? &out : a == "--data" ? &data_path : nullptr;
+    if (value != nullptr) {
+      if (i + 1 >= args.size()) {
+        std::cerr << "ecps checkpoint convert: " << a << " needs a value\n";
+        return kExitUsage;
+      }
+      *value = args[++i];
+    } else if (!a.empty() && a[0] == '-') {
+      std::cerr << "ecps checkpoint convert: unknown option '" << a << "' (see --help)\n";
+      return kExitUsage;
+    } else if (path.empty()) {
+      path = a;
+    } else {
+      std::cerr << "ecps checkpoint convert: one checkpoint at a time (got '" << path << "' and '"
+                << a << "')\n";
+      return kExitUsage;
+    }
+  }
+  if (path.empty() || out.empty()) {
+    std::cerr << "ecps checkpoint convert: needs --out FILE and a checkpoint (see --help)\n";
+    return kExitUsage;
+  }
+  StatusOr<CheckpointContents> c = ReadCheckpointContents(path);
+  if (!c.ok()) return Fail(c.status());
+  StatusOr<TrainConfig> config =
+      TrainConfigFromYaml(c->summary.config, "checkpoint '" + path + "' config");
+  if (!config.ok()) return Fail(config.status());
+  StatusOr<std::unique_ptr<Dataset>> data =
+      data_path.empty() ? OpenTrainingData(*config) : Dataset::Open(data_path);
+  if (!data.ok()) return Fail(data.status());
+  StatusOr<std::unique_ptr<Predictor>> model =
+      PredictorFromCheckpoint(path, *c, *config, **data, /*same_data=*/true);
+  if (!model.ok()) return Fail(model.status());
+  const nlohmann::json source = {{"checkpoint", path},
+                                 {"format", c->summary.format},
+                                 {"step", c->summary.step},
+                                 {"stage", c->summary.stage},
+                                 {"data_identity_digest", c->summary.data_digest}};
+  StatusOr<std::string> bundle = (*model)->EncodeBundle(source);
+  if (!bundle.ok()) return Fail(bundle.status());
+  Status st = AtomicWriteFile(out, *bundle);
+  if (!st.ok()) return Fail(Annotate(st, "--out"));
+  const MemoryReport mem = (*model)->Memory();
+  if (json) {
+    std::cout << nlohmann::json{{"checkpoint", path},
+                                {"out", out},
+                                {"method", (*model)->config().method()},
+                                {"bytes", bundle->size()},
+                                {"inference_memory_bytes", mem.inference_bytes},
+                                {"dense_parameter_bytes", (*model)->dense_bytes()}}
+                     .dump(2)
+              << "\n";
+  } else {
+    std::cout << "wrote bundle " << out << " (" << bundle->size() << " B) from " << path << ": "
+              << (*model)->config().method() << ", " << mem.inference_bytes
+              << " B of embedding at inference, " << (*model)->dense_bytes()
+              << " B of dense parameters\n";
+  }
   return kExitOk;
 }
 
@@ -155,8 +242,9 @@ int RunCheckpoint(const std::vector<std::string>& args) {
   if (args[0] == "verify") return Verify(rest, /*inspect=*/false);
   if (args[0] == "inspect") return Verify(rest, /*inspect=*/true);
   if (args[0] == "export") return Export(rest);
+  if (args[0] == "convert") return Convert(rest);
   std::cerr << "ecps checkpoint: unknown subcommand '" << args[0]
-            << "' (try: verify, inspect, export)\n";
+            << "' (try: verify, inspect, export, convert)\n";
   return kExitUsage;
 }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -28,8 +29,9 @@ constexpr char kUsage[] =
     "                    [--max-rows N] [--json] [--progress auto|bar|log|none]\n"
     "\n"
     "Scores rows of a data cache with a trained model and writes one probability per\n"
-    "line to FILE, in row order. CHECKPOINT is a single-process checkpoint or a cluster's\n"
-    "manifest (last.ckpt / best.ckpt). The scores equal the training job's own evaluation\n"
+    "line to FILE, in row order. CHECKPOINT is a single-process checkpoint, a cluster's\n"
+    "manifest (last.ckpt / best.ckpt) or a bundle (ecps checkpoint convert). The scores equal the "
+    "training job's own evaluation\n"
     "of the same rows; AUC and log loss against the cache's labels are printed with the\n"
     "throughput.\n"
     "\n"
@@ -116,27 +118,41 @@ int RunPredict(const std::vector<std::string>& args) {
   const bool bar = progress == "bar" || (progress == "auto" && isatty(STDERR_FILENO));
   const bool log_lines = progress == "log" || (progress == "auto" && !bar);
 
-  StatusOr<CheckpointContents> c = ReadCheckpointContents(model);
-  if (!c.ok()) return Fail(c.status());
-  StatusOr<CheckpointReader> trainer = CheckpointReader::Parse(c->trainer_file, c->trainer_bytes);
-  if (!trainer.ok()) return Fail(trainer.status());
-  StatusOr<TrainConfig> config =
-      TrainConfigFromYaml(c->summary.config, "checkpoint '" + model + "' config");
-  if (!config.ok()) return Fail(config.status());
-  StatusOr<std::unique_ptr<Dataset>> data =
-      input.empty() ? OpenTrainingData(*config) : Dataset::Open(input);
-  if (!data.ok()) return Fail(data.status());
-  const DatasetSchema& schema = (*data)->schema();
-  if (c->summary.has_data && schema.total_features() != c->summary.features)
-    return Fail(FailedPrecondition(
-        "the data ", input.empty() ? "of the model's config" : "'" + input + "'", " has ",
-        schema.total_features(), " features; the model '", model, "' was trained on ",
-        c->summary.features, " (a cache of another vocabulary: its ids would name other rows)"));
-  auto model_or =
-      Predictor::Create(c->trainer_file, *trainer, *config, schema, (*data)->train_counts(),
-                        [&](RowStore& store, const std::vector<RowTableSpec>& want) {
-                          return FillStore(*c, store, want);
-                        });
+  // A bundle (ecps checkpoint convert) or a checkpoint, by the first bytes.
+  std::string magic(8, '\0');
+  {
+    std::ifstream f(model, std::ios::binary);
+    if (!f) return Fail(NotFound("model '", model, "' does not exist or cannot be read"));
+    f.read(magic.data(), 8);
+    magic.resize(static_cast<size_t>(f.gcount()));
+  }
+  const bool is_bundle = magic == std::string(kBundleMagic, 8);
+  StatusOr<std::unique_ptr<Predictor>> model_or;
+  StatusOr<std::unique_ptr<Dataset>> data = InvalidArgument("no data");
+  if (is_bundle) {
+    model_or = Predictor::FromBundle(model);
+    if (!model_or.ok()) return Fail(model_or.status());
+    data = input.empty() ? OpenTrainingData((*model_or)->config()) : Dataset::Open(input);
+    if (!data.ok()) return Fail(data.status());
+    const DatasetSchema& want = (*model_or)->schema();
+    const DatasetSchema& have = (*data)->schema();
+    if (have.num_dense != want.num_dense || have.cardinalities != want.cardinalities)
+      return Fail(FailedPrecondition(
+          "the data ", input.empty() ? "of the bundle's config" : "'" + input + "'", " (",
+          have.num_dense, " dense, ", have.num_fields, " fields, ", have.total_features(),
+          " features) is not in the feature space of bundle '", model, "' (", want.num_dense,
+          " dense, ", want.num_fields, " fields, ", want.total_features(),
+          " features; every field's cardinality must match)"));
+  } else {
+    StatusOr<CheckpointContents> c = ReadCheckpointContents(model);
+    if (!c.ok()) return Fail(c.status());
+    StatusOr<TrainConfig> config =
+        TrainConfigFromYaml(c->summary.config, "checkpoint '" + model + "' config");
+    if (!config.ok()) return Fail(config.status());
+    data = input.empty() ? OpenTrainingData(*config) : Dataset::Open(input);
+    if (!data.ok()) return Fail(data.status());
+    model_or = PredictorFromCheckpoint(model, *c, *config, **data, /*same_data=*/false);
+  }
   if (!model_or.ok()) return Fail(model_or.status());
   Predictor& p = **model_or;
 
@@ -163,7 +179,7 @@ int RunPredict(const std::vector<std::string>& args) {
   const uint64_t rows = s->logits.size();
   const double rate = s->seconds > 0 ? rows / s->seconds : 0;
   const MemoryReport mem = p.Memory();
-  const std::string data_name = input.empty() ? "the model's training data" : input;
+  const std::string data_name = input.empty() ? std::string("the model's training data") : input;
   if (json) {
     nlohmann::json j = {{"model", model},
                         {"input", input.empty() ? nlohmann::json() : nlohmann::json(input)},

@@ -5,9 +5,12 @@
 #include <cstring>
 #include <numeric>
 
+#include "common/blob.h"
+#include "common/file_util.h"
 #include "common/metrics.h"
 #include "common/params.h"
 #include "compressors/registry.h"
+#include "embedding/row_codec.h"
 #include "embedding/sparse_optimizer.h"
 
 namespace ecps {
@@ -41,9 +44,13 @@ StatusOr<TrainConfig> TrainConfigFromYaml(const std::string& yaml, const std::st
 StatusOr<std::unique_ptr<Predictor>> Predictor::Create(
     const std::string& origin, const CheckpointReader& trainer, const TrainConfig& config,
     const DatasetSchema& schema, std::span<const uint32_t> train_counts,
-    const std::function<Status(RowStore&, const std::vector<RowTableSpec>&)>& fill_rows) {
+    const std::function<Status(RowStore&, const std::vector<RowTableSpec>&)>& fill_rows,
+    const SparseOptimizerKind* store_kind) {
   std::unique_ptr<Predictor> p(new Predictor());
   p->config_ = config;
+  p->schema_ = schema;
+  p->train_counts_.assign(train_counts.begin(), train_counts.end());
+  if (trainer.Has("DATA")) p->data_identity_ = std::string(*trainer.Get("DATA"));
   const ParamSet& params = config.params;
   p->num_fields_ = schema.num_fields;
   p->num_dense_ = schema.num_dense;
@@ -55,6 +62,7 @@ StatusOr<std::unique_ptr<Predictor>> Predictor::Create(
   ASSIGN_OR_RETURN(p->model_, CreateDenseModel(mc, Device::kCpu, seed));
   SparseOptimizerConfig so;
   ASSIGN_OR_RETURN(so.kind, ParseSparseOptimizer(params.GetString("optimizer.sparse")));
+  if (store_kind != nullptr) so.kind = *store_kind;
   const double slr = params.GetFloat("optimizer.sparse_lr");
   so.lr = static_cast<float>(slr > 0 ? slr : params.GetFloat("optimizer.lr"));
   so.beta1 = static_cast<float>(params.GetFloat("optimizer.beta1"));
@@ -68,7 +76,7 @@ StatusOr<std::unique_ptr<Predictor>> Predictor::Create(
   ctx.space.dim = p->dim_;
   ctx.budget = params.GetFloat("embedding.budget");
   ctx.seed = seed;
-  ctx.train_counts = train_counts;
+  ctx.train_counts = p->train_counts_;
   ctx.sparse_lr = so.lr;
   RETURN_IF_ERROR(Annotate(p->embedding_->Init(ctx, config.method_params),
                            absl::StrCat("method '", config.method(), "'")));
@@ -146,6 +154,200 @@ StatusOr<Predictor::Scores> Predictor::Score(
     out.logloss = LogLossFromLogits(out.logits, out.labels);
   }
   return out;
+}
+
+namespace {
+
+std::string FloatBytes(std::span<const float> v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+}
+
+nlohmann::json SchemaJson(const DatasetSchema& s) {
+  return {{"format", s.format},
+          {"num_dense", s.num_dense},
+          {"num_fields", s.num_fields},
+          {"field_names", s.field_names},
+          {"cardinalities", s.cardinalities},
+          {"offsets", s.offsets}};
+}
+
+// One table of a bundle: its stored bytes (fp32 values, or the codes of
+// embedding/row_codec.h) and, for per-row scaled tables, each row's pair.
+struct BundleTable {
+  std::string name;
+  uint64_t rows = 0;
+  int32_t width = 0;
+  uint8_t dtype = 0;
+  std::string stored;
+  std::vector<float> scale_zero;
+};
+
+}  // namespace
+
+StatusOr<std::string> Predictor::EncodeBundle(const nlohmann::json& source) const {
+  const RowStore& store = embedding_->store();
+  const std::vector<RowTableSpec> specs = store.StoredTables();
+  std::vector<BundleTable> tables;
+  nlohmann::json table_list = nlohmann::json::array();
+  uint64_t table_bytes = 0;
+  for (size_t t = 0; t < specs.size(); ++t) {
+    const RowTableSpec& spec = specs[t];
+    BundleTable b{spec.name, spec.rows, spec.width, static_cast<uint8_t>(spec.dtype), {}, {}};
+    if (spec.dtype == DType::kF32) {
+      std::vector<float> v(spec.rows * spec.width);
+      if (spec.rows > 0)
+        RETURN_IF_ERROR(store.ReadRows(static_cast<int>(t), 0, spec.rows, v.data()));
+      b.stored = FloatBytes(v);
+    } else {
+      std::vector<uint64_t> rows(spec.rows);
+      std::iota(rows.begin(), rows.end(), 0);
+      b.stored.resize(spec.rows * row_codec::RowBytes(spec.dtype, spec.width));
+      if (spec.quant == QuantScheme::kPerRow) b.scale_zero.resize(2 * spec.rows);
+      if (spec.rows > 0)
+        RETURN_IF_ERROR(store.ReadCodes(static_cast<int>(t), rows,
+                                        reinterpret_cast<uint8_t*>(b.stored.data()),
+                                        b.scale_zero.empty() ? nullptr : b.scale_zero.data()));
+    }
+    const uint64_t bytes = spec.rows * StoredRowBytes(spec);
+    table_bytes += bytes;
+    table_list.push_back({{"name", spec.name},
+                          {"rows", spec.rows},
+                          {"width", spec.width},
+                          {"dtype", DTypeName(spec.dtype)},
+                          {"bytes", bytes}});
+    tables.push_back(std::move(b));
+  }
+  ASSIGN_OR_RETURN(std::string embd, embedding_->Save(/*with_rows=*/false));
+  const MemoryReport mem = embedding_->Memory();
+  const nlohmann::json header = {
+      {"format", "ecps-bundle"},       {"version", kBundleVersion},
+      {"method", config_.method()},    {"source", source},
+      {"schema", SchemaJson(schema_)}, {"tables", table_list},
+      {"table_bytes", table_bytes},    {"inference_memory_bytes", mem.inference_bytes}};
+  auto* self = const_cast<Predictor*>(this);  // params() and DenseParams() are non-const views
+  BlobWriter w(kBundleMagic, kBundleVersion);
+  w.Str(header.dump());
+  w.Str(config_.ToYaml());
+  w.Str(data_identity_);
+  w.Str(FloatBytes(self->model_->params()));
+  w.Str(FloatBytes(self->embedding_->compressor().DenseParams()));
+  w.Str(FloatBytes(self->embedding_->compressor().DenseBuffers()));
+  w.Str(embd);
+  w.Vec(train_counts_);
+  w.Pod<uint64_t>(tables.size());
+  for (const BundleTable& b : tables) {
+    w.Str(b.name);
+    w.Pod(b.rows);
+    w.Pod(b.width);
+    w.Pod(b.dtype);
+    w.Str(b.stored);
+    w.Vec(b.scale_zero);
+  }
+  return w.Finish();
+}
+
+StatusOr<std::unique_ptr<Predictor>> Predictor::FromBundle(const std::string& path) {
+  if (!FileExists(path)) return NotFound("bundle '", path, "' does not exist");
+  ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+  BlobReader r;
+  RETURN_IF_ERROR(r.Open(bytes, kBundleMagic, kBundleVersion, "bundle '" + path + "'"));
+  std::string header_text, conf, data, dens, mdns, mdbf, embd;
+  std::vector<uint32_t> counts;
+  uint64_t num_tables = 0;
+  if (!r.Str(&header_text) || !r.Str(&conf) || !r.Str(&data) || !r.Str(&dens) || !r.Str(&mdns) ||
+      !r.Str(&mdbf) || !r.Str(&embd) || !r.Vec(&counts) || !r.Pod(&num_tables))
+    return r.Truncated();
+  std::vector<BundleTable> tables;
+  for (uint64_t t = 0; t < num_tables; ++t) {
+    BundleTable b;
+    if (!r.Str(&b.name) || !r.Pod(&b.rows) || !r.Pod(&b.width) || !r.Pod(&b.dtype) ||
+        !r.Str(&b.stored) || !r.Vec(&b.scale_zero))
+      return r.Truncated();
+    tables.push_back(std::move(b));
+  }
+  if (!r.AtEnd()) return r.Truncated();
+  DatasetSchema schema;
+  try {
+    const nlohmann::json h = nlohmann::json::parse(header_text);
+    const nlohmann::json& s = h.at("schema");
+    schema.format = s.at("format").get<std::string>();
+    schema.num_dense = s.at("num_dense").get<int>();
+    schema.num_fields = s.at("num_fields").get<int>();
+    schema.field_names = s.at("field_names").get<std::vector<std::string>>();
+    schema.cardinalities = s.at("cardinalities").get<std::vector<uint64_t>>();
+    schema.offsets = s.at("offsets").get<std::vector<uint64_t>>();
+  } catch (const std::exception& e) {
+    return DataLoss("bundle '", path, "': its header is unreadable: ", e.what());
+  }
+  if (schema.num_fields < 0 || schema.num_dense < 0 ||
+      schema.cardinalities.size() != static_cast<size_t>(schema.num_fields) ||
+      schema.offsets.size() != schema.cardinalities.size())
+    return DataLoss("bundle '", path, "': its schema names ", schema.num_fields, " fields but ",
+                    schema.cardinalities.size(), " cardinalities and ", schema.offsets.size(),
+                    " offsets");
+  if (counts.size() != schema.total_features())
+    return DataLoss("bundle '", path, "' holds ", counts.size(), " train counts for ",
+                    schema.total_features(), " features");
+  ASSIGN_OR_RETURN(TrainConfig config, TrainConfigFromYaml(conf, "bundle '" + path + "' config"));
+  // The trainer's sections, framed as a checkpoint for Create().
+  CheckpointWriter w;
+  w.Add("CONF", conf);
+  if (!data.empty()) w.Add("DATA", data);
+  w.Add("DENS", dens);
+  w.Add("MDNS", mdns);
+  w.Add("MDBF", mdbf);
+  w.Add("EMBD", embd);
+  ASSIGN_OR_RETURN(CheckpointReader sections, CheckpointReader::Parse(path, w.Encode()));
+  auto fill = [&](RowStore& store, const std::vector<RowTableSpec>& want) -> Status {
+    if (want.size() != tables.size())
+      return FailedPrecondition("bundle '", path, "' holds ", tables.size(), " tables; method '",
+                                config.method(), "' has ", want.size());
+    std::vector<std::vector<float>> values(want.size());
+    for (size_t t = 0; t < want.size(); ++t) {
+      const RowTableSpec& spec = want[t];
+      const BundleTable& b = tables[t];
+      if (b.name != spec.name || b.rows != spec.rows || b.width != spec.width ||
+          b.dtype != static_cast<uint8_t>(spec.dtype))
+        return FailedPrecondition("bundle '", path, "': table ", t, " is '", b.name, "' ", b.rows,
+                                  " x ", b.width, "; method '", config.method(), "' expects '",
+                                  spec.name, "' ", spec.rows, " x ", spec.width, " ",
+                                  DTypeName(spec.dtype));
+      const size_t w = static_cast<size_t>(spec.width);
+      values[t].resize(spec.rows * w);
+      const bool per_row = spec.quant == QuantScheme::kPerRow;
+      if (spec.dtype == DType::kF32) {
+        if (b.stored.size() != values[t].size() * sizeof(float))
+          return DataLoss("bundle '", path, "': table '", b.name, "' holds ", b.stored.size(),
+                          " B, not ", values[t].size() * sizeof(float));
+        std::memcpy(values[t].data(), b.stored.data(), b.stored.size());
+        continue;
+      }
+      const size_t row_bytes = row_codec::RowBytes(spec.dtype, spec.width);
+      if (b.stored.size() != spec.rows * row_bytes ||
+          b.scale_zero.size() != (per_row ? 2 * spec.rows : 0))
+        return DataLoss("bundle '", path, "': table '", b.name, "' holds ", b.stored.size(),
+                        " B of codes and ", b.scale_zero.size(), " scale values for ", spec.rows,
+                        " rows of ", row_bytes, " B");
+      for (uint64_t i = 0; i < spec.rows; ++i) {
+        const float scale = per_row ? b.scale_zero[2 * i] : static_cast<float>(spec.scale);
+        const float zero = per_row ? b.scale_zero[2 * i + 1] : static_cast<float>(spec.zero);
+        row_codec::DecodeRow(spec.dtype, spec.width,
+                             reinterpret_cast<const uint8_t*>(b.stored.data()) + i * row_bytes,
+                             scale, zero, values[t].data() + i * w);
+      }
+    }
+    // The decoded values are on their codes' grid, so writing them back
+    // re-encodes to the same codes; per-row tables get their stored pairs.
+    RETURN_IF_ERROR(store.Reset(want, /*seed=*/0));
+    for (size_t t = 0; t < want.size(); ++t)
+      if (want[t].rows > 0)
+        RETURN_IF_ERROR(store.WriteRows(
+            static_cast<int>(t), 0, want[t].rows, values[t].data(),
+            want[t].quant == QuantScheme::kPerRow ? tables[t].scale_zero.data() : nullptr));
+    return OkStatus();
+  };
+  const SparseOptimizerKind serving = SparseOptimizerKind::kSgd;  // no per-row optimizer state
+  return Create(path, sections, config, schema, counts, fill, &serving);
 }
 
 }  // namespace ecps

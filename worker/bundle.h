@@ -15,18 +15,24 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
 #include "embedding/embedding_layer.h"
+#include "embedding/sparse_optimizer.h"
 #include "worker/checkpoint.h"
 #include "worker/data/dataset.h"
 #include "worker/model/dense_model.h"
 #include "worker/train_config.h"
 
 namespace ecps {
+
+// The first 8 bytes of a servable bundle (common/blob.h framing).
+inline constexpr char kBundleMagic[9] = "ECPSBNDL";
+inline constexpr uint32_t kBundleVersion = 1;
 
 // A run's effective config as saved in a checkpoint (YAML, TrainConfig::ToYaml)
 // back into a validated TrainConfig. Keys this build no longer knows are
@@ -46,7 +52,21 @@ class Predictor {
   static StatusOr<std::unique_ptr<Predictor>> Create(
       const std::string& origin, const CheckpointReader& trainer, const TrainConfig& config,
       const DatasetSchema& schema, std::span<const uint32_t> train_counts,
-      const std::function<Status(RowStore&, const std::vector<RowTableSpec>&)>& fill_rows = {});
+      const std::function<Status(RowStore&, const std::vector<RowTableSpec>&)>& fill_rows = {},
+      const SparseOptimizerKind* store_kind = nullptr);
+
+  // A servable bundle (docs/formats.md "Servable bundle"): the model of
+  // Create() in one self-contained, checksummed file. Its rows are loaded
+  // into a store without optimizer state (serving memory is the tables as
+  // stored). Errors: NotFound, DataLoss naming `path` for a damaged or
+  // foreign file, FailedPrecondition when its tables do not match the method.
+  static StatusOr<std::unique_ptr<Predictor>> FromBundle(const std::string& path);
+  // The bundle of this model: `source` describes where it came from (the
+  // checkpoint, its step and stage), recorded in the bundle's header.
+  StatusOr<std::string> EncodeBundle(const nlohmann::json& source) const;
+
+  // The schema the model was built for (the data's, or the bundle's).
+  const DatasetSchema& schema() const { return schema_; }
 
   // Logits of `batch` (batch.size rows) into `logits`.
   Status Logits(const Batch& batch, float* logits);
@@ -72,6 +92,9 @@ class Predictor {
  private:
   Predictor() = default;
   TrainConfig config_;
+  DatasetSchema schema_;
+  std::vector<uint32_t> train_counts_;
+  std::string data_identity_;  // the checkpoint's DATA section ("" when none)
   int num_fields_ = 0, num_dense_ = 0, dim_ = 0;
   std::unique_ptr<DenseModel> model_;
   std::unique_ptr<EmbeddingLayer> embedding_;

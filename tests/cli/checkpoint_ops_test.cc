@@ -1,7 +1,8 @@
 // The operator verbs on checkpoints of small real runs, through the ecps
 // binary: `checkpoint inspect` (per-shard and per-server bytes, stage names,
 // config), `checkpoint export` (a decoded table as .npy) and `predict`
-// (batch scoring equal to the training job's own test evaluation).
+// (batch scoring equal to the training job's own test evaluation) and
+// `checkpoint convert` (a servable bundle that predicts the same).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -204,6 +205,24 @@ void ExpectPredictEqualsTraining(const std::vector<std::string>& sets) {
     ASSERT_LT(prob, 1.0);
   }
   EXPECT_EQ(lines, results["dataset"]["test_rows"].get<uint64_t>());
+
+  // The servable bundle of the same checkpoint predicts the same, line for
+  // line, and holds no optimizer state (smaller than the checkpoint).
+  r = RunEcps(
+      {"checkpoint", "convert", "--json", "--out", dir + "/model.bundle", run + "/best.ckpt"}, dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json conv = nlohmann::json::parse(r.out);
+  EXPECT_EQ(conv["bytes"].get<uint64_t>(), fs::file_size(dir + "/model.bundle"));
+  EXPECT_EQ(conv["inference_memory_bytes"], results["inference_memory_bytes"]);
+  r = RunEcps({"predict", "--model", dir + "/model.bundle", "--out", dir + "/b.txt", "--json",
+               "--progress", "none"},
+              dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json b = nlohmann::json::parse(r.out);
+  EXPECT_EQ(b["auc"], p["auc"]);
+  EXPECT_EQ(b["logloss"], p["logloss"]);
+  EXPECT_EQ(b["inference_memory_bytes"], results["inference_memory_bytes"]);
+  EXPECT_EQ(ReadFile(dir + "/b.txt").value_or("b"), ReadFile(dir + "/p.txt").value_or("p"));
 }
 
 TEST(PredictTest, FullEqualsTheTrainingJobsTestEvaluation) { ExpectPredictEqualsTraining({}); }
@@ -220,6 +239,52 @@ TEST(PredictTest, ClusterCheckpointEqualsTheTrainingJobsTestEvaluation) {
   std::vector<std::string> sets = kCluster;
   sets.insert(sets.end(), {"embedding.method=int8"});
   ExpectPredictEqualsTraining(sets);
+}
+// Per-row scales (u4 codes with f16 pairs) reassembled from 4 shards.
+TEST(PredictTest, ClusterPost4bitsEqualsTheTrainingJobsTestEvaluation) {
+  std::vector<std::string> sets = kCluster;
+  sets.insert(sets.end(), {"embedding.method=post4bits"});
+  ExpectPredictEqualsTraining(sets);
+}
+
+TEST(ConvertTest, DamagedBundleAndOtherDataAreRefused) {
+  const std::string dir = FreshDir();
+  const std::string run = Train(dir, {"embedding.method=int8"});
+  ASSERT_FALSE(run.empty());
+  ASSERT_EQ(RunEcps({"checkpoint", "convert", "--out", dir + "/m.bundle", run + "/best.ckpt"}, dir)
+                .exit_code,
+            0);
+  // No optimizer state: far smaller than the checkpoint (Adam's m and v are
+  // 8 bytes per element of the int8 table's 1).
+  EXPECT_LT(fs::file_size(dir + "/m.bundle"), fs::file_size(run + "/best.ckpt") / 2);
+  {  // one byte flipped
+    const auto at = static_cast<std::streamoff>(fs::file_size(dir + "/m.bundle") / 2);
+    std::fstream f(dir + "/m.bundle", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(at);
+    char c = 0;
+    f.read(&c, 1);
+    f.seekp(at);
+    c = static_cast<char>(c ^ 0x5a);
+    f.write(&c, 1);
+  }
+  CliResult r = RunEcps({"predict", "--model", dir + "/m.bundle", "--out", dir + "/p.txt"}, dir);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("bundle '" + dir + "/m.bundle': checksum mismatch"), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(dir + "/p.txt"));
+  // Converting against data the model was not trained on is refused.
+  const std::string other = dir + "/other";
+  ASSERT_FALSE(Train(other, {"data.generate.seed=7"}).empty());
+  std::string other_cache;
+  for (const auto& e : fs::directory_iterator(other + "/data"))
+    if (e.path().extension() == ".ecache") other_cache = e.path().string();
+  r = RunEcps({"checkpoint", "convert", "--data", other_cache, "--out", dir + "/o.bundle",
+               run + "/best.ckpt"},
+              dir);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("the data"), std::string::npos) << r.err;  // features or identity
+  EXPECT_FALSE(fs::exists(dir + "/o.bundle"));
+  EXPECT_EQ(RunEcps({"checkpoint", "convert", run + "/best.ckpt"}, dir).exit_code, 2);
 }
 
 TEST(PredictTest, ExplicitCacheAndBadInputs) {
