@@ -13,6 +13,7 @@
 #include "launch/simulate.h"
 #include "tools/bench/results.h"
 #include "tools/commands.h"
+#include "tools/train_plan.h"
 #include "worker/data_source.h"
 #include "worker/trainer.h"
 
@@ -168,6 +169,9 @@ int RunTrain(const std::vector<std::string>& args) {
       "scheduler", po::value(&scheduler),
       "the scheduler's endpoint, e.g. tcp://127.0.0.1:7000 (with --role; the scheduler binds it)")(
       "print-config", "validate the config, print the effective YAML and exit")(
+      "plan",
+      "print the memory the configured method will take (per table and server) on the "
+      "configured data, without training (--json: an object), and exit")(
       "help-config", "list every config key with type, default, bounds and description")(
       "list-methods",
       "list the registered compression methods (with --json: a JSON array of {name, family, "
@@ -224,6 +228,14 @@ int RunTrain(const std::vector<std::string>& args) {
   if (!cfg.ok()) return Fail(cfg.status());
   if (vm.count("print-config")) {
     std::cout << cfg->ToYaml();
+    return kExitOk;
+  }
+  if (vm.count("plan")) {  // tools/train_plan.h
+    auto data = OpenTrainingData(*cfg);
+    if (!data.ok()) return Fail(data.status());
+    auto plan = PlanTraining(*cfg, **data);
+    if (!plan.ok()) return Fail(plan.status());
+    std::cout << (vm.count("json") ? plan->dump(2) + "\n" : PlanText(*plan));
     return kExitOk;
   }
   StatusOr<nlohmann::json> results = absl::UnknownError("not run");
