@@ -197,6 +197,9 @@ Status RunWorker(const TrainConfig& config, const ClusterShape& shape, const Nod
         [&](const std::string& request) { return agent.CommitCheckpoint(request); });
     env.checkpoints = &checkpoints;
     env.prefetch = shape.prefetch != ps::PrefetchMode::kOff;
+    // The scheduler adds the cluster's fields (network bytes, coordinator
+    // decisions) and writes output.results, so the file equals --json.
+    env.launcher_writes_results = true;
     env.make_store = [&](const SparseOptimizerConfig& opt) {
       auto c =
           std::make_unique<ps::Client>(ClientOptionsFor(shape, spec.rank, server_nodes, opt), &rpc);
@@ -280,6 +283,7 @@ StatusOr<nlohmann::json> RunScheduler(const TrainConfig& config, const ClusterSh
         {"evaluations", job.evaluations_decided},
         {"stages", job.stage_decisions}}},
       {"servers_stats", stats}};
+  RETURN_IF_ERROR(WriteResultsFile(config, r));
   return r;
 }
 

@@ -248,6 +248,9 @@ TEST_F(MultiProcessTest, MpirunFiveRanksMatchesSimulation) {
   EXPECT_EQ(mpi["cluster"]["coordinator"], sim["cluster"]["coordinator"]);
   EXPECT_GT(mpi["cluster"]["coordinator"]["evaluations"].get<int>(), 2);
   EXPECT_GT(mpi["cluster"]["coordinator"]["checkpoints"].get<int>(), 0);
+  // results.json is what --json printed, cluster fields included (worker 0
+  // wrote it before the scheduler added them).
+  EXPECT_EQ(nlohmann::json::parse(ReadAll(dir_ + "/mpi/results.json")), mpi);
   // Every rank passed the shared output.dir check, whose probes are gone.
   for (const auto& e : fs::directory_iterator(dir_ + "/mpi"))
     EXPECT_NE(e.path().filename().string().rfind(".ecps-probe.", 0), 0u) << e.path();
