@@ -19,6 +19,7 @@
 #include "tools/checkpoint_verify.h"
 #include "tools/commands.h"
 #include "worker/bundle.h"
+#include "worker/data/cache_identity.h"
 #include "worker/data_source.h"
 
 namespace ecps::tools {
@@ -134,6 +135,24 @@ int RunPredict(const std::vector<std::string>& args) {
     if (!model_or.ok()) return Fail(model_or.status());
     data = input.empty() ? OpenTrainingData((*model_or)->config()) : Dataset::Open(input);
     if (!data.ok()) return Fail(data.status());
+    // Without --input the bundle's config names its training data: it must
+    // still be that data (a cache rebuilt since would map ids to other rows).
+    if (input.empty() && !(*model_or)->data_identity().empty()) {
+      std::string trained;
+      try {
+        trained = nlohmann::json::parse((*model_or)->data_identity())
+                      .at("identity_digest")
+                      .get<std::string>();
+      } catch (const std::exception& e) {
+        return Fail(DataLoss("bundle '", model, "': its DATA is unreadable: ", e.what()));
+      }
+      const std::string now =
+          absl::StrFormat("%016x", CacheIdentityDigest((*data)->schema().identity));
+      if (now != trained)
+        return Fail(FailedPrecondition("the data of bundle '", model, "''s config (identity ", now,
+                                       ") is not the data it was trained on (identity ", trained,
+                                       "); name a cache with --input"));
+    }
     const DatasetSchema& want = (*model_or)->schema();
     const DatasetSchema& have = (*data)->schema();
     if (have.num_dense != want.num_dense || have.cardinalities != want.cardinalities)
@@ -151,7 +170,9 @@ int RunPredict(const std::vector<std::string>& args) {
     if (!config.ok()) return Fail(config.status());
     data = input.empty() ? OpenTrainingData(*config) : Dataset::Open(input);
     if (!data.ok()) return Fail(data.status());
-    model_or = PredictorFromCheckpoint(model, *c, *config, **data, /*same_data=*/false);
+    // Without --input: the model's own training data, which must still be
+    // that data (a cache rebuilt since would map ids to other rows).
+    model_or = PredictorFromCheckpoint(model, *c, *config, **data, /*same_data=*/input.empty());
   }
   if (!model_or.ok()) return Fail(model_or.status());
   Predictor& p = **model_or;

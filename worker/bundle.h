@@ -67,6 +67,9 @@ class Predictor {
 
   // The schema the model was built for (the data's, or the bundle's).
   const DatasetSchema& schema() const { return schema_; }
+  // The checkpoint's DATA section (JSON, docs/formats.md; "" when it had
+  // none): the data the model was trained on.
+  const std::string& data_identity() const { return data_identity_; }
 
   // Logits of `batch` (batch.size rows) into `logits`.
   Status Logits(const Batch& batch, float* logits);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -322,6 +323,18 @@ TEST(PredictTest, ExplicitCacheAndBadInputs) {
               dir)
           .exit_code,
       2);
+  // Without --input the model's own training data is used only while it is
+  // still that data: a rewritten input (mtime) rebuilds the cache under the
+  // same config, and the model refuses it.
+  std::string text;
+  for (const auto& e : fs::directory_iterator(dir + "/data"))
+    if (e.path().extension() == ".txt") text = e.path().string();
+  ASSERT_FALSE(text.empty());
+  fs::last_write_time(text, fs::last_write_time(text) + std::chrono::hours(1));
+  r = RunEcps({"predict", "--model", run + "/best.ckpt", "--out", dir + "/s.txt"}, dir);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("is not the data"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir + "/s.txt"));
   // A damaged model is not used.
   fs::resize_file(run + "/best.ckpt", fs::file_size(run + "/best.ckpt") - 5);
   r = RunEcps({"predict", "--model", run + "/best.ckpt", "--out", dir + "/d.txt"}, dir);
