@@ -18,11 +18,14 @@ elseif(NOT ECPS_SANITIZE STREQUAL "")
 endif()
 
 function(ecps_warnings target)
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter
+  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:C,CXX>:-Wall;-Wextra;-Wno-unused-parameter>
     # GCC 12 reports false -Wrestrict positives inside libstdc++ string code.
-    $<$<CXX_COMPILER_ID:GNU>:-Wno-restrict>)
+    $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<CXX_COMPILER_ID:GNU>>:-Wno-restrict>
+    # nvcc (cmake/EcpsCuda.cmake): the same warnings for the host side of .cu files.
+    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra,-Wno-unused-parameter>)
   if(ECPS_WERROR)
-    target_compile_options(${target} PRIVATE -Werror)
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:C,CXX>:-Werror>
+      $<$<COMPILE_LANGUAGE:CUDA>:-Werror=all-warnings;-Xcompiler=-Werror>)
   endif()
 endfunction()
 

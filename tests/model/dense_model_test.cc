@@ -14,6 +14,9 @@
 #include "tests/model/grad_check.h"
 #include "worker/model/cpu_dense_model.h"
 #include "worker/model/dlrm.h"
+#if defined(ECPS_HAVE_CUDA)
+#include "worker/model/cuda/cuda_dense_model.h"
+#endif
 
 namespace ecps::model {
 namespace {
@@ -294,8 +297,20 @@ TEST(DenseModelTest, NormalBiasInitFollowsFanOut) {
 TEST(DenseModelTest, FactoryErrors) {
   DenseModelConfig c = DefaultConfig("dlrm", 1);
   auto cuda = CreateDenseModel(c, Device::kCuda, 0);
+#if defined(ECPS_HAVE_CUDA)
+  // Built with CUDA: the device backend, or a clear refusal without a GPU
+  // (never a silent CPU fallback).
+  if (cuda::CudaDeviceStatus().ok()) {
+    EXPECT_TRUE(cuda.ok()) << cuda.status();
+  } else {
+    EXPECT_EQ(cuda.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(cuda.status().message().find("model.device=cuda"), std::string::npos)
+        << cuda.status();
+  }
+#else
   EXPECT_EQ(cuda.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(cuda.status().message().find("built without CUDA"), std::string::npos);
+#endif
   c.name = "deepfm";
   auto unknown = CreateDenseModel(c, Device::kCpu, 0);
   EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);

@@ -9,6 +9,9 @@
 #include "common/rng.h"
 #include "worker/model/blas.h"
 #include "worker/model/cpu_kernels.h"
+#if defined(ECPS_HAVE_CUDA)
+#include "worker/model/cuda/cuda_dense_model.h"
+#endif
 
 namespace ecps::model {
 namespace {
@@ -147,7 +150,11 @@ namespace ecps {
 StatusOr<std::unique_ptr<DenseModel>> CreateDenseModel(const DenseModelConfig& config,
                                                        Device device, uint64_t seed) {
   if (device == Device::kCuda) {
+#if defined(ECPS_HAVE_CUDA)
+    return model::cuda::CreateCudaDenseModel(config, seed);
+#else
     return FailedPrecondition("dense model: device cuda requested but ecps was built without CUDA");
+#endif
   }
   ASSIGN_OR_RETURN(std::unique_ptr<model::CpuDenseNet<float>> net,
                    model::CpuDenseNet<float>::Create(config, seed));

@@ -1,7 +1,7 @@
 // The dense part of a CTR model (DLRM, WDL, DCN) behind a small device
 // interface: the trainer hands it embedding outputs and dense features and
 // gets logits back; it hands it dlogits and gets embedding gradients back.
-// A CUDA backend implements the same interface (worker/model/cuda/, later);
+// The CUDA backend implements the same interface (worker/model/cuda/);
 // the trainer never sees which device runs the network.
 //
 // Parameters and gradients live in one flat buffer each, so that data-parallel
@@ -50,6 +50,10 @@ struct DenseModelConfig {
   //             every batch size (128..4096), and far faster when the cores
   //             are shared with other work (cpu_dense_model.cc).
   std::string cpu_parallel = "auto";
+  // CUDA backend (worker/model/cuda/): let cuBLAS round GEMM inputs to TF32
+  // on tensor cores. Off by default: FP32 GEMMs keep the GPU run within the
+  // CPU's tolerances.
+  bool cuda_tf32 = false;
 };
 
 // One named parameter tensor inside the flat buffer.

@@ -1,0 +1,124 @@
+// The host references of the CUDA kernels (worker/model/cuda/reference.h)
+// against the CPU backend they must agree with: cpu_kernels.h, loss.h and
+// the Adam of dense_optimizer.cc. Runs on every machine, CUDA or not; the GPU
+// tests then hold the kernels to these references (kernels_test.cc).
+#include "worker/model/cuda/reference.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "tests/model/grad_check.h"
+#include "worker/model/cpu_kernels.h"
+#include "worker/model/dense_model.h"
+#include "worker/model/loss.h"
+
+namespace ecps::model::cuda {
+namespace {
+
+using ::ecps::model::testing::RandomVector;
+
+// float inputs of RandomVector<float>'s distribution.
+std::vector<float> Random(size_t n, uint64_t seed, double scale = 1.0) {
+  return RandomVector<float>(n, seed, scale);
+}
+
+void ExpectNear(const std::vector<float>& got, const std::vector<float>& want, double tol,
+                const char* what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i)
+    ASSERT_NEAR(got[i], want[i], tol * (1.0 + std::fabs(want[i]))) << what << " at " << i;
+}
+
+TEST(CudaReferenceTest, BiasActMatchesCpu) {
+  const int rows = 7, cols = 13, ld = 16;
+  const std::vector<float> y0 = Random(rows * ld, 1), bias = Random(cols, 2);
+  for (bool relu : {false, true})
+    for (bool with_bias : {false, true}) {
+      std::vector<float> cpu = y0, ref = y0;
+      BiasAct(rows, cols, with_bias ? bias.data() : nullptr, relu, cpu.data(), ld);
+      ref::BiasAct(rows, cols, with_bias ? bias.data() : nullptr, relu, ref.data(), ld);
+      EXPECT_EQ(cpu, ref) << "relu " << relu << " bias " << with_bias;
+    }
+}
+
+TEST(CudaReferenceTest, ActBackwardMatchesCpu) {
+  const int rows = 33, cols = 9, ld = 12;
+  const std::vector<float> y = Random(rows * ld, 3), dy0 = Random(rows * ld, 4);
+  for (bool relu : {false, true}) {
+    std::vector<float> cpu = dy0, ref = dy0, db_cpu(cols), db_ref(cols);
+    ActBackward(rows, cols, y.data(), ld, relu, cpu.data(), ld, db_cpu.data());
+    ref::ActBackward(rows, cols, y.data(), ld, relu, ref.data(), ld, db_ref.data());
+    EXPECT_EQ(cpu, ref) << "relu " << relu;  // the mask is exact
+    ExpectNear(db_ref, db_cpu, 1e-5, "db");
+  }
+  // relu zeroes exactly where y <= 0.
+  std::vector<float> dy = dy0;
+  ref::ActBackward(rows, cols, y.data(), ld, true, dy.data(), ld, nullptr);
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c)
+      if (y[r * ld + c] <= 0) {
+        EXPECT_EQ(dy[r * ld + c], 0.0f);
+      }
+}
+
+TEST(CudaReferenceTest, DotInteractionMatchesCpu) {
+  for (int m : {2, 5, 27}) {
+    const int rows = 4, d = 16, tri = m * (m - 1) / 2, ld = tri + 3;
+    const std::vector<float> z = Random(rows * m * d, 5);
+    std::vector<float> scratch(InteractionScratchSize(m, d));
+    std::vector<float> cpu(rows * ld, -7.0f), ref(rows * ld, -7.0f);
+    DotInteractionForward(rows, m, d, z.data(), cpu.data(), ld, scratch.data());
+    ref::DotInteractionForward(rows, m, d, z.data(), ref.data(), ld);
+    ExpectNear(ref, cpu, 1e-5, "forward");
+    EXPECT_EQ(ref[ld - 1], -7.0f);  // padding past the triangle untouched
+
+    const std::vector<float> g = Random(rows * ld, 6);
+    std::vector<float> dz_cpu(rows * m * d), dz_ref(rows * m * d);
+    DotInteractionBackward(rows, m, d, z.data(), g.data(), ld, dz_cpu.data(), scratch.data());
+    ref::DotInteractionBackward(rows, m, d, z.data(), g.data(), ld, dz_ref.data());
+    ExpectNear(dz_ref, dz_cpu, 1e-5, "backward");
+  }
+}
+
+TEST(CudaReferenceTest, BceWithLogitsMatchesCpu) {
+  std::vector<float> logits = Random(301, 7, 4.0), labels(301);
+  logits[0] = 80.0f;  // large |z|: no overflow in either
+  logits[1] = -80.0f;
+  for (size_t i = 0; i < labels.size(); ++i) labels[i] = (i * 7) % 3 == 0 ? 1.0f : 0.0f;
+  std::vector<float> d_cpu(logits.size()), d_ref(logits.size());
+  const double cpu = BceWithLogits(logits, labels, d_cpu.data());
+  const double ref = ref::BceWithLogits(static_cast<int>(logits.size()), logits.data(),
+                                        labels.data(), d_ref.data());
+  EXPECT_NEAR(ref, cpu, 1e-6 * cpu);
+  ExpectNear(d_ref, d_cpu, 1e-6, "dlogits");
+  EXPECT_TRUE(std::isfinite(ref));
+}
+
+TEST(CudaReferenceTest, AdamStepMatchesCpuOptimizer) {
+  const size_t n = 1000;
+  OptimizerConfig oc;
+  oc.name = "adam";
+  oc.lr = 0.01;
+  oc.weight_decay = 0.001;
+  oc.threads = 1;
+  auto opt = CreateDenseOptimizer(oc, n);
+  ASSERT_TRUE(opt.ok()) << opt.status();
+  std::vector<float> p_cpu = Random(n, 8), p_ref = p_cpu, m(n, 0.0f), v(n, 0.0f);
+  for (int64_t step = 1; step <= 3; ++step) {
+    const std::vector<float> g = Random(n, 10 + step);
+    (*opt)->Step(p_cpu, g, step);
+    ref::AdamStep(n, MakeAdamConsts(oc.lr, oc.beta1, oc.beta2, oc.eps, oc.weight_decay, step),
+                  p_ref.data(), g.data(), m.data(), v.data());
+  }
+  ExpectNear(p_ref, p_cpu, 1e-6, "params");
+  const std::span<float> st = (*opt)->state();
+  ExpectNear(m, std::vector<float>(st.begin(), st.begin() + n), 1e-5, "m");
+  ExpectNear(v, std::vector<float>(st.begin() + n, st.end()), 1e-5, "v");
+  // The parameters moved: a no-op reference would not pass.
+  EXPECT_GT(std::fabs(p_ref[0] - Random(n, 8)[0]), 1e-4);
+}
+
+}  // namespace
+}  // namespace ecps::model::cuda

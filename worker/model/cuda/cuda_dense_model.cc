@@ -1,0 +1,320 @@
+#include "worker/model/cuda/cuda_dense_model.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/check.h"
+#include "common/rng.h"
+#include "worker/model/cuda/kernels.h"
+#include "worker/model/dense_net.h"
+
+// Inside a step (no Status channel in DenseModel): fail loudly, naming the call.
+#define ECPS_CUDA_CHECK(expr)                                                                    \
+  do {                                                                                           \
+    const cudaError_t ecps_cuda_err = (expr);                                                    \
+    ECPS_CHECK(ecps_cuda_err == cudaSuccess) << #expr << ": " << cudaGetErrorName(ecps_cuda_err) \
+                                             << ": " << cudaGetErrorString(ecps_cuda_err);       \
+  } while (0)
+#define ECPS_CUBLAS_CHECK(expr)                                  \
+  do {                                                           \
+    const cublasStatus_t ecps_cublas_st = (expr);                \
+    ECPS_CHECK(ecps_cublas_st == CUBLAS_STATUS_SUCCESS)          \
+        << #expr << ": " << cublasGetStatusName(ecps_cublas_st); \
+  } while (0)
+
+namespace ecps::model::cuda {
+namespace {
+
+Status CudaError(const char* what, cudaError_t e) {
+  return FailedPrecondition("dense model (cuda): ", what, ": ", cudaGetErrorName(e), ": ",
+                            cudaGetErrorString(e));
+}
+
+// Device array of floats; grows, never shrinks (a steady-state step allocates
+// nothing).
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  ~DeviceBuffer() {
+    if (p_ != nullptr) cudaFree(p_);
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  Status Reserve(size_t n) {
+    if (n <= n_) return OkStatus();
+    if (p_ != nullptr) cudaFree(p_);
+    p_ = nullptr;
+    n_ = 0;
+    const cudaError_t e = cudaMalloc(&p_, std::max<size_t>(n, 1) * sizeof(float));
+    if (e != cudaSuccess) return CudaError("cudaMalloc", e);
+    n_ = n;
+    return OkStatus();
+  }
+  float* get() const { return p_; }
+
+ private:
+  float* p_ = nullptr;
+  size_t n_ = 0;
+};
+
+struct Layer {
+  int in = 0, out = 0;
+  bool relu = false;
+  size_t w = 0, b = 0;  // offsets into the flat parameter buffer
+};
+
+class CudaDenseModel final : public DenseModel {
+ public:
+  CudaDenseModel(std::unique_ptr<DenseNet<float>> net) : net_(std::move(net)) {}
+  ~CudaDenseModel() override {
+    if (cublas_ != nullptr) cublasDestroy(cublas_);
+    if (stream_ != nullptr) cudaStreamDestroy(stream_);
+  }
+
+  Status Init(uint64_t seed) {
+    const DenseModelConfig& c = net_->config();
+    d_ = c.dim;
+    f_ = c.num_fields;
+    nd_ = c.num_dense;
+    m_ = f_ + (nd_ > 0 ? 1 : 0);
+    zoff_ = nd_ > 0 ? d_ : 0;
+    top_in_ = zoff_ + m_ * (m_ - 1) / 2;
+    RETURN_IF_ERROR(ParseMlp("bottom", /*relu_last=*/true, &bottom_));
+    RETURN_IF_ERROR(ParseMlp("top", /*relu_last=*/false, &top_));
+    if ((nd_ > 0) != !bottom_.empty() || top_.empty() || top_.front().in != top_in_)
+      return InvalidArgument("dense model (cuda): unexpected DLRM layout");
+    const size_t n = net_->layout().size();
+    params_.assign(n, 0.0f);
+    grads_.assign(n, 0.0f);
+    // The same initial values as the CPU backend for the same seed.
+    Rng rng(seed);
+    net_->layout().Initialize(params_.data(), rng);
+    cudaError_t e = cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking);
+    if (e != cudaSuccess) return CudaError("cudaStreamCreate", e);
+    if (cublasCreate(&cublas_) != CUBLAS_STATUS_SUCCESS)
+      return FailedPrecondition("dense model (cuda): cublasCreate failed");
+    if (cublasSetStream(cublas_, stream_) != CUBLAS_STATUS_SUCCESS ||
+        cublasSetMathMode(cublas_, c.cuda_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
+                                               : CUBLAS_DEFAULT_MATH) != CUBLAS_STATUS_SUCCESS)
+      return FailedPrecondition("dense model (cuda): cuBLAS stream/math mode setup failed");
+    RETURN_IF_ERROR(params_d_.Reserve(n));
+    RETURN_IF_ERROR(grads_d_.Reserve(n));
+    // The interaction kernels' shared-memory bound, checked once here.
+    if (sizeof(float) * (static_cast<size_t>(m_) * d_ + static_cast<size_t>(m_) * m_) > 48 * 1024)
+      return InvalidArgument("dense model (cuda): ", m_, " interacting vectors of dimension ", d_,
+                             " exceed the interaction kernel's 48 KiB of shared memory");
+    return OkStatus();
+  }
+
+  const DenseModelConfig& config() const override { return net_->config(); }
+  std::span<float> params() override { return params_; }
+  std::span<float> grads() override { return grads_; }
+  const std::vector<ParamBlock>& blocks() const override { return net_->layout().blocks(); }
+
+  void Forward(int batch, const float* dense, const float* emb, float* logits) override {
+    ECPS_CHECK_GT(batch, 0);
+    ECPS_CHECK(dense != nullptr || nd_ == 0) << "dense features missing";
+    const Status s = Reserve(batch);
+    ECPS_CHECK(s.ok()) << s;
+    batch_ = batch;
+    const size_t zd = static_cast<size_t>(m_) * d_, ed = static_cast<size_t>(f_) * d_;
+    float* z = z_.get();
+    ECPS_CUDA_CHECK(cudaMemcpyAsync(params_d_.get(), params_.data(), sizeof(float) * params_.size(),
+                                    cudaMemcpyHostToDevice, stream_));
+    if (nd_ > 0) {
+      ECPS_CUDA_CHECK(cudaMemcpyAsync(dense_.get(), dense, sizeof(float) * batch * nd_,
+                                      cudaMemcpyHostToDevice, stream_));
+      MlpForward(batch, bottom_, bottom_acts_, dense_.get(), nd_, z, static_cast<int>(zd));
+    }
+    // The embeddings go straight into Z's rows, after the bottom output.
+    ECPS_CUDA_CHECK(cudaMemcpy2DAsync(z + zoff_, sizeof(float) * zd, emb, sizeof(float) * ed,
+                                      sizeof(float) * ed, batch, cudaMemcpyHostToDevice, stream_));
+    if (nd_ > 0) {
+      ECPS_CUDA_CHECK(cudaMemcpy2DAsync(t0_.get(), sizeof(float) * top_in_, z, sizeof(float) * zd,
+                                        sizeof(float) * d_, batch, cudaMemcpyDeviceToDevice,
+                                        stream_));
+    }
+    ECPS_CUDA_CHECK(DotInteractionForward(stream_, batch, m_, d_, z, t0_.get() + zoff_, top_in_));
+    MlpForward(batch, top_, top_acts_, t0_.get(), top_in_, logits_.get(), 1);
+    ECPS_CUDA_CHECK(cudaMemcpyAsync(logits, logits_.get(), sizeof(float) * batch,
+                                    cudaMemcpyDeviceToHost, stream_));
+    ECPS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
+  void Backward(const float* dlogits, float* demb) override {
+    ECPS_CHECK_GT(batch_, 0) << "Backward() without Forward()";
+    const int rows = batch_;
+    const size_t zd = static_cast<size_t>(m_) * d_, ed = static_cast<size_t>(f_) * d_;
+    ECPS_CUDA_CHECK(cudaMemcpyAsync(dlogits_.get(), dlogits, sizeof(float) * rows,
+                                    cudaMemcpyHostToDevice, stream_));
+    MlpBackward(rows, top_, top_acts_, t0_.get(), top_in_, logits_.get(), 1, dlogits_.get(), 1,
+                dt0_.get(), top_in_);
+    ECPS_CUDA_CHECK(DotInteractionBackward(stream_, rows, m_, d_, z_.get(), dt0_.get() + zoff_,
+                                           top_in_, dz_.get()));
+    ECPS_CUDA_CHECK(cudaMemcpy2DAsync(demb, sizeof(float) * ed, dz_.get() + zoff_,
+                                      sizeof(float) * zd, sizeof(float) * ed, rows,
+                                      cudaMemcpyDeviceToHost, stream_));
+    if (nd_ > 0) {
+      // The bottom output feeds both the interaction and the top input.
+      ECPS_CUDA_CHECK(
+          AddStrided(stream_, rows, d_, dt0_.get(), top_in_, dz_.get(), static_cast<int>(zd)));
+      MlpBackward(rows, bottom_, bottom_acts_, dense_.get(), nd_, z_.get(), static_cast<int>(zd),
+                  dz_.get(), static_cast<int>(zd), nullptr, 0);
+    }
+    ECPS_CUDA_CHECK(cudaMemcpyAsync(grads_.data(), grads_d_.get(), sizeof(float) * grads_.size(),
+                                    cudaMemcpyDeviceToHost, stream_));
+    ECPS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
+ private:
+  // Layers "<prefix>.<i>.weight" [out x in] / ".bias" of the layout, in order.
+  Status ParseMlp(const std::string& prefix, bool relu_last, std::vector<Layer>* out) {
+    std::map<std::string, const ParamBlock*> byname;
+    for (const ParamBlock& b : net_->layout().blocks()) byname[b.name] = &b;
+    for (int i = 0;; ++i) {
+      const std::string p = prefix + "." + std::to_string(i);
+      auto w = byname.find(p + ".weight");
+      if (w == byname.end()) break;
+      auto b = byname.find(p + ".bias");
+      if (b == byname.end() || w->second->shape.size() != 2)
+        return InvalidArgument("dense model (cuda): layer ", p, " is not a biased linear layer");
+      Layer l;
+      l.out = w->second->shape[0];
+      l.in = w->second->shape[1];
+      l.w = w->second->offset;
+      l.b = b->second->offset;
+      out->push_back(l);
+    }
+    for (size_t i = 0; i < out->size(); ++i) (*out)[i].relu = i + 1 < out->size() || relu_last;
+    return OkStatus();
+  }
+
+  Status ReserveActs(int rows, const std::vector<Layer>& mlp, std::vector<DeviceBuffer>* acts) {
+    if (acts->size() < mlp.size()) *acts = std::vector<DeviceBuffer>(mlp.size());
+    // The last layer writes into the caller's array; the others keep theirs.
+    for (size_t i = 0; i + 1 < mlp.size(); ++i)
+      RETURN_IF_ERROR((*acts)[i].Reserve(static_cast<size_t>(rows) * mlp[i].out));
+    return OkStatus();
+  }
+
+  Status Reserve(int rows) {
+    if (rows <= reserved_) return OkStatus();
+    const size_t r = rows;
+    int width = 0;
+    for (const auto* mlp : {&bottom_, &top_})
+      for (const Layer& l : *mlp) width = std::max({width, l.in, l.out});
+    RETURN_IF_ERROR(dense_.Reserve(r * nd_));
+    RETURN_IF_ERROR(z_.Reserve(r * m_ * d_));
+    RETURN_IF_ERROR(dz_.Reserve(r * m_ * d_));
+    RETURN_IF_ERROR(t0_.Reserve(r * top_in_));
+    RETURN_IF_ERROR(dt0_.Reserve(r * top_in_));
+    RETURN_IF_ERROR(logits_.Reserve(r));
+    RETURN_IF_ERROR(dlogits_.Reserve(r));
+    RETURN_IF_ERROR(bufa_.Reserve(r * width));
+    RETURN_IF_ERROR(bufb_.Reserve(r * width));
+    RETURN_IF_ERROR(ReserveActs(rows, bottom_, &bottom_acts_));
+    RETURN_IF_ERROR(ReserveActs(rows, top_, &top_acts_));
+    reserved_ = rows;
+    return OkStatus();
+  }
+
+  // Row-major C[M x N] = alpha op(A) op(B) + beta C (blas.h's Gemm contract):
+  // cuBLAS is column-major, so it computes Cᵀ = op(B)ᵀ op(A)ᵀ.
+  void Gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda,
+            const float* b, int ldb, float beta, float* c, int ldc) {
+    ECPS_CUBLAS_CHECK(cublasSgemm(cublas_, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                  ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, b, ldb, a, lda,
+                                  &beta, c, ldc));
+  }
+
+  // x [rows x in] (ld ldx) -> y [rows x out] (ld ldy) through `mlp`.
+  void MlpForward(int rows, const std::vector<Layer>& mlp, std::vector<DeviceBuffer>& acts,
+                  const float* x, int ldx, float* y, int ldy) {
+    const float* p = params_d_.get();
+    const float* cur = x;
+    int ldc = ldx;
+    for (size_t i = 0; i < mlp.size(); ++i) {
+      const Layer& l = mlp[i];
+      const bool last = i + 1 == mlp.size();
+      float* dst = last ? y : acts[i].get();
+      const int ldd = last ? ldy : l.out;
+      Gemm(false, true, rows, l.out, l.in, 1.0f, cur, ldc, p + l.w, l.in, 0.0f, dst, ldd);
+      ECPS_CUDA_CHECK(BiasAct(stream_, rows, l.out, p + l.b, l.relu, dst, ldd));
+      cur = dst;
+      ldc = ldd;
+    }
+  }
+
+  // Backward of MlpForward with the same x, activations and y. dy (ld lddy)
+  // is clobbered; the MLP's gradient blocks are overwritten; dx (ld lddx) is
+  // written unless null.
+  void MlpBackward(int rows, const std::vector<Layer>& mlp, std::vector<DeviceBuffer>& acts,
+                   const float* x, int ldx, const float* y, int ldy, float* dy, int lddy, float* dx,
+                   int lddx) {
+    const float* p = params_d_.get();
+    float* g = grads_d_.get();
+    float* cur = dy;
+    int ldc = lddy;
+    for (int i = static_cast<int>(mlp.size()) - 1; i >= 0; --i) {
+      const Layer& l = mlp[i];
+      const bool last = i + 1 == static_cast<int>(mlp.size());
+      const float* yout = last ? y : acts[i].get();
+      const int ldyout = last ? ldy : l.out;
+      const float* xin = i == 0 ? x : acts[i - 1].get();
+      const int ldxin = i == 0 ? ldx : l.in;
+      ECPS_CUDA_CHECK(ActBackward(stream_, rows, l.out, yout, ldyout, l.relu, cur, ldc, g + l.b));
+      // dW [out x in] = dyᵀ · x.
+      Gemm(true, false, l.out, l.in, rows, 1.0f, cur, ldc, xin, ldxin, 0.0f, g + l.w, l.in);
+      float* target = i == 0 ? dx : (cur == bufa_.get() ? bufb_.get() : bufa_.get());
+      const int ldt = i == 0 ? lddx : l.in;
+      if (target != nullptr)
+        Gemm(false, false, rows, l.in, l.out, 1.0f, cur, ldc, p + l.w, l.in, 0.0f, target, ldt);
+      cur = target;
+      ldc = ldt;
+    }
+  }
+
+  std::unique_ptr<DenseNet<float>> net_;  // the layout (the CPU layers are not run)
+  int d_ = 0, f_ = 0, nd_ = 0, m_ = 0, zoff_ = 0, top_in_ = 0;
+  std::vector<Layer> bottom_, top_;
+  std::vector<float> params_, grads_;  // host mirrors
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  DeviceBuffer params_d_, grads_d_;
+  DeviceBuffer dense_, z_, dz_, t0_, dt0_, logits_, dlogits_, bufa_, bufb_;
+  std::vector<DeviceBuffer> bottom_acts_, top_acts_;
+  int reserved_ = 0;  // rows the workspaces hold
+  int batch_ = -1;    // rows of the last Forward
+};
+
+}  // namespace
+
+Status CudaDeviceStatus() {
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess) return CudaError("no usable CUDA device (cudaGetDeviceCount)", e);
+  if (count == 0) return FailedPrecondition("dense model (cuda): no CUDA device present");
+  return OkStatus();
+}
+
+StatusOr<std::unique_ptr<DenseModel>> CreateCudaDenseModel(const DenseModelConfig& config,
+                                                           uint64_t seed) {
+  ASSIGN_OR_RETURN(std::unique_ptr<DenseNet<float>> net, MakeDenseNet<float>(config));
+  if (config.name != "dlrm")
+    return Unimplemented("dense model: model.device=cuda runs dlrm only so far, not '", config.name,
+                         "' (use model.device=cpu)");
+  Status dev = CudaDeviceStatus();
+  if (!dev.ok()) return FailedPrecondition("dense model: model.device=cuda, but ", dev.message());
+  auto m = std::make_unique<CudaDenseModel>(std::move(net));
+  RETURN_IF_ERROR(m->Init(seed));
+  return std::unique_ptr<DenseModel>(std::move(m));
+}
+
+}  // namespace ecps::model::cuda

@@ -1,0 +1,208 @@
+// Kernels of kernels.h. Kept to one translation unit with no heavy includes:
+// nvcc time is most of what CUDA adds to the CI build.
+#include "worker/model/cuda/kernels.h"
+
+namespace ecps::model::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr size_t kMaxShared = 48 * 1024;
+
+int Blocks(size_t n, int threads = kThreads) {
+  const size_t b = (n + threads - 1) / threads;
+  return static_cast<int>(b < 65535 * 32 ? b : 65535 * 32);
+}
+
+__global__ void BiasActKernel(int rows, int cols, const float* __restrict__ bias, bool relu,
+                              float* __restrict__ y, int ldy) {
+  const size_t n = static_cast<size_t>(rows) * cols;
+  for (size_t e = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; e < n;
+       e += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    const int r = static_cast<int>(e / cols), c = static_cast<int>(e % cols);
+    float& v = y[static_cast<size_t>(r) * ldy + c];
+    float t = v;
+    if (bias != nullptr) t += bias[c];
+    if (relu) t = fmaxf(t, 0.0f);
+    v = t;
+  }
+}
+
+// Block (32 columns x 32 row lanes): lane ty takes rows ty, ty + 32, ...;
+// then the 32 partial sums of a column are added in lane order.
+__global__ void ActBackwardKernel(int rows, int cols, const float* __restrict__ y, int ldy,
+                                  bool relu, float* __restrict__ dy, int lddy,
+                                  float* __restrict__ db) {
+  __shared__ float part[32][33];
+  const int c = blockIdx.x * 32 + threadIdx.x;
+  float sum = 0.0f;
+  if (c < cols) {
+    for (int r = threadIdx.y; r < rows; r += 32) {
+      float& g = dy[static_cast<size_t>(r) * lddy + c];
+      float v = g;
+      if (relu && !(y[static_cast<size_t>(r) * ldy + c] > 0.0f)) {
+        v = 0.0f;
+        g = 0.0f;
+      }
+      sum += v;
+    }
+  }
+  if (db == nullptr) return;
+  part[threadIdx.y][threadIdx.x] = sum;
+  __syncthreads();
+  if (threadIdx.y == 0 && c < cols) {
+    float s = 0.0f;
+    for (int k = 0; k < 32; ++k) s += part[k][threadIdx.x];
+    db[c] = s;
+  }
+}
+
+__global__ void AddStridedKernel(int rows, int cols, const float* __restrict__ x, int ldx,
+                                 float* __restrict__ y, int ldy) {
+  const size_t n = static_cast<size_t>(rows) * cols;
+  for (size_t e = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; e < n;
+       e += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    const size_t r = e / cols, c = e % cols;
+    y[r * ldy + c] += x[r * ldx + c];
+  }
+}
+
+// One block per sample: Z in shared memory, one thread per pair (i, j).
+__global__ void InteractionForwardKernel(int m, int d, const float* __restrict__ z,
+                                         float* __restrict__ out, int ldo) {
+  extern __shared__ float zs[];
+  const float* zr = z + static_cast<size_t>(blockIdx.x) * m * d;
+  for (int e = threadIdx.x; e < m * d; e += blockDim.x) zs[e] = zr[e];
+  __syncthreads();
+  float* o = out + static_cast<size_t>(blockIdx.x) * ldo;
+  for (int e = threadIdx.x; e < m * m; e += blockDim.x) {
+    const int i = e / m, j = e % m;
+    if (j >= i) continue;
+    float s = 0.0f;
+    for (int k = 0; k < d; ++k) s += zs[i * d + k] * zs[j * d + k];
+    o[i * (i - 1) / 2 + j] = s;
+  }
+}
+
+// One block per sample: Z and the symmetric pair-gradient matrix in shared
+// memory, one thread per output element dz[i, k].
+__global__ void InteractionBackwardKernel(int m, int d, const float* __restrict__ z,
+                                          const float* __restrict__ dtri, int ldd,
+                                          float* __restrict__ dz) {
+  extern __shared__ float sh[];
+  float* zs = sh;
+  float* s = sh + m * d;
+  const float* zr = z + static_cast<size_t>(blockIdx.x) * m * d;
+  const float* g = dtri + static_cast<size_t>(blockIdx.x) * ldd;
+  for (int e = threadIdx.x; e < m * d; e += blockDim.x) zs[e] = zr[e];
+  for (int e = threadIdx.x; e < m * m; e += blockDim.x) {
+    const int i = e / m, j = e % m;
+    s[e] = i > j ? g[i * (i - 1) / 2 + j] : (i < j ? g[j * (j - 1) / 2 + i] : 0.0f);
+  }
+  __syncthreads();
+  float* o = dz + static_cast<size_t>(blockIdx.x) * m * d;
+  for (int e = threadIdx.x; e < m * d; e += blockDim.x) {
+    const int i = e / d, k = e % d;
+    float acc = 0.0f;
+    for (int j = 0; j < m; ++j) acc += s[i * m + j] * zs[j * d + k];
+    o[e] = acc;
+  }
+}
+
+// One block: thread t takes elements t, t + 1024, ...; the partial sums are
+// added by a fixed tree, so the mean is the same on every run.
+constexpr int kBceThreads = 1024;
+__global__ void BceKernel(int n, const float* __restrict__ logits, const float* __restrict__ labels,
+                          float* __restrict__ dlogits, double* __restrict__ loss) {
+  __shared__ double part[kBceThreads];
+  const float inv_n = 1.0f / static_cast<float>(n);
+  double sum = 0;
+  for (int i = threadIdx.x; i < n; i += kBceThreads) {
+    const float zi = logits[i], yi = labels[i];
+    const float e = expf(-fabsf(zi));
+    const float p = zi >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
+    dlogits[i] = (p - yi) * inv_n;
+    sum += fmaxf(zi, 0.0f) - zi * yi + log1pf(e);
+  }
+  part[threadIdx.x] = sum;
+  __syncthreads();
+  for (int w = kBceThreads / 2; w > 0; w /= 2) {
+    if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) *loss = n > 0 ? part[0] / n : 0.0;
+}
+
+__global__ void AdamKernel(size_t n, AdamConsts c, float* __restrict__ p,
+                           const float* __restrict__ g, float* __restrict__ m,
+                           float* __restrict__ v) {
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    // __fmul_rn/__fadd_rn: no contraction into FMAs, the CPU's rounding.
+    const float gi = __fadd_rn(g[i], __fmul_rn(c.wd, p[i]));
+    const float mi = __fadd_rn(__fmul_rn(c.b1, m[i]), __fmul_rn(c.one_minus_b1, gi));
+    const float vi = __fadd_rn(__fmul_rn(c.b2, v[i]), __fmul_rn(c.one_minus_b2, __fmul_rn(gi, gi)));
+    m[i] = mi;
+    v[i] = vi;
+    const float denom = __fadd_rn(__fmul_rn(sqrtf(vi), c.inv_sqrt_bc2), c.eps);
+    p[i] = __fsub_rn(p[i], __fmul_rn(c.step_size, __fdiv_rn(mi, denom)));
+  }
+}
+
+}  // namespace
+
+cudaError_t BiasAct(cudaStream_t stream, int rows, int cols, const float* bias, bool relu, float* y,
+                    int ldy) {
+  const size_t n = static_cast<size_t>(rows) * cols;
+  if (n == 0) return cudaSuccess;
+  BiasActKernel<<<Blocks(n), kThreads, 0, stream>>>(rows, cols, bias, relu, y, ldy);
+  return cudaGetLastError();
+}
+
+cudaError_t ActBackward(cudaStream_t stream, int rows, int cols, const float* y, int ldy, bool relu,
+                        float* dy, int lddy, float* db) {
+  if (cols == 0 || (!relu && db == nullptr)) return cudaSuccess;
+  ActBackwardKernel<<<(cols + 31) / 32, dim3(32, 32), 0, stream>>>(rows, cols, y, ldy, relu, dy,
+                                                                   lddy, db);
+  return cudaGetLastError();
+}
+
+cudaError_t AddStrided(cudaStream_t stream, int rows, int cols, const float* x, int ldx, float* y,
+                       int ldy) {
+  const size_t n = static_cast<size_t>(rows) * cols;
+  if (n == 0) return cudaSuccess;
+  AddStridedKernel<<<Blocks(n), kThreads, 0, stream>>>(rows, cols, x, ldx, y, ldy);
+  return cudaGetLastError();
+}
+
+cudaError_t DotInteractionForward(cudaStream_t stream, int rows, int m, int d, const float* z,
+                                  float* out, int ldo) {
+  const size_t shared = sizeof(float) * (static_cast<size_t>(m) * d);
+  if (shared + sizeof(float) * m * m > kMaxShared) return cudaErrorInvalidValue;
+  if (rows == 0) return cudaSuccess;
+  InteractionForwardKernel<<<rows, 128, shared, stream>>>(m, d, z, out, ldo);
+  return cudaGetLastError();
+}
+
+cudaError_t DotInteractionBackward(cudaStream_t stream, int rows, int m, int d, const float* z,
+                                   const float* dtri, int ldd, float* dz) {
+  const size_t shared = sizeof(float) * (static_cast<size_t>(m) * d + static_cast<size_t>(m) * m);
+  if (shared > kMaxShared) return cudaErrorInvalidValue;
+  if (rows == 0) return cudaSuccess;
+  InteractionBackwardKernel<<<rows, 128, shared, stream>>>(m, d, z, dtri, ldd, dz);
+  return cudaGetLastError();
+}
+
+cudaError_t BceWithLogits(cudaStream_t stream, int n, const float* logits, const float* labels,
+                          float* dlogits, double* loss) {
+  BceKernel<<<1, kBceThreads, 0, stream>>>(n, logits, labels, dlogits, loss);
+  return cudaGetLastError();
+}
+
+cudaError_t AdamStep(cudaStream_t stream, size_t n, const AdamConsts& c, float* p, const float* g,
+                     float* m, float* v) {
+  if (n == 0) return cudaSuccess;
+  AdamKernel<<<Blocks(n), kThreads, 0, stream>>>(n, c, p, g, m, v);
+  return cudaGetLastError();
+}
+
+}  // namespace ecps::model::cuda
