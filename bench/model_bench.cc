@@ -1,5 +1,6 @@
 // Dense-model training step throughput: forward + BCE loss gradient +
-// backward + Adam over the CPU dense models (worker/model). Reports
+// backward + Adam over the CPU dense models (worker/model), and DLRM on the
+// CUDA backend (TrainStep/DlrmCuda; skipped with the reason without a GPU). Reports
 // samples/s ("items_per_second"). Inputs are fixed random tensors, so this
 // measures the dense network alone (no embedding lookup, no data pipeline).
 //
@@ -20,13 +21,18 @@ namespace {
 
 const char* const kModes[] = {"auto", "shards", "blas"};
 
-void TrainStep(benchmark::State& state, const std::string& name) {
+void TrainStep(benchmark::State& state, const std::string& name, Device device = Device::kCpu) {
   const int batch = static_cast<int>(state.range(0));
   DenseModelConfig c;
   c.name = name;
   c.threads = static_cast<int>(state.range(1));
   c.cpu_parallel = kModes[state.range(2)];
-  auto model = CreateDenseModel(c, Device::kCpu, 1);
+  auto model = CreateDenseModel(c, device, 1);
+  if (device == Device::kCuda && !model.ok()) {
+    // No GPU or a build without CUDA: reported, not a crash of the whole run.
+    state.SkipWithError(std::string(model.status().message()).c_str());
+    return;
+  }
   ECPS_CHECK_OK(model.status());
   OptimizerConfig oc;
   oc.threads = c.threads;
@@ -99,6 +105,16 @@ BENCHMARK_CAPTURE(TrainStep, Wdl, std::string("wdl"))->Apply(StepArgs);
 BENCHMARK_CAPTURE(TrainStep, Dcn, std::string("dcn"))->Apply(StepArgs);
 // shards vs blas with 2 threads (what "auto" chooses from).
 BENCHMARK_CAPTURE(TrainStep, DlrmMode, std::string("dlrm"))->Apply(ModeArgs);
+// The CUDA backend (model.device=cuda; host Adam on the host mirrors, as the
+// trainer runs it today) and the CPU path on every core, for
+// scripts/device-check.sh's table.
+void DeviceArgs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"batch", "threads", "mode"});
+  for (int batch : {128, 4096}) b->Args({batch, 0, 0});
+  b->UseRealTime();
+}
+BENCHMARK_CAPTURE(TrainStep, DlrmCuda, std::string("dlrm"), Device::kCuda)->Apply(DeviceArgs);
+BENCHMARK_CAPTURE(TrainStep, DlrmAllCores, std::string("dlrm"))->Apply(DeviceArgs);
 BENCHMARK(ForwardOnly)
     ->ArgNames({"batch", "threads"})
     ->Args({128, 2})
