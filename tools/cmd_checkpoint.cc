@@ -1,6 +1,7 @@
 // `ecps checkpoint verify|inspect|export|convert` (docs/cli.md). Parsing and printing only; the
 // checks are in tools/checkpoint_verify.cc.
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -22,6 +23,7 @@ constexpr char kUsage[] =
     "       ecps checkpoint export --table NAME --format npy --out FILE <checkpoint>\n"
     "       ecps checkpoint convert --out FILE [--data CACHE] [--json] <checkpoint>\n"
     "\n"
+    "verify and inspect also read a bundle (checkpoint convert): its checksum and header.\n"
     "inspect: the verify summary plus each table's rows and bytes per virtual shard and per\n"
     "server, the stage by name, the model, budget and the whole training config.\n"
     "export: one stored table decoded to fp32 (rows x width) as a NumPy .npy file (float32,\n"
@@ -54,6 +56,14 @@ int Fail(const Status& st) {
              : kExitFailure;
 }
 
+// Whether `path` starts with the bundle magic (worker/bundle.h).
+bool IsBundle(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::string magic(8, '\0');
+  f.read(magic.data(), 8);
+  return f && magic == std::string(kBundleMagic, 8);
+}
+
 // verify and inspect: the same checks, inspect prints more.
 int Verify(const std::vector<std::string>& args, bool inspect) {
   const char* verb = inspect ? "inspect" : "verify";
@@ -80,6 +90,24 @@ int Verify(const std::vector<std::string>& args, bool inspect) {
   if (path.empty()) {
     std::cerr << "ecps checkpoint " << verb << ": which checkpoint? (see --help)\n";
     return kExitUsage;
+  }
+  if (IsBundle(path)) {
+    // A servable bundle (checkpoint convert): its checksum and its header.
+    StatusOr<nlohmann::json> h = Predictor::ReadBundleHeader(path);
+    if (!h.ok()) return Fail(h.status());
+    if (json) {
+      std::cout << h->dump(2) << "\n";
+    } else {
+      std::cout << "bundle " << path << ": intact\n"
+                << "  method          " << h->value("method", "?") << "\n"
+                << "  from            " << h->value("source", nlohmann::json()).dump() << "\n"
+                << "  tables          " << h->value("tables", nlohmann::json()).dump() << "\n"
+                << "  table bytes     " << h->value("table_bytes", uint64_t{0}) << " B of "
+                << (*h)["bytes"] << " B\n"
+                << "  written by      ecps at commit " << h->value("converted_by_git_commit", "?")
+                << "\n";
+    }
+    return kExitOk;
   }
   StatusOr<CheckpointSummary> s = VerifyCheckpoint(path);
   if (!s.ok()) {

@@ -12,6 +12,7 @@
 #include "compressors/registry.h"
 #include "embedding/row_codec.h"
 #include "embedding/sparse_optimizer.h"
+#include "worker/git_commit.h"  // generated: ECPS_GIT_COMMIT
 
 namespace ecps {
 namespace {
@@ -219,11 +220,17 @@ StatusOr<std::string> Predictor::EncodeBundle(const nlohmann::json& source) cons
   }
   ASSIGN_OR_RETURN(std::string embd, embedding_->Save(/*with_rows=*/false));
   const MemoryReport mem = embedding_->Memory();
-  const nlohmann::json header = {
-      {"format", "ecps-bundle"},       {"version", kBundleVersion},
-      {"method", config_.method()},    {"source", source},
-      {"schema", SchemaJson(schema_)}, {"tables", table_list},
-      {"table_bytes", table_bytes},    {"inference_memory_bytes", mem.inference_bytes}};
+  const nlohmann::json header = {{"format", "ecps-bundle"},
+                                 {"version", kBundleVersion},
+                                 {"method", config_.method()},
+                                 {"source", source},
+                                 {"schema", SchemaJson(schema_)},
+                                 {"tables", table_list},
+                                 {"table_bytes", table_bytes},
+                                 {"inference_memory_bytes", mem.inference_bytes},
+                                 // The build that wrote the bundle (the training build is not
+                                 // recorded in checkpoints).
+                                 {"converted_by_git_commit", ECPS_GIT_COMMIT}};
   auto* self = const_cast<Predictor*>(this);  // params() and DenseParams() are non-const views
   BlobWriter w(kBundleMagic, kBundleVersion);
   w.Str(header.dump());
@@ -244,6 +251,23 @@ StatusOr<std::string> Predictor::EncodeBundle(const nlohmann::json& source) cons
     w.Vec(b.scale_zero);
   }
   return w.Finish();
+}
+
+StatusOr<nlohmann::json> Predictor::ReadBundleHeader(const std::string& path) {
+  if (!FileExists(path)) return NotFound("bundle '", path, "' does not exist");
+  ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+  BlobReader r;
+  RETURN_IF_ERROR(r.Open(bytes, kBundleMagic, kBundleVersion, "bundle '" + path + "'"));
+  std::string header;
+  if (!r.Str(&header)) return r.Truncated();
+  try {
+    nlohmann::json h = nlohmann::json::parse(header);
+    if (!h.is_object()) throw std::runtime_error("not a JSON object");
+    h["bytes"] = bytes.size();
+    return h;
+  } catch (const std::exception& e) {
+    return DataLoss("bundle '", path, "': its header is unreadable: ", e.what());
+  }
 }
 
 StatusOr<std::unique_ptr<Predictor>> Predictor::FromBundle(const std::string& path) {

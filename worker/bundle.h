@@ -61,6 +61,10 @@ class Predictor {
   // stored). Errors: NotFound, DataLoss naming `path` for a damaged or
   // foreign file, FailedPrecondition when its tables do not match the method.
   static StatusOr<std::unique_ptr<Predictor>> FromBundle(const std::string& path);
+  // The header of the bundle at `path` (its JSON: method, source, schema,
+  // tables, bytes, the converting build), after the whole file's checksum
+  // verified. Errors as FromBundle.
+  static StatusOr<nlohmann::json> ReadBundleHeader(const std::string& path);
   // The bundle of this model: `source` describes where it came from (the
   // checkpoint, its step and stage), recorded in the bundle's header.
   StatusOr<std::string> EncodeBundle(const nlohmann::json& source) const;

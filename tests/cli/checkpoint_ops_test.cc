@@ -224,6 +224,16 @@ void ExpectPredictEqualsTraining(const std::vector<std::string>& sets) {
   EXPECT_EQ(b["logloss"], p["logloss"]);
   EXPECT_EQ(b["inference_memory_bytes"], results["inference_memory_bytes"]);
   EXPECT_EQ(ReadFile(dir + "/b.txt").value_or("b"), ReadFile(dir + "/p.txt").value_or("p"));
+  // inspect reads the bundle's header: these methods hold nothing beside
+  // their tables, so the tables' bytes are the reported inference memory.
+  r = RunEcps({"checkpoint", "inspect", "--json", dir + "/model.bundle"}, dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json h = nlohmann::json::parse(r.out);
+  EXPECT_EQ(h["format"], "ecps-bundle");
+  EXPECT_EQ(h["method"], results["method"]);
+  EXPECT_EQ(h["table_bytes"], results["inference_memory_bytes"]);
+  EXPECT_EQ(h["bytes"].get<uint64_t>(), fs::file_size(dir + "/model.bundle"));
+  EXPECT_FALSE(h["converted_by_git_commit"].get<std::string>().empty());
 }
 
 TEST(PredictTest, FullEqualsTheTrainingJobsTestEvaluation) { ExpectPredictEqualsTraining({}); }
@@ -273,6 +283,9 @@ TEST(ConvertTest, DamagedBundleAndOtherDataAreRefused) {
   EXPECT_NE(r.err.find("bundle '" + dir + "/m.bundle': checksum mismatch"), std::string::npos)
       << r.err;
   EXPECT_FALSE(fs::exists(dir + "/p.txt"));
+  r = RunEcps({"checkpoint", "verify", dir + "/m.bundle"}, dir);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("checksum mismatch"), std::string::npos) << r.err;
   // Converting against data the model was not trained on is refused.
   const std::string other = dir + "/other";
   ASSERT_FALSE(Train(other, {"data.generate.seed=7"}).empty());
