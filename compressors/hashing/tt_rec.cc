@@ -69,9 +69,9 @@ ParamSchema TtRecEmbedding::Schema() {
   s.Int("rank", 0, 0, kMaxRank,
         "the TT rank R shared by every field; 0 solves it from the budget (the largest R in "
         "[1, 1000] that fits)");
-  s.String("init", "tails",
-           "core init z * (N0*N1*N2/3)^(-1/6): tails (CODE: z ~ N(0,1) keeping only |z| >= 2) or "
-           "truncated (z ~ N(0,1) restricted to |z| < 2)",
+  s.String("init", "truncated",
+           "core init z * (N0*N1*N2/3)^(-1/6): truncated (z ~ N(0,1) restricted to |z| < 2) or "
+           "tails (CODE's quirk: z ~ N(0,1) keeping only |z| >= 2; the paper profile's)",
            {"tails", "truncated"});
   s.Int("threshold", 0, 0, int64_t{1} << 40,
         "fields with cardinality <= threshold keep a full table");

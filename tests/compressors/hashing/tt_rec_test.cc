@@ -331,6 +331,12 @@ TEST(TtRecPlanTest, CoresFetchEachDistinctRowOnce) {
 // --------------------------------------------------------------------- init --
 
 TEST(TtRecInitTest, CoresAreScaledTailsPerFieldAndEIsUniform) {
+  {
+    // The default is the truncated normal (CODE's tails train lower).
+    Made m = Make(kSmall16, 0.1, {});
+    ECPS_ASSERT_OK(m.status);
+    EXPECT_FALSE(m.tt().tails_init());
+  }
   for (const std::string init : {"tails", "truncated"}) {
     Made m = Make(kSmall16, 0.1, {"init=" + init});
     ECPS_ASSERT_OK(m.status);
@@ -379,7 +385,7 @@ TEST(TtRecStateTest, SameSeedSameRowsAndOtherInitsAreRefused) {
   const std::string state = a.layer->compressor().SaveState();
   ECPS_EXPECT_OK(b.layer->compressor().LoadState(state));
   for (const std::vector<std::string>& other :
-       {std::vector<std::string>{"rank=2"}, {"init=truncated"}, {"threshold=4000"}}) {
+       {std::vector<std::string>{"rank=2"}, {"init=tails"}, {"threshold=4000"}}) {
     Made o = Make(kSmall16, 0.1, other);
     ECPS_ASSERT_OK(o.status);
     const Status st = o.layer->compressor().LoadState(state);
@@ -412,9 +418,10 @@ class TtRecTrainTest : public ::testing::Test {
 
   std::vector<std::string> Sets(const std::string& out) const {
     std::vector<std::string> sets = ds_->FastConfig(out);
-    // init=truncated: the default tails (|z| >= 2) start this small space's
-    // embeddings at a standard deviation of about 4 and DLRM does not learn
-    // in 300 steps (test AUC 0.50; docs/methods.md §2.7, Departures).
+    // init=truncated (the default, explicit here): CODE's tails (|z| >= 2)
+    // start this small space's embeddings at a standard deviation of about 4
+    // and DLRM does not learn in 300 steps (test AUC 0.50; docs/methods.md
+    // §2.7, Departures).
     sets.insert(sets.end(), {"embedding.method=tt_rec", "embedding.budget=0.1",
                              "embedding.params.init=truncated", "train.evals_per_epoch=2",
                              "train.latency_batches=1", "train.batch_size=128", "train.epochs=2",
