@@ -5,6 +5,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
@@ -556,6 +557,60 @@ StatusOr<std::unique_ptr<Predictor>> PredictorFromCheckpoint(const std::string& 
                            [&](RowStore& store, const std::vector<RowTableSpec>& want) {
                              return FillStore(c, store, want);
                            });
+}
+
+StatusOr<std::vector<std::string>> ReshardCheckpoints(const std::string& path, int servers,
+                                                      const std::string& out_dir) {
+  if (!FileExists(path)) return NotFound("checkpoint '", path, "' does not exist");
+  ASSIGN_OR_RETURN(std::string head, ReadFile(path));
+  if (!StartsWith(head, kManifestMagic, 8))
+    return InvalidArgument("'", path,
+                           "' is not a cluster manifest (ECPSMANI): only a cluster checkpoint "
+                           "has shards to reshard");
+  const std::string dir = fs::path(path).parent_path().string();
+  std::vector<scheduler::CheckpointManifest> manifests;
+  for (const char* name : {"last", "best"}) {
+    const std::string m_path = scheduler::ManifestPath(dir, name);
+    if (!FileExists(m_path)) continue;
+    ASSIGN_OR_RETURN(CheckpointSummary s, VerifyCheckpoint(m_path));
+    if (!s.problems.empty())
+      return DataLoss("checkpoint '", m_path, "' is damaged (", absl::StrJoin(s.problems, "; "),
+                      "); see ecps checkpoint verify");
+    ASSIGN_OR_RETURN(scheduler::CheckpointManifest m, scheduler::ReadManifest(m_path));
+    if (servers > m.virtual_shards)
+      return InvalidArgument("--servers ", servers, " exceeds the ", m.virtual_shards,
+                             " virtual shards of '", m_path,
+                             "' (every server serves at least one; cluster.virtual_shards is "
+                             "fixed for the life of a model)");
+    manifests.push_back(std::move(m));
+  }
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) return InvalidArgument("--out '", out_dir, "': ", ec.message());
+  for (const auto& e : fs::directory_iterator(out_dir, ec)) {
+    const std::string f = e.path().filename().string();
+    if (f.size() > 5 && (f.rfind("ckpt.g", 0) == 0 || f.compare(f.size() - 5, 5, ".ckpt") == 0))
+      return FailedPrecondition("--out '", out_dir, "' already holds checkpoint file '", f,
+                                "': reshard writes into an empty or new directory");
+  }
+  std::vector<std::string> written;
+  std::set<std::string> copied;
+  for (scheduler::CheckpointManifest& m : manifests) {
+    for (const scheduler::CheckpointPart& p : m.parts) {
+      if (!copied.insert(p.file).second) continue;  // best and last share a generation
+      ASSIGN_OR_RETURN(std::string bytes, scheduler::ReadPart(dir, p));
+      RETURN_IF_ERROR(AtomicWriteFile((fs::path(out_dir) / p.file).string(), bytes));
+    }
+    ASSIGN_OR_RETURN(TrainConfig config, TrainConfigFromYaml(m.config, "checkpoint manifest"));
+    RETURN_IF_ERROR(config.params.Set("cluster.servers", std::to_string(servers)));
+    m.config = config.ToYaml();
+    m.servers = servers;
+    const std::string m_path = scheduler::ManifestPath(out_dir, m.name);
+    // Written last, as the coordinator commits a manifest after its parts.
+    RETURN_IF_ERROR(AtomicWriteFile(m_path, scheduler::EncodeManifest(m)));
+    written.push_back(m_path);
+  }
+  return written;
 }
 
 }  // namespace ecps::tools

@@ -149,4 +149,15 @@ StatusOr<std::unique_ptr<Predictor>> PredictorFromCheckpoint(const std::string& 
                                                              const TrainConfig& config,
                                                              const Dataset& data, bool same_data);
 
+// Rewrites the cluster checkpoints of the directory of manifest `path` (its
+// last and best manifests, whichever exist) for `servers` servers into
+// `out_dir` (created; refused with FailedPrecondition when it holds any
+// checkpoint file already): every part copied after its checksum verified,
+// each manifest with servers = N and its config's cluster.servers = N. The
+// virtual shards stay (a row's shard is r mod V; server v mod N serves shard
+// v on load), so N must be at most V (InvalidArgument otherwise). Returns
+// the manifests written. A single-process checkpoint is InvalidArgument.
+StatusOr<std::vector<std::string>> ReshardCheckpoints(const std::string& path, int servers,
+                                                      const std::string& out_dir);
+
 }  // namespace ecps::tools

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "common/file_util.h"
 #include "tools/checkpoint_verify.h"
 #include "tools/commands.h"
@@ -22,6 +23,7 @@ constexpr char kUsage[] =
     "       ecps checkpoint inspect [--json] <checkpoint>\n"
     "       ecps checkpoint export --table NAME --format npy --out FILE <checkpoint>\n"
     "       ecps checkpoint convert --out FILE [--data CACHE] [--json] <checkpoint>\n"
+    "       ecps checkpoint reshard --servers N --out DIR <manifest>\n"
     "\n"
     "verify and inspect also read a bundle (checkpoint convert): its checksum and header.\n"
     "inspect: the verify summary plus each table's rows and bytes per virtual shard and per\n"
@@ -32,6 +34,9 @@ constexpr char kUsage[] =
     "state, config, feature space, checksum; docs/formats.md \"Servable bundle\") that\n"
     "ecps predict --model loads. The feature space comes from the data the model was\n"
     "trained on: its config's data.*, or --data CACHE, which must be that very data.\n"
+    "reshard: the cluster checkpoints of <manifest>'s directory (last and best) rewritten\n"
+    "into the empty or new DIR for N servers (virtual shards stay; DIR can be output.dir of\n"
+    "a --resume with --servers N), verified by reading them back.\n"
     "\n"
     "verify:\n"
     "Checks that a checkpoint is intact and summarises it. <checkpoint> is a cluster's\n"
@@ -259,6 +264,51 @@ int Convert(const std::vector<std::string>& args) {
   return kExitOk;
 }
 
+// `reshard --servers N --out DIR <manifest>`.
+int Reshard(const std::vector<std::string>& args) {
+  std::string out, servers_text, path;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      return kExitOk;
+    }
+    std::string* value = a == "--out" ? &out : a == "--servers" ? &servers_text : nullptr;
+    if (value != nullptr) {
+      if (i + 1 >= args.size()) {
+        std::cerr << "ecps checkpoint reshard: " << a << " needs a value\n";
+        return kExitUsage;
+      }
+      *value = args[++i];
+    } else if (!a.empty() && a[0] == '-') {
+      std::cerr << "ecps checkpoint reshard: unknown option '" << a << "' (see --help)\n";
+      return kExitUsage;
+    } else if (path.empty()) {
+      path = a;
+    } else {
+      std::cerr << "ecps checkpoint reshard: one checkpoint at a time\n";
+      return kExitUsage;
+    }
+  }
+  int servers = 0;
+  if (path.empty() || out.empty() || !absl::SimpleAtoi(servers_text, &servers) || servers < 1) {
+    std::cerr << "ecps checkpoint reshard: needs --servers N (N >= 1), --out DIR and a cluster "
+                 "manifest (see --help)\n";
+    return kExitUsage;
+  }
+  StatusOr<std::vector<std::string>> written = ReshardCheckpoints(path, servers, out);
+  if (!written.ok()) return Fail(written.status());
+  for (const std::string& m : *written) {
+    StatusOr<CheckpointSummary> s = VerifyCheckpoint(m);
+    if (!s.ok()) return Fail(s.status());
+    for (const std::string& p : s->problems) std::cerr << "ecps: " << p << "\n";
+    if (!s->problems.empty()) return kExitFailure;
+    std::cout << "wrote " << m << ": " << s->virtual_shards << " virtual shards for " << servers
+              << " server(s), verified\n";
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunCheckpoint(const std::vector<std::string>& args) {
@@ -271,8 +321,9 @@ int RunCheckpoint(const std::vector<std::string>& args) {
   if (args[0] == "inspect") return Verify(rest, /*inspect=*/true);
   if (args[0] == "export") return Export(rest);
   if (args[0] == "convert") return Convert(rest);
+  if (args[0] == "reshard") return Reshard(rest);
   std::cerr << "ecps checkpoint: unknown subcommand '" << args[0]
-            << "' (try: verify, inspect, export, convert)\n";
+            << "' (try: verify, inspect, export, convert, reshard)\n";
   return kExitUsage;
 }
 

@@ -2,7 +2,8 @@
 // binary: `checkpoint inspect` (per-shard and per-server bytes, stage names,
 // config), `checkpoint export` (a decoded table as .npy) and `predict`
 // (batch scoring equal to the training job's own test evaluation) and
-// `checkpoint convert` (a servable bundle that predicts the same).
+// `checkpoint convert` (a servable bundle that predicts the same), and
+// `checkpoint reshard` (2 -> 3 servers, then resume).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -353,6 +354,77 @@ TEST(PredictTest, ExplicitCacheAndBadInputs) {
   r = RunEcps({"predict", "--model", run + "/best.ckpt", "--out", dir + "/d.txt"}, dir);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_FALSE(fs::exists(dir + "/d.txt"));
+}
+
+}  // namespace
+}  // namespace ecps::bench::testing
+
+namespace ecps::bench::testing {
+namespace {
+
+nlohmann::json ResumeOntoThree(const std::string& dir, const std::string& out) {
+  std::vector<std::string> args = {"train", "--resume", "--json", "--log-level", "warn"};
+  for (const std::string& s : std::vector<std::string>{
+           "data.generate.rows=20000", "data.generate.features=5000",
+           "data.cache_dir=" + dir + "/data", "model.bottom=16", "model.top=16",
+           "train.max_steps=40", "train.latency_batches=3", "output.checkpoint_every=10",
+           "output.dir=" + out, "output.progress=none", "cluster.simulate=true",
+           "cluster.servers=3", "cluster.virtual_shards=4"})
+    args.insert(args.end(), {"--set", s});
+  CliResult r = RunEcps(args, dir);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.exit_code == 0 ? nlohmann::json::parse(r.out) : nlohmann::json();
+}
+
+// Issue 19: reshard from 2 to 3 servers, then resume, gives the result of
+// resuming the 2-server checkpoint onto 3 servers directly.
+TEST(ReshardTest, TwoToThreeServersThenResumeEqualsResumingOntoThree) {
+  const std::string dir = FreshDir();
+  std::vector<std::string> sets = kCluster;
+  sets.push_back("train.max_steps=20");
+  const std::string run = Train(dir, sets);
+  ASSERT_FALSE(run.empty());
+  fs::copy(run, dir + "/direct", fs::copy_options::recursive);
+  CliResult r = RunEcps(
+      {"checkpoint", "reshard", "--servers", "3", "--out", dir + "/three", run + "/last.ckpt"},
+      dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("last.ckpt: 4 virtual shards for 3 server(s), verified"), std::string::npos)
+      << r.out;
+  const nlohmann::json j = InspectJson(dir + "/three/last.ckpt");
+  EXPECT_EQ(j["servers"], 3);
+  EXPECT_EQ(j["server_bytes"].size(), 3u);
+  EXPECT_NE(j["config"].get<std::string>().find("servers: 3"), std::string::npos);
+  EXPECT_TRUE(fs::exists(dir + "/three/best.ckpt"));
+
+  const nlohmann::json resharded = ResumeOntoThree(dir, dir + "/three");
+  const nlohmann::json direct = ResumeOntoThree(dir, dir + "/direct");
+  ASSERT_FALSE(resharded.is_null());
+  ASSERT_FALSE(direct.is_null());
+  EXPECT_EQ(resharded["steps"], 40);
+  EXPECT_EQ(resharded["test_auc"], direct["test_auc"]);
+  EXPECT_EQ(resharded["test_logloss"], direct["test_logloss"]);
+  EXPECT_EQ(resharded["history"], direct["history"]);
+
+  // More servers than virtual shards, a non-empty --out, a single-process
+  // checkpoint: refused, nothing written.
+  r = RunEcps(
+      {"checkpoint", "reshard", "--servers", "5", "--out", dir + "/five", run + "/last.ckpt"}, dir);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("exceeds the 4 virtual shards"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir + "/five"));
+  r = RunEcps(
+      {"checkpoint", "reshard", "--servers", "2", "--out", dir + "/three", run + "/last.ckpt"},
+      dir);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("already holds checkpoint file"), std::string::npos) << r.err;
+  const std::string single = Train(dir + "/single", {});
+  ASSERT_FALSE(single.empty());
+  r = RunEcps(
+      {"checkpoint", "reshard", "--servers", "2", "--out", dir + "/s2", single + "/last.ckpt"},
+      dir);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("not a cluster manifest"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// CudaDenseModel (worker/model/cuda/cuda_dense_model.h) against the CPU
-// backend from the same seed: logits, embedding gradients and parameter
+// CudaDenseModel (worker/model/cuda/cuda_dense_model.h), DLRM and WDL, against
+// the CPU backend from the same seed: logits, embedding gradients and parameter
 // gradients within float tolerances, and the refusals (no GPU, other models).
 // The comparisons skip, with the reason, when no CUDA device is present.
 #include "worker/model/cuda/cuda_dense_model.h"
@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "tests/model/cuda/gpu_test_util.h"
@@ -16,14 +17,15 @@
 namespace ecps::model::cuda {
 namespace {
 
-DenseModelConfig Dlrm(int num_dense) {
+DenseModelConfig Config(const std::string& name, int num_dense) {
   DenseModelConfig c;
-  c.name = "dlrm";
+  c.name = name;
   c.num_dense = num_dense;
   c.num_fields = 26;
   c.dim = 16;
   c.bottom = {64, 32};
   c.top = {64, 32};
+  c.deep = {64, 32};
   c.threads = 1;
   c.bias_init = "normal";  // non-zero biases: the bias path counts
   return c;
@@ -37,7 +39,7 @@ double MaxRelError(std::span<const float> got, std::span<const float> want) {
 }
 
 TEST(CudaDenseModelTest, RefusesWithoutGpuAndForOtherModels) {
-  DenseModelConfig c = Dlrm(13);
+  DenseModelConfig c = Config("dlrm", 13);
   auto m = CreateDenseModel(c, Device::kCuda, 1);
   if (CudaDeviceStatus().ok()) {
     EXPECT_TRUE(m.ok()) << m.status();
@@ -46,18 +48,23 @@ TEST(CudaDenseModelTest, RefusesWithoutGpuAndForOtherModels) {
     EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition);
     EXPECT_NE(m.status().message().find("model.device=cuda"), std::string::npos) << m.status();
   }
-  c.name = "wdl";
-  auto wdl = CreateCudaDenseModel(c, 1);
-  EXPECT_EQ(wdl.status().code(), absl::StatusCode::kUnimplemented) << wdl.status();
+  c.name = "dcn";
+  auto dcn = CreateCudaDenseModel(c, 1);
+  EXPECT_EQ(dcn.status().code(), absl::StatusCode::kUnimplemented) << dcn.status();
   c.name = "nope";
   EXPECT_EQ(CreateCudaDenseModel(c, 1).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-class CudaDlrmTest : public ::testing::TestWithParam<int> {};
+struct ModelCase {
+  std::string name;
+  int num_dense;
+};
 
-TEST_P(CudaDlrmTest, MatchesCpuForwardAndBackward) {
+class CudaModelTest : public ::testing::TestWithParam<ModelCase> {};
+
+TEST_P(CudaModelTest, MatchesCpuForwardAndBackward) {
   ECPS_SKIP_WITHOUT_GPU();
-  const DenseModelConfig c = Dlrm(GetParam());
+  const DenseModelConfig c = Config(GetParam().name, GetParam().num_dense);
   auto cpu = CreateDenseModel(c, Device::kCpu, 7);
   auto gpu = CreateDenseModel(c, Device::kCuda, 7);
   ASSERT_TRUE(cpu.ok()) << cpu.status();
@@ -102,7 +109,12 @@ TEST_P(CudaDlrmTest, MatchesCpuForwardAndBackward) {
   EXPECT_LT(MaxRelError(lg, lc), 1e-4);
 }
 
-INSTANTIATE_TEST_SUITE_P(DenseFeatures, CudaDlrmTest, ::testing::Values(13, 0));
+INSTANTIATE_TEST_SUITE_P(Models, CudaModelTest,
+                         ::testing::Values(ModelCase{"dlrm", 13}, ModelCase{"dlrm", 0},
+                                           ModelCase{"wdl", 13}, ModelCase{"wdl", 0}),
+                         [](const ::testing::TestParamInfo<ModelCase>& info) {
+                           return info.param.name + "_dense" + std::to_string(info.param.num_dense);
+                         });
 
 }  // namespace
 }  // namespace ecps::model::cuda

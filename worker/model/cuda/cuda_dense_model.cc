@@ -86,10 +86,25 @@ class CudaDenseModel final : public DenseModel {
     m_ = f_ + (nd_ > 0 ? 1 : 0);
     zoff_ = nd_ > 0 ? d_ : 0;
     top_in_ = zoff_ + m_ * (m_ - 1) / 2;
-    RETURN_IF_ERROR(ParseMlp("bottom", /*relu_last=*/true, &bottom_));
-    RETURN_IF_ERROR(ParseMlp("top", /*relu_last=*/false, &top_));
-    if ((nd_ > 0) != !bottom_.empty() || top_.empty() || top_.front().in != top_in_)
-      return InvalidArgument("dense model (cuda): unexpected DLRM layout");
+    wdl_ = c.name == "wdl";
+    if (wdl_) {
+      // WDL: x = [emb (F·d), dense]; the deep MLP is `top_`, the wide part a
+      // bias-free [1 x xd] weight.
+      xd_ = f_ * d_ + nd_;
+      top_in_ = 0;  // no interaction
+      RETURN_IF_ERROR(ParseMlp("deep", /*relu_last=*/false, &top_));
+      const ParamBlock* wide = nullptr;
+      for (const ParamBlock& b : net_->layout().blocks())
+        if (b.name == "wide.weight") wide = &b;
+      if (wide == nullptr || top_.empty() || top_.front().in != xd_)
+        return InvalidArgument("dense model (cuda): unexpected WDL layout");
+      wide_ = wide->offset;
+    } else {
+      RETURN_IF_ERROR(ParseMlp("bottom", /*relu_last=*/true, &bottom_));
+      RETURN_IF_ERROR(ParseMlp("top", /*relu_last=*/false, &top_));
+      if ((nd_ > 0) != !bottom_.empty() || top_.empty() || top_.front().in != top_in_)
+        return InvalidArgument("dense model (cuda): unexpected DLRM layout");
+    }
     const size_t n = net_->layout().size();
     params_.assign(n, 0.0f);
     grads_.assign(n, 0.0f);
@@ -107,7 +122,8 @@ class CudaDenseModel final : public DenseModel {
     RETURN_IF_ERROR(params_d_.Reserve(n));
     RETURN_IF_ERROR(grads_d_.Reserve(n));
     // The interaction kernels' shared-memory bound, checked once here.
-    if (sizeof(float) * (static_cast<size_t>(m_) * d_ + static_cast<size_t>(m_) * m_) > 48 * 1024)
+    if (!wdl_ &&
+        sizeof(float) * (static_cast<size_t>(m_) * d_ + static_cast<size_t>(m_) * m_) > 48 * 1024)
       return InvalidArgument("dense model (cuda): ", m_, " interacting vectors of dimension ", d_,
                              " exceed the interaction kernel's 48 KiB of shared memory");
     return OkStatus();
@@ -124,10 +140,14 @@ class CudaDenseModel final : public DenseModel {
     const Status s = Reserve(batch);
     ECPS_CHECK(s.ok()) << s;
     batch_ = batch;
-    const size_t zd = static_cast<size_t>(m_) * d_, ed = static_cast<size_t>(f_) * d_;
-    float* z = z_.get();
     ECPS_CUDA_CHECK(cudaMemcpyAsync(params_d_.get(), params_.data(), sizeof(float) * params_.size(),
                                     cudaMemcpyHostToDevice, stream_));
+    if (wdl_) {
+      WdlForward(batch, dense, emb, logits);
+      return;
+    }
+    const size_t zd = static_cast<size_t>(m_) * d_, ed = static_cast<size_t>(f_) * d_;
+    float* z = z_.get();
     if (nd_ > 0) {
       ECPS_CUDA_CHECK(cudaMemcpyAsync(dense_.get(), dense, sizeof(float) * batch * nd_,
                                       cudaMemcpyHostToDevice, stream_));
@@ -154,6 +174,10 @@ class CudaDenseModel final : public DenseModel {
     const size_t zd = static_cast<size_t>(m_) * d_, ed = static_cast<size_t>(f_) * d_;
     ECPS_CUDA_CHECK(cudaMemcpyAsync(dlogits_.get(), dlogits, sizeof(float) * rows,
                                     cudaMemcpyHostToDevice, stream_));
+    if (wdl_) {
+      WdlBackward(rows, demb);
+      return;
+    }
     MlpBackward(rows, top_, top_acts_, t0_.get(), top_in_, logits_.get(), 1, dlogits_.get(), 1,
                 dt0_.get(), top_in_);
     ECPS_CUDA_CHECK(DotInteractionBackward(stream_, rows, m_, d_, z_.get(), dt0_.get() + zoff_,
@@ -174,6 +198,47 @@ class CudaDenseModel final : public DenseModel {
   }
 
  private:
+  // WDL (wdl.h): logit = deep(x) + wide·x, x = [emb, dense] in z_ (ld xd_).
+  void WdlForward(int rows, const float* dense, const float* emb, float* logits) {
+    const size_t ed = static_cast<size_t>(f_) * d_;
+    float* x = z_.get();
+    ECPS_CUDA_CHECK(cudaMemcpy2DAsync(x, sizeof(float) * xd_, emb, sizeof(float) * ed,
+                                      sizeof(float) * ed, rows, cudaMemcpyHostToDevice, stream_));
+    if (nd_ > 0) {
+      ECPS_CUDA_CHECK(cudaMemcpy2DAsync(x + ed, sizeof(float) * xd_, dense, sizeof(float) * nd_,
+                                        sizeof(float) * nd_, rows, cudaMemcpyHostToDevice,
+                                        stream_));
+    }
+    MlpForward(rows, top_, top_acts_, x, xd_, logits_.get(), 1);
+    // logits += x · wideᵀ (beta 1: added to the deep output).
+    Gemm(false, true, rows, 1, xd_, 1.0f, x, xd_, params_d_.get() + wide_, xd_, 1.0f, logits_.get(),
+         1);
+    ECPS_CUDA_CHECK(cudaMemcpyAsync(logits, logits_.get(), sizeof(float) * rows,
+                                    cudaMemcpyDeviceToHost, stream_));
+    ECPS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
+  // dx (in dz_) = deep's input gradient + dlogits · wide; dwide = dlogitsᵀ x.
+  void WdlBackward(int rows, float* demb) {
+    const size_t ed = static_cast<size_t>(f_) * d_;
+    const float* x = z_.get();
+    float* dx = dz_.get();
+    float* g = grads_d_.get();
+    // The wide gradient and a copy of dlogits first: the deep backward owns
+    // dlogits_ as its clobberable dy.
+    Gemm(true, false, 1, xd_, rows, 1.0f, dlogits_.get(), 1, x, xd_, 0.0f, g + wide_, xd_);
+    ECPS_CUDA_CHECK(cudaMemcpyAsync(dt0_.get(), dlogits_.get(), sizeof(float) * rows,
+                                    cudaMemcpyDeviceToDevice, stream_));
+    MlpBackward(rows, top_, top_acts_, x, xd_, logits_.get(), 1, dlogits_.get(), 1, dx, xd_);
+    Gemm(false, false, rows, xd_, 1, 1.0f, dt0_.get(), 1, params_d_.get() + wide_, xd_, 1.0f, dx,
+         xd_);
+    ECPS_CUDA_CHECK(cudaMemcpy2DAsync(demb, sizeof(float) * ed, dx, sizeof(float) * xd_,
+                                      sizeof(float) * ed, rows, cudaMemcpyDeviceToHost, stream_));
+    ECPS_CUDA_CHECK(cudaMemcpyAsync(grads_.data(), grads_d_.get(), sizeof(float) * grads_.size(),
+                                    cudaMemcpyDeviceToHost, stream_));
+    ECPS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
   // Layers "<prefix>.<i>.weight" [out x in] / ".bias" of the layout, in order.
   Status ParseMlp(const std::string& prefix, bool relu_last, std::vector<Layer>* out) {
     std::map<std::string, const ParamBlock*> byname;
@@ -211,10 +276,12 @@ class CudaDenseModel final : public DenseModel {
     for (const auto* mlp : {&bottom_, &top_})
       for (const Layer& l : *mlp) width = std::max({width, l.in, l.out});
     RETURN_IF_ERROR(dense_.Reserve(r * nd_));
-    RETURN_IF_ERROR(z_.Reserve(r * m_ * d_));
-    RETURN_IF_ERROR(dz_.Reserve(r * m_ * d_));
+    // z/dz hold DLRM's Z or WDL's x; dt0 also WDL's copy of dlogits.
+    const size_t zd = wdl_ ? static_cast<size_t>(xd_) : static_cast<size_t>(m_) * d_;
+    RETURN_IF_ERROR(z_.Reserve(r * zd));
+    RETURN_IF_ERROR(dz_.Reserve(r * zd));
     RETURN_IF_ERROR(t0_.Reserve(r * top_in_));
-    RETURN_IF_ERROR(dt0_.Reserve(r * top_in_));
+    RETURN_IF_ERROR(dt0_.Reserve(r * std::max(top_in_, 1)));
     RETURN_IF_ERROR(logits_.Reserve(r));
     RETURN_IF_ERROR(dlogits_.Reserve(r));
     RETURN_IF_ERROR(bufa_.Reserve(r * width));
@@ -283,6 +350,9 @@ class CudaDenseModel final : public DenseModel {
 
   std::unique_ptr<DenseNet<float>> net_;  // the layout (the CPU layers are not run)
   int d_ = 0, f_ = 0, nd_ = 0, m_ = 0, zoff_ = 0, top_in_ = 0;
+  bool wdl_ = false;
+  int xd_ = 0;       // WDL input width
+  size_t wide_ = 0;  // WDL "wide.weight" offset
   std::vector<Layer> bottom_, top_;
   std::vector<float> params_, grads_;  // host mirrors
   cudaStream_t stream_ = nullptr;
@@ -307,9 +377,9 @@ Status CudaDeviceStatus() {
 StatusOr<std::unique_ptr<DenseModel>> CreateCudaDenseModel(const DenseModelConfig& config,
                                                            uint64_t seed) {
   ASSIGN_OR_RETURN(std::unique_ptr<DenseNet<float>> net, MakeDenseNet<float>(config));
-  if (config.name != "dlrm")
-    return Unimplemented("dense model: model.device=cuda runs dlrm only so far, not '", config.name,
-                         "' (use model.device=cpu)");
+  if (config.name != "dlrm" && config.name != "wdl")
+    return Unimplemented("dense model: model.device=cuda runs dlrm and wdl only so far, not '",
+                         config.name, "' (use model.device=cpu)");
   Status dev = CudaDeviceStatus();
   if (!dev.ok()) return FailedPrecondition("dense model: model.device=cuda, but ", dev.message());
   auto m = std::make_unique<CudaDenseModel>(std::move(net));
