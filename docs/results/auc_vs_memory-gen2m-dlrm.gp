@@ -14,13 +14,17 @@ set format x '%.0s %cB'
 plot "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 0 using 1:2 with linespoints lc rgb '#1f77b4' dt 1 pt 1 ps 1.4 title "full", \
      "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 1 using 1:2 with linespoints lc rgb '#d62728' dt 1 pt 2 ps 1.4 title "hash", \
      "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 2 using 1:2 with linespoints lc rgb '#2ca02c' dt 1 pt 3 ps 1.4 title "compoemb", \
-     "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 3 using 1:2 with linespoints lc rgb '#ff7f0e' dt 1 pt 4 ps 1.4 title "doublehash", \
-     "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 4 using 1:2 with linespoints lc rgb '#9467bd' dt 1 pt 5 ps 1.4 title "memcom", \
-     "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 5 using 1:2 with linespoints lc rgb '#8c564b' dt 1 pt 6 ps 1.4 title "binarycode", \
-     "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 6 using 1:2 with linespoints lc rgb '#e377c2' dt 1 pt 7 ps 1.4 title "robe", \
-     "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 7 using 1:2 with linespoints lc rgb '#17becf' dt 1 pt 8 ps 1.4 title "fp16", \
-     "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 8 using 1:2 with linespoints lc rgb '#1f77b4' dt 2 pt 9 ps 1.4 title "int8", \
-     "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 9 using 1:2 with linespoints lc rgb '#d62728' dt 2 pt 10 ps 1.4 title "int16", \
-     "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 10 using 1:2 with linespoints lc rgb '#2ca02c' dt 2 pt 11 ps 1.4 title "alpt", \
-     "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 11 using 1:2 with linespoints lc rgb '#ff7f0e' dt 2 pt 12 ps 1.4 title "post4bits", \
-     "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 12 using 1:2 with linespoints lc rgb '#9467bd' dt 2 pt 13 ps 1.4 title "mixedprec"
+     "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 3 using 1:2 with linespoints lc rgb '#ff7f0e' dt 1 pt 4 ps 1.4 title "cce", \
+     "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 4 using 1:2 with linespoints lc rgb '#9467bd' dt 1 pt 5 ps 1.4 title "doublehash", \
+     "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 5 using 1:2 with linespoints lc rgb '#8c564b' dt 1 pt 6 ps 1.4 title "memcom", \
+     "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 6 using 1:2 with linespoints lc rgb '#e377c2' dt 1 pt 7 ps 1.4 title "binarycode", \
+     "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 7 using 1:2 with linespoints lc rgb '#17becf' dt 1 pt 8 ps 1.4 title "tt_rec", \
+     "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 8 using 1:2 with linespoints lc rgb '#1f77b4' dt 2 pt 9 ps 1.4 title "dhe", \
+     "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 9 using 1:2 with linespoints lc rgb '#d62728' dt 2 pt 10 ps 1.4 title "robe", \
+     "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 10 using 1:2 with linespoints lc rgb '#2ca02c' dt 2 pt 11 ps 1.4 title "dedup", \
+     "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 11 using 1:2 with linespoints lc rgb '#ff7f0e' dt 2 pt 12 ps 1.4 title "fp16", \
+     "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 12 using 1:2 with linespoints lc rgb '#9467bd' dt 2 pt 13 ps 1.4 title "int8", \
+     "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 13 using 1:2 with linespoints lc rgb '#8c564b' dt 2 pt 1 ps 1.4 title "int16", \
+     "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 14 using 1:2 with linespoints lc rgb '#e377c2' dt 2 pt 2 ps 1.4 title "alpt", \
+     "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 15 using 1:2 with linespoints lc rgb '#17becf' dt 2 pt 3 ps 1.4 title "post4bits", \
+     "docs/results/auc_vs_memory-gen2m-dlrm.dat" index 16 using 1:2 with linespoints lc rgb '#1f77b4' dt 3 pt 4 ps 1.4 title "mixedprec"
