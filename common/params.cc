@@ -88,7 +88,7 @@ const char* NodeKind(const YAML::Node& node) {
 struct FlattenState {
   std::string origin;
   std::map<std::string, std::string>* out;
-  std::map<std::string, int> lines;  // where each flattened key was given
+  std::map<std::string, int> lines = {};  // where each flattened key was given
   size_t nodes = 0;
   Status status = OkStatus();
 };

@@ -53,6 +53,10 @@ start=$(date +%s)
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DECPS_SANITIZE=thread \
   -DECPS_BUILD_BENCH=OFF >/dev/null \
   || { echo "tsan: cmake configure failed (see above)" >&2; exit 1; }
+# Generated headers first (worker/git_commit.h): the analysis compiles the
+# sources with the build's flags, and a fresh tree has not generated them yet.
+cmake --build "$BUILD_DIR" --target ecps_git_commit >/dev/null \
+  || { echo "tsan: generating headers failed" >&2; exit 1; }
 scripts/check_thread_safety.sh "$BUILD_DIR" || { echo "tsan: thread-safety check failed" >&2; exit 1; }
 cmake --build "$BUILD_DIR" --target tsan_tests -j "$(nproc)" \
   || { echo "tsan: build failed" >&2; exit 1; }
