@@ -1,6 +1,6 @@
-// CudaDenseModel (worker/model/cuda/cuda_dense_model.h), DLRM and WDL, against
+// CudaDenseModel (worker/model/cuda/cuda_dense_model.h): DLRM, WDL and DCN against
 // the CPU backend from the same seed: logits, embedding gradients and parameter
-// gradients within float tolerances, and the refusals (no GPU, other models).
+// gradients within float tolerances, and the refusals (no GPU, unknown model).
 // The comparisons skip, with the reason, when no CUDA device is present.
 #include "worker/model/cuda/cuda_dense_model.h"
 
@@ -26,6 +26,8 @@ DenseModelConfig Config(const std::string& name, int num_dense) {
   c.bottom = {64, 32};
   c.top = {64, 32};
   c.deep = {64, 32};
+  c.dcn_deep = {64, 32};
+  c.cross_layers = 2;
   c.threads = 1;
   c.bias_init = "normal";  // non-zero biases: the bias path counts
   return c;
@@ -38,7 +40,7 @@ double MaxRelError(std::span<const float> got, std::span<const float> want) {
   return err / std::max(scale, 1e-30);
 }
 
-TEST(CudaDenseModelTest, RefusesWithoutGpuAndForOtherModels) {
+TEST(CudaDenseModelTest, RefusesWithoutGpuAndUnknownModels) {
   DenseModelConfig c = Config("dlrm", 13);
   auto m = CreateDenseModel(c, Device::kCuda, 1);
   if (CudaDeviceStatus().ok()) {
@@ -48,9 +50,6 @@ TEST(CudaDenseModelTest, RefusesWithoutGpuAndForOtherModels) {
     EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition);
     EXPECT_NE(m.status().message().find("model.device=cuda"), std::string::npos) << m.status();
   }
-  c.name = "dcn";
-  auto dcn = CreateCudaDenseModel(c, 1);
-  EXPECT_EQ(dcn.status().code(), absl::StatusCode::kUnimplemented) << dcn.status();
   c.name = "nope";
   EXPECT_EQ(CreateCudaDenseModel(c, 1).status().code(), absl::StatusCode::kInvalidArgument);
 }
@@ -111,7 +110,8 @@ TEST_P(CudaModelTest, MatchesCpuForwardAndBackward) {
 
 INSTANTIATE_TEST_SUITE_P(Models, CudaModelTest,
                          ::testing::Values(ModelCase{"dlrm", 13}, ModelCase{"dlrm", 0},
-                                           ModelCase{"wdl", 13}, ModelCase{"wdl", 0}),
+                                           ModelCase{"wdl", 13}, ModelCase{"wdl", 0},
+                                           ModelCase{"dcn", 13}, ModelCase{"dcn", 0}),
                          [](const ::testing::TestParamInfo<ModelCase>& info) {
                            return info.param.name + "_dense" + std::to_string(info.param.num_dense);
                          });

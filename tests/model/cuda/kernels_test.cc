@@ -94,6 +94,35 @@ TEST(CudaKernelsTest, DotInteractionMatchesReference) {
             cudaErrorInvalidValue);
 }
 
+TEST(CudaKernelsTest, CrossLayerMatchesReference) {
+  ECPS_SKIP_WITHOUT_GPU();
+  const int rows = 300, D = 429;  // Criteo DCN: 26 x 16 + 13
+  const std::vector<float> w0 = Random(D, 11), b0 = Random(D, 12), x00 = Random(rows * D, 13),
+                           xl0 = Random(rows * D, 14), g00 = Random(rows * D, 15),
+                           dx00 = Random(rows * D, 16);
+  DeviceVector w(w0), b(b0), x0(x00), xl(xl0), s(rows), y(rows * D);
+  ASSERT_EQ(CrossForward(nullptr, rows, D, x0.get(), xl.get(), w.get(), b.get(), s.get(), y.get()),
+            cudaSuccess);
+  std::vector<float> want_s(rows), want_y(rows * D);
+  ref::CrossForward(rows, D, x00.data(), xl0.data(), w0.data(), b0.data(), want_s.data(),
+                    want_y.data());
+  ExpectNear(s.ToHost(), want_s, 1e-4, "s");
+  ExpectNear(y.ToHost(), want_y, 1e-4, "y");
+
+  DeviceVector g(g00), dx0(dx00), ds(rows), dw(D), db(D);
+  ASSERT_EQ(CrossBackward(nullptr, rows, D, x0.get(), xl.get(), w.get(), s.get(), g.get(),
+                          dx0.get(), ds.get(), dw.get(), db.get()),
+            cudaSuccess);
+  std::vector<float> want_g = g00, want_dx0 = dx00, want_dw(D), want_db(D);
+  const std::vector<float> s_dev = s.ToHost();
+  ref::CrossBackward(rows, D, x00.data(), xl0.data(), w0.data(), s_dev.data(), want_g.data(),
+                     want_dx0.data(), want_dw.data(), want_db.data());
+  ExpectNear(g.ToHost(), want_g, 1e-4, "dx_l");
+  ExpectNear(dx0.ToHost(), want_dx0, 1e-4, "dx0");
+  ExpectNear(dw.ToHost(), want_dw, 1e-4, "dw");
+  ExpectNear(db.ToHost(), want_db, 1e-4, "db");
+}
+
 TEST(CudaKernelsTest, BceWithLogitsMatchesReference) {
   ECPS_SKIP_WITHOUT_GPU();
   const int n = 5000;

@@ -11,6 +11,7 @@
 
 #include "tests/model/grad_check.h"
 #include "worker/model/cpu_kernels.h"
+#include "worker/model/cross_layer.h"
 #include "worker/model/dense_model.h"
 #include "worker/model/loss.h"
 
@@ -80,6 +81,33 @@ TEST(CudaReferenceTest, DotInteractionMatchesCpu) {
     ref::DotInteractionBackward(rows, m, d, z.data(), g.data(), ld, dz_ref.data());
     ExpectNear(dz_ref, dz_cpu, 1e-5, "backward");
   }
+}
+
+TEST(CudaReferenceTest, CrossLayerMatchesCpu) {
+  const int rows = 9, D = 21;
+  ParamLayout layout;
+  const CrossLayer<float> cpu(layout, "cross.0", D);
+  ASSERT_EQ(layout.size(), 2u * D);  // weight [D] at 0, bias [D] at D
+  const std::vector<float> params = Random(2 * D, 11), x0 = Random(rows * D, 12),
+                           xl = Random(rows * D, 13), g0 = Random(rows * D, 14),
+                           dx00 = Random(rows * D, 15);
+  std::vector<float> s_cpu(rows), y_cpu(rows * D), s_ref(rows), y_ref(rows * D);
+  cpu.Forward(rows, params.data(), x0.data(), xl.data(), s_cpu.data(), y_cpu.data());
+  ref::CrossForward(rows, D, x0.data(), xl.data(), params.data(), params.data() + D, s_ref.data(),
+                    y_ref.data());
+  ExpectNear(s_ref, s_cpu, 1e-5, "s");
+  ExpectNear(y_ref, y_cpu, 1e-5, "y");
+
+  std::vector<float> g_cpu = g0, g_ref = g0, dx0_cpu = dx00, dx0_ref = dx00;
+  std::vector<float> grads(2 * D), dw(D), db(D), tmp(rows * D), ds(rows), ones(D, 1.0f);
+  cpu.Backward(rows, params.data(), x0.data(), xl.data(), s_cpu.data(), g_cpu.data(),
+               dx0_cpu.data(), grads.data(), tmp.data(), ds.data(), ones.data());
+  ref::CrossBackward(rows, D, x0.data(), xl.data(), params.data(), s_cpu.data(), g_ref.data(),
+                     dx0_ref.data(), dw.data(), db.data());
+  ExpectNear(g_ref, g_cpu, 1e-5, "dx_l");
+  ExpectNear(dx0_ref, dx0_cpu, 1e-5, "dx0 (added)");
+  ExpectNear(dw, std::vector<float>(grads.begin(), grads.begin() + D), 1e-5, "dw");
+  ExpectNear(db, std::vector<float>(grads.begin() + D, grads.end()), 1e-5, "db");
 }
 
 TEST(CudaReferenceTest, BceWithLogitsMatchesCpu) {

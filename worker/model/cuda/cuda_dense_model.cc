@@ -87,7 +87,29 @@ class CudaDenseModel final : public DenseModel {
     zoff_ = nd_ > 0 ? d_ : 0;
     top_in_ = zoff_ + m_ * (m_ - 1) / 2;
     wdl_ = c.name == "wdl";
-    if (wdl_) {
+    dcn_ = c.name == "dcn";
+    if (dcn_) {
+      // DCN (dcn.h): x = [emb, dense]; cross layers on x; the deep MLP
+      // (`top_`) on x; "out" over cat = [x_L, deep(x)] (width top_in_).
+      xd_ = f_ * d_ + nd_;
+      std::map<std::string, const ParamBlock*> byname;
+      for (const ParamBlock& b : net_->layout().blocks()) byname[b.name] = &b;
+      for (int l = 0; l < c.cross_layers; ++l) {
+        const std::string p = "cross." + std::to_string(l);
+        auto w = byname.find(p + ".weight");
+        auto b = byname.find(p + ".bias");
+        if (w == byname.end() || b == byname.end())
+          return InvalidArgument("dense model (cuda): unexpected DCN layout at ", p);
+        cross_.push_back({w->second->offset, b->second->offset});
+      }
+      RETURN_IF_ERROR(ParseMlp("deep", /*relu_last=*/false, &top_));
+      auto ow = byname.find("out.weight");
+      auto ob = byname.find("out.bias");
+      if (top_.empty() || ow == byname.end() || ob == byname.end())
+        return InvalidArgument("dense model (cuda): unexpected DCN layout");
+      top_in_ = xd_ + top_.back().out;
+      out_ = {{top_in_, 1, /*relu=*/false, ow->second->offset, ob->second->offset}};
+    } else if (wdl_) {
       // WDL: x = [emb (F·d), dense]; the deep MLP is `top_`, the wide part a
       // bias-free [1 x xd] weight.
       xd_ = f_ * d_ + nd_;
@@ -122,7 +144,7 @@ class CudaDenseModel final : public DenseModel {
     RETURN_IF_ERROR(params_d_.Reserve(n));
     RETURN_IF_ERROR(grads_d_.Reserve(n));
     // The interaction kernels' shared-memory bound, checked once here.
-    if (!wdl_ &&
+    if (!wdl_ && !dcn_ &&
         sizeof(float) * (static_cast<size_t>(m_) * d_ + static_cast<size_t>(m_) * m_) > 48 * 1024)
       return InvalidArgument("dense model (cuda): ", m_, " interacting vectors of dimension ", d_,
                              " exceed the interaction kernel's 48 KiB of shared memory");
@@ -142,8 +164,25 @@ class CudaDenseModel final : public DenseModel {
     batch_ = batch;
     ECPS_CUDA_CHECK(cudaMemcpyAsync(params_d_.get(), params_.data(), sizeof(float) * params_.size(),
                                     cudaMemcpyHostToDevice, stream_));
-    if (wdl_) {
-      WdlForward(batch, dense, emb, logits);
+    if (wdl_ || dcn_) {
+      // x = [emb, dense] in z_ (ld xd_).
+      const size_t ed = static_cast<size_t>(f_) * d_;
+      ECPS_CUDA_CHECK(cudaMemcpy2DAsync(z_.get(), sizeof(float) * xd_, emb, sizeof(float) * ed,
+                                        sizeof(float) * ed, batch, cudaMemcpyHostToDevice,
+                                        stream_));
+      if (nd_ > 0) {
+        ECPS_CUDA_CHECK(cudaMemcpy2DAsync(z_.get() + ed, sizeof(float) * xd_, dense,
+                                          sizeof(float) * nd_, sizeof(float) * nd_, batch,
+                                          cudaMemcpyHostToDevice, stream_));
+      }
+      if (wdl_) {
+        WdlForward(batch);
+      } else {
+        DcnForward(batch);
+      }
+      ECPS_CUDA_CHECK(cudaMemcpyAsync(logits, logits_.get(), sizeof(float) * batch,
+                                      cudaMemcpyDeviceToHost, stream_));
+      ECPS_CUDA_CHECK(cudaStreamSynchronize(stream_));
       return;
     }
     const size_t zd = static_cast<size_t>(m_) * d_, ed = static_cast<size_t>(f_) * d_;
@@ -174,8 +213,18 @@ class CudaDenseModel final : public DenseModel {
     const size_t zd = static_cast<size_t>(m_) * d_, ed = static_cast<size_t>(f_) * d_;
     ECPS_CUDA_CHECK(cudaMemcpyAsync(dlogits_.get(), dlogits, sizeof(float) * rows,
                                     cudaMemcpyHostToDevice, stream_));
-    if (wdl_) {
-      WdlBackward(rows, demb);
+    if (wdl_ || dcn_) {
+      if (wdl_) {
+        WdlBackward(rows);
+      } else {
+        DcnBackward(rows);
+      }
+      // demb = dx[:, 0:F·d] (dx in dz_, ld xd_).
+      ECPS_CUDA_CHECK(cudaMemcpy2DAsync(demb, sizeof(float) * ed, dz_.get(), sizeof(float) * xd_,
+                                        sizeof(float) * ed, rows, cudaMemcpyDeviceToHost, stream_));
+      ECPS_CUDA_CHECK(cudaMemcpyAsync(grads_.data(), grads_d_.get(), sizeof(float) * grads_.size(),
+                                      cudaMemcpyDeviceToHost, stream_));
+      ECPS_CUDA_CHECK(cudaStreamSynchronize(stream_));
       return;
     }
     MlpBackward(rows, top_, top_acts_, t0_.get(), top_in_, logits_.get(), 1, dlogits_.get(), 1,
@@ -199,28 +248,16 @@ class CudaDenseModel final : public DenseModel {
 
  private:
   // WDL (wdl.h): logit = deep(x) + wide·x, x = [emb, dense] in z_ (ld xd_).
-  void WdlForward(int rows, const float* dense, const float* emb, float* logits) {
-    const size_t ed = static_cast<size_t>(f_) * d_;
-    float* x = z_.get();
-    ECPS_CUDA_CHECK(cudaMemcpy2DAsync(x, sizeof(float) * xd_, emb, sizeof(float) * ed,
-                                      sizeof(float) * ed, rows, cudaMemcpyHostToDevice, stream_));
-    if (nd_ > 0) {
-      ECPS_CUDA_CHECK(cudaMemcpy2DAsync(x + ed, sizeof(float) * xd_, dense, sizeof(float) * nd_,
-                                        sizeof(float) * nd_, rows, cudaMemcpyHostToDevice,
-                                        stream_));
-    }
+  void WdlForward(int rows) {
+    const float* x = z_.get();
     MlpForward(rows, top_, top_acts_, x, xd_, logits_.get(), 1);
     // logits += x · wideᵀ (beta 1: added to the deep output).
     Gemm(false, true, rows, 1, xd_, 1.0f, x, xd_, params_d_.get() + wide_, xd_, 1.0f, logits_.get(),
          1);
-    ECPS_CUDA_CHECK(cudaMemcpyAsync(logits, logits_.get(), sizeof(float) * rows,
-                                    cudaMemcpyDeviceToHost, stream_));
-    ECPS_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 
   // dx (in dz_) = deep's input gradient + dlogits · wide; dwide = dlogitsᵀ x.
-  void WdlBackward(int rows, float* demb) {
-    const size_t ed = static_cast<size_t>(f_) * d_;
+  void WdlBackward(int rows) {
     const float* x = z_.get();
     float* dx = dz_.get();
     float* g = grads_d_.get();
@@ -232,11 +269,47 @@ class CudaDenseModel final : public DenseModel {
     MlpBackward(rows, top_, top_acts_, x, xd_, logits_.get(), 1, dlogits_.get(), 1, dx, xd_);
     Gemm(false, false, rows, xd_, 1, 1.0f, dt0_.get(), 1, params_d_.get() + wide_, xd_, 1.0f, dx,
          xd_);
-    ECPS_CUDA_CHECK(cudaMemcpy2DAsync(demb, sizeof(float) * ed, dx, sizeof(float) * xd_,
-                                      sizeof(float) * ed, rows, cudaMemcpyDeviceToHost, stream_));
-    ECPS_CUDA_CHECK(cudaMemcpyAsync(grads_.data(), grads_d_.get(), sizeof(float) * grads_.size(),
-                                    cudaMemcpyDeviceToHost, stream_));
-    ECPS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
+  // DCN (dcn.h): x_{l+1} = cross_l(x, x_l); cat = [x_L, deep(x)] in t0_ (ld
+  // top_in_); logit = out(cat).
+  void DcnForward(int rows) {
+    const float* p = params_d_.get();
+    const float* x = z_.get();
+    const float* xl = x;
+    for (size_t l = 0; l < cross_.size(); ++l) {
+      ECPS_CUDA_CHECK(CrossForward(stream_, rows, xd_, x, xl, p + cross_[l].w, p + cross_[l].b,
+                                   cross_s_[l].get(), cross_x_[l].get()));
+      xl = cross_x_[l].get();
+    }
+    ECPS_CUDA_CHECK(cudaMemcpy2DAsync(t0_.get(), sizeof(float) * top_in_, xl, sizeof(float) * xd_,
+                                      sizeof(float) * xd_, rows, cudaMemcpyDeviceToDevice,
+                                      stream_));
+    MlpForward(rows, top_, top_acts_, x, xd_, t0_.get() + xd_, top_in_);
+    MlpForward(rows, out_, out_acts_, t0_.get(), top_in_, logits_.get(), 1);
+  }
+
+  // dcat (dt0_) from out; deep's dx into dx (dz_); the cross chain in
+  // cross_g_, each layer adding its x0 term to dx; then dx += the chain.
+  void DcnBackward(int rows) {
+    const float* p = params_d_.get();
+    float* gr = grads_d_.get();
+    const float* x = z_.get();
+    float* dx = dz_.get();
+    float* g = cross_g_.get();
+    MlpBackward(rows, out_, out_acts_, t0_.get(), top_in_, logits_.get(), 1, dlogits_.get(), 1,
+                dt0_.get(), top_in_);
+    MlpBackward(rows, top_, top_acts_, x, xd_, t0_.get() + xd_, top_in_, dt0_.get() + xd_, top_in_,
+                dx, xd_);
+    ECPS_CUDA_CHECK(cudaMemcpy2DAsync(g, sizeof(float) * xd_, dt0_.get(), sizeof(float) * top_in_,
+                                      sizeof(float) * xd_, rows, cudaMemcpyDeviceToDevice,
+                                      stream_));
+    for (int l = static_cast<int>(cross_.size()) - 1; l >= 0; --l) {
+      const float* xl = l == 0 ? x : cross_x_[l - 1].get();
+      ECPS_CUDA_CHECK(CrossBackward(stream_, rows, xd_, x, xl, p + cross_[l].w, cross_s_[l].get(),
+                                    g, dx, cross_ds_.get(), gr + cross_[l].w, gr + cross_[l].b));
+    }
+    ECPS_CUDA_CHECK(AddStrided(stream_, rows, xd_, g, xd_, dx, xd_));
   }
 
   // Layers "<prefix>.<i>.weight" [out x in] / ".bias" of the layout, in order.
@@ -273,11 +346,11 @@ class CudaDenseModel final : public DenseModel {
     if (rows <= reserved_) return OkStatus();
     const size_t r = rows;
     int width = 0;
-    for (const auto* mlp : {&bottom_, &top_})
+    for (const auto* mlp : {&bottom_, &top_, &out_})
       for (const Layer& l : *mlp) width = std::max({width, l.in, l.out});
     RETURN_IF_ERROR(dense_.Reserve(r * nd_));
     // z/dz hold DLRM's Z or WDL's x; dt0 also WDL's copy of dlogits.
-    const size_t zd = wdl_ ? static_cast<size_t>(xd_) : static_cast<size_t>(m_) * d_;
+    const size_t zd = wdl_ || dcn_ ? static_cast<size_t>(xd_) : static_cast<size_t>(m_) * d_;
     RETURN_IF_ERROR(z_.Reserve(r * zd));
     RETURN_IF_ERROR(dz_.Reserve(r * zd));
     RETURN_IF_ERROR(t0_.Reserve(r * top_in_));
@@ -288,6 +361,18 @@ class CudaDenseModel final : public DenseModel {
     RETURN_IF_ERROR(bufb_.Reserve(r * width));
     RETURN_IF_ERROR(ReserveActs(rows, bottom_, &bottom_acts_));
     RETURN_IF_ERROR(ReserveActs(rows, top_, &top_acts_));
+    if (dcn_) {
+      if (cross_x_.size() < cross_.size()) {
+        cross_x_ = std::vector<DeviceBuffer>(cross_.size());
+        cross_s_ = std::vector<DeviceBuffer>(cross_.size());
+      }
+      for (size_t l = 0; l < cross_.size(); ++l) {
+        RETURN_IF_ERROR(cross_x_[l].Reserve(r * xd_));
+        RETURN_IF_ERROR(cross_s_[l].Reserve(r));
+      }
+      RETURN_IF_ERROR(cross_g_.Reserve(r * xd_));
+      RETURN_IF_ERROR(cross_ds_.Reserve(r));
+    }
     reserved_ = rows;
     return OkStatus();
   }
@@ -350,7 +435,14 @@ class CudaDenseModel final : public DenseModel {
 
   std::unique_ptr<DenseNet<float>> net_;  // the layout (the CPU layers are not run)
   int d_ = 0, f_ = 0, nd_ = 0, m_ = 0, zoff_ = 0, top_in_ = 0;
-  bool wdl_ = false;
+  bool wdl_ = false, dcn_ = false;
+  struct Cross {
+    size_t w = 0, b = 0;  // offsets of "cross.<l>.weight" / ".bias"
+  };
+  std::vector<Cross> cross_;
+  std::vector<Layer> out_;                                  // DCN's "out" Linear (one layer)
+  std::vector<DeviceBuffer> out_acts_, cross_x_, cross_s_;  // x_1..x_L and s per layer
+  DeviceBuffer cross_g_, cross_ds_;
   int xd_ = 0;       // WDL input width
   size_t wide_ = 0;  // WDL "wide.weight" offset
   std::vector<Layer> bottom_, top_;
@@ -377,9 +469,6 @@ Status CudaDeviceStatus() {
 StatusOr<std::unique_ptr<DenseModel>> CreateCudaDenseModel(const DenseModelConfig& config,
                                                            uint64_t seed) {
   ASSIGN_OR_RETURN(std::unique_ptr<DenseNet<float>> net, MakeDenseNet<float>(config));
-  if (config.name != "dlrm" && config.name != "wdl")
-    return Unimplemented("dense model: model.device=cuda runs dlrm and wdl only so far, not '",
-                         config.name, "' (use model.device=cpu)");
   Status dev = CudaDeviceStatus();
   if (!dev.ok()) return FailedPrecondition("dense model: model.device=cuda, but ", dev.message());
   auto m = std::make_unique<CudaDenseModel>(std::move(net));

@@ -1,7 +1,8 @@
-// The CUDA backend of DenseModel (dense_model.h): DLRM and WDL forward and
-// backward on one GPU with cuBLAS GEMMs and the kernels of kernels.h. Plain C++ (no
-// CUDA headers), so that CreateDenseModel (cpu_dense_model.cc) and tests can
-// call it; only built when ECPS_ENABLE_CUDA is on (cmake/EcpsCuda.cmake).
+// The CUDA backend of DenseModel (dense_model.h): DLRM, WDL and DCN forward
+// and backward on one GPU with cuBLAS GEMMs and the kernels of kernels.h.
+// Plain C++ (no CUDA headers), so that CreateDenseModel (cpu_dense_model.cc)
+// and tests can call it; only built when ECPS_ENABLE_CUDA is on
+// (cmake/EcpsCuda.cmake).
 //
 // Device residency: parameters, gradients and every activation live on the
 // device. params()/grads() are host mirrors, because the DenseModel interface
@@ -14,8 +15,9 @@
 // side optimizer steps and all-reduce (issue 20 items 2 and 4) remove them.
 //
 // Errors: Create returns FailedPrecondition when no CUDA device is usable
-// (never a silent CPU fallback) and Unimplemented for dcn, whose cross layers do
-// not run on the device yet. A CUDA error inside a step is a loud failure
+// (never a silent CPU fallback), InvalidArgument for a config MakeDenseNet
+// refuses (dense_net.h) or a DLRM whose interaction exceeds the kernel's
+// shared memory (kernels.h). A CUDA error inside a step is a loud failure
 // (ECPS_CHECK): the interface has no error channel there.
 // Thread-safety: one caller thread at a time, like DenseModel.
 #pragma once

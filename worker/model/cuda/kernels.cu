@@ -108,6 +108,81 @@ __global__ void InteractionBackwardKernel(int m, int d, const float* __restrict_
   }
 }
 
+// out[r] = sum_k a[r, k] b[r, k] (b_row: b is one row shared by all r), one
+// block of 128 threads per row, a fixed tree.
+__global__ void RowDotKernel(int D, const float* __restrict__ a, const float* __restrict__ b,
+                             bool b_row, float* __restrict__ out) {
+  __shared__ float part[128];
+  const size_t o = static_cast<size_t>(blockIdx.x) * D;
+  float acc = 0.0f;
+  for (int k = threadIdx.x; k < D; k += 128) acc += a[o + k] * (b_row ? b[k] : b[o + k]);
+  part[threadIdx.x] = acc;
+  __syncthreads();
+  for (int w = 64; w > 0; w /= 2) {
+    if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) out[blockIdx.x] = part[0];
+}
+
+__global__ void CrossForwardKernel(int rows, int D, const float* __restrict__ x0,
+                                   const float* __restrict__ xl, const float* __restrict__ s,
+                                   const float* __restrict__ b, float* __restrict__ y) {
+  const size_t n = static_cast<size_t>(rows) * D;
+  for (size_t e = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; e < n;
+       e += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    const size_t r = e / D, k = e % D;
+    y[e] = x0[e] * s[r] + b[k] + xl[e];
+  }
+}
+
+// dx0 += g * s (per row).
+__global__ void CrossDx0Kernel(int rows, int D, const float* __restrict__ g,
+                               const float* __restrict__ s, float* __restrict__ dx0) {
+  const size_t n = static_cast<size_t>(rows) * D;
+  for (size_t e = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; e < n;
+       e += static_cast<size_t>(gridDim.x) * blockDim.x)
+    dx0[e] += g[e] * s[e / D];
+}
+
+// dw[k] = sum_r xl[r, k] ds[r], db[k] = sum_r g[r, k] (32 x 32 blocks as in
+// ActBackwardKernel), then nothing else: g is updated by CrossGKernel after.
+__global__ void CrossParamGradKernel(int rows, int D, const float* __restrict__ xl,
+                                     const float* __restrict__ g, const float* __restrict__ ds,
+                                     float* __restrict__ dw, float* __restrict__ db) {
+  __shared__ float pw[32][33], pb[32][33];
+  const int k = blockIdx.x * 32 + threadIdx.x;
+  float sw = 0.0f, sb = 0.0f;
+  if (k < D) {
+    for (int r = threadIdx.y; r < rows; r += 32) {
+      const size_t e = static_cast<size_t>(r) * D + k;
+      sw += xl[e] * ds[r];
+      sb += g[e];
+    }
+  }
+  pw[threadIdx.y][threadIdx.x] = sw;
+  pb[threadIdx.y][threadIdx.x] = sb;
+  __syncthreads();
+  if (threadIdx.y == 0 && k < D) {
+    float a = 0.0f, c = 0.0f;
+    for (int j = 0; j < 32; ++j) {
+      a += pw[j][threadIdx.x];
+      c += pb[j][threadIdx.x];
+    }
+    dw[k] = a;
+    db[k] = c;
+  }
+}
+
+// g += ds * w (outer product).
+__global__ void CrossGKernel(int rows, int D, const float* __restrict__ ds,
+                             const float* __restrict__ w, float* __restrict__ g) {
+  const size_t n = static_cast<size_t>(rows) * D;
+  for (size_t e = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; e < n;
+       e += static_cast<size_t>(gridDim.x) * blockDim.x)
+    g[e] += ds[e / D] * w[e % D];
+}
+
 // One block: thread t takes elements t, t + 1024, ...; the partial sums are
 // added by a fixed tree, so the mean is the same on every run.
 constexpr int kBceThreads = 1024;
@@ -189,6 +264,27 @@ cudaError_t DotInteractionBackward(cudaStream_t stream, int rows, int m, int d, 
   if (shared > kMaxShared) return cudaErrorInvalidValue;
   if (rows == 0) return cudaSuccess;
   InteractionBackwardKernel<<<rows, 128, shared, stream>>>(m, d, z, dtri, ldd, dz);
+  return cudaGetLastError();
+}
+
+cudaError_t CrossForward(cudaStream_t stream, int rows, int D, const float* x0, const float* xl,
+                         const float* w, const float* b, float* s, float* y) {
+  if (rows == 0 || D == 0) return cudaSuccess;
+  RowDotKernel<<<rows, 128, 0, stream>>>(D, xl, w, /*b_row=*/true, s);
+  const size_t n = static_cast<size_t>(rows) * D;
+  CrossForwardKernel<<<Blocks(n), kThreads, 0, stream>>>(rows, D, x0, xl, s, b, y);
+  return cudaGetLastError();
+}
+
+cudaError_t CrossBackward(cudaStream_t stream, int rows, int D, const float* x0, const float* xl,
+                          const float* w, const float* s, float* g, float* dx0, float* ds,
+                          float* dw, float* db) {
+  if (rows == 0 || D == 0) return cudaSuccess;
+  const size_t n = static_cast<size_t>(rows) * D;
+  RowDotKernel<<<rows, 128, 0, stream>>>(D, g, x0, /*b_row=*/false, ds);
+  CrossDx0Kernel<<<Blocks(n), kThreads, 0, stream>>>(rows, D, g, s, dx0);
+  CrossParamGradKernel<<<(D + 31) / 32, dim3(32, 32), 0, stream>>>(rows, D, xl, g, ds, dw, db);
+  CrossGKernel<<<Blocks(n), kThreads, 0, stream>>>(rows, D, ds, w, g);
   return cudaGetLastError();
 }
 

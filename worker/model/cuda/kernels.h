@@ -40,6 +40,15 @@ cudaError_t DotInteractionForward(cudaStream_t stream, int rows, int m, int d, c
 cudaError_t DotInteractionBackward(cudaStream_t stream, int rows, int m, int d, const float* z,
                                    const float* dtri, int ldd, float* dz);
 
+// One DCN cross layer (reference.h's CrossForward / CrossBackward): s [rows]
+// and y [rows x D] written. Backward: g (dL/dy in, dL/dx_l out), dx0 added
+// to, ds [rows] scratch, dw and db overwritten.
+cudaError_t CrossForward(cudaStream_t stream, int rows, int D, const float* x0, const float* xl,
+                         const float* w, const float* b, float* s, float* y);
+cudaError_t CrossBackward(cudaStream_t stream, int rows, int D, const float* x0, const float* xl,
+                          const float* w, const float* s, float* g, float* dx0, float* ds,
+                          float* dw, float* db);
+
 // BCE-with-logits: dlogits[i] = (sigmoid(logits[i]) - labels[i]) / n and
 // *loss = the mean loss (a device double).
 cudaError_t BceWithLogits(cudaStream_t stream, int n, const float* logits, const float* labels,

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace ecps::model::cuda {
 
@@ -108,6 +109,47 @@ inline double BceWithLogits(int n, const float* logits, const float* labels, flo
     sum += std::max(z, 0.0) - z * y + std::log1p(std::exp(-std::fabs(z)));
   }
   return sum / n;
+}
+
+// DCN cross layer (cross_layer.h): s[r] = x_l[r]·w and
+// y[r] = x0[r] * s[r] + b + x_l[r]; x0, xl, y: [rows x D].
+inline void CrossForward(int rows, int D, const float* x0, const float* xl, const float* w,
+                         const float* b, float* s, float* y) {
+  for (int r = 0; r < rows; ++r) {
+    const size_t o = static_cast<size_t>(r) * D;
+    double dot = 0;
+    for (int k = 0; k < D; ++k) dot += double(xl[o + k]) * w[k];
+    s[r] = static_cast<float>(dot);
+    for (int k = 0; k < D; ++k) y[o + k] = x0[o + k] * s[r] + b[k] + xl[o + k];
+  }
+}
+
+// Backward of CrossForward given s. g: on entry dL/dy, on exit dL/dx_l; dx0
+// gets dL/dx0 of this layer *added*; dw, db overwritten.
+inline void CrossBackward(int rows, int D, const float* x0, const float* xl, const float* w,
+                          const float* s, float* g, float* dx0, float* dw, float* db) {
+  std::vector<double> ds(rows), sw(D, 0.0), sb(D, 0.0);
+  for (int r = 0; r < rows; ++r) {
+    const size_t o = static_cast<size_t>(r) * D;
+    double acc = 0;
+    for (int k = 0; k < D; ++k) {
+      acc += double(g[o + k]) * x0[o + k];
+      dx0[o + k] += g[o + k] * s[r];
+    }
+    ds[r] = acc;
+  }
+  for (int r = 0; r < rows; ++r) {
+    const size_t o = static_cast<size_t>(r) * D;
+    for (int k = 0; k < D; ++k) {
+      sw[k] += double(xl[o + k]) * ds[r];
+      sb[k] += g[o + k];
+      g[o + k] = static_cast<float>(g[o + k] + ds[r] * w[k]);
+    }
+  }
+  for (int k = 0; k < D; ++k) {
+    dw[k] = static_cast<float>(sw[k]);
+    db[k] = static_cast<float>(sb[k]);
+  }
 }
 
 // One Adam step (torch.optim.Adam) over n elements; m and v are the moments.
