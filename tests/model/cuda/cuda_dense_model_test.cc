@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,9 @@ struct ModelCase {
   std::string name;
   int num_dense;
 };
+
+// gtest prints a parameter's bytes otherwise (ctest shows them in the name).
+void PrintTo(const ModelCase& c, std::ostream* os) { *os << c.name << " dense " << c.num_dense; }
 
 class CudaModelTest : public ::testing::TestWithParam<ModelCase> {};
 
