@@ -2,22 +2,26 @@
 # Device check (issue 20 item 5): on a machine with an NVIDIA GPU, builds ecps
 # with CUDA in its own tree, runs the GPU tests (a skip counts as a failure
 # here: a GPU is expected) and the GPU benchmarks, prints one table and
-# writes it, with the raw outputs, to OUT_DIR. Takes 3-5 minutes on one H200
-# with 16 cores (budget: 8); record the table in docs/performance.md with
-# the date and commit.
+# writes it, with the raw outputs, to OUT_DIR; it also trains DLRM end to
+# end on both devices and checks that the test AUCs agree within 0.002.
+# Takes 3-5 minutes on one H200 with 16 cores (budget: 8); record the table
+# in docs/performance.md with the date and commit.
 #
 #   scripts/device-check.sh OUT_DIR
 #   BUILD_DIR=build-cuda  JOBS=$(nproc)  MIN_TIME=1  (Google Benchmark seconds per case)
+#   ROWS=300000  (generated Criteo-shaped rows of the end-to-end CPU vs GPU training run)
 #
 # Not runnable without a GPU; tests/model/cuda/CMakeLists.txt checks its
 # syntax (bash -n) on every machine.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 out=${1:?usage: scripts/device-check.sh OUT_DIR}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)  # absolute: the script runs from the repository root
+cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build-cuda}
 jobs=${JOBS:-$(nproc)}
 min_time=${MIN_TIME:-1}
-mkdir -p "$out"
+rows=${ROWS:-300000}
 log="$out/device-check.log"
 : >"$log"
 step() { echo "== $*" | tee -a "$log"; }
@@ -38,7 +42,7 @@ start=$SECONDS
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DECPS_ENABLE_CUDA=ON \
   -DECPS_BUILD_TESTS=ON -DECPS_BUILD_BENCH=ON >>"$log" 2>&1 || die "configure failed ($log)"
 cmake --build "$build" -j"$jobs" --target cuda_model_test cuda_reference_test model_test \
-  model_bench >>"$log" 2>&1 || die "build failed ($log)"
+  model_bench ecps >>"$log" 2>&1 || die "build failed ($log)"
 build_s=$((SECONDS - start))
 
 step "GPU tests"
@@ -62,15 +66,26 @@ step "benchmarks"
   --benchmark_out="$out/model_bench.json" --benchmark_out_format=json >>"$log" 2>&1 ||
   die "model_bench failed ($log)"
 
+# The issue's quality bar: a GPU run's test AUC within 0.002 of the CPU run on
+# the same data and seed (DLRM, full table, one epoch, batch 4096). Run in
+# OUT_DIR, where `ecps train` writes its generated data (runs/data/).
+step "end to end: ecps train on cpu and cuda ($rows rows)"
+ecps="$PWD/$build/ecps"
+for dev in cpu cuda; do
+  (cd "$out" && "$ecps" train --set model.device=$dev --set data.generate.rows="$rows" \
+    --set train.batch_size=4096 --set output.dir="train-$dev" --json >"train-$dev.json" \
+    2>"train-$dev.log") || die "ecps train on $dev failed ($out/train-$dev.log)"
+done
+
 peer="not run: no python3 torch with CUDA here"
 if python3 -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
   peer="torch with CUDA present; the CUDA peer run is not wired yet (issue 20 item 5)"
 fi
 
 python3 - "$out/model_bench.json" "$out/table.md" "$commit" "$(head -1 "$out/gpu.txt")" \
-  "$build_s" "$tests_ok" "$peer" <<'PY'
+  "$build_s" "$tests_ok" "$peer" "$out/train-cpu.json" "$out/train-cuda.json" <<'PY'
 import json, sys, datetime
-bench, table, commit, gpu, build_s, tests_ok, peer = sys.argv[1:]
+bench, table, commit, gpu, build_s, tests_ok, peer, train_cpu, train_gpu = sys.argv[1:]
 rate = {}
 for b in json.load(open(bench))["benchmarks"]:
     name = b["name"]
@@ -94,6 +109,16 @@ for batch in (128, 4096):
     g, c = rate.get(("gpu", batch)), rate.get(("cpu", batch))
     sp.append(f"{g / c:.1f}x" if g and c else "n/a")
 lines.append(f"| GPU / CPU | {sp[0]} | {sp[1]} |")
+cpu, gpu_run = json.load(open(train_cpu)), json.load(open(train_gpu))
+auc_c, auc_g = cpu.get("test_auc"), gpu_run.get("test_auc")
+diff = abs(auc_g - auc_c) if auc_c is not None and auc_g is not None else None
+lines += ["", "| ecps train, DLRM full table, 1 epoch, batch 4096 | cpu | cuda |", "|---|---|---|",
+          f"| test AUC | {auc_c} | {auc_g} |",
+          f"| samples/s | {cpu.get('throughput_samples_per_s', 0):,.0f} | "
+          f"{gpu_run.get('throughput_samples_per_s', 0):,.0f} |",
+          "",
+          f"|AUC(cuda) - AUC(cpu)| = {diff if diff is None else f'{diff:.5f}'} "
+          f"({'within' if diff is not None and diff <= 0.002 else 'NOT within'} 0.002)"]
 lines += ["", f"PyTorch CUDA peer: {peer}.",
           "Gather/dequantize GB/s and H2D overlap: no kernels yet (issue 20 item 3)."]
 text = "\n".join(lines) + "\n"
@@ -101,4 +126,5 @@ open(table, "w").write(text)
 print(text)
 PY
 [ "$tests_ok" = 1 ] || die "GPU tests failed or skipped (see $out)"
+grep -q "(within 0.002)" "$out/table.md" || die "GPU test AUC not within 0.002 of the CPU's"
 echo "device-check: table in $out/table.md"
