@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -58,6 +59,34 @@ class DeviceBuffer {
     return OkStatus();
   }
   float* get() const { return p_; }
+
+ private:
+  float* p_ = nullptr;
+  size_t n_ = 0;
+};
+
+// Page-locked host array: the per-step parameter upload and gradient
+// download run at full PCIe speed (pageable memory is staged through a
+// driver bounce buffer), and a later overlap of copies with compute needs it.
+class PinnedBuffer {
+ public:
+  PinnedBuffer() = default;
+  ~PinnedBuffer() {
+    if (p_ != nullptr) cudaFreeHost(p_);
+  }
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+
+  Status Allocate(size_t n) {
+    const cudaError_t e = cudaMallocHost(&p_, std::max<size_t>(n, 1) * sizeof(float));
+    if (e != cudaSuccess) return CudaError("cudaMallocHost", e);
+    n_ = n;
+    std::fill(p_, p_ + n_, 0.0f);
+    return OkStatus();
+  }
+  float* data() const { return p_; }
+  size_t size() const { return n_; }
+  std::span<float> span() const { return {p_, n_}; }
 
  private:
   float* p_ = nullptr;
@@ -128,8 +157,8 @@ class CudaDenseModel final : public DenseModel {
         return InvalidArgument("dense model (cuda): unexpected DLRM layout");
     }
     const size_t n = net_->layout().size();
-    params_.assign(n, 0.0f);
-    grads_.assign(n, 0.0f);
+    RETURN_IF_ERROR(params_.Allocate(n));
+    RETURN_IF_ERROR(grads_.Allocate(n));
     // The same initial values as the CPU backend for the same seed.
     Rng rng(seed);
     net_->layout().Initialize(params_.data(), rng);
@@ -152,8 +181,8 @@ class CudaDenseModel final : public DenseModel {
   }
 
   const DenseModelConfig& config() const override { return net_->config(); }
-  std::span<float> params() override { return params_; }
-  std::span<float> grads() override { return grads_; }
+  std::span<float> params() override { return params_.span(); }
+  std::span<float> grads() override { return grads_.span(); }
   const std::vector<ParamBlock>& blocks() const override { return net_->layout().blocks(); }
 
   void Forward(int batch, const float* dense, const float* emb, float* logits) override {
@@ -446,7 +475,7 @@ class CudaDenseModel final : public DenseModel {
   int xd_ = 0;       // WDL input width
   size_t wide_ = 0;  // WDL "wide.weight" offset
   std::vector<Layer> bottom_, top_;
-  std::vector<float> params_, grads_;  // host mirrors
+  PinnedBuffer params_, grads_;  // host mirrors
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
   DeviceBuffer params_d_, grads_d_;

@@ -11,7 +11,8 @@
 //   Forward()/Predict() upload params() first (the caller may have changed
 //     them: an optimizer step, a restored checkpoint);
 //   Backward() downloads the gradients into grads() before it returns.
-// That costs one H2D and one D2H copy of the parameters per step; device-
+// That costs one H2D and one D2H copy of the parameters per step (the
+// mirrors are page-locked, so at full PCIe speed); device-
 // side optimizer steps and all-reduce (issue 20 items 2 and 4) remove them.
 //
 // Errors: Create returns FailedPrecondition when no CUDA device is usable
