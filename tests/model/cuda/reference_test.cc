@@ -10,8 +10,10 @@
 #include <vector>
 
 #include "tests/model/grad_check.h"
+#include "worker/model/blas.h"
 #include "worker/model/cpu_kernels.h"
 #include "worker/model/cross_layer.h"
+#include "worker/model/cuda/gemm_layout.h"
 #include "worker/model/dense_model.h"
 #include "worker/model/loss.h"
 
@@ -108,6 +110,45 @@ TEST(CudaReferenceTest, CrossLayerMatchesCpu) {
   ExpectNear(dx0_ref, dx0_cpu, 1e-5, "dx0 (added)");
   ExpectNear(dw, std::vector<float>(grads.begin(), grads.begin() + D), 1e-5, "dw");
   ExpectNear(db, std::vector<float>(grads.begin() + D, grads.end()), 1e-5, "db");
+}
+
+// The GEMM calls of cuda_dense_model.cc (shapes and leading dimensions as
+// there), translated by ToColMajor and run through column-major CBLAS, equal
+// blas.h's row-major Gemm. OpenBLAS also refuses a leading dimension that
+// cuBLAS would refuse (it prints the bad parameter and leaves C unchanged).
+TEST(CudaReferenceTest, ColumnMajorTranslationOfTheModelsGemms) {
+  struct Call {
+    const char* what;
+    bool ta, tb;
+    int m, n, k, lda, ldb, ldc;
+    float beta;
+  };
+  const int rows = 37, in = 29, out = 11, ld = 33;  // ld > width: a strided operand
+  const Call calls[] = {
+      {"linear forward y = x Wᵀ", false, true, rows, out, in, ld, in, out + 2, 0.0f},
+      {"linear dW = dyᵀ x", true, false, out, in, rows, out + 2, ld, in, 0.0f},
+      {"linear dx = dy W", false, false, rows, in, out, out + 2, in, ld, 0.0f},
+      {"wdl wide logits += x wᵀ", false, true, rows, 1, in, ld, in, 1, 1.0f},
+      {"wdl dwide = dlᵀ x", true, false, 1, in, rows, 1, ld, in, 0.0f},
+      {"wdl dx += dl w", false, false, rows, in, 1, 1, in, ld, 1.0f},
+  };
+  for (const Call& c : calls) {
+    // Sizes of A, B, C as stored (row-major, with their leading dimensions).
+    const int a_rows = c.ta ? c.k : c.m, b_rows = c.tb ? c.n : c.k;
+    const std::vector<float> a = Random(static_cast<size_t>(a_rows) * c.lda, 21),
+                             b = Random(static_cast<size_t>(b_rows) * c.ldb, 22),
+                             c0 = Random(static_cast<size_t>(c.m) * c.ldc, 23);
+    std::vector<float> want = c0, got = c0;
+    Gemm(c.ta, c.tb, c.m, c.n, c.k, 1.0f, a.data(), c.lda, b.data(), c.ldb, c.beta, want.data(),
+         c.ldc);
+    const ColMajorGemm g =
+        ToColMajor(c.ta, c.tb, c.m, c.n, c.k, a.data(), c.lda, b.data(), c.ldb, got.data(), c.ldc);
+    cblas_sgemm(CblasColMajor, g.trans_a ? CblasTrans : CblasNoTrans,
+                g.trans_b ? CblasTrans : CblasNoTrans, g.m, g.n, g.k, 1.0f, g.a, g.lda, g.b, g.ldb,
+                c.beta, g.c, g.ldc);
+    ExpectNear(got, want, 1e-5, c.what);
+    EXPECT_NE(want, c0) << c.what;  // the call did something
+  }
 }
 
 TEST(CudaReferenceTest, BceWithLogitsMatchesCpu) {

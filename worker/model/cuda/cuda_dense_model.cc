@@ -12,6 +12,7 @@
 
 #include "common/check.h"
 #include "common/rng.h"
+#include "worker/model/cuda/gemm_layout.h"
 #include "worker/model/cuda/kernels.h"
 #include "worker/model/dense_net.h"
 
@@ -406,13 +407,14 @@ class CudaDenseModel final : public DenseModel {
     return OkStatus();
   }
 
-  // Row-major C[M x N] = alpha op(A) op(B) + beta C (blas.h's Gemm contract):
-  // cuBLAS is column-major, so it computes Cᵀ = op(B)ᵀ op(A)ᵀ.
+  // Row-major C[M x N] = alpha op(A) op(B) + beta C (blas.h's Gemm contract)
+  // on cuBLAS, through gemm_layout.h.
   void Gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda,
             const float* b, int ldb, float beta, float* c, int ldc) {
-    ECPS_CUBLAS_CHECK(cublasSgemm(cublas_, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                  ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, b, ldb, a, lda,
-                                  &beta, c, ldc));
+    const ColMajorGemm g = ToColMajor(ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+    ECPS_CUBLAS_CHECK(cublasSgemm(cublas_, g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                  g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, g.m, g.n, g.k, &alpha, g.a,
+                                  g.lda, g.b, g.ldb, &beta, g.c, g.ldc));
   }
 
   // x [rows x in] (ld ldx) -> y [rows x out] (ld ldy) through `mlp`.
