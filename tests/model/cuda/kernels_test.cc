@@ -160,5 +160,20 @@ TEST(CudaKernelsTest, AdamStepMatchesReference) {
   ExpectNear(v.ToHost(), v0, 1e-5, "v");
 }
 
+TEST(CudaKernelsTest, SgdAndAdagradStepsMatchReference) {
+  ECPS_SKIP_WITHOUT_GPU();
+  const size_t n = 70001;
+  const std::vector<float> p0 = Random(n, 40), g0 = Random(n, 41);
+  std::vector<float> want_sgd = p0, want_ada = p0, s0(n, 0.1f);
+  DeviceVector ps(p0), pa(p0), g(g0), s(s0);
+  ASSERT_EQ(SgdStep(nullptr, n, 0.05f, 0.01f, ps.get(), g.get()), cudaSuccess);
+  ASSERT_EQ(AdagradStep(nullptr, n, 0.05f, 0.01f, 1e-10f, pa.get(), g.get(), s.get()), cudaSuccess);
+  ref::SgdStep(n, 0.05f, 0.01f, want_sgd.data(), g0.data());
+  ref::AdagradStep(n, 0.05f, 0.01f, 1e-10f, want_ada.data(), g0.data(), s0.data());
+  ExpectNear(ps.ToHost(), want_sgd, 1e-6, "sgd");
+  ExpectNear(pa.ToHost(), want_ada, 1e-6, "adagrad");
+  ExpectNear(s.ToHost(), s0, 1e-6, "adagrad state");
+}
+
 }  // namespace
 }  // namespace ecps::model::cuda

@@ -189,5 +189,37 @@ TEST(CudaReferenceTest, AdamStepMatchesCpuOptimizer) {
   EXPECT_GT(std::fabs(p_ref[0] - Random(n, 8)[0]), 1e-4);
 }
 
+TEST(CudaReferenceTest, SgdAndAdagradStepsMatchCpuOptimizer) {
+  const size_t n = 1000;
+  for (const char* name : {"sgd", "adagrad"}) {
+    OptimizerConfig oc;
+    oc.name = name;
+    oc.lr = 0.05;
+    oc.weight_decay = 0.01;
+    oc.adagrad_init = 0.1;
+    oc.threads = 1;
+    auto opt = CreateDenseOptimizer(oc, n);
+    ASSERT_TRUE(opt.ok()) << opt.status();
+    const std::vector<float> p0 = Random(n, 30);
+    std::vector<float> p_cpu = p0, p_ref = p0, s(n, static_cast<float>(oc.adagrad_init));
+    for (int64_t step = 1; step <= 3; ++step) {
+      const std::vector<float> g = Random(n, 30 + step);
+      (*opt)->Step(p_cpu, g, step);
+      if (oc.name == "sgd") {
+        ref::SgdStep(n, float(oc.lr), float(oc.weight_decay), p_ref.data(), g.data());
+      } else {
+        ref::AdagradStep(n, float(oc.lr), float(oc.weight_decay), float(oc.adagrad_eps),
+                         p_ref.data(), g.data(), s.data());
+      }
+    }
+    ExpectNear(p_ref, p_cpu, 1e-6, name);
+    if (oc.name == "adagrad") {
+      const std::span<float> st = (*opt)->state();
+      ExpectNear(s, std::vector<float>(st.begin(), st.end()), 1e-6, "adagrad state");
+    }
+    EXPECT_GT(std::fabs(p_ref[0] - p0[0]), 1e-4) << name;  // the step moved it
+  }
+}
+
 }  // namespace
 }  // namespace ecps::model::cuda

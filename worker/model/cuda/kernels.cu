@@ -223,6 +223,24 @@ __global__ void AdamKernel(size_t n, AdamConsts c, float* __restrict__ p,
   }
 }
 
+__global__ void SgdKernel(size_t n, float lr, float wd, float* __restrict__ p,
+                          const float* __restrict__ g) {
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x)
+    p[i] = __fsub_rn(p[i], __fmul_rn(lr, __fadd_rn(g[i], __fmul_rn(wd, p[i]))));
+}
+
+__global__ void AdagradKernel(size_t n, float lr, float wd, float eps, float* __restrict__ p,
+                              const float* __restrict__ g, float* __restrict__ s) {
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    const float gi = __fadd_rn(g[i], __fmul_rn(wd, p[i]));
+    const float si = __fadd_rn(s[i], __fmul_rn(gi, gi));
+    s[i] = si;
+    p[i] = __fsub_rn(p[i], __fdiv_rn(__fmul_rn(lr, gi), __fadd_rn(sqrtf(si), eps)));
+  }
+}
+
 }  // namespace
 
 cudaError_t BiasAct(cudaStream_t stream, int rows, int cols, const float* bias, bool relu, float* y,
@@ -298,6 +316,19 @@ cudaError_t AdamStep(cudaStream_t stream, size_t n, const AdamConsts& c, float* 
                      float* m, float* v) {
   if (n == 0) return cudaSuccess;
   AdamKernel<<<Blocks(n), kThreads, 0, stream>>>(n, c, p, g, m, v);
+  return cudaGetLastError();
+}
+
+cudaError_t SgdStep(cudaStream_t stream, size_t n, float lr, float wd, float* p, const float* g) {
+  if (n == 0) return cudaSuccess;
+  SgdKernel<<<Blocks(n), kThreads, 0, stream>>>(n, lr, wd, p, g);
+  return cudaGetLastError();
+}
+
+cudaError_t AdagradStep(cudaStream_t stream, size_t n, float lr, float wd, float eps, float* p,
+                        const float* g, float* s) {
+  if (n == 0) return cudaSuccess;
+  AdagradKernel<<<Blocks(n), kThreads, 0, stream>>>(n, lr, wd, eps, p, g, s);
   return cudaGetLastError();
 }
 

@@ -58,4 +58,10 @@ cudaError_t BceWithLogits(cudaStream_t stream, int n, const float* logits, const
 cudaError_t AdamStep(cudaStream_t stream, size_t n, const AdamConsts& c, float* p, const float* g,
                      float* m, float* v);
 
+// One SGD / Adagrad step (reference.h's SgdStep / AdagradStep); s: the
+// squared-gradient accumulator, updated in place.
+cudaError_t SgdStep(cudaStream_t stream, size_t n, float lr, float wd, float* p, const float* g);
+cudaError_t AdagradStep(cudaStream_t stream, size_t n, float lr, float wd, float eps, float* p,
+                        const float* g, float* s);
+
 }  // namespace ecps::model::cuda

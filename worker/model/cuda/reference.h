@@ -165,5 +165,22 @@ inline void AdamStep(size_t n, const AdamConsts& c, float* p, const float* g, fl
   }
 }
 
+// torch.optim.SGD without momentum: p -= lr (g + wd p).
+inline void SgdStep(size_t n, float lr, float wd, float* p, const float* g) {
+  for (size_t i = 0; i < n; ++i)
+    p[i] = static_cast<float>(p[i] - double(lr) * (g[i] + double(wd) * p[i]));
+}
+
+// torch.optim.Adagrad (lr_decay 0): g += wd p; s += g²; p -= lr g / (sqrt(s) + eps).
+inline void AdagradStep(size_t n, float lr, float wd, float eps, float* p, const float* g,
+                        float* s) {
+  for (size_t i = 0; i < n; ++i) {
+    const double gi = double(g[i]) + double(wd) * p[i];
+    const double si = s[i] + gi * gi;
+    s[i] = static_cast<float>(si);
+    p[i] = static_cast<float>(p[i] - double(lr) * gi / (std::sqrt(si) + double(eps)));
+  }
+}
+
 }  // namespace ref
 }  // namespace ecps::model::cuda
