@@ -63,6 +63,14 @@ struct ModelCase {
 // gtest prints a parameter's bytes otherwise (ctest shows them in the name).
 void PrintTo(const ModelCase& c, std::ostream* os) { *os << c.name << " dense " << c.num_dense; }
 
+// Runs without a GPU: the toolkit's cuBLAS opens and has every function the
+// backend calls (it is dlopen'ed, so a missing one would otherwise show only
+// on a GPU machine).
+TEST(CudaDenseModelTest, CublasLoadsAtRunTime) {
+  const Status s = CublasLoadStatus();
+  EXPECT_TRUE(s.ok()) << s;
+}
+
 class CudaModelTest : public ::testing::TestWithParam<ModelCase> {};
 
 TEST_P(CudaModelTest, MatchesCpuForwardAndBackward) {

@@ -2,11 +2,13 @@
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <map>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -23,15 +25,70 @@
     ECPS_CHECK(ecps_cuda_err == cudaSuccess) << #expr << ": " << cudaGetErrorName(ecps_cuda_err) \
                                              << ": " << cudaGetErrorString(ecps_cuda_err);       \
   } while (0)
-#define ECPS_CUBLAS_CHECK(expr)                                  \
-  do {                                                           \
-    const cublasStatus_t ecps_cublas_st = (expr);                \
-    ECPS_CHECK(ecps_cublas_st == CUBLAS_STATUS_SUCCESS)          \
-        << #expr << ": " << cublasGetStatusName(ecps_cublas_st); \
+#define ECPS_CUBLAS_CHECK(expr)                                   \
+  do {                                                            \
+    const cublasStatus_t ecps_cublas_st = (expr);                 \
+    ECPS_CHECK(ecps_cublas_st == CUBLAS_STATUS_SUCCESS)           \
+        << #expr << ": " << Cublas().status_name(ecps_cublas_st); \
   } while (0)
 
 namespace ecps::model::cuda {
 namespace {
+
+// cuBLAS is opened on first use (dlopen), not linked: loading libcublas
+// costs about 70 ms and 215 MB of resident memory per process (measured on
+// an empty program), which every binary that links worker_model (ecps, some
+// 20 test binaries) would pay on CPU runs too. cudart costs nothing to load
+// and stays linked. The declarations come from cublas_v2.h, so a changed
+// signature is a compile error, not a crash.
+struct CublasApi {
+  decltype(&cublasCreate_v2) create = nullptr;
+  decltype(&cublasDestroy_v2) destroy = nullptr;
+  decltype(&cublasSetStream_v2) set_stream = nullptr;
+  decltype(&cublasSetMathMode) set_math_mode = nullptr;
+  decltype(&cublasSgemm_v2) sgemm = nullptr;
+  decltype(&cublasGetStatusName) status_name = nullptr;
+};
+
+Status LoadCublas(CublasApi* api) {
+  // The soname of the toolkit built against, then its absolute path
+  // (worker/model/cuda/CMakeLists.txt) for a library outside the loader's path.
+  void* lib = nullptr;
+  std::string errors;
+  for (const char* name : {ECPS_CUBLAS_SONAME, ECPS_CUBLAS_PATH}) {
+    lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+    if (lib != nullptr) break;
+    const char* e = dlerror();
+    errors += std::string(errors.empty() ? "" : "; ") + (e != nullptr ? e : name);
+  }
+  if (lib == nullptr) return FailedPrecondition("dense model (cuda): cannot load cuBLAS: ", errors);
+  auto sym = [&](const char* n, auto* fn) {
+    *fn = reinterpret_cast<std::remove_pointer_t<decltype(fn)>>(dlsym(lib, n));
+    return *fn != nullptr;
+  };
+  if (!sym("cublasCreate_v2", &api->create) || !sym("cublasDestroy_v2", &api->destroy) ||
+      !sym("cublasSetStream_v2", &api->set_stream) ||
+      !sym("cublasSetMathMode", &api->set_math_mode) || !sym("cublasSgemm_v2", &api->sgemm) ||
+      !sym("cublasGetStatusName", &api->status_name))
+    return FailedPrecondition("dense model (cuda): ", ECPS_CUBLAS_SONAME,
+                              " lacks a cuBLAS function this build uses");
+  return OkStatus();
+}
+
+// Loaded once per process (never closed); the Status of that one attempt.
+const Status& CublasStatus(CublasApi** api) {
+  static CublasApi loaded;
+  static const Status status = LoadCublas(&loaded);
+  if (api != nullptr) *api = &loaded;
+  return status;
+}
+
+// Only after CublasStatus() was OK (every model's Init checks it).
+const CublasApi& Cublas() {
+  CublasApi* api = nullptr;
+  ECPS_CHECK(CublasStatus(&api).ok()) << CublasStatus(nullptr);
+  return *api;
+}
 
 Status CudaError(const char* what, cudaError_t e) {
   return FailedPrecondition("dense model (cuda): ", what, ": ", cudaGetErrorName(e), ": ",
@@ -104,7 +161,7 @@ class CudaDenseModel final : public DenseModel {
  public:
   CudaDenseModel(std::unique_ptr<DenseNet<float>> net) : net_(std::move(net)) {}
   ~CudaDenseModel() override {
-    if (cublas_ != nullptr) cublasDestroy(cublas_);
+    if (cublas_ != nullptr) Cublas().destroy(cublas_);
     if (stream_ != nullptr) cudaStreamDestroy(stream_);
   }
 
@@ -165,11 +222,12 @@ class CudaDenseModel final : public DenseModel {
     net_->layout().Initialize(params_.data(), rng);
     cudaError_t e = cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking);
     if (e != cudaSuccess) return CudaError("cudaStreamCreate", e);
-    if (cublasCreate(&cublas_) != CUBLAS_STATUS_SUCCESS)
+    RETURN_IF_ERROR(CublasStatus(nullptr));
+    if (Cublas().create(&cublas_) != CUBLAS_STATUS_SUCCESS)
       return FailedPrecondition("dense model (cuda): cublasCreate failed");
-    if (cublasSetStream(cublas_, stream_) != CUBLAS_STATUS_SUCCESS ||
-        cublasSetMathMode(cublas_, c.cuda_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
-                                               : CUBLAS_DEFAULT_MATH) != CUBLAS_STATUS_SUCCESS)
+    if (Cublas().set_stream(cublas_, stream_) != CUBLAS_STATUS_SUCCESS ||
+        Cublas().set_math_mode(cublas_, c.cuda_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
+                                                    : CUBLAS_DEFAULT_MATH) != CUBLAS_STATUS_SUCCESS)
       return FailedPrecondition("dense model (cuda): cuBLAS stream/math mode setup failed");
     RETURN_IF_ERROR(params_d_.Reserve(n));
     RETURN_IF_ERROR(grads_d_.Reserve(n));
@@ -412,9 +470,9 @@ class CudaDenseModel final : public DenseModel {
   void Gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda,
             const float* b, int ldb, float beta, float* c, int ldc) {
     const ColMajorGemm g = ToColMajor(ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
-    ECPS_CUBLAS_CHECK(cublasSgemm(cublas_, g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                  g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, g.m, g.n, g.k, &alpha, g.a,
-                                  g.lda, g.b, g.ldb, &beta, g.c, g.ldc));
+    ECPS_CUBLAS_CHECK(Cublas().sgemm(cublas_, g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                     g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, g.m, g.n, g.k, &alpha,
+                                     g.a, g.lda, g.b, g.ldb, &beta, g.c, g.ldc));
   }
 
   // x [rows x in] (ld ldx) -> y [rows x out] (ld ldy) through `mlp`.
@@ -488,6 +546,8 @@ class CudaDenseModel final : public DenseModel {
 };
 
 }  // namespace
+
+Status CublasLoadStatus() { return CublasStatus(nullptr); }
 
 Status CudaDeviceStatus() {
   int count = 0;

@@ -35,6 +35,11 @@ namespace ecps::model::cuda {
 // (no driver, no device) otherwise.
 Status CudaDeviceStatus();
 
+// OK when cuBLAS, which the backend opens at run time rather than links
+// (cuda_dense_model.cc), loads and has every function the backend calls; no
+// GPU needed. Loaded once per process.
+Status CublasLoadStatus();
+
 StatusOr<std::unique_ptr<DenseModel>> CreateCudaDenseModel(const DenseModelConfig& config,
                                                            uint64_t seed);
 
