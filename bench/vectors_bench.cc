@@ -52,8 +52,12 @@ const VectorCodec& Codec(const std::string& method, const std::string& param) {
   if (it != cache.end()) return *it->second;
   CompressOptions o;
   o.budget = method == "int8" || method == "int16" || method == "rabitq" ? 1.0 : 0.1;
-  if (!param.empty()) ECPS_CHECK(o.params.Add(param).ok());
-  if (method == "pq" || method == "magpq") ECPS_CHECK(o.params.Add("iters=10").ok());
+  if (!param.empty()) {
+    ECPS_CHECK(o.params.Add(param).ok());
+  }
+  if (method == "pq" || method == "magpq") {
+    ECPS_CHECK(o.params.Add("iters=10").ok());
+  }
   StatusOr<std::unique_ptr<VectorCodec>> c = Compress(Matrix(), method, o);
   ECPS_CHECK(c.ok());
   return *(cache[key] = *std::move(c));
