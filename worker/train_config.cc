@@ -189,7 +189,12 @@ StatusOr<DenseModelConfig> TrainConfig::ModelConfig(int num_dense, int num_field
   ASSIGN_OR_RETURN(auto deep, ParseSizes("model.deep", params.GetString("model.deep")));
   if (deep.empty())
     deep = c.name == "dcn" ? std::vector<int>{256, 256, 256} : std::vector<int>{256, 256};
-  c.deep = deep;
+  // WDL's deep part is `deep`, DCN's `dcn_deep` (DcnNet reads only that one).
+  if (c.name == "dcn") {
+    c.dcn_deep = deep;
+  } else {
+    c.deep = deep;
+  }
   c.cross_layers = static_cast<int>(params.GetInt("model.cross_layers"));
   c.threads = static_cast<int>(params.GetInt("model.threads"));
   c.bias_init = params.GetString("model.bias_init");

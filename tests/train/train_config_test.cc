@@ -36,7 +36,12 @@ TEST(TrainConfigTest, FileAndOverrides) {
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   EXPECT_EQ(cfg->params.GetString("model.name"), "dcn");
   EXPECT_EQ(cfg->params.GetInt("train.batch_size"), 512);
-  EXPECT_EQ(cfg->ModelConfig(13, 26)->deep, (std::vector<int>{256, 256, 256}));
+  EXPECT_EQ(cfg->ModelConfig(13, 26)->dcn_deep, (std::vector<int>{256, 256, 256}));
+  // model.deep reaches DCN's deep part (it used to land in WDL's field,
+  // which DCN never reads, so a user's sizes were silently ignored).
+  auto sized = LoadTrainConfig(path, {"model.deep=64,32"});
+  ASSERT_TRUE(sized.ok()) << sized.status();
+  EXPECT_EQ(sized->ModelConfig(13, 26)->dcn_deep, (std::vector<int>{64, 32}));
   // The effective YAML loads back to the same config.
   std::string again = WriteConfig("again.yaml", cfg->ToYaml());
   auto cfg2 = LoadTrainConfig(again, {});
