@@ -8,6 +8,7 @@
 #include "embedding/row_store.h"
 #include "embedding/sparse_optimizer.h"
 #include "ps/sharding.h"
+#include "worker/trainer.h"
 
 namespace ecps::tools {
 
@@ -73,7 +74,6 @@ StatusOr<nlohmann::json> PlanTraining(const TrainConfig& config, const Dataset& 
     per_server.push_back(
         {{"server", s}, {"parameter_bytes", server_params[s]}, {"optimizer_bytes", server_opt[s]}});
   const double full_bytes = 4.0 * static_cast<double>(schema.total_features()) * dim;
-  const uint64_t embedding_total = mem.training_bytes() + method_opt_bytes;
   const uint64_t dense_bytes = model->params().size() * sizeof(float);
   const uint64_t dense_opt_bytes = dense_opt->state().size() * sizeof(float);
   nlohmann::json stages = nlohmann::json::array();
@@ -87,16 +87,8 @@ StatusOr<nlohmann::json> PlanTraining(const TrainConfig& config, const Dataset& 
       {"stage", 0},
       {"inference_memory_bytes", mem.inference_bytes},
       {"inference_memory_ratio", full_bytes > 0 ? mem.inference_bytes / full_bytes : 0.0},
-      {"training_memory",
-       {{"embedding_parameter_bytes", mem.parameter_bytes},
-        {"embedding_optimizer_bytes", mem.optimizer_bytes},
-        {"embedding_auxiliary_bytes", mem.auxiliary_bytes},
-        {"embedding_dense_optimizer_bytes", method_opt_bytes},
-        {"embedding_total_bytes", embedding_total},
-        {"embedding_ratio", full_bytes > 0 ? embedding_total / full_bytes : 0.0},
-        {"dense_parameter_bytes", dense_bytes},
-        {"dense_optimizer_bytes", dense_opt_bytes},
-        {"total_bytes", embedding_total + dense_bytes + dense_opt_bytes}}},
+      {"training_memory", TrainingMemoryJson(mem, mem.training_bytes(), method_opt_bytes,
+                                             dense_bytes, dense_opt_bytes, full_bytes)},
       {"tables", tables},
       {"virtual_shards", sm.virtual_shards},
       {"servers", per_server}};

@@ -67,6 +67,24 @@ bool MayChangeOnResume(const std::string& key) {
 
 }  // namespace
 
+nlohmann::json TrainingMemoryJson(const MemoryReport& mem, uint64_t embedding_peak,
+                                  uint64_t method_opt_bytes, uint64_t dense_bytes,
+                                  uint64_t dense_opt_bytes, double full_bytes) {
+  // The optimizer state of the method's dense decoder (DHE's MLPs) is the
+  // trainer's, but it is the embedding's training memory: the MLPs are the
+  // embedding (their parameters are its auxiliary bytes).
+  const uint64_t embedding_total = embedding_peak + method_opt_bytes;
+  return {{"embedding_parameter_bytes", mem.parameter_bytes},
+          {"embedding_optimizer_bytes", mem.optimizer_bytes},
+          {"embedding_auxiliary_bytes", mem.auxiliary_bytes},
+          {"embedding_dense_optimizer_bytes", method_opt_bytes},
+          {"embedding_total_bytes", embedding_total},
+          {"embedding_ratio", full_bytes > 0 ? embedding_total / full_bytes : 0.0},
+          {"dense_parameter_bytes", dense_bytes},
+          {"dense_optimizer_bytes", dense_opt_bytes},
+          {"total_bytes", embedding_total + dense_bytes + dense_opt_bytes}};
+}
+
 Status WriteResultsFile(const TrainConfig& config, const nlohmann::json& results) {
   const std::string name = config.params.GetString("output.results");
   if (name.empty()) return OkStatus();
@@ -571,12 +589,8 @@ nlohmann::json Trainer::Results(const EvalResult& val, const EvalResult& test, d
   const double inference_ratio = full_bytes > 0 ? mem.inference_bytes / full_bytes : 0.0;
   const uint64_t dense_bytes = model_->params().size() * sizeof(float);
   const uint64_t dense_opt_bytes = dense_opt_->state().size() * sizeof(float);
-  // The optimizer state of the method's dense decoder (DHE's MLPs) is the
-  // trainer's, but it is the embedding's training memory: the MLPs are the
-  // embedding (their parameters are its auxiliary bytes).
   const uint64_t method_opt_bytes =
       method_opt_ != nullptr ? method_opt_->state().size() * sizeof(float) : 0;
-  const uint64_t embedding_total = peak + method_opt_bytes;
   nlohmann::json stages = nlohmann::json::array();
   const auto specs = embedding_->compressor().Stages();
   double total_time = 0;
@@ -612,15 +626,7 @@ nlohmann::json Trainer::Results(const EvalResult& val, const EvalResult& test, d
       // ratio above (int8 at 1% runs at 25%): recorded, not only warned of.
       {"budget_reached", ReachesBudget(inference_ratio, p.GetFloat("embedding.budget"))},
       {"training_memory",
-       {{"embedding_parameter_bytes", mem.parameter_bytes},
-        {"embedding_optimizer_bytes", mem.optimizer_bytes},
-        {"embedding_auxiliary_bytes", mem.auxiliary_bytes},
-        {"embedding_dense_optimizer_bytes", method_opt_bytes},
-        {"embedding_total_bytes", embedding_total},
-        {"embedding_ratio", full_bytes > 0 ? embedding_total / full_bytes : 0.0},
-        {"dense_parameter_bytes", dense_bytes},
-        {"dense_optimizer_bytes", dense_opt_bytes},
-        {"total_bytes", embedding_total + dense_bytes + dense_opt_bytes}}},
+       TrainingMemoryJson(mem, peak, method_opt_bytes, dense_bytes, dense_opt_bytes, full_bytes)},
       {"stages", stages},
       {"train_time_seconds", total_time},
       {"train_loop_seconds", state_.train_seconds},

@@ -65,6 +65,14 @@ struct TrainerEnv {
   bool launcher_writes_results = false;
 };
 
+// The results' training_memory object (docs/methods.md §1.6), one builder for
+// a trained run's results and `ecps train --plan`'s forecast: the embedding's
+// peak (parameter + optimizer + auxiliary), plus the optimizer state of the
+// method's dense decoder, then the dense model's parameters and optimizer.
+nlohmann::json TrainingMemoryJson(const MemoryReport& mem, uint64_t embedding_peak,
+                                  uint64_t method_opt_bytes, uint64_t dense_bytes,
+                                  uint64_t dense_opt_bytes, double full_bytes);
+
 // Writes `results` to output.dir/<output.results> (nothing when that key is
 // empty), atomically: the one writer of a run's results file.
 Status WriteResultsFile(const TrainConfig& config, const nlohmann::json& results);
