@@ -31,6 +31,20 @@ TEST(TextReaderTest, PlainLinesCrlfAndMissingFinalNewline) {
   EXPECT_EQ(ReadLines(dir.File("a.txt")), (std::vector<std::string>{"one", "two", "", "three"}));
 }
 
+// Issue 14 item 8: a UTF-8 BOM is not data (only at the start of the file;
+// the same bytes later on are left alone). Plain, gzip and a BOM-only line.
+TEST(TextReaderTest, ByteOrderMarkAtTheStartIsStripped) {
+  TempDir dir;
+  WriteText(dir.File("b.txt"), "\xEF\xBB\xBFone\r\n\xEF\xBB\xBFtwo\n");
+  EXPECT_EQ(ReadLines(dir.File("b.txt")), (std::vector<std::string>{"one", "\xEF\xBB\xBFtwo"}));
+  WriteGzip(dir.File("b.gz"),
+            "\xEF\xBB\xBF"
+            "1\t2\n");
+  EXPECT_EQ(ReadLines(dir.File("b.gz")), (std::vector<std::string>{"1\t2"}));
+  WriteText(dir.File("only.txt"), "\xEF\xBB\xBF");
+  EXPECT_EQ(ReadLines(dir.File("only.txt")), (std::vector<std::string>{""}));
+}
+
 TEST(TextReaderTest, EmptyFileHasNoLines) {
   TempDir dir;
   WriteText(dir.File("e.txt"), "");

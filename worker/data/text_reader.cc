@@ -92,6 +92,15 @@ long TextReader::Fill() {
   }
 }
 
+std::string_view TextReader::StripBom(std::string_view line) const {
+  // A UTF-8 byte-order mark (what some Windows tools write first) is not
+  // data: left in, it became part of the first field's first value and any
+  // error about that line showed it invisibly.
+  constexpr std::string_view kBom = "\xEF\xBB\xBF";
+  if (line_number_ == 0 && line.substr(0, kBom.size()) == kBom) line.remove_prefix(kBom.size());
+  return line;
+}
+
 bool TextReader::NextLine(std::string_view* line) {
   if (!status_.ok()) return false;
   size_t scan_from = begin_;
@@ -104,7 +113,7 @@ bool TextReader::NextLine(std::string_view* line) {
       text_bytes_ += len + 1;
       begin_ += len + 1;
       if (len > 0 && start[len - 1] == '\r') --len;
-      *line = std::string_view(start, len);
+      *line = StripBom(std::string_view(start, len));
       ++line_number_;
       return true;
     }
@@ -115,7 +124,7 @@ bool TextReader::NextLine(std::string_view* line) {
       text_bytes_ += len;
       begin_ = end_;
       if (start[len - 1] == '\r') --len;
-      *line = std::string_view(start, len);
+      *line = StripBom(std::string_view(start, len));
       ++line_number_;
       return true;
     }

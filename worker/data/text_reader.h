@@ -7,8 +7,8 @@
 // one stream.
 //
 // Lines are returned without their terminator; a trailing '\r' (CRLF files) is
-// stripped as well. A last line without '\n' is still returned. Lines of any
-// length are supported (the buffer grows).
+// stripped as well, and a UTF-8 byte-order mark at the start of the file. A last line without '\n'
+// is still returned. Lines of any length are supported (the buffer grows).
 //
 // Thread-safety: a TextReader is used by one thread at a time.
 #pragma once
@@ -50,6 +50,8 @@ class TextReader {
 
  private:
   TextReader() = default;
+  // `line` without a leading UTF-8 byte-order mark if it is the first line.
+  std::string_view StripBom(std::string_view line) const;
   // Reads more bytes after buf_[end_]; returns the count, 0 at EOF, -1 on error.
   long Fill();
 
