@@ -640,82 +640,68 @@ void DheEmbedding::Decode(const LookupPlan& plan, const FetchedRows& rows, float
                   d * sizeof(float));
   if (!plan.training) {
     // Nothing is kept for a backward pass (DecodeBackward recomputes an
-    // evaluation plan's activations): one scratch block, reused field by
-    // field with two layer slots (an evaluation batch of 4,096 keys at
-    // h = 3626 would otherwise keep 0.6 GB per field).
-    size_t scratch = 0, all = 0;
+    // evaluation plan's activations): each field runs in a scratch block with
+    // two layer slots. The fields go over the pool with one BLAS thread each,
+    // as in training (a 2-thread team per GEMM spent most of the time waking
+    // it): all at once when their blocks fit in kParallelScratchFloats (a
+    // serving batch of 128 rows), else in waves of as many as fit (an
+    // evaluation batch of 4,096 keys at h = 3626 needs 0.25 GB per field);
+    // one at a time, with BLAS's own threads, when only one fits.
+    constexpr size_t kParallelScratchFloats = size_t{64} << 20;  // 256 MiB
     std::vector<int> fields;
-    std::vector<size_t> offs;
+    size_t scratch = 0;
     for (int f = 0; f < nf; ++f) {
       const int nk = FieldKeys(n, nf, f);
       if (width_[f] == 0 || nk == 0) continue;
-      const size_t floats = SavedFloats(k_, std::min(layers_, 2), nk, width_[f]);
       fields.push_back(f);
-      offs.push_back(all);
-      scratch = std::max(scratch, floats);
-      all += floats;
+      scratch = std::max(scratch, SavedFloats(k_, std::min(layers_, 2), nk, width_[f]));
     }
-    // The fields over the pool with one BLAS thread each, as in training (a
-    // 2-thread team per GEMM spent most of the time waking it), each with a
-    // scratch block of its own: every field's at once when that fits in
-    // kParallelScratchFloats (a serving batch of 128 rows), else in waves of
-    // `slots` fields (an evaluation batch of 4,096 keys at h = 3626 needs 0.25
-    // GB per field); one slot: field by field with BLAS's own threads.
-    constexpr size_t kParallelScratchFloats = size_t{64} << 20;  // 256 MiB
-    const size_t threads = pool_ != nullptr ? static_cast<size_t>(UsableCpus()) : 1;
-    size_t slots = std::min(fields.size(), threads);
-    if (all > kParallelScratchFloats)
-      slots = std::min(slots, std::max<size_t>(1, kParallelScratchFloats / scratch));
-    if (slots > 1 && all <= kParallelScratchFloats) {
-      plan.saved.resize(all);
-      RunFields(fields.size(), /*synced=*/false, [&](size_t i) {
-        ForwardField(fields[i], plan.aux_index.data(), FieldKeys(n, nf, fields[i]), false, false,
-                     false, plan.saved.data() + offs[i], out);
-      });
-      return;
-    }
-    if (slots > 1) {
-      plan.saved.resize(slots * scratch);
-      for (size_t wave = 0; wave < fields.size(); wave += slots) {
-        const size_t in_wave = std::min(slots, fields.size() - wave);
-        RunFields(in_wave, /*synced=*/false, [&](size_t i) {
-          const int f = fields[wave + i];
-          ForwardField(f, plan.aux_index.data(), FieldKeys(n, nf, f), false, false, false,
-                       plan.saved.data() + i * scratch, out);
-        });
-      }
-      return;
-    }
-    plan.saved.resize(scratch);
-    for (int f : fields)
+    size_t slots = pool_ != nullptr ? fields.size() : 1;
+    if (slots * scratch > kParallelScratchFloats)
+      slots = std::clamp<size_t>(kParallelScratchFloats / std::max<size_t>(scratch, 1), 1,
+                                 static_cast<size_t>(UsableCpus()));
+    plan.saved.resize(std::max<size_t>(slots, 1) * scratch);
+    auto forward = [&](size_t field, size_t slot) {
+      const int f = fields[field];
       ForwardField(f, plan.aux_index.data(), FieldKeys(n, nf, f), false, false, false,
-                   plan.saved.data(), out);
+                   plan.saved.data() + slot * scratch, out);
+    };
+    if (slots <= 1) {
+      for (size_t i = 0; i < fields.size(); ++i) forward(i, 0);
+      return;
+    }
+    for (size_t wave = 0; wave < fields.size(); wave += slots)
+      RunFields(std::min(slots, fields.size() - wave), /*synced=*/false,
+                [&](size_t i) { forward(wave + i, i); });
     return;
   }
-  size_t total = 0;
-  for (int f = 0; f < nf; ++f)
-    if (width_[f] != 0) total += SavedFloats(k_, layers_, FieldKeys(n, nf, f), width_[f]);
-  plan.saved.resize(total);
   // With SyncBN every worker all-reduces per DHE field and layer in field
   // order; the trainer's equal shares give every worker the same keys per
   // field, so the calls match.
   const bool synced = Synced(plan);
   std::vector<int> fields;
   std::vector<size_t> offs;
+  plan.saved.resize(TrainingBlocks(n, &fields, &offs));
+  RunFields(fields.size(), synced, [&](size_t i) {
+    ForwardField(fields[i], plan.aux_index.data(), FieldKeys(n, nf, fields[i]), true, true, synced,
+                 plan.saved.data() + offs[i], out);
+  });
+}
+
+size_t DheEmbedding::TrainingBlocks(int n, std::vector<int>* fields,
+                                    std::vector<size_t>* offs) const {
+  const int nf = space_.num_fields();
   size_t off = 0;
   for (int f = 0; f < nf; ++f) {
     if (width_[f] == 0) continue;
     const int nk = FieldKeys(n, nf, f);
     if (nk > 0) {
-      fields.push_back(f);
-      offs.push_back(off);
+      fields->push_back(f);
+      offs->push_back(off);
     }
     off += SavedFloats(k_, layers_, nk, width_[f]);
   }
-  RunFields(fields.size(), synced, [&](size_t i) {
-    ForwardField(fields[i], plan.aux_index.data(), FieldKeys(n, nf, fields[i]), true, true, synced,
-                 plan.saved.data() + offs[i], out);
-  });
+  return off;
 }
 
 template <typename Fn>
@@ -888,16 +874,7 @@ void DheEmbedding::DecodeBackward(const LookupPlan& plan, const FetchedRows& row
   const bool synced = Synced(plan);
   std::vector<int> fields;
   std::vector<size_t> offs;
-  size_t off = 0;
-  for (int f = 0; f < nf; ++f) {
-    if (width_[f] == 0) continue;
-    const int nk = FieldKeys(n, nf, f);
-    if (nk > 0) {
-      fields.push_back(f);
-      offs.push_back(off);
-    }
-    off += SavedFloats(k_, layers_, nk, width_[f]);
-  }
+  TrainingBlocks(n, &fields, &offs);
   RunFields(fields.size(), synced, [&](size_t i) {
     BackwardField(fields[i], FieldKeys(n, nf, fields[i]), true, synced, plan.saved.data() + offs[i],
                   grad_out);

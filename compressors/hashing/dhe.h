@@ -142,6 +142,9 @@ class DheEmbedding final : public Compressor {
   // Field f's encodings u (n x k) of ids[j·stride], j < n: each distinct id
   // once, spread over pool_.
   void EncodeField(int f, const uint32_t* ids, size_t stride, int n, float* u) const;
+  // A training plan's plan.saved layout for n keys: the DHE fields with keys
+  // (in field order) and their blocks' offsets; returns the total floats.
+  size_t TrainingBlocks(int n, std::vector<int>* fields, std::vector<size_t>* offs) const;
   // fn(0..items-1) over the pool with one BLAS thread each, or in order
   // (SyncBN's collective calls, one CPU).
   template <typename Fn>
