@@ -291,6 +291,22 @@ TEST(CceTest, MemoryIsTablesPlusPackedCodes) {
   EXPECT_EQ(m->Memory().inference_bytes, tables + aux);
 }
 
+// chunks=0: the largest divisor of d up to 4 whose codes take at most a
+// quarter of the budget (c <= 8*d*budget), at least 1.
+TEST(CceTest, DefaultChunksFollowTheBudget) {
+  EXPECT_EQ(CceEmbedding::AutoChunks(16, 0.5), 4);
+  EXPECT_EQ(CceEmbedding::AutoChunks(16, 0.1), 4);
+  EXPECT_EQ(CceEmbedding::AutoChunks(16, 0.01), 1);
+  EXPECT_EQ(CceEmbedding::AutoChunks(16, 0.001), 1);
+  EXPECT_EQ(CceEmbedding::AutoChunks(64, 0.01), 4);  // 8*64*0.01 = 5.12
+  EXPECT_EQ(CceEmbedding::AutoChunks(32, 0.01), 2);  // 2.56
+  EXPECT_EQ(CceEmbedding::AutoChunks(6, 0.5), 3);    // 4 does not divide 6
+  auto m = CceEmbedding::Create();
+  ECPS_ASSERT_OK(m->Init(Context(Small(), 0.01), Params({})));
+  EXPECT_EQ(static_cast<CceEmbedding*>(m.get())->chunks(),
+            CceEmbedding::AutoChunks(Small().dim, 0.01));
+}
+
 TEST(CceTest, ChunksMustDivideDim) {
   auto m = CceEmbedding::Create();
   const Status st = m->Init(Context(Small(), 0.1), Params({"chunks=3"}));
