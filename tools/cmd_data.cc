@@ -106,6 +106,7 @@ int RunGenData(const std::vector<std::string>& args) {
 int RunPreprocess(const std::vector<std::string>& args) {
   PreprocessOptions o;
   std::string on_malformed = "skip";
+  std::string vocabulary = "train";
   po::options_description desc("preprocess options");
   desc.add_options()("help,h", "print this help")(
       "input", po::value(&o.inputs)->multitoken(),
@@ -131,6 +132,10 @@ int RunPreprocess(const std::vector<std::string>& args) {
       "test fraction for --split ratio")(
       "min-count", po::value(&o.min_count)->default_value(o.min_count),
       "values seen fewer times map to the field's OOV id 0 (0 keeps every value, as the paper)")(
+      "vocabulary", po::value(&vocabulary)->default_value(vocabulary),
+      "ids for the values of: train (values unseen in the train split map to their field's "
+      "OOV id 0) or all (every split's values get their own id, the paper's setting); "
+      "data.vocabulary of ecps train")(
       "on-malformed", po::value(&on_malformed)->default_value(on_malformed),
       "skip: count, report and drop malformed lines; fail: stop at the first one")(
       "report-first", po::value(&o.report_first)->default_value(o.report_first),
@@ -171,6 +176,11 @@ int RunPreprocess(const std::vector<std::string>& args) {
               << "'\n";
     return kExitUsage;
   }
+  if (vocabulary != "train" && vocabulary != "all") {
+    std::cerr << "ecps preprocess: --vocabulary must be train or all, got '" << vocabulary << "'\n";
+    return kExitUsage;
+  }
+  o.vocabulary_from_train = vocabulary == "train";
   StatusOr<PreprocessReport> r = Preprocess(o);
   if (!r.ok()) {
     std::cerr << "ecps: " << r.status().message() << "\n";

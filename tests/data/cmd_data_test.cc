@@ -86,5 +86,50 @@ TEST(CmdDataTest, PreprocessSeparateFilesAndLibfm) {
             kExitUsage);
 }
 
+// --vocabulary is data.vocabulary of ecps train: a value first seen in test
+// maps to its field's OOV id 0 under train (the default), gets its own id
+// under all, and the cache's identity records which.
+TEST(CmdDataTest, PreprocessVocabularyFlag) {
+  TempDir dir;
+  WriteText(dir.File("train.libfm"), "1 3:1 950:1\n0 5:1 950:1\n1 3:1 943:1\n");
+  WriteText(dir.File("test.libfm"), "1 7:1 950:1\n");
+  auto build = [&](const std::vector<std::string>& extra, const std::string& out) {
+    std::vector<std::string> args = {"--train",  dir.File("train.libfm"),
+                                     "--test",   dir.File("test.libfm"),
+                                     "--format", "libfm",
+                                     "--out",    out};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunPreprocess(args);
+  };
+  const std::string by_train = dir.File("train.cache"), by_all = dir.File("all.cache");
+  ASSERT_EQ(build({}, by_train), kExitOk);
+  ASSERT_EQ(build({"--vocabulary", "all"}, by_all), kExitOk);
+  auto t = Dataset::Open(by_train);
+  auto a = Dataset::Open(by_all);
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_TRUE(a.ok()) << a.status();
+  // Field 0: 3 and 5 in train, 7 only in test.
+  const std::vector<uint64_t> train_rows = {0, 1, 2};
+  const uint64_t row = 0;
+  Batch bt, ba, tt, ta;
+  (*t)->Gather(Split::kTest, {&row, 1}, &bt);
+  (*a)->Gather(Split::kTest, {&row, 1}, &ba);
+  (*t)->Gather(Split::kTrain, train_rows, &tt);
+  (*a)->Gather(Split::kTrain, train_rows, &ta);
+  EXPECT_EQ(bt.sparse[0], 0u);  // the OOV id, which no train value has
+  EXPECT_NE(ba.sparse[0], bt.sparse[0]);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_NE(tt.sparse[i * 2], 0u);
+    EXPECT_NE(ta.sparse[i * 2], ba.sparse[0]);  // 7 has an id of its own
+  }
+  EXPECT_NE((*t)->schema().identity.find("data.vocabulary=train\n"), std::string::npos);
+  EXPECT_NE((*a)->schema().identity.find("data.vocabulary=all\n"), std::string::npos);
+  // An explicit --vocabulary train is the default.
+  ASSERT_EQ(build({"--vocabulary", "train"}, dir.File("train2.cache")), kExitOk);
+  EXPECT_EQ(testing_data::ReadAll(dir.File("train2.cache")), testing_data::ReadAll(by_train));
+  EXPECT_EQ(build({"--vocabulary", "test"}, dir.File("bad.cache")), kExitUsage);
+  EXPECT_FALSE(FileExists(dir.File("bad.cache")));
+}
+
 }  // namespace
 }  // namespace ecps::tools
