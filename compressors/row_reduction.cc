@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "common/rng.h"
+#include "compressors/internal/l2lsh.h"
 
 namespace ecps {
 namespace {
@@ -44,15 +44,7 @@ uint64_t RowReductionSize(const RowReduction& op, uint64_t table_rows) {
 }
 
 float RowReductionDirection(uint64_t seed, int band, uint64_t position) {
-  // Counter-based: two SplitMix64 outputs of (seed, band, position) feed one
-  // Box-Muller draw, so any process computes any a_j[p] alone.
-  uint64_t x = seed ^ (static_cast<uint64_t>(band) * 0xD1B54A32D192ED03ull) ^
-               (position * 0x9E3779B97F4A7C15ull);
-  const uint64_t r1 = SplitMix64(x), r2 = SplitMix64(x);
-  double u1 = static_cast<double>(r1 >> 11) * 0x1.0p-53;
-  const double u2 = static_cast<double>(r2 >> 11) * 0x1.0p-53;
-  if (u1 < 1e-300) u1 = 1e-300;
-  return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
+  return method_internal::L2LshDirection(seed, band, position);
 }
 
 Status ValidateRowReduction(const RowReduction& op, uint64_t table_rows) {
@@ -101,11 +93,8 @@ RowReductionContext::RowReductionContext(const RowReduction& op, int width) : op
   // Past the limit the directions stay empty and AccumulateRowReduction
   // refuses the op (a constructor cannot fail).
   if (op.block_rows > kMaxDirections / static_cast<uint64_t>(width) / op.bands) return;
-  const uint64_t positions = op.block_rows * static_cast<uint64_t>(width);
-  directions_.resize(positions * op.bands);
-  for (uint64_t p = 0; p < positions; ++p)
-    for (int j = 0; j < op.bands; ++j)
-      directions_[p * op.bands + j] = RowReductionDirection(op.seed, j, p);
+  directions_ = method_internal::L2LshDirections(op.seed, op.bands,
+                                                 op.block_rows * static_cast<uint64_t>(width));
 }
 
 Status AccumulateRowReduction(const RowReductionContext& ctx, const HeldRows& held, double* out) {
@@ -182,10 +171,8 @@ Status AccumulateRowReduction(const RowReductionContext& ctx, const HeldRows& he
       if (op.kind == RowReductionKind::kBlockProjections) {
         // One row's contribution in float, added to the double sums: the
         // same per row whatever holds it.
-        std::fill(acc.begin(), acc.end(), 0.0f);
-        const float* a = dirs.data() + j * w * op.bands;
-        for (size_t c = 0; c < w; ++c, a += op.bands)
-          for (int k = 0; k < op.bands; ++k) acc[k] += a[k] * v[c];
+        method_internal::L2LshRowProjections(dirs.data() + j * w * op.bands, v, w, op.bands,
+                                             acc.data());
         double* o = out + block * op.bands;
         for (int k = 0; k < op.bands; ++k) o[k] += acc[k];
       } else {

@@ -3,14 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "common/check.h"
 #include "common/logging.h"
-#include "common/rng.h"
 #include "compressors/hashing/hashing_util.h"
+#include "compressors/internal/l2lsh.h"
 
 namespace ecps {
 namespace {
@@ -25,27 +24,6 @@ constexpr uint64_t kMaxDirections = uint64_t{1} << 28;
 constexpr int kRangeBins = 4096;
 constexpr int kRangePasses = 16;
 constexpr uint64_t kLshTag = 0x64656475ull;  // "dedu"
-
-// A band's hash bucket: (band, ceil((a·v + b) / r)).
-struct BandKey {
-  int32_t band = 0;
-  int64_t value = 0;
-  bool operator==(const BandKey&) const = default;
-};
-struct BandKeyHash {
-  size_t operator()(const BandKey& k) const {
-    uint64_t x = static_cast<uint64_t>(k.value) ^ (static_cast<uint64_t>(k.band) << 48);
-    return static_cast<size_t>(SplitMix64(x));
-  }
-};
-
-int64_t HashValue(double projection, double offset, double r) {
-  const double v = std::ceil((projection + offset) / r);
-  // Out of int64's range only for absurd values; clamp rather than overflow.
-  if (!(v > -9.0e18)) return INT64_MIN;
-  if (!(v < 9.0e18)) return INT64_MAX;
-  return static_cast<int64_t>(v);
-}
 
 }  // namespace
 
@@ -258,19 +236,17 @@ Status DedupEmbedding::Deduplicate() {
     if (p.size() != n_blocks_ * static_cast<uint64_t>(bands_))
       return DataLoss("dedup: block projections have ", p.size(), " values, expected ",
                       n_blocks_ * bands_);
-    std::vector<double> offsets(bands_);
-    Rng rng(hashing_internal::MethodSeed(seed_, 1));
-    for (double& b : offsets) b = rng.Uniform(0.0, r_);
+    const std::vector<double> offsets =
+        method_internal::L2LshOffsets(hashing_internal::MethodSeed(seed_, 1), bands_, r_);
     std::vector<int64_t> hashes(p.size());
     for (uint64_t b = 0; b < n_blocks_; ++b)
       for (int j = 0; j < bands_; ++j)
-        hashes[b * bands_ + j] = HashValue(p[b * bands_ + j], offsets[j], r_);
+        hashes[b * bands_ + j] = method_internal::L2LshHash(p[b * bands_ + j], offsets[j], r_);
     std::vector<double>().swap(p);
 
     // 3. The greedy visit.
-    std::unordered_map<BandKey, std::vector<uint32_t>, BandKeyHash> buckets;
-    std::vector<uint32_t> hits(n_blocks_, 0), touched, candidates;
-    std::vector<std::pair<uint32_t, uint32_t>> ranked;  // (collisions, block)
+    method_internal::L2LshBuckets buckets(bands_);
+    std::vector<uint32_t> candidates;
     const uint32_t min_hits = static_cast<uint32_t>(std::max(1, lsh_threshold_));
     const uint64_t goal = needed_ * block_rows_;
     uint64_t removed = 0;
@@ -280,27 +256,10 @@ Status DedupEmbedding::Deduplicate() {
     pairs.tol = fp_;
     for (uint32_t b : order) {
       ++stats_.visited;
-      touched.clear();
-      for (int j = 0; j < bands_; ++j) {
-        auto it = buckets.find(BandKey{j, hashes[b * bands_ + j]});
-        if (it == buckets.end()) continue;
-        for (uint32_t c : it->second)
-          if (hits[c]++ == 0) touched.push_back(c);
-      }
       // Candidates by descending collisions, then ascending block: the
       // likeliest duplicates first, and the tie-break of equal similarities.
-      ranked.clear();
-      for (uint32_t c : touched) {
-        if (hits[c] >= min_hits) ranked.push_back({hits[c], c});
-        hits[c] = 0;
-      }
-      std::sort(ranked.begin(), ranked.end(), [](const auto& x, const auto& y) {
-        return x.first != y.first ? x.first > y.first : x.second < y.second;
-      });
-      candidates.clear();
-      for (const auto& [h, c] : ranked) candidates.push_back(c);
-      if (b < partial)
-        for (int j = 0; j < bands_; ++j) buckets[BandKey{j, hashes[b * bands_ + j]}].push_back(b);
+      buckets.Candidates(&hashes[b * bands_], min_hits, &candidates);
+      if (b < partial) buckets.Insert(b, &hashes[b * bands_]);
       // The similarity to each candidate, in rounds of kFirstPairRound,
       // 2·kFirstPairRound, ... candidates in that order: once one agrees in
       // every position no later one can beat it (the best is the first of
