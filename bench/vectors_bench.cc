@@ -95,6 +95,7 @@ BENCHMARK_CAPTURE(BM_Decode, magpq, std::string("magpq"), std::string(""));
 BENCHMARK_CAPTURE(BM_Decode, magsvd, std::string("magsvd"), std::string(""));
 BENCHMARK_CAPTURE(BM_Decode, tt, std::string("tt"), std::string(""));
 BENCHMARK_CAPTURE(BM_Decode, rabitq, std::string("rabitq"), std::string(""));
+BENCHMARK_CAPTURE(BM_Decode, dedup, std::string("dedup"), std::string(""));
 
 }  // namespace
 }  // namespace ecps::vectors

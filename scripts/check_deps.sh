@@ -19,10 +19,11 @@ declare -A allowed=(
   [scheduler]="common comm scheduler"
   [vectors]="common compressors vectors"
 )
-# Of compressors/, vectors/ may use only the k-means (docs/architecture.md):
-# the retrieval codecs share the clustering, not the training-time interface.
+# Of compressors/, vectors/ may use only the k-means and the L2LSH
+# (docs/architecture.md): the retrieval codecs share the clustering and the
+# block hashing, not the training-time interface.
 declare -A only_files=(
-  [vectors:compressors]="compressors/internal/kmeans.h"
+  [vectors:compressors]="compressors/internal/kmeans.h compressors/internal/l2lsh.h"
 )
 status=0
 for dir in "${!allowed[@]}"; do

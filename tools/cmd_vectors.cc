@@ -33,7 +33,7 @@ constexpr char kUsage[] =
     "\n"
     "compress options:\n"
     "  --in X          the matrix to compress\n"
-    "  --method M      int8, int16, pq, svd, pruning, magpq, magsvd, tt, rabitq\n"
+    "  --method M      int8, int16, pq, svd, pruning, magpq, magsvd, tt, rabitq, dedup\n"
     "                  (ecps vectors methods)\n"
     "  --budget B      memory as a fraction of float32: 0.1 or 10%; a budget the method\n"
     "                  cannot reach is built at its nearest ratio and reported as such\n"

@@ -92,6 +92,10 @@ const std::vector<CodecInfo>& Codecs() {
       {"rabitq",
        "RaBitQ: one bit per rotated dimension, two scalars per vector (docs/methods.md §6.7)",
        &CompressRaBitQ, &LoadRaBitQ},
+      {"dedup",
+       "near-duplicate blocks of rows x columns stored once, found by L2LSH (docs/methods.md "
+       "§6.8)",
+       &CompressDedup, &LoadDedup},
   };
   return kCodecs;
 }

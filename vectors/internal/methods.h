@@ -31,6 +31,8 @@ CodecOr CompressTt(const VectorSet& x, const CompressOptions& o);
 CodecOr LoadTt(BlobReader* r, uint64_t n, int dim);
 CodecOr CompressRaBitQ(const VectorSet& x, const CompressOptions& o);
 CodecOr LoadRaBitQ(BlobReader* r, uint64_t n, int dim);
+CodecOr CompressDedup(const VectorSet& x, const CompressOptions& o);
+CodecOr LoadDedup(BlobReader* r, uint64_t n, int dim);
 
 // §6.4's magnitude groups: the rows sorted by L2 norm (descending, ties by
 // row), cut into `groups` runs of equal total norm. order[p] is the row at
