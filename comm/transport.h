@@ -59,9 +59,14 @@ class Transport {
   // benchmark figure.
   virtual uint64_t bytes_sent() const = 0;
 
-  // What Recv() accepts at most (message.h). REQUIRES: before the first
-  // Recv().
-  void set_decode_limits(const DecodeLimits& limits) { limits_ = limits; }
+  // What Recv() accepts at most (message.h). A transport that can enforce
+  // it earlier does so too: ZeroMQ drops a frame over max_message_bytes
+  // (ZMQ_MAXMSGSIZE on every socket, disconnecting its sender) before
+  // allocating it. REQUIRES: before Bind(), Connect() and the first Recv().
+  void set_decode_limits(const DecodeLimits& limits) {
+    limits_ = limits;
+    OnDecodeLimits();
+  }
 
   // The job's token (comm/job_token.h): Send() stamps it on every header,
   // and Recv() rejects a message carrying another one (PermissionDenied,
@@ -69,6 +74,11 @@ class Transport {
   // message) before anyone acts on it. Empty (the default) matches only
   // messages without a token. REQUIRES: before the first Send() or Recv().
   void set_job_token(std::string token) { token_ = std::move(token); }
+
+ protected:
+  const DecodeLimits& decode_limits() const { return limits_; }
+  // Called by set_decode_limits() (a transport that checks sizes itself).
+  virtual void OnDecodeLimits() {}
 
  private:
   DecodeLimits limits_;

@@ -8,8 +8,11 @@
 // context down, which wakes a blocked poll with ETERM.
 #include <sodium.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
+#include <limits>
 #include <zmq.hpp>
 
 #include "comm/transport.h"
@@ -50,6 +53,15 @@ void HandOverToZmq(void*) {}
 void TakeOverFromZmq(void*) {}
 #endif
 
+// ZMQ_MAXMSGSIZE of a socket: no frame of a message may exceed the whole
+// message's limit. ZeroMQ checks the size a frame announces and drops the
+// connection before allocating it, where DecodeMessage() would only see the
+// frame once received (a 1 GiB frame would be in memory first).
+int64_t MaxFrameBytes(const DecodeLimits& limits) {
+  constexpr uint64_t kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  return static_cast<int64_t>(std::min(limits.max_message_bytes, kMax));
+}
+
 void FreeBufferOwner(void* /*data*/, void* hint) {
   TakeOverFromZmq(hint);
   delete static_cast<std::shared_ptr<const void>*>(hint);
@@ -82,6 +94,7 @@ class ZmqTransport final : public Transport {
           router_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::router);
           router_->set(zmq::sockopt::linger, 0);
           router_->set(zmq::sockopt::rcvhwm, 0);
+          router_->set(zmq::sockopt::maxmsgsize, MaxFrameBytes(decode_limits()));
           if (!secret_.empty()) {
             router_->set(zmq::sockopt::curve_server, 1);
             router_->set(zmq::sockopt::curve_secretkey, secret_);
@@ -105,6 +118,9 @@ class ZmqTransport final : public Transport {
             p->socket.set(zmq::sockopt::linger, 0);
             p->socket.set(zmq::sockopt::sndhwm, 0);
             p->socket.set(zmq::sockopt::sndtimeo, 30000);
+            // ecps never replies on these, but a DEALER queues what its peer
+            // sends: bounded too, so a hostile endpoint cannot fill memory.
+            p->socket.set(zmq::sockopt::maxmsgsize, MaxFrameBytes(decode_limits()));
             if (!secret_.empty()) {
               p->socket.set(zmq::sockopt::curve_serverkey, public_);
               p->socket.set(zmq::sockopt::curve_publickey, public_);
@@ -201,6 +217,18 @@ class ZmqTransport final : public Transport {
   }
 
   uint64_t bytes_sent() const override { return bytes_sent_.load(); }
+
+ protected:
+  void OnDecodeLimits() override {
+    // Sockets made before take the limit for their later connections; the
+    // REQUIRES of set_decode_limits() keeps that case out of ecps.
+    try {
+      if (router_ != nullptr)
+        router_->set(zmq::sockopt::maxmsgsize, MaxFrameBytes(decode_limits()));
+    } catch (const zmq::error_t&) {
+      // Only a closed transport (ETERM) refuses: nothing is received any more.
+    }
+  }
 
  private:
   struct Peer {
