@@ -14,23 +14,8 @@ using method_internal::CheckSame;
 constexpr uint64_t kInitTag = 0x4144494D00000000ull;     // "ADIM"
 constexpr uint64_t kGumbelTag = 0x4144474D00000000ull;   // "ADGM"
 constexpr uint64_t kRetrainTag = 0x4144525400000000ull;  // "ADRT"
-constexpr double kTwoPi = 6.283185307179586;
 
-// Xavier-normal (std sqrt(2 / (fan_in + fan_out))) or U(±bound) values.
-void Fill(Rng* rng, bool tiny, double bound, int fan_in, int fan_out, float* w, size_t count) {
-  if (tiny) {
-    for (size_t i = 0; i < count; ++i) w[i] = static_cast<float>(rng->Uniform(-bound, bound));
-    return;
-  }
-  const double sd = std::sqrt(2.0 / (fan_in + fan_out));
-  for (size_t i = 0; i < count; i += 2) {
-    double u1 = rng->Uniform();
-    if (u1 < 1e-300) u1 = 1e-300;
-    const double r = std::sqrt(-2.0 * std::log(u1)) * sd, t = kTwoPi * rng->Uniform();
-    w[i] = static_cast<float>(r * std::cos(t));
-    if (i + 1 < count) w[i + 1] = static_cast<float>(r * std::sin(t));
-  }
-}
+using dimension_internal::FillInit;
 
 // Floats of a search plan's plan.saved for n keys, F fields, K candidates
 // and dim d: the weights w and the noise G (F·K each), then per candidate
@@ -85,13 +70,14 @@ Status AutoDimEmbedding::Init(const CompressorContext& ctx, const ParamSet& para
   Rng rng(seed_ ^ kInitTag);
   for (size_t k = 0; k < cands_.size(); ++k) {
     const int c = cands_[k];
-    Fill(&rng, tiny_init_, init_bound_, c, d, params_.data() + w_off_[k],
-         static_cast<size_t>(nf) * c * d);
+    FillInit(&rng, tiny_init_, init_bound_, c, d, params_.data() + w_off_[k],
+             static_cast<size_t>(nf) * c * d);
     if (tiny_init_)
-      Fill(&rng, true, init_bound_, 0, 0, params_.data() + b_off_[k], static_cast<size_t>(nf) * d);
+      FillInit(&rng, true, init_bound_, 0, 0, params_.data() + b_off_[k],
+               static_cast<size_t>(nf) * d);
   }
-  Fill(&rng, true, init_bound_, 0, 0, params_.data() + alpha_off_,
-       static_cast<size_t>(nf) * cands_.size());
+  FillInit(&rng, true, init_bound_, 0, 0, params_.data() + alpha_off_,
+           static_cast<size_t>(nf) * cands_.size());
   return OkStatus();
 }
 
@@ -117,35 +103,12 @@ void AutoDimEmbedding::SearchLayout() {
 AutoDimEmbedding::RetrainTables AutoDimEmbedding::PlanRetrain(const FeatureSpace& s,
                                                               const std::vector<int>& dims,
                                                               uint64_t align) {
-  const int nf = s.num_fields();
-  RetrainTables p;
-  p.widths = dims;
-  std::sort(p.widths.begin(), p.widths.end());
-  p.widths.erase(std::unique(p.widths.begin(), p.widths.end()), p.widths.end());
-  p.table.assign(nf, 0);
-  p.row_off.assign(nf, 0);
-  p.rows.assign(p.widths.size(), 0);
-  for (int f = 0; f < nf; ++f) {
-    const int t = static_cast<int>(std::lower_bound(p.widths.begin(), p.widths.end(), dims[f]) -
-                                   p.widths.begin());
-    // The field starts at the first row congruent to its search rows modulo
-    // shard_align, so that the stage change's copies stay on their servers.
-    const uint64_t end = p.rows[t];
-    const uint64_t gap = (s.offsets[f] % align + align - end % align) % align;
-    p.table[f] = t;
-    p.row_off[f] = end + (s.cardinalities[f] == 0 ? 0 : gap);
-    p.rows[t] = p.row_off[f] + s.cardinalities[f];
-  }
-  return p;
+  return dimension_internal::PlanFieldTables(s, dims, align);
 }
 
 void AutoDimEmbedding::RetrainLayout() {
   const int nf = space_.num_fields(), d = space_.dim;
-  RetrainTables p = PlanRetrain(space_, dims_, align_);
-  widths_ = std::move(p.widths);
-  table_ = std::move(p.table);
-  row_off_ = std::move(p.row_off);
-  table_rows_ = std::move(p.rows);
+  retrain_ = dimension_internal::PlanFieldTables(space_, dims_, align_);
   field_off_.assign(nf, 0);
   size_t at = 0;
   for (int f = 0; f < nf; ++f) {
@@ -174,11 +137,11 @@ double AutoDimEmbedding::tau() const {
 
 std::vector<RowTableSpec> AutoDimEmbedding::Tables() const {
   std::vector<RowTableSpec> tables;
-  const std::vector<int>& widths = stage_ == 0 ? cands_ : widths_;
+  const std::vector<int>& widths = stage_ == 0 ? cands_ : retrain_.widths;
   for (size_t t = 0; t < widths.size(); ++t) {
     RowTableSpec e;
     e.name = (stage_ == 0 ? "E" : "R") + std::to_string(widths[t]);
-    e.rows = stage_ == 0 ? space_.total() : table_rows_[t];
+    e.rows = stage_ == 0 ? space_.total() : retrain_.rows[t];
     e.width = widths[t];
     e.init_bound = init_bound_;
     tables.push_back(e);
@@ -195,7 +158,7 @@ std::vector<StageSpec> AutoDimEmbedding::Stages() const {
 void AutoDimEmbedding::Encode(std::span<const uint32_t> keys, LookupPlan* plan) const {
   const int n = static_cast<int>(keys.size());
   const int nf = space_.num_fields();
-  const size_t nt = stage_ == 0 ? cands_.size() : widths_.size();
+  const size_t nt = stage_ == 0 ? cands_.size() : retrain_.widths.size();
   plan->Reset(n, nt);
   for (size_t t = 0; t < nt; ++t) plan->per_key[t] = 1;
   if (stage_ == 0) {
@@ -204,11 +167,7 @@ void AutoDimEmbedding::Encode(std::span<const uint32_t> keys, LookupPlan* plan) 
     for (size_t t = 0; t < nt; ++t) plan->rows[t] = global;
     return;
   }
-  for (size_t t = 0; t < nt; ++t) plan->rows[t].assign(static_cast<size_t>(n), kNoRow);
-  for (int i = 0; i < n; ++i) {
-    const int f = i % nf;
-    plan->rows[table_[f]][i] = row_off_[f] + keys[i];
-  }
+  dimension_internal::EncodeFieldTables(retrain_, nf, keys, plan);
 }
 
 std::vector<float> AutoDimEmbedding::Gumbel(uint64_t noise_seed) const {
@@ -250,7 +209,7 @@ void AutoDimEmbedding::Decode(const LookupPlan& plan, const FetchedRows& rows, f
   for (int i = 0; i < plan.num_keys; ++i) {
     const int f = i % nf;
     const int w = dims_[f];
-    const float* r = rows.values[table_[f]].data() + static_cast<size_t>(i) * w;
+    const float* r = rows.values[retrain_.table[f]].data() + static_cast<size_t>(i) * w;
     const float* p = params_.data() + field_off_[f];
     float* o = out + static_cast<size_t>(i) * d;
     std::copy(p + static_cast<size_t>(w) * d, p + static_cast<size_t>(w + 1) * d, o);  // b_f
@@ -338,8 +297,8 @@ void AutoDimEmbedding::DecodeBackward(const LookupPlan& plan, const FetchedRows&
     const int f = i % nf;
     const int w = dims_[f];
     const size_t at = static_cast<size_t>(i) * w;
-    const float* r = rows.values[table_[f]].data() + at;
-    float* gr = row_grads->values[table_[f]].data() + at;
+    const float* r = rows.values[retrain_.table[f]].data() + at;
+    float* gr = row_grads->values[retrain_.table[f]].data() + at;
     const float* g = grad_out + static_cast<size_t>(i) * d;
     const float* p = params_.data() + field_off_[f];
     float* dp = grads_.data() + field_off_[f];
@@ -462,8 +421,8 @@ void AutoDimEmbedding::InitRetrainParams(const std::vector<float>& search) {
     const int w = dims_[f];
     float* p = params_.data() + field_off_[f];
     if (reset_retrain_) {
-      Fill(&rng, tiny_init_, init_bound_, w, d, p, static_cast<size_t>(w) * d);
-      if (tiny_init_) Fill(&rng, true, init_bound_, 0, 0, p + static_cast<size_t>(w) * d, d);
+      FillInit(&rng, tiny_init_, init_bound_, w, d, p, static_cast<size_t>(w) * d);
+      if (tiny_init_) FillInit(&rng, true, init_bound_, 0, 0, p + static_cast<size_t>(w) * d, d);
       continue;
     }
     const int k = static_cast<int>(std::find(cands_.begin(), cands_.end(), w) - cands_.begin());
@@ -499,8 +458,8 @@ std::vector<RowCopy> AutoDimEmbedding::StageCopies(int index) const {
     if (space_.cardinalities[f] == 0) continue;
     const int k =
         static_cast<int>(std::find(cands_.begin(), cands_.end(), dims_[f]) - cands_.begin());
-    copies.push_back(
-        RowCopy{k, space_.offsets[f], table_[f], row_off_[f], space_.cardinalities[f]});
+    copies.push_back(RowCopy{k, space_.offsets[f], retrain_.table[f], retrain_.row_off[f],
+                             space_.cardinalities[f]});
   }
   return copies;
 }

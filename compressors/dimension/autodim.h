@@ -51,6 +51,7 @@
 #include <string>
 #include <vector>
 
+#include "compressors/dimension/field_tables.h"
 #include "compressors/internal/method_util.h"
 
 namespace ecps {
@@ -109,17 +110,14 @@ class AutoDimEmbedding final : public Compressor {
   size_t alpha_offset() const { return alpha_off_; }
   // Retrain layout: offset of W_f (then b_f) and field f's table and row.
   size_t field_offset(int f) const { return field_off_[f]; }
-  int table(int f) const { return table_[f]; }
-  uint64_t table_offset(int f) const { return row_off_[f]; }
+  int table(int f) const { return retrain_.table[f]; }
+  uint64_t table_offset(int f) const { return retrain_.row_off[f]; }
   // The Gumbel noise of a training plan (F × |D|, field-major).
   std::vector<float> Gumbel(uint64_t noise_seed) const;
   // The retrain tables for dimensions `dims`: distinct widths (ascending),
   // each field's table and first row, each table's rows (with the alignment
   // gaps).
-  struct RetrainTables {
-    std::vector<int> widths, table;
-    std::vector<uint64_t> row_off, rows;
-  };
+  using RetrainTables = dimension_internal::FieldTables;
   static RetrainTables PlanRetrain(const FeatureSpace& s, const std::vector<int>& dims,
                                    uint64_t align);
 
@@ -148,9 +146,7 @@ class AutoDimEmbedding final : public Compressor {
   size_t alpha_off_ = 0;
   // Retrain layout.
   std::vector<int> dims_;
-  std::vector<int> widths_;
-  std::vector<int> table_;
-  std::vector<uint64_t> row_off_, table_rows_;
+  dimension_internal::FieldTables retrain_;
   std::vector<size_t> field_off_;
   std::vector<float> params_, grads_, buffers_;
 };

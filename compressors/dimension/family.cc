@@ -5,6 +5,7 @@
 #include "compressors/compressor.h"
 #include "compressors/dimension/autodim.h"
 #include "compressors/dimension/mde.h"
+#include "compressors/dimension/sseds.h"
 #include "compressors/registry.h"
 
 namespace ecps {
@@ -19,6 +20,11 @@ void AddDimensionMethods(std::vector<CompressorInfo>* out) {
                   "Gumbel-softmax weights over alpha; retrain at each field's argmax dimension "
                   "(docs/methods.md 2.21)",
                   AutoDimEmbedding::Schema(), &AutoDimEmbedding::Create});
+  out->push_back({SsedsEmbedding::kName, "dimension",
+                  "pretrain the full table, one-shot saliency |dL/dm| of a mask on every (field, "
+                  "dimension) column, keep the most salient columns within the budget, retrain at "
+                  "those per-field dimensions with projections (docs/methods.md 2.21b)",
+                  SsedsEmbedding::Schema(), &SsedsEmbedding::Create});
 }
 
 }  // namespace ecps

@@ -12,7 +12,6 @@ namespace {
 using method_internal::CheckSame;
 
 constexpr uint64_t kInitTag = 0x4D44455000000000ull;  // "MDEP"
-constexpr double kTwoPi = 6.283185307179586;
 
 // numpy's round: to the nearest integer, halves to even (the default
 // floating-point rounding mode).
@@ -55,16 +54,6 @@ std::vector<int> MdeEmbedding::PowerLawDims(const FeatureSpace& s, double alpha,
     dims[f] = static_cast<int>(std::min<double>(v, s.dim));
   }
   return dims;
-}
-
-uint64_t MdeEmbedding::InferenceBytes(const FeatureSpace& s, const std::vector<int>& dims) {
-  uint64_t words = 0;
-  for (int f = 0; f < s.num_fields(); ++f) {
-    const uint64_t df = static_cast<uint64_t>(dims[f]);
-    words += s.cardinalities[f] * df;
-    if (dims[f] < s.dim) words += df * static_cast<uint64_t>(s.dim);
-  }
-  return 4 * words + 4ull * static_cast<uint64_t>(s.num_fields());
 }
 
 Status MdeEmbedding::Init(const CompressorContext& ctx, const ParamSet& params) {
@@ -120,146 +109,35 @@ Status MdeEmbedding::Init(const CompressorContext& ctx, const ParamSet& params) 
       }
     }
   }
-  Layout();
+  layout_.Reset(space_, dims_);
   // The projections.
-  params_.assign(grads_.size(), 0.0f);
-  const int d = space_.dim;
-  for (int f = 0; f < space_.num_fields(); ++f) {
-    if (dims_[f] >= d) continue;
-    Rng rng(ctx.seed ^ (kInitTag + static_cast<uint64_t>(f)));
-    float* p = params_.data() + proj_off_[f];
-    const size_t count = static_cast<size_t>(dims_[f]) * d;
-    if (tiny_init_) {
-      for (size_t i = 0; i < count; ++i)
-        p[i] = static_cast<float>(rng.Uniform(-init_bound_, init_bound_));
-    } else {
-      const double sd = std::sqrt(2.0 / (dims_[f] + d));
-      for (size_t i = 0; i < count; i += 2) {
-        double u1 = rng.Uniform();
-        if (u1 < 1e-300) u1 = 1e-300;
-        const double r = std::sqrt(-2.0 * std::log(u1)) * sd, t = kTwoPi * rng.Uniform();
-        p[i] = static_cast<float>(r * std::cos(t));
-        if (i + 1 < count) p[i + 1] = static_cast<float>(r * std::sin(t));
-      }
-    }
-  }
+  params_.assign(layout_.projection_floats(), 0.0f);
+  grads_.assign(layout_.projection_floats(), 0.0f);
+  layout_.InitProjections(ctx.seed, kInitTag, tiny_init_, init_bound_, params_.data());
   // An unreachable budget is trained at the real ratio (the trainer warns).
   return OkStatus();
 }
 
-void MdeEmbedding::Layout() {
-  const int nf = space_.num_fields();
-  widths_ = dims_;
-  std::sort(widths_.begin(), widths_.end());
-  widths_.erase(std::unique(widths_.begin(), widths_.end()), widths_.end());
-  table_.assign(nf, 0);
-  row_off_.assign(nf, 0);
-  table_rows_.assign(widths_.size(), 0);
-  proj_off_.assign(nf, 0);
-  size_t proj = 0;
-  for (int f = 0; f < nf; ++f) {
-    const int t = static_cast<int>(std::lower_bound(widths_.begin(), widths_.end(), dims_[f]) -
-                                   widths_.begin());
-    table_[f] = t;
-    row_off_[f] = table_rows_[t];
-    table_rows_[t] += space_.cardinalities[f];
-    if (dims_[f] < space_.dim) {
-      proj_off_[f] = proj;
-      proj += static_cast<size_t>(dims_[f]) * space_.dim;
-    }
-  }
-  grads_.assign(proj, 0.0f);
-}
-
 std::vector<RowTableSpec> MdeEmbedding::Tables() const {
-  std::vector<RowTableSpec> tables;
-  for (size_t t = 0; t < widths_.size(); ++t) {
-    RowTableSpec e;
-    e.name = "E" + std::to_string(widths_[t]);
-    e.rows = table_rows_[t];
-    e.width = widths_[t];
-    e.init_bound = init_bound_;
-    tables.push_back(e);
-  }
-  return tables;
+  return dimension_internal::FieldTableSpecs(layout_.tables(), "E", init_bound_);
 }
 
 void MdeEmbedding::Encode(std::span<const uint32_t> keys, LookupPlan* plan) const {
-  const int n = static_cast<int>(keys.size());
-  const size_t nt = widths_.size();
-  plan->Reset(n, nt);
-  for (size_t t = 0; t < nt; ++t) {
-    plan->per_key[t] = 1;
-    plan->rows[t].assign(static_cast<size_t>(n), kNoRow);
-  }
-  const int nf = space_.num_fields();
-  for (int i = 0; i < n; ++i) {
-    const int f = i % nf;
-    plan->rows[table_[f]][i] = row_off_[f] + keys[i];
-  }
+  layout_.Encode(keys, plan);
 }
 
 void MdeEmbedding::Decode(const LookupPlan& plan, const FetchedRows& rows, float* out) const {
-  const int nf = space_.num_fields();
-  const int d = space_.dim;
-  for (int i = 0; i < plan.num_keys; ++i) {
-    const int f = i % nf;
-    const int w = dims_[f];
-    const float* r = rows.values[table_[f]].data() + static_cast<size_t>(i) * w;
-    float* o = out + static_cast<size_t>(i) * d;
-    if (w == d) {
-      std::copy(r, r + d, o);
-      continue;
-    }
-    std::fill(o, o + d, 0.0f);
-    const float* p = params_.data() + proj_off_[f];
-    for (int a = 0; a < w; ++a) {
-      const float v = r[a];
-      const float* pa = p + static_cast<size_t>(a) * d;
-      for (int c = 0; c < d; ++c) o[c] += v * pa[c];
-    }
-  }
+  layout_.Decode(plan, rows, params_.data(), out);
 }
 
 void MdeEmbedding::DecodeBackward(const LookupPlan& plan, const FetchedRows& rows,
                                   const float* grad_out, FetchedRows* row_grads) {
-  const int nf = space_.num_fields();
-  const int d = space_.dim;
-  std::fill(grads_.begin(), grads_.end(), 0.0f);
-  for (size_t t = 0; t < widths_.size(); ++t) {
-    auto& g = row_grads->values[t];
-    std::fill(g.begin(), g.end(), 0.0f);
-  }
-  for (int i = 0; i < plan.num_keys; ++i) {
-    const int f = i % nf;
-    const int w = dims_[f];
-    const size_t at = static_cast<size_t>(i) * w;
-    const float* r = rows.values[table_[f]].data() + at;
-    float* gr = row_grads->values[table_[f]].data() + at;
-    const float* g = grad_out + static_cast<size_t>(i) * d;
-    if (w == d) {
-      std::copy(g, g + d, gr);
-      continue;
-    }
-    const float* p = params_.data() + proj_off_[f];
-    float* dp = grads_.data() + proj_off_[f];
-    for (int a = 0; a < w; ++a) {
-      const float* pa = p + static_cast<size_t>(a) * d;
-      float* dpa = dp + static_cast<size_t>(a) * d;
-      float s = 0;
-      for (int c = 0; c < d; ++c) {
-        s += pa[c] * g[c];
-        dpa[c] += r[a] * g[c];
-      }
-      gr[a] = s;
-    }
-  }
+  layout_.Backward(plan, rows, params_.data(), grad_out, row_grads, grads_.data());
 }
 
 MemoryReport MdeEmbedding::Memory() const {
   MemoryReport m;
-  for (size_t t = 0; t < widths_.size(); ++t)
-    m.parameter_bytes += 4 * table_rows_[t] * static_cast<uint64_t>(widths_[t]);
+  m.parameter_bytes = layout_.TableBytes();
   m.auxiliary_bytes = 4 * grads_.size() + 4ull * static_cast<uint64_t>(space_.num_fields());
   m.inference_bytes = m.parameter_bytes + m.auxiliary_bytes;
   return m;

@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "compressors/dimension/field_tables.h"
 #include "compressors/internal/method_util.h"
 
 namespace ecps {
@@ -73,18 +74,18 @@ class MdeEmbedding final : public Compressor {
   const std::vector<int>& dims() const { return dims_; }
   double alpha() const { return alpha_; }
   // Table of field f and the row its rows start at.
-  int table(int f) const { return table_[f]; }
-  uint64_t table_offset(int f) const { return row_off_[f]; }
+  int table(int f) const { return layout_.tables().table[f]; }
+  uint64_t table_offset(int f) const { return layout_.tables().row_off[f]; }
   // Offset of P_f in DenseParams(); only for fields with dim(f) < d.
-  size_t projection_offset(int f) const { return proj_off_[f]; }
+  size_t projection_offset(int f) const { return layout_.projection_offset(f); }
   // The power-law dimensions of `s` at α (docs/methods.md §2.20).
   static std::vector<int> PowerLawDims(const FeatureSpace& s, double alpha, bool round_dim);
   // Inference bytes of dimensions `dims` (tables, projections, per-field dims).
-  static uint64_t InferenceBytes(const FeatureSpace& s, const std::vector<int>& dims);
+  static uint64_t InferenceBytes(const FeatureSpace& s, const std::vector<int>& dims) {
+    return dimension_internal::ProjectedFields::InferenceBytes(s, dims);
+  }
 
  private:
-  void Layout();
-
   FeatureSpace space_;
   double init_bound_ = 0;
   bool round_dim_ = true;
@@ -92,11 +93,8 @@ class MdeEmbedding final : public Compressor {
   std::string solver_ = "fill";
   double alpha_ = 0;
   std::vector<int> dims_;
-  std::vector<int> widths_;  // the distinct dims, ascending (one table each)
-  std::vector<int> table_;
-  std::vector<uint64_t> row_off_;
-  std::vector<uint64_t> table_rows_;
-  std::vector<size_t> proj_off_;
+  // The tables (one per distinct dimension) and the projected lookup.
+  dimension_internal::ProjectedFields layout_;
   std::vector<float> params_, grads_;
 };
 

@@ -141,6 +141,15 @@ const std::map<std::string, MethodExpectations>& Expectations() {
          Fixed(0.57397209342166033)},
         1.0,
         /*memory_forecast=*/true}},  // the retrain dimensions come from the searched alpha
+      // Every field keeps its most salient column, then columns by saliency
+      // while they fit (§2.21b): before the search the forecast at zero
+      // saliency, within 1% at 50% and 10%; below 1/d every field has one
+      // dimension (4n + its projection): unreachable. The retrain tables
+      // follow the measured saliency.
+      {"sseds",
+       {{Reach(), Reach(), Unreachable(0.0625008182), Unreachable(0.0625008182)},
+        0.3,
+        /*memory_forecast=*/true}},
   };
   return *kTable;
 }
