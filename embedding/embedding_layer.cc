@@ -63,10 +63,32 @@ Status EmbeddingLayer::RunForward(std::span<const uint32_t> keys, float* out, bo
   return OkStatus();
 }
 
-Status EmbeddingLayer::Forward(std::span<const uint32_t> keys, float* out, bool training) {
-  if (!training) return RunForward(keys, out, false, &eval_plan_, &eval_values_);
+namespace {
+
+// out[k * dim, (k + 1) * dim) *= values[k]: a valued feature scales its vector.
+void ScaleByValues(std::span<const float> values, int dim, float* out) {
+  for (size_t k = 0; k < values.size(); ++k) {
+    const float v = values[k];
+    float* row = out + k * static_cast<size_t>(dim);
+    for (int j = 0; j < dim; ++j) row[j] *= v;
+  }
+}
+
+}  // namespace
+
+Status EmbeddingLayer::Forward(std::span<const uint32_t> keys, float* out, bool training,
+                               std::span<const float> values) {
+  ECPS_CHECK(values.empty() || values.size() == keys.size())
+      << values.size() << " feature values for " << keys.size() << " keys";
+  if (!training) {
+    RETURN_IF_ERROR(RunForward(keys, out, false, &eval_plan_, &eval_values_));
+    ScaleByValues(values, dim_, out);
+    return OkStatus();
+  }
   has_training_batch_ = false;
   RETURN_IF_ERROR(RunForward(keys, out, true, &plan_, &values_));
+  ScaleByValues(values, dim_, out);
+  train_values_.assign(values.begin(), values.end());
   has_training_batch_ = true;
   return OkStatus();
 }
@@ -93,6 +115,14 @@ void EmbeddingLayer::PrepareGrads() {
 
 Status EmbeddingLayer::Backward(const float* grad_out, int64_t step) {
   PrepareGrads();
+  if (!train_values_.empty()) {
+    // d out[k] / d vector(keys[k]) = values[k]: the method sees the scaled
+    // gradient (no values: grad_out as it is, the unweighted path unchanged).
+    const size_t d = static_cast<size_t>(dim_);
+    scaled_grad_.assign(grad_out, grad_out + train_values_.size() * d);
+    ScaleByValues(train_values_, dim_, scaled_grad_.data());
+    grad_out = scaled_grad_.data();
+  }
   compressor_->DecodeBackward(plan_, values_, grad_out, &grads_);
   has_training_batch_ = false;
   return Annotate(store_->Push(plan_, grads_, step), compressor_->Name() + " update");

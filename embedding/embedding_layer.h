@@ -9,6 +9,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "compressors/compressor.h"
@@ -24,8 +25,13 @@ class EmbeddingLayer {
   Status Init(const CompressorContext& ctx, const ParamSet& method_params);
 
   // out: [keys.size() x dim]. With training=true, keeps what Backward() needs.
+  // values: empty (every key's value is 1: out is the method's vectors), or
+  // one per key, the feature's value (libSVM/libFM/libFFM, Batch::values),
+  // which multiplies its vector: out[k] = values[k] * vector(keys[k]); the
+  // training Backward() then scales the gradient of key k by values[k].
   // Errors: the store's (a failed pull), with the method named.
-  Status Forward(std::span<const uint32_t> keys, float* out, bool training);
+  Status Forward(std::span<const uint32_t> keys, float* out, bool training,
+                 std::span<const float> values = {});
   // The keys of a training step's whole global batch (every worker's share),
   // before that step's Forward(), for methods that count them
   // (Compressor::ObservesKeys/Observe); a no-op for the others.
@@ -124,6 +130,10 @@ class EmbeddingLayer {
   LookupPlan eval_plan_;
   LookupPlan next_plan_;  // Prefetch()'s
   FetchedRows eval_values_;
+  // The last training Forward()'s feature values (empty: all 1) and the
+  // gradient they scale in Backward().
+  std::vector<float> train_values_;
+  std::vector<float> scaled_grad_;
 };
 
 // The fields of an EmbeddingLayer::Save() blob, read without a layer to load

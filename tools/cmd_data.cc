@@ -107,6 +107,7 @@ int RunPreprocess(const std::vector<std::string>& args) {
   PreprocessOptions o;
   std::string on_malformed = "skip";
   std::string vocabulary = "train";
+  std::string feature_values = "weight";
   po::options_description desc("preprocess options");
   desc.add_options()("help,h", "print this help")(
       "input", po::value(&o.inputs)->multitoken(),
@@ -118,9 +119,8 @@ int RunPreprocess(const std::vector<std::string>& args) {
       "test", po::value(&o.test_inputs)->multitoken(), "test file(s) (with --train)")(
       "format", po::value(&o.format)->default_value(o.format),
       "input format: criteo (TSV), avazu (CSV with header), libsvm or libfm (label "
-      "feature:value, field = position on the line) or libffm (label field:feature:value); "
-      "feature values must be 1")("out", po::value(&o.output)->required(),
-                                  "output cache file (written atomically)")(
+      "feature:value, field = position on the line) or libffm (label field:feature:value)")(
+      "out", po::value(&o.output)->required(), "output cache file (written atomically)")(
       "split", po::value(&o.split)->default_value(o.split),
       "days: Criteo 7 equal days, days 1-6 train, day 7 halved into test then validation "
       "(Avazu: the last calendar day of `hour`; other formats have no days); ratio: train, "
@@ -136,6 +136,9 @@ int RunPreprocess(const std::vector<std::string>& args) {
       "ids for the values of: train (values unseen in the train split map to their field's "
       "OOV id 0) or all (every split's values get their own id, the paper's setting); "
       "data.vocabulary of ecps train")(
+      "feature-values", po::value(&feature_values)->default_value(feature_values),
+      "libsvm/libfm/libffm values: weight (a value other than 1 is stored and multiplies its "
+      "field's embedding vector) or ignore (every value reads as 1); data.feature_values")(
       "on-malformed", po::value(&on_malformed)->default_value(on_malformed),
       "skip: count, report and drop malformed lines; fail: stop at the first one")(
       "report-first", po::value(&o.report_first)->default_value(o.report_first),
@@ -181,6 +184,12 @@ int RunPreprocess(const std::vector<std::string>& args) {
     return kExitUsage;
   }
   o.vocabulary_from_train = vocabulary == "train";
+  if (feature_values != "weight" && feature_values != "ignore") {
+    std::cerr << "ecps preprocess: --feature-values must be weight or ignore, got '"
+              << feature_values << "'\n";
+    return kExitUsage;
+  }
+  o.weight_values = feature_values == "weight";
   StatusOr<PreprocessReport> r = Preprocess(o);
   if (!r.ok()) {
     std::cerr << "ecps: " << r.status().message() << "\n";
@@ -192,6 +201,7 @@ int RunPreprocess(const std::vector<std::string>& args) {
       "%llu features\n",
       o.output.c_str(), u(r->rows_written), u(r->train_rows), u(r->val_rows), u(r->test_rows),
       static_cast<int>(r->cardinalities.size()), u(r->features));
+  if (r->has_values) std::printf("feature values other than 1 stored (--feature-values weight)\n");
   if (o.min_count > 0) {
     std::printf("min-count %llu: %llu rare values mapped to OOV ids\n", u(o.min_count),
                 u(r->oov_values));

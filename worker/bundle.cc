@@ -116,7 +116,8 @@ Status Predictor::Logits(const Batch& batch, float* logits) {
     return InvalidArgument("a batch of ", batch.num_dense, " dense and ", batch.num_fields,
                            " sparse fields for a model of ", num_dense_, " and ", num_fields_);
   emb_.resize(n * num_fields_ * dim_);
-  RETURN_IF_ERROR(embedding_->Forward(batch.sparse, emb_.data(), /*training=*/false));
+  // Feature values scale their vectors as in training (empty: all 1).
+  RETURN_IF_ERROR(embedding_->Forward(batch.sparse, emb_.data(), /*training=*/false, batch.values));
   model_->Predict(batch.size, batch.dense.data(), emb_.data(), logits);
   return OkStatus();
 }

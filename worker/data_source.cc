@@ -41,6 +41,7 @@ PreprocessOptions CacheOptions(const std::vector<std::string>& inputs, const Par
   o.output = cache;
   o.min_count = static_cast<uint64_t>(p.GetInt("data.min_count"));
   o.vocabulary_from_train = p.GetString("data.vocabulary") == "train";
+  o.weight_values = p.GetString("data.feature_values") == "weight";
   o.split = EffectiveSplit(p);
   if (o.split == "files") {
     o.train_inputs = FileList(p, "data.train");
@@ -94,6 +95,13 @@ StatusOr<std::unique_ptr<Dataset>> OpenTrainingData(const TrainConfig& config) {
   const std::string source = p.GetString("data.source");
   if (source == "cache") {
     ASSIGN_OR_RETURN(std::unique_ptr<Dataset> d, Dataset::Open(p.GetString("data.cache")));
+    // A given cache is used as it is: its values cannot be dropped here.
+    if (d->schema().has_values && p.GetString("data.feature_values") == "ignore") {
+      return InvalidArgument(config.origin, ": config key 'data.feature_values' is ignore, but '",
+                             p.GetString("data.cache"),
+                             "' carries feature values; rebuild it with `ecps preprocess "
+                             "--feature-values ignore` or use data.feature_values=weight");
+    }
     if (d->NumRows(Split::kTrain) == 0) {
       return InvalidArgument(config.origin, ": config key 'data.cache': the train split of '",
                              p.GetString("data.cache"), "' is empty");

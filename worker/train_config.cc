@@ -24,8 +24,8 @@ const ParamSchema& TrainConfigSchema() {
     s->String("data.raw", "", "raw text file(s), comma separated (data.source=raw)");
     s->String("data.format", "criteo",
               "raw format: criteo (TSV), avazu (CSV), libsvm or libfm (label feature:value, "
-              "field = position on the line), libffm (label field:feature:value); values must "
-              "be 1 (docs/cli.md, \"Data formats\")",
+              "field = position on the line), libffm (label field:feature:value); feature "
+              "values: data.feature_values (docs/cli.md, \"Data formats\")",
               {"criteo", "avazu", "libsvm", "libfm", "libffm"});
     s->String("data.cache_dir", "runs/data",
               "directory for generated text and caches built by this run");
@@ -55,6 +55,11 @@ const ParamSchema& TrainConfigSchema() {
               "field's OOV id 0) or all (every split's values get their own id, the paper's "
               "setting)",
               {"train", "all"});
+    s->String("data.feature_values", "weight",
+              "libsvm/libfm/libffm feature values: weight (a value multiplies its field's "
+              "embedding vector, in training, evaluation and predict) or ignore (every value "
+              "reads as 1)",
+              {"weight", "ignore"});
     s->String("data.cache_mismatch", "rebuild",
               "a cache in data.cache_dir built from other inputs or options (docs/cli.md): "
               "rebuild it (with a warning naming what changed) or fail",

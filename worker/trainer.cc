@@ -235,7 +235,9 @@ Status Trainer::TrainStep(std::span<const uint64_t> global_rows,
       embedding_->Observe(observed_batch_.sparse);
     }
   }
-  RETURN_IF_ERROR(embedding_->Forward(batch_.sparse, emb_.data(), /*training=*/true));
+  // batch_.values: libSVM/libFM/libFFM feature values scale their vectors (empty: all 1).
+  RETURN_IF_ERROR(
+      embedding_->Forward(batch_.sparse, emb_.data(), /*training=*/true, batch_.values));
   if (env_.prefetch && !global_next.empty()) {
     // The next batch's rows travel while this one is computed.
     std::span<const uint64_t> next = global_next.subspan(rank() * share, share);
@@ -329,7 +331,8 @@ StatusOr<EvalDecision> Trainer::ScoreAndDecide(Split split, uint64_t max_rows, b
     std::iota(rows.begin(), rows.end(), lo + start);
     data_->Gather(split, rows, &batch);
     emb.resize(cnt * num_fields_ * dim_);
-    RETURN_IF_ERROR(embedding_->Forward(batch.sparse, emb.data(), /*training=*/false));
+    RETURN_IF_ERROR(
+        embedding_->Forward(batch.sparse, emb.data(), /*training=*/false, batch.values));
     model_->Predict(static_cast<int>(cnt), batch.dense.data(), emb.data(), logits.data() + start);
     std::copy(batch.labels.begin(), batch.labels.end(), labels.begin() + start);
   }
@@ -572,7 +575,7 @@ StatusOr<double> Trainer::MeasureLatencyMs() {
     start = (start + b) % n;
     auto t0 = Clock::now();
     data_->Gather(split, rows, &batch);
-    RETURN_IF_ERROR(embedding_->Forward(batch.sparse, emb.data(), false));
+    RETURN_IF_ERROR(embedding_->Forward(batch.sparse, emb.data(), false, batch.values));
     model_->Predict(static_cast<int>(b), batch.dense.data(), emb.data(), logits.data());
     if (r >= 0) times.push_back(Seconds(t0, Clock::now()) * 1e3);
   }

@@ -1,5 +1,6 @@
 #include "worker/data/dataset.h"
 
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -70,6 +71,61 @@ TEST(DatasetTest, OpensAndGathers) {
   EXPECT_EQ(b.sparse, (std::vector<uint32_t>{0, 1, 2, 0}));
   auto c = (*ds)->train_counts();
   EXPECT_EQ(std::vector<uint32_t>(c.begin(), c.end()), (std::vector<uint32_t>{2, 2, 2, 3, 3}));
+}
+
+// Issue 14: a cache crafted with valid checksums but an id at or beyond its
+// field's cardinality (or a non-finite feature value) is refused naming the
+// cache, the row and the field, instead of indexing past a table later.
+TEST(DatasetTest, IdsBeyondTheCardinalityAreRefusedEvenWithValidChecksums) {
+  TempDir dir;
+  auto write = [&](const std::string& name, uint32_t id_b, float value) {
+    DatasetSchema s;
+    s.format = "libfm";
+    s.num_fields = 2;
+    s.field_names = {"f0", "f1"};
+    s.cardinalities = {3, 2};
+    s.offsets = {0, 3};
+    s.has_values = true;
+    CacheWriter::Layout layout;
+    layout.num_rows = 2;
+    layout.split_rows[0] = 2;
+    const std::string path = dir.File(name);
+    auto w = CacheWriter::Open(path, s, layout);
+    EXPECT_TRUE(w.ok()) << w.status();
+    for (int r = 0; r < 2; ++r) {
+      // label, ids {1, id_b on row 1}, values {0.5, value on row 1}
+      const uint32_t ids[2] = {1, r == 1 ? id_b : 0u};
+      const float label = 1, values[2] = {0.5f, r == 1 ? value : 1.0f};
+      char rec[20];
+      std::memcpy(rec, &label, 4);
+      std::memcpy(rec + 4, ids, 8);
+      std::memcpy(rec + 12, values, 8);
+      EXPECT_TRUE((*w)->AppendRows(rec, 1).ok());
+    }
+    std::vector<uint32_t> counts(5, 1);
+    EXPECT_TRUE((*w)->Finish(counts).ok());
+    return path;
+  };
+  auto good = Dataset::Open(write("good.cache", 1, 3.0f));
+  ASSERT_TRUE(good.ok()) << good.status();
+  const std::vector<uint64_t> rows = {0, 1};
+  Batch b;
+  (*good)->Gather(Split::kTrain, rows, &b);
+  EXPECT_EQ(b.values, (std::vector<float>{0.5f, 1, 0.5f, 3}));
+  for (bool verify : {true, false}) {
+    auto bad = Dataset::Open(write("ids.cache", 2, 1.0f), verify);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss);
+    const std::string m(bad.status().message());
+    EXPECT_NE(m.find(dir.File("ids.cache")), std::string::npos) << m;
+    EXPECT_NE(m.find("row 1 has id 2 in field 1 (f1), beyond the field's cardinality 2"),
+              std::string::npos)
+        << m;
+  }
+  auto nan = Dataset::Open(write("nan.cache", 1, std::nanf("")));
+  ASSERT_FALSE(nan.ok());
+  EXPECT_NE(nan.status().message().find("non-finite value"), std::string::npos) << nan.status();
+  EXPECT_NE(nan.status().message().find("field 1 (f1)"), std::string::npos) << nan.status();
 }
 
 TEST(DatasetTest, WriterRejectsWrongRowCounts) {

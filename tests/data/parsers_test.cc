@@ -198,23 +198,42 @@ TEST(LibsvmParserTest, FieldIsThePositionOnTheLine) {
   }
 }
 
-TEST(LibsvmParserTest, ValuesOtherThanOneAndLibffmTokensAreUnsupportedNotIgnored) {
-  struct Case {
-    std::string format, line, part;
-  };
-  std::vector<Case> cases = {
-      {"libsvm", "1 3:0.5", "values other than 1"}, {"libfm", "1 3:1 4:2", "values other than 1"},
-      {"libsvm", "1 3:0", "values other than 1"},   {"libffm", "1 0:3:0.25", "values other than 1"},
-      {"libsvm", "1 0:3:1", "data.format=libffm"},
-  };
-  for (const Case& c : cases) {
-    LibsvmParser p(c.format);
+TEST(LibsvmParserTest, LibffmTokensUnderLibsvmAreUnsupportedNotReinterpreted) {
+  LibsvmParser ffm_as_svm("libsvm");
+  ParsedRow row;
+  ParseError err;
+  EXPECT_FALSE(ffm_as_svm.Parse("1 0:3:1", &row, &err));
+  EXPECT_TRUE(err.unsupported);
+  EXPECT_NE(err.what.find("data.format=libffm"), std::string::npos) << err.what;
+}
+
+// Issue 13: a feature's value is kept (it scales the field's vector later),
+// a missing field's is 1; before, values other than 1 were refused.
+TEST(LibsvmParserTest, FeatureValuesAreKept) {
+  {
+    LibsvmParser p("libfm");
     ParsedRow row;
     ParseError err;
-    EXPECT_FALSE(p.Parse(c.line, &row, &err)) << c.line;
-    EXPECT_TRUE(err.unsupported) << c.line;
-    EXPECT_NE(err.what.find(c.part), std::string::npos) << c.line << " -> " << err.what;
+    ASSERT_TRUE(p.Parse("1 3:0.5 4:2", &row, &err)) << err.what;
+    EXPECT_EQ(row.values, (std::vector<float>{0.5f, 2.0f}));
+    ASSERT_TRUE(p.Parse("0 3:-1.25", &row, &err)) << err.what;  // a shorter line
+    EXPECT_EQ(row.values, (std::vector<float>{-1.25f, 1.0f}));
+    EXPECT_TRUE(row.missing[1]);
+    ASSERT_TRUE(p.Parse("0 3:0", &row, &err)) << err.what;
+    EXPECT_EQ(row.values[0], 0.0f);
   }
+  LibsvmParser p("libffm");
+  ParsedRow row;
+  ParseError err;
+  ASSERT_TRUE(p.Parse("1 2:7:0.25 0:3:1", &row, &err)) << err.what;
+  EXPECT_EQ(row.values, (std::vector<float>{1.0f, 1.0f, 0.25f}));  // field 1 missing
+  // A value beyond float's range would turn the vector into inf.
+  EXPECT_FALSE(p.Parse("1 0:3:1e300", &row, &err));
+  EXPECT_EQ(err.kind, MalformedKind::kBadLibsvmToken);
+  EXPECT_FALSE(err.unsupported);
+}
+
+TEST(LibsvmParserTest, MalformedTokensAreSkippable) {
   // Plain malformed tokens stay malformed (skippable).
   LibsvmParser p("libsvm");
   ParsedRow row;

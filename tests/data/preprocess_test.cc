@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/data/data_test_util.h"
 #include "worker/data/cache_format.h"
@@ -415,6 +416,126 @@ TEST(PreprocessTest, LibffmFieldsGrowAndAbsentFieldsAreMissing) {
   EXPECT_EQ(ds->train_counts()[s.offsets[2] + 0], 3u);
 }
 
+// Issue 13: libFM values other than 1 reach the cache (a value per field
+// after the ids, DatasetSchema::has_values) and the batch; a missing field's
+// value is 1. data.feature_values=ignore reads them as 1, with a warning.
+TEST(PreprocessTest, FeatureValuesReachTheBatch) {
+  TempDir dir;
+  WriteText(dir.File("valued.libfm"), "1 3:1 9:0.5\r\n0 3:2\r\n-1 5:0.25 9:1\r\n");
+  PreprocessOptions o;
+  o.format = "libfm";
+  o.output = dir.File("weight.cache");
+  o.split = "ratio";
+  o.val_ratio = 0;
+  o.test_ratio = 0;
+  o.inputs = {dir.File("valued.libfm")};
+  auto r = Preprocess(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->has_values);
+  auto ds = Dataset::Open(o.output);
+  ASSERT_TRUE(ds.ok()) << ds.status();
+  EXPECT_TRUE((*ds)->schema().has_values);
+  EXPECT_NE((*ds)->schema().identity.find("data.feature_values=weight\n"), std::string::npos);
+  const std::vector<uint64_t> rows = {0, 1, 2};
+  Batch b;
+  (*ds)->Gather(Split::kTrain, rows, &b);
+  EXPECT_EQ(b.values, (std::vector<float>{1, 0.5f, 2, 1, 0.25f, 1}));
+  EXPECT_EQ(b.labels, (std::vector<float>{1, 0, 0}));
+
+  o.weight_values = false;
+  o.output = dir.File("ignore.cache");
+  r = Preprocess(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->has_values);
+  ASSERT_EQ(r->warnings.size(), 1u);
+  EXPECT_NE(r->warnings[0].find("3 rows have feature values other than 1"), std::string::npos)
+      << r->warnings[0];
+  auto ignored = Dataset::Open(o.output);
+  ASSERT_TRUE(ignored.ok()) << ignored.status();
+  EXPECT_FALSE((*ignored)->schema().has_values);
+  EXPECT_NE((*ignored)->schema().identity.find("data.feature_values=ignore\n"), std::string::npos);
+  Batch bi;
+  (*ignored)->Gather(Split::kTrain, rows, &bi);
+  EXPECT_TRUE(bi.values.empty());
+  EXPECT_EQ(bi.sparse, b.sparse);  // the same ids either way
+}
+
+// Issue 14: one libFFM line with field 4095 made every row 4096 fields wide
+// (a 1.5 MB file became a 328 MB cache) without a word; now a warning names
+// the size, the rare fields and the highest one. A dense file does not warn.
+TEST(PreprocessTest, AHighFieldIndexThatBlowsUpTheCacheIsWarned) {
+  TempDir dir;
+  std::string dense, sparse;
+  for (int i = 0; i < 300; ++i) dense += absl::StrCat(i % 2, " 0:", i % 7, ":1 1:", i % 5, ":1\n");
+  sparse = dense + "1 4095:3:1\n";
+  WriteText(dir.File("dense.ffm"), dense);
+  WriteText(dir.File("sparse.ffm"), sparse);
+  PreprocessOptions o;
+  o.format = "libffm";
+  o.split = "ratio";
+  o.inputs = {dir.File("sparse.ffm")};
+  o.output = dir.File("sparse.cache");
+  auto r = Preprocess(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::string warning;
+  for (const std::string& w : r->warnings)
+    if (w.find("the cache will be") != std::string::npos) warning = w;
+  EXPECT_NE(warning.find("every row stores all 4096 fields, and 4094 of them occur on fewer than "
+                         "1% of the rows; the highest field, 4095, occurs on 1 of 301 rows"),
+            std::string::npos)
+      << warning;
+  EXPECT_NE(warning.find("number them densely"), std::string::npos) << warning;
+  o.inputs = {dir.File("dense.ffm")};
+  o.output = dir.File("dense.cache");
+  r = Preprocess(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  for (const std::string& w : r->warnings)
+    EXPECT_EQ(w.find("the cache will be"), std::string::npos) << w;
+}
+
+// Values of 1 (written as 1 or 1.0) give a cache without values: the rows,
+// ids and counts of today's, so training is bit-identical.
+TEST(PreprocessTest, ValuesOfOneGiveACacheWithoutValues) {
+  TempDir dir;
+  WriteText(dir.File("ones.libfm"), "1 3:1 9:1.0\n0 3:1\n1 5:1 9:1\n");
+  WriteText(dir.File("plain.libfm"), "1 3:1 9:1\n0 3:1\n1 5:1 9:1\n");
+  PreprocessOptions o;
+  o.format = "libfm";
+  o.split = "ratio";
+  o.val_ratio = 0;
+  o.test_ratio = 0;
+  std::vector<Batch> batches(2);
+  const std::vector<uint64_t> rows = {0, 1, 2};
+  for (int i = 0; i < 2; ++i) {
+    o.inputs = {dir.File(i == 0 ? "ones.libfm" : "plain.libfm")};
+    o.output = dir.File(absl::StrCat("c", i, ".cache"));
+    auto r = Preprocess(o);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_FALSE(r->has_values);
+    auto ds = Dataset::Open(o.output);
+    ASSERT_TRUE(ds.ok()) << ds.status();
+    EXPECT_FALSE((*ds)->schema().has_values);
+    (*ds)->Gather(Split::kTrain, rows, &batches[i]);
+    EXPECT_TRUE(batches[i].values.empty());
+  }
+  EXPECT_EQ(batches[0].sparse, batches[1].sparse);
+  EXPECT_EQ(batches[0].labels, batches[1].labels);
+  // Only the identity (another input file) differs: rows, counts and their
+  // checksums are byte for byte those of the file written with plain 1s.
+  std::string bytes[2];
+  CacheHeader h[2];
+  for (int i = 0; i < 2; ++i) {
+    bytes[i] = testing_data::ReadAll(dir.File(absl::StrCat("c", i, ".cache")));
+    ASSERT_GE(bytes[i].size(), sizeof(CacheHeader));
+    std::memcpy(&h[i], bytes[i].data(), sizeof(CacheHeader));
+    EXPECT_EQ(h[i].row_bytes, CacheRowBytes(0, 2));
+  }
+  // Rows and counts, then the footer without its meta checksum (the identity's).
+  EXPECT_EQ(bytes[0].substr(h[0].rows_offset, bytes[0].size() - h[0].rows_offset - 32),
+            bytes[1].substr(h[1].rows_offset, bytes[1].size() - h[1].rows_offset - 32));
+  EXPECT_EQ(bytes[0].substr(bytes[0].size() - 24), bytes[1].substr(bytes[1].size() - 24));
+}
+
 }  // namespace
 }  // namespace ecps
 
@@ -490,23 +611,15 @@ TEST(PreprocessTest, LibsvmAndLibfmWithCrlfAndSignedLabels) {
 
 TEST(PreprocessTest, UnsupportedLinesStopEvenWhenSkipping) {
   TempDir dir;
-  WriteText(dir.File("valued.svm"), "1 3:1 9:1\n0 3:1 9:0.37\n");
   WriteText(dir.File("ffm.txt"), "1 0:3:1 1:9:1\n");
   PreprocessOptions o;
   o.format = "libsvm";
   o.output = dir.File("out.cache");
   o.split = "ratio";
   o.on_malformed = MalformedPolicy::kSkip;
-  o.inputs = {dir.File("valued.svm")};
-  auto r = Preprocess(o);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(r.status().message().find(dir.File("valued.svm") + ":2:"), std::string::npos)
-      << r.status();
-  EXPECT_NE(r.status().message().find("values other than 1"), std::string::npos) << r.status();
-  // A libFFM file read as libsvm (what 'libsvm' meant before) is refused, not reinterpreted.
   o.inputs = {dir.File("ffm.txt")};
-  r = Preprocess(o);
+  auto r = Preprocess(o);
+  // A libFFM file read as libsvm (what 'libsvm' meant before) is refused, not reinterpreted.
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find(dir.File("ffm.txt") + ":1:"), std::string::npos);
   EXPECT_NE(r.status().message().find("data.format=libffm"), std::string::npos) << r.status();

@@ -98,6 +98,72 @@ TEST(EmbeddingLayerTest, EvaluationForwardDoesNotDisturbBackward) {
   EXPECT_EQ(Table(*a), Table(*b));
 }
 
+// Issue 13: a feature's value multiplies its vector, and so its gradient:
+// out[k] = v_k * row(k), d loss / d row(k) = v_k * grad_out[k] (summed over
+// the batch's duplicates), in training and in evaluation forwards.
+TEST(EmbeddingLayerTest, FeatureValuesScaleVectorsAndGradients) {
+  const FeatureSpace s = Space({4, 4}, 2);
+  SparseOptimizerConfig opt;
+  opt.kind = SparseOptimizerKind::kSgd;  // the update is the gradient itself (Adam's sign-like
+                                         // first step would hide a scale)
+  opt.lr = 0.05f;
+  auto l = MakeLayer(s, opt);
+  const std::vector<float> before = Table(*l);
+  const std::vector<uint32_t> keys = {1, 0, 1, 3};  // rows 1, 4, 1, 7
+  const std::vector<float> values = {0.5f, 2.0f, -1.0f, 0.0f};
+  std::vector<float> out(8), eval(8);
+  const std::vector<float> grad = {0.5f, -1.0f, 1.0f, 2.0f, 0.25f, 0.5f, -3.0f, 0.125f};
+  ECPS_EXPECT_OK(l->Forward(keys, eval.data(), false, values));
+  ECPS_EXPECT_OK(l->Forward(keys, out.data(), true, values));
+  const uint64_t rows[4] = {1, 4, 1, 7};
+  for (int k = 0; k < 4; ++k)
+    for (int j = 0; j < 2; ++j) {
+      EXPECT_EQ(out[k * 2 + j], values[k] * before[rows[k] * 2 + j]) << k;
+      EXPECT_EQ(eval[k * 2 + j], out[k * 2 + j]) << k;
+    }
+  ECPS_EXPECT_OK(l->Backward(grad.data(), 1));
+  const std::vector<float> after = Table(*l);
+  auto one_step = [&](uint64_t row, float g0, float g1) {
+    float w[2] = {before[row * 2], before[row * 2 + 1]}, st[4] = {0, 0, 0, 0}, g[2] = {g0, g1};
+    ApplySparseUpdate(opt, 1, 2, g, w, st);
+    return std::vector<float>{w[0], w[1]};
+  };
+  // Row 1: 0.5 * (0.5, -1) + -1 * (0.25, 0.5); row 4: 2 * (1, 2); row 7: 0 * (-3, 0.125).
+  EXPECT_EQ((std::vector<float>{after[2], after[3]}),
+            one_step(1, 0.5f * 0.5f + -1.0f * 0.25f, 0.5f * -1.0f + -1.0f * 0.5f));
+  EXPECT_EQ((std::vector<float>{after[8], after[9]}), one_step(4, 2.0f, 4.0f));
+  EXPECT_EQ((std::vector<float>{after[14], after[15]}), one_step(7, 0.0f, 0.0f));
+  // Without values the same step moves row 4 by the unscaled gradient: the
+  // scaling is what differs.
+  auto plain = MakeLayer(s, opt);
+  ECPS_EXPECT_OK(plain->Forward(keys, out.data(), true));
+  ECPS_EXPECT_OK(plain->Backward(grad.data(), 1));
+  const std::vector<float> unscaled = Table(*plain);
+  EXPECT_EQ((std::vector<float>{unscaled[8], unscaled[9]}), one_step(4, 1.0f, 2.0f));
+  EXPECT_NE(unscaled[8], after[8]);
+}
+
+// Values of 1 give bit for bit what no values give (the path of formats
+// without values), over several steps.
+TEST(EmbeddingLayerTest, ValuesOfOneAreBitIdenticalToNoValues) {
+  const FeatureSpace s = Space({7, 3, 11}, 4);
+  auto a = MakeLayer(s, {});
+  auto b = MakeLayer(s, {});
+  Rng rng(3);
+  for (int step = 1; step <= 3; ++step) {
+    const std::vector<uint32_t> keys = RandomKeys(s, 5, &rng);
+    const std::vector<float> ones(keys.size(), 1.0f);
+    std::vector<float> oa(keys.size() * 4), ob(keys.size() * 4), g(keys.size() * 4);
+    for (float& x : g) x = static_cast<float>(rng.Uniform()) - 0.5f;
+    ECPS_EXPECT_OK(a->Forward(keys, oa.data(), true, ones));
+    ECPS_EXPECT_OK(b->Forward(keys, ob.data(), true));
+    EXPECT_EQ(oa, ob);
+    ECPS_EXPECT_OK(a->Backward(g.data(), step));
+    ECPS_EXPECT_OK(b->Backward(g.data(), step));
+    EXPECT_EQ(Table(*a), Table(*b));
+  }
+}
+
 TEST(EmbeddingLayerTest, MemoryOfFullIsExact) {
   const FeatureSpace s = Space({1000, 24, 31337}, 16);
   auto l = MakeLayer(s, {});

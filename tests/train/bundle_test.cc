@@ -9,6 +9,8 @@
 
 #include "common/file_util.h"
 #include "tests/testing/small_dataset.h"
+#include "worker/checkpoint.h"
+#include "worker/data_source.h"
 #include "worker/trainer.h"
 
 namespace ecps {
@@ -83,6 +85,66 @@ INSTANTIATE_TEST_SUITE_P(Methods, BundleTest,
                                            std::vector<std::string>{"embedding.method=post4bits"},
                                            std::vector<std::string>{"embedding.method=doublehash",
                                                                     "embedding.budget=0.25"}));
+
+// Issue 13: libFM feature values weight their field's vector in training,
+// evaluation and predict. Field 0 is the same feature on every row, and only
+// its value (+1 or -1) carries the label: trained on the values the model
+// separates the classes; with data.feature_values=ignore it cannot. The
+// Predictor, fed the same cache, scores the trainer's test AUC exactly.
+TEST(BundleValuesTest, LibfmFeatureValuesTrainEvaluateAndPredict) {
+  const std::string dir =
+      (std::filesystem::path(::testing::TempDir()) / "ecps_bundle_values").string();
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(MakeDirs(dir).ok());
+  std::string text;
+  uint64_t x = 12345;
+  for (int i = 0; i < 6000; ++i) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    const bool positive = (x >> 33) % 2 == 1;
+    text += std::string(positive ? "1" : "0") + " 3:" + (positive ? "1" : "-1") + " " +
+            std::to_string((x >> 40) % 30) + ":1\n";
+  }
+  const std::string raw = dir + "/valued.libfm";
+  ASSERT_TRUE(AtomicWriteFile(raw, text).ok());
+  auto run = [&](const std::string& values) -> nlohmann::json {
+    auto cfg = LoadTrainConfig(
+        "", {"data.source=raw", "data.raw=" + raw, "data.format=libfm", "data.split=ratio",
+             "data.cache_dir=" + dir + "/cache", "data.feature_values=" + values, "model.bottom=16",
+             "model.top=16", "model.threads=1", "train.batch_size=64", "train.latency_batches=2",
+             "optimizer.lr=0.01", "output.progress=none", "output.dir=" + dir + "/" + values});
+    EXPECT_TRUE(cfg.ok()) << cfg.status();
+    if (!cfg.ok()) return {};
+    auto data = OpenTrainingData(*cfg);
+    EXPECT_TRUE(data.ok()) << data.status();
+    if (!data.ok()) return {};
+    EXPECT_EQ((*data)->schema().has_values, values == "weight");
+    auto trainer = Trainer::Create(*cfg, data->get());
+    EXPECT_TRUE(trainer.ok()) << trainer.status();
+    if (!trainer.ok()) return {};
+    auto results = (*trainer)->Run(false);
+    EXPECT_TRUE(results.ok()) << results.status();
+    if (!results.ok()) return {};
+    if (values == "weight") {
+      const std::string ckpt = dir + "/weight/best.ckpt";
+      auto r = CheckpointReader::Open(ckpt);
+      EXPECT_TRUE(r.ok()) << r.status();
+      if (!r.ok()) return {};
+      auto p = Predictor::Create(ckpt, *r, *cfg, (*data)->schema(), (*data)->train_counts());
+      EXPECT_TRUE(p.ok()) << p.status();
+      if (!p.ok()) return {};
+      auto s = (*p)->Score(**data, Split::kTest, 0);
+      EXPECT_TRUE(s.ok()) << s.status();
+      if (s.ok()) EXPECT_EQ(s->auc, (*results)["test_auc"].get<double>());
+    }
+    return *results;
+  };
+  const nlohmann::json weighted = run("weight"), ignored = run("ignore");
+  ASSERT_FALSE(weighted.is_null());
+  ASSERT_FALSE(ignored.is_null());
+  EXPECT_GT(weighted["test_auc"].get<double>(), 0.95) << weighted.dump(2);
+  EXPECT_LT(ignored["test_auc"].get<double>(), 0.6) << ignored.dump(2);
+  std::filesystem::remove_all(dir);
+}
 
 TEST(BundleConfigTest, AnotherFeatureSpaceIsRefusedByTheMethodsState) {
   auto ds = testing::SmallDataset::Create("ecps_bundle_space", 20000, 5000);

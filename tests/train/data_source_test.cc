@@ -257,5 +257,39 @@ TEST(DataSourceTest, ACacheWithoutTrainRowsIsRefusedNamingIt) {
       << d.status();
 }
 
+// data.feature_values changes a libFM cache (its identity: rebuilt), and a
+// given cache with values is not silently used as if they were 1.
+TEST(DataSourceTest, FeatureValuesRebuildAndAValuedCacheIsNotIgnoredSilently) {
+  TempDir dir;
+  std::string text;
+  for (int i = 0; i < 20; ++i)
+    text += std::to_string(i % 2) + " 3:0.5 " + std::to_string(i) + ":1\n";
+  WriteText(dir.File("v.libfm"), text);
+  auto weighted = Open(dir, dir.File("v.libfm"), {"data.format=libfm"});
+  ASSERT_TRUE(weighted.ok()) << weighted.status();
+  EXPECT_TRUE((*weighted)->schema().has_values);
+  auto ignored =
+      Open(dir, dir.File("v.libfm"), {"data.format=libfm", "data.feature_values=ignore"});
+  ASSERT_TRUE(ignored.ok()) << ignored.status();
+  EXPECT_FALSE((*ignored)->schema().has_values);
+  // The same path now holds the ignore build; weight rebuilds it again.
+  weighted = Open(dir, dir.File("v.libfm"), {"data.format=libfm"});
+  ASSERT_TRUE(weighted.ok()) << weighted.status();
+  ASSERT_TRUE((*weighted)->schema().has_values);
+  std::string cache;
+  for (const auto& e : std::filesystem::directory_iterator(dir.File("cache")))
+    if (e.path().extension() == ".ecache") cache = e.path().string();
+  ASSERT_FALSE(cache.empty());
+  auto cfg = LoadTrainConfig(
+      "", {"data.source=cache", "data.cache=" + cache, "data.feature_values=ignore"});
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  auto d = OpenTrainingData(*cfg);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(d.status().message().find("'data.feature_values' is ignore"), std::string::npos)
+      << d.status();
+  EXPECT_NE(d.status().message().find(cache), std::string::npos) << d.status();
+}
+
 }  // namespace
 }  // namespace ecps

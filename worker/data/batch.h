@@ -20,6 +20,10 @@ struct DatasetSchema {
   // What the cache was built from (worker/data/cache_identity.h): inputs with
   // size, mtime and content hash, format and options. Empty when unknown.
   std::string identity;
+  // The rows carry a value per field (libSVM/libFM/libFFM values other than
+  // 1, data.feature_values=weight): Batch::values, which scale the fields'
+  // embedding vectors. False: every value is 1, Batch::values is empty.
+  bool has_values = false;
   uint64_t total_features() const {
     return offsets.empty() ? 0 : offsets.back() + cardinalities.back();
   }
@@ -34,14 +38,20 @@ struct Batch {
   std::vector<float> labels;     // size B, 0 or 1
   std::vector<float> dense;      // size B * num_dense
   std::vector<uint32_t> sparse;  // size B * num_fields
+  // Empty (every feature's value is 1), or size B * num_fields like sparse:
+  // the value that multiplies that field's embedding vector
+  // (EmbeddingLayer::Forward's values).
+  std::vector<float> values;
 
-  void Resize(int b, int nd, int nf) {
+  // with_values: size `values` like `sparse`; otherwise it is emptied.
+  void Resize(int b, int nd, int nf, bool with_values = false) {
     size = b;
     num_dense = nd;
     num_fields = nf;
     labels.resize(b);
     dense.resize(static_cast<size_t>(b) * nd);
     sparse.resize(static_cast<size_t>(b) * nf);
+    values.resize(with_values ? sparse.size() : 0);
   }
 };
 

@@ -8,6 +8,9 @@
 namespace ecps {
 namespace {
 
+// Schema flags (version 3).
+constexpr uint32_t kSchemaHasValues = 1;
+
 uint64_t AlignUp(uint64_t x) { return (x + kCacheAlign - 1) / kCacheAlign * kCacheAlign; }
 
 void PutU32(std::string* s, uint32_t v) { s->append(reinterpret_cast<const char*>(&v), 4); }
@@ -56,6 +59,7 @@ std::string EncodeSchemaSection(const DatasetSchema& schema, uint64_t min_count)
   }
   PutU64(&s, min_count);
   PutStr(&s, schema.identity);
+  PutU32(&s, schema.has_values ? kSchemaHasValues : 0u);
   return s;
 }
 
@@ -82,7 +86,10 @@ Status DecodeSchemaSection(const uint8_t* data, size_t n, const std::string& pat
     if (schema->offsets[f] != expect_offset) return bad("field offsets are not cumulative");
     expect_offset += schema->cardinalities[f];
   }
-  if (!r.U64(min_count) || !r.Str(&schema->identity)) return bad("truncated");
+  uint32_t flags = 0;
+  if (!r.U64(min_count) || !r.Str(&schema->identity) || !r.U32(&flags)) return bad("truncated");
+  if ((flags & ~kSchemaHasValues) != 0) return bad("unknown flags");
+  schema->has_values = (flags & kSchemaHasValues) != 0;
   return OkStatus();
 }
 
@@ -141,7 +148,7 @@ StatusOr<std::unique_ptr<CacheWriter>> CacheWriter::Open(const std::string& path
   h.num_rows = layout.num_rows;
   h.num_dense = static_cast<uint32_t>(schema.num_dense);
   h.num_fields = static_cast<uint32_t>(schema.num_fields);
-  h.row_bytes = CacheRowBytes(schema.num_dense, schema.num_fields);
+  h.row_bytes = CacheRowBytes(schema.num_dense, schema.num_fields, schema.has_values);
   h.split_kind = static_cast<uint32_t>(layout.split_kind);
   for (int s = 0; s < 3; ++s) {
     h.split_begin[s] = layout.split_begin[s];

@@ -5,6 +5,7 @@
 //   [128, schema_end)             schema section (length-prefixed, see .cc)
 //   [rows_offset, +rows*row_bytes) rows, 64-byte aligned, in file order:
 //                                 f32 label, f32 dense[num_dense], u32 sparse[num_fields]
+//                                 [, f32 value[num_fields] when schema.has_values]
 //   [counts_offset, +4*features)  u32 train counts by global id, 64-byte aligned
 //   [file_bytes-32, file_bytes)   CacheFooter: checksums + end magic
 //
@@ -28,7 +29,9 @@ namespace ecps {
 
 inline constexpr char kCacheMagic[8] = {'E', 'C', 'P', 'S', 'D', 'A', 'T', 'A'};
 inline constexpr char kCacheEndMagic[8] = {'E', 'C', 'P', 'S', 'E', 'N', 'D', '1'};
-inline constexpr uint32_t kCacheVersion = 2;  // 2: the schema section ends with the identity
+// 2: the schema section ends with the identity; 3: then u32 flags (bit 0:
+// has_values, the rows end with a value per field).
+inline constexpr uint32_t kCacheVersion = 3;
 inline constexpr uint64_t kCacheAlign = 64;
 
 // How the splits were cut (informational; stored in the header).
@@ -42,7 +45,7 @@ struct CacheHeader {
   uint64_t num_rows;
   uint32_t num_dense;
   uint32_t num_fields;
-  uint32_t row_bytes;       // 4 * (1 + num_dense + num_fields)
+  uint32_t row_bytes;       // CacheRowBytes(num_dense, num_fields, has_values)
   uint32_t split_kind;      // SplitKind
   uint64_t split_begin[3];  // first row of train, validation, test
   uint64_t split_rows[3];   // rows of train, validation, test
@@ -61,8 +64,8 @@ struct CacheFooter {
 };
 static_assert(sizeof(CacheFooter) == 32);
 
-inline uint32_t CacheRowBytes(int num_dense, int num_fields) {
-  return 4u * static_cast<uint32_t>(1 + num_dense + num_fields);
+inline uint32_t CacheRowBytes(int num_dense, int num_fields, bool has_values = false) {
+  return 4u * static_cast<uint32_t>(1 + num_dense + num_fields * (has_values ? 2 : 1));
 }
 
 // Reads only the header and schema section of the cache at `path` (verifying
@@ -71,7 +74,8 @@ inline uint32_t CacheRowBytes(int num_dense, int num_fields) {
 // corrupt file, NotFound if there is none.
 StatusOr<DatasetSchema> ReadCacheSchema(const std::string& path);
 
-// Schema section codec (schema.identity included). Decode errors are DataLoss naming `path`.
+// Schema section codec (schema.identity and has_values included). Decode errors are DataLoss naming
+// `path`.
 std::string EncodeSchemaSection(const DatasetSchema& schema, uint64_t min_count);
 Status DecodeSchemaSection(const uint8_t* data, size_t n, const std::string& path,
                            DatasetSchema* schema, uint64_t* min_count);

@@ -115,6 +115,10 @@ StatusOr<CacheIdentity> ComputeCacheIdentity(const PreprocessOptions& o) {
   }
   id.options.emplace_back("data.min_count", absl::StrCat(o.min_count));
   id.options.emplace_back("data.vocabulary", o.vocabulary_from_train ? "train" : "all");
+  // Only formats with values have the option, so the identities of Criteo and
+  // Avazu caches stay those of caches built before it.
+  if (o.format == "libsvm" || o.format == "libfm" || o.format == "libffm")
+    id.options.emplace_back("data.feature_values", o.weight_values ? "weight" : "ignore");
   id.options.emplace_back("max_rows", absl::StrCat(o.max_rows));
   id.options.emplace_back("last_day_rows", absl::StrCat(o.last_day_rows));
   const std::pair<const char*, const std::vector<std::string>*> lists[] = {

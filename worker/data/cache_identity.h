@@ -8,7 +8,8 @@
 //     XXH3-64 of its first and last MiB (the whole file when smaller), so a
 //     file rewritten in place with the same size is still a different input;
 //   - the format and every preprocessing option that changes the output
-//     (split kind and ratios, min_count, max_rows, last_day_rows);
+//     (split kind and ratios, min_count, vocabulary, feature values of the
+//     formats that have them, max_rows, last_day_rows);
 //   - kCacheIdentityVersion, bumped whenever preprocessing changes its output
 //     for the same inputs and options.
 // Options that cannot change a successful output (on_malformed, report_first)

@@ -1,6 +1,8 @@
 #include "worker/data/dataset.h"
 
+#include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "common/check.h"
 #include "common/file_util.h"
@@ -25,7 +27,8 @@ class MappedDataset : public Dataset {
   void Gather(Split split, std::span<const uint64_t> rows, Batch* out) const override {
     const int s = static_cast<int>(split);
     const int nd = schema_.num_dense, nf = schema_.num_fields;
-    out->Resize(static_cast<int>(rows.size()), nd, nf);
+    const bool values = schema_.has_values;
+    out->Resize(static_cast<int>(rows.size()), nd, nf, values);
     const uint64_t begin = header_.split_begin[s];
     const uint64_t limit = header_.split_rows[s];
     const size_t row_bytes = header_.row_bytes;
@@ -35,6 +38,7 @@ class MappedDataset : public Dataset {
       std::memcpy(&out->labels[i], r, 4);
       std::memcpy(out->dense.data() + i * nd, r + 4, 4 * nd);
       std::memcpy(out->sparse.data() + i * nf, r + 4 + 4 * nd, 4 * nf);
+      if (values) std::memcpy(out->values.data() + i * nf, r + 4 + 4 * (nd + nf), 4 * nf);
     }
   }
 
@@ -49,6 +53,42 @@ class MappedDataset : public Dataset {
   const uint8_t* rows_ = nullptr;
   const uint32_t* counts_ = nullptr;
 };
+
+// Every id below its field's cardinality and every value finite, whatever
+// the checksum says: a crafted cache with a valid checksum must not index
+// past an embedding table (issue 14) or feed NaN to training. One pass over
+// the rows, like the checksum's.
+Status CheckRows(const std::string& path, const CacheHeader& h, const DatasetSchema& schema,
+                 const uint8_t* rows) {
+  const int nd = schema.num_dense, nf = schema.num_fields;
+  std::vector<uint32_t> ids(nf);
+  std::vector<float> values(schema.has_values ? nf : 0);
+  for (uint64_t r = 0; r < h.num_rows; ++r) {
+    const uint8_t* row = rows + r * h.row_bytes;
+    std::memcpy(ids.data(), row + 4 * (1 + nd), 4 * static_cast<size_t>(nf));
+    bool ok = true;
+    for (int f = 0; f < nf; ++f) ok &= ids[f] < schema.cardinalities[f];
+    if (!values.empty()) {
+      std::memcpy(values.data(), row + 4 * (1 + nd + nf), 4 * static_cast<size_t>(nf));
+      for (int f = 0; f < nf; ++f) ok &= std::isfinite(values[f]);
+    }
+    if (ok) continue;
+    for (int f = 0; f < nf; ++f) {
+      if (ids[f] >= schema.cardinalities[f]) {
+        return DataLoss("data cache '", path, "' is corrupt: row ", r, " has id ", ids[f],
+                        " in field ", f, " (", schema.field_names[f],
+                        "), beyond the field's cardinality ", schema.cardinalities[f],
+                        " (re-run `ecps preprocess`)");
+      }
+      if (!values.empty() && !std::isfinite(values[f])) {
+        return DataLoss("data cache '", path, "' is corrupt: row ", r, " has the non-finite value ",
+                        values[f], " in field ", f, " (", schema.field_names[f],
+                        ") (re-run `ecps preprocess`)");
+      }
+    }
+  }
+  return OkStatus();
+}
 
 }  // namespace
 
@@ -89,7 +129,10 @@ StatusOr<std::unique_ptr<Dataset>> Dataset::Open(const std::string& path,
   if (h.header_bytes != sizeof(CacheHeader) || h.schema_offset != sizeof(CacheHeader) ||
       h.rows_offset < h.schema_offset + h.schema_bytes || h.rows_offset > size ||
       h.rows_offset % kCacheAlign != 0 || h.counts_offset % kCacheAlign != 0 ||
-      h.row_bytes != CacheRowBytes(static_cast<int>(h.num_dense), static_cast<int>(h.num_fields)) ||
+      (h.row_bytes !=
+           CacheRowBytes(static_cast<int>(h.num_dense), static_cast<int>(h.num_fields), false) &&
+       h.row_bytes !=
+           CacheRowBytes(static_cast<int>(h.num_dense), static_cast<int>(h.num_fields), true)) ||
       h.num_rows > (size - h.rows_offset) / h.row_bytes ||
       h.counts_offset < h.rows_offset + h.num_rows * h.row_bytes ||
       h.counts_offset > size - sizeof(CacheFooter)) {
@@ -111,6 +154,10 @@ StatusOr<std::unique_ptr<Dataset>> Dataset::Open(const std::string& path,
       schema.num_fields != static_cast<int>(h.num_fields)) {
     return corrupt("schema disagrees with header");
   }
+  if (h.row_bytes != CacheRowBytes(schema.num_dense, schema.num_fields, schema.has_values)) {
+    return corrupt("row size ", h.row_bytes, " disagrees with the schema's fields",
+                   schema.has_values ? " and values" : "");
+  }
   const uint64_t counts_bytes = 4 * schema.total_features();
   if (h.counts_offset + counts_bytes + sizeof(CacheFooter) != size) {
     return corrupt("counts section size mismatch");
@@ -122,6 +169,7 @@ StatusOr<std::unique_ptr<Dataset>> Dataset::Open(const std::string& path,
       Checksum64(p + h.rows_offset, h.num_rows * h.row_bytes) != footer.rows_checksum) {
     return corrupt("rows checksum mismatch");
   }
+  RETURN_IF_ERROR(CheckRows(path, h, schema, p + h.rows_offset));
   return std::unique_ptr<Dataset>(new MappedDataset(std::move(file), h, std::move(schema)));
 }
 

@@ -20,8 +20,10 @@ class Dataset {
  public:
   virtual ~Dataset() = default;
 
-  // Opens a cache written by Preprocess(); verifies magic, version and checksums.
-  // Errors name the file and what is wrong with it.
+  // Opens a cache written by Preprocess(); verifies magic, version and checksums,
+  // and that every id is below its field's cardinality and every feature
+  // value finite (checked even when the checksums match: a crafted cache).
+  // Errors name the file and what is wrong with it (and the row and field).
   static StatusOr<std::unique_ptr<Dataset>> Open(const std::string& cache_path);
   // As above; verify_row_checksum = false skips hashing the rows section (a
   // fast open of a very large cache whose header, schema, sizes and counts are

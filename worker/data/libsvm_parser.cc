@@ -112,14 +112,9 @@ bool LibsvmParser::Parse(std::string_view line, ParsedRow* row, ParseError* erro
     if (!ParseUnsigned(feature_text, &feature)) {
       return bad(tok, "feature must be a non-negative integer");
     }
-    if (!ParseNumber(value_text, &value)) {
-      return bad(tok, "value must be a finite number");
-    }
-    if (value != 1) {
-      return unsupported(tok,
-                         "feature values other than 1 are not supported (one categorical "
-                         "id per field, no per-feature weight); bucketise the value into "
-                         "feature indices (docs/cli.md, \"Data formats\")");
+    // The value scales a float vector: one beyond float's range would be inf.
+    if (!ParseNumber(value_text, &value) || !std::isfinite(static_cast<float>(value))) {
+      return bad(tok, "value must be a finite number (within float's range)");
     }
     int f = static_cast<int>(field);
     // New field numbers are only committed to num_fields_ once the whole line
@@ -127,10 +122,12 @@ bool LibsvmParser::Parse(std::string_view line, ParsedRow* row, ParseError* erro
     if (f >= static_cast<int>(row->keys.size())) {
       row->keys.resize(f + 1, 0);
       row->missing.resize(f + 1, 1);
+      row->values.resize(f + 1, 1.0f);
     }
     if (!row->missing[f]) return bad(tok, absl::StrCat("field ", f, " appears twice"));
     row->missing[f] = 0;
     row->keys[f] = feature;
+    row->values[f] = static_cast<float>(value);
   }
   if (static_cast<int>(row->keys.size()) > num_fields_) {
     num_fields_ = static_cast<int>(row->keys.size());

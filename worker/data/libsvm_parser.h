@@ -17,12 +17,10 @@
 //   one column (multi-hot) shift the positions: convert those to libffm.
 // - feature: a non-negative decimal integer; its value is the vocabulary key,
 //   so ids are assigned in feature-index order within each field.
-// - value: must be 1. ecps models exactly one categorical id per field and
-//   the embedding path carries no per-key weight, so a value other than 1
-//   cannot be honoured; rather than ignore it (training on other data than
-//   the file says), the parser reports it as unsupported
-//   (ParseError::unsupported), which stops preprocessing whatever the
-//   malformed-line policy. Bucketise numeric features into indices upstream.
+// - value: a finite number, kept in ParsedRow::values (1 for a missing
+//   field). Preprocess stores values other than 1 in the cache and the
+//   embedding layer scales the field's vector by it (data.feature_values =
+//   weight, the default), or drops them (ignore); docs/cli.md "Data formats".
 // - In libsvm/libfm, a field:feature:value token is unsupported too: until
 //   issue 13 the format name "libsvm" read libFFM, and such a file must not
 //   silently turn into other data; the message says to use libffm.

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -25,7 +26,8 @@ namespace ecps {
 namespace {
 
 // The provisional-row spill file between the text pass and the final write.
-// Record: f32 label, f32 dense[nd], u32 nf_row, u32 provisional_id[nf_row].
+// Record: f32 label, f32 dense[nd], u32 nf_row, u32 provisional_id[nf_row]
+// [, f32 value[nf_row] when the format's values are kept].
 // nf_row varies only for libSVM, whose field count grows while reading; fields
 // at or above nf_row are missing on that row. Removed on destruction.
 class SpillFile {
@@ -87,9 +89,9 @@ class SpillFile {
 };
 
 // Calls fn(row_index, record, nf_row) for the first `rows` provisional rows of
-// the spill file (label, nd dense floats, nf_row, nf_row provisional ids),
-// reading it sequentially in large blocks.
-Status ForEachSpillRow(SpillFile* spill, uint64_t rows, int nd,
+// the spill file (label, nd dense floats, nf_row, nf_row provisional ids, and
+// nf_row values if `values`), reading it sequentially in large blocks.
+Status ForEachSpillRow(SpillFile* spill, uint64_t rows, int nd, bool values,
                        const std::function<Status(uint64_t, const uint8_t*, uint32_t)>& fn) {
   std::vector<uint8_t> in(16 << 20);
   size_t in_have = 0;
@@ -104,7 +106,7 @@ Status ForEachSpillRow(SpillFile* spill, uint64_t rows, int nd,
       const uint8_t* rec = in.data() + pos;
       uint32_t nf_row;
       std::memcpy(&nf_row, rec + 4 * (1 + nd), 4);
-      const size_t rec_bytes = fixed + 4 * static_cast<size_t>(nf_row);
+      const size_t rec_bytes = fixed + 4 * static_cast<size_t>(nf_row) * (values ? 2 : 1);
       if (in_have - pos < rec_bytes) break;
       RETURN_IF_ERROR(fn(row_index, rec, nf_row));
       pos += rec_bytes;
@@ -249,6 +251,43 @@ Status CheckSplits(const PreprocessOptions& o, uint64_t n, const CacheWriter::La
   return OkStatus();
 }
 
+// Every row stores every field, so one line with a high field number (libFFM
+// field 4095, or a libSVM line with thousands of tokens) multiplies the cache:
+// a 1.5 MB file became a 328 MB cache without a word (issue 14). Warns when
+// the cache is over 10 times the text and over 1 MiB, naming the fields that
+// cost it.
+void MaybeWarnCacheSize(const PreprocessOptions& o, uint64_t rows, uint64_t text_bytes,
+                        const DatasetSchema& schema, const std::vector<uint64_t>& present,
+                        PreprocessReport* report) {
+  const uint64_t cache_bytes =
+      rows * CacheRowBytes(schema.num_dense, schema.num_fields, schema.has_values) +
+      4 * schema.total_features();
+  if (cache_bytes <= (1u << 20) || cache_bytes <= 10 * text_bytes) return;
+  // Fields on fewer than 1% of the rows are what a dense numbering would save.
+  int rare = 0, last = -1;
+  for (int f = 0; f < schema.num_fields; ++f) {
+    if (present[f] * 100 < rows) ++rare;
+    if (present[f] > 0) last = f;
+  }
+  std::string why = absl::StrCat("every row stores all ", schema.num_fields, " fields");
+  if (rare > 0) {
+    absl::StrAppend(&why, ", and ", rare, " of them occur on fewer than 1% of the rows");
+  }
+  if (last >= 0) {
+    absl::StrAppend(&why, "; the highest field, ", last, ", occurs on ", present[last], " of ",
+                    rows, " rows");
+  }
+  char sizes[128];
+  std::snprintf(sizes, sizeof(sizes), "%.1f MB for %.3f MB of text (%.0fx)", cache_bytes / 1e6,
+                text_bytes / 1e6,
+                static_cast<double>(cache_bytes) / std::max<uint64_t>(text_bytes, 1));
+  report->warnings.push_back(absl::StrCat(
+      "the cache will be ", sizes, ": ", why, "; format ", o.format, " numbers fields ",
+      o.format == "libffm" ? "by the field of field:feature:value, so number them densely "
+                             "(0, 1, 2, ...)"
+                           : "by position on the line"));
+}
+
 uint64_t* MalformedSlot(MalformedCounts* c, MalformedKind kind) {
   switch (kind) {
     case MalformedKind::kWrongColumnCount:
@@ -274,6 +313,13 @@ StatusOr<PreprocessReport> Preprocess(const PreprocessOptions& options) {
   ASSIGN_OR_RETURN(std::unique_ptr<RowParser> parser, NewRowParser(options.format));
   auto* avazu = dynamic_cast<AvazuParser*>(parser.get());
   const int nd = parser->num_dense();
+  // The formats with feature:value tokens; their values go through the spill
+  // file, and into the cache if any is not 1.
+  const bool valued_format =
+      options.format == "libsvm" || options.format == "libfm" || options.format == "libffm";
+  const bool carry_values = valued_format && options.weight_values;
+  bool any_value = false;       // a value other than 1 was kept
+  uint64_t ignored_values = 0;  // rows with values other than 1, read as 1 (weight_values = false)
   ASSIGN_OR_RETURN(std::unique_ptr<SpillFile> spill, SpillFile::Create(options.output));
 
   PreprocessReport report;
@@ -282,6 +328,7 @@ StatusOr<PreprocessReport> Preprocess(const PreprocessOptions& options) {
   row.Resize(nd, parser->num_fields());
   ParseError error;
   std::vector<uint32_t> prov(parser->num_fields());
+  std::vector<uint64_t> present(parser->num_fields(), 0);  // rows where field f is not missing
   uint64_t rows = 0;
   std::string current_day;  // Avazu: YYMMDD of the current run of rows
   uint64_t day_rows = 0;    // rows since the day last changed
@@ -336,18 +383,30 @@ StatusOr<PreprocessReport> Preprocess(const PreprocessOptions& options) {
         int old = static_cast<int>(vocab.size());
         vocab.resize(nf);
         prov.resize(nf);
+        present.resize(nf, 0);
         if (rows > 0) {
           for (int f = old; f < nf; ++f) vocab[f].AddMissing(rows);
         }
       }
       for (int f = 0; f < nf; ++f) {
         prov[f] = row.missing[f] ? vocab[f].AddMissing() : vocab[f].Add(row.keys[f]);
+        present[f] += row.missing[f] ? 0 : 1;
       }
       uint32_t nf_row = static_cast<uint32_t>(nf);
       spill->Put(&row.label, 4);
       spill->Put(row.dense.data(), 4 * static_cast<size_t>(nd));
       spill->Put(&nf_row, 4);
       spill->Put(prov.data(), 4 * static_cast<size_t>(nf));
+      if (valued_format) {
+        bool other = false;
+        for (int f = 0; f < nf; ++f) other |= row.values[f] != 1.0f;
+        if (carry_values) {
+          spill->Put(row.values.data(), 4 * static_cast<size_t>(nf));
+          any_value |= other;
+        } else if (other) {
+          ++ignored_values;
+        }
+      }
       if (spill->NeedsFlush()) RETURN_IF_ERROR(spill->Flush());
       if (avazu != nullptr) {
         std::string_view day = avazu->last_hour().substr(0, 6);
@@ -409,7 +468,7 @@ StatusOr<PreprocessReport> Preprocess(const PreprocessOptions& options) {
   if (options.vocabulary_from_train) {
     train_counts.resize(nf);
     for (int f = 0; f < nf; ++f) train_counts[f].assign(vocab[f].size(), 0);
-    RETURN_IF_ERROR(ForEachSpillRow(spill.get(), train_end, nd,
+    RETURN_IF_ERROR(ForEachSpillRow(spill.get(), train_end, nd, carry_values,
                                     [&](uint64_t, const uint8_t* rec, uint32_t nf_row) {
                                       const uint8_t* src = rec + 4 * (2 + static_cast<size_t>(nd));
                                       for (int f = 0; f < nf; ++f) {
@@ -427,6 +486,9 @@ StatusOr<PreprocessReport> Preprocess(const PreprocessOptions& options) {
   DatasetSchema schema;
   schema.format = options.format;
   schema.identity = identity.ToText();
+  // Only a value other than 1 makes the cache carry values: a file of 1s
+  // gives the cache (and training) of a format without values.
+  schema.has_values = any_value;
   schema.num_dense = nd;
   schema.num_fields = nf;
   schema.field_names = parser->field_names();
@@ -454,16 +516,17 @@ StatusOr<PreprocessReport> Preprocess(const PreprocessOptions& options) {
   train_counts.clear();
   train_counts.shrink_to_fit();
 
+  MaybeWarnCacheSize(options, rows, report.input_bytes, schema, present, &report);
   ASSIGN_OR_RETURN(std::unique_ptr<CacheWriter> writer,
                    CacheWriter::Open(options.output, schema, layout));
 
   // Pass 2: provisional rows -> final rows and train counts.
   std::vector<uint32_t> counts(schema.total_features(), 0);
-  const uint32_t row_bytes = CacheRowBytes(nd, nf);
+  const uint32_t row_bytes = CacheRowBytes(nd, nf, schema.has_values);
   constexpr uint64_t kOutRows = 1 << 14;
   std::vector<uint8_t> out(kOutRows * row_bytes);
   uint64_t out_rows = 0;
-  RETURN_IF_ERROR(ForEachSpillRow(spill.get(), rows, nd,
+  RETURN_IF_ERROR(ForEachSpillRow(spill.get(), rows, nd, carry_values,
                                   [&](uint64_t row_index, const uint8_t* rec, uint32_t nf_row) {
                                     uint8_t* dst = out.data() + out_rows * row_bytes;
                                     std::memcpy(dst, rec, 4 * (1 + static_cast<size_t>(nd)));
@@ -483,6 +546,13 @@ StatusOr<PreprocessReport> Preprocess(const PreprocessOptions& options) {
                                         if (c != 0xFFFFFFFFu) ++c;
                                       }
                                     }
+                                    if (schema.has_values) {
+                                      // A field absent from a short row is missing: value 1.
+                                      float* values = reinterpret_cast<float*>(ids + nf);
+                                      std::fill(values, values + nf, 1.0f);
+                                      std::memcpy(values, src + 4 * static_cast<size_t>(nf_row),
+                                                  4 * static_cast<size_t>(nf_row));
+                                    }
                                     if (++out_rows == kOutRows) {
                                       RETURN_IF_ERROR(writer->AppendRows(out.data(), out_rows));
                                       out_rows = 0;
@@ -492,6 +562,12 @@ StatusOr<PreprocessReport> Preprocess(const PreprocessOptions& options) {
   if (out_rows > 0) RETURN_IF_ERROR(writer->AppendRows(out.data(), out_rows));
   RETURN_IF_ERROR(writer->Finish(counts));
 
+  if (ignored_values > 0) {
+    report.warnings.push_back(absl::StrCat(
+        ignored_values, " rows have feature values other than 1, read as 1 ",
+        "(data.feature_values=ignore): each field is its feature's embedding vector unscaled"));
+  }
+  report.has_values = schema.has_values;
   report.rows_written = rows;
   report.train_rows = layout.split_rows[0];
   report.val_rows = layout.split_rows[1];

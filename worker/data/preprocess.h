@@ -22,7 +22,7 @@ struct PreprocessOptions {
   // split = "files": the rows of each list, in order, make that split (inputs
   // must then be empty). Rows are written train, validation, test.
   std::vector<std::string> train_inputs, val_inputs, test_inputs;
-  std::string format = "criteo";  // criteo | avazu | libsvm
+  std::string format = "criteo";  // criteo | avazu | libsvm | libfm | libffm
   std::string output;             // cache file path
   uint64_t min_count = 0;         // values seen < min_count times map to the field's OOV id;
                                   // 0 keeps everything (the paper's setting)
@@ -30,6 +30,11 @@ struct PreprocessOptions {
   // their field's OOV id (0), as a deployed model meets them; false gives
   // every value of every split its own id (data.vocabulary=all).
   bool vocabulary_from_train = true;
+  // libSVM/libFM/libFFM feature values: true (data.feature_values=weight)
+  // stores values other than 1 in the cache, where they scale the field's
+  // embedding vector (DatasetSchema::has_values); false (ignore) reads every
+  // value as 1. Other formats have no values.
+  bool weight_values = true;
   // Split: "days" (Criteo: 7 equal days by row order, days 1-6 train, day 7 split
   // in half: first half test, second half validation; Avazu: the last
   // `last_day_rows` rows play day 7; other formats have no days and are
@@ -76,6 +81,7 @@ struct PreprocessReport {
   std::vector<std::string> examples;    // "file:line: reason" for the first few per kind
   std::vector<uint64_t> cardinalities;  // per field, as in the cache schema
   uint64_t oov_values = 0;              // distinct values mapped to OOV ids (min_count > 0)
+  bool has_values = false;              // the cache carries feature values (DatasetSchema)
   // Things the caller should print: an empty validation or test split, a
   // Criteo days split of a row count that is not the 7-day file's.
   std::vector<std::string> warnings;

@@ -38,22 +38,26 @@ struct ParseError {
   MalformedKind kind = MalformedKind::kWrongColumnCount;
   std::string what;  // short reason, e.g. "expected 40 columns, got 39"
   // The line is well-formed but asks for something ecps cannot represent
-  // (libsvm_parser.h: a feature value other than 1, libFFM under libsvm):
+  // (libsvm_parser.h: libFFM under libsvm):
   // preprocessing stops whatever the malformed-line policy, since skipping
   // such lines would train on other data than the file holds.
   bool unsupported = false;
 };
 
-// One parsed line. Sizes: dense = num_dense, keys = missing = num_fields.
+// One parsed line. Sizes: dense = num_dense, keys = missing = values = num_fields.
 struct ParsedRow {
   float label = 0;
   std::vector<float> dense;      // already log-transformed: x > 0 ? log(x+1) : 0
   std::vector<uint64_t> keys;    // valid where missing[f] == 0
   std::vector<uint8_t> missing;  // 1 if the cell was empty / the field absent
+  // The feature's value (libSVM/libFM/libFFM `feature:value`); 1 for a
+  // missing field and for formats without values (Criteo, Avazu).
+  std::vector<float> values;
   void Resize(int nd, int nf) {
     dense.assign(nd, 0.0f);
     keys.assign(nf, 0);
     missing.assign(nf, 1);
+    values.assign(nf, 1.0f);
   }
 };
 
