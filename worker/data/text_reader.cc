@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -40,47 +41,125 @@ StatusOr<std::unique_ptr<TextReader>> TextReader::Open(const std::string& path,
   if (r->fd_ < 0) return OpenError(path);
   ::posix_fadvise(r->fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
   if (HasGzipMagic(r->fd_)) {
-    // gzdopen takes ownership of the descriptor.
-    gzFile gz = gzdopen(r->fd_, "rb");
-    if (gz == nullptr) return IoError("cannot open gzip stream '", path, "'");
-    r->fd_ = -1;
-    gzbuffer(gz, 1 << 20);
-    r->gz_ = gz;
+    // Our own inflate loop rather than gzread: gzread ends the stream silently
+    // at bytes that do not start a member, losing the rest of a file whose
+    // later member is damaged (issue 14).
+    auto* z = new z_stream{};
+    if (inflateInit2(z, 16 + MAX_WBITS) != Z_OK) {
+      delete z;
+      return IoError("cannot start gzip decompression of '", path, "'");
+    }
+    r->gz_ = z;
+    // A small buffer_bytes (tests) also makes the input buffer small, so that
+    // member boundaries fall across reads.
+    r->in_.resize(std::clamp<size_t>(buffer_bytes, 64, 1 << 20));
   }
   r->buf_.resize(buffer_bytes < 64 ? 64 : buffer_bytes);
   return r;
 }
 
 TextReader::~TextReader() {
-  if (gz_ != nullptr) gzclose(static_cast<gzFile>(gz_));
+  if (gz_ != nullptr) {
+    auto* z = static_cast<z_stream*>(gz_);
+    inflateEnd(z);
+    delete z;
+  }
   if (fd_ >= 0) ::close(fd_);
+}
+
+bool TextReader::ReadInput() {
+  auto* z = static_cast<z_stream*>(gz_);
+  if (in_have_ > 0 && z->next_in != in_.data()) std::memmove(in_.data(), z->next_in, in_have_);
+  while (in_have_ < in_.size()) {
+    ssize_t n = ::read(fd_, in_.data() + in_have_, in_.size() - in_have_);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      status_ = IoError("read failed for '", path_, "': ", std::strerror(errno));
+      return false;
+    }
+    if (n == 0) {
+      in_eof_ = true;
+      break;
+    }
+    in_have_ += static_cast<size_t>(n);
+    in_offset_ += static_cast<uint64_t>(n);
+    break;
+  }
+  z->next_in = in_.data();
+  z->avail_in = static_cast<uInt>(in_have_);
+  return true;
+}
+
+int TextReader::NextMember() {
+  auto* z = static_cast<z_stream*>(gz_);
+  while (true) {
+    if (in_have_ < 2 && !in_eof_) {
+      if (!ReadInput()) return -1;
+      continue;
+    }
+    if (in_have_ == 0) return 0;  // the file ends after a member
+    const unsigned char* p = z->next_in;
+    if (in_have_ >= 2 && p[0] == 0x1f && p[1] == 0x8b) {
+      member_start_ = compressed_offset();
+      member_done_ = false;
+      inflateReset(z);
+      return 1;
+    }
+    // Zero padding to the end of the file is not data (gzip(1) ignores it
+    // too); anything else is a member whose header is damaged.
+    size_t zeros = 0;
+    while (zeros < in_have_ && p[zeros] == 0) ++zeros;
+    if (zeros < in_have_) {
+      status_ = DataLoss("damaged gzip member in '", path_, "' at byte offset ",
+                         compressed_offset() + zeros,
+                         ": the bytes after the member that ends there do not start another "
+                         "(no gzip magic); the rest of the file cannot be read");
+      return -1;
+    }
+    z->next_in += zeros;
+    z->avail_in -= static_cast<uInt>(zeros);
+    in_have_ = 0;
+    if (in_eof_) return 0;
+    if (!ReadInput()) return -1;
+  }
+}
+
+long TextReader::FillGzip(char* dst, size_t room) {
+  auto* z = static_cast<z_stream*>(gz_);
+  // inflate takes an unsigned count; cap it well below 4 GiB.
+  const uInt want = room > (1u << 30) ? (1u << 30) : static_cast<uInt>(room);
+  while (true) {
+    if (member_done_) {
+      const int next = NextMember();
+      if (next <= 0) return next;
+    }
+    if (in_have_ == 0 && !in_eof_ && !ReadInput()) return -1;
+    z->next_out = reinterpret_cast<Bytef*>(dst);
+    z->avail_out = want;
+    const int rc = inflate(z, Z_NO_FLUSH);
+    const long produced = static_cast<long>(want - z->avail_out);
+    in_have_ = z->avail_in;
+    if (rc == Z_STREAM_END) {
+      member_done_ = true;
+    } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+      status_ = DataLoss("corrupt gzip stream in '", path_, "' at byte offset ",
+                         compressed_offset(), " (in the member starting at byte ", member_start_,
+                         "): ", z->msg != nullptr ? z->msg : zError(rc));
+      return -1;
+    } else if (produced == 0 && in_have_ == 0 && in_eof_) {
+      status_ = DataLoss("corrupt or truncated gzip stream in '", path_, "': the member starting ",
+                         "at byte ", member_start_, " ends at byte ", compressed_offset(),
+                         " before its end");
+      return -1;
+    }
+    if (produced > 0) return produced;
+  }
 }
 
 long TextReader::Fill() {
   char* dst = buf_.data() + end_;
   size_t room = buf_.size() - end_;
-  if (gz_ != nullptr) {
-    gzFile gz = static_cast<gzFile>(gz_);
-    // gzread takes an unsigned count; cap it well below 4 GiB.
-    unsigned want = room > (1u << 30) ? (1u << 30) : static_cast<unsigned>(room);
-    int n = gzread(gz, dst, want);
-    if (n < 0) {
-      int errnum = 0;
-      const char* msg = gzerror(gz, &errnum);
-      status_ = DataLoss("corrupt gzip stream in '", path_, "': ", msg);
-      return -1;
-    }
-    if (n == 0) {
-      // zlib reports a stream cut short as Z_BUF_ERROR only through gzerror.
-      int errnum = 0;
-      const char* msg = gzerror(gz, &errnum);
-      if (errnum != Z_OK) {
-        status_ = DataLoss("corrupt or truncated gzip stream in '", path_, "': ", msg);
-        return -1;
-      }
-    }
-    return n;
-  }
+  if (gz_ != nullptr) return FillGzip(dst, room);
   while (true) {
     ssize_t n = ::read(fd_, dst, room);
     if (n < 0 && errno == EINTR) continue;
