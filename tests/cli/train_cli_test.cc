@@ -7,10 +7,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include "tests/cli/bench_test_util.h"
+#include "worker/data/cache_format.h"
 
 namespace ecps::bench::testing {
 namespace {
@@ -203,6 +205,51 @@ TEST(TrainCliTest, PreprocessRefusesAnOutputThatIsAnInput) {
   r = RunEcps({"preprocess", "--format", "criteo", "--input", raw, "--out", dir + "/c.ecache"},
               dir);
   EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+// Issue 13: `ecps preprocess --vocabulary train|all` (data.vocabulary) and
+// `--feature-values weight|ignore` (data.feature_values) through the binary:
+// each choice is recorded in the cache (its identity, its values), a bad one
+// is exit 2 naming the flag.
+TEST(TrainCliTest, PreprocessVocabularyAndFeatureValuesFlags) {
+  const std::string dir = FreshDir();
+  ASSERT_TRUE(AtomicWriteFile(dir + "/train.libfm", "1 3:0.5 9:1\n0 5:1 9:1\n1 3:2 8:1\n").ok());
+  ASSERT_TRUE(AtomicWriteFile(dir + "/test.libfm", "1 7:1 9:1\n").ok());
+  auto build = [&](const std::string& out, std::vector<std::string> extra) {
+    std::vector<std::string> cmd = {
+        "preprocess", "--format",          "libfm", "--train",      dir + "/train.libfm",
+        "--test",     dir + "/test.libfm", "--out", dir + "/" + out};
+    cmd.insert(cmd.end(), extra.begin(), extra.end());
+    return RunEcps(cmd, dir);
+  };
+  // The cache's header says how wide a row is (values double the fields) and
+  // its schema section holds the identity as text.
+  auto header = [](const std::string& bytes) {
+    CacheHeader h{};
+    if (bytes.size() >= sizeof(h)) std::memcpy(&h, bytes.data(), sizeof(h));
+    return h;
+  };
+  CliResult r = build("all.ecache", {"--vocabulary", "all"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("feature values other than 1 stored"), std::string::npos) << r.out;
+  const std::string all = ReadFile(dir + "/all.ecache").value_or("");
+  EXPECT_NE(all.find("data.vocabulary=all\n"), std::string::npos);
+  EXPECT_NE(all.find("data.feature_values=weight\n"), std::string::npos);
+  EXPECT_EQ(header(all).row_bytes, CacheRowBytes(0, 2, /*has_values=*/true));
+  r = build("ignore.ecache", {"--feature-values", "ignore"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("rows have feature values other than 1, read as 1"), std::string::npos)
+      << r.err;
+  const std::string ignored = ReadFile(dir + "/ignore.ecache").value_or("");
+  EXPECT_NE(ignored.find("data.vocabulary=train\n"), std::string::npos);
+  EXPECT_NE(ignored.find("data.feature_values=ignore\n"), std::string::npos);
+  EXPECT_EQ(header(ignored).row_bytes, CacheRowBytes(0, 2));
+  r = build("bad.ecache", {"--vocabulary", "every"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--vocabulary must be train or all"), std::string::npos) << r.err;
+  r = build("bad.ecache", {"--feature-values", "scale"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--feature-values must be weight or ignore"), std::string::npos) << r.err;
 }
 
 // Issue 14 item 1: two jobs on one output.dir exited 0 with each other's
