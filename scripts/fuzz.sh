@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH="${ECPS_FUZZ_SECONDS:-30}"
 BUILD_DIR="${ECPS_FUZZ_BUILD_DIR:-build-fuzz}"
-ALL=(message_fuzzer config_fuzzer data_line_fuzzer cache_fuzzer checkpoint_fuzzer)
+ALL=(message_fuzzer config_fuzzer data_line_fuzzer cache_fuzzer checkpoint_fuzzer serve_request_fuzzer)
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=("${ALL[@]}")
 if ! command -v clang++ >/dev/null || ! command -v clang >/dev/null; then

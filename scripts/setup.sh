@@ -18,6 +18,10 @@ PACKAGES=(
   libcereal-dev
   nlohmann-json3-dev
   libboost-dev libboost-program-options-dev
+  # ecps serve: /metrics in the Prometheus text format (prometheus-cpp's core).
+  prometheus-cpp-dev
+  # scripts/serve_load.sh: the HTTP load generator for ecps serve.
+  wrk
   libyaml-cpp-dev
   libspdlog-dev libfmt-dev
   libxxhash-dev

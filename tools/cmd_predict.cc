@@ -21,6 +21,7 @@
 #include "worker/bundle.h"
 #include "worker/data/cache_identity.h"
 #include "worker/data_source.h"
+#include "worker/serve_request.h"
 
 namespace ecps::tools {
 namespace {
@@ -193,7 +194,7 @@ int RunPredict(const std::vector<std::string>& args) {
   if (!s.ok()) return Fail(s.status());
   std::string text;
   text.reserve(s->logits.size() * 12);
-  for (float z : s->logits) absl::StrAppendFormat(&text, "%.9g\n", 1.0 / (1.0 + std::exp(-z)));
+  for (float z : s->logits) absl::StrAppendFormat(&text, "%.9g\n", Probability(z));
   Status st = AtomicWriteFile(out, text);
   if (!st.ok()) return Fail(Annotate(st, "--out"));
 

@@ -22,6 +22,7 @@ int RunBench(const std::vector<std::string>& args);
 int RunCheckpoint(const std::vector<std::string>& args);
 int RunVectors(const std::vector<std::string>& args);
 int RunPredict(const std::vector<std::string>& args);
+int RunServe(const std::vector<std::string>& args);
 
 // A verb of `ecps`: its name, its line in `ecps --help`, and its entry.
 struct Verb {
@@ -41,6 +42,7 @@ inline constexpr Verb kVerbs[] = {
     {"checkpoint", "verify, inspect or export a checkpoint (checkpoint verify|inspect|export)",
      &RunCheckpoint},
     {"predict", "score a data cache with a trained model (AUC, log loss, throughput)", &RunPredict},
+    {"serve", "serve a trained model over HTTP (POST /v1/predict, /healthz, /metrics)", &RunServe},
     {"vectors", "compress retrieval embeddings and evaluate them (docs/methods.md §6)",
      &RunVectors},
 };

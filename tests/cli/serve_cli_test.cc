@@ -1,0 +1,358 @@
+// `ecps serve` through the real binary: a server on port 0 (the bound port
+// read from its first line), real HTTP requests (a Boost.Beast client), the
+// scores compared with `ecps predict` on the same rows, the error answers,
+// /healthz, /metrics and the exit on SIGTERM.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <numeric>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "common/file_util.h"
+#include "tests/cli/bench_test_util.h"
+#include "worker/data/dataset.h"
+
+extern char** environ;
+
+namespace ecps::bench::testing {
+namespace {
+
+namespace fs = std::filesystem;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+// Trains a small single-process run (20000 generated rows) in `dir`/run.
+std::string Train(const std::string& dir, const std::vector<std::string>& sets) {
+  std::vector<std::string> args = {"train", "--log-level", "warn"};
+  std::vector<std::string> all = {"data.generate.rows=20000",
+                                  "data.generate.features=5000",
+                                  "data.cache_dir=" + dir + "/data",
+                                  "model.bottom=16",
+                                  "model.top=16",
+                                  "train.max_steps=30",
+                                  "train.latency_batches=3",
+                                  "output.dir=" + dir + "/run",
+                                  "output.progress=none"};
+  all.insert(all.end(), sets.begin(), sets.end());
+  for (const std::string& s : all) args.insert(args.end(), {"--set", s});
+  CliResult r = RunEcps(args, dir);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.exit_code == 0 ? dir + "/run" : "";
+}
+
+std::string CacheOf(const std::string& dir) {
+  for (const auto& e : fs::directory_iterator(dir + "/data"))
+    if (e.path().extension() == ".ecache") return e.path().string();
+  return "";
+}
+
+// A running `ecps serve`; stopped with SIGTERM by Stop() (or killed at the end).
+class ServeProcess {
+ public:
+  ServeProcess(const std::string& dir, std::vector<std::string> args) : dir_(dir) {
+    args.insert(args.begin(), {ECPS_BIN, "serve", "--port", "0"});
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    out_ = dir + "/serve_stdout.log";
+    err_ = dir + "/serve_stderr.log";
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int rc = posix_spawn(&pid_, ECPS_BIN, &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) pid_ = -1;
+  }
+  ~ServeProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  // The port from "listening on http://127.0.0.1:PORT", 0 if the server
+  // exited or did not start within a minute.
+  int WaitForPort() {
+    const std::regex re("listening on http://127\\.0\\.0\\.1:([0-9]+)");
+    for (int i = 0; i < 600 && pid_ > 0; ++i) {
+      std::smatch m;
+      const std::string text = ReadFile(out_).value_or("");
+      if (std::regex_search(text, m, re)) return std::stoi(m[1]);
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return 0;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return 0;
+  }
+
+  // SIGTERM, then the exit code (-1: not exited within 30 s or signalled).
+  int Stop() {
+    if (pid_ <= 0) return -1;
+    kill(pid_, SIGTERM);
+    for (int i = 0; i < 300; ++i) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return -1;
+  }
+
+  std::string out() const { return ReadFile(out_).value_or(""); }
+  std::string err() const { return ReadFile(err_).value_or(""); }
+
+ private:
+  std::string dir_, out_, err_;
+  pid_t pid_ = -1;
+};
+
+struct Reply {
+  int status = 0;
+  std::string body;
+  std::string content_type;
+};
+
+Reply Request(int port, http::verb verb, const std::string& target, const std::string& body = "") {
+  net::io_context ioc;
+  tcp::socket socket(ioc);
+  socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)));
+  http::request<http::string_body> req{verb, target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  req.set(http::field::content_type, "application/json");
+  req.body() = body;
+  req.prepare_payload();
+  http::write(socket, req);
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 << 20);
+  http::read(socket, buffer, parser);
+  Reply r;
+  r.status = static_cast<int>(parser.get().result_int());
+  r.body = parser.get().body();
+  r.content_type = std::string(parser.get()[http::field::content_type]);
+  return r;
+}
+
+// Raw bytes, then whatever comes back until the server closes.
+std::string RawRequest(int port, const std::string& bytes) {
+  net::io_context ioc;
+  tcp::socket socket(ioc);
+  socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)));
+  net::write(socket, net::buffer(bytes));
+  std::string out;
+  beast::error_code ec;
+  char buf[4096];
+  for (;;) {
+    const size_t n = socket.read_some(net::buffer(buf), ec);
+    out.append(buf, n);
+    if (ec) break;
+  }
+  return out;
+}
+
+// The JSON body of rows [first, first + n) of the test split of `data`.
+std::string RowsJson(const Dataset& data, uint64_t first, uint64_t n) {
+  std::vector<uint64_t> rows(n);
+  std::iota(rows.begin(), rows.end(), first);
+  Batch b;
+  data.Gather(Split::kTest, rows, &b);
+  nlohmann::json j = {{"rows", nlohmann::json::array()}};
+  for (uint64_t i = 0; i < n; ++i) {
+    nlohmann::json dense = nlohmann::json::array(), sparse = nlohmann::json::array();
+    for (int k = 0; k < b.num_dense; ++k) dense.push_back(b.dense[i * b.num_dense + k]);
+    for (int f = 0; f < b.num_fields; ++f) sparse.push_back(b.sparse[i * b.num_fields + f]);
+    j["rows"].push_back({{"dense", dense}, {"sparse", sparse}});
+  }
+  return j.dump();
+}
+
+// The scores of a 200 answer in predict's text form (%.9g per line).
+std::vector<std::string> ScoreLines(const Reply& r) {
+  std::vector<std::string> lines;
+  const nlohmann::json j = nlohmann::json::parse(r.body);
+  for (const auto& s : j.at("scores"))
+    lines.push_back(absl::StrFormat("%.9g", s.get<double>()));
+  return lines;
+}
+
+std::vector<std::string> PredictLines(const std::string& path) {
+  std::vector<std::string> lines =
+      absl::StrSplit(ReadFile(path).value_or(""), '\n', absl::SkipEmpty());
+  return lines;
+}
+
+// The value of a metric line `name` (with its labels) in a /metrics text.
+double Metric(const std::string& text, const std::string& name) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
+  ADD_FAILURE() << "no metric " << name << " in:\n" << text;
+  return -1;
+}
+
+TEST(ServeTest, ScoresEqualPredictAndEveryErrorIsNamed) {
+  const std::string dir = FreshDir();
+  const std::string run = Train(dir, {});
+  ASSERT_FALSE(run.empty());
+  const std::string cache = CacheOf(dir);
+  ASSERT_FALSE(cache.empty());
+  // 64 rows: below train.eval_batch_size, so predict scores them in one
+  // batch, as the server scores one request.
+  CliResult p = RunEcps({"predict", "--model", run + "/best.ckpt", "--max-rows", "64", "--out",
+                         dir + "/p.txt", "--progress", "none"},
+                        dir);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  const std::vector<std::string> want = PredictLines(dir + "/p.txt");
+  ASSERT_EQ(want.size(), 64u);
+
+  ServeProcess server(dir, {"--model", run + "/best.ckpt", "--threads", "2", "--max-rows", "64",
+                            "--max-body-bytes", "200000"});
+  const int port = server.WaitForPort();
+  ASSERT_GT(port, 0) << server.out() << server.err();
+  auto data = Dataset::Open(cache);
+  ASSERT_TRUE(data.ok()) << data.status();
+
+  Reply r = Request(port, http::verb::post, "/v1/predict", RowsJson(**data, 0, 64));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.content_type, "application/json");
+  EXPECT_EQ(ScoreLines(r), want);  // to the bit (9 digits of a float's logit)
+  // One row a request: another batch shape, the same row's score.
+  for (uint64_t i = 0; i < 3; ++i) {
+    Reply one = Request(port, http::verb::post, "/v1/predict", RowsJson(**data, i, 1));
+    ASSERT_EQ(one.status, 200) << one.body;
+    ASSERT_EQ(ScoreLines(one).size(), 1u);
+    EXPECT_NEAR(std::stod(ScoreLines(one)[0]), std::stod(want[i]), 1e-6) << i;
+  }
+
+  Reply health = Request(port, http::verb::get, "/healthz");
+  EXPECT_EQ(health.status, 200);
+  const nlohmann::json h = nlohmann::json::parse(health.body);
+  EXPECT_EQ(h["status"], "ok");
+  EXPECT_EQ(h["method"], "full");
+  EXPECT_GT(h["inference_memory_bytes"].get<uint64_t>(), 0u);
+
+  // Bad bodies: 400 naming the field.
+  nlohmann::json bad = nlohmann::json::parse(RowsJson(**data, 0, 2));
+  bad["rows"][1]["sparse"][2] = 1u << 30;
+  r = Request(port, http::verb::post, "/v1/predict", bad.dump());
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("rows[1].sparse[2]"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("cardinality"), std::string::npos) << r.body;
+  bad = nlohmann::json::parse(RowsJson(**data, 0, 1));
+  bad["rows"][0].erase("dense");
+  r = Request(port, http::verb::post, "/v1/predict", bad.dump());
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("rows[0].dense: missing"), std::string::npos) << r.body;
+  bad = nlohmann::json::parse(RowsJson(**data, 0, 1));
+  bad["rows"][0]["dense"][0] = "x";
+  r = Request(port, http::verb::post, "/v1/predict", bad.dump());
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("rows[0].dense[0]"), std::string::npos) << r.body;
+  r = Request(port, http::verb::post, "/v1/predict", "{\"rows\": [");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("not JSON"), std::string::npos) << r.body;
+  r = Request(port, http::verb::post, "/v1/predict", std::string(1000, '['));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("nested deeper"), std::string::npos) << r.body;
+  // Limits: 65 rows (--max-rows 64), a body over --max-body-bytes.
+  r = Request(port, http::verb::post, "/v1/predict", RowsJson(**data, 0, 65));
+  EXPECT_EQ(r.status, 413);
+  EXPECT_NE(r.body.find("--max-rows"), std::string::npos) << r.body;
+  // (Refused on its header, before the body is sent: the connection closes.)
+  std::string raw =
+      RawRequest(port, "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 300000\r\n\r\n");
+  EXPECT_EQ(raw.rfind("HTTP/1.1 413", 0), 0u) << raw;
+  EXPECT_NE(raw.find("--max-body-bytes"), std::string::npos) << raw;
+  // Unknown resource, wrong method, malformed HTTP.
+  r = Request(port, http::verb::get, "/v2/predict");
+  EXPECT_EQ(r.status, 404);
+  r = Request(port, http::verb::get, "/v1/predict");
+  EXPECT_EQ(r.status, 405);
+  raw = RawRequest(port, "BLAH BLAH\r\n\r\n");
+  EXPECT_EQ(raw.rfind("HTTP/1.1 400", 0), 0u) << raw;
+
+  // Every answer counted: 1 + 3 + 1 predict scoring 67 rows, 7 refused bodies.
+  Reply m = Request(port, http::verb::get, "/metrics");
+  EXPECT_EQ(m.status, 200);
+  EXPECT_EQ(m.content_type.rfind("text/plain; version=0.0.4", 0), 0u) << m.content_type;
+  EXPECT_EQ(Metric(m.body, "ecps_serve_rows_total"), 67);
+  EXPECT_EQ(Metric(m.body, "ecps_serve_predict_latency_seconds_count"), 4);
+  // Every predict request but the one whose body was over the limit (refused
+  // before its target was read: counted as "other").
+  EXPECT_EQ(Metric(m.body, "ecps_serve_requests_total{path=\"/v1/predict\"}"), 11);
+  EXPECT_EQ(Metric(m.body, "ecps_serve_requests_total{path=\"/healthz\"}"), 1);
+  EXPECT_EQ(Metric(m.body, "ecps_serve_requests_total{path=\"other\"}"), 3);
+  EXPECT_EQ(Metric(m.body, "ecps_serve_errors_total{kind=\"bad_request\"}"), 6);
+  EXPECT_EQ(Metric(m.body, "ecps_serve_errors_total{kind=\"too_large\"}"), 2);
+  EXPECT_EQ(Metric(m.body, "ecps_serve_errors_total{kind=\"not_found\"}"), 1);
+  EXPECT_EQ(Metric(m.body, "ecps_serve_errors_total{kind=\"method_not_allowed\"}"), 1);
+
+  EXPECT_EQ(server.Stop(), 0) << server.err();
+  EXPECT_NE(server.out().find("stopped after"), std::string::npos) << server.out();
+}
+
+// A bundle serves the same scores as its checkpoint, for a method whose
+// tables are stored compressed (int8: decoded at lookup).
+TEST(ServeTest, BundleOfAnInt8ModelScoresAsPredict) {
+  const std::string dir = FreshDir();
+  const std::string run = Train(dir, {"embedding.method=int8"});
+  ASSERT_FALSE(run.empty());
+  CliResult c =
+      RunEcps({"checkpoint", "convert", "--out", dir + "/m.bundle", run + "/best.ckpt"}, dir);
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  CliResult p = RunEcps({"predict", "--model", dir + "/m.bundle", "--max-rows", "32", "--out",
+                         dir + "/p.txt", "--progress", "none"},
+                        dir);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  ServeProcess server(dir, {"--model", dir + "/m.bundle"});
+  const int port = server.WaitForPort();
+  ASSERT_GT(port, 0) << server.out() << server.err();
+  auto data = Dataset::Open(CacheOf(dir));
+  ASSERT_TRUE(data.ok()) << data.status();
+  Reply r = Request(port, http::verb::post, "/v1/predict", RowsJson(**data, 0, 32));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(ScoreLines(r), PredictLines(dir + "/p.txt"));
+  EXPECT_EQ(nlohmann::json::parse(Request(port, http::verb::get, "/healthz").body)["method"],
+            "int8");
+  EXPECT_EQ(server.Stop(), 0) << server.err();
+}
+
+TEST(ServeTest, BadUsageAndAMissingModelExitTwo) {
+  const std::string dir = FreshDir();
+  EXPECT_EQ(RunEcps({"serve"}, dir).exit_code, 2);
+  EXPECT_EQ(RunEcps({"serve", "--model", dir + "/none.bundle"}, dir).exit_code, 2);
+  CliResult r = RunEcps({"serve", "--model", dir + "/x", "--port", "70000"}, dir);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--port"), std::string::npos) << r.err;
+  r = RunEcps({"serve", "--help"}, dir);
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("/v1/predict"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ecps::bench::testing

@@ -1,0 +1,498 @@
+// `ecps serve` (docs/cli.md): an HTTP/1.1 server (Boost.Beast) that scores
+// rows with a trained model, through the same Predictor as `ecps predict`
+// (worker/bundle.h), so a request's scores equal predict's for the same rows
+// in the same batch, to the bit. Request bodies are parsed by
+// worker/serve_request.h (fuzzed: fuzz/serve_request_fuzzer.cc); metrics are
+// prometheus-cpp's text format.
+//
+// Threads: --threads run one io_context; a connection's operations run on
+// its own strand. Parsing and answering run in parallel; scoring holds the
+// model's mutex (one Predictor: serving memory is the model once, and its
+// scratch is per Predictor). SIGTERM/SIGINT stop accepting, let every
+// request being handled finish, close idle connections after a short grace,
+// and exit 0.
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/cpu.h"
+#include "common/mutex.h"
+#include "tools/commands.h"
+#include "tools/load_model.h"
+#include "worker/serve_request.h"
+
+namespace ecps::tools {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+constexpr char kUsage[] =
+    "usage: ecps serve --model BUNDLE_OR_CHECKPOINT [--host H] [--port P] [--threads N]\n"
+    "                  [--data CACHE] [--max-body-bytes B] [--max-rows R] [--timeout S]\n"
+    "\n"
+    "Serves a trained model over HTTP/1.1 and scores rows with the same code as\n"
+    "`ecps predict` (equal scores for the same rows in the same batch):\n"
+    "  POST /v1/predict  {\"rows\": [{\"dense\": [x, ...], \"sparse\": [id, ...]}, ...]}\n"
+    "                    -> {\"scores\": [p, ...]}  (400 naming the field on a bad body)\n"
+    "  GET  /healthz     {\"status\": \"ok\", ...} once the model is loaded\n"
+    "  GET  /metrics     Prometheus text format: requests, rows, errors, latency\n"
+    "Prints 'ecps serve: listening on http://HOST:PORT' when ready. SIGTERM or SIGINT\n"
+    "stops accepting, finishes the requests being handled and exits 0.\n"
+    "\n"
+    "options:\n"
+    "  --model PATH        a bundle (ecps checkpoint convert, ecps compress) or a checkpoint\n"
+    "  --data CACHE        a checkpoint's training data, when its config's data.* no longer\n"
+    "                      names it (it must be the same data)\n"
+    "  --host H            address to bind (default 127.0.0.1: loopback only)\n"
+    "  --port P            TCP port (default 8080; 0: any free port, printed)\n"
+    "  --threads N         threads serving connections (default: min(4, usable CPUs))\n"
+    "  --max-body-bytes B  largest request body (default 8388608); larger: 413\n"
+    "  --max-rows R        most rows per request (default 4096); more: 413\n"
+    "  --timeout S         seconds to receive a request (default 30); then the connection\n"
+    "                      is closed\n"
+    "  -h, --help          print this help\n"
+    "\n"
+    "exit codes: 0 stopped by a signal, 1 runtime failure (a damaged model, the port in\n"
+    "use), 2 bad usage or a missing model.\n";
+
+struct Options {
+  std::string model, data, host = "127.0.0.1";
+  uint64_t port = 8080, threads = 0, max_body = 8u << 20, max_rows = 4096, timeout_s = 30;
+};
+
+int Fail(const Status& st) {
+  std::cerr << "ecps serve: " << st.message() << "\n";
+  const auto code = st.code();
+  return code == absl::StatusCode::kNotFound || code == absl::StatusCode::kInvalidArgument
+             ? kExitUsage
+             : kExitFailure;
+}
+
+// The server's Prometheus metrics (prometheus-cpp: each metric is atomic).
+struct Metrics {
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  prometheus::Family<prometheus::Counter>& requests =
+      prometheus::BuildCounter()
+          .Name("ecps_serve_requests_total")
+          .Help("HTTP requests answered, by path (other: any unknown path)")
+          .Register(*registry);
+  prometheus::Counter& rows = prometheus::BuildCounter()
+                                  .Name("ecps_serve_rows_total")
+                                  .Help("rows scored by POST /v1/predict")
+                                  .Register(*registry)
+                                  .Add({});
+  prometheus::Family<prometheus::Counter>& errors =
+      prometheus::BuildCounter()
+          .Name("ecps_serve_errors_total")
+          .Help("requests answered with an error, by kind")
+          .Register(*registry);
+  prometheus::Histogram& latency =
+      prometheus::BuildHistogram()
+          .Name("ecps_serve_predict_latency_seconds")
+          .Help("time from a whole POST /v1/predict request to its answer (parse and score)")
+          .Register(*registry)
+          .Add({}, prometheus::Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                           0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                                           1, 2.5, 10});
+  prometheus::Family<prometheus::Gauge>& model =
+      prometheus::BuildGauge()
+          .Name("ecps_serve_model_bytes")
+          .Help("the served model's memory: embedding at inference, dense parameters")
+          .Register(*registry);
+
+  void Request(const std::string& path) { requests.Add({{"path", path}}).Increment(); }
+  void Error(const std::string& kind) { errors.Add({{"kind", kind}}).Increment(); }
+};
+
+class Server;
+
+// One connection: read a request, answer it, repeat while keep-alive.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, Server* server) : stream_(std::move(socket)), server_(server) {}
+  void Start();
+  // Called on shutdown: a connection waiting for a request gets a short
+  // grace to receive it, then closes; one being answered finishes.
+  void Drain();
+
+ private:
+  void Read();
+  void OnRead(beast::error_code ec);
+  void Answer(http::response<http::string_body> res);
+  void OnWrite(bool keep_alive, beast::error_code ec);
+  void Close();
+
+  beast::tcp_stream stream_;
+  Server* server_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<http::response<http::string_body>> res_;
+  bool reading_ = false;  // on the strand only
+};
+
+class Server {
+ public:
+  Server(const Options& o, LoadedModel model) : opt_(o) {
+    MutexLock l(&model_mu_);
+    model_ = std::move(model.predictor);
+    schema_ = model_->schema();
+    method_ = model_->config().method();
+    inference_bytes_ = model_->Memory().inference_bytes;
+    dense_bytes_ = model_->dense_bytes();
+    metrics_.model.Add({{"part", "embedding_inference"}})
+        .Set(static_cast<double>(inference_bytes_));
+    metrics_.model.Add({{"part", "dense"}}).Set(static_cast<double>(dense_bytes_));
+  }
+
+  Status Listen() {
+    beast::error_code ec;
+    const net::ip::address addr = net::ip::make_address(opt_.host, ec);
+    if (ec) return InvalidArgument("--host '", opt_.host, "' is not an IP address: ", ec.message());
+    const tcp::endpoint ep(addr, static_cast<uint16_t>(opt_.port));
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec)
+      return FailedPrecondition("cannot listen on ", opt_.host, ":", opt_.port,
+                                " (--host, --port): ", ec.message());
+    port_ = acceptor_.local_endpoint().port();
+    return OkStatus();
+  }
+
+  // Serves until SIGTERM/SIGINT; returns the number of requests answered.
+  uint64_t Run(int threads) {
+    signals_.async_wait([this](beast::error_code ec, int sig) {
+      if (ec) return;
+      std::cerr << "ecps serve: signal " << sig << ": stopping (finishing requests in flight)\n";
+      Stop();
+    });
+    Accept();
+    std::vector<std::thread> pool;
+    for (int i = 1; i < threads; ++i) pool.emplace_back([this] { ioc_.run(); });
+    ioc_.run();
+    for (std::thread& t : pool) t.join();
+    return answered_.load();
+  }
+
+  uint16_t port() const { return port_; }
+  const Options& options() const { return opt_; }
+  bool stopping() const { return stopping_.load(); }
+
+  // Registers a live session (for Drain on shutdown).
+  void Add(const std::shared_ptr<Session>& s) {
+    MutexLock l(&sessions_mu_);
+    for (auto it = sessions_.begin(); it != sessions_.end();)
+      it = it->expired() ? sessions_.erase(it) : std::next(it);
+    sessions_.push_back(s);
+  }
+
+  http::response<http::string_body> Handle(const http::request<http::string_body>& req);
+  // A parse failure of the HTTP layer (before a request exists).
+  http::response<http::string_body> Refuse(http::status status, const std::string& kind,
+                                           const std::string& message, unsigned version) {
+    metrics_.Request("other");
+    metrics_.Error(kind);
+    return Json(status, ErrorJson(kind, message), version, /*keep_alive=*/false);
+  }
+  void Answered() { answered_.fetch_add(1); }
+
+ private:
+  void Accept() {
+    acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket s) {
+      if (ec) {
+        if (!acceptor_.is_open()) return;  // closed by Stop()
+        std::cerr << "ecps serve: accept: " << ec.message() << "\n";
+      } else {
+        auto session = std::make_shared<Session>(std::move(s), this);
+        Add(session);
+        session->Start();
+      }
+      if (!stopping_.load()) Accept();
+    });
+  }
+
+  void Stop() {
+    stopping_.store(true);
+    net::post(acceptor_.get_executor(), [this] {
+      beast::error_code ignored;
+      acceptor_.close(ignored);
+    });
+    std::vector<std::shared_ptr<Session>> live;
+    {
+      MutexLock l(&sessions_mu_);
+      for (const auto& w : sessions_)
+        if (auto s = w.lock()) live.push_back(std::move(s));
+    }
+    for (const auto& s : live) s->Drain();
+  }
+
+  static http::response<http::string_body> Json(http::status status, std::string body,
+                                                unsigned version, bool keep_alive) {
+    http::response<http::string_body> res{status, version};
+    res.set(http::field::server, "ecps-serve");
+    res.set(http::field::content_type, "application/json");
+    res.keep_alive(keep_alive);
+    res.body() = std::move(body);
+    res.prepare_payload();
+    return res;
+  }
+
+  const Options opt_;
+  net::io_context ioc_;
+  // On a strand: Stop() closes it from the signal's handler while an accept
+  // may be completing on another thread.
+  tcp::acceptor acceptor_{net::make_strand(ioc_)};
+  net::signal_set signals_{ioc_, SIGINT, SIGTERM};
+  uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> answered_{0};
+  Metrics metrics_;
+  DatasetSchema schema_;
+  std::string method_;
+  uint64_t inference_bytes_ = 0, dense_bytes_ = 0;
+  Mutex model_mu_;
+  std::unique_ptr<Predictor> model_ ABSL_GUARDED_BY(model_mu_);
+  Mutex sessions_mu_;
+  std::list<std::weak_ptr<Session>> sessions_ ABSL_GUARDED_BY(sessions_mu_);
+};
+
+http::response<http::string_body> Server::Handle(const http::request<http::string_body>& req) {
+  const unsigned v = req.version();
+  const bool keep = req.keep_alive() && !stopping_.load();
+  const std::string target(req.target());
+  const std::string path = target.substr(0, target.find('?'));
+  auto wrong_method = [&](const char* allow) {
+    metrics_.Error("method_not_allowed");
+    auto res = Json(http::status::method_not_allowed,
+                    ErrorJson("method_not_allowed", absl::StrCat(path, " takes ", allow, ", not ",
+                                                                 std::string(req.method_string()))),
+                    v, keep);
+    res.set(http::field::allow, allow);
+    return res;
+  };
+  if (path == "/v1/predict") {
+    metrics_.Request(path);
+    if (req.method() != http::verb::post) return wrong_method("POST");
+    const auto t0 = std::chrono::steady_clock::now();
+    Batch batch;
+    Status st = ParsePredictRequest(req.body(), schema_, opt_.max_rows, &batch);
+    if (!st.ok()) {
+      const bool too_many = st.code() == absl::StatusCode::kResourceExhausted;
+      metrics_.Error(too_many ? "too_large" : "bad_request");
+      return Json(too_many ? http::status::payload_too_large : http::status::bad_request,
+                  ErrorJson(too_many ? "too_large" : "bad_request", st.message()), v, keep);
+    }
+    std::vector<float> logits(static_cast<size_t>(batch.size));
+    {
+      MutexLock l(&model_mu_);
+      st = model_->Logits(batch, logits.data());
+    }
+    if (!st.ok()) {
+      metrics_.Error("internal");
+      return Json(http::status::internal_server_error, ErrorJson("internal", st.message()), v,
+                  keep);
+    }
+    metrics_.rows.Increment(static_cast<double>(batch.size));
+    auto res = Json(http::status::ok, PredictResponseJson(logits), v, keep);
+    metrics_.latency.Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    return res;
+  }
+  if (path == "/healthz" || path == "/metrics") {
+    metrics_.Request(path);
+    if (req.method() != http::verb::get) return wrong_method("GET");
+    if (path == "/healthz")
+      return Json(http::status::ok,
+                  nlohmann::json{{"status", stopping_.load() ? "stopping" : "ok"},
+                                 {"model", opt_.model},
+                                 {"method", method_},
+                                 {"inference_memory_bytes", inference_bytes_},
+                                 {"dense_parameter_bytes", dense_bytes_}}
+                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                  v, keep);
+    http::response<http::string_body> res{http::status::ok, v};
+    res.set(http::field::server, "ecps-serve");
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.keep_alive(keep);
+    res.body() = prometheus::TextSerializer().Serialize(metrics_.registry->Collect());
+    res.prepare_payload();
+    return res;
+  }
+  metrics_.Request("other");
+  metrics_.Error("not_found");
+  return Json(
+      http::status::not_found,
+      ErrorJson("not_found", absl::StrCat("no resource '", path,
+                                          "' (POST /v1/predict, GET /healthz, GET /metrics)")),
+      v, keep);
+}
+
+void Session::Start() {
+  net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
+}
+
+void Session::Drain() {
+  net::post(stream_.get_executor(), [self = shared_from_this()] {
+    if (self->reading_) self->stream_.expires_after(std::chrono::milliseconds(500));
+  });
+}
+
+void Session::Read() {
+  if (server_->stopping()) return Close();
+  parser_.emplace();
+  parser_->header_limit(16 * 1024);
+  parser_->body_limit(server_->options().max_body);
+  stream_.expires_after(std::chrono::seconds(server_->options().timeout_s));
+  reading_ = true;
+  http::async_read(stream_, buffer_, *parser_,
+                   [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+}
+
+void Session::OnRead(beast::error_code ec) {
+  reading_ = false;
+  if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+      ec == net::error::operation_aborted || ec == net::error::connection_reset ||
+      ec == net::error::eof)
+    return Close();
+  if (ec == http::error::body_limit) {
+    return Answer(
+        server_->Refuse(http::status::payload_too_large, "too_large",
+                        absl::StrCat("the request body is larger than the server's limit of ",
+                                     server_->options().max_body, " bytes (--max-body-bytes)"),
+                        11));
+  }
+  if (ec == http::error::header_limit) {
+    return Answer(server_->Refuse(http::status::request_header_fields_too_large, "too_large",
+                                  "the request's header is larger than 16384 bytes", 11));
+  }
+  if (ec) {
+    // Anything else Beast's parser refuses: a malformed request line,
+    // header or chunk. The connection cannot be resynchronised: closed.
+    if (ec.category() == http::make_error_code(http::error::bad_target).category())
+      return Answer(server_->Refuse(http::status::bad_request, "bad_request",
+                                    absl::StrCat("malformed HTTP request: ", ec.message()), 11));
+    return Close();
+  }
+  Answer(server_->Handle(parser_->get()));
+}
+
+void Session::Answer(http::response<http::string_body> res) {
+  const bool keep_alive = res.keep_alive();
+  res_ = std::make_shared<http::response<http::string_body>>(std::move(res));
+  stream_.expires_after(std::chrono::seconds(server_->options().timeout_s));
+  http::async_write(stream_, *res_,
+                    [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
+                      self->OnWrite(keep_alive, ec);
+                    });
+}
+
+void Session::OnWrite(bool keep_alive, beast::error_code ec) {
+  server_->Answered();
+  res_.reset();
+  if (ec || !keep_alive) return Close();
+  Read();
+}
+
+void Session::Close() {
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream_.socket().close(ignored);
+}
+
+bool ParseCount(const std::string& flag, const std::string& text, uint64_t lo, uint64_t hi,
+                uint64_t* out) {
+  if (!absl::SimpleAtoi(text, out) || text[0] == '-' || *out < lo || *out > hi) {
+    std::cerr << "ecps serve: " << flag << " '" << text << "' is not an integer in [" << lo << ", "
+              << hi << "]\n";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int RunServe(const std::vector<std::string>& args) {
+  Options o;
+  std::string port = "8080", threads = "0", max_body = "8388608", max_rows = "4096", timeout = "30";
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      return kExitOk;
+    }
+    std::string* value = a == "--model"            ? &o.model
+                         : a == "--data"           ? &o.data
+                         : a == "--host"           ? &o.host
+                         : a == "--port"           ? &port
+                         : a == "--threads"        ? &threads
+                         : a == "--max-body-bytes" ? &max_body
+                         : a == "--max-rows"       ? &max_rows
+                         : a == "--timeout"        ? &timeout
+                                                   : nullptr;
+    if (value == nullptr) {
+      std::cerr << "ecps serve: unknown argument '" << a << "' (see --help)\n";
+      return kExitUsage;
+    }
+    if (i + 1 >= args.size()) {
+      std::cerr << "ecps serve: " << a << " needs a value\n";
+      return kExitUsage;
+    }
+    *value = args[++i];
+  }
+  if (o.model.empty()) {
+    std::cerr << "ecps serve: needs --model (see --help)\n";
+    return kExitUsage;
+  }
+  if (!ParseCount("--port", port, 0, 65535, &o.port) ||
+      !ParseCount("--threads", threads, 0, 1024, &o.threads) ||
+      !ParseCount("--max-body-bytes", max_body, 1, uint64_t{1} << 32, &o.max_body) ||
+      !ParseCount("--max-rows", max_rows, 1, uint64_t{1} << 24, &o.max_rows) ||
+      !ParseCount("--timeout", timeout, 1, 3600, &o.timeout_s))
+    return kExitUsage;
+  const int nthreads =
+      o.threads > 0 ? static_cast<int>(o.threads) : std::max(1, std::min(4, UsableCpus()));
+
+  StatusOr<LoadedModel> model = LoadModel(o.model, o.data);
+  if (!model.ok()) return Fail(model.status());
+  const std::string method = model->predictor->config().method();
+  const uint64_t inference_bytes = model->predictor->Memory().inference_bytes;
+  Server server(o, std::move(*model));
+  Status st = server.Listen();
+  if (!st.ok()) return Fail(st);
+  std::printf(
+      "ecps serve: listening on http://%s:%u (model %s, method %s, %llu B of embedding "
+      "at inference, %d threads)\n",
+      o.host.c_str(), static_cast<unsigned>(server.port()), o.model.c_str(), method.c_str(),
+      static_cast<unsigned long long>(inference_bytes), nthreads);
+  std::fflush(stdout);
+  const uint64_t answered = server.Run(nthreads);
+  std::printf("ecps serve: stopped after %llu answers\n",
+              static_cast<unsigned long long>(answered));
+  return kExitOk;
+}
+
+}  // namespace ecps::tools
