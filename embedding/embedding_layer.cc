@@ -172,18 +172,30 @@ MemoryReport EmbeddingLayer::Memory() const {
 }
 
 StatusOr<std::string> EmbeddingLayer::Save(bool with_rows) const {
-  std::string rows;
+  std::string out;
+  StringSink sink(&out);
+  RETURN_IF_ERROR(SaveTo(&sink, with_rows));
+  return out;
+}
+
+Status EmbeddingLayer::SaveTo(ByteSink* sink, bool with_rows) const {
+  // The store's blob is nested as a length-prefixed string: its length
+  // first (counted, not buffered), then its bytes straight from the store.
+  uint64_t rows_bytes = 0;
   if (with_rows) {
-    ASSIGN_OR_RETURN(rows, store_->Save());
+    CountingSink count;
+    RETURN_IF_ERROR(store_->SaveTo(&count));
+    rows_bytes = count.bytes();
   }
-  BlobWriter w(kMagic, kVersion);
+  BlobStreamWriter w(sink, kMagic, kVersion);
   w.Str(compressor_->Name());
   w.Pod<int32_t>(stage_);
   w.Pod(forward_count_);
   w.Pod(seed_);
   w.Pod<int32_t>(dim_);
   w.Str(compressor_->SaveState());
-  w.Str(rows);
+  w.Pod<uint64_t>(rows_bytes);
+  if (with_rows) RETURN_IF_ERROR(store_->SaveTo(w.payload_sink()));
   return w.Finish();
 }
 
@@ -197,27 +209,62 @@ StatusOr<SavedEmbedding> ParseEmbeddingBlob(const std::string& blob) {
   return e;
 }
 
+StatusOr<SavedEmbedding> ReadEmbeddingBlob(ByteSource* src,
+                                           const std::function<Status(ByteSource* rows)>& rows) {
+  BlobStreamReader r;
+  RETURN_IF_ERROR(r.Open(src, kMagic, kVersion, "embedding checkpoint"));
+  SavedEmbedding e;
+  uint64_t rows_bytes = 0;
+  if (!r.Str(&e.method) || !r.Pod(&e.stage) || !r.Pod(&e.forward_count) || !r.Pod(&e.seed) ||
+      !r.Pod(&e.dim) || !r.Str(&e.method_state) || !r.Pod(&rows_bytes) ||
+      rows_bytes != r.remaining())
+    return r.Truncated();
+  if (rows_bytes > 0) {
+    ByteSource* nested = r.Nested(rows_bytes);
+    RETURN_IF_ERROR(rows(nested));
+    if (nested->remaining() != 0) return r.Truncated();
+  }
+  RETURN_IF_ERROR(r.Finish());
+  return e;
+}
+
 Status EmbeddingLayer::Load(const std::string& blob) {
-  ASSIGN_OR_RETURN(SavedEmbedding saved, ParseEmbeddingBlob(blob));
-  const std::string& name = saved.method;
+  // The checksum first: a damaged blob changes nothing.
+  BlobReader check;
+  RETURN_IF_ERROR(check.Open(blob, kMagic, kVersion, "embedding checkpoint"));
+  StringSource src(blob);
+  return LoadFrom(&src);
+}
+
+Status EmbeddingLayer::LoadFrom(ByteSource* src) {
+  BlobStreamReader r;
+  RETURN_IF_ERROR(r.Open(src, kMagic, kVersion, "embedding checkpoint"));
+  std::string name, method_state;
+  int32_t stage = 0, dim = 0;
+  uint64_t forward_count = 0, seed = 0, rows_bytes = 0;
+  if (!r.Str(&name) || !r.Pod(&stage) || !r.Pod(&forward_count) || !r.Pod(&seed) || !r.Pod(&dim) ||
+      !r.Str(&method_state) || !r.Pod(&rows_bytes) || rows_bytes != r.remaining())
+    return r.Truncated();
   if (name != compressor_->Name())
     return FailedPrecondition("embedding checkpoint is for method '", name, "', this layer runs '",
                               compressor_->Name(), "'");
-  if (saved.dim != dim_)
-    return FailedPrecondition("embedding checkpoint has dim ", saved.dim, ", this layer has ",
-                              dim_);
-  RETURN_IF_ERROR(Annotate(compressor_->LoadState(saved.method_state), name));
+  if (dim != dim_)
+    return FailedPrecondition("embedding checkpoint has dim ", dim, ", this layer has ", dim_);
+  RETURN_IF_ERROR(Annotate(compressor_->LoadState(method_state), name));
   // Empty: the rows were loaded into the store separately (no store blob is empty).
-  if (!saved.store_state.empty()) RETURN_IF_ERROR(store_->Load(saved.store_state));
+  if (rows_bytes > 0) RETURN_IF_ERROR(store_->LoadFrom(r.Nested(rows_bytes)));
+  RETURN_IF_ERROR(r.Finish());
   // The method's (restored) stage must describe the rows the store now holds.
   const std::vector<RowTableSpec> want = compressor_->Tables();
   const std::vector<RowTableSpec> have = store_->StoredTables();
   if (want != have)
     return FailedPrecondition("embedding checkpoint: the stored tables do not match method '", name,
-                              "' at stage ", saved.stage);
-  stage_ = saved.stage;
-  forward_count_ = saved.forward_count;
-  seed_ = saved.seed;
+                              "' at stage ", stage);
+  // The store's keyed tables resolve through the restored method's mappings.
+  RETURN_IF_ERROR(SetKeyMappings());
+  stage_ = stage;
+  forward_count_ = forward_count;
+  seed_ = seed;
   has_training_batch_ = false;
   return OkStatus();
 }

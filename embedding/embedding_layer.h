@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -83,6 +84,12 @@ class EmbeddingLayer {
   // for its rows).
   StatusOr<std::string> Save(bool with_rows = true) const;
   Status Load(const std::string& blob);
+  // The same blob streamed (the store's rows go between its arrays and the
+  // sink or source in pieces: RowStore::SaveTo/LoadFrom), for a checkpoint
+  // section written and read a chunk at a time. LoadFrom reads exactly one
+  // blob from `src`, which must verify as it reads (a checkpoint section).
+  Status SaveTo(ByteSink* sink, bool with_rows = true) const;
+  Status LoadFrom(ByteSource* src);
 
  private:
   // The noise seed of the forward-th training forward.
@@ -149,5 +156,11 @@ struct SavedEmbedding {
   std::string store_state;   // RowStore::Save(); empty when saved without rows
 };
 StatusOr<SavedEmbedding> ParseEmbeddingBlob(const std::string& blob);
+// The same fields read from `src` (one blob) without keeping the rows:
+// `rows` is handed the store's part as a source (when there is one) and must
+// read all of it; store_state stays empty. The blob's checksum is checked
+// after `rows` returns.
+StatusOr<SavedEmbedding> ReadEmbeddingBlob(ByteSource* src,
+                                           const std::function<Status(ByteSource* rows)>& rows);
 
 }  // namespace ecps

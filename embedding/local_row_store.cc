@@ -77,7 +77,8 @@ Status CheckSupported(const RowTableSpec& s, int index) {
 // Floor of a learned (ALPT) scale: a scale driven to zero could never grow back.
 constexpr float kMinLearnedScale = 1e-12f;
 
-void WriteSpec(const RowTableSpec& s, BlobWriter* w) {
+template <typename Writer>
+void WriteSpec(const RowTableSpec& s, Writer* w) {
   w->Str(s.name);
   w->Pod(s.rows);
   w->Pod(s.width);
@@ -95,7 +96,7 @@ void WriteSpec(const RowTableSpec& s, BlobWriter* w) {
   w->Pod(s.scale_lr);
 }
 
-bool ReadSpec(BlobReader* r, RowTableSpec* s) {
+bool ReadSpec(BlobStreamReader* r, RowTableSpec* s) {
   uint8_t trainable = 0, learn_scale = 0;
   bool ok = r->Str(&s->name) && r->Pod(&s->rows) && r->Pod(&s->width) && r->Pod(&s->dtype) &&
             r->Pod(&s->quant) && r->Pod(&s->rounding) && r->Pod(&s->scale) && r->Pod(&s->zero) &&
@@ -110,6 +111,96 @@ bool ReadSpec(BlobReader* r, RowTableSpec* s) {
 Status RowOutOfRange(const Table& tb, uint64_t row) {
   return OutOfRange("row ", row, " of table '", tb.spec.name, "' is out of range (", tb.spec.rows,
                     " rows)");
+}
+
+// The storage of a coded table (row_codec.h layout): sizes, and the initial
+// scales of a learned-scale table.
+void AllocateCoded(Table* tb) {
+  const RowTableSpec& s = tb->spec;
+  tb->row_bytes = row_codec::RowBytes(s.dtype, s.width);
+  tb->codes.assign(s.rows * tb->row_bytes, 0);
+  if (s.quant == QuantScheme::kPerRow) {
+    tb->scale_zero.assign(2 * s.rows, 0.0f);
+    if (s.learn_scale) {
+      for (uint64_t r = 0; r < s.rows; ++r) tb->scale_zero[2 * r] = static_cast<float>(s.scale);
+      if (s.trainable) tb->scale_state.assign(2 * s.rows, 0.0f);
+    }
+  }
+}
+
+// Reads one row-store blob from `src` (RowStore::Save() layout, versions 1
+// and 2). With `out`, each table's arrays are read into a table of `present`
+// that has the same spec (its memory reused, so reloading a model allocates
+// nothing) or into fresh arrays; without, they are only checksummed and
+// skipped, and `out_specs`/`optimizer_bytes` describe them.
+Status ParseRowStoreBlob(ByteSource* src, SparseOptimizerKind want_kind,
+                         std::vector<Table>* present, std::vector<Table>* out, Rng::State* rs,
+                         RowStoreContents* describe = nullptr) {
+  BlobStreamReader r;
+  RETURN_IF_ERROR(r.Open(src, kMagic, kVersion, "row store checkpoint"));
+  SparseOptimizerKind kind;
+  uint64_t num_tables = 0;
+  if (!r.Pod(&kind) || !r.Pod(rs) || !r.Pod(&num_tables)) return r.Truncated();
+  if (kind != want_kind)
+    return FailedPrecondition("row store checkpoint was written with sparse optimizer ",
+                              static_cast<int>(kind), ", this store uses ",
+                              static_cast<int>(want_kind));
+  for (uint64_t t = 0; t < num_tables; ++t) {
+    Table tb;
+    int32_t sf = 0;
+    if (!ReadSpec(&r, &tb.spec) || !r.Pod(&sf)) return r.Truncated();
+    RETURN_IF_ERROR(CheckSupported(tb.spec, static_cast<int>(t)));
+    const int expected_sf = tb.spec.trainable ? StateFloatsPerRow(kind, tb.spec.width) : 0;
+    if (sf != expected_sf) return r.Truncated();
+    if (tb.coded() && r.version() < 2) return r.Truncated();
+    tb.state_floats = sf;
+    const uint64_t nv = tb.coded() ? 0 : tb.spec.rows * tb.spec.width;
+    const uint64_t ns = tb.spec.rows * static_cast<uint64_t>(sf);
+    if (r.remaining() / sizeof(float) < nv + ns) return r.Truncated();
+    uint64_t codes = 0, scale_zero = 0, scale_state = 0;
+    if (tb.coded()) {
+      codes = tb.spec.rows * row_codec::RowBytes(tb.spec.dtype, tb.spec.width);
+      if (r.remaining() < codes) return r.Truncated();
+      if (tb.spec.quant == QuantScheme::kPerRow) {
+        scale_zero = 2 * tb.spec.rows;
+        if (tb.spec.learn_scale && tb.spec.trainable) scale_state = 2 * tb.spec.rows;
+      }
+    }
+    if (out == nullptr) {
+      if (!r.Skip((nv + ns + scale_zero + scale_state) * sizeof(float) + codes))
+        return r.Truncated();
+      describe->tables.push_back(tb.spec);
+      describe->optimizer_bytes += (ns + scale_state) * sizeof(float);
+      continue;
+    }
+    Table* reuse = nullptr;
+    if (t < present->size() && (*present)[t].spec == tb.spec && (*present)[t].state_floats == sf)
+      reuse = &(*present)[t];
+    if (reuse != nullptr) {
+      tb.values = std::move(reuse->values);
+      tb.state = std::move(reuse->state);
+      tb.codes = std::move(reuse->codes);
+      tb.scale_zero = std::move(reuse->scale_zero);
+      tb.scale_state = std::move(reuse->scale_state);
+      tb.row_bytes = reuse->row_bytes;
+    } else {
+      if (t < present->size()) (*present)[t] = Table();  // its memory back before allocating
+      tb.values.resize(nv);
+      tb.state.resize(ns);
+      if (tb.coded()) AllocateCoded(&tb);
+    }
+    // A reused table has the same spec, so the same sizes.
+    ECPS_CHECK(tb.values.size() == nv && tb.state.size() == ns && tb.codes.size() == codes &&
+               tb.scale_zero.size() == scale_zero && tb.scale_state.size() == scale_state)
+        << "row store table '" << tb.spec.name << "' allocated with other sizes";
+    if (!r.Bytes(tb.values.data(), nv * sizeof(float)) ||
+        !r.Bytes(tb.state.data(), ns * sizeof(float)) || !r.Bytes(tb.codes.data(), codes) ||
+        !r.Bytes(tb.scale_zero.data(), scale_zero * sizeof(float)) ||
+        !r.Bytes(tb.scale_state.data(), scale_state * sizeof(float)))
+      return r.Truncated();
+    out->push_back(std::move(tb));
+  }
+  return r.Finish();
 }
 
 class LocalRowStore final : public RowStore {
@@ -308,7 +399,17 @@ class LocalRowStore final : public RowStore {
   }
 
   StatusOr<std::string> Save() const override {
-    BlobWriter w(kMagic, kVersion);
+    CountingSink size;  // one allocation of the blob's exact size
+    RETURN_IF_ERROR(SaveTo(&size));
+    std::string out;
+    out.reserve(size.bytes());
+    StringSink sink(&out);
+    RETURN_IF_ERROR(SaveTo(&sink));
+    return out;
+  }
+
+  Status SaveTo(ByteSink* sink) const override {
+    BlobStreamWriter w(sink, kMagic, kVersion);
     w.Pod(opt_.kind);
     const Rng::State rs = rounding_rng_.state();
     w.Pod(rs);
@@ -316,6 +417,8 @@ class LocalRowStore final : public RowStore {
     for (const Table& tb : tables_) {
       WriteSpec(tb.spec, &w);
       w.Pod<int32_t>(tb.state_floats);
+      // Each array straight from its huge-page memory to the sink (a file
+      // sink writes it without copying it into a buffer).
       w.Bytes(tb.values.data(), tb.values.size() * sizeof(float));
       w.Bytes(tb.state.data(), tb.state.size() * sizeof(float));
       w.Bytes(tb.codes.data(), tb.codes.size());
@@ -326,47 +429,19 @@ class LocalRowStore final : public RowStore {
   }
 
   Status Load(const std::string& blob) override {
-    BlobReader r;
-    RETURN_IF_ERROR(r.Open(blob, kMagic, kVersion, "row store checkpoint"));
-    SparseOptimizerKind kind;
-    Rng::State rs;
-    uint64_t num_tables = 0;
-    if (!r.Pod(&kind) || !r.Pod(&rs) || !r.Pod(&num_tables)) return r.Truncated();
-    if (kind != opt_.kind)
-      return FailedPrecondition("row store checkpoint was written with sparse optimizer ",
-                                static_cast<int>(kind), ", this store uses ",
-                                static_cast<int>(opt_.kind));
+    // The checksum first: a damaged blob leaves the store as it was.
+    BlobReader check;
+    RETURN_IF_ERROR(check.Open(blob, kMagic, kVersion, "row store checkpoint"));
+    StringSource src(blob);
+    return LoadFrom(&src);
+  }
+
+  Status LoadFrom(ByteSource* src) override {
+    std::vector<Table> present = std::move(tables_);
+    tables_.clear();
     std::vector<Table> loaded;
-    for (uint64_t t = 0; t < num_tables; ++t) {
-      Table tb;
-      int32_t sf = 0;
-      if (!ReadSpec(&r, &tb.spec) || !r.Pod(&sf)) return r.Truncated();
-      RETURN_IF_ERROR(CheckSupported(tb.spec, static_cast<int>(t)));
-      const int expected_sf = tb.spec.trainable ? StateFloatsPerRow(opt_.kind, tb.spec.width) : 0;
-      if (sf != expected_sf) return r.Truncated();
-      if (tb.coded() && r.version() < 2) return r.Truncated();
-      tb.state_floats = sf;
-      const uint64_t nv = tb.coded() ? 0 : tb.spec.rows * tb.spec.width;
-      const uint64_t ns = tb.spec.rows * static_cast<uint64_t>(sf);
-      if (r.remaining() / sizeof(float) < nv + ns) return r.Truncated();
-      tb.values.resize(nv);
-      tb.state.resize(ns);
-      r.Bytes(tb.values.data(), nv * sizeof(float));
-      r.Bytes(tb.state.data(), ns * sizeof(float));
-      if (r.version() >= 2) {
-        if (tb.coded()) {
-          const uint64_t row_bytes = row_codec::RowBytes(tb.spec.dtype, tb.spec.width);
-          if (r.remaining() / row_bytes < tb.spec.rows) return r.Truncated();
-          AllocateCoded(&tb);
-        }
-        if (!r.Bytes(tb.codes.data(), tb.codes.size()) ||
-            !r.Bytes(tb.scale_zero.data(), tb.scale_zero.size() * sizeof(float)) ||
-            !r.Bytes(tb.scale_state.data(), tb.scale_state.size() * sizeof(float)))
-          return r.Truncated();
-      }
-      loaded.push_back(std::move(tb));
-    }
-    if (r.remaining() != 0) return r.Truncated();
+    Rng::State rs;
+    RETURN_IF_ERROR(ParseRowStoreBlob(src, opt_.kind, &present, &loaded, &rs));
     tables_ = std::move(loaded);
     rounding_rng_.set_state(rs);
     return OkStatus();
@@ -466,19 +541,6 @@ class LocalRowStore final : public RowStore {
       return OutOfRange("rows [", begin, ", ", begin + count, ") of table '",
                         tables_[table].spec.name, "' with ", rows, " rows");
     return OkStatus();
-  }
-
-  static void AllocateCoded(Table* tb) {
-    const RowTableSpec& s = tb->spec;
-    tb->row_bytes = row_codec::RowBytes(s.dtype, s.width);
-    tb->codes.assign(s.rows * tb->row_bytes, 0);
-    if (s.quant == QuantScheme::kPerRow) {
-      tb->scale_zero.assign(2 * s.rows, 0.0f);
-      if (s.learn_scale) {
-        for (uint64_t r = 0; r < s.rows; ++r) tb->scale_zero[2 * r] = static_cast<float>(s.scale);
-        if (s.trainable) tb->scale_state.assign(2 * s.rows, 0.0f);
-      }
-    }
   }
 
   // The (scale, zero) pair that decodes row r.
@@ -684,6 +746,13 @@ uint64_t OptimizerRowBytes(const RowTableSpec& spec, SparseOptimizerKind kind) {
 
 std::unique_ptr<RowStore> NewLocalRowStore(const SparseOptimizerConfig& opt) {
   return std::make_unique<LocalRowStore>(opt);
+}
+
+StatusOr<RowStoreContents> DescribeRowStore(ByteSource* src, SparseOptimizerKind kind) {
+  RowStoreContents c;
+  Rng::State rs;
+  RETURN_IF_ERROR(ParseRowStoreBlob(src, kind, nullptr, nullptr, &rs, &c));
+  return c;
 }
 
 }  // namespace ecps

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "common/blob.h"
 #include "common/rng.h"
 #include "common/status.h"
 #include "compressors/lookup_plan.h"
@@ -147,6 +148,23 @@ class RowStore : public RowAccess {
   // (lr, betas) stay the ones the store was created with.
   virtual StatusOr<std::string> Save() const = 0;
   virtual Status Load(const std::string& blob) = 0;
+  // The same blob streamed, for a table larger than a buffer should be: the
+  // local store writes its arrays to `sink` and reads them from `src` (exactly
+  // one blob) in pieces, into its present tables where they have the saved
+  // specs (a reload of the same model allocates nothing). LoadFrom acts on
+  // bytes before the blob's checksum (at its end) is read: `src` must verify
+  // as it reads (a checkpoint section) or the caller verify it first; after
+  // a failed LoadFrom the store holds no tables. The defaults go through
+  // Save()/Load().
+  virtual Status SaveTo(ByteSink* sink) const {
+    ASSIGN_OR_RETURN(std::string blob, Save());
+    return sink->Write(blob.data(), blob.size());
+  }
+  virtual Status LoadFrom(ByteSource* src) {
+    std::string blob(src->remaining(), '\0');
+    RETURN_IF_ERROR(src->Read(blob.data(), blob.size()));
+    return Load(blob);
+  }
 
   // RowAccess (compressors/compressor.h).
   std::vector<RowTableSpec> StoredTables() const override { return {}; }
@@ -196,5 +214,15 @@ uint64_t OptimizerRowBytes(const RowTableSpec& spec, SparseOptimizerKind kind);
 // The in-process store used by the single-process trainer and by each
 // parameter-server shard for the rows it owns.
 std::unique_ptr<RowStore> NewLocalRowStore(const SparseOptimizerConfig& opt);
+
+// What a RowStore::Save() blob holds, read from `src` (one blob) without
+// keeping its rows: the tables' specs and their optimizer bytes, after the
+// same checks LoadFrom makes (kind, specs, sizes, checksum). For `ecps
+// checkpoint verify` of a table larger than memory should hold.
+struct RowStoreContents {
+  std::vector<RowTableSpec> tables;
+  uint64_t optimizer_bytes = 0;
+};
+StatusOr<RowStoreContents> DescribeRowStore(ByteSource* src, SparseOptimizerKind kind);
 
 }  // namespace ecps

@@ -695,8 +695,11 @@ Status Trainer::SaveCheckpoint(const std::vector<std::string>& names) const {
   // Its non-trained dense state (BatchNorm running statistics).
   w.Add("MDBF", FloatsToBytes(self->embedding_->compressor().DenseBuffers()));
   // A cluster's servers write the rows themselves (sharded checkpoint).
-  ASSIGN_OR_RETURN(std::string emb, embedding_->Save(/*with_rows=*/env_.checkpoints == nullptr));
-  w.Add("EMBD", std::move(emb));
+  // Streamed into the file when it is written: the rows go from the store's
+  // arrays to the file a chunk at a time, never copied whole.
+  const bool with_rows = env_.checkpoints == nullptr;
+  w.AddStream("EMBD",
+              [this, with_rows](ByteSink* sink) { return embedding_->SaveTo(sink, with_rows); });
   if (env_.checkpoints != nullptr)
     return Annotate(env_.checkpoints->Save(names, std::move(w)), "writing checkpoint");
   for (const std::string& name : names)
@@ -735,8 +738,9 @@ Status Trainer::LoadCheckpoint(const std::string& name, bool restore_state) {
   }
   ASSIGN_OR_RETURN(std::string_view dens, r.Get("DENS"));
   RETURN_IF_ERROR(BytesToFloats(dens, model_->params(), "DENS"));
-  ASSIGN_OR_RETURN(std::string_view emb, r.Get("EMBD"));
-  RETURN_IF_ERROR(Annotate(embedding_->Load(std::string(emb)), "checkpoint '" + path + "' EMBD"));
+  // Streamed from the file, each chunk verified, into the store's tables.
+  ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> emb, r.OpenSection("EMBD"));
+  RETURN_IF_ERROR(Annotate(embedding_->LoadFrom(emb.get()), "checkpoint '" + path + "' EMBD"));
   // The method's stage may have changed its decoder's size.
   RETURN_IF_ERROR(ResizeMethodOptimizer());
   ASSIGN_OR_RETURN(std::string_view mdns, r.Get("MDNS"));
