@@ -260,8 +260,6 @@ Status EmbeddingLayer::LoadFrom(ByteSource* src) {
   if (want != have)
     return FailedPrecondition("embedding checkpoint: the stored tables do not match method '", name,
                               "' at stage ", stage);
-  // The store's keyed tables resolve through the restored method's mappings.
-  RETURN_IF_ERROR(SetKeyMappings());
   stage_ = stage;
   forward_count_ = forward_count;
   seed_ = seed;
