@@ -10,7 +10,14 @@
 #   SIFT=../shared/data/sift5k   the sift5k folder (TSV; the last 500 rows become the queries)
 #   GEN="20000x128"              generated clustered sets (peer's gen, 1000 queries), e.g.
 #                                "100000x128 1000000x768"; empty: none
-#   METHODS="int8 int16 pq svd pruning magpq magsvd tt rabitq"   BUDGETS="50% 10% 1% 0.1%"
+#   ECPS_GEN=""                  sets from `ecps vectors gen` (1000 queries, seed 0), KIND:NxD:
+#                                "sift:100000x128 lowrank:1000000x768" (docs/methods.md §6,
+#                                "Generated sets"); named sift100000x128, lowrank1000000x768
+#   TABLES=""                    .npy matrices of other origin (a DLRM table exported by
+#                                `ecps checkpoint export --format npy`): 1000 random rows
+#                                (seed 0) are held out as the queries; named by the file
+#   METHODS="int8 int16 pq svd pruning magpq magsvd tt rabitq dedup"   BUDGETS="50% 10% 1% 0.1%"
+#   DEDUP_BUDGETS="50%"          dedup's budgets (it finds nothing to share in generated sets)
 #   PQ_M="8 16 32"   faiss PQ sub-quantizer counts; ecps pq runs at the same m too, and
 #                    int8 also as faiss's SQ8 quantiser (range=per_dim, rounding=nearest)
 #   THREADS=1        threads of both sides
@@ -27,7 +34,9 @@ OUT=${1:-runs/vectors}
 PEERS=${PEERS:-../shared/peers}
 SIFT=${SIFT:-../shared/data/sift5k}
 GEN=${GEN-"20000x128"}
-METHODS=${METHODS:-"int8 int16 pq svd pruning magpq magsvd tt rabitq"}
+ECPS_GEN=${ECPS_GEN:-}
+TABLES=${TABLES:-}
+METHODS=${METHODS:-"int8 int16 pq svd pruning magpq magsvd tt rabitq dedup"}
 BUDGETS=${BUDGETS:-"50% 10% 1% 0.1%"}
 PQ_M=${PQ_M:-"8 16 32"}
 THREADS=${THREADS:-1}
@@ -70,6 +79,30 @@ for g in $GEN; do
   fi
   sets+=("$name $OUT/$name.npy $OUT/$name.queries.npy")
 done
+for g in $ECPS_GEN; do
+  kind=${g%%:*}
+  shape=${g#*:}
+  name="$kind$shape"
+  if [ ! -f "$OUT/$name.npy" ]; then
+    "$ECPS" vectors gen --kind "$kind" --n "${shape%x*}" --dim "${shape#*x}" --seed 0 \
+      --out "$OUT/$name.npy" >&2
+  fi
+  sets+=("$name $OUT/$name.npy $OUT/$name.queries.npy")
+done
+for t in $TABLES; do
+  name=$(basename "${t%.npy}")
+  if [ ! -f "$OUT/$name.npy" ]; then
+    "$PY" - "$t" "$OUT/$name" <<'PYEOF'
+import sys, numpy as np
+x = np.load(sys.argv[1]).astype('float32')
+q = np.random.default_rng(0).choice(len(x), min(1000, len(x) // 10), replace=False)
+keep = np.ones(len(x), bool); keep[q] = False
+np.save(sys.argv[2] + '.npy', np.ascontiguousarray(x[keep]))
+np.save(sys.argv[2] + '.queries.npy', np.ascontiguousarray(x[q]))
+PYEOF
+  fi
+  sets+=("$name $OUT/$name.npy $OUT/$name.queries.npy")
+done
 
 rows="$OUT/rows.jsonl"
 : > "$rows"
@@ -86,7 +119,8 @@ import json, sys
 for line in sys.stdin:
     r = json.loads(line)
     print(json.dumps(dict(data=sys.argv[1], tool="faiss", method=r["method"], budget="",
-        ratio=1.0 / r["ratio"], recall=r["recall_at_k"], mse=r["mse"],
+        ratio=(r["code_bytes"] + r["codebook_bytes"]) / (4.0 * r["n"] * r["d"]),
+        bytes=r["code_bytes"] + r["codebook_bytes"], recall=r["recall_at_k"], mse=r["mse"],
         compress_s=r["compress_s"], decode_ns=r["decode_ns_per_vec"])))' "$name" >>"$rows"
   # ecps: every method at every budget (fixed-ratio ones once), and PQ at faiss's m.
   runs=()
@@ -94,6 +128,9 @@ for line in sys.stdin:
     case $m in
       # Fixed ratios (25% / 50% + a few bytes): run once, at no budget.
       int8) runs+=("int8 100%" "int8 100% range=per_dim+rounding=nearest") ;;
+      # Finds nothing to share in generated vectors: one budget shows it
+      # (DEDUP_BUDGETS="$BUDGETS" for a trained table).
+      dedup) for b in ${DEDUP_BUDGETS:-${BUDGETS%% *}}; do runs+=("dedup $b"); done ;;
       int16) runs+=("int16 100%") ;;
       rabitq) runs+=("rabitq 100%") ;;
       *) for b in $BUDGETS; do runs+=("$m $b"); done ;;
@@ -113,7 +150,8 @@ import json, sys
 r = json.loads(sys.stdin.read())
 label = r["method"] if not sys.argv[3] else r["method"] + "(" + r["params"] + ")"
 print(json.dumps(dict(data=sys.argv[1], tool="ecps", method=label,
-    budget="" if sys.argv[3] or sys.argv[2] == "100%" else sys.argv[2], ratio=r["ratio"], recall=r["recall_at_k"],
+    budget="" if sys.argv[3] or sys.argv[2] == "100%" else sys.argv[2], ratio=r["ratio"],
+    bytes=r["memory_bytes"], recall=r["recall_at_k"],
     mse=r["mse"], compress_s=r["compress_s"], decode_ns=r["decode_ns_per_vector"],
     params=r["params"], reached=r["budget_reached"])))' "$name" "$budget" "${param:-}" >>"$rows"
   done
@@ -122,12 +160,12 @@ done
 "$PY" - "$rows" >"$OUT/table.md" <<'PYEOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print("| data | tool | method | budget | ratio | recall@10 | MSE | compress s | decode ns/vector |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| data | tool | method | budget | ratio | bytes | recall@10 | MSE | compress s | decode ns/vector |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
     method = r["method"] + (" (" + r["params"] + ")" if r.get("params") and "(" not in r["method"] else "")
     budget = r["budget"] + ("" if r.get("reached", True) or not r["budget"] else " (unreachable)")
-    print(f"| {r['data']} | {r['tool']} | {method} | {budget} | {100 * r['ratio']:.3f}% | "
+    print(f"| {r['data']} | {r['tool']} | {method} | {budget} | {100 * r['ratio']:.3f}% | {r['bytes']:,} | "
           f"{r['recall']:.4f} | {r['mse']:.4g} | {r['compress_s']:.3f} | {r['decode_ns']:.1f} |")
 PYEOF
 # recall@10 against memory, one plot per data set (gnuplot, when installed).

@@ -14,6 +14,7 @@
 #include "tools/commands.h"
 #include "vectors/codec.h"
 #include "vectors/eval.h"
+#include "vectors/generate.h"
 #include "vectors/vector_io.h"
 
 namespace ecps::tools {
@@ -23,6 +24,7 @@ constexpr char kUsage[] =
     "usage: ecps vectors compress --in X --method M --budget B --out FILE [options]\n"
     "       ecps vectors eval --original X --compressed FILE --queries Q [--k 10] [--json]\n"
     "       ecps vectors methods\n"
+    "       ecps vectors gen --kind sift|lowrank --n N --dim D --out X.npy [options]\n"
     "\n"
     "Compresses a fixed float32 matrix (retrieval embeddings; docs/methods.md §6) into a\n"
     "self-describing file, and measures it against the original: recall@k of exact search\n"
@@ -48,6 +50,15 @@ constexpr char kUsage[] =
     "  --queries Q     the query vectors\n"
     "  --k K           neighbours per query (default 10)\n"
     "  --json          print one JSON object\n"
+    "gen options (docs/methods.md §6, \"Generated sets\"; also writes X.queries.npy):\n"
+    "  --kind K        sift (SIFT-like descriptors, 0..255) or lowrank (low rank plus noise,\n"
+    "                  clustered)\n"
+    "  --n N --dim D   the base set's shape\n"
+    "  --queries Q     query vectors from the same distribution (default 1000)\n"
+    "  --clusters C    mixture components (default 256)\n"
+    "  --rank R        lowrank: the latent dimension (default 64)\n"
+    "  --noise S       lowrank: noise norm over signal norm (default 0.2)\n"
+    "  --seed S        (default 0)\n"
     "\n"
     "exit codes: 0 success, 1 runtime failure (a corrupt compressed file), 2 bad usage or\n"
     "input (the message names the flag or the file).\n";
@@ -249,6 +260,45 @@ Status Eval(const std::vector<std::string>& args) {
   return OkStatus();
 }
 
+Status Gen(const std::vector<std::string>& args) {
+  ASSIGN_OR_RETURN(const Flags f, ParseFlags(args,
+                                             {"--kind", "--n", "--dim", "--out", "--queries",
+                                              "--clusters", "--rank", "--noise", "--seed"},
+                                             {}));
+  RETURN_IF_ERROR(Require(f, {"--kind", "--n", "--dim", "--out"}));
+  vectors::GenerateOptions o;
+  o.kind = f.Get("--kind");
+  ASSIGN_OR_RETURN(const int64_t n, ParseInt("--n", f.Get("--n"), 0, 1, (int64_t{1} << 32) - 1));
+  ASSIGN_OR_RETURN(const int64_t dim, ParseInt("--dim", f.Get("--dim"), 0, 1, 1 << 16));
+  ASSIGN_OR_RETURN(const int64_t q, ParseInt("--queries", f.Get("--queries"), 1000, 1, 1 << 24));
+  ASSIGN_OR_RETURN(const int64_t k, ParseInt("--clusters", f.Get("--clusters"), 256, 1, 1 << 24));
+  ASSIGN_OR_RETURN(const int64_t rank, ParseInt("--rank", f.Get("--rank"), 64, 1, 1 << 16));
+  ASSIGN_OR_RETURN(const int64_t seed, ParseInt("--seed", f.Get("--seed"), 0, 0, INT64_MAX));
+  if (!f.Get("--noise").empty()) {
+    char* end = nullptr;
+    o.noise = std::strtod(f.Get("--noise").c_str(), &end);
+    if (*end != '\0' || !(o.noise >= 0))
+      return InvalidArgument("--noise ", f.Get("--noise"), ": a number >= 0 expected");
+  }
+  const std::string out = f.Get("--out");
+  if (out.size() < 4 || out.compare(out.size() - 4, 4, ".npy") != 0)
+    return InvalidArgument("--out ", out, ": must end in .npy (the queries go to X.queries.npy)");
+  o.n = static_cast<uint64_t>(n);
+  o.dim = static_cast<int>(dim);
+  o.queries = static_cast<uint64_t>(q);
+  o.clusters = static_cast<int>(k);
+  o.rank = static_cast<int>(rank);
+  o.seed = static_cast<uint64_t>(seed);
+  ASSIGN_OR_RETURN(const vectors::GeneratedSet g, vectors::Generate(o));
+  const std::string qpath = out.substr(0, out.size() - 4) + ".queries.npy";
+  RETURN_IF_ERROR(vectors::WriteVectors(out, g.base));
+  RETURN_IF_ERROR(vectors::WriteVectors(qpath, g.queries));
+  std::printf("wrote %s (%llu x %d, %s) and %s (%llu queries)\n", out.c_str(),
+              static_cast<unsigned long long>(o.n), o.dim, o.kind.c_str(), qpath.c_str(),
+              static_cast<unsigned long long>(o.queries));
+  return OkStatus();
+}
+
 }  // namespace
 
 int RunVectors(const std::vector<std::string>& args) {
@@ -270,6 +320,10 @@ int RunVectors(const std::vector<std::string>& args) {
     const Status s = Eval(rest);
     return s.ok() ? kExitOk : Fail("eval", s);
   }
+  if (args[0] == "gen") {
+    const Status s = Gen(rest);
+    return s.ok() ? kExitOk : Fail("gen", s);
+  }
   if (args[0] == "methods") {
     for (const vectors::CodecInfo& c : vectors::Codecs())
       std::printf("%-8.*s %.*s\n", static_cast<int>(c.name.size()), c.name.data(),
@@ -277,7 +331,7 @@ int RunVectors(const std::vector<std::string>& args) {
     return kExitOk;
   }
   std::cerr << "ecps vectors: unknown subcommand '" << args[0]
-            << "' (try: compress, eval, methods)\n";
+            << "' (try: compress, eval, methods, gen)\n";
   return kExitUsage;
 }
 
