@@ -5,6 +5,7 @@
 #include "compressors/compressor.h"
 #include "compressors/dimension/autodim.h"
 #include "compressors/dimension/mde.h"
+#include "compressors/dimension/mpe.h"
 #include "compressors/dimension/sseds.h"
 #include "compressors/registry.h"
 
@@ -25,6 +26,11 @@ void AddDimensionMethods(std::vector<CompressorInfo>* out) {
                   "dimension) column, keep the most salient columns within the budget, retrain at "
                   "those per-field dimensions with projections (docs/methods.md 2.21b)",
                   SsedsEmbedding::Schema(), &SsedsEmbedding::Create});
+  out->push_back({MpeEmbedding::kName, "dimension",
+                  "precision search: a softmax over {0, 4, 8, 16, 32} bits per frequency group "
+                  "trained with fake quantisation, then each group's precision from it within the "
+                  "budget, retrained in u4/u8/fp16/fp32 tables (docs/methods.md 2.21c)",
+                  MpeEmbedding::Schema(), &MpeEmbedding::Create});
 }
 
 }  // namespace ecps
