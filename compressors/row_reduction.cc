@@ -39,6 +39,8 @@ uint64_t RowReductionSize(const RowReduction& op, uint64_t table_rows) {
       return NumBlocks(op, table_rows) * static_cast<uint64_t>(std::max(op.bins, 0));
     case RowReductionKind::kBlockPairAgreement:
       return op.pairs.size() / 2;
+    case RowReductionKind::kThresholdCounts:
+      return op.thresholds.size();
   }
   return 0;
 }
@@ -56,6 +58,7 @@ Status ValidateRowReduction(const RowReduction& op, uint64_t table_rows) {
                                         : op.kind == RowReductionKind::kBlockHistogram ? op.bins
                                                                                        : 1));
   if (op.kind != RowReductionKind::kBlockPairAgreement &&
+      op.kind != RowReductionKind::kThresholdCounts &&
       NumBlocks(op, table_rows) > kMaxReductionValues / per_block)
     return InvalidArgument("row reduction: ", NumBlocks(op, table_rows), " blocks x ", per_block,
                            " values per block exceed ", kMaxReductionValues,
@@ -84,6 +87,14 @@ Status ValidateRowReduction(const RowReduction& op, uint64_t table_rows) {
                             " blocks");
       return OkStatus();
     }
+    case RowReductionKind::kThresholdCounts:
+      if (op.thresholds.empty() || op.thresholds.size() > kMaxThresholdCandidates)
+        return InvalidArgument("row reduction: ", op.thresholds.size(), " thresholds; 1 to ",
+                               kMaxThresholdCandidates, " expected");
+      for (double t : op.thresholds)
+        if (!(t >= 0) || !std::isfinite(t))
+          return InvalidArgument("row reduction: threshold ", t, " is negative or not finite");
+      return OkStatus();
   }
   return InvalidArgument("row reduction: unknown kind ", static_cast<int>(op.kind));
 }
@@ -143,6 +154,35 @@ Status AccumulateRowReduction(const RowReductionContext& ctx, const HeldRows& he
       const float tol = static_cast<float>(op.tol);
       for (size_t i = 0; i < n * w; ++i) agree += std::fabs(buf[i] - other[i]) <= tol ? 1 : 0;
       out[q] += static_cast<double>(agree);
+    }
+    return OkStatus();
+  }
+  if (op.kind == RowReductionKind::kThresholdCounts) {
+    // The candidates in ascending order: each |v| is counted once, in the
+    // first sorted candidate above it, and the prefix sums give every count.
+    const size_t k = op.thresholds.size();
+    std::vector<size_t> order(k);
+    for (size_t i = 0; i < k; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return op.thresholds[a] < op.thresholds[b]; });
+    std::vector<double> sorted(k);
+    for (size_t i = 0; i < k; ++i) sorted[i] = op.thresholds[order[i]];
+    std::vector<uint64_t> first_above(k + 1, 0);
+    for (uint64_t begin = 0; begin < held.count; begin += kChunkRows) {
+      const uint64_t n = std::min(kChunkRows, held.count - begin);
+      buf.resize(n * w);
+      RETURN_IF_ERROR(held.read(begin, n, buf.data()));
+      for (size_t i = 0; i < n * w; ++i) {
+        // NaN (never in a trained table) is below no threshold.
+        const double a = std::fabs(static_cast<double>(buf[i]));
+        const size_t j = std::upper_bound(sorted.begin(), sorted.end(), a) - sorted.begin();
+        ++first_above[a != a ? k : j];
+      }
+    }
+    uint64_t below = 0;
+    for (size_t i = 0; i < k; ++i) {
+      below += first_above[i];
+      out[order[i]] += static_cast<double>(below);
     }
     return OkStatus();
   }

@@ -101,6 +101,11 @@ enum class RowReductionKind : uint8_t {
   // out[q] = the number of positions p with |A[p] - B[p]| <= tol among the
   // in-block rows present in both blocks.
   kBlockPairAgreement = 2,
+  // For each candidate threshold k: out[k] = the number of elements v of the
+  // table with |v| < thresholds[k] (a distributed magnitude-threshold search
+  // sends a batch of candidates per round trip: DeepLight, docs/methods.md
+  // §2.23). block_rows is ignored (one block: the whole table).
+  kThresholdCounts = 3,
 };
 struct RowReduction {
   RowReductionKind kind = RowReductionKind::kBlockProjections;
@@ -112,7 +117,11 @@ struct RowReduction {
   double lo = 0, hi = 0;
   double tol = 0;               // kBlockPairAgreement
   std::vector<uint64_t> pairs;  // kBlockPairAgreement: 2 block ids per pair
+  // kThresholdCounts: the candidate thresholds (finite, >= 0; at most
+  // kMaxThresholdCandidates).
+  std::vector<double> thresholds;
 };
+inline constexpr size_t kMaxThresholdCandidates = 4096;
 // Number of doubles a reduction yields over a table of `table_rows` rows.
 uint64_t RowReductionSize(const RowReduction& op, uint64_t table_rows);
 // a_j[p] of kBlockProjections: a standard normal drawn from (seed, j, p) by a
@@ -154,7 +163,8 @@ class RowAccess {
   // Evaluates `op` where the rows are (above); out has
   // RowReductionSize(op, rows of op.table) doubles. Errors: OutOfRange for a
   // table or pair block that does not exist, InvalidArgument for a malformed
-  // op (block_rows 0, bands/bins <= 0, lo >= hi, an odd pairs list).
+  // op (block_rows 0, bands/bins <= 0, lo >= hi, an odd pairs list, no or
+  // negative or non-finite thresholds).
   // The default fails loudly: a RowAccess that cannot evaluate reductions
   // says so rather than reading the table to the caller.
   virtual StatusOr<std::vector<double>> ReduceRows(const RowReduction& op) const {

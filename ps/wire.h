@@ -33,7 +33,8 @@
 //               pushes reached it, like a read), payload 0 = rows, 1 = fp32
 //               values, optional 2 = fp32 per-row (scale, zero) pairs -> kAck
 //   kReduceRows step = min clock; payload 0 = the op's fields (EncodeRowReduction),
-//               1 = uint64 pairs (kBlockPairAgreement) -> kReduceRowsReply
+//               1 = uint64 pairs (kBlockPairAgreement), optional 2 = f64
+//               thresholds (kThresholdCounts) -> kReduceRowsReply
 //               payload 0 = this server's partial sums, RowReductionSize(op,
 //               rows) doubles (docs/architecture.md "Whole-table work where
 //               the rows are"). FailedPrecondition: a pair agreement whose
@@ -191,7 +192,8 @@ inline void GetRowParams(const RowTableSpec& s, const uint8_t* src, float* scale
   *zero = pair[1];
 }
 
-// kReduceRows: an op as two payloads, fixed-size fields and the pairs. A
+// kReduceRows: an op as two or three payloads, fixed-size fields, the pairs
+// and (kThresholdCounts) the candidate thresholds as doubles. A
 // fixed layout (not cereal) so that a malformed request cannot make the
 // decoder allocate more than the message's own bytes.
 inline constexpr size_t kRowReductionWords = 9;
@@ -215,7 +217,10 @@ inline std::vector<comm::Buffer> EncodeRowReduction(const RowReduction& op) {
 // field out of its type's range (the op's own checks are
 // ValidateRowReduction's).
 inline StatusOr<RowReduction> DecodeRowReduction(const std::vector<comm::Buffer>& p) {
-  if (p.size() != 2) return InvalidArgument("reduce_rows needs 2 payloads, got ", p.size());
+  if (p.size() != 2 && p.size() != 3)
+    return InvalidArgument("reduce_rows needs 2 or 3 payloads, got ", p.size());
+  if (!op.thresholds.empty())
+    out.push_back(comm::Buffer::FromVector(std::vector<double>(op.thresholds)));
   ASSIGN_OR_RETURN(size_t nf, comm::ElementsOf<uint64_t>(p[0], "reduction fields"));
   if (nf != kRowReductionWords)
     return InvalidArgument("reduce_rows: ", nf, " fields, expected ", kRowReductionWords);
@@ -228,7 +233,9 @@ inline StatusOr<RowReduction> DecodeRowReduction(const std::vector<comm::Buffer>
     return true;
   };
   RowReduction op;
-  if (f[0] > static_cast<uint64_t>(RowReductionKind::kBlockPairAgreement))
+  if (p.size() == 3)
+    RETURN_IF_ERROR(comm::ElementsOf<double>(p[2], "reduction thresholds").status());
+  if (f[0] > static_cast<uint64_t>(RowReductionKind::kThresholdCounts))
     return InvalidArgument("reduce_rows: unknown kind ", f[0]);
   op.kind = static_cast<RowReductionKind>(f[0]);
   if (!as_int(f[1], &op.table) || !as_int(f[3], &op.bands) || !as_int(f[5], &op.bins))
@@ -248,6 +255,10 @@ inline StatusOr<RowReduction> DecodeRowReduction(const std::vector<comm::Buffer>
 inline comm::Buffer EncodeRowCopies(std::span<const RowCopy> copies) {
   std::vector<uint64_t> w;
   w.reserve(5 * copies.size());
+  if (p.size() == 3) {
+    const auto thresholds = p[2].As<double>();
+    op.thresholds.assign(thresholds.begin(), thresholds.end());
+  }
   for (const RowCopy& c : copies) {
     w.push_back(static_cast<uint64_t>(static_cast<int64_t>(c.src_table)));
     w.push_back(c.src_begin);
