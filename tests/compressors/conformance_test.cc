@@ -141,6 +141,11 @@ const std::map<std::string, MethodExpectations>& Expectations() {
          Fixed(0.57397209342166033)},
         1.0,
         /*memory_forecast=*/true}},  // the retrain dimensions come from the searched alpha
+      // The most nonzeros whose exact bytes fit (§1.8 format, u8 columns, CSR
+      // row pointers or COO rows): every budget within a nonzero. The sparse
+      // stage keeps at most that many (the trained threshold decides how
+      // many: the earlier reports are the plan).
+      {"deeplight", {{Reach(), Reach(), Reach(), Reach()}, 0.1, /*memory_forecast=*/true}},
       // Every field keeps its most salient column, then columns by saliency
       // while they fit (§2.21b): before the search the forecast at zero
       // saliency, within 1% at 50% and 10%; below 1/d every field has one
