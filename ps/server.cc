@@ -6,6 +6,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_split.h"
+#include "common/blob.h"
 #include "common/cpu.h"
 #include "common/file_util.h"
 #include "common/logging.h"
@@ -995,19 +996,22 @@ Status Server::HandleSave(const Message& m, Message* reply) {
   reply->payloads.push_back(Buffer::FromVector(std::move(ids)));
   std::vector<uint64_t> sizes;  // (bytes, checksum) per vshard
   for (auto& vs : vshards_) {
-    std::string blob;
-    {
-      ReaderMutexLock l(&vs->mu);
-      ASSIGN_OR_RETURN(blob, vs->store->Save());
-    }
     // Each server writes its own shards: the rows never cross the network
     // for a checkpoint. The manifest (written last, by the coordinator)
-    // records the size and checksum returned here.
+    // records the size and checksum returned here. The blob is streamed from
+    // the store's arrays to the file (no shard-sized buffer) and checksummed
+    // on the way.
     const std::string path = internal::ShardFilePath(m.header.text, vs->id);
-    RETURN_IF_ERROR(Annotate(AtomicWriteFile(path, blob),
-                             absl::StrCat("server ", opt_.rank, " writing its checkpoint shard")));
-    sizes.push_back(blob.size());
-    sizes.push_back(Checksum64(blob.data(), blob.size()));
+    const std::string what = absl::StrCat("server ", opt_.rank, " writing its checkpoint shard");
+    auto file = AtomicFileSink::Open(path);
+    if (!file.ok()) return Annotate(file.status(), what);
+    {
+      ReaderMutexLock l(&vs->mu);
+      RETURN_IF_ERROR(Annotate(vs->store->SaveTo(file->get()), what));
+    }
+    RETURN_IF_ERROR(Annotate((*file)->Commit(), what));
+    sizes.push_back((*file)->bytes());
+    sizes.push_back((*file)->checksum());
   }
   reply->payloads.push_back(Buffer::FromVector(std::move(sizes)));
   return OkStatus();
@@ -1024,32 +1028,35 @@ Status Server::HandleLoad(const Message& m) {
   if (pairs != 2 * n || paths.size() != n)
     return InvalidArgument("load: ", n, " ids but ", pairs / 2, " sizes and ", paths.size(),
                            " files");
-  std::vector<std::unique_ptr<RowStore>> stores(vshards_.size());
   auto ids = m.payloads[1].As<uint32_t>();
+  const auto want = m.payloads[2].As<uint64_t>();
+  std::vector<const std::string*> path_of(vshards_.size(), nullptr);
   for (size_t i = 0; i < n; ++i) {
     const int v = static_cast<int>(ids[i]);
     if (v >= opt_.shards.virtual_shards || opt_.shards.ServerOfVShard(v) != opt_.rank)
       return InvalidArgument("load: virtual shard ", v, " does not belong to server ", opt_.rank);
     // The shard may have been written by another server (another server
     // count): any server reads any shard file, and verifies it against the
-    // manifest's size and checksum before trusting it.
-    ASSIGN_OR_RETURN(std::string blob, ReadFile(paths[i]));
-    const auto want = m.payloads[2].As<uint64_t>();
-    if (blob.size() != want[2 * i] || Checksum64(blob.data(), blob.size()) != want[2 * i + 1])
-      return DataLoss("checkpoint shard '", paths[i], "' is damaged: ", blob.size(),
+    // manifest's size and checksum (read a chunk at a time) before trusting it.
+    ASSIGN_OR_RETURN(FileDigest d, DigestFile(paths[i]));
+    if (d.bytes != want[2 * i] || d.checksum != want[2 * i + 1])
+      return DataLoss("checkpoint shard '", paths[i], "' is damaged: ", d.bytes,
                       " bytes (manifest: ", want[2 * i], ") or checksum mismatch");
-    auto store = NewLocalRowStore(opt_.optimizer);
-    RETURN_IF_ERROR(Annotate(store->Load(blob), absl::StrCat("virtual shard ", v)));
-    stores[v / opt_.shards.num_servers] = std::move(store);
+    path_of[v / opt_.shards.num_servers] = &paths[i];
   }
-  for (size_t k = 0; k < stores.size(); ++k)
-    if (stores[k] == nullptr)
+  for (size_t k = 0; k < path_of.size(); ++k)
+    if (path_of[k] == nullptr)
       return InvalidArgument("load: virtual shard ", vshards_[k]->id, " missing");
+  // Every file verified: each is streamed into its shard's present tables
+  // (same specs: no second copy of the rows while loading).
   WriterMutexLock tl(&tables_mu_);
   RowsChanged();
-  for (size_t k = 0; k < stores.size(); ++k) {
+  for (size_t k = 0; k < path_of.size(); ++k) {
+    ASSIGN_OR_RETURN(std::unique_ptr<FileSource> file, FileSource::Open(*path_of[k]));
     WriterMutexLock l(&vshards_[k]->mu);
-    vshards_[k]->store = std::move(stores[k]);
+    RETURN_IF_ERROR(
+        Annotate(vshards_[k]->store->LoadFrom(file.get()),
+                 absl::StrCat("virtual shard ", vshards_[k]->id, " ('", *path_of[k], "')")));
   }
   SetSpecs(std::move(specs));
   RowsChanged();

@@ -1,6 +1,8 @@
 #include "tools/checkpoint_verify.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -11,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/blob.h"
 #include "common/file_util.h"
 #include "common/params.h"
 #include "compressors/registry.h"
@@ -56,19 +59,19 @@ class TableTotals {
   explicit TableTotals(CheckpointSummary* s) : s_(s) {}
 
   // `file` names the blob's file in problems; `vshard` is its virtual shard
-  // of `num_vshards` (0 of 1 for a single-process store).
-  void Add(const std::string& file, const std::string& blob, SparseOptimizerKind kind, int vshard,
+  // of `num_vshards` (0 of 1 for a single-process store). The blob is read
+  // from `blob` a chunk at a time and only described (DescribeRowStore: its
+  // rows are checked and checksummed, not kept), so a table larger than
+  // memory verifies.
+  void Add(const std::string& file, ByteSource* blob, SparseOptimizerKind kind, int vshard,
            int num_vshards) {
-    SparseOptimizerConfig cfg;
-    cfg.kind = kind;
-    std::unique_ptr<RowStore> store = NewLocalRowStore(cfg);
-    Status st = store->Load(blob);
-    if (!st.ok()) {
-      s_->problems.push_back(absl::StrCat(
-          "checkpoint part '", file, "' has a valid checksum but does not decode: ", st.message()));
+    auto contents = DescribeRowStore(blob, kind);
+    if (!contents.ok()) {
+      s_->problems.push_back(absl::StrCat("checkpoint part '", file,
+                                          "' does not decode: ", contents.status().message()));
       return;
     }
-    const std::vector<RowTableSpec> specs = store->StoredTables();
+    const std::vector<RowTableSpec>& specs = contents->tables;
     if (first_file_.empty()) {
       first_file_ = file;
       for (const RowTableSpec& t : specs) {
@@ -97,7 +100,7 @@ class TableTotals {
       }
       s_->parameter_bytes += bytes;
     }
-    s_->optimizer_bytes += store->optimizer_bytes();
+    s_->optimizer_bytes += contents->optimizer_bytes;
   }
 
  private:
@@ -107,9 +110,9 @@ class TableTotals {
 
 // The trainer's sections of a checkpoint file (the single-process checkpoint,
 // or a cluster's dense part): position, method and, when the rows are in it,
-// the store blob (empty otherwise).
-void ReadTrainerSections(const std::string& file, const CheckpointReader& r, CheckpointSummary* s,
-                         std::string* store_state) {
+// the store blob, streamed to `rows` (returns whether there were rows).
+bool ReadTrainerSections(const std::string& file, const CheckpointReader& r, CheckpointSummary* s,
+                         const std::function<void(ByteSource* rows)>& rows) {
   auto problem = [&](const Status& st) { s->problems.push_back(std::string(st.message())); };
   auto stat = r.Get("STAT");
   if (!stat.ok()) {
@@ -139,12 +142,29 @@ void ReadTrainerSections(const std::string& file, const CheckpointReader& r, Che
           DataLoss("checkpoint '", file, "': its training data (DATA) is unreadable: ", e.what()));
     }
   }
-  auto embd = r.Get("EMBD");
-  if (!embd.ok()) return problem(embd.status());
-  auto saved = ParseEmbeddingBlob(std::string(*embd));
-  if (!saved.ok()) return problem(Annotate(saved.status(), "checkpoint '" + file + "' EMBD"));
+  auto embd = r.OpenSection("EMBD");
+  if (!embd.ok()) {
+    problem(embd.status());
+    return false;
+  }
+  bool had_rows = false;
+  auto saved = ReadEmbeddingBlob(embd->get(), [&](ByteSource* src) {
+    had_rows = true;
+    rows(src);
+    // Whatever the rows' reader left (it stopped at a problem of its own).
+    std::string rest(std::min<uint64_t>(src->remaining(), kStreamChunkBytes), '\0');
+    while (src->remaining() > 0) {
+      const size_t n = std::min<uint64_t>(src->remaining(), rest.size());
+      RETURN_IF_ERROR(src->Read(rest.data(), n));
+    }
+    return OkStatus();
+  });
+  if (!saved.ok()) {
+    problem(Annotate(saved.status(), "checkpoint '" + file + "' EMBD"));
+    return had_rows;
+  }
   s->method = saved->method;
-  *store_state = std::move(saved->store_state);
+  return had_rows;
 }
 
 void VerifyCluster(const std::string& path, const scheduler::CheckpointManifest& m,
@@ -177,54 +197,76 @@ void VerifyCluster(const std::string& path, const scheduler::CheckpointManifest&
   for (const scheduler::CheckpointPart& p : m.parts) {
     s->parts.push_back({p.file, p.kind, p.vshard, p.bytes});
     s->total_bytes += p.bytes;
+    const std::string file = (fs::path(dir) / p.file).string();
+    if (p.kind == "shard") {
+      // A shard is as large as its rows: checked against the manifest and
+      // described a chunk at a time, never held whole.
+      auto digest = DigestFile(file);
+      if (!digest.ok()) {
+        s->problems.push_back(
+            absl::StrCat("checkpoint part '", file,
+                         "' named by the manifest is unreadable: ", digest.status().message()));
+      } else if (digest->bytes != p.bytes) {
+        s->problems.push_back(absl::StrCat("checkpoint part '", file, "' has ", digest->bytes,
+                                           " bytes; the manifest says ", p.bytes));
+      } else if (digest->checksum != p.checksum) {
+        s->problems.push_back(
+            absl::StrCat("checkpoint part '", file, "' is corrupted: checksum mismatch"));
+      } else if (kind.ok()) {
+        auto src = FileSource::Open(file);
+        if (!src.ok()) {
+          s->problems.push_back(std::string(src.status().message()));
+        } else {
+          totals.Add(file, src->get(), *kind, p.vshard, m.virtual_shards);
+        }
+      }
+      continue;
+    }
     // Missing, truncated (size) or damaged (checksum): DataLoss naming the file.
     auto bytes = scheduler::ReadPart(dir, p);
     if (!bytes.ok()) {
       s->problems.push_back(std::string(bytes.status().message()));
       continue;
     }
-    const std::string file = (fs::path(dir) / p.file).string();
     if (p.kind == "dense") {
       auto r = CheckpointReader::Parse(file, *bytes);
       if (!r.ok()) {
         s->problems.push_back(std::string(r.status().message()));
         continue;
       }
-      std::string unused;  // a cluster's rows are in the shards
-      ReadTrainerSections(file, *r, s, &unused);
-    } else if (p.kind == "shard" && kind.ok()) {
-      totals.Add(file, *bytes, *kind, p.vshard, m.virtual_shards);
+      // A cluster's rows are in the shards.
+      ReadTrainerSections(file, *r, s, [](ByteSource*) {});
     }
   }
 }
 
-void VerifySingle(const std::string& path, const std::string& bytes, CheckpointSummary* s) {
+// Read the way a resume reads it (CheckpointReader::Open: every chunk
+// verified, the large sections left in the file) and its rows described
+// straight from the file, so verifying holds no table-sized buffer.
+void VerifySingle(const std::string& path, uint64_t size, CheckpointSummary* s) {
   s->format = "single-process";
-  s->parts.push_back({fs::path(path).filename().string(), "checkpoint", -1, bytes.size()});
-  s->total_bytes = bytes.size();
-  auto r = CheckpointReader::Parse(path, bytes);
+  s->parts.push_back({fs::path(path).filename().string(), "checkpoint", -1, size});
+  s->total_bytes = size;
+  auto r = CheckpointReader::Open(path);
   if (!r.ok()) {
     s->problems.push_back(std::string(r.status().message()));
     return;
   }
-  std::string store_state;
-  ReadTrainerSections(path, *r, s, &store_state);
   auto conf = r->Get("CONF");
   if (!conf.ok()) {
     s->problems.push_back(std::string(conf.status().message()));
+    ReadTrainerSections(path, *r, s, [](ByteSource*) {});
     return;
   }
   s->config = std::string(*conf);
   auto kind = OptimizerOf(std::string(*conf), "checkpoint '" + path + "' (CONF)");
-  if (!kind.ok()) {
-    s->problems.push_back(std::string(kind.status().message()));
-    return;
-  }
-  if (store_state.empty()) {
+  if (!kind.ok()) s->problems.push_back(std::string(kind.status().message()));
+  TableTotals totals(s);
+  const bool had_rows = ReadTrainerSections(path, *r, s, [&](ByteSource* rows) {
+    if (kind.ok()) totals.Add(path, rows, *kind, 0, 1);
+  });
+  if (kind.ok() && !had_rows && r->Has("EMBD"))
     s->problems.push_back(absl::StrCat("checkpoint '", path, "' holds no embedding rows"));
-    return;
-  }
-  TableTotals(s).Add(path, store_state, *kind, 0, 1);
 }
 
 // What inspect shows of the config: budget, model, dim and the method's stage
@@ -254,16 +296,21 @@ void ReadConfigFacts(CheckpointSummary* s) {
 
 StatusOr<CheckpointSummary> VerifyCheckpoint(const std::string& path) {
   if (!FileExists(path)) return NotFound("checkpoint '", path, "' does not exist");
-  ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+  // The first bytes say which kind it is; a single-process checkpoint is
+  // then read in chunks, a manifest (small) whole.
+  ASSIGN_OR_RETURN(std::unique_ptr<FileSource> file, FileSource::Open(path));
+  std::string bytes(std::min<uint64_t>(file->file_size(), 8), '\0');
+  RETURN_IF_ERROR(file->Read(bytes.data(), bytes.size()));
   CheckpointSummary s;
   s.path = path;
   if (StartsWith(bytes, kManifestMagic, 8)) {
+    ASSIGN_OR_RETURN(bytes, ReadFile(path));
     ASSIGN_OR_RETURN(scheduler::CheckpointManifest m, scheduler::DecodeManifest(path, bytes));
     s.parts.push_back({fs::path(path).filename().string(), "manifest", -1, bytes.size()});
     s.total_bytes = bytes.size();
     VerifyCluster(path, m, &s);
   } else if (StartsWith(bytes, kCheckpointMagic, sizeof(kCheckpointMagic))) {
-    VerifySingle(path, bytes, &s);
+    VerifySingle(path, file->file_size(), &s);
   } else {
     return InvalidArgument("'", path,
                            "' is not an ecps checkpoint (neither a cluster manifest, ECPSMANI, nor "
