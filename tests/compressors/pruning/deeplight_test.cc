@@ -221,6 +221,37 @@ TEST(DeepLightTest, SparseStageLooksUpTheMaskedRowsWithinTheBudget) {
   }
 }
 
+// A checkpoint taken in the prune stage with a threshold found but not yet
+// applied resumes into a fresh layer: both continue bit for bit.
+TEST(DeepLightTest, ResumesInThePruneStageWithAPendingThreshold) {
+  const FeatureSpace s = Space({40, 30, 20}, 8);
+  const std::vector<std::string> sets = {"prune_every=4", "decay_steps=2"};
+  LayerRun a = MakeLayer(s, 0.5, sets);
+  Rng rng(4);
+  int64_t step = 0;
+  for (int i = 0; i < 3; ++i) Step(a.layer.get(), s, ++step, &rng);
+  ECPS_ASSERT_OK(a.layer->BeginStage(1));
+  for (int i = 0; i < 4; ++i) Step(a.layer.get(), s, ++step, &rng);
+  ASSERT_EQ(a.method->prunes(), 1);  // found at stage step 4, applied after the next
+  auto blob = a.layer->Save();
+  ASSERT_TRUE(blob.ok()) << blob.status();
+  LayerRun b = MakeLayer(s, 0.5, sets);
+  ECPS_ASSERT_OK(b.layer->Load(*blob));
+  EXPECT_EQ(b.method->stage(), 1);
+  EXPECT_EQ(b.method->SaveState(), a.method->SaveState());
+  Rng rng_b = rng;
+  for (int i = 0; i < 6; ++i) {
+    ++step;
+    Step(a.layer.get(), s, step, &rng);
+    Step(b.layer.get(), s, step, &rng_b);
+  }
+  EXPECT_EQ(a.method->prunes(), 2);
+  EXPECT_EQ(b.method->prunes(), 2);
+  EXPECT_EQ(Rows(*a.layer), Rows(*b.layer));
+  EXPECT_EQ(a.method->SaveState(), b.method->SaveState());
+  EXPECT_GT(a.method->last_pruned(), 0);
+}
+
 // ------------------------------------------------------------ end to end --
 
 class DeepLightTrainTest : public ::testing::Test {
