@@ -51,6 +51,8 @@ const char* MsgTypeName(MsgType t) {
       return "reduce_rows_reply";
     case MsgType::kReshape:
       return "reshape";
+    case MsgType::kKeyMappings:
+      return "key_mappings";
     case MsgType::kRegister:
       return "register";
     case MsgType::kRegisterReply:

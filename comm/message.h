@@ -70,6 +70,7 @@ enum class MsgType : uint16_t {
   kReduceRows = 26,  // ps/wire.h: whole-table work at the servers
   kReduceRowsReply = 27,
   kReshape = 28,
+  kKeyMappings = 29,  // ps/wire.h: the keyed tables' mappings (compressors/key_mapping.h)
   // Scheduler (scheduler/).
   kRegister = 40,
   kRegisterReply = 41,

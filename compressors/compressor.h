@@ -40,6 +40,7 @@
 
 #include "common/params.h"
 #include "common/status.h"
+#include "compressors/key_mapping.h"
 #include "compressors/lookup_plan.h"
 #include "compressors/stage_spec.h"
 #include "compressors/storage.h"
@@ -67,6 +68,10 @@ struct CompressorContext {
   // step follows it: Adam moves a row element by about lr per step, and the
   // step has to be fine enough for that (docs/results.md, "INT8").
   double sparse_lr = 0;
+  // The partitions of a keyed table (compressors/key_mapping.h): the model's
+  // virtual shard count (cluster.virtual_shards), in one process too, so that
+  // a mapping decides the same way wherever its partitions are held.
+  int partitions = 1;
 };
 
 // Sums over the training workers, for a method whose decoder needs the
@@ -200,5 +205,12 @@ class Compressor {
   virtual std::string SaveState() const { return {}; }
   virtual Status LoadState(const std::string& blob) { return OkStatus(); }
 };
+
+  // Keyed tables (compressors/key_mapping.h): tables whose rows the plan
+  // addresses by key and the store resolves through a mapping kind, whose
+  // state is two more of Tables(). Empty for most methods. May change only
+  // in BeginStage(); the embedding layer hands them to the store after every
+  // reset or load of the rows.
+  virtual std::vector<KeyMappingSpec> KeyMappings() const { return {}; }
 
 }  // namespace ecps

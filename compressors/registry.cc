@@ -13,6 +13,7 @@ void AddHashingMethods(std::vector<CompressorInfo>* out);
 void AddDeduplicationMethods(std::vector<CompressorInfo>* out);
 void AddQuantizationMethods(std::vector<CompressorInfo>* out);
 void AddDimensionMethods(std::vector<CompressorInfo>* out);
+void AddDynamicMethods(std::vector<CompressorInfo>* out);
 void AddPruningMethods(std::vector<CompressorInfo>* out);
 
 const std::vector<CompressorInfo>& CompressorRegistry() {
@@ -26,6 +27,7 @@ const std::vector<CompressorInfo>& CompressorRegistry() {
     AddDeduplicationMethods(r);
     AddQuantizationMethods(r);
     AddDimensionMethods(r);
+    AddDynamicMethods(r);
     AddPruningMethods(r);
     return r;
   }();

@@ -178,6 +178,11 @@ struct MemoryReport {
   uint64_t parameter_bytes = 0;  // trainable state as stored during training
   uint64_t optimizer_bytes = 0;  // optimizer state (filled in by the RowStore's optimizer)
   uint64_t auxiliary_bytes = 0;  // counters, masks, maps, architecture weights
+  // The part of inference_bytes that is a feature->row map (AdaptEmb's
+  // remap, the map of keys holding rows of their own): reported so that a
+  // method can be compared also without it (the seed paper does not charge
+  // AdaptEmb's remap).
+  uint64_t mapping_bytes = 0;
   uint64_t training_bytes() const { return parameter_bytes + optimizer_bytes + auxiliary_bytes; }
 };
 

@@ -31,6 +31,7 @@ EmbeddingLayer::EmbeddingLayer(std::unique_ptr<Compressor> compressor,
 Status EmbeddingLayer::Init(const CompressorContext& ctx, const ParamSet& method_params) {
   RETURN_IF_ERROR(Annotate(compressor_->Init(ctx, method_params), compressor_->Name()));
   RETURN_IF_ERROR(Annotate(store_->Reset(compressor_->Tables(), ctx.seed), compressor_->Name()));
+  RETURN_IF_ERROR(SetKeyMappings());
   AttachStore();
   // A method may write its own initial values (rows it does not write keep
   // the store's seeded init).
@@ -51,6 +52,11 @@ uint64_t EmbeddingLayer::NoiseSeed(uint64_t forward) const {
 void EmbeddingLayer::AttachStore() {
   access_.Bind(store_.get());
   compressor_->AttachRows(&access_);
+}
+
+Status EmbeddingLayer::SetKeyMappings() {
+  return Annotate(store_->SetKeyMappings(compressor_->KeyMappings()),
+                  compressor_->Name() + " key mappings");
 }
 
 Status EmbeddingLayer::RunForward(std::span<const uint32_t> keys, float* out, bool training,
@@ -150,12 +156,14 @@ Status EmbeddingLayer::BeginStage(int index) {
                                  ? store_->Reset(after, StageSeed(seed_, index))
                                  : store_->Reshape(after, StageSeed(seed_, index), copies),
                              compressor_->Name() + " stage '" + spec.name + "'"));
+    RETURN_IF_ERROR(SetKeyMappings());
     AttachStore();
     RETURN_IF_ERROR(Annotate(compressor_->InitStageRows(index),
                              compressor_->Name() + " stage '" + spec.name + "'"));
   } else if (spec.reinit_rows) {
     // Same seed as Init(): the very same initial values (rewinding).
     RETURN_IF_ERROR(store_->Reset(after, seed_));
+    RETURN_IF_ERROR(SetKeyMappings());
     AttachStore();
   } else if (spec.reset_optimizer_state) {
     RETURN_IF_ERROR(store_->ResetOptimizerState());
@@ -260,6 +268,8 @@ Status EmbeddingLayer::LoadFrom(ByteSource* src) {
   if (want != have)
     return FailedPrecondition("embedding checkpoint: the stored tables do not match method '", name,
                               "' at stage ", stage);
+  // The store's keyed tables resolve through the restored method's mappings.
+  RETURN_IF_ERROR(SetKeyMappings());
   stage_ = stage;
   forward_count_ = forward_count;
   seed_ = seed;

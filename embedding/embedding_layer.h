@@ -121,6 +121,9 @@ class EmbeddingLayer {
     uint64_t writes_ = 0;
   };
   void AttachStore();
+  // Hands the method's keyed tables (Compressor::KeyMappings) to the store:
+  // after every reset or load of its rows.
+  Status SetKeyMappings();
 
   std::unique_ptr<Compressor> compressor_;
   std::unique_ptr<RowStore> store_;

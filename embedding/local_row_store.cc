@@ -6,6 +6,7 @@
 // rounding_rng_ (saved in checkpoints, so a resumed run rounds identically).
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "common/blob.h"
@@ -269,6 +270,7 @@ class LocalRowStore final : public RowStore {
       tb.state.assign(rows * tb.state_floats, StateInitValue(opt_));
     }
     tables_ = std::move(fresh);
+    ClearKeyMappings();
     return OkStatus();
   }
 
@@ -277,9 +279,11 @@ class LocalRowStore final : public RowStore {
       return InvalidArgument("gather: the plan has rows of ", plan.rows.size(),
                              " tables, the store holds ", tables_.size());
     values->values.resize(tables_.size());
+    thread_local std::vector<uint64_t> resolved;
     for (size_t t = 0; t < tables_.size(); ++t) {
       const Table& tb = tables_[t];
-      const std::vector<uint64_t>& rows = plan.rows[t];
+      if (IsKeyed(t)) RETURN_IF_ERROR(ResolveKeys(t, plan.rows[t], &resolved));
+      const std::vector<uint64_t>& rows = IsKeyed(t) ? resolved : plan.rows[t];
       const size_t w = tb.spec.width;
       std::vector<float>& out = values->values[t];
       out.resize(rows.size() * w);
@@ -324,13 +328,27 @@ class LocalRowStore final : public RowStore {
                                grads.values[t].size(), " gradient values (width ", tb.spec.width,
                                ")");
       const GradRun run{static_cast<int>(t), rows, grads.values[t].data()};
+      if (IsKeyed(t)) {
+        // As a parameter server receives it (ps::Client): each key once with
+        // its summed gradient and its count, in first-occurrence order; then
+        // the keys' rows, duplicates summed in that order. So 1 worker + 1
+        // server gives these very sums.
+        RETURN_IF_ERROR(
+            SumDuplicates(tb, std::span<const GradRun>(&run, 1), -1, KeyLimit(t), &key_counts_));
+        key_unique_.swap(unique_);
+        key_sums_.swap(sums_);
+        const GradRun keys{static_cast<int>(t), key_unique_, key_sums_.data(), key_counts_};
+        RETURN_IF_ERROR(
+            PushKeyed(tb, t, std::span<const GradRun>(&keys, 1), rows.size(), factors, step));
+        continue;
+      }
       RETURN_IF_ERROR(SumDuplicates(tb, std::span<const GradRun>(&run, 1)));
       Update(&tb, unique_.data(), sums_.data(), unique_.size(), rows.size(), factors);
       // A non-finite gradient made a non-finite weight: the step is refused
       // (the codes hold the value nearest 0, never an undefined cast).
       if (tb.coded()) RETURN_IF_ERROR(tb.stats.Check(tb.spec));
     }
-    return OkStatus();
+    return AdvanceKeyMappings(step);
   }
 
   Status PushShare(std::span<const GradRun> runs, int64_t step, std::span<const uint64_t> lookups,
@@ -345,6 +363,10 @@ class LocalRowStore final : public RowStore {
     for (size_t t = 0; t < tables_.size(); ++t) {
       Table& tb = tables_[t];
       if (!tb.spec.trainable) continue;
+      if (IsKeyed(t)) {
+        RETURN_IF_ERROR(PushKeyed(tb, t, runs, lookups[t], factors, step));
+        continue;
+      }
       if (distinct) {
         // Each gradient is the row's sum already: update from the caller's
         // memory, run by run (the order a concatenated plan would give).
@@ -493,6 +515,17 @@ class LocalRowStore final : public RowStore {
     return OkStatus();
   }
 
+  Status ReadKeysAt(int table, std::span<const uint64_t> keys, float* out) const override {
+    RETURN_IF_ERROR(CheckRange(table, 0, 0));
+    if (!IsKeyed(table))
+      return InvalidArgument("table '", tables_[table].spec.name, "' is not keyed");
+    thread_local std::vector<uint64_t> resolved;
+    RETURN_IF_ERROR(ResolveKeys(table, keys, &resolved));
+    for (uint64_t r : resolved)
+      if (r == kNoRow) return InvalidArgument("a read of a keyed table by key holds kNoRow");
+    return ReadRowsAt(table, resolved, out);
+  }
+
   Status WriteRows(int table, uint64_t begin, uint64_t count, const float* values,
                    const float* scale_zero = nullptr) override {
     RETURN_IF_ERROR(CheckRange(table, begin, count));
@@ -530,6 +563,97 @@ class LocalRowStore final : public RowStore {
         std::memcpy(scale_zero + 2 * i, tb.scale_zero.data() + 2 * r, 2 * sizeof(float));
     }
     return OkStatus();
+  }
+
+  Status SetKeyMappings(const std::vector<KeyMappingSpec>& specs, int partition) override {
+    std::vector<uint64_t> rows;
+    std::vector<bool> f32_untrained;
+    for (const Table& tb : tables_) {
+      rows.push_back(tb.spec.rows);
+      f32_untrained.push_back(!tb.coded() && !tb.spec.trainable);
+    }
+    RETURN_IF_ERROR(CheckKeyMappings(specs, rows, f32_untrained));
+    std::vector<Mapping> next;
+    for (const KeyMappingSpec& spec : specs) {
+      const KeyMappingKind* kind = FindKeyMappingKind(spec.kind);
+      const Table& data = tables_[spec.data_table];
+      if (data.coded())
+        return InvalidArgument("key mapping ", spec.kind, ": data table '", data.spec.name,
+                               "' must be fp32");
+      if (tables_[spec.key_table].spec.width != kind->KeyWidth() ||
+          tables_[spec.row_table].spec.width != kind->RowWidth())
+        return InvalidArgument("key mapping ", spec.kind, ": key/row tables of width ",
+                               tables_[spec.key_table].spec.width, "/",
+                               tables_[spec.row_table].spec.width, ", the kind needs ",
+                               kind->KeyWidth(), "/", kind->RowWidth());
+      if (partition >= spec.partitions)
+        return InvalidArgument("key mapping ", spec.kind, ": partition ", partition, " of ",
+                               spec.partitions);
+      next.push_back({spec, kind, partition, rows});
+    }
+    mappings_ = std::move(next);
+    keyed_.assign(tables_.size(), -1);
+    for (size_t i = 0; i < mappings_.size(); ++i)
+      keyed_[mappings_[i].spec.data_table] = static_cast<int>(i);
+    return OkStatus();
+  }
+
+  Status AdvanceKeyMappings(int64_t step) override {
+    for (const Mapping& m : mappings_) {
+      RETURN_IF_ERROR(CheckMapping(m));
+      ForEachPartition(m, [&](PartitionView* v) { m.kind->EndStep(m.spec, v, step); });
+    }
+    return OkStatus();
+  }
+
+  std::string KeyStatsJson(int64_t step, int top) const override {
+    std::string out = "{";
+    for (size_t i = 0; i < mappings_.size(); ++i) {
+      const Mapping& m = mappings_[i];
+      if (!CheckMapping(m).ok()) continue;
+      uint64_t seen = 0, exclusive = 0;
+      std::vector<uint64_t> hist(33, 0);  // bin b: decayed count in [2^(b-1), 2^b); bin 0: < 1
+      std::vector<std::pair<double, uint64_t>> hot;  // (count, global key), a min-heap of `top`
+      auto colder = [](const std::pair<double, uint64_t>& a, const std::pair<double, uint64_t>& b) {
+        return a.first != b.first ? a.first > b.first : a.second < b.second;
+      };
+      const_cast<LocalRowStore*>(this)->ForEachPartition(m, [&](PartitionView* v) {
+        for (uint64_t k = 0; k < v->keys(); ++k) {
+          const float* st = v->key_state(k);
+          const double f = m.kind->Frequency(m.spec, st, step);
+          if (f <= 0) continue;
+          ++seen;
+          if (m.kind->Exclusive(m.spec, st)) ++exclusive;
+          const int b = f < 1 ? 0 : std::min(32, 1 + static_cast<int>(std::floor(std::log2(f))));
+          ++hist[b];
+          if (top <= 0) continue;
+          const std::pair<double, uint64_t> e{f, v->GlobalKey(k)};
+          if (hot.size() < static_cast<size_t>(top)) {
+            hot.push_back(e);
+            std::push_heap(hot.begin(), hot.end(), colder);
+          } else if (colder(e, hot.front())) {
+            std::pop_heap(hot.begin(), hot.end(), colder);
+            hot.back() = e;
+            std::push_heap(hot.begin(), hot.end(), colder);
+          }
+        }
+      });
+      std::sort(hot.begin(), hot.end(), colder);
+      if (i > 0) out += ",";
+      out += "\"" + tables_[m.spec.data_table].spec.name + "\":{\"kind\":\"" + m.spec.kind +
+             "\",\"keys_seen\":" + std::to_string(seen) +
+             ",\"keys_with_own_row\":" + std::to_string(exclusive) + ",\"log2_histogram\":[";
+      for (size_t b = 0; b < hist.size(); ++b) out += (b ? "," : "") + std::to_string(hist[b]);
+      out += "],\"top\":[";
+      for (size_t j = 0; j < hot.size(); ++j) {
+        char buf[64];
+        std::snprintf(buf, sizeof(buf), "%s[%llu,%.6g]", j ? "," : "",
+                      static_cast<unsigned long long>(hot[j].second), hot[j].first);
+        out += buf;
+      }
+      out += "]}";
+    }
+    return out + "}";
   }
 
  private:
@@ -641,8 +765,13 @@ class LocalRowStore final : public RowStore {
   // Fills unique_ (rows of table `table` in first-occurrence order over the
   // runs of that table, kNoRow skipped) and sums_ (their summed gradients,
   // summed in that order). Nothing is updated yet, so an error loses nothing.
-  Status SumDuplicates(const Table& tb, std::span<const GradRun> runs, int table = -1) {
+  // `limit` (0: the table's rows) bounds the ids (keys of a keyed table);
+  // `counts`, if set, gets each unique id's occurrences.
+  Status SumDuplicates(const Table& tb, std::span<const GradRun> runs, int table = -1,
+                       uint64_t limit = 0, std::vector<uint32_t>* counts = nullptr) {
     const size_t w = tb.spec.width;
+    if (limit == 0) limit = tb.spec.rows;
+    if (counts != nullptr) counts->clear();
     size_t total = 0;
     for (const GradRun& run : runs)
       if (table < 0 || run.table == table) total += run.rows.size();
@@ -659,7 +788,7 @@ class LocalRowStore final : public RowStore {
           dedup_.Prefetch(rows[i + kAhead]);
         const uint64_t r = rows[i];
         if (r == kNoRow) continue;
-        if (r >= tb.spec.rows) return RowOutOfRange(tb, r);
+        if (r >= limit) return RowOutOfRange(tb, r);
         bool inserted;
         const uint32_t u = dedup_.Insert(r, &inserted);
         float* __restrict s = sums_.data() + static_cast<size_t>(u) * w;
@@ -667,13 +796,200 @@ class LocalRowStore final : public RowStore {
         if (inserted) {
           unique_.push_back(r);
           std::memcpy(s, g, w * sizeof(float));
+          if (counts != nullptr) counts->push_back(0);
         } else {
           for (size_t j = 0; j < w; ++j) s[j] += g[j];
         }
+        if (counts != nullptr) ++(*counts)[u];
       }
     }
     return OkStatus();
   }
+
+  // ------------------------------------------------------------ keyed tables
+  struct Mapping {
+    KeyMappingSpec spec;
+    const KeyMappingKind* kind = nullptr;
+    int partition = -1;          // -1: every partition, global ids
+    std::vector<uint64_t> rows;  // the tables' rows when set (CheckMapping)
+  };
+
+  // One partition of a mapping over this store's arrays (key_mapping.h).
+  // Built per call: a few words. Resolve() uses the const accessors only;
+  // the store is const there.
+  class PartitionView final : public KeyPartition {
+   public:
+    PartitionView(const LocalRowStore* store, const Mapping& m, int p)
+        : store_(const_cast<LocalRowStore*>(store)),
+          m_(m),
+          p_(p),
+          step_(m.partition >= 0 ? 1 : static_cast<uint64_t>(m.spec.partitions)),
+          first_(m.partition >= 0 ? 0 : static_cast<uint64_t>(p)) {}
+    int partition() const override { return p_; }
+    int partitions() const override { return m_.spec.partitions; }
+    uint64_t keys() const override { return Count(store_->tables_[m_.spec.key_table].spec.rows); }
+    uint64_t rows() const override { return Count(store_->tables_[m_.spec.data_table].spec.rows); }
+    const float* key_state(uint64_t k) const override { return State(m_.spec.key_table, k); }
+    float* mutable_key_state(uint64_t k) override { return State(m_.spec.key_table, k); }
+    const float* row_state(uint64_t r) const override { return State(m_.spec.row_table, r); }
+    float* mutable_row_state(uint64_t r) override { return State(m_.spec.row_table, r); }
+    void CopyRow(uint64_t src, uint64_t dst) override {
+      Table& tb = Data();
+      const size_t w = tb.spec.width;
+      std::memcpy(tb.values.data() + Id(dst) * w, tb.values.data() + Id(src) * w,
+                  w * sizeof(float));
+      FreshState(dst);
+    }
+    void BlendRow(uint64_t src, uint64_t dst, float wt) override {
+      Table& tb = Data();
+      const size_t w = tb.spec.width;
+      const float* a = tb.values.data() + Id(src) * w;
+      float* b = tb.values.data() + Id(dst) * w;
+      for (size_t j = 0; j < w; ++j) b[j] = (1.0f - wt) * b[j] + wt * a[j];
+    }
+    void InitRow(uint64_t dst, uint64_t global_key) override {
+      Table& tb = Data();
+      KeyInitialRow(m_.spec.seed, global_key, m_.spec.init_bound, tb.spec.width,
+                    tb.values.data() + Id(dst) * tb.spec.width);
+      FreshState(dst);
+    }
+    // The store's id of partition-local id `local`.
+    uint64_t Id(uint64_t local) const { return local * step_ + first_; }
+
+   private:
+    uint64_t Count(uint64_t n) const { return n > first_ ? (n - first_ + step_ - 1) / step_ : 0; }
+    float* State(int table, uint64_t local) const {
+      Table& tb = store_->tables_[table];
+      return tb.values.data() + Id(local) * tb.spec.width;
+    }
+    Table& Data() const { return store_->tables_[m_.spec.data_table]; }
+    void FreshState(uint64_t local) const {
+      Table& tb = Data();
+      const size_t sf = tb.state_floats;
+      std::fill_n(tb.state.data() + Id(local) * sf, sf, StateInitValue(store_->opt_));
+    }
+
+    LocalRowStore* store_;
+    const Mapping& m_;
+    const int p_;
+    const uint64_t step_, first_;
+  };
+
+  bool IsKeyed(size_t t) const { return t < keyed_.size() && keyed_[t] >= 0; }
+
+  void ClearKeyMappings() {
+    mappings_.clear();
+    keyed_.assign(tables_.size(), -1);
+  }
+
+  // The tables still have the shapes the mapping was set for (a Load() of
+  // other tables leaves a stale mapping that must not index them).
+  Status CheckMapping(const Mapping& m) const {
+    if (m.rows.size() != tables_.size())
+      return FailedPrecondition("key mapping ", m.spec.kind,
+                                ": the tables changed since it was set; set it again");
+    for (size_t t = 0; t < tables_.size(); ++t)
+      if (tables_[t].spec.rows != m.rows[t])
+        return FailedPrecondition("key mapping ", m.spec.kind,
+                                  ": the tables changed since it was set; set it again");
+    return OkStatus();
+  }
+
+  // Keys of keyed table t (the key table's rows, in this store's ids).
+  uint64_t KeyLimit(size_t t) const {
+    return tables_[mappings_[keyed_[t]].spec.key_table].spec.rows;
+  }
+
+  template <typename Fn>
+  void ForEachPartition(const Mapping& m, Fn fn) {
+    if (m.partition >= 0) {
+      PartitionView v(this, m, m.partition);
+      fn(&v);
+      return;
+    }
+    for (int p = 0; p < m.spec.partitions; ++p) {
+      PartitionView v(this, m, p);
+      fn(&v);
+    }
+  }
+
+  // out[i] = the row of key keys[i] of keyed table t (kNoRow stays kNoRow).
+  Status ResolveKeys(size_t t, std::span<const uint64_t> keys, std::vector<uint64_t>* out) const {
+    const Mapping& m = mappings_[keyed_[t]];
+    RETURN_IF_ERROR(CheckMapping(m));
+    const uint64_t limit = KeyLimit(t);
+    out->resize(keys.size());
+    const uint64_t np = static_cast<uint64_t>(m.spec.partitions);
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const uint64_t k = keys[i];
+      if (k == kNoRow) {
+        (*out)[i] = kNoRow;
+        continue;
+      }
+      if (k >= limit)
+        return OutOfRange("key ", k, " of keyed table '", tables_[t].spec.name, "' (", limit,
+                          " keys)");
+      if (m.partition >= 0) {
+        const PartitionView v(this, m, m.partition);
+        (*out)[i] = m.kind->Resolve(m.spec, v, k);
+        continue;
+      }
+      const int p = static_cast<int>(k % np);
+      const PartitionView v(this, m, p);
+      (*out)[i] = v.Id(m.kind->Resolve(m.spec, v, k / np));
+    }
+    return OkStatus();
+  }
+
+  // A push of keyed table t: runs of distinct keys (per run) with their
+  // summed gradients and counts. Counts the keys, resolves them and applies
+  // the rows' summed gradients.
+  Status PushKeyed(Table& tb, size_t t, std::span<const GradRun> runs, uint64_t lookups,
+                   const SparseStepFactors& factors, int64_t step) {
+    const Mapping& m = mappings_[keyed_[t]];
+    RETURN_IF_ERROR(CheckMapping(m));
+    const uint64_t limit = KeyLimit(t);
+    const uint64_t np = static_cast<uint64_t>(m.spec.partitions);
+    size_t total = 0;
+    for (const GradRun& r : runs) {
+      if (r.table != static_cast<int>(t)) continue;
+      if (r.counts.size() != r.rows.size())
+        return InvalidArgument("push of keyed table '", tb.spec.name, "': ", r.rows.size(),
+                               " keys but ", r.counts.size(), " counts");
+      for (uint64_t k : r.rows)
+        if (k >= limit)
+          return OutOfRange("key ", k, " of keyed table '", tb.spec.name, "' (", limit, " keys)");
+      total += r.rows.size();
+    }
+    resolved_.resize(total);
+    resolved_runs_.clear();
+    size_t used = 0;
+    for (const GradRun& r : runs) {
+      if (r.table != static_cast<int>(t)) continue;
+      for (size_t i = 0; i < r.rows.size(); ++i) {
+        const uint64_t k = r.rows[i];
+        const int p = m.partition >= 0 ? m.partition : static_cast<int>(k % np);
+        const uint64_t local = m.partition >= 0 ? k : k / np;
+        PartitionView v(this, m, p);
+        m.kind->Count(m.spec, &v, local, r.counts[i], step);
+        resolved_[used + i] = v.Id(m.kind->Resolve(m.spec, v, local));
+      }
+      resolved_runs_.push_back(
+          {r.table, std::span<const uint64_t>(resolved_.data() + used, r.rows.size()), r.grads});
+      used += r.rows.size();
+    }
+    RETURN_IF_ERROR(SumDuplicates(tb, resolved_runs_, static_cast<int>(t)));
+    if (!unique_.empty())
+      Update(&tb, unique_.data(), sums_.data(), unique_.size(), lookups, factors);
+    return OkStatus();
+  }
+
+  std::vector<Mapping> mappings_;
+  std::vector<int> keyed_;  // per table: its mapping's index, or -1
+  std::vector<uint64_t> key_unique_, resolved_;
+  std::vector<float> key_sums_;
+  std::vector<uint32_t> key_counts_;
+  std::vector<GradRun> resolved_runs_;
 
   SparseOptimizerConfig opt_;
   SparseOptimizerConfig scale_opt_;

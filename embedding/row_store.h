@@ -23,6 +23,7 @@
 #include "common/blob.h"
 #include "common/rng.h"
 #include "common/status.h"
+#include "compressors/key_mapping.h"
 #include "compressors/lookup_plan.h"
 #include "compressors/row_reduction.h"
 #include "compressors/storage.h"
@@ -89,6 +90,9 @@ class RowStore : public RowAccess {
     int table = 0;
     std::span<const uint64_t> rows;
     const float* grads = nullptr;
+    // Keyed tables only (SetKeyMappings): rows are keys, each occurring
+    // counts[i] times in the worker's batch (the key's training frequency).
+    std::span<const uint32_t> counts = {};
   };
 
   // Push() of one share of a batch, as a parameter-server shard receives it,
@@ -132,6 +136,36 @@ class RowStore : public RowAccess {
                            float* scale_zero) const {
     return Unimplemented("this RowStore has no access to stored codes");
   }
+
+  // Keyed tables (compressors/key_mapping.h): once set, a plan addresses
+  // each mapping's data table by key (rows[data_table] are keys, kNoRow
+  // allowed), and the store resolves every key through the mapping's kind on
+  // every Gather, Push and PushShare; Push counts the keys' occurrences and
+  // then advances the mappings (AdvanceKeyMappings). RowAccess and
+  // ReadRowsAt stay by row. A Reset, Reshape or Load drops the mappings: the
+  // embedding layer sets them again from the method. `partition` >= 0: this
+  // store holds only that partition of every table, with partition-local
+  // ids (a parameter server's virtual shard); -1: every row, global ids.
+  // Errors: InvalidArgument for specs that do not fit the tables;
+  // Unimplemented for a store without keyed tables.
+  virtual Status SetKeyMappings(const std::vector<KeyMappingSpec>& specs, int partition = -1) {
+    if (specs.empty()) return OkStatus();
+    return Unimplemented("this RowStore has no keyed tables");
+  }
+  // The mappings' end-of-step work (promotions, admissions, evictions) after
+  // every push of optimizer step `step`. Push() calls it itself; a
+  // parameter-server shard calls it once every worker's push of the step is
+  // applied. A no-op without mappings.
+  virtual Status AdvanceKeyMappings(int64_t step) { return OkStatus(); }
+  // ReadRowsAt() of keyed table `table` by key: out = the rows its keys
+  // resolve to (a parameter server's pull; keys are this store's ids).
+  virtual Status ReadKeysAt(int table, std::span<const uint64_t> keys, float* out) const {
+    return Unimplemented("this RowStore has no keyed tables");
+  }
+  // The keyed tables' frequency statistics at `step` (JSON object: per
+  // mapping, keys seen, keys holding a row of their own, a log2 histogram of
+  // the decayed counts and the `top` hottest keys); "{}" without mappings.
+  virtual std::string KeyStatsJson(int64_t step, int top) const { return "{}"; }
 
   // Drops the optimizer state (a stage that starts with fresh Adam state).
   virtual Status ResetOptimizerState() = 0;

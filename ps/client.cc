@@ -227,6 +227,7 @@ int64_t Client::MinClockForRead(int64_t clock) const {
 
 void Client::SetSpecs(const std::vector<RowTableSpec>& tables) {
   specs_ = tables;
+  mappings_.clear();  // the servers drop theirs with the old tables too
   param_bytes_ = opt_bytes_ = 0;
   // The servers' LocalRowStores charge exactly this (the same functions).
   for (const RowTableSpec& s : specs_) {
@@ -453,6 +454,26 @@ Status Client::DoPush(const LookupPlan& plan, const FetchedRows& grads, int64_t 
       }
     }
   }
+  // Keyed tables: each key's occurrences in this batch, aligned with its
+  // row payload (the servers count the keys' frequencies from them).
+  std::vector<std::vector<Buffer>> counts(ns);
+  for (const KeyMappingSpec& km : mappings_) {
+    const size_t t = static_cast<size_t>(km.data_table);
+    Layout& lay = sc.tables[t];
+    std::vector<uint32_t*> dst(ns);
+    for (int s = 0; s < ns; ++s) {
+      uint8_t* p;
+      counts[s].push_back(Buffer::Allocate(lay.count[s] * sizeof(uint32_t), &p));
+      dst[s] = reinterpret_cast<uint32_t*>(p);
+      std::fill_n(dst[s], lay.count[s], 0u);
+    }
+    for (size_t i = 0; i < lay.where.size(); ++i) {
+      const uint32_t u = lay.where[i];
+      if (u == kAbsent) continue;
+      const uint64_t p = lay.pos[u];
+      ++dst[p >> kIndexBits][p & kIndexMask];
+    }
+  }
   ++clock_;
   std::vector<std::future<StatusOr<Message>>> fs(ns);
   for (int s = 0; s < ns; ++s) {
@@ -461,6 +482,7 @@ Status Client::DoPush(const LookupPlan& plan, const FetchedRows& grads, int64_t 
     internal::SetPushFields(&m.header, {step, opt_.worker, clock_});
     m.payloads = std::move(out[s]);
     m.payloads.push_back(Buffer::FromVector(BatchLookups(plan)));
+    for (Buffer& b : counts[s]) m.payloads.push_back(std::move(b));
     fs[s] = rpc_->Call(opt_.servers[s], std::move(m));
   }
   // Under BSP the acknowledgements are collected by the next push (or
@@ -481,6 +503,27 @@ Status Client::WaitForPushes() const {
     RETURN_IF_ERROR(
         rpc_->Wait(fs[s], opt_.timeout_ms, absl::StrCat("push to server ", s)).status());
   return OkStatus();
+}
+
+Status Client::SetKeyMappings(const std::vector<KeyMappingSpec>& specs, int partition) {
+  if (partition != -1)
+    return InvalidArgument("a parameter-server client holds every partition (partition ", partition,
+                           ")");
+  RETURN_IF_ERROR(WaitForPushes());
+  DropPrefetch();
+  for (const KeyMappingSpec& s : specs)
+    if (s.partitions != shards_.virtual_shards)
+      return InvalidArgument("key mapping ", s.kind, " has ", s.partitions,
+                             " partitions, the cluster ", shards_.virtual_shards,
+                             " virtual shards (cluster.virtual_shards): they must be equal");
+  // Every worker keeps them (its pushes carry the keys' counts); the primary
+  // hands them to the servers, and the trainer barriers the workers after.
+  mappings_ = specs;
+  if (!opt_.primary || specs.empty()) return OkStatus();
+  Message m;
+  m.header.type = MsgType::kKeyMappings;
+  m.payloads.push_back(Buffer::FromString(EncodeKeyMappings(specs)));
+  return Annotate(Broadcast(std::move(m)), "setting the key mappings");
 }
 
 Status Client::ResetOptimizerState() {

@@ -67,6 +67,10 @@ class Client final : public RowStore {
   void Prefetch(const LookupPlan& plan) const override;
   Status Push(const LookupPlan& plan, const FetchedRows& grads, int64_t step) override;
   Status ResetOptimizerState() override;
+  // Keyed tables: kept for the pushes (each key's count travels with it) and
+  // sent by the primary to the servers, which resolve, count and advance the
+  // mappings where the rows are. partitions must equal the virtual shards.
+  Status SetKeyMappings(const std::vector<KeyMappingSpec>& specs, int partition = -1) override;
   uint64_t parameter_bytes() const override;
   uint64_t optimizer_bytes() const override;
   // RowStore's one-blob checkpoint is a capability this store lacks: the rows
@@ -165,7 +169,8 @@ class Client final : public RowStore {
   ShardMap shards_;
   FastShardMap fast_shards_;  // shards_'s per-row functions without divisions
   std::vector<RowTableSpec> specs_;
-  int64_t clock_ = 0;  // pushes sent so far
+  std::vector<KeyMappingSpec> mappings_;  // keyed tables (SetKeyMappings)
+  int64_t clock_ = 0;                     // pushes sent so far
   mutable std::vector<std::future<StatusOr<comm::Message>>> pending_pushes_;
   mutable std::unique_ptr<Prefetched> prefetch_;  // created by the first Prefetch()
   mutable uint64_t prefetch_hits_ = 0;

@@ -278,6 +278,10 @@ void Server::Handle(Message m) {
       if (s.ok() && later) send_reply = false;
       break;
     }
+    case MsgType::kKeyMappings:
+      reply = comm::MakeReply(h, MsgType::kAck);
+      s = HandleKeyMappings(m);
+      break;
     case MsgType::kStats:
       reply = comm::MakeReply(h, MsgType::kStatsReply);
       reply.header.text = StatsJson();
@@ -328,10 +332,13 @@ Server::VShard* Server::Owner(uint64_t row) const {
 }
 
 Status Server::PlanReads(int table, std::span<const uint64_t> rows, float* out, uint64_t* local,
-                         std::vector<ReadRun>* runs) const {
+                         std::vector<ReadRun>* runs, bool keys) const {
   const ShardMap& sm = opt_.shards;
   const RowTableSpec& spec = specs_[table];
   const size_t w = spec.width;
+  // A pull of a keyed table carries keys (compressors/key_mapping.h).
+  keys = keys && static_cast<size_t>(table) < key_limit_.size() && key_limit_[table] > 0;
+  const uint64_t limit = keys ? key_limit_[table] : spec.rows;
   for (size_t b = 0; b < rows.size();) {
     const int v = fast_shards_.VShardOf(rows[b]);
     if (fast_shards_.ServerOfVShard(v) != opt_.rank) return CheckRows(table, rows.subspan(b, 1));
@@ -340,13 +347,18 @@ Status Server::PlanReads(int table, std::span<const uint64_t> rows, float* out, 
       const uint64_t r = rows[e];
       int rv;
       fast_shards_.Split(r, &rv, &local[e]);
-      if (r >= spec.rows || rv != v) break;
+      if (r >= limit || rv != v) break;
     }
-    if (e == b) return CheckRows(table, rows.subspan(b, 1));  // out of range
+    if (e == b) {  // out of range
+      if (rows[b] >= limit)
+        return OutOfRange(keys ? "key " : "row ", rows[b], " of table '", spec.name, "' (", limit,
+                          keys ? " keys)" : " rows)");
+      return CheckRows(table, rows.subspan(b, 1));
+    }
     // Clients send each server's rows grouped by virtual shard, so a pull
     // is a few runs: one shared lock and one bulk read per run.
     runs->push_back({vshards_[v / sm.num_servers].get(), table,
-                     std::span<const uint64_t>(local + b, e - b), out + b * w});
+                     std::span<const uint64_t>(local + b, e - b), out + b * w, keys});
     b = e;
   }
   return OkStatus();
@@ -365,7 +377,8 @@ Status Server::ReadRuns(std::span<const ReadRun> runs, size_t rows,
     const size_t i = item - first;
     const ReadRun& r = runs[i];
     ReaderMutexLock l(&r.vs->mu);
-    status[i] = r.vs->store->ReadRowsAt(r.table, r.local, r.out);
+    status[i] = r.keys ? r.vs->store->ReadKeysAt(r.table, r.local, r.out)
+                       : r.vs->store->ReadRowsAt(r.table, r.local, r.out);
   });
   for (Status& s : status) RETURN_IF_ERROR(s);
   return OkStatus();
@@ -409,7 +422,10 @@ StatusOr<bool> Server::ReadGlobalCodes(int table, std::span<const uint64_t> rows
 }
 
 Status Server::CheckRows(int table, std::span<const uint64_t> rows) const {
-  const uint64_t n = specs_[table].rows;
+  // A keyed table's pulls and pushes carry keys (compressors/key_mapping.h).
+  const uint64_t n = static_cast<size_t>(table) < key_limit_.size() && key_limit_[table] > 0
+                         ? key_limit_[table]
+                         : specs_[table].rows;
   // The common case first, in one vectorised pass: one server owns every
   // row, and every row is in range.
   if (opt_.shards.num_servers == 1) {
@@ -462,7 +478,8 @@ Status Server::HandlePull(const Message& m, Message* reply) {
       // The fp32 rows are read straight into the reply payload (no copy).
       float* values;
       reply->payloads.push_back(Buffer::Allocate(n * specs_[t].width, &values));
-      RETURN_IF_ERROR(PlanReads(static_cast<int>(t), rows, values, local.data() + offset, &runs));
+      RETURN_IF_ERROR(PlanReads(static_cast<int>(t), rows, values, local.data() + offset, &runs,
+                                /*keys=*/true));
       fp32_rows += n;
     }
     offset += n;
@@ -485,10 +502,19 @@ Status Server::HandlePull(const Message& m, Message* reply) {
 Status Server::HandlePush(Message m) {
   {
     ReaderMutexLock tl(&tables_mu_);
-    if (m.payloads.size() != 2 * specs_.size() + 1)
+    if (m.payloads.size() != 2 * specs_.size() + 1 + mappings_.size())
       return InvalidArgument("push has ", m.payloads.size(), " payloads, expected ",
-                             2 * specs_.size() + 1);
-    ASSIGN_OR_RETURN(size_t nl, comm::ElementsOf<uint64_t>(m.payloads.back(), "push lookups"));
+                             2 * specs_.size() + 1 + mappings_.size());
+    for (size_t j = 0; j < mappings_.size(); ++j) {
+      const size_t t = static_cast<size_t>(mappings_[j].data_table);
+      ASSIGN_OR_RETURN(size_t nc, comm::ElementsOf<uint32_t>(m.payloads[2 * specs_.size() + 1 + j],
+                                                             "push key counts"));
+      if (nc != m.payloads[2 * t].size / sizeof(uint64_t))
+        return InvalidArgument("push of keyed table '", specs_[t].name, "': ", nc, " counts for ",
+                               m.payloads[2 * t].size / sizeof(uint64_t), " keys");
+    }
+    ASSIGN_OR_RETURN(size_t nl,
+                     comm::ElementsOf<uint64_t>(m.payloads[2 * specs_.size()], "push lookups"));
     if (nl != specs_.size())
       return InvalidArgument("push has lookups of ", nl, " tables, expected ", specs_.size());
     for (size_t t = 0; t < specs_.size(); ++t) {
@@ -507,10 +533,15 @@ Status Server::HandlePush(Message m) {
   const int64_t clock = f.clock;
   if (opt_.consistency != Consistency::kBsp) {
     RETURN_IF_ERROR(ApplyPushes({&m}, f.opt_step));
+    bool step_done = false;
     {
       MutexLock l(&clock_mu_);
+      const int64_t before = MinClock();
       clocks_[worker] = std::max(clocks_[worker], clock);
+      step_done = MinClock() > before;
     }
+    // The mappings move once every worker has pushed the step.
+    if (step_done) RETURN_IF_ERROR(AdvanceKeyMappings(f.opt_step));
     ReleaseParked();
     return OkStatus();
   }
@@ -532,6 +563,9 @@ Status Server::HandlePush(Message m) {
   std::vector<const Message*> ptrs;
   for (const Message& p : complete) ptrs.push_back(&p);
   Status s = ApplyPushes(ptrs, internal::GetPushFields(complete[0].header).opt_step);
+  // The keyed tables' mappings move between steps: before any read of the
+  // next clock is released.
+  if (s.ok()) s = AdvanceKeyMappings(internal::GetPushFields(complete[0].header).opt_step);
   {
     MutexLock l(&clock_mu_);
     for (int64_t& c : clocks_) c = std::max(c, clock);
@@ -567,11 +601,20 @@ Status Server::ApplyPushes(const std::vector<const Message*>& msgs, int64_t opt_
   runs.resize(slots);
   for (auto& r : runs) r.clear();
   size_t used = 0;
+  // Per table, its key mapping's index (a keyed table's pushes carry counts).
+  std::vector<int> mapping_of(num_tables, -1);
+  for (size_t j = 0; j < mappings_.size(); ++j)
+    mapping_of[mappings_[j].data_table] = static_cast<int>(j);
   for (const Message* m : msgs) {
     for (size_t t = 0; t < num_tables; ++t) {
       std::span<const uint64_t> rows = m->payloads[2 * t].As<uint64_t>();
       const float* g = m->payloads[2 * t + 1].As<float>().data();
       const size_t w = specs_[t].width;
+      const uint32_t* counts =
+          mapping_of[t] >= 0 ? m->payloads[2 * num_tables + 1 + static_cast<size_t>(mapping_of[t])]
+                                   .As<uint32_t>()
+                                   .data()
+                             : nullptr;
       stats_[t]->pushes += rows.size();
       // Rows arrive grouped by virtual shard: one run per shard.
       for (size_t b = 0; b < rows.size();) {
@@ -583,8 +626,9 @@ Status Server::ApplyPushes(const std::vector<const Message*>& msgs, int64_t opt_
           if (rv != v) break;
         }
         runs[static_cast<size_t>(v / sm.num_servers)].push_back(
-            {static_cast<int>(t), std::span<const uint64_t>(local.data() + used, e - b),
-             g + b * w});
+            {static_cast<int>(t), std::span<const uint64_t>(local.data() + used, e - b), g + b * w,
+             counts != nullptr ? std::span<const uint32_t>(counts + b, e - b)
+                               : std::span<const uint32_t>()});
         used += e - b;
         b = e;
       }
@@ -985,6 +1029,54 @@ void Server::SetSpecs(std::vector<RowTableSpec> specs) {
   }
   specs_ = std::move(specs);
   stats_ = std::move(stats);
+  // New tables: the workers send their mappings again (kKeyMappings).
+  mappings_.clear();
+  key_limit_.assign(specs_.size(), 0);
+}
+
+Status Server::HandleKeyMappings(const Message& m) {
+  if (m.payloads.size() != 1) return InvalidArgument("key_mappings needs 1 payload");
+  ASSIGN_OR_RETURN(std::vector<KeyMappingSpec> specs,
+                   DecodeKeyMappings(std::string(m.payloads[0].view())));
+  WriterMutexLock tl(&tables_mu_);
+  std::vector<uint64_t> rows;
+  std::vector<bool> f32_untrained;
+  for (const RowTableSpec& t : specs_) {
+    rows.push_back(t.rows);
+    f32_untrained.push_back(t.dtype == DType::kF32 && !t.trainable);
+  }
+  RETURN_IF_ERROR(CheckKeyMappings(specs, rows, f32_untrained));
+  for (const KeyMappingSpec& s : specs)
+    if (s.partitions != opt_.shards.virtual_shards)
+      return InvalidArgument("key mapping ", s.kind, " has ", s.partitions,
+                             " partitions; the servers hold ", opt_.shards.virtual_shards,
+                             " virtual shards (cluster.virtual_shards): they must be equal");
+  for (auto& vs : vshards_) {
+    WriterMutexLock l(&vs->mu);
+    RETURN_IF_ERROR(
+        Annotate(vs->store->SetKeyMappings(specs, vs->id), absl::StrCat("virtual shard ", vs->id)));
+  }
+  key_limit_.assign(specs_.size(), 0);
+  for (const KeyMappingSpec& s : specs) key_limit_[s.data_table] = specs_[s.key_table].rows;
+  mappings_ = std::move(specs);
+  return OkStatus();
+}
+
+Status Server::AdvanceKeyMappings(int64_t step) {
+  ReaderMutexLock tl(&tables_mu_);
+  if (mappings_.empty()) return OkStatus();
+  std::vector<Status> status(vshards_.size());
+  RowsChanged();
+  // Each virtual shard's partitions on one thread: the decisions depend on
+  // the shard's state rows only, whichever thread makes them.
+  RowWork(kParallelRows, vshards_.size(), [&](size_t k) {
+    VShard& vs = *vshards_[k];
+    WriterMutexLock l(&vs.mu);
+    status[k] = vs.store->AdvanceKeyMappings(step);
+  });
+  RowsChanged();
+  for (Status& st : status) RETURN_IF_ERROR(st);
+  return OkStatus();
 }
 
 Status Server::HandleSave(const Message& m, Message* reply) {

@@ -110,6 +110,11 @@ class Server {
   Status HandleReadRows(const comm::Message& m, comm::Message* reply)
       ABSL_LOCKS_EXCLUDED(tables_mu_);
   Status HandleWriteRows(const comm::Message& m) ABSL_LOCKS_EXCLUDED(tables_mu_);
+  // Keyed tables (compressors/key_mapping.h): every virtual shard gets its
+  // partition of the mappings; AdvanceKeyMappings runs their end-of-step work
+  // once a step's pushes of every worker are applied.
+  Status HandleKeyMappings(const comm::Message& m) ABSL_LOCKS_EXCLUDED(tables_mu_);
+  Status AdvanceKeyMappings(int64_t step) ABSL_LOCKS_EXCLUDED(tables_mu_);
   // Whole-table work (docs/architecture.md "Whole-table work where the
   // rows are"): a reduction over this server's virtual shards, and a
   // reshape that every worker requests (wire.h kReshape). *later: the
@@ -149,12 +154,16 @@ class Server {
     int table = 0;
     std::span<const uint64_t> local;  // ids local to the virtual shard
     float* out = nullptr;             // local.size() x width
+    bool keys = false;                // `local` are keys of a keyed table (a pull)
   };
   // Splits global `rows` of `table` (checked) into runs of one virtual shard
   // each, appended to *runs, whose values go to out [rows x width] and whose
   // local ids are written to local[0, rows.size()).
+  // `keys`: a pull, whose ids of a keyed table are keys (read through the
+  // table's mapping); otherwise rows (RowAccess).
   Status PlanReads(int table, std::span<const uint64_t> rows, float* out, uint64_t* local,
-                   std::vector<ReadRun>* runs) const ABSL_SHARED_LOCKS_REQUIRED(tables_mu_);
+                   std::vector<ReadRun>* runs, bool keys = false) const
+      ABSL_SHARED_LOCKS_REQUIRED(tables_mu_);
   // Reads the runs (of `rows` rows in all), in parallel if that is many,
   // and calls `also`, if set, as one more item of the same row work.
   Status ReadRuns(std::span<const ReadRun> runs, size_t rows,
@@ -183,6 +192,10 @@ class Server {
   mutable SharedMutex tables_mu_;
   std::vector<RowTableSpec> specs_ ABSL_GUARDED_BY(tables_mu_);
   std::vector<std::unique_ptr<TableStats>> stats_ ABSL_GUARDED_BY(tables_mu_);
+  // The keyed tables' mappings (cleared with every change of specs_), and per
+  // table the keys a keyed table's requests may carry (0: not keyed).
+  std::vector<KeyMappingSpec> mappings_ ABSL_GUARDED_BY(tables_mu_);
+  std::vector<uint64_t> key_limit_ ABSL_GUARDED_BY(tables_mu_);
 
   Mutex queue_mu_;
   CondVar queue_cv_;

@@ -19,7 +19,15 @@
 //   kPush       step = optimizer step, arg = worker, arg2 = clock; payloads
 //               2t, 2t+1 = rows (uint64, deduplicated) and summed grads (fp32)
 //               of table t; payload 2T = uint64 per table: the lookups of the
-//               worker's whole batch (plan.rows[t].size(), ALPT's N) -> kAck
+//               worker's whole batch (plan.rows[t].size(), ALPT's N); then
+//               one payload per key mapping (kKeyMappings order): uint32
+//               occurrences of each key of its data table's payload 2t (a
+//               keyed table's "rows" are keys) -> kAck
+//   kKeyMappings payload 0 = EncodeKeyMappings(specs) (compressors/key_mapping.h):
+//               the keyed tables of the current tables; each server hands
+//               every virtual shard its partition (partitions must equal the
+//               virtual shards). Dropped by every reset, load and reshape
+//               -> kAck
 //   kSave       step = min clock, text = a path prefix: the server writes
 //               each of its virtual shards' RowStore blob to
 //               ShardFilePath(prefix, vshard) (atomically) -> kSaveReply

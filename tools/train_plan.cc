@@ -38,6 +38,7 @@ StatusOr<nlohmann::json> PlanTraining(const TrainConfig& config, const Dataset& 
   ctx.seed = seed;
   ctx.train_counts = data.train_counts();
   ctx.sparse_lr = slr > 0 ? slr : oc.lr;
+  ctx.partitions = static_cast<int>(p.GetInt("cluster.virtual_shards"));
   RETURN_IF_ERROR(Annotate(method->Init(ctx, config.method_params),
                            absl::StrCat("method '", config.method(), "'")));
   MemoryReport mem = method->Memory();
@@ -87,6 +88,7 @@ StatusOr<nlohmann::json> PlanTraining(const TrainConfig& config, const Dataset& 
       {"stage", 0},
       {"inference_memory_bytes", mem.inference_bytes},
       {"inference_memory_ratio", full_bytes > 0 ? mem.inference_bytes / full_bytes : 0.0},
+      {"inference_memory_mapping_bytes", mem.mapping_bytes},
       {"training_memory", TrainingMemoryJson(mem, mem.training_bytes(), method_opt_bytes,
                                              dense_bytes, dense_opt_bytes, full_bytes)},
       {"tables", tables},

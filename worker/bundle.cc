@@ -84,6 +84,7 @@ StatusOr<std::unique_ptr<Predictor>> Predictor::Create(
   ASSIGN_OR_RETURN(std::string_view embd, trainer.Get("EMBD"));
   ASSIGN_OR_RETURN(SavedEmbedding saved, ParseEmbeddingBlob(std::string(embd)));
   if (saved.store_state.empty()) {
+  ctx.partitions = static_cast<int>(params.GetInt("cluster.virtual_shards"));
     if (!fill_rows)
       return FailedPrecondition("checkpoint '", origin,
                                 "' holds no embedding rows (a cluster's dense part without its "

@@ -156,6 +156,7 @@ Status Trainer::Init() {
   ctx.seed = seed;
   ctx.train_counts = data_->train_counts();
   ctx.sparse_lr = so.lr;
+  ctx.partitions = static_cast<int>(p.GetInt("cluster.virtual_shards"));
   RETURN_IF_ERROR(Annotate(embedding_->Init(ctx, config_.method_params),
                            absl::StrCat("method '", config_.method(), "'")));
   if (env_.workers != nullptr) {
@@ -649,6 +650,15 @@ nlohmann::json Trainer::Results(const EvalResult& val, const EvalResult& test, d
 }
 
 StatusOr<int32_t> Trainer::NextStage(int num_stages) {
+      // Of which a feature->row map (AdaptEmb's, MCH's): the figure without
+      // it is what the seed paper's Table 5 charges.
+      {"inference_memory_mapping_bytes", mem.mapping_bytes},
+      // Keyed tables' frequency statistics (compressors/key_mapping.h): keys
+      // seen, keys holding rows of their own, a log2 histogram of the decayed
+      // counts and the hottest keys; {} for other methods and in a cluster
+      // (the servers hold them).
+      {"key_mappings",
+       nlohmann::json::parse(embedding_->store().KeyStatsJson(state_.total_steps, 10))},
   const std::string report = EncodeStageReport({state_.stage, num_stages});
   if (env_.workers == nullptr) return DecideNextStage({report});
   std::string decision;

@@ -163,6 +163,10 @@ const std::map<std::string, MethodExpectations>& Expectations() {
       // searched distribution (uniform before it).
       {"mpe",
        {{Reach(), Reach(), AtMost(), Unreachable(0.0097656)}, 0.3, /*memory_forecast=*/true}},
+      // Keyed tables (§2.14, §2.14b): m rows of 4d bytes plus 16 B of map per
+      // slot row, the largest m that fits.
+      {"adaptemb", {{Reach(), Reach(), Reach(), Reach()}}},
+      {"mch", {{Reach(), Reach(), Reach(), Reach()}}},
   };
   return *kTable;
 }
@@ -329,9 +333,12 @@ TEST_P(ConformanceTest, EncodeDecodeShapes) {
       if (plan.per_key[t] != kPackedRows) {
         ASSERT_EQ(plan.rows[t].size(), static_cast<size_t>(n) * plan.per_key[t]) << tables[t].name;
       }
+      // A keyed table's plan holds keys (compressors/key_mapping.h).
+      uint64_t bound = tables[t].rows;
+      for (const KeyMappingSpec& km : c.KeyMappings())
+        if (km.data_table == static_cast<int>(t)) bound = tables[km.key_table].rows;
       for (uint64_t r : plan.rows[t]) {
-        ASSERT_TRUE(r == kNoRow || r < tables[t].rows)
-            << tables[t].name << ": row " << r << " of " << tables[t].rows;
+        ASSERT_TRUE(r == kNoRow || r < bound) << tables[t].name << ": row " << r << " of " << bound;
       }
     }
     FetchedRows values;
@@ -491,7 +498,16 @@ TEST_P(ConformanceTest, MemoryMatchesTables) {
       const MemoryReport& r = reports[i];
       if (i + 1 == reports.size() || !it->second.memory_forecast) {
         EXPECT_EQ(r.parameter_bytes, all_stages) << "stage " << i;
-        EXPECT_EQ(r.inference_bytes, final_tables + r.auxiliary_bytes) << "stage " << i;
+        // Keyed tables (compressors/key_mapping.h): the mapping's state
+        // tables are training state; a served model keeps the data table
+        // and the map (mapping_bytes).
+        uint64_t state_tables = 0;
+        for (const KeyMappingSpec& km : layer->compressor().KeyMappings())
+          for (int t : {km.key_table, km.row_table})
+            state_tables += bytes(std::vector<RowTableSpec>{lists.back()[t]});
+        EXPECT_EQ(r.inference_bytes,
+                  final_tables - state_tables + r.mapping_bytes + r.auxiliary_bytes)
+            << "stage " << i;
       } else {
         EXPECT_GE(r.parameter_bytes, bytes(lists[std::min(i, lists.size() - 1)]))
             << "stage " << i << " reports less than its own tables";
@@ -592,7 +608,9 @@ TEST_P(ConformanceTest, SingleProcessEqualsOneServerOneWorker) {
   const std::vector<std::string> common = {
       "embedding.method=" + method(),
       "embedding.budget=" + std::to_string(it->second.cluster_budget), "train.max_steps=50",
-      "train.evals_per_epoch=2", "train.latency_batches=1"};
+      "train.evals_per_epoch=2", "train.latency_batches=1",
+      // Keyed tables partition by the virtual shards in one process too.
+      "cluster.virtual_shards=1"};
   sets.insert(sets.end(), common.begin(), common.end());
   auto single_cfg = LoadTrainConfig("", sets);
   ASSERT_TRUE(single_cfg.ok()) << single_cfg.status();
@@ -603,7 +621,7 @@ TEST_P(ConformanceTest, SingleProcessEqualsOneServerOneWorker) {
 
   std::vector<std::string> csets = ds_->FastConfig("conf_sim11_" + method());
   csets.insert(csets.end(), common.begin(), common.end());
-  csets.insert(csets.end(), {"cluster.servers=1", "cluster.workers=1", "cluster.virtual_shards=1"});
+  csets.insert(csets.end(), {"cluster.servers=1", "cluster.workers=1"});
   auto cluster_cfg = LoadTrainConfig("", csets);
   ASSERT_TRUE(cluster_cfg.ok()) << cluster_cfg.status();
   auto shape = launch::ClusterShapeFromConfig(*cluster_cfg);

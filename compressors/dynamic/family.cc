@@ -1,0 +1,32 @@
+// The dynamic family's entries of the method registry (compressors/registry.cc)
+// and its mapping kinds (compressors/key_mapping.cc), in docs/methods.md order.
+#include <vector>
+
+#include "compressors/compressor.h"
+#include "compressors/dynamic/adaptemb.h"
+#include "compressors/dynamic/mch.h"
+#include "compressors/dynamic/slot_mapping.h"
+#include "compressors/registry.h"
+
+namespace ecps {
+
+void AddDynamicMethods(std::vector<CompressorInfo>* out) {
+  out->push_back({AdaptEmbedding::kName, "dynamic",
+                  "features start on shared hashed rows and are promoted to exclusive rows "
+                  "(initialised from the shared row) by their decayed frequency, the coldest "
+                  "demoted when the rows run out; the mapping lives with the rows "
+                  "(docs/methods.md 2.14)",
+                  AdaptEmbedding::Schema(), &AdaptEmbedding::Create});
+  out->push_back({MchEmbedding::kName, "dynamic",
+                  "managed-collision hashing: admitted features own slots of a fixed table, "
+                  "others share fallback rows, LFU or TTL eviction resets the slot; the mapping "
+                  "lives with the rows (docs/methods.md 2.14b)",
+                  MchEmbedding::Schema(), &MchEmbedding::Create});
+}
+
+void AddDynamicKeyMappingKinds(std::vector<const KeyMappingKind*>* out) {
+  out->push_back(dynamic_internal::MchKind());
+  out->push_back(dynamic_internal::AdaptEmbKind());
+}
+
+}  // namespace ecps

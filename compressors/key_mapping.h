@@ -1,0 +1,133 @@
+// Feature->row mappings held where the rows are (docs/architecture.md,
+// "Feature->row mappings on the servers").
+//
+// A method whose encoding changes with the data it sees (managed-collision
+// hashing, AdaptEmb's promotions) declares a *keyed* table: its plan
+// addresses that table by key (the global feature id) instead of by row, and
+// the store resolves each key to a row through the method's mapping kind.
+// The mapping's state lives in two ordinary row tables of the method, so it
+// is sharded, checkpointed, resharded and charged exactly as rows are:
+//   key table  one row per key (width KeyWidth()): the key's row, its decayed
+//              frequency, the step it was last seen, ...;
+//   row table  one row per data row (width RowWidth()): its owner, ...
+// Everything about a key lives in one partition: key k, its key-table row k,
+// and the data rows it may use (r with r mod P == k mod P), where P =
+// `partitions` is the model's virtual shard count. A parameter server holds
+// whole partitions (its virtual shards), so resolving a key, counting it and
+// moving rows at a promotion never cross the network, and the result of a
+// step does not depend on how many servers hold the partitions.
+//
+// The store drives the kind (embedding/row_store.h SetKeyMappings):
+//   Resolve  every read and write of the data table (pulls, pushes), const;
+//   Count    the training occurrences of each key, from the pushes;
+//   EndStep  once per step after every worker's push of that step
+//            (promotions, demotions, admissions, evictions).
+// Under BSP the mapping therefore changes only between steps: a step's pull
+// and push of a key resolve to the same row.
+//
+// Thread-safety: kinds are stateless singletons; a KeyPartition is used by
+// one thread at a time for Count/EndStep, and concurrently for Resolve.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ecps {
+
+struct KeyMappingSpec {
+  std::string kind;            // a registered KeyMappingKind (FindKeyMappingKind)
+  int data_table = 0;          // the table its plans address by key
+  int key_table = 0;           // per-key state rows (rows = the number of keys)
+  int row_table = 0;           // per-data-row state rows (rows = the data table's)
+  int partitions = 1;          // P: key k and row r belong to partition k mod P, r mod P
+  uint64_t seed = 0;           // the kind's hashes and initial values
+  double init_bound = 0;       // InitRow: U(-init_bound, init_bound) (KeyInitialRow)
+  std::vector<double> params;  // the kind's parameters (its own layout)
+  bool operator==(const KeyMappingSpec&) const = default;
+};
+
+// One partition of a keyed table as its kind sees it: partition-local key and
+// data-row ids (global id = local * P + partition), and the state rows as
+// fp32 (exact small integers where they hold ids). The store implements it
+// over its own arrays.
+class KeyPartition {
+ public:
+  virtual ~KeyPartition() = default;
+  virtual int partition() const = 0;
+  virtual int partitions() const = 0;
+  virtual uint64_t keys() const = 0;  // local keys of this partition
+  virtual uint64_t rows() const = 0;  // local data rows of this partition
+  virtual const float* key_state(uint64_t key) const = 0;
+  virtual float* mutable_key_state(uint64_t key) = 0;
+  virtual const float* row_state(uint64_t row) const = 0;
+  virtual float* mutable_row_state(uint64_t row) = 0;
+  // Data-row moves. The destination's optimizer state restarts (a promoted
+  // or admitted row must not inherit another feature's moments).
+  virtual void CopyRow(uint64_t src, uint64_t dst) = 0;
+  // dst <- (1 - w) * dst + w * src; dst keeps its optimizer state.
+  virtual void BlendRow(uint64_t src, uint64_t dst, float w) = 0;
+  // dst <- the initial values of global key `global_key` (KeyInitialRow
+  // with the spec's seed and init_bound), fresh optimizer state.
+  virtual void InitRow(uint64_t dst, uint64_t global_key) = 0;
+  uint64_t GlobalKey(uint64_t local) const {
+    return local * static_cast<uint64_t>(partitions()) + static_cast<uint64_t>(partition());
+  }
+};
+
+// What a method's mapping does, without knowing where it runs.
+class KeyMappingKind {
+ public:
+  virtual ~KeyMappingKind() = default;
+  virtual const char* Name() const = 0;
+  virtual int KeyWidth() const = 0;
+  virtual int RowWidth() const = 0;
+  // Checks spec.params; InvalidArgument naming the parameter.
+  virtual Status Check(const KeyMappingSpec& spec) const = 0;
+  // The local data row of local key `key`. Const: concurrent reads.
+  virtual uint64_t Resolve(const KeyMappingSpec& spec, const KeyPartition& p,
+                           uint64_t key) const = 0;
+  // `n` training occurrences of local key `key` at 1-based step `step`.
+  virtual void Count(const KeyMappingSpec& spec, KeyPartition* p, uint64_t key, uint32_t n,
+                     int64_t step) const = 0;
+  // After every push of step `step`.
+  virtual void EndStep(const KeyMappingSpec& spec, KeyPartition* p, int64_t step) const = 0;
+  // The key's decayed frequency at `step` and whether it holds a row of its
+  // own (statistics: histograms and top-k).
+  virtual double Frequency(const KeyMappingSpec& spec, const float* key_state,
+                           int64_t step) const = 0;
+  virtual bool Exclusive(const KeyMappingSpec& spec, const float* key_state) const = 0;
+};
+
+// The registered kinds (compressors/key_mapping.cc); null for another name.
+const KeyMappingKind* FindKeyMappingKind(const std::string& name);
+
+// Checks `specs` against the tables they name: kind registered, tables
+// distinct and present, widths equal to the kind's, key and row tables fp32,
+// not trainable, as many rows as data rows for the row table, partitions >= 1,
+// at most 2^24 local ids per partition (the state rows hold ids as exact
+// floats). `table_rows[t]`, `table_widths[t]`, `f32_untrained[t]`: the
+// tables' shapes. Errors name the mapping and the table.
+Status CheckKeyMappings(const std::vector<KeyMappingSpec>& specs,
+                        const std::vector<uint64_t>& table_rows,
+                        const std::vector<bool>& f32_untrained);
+
+// Initial values of a row handed to a new feature (an admitted or evicted
+// slot): U(-bound, bound) per element from (seed, global key, element), the
+// same on every server and in one process.
+void KeyInitialRow(uint64_t seed, uint64_t global_key, double bound, int width, float* out);
+
+// 2^(-(now - last) / half_life) * count: a frequency decayed with half-life
+// `half_life` steps (0: no decay).
+double DecayedCount(double count, double last, int64_t now, double half_life);
+
+// A well-mixed 64-bit hash of (seed, key), for a kind's shared rows.
+uint64_t KeyHash(uint64_t seed, uint64_t key);
+
+// Wire and checkpoint encoding of mapping specs (versioned, bounded).
+std::string EncodeKeyMappings(const std::vector<KeyMappingSpec>& specs);
+StatusOr<std::vector<KeyMappingSpec>> DecodeKeyMappings(const std::string& bytes);
+
+}  // namespace ecps
