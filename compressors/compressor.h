@@ -191,6 +191,15 @@ class Compressor {
   // the trainer drops prefetched pulls and barriers the workers after a step
   // whose AfterStep wrote rows.
   virtual Status AfterStep(int64_t step) { return OkStatus(); }
+  // An evaluation_search stage (StageSpec): the trainer calls NextCandidate()
+  // until it returns false; after each true it scores the model as the
+  // method now decodes (its candidate applied) on the validation split and
+  // hands the score to ReportScore(): the AUC, or minus the log loss with
+  // train.select_by=logloss (higher is better). In a cluster every worker
+  // gets the coordinator's global score, so every replica proposes the same
+  // next candidate. After the last, the method decodes its choice.
+  virtual bool NextCandidate() { return false; }
+  virtual void ReportScore(double score) {}
   // Asked by the trainer after each evaluation of a training stage (the
   // coordinator asks worker 0's answer in a cluster); true ends the current
   // stage regardless of early stopping (PEP stage 1 once the target prune

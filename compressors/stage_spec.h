@@ -22,6 +22,11 @@ struct StageSpec {
   // the continuing stages together (CCE's clusterings within one epoch). A
   // continuing stage that finds the data spent is not run, nor any after it.
   bool continue_data = false;
+  // No training steps: the method proposes candidates (NextCandidate) and
+  // the trainer scores each on the validation split, never test
+  // (ReportScore; OptEmbed's evolutionary search, docs/methods.md §2.22),
+  // then evaluates and checkpoints the method's final choice.
+  bool evaluation_search = false;
 };
 
 }  // namespace ecps

@@ -412,6 +412,30 @@ Status Trainer::RunStage(int stage) {
   // in BeginStage and takes no training steps; it is only evaluated.
   bool stop = spec.post_training;
   state_.stop_reason = spec.post_training ? "post_training" : "epochs";
+  if (spec.evaluation_search) {
+    // No training steps: the method's candidates are scored on validation
+    // (never test, docs/methods.md §4 item 1), each worker scoring its share
+    // and the coordinator the whole split (Evaluate), so every replica gets
+    // the same score and proposes the same next candidate. A resumed search
+    // starts over from the stage's first candidate.
+    if (data_->NumRows(Split::kValidation) == 0)
+      return FailedPrecondition("stage '", spec.name, "' of method '", config_.method(),
+                                "' scores its candidates on the validation split, which is empty");
+    const uint64_t max_rows = static_cast<uint64_t>(p.GetInt("train.max_eval_rows"));
+    const bool by_logloss = p.GetString("train.select_by") == "logloss";
+    Compressor& method = embedding_->compressor();
+    int64_t candidates = 0;
+    while (method.NextCandidate()) {
+      ASSIGN_OR_RETURN(EvalResult v, Evaluate(Split::kValidation, max_rows));
+      method.ReportScore(by_logloss ? -v.logloss : v.auc);
+      ++candidates;
+    }
+    if (rank() == 0)
+      ECPS_LOG_INFO("stage '{}': {} candidates scored on the validation split", spec.name,
+                    candidates);
+    stop = true;
+    state_.stop_reason = "evaluation_search";
+  }
   while (!stop && state_.epoch < epochs) {
     if (order_epoch != state_.epoch) {
       order = EpochOrder(state_.epoch);
