@@ -36,6 +36,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/cpu.h"
+#include "common/logging.h"
 #include "common/mutex.h"
 #include "tools/commands.h"
 #include "tools/load_model.h"
@@ -436,6 +437,7 @@ bool ParseCount(const std::string& flag, const std::string& text, uint64_t lo, u
 }  // namespace
 
 int RunServe(const std::vector<std::string>& args) {
+  SetLogLevel("info");  // warnings (a clipped code) to stderr: stdout is the summary
   Options o;
   std::string port = "8080", threads = "0", max_body = "8388608", max_rows = "4096", timeout = "30";
   for (size_t i = 0; i < args.size(); ++i) {

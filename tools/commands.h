@@ -23,6 +23,7 @@ int RunCheckpoint(const std::vector<std::string>& args);
 int RunVectors(const std::vector<std::string>& args);
 int RunPredict(const std::vector<std::string>& args);
 int RunServe(const std::vector<std::string>& args);
+int RunCompress(const std::vector<std::string>& args);
 
 // A verb of `ecps`: its name, its line in `ecps --help`, and its entry.
 struct Verb {
@@ -42,6 +43,8 @@ inline constexpr Verb kVerbs[] = {
     {"checkpoint", "verify, inspect or export a checkpoint (checkpoint verify|inspect|export)",
      &RunCheckpoint},
     {"predict", "score a data cache with a trained model (AUC, log loss, throughput)", &RunPredict},
+    {"compress", "compress a trained full model after training (int8/int16/fp16/post4bits)",
+     &RunCompress},
     {"serve", "serve a trained model over HTTP (POST /v1/predict, /healthz, /metrics)", &RunServe},
     {"vectors", "compress retrieval embeddings and evaluate them (docs/methods.md §6)",
      &RunVectors},

@@ -30,12 +30,17 @@ Status ToFloats(const CheckpointReader& r, const std::string& tag, std::span<flo
 
 }  // namespace
 
-StatusOr<TrainConfig> TrainConfigFromYaml(const std::string& yaml, const std::string& origin) {
+StatusOr<TrainConfig> TrainConfigFromYaml(const std::string& yaml, const std::string& origin,
+                                          const std::vector<std::string>& extra,
+                                          bool drop_method_params) {
   ASSIGN_OR_RETURN(auto flat, FlattenYaml(yaml, origin));
   std::vector<std::string> overrides;
-  for (const auto& [key, value] : flat)
-    if (key.rfind("embedding.params.", 0) == 0 || TrainConfigSchema().Find(key) != nullptr)
+  for (const auto& [key, value] : flat) {
+    const bool method_param = key.rfind("embedding.params.", 0) == 0;
+    if ((method_param && !drop_method_params) || TrainConfigSchema().Find(key) != nullptr)
       overrides.push_back(key + "=" + value);
+  }
+  overrides.insert(overrides.end(), extra.begin(), extra.end());
   StatusOr<TrainConfig> config = LoadTrainConfig("", overrides);
   if (!config.ok()) return Annotate(config.status(), origin);
   config->origin = origin;
@@ -107,6 +112,79 @@ StatusOr<std::unique_ptr<Predictor>> Predictor::Create(
     return FailedPrecondition("checkpoint '", origin, "' has no MDBF section, but method '",
                               config.method(), "' has ", buffers.size(),
                               " dense buffer values to restore");
+  }
+  return p;
+}
+
+StatusOr<std::unique_ptr<Predictor>> Predictor::Recompress(const TrainConfig& config) const {
+  const std::vector<RowTableSpec> from = embedding_->store().StoredTables();
+  if (from.size() != 1 || from[0].dtype != DType::kF32 ||
+      !embedding_->compressor().DenseParams().empty())
+    return FailedPrecondition("the model's embedding (method '", config_.method(), "', ",
+                              from.size(),
+                              " stored tables) is not one fp32 table with no dense parameters, "
+                              "as a 'full' model's is");
+  std::unique_ptr<Predictor> p(new Predictor());
+  p->config_ = config;
+  p->schema_ = schema_;
+  p->train_counts_ = train_counts_;
+  p->data_identity_ = data_identity_;
+  p->num_fields_ = num_fields_;
+  p->num_dense_ = num_dense_;
+  p->dim_ = dim_;
+  if (config.params.GetInt("embedding.dim") != dim_)
+    return FailedPrecondition("embedding.dim ", config.params.GetInt("embedding.dim"),
+                              " is not the model's ", dim_);
+  // The dense network as trained: built as Create() builds it, then its
+  // parameters copied.
+  ASSIGN_OR_RETURN(DenseModelConfig mc, config.ModelConfig(num_dense_, num_fields_));
+  ASSIGN_OR_RETURN(p->model_,
+                   CreateDenseModel(mc, Device::kCpu,
+                                    static_cast<uint64_t>(config.params.GetInt("train.seed"))));
+  auto* self = const_cast<Predictor*>(this);  // params() is a non-const view
+  const std::span<const float> trained = self->model_->params();
+  if (p->model_->params().size() != trained.size())
+    return FailedPrecondition("the dense model of the new config has ", p->model_->params().size(),
+                              " parameters, the trained one ", trained.size());
+  std::copy(trained.begin(), trained.end(), p->model_->params().begin());
+  SparseOptimizerConfig so;
+  so.kind = SparseOptimizerKind::kSgd;  // serving: no per-row optimizer state
+  ASSIGN_OR_RETURN(auto compressor, CreateCompressor(config.method()));
+  p->embedding_ = std::make_unique<EmbeddingLayer>(std::move(compressor), NewLocalRowStore(so));
+  CompressorContext ctx;
+  ctx.space.cardinalities = schema_.cardinalities;
+  ctx.space.offsets = schema_.offsets;
+  ctx.space.dim = dim_;
+  ctx.budget = config.params.GetFloat("embedding.budget");
+  ctx.seed = static_cast<uint64_t>(config.params.GetInt("train.seed"));
+  ctx.partitions = static_cast<int>(config.params.GetInt("cluster.virtual_shards"));
+  ctx.train_counts = p->train_counts_;
+  RETURN_IF_ERROR(Annotate(p->embedding_->Init(ctx, config.method_params),
+                           absl::StrCat("method '", config.method(), "'")));
+  Compressor& method = p->embedding_->compressor();
+  const std::vector<RowTableSpec> to = method.Tables();
+  if (to.size() != 1 || to[0].name != from[0].name || to[0].rows != from[0].rows ||
+      to[0].width != from[0].width)
+    return FailedPrecondition("method '", config.method(), "' does not start from the trained '",
+                              from[0].name, "' ", from[0].rows, " x ", from[0].width,
+                              " table (its first stage has ", to.size(),
+                              " tables): it needs training");
+  if (!method.DenseParams().empty())
+    return FailedPrecondition("method '", config.method(), "' has ", method.DenseParams().size(),
+                              " dense decoder parameters to train");
+  std::vector<float> rows(from[0].rows * static_cast<size_t>(from[0].width));
+  if (from[0].rows > 0) {
+    RETURN_IF_ERROR(embedding_->store().ReadRows(0, 0, from[0].rows, rows.data()));
+    RETURN_IF_ERROR(p->embedding_->store().WriteRows(0, 0, from[0].rows, rows.data(), nullptr));
+  }
+  const std::vector<StageSpec> stages = method.Stages();
+  for (size_t i = 1; i < stages.size(); ++i) {
+    if (!stages[i].post_training)
+      return FailedPrecondition("method '", config.method(), "' stage '", stages[i].name,
+                                "' trains: it cannot be applied after training");
+    RETURN_IF_ERROR(
+        Annotate(p->embedding_->BeginStage(static_cast<int>(i)),
+                 absl::StrCat("method '", config.method(), "' stage '", stages[i].name, "'")));
   }
   return p;
 }

@@ -36,8 +36,13 @@ inline constexpr uint32_t kBundleVersion = 1;
 
 // A run's effective config as saved in a checkpoint (YAML, TrainConfig::ToYaml)
 // back into a validated TrainConfig. Keys this build no longer knows are
-// skipped (as --resume does); errors name `origin` and the key.
-StatusOr<TrainConfig> TrainConfigFromYaml(const std::string& yaml, const std::string& origin);
+// skipped (as --resume does); errors name `origin` and the key. `overrides`
+// ("key=value", applied last) change it, as --set does; with
+// `drop_method_params` the saved embedding.params.* are left out (for another
+// method, whose parameters they are not).
+StatusOr<TrainConfig> TrainConfigFromYaml(const std::string& yaml, const std::string& origin,
+                                          const std::vector<std::string>& overrides = {},
+                                          bool drop_method_params = false);
 
 class Predictor {
  public:
@@ -68,6 +73,17 @@ class Predictor {
   // The bundle of this model: `source` describes where it came from (the
   // checkpoint, its step and stage), recorded in the bundle's header.
   StatusOr<std::string> EncodeBundle(const nlohmann::json& source) const;
+
+  // This model with its embedding moved to the method of `config` without
+  // training (`ecps compress`): the dense network and the feature space stay;
+  // this model's one fp32 table (a `full` model's E) is written into the new
+  // method's first-stage table, which must have its name and shape, with that
+  // method's rounding, then the method's post_training stages run as the
+  // trainer runs them (Post4Bits' range search). FailedPrecondition when this
+  // model is not a one-fp32-table model, or when `config`'s method learns
+  // anything the trained rows do not give (dense decoder parameters, another
+  // table, a stage that trains).
+  StatusOr<std::unique_ptr<Predictor>> Recompress(const TrainConfig& config) const;
 
   // The schema the model was built for (the data's, or the bundle's).
   const DatasetSchema& schema() const { return schema_; }

@@ -194,8 +194,7 @@ std::string RowsJson(const Dataset& data, uint64_t first, uint64_t n) {
 std::vector<std::string> ScoreLines(const Reply& r) {
   std::vector<std::string> lines;
   const nlohmann::json j = nlohmann::json::parse(r.body);
-  for (const auto& s : j.at("scores"))
-    lines.push_back(absl::StrFormat("%.9g", s.get<double>()));
+  for (const auto& s : j.at("scores")) lines.push_back(absl::StrFormat("%.9g", s.get<double>()));
   return lines;
 }
 
