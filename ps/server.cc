@@ -10,6 +10,7 @@
 #include "common/cpu.h"
 #include "common/file_util.h"
 #include "common/logging.h"
+#include "common/process_memory.h"
 #include "common/rng.h"
 #include "compressors/row_reduction.h"
 #include "embedding/row_codec.h"
@@ -1229,6 +1230,8 @@ std::string Server::StatsJson() const {
                         {"virtual_shards", vshards_.size()},
                         {"parameter_bytes", param},
                         {"optimizer_bytes", optim},
+                        // The serving process's (in --simulate: the one process's).
+                        {"peak_rss_bytes", PeakRssBytes()},
                         {"tables", tables},
                         {"rejected_messages", rejected_.load()},
                         {"max_staleness", max_staleness_.load()}}

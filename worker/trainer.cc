@@ -14,6 +14,7 @@
 #include "common/file_util.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/process_memory.h"
 #include "common/rng.h"
 #include "common/stage_plan.h"
 #include "compressors/registry.h"
@@ -655,6 +656,10 @@ nlohmann::json Trainer::Results(const EvalResult& val, const EvalResult& test, d
       {"budget_reached", ReachesBudget(inference_ratio, p.GetFloat("embedding.budget"))},
       {"training_memory",
        TrainingMemoryJson(mem, peak, method_opt_bytes, dense_bytes, dense_opt_bytes, full_bytes)},
+      // What the kernel counts for this process, next to the accounted
+      // figures above: the peak also holds the mapped data the run touched,
+      // the libraries and every buffer not accounted (docs/cli.md).
+      {"process_memory", {{"peak_rss_bytes", PeakRssBytes()}, {"rss_bytes", CurrentRssBytes()}}},
       {"stages", stages},
       {"train_time_seconds", total_time},
       {"train_loop_seconds", state_.train_seconds},
