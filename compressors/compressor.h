@@ -206,6 +206,13 @@ class Compressor {
   // rate is reached). The stage's last evaluation is its final one.
   virtual bool StageComplete() { return false; }
 
+  // Keyed tables (compressors/key_mapping.h): tables whose rows the plan
+  // addresses by key and the store resolves through a mapping kind, whose
+  // state is two more of Tables(). Empty for most methods. May change only
+  // in BeginStage(); the embedding layer hands them to the store after every
+  // reset or load of the rows.
+  virtual std::vector<KeyMappingSpec> KeyMappings() const { return {}; }
+
   // Exact memory accounting (bytes) for the current stage and the final model.
   virtual MemoryReport Memory() const = 0;
 
@@ -214,12 +221,5 @@ class Compressor {
   virtual std::string SaveState() const { return {}; }
   virtual Status LoadState(const std::string& blob) { return OkStatus(); }
 };
-
-  // Keyed tables (compressors/key_mapping.h): tables whose rows the plan
-  // addresses by key and the store resolves through a mapping kind, whose
-  // state is two more of Tables(). Empty for most methods. May change only
-  // in BeginStage(); the embedding layer hands them to the store after every
-  // reset or load of the rows.
-  virtual std::vector<KeyMappingSpec> KeyMappings() const { return {}; }
 
 }  // namespace ecps

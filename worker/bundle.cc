@@ -84,12 +84,12 @@ StatusOr<std::unique_ptr<Predictor>> Predictor::Create(
   ctx.seed = seed;
   ctx.train_counts = p->train_counts_;
   ctx.sparse_lr = so.lr;
+  ctx.partitions = static_cast<int>(params.GetInt("cluster.virtual_shards"));
   RETURN_IF_ERROR(Annotate(p->embedding_->Init(ctx, config.method_params),
                            absl::StrCat("method '", config.method(), "'")));
   ASSIGN_OR_RETURN(std::string_view embd, trainer.Get("EMBD"));
   ASSIGN_OR_RETURN(SavedEmbedding saved, ParseEmbeddingBlob(std::string(embd)));
   if (saved.store_state.empty()) {
-  ctx.partitions = static_cast<int>(params.GetInt("cluster.virtual_shards"));
     if (!fill_rows)
       return FailedPrecondition("checkpoint '", origin,
                                 "' holds no embedding rows (a cluster's dense part without its "

@@ -651,6 +651,15 @@ nlohmann::json Trainer::Results(const EvalResult& val, const EvalResult& test, d
       {"test_logloss", test.rows > 0 ? nan_safe(test.logloss) : nlohmann::json()},
       {"inference_memory_bytes", mem.inference_bytes},
       {"inference_memory_ratio", inference_ratio},
+      // Of which a feature->row map (AdaptEmb's, MCH's): the figure without
+      // it is what the seed paper's Table 5 charges.
+      {"inference_memory_mapping_bytes", mem.mapping_bytes},
+      // Keyed tables' frequency statistics (compressors/key_mapping.h): keys
+      // seen, keys holding rows of their own, a log2 histogram of the decayed
+      // counts and the hottest keys; {} for other methods and in a cluster
+      // (the servers hold them).
+      {"key_mappings",
+       nlohmann::json::parse(embedding_->store().KeyStatsJson(state_.total_steps, 10))},
       // A budget below the method's smallest setting trains at the real
       // ratio above (int8 at 1% runs at 25%): recorded, not only warned of.
       {"budget_reached", ReachesBudget(inference_ratio, p.GetFloat("embedding.budget"))},
@@ -679,15 +688,6 @@ nlohmann::json Trainer::Results(const EvalResult& val, const EvalResult& test, d
 }
 
 StatusOr<int32_t> Trainer::NextStage(int num_stages) {
-      // Of which a feature->row map (AdaptEmb's, MCH's): the figure without
-      // it is what the seed paper's Table 5 charges.
-      {"inference_memory_mapping_bytes", mem.mapping_bytes},
-      // Keyed tables' frequency statistics (compressors/key_mapping.h): keys
-      // seen, keys holding rows of their own, a log2 histogram of the decayed
-      // counts and the hottest keys; {} for other methods and in a cluster
-      // (the servers hold them).
-      {"key_mappings",
-       nlohmann::json::parse(embedding_->store().KeyStatsJson(state_.total_steps, 10))},
   const std::string report = EncodeStageReport({state_.stage, num_stages});
   if (env_.workers == nullptr) return DecideNextStage({report});
   std::string decision;
