@@ -5,8 +5,15 @@
 // ns per decoded vector (docs/performance.md, "Retrieval decode").
 //
 //   vectors_bench --benchmark_counters_tabular=true
+//
+// With ECPS_VECTORS_BENCH_FILE=FILE.ecv (a compressed file of `ecps vectors
+// compress`) only BM_DecodeFile runs: FILE's codec, batches of 1024 ids
+// drawn from Rng(0), the same decode scripts/pq_decode_side_by_side.sh times
+// faiss on (the same codes).
 #include <benchmark/benchmark.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
@@ -63,14 +70,13 @@ const VectorCodec& Codec(const std::string& method, const std::string& param) {
   return *(cache[key] = *std::move(c));
 }
 
-void BM_Decode(benchmark::State& state, const std::string& method, const std::string& param) {
-  const VectorCodec& c = Codec(method, param);
+void DecodeBatches(benchmark::State& state, const VectorCodec& c) {
   Rng rng(0);
   std::vector<uint64_t> ids(kBatch);
-  std::vector<float> out(static_cast<size_t>(kBatch) * kDim);
+  std::vector<float> out(static_cast<size_t>(kBatch) * c.dim());
   for (auto _ : state) {
     state.PauseTiming();
-    for (uint64_t& id : ids) id = rng.Below(kRows);
+    for (uint64_t& id : ids) id = rng.Below(c.rows());
     state.ResumeTiming();
     c.Decode(ids, out.data());
     benchmark::DoNotOptimize(out.data());
@@ -81,6 +87,12 @@ void BM_Decode(benchmark::State& state, const std::string& method, const std::st
                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   state.SetLabel(c.Params() + ", ratio " + std::to_string(c.Ratio()));
 }
+
+void BM_Decode(benchmark::State& state, const std::string& method, const std::string& param) {
+  DecodeBatches(state, Codec(method, param));
+}
+
+void BM_DecodeFile(benchmark::State& state, const VectorCodec* c) { DecodeBatches(state, *c); }
 
 BENCHMARK_CAPTURE(BM_Decode, int8, std::string("int8"), std::string(""));
 BENCHMARK_CAPTURE(BM_Decode, int8_per_dim, std::string("int8"), std::string("range=per_dim"));
@@ -100,4 +112,24 @@ BENCHMARK_CAPTURE(BM_Decode, dedup, std::string("dedup"), std::string(""));
 }  // namespace
 }  // namespace ecps::vectors
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  // Held until exit: the registered benchmark points at its codec.
+  static ecps::StatusOr<ecps::vectors::CompressedFile> file = ecps::NotFound("no file");
+  if (const char* path = std::getenv("ECPS_VECTORS_BENCH_FILE"); path != nullptr && *path) {
+    file = ecps::vectors::ReadCompressed(path);
+    if (!file.ok()) {
+      std::fprintf(stderr, "ECPS_VECTORS_BENCH_FILE: %s\n", file.status().ToString().c_str());
+      return 2;
+    }
+    benchmark::ClearRegisteredBenchmarks();
+    const ecps::vectors::VectorCodec* codec = file->codec.get();
+    benchmark::RegisterBenchmark("BM_DecodeFile", [codec](benchmark::State& state) {
+      ecps::vectors::BM_DecodeFile(state, codec);
+    });
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

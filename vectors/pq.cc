@@ -13,7 +13,7 @@ class PqCodec final : public VectorCodec {
   explicit PqCodec(PqCore pq) : VectorCodec(pq.n, pq.dim), pq_(std::move(pq)) {}
   std::string_view method() const override { return "pq"; }
   void Decode(std::span<const uint64_t> ids, float* out) const override {
-    for (size_t k = 0; k < ids.size(); ++k) pq_.DecodeRow(ids[k], out + k * dim());
+    pq_.DecodeRows(ids, out);
   }
   uint64_t MemoryBytes() const override { return pq_.MemoryBytes(); }
   std::string Params() const override {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <vector>
 
 #include "common/blob.h"
@@ -32,6 +33,10 @@ struct PqCore {
   uint32_t Code(uint64_t row, int j) const;
   // Writes row `row`'s reconstruction into out [dim].
   void DecodeRow(uint64_t row, float* out) const;
+  // DecodeRow of every id into out [ids.size() x dim]: the same values; with
+  // 8-bit codes one loop over the batch per subspace width (AVX2 where the
+  // CPU has it) that prefetches the code rows ahead of their ids.
+  void DecodeRows(std::span<const uint64_t> ids, float* out) const;
   void Save(BlobWriter* w) const;
   // Reads what Save wrote; checks the shape against dim.
   Status Load(BlobReader* r, int dim);
