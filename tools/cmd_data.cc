@@ -61,6 +61,9 @@ int RunGenData(const std::vector<std::string>& args) {
       "alpha", po::value(&o.alpha)->default_value(o.alpha, "1.5"),
       "tail exponent of the value-frequency law; lower = more distinct values, Criteo-like "
       "≈ 1.1 (in (1, 10]; 1.5 is the original law)")(
+      "drift", po::value(&o.drift)->default_value(o.drift, "0"),
+      "popularity drift: every this percent of the rows a fresh cohort of values becomes the "
+      "hot set of every field (in [0, 100]; 0 = none; docs/cli.md)")(
       "missing-rate", po::value(&o.missing_rate)->default_value(o.missing_rate, "0.02"),
       "fraction of empty categorical and integer cells, in [0, 1)")(
       "gzip", po::bool_switch(&o.gzip), "gzip the output (concatenated gzip members)")(
@@ -68,12 +71,11 @@ int RunGenData(const std::vector<std::string>& args) {
       "generator threads (0 = all cores); does not change the output")(
       "out", po::value(&out)->required(), "output file (written atomically)");
   po::variables_map vm;
-  int rc = ParseArgs(
-      args, desc,
-      "usage: ecps gen-data --format criteo|avazu --rows N --features F --seed S "
-      "[--alpha A] --out FILE [--gzip]\nWrites deterministic synthetic CTR data with a planted "
-      "signal in the real text format.",
-      &vm);
+  int rc = ParseArgs(args, desc,
+                     "usage: ecps gen-data --format criteo|avazu --rows N --features F --seed S "
+                     "[--alpha A] [--drift K] --out FILE [--gzip]\nWrites deterministic synthetic "
+                     "CTR data with a planted signal in the real text format.",
+                     &vm);
   if (rc >= 0) return rc;
   if (o.threads < 0) {
     std::cerr << "ecps gen-data: --threads " << o.threads << " must be >= 0 (0 = all cores)\n";
@@ -100,6 +102,11 @@ int RunGenData(const std::vector<std::string>& args) {
       "partly sampled; more rows cover more of it)\n",
       static_cast<unsigned long long>(r->observed_features));
   std::printf("positive rate: %.4f, oracle AUC: %.4f\n", r->positive_rate, r->oracle_auc);
+  if (r->drift_period_rows > 0)
+    std::printf("drift: a new hot cohort every %llu rows (%llu cohorts)\n",
+                static_cast<unsigned long long>(r->drift_period_rows),
+                static_cast<unsigned long long>((r->rows + r->drift_period_rows - 1) /
+                                                r->drift_period_rows));
   return kExitOk;
 }
 

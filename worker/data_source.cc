@@ -123,6 +123,7 @@ StatusOr<std::unique_ptr<Dataset>> OpenTrainingData(const TrainConfig& config) {
     g.features = static_cast<uint64_t>(p.GetInt("data.generate.features"));
     g.seed = static_cast<uint64_t>(p.GetInt("data.generate.seed"));
     g.alpha = p.GetFloat("data.generate.alpha");
+    g.drift = p.GetFloat("data.generate.drift");
     stem = GenDataStem(g);
     std::string text = (std::filesystem::path(dir) / (stem + ".txt")).string();
     if (!FileExists(text)) {

@@ -36,6 +36,9 @@ const ParamSchema& TrainConfigSchema() {
     s->Float("data.generate.alpha", 1.5, 1.001, 10,
              "tail exponent of the value-frequency law of generated data; lower = more "
              "distinct values, Criteo-like ~ 1.1 (not 1.5 adds -a<alpha> to the file names)");
+    s->Float("data.generate.drift", 0, 0, 100,
+             "popularity drift of generated data: a fresh hot cohort of values every this "
+             "percent of the rows (0 = none; not 0 adds -d<drift> to the file names)");
     s->String("data.split", "days",
               "'days' (docs/methods.md §1.1; criteo and avazu only), 'ratio', or 'files' "
               "(data.train, data.validation, data.test; implied by data.train)",

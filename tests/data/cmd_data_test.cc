@@ -38,6 +38,9 @@ TEST(CmdDataTest, ExitCodes) {
   EXPECT_EQ(RunPreprocess({"--help"}), kExitOk);
   EXPECT_EQ(RunGenData({"--rows", "10"}), kExitUsage);  // --out missing
   EXPECT_EQ(RunGenData({"--bogus"}), kExitUsage);
+  // --drift is a percentage of the rows.
+  EXPECT_EQ(RunGenData({"--rows", "10", "--drift", "150", "--out", dir.File("x")}), kExitUsage);
+  EXPECT_EQ(RunGenData({"--rows", "2000", "--drift", "10", "--out", dir.File("d")}), kExitOk);
   EXPECT_EQ(RunGenData({"--rows", "ten", "--out", dir.File("x")}), kExitUsage);
   // Issue 14: negatives were wrapped (--rows -5: 1.8e19 rows) or ignored (--threads -3).
   EXPECT_EQ(RunGenData({"--rows", "-5", "--out", dir.File("x")}), kExitUsage);

@@ -121,6 +121,116 @@ TEST(GenDataTest, StemNamesAlphaOnlyWhenNotDefault) {
   o.format = "avazu";
   o.seed = 4;
   EXPECT_EQ(GenDataStem(o), "gen-avazu-r2000000-f750000-s4-a1.25");
+  o.drift = 10;
+  EXPECT_EQ(GenDataStem(o), "gen-avazu-r2000000-f750000-s4-a1.25-d10");
+  o.alpha = 1.5;
+  o.drift = 2.5;
+  EXPECT_EQ(GenDataStem(o), "gen-avazu-r2000000-f750000-s4-d2.5");
+}
+
+// Per field, the occurrence counts of each value in rows [lo, hi) of a
+// generated Criteo file.
+std::vector<absl::flat_hash_map<uint64_t, uint64_t>> CountValues(const std::string& path,
+                                                                 uint64_t lo, uint64_t hi) {
+  std::vector<absl::flat_hash_map<uint64_t, uint64_t>> freq(26);
+  auto reader = TextReader::Open(path);
+  EXPECT_TRUE(reader.ok()) << reader.status();
+  if (!reader.ok()) return freq;
+  CriteoParser parser;
+  ParsedRow row;
+  ParseError err;
+  std::string_view line;
+  for (uint64_t r = 0; r < hi && (*reader)->NextLine(&line); ++r) {
+    if (r < lo) continue;
+    EXPECT_TRUE(parser.Parse(line, &row, &err)) << err.what;
+    for (int f = 0; f < 26; ++f)
+      if (!row.missing[f]) ++freq[f][row.keys[f]];
+  }
+  return freq;
+}
+
+// The k most frequent values of one field's counts.
+std::vector<uint64_t> TopValues(const absl::flat_hash_map<uint64_t, uint64_t>& counts, size_t k) {
+  std::vector<std::pair<uint64_t, uint64_t>> v(counts.begin(), counts.end());
+  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  std::vector<uint64_t> top;
+  for (size_t i = 0; i < v.size() && i < k; ++i) top.push_back(v[i].first);
+  return top;
+}
+
+// Share of a window's occurrences of one field held by `values`.
+double ShareOf(const absl::flat_hash_map<uint64_t, uint64_t>& counts,
+               const std::vector<uint64_t>& values) {
+  uint64_t total = 0, held = 0;
+  for (const auto& kv : counts) total += kv.second;
+  for (uint64_t v : values) {
+    auto it = counts.find(v);
+    if (it != counts.end()) held += it->second;
+  }
+  return total > 0 ? static_cast<double>(held) / static_cast<double>(total) : 0.0;
+}
+
+// --drift 25: four cohorts of 50k rows. Measured from the file: the last
+// cohort's hot values were (almost) absent from the first cohort, the first
+// cohort's hot values have cooled (but still occur: they moved down the
+// ranks), without drift the hot set stays, and cohort 0 is the undrifted
+// stream byte for byte.
+TEST(GenDataTest, DriftMovesTheHotSetToAFreshCohortEveryPeriod) {
+  TempDir dir;
+  GenDataOptions o = Criteo(200000, 5);
+  o.drift = 25;
+  o.threads = 1;
+  auto r = GenerateData(o, dir.File("drift1.txt"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->drift_period_rows, 50000u);
+  o.threads = 3;
+  ASSERT_TRUE(GenerateData(o, dir.File("drift3.txt")).ok());
+  const std::string text = ReadAll(dir.File("drift1.txt"));
+  EXPECT_EQ(text, ReadAll(dir.File("drift3.txt"))) << "deterministic for a seed";
+  GenDataOptions plain = Criteo(200000, 5);
+  auto p = GenerateData(plain, dir.File("plain.txt"));
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->drift_period_rows, 0u);
+  const std::string plain_text = ReadAll(dir.File("plain.txt"));
+  EXPECT_NE(text, plain_text);
+  // Cohort 0 (the first 50k lines) is the undrifted stream byte for byte.
+  size_t cut = 0;
+  for (int i = 0; i < 50000; ++i) cut = text.find('\n', cut) + 1;
+  EXPECT_EQ(text.substr(0, cut), plain_text.substr(0, cut));
+  // Only value cells move: labels (so the CTR and the ceiling) are the
+  // undrifted stream's line for line.
+  EXPECT_EQ(r->positive_rate, p->positive_rate);
+  EXPECT_EQ(r->oracle_auc, p->oracle_auc);
+  for (size_t a = 0, b = 0; a < text.size();
+       a = text.find('\n', a) + 1, b = plain_text.find('\n', b) + 1) {
+    ASSERT_EQ(text[a], plain_text[b]) << "label of the line at byte " << a;
+  }
+
+  const auto first = CountValues(dir.File("drift1.txt"), 0, 50000);
+  const auto last = CountValues(dir.File("drift1.txt"), 150000, 200000);
+  const auto plain_first = CountValues(dir.File("plain.txt"), 0, 50000);
+  const auto plain_last = CountValues(dir.File("plain.txt"), 150000, 200000);
+  int checked = 0;
+  for (int f = 0; f < 26; ++f) {
+    const uint64_t card = r->cardinalities[f];
+    if (card < 1000) continue;
+    const size_t k = card / 100;  // the hottest 1% of the field's values
+    const std::vector<uint64_t> hot_last = TopValues(last[f], k);
+    const std::vector<uint64_t> hot_first = TopValues(first[f], k);
+    // The last cohort's hot values sat at ranks 7S..8S of the first cohort
+    // (the far tail): a fraction of a percent of its occurrences.
+    EXPECT_LT(ShareOf(first[f], hot_last), 0.01) << "C" << f + 1;
+    // ... while they hold most of the last cohort's occurrences.
+    EXPECT_GT(ShareOf(last[f], hot_last), 0.5) << "C" << f + 1;
+    // The first cohort's hot values are cold by the last (ranks 3S..4S).
+    EXPECT_LT(ShareOf(last[f], hot_first), 0.05) << "C" << f + 1;
+    // Without drift the first window's hot set is still the last one's.
+    EXPECT_GT(ShareOf(plain_last[f], TopValues(plain_first[f], k)), 0.5) << "C" << f + 1;
+    ++checked;
+  }
+  EXPECT_GE(checked, 10);
 }
 
 TEST(GenDataTest, CardinalitiesScaleToTheTarget) {
@@ -277,6 +387,13 @@ TEST(GenDataTest, RejectsBadOptions) {
     auto r = GenerateData(o, dir.File("x"));
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << alpha;
     EXPECT_NE(r.status().message().find("alpha"), std::string::npos) << r.status();
+  }
+  o.alpha = 1.5;
+  for (double drift : {-1.0, 100.5, std::nan("")}) {
+    o.drift = drift;
+    auto r = GenerateData(o, dir.File("x"));
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << drift;
+    EXPECT_NE(r.status().message().find("drift"), std::string::npos) << r.status();
   }
 }
 

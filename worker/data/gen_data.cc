@@ -71,6 +71,9 @@ struct FieldModel {
   uint32_t print_key = 0;
   uint64_t hash_key = 0;
   bool hex = true;
+  // Drift: how far the hot set moves per cohort (ceil(card / 10); 0 for a
+  // field that never drifts).
+  uint64_t drift_shift = 0;
 };
 
 struct Model {
@@ -93,6 +96,13 @@ struct RowDraw {
   bool int_missing[kCriteoDense];
   double cat = 0, dense = 0, pair = 0;
 };
+
+// The value a drawn rank prints as in drift cohort `cohort` (gen_data.h).
+uint32_t DriftedValue(const FieldModel& fm, uint32_t rank, uint64_t cohort) {
+  if (cohort == 0 || fm.drift_shift == 0) return rank;
+  const uint64_t off = (cohort % fm.card) * (fm.drift_shift % fm.card) % fm.card;
+  return static_cast<uint32_t>(rank >= off ? rank - off : rank + fm.card - off);
+}
 
 void DrawRow(const Model& m, Rng& rng, RowDraw* d) {
   d->cat = d->dense = d->pair = 0;
@@ -199,6 +209,11 @@ StatusOr<Model> BuildModel(const GenDataOptions& o) {
     fm.print_key = static_cast<uint32_t>(rng.Next());
     fm.hash_key = rng.Next();
     fm.hex = o.format == "criteo" || kAvazuHex[f];
+    // Only the large id spaces drift (the fields scaled to `features`, at
+    // least 1000 values): small ones (device type, banner position) keep
+    // their values, whose meaning would otherwise change every cohort.
+    const bool hour = o.format == "avazu" && f == 0;
+    if (o.drift > 0 && !hour && fm.card >= kGenDriftMinValues) fm.drift_shift = (fm.card + 9) / 10;
     m.fields.push_back(fm);
   }
   for (int j = 0; j < m.num_dense; ++j) {
@@ -342,9 +357,11 @@ Status GenerateChunk(const Model& m, const GenDataOptions& o, uint64_t chunk, Se
   out->neg_hist.assign(kAucBins, 0);
   const bool criteo = m.format == "criteo";
   RowDraw d;
+  const uint64_t period = GenDriftPeriodRows(o);
   for (uint64_t i = 0; i < n; ++i) {
     const uint64_t row = first + i;
     DrawRow(m, rng, &d);
+    const uint64_t cohort = period > 0 ? row / period : 0;
     uint32_t hour = 0;
     double extra = 0;
     if (!criteo) {
@@ -374,8 +391,9 @@ Status GenerateChunk(const Model& m, const GenDataOptions& o, uint64_t chunk, Se
         *p++ = '\t';
         const FieldModel& fm = m.fields[f];
         if (d.rank[f] != fm.card) {
-          seen->Mark(f, d.rank[f]);
-          p = PutHex8(p, Mix32(d.rank[f], fm.print_key));
+          const uint32_t v = DriftedValue(fm, d.rank[f], cohort);
+          seen->Mark(f, v);
+          p = PutHex8(p, Mix32(v, fm.print_key));
         }
       }
     } else {
@@ -390,8 +408,9 @@ Status GenerateChunk(const Model& m, const GenDataOptions& o, uint64_t chunk, Se
         *p++ = ',';
         const FieldModel& fm = m.fields[f];
         if (d.rank[f] == fm.card) continue;
-        seen->Mark(f, d.rank[f]);
-        uint32_t v = Mix32(d.rank[f], fm.print_key);
+        const uint32_t value = DriftedValue(fm, d.rank[f], cohort);
+        seen->Mark(f, value);
+        uint32_t v = Mix32(value, fm.print_key);
         p = fm.hex ? PutHex8(p, v) : PutU64(p, v);
       }
     }
@@ -459,14 +478,24 @@ StatusOr<std::vector<uint64_t>> GenCardinalities(const std::string& format, uint
   return dist(a) <= dist(b) ? a : b;
 }
 
+uint64_t GenDriftPeriodRows(const GenDataOptions& o) {
+  if (!(o.drift > 0)) return 0;
+  const double period = std::round(static_cast<double>(o.rows) * o.drift / 100.0);
+  return std::max<uint64_t>(1, static_cast<uint64_t>(period));
+}
+
 std::string GenDataStem(const GenDataOptions& o) {
   std::string stem = "gen-" + o.format + "-r" + std::to_string(o.rows) + "-f" +
                      std::to_string(o.features) + "-s" + std::to_string(o.seed);
-  if (o.alpha != kGenDefaultAlpha) {
+  // The shortest decimal that reads back to the same double: distinct values
+  // never share a name.
+  auto shortest = [](double v) {
     char buf[32];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), o.alpha);
-    stem += "-a" + (ec == std::errc() ? std::string(buf, end) : std::string("?"));
-  }
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+    return ec == std::errc() ? std::string(buf, end) : std::string("?");
+  };
+  if (o.alpha != kGenDefaultAlpha) stem += "-a" + shortest(o.alpha);
+  if (o.drift != 0) stem += "-d" + shortest(o.drift);
   return stem;
 }
 
@@ -479,6 +508,12 @@ StatusOr<GenDataReport> GenerateData(const GenDataOptions& options, const std::s
   if (!(options.alpha > 1 && options.alpha <= 10)) {
     return InvalidArgument("gen-data: alpha (tail exponent) must be in (1, 10], got ",
                            options.alpha);
+  }
+  if (!(options.drift >= 0 && options.drift <= 100)) {
+    return InvalidArgument(
+        "gen-data: drift (percent of the rows per cohort) must be in [0, 100], "
+        "got ",
+        options.drift);
   }
   ASSIGN_OR_RETURN(Model model, BuildModel(options));
   for (const FieldModel& fm : model.fields) {
@@ -540,6 +575,7 @@ StatusOr<GenDataReport> GenerateData(const GenDataOptions& options, const std::s
   }
   const double pn = static_cast<double>(positives) * static_cast<double>(options.rows - positives);
   report.oracle_auc = pn > 0 ? auc / pn : 0.5;
+  report.drift_period_rows = GenDriftPeriodRows(options);
   for (const FieldModel& fm : model.fields) report.cardinalities.push_back(fm.card);
   for (uint64_t i = 0; i < seen.num_words; ++i) {
     report.observed_features += static_cast<uint64_t>(std::popcount(seen.words[i].load()));

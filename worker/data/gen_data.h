@@ -18,6 +18,19 @@
 // log value + 4-d dot products for a few field pairs; the bias is calibrated
 // to Criteo's CTR of 0.256. Ranks are printed through a keyed 32-bit
 // bijection, so ids reveal nothing of the frequency rank.
+//
+// Drift (`drift` > 0, docs/cli.md "ecps gen-data"): the rows are cut into
+// cohorts of drift% of the rows each; in cohort c a drawn rank r of a field
+// with N >= kGenDriftMinValues values prints as value (r - c*S) mod N, with
+// S = ceil(N / 10) (the top-10% hot set). So every cohort's hot values were
+// the previous cohort's coldest tail (fresh, almost never seen), the previous
+// hot values cool to ranks S..2S, then 2S..3S, ..., and the rotation comes
+// round after 10 cohorts. Only the printed values move: the draws, so the
+// labels, the dense columns and the label model over ranks, are the
+// undrifted stream's line for line (same CTR, same oracle AUC). Within a
+// cohort a value's weight is fixed (learnable); a value that cools takes its
+// new rank's weight. Cohort 0 is the undrifted stream byte for byte. Small
+// fields and Avazu's hour never drift.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +50,9 @@ struct GenDataOptions {
   // Tail exponent of the value-rank density ~ x^-alpha, in (1, 10]. Lower =
   // more distinct values. 1.5 keeps the original formula bit for bit.
   double alpha = 1.5;
+  // Percent of the rows per popularity cohort, in [0, 100]; 0 = no drift
+  // (the header comment). 10 = a new hot cohort every tenth of the file.
+  double drift = 0;
   bool gzip = false;  // write .gz
   // Worker threads (0 = the CPUs this process may use). The output does not depend on
   // it: rows are drawn in fixed chunks of kGenChunkRows, each with its own
@@ -52,6 +68,7 @@ struct GenDataReport {
   double seconds = 0;
   double positive_rate = 0;
   double oracle_auc = 0;                // AUC of the hidden model itself (the ceiling)
+  uint64_t drift_period_rows = 0;       // rows per cohort (0: no drift)
   std::vector<uint64_t> cardinalities;  // per categorical field (value ranks drawn from)
   // Distinct non-missing values that actually occur, over all fields. Smaller
   // than the sum of cardinalities when rows are few relative to `features`:
@@ -70,13 +87,20 @@ struct GenDataReport {
 StatusOr<std::vector<uint64_t>> GenCardinalities(const std::string& format, uint64_t features);
 
 inline constexpr double kGenDefaultAlpha = 1.5;
+// Fields with fewer values never drift.
+inline constexpr uint64_t kGenDriftMinValues = 1000;
+
+// Rows per drift cohort: round(rows * drift / 100), at least 1; 0 when drift
+// is 0.
+uint64_t GenDriftPeriodRows(const GenDataOptions& options);
 
 // File stem of generated data (`ecps train` names its text and cache after
 // it): format, rows, features and seed, e.g. "gen-criteo-r2000000-f750000-s1",
 // plus "-a<alpha>" when alpha is not 1.5, as the shortest decimal that reads
 // back to the same double (so distinct alphas never share a name), e.g.
-// "gen-criteo-r2000000-f30000000-s1-a1.1". missing_rate is not encoded (train
-// always uses the default).
+// "gen-criteo-r2000000-f30000000-s1-a1.1", then "-d<drift>" when drift is not
+// 0 (the same shortest decimal). missing_rate is not encoded (train always
+// uses the default).
 std::string GenDataStem(const GenDataOptions& options);
 
 // Writes the file atomically. Errors name the path.
