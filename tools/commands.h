@@ -24,6 +24,7 @@ int RunVectors(const std::vector<std::string>& args);
 int RunPredict(const std::vector<std::string>& args);
 int RunServe(const std::vector<std::string>& args);
 int RunCompress(const std::vector<std::string>& args);
+int RunStatus(const std::vector<std::string>& args);
 
 // A verb of `ecps`: its name, its line in `ecps --help`, and its entry.
 struct Verb {
@@ -46,6 +47,8 @@ inline constexpr Verb kVerbs[] = {
     {"compress", "compress a trained full model after training (int8/int16/fp16/post4bits)",
      &RunCompress},
     {"serve", "serve a trained model over HTTP (POST /v1/predict, /healthz, /metrics)", &RunServe},
+    {"status", "what the job of an output directory is doing or did (stage, step, evaluation)",
+     &RunStatus},
     {"vectors", "compress retrieval embeddings and evaluate them (docs/methods.md §6)",
      &RunVectors},
 };
