@@ -218,6 +218,8 @@ inline std::vector<comm::Buffer> EncodeRowReduction(const RowReduction& op) {
   std::vector<comm::Buffer> out;
   out.push_back(comm::Buffer::FromVector(std::move(f)));
   out.push_back(comm::Buffer::FromVector(std::vector<uint64_t>(op.pairs)));
+  if (!op.thresholds.empty())
+    out.push_back(comm::Buffer::FromVector(std::vector<double>(op.thresholds)));
   return out;
 }
 
@@ -227,12 +229,12 @@ inline std::vector<comm::Buffer> EncodeRowReduction(const RowReduction& op) {
 inline StatusOr<RowReduction> DecodeRowReduction(const std::vector<comm::Buffer>& p) {
   if (p.size() != 2 && p.size() != 3)
     return InvalidArgument("reduce_rows needs 2 or 3 payloads, got ", p.size());
-  if (!op.thresholds.empty())
-    out.push_back(comm::Buffer::FromVector(std::vector<double>(op.thresholds)));
   ASSIGN_OR_RETURN(size_t nf, comm::ElementsOf<uint64_t>(p[0], "reduction fields"));
   if (nf != kRowReductionWords)
     return InvalidArgument("reduce_rows: ", nf, " fields, expected ", kRowReductionWords);
   RETURN_IF_ERROR(comm::ElementsOf<uint64_t>(p[1], "reduction pairs").status());
+  if (p.size() == 3)
+    RETURN_IF_ERROR(comm::ElementsOf<double>(p[2], "reduction thresholds").status());
   const auto f = p[0].As<uint64_t>();
   auto as_int = [](uint64_t v, int* out) {
     const int64_t x = static_cast<int64_t>(v);
@@ -241,8 +243,6 @@ inline StatusOr<RowReduction> DecodeRowReduction(const std::vector<comm::Buffer>
     return true;
   };
   RowReduction op;
-  if (p.size() == 3)
-    RETURN_IF_ERROR(comm::ElementsOf<double>(p[2], "reduction thresholds").status());
   if (f[0] > static_cast<uint64_t>(RowReductionKind::kThresholdCounts))
     return InvalidArgument("reduce_rows: unknown kind ", f[0]);
   op.kind = static_cast<RowReductionKind>(f[0]);
@@ -255,6 +255,10 @@ inline StatusOr<RowReduction> DecodeRowReduction(const std::vector<comm::Buffer>
   op.tol = std::bit_cast<double>(f[8]);
   const auto pairs = p[1].As<uint64_t>();
   op.pairs.assign(pairs.begin(), pairs.end());
+  if (p.size() == 3) {
+    const auto thresholds = p[2].As<double>();
+    op.thresholds.assign(thresholds.begin(), thresholds.end());
+  }
   return op;
 }
 
@@ -263,10 +267,6 @@ inline StatusOr<RowReduction> DecodeRowReduction(const std::vector<comm::Buffer>
 inline comm::Buffer EncodeRowCopies(std::span<const RowCopy> copies) {
   std::vector<uint64_t> w;
   w.reserve(5 * copies.size());
-  if (p.size() == 3) {
-    const auto thresholds = p[2].As<double>();
-    op.thresholds.assign(thresholds.begin(), thresholds.end());
-  }
   for (const RowCopy& c : copies) {
     w.push_back(static_cast<uint64_t>(static_cast<int64_t>(c.src_table)));
     w.push_back(c.src_begin);
