@@ -41,6 +41,8 @@ uint64_t RowReductionSize(const RowReduction& op, uint64_t table_rows) {
       return op.pairs.size() / 2;
     case RowReductionKind::kThresholdCounts:
       return op.thresholds.size();
+    case RowReductionKind::kSoftThresholdCounts:
+      return 1;
   }
   return 0;
 }
@@ -59,6 +61,7 @@ Status ValidateRowReduction(const RowReduction& op, uint64_t table_rows) {
                                                                                        : 1));
   if (op.kind != RowReductionKind::kBlockPairAgreement &&
       op.kind != RowReductionKind::kThresholdCounts &&
+      op.kind != RowReductionKind::kSoftThresholdCounts &&
       NumBlocks(op, table_rows) > kMaxReductionValues / per_block)
     return InvalidArgument("row reduction: ", NumBlocks(op, table_rows), " blocks x ", per_block,
                            " values per block exceed ", kMaxReductionValues,
@@ -94,6 +97,8 @@ Status ValidateRowReduction(const RowReduction& op, uint64_t table_rows) {
       for (double t : op.thresholds)
         if (!(t >= 0) || !std::isfinite(t))
           return InvalidArgument("row reduction: threshold ", t, " is negative or not finite");
+      return OkStatus();
+    case RowReductionKind::kSoftThresholdCounts:
       return OkStatus();
   }
   return InvalidArgument("row reduction: unknown kind ", static_cast<int>(op.kind));
@@ -184,6 +189,26 @@ Status AccumulateRowReduction(const RowReductionContext& ctx, const HeldRows& he
       below += first_above[i];
       out[order[i]] += static_cast<double>(below);
     }
+    return OkStatus();
+  }
+  if (op.kind == RowReductionKind::kSoftThresholdCounts) {
+    if (w % 2 != 0)
+      return InvalidArgument("row reduction: soft-threshold counts need an even width, got ", w);
+    const size_t h = w / 2;
+    uint64_t below = 0;
+    for (uint64_t begin = 0; begin < held.count; begin += kChunkRows) {
+      const uint64_t n = std::min(kChunkRows, held.count - begin);
+      buf.resize(n * w);
+      RETURN_IF_ERROR(held.read(begin, n, buf.data()));
+      for (uint64_t i = 0; i < n; ++i) {
+        const float* v = buf.data() + i * w;
+        for (size_t c = 0; c < h; ++c) {
+          const double s = 1.0 / (1.0 + std::exp(-static_cast<double>(v[h + c])));
+          below += std::fabs(static_cast<double>(v[c])) < s ? 1 : 0;
+        }
+      }
+    }
+    out[0] += static_cast<double>(below);
     return OkStatus();
   }
   const std::vector<float>& dirs = ctx.directions();

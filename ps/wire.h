@@ -243,7 +243,7 @@ inline StatusOr<RowReduction> DecodeRowReduction(const std::vector<comm::Buffer>
     return true;
   };
   RowReduction op;
-  if (f[0] > static_cast<uint64_t>(RowReductionKind::kThresholdCounts))
+  if (f[0] > static_cast<uint64_t>(RowReductionKind::kSoftThresholdCounts))
     return InvalidArgument("reduce_rows: unknown kind ", f[0]);
   op.kind = static_cast<RowReductionKind>(f[0]);
   if (!as_int(f[1], &op.table) || !as_int(f[3], &op.bands) || !as_int(f[5], &op.bins))

@@ -4,6 +4,7 @@
 
 #include "compressors/compressor.h"
 #include "compressors/pruning/deeplight.h"
+#include "compressors/pruning/pep.h"
 #include "compressors/registry.h"
 
 namespace ecps {
@@ -13,6 +14,11 @@ void AddPruningMethods(std::vector<CompressorInfo>* out) {
                   "train the full table, prune it by a global magnitude threshold on a schedule "
                   "(found where the rows are), then store it as CSR/COO (docs/methods.md 2.23)",
                   DeepLightEmbedding::Schema(), &DeepLightEmbedding::Create});
+  out->push_back({PepEmbedding::kName, "pruning",
+                  "learned per-element thresholds (soft threshold sign(w)·ReLU(|w| - sigmoid(g))) "
+                  "until the prune rate is reached, lottery-ticket retrain under the mask, then "
+                  "CSR/COO (docs/methods.md 2.24)",
+                  PepEmbedding::Schema(), &PepEmbedding::Create});
 }
 
 }  // namespace ecps

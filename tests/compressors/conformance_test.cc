@@ -146,6 +146,9 @@ const std::map<std::string, MethodExpectations>& Expectations() {
       // stage keeps at most that many (the trained threshold decides how
       // many: the earlier reports are the plan).
       {"deeplight", {{Reach(), Reach(), Reach(), Reach()}, 0.1, /*memory_forecast=*/true}},
+      // As deeplight: the mask of the search (capped at the budget's
+      // nonzeros) decides how many are kept.
+      {"pep", {{Reach(), Reach(), Reach(), Reach()}, 0.1, /*memory_forecast=*/true}},
       // Every field keeps its most salient column, then columns by saliency
       // while they fit (§2.21b): before the search the forecast at zero
       // saliency, within 1% at 50% and 10%; below 1/d every field has one

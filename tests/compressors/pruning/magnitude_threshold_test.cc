@@ -139,6 +139,25 @@ TEST(MagnitudeThresholdTest, OneAndThreeServersEqualTheSingleProcess) {
   }
 }
 
+// PEP's prune rate (kSoftThresholdCounts) over 3 servers equals the single
+// process's.
+TEST(MagnitudeThresholdTest, SoftThresholdCountsOnThreeServersEqualTheSingleProcess) {
+  const std::vector<float> v = Values(700, 6, 11);
+  auto local = NewLocalRowStore(Optimizer());
+  ECPS_ASSERT_OK(local->Reset({Table(700, 6)}, 1));
+  ECPS_ASSERT_OK(local->WriteRows(0, 0, 700, v.data()));
+  Cluster three(3, 16);
+  ECPS_ASSERT_OK(three.client->Reset({Table(700, 6)}, 1));
+  ECPS_ASSERT_OK(three.client->WriteRows(0, 0, 700, v.data()));
+  RowReduction op;
+  op.kind = RowReductionKind::kSoftThresholdCounts;
+  auto a = local->ReduceRows(op);
+  auto b = three.client->ReduceRows(op);
+  ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
+  EXPECT_EQ(*a, *b);
+  EXPECT_GT((*a)[0], 0);
+}
+
 TEST(MagnitudeThresholdTest, SentinelsCountAsPrunedAndLargeValuesWiden) {
   std::vector<float> v = Values(100, 4, 3);
   for (size_t i = 0; i < v.size(); i += 5) v[i] = pruning::kPrunedValue;
