@@ -6,6 +6,7 @@
 #include "compressors/dimension/autodim.h"
 #include "compressors/dimension/mde.h"
 #include "compressors/dimension/mpe.h"
+#include "compressors/dimension/optembed.h"
 #include "compressors/dimension/sseds.h"
 #include "compressors/registry.h"
 
@@ -21,6 +22,11 @@ void AddDimensionMethods(std::vector<CompressorInfo>* out) {
                   "Gumbel-softmax weights over alpha; retrain at each field's argmax dimension "
                   "(docs/methods.md 2.21)",
                   AutoDimEmbedding::Schema(), &AutoDimEmbedding::Create});
+  out->push_back({OptEmbedEmbedding::kName, "dimension",
+                  "supernet with learned per-field row thresholds and random column masks, "
+                  "evolutionary search of per-field dimensions on validation, retrain of the kept "
+                  "rows at those dimensions (docs/methods.md 2.22)",
+                  OptEmbedEmbedding::Schema(), &OptEmbedEmbedding::Create});
   out->push_back({SsedsEmbedding::kName, "dimension",
                   "pretrain the full table, one-shot saliency |dL/dm| of a mask on every (field, "
                   "dimension) column, keep the most salient columns within the budget, retrain at "
