@@ -142,6 +142,10 @@ class ByteSink {
  public:
   virtual ~ByteSink() = default;
   virtual Status Write(const void* data, size_t n) = 0;
+  // Whether the bytes are only counted (CountingSink): a writer then skips
+  // its checksum, which nobody reads (a table is hashed once per write, not
+  // also in the counting pass).
+  virtual bool discards() const { return false; }
 };
 
 // Where streamed bytes come from, in order, with a known end.
@@ -171,6 +175,7 @@ class CountingSink final : public ByteSink {
     bytes_ += n;
     return OkStatus();
   }
+  bool discards() const override { return true; }
   uint64_t bytes() const { return bytes_; }
 
  private:
@@ -310,6 +315,7 @@ class BlobStreamWriter {
       w_->Bytes(data, n);
       return w_->status_;
     }
+    bool discards() const override { return w_->sink_->discards(); }
 
    private:
     BlobStreamWriter* w_;

@@ -44,6 +44,15 @@ TEST(BlobStreamTest, WritesTheBytesOfBlobWriter) {
   s.Vec(big);
   ASSERT_TRUE(s.Finish().ok());
   EXPECT_EQ(streamed, expected);
+  // A counting pass (its checksum skipped) counts exactly those bytes.
+  CountingSink count;
+  BlobStreamWriter c(&count, kMagic, 3);
+  c.Pod<int32_t>(-7);
+  c.Str("name");
+  c.Vec(big);
+  ASSERT_TRUE(c.Finish().ok());
+  EXPECT_TRUE(count.discards());
+  EXPECT_EQ(count.bytes(), expected.size());
 
   StringSource src(streamed);
   BlobStreamReader r;
