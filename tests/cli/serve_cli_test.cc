@@ -17,7 +17,9 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <numeric>
+#include <random>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -122,6 +124,7 @@ class ServeProcess {
     return -1;
   }
 
+  pid_t pid() const { return pid_; }
   std::string out() const { return ReadFile(out_).value_or(""); }
   std::string err() const { return ReadFile(err_).value_or(""); }
 
@@ -158,11 +161,15 @@ Reply Request(int port, http::verb verb, const std::string& target, const std::s
 }
 
 // Raw bytes, then whatever comes back until the server closes.
-std::string RawRequest(int port, const std::string& bytes) {
+// With `half_close`, the write side is shut after the bytes (a client that
+// gave up mid-request).
+std::string RawRequest(int port, const std::string& bytes, bool half_close = false) {
   net::io_context ioc;
   tcp::socket socket(ioc);
   socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)));
-  net::write(socket, net::buffer(bytes));
+  beast::error_code wec;
+  net::write(socket, net::buffer(bytes), wec);  // the server may refuse and close first
+  if (half_close) socket.shutdown(tcp::socket::shutdown_send, wec);
   std::string out;
   beast::error_code ec;
   char buf[4096];
@@ -315,11 +322,14 @@ TEST(ServeTest, ScoresEqualPredictAndEveryErrorIsNamed) {
   EXPECT_NE(server.out().find("stopped after"), std::string::npos) << server.out();
 }
 
-// A bundle serves the same scores as its checkpoint, for a method whose
-// tables are stored compressed (int8: decoded at lookup).
-TEST(ServeTest, BundleOfAnInt8ModelScoresAsPredict) {
+// A bundle serves the same scores as its checkpoint predicts, for methods
+// whose tables are stored compressed (int8, post4bits: decoded at lookup) or
+// hashed.
+class ServeMethodTest : public ::testing::TestWithParam<std::vector<std::string>> {};
+
+TEST_P(ServeMethodTest, BundleScoresAsPredict) {
   const std::string dir = FreshDir();
-  const std::string run = Train(dir, {"embedding.method=int8"});
+  const std::string run = Train(dir, GetParam());
   ASSERT_FALSE(run.empty());
   CliResult c =
       RunEcps({"checkpoint", "convert", "--out", dir + "/m.bundle", run + "/best.ckpt"}, dir);
@@ -336,8 +346,98 @@ TEST(ServeTest, BundleOfAnInt8ModelScoresAsPredict) {
   Reply r = Request(port, http::verb::post, "/v1/predict", RowsJson(**data, 0, 32));
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(ScoreLines(r), PredictLines(dir + "/p.txt"));
+  const std::string method = GetParam()[0].substr(GetParam()[0].find('=') + 1);
   EXPECT_EQ(nlohmann::json::parse(Request(port, http::verb::get, "/healthz").body)["method"],
-            "int8");
+            method);
+  EXPECT_EQ(server.Stop(), 0) << server.err();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Methods, ServeMethodTest,
+    ::testing::Values(std::vector<std::string>{"embedding.method=int8"},
+                      std::vector<std::string>{"embedding.method=post4bits"},
+                      std::vector<std::string>{"embedding.method=hash", "embedding.budget=0.25"}),
+    [](const auto& info) { return info.param[0].substr(info.param[0].find('=') + 1); });
+
+// The server's resident memory in KiB (VmRSS), 0 when unreadable.
+long RssKib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return 0;
+}
+
+// 10,000 malformed or truncated requests (bodies, headers, request lines),
+// one connection each, on loopback: every one is answered 4xx (or, for a
+// mutation that happens to stay valid, 200), never 5xx, never left without
+// an answer; the server survives and its memory does not grow with them.
+TEST(ServeTest, TenThousandMalformedRequestsEachGetA4xx) {
+  const std::string dir = FreshDir();
+  const std::string run = Train(dir, {});
+  ASSERT_FALSE(run.empty());
+  ServeProcess server(dir, {"--model", run + "/best.ckpt", "--max-body-bytes", "65536",
+                            "--max-rows", "8", "--timeout", "5"});
+  const int port = server.WaitForPort();
+  ASSERT_GT(port, 0) << server.out() << server.err();
+  auto data = Dataset::Open(CacheOf(dir));
+  ASSERT_TRUE(data.ok()) << data.status();
+  const std::string body = RowsJson(**data, 0, 2);
+  const std::string head =
+      "POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+      "application/json\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n";
+  const std::string valid = head + body;
+  ASSERT_EQ(RawRequest(port, valid, true).rfind("HTTP/1.1 200", 0), 0u);
+  std::mt19937_64 rng(7);
+  auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
+  const std::string junk = "{}[]\",:0-9eE.\r\n \x00\xff\\";
+  int answered4xx = 0, answered200 = 0;
+  long rss_at_1000 = 0;
+  for (int i = 0; i < 10000; ++i) {
+    std::string req;
+    switch (i % 5) {
+      case 0:  // truncated anywhere (the client gives up)
+        req = valid.substr(0, 1 + pick(valid.size() - 1));
+        break;
+      case 1: {  // the body with a byte replaced (Content-Length kept)
+        std::string b = body;
+        for (int k = 0; k < 1 + static_cast<int>(pick(3)); ++k)
+          b[pick(b.size())] = junk[pick(junk.size())];
+        req = head + b;
+        break;
+      }
+      case 2: {  // a header byte replaced
+        std::string h = head;
+        h[pick(h.size() - 4)] = junk[pick(junk.size())];
+        req = h + body;
+        break;
+      }
+      case 3: {  // a body of random bytes of the declared length
+        std::string b(body.size(), ' ');
+        for (char& ch : b) ch = static_cast<char>(rng());
+        req = head + b;
+        break;
+      }
+      default: {  // a Content-Length beyond the body, or beyond the limit
+        const bool big = pick(2) == 0;
+        req = "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+              std::to_string(big ? 1 << 20 : body.size() + 1 + pick(100)) + "\r\n\r\n" + body;
+        break;
+      }
+    }
+    const std::string reply = RawRequest(port, req, /*half_close=*/true);
+    ASSERT_EQ(reply.rfind("HTTP/1.1 ", 0), 0u) << "request " << i << " got no answer: " << req;
+    const int status = std::stoi(reply.substr(9, 3));
+    ASSERT_TRUE(status == 200 || (status >= 400 && status < 500))
+        << "request " << i << ": " << reply.substr(0, 200) << "\nfor " << req;
+    (status == 200 ? answered200 : answered4xx)++;
+    if (i == 999) rss_at_1000 = RssKib(server.pid());
+  }
+  EXPECT_GT(answered4xx, 9000) << answered200 << " of them were still valid";
+  const long rss_end = RssKib(server.pid());
+  EXPECT_LT(rss_end - rss_at_1000, 16 * 1024) << rss_at_1000 << " KiB -> " << rss_end << " KiB";
+  EXPECT_EQ(Request(port, http::verb::get, "/healthz").status, 200);
   EXPECT_EQ(server.Stop(), 0) << server.err();
 }
 
