@@ -152,9 +152,11 @@ Status EmbeddingLayer::BeginStage(int index) {
   const std::vector<RowTableSpec> after = compressor_->Tables();
   if (after != before) {
     const std::vector<RowCopy> copies = compressor_->StageCopies(index);
-    RETURN_IF_ERROR(Annotate(copies.empty()
-                                 ? store_->Reset(after, StageSeed(seed_, index))
-                                 : store_->Reshape(after, StageSeed(seed_, index), copies),
+    // Reshape, also without copies: on parameter servers it applies once every
+    // worker asked for it, so no replica's reads of the old tables in its
+    // BeginStage (Post4Bits', DeepLight's, PEP's) meet the new ones; a Reset
+    // is the primary's alone and lands as soon as the primary sends it.
+    RETURN_IF_ERROR(Annotate(store_->Reshape(after, StageSeed(seed_, index), copies),
                              compressor_->Name() + " stage '" + spec.name + "'"));
     RETURN_IF_ERROR(SetKeyMappings());
     AttachStore();

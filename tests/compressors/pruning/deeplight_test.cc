@@ -318,6 +318,14 @@ TEST_F(DeepLightTrainTest, TrainsOnTwoServersAndTwoWorkers) {
   auto r = launch::RunSimulation(*cfg, ds_->data(), *shape, /*resume=*/false);
   ASSERT_TRUE(r.ok()) << r.status();
   CheckResults(*r, 0.5);
+  // BSP: the single process's model within 0.002 AUC (the bar).
+  auto single_cfg = LoadTrainConfig("", Sets("sim22_single"));
+  ASSERT_TRUE(single_cfg.ok()) << single_cfg.status();
+  auto single = Trainer::Create(*single_cfg, ds_->data());
+  ASSERT_TRUE(single.ok()) << single.status();
+  auto a = (*single)->Run(false);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_NEAR((*r)["test_auc"].get<double>(), (*a)["test_auc"].get<double>(), 0.002);
   std::printf("deeplight 2+2: test_auc %.4f ratio %.5f\n", (*r)["test_auc"].get<double>(),
               (*r)["inference_memory_ratio"].get<double>());
 }
