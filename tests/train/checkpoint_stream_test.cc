@@ -17,7 +17,9 @@
 #include "common/file_util.h"
 #include "common/process_memory.h"
 #include "embedding/row_store.h"
+#include "tests/testing/small_dataset.h"
 #include "worker/checkpoint.h"
+#include "worker/trainer.h"
 
 namespace ecps {
 namespace {
@@ -233,6 +235,46 @@ TEST_F(CheckpointStreamTest, TableLargerThanTheAllowanceStreamsBothWays) {
     EXPECT_EQ(contents->tables[0], spec);
   }
   EXPECT_LT(PeakRssBytes() - base_describe, kAllowance);
+}
+
+// A run interrupted at step 250 whose last.ckpt and best.ckpt are rewritten
+// in the version 1 format (by the old encoder above) resumes exactly as the
+// uninterrupted run: old checkpoints keep loading through the trainer.
+TEST(CheckpointCompatTest, ResumeFromVersion1CheckpointsContinuesExactly) {
+  auto ds = testing::SmallDataset::Create("ecps_checkpoint_compat_test");
+  auto config = [&](const std::string& out, const std::string& steps) {
+    std::vector<std::string> sets = ds->FastConfig(out);
+    sets.push_back("train.evals_per_epoch=4");
+    sets.push_back("train.max_steps=" + steps);
+    auto cfg = LoadTrainConfig("", sets);
+    EXPECT_TRUE(cfg.ok()) << cfg.status();
+    return *cfg;
+  };
+  auto full = Trainer::Create(config("full", "300"), ds->data());
+  ASSERT_TRUE(full.ok()) << full.status();
+  auto rf = (*full)->Run(false);
+  ASSERT_TRUE(rf.ok()) << rf.status();
+
+  auto first = Trainer::Create(config("split", "250"), ds->data());
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE((*first)->Run(false).ok());
+  for (const char* name : {"last.ckpt", "best.ckpt"}) {
+    const std::string path = ds->dir() + "/split/" + name;
+    auto r = CheckpointReader::Open(path);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->version(), 2u);
+    ASSERT_TRUE(AtomicWriteFile(path, EncodeVersion1(r->sections())).ok());
+    ASSERT_EQ(CheckpointReader::Open(path)->version(), 1u);
+  }
+  auto second = Trainer::Create(config("split", "300"), ds->data());
+  ASSERT_TRUE(second.ok());
+  auto rs = (*second)->Run(true);
+  ASSERT_TRUE(rs.ok()) << rs.status();
+  EXPECT_EQ((*second)->global_step(), (*full)->global_step());
+  const auto a = (*second)->model().params(), b = (*full)->model().params();
+  EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin(), b.end()));
+  EXPECT_EQ((*rs)["val_auc"], (*rf)["val_auc"]);
+  EXPECT_EQ((*rs)["test_auc"], (*rf)["test_auc"]);
 }
 
 }  // namespace
