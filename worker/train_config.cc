@@ -116,6 +116,13 @@ const ParamSchema& TrainConfigSchema() {
               "train order: shuffled once (paper), every epoch, or file order",
               {"once", "epoch", "none"});
     s->Int("train.seed", 1, 0, 1LL << 62, "seed of initialisation, shuffling and rounding");
+    s->Bool("train.online_eval", false,
+            "progressive validation: score every training batch of the first epoch before it "
+            "is trained on and report AUC per window of train.online_window rows as "
+            "results.online (needs train.shuffle=none: file order)");
+    s->Int("train.online_window", 100000, 1, 1LL << 50,
+           "rows per online-evaluation window (a window closes at the first batch end at or "
+           "past it)");
     s->Int("train.eval_batch_size", 4096, 1, 1 << 22, "batch size for evaluation");
     s->Int("train.max_eval_rows", 0, 0, 1LL << 50, "cap on rows per evaluation (0 = all)");
     s->Int("train.latency_batches", 200, 1, 1000000,
@@ -322,6 +329,13 @@ StatusOr<TrainConfig> LoadTrainConfig(const std::string& path,
         ": config keys 'data.val_ratio' + 'data.test_ratio' must be < 1");
   for (const char* key : {"model.bottom", "model.top", "model.deep"})
     RETURN_IF_ERROR(Annotate(ParseSizes(key, cfg.params.GetString(key)).status(), cfg.origin));
+  // Progressive validation follows the stream's time order: a shuffled
+  // order would mix the windows (and hide any drift).
+  if (cfg.params.GetBool("train.online_eval") && cfg.params.GetString("train.shuffle") != "none")
+    return InvalidArgument(origin("train.online_eval"),
+                           ": config key 'train.online_eval' needs train.shuffle=none (file "
+                           "order), but train.shuffle is '",
+                           cfg.params.GetString("train.shuffle"), "'");
   return cfg;
 }
 

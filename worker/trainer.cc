@@ -176,6 +176,8 @@ Status Trainer::Init() {
   state_.stage_seconds.assign(embedding_->compressor().Stages().size(), 0.0);
   state_.transition_seconds.assign(embedding_->compressor().Stages().size(), 0.0);
   dense_opt_config_ = oc;
+  if (p.GetBool("train.online_eval"))
+    online_ = std::make_unique<OnlineEval>(static_cast<uint64_t>(p.GetInt("train.online_window")));
   RETURN_IF_ERROR(ResizeMethodOptimizer());
   // Worker 0 initialised the servers' rows; nobody pulls before that.
   return SyncWorkers("init");
@@ -248,6 +250,10 @@ Status Trainer::TrainStep(std::span<const uint64_t> global_rows,
     embedding_->Prefetch(next_batch_.sparse);
   }
   model_->Forward(b, batch_.dense.data(), emb_.data(), logits_.data());
+  // Progressive validation: these scores come before the batch's update.
+  // Only the first pass over the data (later epochs score trained rows).
+  if (online_ != nullptr && state_.stage == 0 && state_.epoch == 0)
+    online_->Add(logits_, batch_.labels, global_rows.size());
   last_loss_ = BceWithLogits(logits_, batch_.labels, dlogits_.data());
   if (num_workers() > 1) {
     // The loss is the mean over the global batch: each share counts 1/W.
@@ -472,6 +478,10 @@ Status Trainer::RunStage(int stage) {
       ++state_.total_steps;
       progress.Update(state_.stage_step, last_loss_);
       const bool epoch_end = state_.step_in_epoch == per_epoch;
+      // Every worker closes online windows at the same steps (a collective).
+      if (online_ != nullptr && (online_->full() || (epoch_end && !online_->empty())))
+        RETURN_IF_ERROR(online_->Close(env_.workers,
+                                       static_cast<uint64_t>(state_.step_in_epoch) * batch_size_));
       // The evals-th evaluation is the epoch end's: when evals does not
       // divide the steps, a multiple of eval_every just before the end (404
       // of 405 at 4 per epoch) would evaluate twice and spend an
@@ -504,6 +514,10 @@ Status Trainer::RunStage(int stage) {
     }
   }
   progress.Finish();
+  // The window open where max_steps or early stopping ended the first epoch.
+  if (online_ != nullptr && !online_->empty())
+    RETURN_IF_ERROR(
+        online_->Close(env_.workers, static_cast<uint64_t>(state_.step_in_epoch) * batch_size_));
   // A stage cut short by max_steps still gets an evaluation of where it ended.
   if (state_.history.empty() || state_.history.back()["step"] != state_.total_steps ||
       state_.history.back()["stage"] != stage) {
@@ -580,6 +594,7 @@ StatusOr<nlohmann::json> Trainer::Run(bool resume) {
   ASSIGN_OR_RETURN(EvalResult test, Evaluate(Split::kTest, 0));
   ASSIGN_OR_RETURN(double latency, MeasureLatencyMs());
   nlohmann::json results = Results(val, test, latency);
+  if (online_ != nullptr) results["online"] = online_->windows();
   if (rank() == 0 && !env_.launcher_writes_results)
     RETURN_IF_ERROR(WriteResultsFile(config_, results));
   return results;
@@ -722,6 +737,7 @@ Status Trainer::SaveCheckpoint(const std::vector<std::string>& names) const {
                        {"transition_seconds", state_.transition_seconds},
                        {"history", state_.history},
                        {"last_loss", last_loss_}};
+  if (online_ != nullptr) st["online"] = online_->windows();
   w.Add("STAT", st.dump());
   // The data the position (epoch, step_in_epoch) indexes: --resume checks it.
   w.Add("DATA", EncodeDataIdentity(*data_));
@@ -828,6 +844,14 @@ Status Trainer::LoadCheckpoint(const std::string& name, bool restore_state) {
                                     : std::vector<double>(state_.stage_seconds.size(), 0.0);
     state_.history = st.at("history");
     last_loss_ = st.at("last_loss");
+    if (online_ != nullptr && st.contains("online")) {
+      RETURN_IF_ERROR(Annotate(online_->Restore(st.at("online")), "checkpoint '" + path + "'"));
+      if (state_.stage == 0 && state_.epoch == 0 && state_.step_in_epoch > 0)
+        ECPS_LOG_WARN(
+            "resumed inside the online evaluation: the window open at row {} reports only the "
+            "rows scored from here",
+            static_cast<uint64_t>(state_.step_in_epoch) * batch_size_);
+    }
   } catch (const nlohmann::json::exception& e) {
     return DataLoss("checkpoint '", path, "': trainer state is unreadable: ", e.what());
   }

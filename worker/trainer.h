@@ -28,6 +28,7 @@
 #include "worker/checkpoint.h"
 #include "worker/data/dataset.h"
 #include "worker/model/dense_model.h"
+#include "worker/online_eval.h"
 #include "worker/train_config.h"
 
 namespace ecps {
@@ -190,6 +191,9 @@ class Trainer {
   std::vector<uint64_t> next_rows_;
   std::vector<float> emb_, demb_, logits_, dlogits_;
   double last_loss_ = 0;
+  // train.online_eval: the progressive validation of the first epoch of the
+  // first stage (null when off).
+  std::unique_ptr<OnlineEval> online_;
 };
 
 }  // namespace ecps
