@@ -207,6 +207,35 @@ TEST(PepTest, SearchMaskRewindRetrainAndSparseLayout) {
   }
 }
 
+// Checkpoints of the search and of the retrain (with its mask) resume into a
+// fresh layer: both continue bit for bit.
+TEST(PepTest, ResumesInTheSearchAndInTheRetrain) {
+  const FeatureSpace s = Space({60, 30}, 4);
+  LayerRun a = MakeLayer(s, 0.5, {"threshold_init=-3"});
+  Rng rng(6);
+  int64_t step = 0;
+  auto resume_and_compare = [&](int steps) {
+    auto blob = a.layer->Save();
+    ASSERT_TRUE(blob.ok()) << blob.status();
+    LayerRun b = MakeLayer(s, 0.5, {"threshold_init=-3"});
+    ECPS_ASSERT_OK(b.layer->Load(*blob));
+    EXPECT_EQ(b.method->SaveState(), a.method->SaveState());
+    Rng rng_b = rng;
+    for (int i = 0; i < steps; ++i) {
+      ++step;
+      Step(a.layer.get(), s, step, &rng);
+      Step(b.layer.get(), s, step, &rng_b);
+    }
+    EXPECT_EQ(Rows(*a.layer), Rows(*b.layer));
+  };
+  for (int i = 0; i < 5; ++i) Step(a.layer.get(), s, ++step, &rng);
+  resume_and_compare(5);
+  ECPS_ASSERT_OK(a.layer->BeginStage(1));
+  for (int i = 0; i < 3; ++i) Step(a.layer.get(), s, ++step, &rng);
+  ASSERT_EQ(a.method->stage(), 1);
+  resume_and_compare(5);
+}
+
 // ------------------------------------------------------------ end to end --
 
 class PepTrainTest : public ::testing::Test {
