@@ -60,6 +60,9 @@ constexpr char kUsage[] =
     "                    -> {\"scores\": [p, ...]}  (400 naming the field on a bad body)\n"
     "  GET  /healthz     {\"status\": \"ok\", ...} once the model is loaded\n"
     "  GET  /metrics     Prometheus text format: requests, rows, errors, latency\n"
+    "  POST /admin/reload  load --model again and swap it in (also SIGHUP); requests in\n"
+    "                    flight finish on the old model (409 and the old model kept when\n"
+    "                    the new one cannot be loaded or has another feature space)\n"
     "Prints 'ecps serve: listening on http://HOST:PORT' when ready. SIGTERM or SIGINT\n"
     "stops accepting, finishes the requests being handled and exits 0.\n"
     "\n"
@@ -118,6 +121,16 @@ struct Metrics {
           .Add({}, prometheus::Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001, 0.0025,
                                                            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                                            1, 2.5, 10});
+  prometheus::Family<prometheus::Counter>& reloads =
+      prometheus::BuildCounter()
+          .Name("ecps_serve_reloads_total")
+          .Help("model reloads (POST /admin/reload, SIGHUP), by result")
+          .Register(*registry);
+  prometheus::Gauge& version = prometheus::BuildGauge()
+                                   .Name("ecps_serve_model_version")
+                                   .Help("the served model's version: 1 at start, +1 per reload")
+                                   .Register(*registry)
+                                   .Add({});
   prometheus::Family<prometheus::Gauge>& model =
       prometheus::BuildGauge()
           .Name("ecps_serve_model_bytes")
@@ -157,15 +170,37 @@ class Session : public std::enable_shared_from_this<Session> {
 class Server {
  public:
   Server(const Options& o, LoadedModel model) : opt_(o) {
+    schema_ = model.predictor->schema();
     MutexLock l(&model_mu_);
-    model_ = std::move(model.predictor);
-    schema_ = model_->schema();
-    method_ = model_->config().method();
-    inference_bytes_ = model_->Memory().inference_bytes;
-    dense_bytes_ = model_->dense_bytes();
-    metrics_.model.Add({{"part", "embedding_inference"}})
-        .Set(static_cast<double>(inference_bytes_));
-    metrics_.model.Add({{"part", "dense"}}).Set(static_cast<double>(dense_bytes_));
+    Install(std::move(model.predictor));
+  }
+
+  // Loads --model again and swaps it in (POST /admin/reload, SIGHUP). The
+  // new model is loaded with no lock held; requests being scored finish on
+  // the old one, later ones get the new one: none is dropped or failed. A
+  // model that cannot be loaded, or of another feature space (the schema
+  // requests are parsed against), is refused and the old one keeps serving.
+  // Returns the new version.
+  StatusOr<uint64_t> Reload() {
+    MutexLock serial(&reload_mu_);
+    StatusOr<LoadedModel> m = LoadModel(opt_.model, opt_.data);
+    if (!m.ok()) {
+      metrics_.reloads.Add({{"result", "failed"}}).Increment();
+      return m.status();
+    }
+    const DatasetSchema& s = m->predictor->schema();
+    if (s.num_dense != schema_.num_dense || s.cardinalities != schema_.cardinalities) {
+      metrics_.reloads.Add({{"result", "failed"}}).Increment();
+      return FailedPrecondition("model '", opt_.model, "' now has another feature space (",
+                                s.num_dense, " dense, ", s.num_fields, " fields, ",
+                                s.total_features(), " features; serving ", schema_.num_dense,
+                                " dense, ", schema_.num_fields, " fields, ",
+                                schema_.total_features(), "): restart the server to serve it");
+    }
+    MutexLock l(&model_mu_);
+    Install(std::move(m->predictor));
+    metrics_.reloads.Add({{"result", "ok"}}).Increment();
+    return version_;
   }
 
   Status Listen() {
@@ -186,11 +221,7 @@ class Server {
 
   // Serves until SIGTERM/SIGINT; returns the number of requests answered.
   uint64_t Run(int threads) {
-    signals_.async_wait([this](beast::error_code ec, int sig) {
-      if (ec) return;
-      std::cerr << "ecps serve: signal " << sig << ": stopping (finishing requests in flight)\n";
-      Stop();
-    });
+    WaitForSignal();
     Accept();
     std::vector<std::thread> pool;
     for (int i = 1; i < threads; ++i) pool.emplace_back([this] { ioc_.run(); });
@@ -236,6 +267,39 @@ class Server {
     });
   }
 
+  void WaitForSignal() {
+    signals_.async_wait([this](beast::error_code ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        StatusOr<uint64_t> v = Reload();
+        if (v.ok()) {
+          std::cerr << "ecps serve: SIGHUP: reloaded '" << opt_.model << "' (version " << *v
+                    << ")\n";
+        } else {
+          std::cerr << "ecps serve: SIGHUP: reload refused, still serving the old model: "
+                    << v.status().message() << "\n";
+        }
+        if (!stopping_.load()) WaitForSignal();
+        return;
+      }
+      std::cerr << "ecps serve: signal " << sig << ": stopping (finishing requests in flight)\n";
+      Stop();
+    });
+  }
+
+  // The served model and what /healthz and /metrics say of it.
+  void Install(std::unique_ptr<Predictor> p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(model_mu_) {
+    model_ = std::move(p);
+    method_ = model_->config().method();
+    inference_bytes_ = model_->Memory().inference_bytes;
+    dense_bytes_ = model_->dense_bytes();
+    ++version_;
+    metrics_.model.Add({{"part", "embedding_inference"}})
+        .Set(static_cast<double>(inference_bytes_));
+    metrics_.model.Add({{"part", "dense"}}).Set(static_cast<double>(dense_bytes_));
+    metrics_.version.Set(static_cast<double>(version_));
+  }
+
   void Stop() {
     stopping_.store(true);
     net::post(acceptor_.get_executor(), [this] {
@@ -267,16 +331,19 @@ class Server {
   // On a strand: Stop() closes it from the signal's handler while an accept
   // may be completing on another thread.
   tcp::acceptor acceptor_{net::make_strand(ioc_)};
-  net::signal_set signals_{ioc_, SIGINT, SIGTERM};
+  net::signal_set signals_{ioc_, SIGINT, SIGTERM, SIGHUP};
   uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> answered_{0};
   Metrics metrics_;
-  DatasetSchema schema_;
-  std::string method_;
-  uint64_t inference_bytes_ = 0, dense_bytes_ = 0;
+  DatasetSchema schema_;  // fixed for the server's life (a reload must keep it)
+  Mutex reload_mu_;       // one reload at a time
   Mutex model_mu_;
   std::unique_ptr<Predictor> model_ ABSL_GUARDED_BY(model_mu_);
+  std::string method_ ABSL_GUARDED_BY(model_mu_);
+  uint64_t inference_bytes_ ABSL_GUARDED_BY(model_mu_) = 0;
+  uint64_t dense_bytes_ ABSL_GUARDED_BY(model_mu_) = 0;
+  uint64_t version_ ABSL_GUARDED_BY(model_mu_) = 0;  // 1 at start, +1 per reload
   Mutex sessions_mu_;
   std::list<std::weak_ptr<Session>> sessions_ ABSL_GUARDED_BY(sessions_mu_);
 };
@@ -326,15 +393,18 @@ http::response<http::string_body> Server::Handle(const http::request<http::strin
   if (path == "/healthz" || path == "/metrics") {
     metrics_.Request(path);
     if (req.method() != http::verb::get) return wrong_method("GET");
-    if (path == "/healthz")
+    if (path == "/healthz") {
+      nlohmann::json h = {{"status", stopping_.load() ? "stopping" : "ok"}, {"model", opt_.model}};
+      {
+        MutexLock l(&model_mu_);
+        h.update({{"method", method_},
+                  {"version", version_},
+                  {"inference_memory_bytes", inference_bytes_},
+                  {"dense_parameter_bytes", dense_bytes_}});
+      }
       return Json(http::status::ok,
-                  nlohmann::json{{"status", stopping_.load() ? "stopping" : "ok"},
-                                 {"model", opt_.model},
-                                 {"method", method_},
-                                 {"inference_memory_bytes", inference_bytes_},
-                                 {"dense_parameter_bytes", dense_bytes_}}
-                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                  v, keep);
+                  h.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), v, keep);
+    }
     http::response<http::string_body> res{http::status::ok, v};
     res.set(http::field::server, "ecps-serve");
     res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
@@ -343,12 +413,34 @@ http::response<http::string_body> Server::Handle(const http::request<http::strin
     res.prepare_payload();
     return res;
   }
+  if (path == "/admin/reload") {
+    metrics_.Request(path);
+    if (req.method() != http::verb::post) return wrong_method("POST");
+    StatusOr<uint64_t> version = Reload();
+    if (!version.ok()) {
+      metrics_.Error("reload_failed");
+      return Json(http::status::conflict, ErrorJson("reload_failed", version.status().message()), v,
+                  keep);
+    }
+    std::string method;
+    {
+      MutexLock l(&model_mu_);
+      method = method_;
+    }
+    return Json(
+        http::status::ok,
+        nlohmann::json{{"status", "reloaded"}, {"version", *version}, {"method", method}}.dump(
+            -1, ' ', false, nlohmann::json::error_handler_t::replace),
+        v, keep);
+  }
   metrics_.Request("other");
   metrics_.Error("not_found");
   return Json(
       http::status::not_found,
-      ErrorJson("not_found", absl::StrCat("no resource '", path,
-                                          "' (POST /v1/predict, GET /healthz, GET /metrics)")),
+      ErrorJson(
+          "not_found",
+          absl::StrCat("no resource '", path,
+                       "' (POST /v1/predict, GET /healthz, GET /metrics, POST /admin/reload)")),
       v, keep);
 }
 

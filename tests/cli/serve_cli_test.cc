@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
@@ -438,6 +439,96 @@ TEST(ServeTest, TenThousandMalformedRequestsEachGetA4xx) {
   const long rss_end = RssKib(server.pid());
   EXPECT_LT(rss_end - rss_at_1000, 16 * 1024) << rss_at_1000 << " KiB -> " << rss_end << " KiB";
   EXPECT_EQ(Request(port, http::verb::get, "/healthz").status, 200);
+  EXPECT_EQ(server.Stop(), 0) << server.err();
+}
+
+// POST /admin/reload and SIGHUP swap in the bundle now at --model while a
+// client keeps sending: no request fails, each is scored by the old or the
+// new model whole, and a damaged file is refused while the old one serves on.
+TEST(ServeTest, ReloadSwapsTheModelUnderLoadWithoutFailingARequest) {
+  const std::string dir = FreshDir();
+  const std::string run_a = Train(dir, {});
+  // (The later output.dir wins: this run is in run2.)
+  const std::string run_b = Train(dir, {"embedding.method=int8", "output.dir=" + dir + "/run2"});
+  ASSERT_FALSE(run_a.empty());
+  ASSERT_FALSE(run_b.empty());
+  for (const auto& [name, run] :
+       {std::pair<std::string, std::string>{"a", dir + "/run"}, {"b", dir + "/run2"}}) {
+    CliResult c = RunEcps(
+        {"checkpoint", "convert", "--out", dir + "/" + name + ".bundle", run + "/best.ckpt"}, dir);
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    CliResult p = RunEcps({"predict", "--model", dir + "/" + name + ".bundle", "--max-rows", "16",
+                           "--out", dir + "/" + name + ".txt", "--progress", "none"},
+                          dir);
+    ASSERT_EQ(p.exit_code, 0) << p.err;
+  }
+  const std::vector<std::string> want_a = PredictLines(dir + "/a.txt");
+  const std::vector<std::string> want_b = PredictLines(dir + "/b.txt");
+  ASSERT_NE(want_a, want_b);
+  const std::string served = dir + "/served.bundle";
+  auto place = [&](const std::string& from) {  // atomically, as a deploy would
+    fs::copy_file(from, served + ".tmp", fs::copy_options::overwrite_existing);
+    fs::rename(served + ".tmp", served);
+  };
+  place(dir + "/a.bundle");
+  ServeProcess server(dir, {"--model", served, "--threads", "2"});
+  const int port = server.WaitForPort();
+  ASSERT_GT(port, 0) << server.out() << server.err();
+  auto data = Dataset::Open(CacheOf(dir));
+  ASSERT_TRUE(data.ok()) << data.status();
+  const std::string body = RowsJson(**data, 0, 16);
+
+  std::atomic<bool> done{false};
+  int sent = 0, failed = 0, mixed = 0;
+  std::thread client([&] {
+    while (!done.load()) {
+      const Reply r = Request(port, http::verb::post, "/v1/predict", body);
+      ++sent;
+      if (r.status != 200) {
+        ++failed;
+        continue;
+      }
+      const std::vector<std::string> got = ScoreLines(r);
+      if (got != want_a && got != want_b) ++mixed;
+    }
+  });
+  auto health = [&] {
+    return nlohmann::json::parse(Request(port, http::verb::get, "/healthz").body);
+  };
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  place(dir + "/b.bundle");
+  Reply r = Request(port, http::verb::post, "/admin/reload");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(nlohmann::json::parse(r.body)["version"], 2);
+  EXPECT_EQ(nlohmann::json::parse(r.body)["method"], "int8");
+  EXPECT_EQ(ScoreLines(Request(port, http::verb::post, "/v1/predict", body)), want_b);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // SIGHUP does the same.
+  place(dir + "/a.bundle");
+  ASSERT_EQ(kill(server.pid(), SIGHUP), 0);
+  for (int i = 0; i < 100 && health()["version"] != 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(health()["version"], 3);
+  EXPECT_EQ(health()["method"], "full");
+  EXPECT_EQ(ScoreLines(Request(port, http::verb::post, "/v1/predict", body)), want_a);
+  // A damaged file is refused: 409, the old model serves on.
+  { std::ofstream(served, std::ios::trunc) << "ECPSBNDL damaged"; }
+  r = Request(port, http::verb::post, "/admin/reload");
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_NE(r.body.find("reload_failed"), std::string::npos) << r.body;
+  EXPECT_EQ(health()["version"], 3);
+  EXPECT_EQ(ScoreLines(Request(port, http::verb::post, "/v1/predict", body)), want_a);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  done.store(true);
+  client.join();
+  EXPECT_GT(sent, 10);
+  EXPECT_EQ(failed, 0) << "of " << sent;
+  EXPECT_EQ(mixed, 0) << "of " << sent;
+  EXPECT_EQ(Request(port, http::verb::get, "/admin/reload").status, 405);
+  const std::string metrics = Request(port, http::verb::get, "/metrics").body;
+  EXPECT_EQ(Metric(metrics, "ecps_serve_reloads_total{result=\"ok\"}"), 2);
+  EXPECT_EQ(Metric(metrics, "ecps_serve_reloads_total{result=\"failed\"}"), 1);
+  EXPECT_EQ(Metric(metrics, "ecps_serve_model_version"), 3);
   EXPECT_EQ(server.Stop(), 0) << server.err();
 }
 
