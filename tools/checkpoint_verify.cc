@@ -606,6 +606,36 @@ StatusOr<std::unique_ptr<Predictor>> PredictorFromCheckpoint(const std::string& 
                            });
 }
 
+namespace {
+
+// Copies a part a chunk at a time (a shard is as large as its rows) and
+// commits the copy only when it has the manifest's size and checksum; the
+// errors are scheduler::ReadPart's (DataLoss naming the part).
+Status CopyPartVerified(const std::string& dir, const scheduler::CheckpointPart& part,
+                        const std::string& to) {
+  const std::string path = (fs::path(dir) / part.file).string();
+  auto src = FileSource::Open(path);
+  if (!src.ok())
+    return DataLoss("checkpoint part '", path,
+                    "' named by the manifest is unreadable: ", src.status().message());
+  if ((*src)->file_size() != part.bytes)
+    return DataLoss("checkpoint part '", path, "' has ", (*src)->file_size(),
+                    " bytes; the manifest says ", part.bytes);
+  ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileSink> sink, AtomicFileSink::Open(to));
+  std::string chunk;
+  while ((*src)->remaining() > 0) {
+    chunk.resize(std::min<uint64_t>(kStreamChunkBytes, (*src)->remaining()));
+    RETURN_IF_ERROR((*src)->Read(chunk.data(), chunk.size()));
+    RETURN_IF_ERROR(sink->Write(chunk.data(), chunk.size()));
+  }
+  // Not committed on a mismatch: the sink removes its temporary file.
+  if (sink->checksum() != part.checksum)
+    return DataLoss("checkpoint part '", path, "' is corrupted: checksum mismatch");
+  return sink->Commit();
+}
+
+}  // namespace
+
 StatusOr<std::vector<std::string>> ReshardCheckpoints(const std::string& path, int servers,
                                                       const std::string& out_dir) {
   if (!FileExists(path)) return NotFound("checkpoint '", path, "' does not exist");
@@ -645,8 +675,7 @@ StatusOr<std::vector<std::string>> ReshardCheckpoints(const std::string& path, i
   for (scheduler::CheckpointManifest& m : manifests) {
     for (const scheduler::CheckpointPart& p : m.parts) {
       if (!copied.insert(p.file).second) continue;  // best and last share a generation
-      ASSIGN_OR_RETURN(std::string bytes, scheduler::ReadPart(dir, p));
-      RETURN_IF_ERROR(AtomicWriteFile((fs::path(out_dir) / p.file).string(), bytes));
+      RETURN_IF_ERROR(CopyPartVerified(dir, p, (fs::path(out_dir) / p.file).string()));
     }
     ASSIGN_OR_RETURN(TrainConfig config, TrainConfigFromYaml(m.config, "checkpoint manifest"));
     RETURN_IF_ERROR(config.params.Set("cluster.servers", std::to_string(servers)));

@@ -427,5 +427,35 @@ TEST(ReshardTest, TwoToThreeServersThenResumeEqualsResumingOntoThree) {
   EXPECT_NE(r.err.find("not a cluster manifest"), std::string::npos) << r.err;
 }
 
+// A damaged shard is refused by reshard, naming it, and nothing of the
+// resharded checkpoint is left in --out (shards are copied a chunk at a time
+// and committed only with the manifest's size and checksum).
+TEST(ReshardTest, DamagedShardIsNamedAndNothingIsWritten) {
+  const std::string dir = FreshDir();
+  std::vector<std::string> sets = kCluster;
+  sets.push_back("train.max_steps=20");
+  const std::string run = Train(dir, sets);
+  ASSERT_FALSE(run.empty());
+  std::string shard;
+  for (const auto& e : fs::directory_iterator(run))
+    if (e.path().extension() == ".shard") shard = e.path().string();
+  ASSERT_FALSE(shard.empty());
+  std::string bytes = ReadFile(shard).value_or("");
+  ASSERT_GT(bytes.size(), 100u);
+  bytes[bytes.size() / 2] ^= 0x10;
+  ASSERT_TRUE(AtomicWriteFile(shard, bytes).ok());
+  CliResult r = RunEcps(
+      {"checkpoint", "reshard", "--servers", "3", "--out", dir + "/three", run + "/last.ckpt"},
+      dir);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.err.find(fs::path(shard).filename().string()), std::string::npos) << r.err;
+  size_t files = 0;
+  if (fs::exists(dir + "/three"))
+    for (const auto& e : fs::directory_iterator(dir + "/three"))
+      files +=
+          e.path().filename().string().rfind("ckpt.g", 0) == 0 || e.path().extension() == ".ckpt";
+  EXPECT_EQ(files, 0u);
+}
+
 }  // namespace
 }  // namespace ecps::bench::testing
