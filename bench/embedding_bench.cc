@@ -8,10 +8,16 @@
 // full table's gather, in keys/s (docs/performance.md, "Lookup throughput of
 // the static encodings"). Methods not in this build are skipped.
 //
+// BM_SparseLookup/<budget>: DeepLight's final CSR/COO table (docs/methods.md
+// §1.8, §2.23) at 50% (CSR), 10% and 1% (COO), pruned from its initial rows,
+// against BM_Lookup/full.
+//
 //   embedding_bench --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
 
 #include <cmath>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "common/check.h"
@@ -138,6 +144,40 @@ void BM_Lookup(benchmark::State& state, const std::string& method_name, double b
                              (4.0 * static_cast<double>(space.total()) * space.dim);
 }
 
+// The inference lookup of DeepLight's sparse stage at `budget`: the table
+// pruned to the budget's nonzeros (from its initial rows: the kept pattern is
+// the largest magnitudes, as after training) and stored as CSR or COO.
+void BM_SparseLookup(benchmark::State& state, double budget) {
+  const int batch = static_cast<int>(state.range(0));
+  const FeatureSpace space = BenchSpace();
+  const CompressorInfo* info = FindCompressor("deeplight");
+  ECPS_CHECK(info != nullptr);
+  SparseOptimizerConfig opt;
+  EmbeddingLayer layer(info->create(), NewLocalRowStore(opt));
+  CompressorContext ctx;
+  ctx.space = space;
+  ctx.seed = 1;
+  ctx.budget = budget;
+  ParamSet params(&info->schema);
+  ECPS_CHECK_OK(layer.Init(ctx, params));
+  ECPS_CHECK_OK(layer.BeginStage(1));
+  ECPS_CHECK_OK(layer.BeginStage(2));
+  const int num_batches = batch >= 4096 ? 8 : 64;
+  const auto batches = MakeBatches(space, batch, num_batches);
+  std::vector<float> out(static_cast<size_t>(batch) * kFields * space.dim);
+  int64_t i = 0;
+  for (auto _ : state) {
+    ECPS_CHECK_OK(layer.Forward(batches[i++ % num_batches], out.data(), /*training=*/false));
+    benchmark::DoNotOptimize(out.data());
+  }
+  const double keys_per_iter = static_cast<double>(batch) * kFields;
+  state.counters["keys/s"] =
+      benchmark::Counter(keys_per_iter * state.iterations(), benchmark::Counter::kIsRate);
+  state.counters["memory"] = static_cast<double>(layer.Memory().inference_bytes) /
+                             (4.0 * static_cast<double>(space.total()) * space.dim);
+  state.counters["csr"] = budget * space.dim >= 3 ? 1 : 0;
+}
+
 // The full table's gather, then the static encodings that compute their
 // rows (TT-Rec, DHE) and the cheap ones for scale.
 const char* const kLookupMethods[] = {"full", "hash", "compoemb", "robe", "tt_rec", "dhe", "cce"};
@@ -157,6 +197,15 @@ int main(int argc, char** argv) {
         ->UseRealTime()
         ->Unit(benchmark::kMicrosecond);
   }
+  if (ecps::FindCompressor("deeplight") != nullptr)
+    for (const auto& [name, budget] :
+         {std::pair{"50pct", 0.5}, std::pair{"10pct", 0.1}, std::pair{"1pct", 0.01}})
+      benchmark::RegisterBenchmark((std::string("BM_SparseLookup/") + name).c_str(),
+                                   ecps::BM_SparseLookup, budget)
+          ->Arg(128)
+          ->Arg(4096)
+          ->UseRealTime()
+          ->Unit(benchmark::kMicrosecond);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
