@@ -90,6 +90,12 @@ TEST(PepTest, SoftThresholdCountsEqualBruteForce) {
     }
   ASSERT_EQ(r->size(), 1u);
   EXPECT_EQ((*r)[0], static_cast<double>(want));
+  // A table of odd width has no [w | g] halves.
+  RowTableSpec odd = t;
+  odd.width = 2 * d + 1;
+  auto other = NewLocalRowStore(SparseOptimizerConfig{});
+  ECPS_ASSERT_OK(other->Reset({odd}, 1));
+  EXPECT_EQ(ReduceAllRows(op, *other).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 struct LayerRun {
