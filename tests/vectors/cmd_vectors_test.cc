@@ -136,5 +136,39 @@ TEST_F(VectorsCliTest, TsvWithIdsNeedsItsDimension) {
   EXPECT_EQ(nlohmann::json::parse(e.out)["recall_at_k"], 1.0);
 }
 
+// `gen` writes the base set and its queries, the same for the same seed;
+// a bad flag exits 2 naming it.
+TEST_F(VectorsCliTest, GenWritesBaseAndQueries) {
+  for (const char* kind : {"sift", "lowrank"}) {
+    const std::string out = dir_ + "/" + kind + ".npy";
+    CliResult g = RunEcps({"vectors", "gen", "--kind", kind, "--n", "500", "--dim", "32",
+                           "--queries", "7", "--rank", "8", "--out", out},
+                          dir_);
+    ASSERT_EQ(g.exit_code, 0) << g.err;
+    EXPECT_THAT(g.out, HasSubstr("500 x 32"));
+    StatusOr<VectorSet> x = ReadVectors(out);
+    StatusOr<VectorSet> q = ReadVectors(dir_ + "/" + kind + ".queries.npy");
+    ASSERT_TRUE(x.ok() && q.ok());
+    EXPECT_EQ(x->n, 500u);
+    EXPECT_EQ(x->dim, 32);
+    EXPECT_EQ(q->n, 7u);
+    // Compressible as any other input.
+    CliResult c = RunEcps({"vectors", "compress", "--in", out, "--method", "int8", "--budget",
+                           "100%", "--out", dir_ + "/g.ecv"},
+                          dir_);
+    EXPECT_EQ(c.exit_code, 0) << c.err;
+  }
+  CliResult bad = RunEcps(
+      {"vectors", "gen", "--kind", "gauss", "--n", "5", "--dim", "4", "--out", dir_ + "/b.npy"},
+      dir_);
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("--kind gauss"));
+  bad = RunEcps(
+      {"vectors", "gen", "--kind", "sift", "--n", "5", "--dim", "4", "--out", dir_ + "/b.txt"},
+      dir_);
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("must end in .npy"));
+}
+
 }  // namespace
 }  // namespace ecps::vectors
