@@ -38,6 +38,7 @@
 #include "common/cpu.h"
 #include "common/logging.h"
 #include "common/mutex.h"
+#include "common/process_memory.h"
 #include "tools/commands.h"
 #include "tools/load_model.h"
 #include "worker/serve_request.h"
@@ -53,6 +54,7 @@ using tcp = net::ip::tcp;
 constexpr char kUsage[] =
     "usage: ecps serve --model BUNDLE_OR_CHECKPOINT [--host H] [--port P] [--threads N]\n"
     "                  [--data CACHE] [--max-body-bytes B] [--max-rows R] [--timeout S]\n"
+    "                  [--max-connections C]\n"
     "\n"
     "Serves a trained model over HTTP/1.1 and scores rows with the same code as\n"
     "`ecps predict` (equal scores for the same rows in the same batch):\n"
@@ -77,6 +79,8 @@ constexpr char kUsage[] =
     "  --max-rows R        most rows per request (default 4096); more: 413\n"
     "  --timeout S         seconds to receive a request (default 30); then the connection\n"
     "                      is closed\n"
+    "  --max-connections C open connections served at once (default 256); a connection\n"
+    "                      beyond them gets 503 to its request and is closed\n"
     "  -h, --help          print this help\n"
     "\n"
     "exit codes: 0 stopped by a signal, 1 runtime failure (a damaged model, the port in\n"
@@ -84,7 +88,8 @@ constexpr char kUsage[] =
 
 struct Options {
   std::string model, data, host = "127.0.0.1";
-  uint64_t port = 8080, threads = 0, max_body = 8u << 20, max_rows = 4096, timeout_s = 30;
+  uint64_t port = 8080, threads = 0, max_body = 8u << 20, max_rows = 4096, timeout_s = 30,
+           max_connections = 256;
 };
 
 int Fail(const Status& st) {
@@ -131,6 +136,11 @@ struct Metrics {
                                    .Help("the served model's version: 1 at start, +1 per reload")
                                    .Register(*registry)
                                    .Add({});
+  prometheus::Gauge& resident = prometheus::BuildGauge()
+                                    .Name("ecps_serve_resident_bytes")
+                                    .Help("the server process's resident memory (VmRSS)")
+                                    .Register(*registry)
+                                    .Add({});
   prometheus::Family<prometheus::Gauge>& model =
       prometheus::BuildGauge()
           .Name("ecps_serve_model_bytes")
@@ -148,6 +158,12 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, Server* server) : stream_(std::move(socket)), server_(server) {}
   void Start();
+  // Over --max-connections: the connection's first request is answered 503
+  // and the connection closed.
+  void Reject() {
+    reject_ = true;
+    Start();
+  }
   // Called on shutdown: a connection waiting for a request gets a short
   // grace to receive it, then closes; one being answered finishes.
   void Drain();
@@ -165,6 +181,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<http::response<http::string_body>> res_;
   bool reading_ = false;  // on the strand only
+  bool reject_ = false;   // set before Start()
 };
 
 class Server {
@@ -234,12 +251,14 @@ class Server {
   const Options& options() const { return opt_; }
   bool stopping() const { return stopping_.load(); }
 
-  // Registers a live session (for Drain on shutdown).
-  void Add(const std::shared_ptr<Session>& s) {
+  // Registers a live session (for Drain on shutdown); returns the number of
+  // live sessions, this one included.
+  size_t Add(const std::shared_ptr<Session>& s) {
     MutexLock l(&sessions_mu_);
     for (auto it = sessions_.begin(); it != sessions_.end();)
       it = it->expired() ? sessions_.erase(it) : std::next(it);
     sessions_.push_back(s);
+    return sessions_.size();
   }
 
   http::response<http::string_body> Handle(const http::request<http::string_body>& req);
@@ -260,8 +279,11 @@ class Server {
         std::cerr << "ecps serve: accept: " << ec.message() << "\n";
       } else {
         auto session = std::make_shared<Session>(std::move(s), this);
-        Add(session);
-        session->Start();
+        if (Add(session) > opt_.max_connections) {
+          session->Reject();
+        } else {
+          session->Start();
+        }
       }
       if (!stopping_.load()) Accept();
     });
@@ -394,7 +416,9 @@ http::response<http::string_body> Server::Handle(const http::request<http::strin
     metrics_.Request(path);
     if (req.method() != http::verb::get) return wrong_method("GET");
     if (path == "/healthz") {
-      nlohmann::json h = {{"status", stopping_.load() ? "stopping" : "ok"}, {"model", opt_.model}};
+      nlohmann::json h = {{"status", stopping_.load() ? "stopping" : "ok"},
+                          {"model", opt_.model},
+                          {"resident_bytes", CurrentRssBytes()}};
       {
         MutexLock l(&model_mu_);
         h.update({{"method", method_},
@@ -409,6 +433,7 @@ http::response<http::string_body> Server::Handle(const http::request<http::strin
     res.set(http::field::server, "ecps-serve");
     res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     res.keep_alive(keep);
+    metrics_.resident.Set(static_cast<double>(CurrentRssBytes()));
     res.body() = prometheus::TextSerializer().Serialize(metrics_.registry->Collect());
     res.prepare_payload();
     return res;
@@ -490,6 +515,12 @@ void Session::OnRead(beast::error_code ec) {
                                     absl::StrCat("malformed HTTP request: ", ec.message()), 11));
     return Close();
   }
+  if (reject_)
+    return Answer(server_->Refuse(
+        http::status::service_unavailable, "overloaded",
+        absl::StrCat("the server has its --max-connections ", server_->options().max_connections,
+                     " connections open; retry later"),
+        parser_->get().version()));
   Answer(server_->Handle(parser_->get()));
 }
 
@@ -531,22 +562,24 @@ bool ParseCount(const std::string& flag, const std::string& text, uint64_t lo, u
 int RunServe(const std::vector<std::string>& args) {
   SetLogLevel("info");  // warnings (a clipped code) to stderr: stdout is the summary
   Options o;
-  std::string port = "8080", threads = "0", max_body = "8388608", max_rows = "4096", timeout = "30";
+  std::string port = "8080", threads = "0", max_body = "8388608", max_rows = "4096", timeout = "30",
+              max_connections = "256";
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "-h" || a == "--help") {
       std::fputs(kUsage, stdout);
       return kExitOk;
     }
-    std::string* value = a == "--model"            ? &o.model
-                         : a == "--data"           ? &o.data
-                         : a == "--host"           ? &o.host
-                         : a == "--port"           ? &port
-                         : a == "--threads"        ? &threads
-                         : a == "--max-body-bytes" ? &max_body
-                         : a == "--max-rows"       ? &max_rows
-                         : a == "--timeout"        ? &timeout
-                                                   : nullptr;
+    std::string* value = a == "--model"             ? &o.model
+                         : a == "--data"            ? &o.data
+                         : a == "--host"            ? &o.host
+                         : a == "--port"            ? &port
+                         : a == "--threads"         ? &threads
+                         : a == "--max-body-bytes"  ? &max_body
+                         : a == "--max-rows"        ? &max_rows
+                         : a == "--timeout"         ? &timeout
+                         : a == "--max-connections" ? &max_connections
+                                                    : nullptr;
     if (value == nullptr) {
       std::cerr << "ecps serve: unknown argument '" << a << "' (see --help)\n";
       return kExitUsage;
@@ -565,7 +598,8 @@ int RunServe(const std::vector<std::string>& args) {
       !ParseCount("--threads", threads, 0, 1024, &o.threads) ||
       !ParseCount("--max-body-bytes", max_body, 1, uint64_t{1} << 32, &o.max_body) ||
       !ParseCount("--max-rows", max_rows, 1, uint64_t{1} << 24, &o.max_rows) ||
-      !ParseCount("--timeout", timeout, 1, 3600, &o.timeout_s))
+      !ParseCount("--timeout", timeout, 1, 3600, &o.timeout_s) ||
+      !ParseCount("--max-connections", max_connections, 1, 1 << 20, &o.max_connections))
     return kExitUsage;
   const int nthreads =
       o.threads > 0 ? static_cast<int>(o.threads) : std::max(1, std::min(4, UsableCpus()));

@@ -532,6 +532,43 @@ TEST(ServeTest, ReloadSwapsTheModelUnderLoadWithoutFailingARequest) {
   EXPECT_EQ(server.Stop(), 0) << server.err();
 }
 
+// --max-connections: a connection beyond the limit gets 503 naming it; once
+// the others close, requests are served again. /healthz and /metrics report
+// the process's resident memory next to the model's.
+TEST(ServeTest, ConnectionsBeyondTheLimitGet503) {
+  const std::string dir = FreshDir();
+  const std::string run = Train(dir, {});
+  ASSERT_FALSE(run.empty());
+  ServeProcess server(dir, {"--model", run + "/best.ckpt", "--max-connections", "2"});
+  const int port = server.WaitForPort();
+  ASSERT_GT(port, 0) << server.out() << server.err();
+  {
+    net::io_context ioc;
+    std::vector<tcp::socket> idle;
+    for (int i = 0; i < 2; ++i) {
+      idle.emplace_back(ioc);
+      idle.back().connect(
+          tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // both accepted
+    const Reply r = Request(port, http::verb::get, "/healthz");
+    EXPECT_EQ(r.status, 503) << r.body;
+    EXPECT_NE(r.body.find("--max-connections 2"), std::string::npos) << r.body;
+  }  // the idle connections close
+  int status = 0;
+  for (int i = 0; i < 50 && status != 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    status = Request(port, http::verb::get, "/healthz").status;
+  }
+  EXPECT_EQ(status, 200);
+  const nlohmann::json h = nlohmann::json::parse(Request(port, http::verb::get, "/healthz").body);
+  EXPECT_GT(h["resident_bytes"].get<uint64_t>(), h["inference_memory_bytes"].get<uint64_t>());
+  const std::string m = Request(port, http::verb::get, "/metrics").body;
+  EXPECT_GT(Metric(m, "ecps_serve_resident_bytes"), 0);
+  EXPECT_EQ(Metric(m, "ecps_serve_errors_total{kind=\"overloaded\"}"), 1);
+  EXPECT_EQ(server.Stop(), 0) << server.err();
+}
+
 TEST(ServeTest, BadUsageAndAMissingModelExitTwo) {
   const std::string dir = FreshDir();
   EXPECT_EQ(RunEcps({"serve"}, dir).exit_code, 2);
