@@ -250,6 +250,70 @@ TEST(SlotMappingTest, AdaptEmbPromotesFromTheSharedRowAndFoldsBackOnDemotion) {
   for (int j = 0; j < d; ++j) EXPECT_EQ(e[row * d + j], e[shared_row * d + j]) << j;
 }
 
+// mode=static (CODE `adapt`): the split from the train counts, checked
+// against the rule written out, the budget with the remap charged, and the
+// lookups (F row or R row by rare rank).
+TEST(AdaptEmbStaticTest, SplitFollowsTheTrainCountsAndTheBudgetHolds) {
+  const FeatureSpace s = Space();
+  std::vector<uint32_t> counts(s.total());
+  for (uint64_t i = 0; i < counts.size(); ++i) counts[i] = static_cast<uint32_t>((i * 37) % 11);
+  AdaptEmbedding a;
+  const ParamSchema schema = AdaptEmbedding::Schema();
+  ParamSet params(&schema);
+  ECPS_ASSERT_OK(params.ApplyOverrides({"mode=static", "top_percent=0.1"}));
+  CompressorContext ctx;
+  ctx.space = s;
+  ctx.budget = 0.5;
+  ctx.train_counts = counts;
+  ECPS_ASSERT_OK(a.Init(ctx, params));
+  EXPECT_TRUE(a.KeyMappings().empty());
+  // The rule: per field, ids at or above the count of the floor(0.1 n_f)-th
+  // most frequent are frequent, in id order; the rest by rare rank.
+  uint64_t f_rows = 0, r_rows = 0;
+  for (int f = 0; f < s.num_fields(); ++f) {
+    const uint64_t nf = s.cardinalities[f];
+    std::vector<uint32_t> c(counts.begin() + s.offsets[f], counts.begin() + s.offsets[f] + nf);
+    std::vector<uint32_t> sorted = c;
+    std::sort(sorted.rbegin(), sorted.rend());
+    const uint64_t want = nf / 10;
+    const uint32_t t = want == 0 ? ~0u : std::max<uint32_t>(1, sorted[want - 1]);
+    uint64_t k = 0;
+    for (uint32_t v : c) k += v >= t;
+    const uint64_t rows = static_cast<uint64_t>(std::floor((0.5 - 1.0 / s.dim) * nf));
+    const uint64_t r = std::max<uint64_t>(1, rows > k ? rows - k : 0);
+    std::vector<uint32_t> keys(s.num_fields(), 0);
+    uint64_t rare = 0, freq = 0;
+    for (uint64_t x = 0; x < nf; ++x) {
+      keys[f] = static_cast<uint32_t>(x);
+      LookupPlan plan;
+      a.Encode(keys, &plan);
+      if (c[x] >= t) {
+        EXPECT_EQ(plan.rows[0][f], f_rows + freq++) << f << " " << x;
+        EXPECT_EQ(plan.rows[1][f], kNoRow);
+      } else {
+        EXPECT_EQ(plan.rows[0][f], kNoRow);
+        EXPECT_EQ(plan.rows[1][f], r_rows + (rare++) % r) << f << " " << x;
+      }
+    }
+    f_rows += k;
+    r_rows += r;
+  }
+  EXPECT_EQ(a.frequent_rows(), f_rows);
+  EXPECT_EQ(a.rare_rows(), r_rows);
+  const MemoryReport m = a.Memory();
+  EXPECT_EQ(m.mapping_bytes, 4 * s.total());
+  EXPECT_EQ(m.inference_bytes, 4 * s.dim * (f_rows + r_rows) + 4 * s.total());
+  EXPECT_LE(m.inference_bytes, 0.5 * 4 * s.total() * s.dim);
+  // A saved split loads only into the same split.
+  AdaptEmbedding b;
+  ECPS_ASSERT_OK(b.Init(ctx, params));
+  ECPS_EXPECT_OK(b.LoadState(a.SaveState()));
+  counts[3] += 100;
+  AdaptEmbedding c;
+  ECPS_ASSERT_OK(c.Init(ctx, params));
+  EXPECT_FALSE(c.LoadState(a.SaveState()).ok());
+}
+
 TEST(SlotMappingTest, BudgetHoldsAndIsFilled) {
   const uint64_t full = 4 * Space().total() * Space().dim;
   for (const std::string method : {"mch", "adaptemb"})
@@ -374,15 +438,19 @@ class DynamicTrainTest : public ::testing::Test {
   static inline std::unique_ptr<testing::SmallDataset> ds_;
   static std::vector<std::string> Sets(const std::string& out, const std::string& method) {
     std::vector<std::string> sets = ds_->FastConfig(out);
-    sets.insert(sets.end(),
-                {"embedding.method=" + method, "embedding.budget=0.2", "train.max_steps=200",
-                 "train.evals_per_epoch=2", "cluster.virtual_shards=8"});
+    if (method == "adaptemb_static") {
+      sets.insert(sets.end(), {"embedding.method=adaptemb", "embedding.params.mode=static"});
+    } else {
+      sets.push_back("embedding.method=" + method);
+    }
+    sets.insert(sets.end(), {"embedding.budget=0.2", "train.max_steps=200",
+                             "train.evals_per_epoch=2", "cluster.virtual_shards=8"});
     return sets;
   }
 };
 
 TEST_F(DynamicTrainTest, TrainsInOneProcessAndOnTwoWorkers) {
-  for (const std::string method : {"mch", "adaptemb"}) {
+  for (const std::string method : {"mch", "adaptemb", "adaptemb_static"}) {
     auto cfg = LoadTrainConfig("", Sets(method + "_single", method));
     ASSERT_TRUE(cfg.ok()) << cfg.status();
     auto t = Trainer::Create(*cfg, ds_->data());
@@ -412,6 +480,22 @@ TEST_F(DynamicTrainTest, TrainsInOneProcessAndOnTwoWorkers) {
     EXPECT_EQ(r11["test_auc"].get<double>(), auc1) << method;
     EXPECT_NEAR(r22["test_auc"].get<double>(), auc1, 0.005) << method;
     EXPECT_LE((*one)["inference_memory_ratio"].get<double>(), 0.2) << method;
+    EXPECT_GT((*one)["inference_memory_mapping_bytes"].get<uint64_t>(), 0u) << method;
+    if (method != "adaptemb_static") {
+      // The counter store's statistics: features seen, features with rows
+      // of their own, the histogram over every seen feature, the hottest.
+      const auto& km = (*one)["key_mappings"]["E"];
+      EXPECT_EQ(km["kind"], method);
+      EXPECT_GT(km["keys_seen"].get<uint64_t>(), 100u) << km.dump();
+      EXPECT_GT(km["keys_with_own_row"].get<uint64_t>(), 10u) << km.dump();
+      uint64_t hist = 0;
+      for (const auto& b : km["log2_histogram"]) hist += b.get<uint64_t>();
+      EXPECT_EQ(hist, km["keys_seen"].get<uint64_t>());
+      ASSERT_EQ(km["top"].size(), 10u);
+      EXPECT_GE(km["top"][0][1].get<double>(), km["top"][9][1].get<double>());
+    } else {
+      EXPECT_TRUE((*one)["key_mappings"].empty());
+    }
   }
 }
 
