@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "tests/cli/bench_test_util.h"
 #include "tools/bench/methods.h"
+#include "tools/bench/plots.h"
 #include "tools/bench/report.h"
 #include "tools/bench/results.h"
 
@@ -71,6 +72,40 @@ TEST(BenchReport, TopThreeMarking) {
   EXPECT_EQ(RowCells(md, "myhash")[1], "0.69000");
   EXPECT_EQ(RowCells(md, "int8")[1], "*failed*");
   EXPECT_EQ(RowCells(md, "dedup")[1], "*pending*");
+}
+
+// train.online_eval's windows (copied into a run record as "online"): a
+// table of AUC per window, one column per selected run that has them, with
+// their mean, and a plot of AUC against the rows seen.
+TEST(BenchReport, OnlineWindowsGetATableAndAPlot) {
+  auto results = LoadResults(kFixed);
+  ASSERT_TRUE(results.ok()) << results.status();
+  EXPECT_EQ(RenderMarkdown(*results, {}).find("## Online AUC per window"), std::string::npos)
+      << "no windows, no section";
+  int with_windows = 0;
+  for (auto& r : (*results)["runs"]) {
+    if (!r.value("selected", false) || with_windows == 2) continue;
+    const double base = with_windows == 0 ? 0.6 : 0.7;
+    r["online"] = nlohmann::json::array(
+        {{{"rows", 1000}, {"end_row", 1000}, {"auc", base}, {"logloss", 0.5}},
+         {{"rows", 1000}, {"end_row", 2000}, {"auc", base + 0.1}, {"logloss", 0.4}}});
+    ++with_windows;
+  }
+  ASSERT_EQ(with_windows, 2);
+  const std::string md = RenderMarkdown(*results, {});
+  const size_t at = md.find("## Online AUC per window");
+  ASSERT_NE(at, std::string::npos) << md;
+  const std::string section = md.substr(at, md.find("## Plots") - at);
+  EXPECT_NE(section.find("| 1000 | 0.6000 | 0.7000 |"), std::string::npos) << section;
+  EXPECT_NE(section.find("| 2000 | 0.7000 | 0.8000 |"), std::string::npos) << section;
+  EXPECT_NE(section.find("| mean | 0.6500 | 0.7500 |"), std::string::npos) << section;
+  if (FindInPath("gnuplot").empty()) GTEST_SKIP() << "gnuplot not installed";
+  const std::string dir = testing::FreshDir();
+  auto plots = RenderPlots(*results, dir, "");
+  ASSERT_TRUE(plots.ok()) << plots.status();
+  bool found = false;
+  for (const auto& p : *plots) found = found || p.file.rfind("online_auc-", 0) == 0;
+  EXPECT_TRUE(found);
 }
 
 TEST(BenchReport, FailedRunsListedWithErrors) {

@@ -174,6 +174,30 @@ StatusOr<std::vector<PlotRef>> RenderPlots(const nlohmann::json& results, const 
                                  return Point{Num(r, "budget"), Num(r, "latency_ms_per_batch")};
                                }),
                        false, budget_tics});
+      // train.online_eval: AUC per window against the rows seen, one series
+      // per selected run that has windows (a method at each budget).
+      Series online;
+      for (const auto& name : method_order) {
+        for (const auto& r : results["runs"]) {
+          if (!r.value("selected", false) || r["dataset"] != ds || r["model"] != model ||
+              r["method"] != name || !r.contains("online") || !r["online"].is_array())
+            continue;
+          std::vector<Point> pts;
+          for (const auto& w : r["online"]) pts.push_back({Num(w, "end_row"), Num(w, "auc")});
+          if (pts.empty()) continue;
+          const bool baseline = r.value("family", "") == "baseline";
+          online.push_back(
+              {baseline ? name
+                        : absl::StrFormat("%s %g%% d%d", name, 100 * r["budget"].get<double>(),
+                                          r["dim"].get<int>()),
+               pts});
+        }
+      }
+      specs.push_back(
+          {"online_auc-" + tag,
+           absl::StrFormat("Online AUC per window, progressive validation (%s, %s)", ds, model),
+           "training rows seen (end of the window)", "AUC of the window", false, false, online,
+           false, ""});
       if (dims.size() > 1) {
         for (const auto& bj : suite["budgets"]) {
           const double b = bj.get<double>();

@@ -226,6 +226,56 @@ std::string RenderMarkdown(const nlohmann::json& results, const MarkdownOptions&
   }
   md += "\n";
 
+  // train.online_eval: the windows of every selected run that has them, one
+  // column per run (the drift table of results.md "Tracking drift").
+  std::vector<const nlohmann::json*> online;
+  for (const auto& r : runs)
+    if (r.value("selected", false) && r.contains("online") && r["online"].is_array() &&
+        !r["online"].empty())
+      online.push_back(&r);
+  if (!online.empty()) {
+    md +=
+        "## Online AUC per window\n\n"
+        "Progressive validation (`train.online_eval`, docs/cli.md): every training batch of the "
+        "first epoch scored before it is trained on, the exact AUC of each window of rows. "
+        "Rows: the position in the train split at the window's end.\n\n| rows |";
+    size_t windows = 0;
+    for (const auto* r : online) {
+      md += absl::StrFormat(" %s %s %s %s d%d |", (*r)["dataset"].get<std::string>(),
+                            ModelName((*r)["model"]), (*r)["method"].get<std::string>(),
+                            Percent((*r)["budget"].get<double>()), (*r)["dim"].get<int>());
+      windows = std::max(windows, (*r)["online"].size());
+    }
+    md += "\n|---|";
+    for (size_t i = 0; i < online.size(); ++i) md += "---|";
+    md += "\n";
+    std::vector<double> sum(online.size(), 0);
+    std::vector<int> count(online.size(), 0);
+    for (size_t w = 0; w < windows; ++w) {
+      std::string rows;
+      std::string cells;
+      for (size_t i = 0; i < online.size(); ++i) {
+        const auto& ws = (*online[i])["online"];
+        if (w >= ws.size()) {
+          cells += " |";
+          continue;
+        }
+        if (rows.empty()) rows = absl::StrFormat("%.0f", Num(ws[w], "end_row"));
+        const double auc = Num(ws[w], "auc");
+        cells += absl::StrFormat(" %.4f |", auc);
+        if (!std::isnan(auc)) {
+          sum[i] += auc;
+          ++count[i];
+        }
+      }
+      md += "| " + rows + " |" + cells + "\n";
+    }
+    md += "| mean |";
+    for (size_t i = 0; i < online.size(); ++i)
+      md += count[i] > 0 ? absl::StrFormat(" %.4f |", sum[i] / count[i]) : std::string(" |");
+    md += "\n\n";
+  }
+
   md += "## Plots\n\n";
   if (!options.plot_error.empty()) md += "Plots were not rendered: " + options.plot_error + "\n\n";
   for (const auto& p : options.plots)

@@ -50,7 +50,9 @@ void AddMetrics(const nlohmann::json& r, nlohmann::json* run) {
   for (const char* k : {"val_auc", "val_logloss", "test_auc", "test_logloss",
                         "inference_memory_bytes", "inference_memory_ratio", "train_time_seconds",
                         "throughput_samples_per_s", "network_bytes_per_sample", "steps",
-                        "stop_reason", "git_commit", "config", "stages", "best_step"})
+                        "stop_reason", "git_commit", "config", "stages", "best_step",
+                        // train.online_eval's windows (report and plot "online AUC").
+                        "online"})
     copy(k, k);
   copy("latency_ms_per_batch_median", "latency_ms_per_batch");
   if (r.contains("training_memory") && r["training_memory"].is_object()) {
