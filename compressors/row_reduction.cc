@@ -99,6 +99,8 @@ Status ValidateRowReduction(const RowReduction& op, uint64_t table_rows) {
           return InvalidArgument("row reduction: threshold ", t, " is negative or not finite");
       return OkStatus();
     case RowReductionKind::kSoftThresholdCounts:
+      if (!std::isfinite(op.lo))
+        return InvalidArgument("row reduction: threshold offset ", op.lo, " is not finite");
       return OkStatus();
   }
   return InvalidArgument("row reduction: unknown kind ", static_cast<int>(op.kind));
@@ -203,7 +205,7 @@ Status AccumulateRowReduction(const RowReductionContext& ctx, const HeldRows& he
       for (uint64_t i = 0; i < n; ++i) {
         const float* v = buf.data() + i * w;
         for (size_t c = 0; c < h; ++c) {
-          const double s = 1.0 / (1.0 + std::exp(-static_cast<double>(v[h + c])));
+          const double s = 1.0 / (1.0 + std::exp(-(static_cast<double>(v[h + c]) + op.lo)));
           below += std::fabs(static_cast<double>(v[c])) < s ? 1 : 0;
         }
       }

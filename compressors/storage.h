@@ -107,8 +107,9 @@ enum class RowReductionKind : uint8_t {
   // §2.23). block_rows is ignored (one block: the whole table).
   kThresholdCounts = 3,
   // PEP's prune rate (docs/methods.md §2.24) over a table of even width 2h
-  // whose row is [w_0..w_h, g_0..g_h): out[0] = the number of c < h with
-  // |w_c| < sigmoid(g_c) (sigmoid in double). block_rows is ignored.
+  // whose row is [w_0..w_h, u_0..u_h): out[0] = the number of c < h with
+  // |w_c| < sigmoid(u_c + lo) (sigmoid in double; lo: the thresholds'
+  // offset, PEP's threshold_init). block_rows is ignored.
   kSoftThresholdCounts = 4,
 };
 struct RowReduction {

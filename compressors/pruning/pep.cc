@@ -134,7 +134,7 @@ void PepEmbedding::Decode(const LookupPlan& plan, const FetchedRows& rows, float
     float* o = out + static_cast<size_t>(i) * d;
     const uint64_t r = plan.rows[0][i];
     for (int c = 0; c < d; ++c)
-      o[c] = stage_ == 0 ? SoftThreshold(row[c], row[d + c]) : Kept(r, c) ? row[c] : 0.0f;
+      o[c] = stage_ == 0 ? SoftThreshold(row[c], G(row[d + c])) : Kept(r, c) ? row[c] : 0.0f;
   }
 }
 
@@ -151,7 +151,7 @@ void PepEmbedding::DecodeBackward(const LookupPlan& plan, const FetchedRows& row
     const uint64_t r = plan.rows[0][i];
     for (int c = 0; c < d; ++c) {
       if (stage_ == 0) {
-        SoftThresholdGrad(row[c], row[d + c], g[c], &o[c], &o[d + c]);
+        SoftThresholdGrad(row[c], G(row[d + c]), g[c], &o[c], &o[d + c]);
       } else {
         o[c] = Kept(r, c) ? g[c] : 0.0f;
         o[d + c] = 0.0f;  // g is frozen in the retrain
@@ -161,23 +161,7 @@ void PepEmbedding::DecodeBackward(const LookupPlan& plan, const FetchedRows& row
 }
 
 Status PepEmbedding::InitStageRows(int index) {
-  if (rows_ == nullptr) return OkStatus();
-  const uint64_t n = space_.total();
-  const size_t d = static_cast<size_t>(space_.dim);
-  if (index == 0) {
-    // g = threshold_init beside E's seeded values.
-    std::vector<float> buf;
-    for (uint64_t begin = 0; begin < n; begin += kChunkRows) {
-      const uint64_t count = std::min(kChunkRows, n - begin);
-      buf.resize(count * 2 * d);
-      RETURN_IF_ERROR(rows_->ReadRows(0, begin, count, buf.data()));
-      for (uint64_t i = 0; i < count; ++i)
-        std::fill_n(buf.data() + i * 2 * d + d, d, static_cast<float>(threshold_init_));
-      RETURN_IF_ERROR(rows_->WriteRows(0, begin, count, buf.data()));
-    }
-    return OkStatus();
-  }
-  if (index != 2) return OkStatus();
+  if (rows_ == nullptr || index != 2) return OkStatus();
   const uint64_t nnz = sparse_.nnz();
   if (sparse_.values().size() != nnz)
     return FailedPrecondition("pep: InitStageRows without BeginStage");
@@ -197,6 +181,7 @@ bool PepEmbedding::StageComplete() {
   op.kind = RowReductionKind::kSoftThresholdCounts;
   op.table = 0;
   op.block_rows = 1;
+  op.lo = threshold_init_;
   StatusOr<std::vector<double>> r = rows_->ReduceRows(op);
   if (!r.ok() || r->size() != 1) {
     ECPS_LOG_WARN("pep: the prune rate could not be measured ({}); the search goes on",
@@ -223,7 +208,7 @@ Status PepEmbedding::TakeMask() {
     RETURN_IF_ERROR(rows_->ReadRows(0, begin, count, buf.data()));
     for (uint64_t i = 0; i < count; ++i)
       for (size_t c = 0; c < d; ++c) {
-        const float w = buf[i * 2 * d + c], g = buf[i * 2 * d + d + c];
+        const float w = buf[i * 2 * d + c], g = G(buf[i * 2 * d + d + c]);
         const bool keep = std::fabs(static_cast<double>(w)) > Sigmoid(g);
         eff[(begin + i) * d + c] = keep ? std::fabs(w) : pruning::kPrunedValue;
         kept += keep ? 1 : 0;

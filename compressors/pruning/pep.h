@@ -2,10 +2,12 @@
 // per-element thresholds, lottery-ticket retraining under the learned mask,
 // then the sparse row layout of §1.8.
 //
-// Stores one table `EG` n x 2d f32: row x is [E[x] | g[x]], the weights and
+// Stores one table `EG` n x 2d f32: row x is [E[x] | u[x]], the weights and
 // their thresholds side by side (one row per key fetched once; the sparse
-// optimizer is per element, so this is Adam on E and on g). E starts U(±b),
-// g at `threshold_init` (written in InitStageRows(0)).
+// optimizer is per element, so this is Adam on E and on g), with
+// g = threshold_init + u: the table's one initialiser U(±b) serves both
+// halves, so g starts within ±b of threshold_init, and nothing has to be
+// written (or read) before the first step.
 //
 // Stages:
 //   search   ê = sign(E)·ReLU(|E| − σ(g)), σ in double; g trained by the same
@@ -55,7 +57,7 @@ class PepEmbedding final : public Compressor {
                       FetchedRows* row_grads) override;
   void AttachRows(RowAccess* rows) override { rows_ = rows; }
   Status BeginStage(int index) override;
-  // InitStageRows(0) writes g = threshold_init; (2) the sparse tables.
+  // InitStageRows(2) writes the sparse tables.
   Status InitStageRows(int index) override;
   // Search stage: the prune rate measured at the rows reaches P.
   bool StageComplete() override;
@@ -84,6 +86,8 @@ class PepEmbedding final : public Compressor {
 
  private:
   uint64_t Elements() const { return space_.total() * static_cast<uint64_t>(space_.dim); }
+  // g of a stored u.
+  float G(float u) const { return static_cast<float>(static_cast<double>(u) + threshold_init_); }
   Status TakeMask();
 
   FeatureSpace space_;

@@ -151,6 +151,7 @@ TEST(MagnitudeThresholdTest, SoftThresholdCountsOnThreeServersEqualTheSingleProc
   ECPS_ASSERT_OK(three.client->WriteRows(0, 0, 700, v.data()));
   RowReduction op;
   op.kind = RowReductionKind::kSoftThresholdCounts;
+  op.lo = 0.25;
   auto a = local->ReduceRows(op);
   auto b = three.client->ReduceRows(op);
   ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();

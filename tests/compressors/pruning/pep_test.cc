@@ -80,12 +80,13 @@ TEST(PepTest, SoftThresholdCountsEqualBruteForce) {
   ECPS_ASSERT_OK(store->WriteRows(0, 0, 300, v.data()));
   RowReduction op;
   op.kind = RowReductionKind::kSoftThresholdCounts;
+  op.lo = -0.5;
   auto r = ReduceAllRows(op, *store);
   ASSERT_TRUE(r.ok()) << r.status();
   uint64_t want = 0;
   for (int row = 0; row < 300; ++row)
     for (int c = 0; c < d; ++c) {
-      const double s = 1 / (1 + std::exp(-static_cast<double>(v[row * 2 * d + d + c])));
+      const double s = 1 / (1 + std::exp(-(static_cast<double>(v[row * 2 * d + d + c]) - 0.5)));
       want += std::fabs(static_cast<double>(v[row * 2 * d + c])) < s;
     }
   ASSERT_EQ(r->size(), 1u);
@@ -146,9 +147,11 @@ TEST(PepTest, SearchMaskRewindRetrainAndSparseLayout) {
   for (double init : {-15.0, 0.0}) {
     SCOPED_TRACE("threshold_init " + std::to_string(init));
     LayerRun r = MakeLayer(s, 0.5, {"threshold_init=" + std::to_string(init)});
+    // The stored half is u = g − threshold_init, U(±b) like E.
     const std::vector<float> initial = Rows(*r.layer);
+    const double b = std::sqrt(1.0 / 200);
     for (uint64_t i = 0; i < s.total(); ++i)
-      for (int c = 0; c < d; ++c) ASSERT_EQ(initial[i * 2 * d + d + c], static_cast<float>(init));
+      for (int c = 0; c < d; ++c) ASSERT_LE(std::fabs(initial[i * 2 * d + d + c]), b);
     Rng rng(3);
     int64_t step = 0;
     for (int i = 0; i < 20; ++i) Step(r.layer.get(), s, ++step, &rng);
@@ -157,7 +160,7 @@ TEST(PepTest, SearchMaskRewindRetrainAndSparseLayout) {
     const std::vector<float> trained = Rows(*r.layer);
     uint64_t moved = 0;
     for (uint64_t i = 0; i < s.total(); ++i)
-      for (int c = 0; c < d; ++c) moved += trained[i * 2 * d + d + c] != static_cast<float>(init);
+      for (int c = 0; c < d; ++c) moved += trained[i * 2 * d + d + c] != initial[i * 2 * d + d + c];
     if (init < 0) {
       EXPECT_GT(moved, 0u);
     } else {
@@ -173,10 +176,13 @@ TEST(PepTest, SearchMaskRewindRetrainAndSparseLayout) {
     uint64_t by_threshold = 0;
     for (uint64_t i = 0; i < s.total(); ++i)
       for (int c = 0; c < d; ++c) {
-        const double w = trained[i * 2 * d + c], g = trained[i * 2 * d + d + c];
+        const double w = trained[i * 2 * d + c],
+                     g = static_cast<float>(trained[i * 2 * d + d + c] + init);
         const bool keep = std::fabs(w) > 1 / (1 + std::exp(-g));
         by_threshold += keep;
-        if (r.method->Kept(i, c)) EXPECT_TRUE(keep) << i << " " << c;
+        if (r.method->Kept(i, c)) {
+          EXPECT_TRUE(keep) << i << " " << c;
+        }
       }
     EXPECT_EQ(r.method->kept(), std::min(by_threshold, r.method->target_nonzeros()));
     // Lottery ticket: every row back to its initial values (E; g is frozen).
