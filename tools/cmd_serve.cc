@@ -25,10 +25,13 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <cstdio>
+#include <deque>
+#include <functional>
 #include <iostream>
 #include <list>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -54,7 +57,7 @@ using tcp = net::ip::tcp;
 constexpr char kUsage[] =
     "usage: ecps serve --model BUNDLE_OR_CHECKPOINT [--host H] [--port P] [--threads N]\n"
     "                  [--data CACHE] [--max-body-bytes B] [--max-rows R] [--timeout S]\n"
-    "                  [--max-connections C]\n"
+    "                  [--max-connections C] [--batch-wait-us U] [--max-batch-rows N]\n"
     "\n"
     "Serves a trained model over HTTP/1.1 and scores rows with the same code as\n"
     "`ecps predict` (equal scores for the same rows in the same batch):\n"
@@ -81,6 +84,11 @@ constexpr char kUsage[] =
     "                      is closed\n"
     "  --max-connections C open connections served at once (default 256); a connection\n"
     "                      beyond them gets 503 to its request and is closed\n"
+    "  --batch-wait-us U   batch predict requests of concurrent connections into one\n"
+    "                      forward pass, waiting up to U microseconds after the first for\n"
+    "                      more (default 0: each request its own pass, bit-equal to predict;\n"
+    "                      batched scores agree to float rounding)\n"
+    "  --max-batch-rows N  most rows of one batched pass (default 4096)\n"
     "  -h, --help          print this help\n"
     "\n"
     "exit codes: 0 stopped by a signal, 1 runtime failure (a damaged model, the port in\n"
@@ -89,7 +97,7 @@ constexpr char kUsage[] =
 struct Options {
   std::string model, data, host = "127.0.0.1";
   uint64_t port = 8080, threads = 0, max_body = 8u << 20, max_rows = 4096, timeout_s = 30,
-           max_connections = 256;
+           max_connections = 256, batch_wait_us = 0, max_batch_rows = 4096;
 };
 
 int Fail(const Status& st) {
@@ -136,6 +144,13 @@ struct Metrics {
                                    .Help("the served model's version: 1 at start, +1 per reload")
                                    .Register(*registry)
                                    .Add({});
+  prometheus::Counter& passes = prometheus::BuildCounter()
+                                    .Name("ecps_serve_forward_passes_total")
+                                    .Help(
+                                        "forward passes run for POST /v1/predict (fewer than "
+                                        "requests when --batch-wait-us batches them)")
+                                    .Register(*registry)
+                                    .Add({});
   prometheus::Gauge& resident = prometheus::BuildGauge()
                                     .Name("ecps_serve_resident_bytes")
                                     .Help("the server process's resident memory (VmRSS)")
@@ -240,10 +255,18 @@ class Server {
   uint64_t Run(int threads) {
     WaitForSignal();
     Accept();
+    if (batching()) {
+      work_.emplace(ioc_.get_executor());
+      scorer_ = std::thread([this] { ScoreLoop(); });
+    } else {
+      MutexLock l(&batch_mu_);
+      scorer_done_ = true;
+    }
     std::vector<std::thread> pool;
     for (int i = 1; i < threads; ++i) pool.emplace_back([this] { ioc_.run(); });
     ioc_.run();
     for (std::thread& t : pool) t.join();
+    if (scorer_.joinable()) scorer_.join();
     return answered_.load();
   }
 
@@ -262,6 +285,12 @@ class Server {
   }
 
   http::response<http::string_body> Handle(const http::request<http::string_body>& req);
+  // With --batch-wait-us > 0: POST /v1/predict requests are queued and scored
+  // together with others that arrive within the wait (ScoreLoop); `reply`
+  // gets the answer from the scoring thread (or at once for a bad body).
+  using Reply = std::function<void(http::response<http::string_body>)>;
+  bool batching() const { return opt_.batch_wait_us > 0; }
+  void Submit(const http::request<http::string_body>& req, Reply reply);
   // A parse failure of the HTTP layer (before a request exists).
   http::response<http::string_body> Refuse(http::status status, const std::string& kind,
                                            const std::string& message, unsigned version) {
@@ -288,6 +317,17 @@ class Server {
       if (!stopping_.load()) Accept();
     });
   }
+
+  struct Pending {
+    Batch batch;
+    std::function<void(const Status&, std::span<const float>)> done;
+  };
+  http::response<http::string_body> PredictAnswer(const Status& st, std::span<const float> logits,
+                                                  int rows,
+                                                  std::chrono::steady_clock::time_point t0,
+                                                  unsigned version, bool keep);
+  void ScoreTogether(std::vector<Pending>& items);
+  void ScoreLoop();
 
   void WaitForSignal() {
     signals_.async_wait([this](beast::error_code ec, int sig) {
@@ -324,6 +364,11 @@ class Server {
 
   void Stop() {
     stopping_.store(true);
+    {
+      MutexLock l(&batch_mu_);
+      scorer_stop_ = true;
+      batch_cv_.SignalAll();
+    }
     net::post(acceptor_.get_executor(), [this] {
       beast::error_code ignored;
       acceptor_.close(ignored);
@@ -360,6 +405,15 @@ class Server {
   Metrics metrics_;
   DatasetSchema schema_;  // fixed for the server's life (a reload must keep it)
   Mutex reload_mu_;       // one reload at a time
+  // The batching queue (--batch-wait-us > 0) and its thread; work_ keeps the
+  // io threads running while it may still post answers.
+  Mutex batch_mu_;
+  CondVar batch_cv_;
+  std::deque<Pending> queue_ ABSL_GUARDED_BY(batch_mu_);
+  bool scorer_stop_ ABSL_GUARDED_BY(batch_mu_) = false;
+  bool scorer_done_ ABSL_GUARDED_BY(batch_mu_) = false;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
+  std::thread scorer_;
   Mutex model_mu_;
   std::unique_ptr<Predictor> model_ ABSL_GUARDED_BY(model_mu_);
   std::string method_ ABSL_GUARDED_BY(model_mu_);
@@ -369,6 +423,124 @@ class Server {
   Mutex sessions_mu_;
   std::list<std::weak_ptr<Session>> sessions_ ABSL_GUARDED_BY(sessions_mu_);
 };
+
+http::response<http::string_body> Server::PredictAnswer(const Status& st,
+                                                        std::span<const float> logits, int rows,
+                                                        std::chrono::steady_clock::time_point t0,
+                                                        unsigned version, bool keep) {
+  if (!st.ok()) {
+    metrics_.Error("internal");
+    return Json(http::status::internal_server_error, ErrorJson("internal", st.message()), version,
+                keep);
+  }
+  metrics_.rows.Increment(static_cast<double>(rows));
+  auto res = Json(http::status::ok, PredictResponseJson(logits), version, keep);
+  metrics_.latency.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return res;
+}
+
+void Server::Submit(const http::request<http::string_body>& req, Reply reply) {
+  const unsigned v = req.version();
+  const bool keep = req.keep_alive() && !stopping_.load();
+  metrics_.Request("/v1/predict");
+  const auto t0 = std::chrono::steady_clock::now();
+  Pending p;
+  Status st = ParsePredictRequest(req.body(), schema_, opt_.max_rows, &p.batch);
+  if (!st.ok()) {
+    const bool too_many = st.code() == absl::StatusCode::kResourceExhausted;
+    metrics_.Error(too_many ? "too_large" : "bad_request");
+    return reply(Json(too_many ? http::status::payload_too_large : http::status::bad_request,
+                      ErrorJson(too_many ? "too_large" : "bad_request", st.message()), v, keep));
+  }
+  const int rows = p.batch.size;
+  p.done = [this, reply = std::move(reply), rows, t0, v, keep](const Status& s,
+                                                               std::span<const float> logits) {
+    reply(PredictAnswer(s, logits, rows, t0, v, keep));
+  };
+  {
+    MutexLock l(&batch_mu_);
+    if (!scorer_done_) {
+      queue_.push_back(std::move(p));
+      batch_cv_.Signal();
+      return;
+    }
+  }
+  // The scorer has ended (shutting down): this request is scored here.
+  std::vector<Pending> one;
+  one.push_back(std::move(p));
+  ScoreTogether(one);
+}
+
+// Scores `items` in one forward pass: their rows concatenated in order, the
+// logits handed back to each.
+void Server::ScoreTogether(std::vector<Pending>& items) {
+  Batch all;
+  int total = 0;
+  for (const Pending& p : items) total += p.batch.size;
+  all.Resize(total, schema_.num_dense, schema_.num_fields);
+  size_t d = 0, f = 0;
+  for (const Pending& p : items) {
+    std::copy(p.batch.dense.begin(), p.batch.dense.end(), all.dense.begin() + d);
+    std::copy(p.batch.sparse.begin(), p.batch.sparse.end(), all.sparse.begin() + f);
+    d += p.batch.dense.size();
+    f += p.batch.sparse.size();
+  }
+  std::vector<float> logits(static_cast<size_t>(total));
+  Status st;
+  {
+    MutexLock l(&model_mu_);
+    st = model_->Logits(all, logits.data());
+  }
+  metrics_.passes.Increment();
+  size_t at = 0;
+  for (Pending& p : items) {
+    p.done(st, std::span<const float>(logits).subspan(at, static_cast<size_t>(p.batch.size)));
+    at += static_cast<size_t>(p.batch.size);
+  }
+}
+
+// The batching thread (--batch-wait-us > 0): takes the oldest request, waits
+// up to the deadline for more while they fit in --max-batch-rows, scores
+// them together. Ends when the server stops and nothing is queued.
+void Server::ScoreLoop() {
+  for (;;) {
+    std::vector<Pending> items;
+    {
+      MutexLock l(&batch_mu_);
+      while (queue_.empty() && !scorer_stop_) batch_cv_.Wait(&batch_mu_);
+      if (queue_.empty()) {
+        scorer_done_ = true;
+        break;
+      }
+      const auto deadline =
+          std::chrono::steady_clock::now() + std::chrono::microseconds(opt_.batch_wait_us);
+      uint64_t rows = 0;
+      for (;;) {
+        while (!queue_.empty() &&
+               (items.empty() ||
+                rows + static_cast<uint64_t>(queue_.front().batch.size) <= opt_.max_batch_rows)) {
+          rows += static_cast<uint64_t>(queue_.front().batch.size);
+          items.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+        if (!queue_.empty() || rows >= opt_.max_batch_rows || scorer_stop_) break;
+        if (batch_cv_.WaitUntil(&batch_mu_, deadline)) {
+          // Past the deadline: whatever arrived meanwhile joins if it fits.
+          while (!queue_.empty() &&
+                 rows + static_cast<uint64_t>(queue_.front().batch.size) <= opt_.max_batch_rows) {
+            rows += static_cast<uint64_t>(queue_.front().batch.size);
+            items.push_back(std::move(queue_.front()));
+            queue_.pop_front();
+          }
+          break;
+        }
+      }
+    }
+    ScoreTogether(items);
+  }
+  work_.reset();  // the io threads may now run out of work and return
+}
 
 http::response<http::string_body> Server::Handle(const http::request<http::string_body>& req) {
   const unsigned v = req.version();
@@ -401,16 +573,8 @@ http::response<http::string_body> Server::Handle(const http::request<http::strin
       MutexLock l(&model_mu_);
       st = model_->Logits(batch, logits.data());
     }
-    if (!st.ok()) {
-      metrics_.Error("internal");
-      return Json(http::status::internal_server_error, ErrorJson("internal", st.message()), v,
-                  keep);
-    }
-    metrics_.rows.Increment(static_cast<double>(batch.size));
-    auto res = Json(http::status::ok, PredictResponseJson(logits), v, keep);
-    metrics_.latency.Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    return res;
+    metrics_.passes.Increment();
+    return PredictAnswer(st, logits, batch.size, t0, v, keep);
   }
   if (path == "/healthz" || path == "/metrics") {
     metrics_.Request(path);
@@ -521,7 +685,16 @@ void Session::OnRead(beast::error_code ec) {
         absl::StrCat("the server has its --max-connections ", server_->options().max_connections,
                      " connections open; retry later"),
         parser_->get().version()));
-  Answer(server_->Handle(parser_->get()));
+  const auto& req = parser_->get();
+  if (server_->batching() && req.method() == http::verb::post &&
+      req.target().substr(0, req.target().find('?')) == "/v1/predict") {
+    // Answered from the scoring thread, on this connection's strand.
+    return server_->Submit(req, [self = shared_from_this()](http::response<http::string_body> r) {
+      net::dispatch(self->stream_.get_executor(),
+                    [self, r = std::move(r)]() mutable { self->Answer(std::move(r)); });
+    });
+  }
+  Answer(server_->Handle(req));
 }
 
 void Session::Answer(http::response<http::string_body> res) {
@@ -563,7 +736,7 @@ int RunServe(const std::vector<std::string>& args) {
   SetLogLevel("info");  // warnings (a clipped code) to stderr: stdout is the summary
   Options o;
   std::string port = "8080", threads = "0", max_body = "8388608", max_rows = "4096", timeout = "30",
-              max_connections = "256";
+              max_connections = "256", batch_wait = "0", max_batch_rows = "4096";
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "-h" || a == "--help") {
@@ -579,6 +752,8 @@ int RunServe(const std::vector<std::string>& args) {
                          : a == "--max-rows"        ? &max_rows
                          : a == "--timeout"         ? &timeout
                          : a == "--max-connections" ? &max_connections
+                         : a == "--batch-wait-us"   ? &batch_wait
+                         : a == "--max-batch-rows"  ? &max_batch_rows
                                                     : nullptr;
     if (value == nullptr) {
       std::cerr << "ecps serve: unknown argument '" << a << "' (see --help)\n";
@@ -599,7 +774,9 @@ int RunServe(const std::vector<std::string>& args) {
       !ParseCount("--max-body-bytes", max_body, 1, uint64_t{1} << 32, &o.max_body) ||
       !ParseCount("--max-rows", max_rows, 1, uint64_t{1} << 24, &o.max_rows) ||
       !ParseCount("--timeout", timeout, 1, 3600, &o.timeout_s) ||
-      !ParseCount("--max-connections", max_connections, 1, 1 << 20, &o.max_connections))
+      !ParseCount("--max-connections", max_connections, 1, 1 << 20, &o.max_connections) ||
+      !ParseCount("--batch-wait-us", batch_wait, 0, 1000000, &o.batch_wait_us) ||
+      !ParseCount("--max-batch-rows", max_batch_rows, 1, uint64_t{1} << 24, &o.max_batch_rows))
     return kExitUsage;
   const int nthreads =
       o.threads > 0 ? static_cast<int>(o.threads) : std::max(1, std::min(4, UsableCpus()));

@@ -569,6 +569,52 @@ TEST(ServeTest, ConnectionsBeyondTheLimitGet503) {
   EXPECT_EQ(server.Stop(), 0) << server.err();
 }
 
+// --batch-wait-us: single-row requests of concurrent connections share
+// forward passes (fewer passes than requests), each answer still its own
+// row's score (equal to predict's to float rounding).
+TEST(ServeTest, ConcurrentRequestsAreBatchedIntoFewerPasses) {
+  const std::string dir = FreshDir();
+  const std::string run = Train(dir, {});
+  ASSERT_FALSE(run.empty());
+  CliResult p = RunEcps({"predict", "--model", run + "/best.ckpt", "--max-rows", "8", "--out",
+                         dir + "/p.txt", "--progress", "none"},
+                        dir);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  const std::vector<std::string> want = PredictLines(dir + "/p.txt");
+  ServeProcess server(dir, {"--model", run + "/best.ckpt", "--threads", "4", "--batch-wait-us",
+                            "20000", "--max-batch-rows", "64"});
+  const int port = server.WaitForPort();
+  ASSERT_GT(port, 0) << server.out() << server.err();
+  auto data = Dataset::Open(CacheOf(dir));
+  ASSERT_TRUE(data.ok()) << data.status();
+  constexpr int kClients = 8, kEach = 5;
+  std::vector<std::string> bodies;
+  for (int c = 0; c < kClients; ++c) bodies.push_back(RowsJson(**data, c, 1));
+  std::atomic<int> ok{0}, off{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c)
+    clients.emplace_back([&, c] {
+      for (int k = 0; k < kEach; ++k) {
+        const Reply r = Request(port, http::verb::post, "/v1/predict", bodies[c]);
+        if (r.status != 200) continue;
+        ++ok;
+        const std::vector<std::string> got = ScoreLines(r);
+        if (got.size() != 1 || std::abs(std::stod(got[0]) - std::stod(want[c])) > 1e-6) ++off;
+      }
+    });
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(ok.load(), kClients * kEach);
+  EXPECT_EQ(off.load(), 0);
+  // A bad body is answered at once, as without batching.
+  EXPECT_EQ(Request(port, http::verb::post, "/v1/predict", "[").status, 400);
+  const std::string m = Request(port, http::verb::get, "/metrics").body;
+  EXPECT_EQ(Metric(m, "ecps_serve_rows_total"), kClients * kEach);
+  const double passes = Metric(m, "ecps_serve_forward_passes_total");
+  EXPECT_GE(passes, 1);
+  EXPECT_LT(passes, kClients * kEach);
+  EXPECT_EQ(server.Stop(), 0) << server.err();
+}
+
 TEST(ServeTest, BadUsageAndAMissingModelExitTwo) {
   const std::string dir = FreshDir();
   EXPECT_EQ(RunEcps({"serve"}, dir).exit_code, 2);
