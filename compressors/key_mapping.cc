@@ -55,6 +55,9 @@ Status CheckKeyMappings(const std::vector<KeyMappingSpec>& specs,
                              table_rows[s.row_table], " rows, the data table ",
                              table_rows[s.data_table]);
     const uint64_t p = static_cast<uint64_t>(s.partitions);
+    if (s.keys != 0 && (s.keys + p - 1) / p >= kMaxLocalIds)
+      return InvalidArgument("key mapping ", i, " (", s.kind, "): more than 2^24 keys per ",
+                             "partition; use more partitions (cluster.virtual_shards)");
     if ((table_rows[s.key_table] + p - 1) / p >= kMaxLocalIds ||
         (table_rows[s.data_table] + p - 1) / p >= kMaxLocalIds)
       return InvalidArgument("key mapping ", i, " (", s.kind, "): more than 2^24 keys or rows per ",
@@ -100,6 +103,7 @@ std::string EncodeKeyMappings(const std::vector<KeyMappingSpec>& specs) {
     w.Pod<int32_t>(s.key_table);
     w.Pod<int32_t>(s.row_table);
     w.Pod<int32_t>(s.partitions);
+    w.Pod(s.keys);
     w.Pod(s.seed);
     w.Pod(s.init_bound);
     w.Vec(s.params);
@@ -118,8 +122,8 @@ StatusOr<std::vector<KeyMappingSpec>> DecodeKeyMappings(const std::string& bytes
     uint64_t np = 0;
     int32_t d = 0, k = 0, rt = 0, p = 0;
     if (!r.Str(&s.kind) || s.kind.size() > kMaxKindBytes || !r.Pod(&d) || !r.Pod(&k) ||
-        !r.Pod(&rt) || !r.Pod(&p) || !r.Pod(&s.seed) || !r.Pod(&s.init_bound) || !r.Pod(&np) ||
-        np > kMaxParams || r.remaining() < np * sizeof(double))
+        !r.Pod(&rt) || !r.Pod(&p) || !r.Pod(&s.keys) || !r.Pod(&s.seed) || !r.Pod(&s.init_bound) ||
+        !r.Pod(&np) || np > kMaxParams || r.remaining() < np * sizeof(double))
       return r.Truncated();
     s.data_table = d;
     s.key_table = k;

@@ -30,6 +30,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,11 +39,15 @@
 namespace ecps {
 
 struct KeyMappingSpec {
-  std::string kind;            // a registered KeyMappingKind (FindKeyMappingKind)
-  int data_table = 0;          // the table its plans address by key
-  int key_table = 0;           // per-key state rows (rows = the number of keys)
-  int row_table = 0;           // per-data-row state rows (rows = the data table's)
-  int partitions = 1;          // P: key k and row r belong to partition k mod P, r mod P
+  std::string kind;    // a registered KeyMappingKind (FindKeyMappingKind)
+  int data_table = 0;  // the table its plans address by key
+  int key_table = 0;   // per-key state rows (rows = the number of keys)
+  int row_table = 0;   // per-data-row state rows (rows = the data table's)
+  int partitions = 1;
+  // Keys the data table is addressed by (0: the key table's rows, one state
+  // row per key). A kind whose key state is a sketch (CAFE's HotSketch) has
+  // fewer key-table rows than keys.
+  uint64_t keys = 0;           // P: key k and row r belong to partition k mod P, r mod P
   uint64_t seed = 0;           // the kind's hashes and initial values
   double init_bound = 0;       // InitRow: U(-init_bound, init_bound) (KeyInitialRow)
   std::vector<double> params;  // the kind's parameters (its own layout)
@@ -58,7 +63,7 @@ class KeyPartition {
   virtual ~KeyPartition() = default;
   virtual int partition() const = 0;
   virtual int partitions() const = 0;
-  virtual uint64_t keys() const = 0;  // local keys of this partition
+  virtual uint64_t keys() const = 0;  // key-table rows of this partition (keys, or sketch rows)
   virtual uint64_t rows() const = 0;  // local data rows of this partition
   virtual const float* key_state(uint64_t key) const = 0;
   virtual float* mutable_key_state(uint64_t key) = 0;
@@ -89,16 +94,19 @@ class KeyMappingKind {
   // The local data row of local key `key`. Const: concurrent reads.
   virtual uint64_t Resolve(const KeyMappingSpec& spec, const KeyPartition& p,
                            uint64_t key) const = 0;
-  // `n` training occurrences of local key `key` at 1-based step `step`.
+  // `n` training occurrences of local key `key` at 1-based step `step`, with
+  // `grad_norm` the L2 norm of the key's summed gradient in this push (CAFE's
+  // importance). Must not change what Resolve() returns: the mapping moves
+  // only in EndStep(), so a step's pull and push of a key meet one row.
   virtual void Count(const KeyMappingSpec& spec, KeyPartition* p, uint64_t key, uint32_t n,
-                     int64_t step) const = 0;
+                     float grad_norm, int64_t step) const = 0;
   // After every push of step `step`.
   virtual void EndStep(const KeyMappingSpec& spec, KeyPartition* p, int64_t step) const = 0;
-  // The key's decayed frequency at `step` and whether it holds a row of its
-  // own (statistics: histograms and top-k).
-  virtual double Frequency(const KeyMappingSpec& spec, const float* key_state,
-                           int64_t step) const = 0;
-  virtual bool Exclusive(const KeyMappingSpec& spec, const float* key_state) const = 0;
+  // fn(local key, its decayed frequency (or importance) at `step`, whether
+  // it holds a row of its own) for every key this partition tracks
+  // (statistics: histograms and top-k).
+  virtual void ForEachTracked(const KeyMappingSpec& spec, const KeyPartition& p, int64_t step,
+                              const std::function<void(uint64_t, double, bool)>& fn) const = 0;
 };
 
 // The registered kinds (compressors/key_mapping.cc); null for another name.

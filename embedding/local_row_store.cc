@@ -618,15 +618,13 @@ class LocalRowStore final : public RowStore {
         return a.first != b.first ? a.first > b.first : a.second < b.second;
       };
       const_cast<LocalRowStore*>(this)->ForEachPartition(m, [&](PartitionView* v) {
-        for (uint64_t k = 0; k < v->keys(); ++k) {
-          const float* st = v->key_state(k);
-          const double f = m.kind->Frequency(m.spec, st, step);
-          if (f <= 0) continue;
+        m.kind->ForEachTracked(m.spec, *v, step, [&](uint64_t k, double f, bool own) {
+          if (f <= 0) return;
           ++seen;
-          if (m.kind->Exclusive(m.spec, st)) ++exclusive;
+          if (own) ++exclusive;
           const int b = f < 1 ? 0 : std::min(32, 1 + static_cast<int>(std::floor(std::log2(f))));
           ++hist[b];
-          if (top <= 0) continue;
+          if (top <= 0) return;
           const std::pair<double, uint64_t> e{f, v->GlobalKey(k)};
           if (hot.size() < static_cast<size_t>(top)) {
             hot.push_back(e);
@@ -636,7 +634,7 @@ class LocalRowStore final : public RowStore {
             hot.back() = e;
             std::push_heap(hot.begin(), hot.end(), colder);
           }
-        }
+        });
       });
       std::sort(hot.begin(), hot.end(), colder);
       if (i > 0) out += ",";
@@ -897,7 +895,12 @@ class LocalRowStore final : public RowStore {
 
   // Keys of keyed table t (the key table's rows, in this store's ids).
   uint64_t KeyLimit(size_t t) const {
-    return tables_[mappings_[keyed_[t]].spec.key_table].spec.rows;
+    const Mapping& m = mappings_[keyed_[t]];
+    if (m.spec.keys == 0) return tables_[m.spec.key_table].spec.rows;
+    if (m.partition < 0) return m.spec.keys;
+    const uint64_t np = static_cast<uint64_t>(m.spec.partitions);
+    const uint64_t v = static_cast<uint64_t>(m.partition);
+    return m.spec.keys > v ? (m.spec.keys - v + np - 1) / np : 0;
   }
 
   template <typename Fn>
@@ -971,7 +974,10 @@ class LocalRowStore final : public RowStore {
         const int p = m.partition >= 0 ? m.partition : static_cast<int>(k % np);
         const uint64_t local = m.partition >= 0 ? k : k / np;
         PartitionView v(this, m, p);
-        m.kind->Count(m.spec, &v, local, r.counts[i], step);
+        const float* g = r.grads + i * tb.spec.width;
+        double norm = 0;
+        for (int j = 0; j < tb.spec.width; ++j) norm += static_cast<double>(g[j]) * g[j];
+        m.kind->Count(m.spec, &v, local, r.counts[i], static_cast<float>(std::sqrt(norm)), step);
         resolved_[used + i] = v.Id(m.kind->Resolve(m.spec, v, local));
       }
       resolved_runs_.push_back(

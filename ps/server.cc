@@ -1058,7 +1058,8 @@ Status Server::HandleKeyMappings(const Message& m) {
         Annotate(vs->store->SetKeyMappings(specs, vs->id), absl::StrCat("virtual shard ", vs->id)));
   }
   key_limit_.assign(specs_.size(), 0);
-  for (const KeyMappingSpec& s : specs) key_limit_[s.data_table] = specs_[s.key_table].rows;
+  for (const KeyMappingSpec& s : specs)
+    key_limit_[s.data_table] = s.keys != 0 ? s.keys : specs_[s.key_table].rows;
   mappings_ = std::move(specs);
   return OkStatus();
 }

@@ -4,6 +4,7 @@
 
 #include "compressors/compressor.h"
 #include "compressors/dynamic/adaptemb.h"
+#include "compressors/dynamic/cafe.h"
 #include "compressors/dynamic/mch.h"
 #include "compressors/dynamic/slot_mapping.h"
 #include "compressors/registry.h"
@@ -17,6 +18,11 @@ void AddDynamicMethods(std::vector<CompressorInfo>* out) {
                   "demoted when the rows run out; the mapping lives with the rows "
                   "(docs/methods.md 2.14)",
                   AdaptEmbedding::Schema(), &AdaptEmbedding::Create});
+  out->push_back({CafeEmbedding::kName, "dynamic",
+                  "hot features found online by a HotSketch of their gradient-norm importance own "
+                  "rows, the rest share hashed rows; the sketch lives with the rows "
+                  "(docs/methods.md 2.14c)",
+                  CafeEmbedding::Schema(), &CafeEmbedding::Create});
   out->push_back({MchEmbedding::kName, "dynamic",
                   "managed-collision hashing: admitted features own slots of a fixed table, "
                   "others share fallback rows, LFU or TTL eviction resets the slot; the mapping "
@@ -27,6 +33,7 @@ void AddDynamicMethods(std::vector<CompressorInfo>* out) {
 void AddDynamicKeyMappingKinds(std::vector<const KeyMappingKind*>* out) {
   out->push_back(dynamic_internal::MchKind());
   out->push_back(dynamic_internal::AdaptEmbKind());
+  out->push_back(dynamic_internal::CafeKind());
 }
 
 }  // namespace ecps

@@ -11,7 +11,7 @@ std::vector<double> SlotParams::Encode() const {
 
 SlotParams SlotParams::Decode(const std::vector<double>& p) {
   SlotParams s;
-  if (p.size() != kCount) return s;
+  if (p.size() < kCount) return s;
   s.shared_fraction = p[0];
   s.admit = p[1];
   s.half_life = p[2];
@@ -64,18 +64,25 @@ class SlotMapping : public KeyMappingKind {
   }
 
   void Count(const KeyMappingSpec& spec, KeyPartition* part, uint64_t key, uint32_t n,
-             int64_t step) const override {
+             float /*grad_norm*/, int64_t step) const override {
     const SlotParams p = SlotParams::Decode(spec.params);
     float* st = part->mutable_key_state(key);
     st[kCount] = static_cast<float>(DecayedCount(st[kCount], st[kLast], step, p.half_life) + n);
     st[kLast] = static_cast<float>(step);
   }
 
-  double Frequency(const KeyMappingSpec& spec, const float* st, int64_t step) const override {
+  double Frequency(const KeyMappingSpec& spec, const float* st, int64_t step) const {
     const SlotParams p = SlotParams::Decode(spec.params);
     return DecayedCount(st[kCount], st[kLast], step, p.half_life);
   }
-  bool Exclusive(const KeyMappingSpec&, const float* st) const override { return st[kSlot] > 0; }
+  void ForEachTracked(const KeyMappingSpec& spec, const KeyPartition& part, int64_t step,
+                      const std::function<void(uint64_t, double, bool)>& fn) const override {
+    for (uint64_t k = 0; k < part.keys(); ++k) {
+      const float* st = part.key_state(k);
+      if (st[kCount] == 0) continue;
+      fn(k, Frequency(spec, st, step), st[kSlot] > 0);
+    }
+  }
 
   void EndStep(const KeyMappingSpec& spec, KeyPartition* part, int64_t step) const override {
     const SlotParams p = SlotParams::Decode(spec.params);

@@ -37,6 +37,7 @@ struct SlotParams {
   double interval = 1;  // steps between admission rounds
   double fold = 0.5;    // adaptemb: weight of a demoted row folded back
   std::vector<double> Encode() const;
+  // The first kCount values of `p` (a kind may append its own).
   static SlotParams Decode(const std::vector<double>& p);
   static constexpr size_t kCount = 7;
 };
@@ -44,8 +45,9 @@ struct SlotParams {
 // Shared rows of a partition holding `rows` data rows.
 uint64_t SharedRows(const SlotParams& p, uint64_t rows);
 
-// The two registered kinds.
+// The registered kinds.
 const KeyMappingKind* MchKind();
 const KeyMappingKind* AdaptEmbKind();
+const KeyMappingKind* CafeKind();  // cafe.cc
 
 }  // namespace ecps::dynamic_internal

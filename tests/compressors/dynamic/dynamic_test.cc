@@ -17,6 +17,7 @@
 #include "common/check.h"
 #include "common/rng.h"
 #include "compressors/dynamic/adaptemb.h"
+#include "compressors/dynamic/cafe.h"
 #include "compressors/dynamic/mch.h"
 #include "compressors/dynamic/slot_mapping.h"
 #include "compressors/registry.h"
@@ -314,9 +315,47 @@ TEST(AdaptEmbStaticTest, SplitFollowsTheTrainCountsAndTheBudgetHolds) {
   EXPECT_FALSE(c.LoadState(a.SaveState()).ok());
 }
 
+// CAFE's HotSketch: a bounded number of tracked features (not one state row
+// per feature), the feature with the largest gradient norms gets a hot row,
+// and every hot row's owner is a pinned sketch entry.
+TEST(CafeTest, TheSketchIsBoundedAndTheImportantFeaturesGetTheHotRows) {
+  auto layer = Layer("cafe", NewLocalRowStore(Optimizer()), 0.2, 2, {"sketch_ratio=2"});
+  auto* c = dynamic_cast<CafeEmbedding*>(&layer->compressor());
+  ASSERT_NE(c, nullptr);
+  const RowTableSpec k = layer->store().StoredTables()[1];
+  EXPECT_EQ(k.rows, 2 * c->buckets_per_partition());
+  EXPECT_LT(k.rows * CafeEmbedding::kSlots, Space().total() / 2);
+  const int d = Space().dim;
+  Rng rng(4);
+  for (int64_t step = 1; step <= 40; ++step) {
+    std::vector<uint32_t> keys = Batch(&rng, 16);
+    keys[0] = 3;  // field 0's id 3 (global 3) in every batch, with a large gradient
+    std::vector<float> out(keys.size() * d), g(keys.size() * d, 0.001f);
+    ECPS_ASSERT_OK(layer->Forward(keys, out.data(), true));
+    for (int j = 0; j < d; ++j) g[j] = 1.0f;
+    ECPS_ASSERT_OK(layer->Backward(g.data(), step));
+  }
+  const std::vector<float> sk = ReadTable(layer->store(), 1);
+  const std::vector<float> o = ReadTable(layer->store(), 2);
+  // Global key 3 is local key 1 of partition 1 (odd rows of K).
+  bool hot3 = false;
+  uint64_t owners = 0, pinned = 0;
+  for (size_t b = 0; b < k.rows; ++b)
+    for (int s = 0; s < CafeEmbedding::kSlots; ++s) {
+      const float* e = &sk[b * k.width + 4 * s];
+      if (e[3] > 0) ++pinned;
+      if (b % 2 == 1 && e[0] == 2.0f && e[3] > 0) hot3 = true;
+    }
+  for (float v : o) owners += v > 0;
+  EXPECT_TRUE(hot3);
+  EXPECT_EQ(owners, pinned);
+  EXPECT_GT(owners, 0u);
+  EXPECT_LE(owners, c->slot_rows());
+}
+
 TEST(SlotMappingTest, BudgetHoldsAndIsFilled) {
   const uint64_t full = 4 * Space().total() * Space().dim;
-  for (const std::string method : {"mch", "adaptemb"})
+  for (const std::string method : {"mch", "adaptemb", "cafe"})
     for (double budget : {0.5, 0.25, 0.1}) {
       auto layer = Layer(method, NewLocalRowStore(Optimizer()), budget, 4);
       const MemoryReport r = layer->compressor().Memory();
@@ -326,8 +365,10 @@ TEST(SlotMappingTest, BudgetHoldsAndIsFilled) {
       EXPECT_GT(r.mapping_bytes, 0u);
       const uint64_t m = layer->store().StoredTables()[0].rows;
       EXPECT_EQ(r.inference_bytes, 4 * m * Space().dim + r.mapping_bytes);
-      // The counters and owners are charged to training.
-      EXPECT_EQ(r.parameter_bytes, 4 * m * Space().dim + 12 * Space().total() + 4 * m);
+      // The counters (CAFE: the sketch) and owners are charged to training.
+      const RowTableSpec k = layer->store().StoredTables()[1];
+      EXPECT_EQ(r.parameter_bytes, 4 * m * Space().dim + 4 * k.rows * k.width + 4 * m);
+      if (method != "cafe") EXPECT_EQ(k.rows, Space().total());
       EXPECT_EQ(layer->store().parameter_bytes(), r.parameter_bytes);
     }
 }
@@ -401,7 +442,7 @@ std::vector<std::vector<float>> RunOnServers(const std::string& method, int serv
 // the single process's, bit for bit, on 1 and 2 servers with one worker, and
 // after a checkpoint of 2 servers loaded onto 3.
 TEST(KeyedTablesPsTest, ServersHoldTheSameMappingAsOneProcess) {
-  for (const std::string method : {"mch", "adaptemb"}) {
+  for (const std::string method : {"mch", "adaptemb", "cafe"}) {
     auto single = Layer(method, NewLocalRowStore(Optimizer()), 0.2, kV, {});
     Rng rng(21);
     for (int64_t s = 1; s <= 30; ++s) Step(single.get(), Batch(&rng, 16), s);
@@ -450,7 +491,7 @@ class DynamicTrainTest : public ::testing::Test {
 };
 
 TEST_F(DynamicTrainTest, TrainsInOneProcessAndOnTwoWorkers) {
-  for (const std::string method : {"mch", "adaptemb", "adaptemb_static"}) {
+  for (const std::string method : {"mch", "adaptemb", "adaptemb_static", "cafe"}) {
     auto cfg = LoadTrainConfig("", Sets(method + "_single", method));
     ASSERT_TRUE(cfg.ok()) << cfg.status();
     auto t = Trainer::Create(*cfg, ds_->data());
