@@ -134,7 +134,9 @@ TEST(BundleValuesTest, LibfmFeatureValuesTrainEvaluateAndPredict) {
       if (!p.ok()) return {};
       auto s = (*p)->Score(**data, Split::kTest, 0);
       EXPECT_TRUE(s.ok()) << s.status();
-      if (s.ok()) EXPECT_EQ(s->auc, (*results)["test_auc"].get<double>());
+      if (s.ok()) {
+        EXPECT_EQ(s->auc, (*results)["test_auc"].get<double>());
+      }
     }
     return *results;
   };

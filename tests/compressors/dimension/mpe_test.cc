@@ -117,7 +117,9 @@ TEST(MpeTest, GroupsFollowTheTrainCounts) {
   // A more frequent feature is never in a later group.
   for (uint64_t a = 0; a < Small().total(); a += 37)
     for (uint64_t b = 0; b < Small().total(); b += 41)
-      if (SmallCounts()[a] > SmallCounts()[b]) EXPECT_LE(m.group(a), m.group(b)) << a << " " << b;
+      if (SmallCounts()[a] > SmallCounts()[b]) {
+        EXPECT_LE(m.group(a), m.group(b)) << a << " " << b;
+      }
 }
 
 TEST(MpeTest, FakeQuantisationMatchesTheReference) {
@@ -272,7 +274,9 @@ TEST(MpeTest, RetrainMapLookupAndMemory) {
     const std::vector<int> classes = m.ChosenClasses();
     for (uint64_t x = 0; x < s.total(); ++x) {
       ASSERT_EQ(m.feature_class(x), mpe_ref::Class(m, classes, x)) << x;
-      if (m.feature_class(x) > 0) ASSERT_EQ(m.feature_row(x), mpe_ref::Row(m, classes, x)) << x;
+      if (m.feature_class(x) > 0) {
+        ASSERT_EQ(m.feature_row(x), mpe_ref::Row(m, classes, x)) << x;
+      }
     }
     Train(layer.get(), s, 3, &rng);
     const std::vector<uint32_t> keys = Keys(s, 32, &rng);

@@ -368,7 +368,9 @@ TEST(SlotMappingTest, BudgetHoldsAndIsFilled) {
       // The counters (CAFE: the sketch) and owners are charged to training.
       const RowTableSpec k = layer->store().StoredTables()[1];
       EXPECT_EQ(r.parameter_bytes, 4 * m * Space().dim + 4 * k.rows * k.width + 4 * m);
-      if (method != "cafe") EXPECT_EQ(k.rows, Space().total());
+      if (method != "cafe") {
+        EXPECT_EQ(k.rows, Space().total());
+      }
       EXPECT_EQ(layer->store().parameter_bytes(), r.parameter_bytes);
     }
 }
