@@ -66,7 +66,13 @@ Status AdaptEmbedding::InitStatic(const CompressorContext& ctx, const ParamSet& 
   // remap's 4 B per id where it is charged (1/d of the full table).
   const double rows_share = charge ? ctx.budget - 1.0 / space_.dim : ctx.budget;
   double top = params.GetFloat("top_percent");
-  if (top == 0) top = std::min(0.1, std::max(rows_share, 0.0) / 2);
+  if (top == 0) {
+    top = std::min(0.1, std::max(rows_share, 0.0) / 2);
+  } else if (!(top < rows_share)) {
+    return InvalidArgument("adaptemb: top_percent (", top, ") must be below the rows' share of ",
+                           "the budget (", rows_share,
+                           charge ? ": the budget less the remap's 1/d" : "", ")");
+  }
   const bool exact = params.GetBool("exact_split");
   remap_.assign(n, 0);
   f_off_.clear();
@@ -97,9 +103,9 @@ Status AdaptEmbedding::InitStatic(const CompressorContext& ctx, const ParamSet& 
         remap_[off + x] = -static_cast<int32_t>(++rare);
       }
     }
-    const uint64_t rows =
-        static_cast<uint64_t>(charge ? std::floor(rows_share * static_cast<double>(nf))
-                                     : std::ceil(ctx.budget * static_cast<double>(nf)));
+    const uint64_t rows = static_cast<uint64_t>(
+        charge ? std::floor(std::max(rows_share, 0.0) * static_cast<double>(nf))
+               : std::ceil(ctx.budget * static_cast<double>(nf)));
     const uint64_t r = rare == 0 ? 0 : std::max<uint64_t>(1, rows > k ? rows - k : 0);
     r_f_.push_back(r);
     f_rows_ += k;

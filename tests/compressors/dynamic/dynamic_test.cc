@@ -305,6 +305,19 @@ TEST(AdaptEmbStaticTest, SplitFollowsTheTrainCountsAndTheBudgetHolds) {
   EXPECT_EQ(m.mapping_bytes, 4 * s.total());
   EXPECT_EQ(m.inference_bytes, 4 * s.dim * (f_rows + r_rows) + 4 * s.total());
   EXPECT_LE(m.inference_bytes, 0.5 * 4 * s.total() * s.dim);
+  // Below 1/d the remap alone is over the budget: one shared row per field,
+  // the real ratio reported (it was a negative row count cast to unsigned).
+  {
+    AdaptEmbedding low;
+    CompressorContext lc = ctx;
+    lc.budget = 0.01;
+    EXPECT_FALSE(low.Init(lc, params).ok());  // top_percent 0.1 is above what the rows get
+    ParamSet defaults(&schema);
+    ECPS_ASSERT_OK(defaults.ApplyOverrides({"mode=static"}));
+    ECPS_ASSERT_OK(low.Init(lc, defaults));
+    EXPECT_EQ(low.frequent_rows(), 0u);
+    EXPECT_EQ(low.rare_rows(), static_cast<uint64_t>(s.num_fields()));
+  }
   // A saved split loads only into the same split.
   AdaptEmbedding b;
   ECPS_ASSERT_OK(b.Init(ctx, params));
