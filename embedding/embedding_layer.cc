@@ -188,7 +188,8 @@ StatusOr<std::string> EmbeddingLayer::Save(bool with_rows) const {
   return out;
 }
 
-Status EmbeddingLayer::SaveTo(ByteSink* sink, bool with_rows) const {
+Status EmbeddingLayer::SaveTo(ByteSink* sink, bool with_rows,
+                              const std::string* method_state) const {
   // The store's blob is nested as a length-prefixed string: its length
   // first (counted, not buffered), then its bytes straight from the store.
   uint64_t rows_bytes = 0;
@@ -203,7 +204,7 @@ Status EmbeddingLayer::SaveTo(ByteSink* sink, bool with_rows) const {
   w.Pod(forward_count_);
   w.Pod(seed_);
   w.Pod<int32_t>(dim_);
-  w.Str(compressor_->SaveState());
+  w.Str(method_state != nullptr ? *method_state : compressor_->SaveState());
   w.Pod<uint64_t>(rows_bytes);
   if (with_rows) RETURN_IF_ERROR(store_->SaveTo(w.payload_sink()));
   return w.Finish();

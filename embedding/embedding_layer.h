@@ -88,7 +88,12 @@ class EmbeddingLayer {
   // sink or source in pieces: RowStore::SaveTo/LoadFrom), for a checkpoint
   // section written and read a chunk at a time. LoadFrom reads exactly one
   // blob from `src`, which must verify as it reads (a checkpoint section).
-  Status SaveTo(ByteSink* sink, bool with_rows = true) const;
+  // `method_state`: Compressor::SaveState() taken by the caller (a
+  // checkpoint writes the section twice, counting then writing, and to
+  // every file of one checkpoint: the method's state is taken once); null:
+  // taken here.
+  Status SaveTo(ByteSink* sink, bool with_rows = true,
+                const std::string* method_state = nullptr) const;
   Status LoadFrom(ByteSource* src);
 
  private:

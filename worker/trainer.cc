@@ -753,8 +753,12 @@ Status Trainer::SaveCheckpoint(const std::vector<std::string>& names) const {
   // Streamed into the file when it is written: the rows go from the store's
   // arrays to the file a chunk at a time, never copied whole.
   const bool with_rows = env_.checkpoints == nullptr;
-  w.AddStream("EMBD",
-              [this, with_rows](ByteSink* sink) { return embedding_->SaveTo(sink, with_rows); });
+  // The method's state once per checkpoint (the section is streamed twice
+  // per file: counted, then written).
+  auto state = std::make_shared<const std::string>(embedding_->compressor().SaveState());
+  w.AddStream("EMBD", [this, with_rows, state](ByteSink* sink) {
+    return embedding_->SaveTo(sink, with_rows, state.get());
+  });
   if (env_.checkpoints != nullptr)
     return Annotate(env_.checkpoints->Save(names, std::move(w)), "writing checkpoint");
   for (const std::string& name : names)
