@@ -43,18 +43,10 @@ Status PepEmbedding::Init(const CompressorContext& ctx, const ParamSet& params) 
   const uint64_t n = space_.total();
   const int d = space_.dim;
   format_ = pruning::FormatForBudget(ctx.budget, d);
-  if (paper_nonzeros_) {
-    const double r = ctx.budget * d;
-    const double density = format_ == SparseFormat::kCsr ? (r - 1) / (2.0 * d) : ctx.budget / 3;
-    target_nnz_ = static_cast<uint64_t>(
-        std::floor(std::clamp(density, 0.0, 1.0) * static_cast<double>(Elements())));
-  } else {
-    target_nnz_ = pruning::NonzerosForBudget(format_, n, d,
-                                             hashing_internal::BudgetBytes(space_, ctx.budget));
-  }
-  if (target_nnz_ > pruning::SparseRows::kMaxNonzeros || n > pruning::SparseRows::kMaxNonzeros)
-    return InvalidArgument("embedding.budget: ", target_nnz_, " nonzeros of ", n,
-                           " rows exceed pep's uint32 sparse index");
+  ASSIGN_OR_RETURN(
+      target_nnz_,
+      pruning::TargetNonzeros(kName, format_, n, d, ctx.budget,
+                              hashing_internal::BudgetBytes(space_, ctx.budget), paper_nonzeros_));
   stage_ = 0;
   last_prune_rate_ = -1;
   mask_.clear();

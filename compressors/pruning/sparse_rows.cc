@@ -1,6 +1,7 @@
 #include "compressors/pruning/sparse_rows.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "common/check.h"
@@ -214,6 +215,23 @@ Status SparseRows::Load(BlobReader* r, const char* method, uint64_t rows, int di
   values_.clear();
   columns_.clear();
   return OkStatus();
+}
+
+StatusOr<uint64_t> TargetNonzeros(const char* method, SparseFormat f, uint64_t rows, int dim,
+                                  double budget, uint64_t budget_bytes, bool paper) {
+  uint64_t nnz = 0;
+  if (paper) {
+    const double r = budget * dim;
+    const double density = f == SparseFormat::kCsr ? (r - 1) / (2.0 * dim) : budget / 3;
+    nnz = static_cast<uint64_t>(std::floor(std::clamp(density, 0.0, 1.0) *
+                                           static_cast<double>(rows * static_cast<uint64_t>(dim))));
+  } else {
+    nnz = NonzerosForBudget(f, rows, dim, budget_bytes);
+  }
+  if (nnz > SparseRows::kMaxNonzeros || rows > SparseRows::kMaxNonzeros)
+    return InvalidArgument("embedding.budget: ", nnz, " nonzeros of ", rows, " rows exceed ",
+                           method, "'s uint32 sparse index");
+  return nnz;
 }
 
 }  // namespace ecps::pruning

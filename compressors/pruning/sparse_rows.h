@@ -50,6 +50,13 @@ uint64_t SparseBytes(SparseFormat f, uint64_t rows, int dim, uint64_t nnz);
 // The most nonzeros whose SparseBytes fit `budget_bytes`, at most rows·dim
 // (0 when not even the index fits).
 uint64_t NonzerosForBudget(SparseFormat f, uint64_t rows, int dim, uint64_t budget_bytes);
+// The nonzeros a pruning method keeps in format `f` for rows x dim at
+// `budget` (budget_bytes = floor(4·rows·dim·budget)): NonzerosForBudget, or
+// with `paper` CODE's densities, (r − 1)/2d for CSR and CR/3 for COO (r =
+// CR·d). InvalidArgument naming `method` when the count or the rows pass the
+// uint32 sparse index.
+StatusOr<uint64_t> TargetNonzeros(const char* method, SparseFormat f, uint64_t rows, int dim,
+                                  double budget, uint64_t budget_bytes, bool paper);
 
 // The table specs of the values and the column indices (both non-trainable).
 RowTableSpec ValuesTable(uint64_t nnz);
