@@ -51,7 +51,10 @@ int RunGenData(const std::vector<std::string>& args) {
   po::options_description desc("gen-data options");
   desc.add_options()("help,h", "print this help")(
       "format", po::value(&o.format)->default_value(o.format),
-      "text format to write: criteo (TSV) or avazu (CSV with header)")(
+      "text format to write: criteo (TSV), avazu (CSV with header), libsvm or libfm (label "
+      "feature:value, one feature per field at its position) or libffm (label "
+      "field:feature:value, missing cells left out); the libSVM family holds the criteo "
+      "file's rows of the same seed as one-hot features")(
       "rows", po::value(&o.rows)->default_value(o.rows), "number of data rows")(
       "features", po::value(&o.features)->default_value(o.features),
       "target total number of distinct categorical values over all fields; per-field "
@@ -67,14 +70,21 @@ int RunGenData(const std::vector<std::string>& args) {
       "missing-rate", po::value(&o.missing_rate)->default_value(o.missing_rate, "0.02"),
       "fraction of empty categorical and integer cells, in [0, 1)")(
       "gzip", po::bool_switch(&o.gzip), "gzip the output (concatenated gzip members)")(
+      "values", po::bool_switch(&o.values),
+      "libsvm/libfm/libffm: also write Criteo's 13 integer columns, first, as valued features "
+      "(feature j, value log(x+1)); without it only the 26 categorical fields are written")(
+      "signed-labels", po::bool_switch(&o.signed_labels),
+      "libsvm/libfm/libffm: labels -1/+1 instead of 0/1")("crlf", po::bool_switch(&o.crlf),
+                                                          "end lines with CR LF (Windows style)")(
       "threads", po::value(&o.threads)->default_value(0),
       "generator threads (0 = all cores); does not change the output")(
       "out", po::value(&out)->required(), "output file (written atomically)");
   po::variables_map vm;
   int rc = ParseArgs(args, desc,
-                     "usage: ecps gen-data --format criteo|avazu --rows N --features F --seed S "
-                     "[--alpha A] [--drift K] --out FILE [--gzip]\nWrites deterministic synthetic "
-                     "CTR data with a planted signal in the real text format.",
+                     "usage: ecps gen-data --format criteo|avazu|libsvm|libfm|libffm --rows N "
+                     "--features F --seed S [--alpha A] [--drift K] [--values] [--signed-labels] "
+                     "[--crlf] --out FILE [--gzip]\nWrites deterministic synthetic CTR data with a "
+                     "planted signal in the real text format.",
                      &vm);
   if (rc >= 0) return rc;
   if (o.threads < 0) {

@@ -117,8 +117,10 @@ StatusOr<std::unique_ptr<Dataset>> OpenTrainingData(const TrainConfig& config) {
     GenDataOptions g;
     g.format = p.GetString("data.format");
     if (g.format != "criteo" && g.format != "avazu")
-      return InvalidArgument(config.origin,
-                             ": config key 'data.format': gen-data writes criteo or avazu");
+      return InvalidArgument(config.origin, ": config key 'data.format' is '", g.format,
+                             "': data.source=generate writes criteo or avazu (for libsvm, libfm "
+                             "or libffm write the file with `ecps gen-data --format ",
+                             g.format, "` and train on it with data.source=raw)");
     g.rows = static_cast<uint64_t>(p.GetInt("data.generate.rows"));
     g.features = static_cast<uint64_t>(p.GetInt("data.generate.features"));
     g.seed = static_cast<uint64_t>(p.GetInt("data.generate.seed"));

@@ -89,6 +89,47 @@ TEST(CmdDataTest, PreprocessSeparateFilesAndLibfm) {
             kExitUsage);
 }
 
+// gen-data --format libffm|libsvm (issue 13): the written files read back
+// through preprocess; --values and --signed-labels outside the libSVM family
+// are usage errors naming the flag's meaning.
+TEST(CmdDataTest, GenDataLibsvmFamilyThenPreprocess) {
+  TempDir dir;
+  const std::string raw = dir.File("g.libffm"), cache = dir.File("g.cache");
+  ASSERT_EQ(RunGenData({"--format", "libffm", "--rows", "3000", "--features", "20000", "--seed",
+                        "4", "--values", "--signed-labels", "--crlf", "--out", raw}),
+            kExitOk);
+  const std::string text = testing_data::ReadAll(raw);
+  EXPECT_TRUE(text.rfind("-1 0:0:", 0) == 0 || text.rfind("+1 0:0:", 0) == 0 ||
+              text.rfind("-1 1:1:", 0) == 0 || text.rfind("+1 1:1:", 0) == 0)
+      << text.substr(0, 40);
+  EXPECT_NE(text.find("\r\n"), std::string::npos);
+  ASSERT_EQ(RunPreprocess({"--input", raw, "--format", "libffm", "--split", "ratio", "--out", cache,
+                           "--on-malformed", "fail"}),
+            kExitOk);
+  auto ds = Dataset::Open(cache);
+  ASSERT_TRUE(ds.ok()) << ds.status();
+  EXPECT_EQ((*ds)->schema().format, "libffm");
+  EXPECT_TRUE((*ds)->schema().has_values);
+  EXPECT_EQ((*ds)->NumRows(Split::kTrain) + (*ds)->NumRows(Split::kValidation) +
+                (*ds)->NumRows(Split::kTest),
+            3000u);
+  ASSERT_EQ(RunGenData({"--format", "libsvm", "--rows", "3000", "--features", "20000", "--out",
+                        dir.File("g.libsvm")}),
+            kExitOk);
+  ASSERT_EQ(RunPreprocess({"--input", dir.File("g.libsvm"), "--format", "libsvm", "--split",
+                           "ratio", "--out", dir.File("s.cache"), "--on-malformed", "fail"}),
+            kExitOk);
+  auto s = Dataset::Open(dir.File("s.cache"));
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_FALSE((*s)->schema().has_values);  // every value is 1 without --values
+  EXPECT_EQ(RunGenData({"--format", "criteo", "--rows", "10", "--values", "--out", dir.File("x")}),
+            kExitUsage);
+  EXPECT_EQ(
+      RunGenData({"--format", "avazu", "--rows", "10", "--signed-labels", "--out", dir.File("x")}),
+      kExitUsage);
+  EXPECT_FALSE(FileExists(dir.File("x")));
+}
+
 // --vocabulary is data.vocabulary of ecps train: a value first seen in test
 // maps to its field's OOV id 0 under train (the default), gets its own id
 // under all, and the cache's identity records which.

@@ -2,13 +2,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "gtest/gtest.h"
 #include "tests/data/data_test_util.h"
 #include "worker/data/criteo_parser.h"
+#include "worker/data/libsvm_parser.h"
 #include "worker/data/preprocess.h"
 #include "worker/data/text_reader.h"
 
@@ -373,6 +376,168 @@ TEST(GenDataTest, GeneratedFilesPreprocessCleanly) {
   EXPECT_EQ(ra->cardinalities[0], 240u);
 }
 
+// The raw cells of a Criteo line: label, I1..I13, C1..C26.
+std::vector<std::string_view> TabCells(std::string_view line) {
+  std::vector<std::string_view> cells;
+  size_t start = 0;
+  for (size_t i = 0; i <= line.size(); ++i) {
+    if (i == line.size() || line[i] == '\t') {
+      cells.push_back(line.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  return cells;
+}
+
+struct LibsvmCase {
+  std::string format;
+  bool values, signed_labels, crlf;
+};
+
+// Issue 13: gen-data --format libsvm|libfm|libffm writes the criteo file's rows
+// of the same seed: parsed back, every line has the same label, each dense
+// column (--values) the same value preprocess computes from the criteo cell
+// (libffm: absent exactly where the cell is empty), and per field the
+// features are a bijection of the criteo values (libsvm: the empty cell its
+// own feature; libffm: absent exactly where it is empty). Two chunks and two
+// threads; the bytes do not depend on the threads.
+TEST(GenDataTest, LibsvmFamilyHoldsTheCriteoRowsOfTheSameSeed) {
+  TempDir dir;
+  GenDataOptions c = Criteo(70000, 9);  // 2 chunks
+  c.threads = 2;
+  auto rc = GenerateData(c, dir.File("c.txt"));
+  ASSERT_TRUE(rc.ok()) << rc.status();
+  for (const LibsvmCase& k :
+       {LibsvmCase{"libsvm", false, false, false}, LibsvmCase{"libfm", true, true, true},
+        LibsvmCase{"libffm", true, false, false}, LibsvmCase{"libffm", false, true, true}}) {
+    SCOPED_TRACE(k.format + (k.values ? " values" : "") + (k.signed_labels ? " pm1" : "") +
+                 (k.crlf ? " crlf" : ""));
+    GenDataOptions o = c;
+    o.format = k.format;
+    o.values = k.values;
+    o.signed_labels = k.signed_labels;
+    o.crlf = k.crlf;
+    auto r = GenerateData(o, dir.File("l.txt"));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->rows, 70000u);
+    EXPECT_EQ(r->positive_rate, rc->positive_rate);
+    EXPECT_EQ(r->observed_features, rc->observed_features);
+    const std::string text = ReadAll(dir.File("l.txt"));
+    o.threads = 1;
+    ASSERT_TRUE(GenerateData(o, dir.File("l1.txt")).ok());
+    EXPECT_EQ(text, ReadAll(dir.File("l1.txt")));
+    const size_t crlf_count = [&] {
+      size_t n = 0;
+      for (size_t i = text.find("\r\n"); i != std::string::npos; i = text.find("\r\n", i + 2)) ++n;
+      return n;
+    }();
+    EXPECT_EQ(crlf_count, k.crlf ? 70000u : 0u);
+    EXPECT_EQ(text.rfind(k.signed_labels ? "-1 " : "0 ", 0) == 0 ||
+                  text.rfind(k.signed_labels ? "+1 " : "1 ", 0) == 0,
+              true)
+        << text.substr(0, 40);
+
+    auto lr = TextReader::Open(dir.File("l.txt"));
+    auto cr = TextReader::Open(dir.File("c.txt"));
+    ASSERT_TRUE(lr.ok() && cr.ok());
+    LibsvmParser lp(k.format);
+    CriteoParser cp;
+    ParsedRow lrow, crow;
+    ParseError err;
+    const int dense = k.values ? 13 : 0;
+    // Per field: criteo key (or ~0 for the empty cell) -> libsvm feature, and back.
+    std::vector<absl::flat_hash_map<uint64_t, uint64_t>> to(26), back(26);
+    std::string_view lline, cline;
+    uint64_t rows = 0, empty_cells = 0, empty_ints = 0, valued = 0, positives = 0;
+    bool same = true;
+    while ((*lr)->NextLine(&lline)) {
+      ASSERT_TRUE((*cr)->NextLine(&cline));
+      ASSERT_TRUE(lp.Parse(lline, &lrow, &err)) << err.what << ": " << lline;
+      ASSERT_TRUE(cp.Parse(cline, &crow, &err)) << err.what;
+      ++rows;
+      positives += lrow.label > 0;
+      if (lrow.label != crow.label) same = false;
+      const std::vector<std::string_view> cells = TabCells(cline);
+      ASSERT_EQ(cells.size(), 40u);
+      for (int j = 0; j < dense; ++j) {
+        const bool empty = cells[1 + j].empty();
+        empty_ints += empty;
+        if (k.format == "libffm" && empty) {
+          if (j < static_cast<int>(lrow.missing.size()) && !lrow.missing[j]) same = false;
+          continue;
+        }
+        ASSERT_LT(j, static_cast<int>(lrow.keys.size()));
+        if (lrow.missing[j] || lrow.keys[j] != static_cast<uint64_t>(j) ||
+            lrow.values[j] != crow.dense[j])
+          same = false;
+        valued += lrow.values[j] != 1.0f;
+      }
+      for (int f = 0; f < 26; ++f) {
+        const int lf = dense + f;
+        const bool lmissing = lf >= static_cast<int>(lrow.missing.size()) || lrow.missing[lf];
+        if (crow.missing[f]) ++empty_cells;
+        if (k.format == "libffm") {
+          if (lmissing != static_cast<bool>(crow.missing[f])) same = false;
+          if (lmissing) continue;
+        } else if (lmissing) {
+          same = false;  // libsvm writes every field at its position
+          continue;
+        }
+        if (lrow.values[lf] != 1.0f) same = false;
+        const uint64_t ck = crow.missing[f] ? ~0ull : crow.keys[f];
+        auto [it, fresh] = to[f].emplace(ck, lrow.keys[lf]);
+        auto [jt, fresh_back] = back[f].emplace(lrow.keys[lf], ck);
+        if (it->second != lrow.keys[lf] || jt->second != ck || fresh != fresh_back) same = false;
+      }
+      ASSERT_TRUE(same) << "line " << rows << ": " << lline << " vs " << cline;
+    }
+    EXPECT_FALSE((*cr)->NextLine(&cline));
+    EXPECT_EQ(rows, 70000u);
+    EXPECT_EQ(positives, static_cast<uint64_t>(std::llround(r->positive_rate * 70000)));
+    EXPECT_EQ(lp.num_fields(), dense + 26);
+    EXPECT_GT(empty_cells, 0u);  // the missing cells were exercised
+    if (k.values) {
+      EXPECT_GT(empty_ints, 0u);
+      EXPECT_GT(valued, rows);  // most integer cells carry a value other than 1
+    }
+    // Global feature indices: the fields' features never overlap.
+    absl::flat_hash_map<uint64_t, int> owner;
+    for (int f = 0; f < 26; ++f) {
+      EXPECT_GT(to[f].size(), 1u) << f;
+      for (const auto& [key, feature] : to[f]) {
+        EXPECT_GE(feature, static_cast<uint64_t>(dense)) << f;
+        auto [it, fresh] = owner.emplace(feature, f);
+        EXPECT_TRUE(fresh) << "feature " << feature << " in fields " << it->second << " and " << f;
+      }
+    }
+  }
+}
+
+// Each generated libSVM-family file preprocesses without a malformed line;
+// the valued file's cache carries values.
+TEST(GenDataTest, LibsvmFamilyFilesPreprocessCleanly) {
+  TempDir dir;
+  for (const std::string format : {"libsvm", "libffm"}) {
+    GenDataOptions o = Criteo(20000, 4);
+    o.format = format;
+    o.values = true;
+    o.signed_labels = true;
+    o.crlf = true;
+    ASSERT_TRUE(GenerateData(o, dir.File(format + ".txt")).ok());
+    PreprocessOptions p;
+    p.inputs = {dir.File(format + ".txt")};
+    p.format = format;
+    p.split = "ratio";
+    p.output = dir.File(format + ".cache");
+    auto r = Preprocess(p);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->malformed.total(), 0u) << format;
+    EXPECT_EQ(r->rows_written, 20000u) << format;
+    EXPECT_EQ(r->cardinalities.size(), 39u) << format;
+    EXPECT_TRUE(r->has_values) << format;
+  }
+}
+
 TEST(GenDataTest, RejectsBadOptions) {
   TempDir dir;
   GenDataOptions o = Criteo(0, 1);
@@ -394,6 +559,21 @@ TEST(GenDataTest, RejectsBadOptions) {
     auto r = GenerateData(o, dir.File("x"));
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << drift;
     EXPECT_NE(r.status().message().find("drift"), std::string::npos) << r.status();
+  }
+  // Values and signed labels exist only in the libSVM family.
+  o.drift = 0;
+  for (const std::string format : {"criteo", "avazu"}) {
+    o.format = format;
+    o.values = true;
+    auto r = GenerateData(o, dir.File("x"));
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << format;
+    EXPECT_NE(r.status().message().find("values need a libsvm"), std::string::npos) << r.status();
+    o.values = false;
+    o.signed_labels = true;
+    r = GenerateData(o, dir.File("x"));
+    EXPECT_NE(r.status().message().find("signed labels need a libsvm"), std::string::npos)
+        << r.status();
+    o.signed_labels = false;
   }
 }
 

@@ -1,5 +1,6 @@
 #include "worker/data/preprocess.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
 #include "tests/data/data_test_util.h"
 #include "worker/data/cache_format.h"
@@ -844,6 +846,129 @@ TEST(PreprocessTest, TrainOnlyVocabularyOfARatioSplit) {
   EXPECT_EQ(b.sparse[0], 0u);
   EXPECT_EQ(ds->schema().total_features(), 3u);  // OOV, 1, 2
 }
+
+}  // namespace
+}  // namespace ecps
+
+namespace ecps {
+namespace {
+
+// Replaces every "\n" (not already after "\r") by "\r\n".
+std::string ToCrlf(const std::string& lf) {
+  std::string s;
+  for (size_t i = 0; i < lf.size(); ++i) {
+    if (lf[i] == '\n' && (i == 0 || lf[i - 1] != '\r')) s.push_back('\r');
+    s.push_back(lf[i]);
+  }
+  return s;
+}
+
+struct FormatFixture {
+  std::string format;
+  std::string lf;            // a good file, LF line ends, labels 0/1
+  std::string twin;          // the same rows written as users bring them: CRLF, labels -1/+1
+  std::string malformed;     // every line malformed
+  std::string first_reason;  // kind and reason of its first line
+};
+
+std::vector<FormatFixture> EveryFormat() {
+  const std::string avazu_header =
+      "id,click,hour,C1,banner_pos,site_id,site_domain,site_category,app_id,app_domain,"
+      "app_category,device_id,device_ip,device_model,device_type,device_conn_type,C14,C15,"
+      "C16,C17,C18,C19,C20,C21\n";
+  std::string avazu = avazu_header;
+  for (int i = 0; i < 6; ++i) avazu += AvazuLine(i, "1410210" + std::to_string(i % 3), "s1");
+  avazu = absl::StrReplaceAll(avazu, {{"\r\n", "\n"}});
+  const std::string svm = "1 3:1 950:0.5\n0 5:1 943:1\n1 3:2 943:1\n0 5:1\n";
+  const std::string svm_pm1 = "+1 3:1 950:0.5\n-1 5:1 943:1\n+1 3:2 943:1\n-1 5:1\n";
+  const std::string ffm = "1 0:3:1 1:950:0.5\n0 1:943:1 0:5:1\n1 0:3:2 2:7:1\n0 1:943:1\n";
+  const std::string ffm_pm1 = "+1 0:3:1 1:950:0.5\n-1 1:943:1 0:5:1\n+1 0:3:2 2:7:1\n-1 1:943:1\n";
+  return {
+      {"criteo", CriteoRows(0, 6), CriteoRows(0, 6), "1\t2\t3\n0\t4\n1\n",
+       "wrong_column_count: expected 40 tab-separated columns, got 3"},
+      {"avazu", avazu, avazu, avazu_header + "1000,1,14102100\n1001,x\n", "wrong_column_count"},
+      {"libsvm", svm, svm_pm1, "yes 3:1\n2 5:1\n", "bad_label: label must be 0, 1 or -1"},
+      {"libfm", svm, svm_pm1, "1 3-1\n0 5\n", "bad_libsvm_token"},
+      {"libffm", ffm, ffm_pm1, "1 3:1\n0 5:1\n", "bad_libsvm_token"},
+  };
+}
+
+class EveryFormatTest : public ::testing::TestWithParam<FormatFixture> {};
+
+// Issue 13, Done when: per format, a fixture as users bring it (CRLF, and for
+// the libSVM family -1/+1 labels and valued features) gives exactly the rows
+// of its LF 0/1 twin, and a file of which every line is malformed stops with
+// the first reasons named (file:line: kind: reason), whatever report_first.
+TEST_P(EveryFormatTest, CrlfAndSignedLabelsReadAsTheirTwinAndAllMalformedNamesTheReasons) {
+  const FormatFixture& f = GetParam();
+  TempDir dir;
+  WriteText(dir.File("lf.txt"), f.lf);
+  WriteText(dir.File("crlf.txt"), ToCrlf(f.twin));
+  ASSERT_NE(ToCrlf(f.twin).find("\r\n"), std::string::npos);
+  Batch want, got;
+  uint64_t rows = 0;
+  for (const std::string name : {"lf", "crlf"}) {
+    PreprocessOptions o;
+    o.vocabulary_from_train = false;
+    o.inputs = {dir.File(name + ".txt")};
+    o.format = f.format;
+    o.output = dir.File(name + ".cache");
+    o.split = "ratio";
+    o.val_ratio = 0;
+    o.test_ratio = 0;
+    o.on_malformed = MalformedPolicy::kFail;
+    auto r = Preprocess(o);
+    ASSERT_TRUE(r.ok()) << name << ": " << r.status();
+    EXPECT_EQ(r->malformed.total(), 0u);
+    rows = r->rows_written;
+    auto ds = OpenOk(o.output);
+    ASSERT_NE(ds, nullptr);
+    std::vector<uint64_t> idx(rows);
+    for (uint64_t i = 0; i < rows; ++i) idx[i] = i;
+    ds->Gather(Split::kTrain, idx, name == "lf" ? &want : &got);
+  }
+  EXPECT_GE(rows, 4u);
+  EXPECT_EQ(got.labels, want.labels);
+  EXPECT_NE(std::count(want.labels.begin(), want.labels.end(), 0.0f), 0);
+  EXPECT_NE(std::count(want.labels.begin(), want.labels.end(), 1.0f), 0);
+  EXPECT_EQ(got.dense, want.dense);
+  EXPECT_EQ(got.sparse, want.sparse);
+  EXPECT_EQ(got.values, want.values);
+  if (f.format.rfind("lib", 0) == 0) {
+    // The valued features reached the batch: 950:0.5 and 3:2.
+    EXPECT_NE(std::count(got.values.begin(), got.values.end(), 0.5f), 0);
+    EXPECT_NE(std::count(got.values.begin(), got.values.end(), 2.0f), 0);
+  }
+
+  const std::string bad = dir.File("bad.txt");
+  WriteText(bad, ToCrlf(f.malformed));
+  PreprocessOptions o;
+  o.inputs = {bad};
+  o.format = f.format;
+  o.output = dir.File("bad.cache");
+  o.split = "ratio";
+  o.report_first = 0;
+  auto r = Preprocess(o);
+  ASSERT_FALSE(r.ok());
+  const std::string msg(r.status().message());
+  EXPECT_NE(msg.find("no valid rows"), std::string::npos) << msg;
+  const int data_lines =
+      f.format == "avazu"
+          ? 2
+          : static_cast<int>(std::count(f.malformed.begin(), f.malformed.end(), '\n'));
+  EXPECT_NE(msg.find(absl::StrCat(data_lines, " malformed")), std::string::npos) << msg;
+  const int first_line = f.format == "avazu" ? 2 : 1;  // after the header
+  EXPECT_NE(msg.find(absl::StrCat("first: ", bad, ":", first_line, ": ", f.first_reason)),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find(absl::StrCat(bad, ":", first_line + 1, ": ")), std::string::npos) << msg;
+  EXPECT_FALSE(std::filesystem::exists(o.output));
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, EveryFormatTest, ::testing::ValuesIn(EveryFormat()),
+                         [](const ::testing::TestParamInfo<FormatFixture>& info) {
+                           return info.param.format;
+                         });
 
 }  // namespace
 }  // namespace ecps

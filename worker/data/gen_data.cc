@@ -16,6 +16,7 @@
 #include "common/cpu.h"
 #include "common/file_util.h"
 #include "common/rng.h"
+#include "worker/data/row_parser.h"  // LogTransform: the dense values preprocess computes
 
 namespace ecps {
 namespace {
@@ -61,6 +62,50 @@ uint32_t Mix32(uint32_t x, uint32_t key) {
 // Deterministic uniform in [-1, 1) from a hash.
 double HashUniform(uint64_t h) { return static_cast<double>(Mix64(h) >> 11) * 0x1.0p-52 - 1.0; }
 
+bool IsLibsvmFamily(const std::string& format) {
+  return format == "libsvm" || format == "libfm" || format == "libffm";
+}
+// The data set whose rows a format's file holds: libSVM-family files hold
+// Criteo's rows (gen_data.h).
+std::string ShapeOf(const std::string& format) {
+  return IsLibsvmFamily(format) ? std::string("criteo") : format;
+}
+
+// Keyed bijection of [0, size): a mix that is a bijection of the bits-wide
+// words (xor, odd multiplies and xorshifts mod 2^bits each are), walked until
+// it lands below size (a cycle of a bijection always comes back there; fewer
+// than 2 steps on average since 2^bits < 2 * size).
+struct IndexPerm {
+  uint64_t size = 1;
+  uint64_t mask = 1;
+  int shift = 1;
+  uint64_t key = 0;
+  uint64_t Mix(uint64_t x) const {
+    x = (x ^ key) & mask;
+    x = (x * 0x9E3779B97F4A7C15ull) & mask;
+    x ^= x >> shift;
+    x = (x * 0xBF58476D1CE4E5B9ull) & mask;
+    x ^= x >> shift;
+    return x;
+  }
+  uint64_t operator()(uint64_t x) const {
+    do {
+      x = Mix(x);
+    } while (x >= size);
+    return x;
+  }
+};
+
+IndexPerm MakeIndexPerm(uint64_t size, uint64_t key) {
+  IndexPerm p;
+  p.size = size;
+  const int bits = std::max(1, static_cast<int>(std::bit_width(size - 1)));
+  p.mask = bits >= 64 ? ~0ull : (1ull << bits) - 1;
+  p.shift = std::max(1, (bits + 1) / 2);
+  p.key = key;
+  return p;
+}
+
 struct FieldModel {
   uint64_t card = 0;
   double c = 0;      // (N+1)^-1/2 - 1: inverse-CDF constant of the x^-1.5 law
@@ -74,10 +119,16 @@ struct FieldModel {
   // Drift: how far the hot set moves per cohort (ceil(card / 10); 0 for a
   // field that never drifts).
   uint64_t drift_shift = 0;
+  // libSVM-family output: value v (card = missing) is feature offset + perm(v).
+  IndexPerm perm;
+  uint64_t offset = 0;
 };
 
+enum class Output { kCriteo, kAvazu, kLibsvm, kLibffm };
+
 struct Model {
-  std::string format;
+  std::string format;  // the rows' shape: criteo or avazu (ShapeOf)
+  Output output = Output::kCriteo;
   int num_fields = 0, num_dense = 0;
   std::vector<FieldModel> fields;
   double mu[kCriteoDense], sigma[kCriteoDense], a[kCriteoDense];
@@ -173,10 +224,16 @@ double Sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
 
 StatusOr<Model> BuildModel(const GenDataOptions& o) {
   Model m;
-  m.format = o.format;
-  ASSIGN_OR_RETURN(std::vector<uint64_t> cards, GenCardinalities(o.format, o.features));
+  // Everything drawn depends on the shape only, so a libSVM-family file holds
+  // the Criteo file's rows of the same seed.
+  m.format = ShapeOf(o.format);
+  m.output = o.format == "criteo"   ? Output::kCriteo
+             : o.format == "avazu"  ? Output::kAvazu
+             : o.format == "libffm" ? Output::kLibffm
+                                    : Output::kLibsvm;
+  ASSIGN_OR_RETURN(std::vector<uint64_t> cards, GenCardinalities(m.format, o.features));
   m.num_fields = static_cast<int>(cards.size());
-  m.num_dense = o.format == "criteo" ? kCriteoDense : 0;
+  m.num_dense = m.format == "criteo" ? kCriteoDense : 0;
   m.missing_rate = o.missing_rate;
   m.alpha15 = o.alpha == kGenDefaultAlpha;
   const double a = o.alpha;
@@ -208,7 +265,7 @@ StatusOr<Model> BuildModel(const GenDataOptions& o) {
     fm.scale = importance * 1.7320508 / std::sqrt(std::max(e, 1e-9));
     fm.print_key = static_cast<uint32_t>(rng.Next());
     fm.hash_key = rng.Next();
-    fm.hex = o.format == "criteo" || kAvazuHex[f];
+    fm.hex = m.format == "criteo" || kAvazuHex[f];
     // Only the large id spaces drift (the fields scaled to `features`, at
     // least 1000 values): small ones (device type, banner position) keep
     // their values, whose meaning would otherwise change every cohort.
@@ -221,7 +278,7 @@ StatusOr<Model> BuildModel(const GenDataOptions& o) {
     m.sigma[j] = rng.Uniform(0.5, 1.5);
     m.a[j] = rng.Uniform(-1.0, 1.0);
   }
-  if (o.format == "criteo") {
+  if (m.format == "criteo") {
     m.pairs = {{2, 3}, {11, 15}, {0, 6}, {9, 23}};
   } else {
     m.pairs = {{3, 9}, {6, 10}, {14, 17}};
@@ -258,6 +315,15 @@ StatusOr<Model> BuildModel(const GenDataOptions& o) {
     (ctr / kPilot < kTargetCtr ? lo : hi) = b;
   }
   m.bias = (lo + hi) / 2;
+  // Feature indices of the libSVM-family output, after everything drawn (so
+  // the draws stay the Criteo file's): the dense columns are features
+  // 0..12 when written, then each field's N_f + 1 indices.
+  uint64_t offset = o.values ? static_cast<uint64_t>(m.num_dense) : 0;
+  for (FieldModel& fm : m.fields) {
+    fm.perm = MakeIndexPerm(fm.card + 1, Mix64(fm.hash_key ^ 0x6C69627376ull));
+    fm.offset = offset;
+    offset += fm.card + 1;
+  }
   return m;
 }
 
@@ -279,6 +345,10 @@ inline char* PutI64(char* p, int64_t v) {
   }
   return PutU64(p, static_cast<uint64_t>(v));
 }
+// The shortest decimal that reads back to the same float (the parser reads
+// it as a double and narrows it; a float's shortest form is never near a
+// midpoint of two floats, so it narrows back to the same float).
+inline char* PutFloat(char* p, float v) { return std::to_chars(p, p + 32, v).ptr; }
 inline char* PutHex8(char* p, uint32_t v) {
   static const char kDigits[] = "0123456789abcdef";
   for (int i = 7; i >= 0; --i) {
@@ -339,8 +409,11 @@ Status GenerateChunk(const Model& m, const GenDataOptions& o, uint64_t chunk, Se
   const uint64_t n = std::min<uint64_t>(kGenChunkRows, o.rows - first);
   uint64_t x = o.seed ^ (chunk * 0xA24BAED4963EE407ull) ^ 0x5851F42D4C957F2Dull;
   Rng rng(SplitMix64(x));
-  // Generous per-row bound: 40 cells of at most 21 chars, plus the header.
-  const size_t row_max = 40 * 22 + 8;
+  // Generous per-row bound: 40 cells of at most 21 chars (libSVM family: 24,
+  // "field:feature:value" with a 12-digit feature or a 15-char value), plus
+  // the label and CR LF.
+  const bool libsvm_family = m.output == Output::kLibsvm || m.output == Output::kLibffm;
+  const size_t row_max = 40 * (libsvm_family ? 24 : 22) + 8;
   const size_t need = n * row_max + 512;
   if (out->raw_capacity < need) {
     out->raw.reset(new char[need]);
@@ -348,7 +421,7 @@ Status GenerateChunk(const Model& m, const GenDataOptions& o, uint64_t chunk, Se
   }
   char* const begin = out->raw.get();
   char* p = begin;
-  if (chunk == 0 && m.format != "criteo") {
+  if (chunk == 0 && m.output == Output::kAvazu) {
     std::memcpy(p, kAvazuHeader, std::strlen(kAvazuHeader));
     p += std::strlen(kAvazuHeader);
   }
@@ -356,6 +429,7 @@ Status GenerateChunk(const Model& m, const GenDataOptions& o, uint64_t chunk, Se
   out->pos_hist.assign(kAucBins, 0);
   out->neg_hist.assign(kAucBins, 0);
   const bool criteo = m.format == "criteo";
+  const bool ffm = m.output == Output::kLibffm;
   RowDraw d;
   const uint64_t period = GenDriftPeriodRows(o);
   for (uint64_t i = 0; i < n; ++i) {
@@ -381,7 +455,46 @@ Status GenerateChunk(const Model& m, const GenDataOptions& o, uint64_t chunk, Se
     } else {
       ++out->neg_hist[bin];
     }
-    if (criteo) {
+    if (libsvm_family) {
+      if (o.signed_labels) {
+        *p++ = label ? '+' : '-';
+        *p++ = '1';
+      } else {
+        *p++ = label ? '1' : '0';
+      }
+      int field = 0;  // libffm's field number of the next cell
+      if (o.values) {
+        for (int j = 0; j < kCriteoDense; ++j, ++field) {
+          if (ffm && d.int_missing[j]) continue;  // an absent field is missing
+          *p++ = ' ';
+          if (ffm) {
+            p = PutU64(p, static_cast<uint64_t>(field));
+            *p++ = ':';
+          }
+          p = PutU64(p, static_cast<uint64_t>(j));
+          *p++ = ':';
+          p = PutFloat(p, d.int_missing[j] ? 0.0f : data_internal::LogTransform(d.ints[j]));
+        }
+      }
+      for (int f = 0; f < m.num_fields; ++f, ++field) {
+        const FieldModel& fm = m.fields[f];
+        uint64_t v = fm.card;  // the missing cell's own feature (libsvm)
+        if (d.rank[f] != fm.card) {
+          v = DriftedValue(fm, d.rank[f], cohort);
+          seen->Mark(f, static_cast<uint32_t>(v));
+        } else if (ffm) {
+          continue;
+        }
+        *p++ = ' ';
+        if (ffm) {
+          p = PutU64(p, static_cast<uint64_t>(field));
+          *p++ = ':';
+        }
+        p = PutU64(p, fm.offset + fm.perm(v));
+        *p++ = ':';
+        *p++ = '1';
+      }
+    } else if (criteo) {
       *p++ = label ? '1' : '0';
       for (int j = 0; j < kCriteoDense; ++j) {
         *p++ = '\t';
@@ -414,6 +527,7 @@ Status GenerateChunk(const Model& m, const GenDataOptions& o, uint64_t chunk, Se
         p = fm.hex ? PutHex8(p, v) : PutU64(p, v);
       }
     }
+    if (o.crlf) *p++ = '\r';
     *p++ = '\n';
   }
   const std::string_view text(begin, static_cast<size_t>(p - begin));
@@ -432,18 +546,20 @@ Status GenerateChunk(const Model& m, const GenDataOptions& o, uint64_t chunk, Se
 
 StatusOr<std::vector<uint64_t>> GenCardinalities(const std::string& format, uint64_t features) {
   std::vector<uint64_t> real;
-  if (format == "criteo") {
+  const std::string shape = ShapeOf(format);
+  if (shape == "criteo") {
     real.assign(kCriteoCard, kCriteoCard + 26);
-  } else if (format == "avazu") {
+  } else if (shape == "avazu") {
     real.assign(kAvazuCard, kAvazuCard + 22);
   } else {
-    return InvalidArgument("gen-data: unknown format '", format, "' (choices: criteo, avazu)");
+    return InvalidArgument("gen-data: unknown format '", format,
+                           "' (choices: criteo, avazu, libsvm, libfm, libffm)");
   }
   const size_t nf = real.size();
   if (features < 2 * nf) {
     return InvalidArgument("gen-data: features must be at least ", 2 * nf, " for ", format);
   }
-  const bool avazu = format == "avazu";
+  const bool avazu = shape == "avazu";
   auto compute = [&](double s, bool keep_small) {
     std::vector<uint64_t> c(nf);
     for (size_t f = 0; f < nf; ++f) {
@@ -496,6 +612,9 @@ std::string GenDataStem(const GenDataOptions& o) {
   };
   if (o.alpha != kGenDefaultAlpha) stem += "-a" + shortest(o.alpha);
   if (o.drift != 0) stem += "-d" + shortest(o.drift);
+  if (o.values) stem += "-values";
+  if (o.signed_labels) stem += "-pm1";
+  if (o.crlf) stem += "-crlf";
   return stem;
 }
 
@@ -514,6 +633,11 @@ StatusOr<GenDataReport> GenerateData(const GenDataOptions& options, const std::s
         "gen-data: drift (percent of the rows per cohort) must be in [0, 100], "
         "got ",
         options.drift);
+  }
+  if ((options.values || options.signed_labels) && !IsLibsvmFamily(options.format)) {
+    return InvalidArgument("gen-data: ", options.values ? "values" : "signed labels",
+                           " need a libsvm, libfm or libffm format (format '", options.format,
+                           "' has no feature values and labels 0/1)");
   }
   ASSIGN_OR_RETURN(Model model, BuildModel(options));
   for (const FieldModel& fm : model.fields) {

@@ -42,7 +42,7 @@
 namespace ecps {
 
 struct GenDataOptions {
-  std::string format = "criteo";  // criteo | avazu
+  std::string format = "criteo";  // criteo | avazu | libsvm | libfm | libffm
   uint64_t rows = 100000;
   uint64_t features = 100000;  // target total distinct values over all fields
   uint64_t seed = 1;
@@ -54,6 +54,11 @@ struct GenDataOptions {
   // (the header comment). 10 = a new hot cohort every tenth of the file.
   double drift = 0;
   bool gzip = false;  // write .gz
+  // libsvm/libfm/libffm only (the header comment): Criteo's integer columns as
+  // valued features; labels -1/+1 instead of 0/1.
+  bool values = false;
+  bool signed_labels = false;
+  bool crlf = false;  // end lines with "\r\n" (any format)
   // Worker threads (0 = the CPUs this process may use). The output does not depend on
   // it: rows are drawn in fixed chunks of kGenChunkRows, each with its own
   // Rng stream derived from (seed, chunk index).
@@ -82,7 +87,8 @@ struct GenDataReport {
 // fields with at most 1000 real values keep their size, larger ones share a
 // common scale factor (at least 1000 values each); for totals too small for
 // that, every field is scaled (at least 2 values). Avazu's `hour` field is the
-// time axis and always has 240 values (10 days x 24 hours).
+// time axis and always has 240 values (10 days x 24 hours). libsvm, libfm and
+// libffm have Criteo's 26 fields.
 // InvalidArgument for an unknown format or features < 2 * fields.
 StatusOr<std::vector<uint64_t>> GenCardinalities(const std::string& format, uint64_t features);
 
@@ -99,8 +105,8 @@ uint64_t GenDriftPeriodRows(const GenDataOptions& options);
 // plus "-a<alpha>" when alpha is not 1.5, as the shortest decimal that reads
 // back to the same double (so distinct alphas never share a name), e.g.
 // "gen-criteo-r2000000-f30000000-s1-a1.1", then "-d<drift>" when drift is not
-// 0 (the same shortest decimal). missing_rate is not encoded (train always
-// uses the default).
+// 0 (the same shortest decimal), then "-values", "-pm1" and "-crlf" for those
+// options. missing_rate is not encoded (train always uses the default).
 std::string GenDataStem(const GenDataOptions& options);
 
 // Writes the file atomically. Errors name the path.
