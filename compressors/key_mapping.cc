@@ -1,6 +1,8 @@
 #include "compressors/key_mapping.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "common/blob.h"
 #include "common/rng.h"
@@ -90,8 +92,9 @@ double DecayedCount(double count, double last, int64_t now, double half_life) {
 
 namespace {
 constexpr char kMagic[9] = "ECPSKMAP";
-constexpr uint32_t kVersion = 1;
-constexpr uint64_t kMaxSpecs = 1024, kMaxParams = 256, kMaxKindBytes = 256;
+// Version 2: the fields' first keys (KeyMappingSpec::field_offsets).
+constexpr uint32_t kVersion = 2;
+constexpr uint64_t kMaxSpecs = 1024, kMaxParams = 256, kMaxKindBytes = 256, kMaxFields = 1 << 16;
 }  // namespace
 
 std::string EncodeKeyMappings(const std::vector<KeyMappingSpec>& specs) {
@@ -107,6 +110,7 @@ std::string EncodeKeyMappings(const std::vector<KeyMappingSpec>& specs) {
     w.Pod(s.seed);
     w.Pod(s.init_bound);
     w.Vec(s.params);
+    w.Vec(s.field_offsets);
   }
   return w.Finish();
 }
@@ -131,9 +135,186 @@ StatusOr<std::vector<KeyMappingSpec>> DecodeKeyMappings(const std::string& bytes
     s.partitions = p;
     s.params.resize(np);
     if (!r.Bytes(s.params.data(), np * sizeof(double))) return r.Truncated();
+    uint64_t nf = 0;
+    if (!r.Pod(&nf) || nf > kMaxFields || r.remaining() < nf * sizeof(uint64_t))
+      return r.Truncated();
+    s.field_offsets.resize(nf);
+    if (!r.Bytes(s.field_offsets.data(), nf * sizeof(uint64_t))) return r.Truncated();
+    if (!std::is_sorted(s.field_offsets.begin(), s.field_offsets.end()) ||
+        (nf > 0 && s.field_offsets[0] != 0))
+      return DataLoss("key mappings: field offsets of '", s.kind, "' are not ascending from 0");
   }
   if (r.remaining() != 0) return r.Truncated();
   return specs;
+}
+
+KeyStats::KeyStats(std::string kind, std::vector<uint64_t> field_offsets, int top)
+    : kind_(std::move(kind)), offsets_(std::move(field_offsets)), top_(std::max(0, top)) {
+  if (offsets_.empty()) offsets_.push_back(0);
+  fields_.resize(offsets_.size());
+}
+
+// A min-heap of the top_ hottest under `colder` while gathering; Json()
+// sorts. Ties go to the lower key, so the result is the same whichever part
+// or order a key arrives from.
+namespace {
+bool Colder(const std::pair<double, uint64_t>& a, const std::pair<double, uint64_t>& b) {
+  return a.first != b.first ? a.first > b.first : a.second < b.second;
+}
+}  // namespace
+
+void KeyStats::Offer(Group* g, double f, uint64_t key) const {
+  if (top_ == 0) return;
+  const std::pair<double, uint64_t> e{f, key};
+  if (g->top.size() < static_cast<size_t>(top_)) {
+    g->top.push_back(e);
+    std::push_heap(g->top.begin(), g->top.end(), Colder);
+  } else if (Colder(e, g->top.front())) {
+    std::pop_heap(g->top.begin(), g->top.end(), Colder);
+    g->top.back() = e;
+    std::push_heap(g->top.begin(), g->top.end(), Colder);
+  }
+}
+
+void KeyStats::Add(uint64_t global_key, double f, bool own_row) {
+  if (!(f > 0)) return;
+  const int b = f < 1 ? 0 : std::min(kBins - 1, 1 + static_cast<int>(std::floor(std::log2(f))));
+  const size_t field =
+      std::upper_bound(offsets_.begin(), offsets_.end(), global_key) - offsets_.begin() - 1;
+  for (Group* g : {&total_, &fields_[field]}) {
+    ++g->seen;
+    if (own_row) ++g->own;
+    ++g->hist[b];
+    Offer(g, f, global_key);
+  }
+}
+
+Status KeyStats::Merge(const KeyStats& other) {
+  if (other.kind_ != kind_ || other.offsets_ != offsets_)
+    return InvalidArgument("key statistics of '", other.kind_, "' with ", other.offsets_.size(),
+                           " fields do not merge into '", kind_, "' with ", offsets_.size());
+  auto add = [&](Group* to, const Group& from) {
+    to->seen += from.seen;
+    to->own += from.own;
+    for (int b = 0; b < kBins; ++b) to->hist[b] += from.hist[b];
+    for (const auto& [f, k] : from.top) Offer(to, f, k);
+  };
+  add(&total_, other.total_);
+  for (size_t i = 0; i < fields_.size(); ++i) add(&fields_[i], other.fields_[i]);
+  return OkStatus();
+}
+
+std::string KeyStats::Json() const {
+  auto group = [](const Group& g) {
+    std::string out = "\"keys_seen\":" + std::to_string(g.seen) +
+                      ",\"keys_with_own_row\":" + std::to_string(g.own) + ",\"log2_histogram\":[";
+    for (int b = 0; b < kBins; ++b) out += (b ? "," : "") + std::to_string(g.hist[b]);
+    std::vector<std::pair<double, uint64_t>> top = g.top;
+    std::sort(top.begin(), top.end(), Colder);
+    out += "],\"top\":[";
+    for (size_t j = 0; j < top.size(); ++j) {
+      char buf[64];
+      std::snprintf(buf, sizeof(buf), "%s[%llu,%.9g]", j ? "," : "",
+                    static_cast<unsigned long long>(top[j].second), top[j].first);
+      out += buf;
+    }
+    return out + "]";
+  };
+  std::string out = "{\"kind\":\"" + kind_ + "\"," + group(total_) + ",\"fields\":[";
+  for (size_t i = 0; i < fields_.size(); ++i)
+    out += std::string(i ? "," : "") + "{\"field\":" + std::to_string(i) +
+           ",\"first_key\":" + std::to_string(offsets_[i]) + "," + group(fields_[i]) + "}";
+  return out + "]}";
+}
+
+Status MergeKeyStats(NamedKeyStats* into, const NamedKeyStats& part) {
+  for (const auto& [name, stats] : part) {
+    auto it = std::find_if(into->begin(), into->end(), [&](const auto& e) { return e.first == name; });
+    if (it == into->end()) {
+      into->emplace_back(name, stats);
+    } else {
+      RETURN_IF_ERROR(Annotate(it->second.Merge(stats), "table '" + name + "'"));
+    }
+  }
+  return OkStatus();
+}
+
+std::string KeyStatsJson(const NamedKeyStats& stats) {
+  std::string out = "{";
+  for (size_t i = 0; i < stats.size(); ++i)
+    out += std::string(i ? "," : "") + "\"" + stats[i].first + "\":" + stats[i].second.Json();
+  return out + "}";
+}
+
+namespace {
+constexpr char kStatsMagic[9] = "ECPSKSTA";
+constexpr uint32_t kStatsVersion = 1;
+constexpr uint64_t kMaxStatsTop = 1 << 16;
+}  // namespace
+
+std::string EncodeKeyStats(const NamedKeyStats& stats) {
+  BlobWriter w(kStatsMagic, kStatsVersion);
+  w.Pod<uint64_t>(stats.size());
+  auto group = [&](const KeyStats::Group& g) {
+    w.Pod(g.seen);
+    w.Pod(g.own);
+    w.Vec(g.hist);
+    std::vector<double> counts;
+    std::vector<uint64_t> keys;
+    for (const auto& [f, k] : g.top) {
+      counts.push_back(f);
+      keys.push_back(k);
+    }
+    w.Vec(counts);
+    w.Vec(keys);
+  };
+  for (const auto& [name, s] : stats) {
+    w.Str(name);
+    w.Str(s.kind_);
+    w.Vec(s.offsets_);
+    w.Pod<int32_t>(s.top_);
+    group(s.total_);
+    for (const KeyStats::Group& g : s.fields_) group(g);
+  }
+  return w.Finish();
+}
+
+StatusOr<NamedKeyStats> DecodeKeyStats(const std::string& bytes) {
+  BlobReader r;
+  RETURN_IF_ERROR(r.Open(bytes, kStatsMagic, kStatsVersion, "key statistics"));
+  uint64_t n = 0;
+  if (!r.Pod(&n) || n > kMaxSpecs) return r.Truncated();
+  NamedKeyStats out;
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string name, kind;
+    std::vector<uint64_t> offsets;
+    int32_t top = 0;
+    if (!r.Str(&name) || !r.Str(&kind) || kind.size() > kMaxKindBytes || !r.Vec(&offsets) ||
+        offsets.empty() || offsets.size() > kMaxFields || offsets[0] != 0 ||
+        !std::is_sorted(offsets.begin(), offsets.end()) || !r.Pod(&top) || top < 0 ||
+        static_cast<uint64_t>(top) > kMaxStatsTop)
+      return r.Truncated();
+    KeyStats s(kind, offsets, top);
+    auto group = [&](KeyStats::Group* g) {
+      std::vector<double> counts;
+      std::vector<uint64_t> keys;
+      if (!r.Pod(&g->seen) || !r.Pod(&g->own) || !r.Vec(&g->hist) ||
+          g->hist.size() != KeyStats::kBins || !r.Vec(&counts) || !r.Vec(&keys) ||
+          counts.size() != keys.size() || keys.size() > static_cast<size_t>(top))
+        return false;
+      for (size_t j = 0; j < keys.size(); ++j) g->top.emplace_back(counts[j], keys[j]);
+      return true;
+    };
+    if (!group(&s.total_)) return r.Truncated();
+    for (KeyStats::Group& g : s.fields_)
+      if (!group(&g)) return r.Truncated();
+    // Back into heap order: Merge() offers into these.
+    std::make_heap(s.total_.top.begin(), s.total_.top.end(), Colder);
+    for (KeyStats::Group& g : s.fields_) std::make_heap(g.top.begin(), g.top.end(), Colder);
+    out.emplace_back(std::move(name), std::move(s));
+  }
+  if (!r.AtEnd()) return r.Truncated();
+  return out;
 }
 
 }  // namespace ecps

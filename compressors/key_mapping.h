@@ -31,7 +31,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -51,6 +53,9 @@ struct KeyMappingSpec {
   uint64_t seed = 0;           // the kind's hashes and initial values
   double init_bound = 0;       // InitRow: U(-init_bound, init_bound) (KeyInitialRow)
   std::vector<double> params;  // the kind's parameters (its own layout)
+  // The first global key of each field (FeatureSpace::offsets: ascending,
+  // from 0), for the statistics per field (KeyStats). Empty: one field.
+  std::vector<uint64_t> field_offsets;
   bool operator==(const KeyMappingSpec&) const = default;
 };
 
@@ -133,6 +138,59 @@ double DecayedCount(double count, double last, int64_t now, double half_life);
 
 // A well-mixed 64-bit hash of (seed, key), for a kind's shared rows.
 uint64_t KeyHash(uint64_t seed, uint64_t key);
+
+// Frequency statistics of one keyed table (the results' "key_mappings",
+// docs/cli.md), from ForEachTracked over its partitions: the keys seen, those
+// holding a row of their own, a log2 histogram of the decayed counts (bin 0:
+// below 1, bin b: [2^(b-1), 2^b), the last bin open) and the `top` hottest
+// keys (count descending, then key ascending), in total and per field
+// (spec.field_offsets). Parts of one table -- a server's virtual shards, the
+// servers of a cluster -- merge exactly: counts and bins add, and the top of
+// the union of the parts' tops is the top of the whole.
+class KeyStats {
+ public:
+  static constexpr int kBins = 33;
+  struct Group {
+    uint64_t seen = 0, own = 0;
+    std::vector<uint64_t> hist = std::vector<uint64_t>(kBins, 0);
+    std::vector<std::pair<double, uint64_t>> top;  // (count, global key), hottest first
+  };
+  KeyStats(std::string kind, std::vector<uint64_t> field_offsets, int top);
+  // One tracked key; f <= 0 is not counted.
+  void Add(uint64_t global_key, double f, bool own_row);
+  // Adds `other` (same kind and fields; InvalidArgument otherwise).
+  Status Merge(const KeyStats& other);
+  // {"kind", "keys_seen", "keys_with_own_row", "log2_histogram", "top": [[key, count]...],
+  //  "fields": [{"field", "first_key", "keys_seen", "keys_with_own_row", "log2_histogram",
+  //  "top"}...]}
+  std::string Json() const;
+
+  const std::string& kind() const { return kind_; }
+  const std::vector<uint64_t>& field_offsets() const { return offsets_; }
+  const Group& total() const { return total_; }
+  const std::vector<Group>& fields() const { return fields_; }
+
+ private:
+  friend std::string EncodeKeyStats(const std::vector<std::pair<std::string, KeyStats>>& stats);
+  friend StatusOr<std::vector<std::pair<std::string, KeyStats>>> DecodeKeyStats(
+      const std::string& bytes);
+  void Offer(Group* g, double f, uint64_t key) const;
+  std::string kind_;
+  std::vector<uint64_t> offsets_;
+  int top_;
+  Group total_;
+  std::vector<Group> fields_;
+};
+
+// A store's statistics: one entry per keyed table, by its data table's name.
+using NamedKeyStats = std::vector<std::pair<std::string, KeyStats>>;
+// Adds `part` into `into` table by table (a table new to `into` is appended).
+Status MergeKeyStats(NamedKeyStats* into, const NamedKeyStats& part);
+// {"<table>": KeyStats::Json(), ...}; "{}" for none.
+std::string KeyStatsJson(const NamedKeyStats& stats);
+// Wire form (a parameter server's statistics reply; versioned, bounded).
+std::string EncodeKeyStats(const NamedKeyStats& stats);
+StatusOr<NamedKeyStats> DecodeKeyStats(const std::string& bytes);
 
 // Wire and checkpoint encoding of mapping specs (versioned, bounded).
 std::string EncodeKeyMappings(const std::vector<KeyMappingSpec>& specs);

@@ -606,52 +606,19 @@ class LocalRowStore final : public RowStore {
     return OkStatus();
   }
 
-  std::string KeyStatsJson(int64_t step, int top) const override {
-    std::string out = "{";
-    for (size_t i = 0; i < mappings_.size(); ++i) {
-      const Mapping& m = mappings_[i];
+  StatusOr<NamedKeyStats> KeyStatistics(int64_t step, int top) const override {
+    NamedKeyStats out;
+    for (const Mapping& m : mappings_) {
       if (!CheckMapping(m).ok()) continue;
-      uint64_t seen = 0, exclusive = 0;
-      std::vector<uint64_t> hist(33, 0);  // bin b: decayed count in [2^(b-1), 2^b); bin 0: < 1
-      std::vector<std::pair<double, uint64_t>> hot;  // (count, global key), a min-heap of `top`
-      auto colder = [](const std::pair<double, uint64_t>& a, const std::pair<double, uint64_t>& b) {
-        return a.first != b.first ? a.first > b.first : a.second < b.second;
-      };
+      KeyStats stats(m.spec.kind, m.spec.field_offsets, top);
       const_cast<LocalRowStore*>(this)->ForEachPartition(m, [&](PartitionView* v) {
         m.kind->ForEachTracked(m.spec, *v, step, [&](uint64_t k, double f, bool own) {
-          if (f <= 0) return;
-          ++seen;
-          if (own) ++exclusive;
-          const int b = f < 1 ? 0 : std::min(32, 1 + static_cast<int>(std::floor(std::log2(f))));
-          ++hist[b];
-          if (top <= 0) return;
-          const std::pair<double, uint64_t> e{f, v->GlobalKey(k)};
-          if (hot.size() < static_cast<size_t>(top)) {
-            hot.push_back(e);
-            std::push_heap(hot.begin(), hot.end(), colder);
-          } else if (colder(e, hot.front())) {
-            std::pop_heap(hot.begin(), hot.end(), colder);
-            hot.back() = e;
-            std::push_heap(hot.begin(), hot.end(), colder);
-          }
+          stats.Add(v->GlobalKey(k), f, own);
         });
       });
-      std::sort(hot.begin(), hot.end(), colder);
-      if (i > 0) out += ",";
-      out += "\"" + tables_[m.spec.data_table].spec.name + "\":{\"kind\":\"" + m.spec.kind +
-             "\",\"keys_seen\":" + std::to_string(seen) +
-             ",\"keys_with_own_row\":" + std::to_string(exclusive) + ",\"log2_histogram\":[";
-      for (size_t b = 0; b < hist.size(); ++b) out += (b ? "," : "") + std::to_string(hist[b]);
-      out += "],\"top\":[";
-      for (size_t j = 0; j < hot.size(); ++j) {
-        char buf[64];
-        std::snprintf(buf, sizeof(buf), "%s[%llu,%.6g]", j ? "," : "",
-                      static_cast<unsigned long long>(hot[j].second), hot[j].first);
-        out += buf;
-      }
-      out += "]}";
+      out.emplace_back(tables_[m.spec.data_table].spec.name, std::move(stats));
     }
-    return out + "}";
+    return out;
   }
 
  private:

@@ -162,10 +162,19 @@ class RowStore : public RowAccess {
   virtual Status ReadKeysAt(int table, std::span<const uint64_t> keys, float* out) const {
     return Unimplemented("this RowStore has no keyed tables");
   }
-  // The keyed tables' frequency statistics at `step` (JSON object: per
-  // mapping, keys seen, keys holding a row of their own, a log2 histogram of
-  // the decayed counts and the `top` hottest keys); "{}" without mappings.
-  virtual std::string KeyStatsJson(int64_t step, int top) const { return "{}"; }
+  // The keyed tables' frequency statistics at `step` (compressors/
+  // key_mapping.h KeyStats: per mapping, in total and per field, the keys
+  // seen, those holding a row of their own, a log2 histogram of the decayed
+  // counts and the `top` hottest keys); empty without mappings. A parameter
+  // server client gathers them from the servers, which hold the counters.
+  virtual StatusOr<NamedKeyStats> KeyStatistics(int64_t step, int top) const {
+    return NamedKeyStats{};
+  }
+  // KeyStatistics() as the results' JSON object ("{}" without mappings).
+  StatusOr<std::string> KeyStatsJson(int64_t step, int top) const {
+    ASSIGN_OR_RETURN(NamedKeyStats stats, KeyStatistics(step, top));
+    return ecps::KeyStatsJson(stats);
+  }
 
   // Drops the optimizer state (a stage that starts with fresh Adam state).
   virtual Status ResetOptimizerState() = 0;

@@ -806,6 +806,24 @@ Status Client::Reshape(const std::vector<RowTableSpec>& tables, uint64_t seed,
   return OkStatus();
 }
 
+StatusOr<NamedKeyStats> Client::KeyStatistics(int64_t step, int top) const {
+  if (mappings_.empty()) return NamedKeyStats{};
+  RETURN_IF_ERROR(WaitForPushes());
+  NamedKeyStats out;
+  for (int s = 0; s < shards_.num_servers; ++s) {
+    Message m;
+    m.header.type = MsgType::kStats;
+    m.header.step = step;
+    m.header.arg = std::max(1, top);
+    ASSIGN_OR_RETURN(Message r, CallServer(s, std::move(m)));
+    if (r.payloads.size() != 1)
+      return DataLoss("server ", s, " sent no key statistics (", r.payloads.size(), " payloads)");
+    ASSIGN_OR_RETURN(NamedKeyStats part, DecodeKeyStats(std::string(r.payloads[0].view())));
+    RETURN_IF_ERROR(Annotate(MergeKeyStats(&out, part), absl::StrCat("server ", s)));
+  }
+  return out;
+}
+
 StatusOr<std::string> Client::ServerStats() const {
   RETURN_IF_ERROR(WaitForPushes());
   std::string out = "[";

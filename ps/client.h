@@ -71,6 +71,9 @@ class Client final : public RowStore {
   // sent by the primary to the servers, which resolve, count and advance the
   // mappings where the rows are. partitions must equal the virtual shards.
   Status SetKeyMappings(const std::vector<KeyMappingSpec>& specs, int partition = -1) override;
+  // The servers' statistics of the keyed tables, merged (kStats with arg =
+  // top); exactly the single process's for the same state.
+  StatusOr<NamedKeyStats> KeyStatistics(int64_t step, int top) const override;
   uint64_t parameter_bytes() const override;
   uint64_t optimizer_bytes() const override;
   // RowStore's one-blob checkpoint is a capability this store lacks: the rows

@@ -286,6 +286,13 @@ void Server::Handle(Message m) {
     case MsgType::kStats:
       reply = comm::MakeReply(h, MsgType::kStatsReply);
       reply.header.text = StatsJson();
+      // arg > 0: also the keyed tables' statistics at step h.step with the
+      // arg hottest keys (ps/wire.h), merged over this server's shards.
+      if (h.arg > 0) {
+        auto stats = KeyStatistics(h.step, static_cast<int>(std::min<int64_t>(h.arg, 1 << 16)));
+        s = stats.status();
+        if (s.ok()) reply.payloads.push_back(Buffer::FromString(EncodeKeyStats(*stats)));
+      }
       break;
     case MsgType::kEcho:
       reply = comm::MakeReply(h, MsgType::kEchoReply);
@@ -1203,6 +1210,17 @@ Status Server::HandleWriteRows(const Message& m) {
   }
   RowsChanged();
   return s;
+}
+
+StatusOr<NamedKeyStats> Server::KeyStatistics(int64_t step, int top) const {
+  ReaderMutexLock tl(&tables_mu_);
+  NamedKeyStats out;
+  for (auto& vs : vshards_) {
+    ReaderMutexLock l(&vs->mu);
+    ASSIGN_OR_RETURN(NamedKeyStats part, vs->store->KeyStatistics(step, top));
+    RETURN_IF_ERROR(MergeKeyStats(&out, part));
+  }
+  return out;
 }
 
 std::string Server::StatsJson() const {

@@ -67,6 +67,10 @@ class Server {
   // rows (global), rows_here, bytes, pulls, pushes, hot: [[row, estimated pulls]...]}],
   // "rejected_messages", "max_staleness"}.
   std::string StatsJson() const ABSL_LOCKS_EXCLUDED(tables_mu_);
+  // The keyed tables' statistics of this server's shards at `step`
+  // (RowStore::KeyStatistics, merged over its virtual shards).
+  StatusOr<NamedKeyStats> KeyStatistics(int64_t step, int top) const
+      ABSL_LOCKS_EXCLUDED(tables_mu_);
   uint64_t rejected_messages() const { return rejected_.load(); }
   // Whole-table reductions this server computed (identical requests of the
   // workers share one).

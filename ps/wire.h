@@ -55,7 +55,9 @@
 //               virtual shard (ascending), rows ascending within. Every
 //               worker sends one; the server reshapes once all have arrived
 //               and then acknowledges each -> kAck
-//   kStats      -> kStatsReply text = JSON
+//   kStats      -> kStatsReply text = JSON (Server::StatsJson); arg > 0: also
+//               payload 0 = EncodeKeyStats (compressors/key_mapping.h) of the
+//               keyed tables at step `step` with the `arg` hottest keys
 //   kEcho       payloads -> kEchoReply the same payloads; arg = 1: copied
 //               into fresh buffers by the server (bench/ps_bench.cc)
 #pragma once

@@ -635,6 +635,12 @@ nlohmann::json Trainer::Results(const EvalResult& val, const EvalResult& test, d
   const uint64_t dense_opt_bytes = dense_opt_->state().size() * sizeof(float);
   const uint64_t method_opt_bytes =
       method_opt_ != nullptr ? method_opt_->state().size() * sizeof(float) : 0;
+  nlohmann::json key_stats = nlohmann::json::object();
+  if (auto ks = embedding_->store().KeyStatsJson(state_.total_steps, 10); ks.ok()) {
+    key_stats = nlohmann::json::parse(*ks);
+  } else {
+    ECPS_LOG_WARN("results: no key statistics: {}", ks.status().ToString());
+  }
   nlohmann::json stages = nlohmann::json::array();
   const auto specs = embedding_->compressor().Stages();
   double total_time = 0;
@@ -669,12 +675,12 @@ nlohmann::json Trainer::Results(const EvalResult& val, const EvalResult& test, d
       // Of which a feature->row map (AdaptEmb's, MCH's): the figure without
       // it is what the seed paper's Table 5 charges.
       {"inference_memory_mapping_bytes", mem.mapping_bytes},
-      // Keyed tables' frequency statistics (compressors/key_mapping.h): keys
-      // seen, keys holding rows of their own, a log2 histogram of the decayed
-      // counts and the hottest keys; {} for other methods and in a cluster
-      // (the servers hold them).
-      {"key_mappings",
-       nlohmann::json::parse(embedding_->store().KeyStatsJson(state_.total_steps, 10))},
+      // Keyed tables' frequency statistics (compressors/key_mapping.h
+      // KeyStats), in total and per field: keys seen, keys holding rows of
+      // their own, a log2 histogram of the decayed counts and the hottest
+      // keys; {} for other methods. In a cluster the servers hold the
+      // counters and the client merges theirs (the same figures).
+      {"key_mappings", key_stats},
       // A budget below the method's smallest setting trains at the real
       // ratio above (int8 at 1% runs at 25%): recorded, not only warned of.
       {"budget_reached", ReachesBudget(inference_ratio, p.GetFloat("embedding.budget"))},

@@ -92,6 +92,7 @@ std::vector<KeyMappingSpec> KeyedSlotMethod::KeyMappings() const {
   s.seed = seed_;
   s.init_bound = init_bound_;
   s.params = params_.Encode();
+  s.field_offsets = space_.offsets;  // the statistics per field
   return {s};
 }
 
