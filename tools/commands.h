@@ -37,7 +37,8 @@ struct Verb {
 // main()'s dispatch and its --help read.
 inline constexpr Verb kVerbs[] = {
     {"train", "train a model from a YAML config (DLRM/WDL/DCN x compression method)", &RunTrain},
-    {"gen-data", "write deterministic synthetic Criteo/Avazu-format text", &RunGenData},
+    {"gen-data", "write deterministic synthetic Criteo, Avazu or libSVM/libFM/libFFM text",
+     &RunGenData},
     {"preprocess", "turn raw Criteo/Avazu/libSVM text into the binary training cache",
      &RunPreprocess},
     {"bench", "sweep methods x budgets x models, report and recommend", &RunBench},
