@@ -254,6 +254,14 @@ uint64_t StoredRowBytes(const RowTableSpec& spec);
 //   floats, plus Adam's (m, v) of a learned scale.
 uint64_t OptimizerRowBytes(const RowTableSpec& spec, SparseOptimizerKind kind);
 
+// The checks every store makes of a table it is given (Reset, Reshape, Load):
+// width > 0, a RowInit it draws (CheckRowInit), a dtype and quantisation it
+// supports, scales and learned-scale settings that make sense, at most 2^40
+// elements. Errors name the table (index and name). A parameter server runs
+// them on the specs a message brings before drawing or allocating anything
+// for them (ps/server.cc).
+Status CheckRowTableSpec(const RowTableSpec& spec, int index);
+
 // The in-process store used by the single-process trainer and by each
 // parameter-server shard for the rows it owns.
 std::unique_ptr<RowStore> NewLocalRowStore(const SparseOptimizerConfig& opt);

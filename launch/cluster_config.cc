@@ -68,6 +68,7 @@ StatusOr<ClusterShape> ClusterShapeFromConfig(const TrainConfig& config) {
   c.register_timeout_ms = static_cast<int>(p.GetInt("cluster.register_timeout_ms"));
   c.max_message_bytes = static_cast<uint64_t>(p.GetInt("cluster.max_message_mb")) << 20;
   c.encrypt = p.GetBool("cluster.encrypt");
+  c.server_memory_bytes = static_cast<uint64_t>(p.GetInt("cluster.server_memory_mb")) << 20;
   c.transport = p.GetString("cluster.transport");
   c.host = p.GetString("cluster.host");
   if (c.virtual_shards < c.servers)
@@ -92,6 +93,7 @@ ps::ServerOptions ServerOptionsFor(const ClusterShape& shape, int rank,
   o.consistency = shape.consistency;
   o.optimizer = sparse;
   o.threads = shape.server_threads;
+  o.max_memory_bytes = shape.server_memory_bytes;
   return o;
 }
 

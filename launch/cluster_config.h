@@ -37,6 +37,7 @@ struct ClusterShape {
   std::string host = "127.0.0.1";
   uint64_t max_message_bytes = uint64_t{16384} << 20;  // cluster.max_message_mb
   bool encrypt = false;                                // cluster.encrypt: CurveZMQ
+  uint64_t server_memory_bytes = 0;  // cluster.server_memory_mb (0: the host's memory)
 };
 
 StatusOr<ClusterShape> ClusterShapeFromConfig(const TrainConfig& config);

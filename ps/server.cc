@@ -679,6 +679,49 @@ void Server::InitialShards(const std::vector<RowTableSpec>& specs, uint64_t seed
   // Local specs: the rows this vshard holds, no initialiser (the values are
   // drawn below from the global stream and rounded with the vshard's own).
   local->assign(vshards_.size(), specs);
+Status Server::CheckArrivingSpecs(const std::vector<RowTableSpec>& specs, const char* what) const {
+  // The checks of a table built in this process: RowInitStream and the
+  // stores trust them (a forged initialiser aborted the server in
+  // RowInitStream's check, issue 14).
+  for (size_t t = 0; t < specs.size(); ++t)
+    RETURN_IF_ERROR(Annotate(CheckRowTableSpec(specs[t], static_cast<int>(t)), what));
+  // What this server would allocate: InitialShards' fp32 draw of its rows,
+  // then the rows in their dtype and their optimizer state. A row count is
+  // otherwise allocated as a message states it (a forged 2^40 rows).
+  const uint64_t limit = opt_.max_memory_bytes > 0 ? opt_.max_memory_bytes : AvailableMemoryBytes();
+  if (limit == 0) return OkStatus();  // unknown: nothing to compare with
+  const ShardMap& sm = opt_.shards;
+  unsigned __int128 total = 0, largest = 0;
+  size_t big = 0;
+  uint64_t big_here = 0;
+  for (size_t t = 0; t < specs.size(); ++t) {
+    const RowTableSpec& s = specs[t];
+    uint64_t here = 0;
+    for (const auto& vs : vshards_) here += sm.RowsInVShard(s.rows, vs->id);
+    const unsigned __int128 bytes = static_cast<unsigned __int128>(here) *
+                                    (uint64_t{4} * static_cast<uint64_t>(s.width) +
+                                     StoredRowBytes(s) + OptimizerRowBytes(s, opt_.optimizer.kind));
+    total += bytes;
+    if (bytes > largest) {
+      largest = bytes;
+      big = t;
+      big_here = here;
+    }
+  }
+  if (total <= limit) return OkStatus();
+  const bool configured = opt_.max_memory_bytes > 0;
+  const RowTableSpec& b = specs[big];
+  return absl::ResourceExhaustedError(absl::StrCat(
+      what, ": the ", specs.size(), " tables would take ", static_cast<uint64_t>(total >> 20),
+      " MiB on server ", opt_.rank,
+      " (rows, optimizer state and their initial values), more than the ", limit >> 20,
+      " MiB it may use (",
+      configured ? "cluster.server_memory_mb"
+                 : "its host's or cgroup's memory; cluster.server_memory_mb sets a limit",
+      "); the largest is table ", big, " '", b.name, "' of ", b.rows, " rows x ", b.width, " (",
+      big_here, " rows here): refused before allocating it"));
+}
+
   values->assign(vshards_.size(), std::vector<std::vector<float>>(specs.size()));
   for (size_t t = 0; t < specs.size(); ++t) {
     const RowTableSpec& s = specs[t];
@@ -712,6 +755,7 @@ Status Server::HandleReset(const Message& m) {
   WriterMutexLock tl(&tables_mu_);
   RowsChanged();
   for (size_t k = 0; k < vshards_.size(); ++k) {
+  RETURN_IF_ERROR(CheckArrivingSpecs(specs, "reset"));
     auto store = NewLocalRowStore(opt_.optimizer);
     RETURN_IF_ERROR(
         store->ResetWithValues(local[k], seed ^ static_cast<uint64_t>(vshards_[k]->id), values[k]));
@@ -874,6 +918,9 @@ Status Server::CheckReshape(const Message& m) const {
     unaligned += internal::AlignedCopy(c, opt_.shards.virtual_shards) ? 0 : 1;
   // Only the primary sends the values of unaligned copies; the others none.
   if (m.payloads.size() != 2 && m.payloads.size() != 2 + unaligned)
+  // Every request is checked here before it waits; ApplyReshape takes the
+  // first and requires the others to be the same bytes.
+  RETURN_IF_ERROR(CheckArrivingSpecs(specs, "reshape"));
     return InvalidArgument("reshape: ", m.payloads.size() - 2, " value payloads for ", unaligned,
                            " copies across virtual shards");
   return OkStatus();
@@ -1128,6 +1175,7 @@ Status Server::HandleLoad(const Message& m) {
   ASSIGN_OR_RETURN(size_t pairs, comm::ElementsOf<uint64_t>(m.payloads[2], "shard sizes"));
   if (pairs != 2 * n || paths.size() != n)
     return InvalidArgument("load: ", n, " ids but ", pairs / 2, " sizes and ", paths.size(),
+  RETURN_IF_ERROR(CheckArrivingSpecs(specs, "load"));
                            " files");
   auto ids = m.payloads[1].As<uint32_t>();
   const auto want = m.payloads[2].As<uint64_t>();

@@ -49,6 +49,13 @@ struct ServerOptions {
   // one per virtual shard of this server is used.
   int row_threads = 0;
   int hot_keys = 8;  // hottest rows reported per table (see TableStats in server.cc)
+  // The most this server allocates for the tables a reset or reshape (or a
+  // load) asks for: its share of their rows in their dtype, their optimizer
+  // state and the fp32 initial values drawn for them. Larger requests are
+  // refused naming the sizes before anything is allocated, rather than the
+  // row count of a message being allocated as it stands. 0: the memory this
+  // process can have (AvailableMemoryBytes(), common/process_memory.h).
+  uint64_t max_memory_bytes = 0;
 };
 
 class Server {
@@ -141,9 +148,15 @@ class Server {
   Status CheckReshape(const comm::Message& m) const ABSL_LOCKS_EXCLUDED(tables_mu_);
   // Rebuilds every virtual shard from the workers' requests (worker order).
   Status ApplyReshape(const std::vector<comm::Message>& all) ABSL_LOCKS_EXCLUDED(tables_mu_);
+  // Checks the specs of a reset, reshape or load (`what`) before anything is
+  // drawn or allocated for them: each as a locally built table is checked
+  // (CheckRowTableSpec: a RowInit it draws, dtype, width, size), and this
+  // server's share of them against max_memory_bytes (ResourceExhausted).
+  Status CheckArrivingSpecs(const std::vector<RowTableSpec>& specs, const char* what) const;
   // The initial rows of `specs` from `seed` that this server holds, as
   // Reset() draws them: per slot k, the local specs (its rows, no
-  // initialiser) and the fp32 values of each table.
+  // initialiser) and the fp32 values of each table. REQUIRES: the specs
+  // passed CheckArrivingSpecs.
   void InitialShards(const std::vector<RowTableSpec>& specs, uint64_t seed,
                      std::vector<std::vector<RowTableSpec>>* local,
                      std::vector<std::vector<std::vector<float>>>* values) const;

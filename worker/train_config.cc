@@ -175,6 +175,10 @@ const ParamSchema& TrainConfigSchema() {
            "largest message (header and payloads, MiB) a process of a cluster accepts; a "
            "larger one is dropped and counted, and no length it announces is allocated "
            "(docs/security.md)");
+    s->Int("cluster.server_memory_mb", 0, 0, int64_t{1} << 40,
+           "most memory (MiB) a parameter server allocates for its share of the tables a "
+           "worker asks for (rows, optimizer state, initial values); larger tables are "
+           "refused naming their sizes; 0: the memory of the server's host (docs/security.md)");
     return s;
   }();
   return *schema;

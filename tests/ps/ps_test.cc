@@ -12,6 +12,7 @@
 
 #include "comm/rpc.h"
 #include "common/check.h"
+#include "common/process_memory.h"
 #include "common/rng.h"
 #include "ps/client.h"
 #include "ps/inproc_cluster.h"
@@ -29,7 +30,8 @@ using comm::MsgType;
 // S servers and W clients in one process (ps/inproc_cluster.h).
 struct Cluster {
   Cluster(int servers, int workers, int vshards, Consistency c = Consistency::kBsp,
-          int64_t staleness = 0, int row_threads = 0, PrefetchMode prefetch = PrefetchMode::kOff) {
+          int64_t staleness = 0, int row_threads = 0, PrefetchMode prefetch = PrefetchMode::kOff,
+          uint64_t max_memory_bytes = 0) {
     SparseOptimizerConfig opt;
     opt.lr = 0.01f;
     InProcClusterOptions o;
@@ -41,6 +43,7 @@ struct Cluster {
     o.server.optimizer = opt;
     o.server.threads = 2;
     o.server.row_threads = row_threads;
+    o.server.max_memory_bytes = max_memory_bytes;
     auto started = InProcCluster::Start(o);
     ECPS_CHECK_OK(started.status());
     cluster = std::move(*started);
@@ -560,6 +563,93 @@ TEST(PsTest, MalformedRequestsAreRejectedAndTheServerKeepsServing) {
   ECPS_EXPECT_OK(c.clients[0]->Gather(p, &v));
   EXPECT_EQ(v.values[0].size(), p.rows[0].size() * 4);
   EXPECT_GE(c.servers[0]->rejected_messages(), 8u);
+}
+
+// Issue 14: the specs of a reset or reshape are checked as a locally built
+// table's before a server draws anything for them. A forged table whose
+// initialiser the store does not draw (7) aborted the server in
+// RowInitStream's check; now every server refuses it naming the table, and
+// keeps its tables and serving.
+TEST(PsTest, ForgedSpecWithAnUnknownInitialiserIsRefusedAndTheServersServeOn) {
+  Cluster c(2, 1, 4);
+  ASSERT_TRUE(c.clients[0]->Reset(Specs(), 1).ok());
+  const LookupPlan p = Plan(1);
+  FetchedRows before, after;
+  ECPS_ASSERT_OK(c.clients[0]->Gather(p, &before));
+  std::vector<RowTableSpec> forged = Specs();
+  forged[1].init = static_cast<RowInit>(7);
+  comm::Rpc& rpc = *c.rpcs[0];
+  Message reset;
+  reset.header.type = MsgType::kReset;
+  internal::SetResetSeed(&reset.header, 3);
+  reset.payloads = {Buffer::FromString(internal::EncodeSpecs(forged))};
+  for (int s = 0; s < 2; ++s) {
+    auto f = rpc.Call(InProcCluster::ServerNode(s), reset);
+    const Status st = rpc.Wait(f, 5000, "forged reset").status();
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+    EXPECT_NE(st.message().find("reset: table 'w': unknown row initialiser 7"), std::string::npos)
+        << st;
+  }
+  const Status reshaped = c.clients[0]->Reshape(forged, 3, {});
+  EXPECT_EQ(reshaped.code(), absl::StatusCode::kInvalidArgument) << reshaped;
+  EXPECT_NE(reshaped.message().find("reshape: table 'w': unknown row initialiser 7"),
+            std::string::npos)
+      << reshaped;
+  ECPS_ASSERT_OK(c.clients[0]->Gather(p, &after));
+  EXPECT_EQ(after.values, before.values);
+  for (Server* s : c.servers) EXPECT_GE(s->rejected_messages(), 2u);
+}
+
+// Issue 14: a server allocates the rows a reset or reshape asks for only if
+// its share fits the memory it may use (ServerOptions::max_memory_bytes,
+// cluster.server_memory_mb; by default its host's). A forged spec of 2^38
+// rows made the server reserve 2^39 floats per virtual shard (bad_alloc on a
+// handler thread: the process terminated); now it is refused naming the
+// sizes, before anything is allocated, and the server serves on.
+TEST(PsTest, TablesLargerThanTheServerMayHoldAreRefusedBeforeAllocating) {
+  RowTableSpec huge;
+  huge.name = "E";
+  huge.rows = uint64_t{1} << 38;
+  huge.width = 4;
+  huge.init_bound = 0.1;
+  {
+    Cluster c(2, 1, 4);  // the host's memory
+    const uint64_t rss = CurrentRssBytes();
+    const Status s = c.clients[0]->Reset({huge}, 1);
+    EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+    EXPECT_NE(s.message().find("its host's or cgroup's memory"), std::string::npos) << s;
+    EXPECT_NE(s.message().find("table 0 'E' of 274877906944 rows x 4 (137438953472 rows here)"),
+              std::string::npos)
+        << s;
+    EXPECT_LT(CurrentRssBytes(), rss + (uint64_t{256} << 20));
+    ECPS_ASSERT_OK(c.clients[0]->Reset(Specs(), 1));
+    FetchedRows v;
+    ECPS_EXPECT_OK(c.clients[0]->Gather(Plan(1), &v));
+  }
+  // A configured limit of 1 MiB: the 1037 rows of Specs() fit, 50,000 rows
+  // of width 4 (at least 32 bytes each: the row and its initial value) do
+  // not, by reset or by reshape; the tables stay as they were.
+  Cluster c(1, 1, 4, Consistency::kBsp, 0, 0, PrefetchMode::kOff, uint64_t{1} << 20);
+  ECPS_ASSERT_OK(c.clients[0]->Reset(Specs(), 1));
+  const LookupPlan p = Plan(2);
+  FetchedRows before, after;
+  ECPS_ASSERT_OK(c.clients[0]->Gather(p, &before));
+  std::vector<RowTableSpec> big = Specs();
+  big[0].rows = 50000;
+  const Status reshaped = c.clients[0]->Reshape(big, 2, {});
+  EXPECT_EQ(reshaped.code(), absl::StatusCode::kResourceExhausted) << reshaped;
+  EXPECT_NE(reshaped.message().find("reshape: the 2 tables would take"), std::string::npos)
+      << reshaped;
+  EXPECT_NE(reshaped.message().find("more than the 1 MiB it may use (cluster.server_memory_mb)"),
+            std::string::npos)
+      << reshaped;
+  ECPS_ASSERT_OK(c.clients[0]->Gather(p, &after));  // the client kept its tables too
+  EXPECT_EQ(after.values, before.values);
+  const Status reset = c.clients[0]->Reset(big, 1);
+  EXPECT_EQ(reset.code(), absl::StatusCode::kResourceExhausted) << reset;
+  EXPECT_NE(reset.message().find("table 0 'E' of 50000 rows x 4 (50000 rows here)"),
+            std::string::npos)
+      << reset;
 }
 
 TEST(PsTest, SspStalenessBoundHolds) {
