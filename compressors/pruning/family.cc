@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "compressors/compressor.h"
+#include "compressors/pruning/autosrh.h"
 #include "compressors/pruning/deeplight.h"
 #include "compressors/pruning/pep.h"
 #include "compressors/registry.h"
@@ -19,6 +20,11 @@ void AddPruningMethods(std::vector<CompressorInfo>* out) {
                   "until the prune rate is reached, lottery-ticket retrain under the mask, then "
                   "CSR/COO (docs/methods.md 2.24)",
                   PepEmbedding::Schema(), &PepEmbedding::Create});
+  out->push_back({AutoSrhEmbedding::kName, "pruning",
+                  "a scaling alpha per frequency group and dimension searched with the table, "
+                  "then E * alpha pruned by a global magnitude threshold into CSR/COO, retrained "
+                  "(order=paper) or not (order=authors) (docs/methods.md 2.25)",
+                  AutoSrhEmbedding::Schema(), &AutoSrhEmbedding::Create});
 }
 
 }  // namespace ecps

@@ -1,5 +1,6 @@
 #include "compressors/pruning/magnitude_threshold.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace ecps::pruning {
@@ -56,6 +57,20 @@ StatusOr<ThresholdResult> SearchThreshold(const ThresholdCounter& count, double 
     return FailedPrecondition("threshold search: no threshold prunes ", target, " of ", total,
                               " elements");
   return best;
+}
+
+StatusOr<ThresholdResult> SortedThreshold(std::span<const double> sorted, double pruned_already,
+                                          double target, double tolerance, bool at_least) {
+  return SearchThreshold(
+      [&](const std::vector<double>& t) -> StatusOr<std::vector<double>> {
+        std::vector<double> c(t.size());
+        for (size_t k = 0; k < t.size(); ++k)
+          c[k] = static_cast<double>(std::lower_bound(sorted.begin(), sorted.end(), t[k]) -
+                                     sorted.begin()) +
+                 (t[k] > kPrunedFloor ? pruned_already : 0.0);
+        return c;
+      },
+      static_cast<double>(sorted.size()) + pruned_already, target, tolerance, at_least);
 }
 
 StatusOr<ThresholdResult> MagnitudeThreshold(const RowAccess& rows, int table, double target,

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <functional>
+#include <span>
 #include <vector>
 
 #include "common/status.h"
@@ -47,6 +48,12 @@ struct ThresholdResult {
 // the closest after kMaxThresholdRounds. The search starts on [0, 100] and
 // widens the top while 100 prunes too few.
 StatusOr<ThresholdResult> SearchThreshold(const ThresholdCounter& count, double total,
+                                          double target, double tolerance, bool at_least);
+
+// SearchThreshold over magnitudes the caller holds (PEP's mask, AutoSrh's
+// E ⊙ α, which no store holds): `sorted` ascending, plus `pruned_already`
+// elements pruned at every τ; total = sorted.size() + pruned_already.
+StatusOr<ThresholdResult> SortedThreshold(std::span<const double> sorted, double pruned_already,
                                           double target, double tolerance, bool at_least);
 
 // SearchThreshold over table `table` of `rows` (ReduceRows, kThresholdCounts).

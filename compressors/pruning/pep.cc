@@ -216,19 +216,10 @@ Status PepEmbedding::TakeMask() {
       if (!pruning::IsPruned(x)) sorted.push_back(x);
     std::sort(sorted.begin(), sorted.end());
     const double pruned_already = static_cast<double>(total - kept);
-    ASSIGN_OR_RETURN(
-        pruning::ThresholdResult r,
-        pruning::SearchThreshold(
-            [&](const std::vector<double>& t) -> StatusOr<std::vector<double>> {
-              std::vector<double> c(t.size());
-              for (size_t k = 0; k < t.size(); ++k)
-                c[k] = static_cast<double>(std::lower_bound(sorted.begin(), sorted.end(), t[k]) -
-                                           sorted.begin()) +
-                       (t[k] > pruning::kPrunedFloor ? pruned_already : 0.0);
-              return c;
-            },
-            static_cast<double>(total), static_cast<double>(total - target_nnz_), 1.0,
-            /*at_least=*/true));
+    ASSIGN_OR_RETURN(pruning::ThresholdResult r,
+                     pruning::SortedThreshold(sorted, pruned_already,
+                                              static_cast<double>(total - target_nnz_), 1.0,
+                                              /*at_least=*/true));
     tau = r.tau;
   }
   mask_.assign((total + 63) / 64, 0);
