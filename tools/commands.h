@@ -25,6 +25,7 @@ int RunPredict(const std::vector<std::string>& args);
 int RunServe(const std::vector<std::string>& args);
 int RunCompress(const std::vector<std::string>& args);
 int RunStatus(const std::vector<std::string>& args);
+int RunAllocation(const std::vector<std::string>& args);
 
 // A verb of `ecps`: its name, its line in `ecps --help`, and its entry.
 struct Verb {
@@ -52,6 +53,8 @@ inline constexpr Verb kVerbs[] = {
      &RunStatus},
     {"vectors", "compress retrieval embeddings and evaluate them (docs/methods.md §6)",
      &RunVectors},
+    {"allocation", "parameters a trained model keeps per feature against its train count",
+     &RunAllocation},
 };
 
 // The verbs' names, computed at compile time, so code that does not link the
