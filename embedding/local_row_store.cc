@@ -1016,12 +1016,12 @@ Status RowStore::Reshape(const std::vector<RowTableSpec>& tables, uint64_t seed,
   return OkStatus();
 }
 
-uint64_t StoredRowBytes(const RowTableSpec& spec) {
-  uint64_t b = row_codec::RowBytes(spec.dtype, spec.width);
 Status CheckRowTableSpec(const RowTableSpec& spec, int index) {
   return CheckSupported(spec, index);
 }
 
+uint64_t StoredRowBytes(const RowTableSpec& spec) {
+  uint64_t b = row_codec::RowBytes(spec.dtype, spec.width);
   if (spec.quant == QuantScheme::kPerRow) {
     // A learned scale has no zero point (ALPT: zero fixed at 0).
     const uint64_t params = spec.learn_scale ? 1 : 2;

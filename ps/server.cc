@@ -672,13 +672,6 @@ void Server::RowWork(size_t rows, size_t items, const std::function<void(size_t)
   row_pool_->Run(items, fn);
 }
 
-void Server::InitialShards(const std::vector<RowTableSpec>& specs, uint64_t seed,
-                           std::vector<std::vector<RowTableSpec>>* local,
-                           std::vector<std::vector<std::vector<float>>>* values) const {
-  const ShardMap& sm = opt_.shards;
-  // Local specs: the rows this vshard holds, no initialiser (the values are
-  // drawn below from the global stream and rounded with the vshard's own).
-  local->assign(vshards_.size(), specs);
 Status Server::CheckArrivingSpecs(const std::vector<RowTableSpec>& specs, const char* what) const {
   // The checks of a table built in this process: RowInitStream and the
   // stores trust them (a forged initialiser aborted the server in
@@ -722,6 +715,13 @@ Status Server::CheckArrivingSpecs(const std::vector<RowTableSpec>& specs, const 
       big_here, " rows here): refused before allocating it"));
 }
 
+void Server::InitialShards(const std::vector<RowTableSpec>& specs, uint64_t seed,
+                           std::vector<std::vector<RowTableSpec>>* local,
+                           std::vector<std::vector<std::vector<float>>>* values) const {
+  const ShardMap& sm = opt_.shards;
+  // Local specs: the rows this vshard holds, no initialiser (the values are
+  // drawn below from the global stream and rounded with the vshard's own).
+  local->assign(vshards_.size(), specs);
   values->assign(vshards_.size(), std::vector<std::vector<float>>(specs.size()));
   for (size_t t = 0; t < specs.size(); ++t) {
     const RowTableSpec& s = specs[t];
@@ -748,6 +748,7 @@ Status Server::CheckArrivingSpecs(const std::vector<RowTableSpec>& specs, const 
 Status Server::HandleReset(const Message& m) {
   if (m.payloads.size() != 1) return InvalidArgument("reset needs 1 payload");
   ASSIGN_OR_RETURN(auto specs, internal::DecodeSpecs(m.payloads[0].view()));
+  RETURN_IF_ERROR(CheckArrivingSpecs(specs, "reset"));
   const uint64_t seed = internal::GetResetSeed(m.header);
   std::vector<std::vector<RowTableSpec>> local;
   std::vector<std::vector<std::vector<float>>> values;
@@ -755,7 +756,6 @@ Status Server::HandleReset(const Message& m) {
   WriterMutexLock tl(&tables_mu_);
   RowsChanged();
   for (size_t k = 0; k < vshards_.size(); ++k) {
-  RETURN_IF_ERROR(CheckArrivingSpecs(specs, "reset"));
     auto store = NewLocalRowStore(opt_.optimizer);
     RETURN_IF_ERROR(
         store->ResetWithValues(local[k], seed ^ static_cast<uint64_t>(vshards_[k]->id), values[k]));
@@ -911,6 +911,9 @@ Status Server::CheckReshape(const Message& m) const {
   if (m.payloads.size() < 2) return InvalidArgument("reshape needs specs and copies");
   ASSIGN_OR_RETURN(auto specs, internal::DecodeSpecs(m.payloads[0].view()));
   ASSIGN_OR_RETURN(auto copies, internal::DecodeRowCopies(m.payloads[1]));
+  // Every request is checked here before it waits; ApplyReshape takes the
+  // first and requires the others to be the same bytes.
+  RETURN_IF_ERROR(CheckArrivingSpecs(specs, "reshape"));
   ReaderMutexLock tl(&tables_mu_);
   RETURN_IF_ERROR(Annotate(ValidateRowCopies(specs_, specs, copies), "reshape"));
   size_t unaligned = 0;
@@ -918,9 +921,6 @@ Status Server::CheckReshape(const Message& m) const {
     unaligned += internal::AlignedCopy(c, opt_.shards.virtual_shards) ? 0 : 1;
   // Only the primary sends the values of unaligned copies; the others none.
   if (m.payloads.size() != 2 && m.payloads.size() != 2 + unaligned)
-  // Every request is checked here before it waits; ApplyReshape takes the
-  // first and requires the others to be the same bytes.
-  RETURN_IF_ERROR(CheckArrivingSpecs(specs, "reshape"));
     return InvalidArgument("reshape: ", m.payloads.size() - 2, " value payloads for ", unaligned,
                            " copies across virtual shards");
   return OkStatus();
@@ -1168,6 +1168,7 @@ Status Server::HandleSave(const Message& m, Message* reply) {
 Status Server::HandleLoad(const Message& m) {
   if (m.payloads.size() < 2) return InvalidArgument("load needs specs and vshard ids");
   ASSIGN_OR_RETURN(auto specs, internal::DecodeSpecs(m.payloads[0].view()));
+  RETURN_IF_ERROR(CheckArrivingSpecs(specs, "load"));
   ASSIGN_OR_RETURN(size_t n, comm::ElementsOf<uint32_t>(m.payloads[1], "vshard ids"));
   // payload 2 = (bytes, checksum) per id; text = one path per id.
   if (m.payloads.size() != 3) return InvalidArgument("load: 3 payloads expected");
@@ -1175,7 +1176,6 @@ Status Server::HandleLoad(const Message& m) {
   ASSIGN_OR_RETURN(size_t pairs, comm::ElementsOf<uint64_t>(m.payloads[2], "shard sizes"));
   if (pairs != 2 * n || paths.size() != n)
     return InvalidArgument("load: ", n, " ids but ", pairs / 2, " sizes and ", paths.size(),
-  RETURN_IF_ERROR(CheckArrivingSpecs(specs, "load"));
                            " files");
   auto ids = m.payloads[1].As<uint32_t>();
   const auto want = m.payloads[2].As<uint64_t>();
