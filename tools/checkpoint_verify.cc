@@ -124,6 +124,9 @@ bool ReadTrainerSections(const std::string& file, const CheckpointReader& r, Che
       s->epoch = j.at("epoch").get<int64_t>();
       s->step_in_epoch = j.at("step_in_epoch").get<int64_t>();
       s->step = j.at("total_steps").get<int64_t>();
+      if (j.contains("git_commit")) s->git_commit = j.at("git_commit").get<std::string>();
+      if (j.contains("key_stats") && j.at("key_stats").is_object())
+        s->key_stats = j.at("key_stats").dump();
     } catch (const std::exception& e) {
       problem(DataLoss("checkpoint '", file, "': trainer state (STAT) is unreadable: ", e.what()));
     }
@@ -417,6 +420,41 @@ std::string StageName(const CheckpointSummary& s) {
              : std::string();
 }
 
+// The keyed tables' counters (KeyStats::Json per table) as lines: per table
+// and per field the keys seen, those with a row of their own, the nonzero
+// bins of the log2 histogram of the decayed counts and the hottest keys.
+std::string KeyStatsText(const std::string& key_stats) {
+  if (key_stats.empty()) return "  counters        not recorded in the checkpoint\n";
+  const nlohmann::json all = nlohmann::json::parse(key_stats);
+  if (all.empty()) return "  counters        none (the method keeps no key statistics)\n";
+  std::ostringstream o;
+  auto group = [&](const nlohmann::json& g) {
+    o << g.value("keys_seen", uint64_t{0}) << " keys seen, "
+      << g.value("keys_with_own_row", uint64_t{0}) << " with a row of their own; log2 histogram";
+    const nlohmann::json hist = g.value("log2_histogram", nlohmann::json::array());
+    for (size_t b = 0; b < hist.size(); ++b) {
+      if (hist[b].get<uint64_t>() == 0) continue;
+      // Bin 0 holds counts below 1, bin b counts in [2^(b-1), 2^b).
+      o << " " << (b == 0 ? std::string("<1") : absl::StrCat(">=", uint64_t{1} << (b - 1))) << ":"
+        << hist[b].get<uint64_t>();
+    }
+    o << "; top";
+    for (const nlohmann::json& kc : g.value("top", nlohmann::json::array()))
+      o << " " << kc[0].get<uint64_t>() << "(" << absl::StrFormat("%.4g", kc[1].get<double>())
+        << ")";
+    o << "\n";
+  };
+  for (const auto& [table, stats] : all.items()) {
+    o << "  counters        table " << table << " (" << stats.value("kind", "?") << "): ";
+    group(stats);
+    for (const nlohmann::json& f : stats.value("fields", nlohmann::json::array())) {
+      o << "    field " << f.value("field", uint64_t{0}) << ": ";
+      group(f);
+    }
+  }
+  return o.str();
+}
+
 }  // namespace
 
 std::string InspectJson(const CheckpointSummary& s) {
@@ -436,6 +474,7 @@ std::string InspectJson(const CheckpointSummary& s) {
   j["model"] = s.model;
   j["dim"] = s.dim;
   j["git_commit"] = s.git_commit.empty() ? nlohmann::json() : nlohmann::json(s.git_commit);
+  j["key_stats"] = s.key_stats.empty() ? nlohmann::json() : nlohmann::json::parse(s.key_stats);
   j["config"] = s.config;
   return j.dump(2);
 }
@@ -465,6 +504,7 @@ std::string InspectText(const CheckpointSummary& s) {
   }
   o << "  git commit      "
     << (s.git_commit.empty() ? "not recorded in the checkpoint" : s.git_commit) << "\n";
+  o << KeyStatsText(s.key_stats);
   o << "  config:\n";
   std::istringstream lines(s.config);
   for (std::string line; std::getline(lines, line);) o << "    " << line << "\n";

@@ -74,9 +74,13 @@ struct CheckpointSummary {
   // The method's stage names (Compressor::Stages() of a method built with
   // the config's parameters; empty when the method is not in this build).
   std::vector<std::string> stage_names;
-  // The build that trained it, when the checkpoint records one ("" otherwise:
-  // the trainer does not write it into checkpoints yet).
+  // The build that trained it, when the checkpoint records one ("" for a
+  // checkpoint written before the trainer recorded it in STAT).
   std::string git_commit;
+  // The keyed tables' frequency statistics when it was written (STAT
+  // "key_stats": RowStore::KeyStatsJson, mch/adaptemb/cafe; a JSON object,
+  // "" when not recorded).
+  std::string key_stats;
   uint64_t parameter_bytes = 0;  // sum of the tables' bytes
   uint64_t optimizer_bytes = 0;
   std::vector<VerifiedPart> parts;  // the manifest first, then as it lists them

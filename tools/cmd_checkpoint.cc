@@ -11,6 +11,7 @@
 #include "common/file_util.h"
 #include "tools/checkpoint_verify.h"
 #include "tools/commands.h"
+#include "tools/load_model.h"
 #include "vectors/vector_io.h"
 #include "worker/bundle.h"
 #include "worker/data_source.h"
@@ -59,14 +60,6 @@ int Fail(const Status& st) {
   return code == absl::StatusCode::kNotFound || code == absl::StatusCode::kInvalidArgument
              ? kExitUsage
              : kExitFailure;
-}
-
-// Whether `path` starts with the bundle magic (worker/bundle.h).
-bool IsBundle(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::string magic(8, '\0');
-  f.read(magic.data(), 8);
-  return f && magic == std::string(kBundleMagic, 8);
 }
 
 // verify and inspect: the same checks, inspect prints more.
@@ -236,11 +229,25 @@ int Convert(const std::vector<std::string>& args) {
   StatusOr<std::unique_ptr<Predictor>> model =
       PredictorFromCheckpoint(path, *c, *config, **data, /*same_data=*/true);
   if (!model.ok()) return Fail(model.status());
-  const nlohmann::json source = {{"checkpoint", path},
-                                 {"format", c->summary.format},
-                                 {"step", c->summary.step},
-                                 {"stage", c->summary.stage},
-                                 {"data_identity_digest", c->summary.data_digest}};
+  // The data's vocabulary, so that the bundle scores raw lines.
+  StatusOr<std::string> cache =
+      data_path.empty() ? TrainingCachePath(*config) : StatusOr<std::string>(data_path);
+  if (!cache.ok()) return Fail(cache.status());
+  StatusOr<bool> vocabulary = AttachCacheVocabulary(**model, *cache);
+  if (!vocabulary.ok()) return Fail(vocabulary.status());
+  if (!*vocabulary)
+    std::cerr << "ecps checkpoint convert: the cache '" << *cache
+              << "' has no vocabulary beside it (" << VocabularyPath(*cache)
+              << ", written by preprocess since issue 19): the bundle scores rows of ids, not "
+                 "raw lines\n";
+  const nlohmann::json source = {
+      {"checkpoint", path},
+      {"format", c->summary.format},
+      {"step", c->summary.step},
+      {"stage", c->summary.stage},
+      {"data_identity_digest", c->summary.data_digest},
+      {"trained_by_git_commit",
+       c->summary.git_commit.empty() ? nlohmann::json() : nlohmann::json(c->summary.git_commit)}};
   StatusOr<std::string> bundle = (*model)->EncodeBundle(source);
   if (!bundle.ok()) return Fail(bundle.status());
   Status st = AtomicWriteFile(out, *bundle);
@@ -252,14 +259,16 @@ int Convert(const std::vector<std::string>& args) {
                                 {"method", (*model)->config().method()},
                                 {"bytes", bundle->size()},
                                 {"inference_memory_bytes", mem.inference_bytes},
-                                {"dense_parameter_bytes", (*model)->dense_bytes()}}
+                                {"dense_parameter_bytes", (*model)->dense_bytes()},
+                                {"vocabulary", *vocabulary}}
                      .dump(2)
               << "\n";
   } else {
     std::cout << "wrote bundle " << out << " (" << bundle->size() << " B) from " << path << ": "
               << (*model)->config().method() << ", " << mem.inference_bytes
               << " B of embedding at inference, " << (*model)->dense_bytes()
-              << " B of dense parameters\n";
+              << " B of dense parameters"
+              << (*vocabulary ? ", the data's vocabulary" : ", no vocabulary") << "\n";
   }
   return kExitOk;
 }

@@ -7,19 +7,27 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/file_util.h"
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "tools/checkpoint_verify.h"
 #include "tools/commands.h"
+#include "tools/load_model.h"
 #include "worker/bundle.h"
+#include "worker/data/cache_format.h"
 #include "worker/data/cache_identity.h"
+#include "worker/data/text_reader.h"
+#include "worker/data/vocabulary_table.h"
 #include "worker/data_source.h"
 #include "worker/serve_request.h"
 
@@ -27,7 +35,7 @@ namespace ecps::tools {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: ecps predict --model CHECKPOINT --out FILE [--input CACHE] [--split S]\n"
+    "usage: ecps predict --model CHECKPOINT --out FILE [--input CACHE|FILE] [--split S]\n"
     "                    [--max-rows N] [--json] [--progress auto|bar|log|none]\n"
     "\n"
     "Scores rows of a data cache with a trained model and writes one probability per\n"
@@ -41,8 +49,12 @@ constexpr char kUsage[] =
     "  --model CHECKPOINT  the trained model\n"
     "  --input CACHE       a data cache (ecps preprocess) in the model's feature space;\n"
     "                      default: the model's own training data (its config's data.*)\n"
-    "  --split S           test (default), validation or train\n"
-    "  --max-rows N        the first N rows of the split (default all)\n"
+    "  --input FILE        or a raw data file of the model's format (Criteo TSV, Avazu CSV,\n"
+    "                      libSVM; .gz read as is): every line scored in file order, mapped\n"
+    "                      through the vocabulary of the model's data (unseen values: their\n"
+    "                      field's OOV id); a line that does not parse is an error\n"
+    "  --split S           test (default), validation or train (a cache only)\n"
+    "  --max-rows N        the first N rows of the split or file (default all)\n"
     "  --out FILE          where the probabilities go (written atomically)\n"
     "  --json              print the summary as one JSON object\n"
     "  --progress MODE     a progress line on stderr: auto (default: a line redrawn on a\n"
@@ -58,6 +70,78 @@ int Fail(const Status& st) {
   return code == absl::StatusCode::kNotFound || code == absl::StatusCode::kInvalidArgument
              ? kExitUsage
              : kExitFailure;
+}
+
+// Whether `path` is a data cache (its magic), rather than a raw data file.
+bool IsCache(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::string magic(8, '\0');
+  f.read(magic.data(), 8);
+  return f.gcount() == 8 && magic == std::string(kCacheMagic, 8);
+}
+
+// Every line of the raw data file `path` (up to `max_rows` rows; 0: all)
+// scored in the trainer's evaluation batches from its first line, as
+// Predictor::Score scores a split: the file's lines are parsed by the
+// preprocessor's parser and mapped through the model's vocabulary.
+StatusOr<Predictor::Scores> ScoreRawFile(Predictor& p, const std::string& path, uint64_t max_rows,
+                                         const std::function<void(uint64_t)>& progress) {
+  const std::shared_ptr<const VocabularyTable>& vocabulary = p.vocabulary();
+  if (vocabulary == nullptr)
+    return FailedPrecondition(
+        "--input '", path,
+        "' is a raw data file, but the model has no vocabulary of its data (its cache was "
+        "written before vocabularies were kept): rebuild the cache with this build (ecps "
+        "preprocess) and convert the model again, or give a cache");
+  const DatasetSchema& schema = p.schema();
+  ASSIGN_OR_RETURN(std::unique_ptr<RawRowMapper> mapper, RawRowMapper::Create(*vocabulary, schema));
+  ASSIGN_OR_RETURN(std::unique_ptr<TextReader> reader, TextReader::Open(path));
+  const int nd = schema.num_dense, nf = schema.num_fields;
+  const int eb = static_cast<int>(p.config().params.GetInt("train.eval_batch_size"));
+  Predictor::Scores out;
+  Batch batch;
+  std::vector<float> values(static_cast<size_t>(nf));
+  double seconds = 0;
+  int filled = 0;  // rows of `batch` mapped so far
+  auto flush = [&]() -> Status {
+    if (filled == 0) return OkStatus();
+    if (filled < batch.size) batch.Resize(filled, nd, nf, vocabulary->weight_values);
+    const auto t0 = std::chrono::steady_clock::now();
+    const size_t at = out.logits.size();
+    out.logits.resize(at + static_cast<size_t>(filled));
+    RETURN_IF_ERROR(p.Logits(batch, out.logits.data() + at));
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    out.labels.insert(out.labels.end(), batch.labels.begin(), batch.labels.end());
+    if (progress) progress(out.logits.size());
+    filled = 0;
+    return OkStatus();
+  };
+  std::string_view line;
+  uint64_t rows = 0;
+  while ((max_rows == 0 || rows < max_rows) && reader->NextLine(&line)) {
+    // Rows are laid out row-major, so shrinking a batch keeps its first rows.
+    if (filled == 0) batch.Resize(eb, nd, nf, vocabulary->weight_values);
+    const size_t r = static_cast<size_t>(filled);
+    StatusOr<bool> mapped = mapper->Map(
+        line, &batch.labels[r], batch.dense.data() + r * nd, batch.sparse.data() + r * nf,
+        vocabulary->weight_values ? batch.values.data() + r * nf : values.data());
+    if (!mapped.ok())
+      return Annotate(mapped.status(), absl::StrCat(path, ":", reader->line_number()));
+    if (!*mapped) continue;  // the header
+    ++rows;
+    if (++filled == eb) RETURN_IF_ERROR(flush());
+  }
+  RETURN_IF_ERROR(reader->status());
+  RETURN_IF_ERROR(flush());
+  out.seconds = seconds;
+  if (!out.logits.empty()) {
+    out.auc = RocAuc(out.logits, out.labels);
+    out.logloss = LogLossFromLogits(out.logits, out.labels);
+  }
+  std::cerr << "predict: " << mapper->oov_values()
+            << " values of the file were not in the model's vocabulary (scored as their "
+               "field's OOV id)\n";
+  return out;
 }
 
 }  // namespace
@@ -129,9 +213,17 @@ int RunPredict(const std::vector<std::string>& args) {
     magic.resize(static_cast<size_t>(f.gcount()));
   }
   const bool is_bundle = magic == std::string(kBundleMagic, 8);
+  if (!input.empty() && !FileExists(input))
+    return Fail(NotFound("--input '", input, "' does not exist"));
+  // A raw data file rather than a cache: scored through the vocabulary.
+  const bool raw = !input.empty() && !IsCache(input);
   StatusOr<std::unique_ptr<Predictor>> model_or;
   StatusOr<std::unique_ptr<Dataset>> data = InvalidArgument("no data");
-  if (is_bundle) {
+  if (raw) {
+    StatusOr<LoadedModel> loaded = LoadModel(model, "");
+    if (!loaded.ok()) return Fail(loaded.status());
+    model_or = std::move(loaded->predictor);
+  } else if (is_bundle) {
     model_or = Predictor::FromBundle(model);
     if (!model_or.ok()) return Fail(model_or.status());
     data = input.empty() ? OpenTrainingData((*model_or)->config()) : Dataset::Open(input);
@@ -186,11 +278,18 @@ int RunPredict(const std::vector<std::string>& args) {
     if (!end && now - last < std::chrono::milliseconds(bar ? 200 : 5000)) return;
     if (!bar && !log_lines) return;
     last = now;
+    if (total == 0) {  // a raw file: its row count is not known before the end
+      std::fprintf(stderr, "%spredict: %llu rows%s", bar ? "\r" : "",
+                   static_cast<unsigned long long>(done), bar ? "" : "\n");
+      return;
+    }
     std::fprintf(stderr, "%spredict: %llu / %llu rows (%.0f%%)%s", bar ? "\r" : "",
                  static_cast<unsigned long long>(done), static_cast<unsigned long long>(total),
                  total > 0 ? 100.0 * done / total : 100.0, bar && !end ? "" : "\n");
   };
-  StatusOr<Predictor::Scores> s = p.Score(**data, split, max_rows, show);
+  StatusOr<Predictor::Scores> s =
+      raw ? ScoreRawFile(p, input, max_rows, [&](uint64_t done) { show(done, 0); })
+          : p.Score(**data, split, max_rows, show);
   if (!s.ok()) return Fail(s.status());
   std::string text;
   text.reserve(s->logits.size() * 12);
@@ -205,7 +304,8 @@ int RunPredict(const std::vector<std::string>& args) {
   if (json) {
     nlohmann::json j = {{"model", model},
                         {"input", input.empty() ? nlohmann::json() : nlohmann::json(input)},
-                        {"split", SplitName(split)},
+                        {"split", raw ? nlohmann::json() : nlohmann::json(SplitName(split))},
+                        {"raw_lines", raw},
                         {"out", out},
                         {"method", p.config().method()},
                         {"rows", rows},
@@ -217,9 +317,12 @@ int RunPredict(const std::vector<std::string>& args) {
                         {"dense_parameter_bytes", p.dense_bytes()}};
     std::cout << j.dump(2) << "\n";
   } else {
-    std::cout << "predicted " << rows << " rows of the " << SplitName(split) << " split of "
-              << data_name << " into " << out << "\n"
-              << "  model       " << model << " (" << p.config().method() << ", "
+    if (raw)
+      std::cout << "predicted " << rows << " raw lines of " << input << " into " << out << "\n";
+    else
+      std::cout << "predicted " << rows << " rows of the " << SplitName(split) << " split of "
+                << data_name << " into " << out << "\n";
+    std::cout << "  model       " << model << " (" << p.config().method() << ", "
               << mem.inference_bytes << " B of embedding at inference)\n";
     if (rows > 0)
       std::cout << absl::StrFormat("  quality     AUC %.6f, log loss %.6f\n", s->auc, s->logloss);

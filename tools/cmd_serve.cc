@@ -17,6 +17,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -55,13 +56,17 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 constexpr char kUsage[] =
-    "usage: ecps serve --model BUNDLE_OR_CHECKPOINT [--host H] [--port P] [--threads N]\n"
+    "usage: ecps serve --model BUNDLE_OR_CHECKPOINT [--bind HOST:PORT] [--threads N]\n"
     "                  [--data CACHE] [--max-body-bytes B] [--max-rows R] [--timeout S]\n"
     "                  [--max-connections C] [--batch-wait-us U] [--max-batch-rows N]\n"
     "\n"
     "Serves a trained model over HTTP/1.1 and scores rows with the same code as\n"
     "`ecps predict` (equal scores for the same rows in the same batch):\n"
     "  POST /v1/predict  {\"rows\": [{\"dense\": [x, ...], \"sparse\": [id, ...]}, ...]}\n"
+    "                    or raw data lines as the model's data files hold them (Criteo,\n"
+    "                    Avazu, libSVM; label first): a text/plain body, one per line, or\n"
+    "                    {\"lines\": [\"...\", ...]}; mapped through the data's vocabulary\n"
+    "                    (unseen values: the field's OOV id)\n"
     "                    -> {\"scores\": [p, ...]}  (400 naming the field on a bad body)\n"
     "  GET  /healthz     {\"status\": \"ok\", ...} once the model is loaded\n"
     "  GET  /metrics     Prometheus text format: requests, rows, errors, latency\n"
@@ -75,8 +80,9 @@ constexpr char kUsage[] =
     "  --model PATH        a bundle (ecps checkpoint convert, ecps compress) or a checkpoint\n"
     "  --data CACHE        a checkpoint's training data, when its config's data.* no longer\n"
     "                      names it (it must be the same data)\n"
-    "  --host H            address to bind (default 127.0.0.1: loopback only)\n"
-    "  --port P            TCP port (default 8080; 0: any free port, printed)\n"
+    "  --bind HOST:PORT    address and port to listen on (default 127.0.0.1:8080: loopback\n"
+    "                      only; port 0: any free port, printed; [::1]:P for IPv6)\n"
+    "  --host H, --port P  the same, one at a time (not with --bind)\n"
     "  --threads N         threads serving connections (default: min(4, usable CPUs))\n"
     "  --max-body-bytes B  largest request body (default 8388608); larger: 413\n"
     "  --max-rows R        most rows per request (default 4096); more: 413\n"
@@ -95,7 +101,7 @@ constexpr char kUsage[] =
     "use), 2 bad usage or a missing model.\n";
 
 struct Options {
-  std::string model, data, host = "127.0.0.1";
+  std::string model, data, host = "127.0.0.1", bind;
   uint64_t port = 8080, threads = 0, max_body = 8u << 20, max_rows = 4096, timeout_s = 30,
            max_connections = 256, batch_wait_us = 0, max_batch_rows = 4096;
 };
@@ -328,6 +334,18 @@ class Server {
                                                   unsigned version, bool keep);
   void ScoreTogether(std::vector<Pending>& items);
   void ScoreLoop();
+  // A predict body (JSON rows or raw lines, by its Content-Type) against the
+  // served model's schema and vocabulary.
+  Status Parse(const http::request<http::string_body>& req, Batch* batch) {
+    std::shared_ptr<const VocabularyTable> vocabulary;
+    {
+      MutexLock l(&model_mu_);
+      vocabulary = vocabulary_;
+    }
+    const auto type = req[http::field::content_type];
+    return ParsePredictRequest(req.body(), schema_, opt_.max_rows, batch, vocabulary.get(),
+                               std::string_view(type.data(), type.size()));
+  }
 
   void WaitForSignal() {
     signals_.async_wait([this](beast::error_code ec, int sig) {
@@ -352,6 +370,7 @@ class Server {
   // The served model and what /healthz and /metrics say of it.
   void Install(std::unique_ptr<Predictor> p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(model_mu_) {
     model_ = std::move(p);
+    vocabulary_ = model_->vocabulary();
     method_ = model_->config().method();
     inference_bytes_ = model_->Memory().inference_bytes;
     dense_bytes_ = model_->dense_bytes();
@@ -416,6 +435,9 @@ class Server {
   std::thread scorer_;
   Mutex model_mu_;
   std::unique_ptr<Predictor> model_ ABSL_GUARDED_BY(model_mu_);
+  // The model's vocabulary (raw lines), read by parsing outside the model's
+  // lock through a copy of the pointer.
+  std::shared_ptr<const VocabularyTable> vocabulary_ ABSL_GUARDED_BY(model_mu_);
   std::string method_ ABSL_GUARDED_BY(model_mu_);
   uint64_t inference_bytes_ ABSL_GUARDED_BY(model_mu_) = 0;
   uint64_t dense_bytes_ ABSL_GUARDED_BY(model_mu_) = 0;
@@ -446,7 +468,7 @@ void Server::Submit(const http::request<http::string_body>& req, Reply reply) {
   metrics_.Request("/v1/predict");
   const auto t0 = std::chrono::steady_clock::now();
   Pending p;
-  Status st = ParsePredictRequest(req.body(), schema_, opt_.max_rows, &p.batch);
+  Status st = Parse(req, &p.batch);
   if (!st.ok()) {
     const bool too_many = st.code() == absl::StatusCode::kResourceExhausted;
     metrics_.Error(too_many ? "too_large" : "bad_request");
@@ -477,12 +499,18 @@ void Server::Submit(const http::request<http::string_body>& req, Reply reply) {
 void Server::ScoreTogether(std::vector<Pending>& items) {
   Batch all;
   int total = 0;
-  for (const Pending& p : items) total += p.batch.size;
-  all.Resize(total, schema_.num_dense, schema_.num_fields);
+  bool values = false;  // raw lines with weighted feature values: then all carry them
+  for (const Pending& p : items) {
+    total += p.batch.size;
+    values |= !p.batch.values.empty();
+  }
+  all.Resize(total, schema_.num_dense, schema_.num_fields, values);
+  std::fill(all.values.begin(), all.values.end(), 1.0f);
   size_t d = 0, f = 0;
   for (const Pending& p : items) {
     std::copy(p.batch.dense.begin(), p.batch.dense.end(), all.dense.begin() + d);
     std::copy(p.batch.sparse.begin(), p.batch.sparse.end(), all.sparse.begin() + f);
+    std::copy(p.batch.values.begin(), p.batch.values.end(), all.values.begin() + f);
     d += p.batch.dense.size();
     f += p.batch.sparse.size();
   }
@@ -561,7 +589,7 @@ http::response<http::string_body> Server::Handle(const http::request<http::strin
     if (req.method() != http::verb::post) return wrong_method("POST");
     const auto t0 = std::chrono::steady_clock::now();
     Batch batch;
-    Status st = ParsePredictRequest(req.body(), schema_, opt_.max_rows, &batch);
+    Status st = Parse(req, &batch);
     if (!st.ok()) {
       const bool too_many = st.code() == absl::StatusCode::kResourceExhausted;
       metrics_.Error(too_many ? "too_large" : "bad_request");
@@ -587,6 +615,7 @@ http::response<http::string_body> Server::Handle(const http::request<http::strin
         MutexLock l(&model_mu_);
         h.update({{"method", method_},
                   {"version", version_},
+                  {"raw_lines", vocabulary_ != nullptr},
                   {"inference_memory_bytes", inference_bytes_},
                   {"dense_parameter_bytes", dense_bytes_}});
       }
@@ -746,6 +775,7 @@ int RunServe(const std::vector<std::string>& args) {
     std::string* value = a == "--model"             ? &o.model
                          : a == "--data"            ? &o.data
                          : a == "--host"            ? &o.host
+                         : a == "--bind"            ? &o.bind
                          : a == "--port"            ? &port
                          : a == "--threads"         ? &threads
                          : a == "--max-body-bytes"  ? &max_body
@@ -769,7 +799,25 @@ int RunServe(const std::vector<std::string>& args) {
     std::cerr << "ecps serve: needs --model (see --help)\n";
     return kExitUsage;
   }
-  if (!ParseCount("--port", port, 0, 65535, &o.port) ||
+  if (!o.bind.empty()) {
+    // HOST:PORT, the host of an IPv6 address in brackets ([::1]:8080).
+    const bool given = std::find(args.begin(), args.end(), "--host") != args.end() ||
+                       std::find(args.begin(), args.end(), "--port") != args.end();
+    const size_t colon = o.bind.rfind(':');
+    if (given || colon == std::string::npos || colon == 0) {
+      std::cerr << "ecps serve: --bind '" << o.bind << "' "
+                << (given ? "and --host/--port: give one of them"
+                          : "is not HOST:PORT (e.g. 127.0.0.1:8080)")
+                << "\n";
+      return kExitUsage;
+    }
+    o.host = o.bind.substr(0, colon);
+    if (o.host.size() >= 2 && o.host.front() == '[' && o.host.back() == ']')
+      o.host = o.host.substr(1, o.host.size() - 2);
+    port = o.bind.substr(colon + 1);
+    if (port.empty()) port = "-";  // refused below, naming the range
+  }
+  if (!ParseCount(o.bind.empty() ? "--port" : "--bind's port", port, 0, 65535, &o.port) ||
       !ParseCount("--threads", threads, 0, 1024, &o.threads) ||
       !ParseCount("--max-body-bytes", max_body, 1, uint64_t{1} << 32, &o.max_body) ||
       !ParseCount("--max-rows", max_rows, 1, uint64_t{1} << 24, &o.max_rows) ||

@@ -130,6 +130,7 @@ StatusOr<std::unique_ptr<Predictor>> Predictor::Recompress(const TrainConfig& co
   p->train_counts_ = train_counts_;
   p->data_identity_ = data_identity_;
   p->num_fields_ = num_fields_;
+  p->vocabulary_ = vocabulary_;
   p->num_dense_ = num_dense_;
   p->dim_ = dim_;
   if (config.params.GetInt("embedding.dim") != dim_)
@@ -191,6 +192,26 @@ StatusOr<std::unique_ptr<Predictor>> Predictor::Recompress(const TrainConfig& co
 
 Status Predictor::Logits(const Batch& batch, float* logits) {
   const size_t n = static_cast<size_t>(batch.size);
+Status Predictor::AttachVocabulary(VocabularyTable vocabulary, const std::string& origin) {
+  RETURN_IF_ERROR(vocabulary.CheckSchema(schema_, origin));
+  if (!data_identity_.empty()) {
+    // DATA names the cache the model was trained on; a vocabulary carries
+    // the digest of the cache it was built with.
+    std::string trained;
+    try {
+      trained = nlohmann::json::parse(data_identity_).at("identity_digest").get<std::string>();
+    } catch (const std::exception& e) {
+      return DataLoss("the model's DATA section is unreadable: ", e.what());
+    }
+    if (trained != vocabulary.identity_digest)
+      return FailedPrecondition(origin, " belongs to the data of identity ",
+                                vocabulary.identity_digest, "; the model was trained on ", trained,
+                                " (same feature space, other ids)");
+  }
+  vocabulary_ = std::make_shared<const VocabularyTable>(std::move(vocabulary));
+  return OkStatus();
+}
+
   if (batch.num_fields != num_fields_ || batch.num_dense != num_dense_)
     return InvalidArgument("a batch of ", batch.num_dense, " dense and ", batch.num_fields,
                            " sparse fields for a model of ", num_dense_, " and ", num_fields_);
@@ -300,17 +321,24 @@ StatusOr<std::string> Predictor::EncodeBundle(const nlohmann::json& source) cons
   }
   ASSIGN_OR_RETURN(std::string embd, embedding_->Save(/*with_rows=*/false));
   const MemoryReport mem = embedding_->Memory();
-  const nlohmann::json header = {{"format", "ecps-bundle"},
-                                 {"version", kBundleVersion},
-                                 {"method", config_.method()},
-                                 {"source", source},
-                                 {"schema", SchemaJson(schema_)},
-                                 {"tables", table_list},
-                                 {"table_bytes", table_bytes},
-                                 {"inference_memory_bytes", mem.inference_bytes},
-                                 // The build that wrote the bundle (the training build is not
-                                 // recorded in checkpoints).
-                                 {"converted_by_git_commit", ECPS_GIT_COMMIT}};
+  const nlohmann::json header = {
+      {"format", "ecps-bundle"},
+      {"version", kBundleVersion},
+      {"method", config_.method()},
+      {"source", source},
+      {"schema", SchemaJson(schema_)},
+      {"tables", table_list},
+      {"table_bytes", table_bytes},
+      {"inference_memory_bytes", mem.inference_bytes},
+      {"vocabulary", vocabulary_ == nullptr
+                         ? nlohmann::json()
+                         : nlohmann::json{{"format", vocabulary_->format},
+                                          {"fields", vocabulary_->fields.size()},
+                                          {"bytes", vocabulary_->bytes()},
+                                          {"weight_values", vocabulary_->weight_values}}},
+      // The build that wrote the bundle (the training build's is
+      // in `source`, from the checkpoint's STAT).
+      {"converted_by_git_commit", ECPS_GIT_COMMIT}};
   auto* self = const_cast<Predictor*>(this);  // params() and DenseParams() are non-const views
   BlobWriter w(kBundleMagic, kBundleVersion);
   w.Str(header.dump());
@@ -332,6 +360,7 @@ StatusOr<std::string> Predictor::EncodeBundle(const nlohmann::json& source) cons
   }
   return w.Finish();
 }
+  w.Str(vocabulary_ == nullptr ? std::string() : vocabulary_->Encode());
 
 StatusOr<nlohmann::json> Predictor::ReadBundleHeader(const std::string& path) {
   if (!FileExists(path)) return NotFound("bundle '", path, "' does not exist");
@@ -371,6 +400,8 @@ StatusOr<std::unique_ptr<Predictor>> Predictor::FromBundle(const std::string& pa
   }
   if (!r.AtEnd()) return r.Truncated();
   DatasetSchema schema;
+  std::string vocabulary;  // version 1 bundles have none
+  if (r.version() >= 2 && !r.Str(&vocabulary)) return r.Truncated();
   try {
     const nlohmann::json h = nlohmann::json::parse(header_text);
     const nlohmann::json& s = h.at("schema");
@@ -451,7 +482,14 @@ StatusOr<std::unique_ptr<Predictor>> Predictor::FromBundle(const std::string& pa
     return OkStatus();
   };
   const SparseOptimizerKind serving = SparseOptimizerKind::kSgd;  // no per-row optimizer state
-  return Create(path, sections, config, schema, counts, fill, &serving);
+  ASSIGN_OR_RETURN(std::unique_ptr<Predictor> p,
+                   Create(path, sections, config, schema, counts, fill, &serving));
+  if (!vocabulary.empty()) {
+    const std::string what = "bundle '" + path + "' vocabulary";
+    ASSIGN_OR_RETURN(VocabularyTable v, VocabularyTable::Decode(vocabulary, what));
+    RETURN_IF_ERROR(p->AttachVocabulary(std::move(v), what));
+  }
+  return p;
 }
 
 }  // namespace ecps

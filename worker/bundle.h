@@ -25,6 +25,7 @@
 #include "embedding/sparse_optimizer.h"
 #include "worker/checkpoint.h"
 #include "worker/data/dataset.h"
+#include "worker/data/vocabulary_table.h"
 #include "worker/model/dense_model.h"
 #include "worker/train_config.h"
 
@@ -32,7 +33,8 @@ namespace ecps {
 
 // The first 8 bytes of a servable bundle (common/blob.h framing).
 inline constexpr char kBundleMagic[9] = "ECPSBNDL";
-inline constexpr uint32_t kBundleVersion = 1;
+// 2: the data's vocabulary follows the tables (empty when unknown).
+inline constexpr uint32_t kBundleVersion = 2;
 
 // A run's effective config as saved in a checkpoint (YAML, TrainConfig::ToYaml)
 // back into a validated TrainConfig. Keys this build no longer knows are
@@ -92,6 +94,14 @@ class Predictor {
   const std::string& data_identity() const { return data_identity_; }
 
   // Logits of `batch` (batch.size rows) into `logits`.
+  // The vocabulary of the data the model was trained on (raw value -> id per
+  // field; worker/data/vocabulary_table.h), kept in its bundle: null when
+  // unknown (a cache written before vocabularies were kept, a bundle without
+  // one). Attach refuses, with FailedPrecondition naming `origin`, the
+  // vocabulary of other data: another feature space, or (when the model
+  // knows its data's identity) another cache.
+  const std::shared_ptr<const VocabularyTable>& vocabulary() const { return vocabulary_; }
+  Status AttachVocabulary(VocabularyTable vocabulary, const std::string& origin);
   Status Logits(const Batch& batch, float* logits);
 
   struct Scores {
@@ -123,5 +133,6 @@ class Predictor {
   std::unique_ptr<EmbeddingLayer> embedding_;
   std::vector<float> emb_;
 };
+  std::shared_ptr<const VocabularyTable> vocabulary_;  // null when unknown
 
 }  // namespace ecps

@@ -156,4 +156,29 @@ StatusOr<std::unique_ptr<Dataset>> OpenTrainingData(const TrainConfig& config) {
   return Dataset::Open(cache);
 }
 
+StatusOr<std::string> TrainingCachePath(const TrainConfig& config) {
+  const ParamSet& p = config.params;
+  const std::string source = p.GetString("data.source");
+  if (source == "cache") return p.GetString("data.cache");
+  std::string stem;
+  if (source == "generate") {
+    // The generated file's stem depends only on these options (GenDataStem).
+    GenDataOptions g;
+    g.format = p.GetString("data.format");
+    g.rows = static_cast<uint64_t>(p.GetInt("data.generate.rows"));
+    g.features = static_cast<uint64_t>(p.GetInt("data.generate.features"));
+    g.seed = static_cast<uint64_t>(p.GetInt("data.generate.seed"));
+    g.alpha = p.GetFloat("data.generate.alpha");
+    g.drift = p.GetFloat("data.generate.drift");
+    stem = GenDataStem(g);
+  } else {
+    const std::vector<std::string> inputs =
+        FileList(p, EffectiveSplit(p) == "files" ? "data.train" : "data.raw");
+    if (inputs.empty())
+      return InvalidArgument(config.origin, ": config key 'data.raw': no input files");
+    stem = std::filesystem::path(inputs.front()).filename().string();
+  }
+  return (std::filesystem::path(p.GetString("data.cache_dir")) / CacheName(stem, p)).string();
+}
+
 }  // namespace ecps

@@ -18,4 +18,9 @@ namespace ecps {
 
 StatusOr<std::unique_ptr<Dataset>> OpenTrainingData(const TrainConfig& config);
 
+// The path of the cache OpenTrainingData(config) opens: data.cache, or the
+// one it builds under data.cache_dir (which need not exist yet); its
+// vocabulary is beside it (worker/data/vocabulary_table.h VocabularyPath).
+StatusOr<std::string> TrainingCachePath(const TrainConfig& config);
+
 }  // namespace ecps

@@ -1,7 +1,9 @@
 #include "worker/serve_request.h"
 
 #include <algorithm>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -40,8 +42,52 @@ std::string TypeName(const nlohmann::json& v) { return v.type_name(); }
 
 }  // namespace
 
+Status ParseRawLines(std::span<const std::string_view> lines, const DatasetSchema& schema,
+                     const VocabularyTable* vocabulary, uint64_t max_rows, Batch* out) {
+  if (vocabulary == nullptr)
+    return InvalidArgument(
+        "raw lines: the model has no vocabulary of its data (a bundle converted from a cache "
+        "written before vocabularies were kept); send rows of ids, or convert it again from a "
+        "cache rebuilt by this build");
+  if (lines.empty()) return InvalidArgument("lines: empty");
+  if (lines.size() > max_rows)
+    return absl::ResourceExhaustedError(absl::StrCat("lines: ", lines.size(),
+                                                     " lines, more than the server's limit of ",
+                                                     max_rows, " rows per request (--max-rows)"));
+  ASSIGN_OR_RETURN(std::unique_ptr<RawRowMapper> mapper, RawRowMapper::Create(*vocabulary, schema));
+  const int nd = schema.num_dense, nf = schema.num_fields;
+  out->Resize(static_cast<int>(lines.size()), nd, nf, vocabulary->weight_values);
+  std::vector<float> ones(vocabulary->weight_values ? 0 : static_cast<size_t>(nf));
+  int rows = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    float* values = vocabulary->weight_values ? out->values.data() + static_cast<size_t>(rows) * nf
+                                              : ones.data();
+    StatusOr<bool> row = mapper->Map(lines[i], &out->labels[rows],
+                                     out->dense.data() + static_cast<size_t>(rows) * nd,
+                                     out->sparse.data() + static_cast<size_t>(rows) * nf, values);
+    if (!row.ok()) return Annotate(row.status(), absl::StrCat("line ", i + 1));
+    if (*row) ++rows;
+  }
+  if (rows == 0) return InvalidArgument("lines: only a header line");
+  out->Resize(rows, nd, nf, vocabulary->weight_values);
+  return OkStatus();
+}
+
 Status ParsePredictRequest(std::string_view body, const DatasetSchema& schema, uint64_t max_rows,
-                           Batch* out) {
+                           Batch* out, const VocabularyTable* vocabulary,
+                           std::string_view content_type) {
+  if (content_type.substr(0, 10) == "text/plain") {
+    std::vector<std::string_view> lines;
+    for (std::string_view rest = body; !rest.empty();) {
+      const size_t nl = rest.find('\n');
+      std::string_view line = rest.substr(0, nl);
+      rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (!line.empty()) lines.push_back(line);
+      if (lines.size() > max_rows) break;  // refused as too many, unparsed
+    }
+    return ParseRawLines(lines, schema, vocabulary, max_rows, out);
+  }
   if (NestingDepth(body, kMaxRequestDepth) > kMaxRequestDepth)
     return InvalidArgument("body: JSON nested deeper than ", kMaxRequestDepth, " levels");
   nlohmann::json j = nlohmann::json::parse(body.begin(), body.end(), nullptr,
@@ -52,7 +98,25 @@ Status ParsePredictRequest(std::string_view body, const DatasetSchema& schema, u
         "[...]}, ...]})");
   if (!j.is_object()) return InvalidArgument("body: a JSON ", TypeName(j), ", not an object");
   for (const auto& [key, value] : j.items())
-    if (key != "rows") return InvalidArgument("body: unknown key '", key, "' (only \"rows\")");
+    if (key != "rows" && key != "lines")
+      return InvalidArgument("body: unknown key '", key, "' (\"rows\" or \"lines\")");
+  if (j.size() != 1) return InvalidArgument("body: \"rows\" or \"lines\", not both");
+  if (const auto lines_it = j.find("lines"); lines_it != j.end()) {
+    if (!lines_it->is_array())
+      return InvalidArgument("lines: a ", TypeName(*lines_it), ", not an array");
+    if (lines_it->size() > max_rows)
+      return absl::ResourceExhaustedError(absl::StrCat("lines: ", lines_it->size(),
+                                                       " lines, more than the server's limit of ",
+                                                       max_rows, " rows per request (--max-rows)"));
+    std::vector<std::string_view> lines;
+    for (size_t i = 0; i < lines_it->size(); ++i) {
+      const nlohmann::json& v = (*lines_it)[i];
+      if (!v.is_string())
+        return InvalidArgument("lines[", i, "]: a ", TypeName(v), ", not a string");
+      lines.push_back(v.get_ref<const std::string&>());
+    }
+    return ParseRawLines(lines, schema, vocabulary, max_rows, out);
+  }
   const auto rows_it = j.find("rows");
   if (rows_it == j.end()) return InvalidArgument("rows: missing");
   const nlohmann::json& rows = *rows_it;

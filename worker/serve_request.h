@@ -9,6 +9,14 @@
 // log(1 + x) of a raw Criteo integer) and num_fields field-local ids, id f
 // below cardinalities[f]. Anything else is refused, naming the field.
 //
+// Or raw data lines, as the model's data files hold them (Criteo TSV, Avazu
+// CSV, libSVM/libFM/libFFM; the label column is read and ignored): the body
+// of a text/plain request, one line per row (blank lines skipped), or
+// {"lines": ["...", ...]}. They are parsed by the parser the preprocessor
+// used and mapped through the vocabulary of the model's data
+// (worker/data/vocabulary_table.h): a value the training data did not have
+// is its field's OOV id, as a cache row holding it would be.
+//
 // Thread-safety: free functions.
 #pragma once
 
@@ -21,6 +29,7 @@
 #include "absl/strings/string_view.h"
 #include "common/status.h"
 #include "worker/data/batch.h"
+#include "worker/data/vocabulary_table.h"
 
 namespace ecps {
 
@@ -29,11 +38,20 @@ namespace ecps {
 // scan, not a tree.
 inline constexpr int kMaxRequestDepth = 8;
 
-// Parses a predict body into `out` (labels 0). Errors: InvalidArgument
-// naming the field ("rows[3].sparse[2]: ..."), ResourceExhausted when it
-// holds more than `max_rows` rows.
+// Parses a predict body into `out` (labels 0, or the raw lines' labels).
+// `content_type` is the request's Content-Type ("text/plain...": raw lines);
+// `vocabulary` the model's (null: raw lines are refused, naming why).
+// Errors: InvalidArgument naming the field ("rows[3].sparse[2]: ...",
+// "line 2: field 5 (C6): ..."), ResourceExhausted when it holds more than
+// `max_rows` rows.
 Status ParsePredictRequest(std::string_view body, const DatasetSchema& schema, uint64_t max_rows,
-                           Batch* out);
+                           Batch* out, const VocabularyTable* vocabulary = nullptr,
+                           std::string_view content_type = {});
+
+// Raw data lines (above) into `out`, labels included; errors name the line
+// ("line 3": 1-based). Values are filled when the vocabulary weights them.
+Status ParseRawLines(std::span<const std::string_view> lines, const DatasetSchema& schema,
+                     const VocabularyTable* vocabulary, uint64_t max_rows, Batch* out);
 
 // The probability of a logit, as `ecps predict` writes it: exp in float (of
 // the float logit), the rest in double, so the two verbs print the same digits.

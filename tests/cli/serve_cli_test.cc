@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -26,10 +27,12 @@
 #include <thread>
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/file_util.h"
 #include "tests/cli/bench_test_util.h"
 #include "worker/data/dataset.h"
+#include "worker/data/vocabulary_table.h"
 
 extern char** environ;
 
@@ -71,7 +74,9 @@ std::string CacheOf(const std::string& dir) {
 class ServeProcess {
  public:
   ServeProcess(const std::string& dir, std::vector<std::string> args) : dir_(dir) {
-    args.insert(args.begin(), {ECPS_BIN, "serve", "--port", "0"});
+    if (std::find(args.begin(), args.end(), "--bind") == args.end())
+      args.insert(args.begin(), {"--port", "0"});
+    args.insert(args.begin(), {ECPS_BIN, "serve"});
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -140,13 +145,14 @@ struct Reply {
   std::string content_type;
 };
 
-Reply Request(int port, http::verb verb, const std::string& target, const std::string& body = "") {
+Reply Request(int port, http::verb verb, const std::string& target, const std::string& body = "",
+              const std::string& type = "application/json") {
   net::io_context ioc;
   tcp::socket socket(ioc);
   socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)));
   http::request<http::string_body> req{verb, target, 11};
   req.set(http::field::host, "127.0.0.1");
-  req.set(http::field::content_type, "application/json");
+  req.set(http::field::content_type, type);
   req.body() = body;
   req.prepare_payload();
   http::write(socket, req);
@@ -613,6 +619,193 @@ TEST(ServeTest, ConcurrentRequestsAreBatchedIntoFewerPasses) {
   EXPECT_GE(passes, 1);
   EXPECT_LT(passes, kClients * kEach);
   EXPECT_EQ(server.Stop(), 0) << server.err();
+}
+
+// The generated text file the run's cache was built from.
+std::string TextOf(const std::string& dir) {
+  for (const auto& e : fs::directory_iterator(dir + "/data"))
+    if (e.path().extension() == ".txt") return e.path().string();
+  return "";
+}
+
+// Lines [first, first + n) of a text file, each with its newline.
+std::vector<std::string> FileLines(const std::string& path, uint64_t first, uint64_t n) {
+  std::ifstream in(path);
+  std::vector<std::string> out;
+  std::string line;
+  for (uint64_t i = 0; std::getline(in, line) && out.size() < n; ++i)
+    if (i >= first) out.push_back(line);
+  return out;
+}
+
+std::string Joined(const std::vector<std::string>& lines) {
+  std::string text;
+  for (const std::string& l : lines) text += l + "\n";
+  return text;
+}
+
+// Issue 19: raw Criteo lines, posted as text or as {"lines"} and given to
+// predict as a file, score as the cache rows they became (to the bit, in the
+// same batches) and as the training job's test evaluation; a value the
+// training data did not have scores as its field's OOV id; the bundle's
+// vocabulary is refused when damaged or of other data.
+TEST(ServeTest, RawLinesScoreAsTheirCacheRows) {
+  const std::string dir = FreshDir();
+  const std::string run = Train(dir, {});
+  ASSERT_FALSE(run.empty());
+  const std::string cache = CacheOf(dir), text = TextOf(dir);
+  ASSERT_FALSE(cache.empty());
+  ASSERT_FALSE(text.empty());
+  ASSERT_TRUE(fs::exists(cache + ".vocab"));
+  CliResult c = RunEcps(
+      {"checkpoint", "convert", "--json", "--out", dir + "/m.bundle", run + "/best.ckpt"}, dir);
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_EQ(nlohmann::json::parse(c.out)["vocabulary"], true);
+  CliResult h = RunEcps({"checkpoint", "inspect", "--json", dir + "/m.bundle"}, dir);
+  ASSERT_EQ(h.exit_code, 0) << h.err;
+  const nlohmann::json header = nlohmann::json::parse(h.out);
+  EXPECT_EQ(header["vocabulary"]["format"], "criteo");
+  EXPECT_EQ(header["vocabulary"]["fields"], 26);
+
+  // The test split is the first half of day 7 (split days): the lines after
+  // the train rows, in file order (gen-data writes no header).
+  auto data = Dataset::Open(cache);
+  ASSERT_TRUE(data.ok()) << data.status();
+  const uint64_t train = (*data)->NumRows(Split::kTrain), test = (*data)->NumRows(Split::kTest);
+  ASSERT_GT(test, 64u);
+  const std::vector<std::string> lines = FileLines(text, train, test);
+  ASSERT_EQ(lines.size(), test);
+  ASSERT_TRUE(AtomicWriteFile(dir + "/test.txt", Joined(lines)).ok());
+  std::vector<std::string> first64(lines.begin(), lines.begin() + 64);
+  ASSERT_TRUE(AtomicWriteFile(dir + "/test64.txt", Joined(first64)).ok());
+
+  // predict: the raw file of the whole split equals the cache's split and
+  // the training job's test evaluation.
+  auto results = ReadFile(run + "/results.json");
+  ASSERT_TRUE(results.ok());
+  const nlohmann::json res = nlohmann::json::parse(*results);
+  CliResult raw = RunEcps({"predict", "--model", dir + "/m.bundle", "--input", dir + "/test.txt",
+                           "--out", dir + "/raw.txt", "--json", "--progress", "none"},
+                          dir);
+  ASSERT_EQ(raw.exit_code, 0) << raw.err;
+  CliResult cached = RunEcps({"predict", "--model", dir + "/m.bundle", "--out", dir + "/cached.txt",
+                              "--json", "--progress", "none"},
+                             dir);
+  ASSERT_EQ(cached.exit_code, 0) << cached.err;
+  const nlohmann::json rj = nlohmann::json::parse(raw.out);
+  EXPECT_EQ(rj["raw_lines"], true);
+  EXPECT_EQ(rj["rows"].get<uint64_t>(), test);
+  EXPECT_EQ(ReadFile(dir + "/raw.txt").value_or("r"), ReadFile(dir + "/cached.txt").value_or("c"));
+  EXPECT_NEAR(rj["auc"].get<double>(), res["test_auc"].get<double>(), 1e-12);
+  EXPECT_NEAR(rj["logloss"].get<double>(), res["test_logloss"].get<double>(), 1e-9);
+  // The checkpoint scores raw lines too (its cache's vocabulary).
+  CliResult ck = RunEcps({"predict", "--model", run + "/best.ckpt", "--input", dir + "/test.txt",
+                          "--out", dir + "/ck.txt", "--progress", "none"},
+                         dir);
+  ASSERT_EQ(ck.exit_code, 0) << ck.err;
+  EXPECT_EQ(ReadFile(dir + "/ck.txt").value_or("k"), ReadFile(dir + "/cached.txt").value_or("c"));
+  CliResult p64 = RunEcps({"predict", "--model", dir + "/m.bundle", "--input", dir + "/test64.txt",
+                           "--out", dir + "/p64.txt", "--progress", "none"},
+                          dir);
+  ASSERT_EQ(p64.exit_code, 0) << p64.err;
+  const std::vector<std::string> want = PredictLines(dir + "/p64.txt");
+  ASSERT_EQ(want.size(), 64u);
+  const std::vector<std::string> all_cached = PredictLines(dir + "/cached.txt");
+  ASSERT_GE(all_cached.size(), 64u);
+  EXPECT_EQ(want, std::vector<std::string>(all_cached.begin(), all_cached.begin() + 64));
+
+  ServeProcess server(dir, {"--model", dir + "/m.bundle", "--max-rows", "64"});
+  const int port = server.WaitForPort();
+  ASSERT_GT(port, 0) << server.out() << server.err();
+  Reply r = Request(port, http::verb::post, "/v1/predict", Joined(first64), "text/plain");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(ScoreLines(r), want);  // the 64 cache rows in one batch, to the bit
+  r = Request(port, http::verb::post, "/v1/predict", nlohmann::json{{"lines", first64}}.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(ScoreLines(r), want);
+  EXPECT_EQ(nlohmann::json::parse(Request(port, http::verb::get, "/healthz").body)["raw_lines"],
+            true);
+
+  // An unseen value: C1 (column 14) of the first line replaced by a hex
+  // value no generated row has, which scores as the row with C1's OOV id 0.
+  std::vector<std::string> cols = absl::StrSplit(first64[0], '\t');
+  ASSERT_EQ(cols.size(), 40u);
+  cols[14] = "fffffffffffffff1";
+  const std::string unseen = absl::StrJoin(cols, "\t");
+  nlohmann::json oov_row = nlohmann::json::parse(RowsJson(**data, 0, 1));
+  oov_row["rows"][0]["sparse"][0] = 0;
+  Reply a = Request(port, http::verb::post, "/v1/predict", unseen + "\n", "text/plain");
+  Reply b = Request(port, http::verb::post, "/v1/predict", oov_row.dump());
+  ASSERT_EQ(a.status, 200) << a.body;
+  ASSERT_EQ(b.status, 200) << b.body;
+  EXPECT_EQ(ScoreLines(a), ScoreLines(b));
+  if (nlohmann::json::parse(RowsJson(**data, 0, 1))["rows"][0]["sparse"][0] != 0) {
+    EXPECT_NE(ScoreLines(a)[0], want[0]);  // it did change the row
+  }
+  // Bad lines: 400 naming the line and the reason.
+  r = Request(port, http::verb::post, "/v1/predict", first64[0] + "\n1\t2\n", "text/plain");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("line 2"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("wrong_column_count"), std::string::npos) << r.body;
+  r = Request(port, http::verb::post, "/v1/predict", nlohmann::json{{"lines", {1}}}.dump());
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("lines[0]"), std::string::npos) << r.body;
+  std::vector<std::string> many(65, first64[0]);
+  r = Request(port, http::verb::post, "/v1/predict", Joined(many), "text/plain");
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(server.Stop(), 0) << server.err();
+
+  // The vocabulary beside the cache damaged, then of other data: convert
+  // refuses either, naming the file.
+  const std::string vocab = cache + ".vocab";
+  const std::string good = ReadFile(vocab).value_or("");
+  ASSERT_FALSE(good.empty());
+  std::string damaged = good;
+  damaged[damaged.size() / 2] ^= 0x40;
+  ASSERT_TRUE(AtomicWriteFile(vocab, damaged).ok());
+  c = RunEcps({"checkpoint", "convert", "--out", dir + "/d.bundle", run + "/best.ckpt"}, dir);
+  EXPECT_EQ(c.exit_code, 1);
+  EXPECT_NE(c.err.find(vocab), std::string::npos) << c.err;
+  EXPECT_NE(c.err.find("checksum"), std::string::npos) << c.err;
+  auto other = VocabularyTable::Decode(good, "test");
+  ASSERT_TRUE(other.ok()) << other.status();
+  other->identity_digest = "0123456789abcdef";
+  ASSERT_TRUE(WriteVocabularyFile(vocab, *other).ok());
+  c = RunEcps({"checkpoint", "convert", "--out", dir + "/d.bundle", run + "/best.ckpt"}, dir);
+  EXPECT_EQ(c.exit_code, 1);
+  EXPECT_NE(c.err.find("0123456789abcdef"), std::string::npos) << c.err;
+  EXPECT_FALSE(fs::exists(dir + "/d.bundle"));
+  // Without one the bundle converts and says raw lines cannot be scored.
+  fs::remove(vocab);
+  c = RunEcps({"checkpoint", "convert", "--out", dir + "/n.bundle", run + "/best.ckpt"}, dir);
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_NE(c.err.find("no vocabulary"), std::string::npos) << c.err;
+  raw = RunEcps({"predict", "--model", dir + "/n.bundle", "--input", dir + "/test64.txt", "--out",
+                 dir + "/n.txt", "--progress", "none"},
+                dir);
+  EXPECT_EQ(raw.exit_code, 1);
+  EXPECT_NE(raw.err.find("no vocabulary"), std::string::npos) << raw.err;
+}
+
+// --bind HOST:PORT, the issue's form of --host and --port.
+TEST(ServeTest, BindTakesHostAndPort) {
+  const std::string dir = FreshDir();
+  const std::string run = Train(dir, {});
+  ASSERT_FALSE(run.empty());
+  ServeProcess server(dir, {"--model", run + "/best.ckpt", "--bind", "127.0.0.1:0"});
+  const int port = server.WaitForPort();
+  ASSERT_GT(port, 0) << server.out() << server.err();
+  EXPECT_EQ(Request(port, http::verb::get, "/healthz").status, 200);
+  EXPECT_EQ(server.Stop(), 0) << server.err();
+  for (const std::vector<std::string>& bad : {std::vector<std::string>{"--bind", "127.0.0.1"},
+                                              {"--bind", "127.0.0.1:99999"},
+                                              {"--bind", "127.0.0.1:0", "--port", "0"}}) {
+    std::vector<std::string> args = {"serve", "--model", run + "/best.ckpt"};
+    args.insert(args.end(), bad.begin(), bad.end());
+    CliResult r = RunEcps(args, dir);
+    EXPECT_EQ(r.exit_code, 2) << bad[1];
+    EXPECT_NE(r.err.find("--bind"), std::string::npos) << r.err;
+  }
 }
 
 TEST(ServeTest, BadUsageAndAMissingModelExitTwo) {

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/logging.h"
 #include "worker/data/avazu_parser.h"
 #include "worker/data/cache_format.h"
@@ -21,6 +22,7 @@
 #include "worker/data/row_parser.h"
 #include "worker/data/text_reader.h"
 #include "worker/data/vocabulary.h"
+#include "worker/data/vocabulary_table.h"
 
 namespace ecps {
 namespace {
@@ -511,6 +513,23 @@ StatusOr<PreprocessReport> Preprocess(const PreprocessOptions& options) {
     const int64_t m = vocab[f].missing_id();
     missing_final[f] = m >= 0 ? maps[f].final_id[m] : 0;
   }
+  // The vocabulary kept for serving raw lines (vocabulary_table.h), beside
+  // the cache and written first: a cache never exists without the one of
+  // its build (an older one is refused by its identity digest).
+  VocabularyTable served;
+  served.format = options.format;
+  served.weight_values = carry_values;
+  served.identity_digest = absl::StrFormat("%016x", CacheIdentityDigest(schema.identity));
+  served.fields.resize(nf);
+  for (int f = 0; f < nf; ++f) {
+    VocabularyTable::Field& field = served.fields[f];
+    field.oov = maps[f].oov_bucket;
+    field.cardinality = maps[f].cardinality;
+    field.missing_id = vocab[f].missing_id() >= 0 ? missing_final[f] : field.oov ? 0 : -1;
+    field.keys = std::move(maps[f].keys);
+  }
+  RETURN_IF_ERROR(WriteVocabularyFile(VocabularyPath(options.output), served));
+  served = VocabularyTable();
   vocab.clear();
   vocab.shrink_to_fit();
   train_counts.clear();

@@ -18,6 +18,7 @@ FieldVocabulary::Mapping FieldVocabulary::Finalize(
   const std::vector<uint32_t>& counts = train_counts != nullptr ? *train_counts : counts_;
   const uint64_t need = train_counts != nullptr ? std::max<uint64_t>(min_count, 1) : min_count;
   uint32_t next = need > 0 ? 1 : 0;  // id 0 is the OOV bucket
+  m.oov_bucket = need > 0;
   auto assign = [&](uint32_t prov) {
     if (need > 0 && counts[prov] < need) {
       m.final_id[prov] = 0;
@@ -27,7 +28,11 @@ FieldVocabulary::Mapping FieldVocabulary::Finalize(
     }
   };
   if (missing_id_ >= 0) assign(static_cast<uint32_t>(missing_id_));
-  for (const auto& kv : sorted) assign(kv.second);
+  for (const auto& kv : sorted) {
+    const uint32_t before = next;
+    assign(kv.second);
+    if (next != before) m.keys.push_back(kv.first);
+  }
   m.cardinality = next;
   return m;
 }

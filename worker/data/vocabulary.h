@@ -60,6 +60,11 @@ class FieldVocabulary {
     std::vector<uint32_t> final_id;  // by provisional id
     uint64_t cardinality = 0;        // final ids are in [0, cardinality)
     uint64_t num_oov_values = 0;     // distinct values mapped to the OOV id
+    bool oov_bucket = false;         // id 0 is the OOV bucket
+    // The keys that own an id, ascending: they got the consecutive ids
+    // cardinality - keys.size() ... cardinality - 1 (served vocabularies,
+    // vocabulary_table.h, store them so).
+    std::vector<uint64_t> keys;
   };
   // train_counts: occurrences in the train split by provisional id (size()
   // entries), or null to count every row.
