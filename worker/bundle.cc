@@ -129,8 +129,8 @@ StatusOr<std::unique_ptr<Predictor>> Predictor::Recompress(const TrainConfig& co
   p->schema_ = schema_;
   p->train_counts_ = train_counts_;
   p->data_identity_ = data_identity_;
-  p->num_fields_ = num_fields_;
   p->vocabulary_ = vocabulary_;
+  p->num_fields_ = num_fields_;
   p->num_dense_ = num_dense_;
   p->dim_ = dim_;
   if (config.params.GetInt("embedding.dim") != dim_)
@@ -190,8 +190,6 @@ StatusOr<std::unique_ptr<Predictor>> Predictor::Recompress(const TrainConfig& co
   return p;
 }
 
-Status Predictor::Logits(const Batch& batch, float* logits) {
-  const size_t n = static_cast<size_t>(batch.size);
 Status Predictor::AttachVocabulary(VocabularyTable vocabulary, const std::string& origin) {
   RETURN_IF_ERROR(vocabulary.CheckSchema(schema_, origin));
   if (!data_identity_.empty()) {
@@ -212,6 +210,8 @@ Status Predictor::AttachVocabulary(VocabularyTable vocabulary, const std::string
   return OkStatus();
 }
 
+Status Predictor::Logits(const Batch& batch, float* logits) {
+  const size_t n = static_cast<size_t>(batch.size);
   if (batch.num_fields != num_fields_ || batch.num_dense != num_dense_)
     return InvalidArgument("a batch of ", batch.num_dense, " dense and ", batch.num_fields,
                            " sparse fields for a model of ", num_dense_, " and ", num_fields_);
@@ -358,9 +358,9 @@ StatusOr<std::string> Predictor::EncodeBundle(const nlohmann::json& source) cons
     w.Str(b.stored);
     w.Vec(b.scale_zero);
   }
+  w.Str(vocabulary_ == nullptr ? std::string() : vocabulary_->Encode());
   return w.Finish();
 }
-  w.Str(vocabulary_ == nullptr ? std::string() : vocabulary_->Encode());
 
 StatusOr<nlohmann::json> Predictor::ReadBundleHeader(const std::string& path) {
   if (!FileExists(path)) return NotFound("bundle '", path, "' does not exist");
@@ -398,10 +398,10 @@ StatusOr<std::unique_ptr<Predictor>> Predictor::FromBundle(const std::string& pa
       return r.Truncated();
     tables.push_back(std::move(b));
   }
-  if (!r.AtEnd()) return r.Truncated();
-  DatasetSchema schema;
   std::string vocabulary;  // version 1 bundles have none
   if (r.version() >= 2 && !r.Str(&vocabulary)) return r.Truncated();
+  if (!r.AtEnd()) return r.Truncated();
+  DatasetSchema schema;
   try {
     const nlohmann::json h = nlohmann::json::parse(header_text);
     const nlohmann::json& s = h.at("schema");

@@ -89,11 +89,6 @@ class Predictor {
 
   // The schema the model was built for (the data's, or the bundle's).
   const DatasetSchema& schema() const { return schema_; }
-  // The checkpoint's DATA section (JSON, docs/formats.md; "" when it had
-  // none): the data the model was trained on.
-  const std::string& data_identity() const { return data_identity_; }
-
-  // Logits of `batch` (batch.size rows) into `logits`.
   // The vocabulary of the data the model was trained on (raw value -> id per
   // field; worker/data/vocabulary_table.h), kept in its bundle: null when
   // unknown (a cache written before vocabularies were kept, a bundle without
@@ -102,6 +97,11 @@ class Predictor {
   // knows its data's identity) another cache.
   const std::shared_ptr<const VocabularyTable>& vocabulary() const { return vocabulary_; }
   Status AttachVocabulary(VocabularyTable vocabulary, const std::string& origin);
+  // The checkpoint's DATA section (JSON, docs/formats.md; "" when it had
+  // none): the data the model was trained on.
+  const std::string& data_identity() const { return data_identity_; }
+
+  // Logits of `batch` (batch.size rows) into `logits`.
   Status Logits(const Batch& batch, float* logits);
 
   struct Scores {
@@ -128,11 +128,11 @@ class Predictor {
   DatasetSchema schema_;
   std::vector<uint32_t> train_counts_;
   std::string data_identity_;  // the checkpoint's DATA section ("" when none)
+  std::shared_ptr<const VocabularyTable> vocabulary_;  // null when unknown
   int num_fields_ = 0, num_dense_ = 0, dim_ = 0;
   std::unique_ptr<DenseModel> model_;
   std::unique_ptr<EmbeddingLayer> embedding_;
   std::vector<float> emb_;
 };
-  std::shared_ptr<const VocabularyTable> vocabulary_;  // null when unknown
 
 }  // namespace ecps

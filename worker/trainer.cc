@@ -744,6 +744,14 @@ Status Trainer::SaveCheckpoint(const std::vector<std::string>& names) const {
                        {"history", state_.history},
                        {"last_loss", last_loss_}};
   if (online_ != nullptr) st["online"] = online_->windows();
+  // What `ecps checkpoint inspect` reports: the build that trained it, and the
+  // keyed tables' statistics (mch, adaptemb, cafe; {} for other methods).
+  st["git_commit"] = ECPS_GIT_COMMIT;
+  if (auto ks = embedding_->store().KeyStatsJson(state_.total_steps, 10); ks.ok()) {
+    st["key_stats"] = nlohmann::json::parse(*ks);
+  } else {
+    ECPS_LOG_WARN("checkpoint: no key statistics: {}", ks.status().ToString());
+  }
   w.Add("STAT", st.dump());
   // The data the position (epoch, step_in_epoch) indexes: --resume checks it.
   w.Add("DATA", EncodeDataIdentity(*data_));
@@ -768,14 +776,6 @@ Status Trainer::SaveCheckpoint(const std::vector<std::string>& names) const {
   if (env_.checkpoints != nullptr)
     return Annotate(env_.checkpoints->Save(names, std::move(w)), "writing checkpoint");
   for (const std::string& name : names)
-  // What `ecps checkpoint inspect` reports: the build that trained it, and the
-  // keyed tables' statistics (mch, adaptemb, cafe; {} for other methods).
-  st["git_commit"] = ECPS_GIT_COMMIT;
-  if (auto ks = embedding_->store().KeyStatsJson(state_.total_steps, 10); ks.ok()) {
-    st["key_stats"] = nlohmann::json::parse(*ks);
-  } else {
-    ECPS_LOG_WARN("checkpoint: no key statistics: {}", ks.status().ToString());
-  }
     RETURN_IF_ERROR(Annotate(w.Write(Path(name + ".ckpt")), "writing checkpoint"));
   return OkStatus();
 }
