@@ -151,8 +151,11 @@ Status RunServer(const TrainConfig& config, const ClusterShape& shape, const Nod
     if (n.role == "worker") RETURN_IF_ERROR(data->Connect(n.node, n.data));
   ps::Server server(ServerOptionsFor(shape, spec.rank, sparse), data.get(), agent.node());
   server.Start();
+  // Its tables' bytes and hottest rows go with every heartbeat (ecps status --scheduler).
+  agent.SetStatusReporter([&server] { return server.StatsJson(); });
   ECPS_LOG_INFO("{} (node {}) serving at {}", who, agent.node(), data_ep);
   agent.WaitForShutdown();
+  agent.SetStatusReporter(nullptr);  // before `server` goes
   server.Stop();
   return OkStatus();
 }
@@ -165,10 +168,18 @@ Status RunWorker(const TrainConfig& config, const ClusterShape& shape, const Nod
   ASSIGN_OR_RETURN(std::string control_ep, control->Bind(LocalEndpoint(shape, "control")));
   const std::string who = absl::StrCat("worker ", spec.rank);
   std::atomic<uint64_t> mpi_bytes{0};  // the dense all-reduce's, when MPI does it
+  // The trainer's last position (TrainerEnv::on_progress), reported with
+  // every heartbeat (ecps status --scheduler); outlives the agent.
+  Mutex progress_mu;
+  std::string progress;  // guarded by progress_mu (a local: no annotation)
   scheduler::NodeAgent agent(
       AgentOptions(config, shape, "worker", spec.rank), control.get(), control_ep,
       [who](const std::string& why) { ExitOnAbort(who, why); },
       [&] { return data_transport->bytes_sent() + control->bytes_sent() + mpi_bytes.load(); });
+  agent.SetStatusReporter([&] {
+    MutexLock l(&progress_mu);
+    return progress;
+  });
   ASSIGN_OR_RETURN(auto nodes, RegisterSaying(agent, who, shape, spec, data_ep));
   std::vector<int> server_nodes(shape.servers);
   for (const auto& n : nodes) {
@@ -200,6 +211,11 @@ Status RunWorker(const TrainConfig& config, const ClusterShape& shape, const Nod
     // The scheduler adds the cluster's fields (network bytes, coordinator
     // decisions) and writes output.results, so the file equals --json.
     env.launcher_writes_results = true;
+    env.on_progress = [&](const nlohmann::json& j) {
+      std::string text = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      MutexLock l(&progress_mu);
+      progress = std::move(text);
+    };
     env.make_store = [&](const SparseOptimizerConfig& opt) {
       auto c =
           std::make_unique<ps::Client>(ClientOptionsFor(shape, spec.rank, server_nodes, opt), &rpc);

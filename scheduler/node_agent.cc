@@ -162,6 +162,10 @@ void NodeAgent::HeartbeatLoop() {
     l.Unlock();
     Message m;
     m.header.type = MsgType::kHeartbeat;
+    {
+      MutexLock sl(&status_mu_);
+      if (status_) m.header.text = status_();
+    }
     inflight.push_back(rpc_->Call(0, std::move(m)));
     while (!inflight.empty() &&
            inflight.front().wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
@@ -184,6 +188,11 @@ void NodeAgent::HeartbeatLoop() {
     while (!stop_heartbeats_ && !cv_.WaitUntil(&mu_, next)) {
     }
   }
+}
+
+void NodeAgent::SetStatusReporter(StatusFn status) {
+  MutexLock l(&status_mu_);
+  status_ = std::move(status);
 }
 
 void NodeAgent::StopHeartbeats() {

@@ -81,6 +81,15 @@ class NodeAgent {
   // Server: blocks until the scheduler's kShutdown (after every worker is done).
   void WaitForShutdown();
 
+  // What this node reports with every heartbeat (a JSON object's text: a
+  // worker's stage, step, throughput and last evaluation, a server's table
+  // bytes and hottest rows); the scheduler keeps each node's last report for
+  // `ecps status --scheduler` (scheduler.h kStats). Called on the heartbeat
+  // thread, so it must be thread-safe; once this returns, the previous
+  // reporter is not running and is never called again. Any thread.
+  using StatusFn = std::function<std::string()>;
+  void SetStatusReporter(StatusFn status) ABSL_LOCKS_EXCLUDED(status_mu_);
+
  private:
   void OnMessage(comm::Message m) ABSL_LOCKS_EXCLUDED(mu_);
   void HeartbeatLoop() ABSL_LOCKS_EXCLUDED(mu_);
@@ -105,6 +114,10 @@ class NodeAgent {
   // "" once removed.
   std::string probe_path_ ABSL_GUARDED_BY(mu_);
   std::string probe_nonce_ ABSL_GUARDED_BY(mu_);
+  // Held while the reporter runs, so that SetStatusReporter returns only
+  // once no call of the old one is in progress (its owner may then go).
+  Mutex status_mu_;
+  StatusFn status_ ABSL_GUARDED_BY(status_mu_);
   std::atomic<bool> aborted_{false};
   std::atomic<bool> registered_{false};
   std::thread heartbeat_;

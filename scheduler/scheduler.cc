@@ -73,6 +73,40 @@ void Scheduler::Reply(const comm::Header& request, MsgType type, int64_t arg2) {
   (void)rpc_->Send(request.sender, std::move(r));
 }
 
+std::string Scheduler::JobStatusJson() {
+  MutexLock l(&mu_);
+  const auto now = Clock::now();
+  nlohmann::json nodes = nlohmann::json::array();
+  for (size_t id = 1; id < nodes_.size(); ++id) {
+    const Node& n = nodes_[id];
+    if (n.addr.role.empty()) continue;  // not registered yet
+    nlohmann::json status;              // null until the node's first report
+    if (!n.status.empty()) {
+      status = nlohmann::json::parse(n.status, nullptr, /*allow_exceptions=*/false);
+      if (status.is_discarded()) status = nlohmann::json{{"unreadable", n.status}};
+    }
+    nodes.push_back(
+        {{"role", n.addr.role},
+         {"rank", n.addr.rank},
+         {"node", id},
+         {"host", n.host},
+         {"done", n.done},
+         {"seconds_since_heartbeat", std::chrono::duration<double>(now - n.last_seen).count()},
+         {"status", std::move(status)}});
+  }
+  const char* phase = phase_ == Phase::kRegistering ? "registering"
+                      : phase_ == Phase::kProbing   ? "probing"
+                                                    : "running";
+  return nlohmann::json{{"phase", phase},
+                        {"servers", opt_.num_servers},
+                        {"workers", opt_.num_workers},
+                        {"registered", registered_},
+                        {"workers_done", workers_done_},
+                        {"failure", failure_},
+                        {"nodes", std::move(nodes)}}
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 void Scheduler::OnMessage(Message m) {
   const comm::Header& h = m.header;
   switch (h.type) {
@@ -144,10 +178,46 @@ void Scheduler::OnMessage(Message m) {
     case MsgType::kHeartbeat: {
       {
         MutexLock l(&mu_);
-        if (h.sender > 0 && h.sender < static_cast<int>(nodes_.size()))
+        if (h.sender > 0 && h.sender < static_cast<int>(nodes_.size())) {
           nodes_[h.sender].last_seen = Clock::now();
+          if (!h.text.empty()) nodes_[h.sender].status = h.text;
+        }
       }
       Reply(h, MsgType::kAck);
+      return;
+    }
+    case MsgType::kStats: {
+      // `ecps status --scheduler`: not a node of the job (the transport
+      // already checked its token), answered on a route of its own.
+      std::string reply_to;
+      try {
+        reply_to = nlohmann::json::parse(h.text).at("reply_to").get<std::string>();
+      } catch (const std::exception& e) {
+        ECPS_LOG_WARN("scheduler: a status request without a reply_to endpoint: {}", e.what());
+        return;
+      }
+      // One route per endpoint: a client polling from one port costs one socket.
+      int route = 0;
+      bool known = false;
+      {
+        MutexLock l(&mu_);
+        auto [it, added] = status_routes_.try_emplace(reply_to, 0);
+        if (added) it->second = --rejected_routes_;
+        route = it->second;
+        known = !added;
+      }
+      if (Status st = known ? OkStatus() : control_->Connect(route, reply_to); !st.ok()) {
+        {
+          MutexLock l(&mu_);
+          status_routes_.erase(reply_to);
+        }
+        ECPS_LOG_WARN("scheduler: cannot answer a status request at {}: {}", reply_to,
+                      st.ToString());
+        return;
+      }
+      Message r = comm::MakeReply(h, MsgType::kStatsReply);
+      r.header.text = JobStatusJson();
+      (void)control_->Send(route, std::move(r));
       return;
     }
     case MsgType::kCollective:

@@ -24,7 +24,12 @@
 //               cannot see (with this run's nonce) stops the job before any
 //               training step, naming the nodes, their hosts and the path.
 //   kHeartbeat  every heartbeat interval -> kAck. A node silent for longer
-//               than the heartbeat timeout stops the job.
+//               than the heartbeat timeout stops the job. text = the node's
+//               status (NodeAgent::SetStatusReporter; JSON), kept as its last.
+//   kStats      from anyone holding the job's token (`ecps status
+//               --scheduler`), text = {"reply_to": its control endpoint}
+//               -> kStatsReply on a route of its own, text = the job's status
+//               (JobStatusJson: phase, every node's last report).
 //   kCollective the workers' collectives, rooted here.
 //   kCheckpoint worker 0 -> scheduler once every part of a checkpoint is
 //               written (text = checkpoint_manifest.h's commit request): the
@@ -55,6 +60,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -149,7 +155,12 @@ class Scheduler {
     bool probe_reported = false;
     std::string probe_path;
     std::string probe_error;
+    std::string status;  // the last heartbeat's report (JSON text; "" before one)
   };
+  // The answer to kStats: {"phase", "servers", "workers", "workers_done",
+  // "evaluations_decided"... , "nodes": [{"role", "rank", "node", "host",
+  // "seconds_since_heartbeat", "status"}]}.
+  std::string JobStatusJson() ABSL_LOCKS_EXCLUDED(mu_);
   void OnMessage(comm::Message m) ABSL_LOCKS_EXCLUDED(mu_, decide_mu_);
   // A node's second kRegister: its probe is written at `path`, or `error`.
   void OnProbeReport(const comm::Header& h, const std::string& role, int rank,
@@ -181,8 +192,9 @@ class Scheduler {
   CondVar cv_;
   std::vector<Node> nodes_ ABSL_GUARDED_BY(mu_);  // by node id; nodes_[0] unused
   int registered_ ABSL_GUARDED_BY(mu_) = 0;
-  // Negative route ids for answering rejected nodes.
+  // Negative route ids for answering rejected nodes and status requests.
   int rejected_routes_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, int> status_routes_ ABSL_GUARDED_BY(mu_);  // reply_to -> route
   Phase phase_ ABSL_GUARDED_BY(mu_) = Phase::kRegistering;
   std::string nonce_ ABSL_GUARDED_BY(mu_);  // this run's probe nonce
   int probes_reported_ ABSL_GUARDED_BY(mu_) = 0;

@@ -15,14 +15,20 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "comm/rpc.h"
+#include "comm/transport.h"
 #include "common/file_util.h"
+#include "launch/node.h"
 #include "tools/checkpoint_verify.h"
 #include "tools/commands.h"
 #include "worker/checkpoint.h"
@@ -34,6 +40,13 @@ namespace fs = std::filesystem;
 
 constexpr char kUsage[] =
     "usage: ecps status --dir OUTPUT_DIR [--json]\n"
+    "       ecps status --scheduler tcp://HOST:PORT [--timeout S] [--encrypt] [--json]\n"
+    "\n"
+    "--scheduler: a running cluster job's state from its scheduler, over the job's own\n"
+    "transport: the phase, and per node its last heartbeat's report (a worker's stage, step,\n"
+    "epoch, throughput, last validation AUC; a server's table bytes and hottest rows). Needs\n"
+    "the job's token, as every process of the job: ECPS_JOB_TOKEN or ECPS_JOB_TOKEN_FILE\n"
+    "(docs/security.md); a request with another is dropped unanswered (a timeout here).\n"
     "\n"
     "What the training job of OUTPUT_DIR (its output.dir) is doing or did: whether it is\n"
     "running (its lock's holder is alive on this host), finished (results.json) or was\n"
@@ -42,11 +55,14 @@ constexpr char kUsage[] =
     "\n"
     "options:\n"
     "  --dir DIR   the job's output directory\n"
+    "  --scheduler ENDPOINT  the scheduler's --scheduler endpoint (tcp://HOST:PORT)\n"
+    "  --timeout S seconds to wait for the scheduler's answer (default 10)\n"
+    "  --encrypt   the job runs with cluster.encrypt=true (CurveZMQ from the token)\n"
     "  --json      print one JSON object\n"
     "  -h, --help  print this help\n"
     "\n"
-    "exit codes: 0 status printed, 1 a damaged checkpoint or results file, 2 bad usage or\n"
-    "a directory without an ecps job.\n";
+    "exit codes: 0 status printed, 1 a damaged checkpoint or results file, no answer from\n"
+    "the scheduler, 2 bad usage, a directory without an ecps job, no job token.\n";
 
 int Fail(const Status& st) {
   std::cerr << "ecps status: " << st.message() << "\n";
@@ -115,11 +131,97 @@ std::string StageName(const nlohmann::json& ckpt) {
              : "?";
 }
 
+// `--scheduler ENDPOINT`: asks the job's scheduler (kStats, scheduler.h) over
+// a transport of this process, bound where the scheduler can answer (the
+// host this process reaches it from), stamped with the job's token.
+StatusOr<nlohmann::json> AskScheduler(const std::string& endpoint, int timeout_s, bool encrypt) {
+  if (endpoint.rfind("tcp://", 0) != 0)
+    return InvalidArgument("--scheduler '", endpoint, "' is not tcp://HOST:PORT");
+  ASSIGN_OR_RETURN(std::string token, launch::JobTokenFromEnvironment());
+  if (token.empty())
+    return InvalidArgument(
+        "--scheduler needs the job's token (docs/security.md): set ECPS_JOB_TOKEN or "
+        "ECPS_JOB_TOKEN_FILE as for the job's processes");
+  // A cluster.encrypt job accepts only CurveZMQ peers keyed from its token.
+  comm::ZmqOptions zo;
+  if (encrypt) zo.curve_secret = comm::CurveSecretFromToken(token);
+  std::unique_ptr<comm::Transport> t = comm::NewZmqTransport(zo);
+  t->set_job_token(token);
+  // The answer comes back to this host as the scheduler sees it: loopback
+  // for a local scheduler, this host's name otherwise.
+  const std::string host = endpoint.substr(6, endpoint.rfind(':') - 6);
+  const bool local = host == "127.0.0.1" || host == "localhost" || host == "[::1]";
+  ASSIGN_OR_RETURN(std::string reply_to,
+                   t->Bind(absl::StrCat("tcp://", local ? host : ThisHost(), ":0")));
+  RETURN_IF_ERROR(Annotate(t->Connect(0, endpoint), "--scheduler"));
+  // Any id that is no node's: the scheduler answers on a route of its own.
+  constexpr int kStatusClient = 1 << 30;
+  comm::Rpc rpc(t.get(), kStatusClient);
+  comm::Message m;
+  m.header.type = comm::MsgType::kStats;
+  m.header.text = nlohmann::json{{"reply_to", reply_to}}.dump();
+  auto f = rpc.Call(0, std::move(m));
+  StatusOr<comm::Message> r =
+      rpc.Wait(f, timeout_s * 1000, absl::StrCat("the scheduler at ", endpoint));
+  if (!r.ok())
+    return Annotate(r.status(),
+                    "no status (is the job running, and is this its token? a message with "
+                    "another token is dropped unanswered)");
+  nlohmann::json j = nlohmann::json::parse(r->header.text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return DataLoss("the scheduler's status is not a JSON object");
+  return j;
+}
+
+int SchedulerStatus(const std::string& endpoint, int timeout_s, bool encrypt, bool json) {
+  StatusOr<nlohmann::json> st = AskScheduler(endpoint, timeout_s, encrypt);
+  if (!st.ok()) return Fail(st.status());
+  nlohmann::json out = {{"scheduler", endpoint}};
+  out.update(*st);
+  if (json) {
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  std::cout << "job of scheduler " << endpoint << ": " << out.value("phase", "?") << ", "
+            << out.value("servers", 0) << " server(s), " << out.value("workers", 0)
+            << " worker(s) (" << out.value("workers_done", 0) << " done)\n";
+  if (!out.value("failure", std::string()).empty())
+    std::cout << "  failure      " << out["failure"].get<std::string>() << "\n";
+  for (const nlohmann::json& n : out.value("nodes", nlohmann::json::array())) {
+    const nlohmann::json& s = n["status"];
+    std::cout << absl::StrFormat("  %-6s %d    ", n.value("role", "?"), n.value("rank", 0));
+    if (!s.is_object()) {
+      std::cout << "no report yet\n";
+      continue;
+    }
+    if (n.value("role", "") == "worker") {
+      std::cout << absl::StrFormat("stage %d %s, step %d (epoch %d), %.0f samples/s, loss %.5f",
+                                   s.value("stage", 0), s.value("stage_name", ""),
+                                   s.value("step", int64_t{0}), s.value("epoch", int64_t{0}),
+                                   s.value("samples_per_s", 0.0), s.value("loss", 0.0));
+      const nlohmann::json e = s.value("last_evaluation", nlohmann::json());
+      if (e.is_object() && e.contains("val_auc"))
+        std::cout << absl::StrFormat("; last eval step %d: val AUC %.6f",
+                                     e.value("step", int64_t{0}), e.value("val_auc", 0.0));
+      std::cout << "\n";
+    } else {
+      uint64_t bytes = 0;
+      std::string hot;
+      for (const nlohmann::json& t : s.value("tables", nlohmann::json::array())) {
+        bytes += t.value("bytes", uint64_t{0});
+        for (const nlohmann::json& kc : t.value("hot", nlohmann::json::array()))
+          if (hot.size() < 120) absl::StrAppend(&hot, " ", t.value("name", "?"), ":", kc[0].dump());
+      }
+      std::cout << bytes << " B of tables; hottest rows" << (hot.empty() ? " none" : hot) << "\n";
+    }
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunStatus(const std::vector<std::string>& args) {
-  std::string dir;
-  bool json = false;
+  std::string dir, scheduler, timeout_text = "10";
+  bool json = false, encrypt = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "-h" || a == "--help") {
@@ -128,18 +230,32 @@ int RunStatus(const std::vector<std::string>& args) {
     }
     if (a == "--json") {
       json = true;
-    } else if (a == "--dir" && i + 1 < args.size()) {
-      dir = args[++i];
+    } else if (a == "--encrypt") {
+      encrypt = true;
+    } else if ((a == "--dir" || a == "--scheduler" || a == "--timeout") && i + 1 < args.size()) {
+      (a == "--dir" ? dir : a == "--scheduler" ? scheduler : timeout_text) = args[++i];
     } else {
       std::cerr << "ecps status: "
-                << (a == "--dir" ? "--dir needs a value" : "unknown argument '" + a + "'")
+                << (a == "--dir" || a == "--scheduler" || a == "--timeout"
+                        ? a + " needs a value"
+                        : "unknown argument '" + a + "'")
                 << " (see --help)\n";
       return kExitUsage;
     }
   }
-  if (dir.empty()) {
-    std::cerr << "ecps status: needs --dir OUTPUT_DIR (see --help)\n";
+  if (dir.empty() == scheduler.empty()) {
+    std::cerr << "ecps status: needs --dir OUTPUT_DIR or --scheduler tcp://HOST:PORT (one of "
+                 "them; see --help)\n";
     return kExitUsage;
+  }
+  if (!scheduler.empty()) {
+    int timeout_s = 0;
+    if (!absl::SimpleAtoi(timeout_text, &timeout_s) || timeout_s < 1 || timeout_s > 3600) {
+      std::cerr << "ecps status: --timeout '" << timeout_text
+                << "' is not a number of seconds in [1, 3600]\n";
+      return kExitUsage;
+    }
+    return SchedulerStatus(scheduler, timeout_s, encrypt, json);
   }
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return Fail(NotFound("--dir '", dir, "' is not a directory"));

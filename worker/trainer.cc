@@ -386,6 +386,7 @@ StatusOr<bool> Trainer::EvaluateAndCheckpoint() {
     stage_complete_ = true;
   }
   state_.history.push_back(h);
+  ReportProgress(/*force=*/true);
   RETURN_IF_ERROR(SaveCheckpoint(improved ? std::vector<std::string>{"best", "last"}
                                           : std::vector<std::string>{"last"}));
   RETURN_IF_ERROR(SyncWorkers("checkpoint"));
@@ -477,6 +478,7 @@ Status Trainer::RunStage(int stage) {
       ++state_.stage_step;
       ++state_.total_steps;
       progress.Update(state_.stage_step, last_loss_);
+      ReportProgress(/*force=*/false);
       const bool epoch_end = state_.step_in_epoch == per_epoch;
       // Every worker closes online windows at the same steps (a collective).
       if (online_ != nullptr && (online_->full() || (epoch_end && !online_->empty())))
@@ -719,6 +721,28 @@ StatusOr<int32_t> Trainer::NextStage(int num_stages) {
 bool Trainer::HasCheckpoint(const std::string& name) const {
   return env_.checkpoints != nullptr ? env_.checkpoints->Exists(name)
                                      : FileExists(Path(name + ".ckpt"));
+}
+
+void Trainer::ReportProgress(bool force) {
+  if (!env_.on_progress) return;
+  const auto now = Clock::now();
+  if (!force && now - last_report_ < std::chrono::milliseconds(500)) return;
+  last_report_ = now;
+  const auto stages = embedding_->compressor().Stages();
+  env_.on_progress(
+      {{"stage", state_.stage},
+       {"stage_name", state_.stage >= 0 && static_cast<size_t>(state_.stage) < stages.size()
+                          ? stages[state_.stage].name
+                          : std::string()},
+       {"epoch", state_.epoch},
+       {"step", state_.total_steps},
+       {"stage_step", state_.stage_step},
+       {"samples", state_.samples},
+       {"samples_per_s", state_.train_seconds > 0 ? state_.samples / state_.train_seconds : 0.0},
+       {"loss", last_loss_},
+       {"last_evaluation", state_.history.empty() ? nlohmann::json() : state_.history.back()},
+       {"best_val", state_.best_val},
+       {"best_step", state_.best_step}});
 }
 
 Status Trainer::SaveCheckpoint(const std::vector<std::string>& names) const {

@@ -14,6 +14,7 @@
 // Thread-safety: one Trainer per thread; the dense model may use more threads.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -64,6 +65,13 @@ struct TrainerEnv {
   // network bytes) and writes output.results itself (WriteResultsFile), so
   // that the file equals what `--json` prints; the trainer does not write it.
   bool launcher_writes_results = false;
+  // Called on the training thread with the trainer's position after every
+  // evaluation and, at most twice a second, after training steps (a
+  // cluster's worker reports it with its heartbeats: `ecps status
+  // --scheduler`): {"stage", "stage_name", "epoch", "step", "stage_step",
+  // "samples", "samples_per_s", "loss", "last_evaluation" (the history's
+  // last entry, or null), "best_val", "best_step"}. Unset: not called.
+  std::function<void(const nlohmann::json&)> on_progress;
 };
 
 // The results' training_memory object (docs/methods.md §1.6), one builder for
@@ -161,6 +169,8 @@ class Trainer {
   bool HasCheckpoint(const std::string& name) const;
   std::vector<uint64_t> EpochOrder(int64_t epoch) const;
   StatusOr<double> MeasureLatencyMs();
+  // env_.on_progress (above); `force` skips the half-second throttle.
+  void ReportProgress(bool force);
   nlohmann::json Results(const EvalResult& val, const EvalResult& test, double latency_ms);
   std::string Path(const std::string& name) const;
 
@@ -191,6 +201,7 @@ class Trainer {
   std::vector<uint64_t> next_rows_;
   std::vector<float> emb_, demb_, logits_, dlogits_;
   double last_loss_ = 0;
+  std::chrono::steady_clock::time_point last_report_{};  // of ReportProgress
   // train.online_eval: the progressive validation of the first epoch of the
   // first stage (null when off).
   std::unique_ptr<OnlineEval> online_;

@@ -409,6 +409,94 @@ TEST_F(MultiProcessTest, KilledServerStopsTheJobNamingItAndResumeOntoThreeServer
   EXPECT_NEAR(r["test_auc"].get<double>(), ref["test_auc"].get<double>(), 1e-9);
 }
 
+// Issue 19: `ecps status --scheduler` of a running --role job: each
+// worker's stage, step, epoch, throughput and, after an evaluation, its
+// validation AUC, each server's table bytes and hottest rows, from the
+// scheduler over the job's transport; a caller without the job's token gets
+// no answer (dropped unanswered: exit 1 after its timeout).
+TEST_F(MultiProcessTest, StatusFromTheSchedulerOfARunningJob) {
+  const std::string out = "output.dir=" + dir_ + "/status";
+  Job job = StartLoopback(
+      "status", 2, 2,
+      {"--set", out, "--set", "train.epochs=50", "--set", "output.checkpoint_every=20"});
+  // The scheduler's endpoint, as StartLoopback gave it.
+  std::string ep;
+  {
+    std::ifstream cmd("/proc/" + std::to_string(job.scheduler.pid) + "/cmdline");
+    std::string arg;
+    bool next = false;
+    while (std::getline(cmd, arg, '\0')) {
+      if (next) ep = arg;
+      next = arg == "--scheduler";
+    }
+  }
+  ASSERT_EQ(ep.rfind("tcp://127.0.0.1:", 0), 0u) << ep;
+  // Until both workers have reported an evaluation (at most two minutes).
+  nlohmann::json st;
+  const auto end = Clock::now() + std::chrono::seconds(120);
+  bool evaluated = false;
+  while (!evaluated && Clock::now() < end) {
+    Proc q = Proc::Start({ECPS_BINARY, "status", "--scheduler", ep, "--json", "--timeout", "5"},
+                         dir_ + "/status.query");
+    ASSERT_TRUE(q.Wait(30));
+    if (q.ExitCode() == 0) {
+      st = nlohmann::json::parse(ReadAll(q.out));
+      int with_eval = 0;
+      for (const auto& n : st["nodes"])
+        if (n["role"] == "worker" && n["status"].is_object() &&
+            n["status"]["last_evaluation"].is_object())
+          ++with_eval;
+      evaluated = with_eval == 2;
+    }
+    if (!evaluated) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  ASSERT_TRUE(evaluated) << st.dump(2) << ReadAll(job.scheduler.err);
+  EXPECT_EQ(st["phase"], "running");
+  EXPECT_EQ(st["servers"], 2);
+  EXPECT_EQ(st["workers"], 2);
+  ASSERT_EQ(st["nodes"].size(), 4u) << st.dump(2);
+  for (const auto& n : st["nodes"]) {
+    const nlohmann::json& s = n["status"];
+    ASSERT_TRUE(s.is_object()) << n.dump(2);
+    if (n["role"] == "worker") {
+      EXPECT_EQ(s["stage_name"], "train");
+      EXPECT_GT(s["step"].get<int64_t>(), 0);
+      EXPECT_GE(s["epoch"].get<int64_t>(), 0);
+      EXPECT_GT(s["samples_per_s"].get<double>(), 0);
+      const double auc = s["last_evaluation"]["val_auc"].get<double>();
+      EXPECT_GT(auc, 0.5);
+      EXPECT_LT(auc, 1.0);
+    } else {
+      ASSERT_EQ(s["tables"].size(), 1u) << s.dump(2);
+      EXPECT_EQ(s["tables"][0]["name"], "E");
+      EXPECT_GT(s["tables"][0]["bytes"].get<uint64_t>(), 0u);
+      EXPECT_GT(s["tables"][0]["hot"].size(), 0u);
+    }
+  }
+  // The text form names them too.
+  Proc text = Proc::Start({ECPS_BINARY, "status", "--scheduler", ep}, dir_ + "/status.text");
+  ASSERT_TRUE(text.Wait(30));
+  EXPECT_EQ(text.ExitCode(), 0) << ReadAll(text.err);
+  EXPECT_NE(ReadAll(text.out).find("samples/s"), std::string::npos) << ReadAll(text.out);
+  EXPECT_NE(ReadAll(text.out).find("hottest rows"), std::string::npos) << ReadAll(text.out);
+  // Another token: dropped unanswered.
+  const std::string token = std::getenv("ECPS_JOB_TOKEN");
+  setenv("ECPS_JOB_TOKEN", "not-this-jobs-token-at-all", 1);
+  Proc bad = Proc::Start({ECPS_BINARY, "status", "--scheduler", ep, "--timeout", "2"},
+                         dir_ + "/status.bad");
+  setenv("ECPS_JOB_TOKEN", token.c_str(), 1);
+  ASSERT_TRUE(bad.Wait(30));
+  EXPECT_EQ(bad.ExitCode(), 1);
+  EXPECT_NE(ReadAll(bad.err).find("token"), std::string::npos) << ReadAll(bad.err);
+  kill(job.scheduler.pid, SIGTERM);
+  job.scheduler.Wait(20);
+  for (auto* v : {&job.servers, &job.workers})
+    for (Proc& p : *v) {
+      kill(p.pid, SIGKILL);
+      p.Wait(10);
+    }
+}
+
 TEST_F(MultiProcessTest, ProcessKilledWhileWritingCheckpointsLeavesThePreviousLoadable) {
   const std::string out = "output.dir=" + dir_ + "/ckkill";
   // A checkpoint after every step (the servers write their shards, worker 0
