@@ -39,7 +39,9 @@ class Transport {
   virtual Status Connect(int node, const std::string& endpoint) = 0;
 
   // Sends to `node` (header.recipient is set to it). Errors: NotFound if the
-  // node was never connected, Unavailable if the transport is closed.
+  // node was never connected, Unavailable if the transport is closed,
+  // ResourceExhausted for a message over this transport's decode limits
+  // (set_decode_limits: its receiver, with the same limits, would drop it).
   Status Send(int node, Message msg);
   // Sends bytes as they are (tests inject malformed messages with it).
   virtual Status SendRaw(int node, WireMessage wire) = 0;

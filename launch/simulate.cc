@@ -20,6 +20,7 @@ StatusOr<nlohmann::json> RunSimulation(const TrainConfig& config, const Dataset*
   copt.servers = S;
   copt.workers = W;
   copt.server = ServerOptionsFor(shape, 0, sparse);
+  copt.limits = DecodeLimitsFor(shape);  // as a process's transports have (NewJobTransport)
   ASSIGN_OR_RETURN(std::unique_ptr<ps::InProcCluster> cluster, ps::InProcCluster::Start(copt));
   scheduler::Coordinator coordinator;  // the scheduler's part
   comm::InProcCollectiveGroup group(

@@ -26,6 +26,7 @@ StatusOr<std::unique_ptr<InProcCluster>> InProcCluster::Start(const InProcCluste
     std::unique_ptr<comm::Transport> t =
         tcp ? comm::NewZmqTransport() : comm::NewInProcTransport(&c->hub_);
     t->set_job_token(token);
+    t->set_decode_limits(options.limits);
     ASSIGN_OR_RETURN(std::string ep, t->Bind(tcp ? "tcp://127.0.0.1:0" : "inproc://" + name));
     return std::make_pair(std::move(t), std::move(ep));
   };

@@ -33,6 +33,10 @@ struct InProcClusterOptions {
   // "inproc": queues between threads (comm/transport.h); "tcp": ZeroMQ over
   // 127.0.0.1 on free ports (what a network adds, for benchmarks).
   std::string transport = "inproc";
+  // What every transport of the cluster accepts and sends at most
+  // (comm/message.h): --simulate passes cluster.max_message_mb's, as every
+  // process of a real cluster has.
+  comm::DecodeLimits limits;
 };
 
 class InProcCluster {

@@ -328,6 +328,13 @@ void Server::Handle(Message m) {
   }
   if (send_reply) {
     Status ss = transport_->Send(h.sender, std::move(reply));
+    if (absl::IsResourceExhausted(ss)) {
+      // The reply is over the limits its requester would drop it at
+      // (Transport::Send refused it): say so rather than leave the requester
+      // waiting for its timeout.
+      ++rejected_;
+      ss = transport_->Send(h.sender, comm::MakeErrorReply(h, ss));
+    }
     if (!ss.ok())
       ECPS_LOG_WARN("server {}: reply to node {}: {}", opt_.rank, h.sender, ss.ToString());
   }

@@ -390,6 +390,47 @@ TEST_F(ClusterTest, DamagedShardFailsTheResumeNamingIt) {
   EXPECT_NE(s.status().message().find("cluster checkpoint"), std::string::npos) << s.status();
 }
 
+// Issue 14: --simulate applies cluster.max_message_mb to its in-process
+// transports as a job's processes do (it ignored the key: this run trained),
+// and a message over it fails the run naming the key instead of being
+// dropped by its receiver while the sender waits; cluster.server_memory_mb
+// bounds the tables the servers allocate. A table of 1,024 floats per row
+// (thousands of rows) pulled by batches of 4,096 rows fits neither in 1 MiB
+// messages nor in 1 MiB of server memory; with 256 MiB of each the same run
+// trains.
+TEST_F(ClusterTest, SimulationAppliesTheClusterLimits) {
+  const std::vector<std::string> sets = {"cluster.servers=1", "cluster.workers=1",
+                                         "embedding.dim=1024", "train.batch_size=4096",
+                                         "train.max_steps=2"};
+  auto with = [&](const std::string& out, const std::string& limit) {
+    std::vector<std::string> all = sets;
+    all.push_back(limit);
+    const TrainConfig cfg = Config(out, all);
+    auto shape = launch::ClusterShapeFromConfig(cfg);
+    EXPECT_TRUE(shape.ok()) << shape.status();
+    return launch::RunSimulation(cfg, data_, *shape, false);
+  };
+  auto memory = with("limit_mem", "cluster.server_memory_mb=1");
+  ASSERT_FALSE(memory.ok());
+  EXPECT_EQ(memory.status().code(), absl::StatusCode::kResourceExhausted) << memory.status();
+  EXPECT_NE(memory.status().message().find("more than the 1 MiB it may use "
+                                           "(cluster.server_memory_mb)"),
+            std::string::npos)
+      << memory.status();
+  auto message = with("limit_msg", "cluster.max_message_mb=1");
+  ASSERT_FALSE(message.ok()) << (*message)["cluster"].dump();
+  EXPECT_EQ(message.status().code(), absl::StatusCode::kResourceExhausted) << message.status();
+  EXPECT_NE(message.status().message().find("over the limit of 1048576 bytes"), std::string::npos)
+      << message.status();
+  EXPECT_NE(message.status().message().find("(cluster.max_message_mb)"), std::string::npos)
+      << message.status();
+  auto fits = with("limit_ok", "cluster.max_message_mb=256");
+  ASSERT_TRUE(fits.ok()) << fits.status();
+  EXPECT_EQ((*fits)["steps"], 2);
+  auto fits_memory = with("limit_ok2", "cluster.server_memory_mb=256");
+  EXPECT_TRUE(fits_memory.ok()) << fits_memory.status();
+}
+
 // Issue 14 item 5: the largest message a process accepts is configured
 // (cluster.max_message_mb), and a transport with that limit drops a larger
 // message, saying which limit it exceeded.

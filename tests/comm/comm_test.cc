@@ -134,6 +134,48 @@ TEST(InProcTransportTest, CloseWakesRecv) {
   EXPECT_EQ(m.status().code(), absl::StatusCode::kCancelled);
 }
 
+// Issue 14: every process of a job has the same limits, so a message over
+// them would be dropped by its receiver and its sender left waiting for a
+// reply until its timeout; Send() refuses it instead, saying which limit
+// (ResourceExhausted), and the next message within them goes through.
+TEST(InProcTransportTest, SendRefusesAMessageItsReceiverWouldDrop) {
+  InProcHub hub;
+  auto a = NewInProcTransport(&hub), b = NewInProcTransport(&hub);
+  DecodeLimits limits;
+  limits.max_message_bytes = 4096;
+  limits.max_text_bytes = 100;
+  limits.max_payloads = 2;
+  a->set_decode_limits(limits);
+  b->set_decode_limits(limits);
+  ASSERT_TRUE(a->Bind("inproc://lim_a").ok() && b->Bind("inproc://lim_b").ok());
+  ASSERT_TRUE(a->Connect(2, "inproc://lim_b").ok());
+  Message big;
+  big.header.type = MsgType::kPush;
+  big.payloads.push_back(Buffer::FromString(std::string(4096, 'g')));
+  Status s = a->Send(2, big);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_NE(s.message().find("over the limit of 4096 bytes"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("cluster.max_message_mb"), std::string::npos) << s;
+  Message text;
+  text.header.text = std::string(101, 't');
+  s = a->Send(2, text);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_NE(s.message().find("101 bytes of text, more than the limit of 100"), std::string::npos)
+      << s;
+  Message many;
+  for (int i = 0; i < 3; ++i) many.payloads.push_back(Buffer::FromString("p"));
+  s = a->Send(2, many);
+  EXPECT_NE(s.message().find("3 payloads, more than the limit of 2"), std::string::npos) << s;
+  Message small;
+  small.header.text = "within";
+  small.payloads.push_back(Buffer::FromString(std::string(1000, 's')));
+  ASSERT_TRUE(a->Send(2, small).ok());
+  auto got = b->Recv(5000);  // the first message to arrive: nothing over the limits was sent
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->header.text, "within");
+  EXPECT_EQ(b->Recv(10).status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
 // An echo peer on its own thread: answers every request (text unchanged)
 // except those whose text is "drop", until its transport is closed.
 class EchoPeer {
