@@ -5,6 +5,7 @@
 #include "compressors/compressor.h"
 #include "compressors/pruning/autosrh.h"
 #include "compressors/pruning/deeplight.h"
+#include "compressors/pruning/ham.h"
 #include "compressors/pruning/pep.h"
 #include "compressors/registry.h"
 
@@ -20,6 +21,12 @@ void AddPruningMethods(std::vector<CompressorInfo>* out) {
                   "until the prune rate is reached, lottery-ticket retrain under the mask, then "
                   "CSR/COO (docs/methods.md 2.24)",
                   PepEmbedding::Schema(), &PepEmbedding::Create});
+  out->push_back({HamEmbedding::kName, "pruning",
+                  "pre-train with a soft-orthogonal regulariser, then hard element masks "
+                  "(the K largest auxiliary |a|) trained alternately with the weights through a "
+                  "straight-through estimator, retrain the kept elements, then CSR/COO "
+                  "(docs/methods.md 2.24b)",
+                  HamEmbedding::Schema(), &HamEmbedding::Create});
   out->push_back({AutoSrhEmbedding::kName, "pruning",
                   "a scaling alpha per frequency group and dimension searched with the table, "
                   "then E * alpha pruned by a global magnitude threshold into CSR/COO, retrained "

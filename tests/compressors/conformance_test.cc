@@ -149,6 +149,9 @@ const std::map<std::string, MethodExpectations>& Expectations() {
       // As deeplight: the mask of the search (capped at the budget's
       // nonzeros) decides how many are kept.
       {"pep", {{Reach(), Reach(), Reach(), Reach()}, 0.1, /*memory_forecast=*/true}},
+      // As pep: the mask of the search (the K largest auxiliary |a|)
+      // decides how many are kept.
+      {"ham", {{Reach(), Reach(), Reach(), Reach()}, 0.1, /*memory_forecast=*/true}},
       // As deeplight: the pruned E ⊙ alpha keeps at most the budget's
       // nonzeros (the searched alpha decides which).
       {"autosrh", {{Reach(), Reach(), Reach(), Reach()}, 0.1, /*memory_forecast=*/true}},
