@@ -19,11 +19,11 @@ declare -A allowed=(
   [scheduler]="common comm scheduler"
   [vectors]="common compressors vectors"
 )
-# Of compressors/, vectors/ may use only the k-means and the L2LSH
-# (docs/architecture.md): the retrieval codecs share the clustering and the
-# block hashing, not the training-time interface.
+# Of compressors/, vectors/ may use only the k-means, the L2LSH and the PQ
+# (docs/architecture.md): the retrieval codecs share the clustering, the
+# block hashing and the product quantisation, not the training-time interface.
 declare -A only_files=(
-  [vectors:compressors]="compressors/internal/kmeans.h compressors/internal/l2lsh.h"
+  [vectors:compressors]="compressors/internal/kmeans.h compressors/internal/l2lsh.h compressors/internal/pq_core.h"
 )
 status=0
 for dir in "${!allowed[@]}"; do

@@ -1,5 +1,5 @@
 // The quantization family's entries of the method registry (compressors/registry.cc),
-// in docs/methods.md order (§2.16-§2.19b).
+// in docs/methods.md order (§2.16-§2.19c).
 #include <vector>
 
 #include "compressors/compressor.h"
@@ -8,6 +8,7 @@
 #include "compressors/quantization/int_quant.h"
 #include "compressors/quantization/mixed_prec.h"
 #include "compressors/quantization/post4bits.h"
+#include "compressors/quantization/pq.h"
 #include "compressors/registry.h"
 
 namespace ecps {
@@ -39,6 +40,11 @@ void AddQuantizationMethods(std::vector<CompressorInfo>* out) {
                   "row-wise int8 table + fp32 cache of the hottest rows sized by the budget "
                   "(docs/methods.md 2.19b)",
                   MixedPrecEmbedding::Schema(), &MixedPrecEmbedding::Create});
+  out->push_back({PqEmbedding::kName, "quantization",
+                  "post-training product quantisation: per subspace a k-means codebook of 256 "
+                  "centroids fitted on the trained rows, a byte code per row and subspace "
+                  "(docs/methods.md 2.19c)",
+                  PqEmbedding::Schema(), &PqEmbedding::Create});
 }
 
 }  // namespace ecps

@@ -123,6 +123,10 @@ const std::map<std::string, MethodExpectations>& Expectations() {
       {"alpt", {{Fixed(0.3125), Fixed(0.3125), Fixed(0.3125), Fixed(0.3125)}, 1.0}},
       // 4-bit codes + fp16 scale and bias: 12 of 64 bytes a row.
       {"post4bits", {{Fixed(0.1875), Fixed(0.1875), Fixed(0.1875), Fixed(0.1875)}, 1.0}},
+      // One byte per row and subspace, m dividing d: m = 16 (25%) at 50%, 4
+      // (6.25%) at 10%; 1% and 0.1% are below m = 1 (1/64 and the 4·d·256 B
+      // of codebooks, §2.19c).
+      {"pq", {{AtMost(), AtMost(), Unreachable(0.0156326), Unreachable(0.0156326)}, 0.5}},
       // INT8 rows with fp16 scale pairs are 20 of 64 bytes (31.25%); the
       // budget above that buys fp32 cache rows (§2.19b.5).
       {"mixedprec",

@@ -1,4 +1,4 @@
-#include "vectors/internal/pq_core.h"
+#include "compressors/internal/pq_core.h"
 
 #include <algorithm>
 #include <cstring>
@@ -7,7 +7,7 @@
 #include "common/rng.h"
 #include "compressors/internal/kmeans.h"
 
-namespace ecps::vectors::internal {
+namespace ecps::method_internal {
 
 uint64_t PqBytes(uint64_t n, int d, int m, int bits) {
   return n * ((static_cast<uint64_t>(m) * bits + 7) / 8) +
@@ -161,41 +161,29 @@ Status PqCore::Load(BlobReader* r, int d) {
   return OkStatus();
 }
 
-PqCore TrainPq(const VectorSet& x, int m, int bits, uint64_t sample, int iters, uint64_t seed,
-               ForkJoinPool* pool, const std::function<void(double)>& progress) {
-  PqCore pq;
-  pq.dim = x.dim;
-  pq.m = m;
-  pq.bits = bits;
-  pq.n = x.n;
-  const int ds = pq.dsub();
-  const uint64_t k = pq.k();
-  // The training sample: a seeded partial Fisher-Yates draw, in row order
-  // (faiss trains on a random subset of at most 256 points per centroid).
-  std::vector<uint32_t> rows(x.n);
-  std::iota(rows.begin(), rows.end(), 0u);
-  const uint64_t s = std::min<uint64_t>(sample, x.n);
-  Rng rng(seed);
-  for (uint64_t i = 0; i < s && s < x.n; ++i) std::swap(rows[i], rows[i + rng.Below(x.n - i)]);
-  rows.resize(s);
-  std::sort(rows.begin(), rows.end());
-  pq.centroids.resize(static_cast<uint64_t>(m) * k * ds);
-  pq.codes.assign(x.n * pq.RowBytes(), 0);
-  std::vector<float> points(s * ds);
-  std::vector<uint32_t> assign(x.n);
+void PqCore::DecodeCodes(const uint32_t* row_codes, float* out) const {
+  const int ds = dsub();
+  const uint64_t kk = k();
+  for (int j = 0; j < m; ++j)
+    std::memcpy(out + j * ds, centroids.data() + (j * kk + row_codes[j]) * ds, ds * sizeof(float));
+}
+
+void PqCore::EncodeRows(const float* rows, uint64_t count, ForkJoinPool* pool) {
+  const int ds = dsub();
+  const uint64_t kk = k();
+  const uint64_t rb = RowBytes();
+  const uint64_t first = n;
+  codes.resize((n + count) * rb, 0);
+  n += count;
+  std::vector<uint32_t> assign(count);
   for (int j = 0; j < m; ++j) {
-    for (uint64_t i = 0; i < s; ++i)
-      std::memcpy(points.data() + i * ds, x.row(rows[i]) + j * ds, ds * sizeof(float));
-    const std::vector<float> c =
-        method_internal::KMeans(points, s, ds, k, iters, seed * 1000003 + j, pool);
-    std::copy(c.begin(), c.end(), pq.centroids.begin() + j * k * ds);
-    const method_internal::NearestCentroids nearest(c.data(), k, ds);
+    const NearestCentroids nearest(centroids.data() + j * kk * ds, kk, ds);
     constexpr uint64_t kBlock = 4096;
-    const uint64_t blocks = (x.n + kBlock - 1) / kBlock;
+    const uint64_t blocks = (count + kBlock - 1) / kBlock;
     auto encode = [&](size_t b) {
       std::vector<float> v(ds);
-      for (uint64_t i = b * kBlock; i < std::min(x.n, (b + 1) * kBlock); ++i) {
-        std::memcpy(v.data(), x.row(i) + j * ds, ds * sizeof(float));
+      for (uint64_t i = b * kBlock; i < std::min(count, (b + 1) * kBlock); ++i) {
+        std::memcpy(v.data(), rows + i * dim + j * ds, ds * sizeof(float));
         assign[i] = nearest.Nearest(v.data());
       }
     };
@@ -205,9 +193,8 @@ PqCore TrainPq(const VectorSet& x, int m, int bits, uint64_t sample, int iters, 
       for (uint64_t b = 0; b < blocks; ++b) encode(b);
     }
     // Pack subspace j's codes (sequentially: rows share bytes).
-    const uint64_t rb = pq.RowBytes();
-    for (uint64_t i = 0; i < x.n; ++i) {
-      uint8_t* dst = pq.codes.data() + i * rb;
+    for (uint64_t i = 0; i < count; ++i) {
+      uint8_t* dst = codes.data() + (first + i) * rb;
       uint64_t bit = static_cast<uint64_t>(j) * bits;
       for (int put = 0; put < bits;) {
         const int shift = static_cast<int>(bit & 7);
@@ -217,9 +204,55 @@ PqCore TrainPq(const VectorSet& x, int m, int bits, uint64_t sample, int iters, 
         bit += take;
       }
     }
+  }
+}
+
+std::vector<uint64_t> PqSampleRows(uint64_t n, uint64_t sample, uint64_t seed) {
+  std::vector<uint64_t> rows(n);
+  std::iota(rows.begin(), rows.end(), uint64_t{0});
+  const uint64_t s = std::min<uint64_t>(sample, n);
+  Rng rng(seed);
+  for (uint64_t i = 0; i < s && s < n; ++i) std::swap(rows[i], rows[i + rng.Below(n - i)]);
+  rows.resize(s);
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+PqCore TrainPqCodebooks(const float* sample, uint64_t s, int dim, int m, int bits, int iters,
+                        uint64_t seed, ForkJoinPool* pool,
+                        const std::function<void(double)>& progress) {
+  PqCore pq;
+  pq.dim = dim;
+  pq.m = m;
+  pq.bits = bits;
+  const int ds = pq.dsub();
+  const uint64_t k = pq.k();
+  pq.centroids.resize(static_cast<uint64_t>(m) * k * ds);
+  std::vector<float> points(s * ds);
+  for (int j = 0; j < m; ++j) {
+    for (uint64_t i = 0; i < s; ++i)
+      std::memcpy(points.data() + i * ds, sample + i * dim + j * ds, ds * sizeof(float));
+    const std::vector<float> c = KMeans(points, s, ds, k, iters, seed * 1000003 + j, pool);
+    std::copy(c.begin(), c.end(), pq.centroids.begin() + j * k * ds);
     if (progress) progress(static_cast<double>(j + 1) / m);
   }
   return pq;
 }
 
-}  // namespace ecps::vectors::internal
+PqCore TrainPq(const float* x, uint64_t n, int dim, int m, int bits, uint64_t sample, int iters,
+               uint64_t seed, ForkJoinPool* pool, const std::function<void(double)>& progress) {
+  const std::vector<uint64_t> rows = PqSampleRows(n, sample, seed);
+  std::vector<float> points(rows.size() * dim);
+  for (size_t i = 0; i < rows.size(); ++i)
+    std::memcpy(points.data() + i * dim, x + rows[i] * dim, dim * sizeof(float));
+  // The codebooks are most of the work; the encoding the last step.
+  PqCore pq =
+      TrainPqCodebooks(points.data(), rows.size(), dim, m, bits, iters, seed, pool, [&](double f) {
+        if (progress) progress(0.9 * f);
+      });
+  pq.EncodeRows(x, n, pool);
+  if (progress) progress(1.0);
+  return pq;
+}
+
+}  // namespace ecps::method_internal
