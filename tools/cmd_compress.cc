@@ -1,10 +1,13 @@
 // `ecps compress` (docs/cli.md): post-training compression of a trained
 // full-table model into a servable bundle, with a method that derives its
 // tables from the trained rows (Predictor::Recompress): int8/int16 codes on a
-// scale fitted to the trained values, fp16, or Post4Bits' per-row 4-bit
-// range search. With --eval, both models score the same rows.
+// scale fitted to the trained values, fp16, Post4Bits' per-row 4-bit range
+// search, PQ codebooks fitted on the rows, Dedup's merge of similar blocks, or
+// DeepLight's global magnitude prune into CSR/COO. With --eval, both models
+// score the same rows.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <limits>
@@ -25,15 +28,51 @@
 namespace ecps::tools {
 namespace {
 
-// The methods whose tables follow from the trained fp32 rows alone.
-const std::vector<std::string>& PostTrainingMethods() {
-  static const std::vector<std::string> m = {"int8", "int16", "fp16", "post4bits"};
+// A method whose tables follow from the trained fp32 rows alone: the
+// registered method that stores them and its stages entered without their
+// training steps (Predictor::Recompress).
+struct PostTraining {
+  std::string name;             // --method
+  std::string method;           // embedding.method of the bundle
+  std::string untrained_stage;  // "" when every later stage is post_training
+};
+
+const std::vector<PostTraining>& PostTrainingMethods() {
+  static const std::vector<PostTraining> m = {
+      {"int8", "int8", ""},
+      {"int16", "int16", ""},
+      {"fp16", "fp16", ""},
+      {"post4bits", "post4bits", ""},
+      {"pq", "pq", ""},
+      // Dedup's block merge runs in BeginStage(finetune); DeepLight's prune
+      // stage, without steps, leaves the whole prune to its sparse stage.
+      {"dedup", "dedup", "finetune"},
+      {"prune", "deeplight", "prune"}};
   return m;
+}
+
+std::string PostTrainingNames() {
+  std::vector<std::string> names;
+  for (const PostTraining& m : PostTrainingMethods()) names.push_back(m.name);
+  return absl::StrJoin(names, ", ");
+}
+
+// --budget as embedding.budget takes it: a fraction or a percentage, in (0, 1].
+bool ParseBudget(const std::string& text, double* fraction) {
+  std::string t = text;
+  const bool percent = !t.empty() && t.back() == '%';
+  if (percent) t.pop_back();
+  double v = 0;
+  if (!absl::SimpleAtod(t, &v) || !std::isfinite(v)) return false;
+  if (percent) v /= 100;
+  *fraction = v;
+  return v > 0 && v <= 1;
 }
 
 constexpr char kUsage[] =
     "usage: ecps compress --model CHECKPOINT_OR_BUNDLE --method M --budget B --out BUNDLE\n"
-    "                     [--data CACHE] [--eval CACHE] [--split S] [--max-rows N] [--json]\n"
+    "                     [--param KEY=VALUE ...] [--data CACHE] [--eval CACHE] [--split S]\n"
+    "                     [--max-rows N] [--json]\n"
     "\n"
     "Compresses a trained full-table model after training (no retraining) into a servable\n"
     "bundle (docs/formats.md \"Servable bundle\"; ecps serve and ecps predict load it):\n"
@@ -42,13 +81,22 @@ constexpr char kUsage[] =
     "  fp16         the rows rounded to the nearest half (50%)\n"
     "  post4bits    4-bit codes with a per-row fp16 scale and bias from FBGEMM's greedy\n"
     "               range search (18.75% at d = 16)\n"
+    "  pq           product quantisation: per subspace a 256-centroid k-means codebook\n"
+    "               fitted on the trained rows, a byte code per row and subspace (the\n"
+    "               largest m dividing d that fits: 25% at d = 16, then 12.5%, 6.25%, ...)\n"
+    "  dedup        blocks of rows merged onto similar ones (L2LSH candidates, values\n"
+    "               within fp); stops once the budget is met (methods.md 2.10)\n"
+    "  prune        global magnitude pruning to the budget's nonzeros, stored as CSR\n"
+    "               (budget x d >= 3) or COO (DeepLight's sparse layout, methods.md 1.8)\n"
     "Methods whose tables are learned (hash, tt_rec, ...) need training: ecps train.\n"
     "\n"
     "options:\n"
     "  --model PATH   a checkpoint or bundle of a 'full' model (--in is the same)\n"
-    "  --method M     int8, int16, fp16 or post4bits\n"
+    "  --method M     int8, int16, fp16, post4bits, pq, dedup or prune\n"
     "  --budget B     the memory budget, a fraction of the fp32 table (0.25) or a percentage\n"
-    "                 (25%); the method's ratio is fixed, a budget it exceeds is reported\n"
+    "                 (25%) in (0, 1]; a budget the method does not reach is refused\n"
+    "  --param K=V    a parameter of the method (embedding.params.K: pq's m, dedup's fp\n"
+    "                 and sim, ...; docs/methods.md), repeatable\n"
     "  --out BUNDLE   the compressed model (written atomically)\n"
     "  --data CACHE   a checkpoint's training data, when its config no longer names it\n"
     "  --eval CACHE   score both models on this data cache and print AUC and log loss\n"
@@ -59,7 +107,7 @@ constexpr char kUsage[] =
     "\n"
     "exit codes: 0 written, 1 runtime failure (a damaged model, data of another feature\n"
     "space), 2 bad usage, a missing model, a method that needs training, a model that is\n"
-    "not 'full'.\n";
+    "not 'full', a budget the method does not reach.\n";
 
 int Fail(const Status& st) {
   std::cerr << "ecps compress: " << st.message() << "\n";
@@ -86,6 +134,7 @@ StatusOr<Quality> Evaluate(Predictor& p, const Dataset& data, Split split, uint6
 int RunCompress(const std::vector<std::string>& args) {
   SetLogLevel("info");  // warnings (a clipped code) to stderr: stdout is the summary
   std::string model, method, budget, out, data_path, eval, split_name = "test", max_rows_text = "0";
+  std::vector<std::string> method_params;
   bool json = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -95,6 +144,15 @@ int RunCompress(const std::vector<std::string>& args) {
     }
     if (a == "--json") {
       json = true;
+      continue;
+    }
+    if (a == "--param") {
+      if (i + 1 >= args.size() || args[i + 1].find('=') == std::string::npos ||
+          args[i + 1][0] == '=') {
+        std::cerr << "ecps compress: --param needs KEY=VALUE\n";
+        return kExitUsage;
+      }
+      method_params.push_back("embedding.params." + args[++i]);
       continue;
     }
     std::string* value = a == "--model" || a == "--in" ? &model
@@ -120,14 +178,22 @@ int RunCompress(const std::vector<std::string>& args) {
     std::cerr << "ecps compress: needs --model, --method, --budget and --out (see --help)\n";
     return kExitUsage;
   }
-  const std::vector<std::string>& can = PostTrainingMethods();
-  if (std::find(can.begin(), can.end(), method) == can.end()) {
+  const std::vector<PostTraining>& can = PostTrainingMethods();
+  const auto chosen =
+      std::find_if(can.begin(), can.end(), [&](const PostTraining& m) { return m.name == method; });
+  if (chosen == can.end()) {
     std::cerr << "ecps compress: --method '" << method << "' "
               << (FindCompressor(method) != nullptr
                       ? "learns its tables in training (ecps train --set embedding.method=" +
                             method + ")"
                       : "is not a registered method")
-              << "; after training ecps compress can apply: " << absl::StrJoin(can, ", ") << "\n";
+              << "; after training ecps compress can apply: " << PostTrainingNames() << "\n";
+    return kExitUsage;
+  }
+  double fraction = 0;
+  if (!ParseBudget(budget, &fraction)) {
+    std::cerr << "ecps compress: --budget '" << budget
+              << "' is not a fraction in (0, 1] of the fp32 table nor a percentage (25%)\n";
     return kExitUsage;
   }
   Split split = Split::kTest;
@@ -157,7 +223,8 @@ int RunCompress(const std::vector<std::string>& args) {
   // The method's parameters for post-training use: nearest rounding (no
   // optimizer steps follow to average stochastic rounding out) and, for the
   // integer codes, the scale and centre that span the trained values.
-  std::vector<std::string> sets = {"embedding.method=" + method, "embedding.budget=" + budget};
+  std::vector<std::string> sets = {"embedding.method=" + chosen->method,
+                                   "embedding.budget=" + budget};
   if (method == "int8" || method == "int16") {
     const std::vector<RowTableSpec> specs = original.embedding().store().StoredTables();
     std::vector<float> rows(specs.at(0).rows * static_cast<size_t>(specs[0].width));
@@ -181,12 +248,31 @@ int RunCompress(const std::vector<std::string>& args) {
   } else if (method == "fp16") {
     sets.push_back("embedding.params.rounding=nearest");
   }
+  sets.insert(sets.end(), method_params.begin(), method_params.end());
   StatusOr<TrainConfig> config =
       TrainConfigFromYaml(original.config().ToYaml(), "model '" + model + "' config", sets,
                           /*drop_method_params=*/true);
   if (!config.ok()) return Fail(config.status());
-  StatusOr<std::unique_ptr<Predictor>> compressed = original.Recompress(*config);
+  std::vector<std::string> untrained;
+  if (!chosen->untrained_stage.empty()) untrained.push_back(chosen->untrained_stage);
+  StatusOr<std::unique_ptr<Predictor>> compressed = original.Recompress(*config, untrained);
   if (!compressed.ok()) return Fail(compressed.status());
+  // A budget the method does not reach is refused before anything is
+  // written: the inference bytes (tables and what a lookup needs besides
+  // them: a sparse index, PQ's codebooks, Dedup's block map) against the
+  // original fp32 table.
+  const MemoryReport before = original.Memory(), after = (*compressed)->Memory();
+  const double ratio = before.inference_bytes > 0 ? static_cast<double>(after.inference_bytes) /
+                                                        static_cast<double>(before.inference_bytes)
+                                                  : 0;
+  if (!ReachesBudget(ratio, fraction))
+    return Fail(InvalidArgument(
+        "--budget ", budget, ": ", method, " of this model takes ", after.inference_bytes, " B, ",
+        absl::StrFormat("%.4f%%", 100 * ratio), " of the fp32 table's ", before.inference_bytes,
+        " B; nothing written",
+        method == "dedup" ? " (too few similar blocks: a higher --param fp or lower --param sim "
+                            "merges more)"
+                          : ""));
   nlohmann::json source = {{"compressed_from", model}, {"method", "full"}};
   if (!loaded->is_bundle)
     source.update({{"format", loaded->summary.format},
@@ -205,21 +291,18 @@ int RunCompress(const std::vector<std::string>& args) {
   StatusOr<nlohmann::json> header = Predictor::ReadBundleHeader(out);
   if (!header.ok()) return Fail(header.status());
   const uint64_t table_bytes = header->at("table_bytes").get<uint64_t>();
-  const MemoryReport before = original.Memory(), after = (*compressed)->Memory();
-  const double fraction = config->params.GetFloat("embedding.budget");
-  const double ratio =
-      before.inference_bytes > 0 ? static_cast<double>(table_bytes) / before.inference_bytes : 0;
-  const bool within = ReachesBudget(ratio, fraction);
+  const uint64_t inference_bytes = header->at("inference_memory_bytes").get<uint64_t>();
   nlohmann::json j = {{"model", model},
                       {"out", out},
                       {"method", method},
-                      {"budget", fraction},
+                      {"bundle_method", chosen->method},
+                      {"budget", config->params.GetFloat("embedding.budget")},
                       {"bytes", bundle->size()},
                       {"original_table_bytes", before.inference_bytes},
                       {"table_bytes", table_bytes},
+                      {"inference_memory_bytes", inference_bytes},
                       {"ratio", ratio},
-                      {"within_budget", within},
-                      {"inference_memory_bytes", after.inference_bytes},
+                      {"within_budget", ReachesBudget(ratio, fraction)},
                       {"seconds", seconds}};
   if (!eval.empty()) {
     StatusOr<std::unique_ptr<Dataset>> data = Dataset::Open(eval);
@@ -240,10 +323,10 @@ int RunCompress(const std::vector<std::string>& args) {
     return kExitOk;
   }
   std::cout << absl::StrFormat(
-      "wrote bundle %s (%d B): %s of %s, %d B of tables (%.2f%% of the fp32 table's %d B; "
-      "budget %.4g%%%s) in %.2f s\n",
-      out, bundle->size(), method, model, table_bytes, 100 * ratio, before.inference_bytes,
-      100 * fraction, within ? "" : ", NOT reached", seconds);
+      "wrote bundle %s (%d B): %s of %s, %d B of tables + %d B of index, codebooks or maps = %d B "
+      "(%.2f%% of the fp32 table's %d B; budget %.4g%%) in %.2f s\n",
+      out, bundle->size(), method, model, table_bytes, inference_bytes - table_bytes,
+      inference_bytes, 100 * ratio, before.inference_bytes, 100 * fraction, seconds);
   if (j.contains("eval"))
     std::cout << absl::StrFormat(
         "  %s split of %s, %d rows:\n"

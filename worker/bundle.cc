@@ -116,7 +116,8 @@ StatusOr<std::unique_ptr<Predictor>> Predictor::Create(
   return p;
 }
 
-StatusOr<std::unique_ptr<Predictor>> Predictor::Recompress(const TrainConfig& config) const {
+StatusOr<std::unique_ptr<Predictor>> Predictor::Recompress(
+    const TrainConfig& config, const std::vector<std::string>& untrained_stages) const {
   const std::vector<RowTableSpec> from = embedding_->store().StoredTables();
   if (from.size() != 1 || from[0].dtype != DType::kF32 ||
       !embedding_->compressor().DenseParams().empty())
@@ -180,7 +181,8 @@ StatusOr<std::unique_ptr<Predictor>> Predictor::Recompress(const TrainConfig& co
   }
   const std::vector<StageSpec> stages = method.Stages();
   for (size_t i = 1; i < stages.size(); ++i) {
-    if (!stages[i].post_training)
+    if (!stages[i].post_training && std::find(untrained_stages.begin(), untrained_stages.end(),
+                                              stages[i].name) == untrained_stages.end())
       return FailedPrecondition("method '", config.method(), "' stage '", stages[i].name,
                                 "' trains: it cannot be applied after training");
     RETURN_IF_ERROR(

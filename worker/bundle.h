@@ -81,11 +81,16 @@ class Predictor {
   // this model's one fp32 table (a `full` model's E) is written into the new
   // method's first-stage table, which must have its name and shape, with that
   // method's rounding, then the method's post_training stages run as the
-  // trainer runs them (Post4Bits' range search). FailedPrecondition when this
-  // model is not a one-fp32-table model, or when `config`'s method learns
-  // anything the trained rows do not give (dense decoder parameters, another
-  // table, a stage that trains).
-  StatusOr<std::unique_ptr<Predictor>> Recompress(const TrainConfig& config) const;
+  // trainer runs them (Post4Bits' range search). A stage named in
+  // `untrained_stages` is entered without its training steps: its
+  // BeginStage transform alone (Dedup's block merge before `finetune`,
+  // DeepLight's `prune`, whose schedule then has not pruned and leaves the
+  // whole prune to its `sparse` stage). FailedPrecondition when this model is
+  // not a one-fp32-table model, or when `config`'s method learns anything the
+  // trained rows do not give (dense decoder parameters, another table, a
+  // stage that trains and is not in `untrained_stages`).
+  StatusOr<std::unique_ptr<Predictor>> Recompress(
+      const TrainConfig& config, const std::vector<std::string>& untrained_stages = {}) const;
 
   // The schema the model was built for (the data's, or the bundle's).
   const DatasetSchema& schema() const { return schema_; }
