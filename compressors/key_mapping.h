@@ -7,9 +7,10 @@
 // the store resolves each key to a row through the method's mapping kind.
 // The mapping's state lives in two ordinary row tables of the method, so it
 // is sharded, checkpointed, resharded and charged exactly as rows are:
-//   key table  one row per key (width KeyWidth()): the key's row, its decayed
-//              frequency, the step it was last seen, ...;
-//   row table  one row per data row (width RowWidth()): its owner, ...
+//   key table  one row per key (width KeyWidth(spec)): the key's row, its
+//              decayed frequency, the step it was last seen, ...;
+//   row table  one row per data row (width RowWidth(spec)): its owner, a
+//              cluster's statistics, ...
 // Everything about a key lives in one partition: key k, its key-table row k,
 // and the data rows it may use (r with r mod P == k mod P), where P =
 // `partitions` is the model's virtual shard count. A parameter server holds
@@ -74,6 +75,10 @@ class KeyPartition {
   virtual float* mutable_key_state(uint64_t key) = 0;
   virtual const float* row_state(uint64_t row) const = 0;
   virtual float* mutable_row_state(uint64_t row) = 0;
+  // The data rows themselves, read-only (CEL's reassignment compares a key's
+  // gradient with the rows of its candidate clusters): width() floats.
+  virtual int width() const = 0;
+  virtual const float* data_row(uint64_t row) const = 0;
   // Data-row moves. The destination's optimizer state restarts (a promoted
   // or admitted row must not inherit another feature's moments).
   virtual void CopyRow(uint64_t src, uint64_t dst) = 0;
@@ -92,19 +97,22 @@ class KeyMappingKind {
  public:
   virtual ~KeyMappingKind() = default;
   virtual const char* Name() const = 0;
-  virtual int KeyWidth() const = 0;
-  virtual int RowWidth() const = 0;
+  // State-row widths; they may depend on the spec (CEL keeps d-wide
+  // gradient statistics per cluster, d in its params).
+  virtual int KeyWidth(const KeyMappingSpec& spec) const = 0;
+  virtual int RowWidth(const KeyMappingSpec& spec) const = 0;
   // Checks spec.params; InvalidArgument naming the parameter.
   virtual Status Check(const KeyMappingSpec& spec) const = 0;
   // The local data row of local key `key`. Const: concurrent reads.
   virtual uint64_t Resolve(const KeyMappingSpec& spec, const KeyPartition& p,
                            uint64_t key) const = 0;
   // `n` training occurrences of local key `key` at 1-based step `step`, with
-  // `grad_norm` the L2 norm of the key's summed gradient in this push (CAFE's
-  // importance). Must not change what Resolve() returns: the mapping moves
-  // only in EndStep(), so a step's pull and push of a key meet one row.
+  // `grad` the key's summed gradient in this push (width() floats: CAFE's
+  // importance is its norm, CEL's statistics the vector), read before the
+  // push updates any row. Must not change what Resolve() returns: the mapping
+  // moves only in EndStep(), so a step's pull and push of a key meet one row.
   virtual void Count(const KeyMappingSpec& spec, KeyPartition* p, uint64_t key, uint32_t n,
-                     float grad_norm, int64_t step) const = 0;
+                     std::span<const float> grad, int64_t step) const = 0;
   // After every push of step `step`.
   virtual void EndStep(const KeyMappingSpec& spec, KeyPartition* p, int64_t step) const = 0;
   // fn(local key, its decayed frequency (or importance) at `step`, whether

@@ -580,12 +580,12 @@ class LocalRowStore final : public RowStore {
       if (data.coded())
         return InvalidArgument("key mapping ", spec.kind, ": data table '", data.spec.name,
                                "' must be fp32");
-      if (tables_[spec.key_table].spec.width != kind->KeyWidth() ||
-          tables_[spec.row_table].spec.width != kind->RowWidth())
+      if (tables_[spec.key_table].spec.width != kind->KeyWidth(spec) ||
+          tables_[spec.row_table].spec.width != kind->RowWidth(spec))
         return InvalidArgument("key mapping ", spec.kind, ": key/row tables of width ",
                                tables_[spec.key_table].spec.width, "/",
                                tables_[spec.row_table].spec.width, ", the kind needs ",
-                               kind->KeyWidth(), "/", kind->RowWidth());
+                               kind->KeyWidth(spec), "/", kind->RowWidth(spec));
       if (partition >= spec.partitions)
         return InvalidArgument("key mapping ", spec.kind, ": partition ", partition, " of ",
                                spec.partitions);
@@ -798,6 +798,10 @@ class LocalRowStore final : public RowStore {
     float* mutable_key_state(uint64_t k) override { return State(m_.spec.key_table, k); }
     const float* row_state(uint64_t r) const override { return State(m_.spec.row_table, r); }
     float* mutable_row_state(uint64_t r) override { return State(m_.spec.row_table, r); }
+    int width() const override { return Data().spec.width; }
+    const float* data_row(uint64_t r) const override {
+      return Data().values.data() + Id(r) * Data().spec.width;
+    }
     void CopyRow(uint64_t src, uint64_t dst) override {
       Table& tb = Data();
       const size_t w = tb.spec.width;
@@ -941,10 +945,8 @@ class LocalRowStore final : public RowStore {
         const int p = m.partition >= 0 ? m.partition : static_cast<int>(k % np);
         const uint64_t local = m.partition >= 0 ? k : k / np;
         PartitionView v(this, m, p);
-        const float* g = r.grads + i * tb.spec.width;
-        double norm = 0;
-        for (int j = 0; j < tb.spec.width; ++j) norm += static_cast<double>(g[j]) * g[j];
-        m.kind->Count(m.spec, &v, local, r.counts[i], static_cast<float>(std::sqrt(norm)), step);
+        const std::span<const float> g(r.grads + i * tb.spec.width, tb.spec.width);
+        m.kind->Count(m.spec, &v, local, r.counts[i], g, step);
         resolved_[used + i] = v.Id(m.kind->Resolve(m.spec, v, local));
       }
       resolved_runs_.push_back(

@@ -23,8 +23,8 @@ struct Entry {
 class CafeMapping final : public KeyMappingKind {
  public:
   const char* Name() const override { return "cafe"; }
-  int KeyWidth() const override { return 4 * kSlots; }
-  int RowWidth() const override { return 1; }
+  int KeyWidth(const KeyMappingSpec&) const override { return 4 * kSlots; }
+  int RowWidth(const KeyMappingSpec&) const override { return 1; }
 
   Status Check(const KeyMappingSpec& spec) const override {
     // The slot parameters, then the sketch ratio (absent while sizing).
@@ -49,8 +49,12 @@ class CafeMapping final : public KeyMappingKind {
   }
 
   void Count(const KeyMappingSpec& spec, KeyPartition* part, uint64_t key, uint32_t /*n*/,
-             float grad_norm, int64_t step) const override {
+             std::span<const float> grad, int64_t step) const override {
     const SlotParams p = SlotParams::Decode(spec.params);
+    // The importance of this push: the L2 norm of the key's summed gradient.
+    double sq = 0;
+    for (float x : grad) sq += static_cast<double>(x) * x;
+    const float grad_norm = static_cast<float>(std::sqrt(sq));
     float* b = part->mutable_key_state(Bucket(spec, *part, key));
     int empty = -1, victim = -1;
     double least = 0;

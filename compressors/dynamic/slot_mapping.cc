@@ -38,8 +38,8 @@ class SlotMapping : public KeyMappingKind {
   explicit SlotMapping(bool fresh_rows) : fresh_rows_(fresh_rows) {}
 
   const char* Name() const override { return fresh_rows_ ? "mch" : "adaptemb"; }
-  int KeyWidth() const override { return 3; }
-  int RowWidth() const override { return 1; }
+  int KeyWidth(const KeyMappingSpec&) const override { return 3; }
+  int RowWidth(const KeyMappingSpec&) const override { return 1; }
 
   Status Check(const KeyMappingSpec& spec) const override {
     if (spec.params.size() != SlotParams::kCount)
@@ -64,7 +64,7 @@ class SlotMapping : public KeyMappingKind {
   }
 
   void Count(const KeyMappingSpec& spec, KeyPartition* part, uint64_t key, uint32_t n,
-             float /*grad_norm*/, int64_t step) const override {
+             std::span<const float> /*grad*/, int64_t step) const override {
     const SlotParams p = SlotParams::Decode(spec.params);
     float* st = part->mutable_key_state(key);
     st[kCount] = static_cast<float>(DecayedCount(st[kCount], st[kLast], step, p.half_life) + n);

@@ -408,6 +408,15 @@ TEST(SlotMappingTest, SaveLoadKeepsTheMappingAndCounters) {
   EXPECT_FALSE(c->Load(blob).ok());
 }
 
+// The budget and parameters of a method in the servers' comparison: CEL's
+// assignment alone is 1/d = 25% of Space()'s table, and its clusters split
+// within the test's 30 steps only at a small b.
+double PsBudget(const std::string& method) { return method == "cel" ? 0.5 : 0.2; }
+std::vector<std::string> PsSets(const std::string& method) {
+  if (method == "cel") return {"split_interactions=6", "reassign_every=4"};
+  return {};
+}
+
 // `method` trained on `servers` servers (V = 6) with one worker from batches
 // of `rng`, steps [first, last]: from a fresh start, or from the shards
 // `load` (and the method state of `resume_from`). Returns the three tables;
@@ -433,7 +442,7 @@ std::vector<std::vector<float>> RunOnServers(const std::string& method, int serv
   co.timeout_ms = 20000;
   std::unique_ptr<ps::Client> client = (*cluster)->NewClient(0, co);
   ps::Client* c = client.get();
-  auto layer = Layer(method, std::move(client), 0.2, kV, {});
+  auto layer = Layer(method, std::move(client), PsBudget(method), kV, PsSets(method));
   if (load != nullptr) {
     auto blob = resume_from->Save(/*with_rows=*/false);
     ECPS_CHECK_OK(blob.status());
@@ -457,12 +466,19 @@ std::vector<std::vector<float>> RunOnServers(const std::string& method, int serv
 // the single process's, bit for bit, on 1 and 2 servers with one worker, and
 // after a checkpoint of 2 servers loaded onto 3.
 TEST(KeyedTablesPsTest, ServersHoldTheSameMappingAsOneProcess) {
-  for (const std::string method : {"mch", "adaptemb", "cafe"}) {
-    auto single = Layer(method, NewLocalRowStore(Optimizer()), 0.2, kV, {});
+  for (const std::string method : {"mch", "adaptemb", "cafe", "cel"}) {
+    auto single =
+        Layer(method, NewLocalRowStore(Optimizer()), PsBudget(method), kV, PsSets(method));
     Rng rng(21);
     for (int64_t s = 1; s <= 30; ++s) Step(single.get(), Batch(&rng, 16), s);
     std::vector<std::vector<float>> want;
     for (int t = 0; t < 3; ++t) want.push_back(ReadTable(single->store(), t));
+    if (method == "cel") {
+      // The comparison covers splits: features left their roots.
+      uint64_t split_off = 0;
+      for (uint64_t k = 0; k < Space().total(); ++k) split_off += want[1][6 * k] > 0;
+      EXPECT_GT(split_off, 50u);
+    }
     const std::string dir = ::testing::TempDir() + "/ecps_keyed_ps_" + method;
     std::filesystem::create_directories(dir);
     std::vector<ps::Client::ShardFile> files;
@@ -506,7 +522,7 @@ class DynamicTrainTest : public ::testing::Test {
 };
 
 TEST_F(DynamicTrainTest, TrainsInOneProcessAndOnTwoWorkers) {
-  for (const std::string method : {"mch", "adaptemb", "adaptemb_static", "cafe"}) {
+  for (const std::string method : {"mch", "adaptemb", "adaptemb_static", "cafe", "cel"}) {
     auto cfg = LoadTrainConfig("", Sets(method + "_single", method));
     ASSERT_TRUE(cfg.ok()) << cfg.status();
     auto t = Trainer::Create(*cfg, ds_->data());
