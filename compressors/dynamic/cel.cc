@@ -9,9 +9,7 @@ namespace ecps {
 
 namespace dynamic_internal {
 
-std::vector<double> CelParams::Encode() const {
-  return {split_b, reassign_every, half_life, dim};
-}
+std::vector<double> CelParams::Encode() const { return {split_b, reassign_every, half_life, dim}; }
 
 CelParams CelParams::Decode(const std::vector<double>& p) {
   CelParams c;
@@ -49,7 +47,8 @@ class CelMapping final : public KeyMappingKind {
     if (spec.params.size() != CelParams::kCount)
       return InvalidArgument(spec.params.size(), " parameters, expected ", CelParams::kCount);
     const CelParams p = CelParams::Decode(spec.params);
-    if (!(p.split_b >= 1)) return InvalidArgument("split_interactions must be >= 1, got ", p.split_b);
+    if (!(p.split_b >= 1))
+      return InvalidArgument("split_interactions must be >= 1, got ", p.split_b);
     if (!(p.reassign_every >= 0)) return InvalidArgument("reassign_every must be >= 0");
     if (!(p.half_life >= 0)) return InvalidArgument("half-life must be >= 0");
     if (!(p.dim >= 1 && p.dim <= 65536 && p.dim == std::floor(p.dim)))

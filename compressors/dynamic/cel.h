@@ -46,10 +46,10 @@ namespace dynamic_internal {
 // fields, whose roots are the clusters every feature starts in, are the
 // spec's field_offsets.
 struct CelParams {
-  double split_b = 100;        // a cluster splits after more than 2b interactions
-  double reassign_every = 0;   // steps between reassignment rounds (0: none)
-  double half_life = 0;        // of the per-feature counts (statistics only)
-  double dim = 1;              // d: the width of the gradient statistics
+  double split_b = 100;       // a cluster splits after more than 2b interactions
+  double reassign_every = 0;  // steps between reassignment rounds (0: none)
+  double half_life = 0;       // of the per-feature counts (statistics only)
+  double dim = 1;             // d: the width of the gradient statistics
   std::vector<double> Encode() const;
   static CelParams Decode(const std::vector<double>& p);
   static constexpr size_t kCount = 4;

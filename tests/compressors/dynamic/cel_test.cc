@@ -5,6 +5,8 @@
 // the budget with the assignment charged, and save/load of the layer. The
 // servers' state against one process and training end to end are in
 // dynamic_test.cc with the other keyed methods.
+#include "compressors/dynamic/cel.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -16,7 +18,6 @@
 
 #include "common/check.h"
 #include "common/rng.h"
-#include "compressors/dynamic/cel.h"
 #include "compressors/registry.h"
 #include "embedding/embedding_layer.h"
 #include "embedding/row_store.h"
@@ -96,9 +97,8 @@ std::vector<float> Grads(const FeatureSpace& s, const std::vector<uint32_t>& key
 
 // The pushes of one batch as the store counts them: each global key once,
 // in first-occurrence order, its gradients summed in that order.
-void Distinct(const FeatureSpace& s, const std::vector<uint32_t>& keys,
-              const std::vector<float>& g, std::vector<uint64_t>* ids,
-              std::vector<uint32_t>* counts, std::vector<float>* sums) {
+void Distinct(const FeatureSpace& s, const std::vector<uint32_t>& keys, const std::vector<float>& g,
+              std::vector<uint64_t>* ids, std::vector<uint32_t>* counts, std::vector<float>* sums) {
   const int d = s.dim;
   std::map<uint64_t, size_t> at;
   ids->clear();
@@ -129,8 +129,7 @@ void Step(EmbeddingLayer* layer, const std::vector<uint32_t>& keys, const std::v
 TEST(CelTest, MatchesTheNaiveReference) {
   const FeatureSpace s = Space();
   constexpr int kParts = 4;
-  auto layer =
-      Layer(s, 0.5, kParts, {"split_interactions=6", "reassign_every=3", "half_life=10"});
+  auto layer = Layer(s, 0.5, kParts, {"split_interactions=6", "reassign_every=3", "half_life=10"});
   auto* cel = dynamic_cast<CelEmbedding*>(&layer->compressor());
   ASSERT_NE(cel, nullptr);
   const KeyMappingSpec spec = cel->KeyMappings()[0];

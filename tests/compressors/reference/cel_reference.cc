@@ -39,7 +39,8 @@ uint64_t CelReference::Root(uint64_t k) const {
 
 bool CelReference::Used(uint64_t r) const {
   const uint64_t p = r % parts_;
-  return Local(r) < std::min<uint64_t>(std::max<uint64_t>(1, offsets_.size()), RowsOf(m_, parts_, p)) ||
+  return Local(r) <
+             std::min<uint64_t>(std::max<uint64_t>(1, offsets_.size()), RowsOf(m_, parts_, p)) ||
          rows_[r].used;
 }
 
@@ -92,7 +93,8 @@ void CelReference::Push(const std::vector<uint64_t>& keys, const std::vector<uin
           const double s = 0.1 * cv / cc;
           double norm = 0;
           for (int j = 0; j < d_; ++j) {
-            rs.dir[j] = static_cast<float>(rs.dir[j] + s * (static_cast<double>(g[j]) - rs.mean[j]));
+            rs.dir[j] =
+                static_cast<float>(rs.dir[j] + s * (static_cast<double>(g[j]) - rs.mean[j]));
             norm += static_cast<double>(rs.dir[j]) * rs.dir[j];
           }
           for (float& x : rs.dir) x = static_cast<float>(x * (1.0 / std::sqrt(norm)));
