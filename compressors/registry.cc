@@ -11,6 +11,7 @@ namespace ecps {
 // in docs/methods.md order, so families grow without touching one another.
 void AddHashingMethods(std::vector<CompressorInfo>* out);
 void AddDeduplicationMethods(std::vector<CompressorInfo>* out);
+void AddCodebookMethods(std::vector<CompressorInfo>* out);
 void AddQuantizationMethods(std::vector<CompressorInfo>* out);
 void AddDimensionMethods(std::vector<CompressorInfo>* out);
 void AddDynamicMethods(std::vector<CompressorInfo>* out);
@@ -25,6 +26,7 @@ const std::vector<CompressorInfo>& CompressorRegistry() {
     };
     AddHashingMethods(r);
     AddDeduplicationMethods(r);
+    AddCodebookMethods(r);
     AddQuantizationMethods(r);
     AddDimensionMethods(r);
     AddDynamicMethods(r);

@@ -114,6 +114,10 @@ const std::map<std::string, MethodExpectations>& Expectations() {
       // blocks of 10,240 rows (655,360 B, 0.03% of the table): 1% and 0.1%
       // land up to one block below the budget (§2.10).
       {"dedup", {{Reach(), Reach(), AtMost(), AtMost()}, 0.1, /*memory_forecast=*/true}},
+      // Codes of ceil(log2 32) = 5 bits per part, the most parts P dividing d
+      // that fit (§2.11): P = 16 (10 B a feature, 15.6%) at 50%, 8 (7.8%) at
+      // 10%; 1% and 0.1% are below one byte a feature (1/64 + the codebook).
+      {"dpq", {{AtMost(), AtMost(), Unreachable(0.0156261), Unreachable(0.0156261)}}},
       // Fixed-ratio storage (§2.16-§2.19): the real ratio at every budget.
       {"fp16", {{Fixed(0.5), Fixed(0.5), Fixed(0.5), Fixed(0.5)}, 1.0}},
       {"int8", {{Fixed(0.25), Fixed(0.25), Fixed(0.25), Fixed(0.25)}, 1.0}},
