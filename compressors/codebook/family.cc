@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "compressors/codebook/dpq.h"
+#include "compressors/codebook/mgqe.h"
 #include "compressors/compressor.h"
 #include "compressors/registry.h"
 
@@ -14,6 +15,11 @@ void AddCodebookMethods(std::vector<CompressorInfo>* out) {
                   "codewords per part (straight-through, BatchNorm'd scores), switched after "
                   "training to packed codes + codebook (docs/methods.md 2.11)",
                   DpqEmbedding::Schema(), &DpqEmbedding::Create});
+  out->push_back({MgqeEmbedding::kName, "vector quantization",
+                  "multi-granular quantised embeddings: DPQ per field, the frequent ids "
+                  "choosing among more codewords than the rest; fields kept as fp32 where codes "
+                  "cost more (docs/methods.md 2.12)",
+                  MgqeEmbedding::Schema(), &MgqeEmbedding::Create});
 }
 
 }  // namespace ecps

@@ -118,6 +118,10 @@ const std::map<std::string, MethodExpectations>& Expectations() {
       // that fit (§2.11): P = 16 (10 B a feature, 15.6%) at 50%, 8 (7.8%) at
       // 10%; 1% and 0.1% are below one byte a feature (1/64 + the codebook).
       {"dpq", {{AtMost(), AtMost(), Unreachable(0.0156261), Unreachable(0.0156261)}}},
+      // DPQ per field with 8-bit codes for the top 10% of each field's ids
+      // and 6-bit ones for the rest, 4 B per frequent id (§2.12): P = 16
+      // (20.0%) at 50%, 4 (5.5%) at 10%; P = 1 is 2.2%, above 1% and 0.1%.
+      {"mgqe", {{AtMost(), AtMost(), Unreachable(0.0220345), Unreachable(0.0220345)}, 0.5}},
       // Fixed-ratio storage (§2.16-§2.19): the real ratio at every budget.
       {"fp16", {{Fixed(0.5), Fixed(0.5), Fixed(0.5), Fixed(0.5)}, 1.0}},
       {"int8", {{Fixed(0.25), Fixed(0.25), Fixed(0.25), Fixed(0.25)}, 1.0}},
