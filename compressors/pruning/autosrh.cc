@@ -48,9 +48,16 @@ std::vector<uint8_t> AutoSrhEmbedding::FrequencyGroups(std::span<const uint32_t>
   std::vector<uint64_t> order(n);
   std::iota(order.begin(), order.end(), uint64_t{0});
   auto count = [&](uint64_t i) -> uint32_t { return counts.empty() ? 0 : counts[order[i]]; };
-  if (!counts.empty())
+  if (!counts.empty() && n <= (uint64_t{1} << 32)) {
+    // (count, id) packed in one word: a plain sort of 64-bit keys, several
+    // times faster than an indirect stable sort over Criteo's 33.8M ids.
+    for (uint64_t i = 0; i < n; ++i) order[i] = (uint64_t{counts[i]} << 32) | i;
+    std::sort(order.begin(), order.end());
+    for (uint64_t& o : order) o &= 0xFFFFFFFFull;
+  } else if (!counts.empty()) {
     std::stable_sort(order.begin(), order.end(),
                      [&](uint64_t a, uint64_t b) { return counts[a] < counts[b]; });
+  }
   std::vector<uint8_t> group(n, 0);
   uint64_t pos = 0;
   for (int g = 0; g < groups && pos < n; ++g) {
