@@ -79,8 +79,7 @@ Status Allocation(Predictor& p, const Dataset& data, std::string* text, Summary*
     keys.resize(samples * nf);
     for (uint64_t s = 0; s < samples; ++s)
       for (int f = 0; f < nf; ++f)
-        keys[s * nf + f] =
-            static_cast<uint32_t>(std::min(begin + s, schema.cardinalities[f] - 1));
+        keys[s * nf + f] = static_cast<uint32_t>(std::min(begin + s, schema.cardinalities[f] - 1));
     out.resize(keys.size() * d);
     RETURN_IF_ERROR(p.embedding().Forward(keys, out.data(), /*training=*/false));
     for (uint64_t s = 0; s < samples; ++s)
@@ -94,9 +93,9 @@ Status Allocation(Predictor& p, const Dataset& data, std::string* text, Summary*
   *text = "field\tid\ttrain_count\tparams\n";
   for (int f = 0; f < nf; ++f)
     for (uint64_t x = 0; x < schema.cardinalities[f]; ++x) {
-      absl::StrAppend(text, schema.field_names.size() == static_cast<size_t>(nf)
-                                ? schema.field_names[f]
-                                : absl::StrCat(f),
+      absl::StrAppend(text,
+                      schema.field_names.size() == static_cast<size_t>(nf) ? schema.field_names[f]
+                                                                           : absl::StrCat(f),
                       "\t", x, "\t", counts[schema.offsets[f] + x], "\t", params[f][x], "\n");
       ++summary->features;
       summary->params += params[f][x];

@@ -43,8 +43,8 @@ std::unique_ptr<Compressor> AutoSrhEmbedding::Create() {
   return std::make_unique<AutoSrhEmbedding>();
 }
 
-std::vector<uint8_t> AutoSrhEmbedding::FrequencyGroups(std::span<const uint32_t> counts,
-                                                       uint64_t n, int groups) {
+std::vector<uint8_t> AutoSrhEmbedding::FrequencyGroups(std::span<const uint32_t> counts, uint64_t n,
+                                                       int groups) {
   std::vector<uint64_t> order(n);
   std::iota(order.begin(), order.end(), uint64_t{0});
   auto count = [&](uint64_t i) -> uint32_t { return counts.empty() ? 0 : counts[order[i]]; };
@@ -169,8 +169,7 @@ void AutoSrhEmbedding::Decode(const LookupPlan& plan, const FetchedRows& rows, f
   }
 }
 
-std::vector<double> AutoSrhEmbedding::AlphaGradient(const LookupPlan& plan,
-                                                    const FetchedRows& rows,
+std::vector<double> AutoSrhEmbedding::AlphaGradient(const LookupPlan& plan, const FetchedRows& rows,
                                                     const float* grad_out) const {
   const size_t d = static_cast<size_t>(space_.dim);
   std::vector<double> da(alpha_.size(), 0.0);
@@ -254,10 +253,10 @@ Status AutoSrhEmbedding::Prune() {
     // |sparsity − P| < 1e-3·CR; here the side of at most K kept.
     const double zeros = static_cast<double>(total - sorted.size());
     const double tol = std::max(1.0, 1e-3 * budget_ * static_cast<double>(total));
-    ASSIGN_OR_RETURN(pruning::ThresholdResult r,
-                     pruning::SortedThreshold(sorted, zeros,
-                                              static_cast<double>(total - target_nnz_), tol,
-                                              /*at_least=*/true));
+    ASSIGN_OR_RETURN(
+        pruning::ThresholdResult r,
+        pruning::SortedThreshold(sorted, zeros, static_cast<double>(total - target_nnz_), tol,
+                                 /*at_least=*/true));
     tau = r.tau;
   }
   std::vector<double>().swap(sorted);
@@ -280,8 +279,8 @@ Status AutoSrhEmbedding::Prune() {
 Status AutoSrhEmbedding::BeginStage(int index) {
   const int last = static_cast<int>(Stages().size()) - 1;
   if (index < 1 || index > last)
-    return InvalidArgument("autosrh has stages 0 to ", last, " (order=",
-                           authors_order_ ? "authors" : "paper", "), not ", index);
+    return InvalidArgument("autosrh has stages 0 to ", last,
+                           " (order=", authors_order_ ? "authors" : "paper", "), not ", index);
   if (stage_ != index - 1)
     return FailedPrecondition("autosrh: stage ", index, " cannot follow stage ", stage_);
   if (index == prune_stage()) {
@@ -355,8 +354,8 @@ Status AutoSrhEmbedding::LoadState(const std::string& blob) {
   int32_t stage = 0;
   std::vector<float> alpha;
   if (!r.Pod(&l1) || !r.Pod(&lr) || !r.Pod(&authors) || !r.Pod(&paper) || !r.Pod(&format) ||
-      !r.Pod(&target) || !r.Vec(&sizes) || !r.Pod(&group_hash) || !r.Pod(&stage) || !r.Vec(&alpha) ||
-      !r.Pod(&tau))
+      !r.Pod(&target) || !r.Vec(&sizes) || !r.Pod(&group_hash) || !r.Pod(&stage) ||
+      !r.Vec(&alpha) || !r.Pod(&tau))
     return r.Truncated();
   RETURN_IF_ERROR(CheckSame(kName, "alpha_l1", l1, alpha_l1_));
   RETURN_IF_ERROR(CheckSame(kName, "alpha_lr", lr, alpha_lr_));

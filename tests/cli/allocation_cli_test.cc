@@ -42,11 +42,10 @@ CliResult Train(const std::string& dir, const std::string& method, const std::st
   for (const std::string& s :
        {std::string("data.generate.rows=20000"), std::string("data.generate.features=3000"),
         "data.cache_dir=" + dir + "/data", std::string("model.bottom=16"),
-        std::string("model.top=16"), std::string("embedding.dim=8"),
-        "embedding.method=" + method, std::string("embedding.budget=0.5"),
-        std::string("train.max_steps=40"), std::string("train.evals_per_epoch=2"),
-        std::string("train.latency_batches=1"), "output.dir=" + out,
-        std::string("output.progress=none")})
+        std::string("model.top=16"), std::string("embedding.dim=8"), "embedding.method=" + method,
+        std::string("embedding.budget=0.5"), std::string("train.max_steps=40"),
+        std::string("train.evals_per_epoch=2"), std::string("train.latency_batches=1"),
+        "output.dir=" + out, std::string("output.progress=none")})
     args.insert(args.end(), {"--set", s});
   return RunEcps(args, dir);
 }
@@ -84,9 +83,9 @@ TEST(AllocationTest, KeptParametersPerFeatureOfAPrunedAndAFullModel) {
   EXPECT_EQ(f.params, 8 * f.rows) << "a full table keeps every element (U(±b) init, no zeros)";
 
   // Refusals: a missing model or data, no --out, an unknown flag.
-  EXPECT_EQ(RunEcps({"allocation", "--model", dir + "/none.ckpt", "--out", dir + "/x"}, dir)
-                .exit_code,
-            2);
+  EXPECT_EQ(
+      RunEcps({"allocation", "--model", dir + "/none.ckpt", "--out", dir + "/x"}, dir).exit_code,
+      2);
   EXPECT_EQ(RunEcps({"allocation", "--model", dir + "/full/best.ckpt", "--data",
                      dir + "/none.ecache", "--out", dir + "/x"},
                     dir)

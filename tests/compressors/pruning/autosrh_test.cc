@@ -129,9 +129,9 @@ TEST(AutoSrhTest, FormatAndNonzerosFollowTheBudget) {
     EXPECT_EQ(m.Memory().inference_bytes,
               pruning::SparseBytes(m.format(), s.total(), 16, m.target_nonzeros()));
     // Before the prune the groups (1 B a feature) and α are training memory.
-    EXPECT_EQ(m.Memory().auxiliary_bytes,
-              pruning::IndexBytes(m.format(), s.total(), m.target_nonzeros()) + s.total() +
-                  4 * 6 * 16);
+    EXPECT_EQ(
+        m.Memory().auxiliary_bytes,
+        pruning::IndexBytes(m.format(), s.total(), m.target_nonzeros()) + s.total() + 4 * 6 * 16);
   }
 }
 
@@ -231,9 +231,8 @@ TEST(AutoSrhTest, AlphaStepIsTheNormalisedClippedSgdOfTheReference) {
   for (int step = 0; step < 40; ++step) {
     const std::vector<float> g = testing::Normal(f.keys.size() * d, &rng);
     const std::vector<float> before = f.m.alpha();
-    const std::vector<float> want =
-        reference::AutoSrhAlphaStep(before, f.m.AlphaGradient(f.plan, f.rows, g.data()),
-                                    f.m.group_sizes(), 0.01, 0.05, d);
+    const std::vector<float> want = reference::AutoSrhAlphaStep(
+        before, f.m.AlphaGradient(f.plan, f.rows, g.data()), f.m.group_sizes(), 0.01, 0.05, d);
     f.m.DecodeBackward(f.plan, f.rows, g.data(), &grads);
     ASSERT_EQ(f.m.alpha(), want) << step;
     for (float a : f.m.alpha()) ASSERT_TRUE(a >= 0.0f && a <= 1.0f);
