@@ -4,8 +4,8 @@
 #include <cmath>
 #include <numeric>
 
-#include "compressors/internal/method_util.h"
 #include "common/mutex.h"
+#include "compressors/internal/method_util.h"
 
 namespace ecps {
 namespace {
@@ -244,10 +244,9 @@ Status DpqEmbedding::BeginStage(int index) {
     std::iota(members.begin(), members.end(), 0u);
     // The evaluation lookup's codes (running statistics), so the switched
     // model scores exactly as the last evaluation of the trained one.
-    codebook::AssignCodes(shape_, cb.data(), q.data(), members, {}, norm,
-                          bn_.empty() ? nullptr : bn_.data(),
-                          bn_.empty() ? nullptr : bn_.data() + cols, nullptr, nullptr,
-                          codes.data());
+    codebook::AssignCodes(
+        shape_, cb.data(), q.data(), members, {}, norm, bn_.empty() ? nullptr : bn_.data(),
+        bn_.empty() ? nullptr : bn_.data() + cols, nullptr, nullptr, codes.data());
     for (uint64_t r = 0; r < count; ++r)
       codebook::PackCodes(codes.data() + r * p, p, bits_,
                           pending_codes_.data() + (begin + r) * code_bytes_);

@@ -417,9 +417,9 @@ Status MgqeEmbedding::BeginStage(int index) {
             std::min<int>(tiers[r] == kHigh ? shape_.choices : low_choices_, 65535));
       }
       // The evaluation lookup's codes (running statistics).
-      codebook::AssignCodes(shape_, cb.data() + block_[f] * block_floats, q.data(), members,
-                            limits, norm, run, run == nullptr ? nullptr : run + cols, nullptr,
-                            nullptr, codes.data());
+      codebook::AssignCodes(shape_, cb.data() + block_[f] * block_floats, q.data(), members, limits,
+                            norm, run, run == nullptr ? nullptr : run + cols, nullptr, nullptr,
+                            codes.data());
       for (uint64_t r = 0; r < count; ++r) {
         if (tiers[r] == kHigh) {
           codebook::PackCodes(codes.data() + r * p, p, high_bits_,
@@ -471,8 +471,8 @@ MemoryReport MgqeEmbedding::Memory() const {
   const uint64_t n = space_.total();
   const uint64_t d = static_cast<uint64_t>(space_.dim);
   const uint64_t codebook_bytes = 4ull * blocks_ * shape_.rows() * shape_.part_dim();
-  const uint64_t served = 4 * kept_rows_ * d + high_rows_ * high_bytes_ +
-                          low_rows_ * low_bytes_ + codebook_bytes;
+  const uint64_t served =
+      4 * kept_rows_ * d + high_rows_ * high_bytes_ + low_rows_ * low_bytes_ + codebook_bytes;
   MemoryReport r;
   // The high-id lists find a key's codes row; the BatchNorm statistics are
   // needed until the codes exist.
@@ -504,8 +504,8 @@ Status MgqeEmbedding::LoadState(const std::string& blob) {
   if (!r.Pod(&parts) || !r.Pod(&kh) || !r.Pod(&kl) || !r.Pod(&bn) || !r.Vec(&compressed))
     return r.Truncated();
   if (compressed.size() != static_cast<size_t>(space_.num_fields()))
-    return DataLoss(kName, " state: ", compressed.size(), " field flags for ",
-                    space_.num_fields(), " fields");
+    return DataLoss(kName, " state: ", compressed.size(), " field flags for ", space_.num_fields(),
+                    " fields");
   std::vector<std::vector<uint32_t>> high(space_.num_fields());
   for (std::vector<uint32_t>& h : high)
     if (!r.Vec(&h)) return r.Truncated();
@@ -519,8 +519,8 @@ Status MgqeEmbedding::LoadState(const std::string& blob) {
   RETURN_IF_ERROR(CheckSame(kName, "score_bn", bn == 1, score_bn_));
   RETURN_IF_ERROR(CheckSame(kName, "compressed fields", compressed, compressed_));
   for (int f = 0; f < space_.num_fields(); ++f)
-    RETURN_IF_ERROR(CheckSame(kName, "frequent ids of field " + std::to_string(f), high[f],
-                              high_[f]));
+    RETURN_IF_ERROR(
+        CheckSame(kName, "frequent ids of field " + std::to_string(f), high[f], high_[f]));
   stage_ = stage;
   return OkStatus();
 }

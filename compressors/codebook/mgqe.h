@@ -111,12 +111,12 @@ class MgqeEmbedding final : public Compressor {
   double reg_weight_ = 1.0;
   bool score_bn_ = true;
   int stage_ = 0;
-  std::vector<uint8_t> compressed_;         // per field
+  std::vector<uint8_t> compressed_;          // per field
   std::vector<std::vector<uint32_t>> high_;  // per field, ascending (empty if kept)
-  std::vector<int> block_;                  // per field: its codebook block (-1 if kept)
+  std::vector<int> block_;                   // per field: its codebook block (-1 if kept)
   int blocks_ = 0;
-  std::vector<uint64_t> e_off_;                   // per field: its first row of E (and F)
-  std::vector<uint64_t> high_off_, low_off_;      // per field: first codes_high/low row
+  std::vector<uint64_t> e_off_;               // per field: its first row of E (and F)
+  std::vector<uint64_t> high_off_, low_off_;  // per field: first codes_high/low row
   uint64_t kept_rows_ = 0, high_rows_ = 0, low_rows_ = 0;
   std::vector<float> bn_;
   RowAccess* rows_ = nullptr;

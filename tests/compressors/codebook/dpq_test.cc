@@ -135,9 +135,9 @@ TEST(DpqTest, LookupEqualsTheReference) {
   const FeatureSpace s = Space({300, 50, 7}, 8);
   for (bool bn : {true, false}) {
     SCOPED_TRACE(bn ? "score_bn" : "no bn");
-    Layer l = MakeLayer(s, 1.0,
-                        {"num_parts=4", "num_choices=8", std::string("score_bn=") +
-                                                             (bn ? "true" : "false")});
+    Layer l = MakeLayer(
+        s, 1.0,
+        {"num_parts=4", "num_choices=8", std::string("score_bn=") + (bn ? "true" : "false")});
     const int d = s.dim, parts = 4, k = 8;
     ASSERT_EQ(l.method->shape().parts, parts);
     Rng rng(2);
@@ -168,8 +168,7 @@ TEST(DpqTest, LookupEqualsTheReference) {
       const codebook_ref::Norm norm = !bn        ? codebook_ref::Norm::kNone
                                       : training ? codebook_ref::Norm::kBatch
                                                  : codebook_ref::Norm::kRunning;
-      const std::vector<int> codes =
-          codebook_ref::Codes(q, d, cb, parts, k, {}, norm, mean, var);
+      const std::vector<int> codes = codebook_ref::Codes(q, d, cb, parts, k, {}, norm, mean, var);
       EXPECT_EQ(out, codebook_ref::Decode(cb, codes, d, parts, k));
     }
   }
@@ -411,9 +410,9 @@ class DpqTrainTest : public ::testing::Test {
 
   static std::vector<std::string> Sets(const std::string& out, const std::string& method) {
     std::vector<std::string> sets = ds_->FastConfig(out);
-    sets.insert(sets.end(), {"embedding.method=" + method, "embedding.budget=0.1",
-                             "train.max_steps=150", "train.evals_per_epoch=4",
-                             "train.latency_batches=1"});
+    sets.insert(sets.end(),
+                {"embedding.method=" + method, "embedding.budget=0.1", "train.max_steps=150",
+                 "train.evals_per_epoch=4", "train.latency_batches=1"});
     return sets;
   }
   static nlohmann::json Single(const std::vector<std::string>& sets) {

@@ -41,7 +41,8 @@ std::vector<uint32_t> Counts(const FeatureSpace& s) {
   std::vector<uint32_t> c(s.total());
   for (int f = 0; f < s.num_fields(); ++f)
     for (uint64_t x = 0; x < s.cardinalities[f]; ++x)
-      c[s.offsets[f] + x] = x % 5 == 4 ? 0 : static_cast<uint32_t>(500 / (x + 1) + (x % 97 == 3) * 900);
+      c[s.offsets[f] + x] =
+          x % 5 == 4 ? 0 : static_cast<uint32_t>(500 / (x + 1) + (x % 97 == 3) * 900);
   return c;
 }
 
@@ -195,7 +196,8 @@ std::vector<float> ReferenceLookup(const MgqeEmbedding& m, const FeatureSpace& s
     std::vector<float> mean, var;
     if (!bn.empty()) {
       mean.assign(bn.begin() + 2 * block * parts * k, bn.begin() + (2 * block + 1) * parts * k);
-      var.assign(bn.begin() + (2 * block + 1) * parts * k, bn.begin() + (2 * block + 2) * parts * k);
+      var.assign(bn.begin() + (2 * block + 1) * parts * k,
+                 bn.begin() + (2 * block + 2) * parts * k);
     }
     const std::vector<int> codes =
         codebook_ref::Codes(q, d, block_cb, parts, k, limit, norm, mean, var);
@@ -252,8 +254,8 @@ TEST(MgqeTest, GradientsMatchFiniteDifferencesOfEachFieldsRegulariser) {
   const std::vector<uint32_t> counts = Counts(s);
   const CompressorInfo* info = FindCompressor("mgqe");
   ParamSet params(&info->schema);
-  for (const char* kv : {"high_choices=8", "low_choices=2", "num_parts=2", "reg_weight=0.5",
-                         "top_percent=0.3"}) {
+  for (const char* kv :
+       {"high_choices=8", "low_choices=2", "num_parts=2", "reg_weight=0.5", "top_percent=0.3"}) {
     const std::string str(kv);
     ECPS_ASSERT_OK(params.Set(str.substr(0, str.find('=')), str.substr(str.find('=') + 1)));
   }
@@ -342,8 +344,8 @@ TEST(MgqeTest, TheBudgetSolverTakesTheMostPartsThatFit) {
       double b = 0;
       for (uint64_t nf : s.cardinalities) {
         const uint64_t nh = static_cast<uint64_t>(std::floor(0.1 * nf));
-        const double q = nh * p + (nf - nh) * std::ceil(6.0 * p / 8) + 16384.0 + 4.0 * nh +
-                         2048.0 * p;
+        const double q =
+            nh * p + (nf - nh) * std::ceil(6.0 * p / 8) + 16384.0 + 4.0 * nh + 2048.0 * p;
         b += std::min(q, 64.0 * nf);
       }
       return b;
@@ -469,10 +471,10 @@ class MgqeTrainTest : public ::testing::Test {
 
   static std::vector<std::string> Sets(const std::string& out) {
     std::vector<std::string> sets = ds_->FastConfig(out);
-    sets.insert(sets.end(), {"embedding.method=mgqe", "embedding.budget=0.25",
-                             "embedding.params.high_choices=64", "embedding.params.low_choices=16",
-                             "train.max_steps=150", "train.evals_per_epoch=4",
-                             "train.latency_batches=1"});
+    sets.insert(sets.end(),
+                {"embedding.method=mgqe", "embedding.budget=0.25",
+                 "embedding.params.high_choices=64", "embedding.params.low_choices=16",
+                 "train.max_steps=150", "train.evals_per_epoch=4", "train.latency_batches=1"});
     return sets;
   }
   static nlohmann::json Run(std::vector<std::string> sets, bool cluster) {
