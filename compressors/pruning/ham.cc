@@ -16,41 +16,65 @@ using method_internal::CheckSame;
 constexpr uint64_t kChunkRows = 4096;
 constexpr int kE = 0, kA = 1;
 
-// The Gram matrix estimate Ĝ_f − I of every field with keys in the batch
-// (d x d each, row-major, in double) and its scale n_f / c_f.
+// Per field the sum Σ e eᵀ over the batch's keys of the field (d x d,
+// row-major, in double) and their count: summed over the workers, they give
+// the global batch's Gram estimate (a worker's half batch alone gives
+// another, and the regulariser is not linear in it).
 struct FieldGrams {
-  std::vector<std::vector<double>> g_minus_i;  // empty for a field without keys
-  std::vector<double> scale;
+  std::vector<double> sums;    // F·d·d
+  std::vector<double> counts;  // F
 };
 
-FieldGrams Grams(const FeatureSpace& s, const float* rows, int n) {
+FieldGrams RawGrams(const FeatureSpace& s, const float* rows, int n) {
   const int nf = s.num_fields();
   const size_t d = static_cast<size_t>(s.dim);
   FieldGrams fg;
-  fg.g_minus_i.resize(nf);
-  fg.scale.assign(nf, 0.0);
-  std::vector<int64_t> count(nf, 0);
-  for (int i = 0; i < n; ++i) ++count[i % nf];
-  for (int f = 0; f < nf; ++f)
-    if (count[f] > 0) {
-      fg.g_minus_i[f].assign(d * d, 0.0);
-      fg.scale[f] = static_cast<double>(s.cardinalities[f]) / static_cast<double>(count[f]);
-    }
+  fg.sums.assign(static_cast<size_t>(nf) * d * d, 0.0);
+  fg.counts.assign(nf, 0.0);
   for (int i = 0; i < n; ++i) {
-    std::vector<double>& g = fg.g_minus_i[i % nf];
+    fg.counts[i % nf] += 1;
+    double* g = fg.sums.data() + static_cast<size_t>(i % nf) * d * d;
     const float* e = rows + static_cast<size_t>(i) * d;
     for (size_t a = 0; a < d; ++a) {
       const double ea = e[a];
       for (size_t b = 0; b < d; ++b) g[a * d + b] += ea * static_cast<double>(e[b]);
     }
   }
-  for (int f = 0; f < nf; ++f) {
-    if (fg.g_minus_i[f].empty()) continue;
-    for (size_t a = 0; a < d; ++a)
-      for (size_t b = 0; b < d; ++b)
-        fg.g_minus_i[f][a * d + b] = fg.scale[f] * fg.g_minus_i[f][a * d + b] - (a == b ? 1 : 0);
-  }
   return fg;
+}
+
+// Ĝ_f − I of field f, in place of its sums; false for a field without keys.
+bool GramMinusIdentity(const FeatureSpace& s, FieldGrams* fg, int f, double* scale) {
+  if (fg->counts[f] <= 0) return false;
+  const size_t d = static_cast<size_t>(s.dim);
+  *scale = static_cast<double>(s.cardinalities[f]) / fg->counts[f];
+  double* g = fg->sums.data() + static_cast<size_t>(f) * d * d;
+  for (size_t a = 0; a < d; ++a)
+    for (size_t b = 0; b < d; ++b) g[a * d + b] = *scale * g[a * d + b] - (a == b ? 1 : 0);
+  return true;
+}
+
+// grad += scale·4w·(n_f/c_f)·(Ĝ_f − I)·e_i for every key i (Ĝ symmetric).
+void AddOrthoGradientFrom(const FeatureSpace& s, FieldGrams fg, const float* rows, int n,
+                          double weight, double scale, float* grad) {
+  const int nf = s.num_fields();
+  const size_t d = static_cast<size_t>(s.dim);
+  std::vector<double> field_scale(nf, 0.0);
+  std::vector<uint8_t> has(nf, 0);
+  for (int f = 0; f < nf; ++f) has[f] = GramMinusIdentity(s, &fg, f, &field_scale[f]);
+  for (int i = 0; i < n; ++i) {
+    const int f = i % nf;
+    if (!has[f]) continue;
+    const double* g = fg.sums.data() + static_cast<size_t>(f) * d * d;
+    const double c = 4 * weight * field_scale[f] * scale;
+    const float* e = rows + static_cast<size_t>(i) * d;
+    float* o = grad + static_cast<size_t>(i) * d;
+    for (size_t a = 0; a < d; ++a) {
+      double sum = 0;
+      for (size_t b = 0; b < d; ++b) sum += g[a * d + b] * static_cast<double>(e[b]);
+      o[a] = static_cast<float>(static_cast<double>(o[a]) + c * sum);
+    }
+  }
 }
 
 }  // namespace
@@ -121,30 +145,35 @@ std::vector<StageSpec> HamEmbedding::Stages() const {
 }
 
 double HamEmbedding::OrthoPenalty(const FeatureSpace& s, const float* rows, int n, double weight) {
-  const FieldGrams fg = Grams(s, rows, n);
-  double r = 0;
-  for (const std::vector<double>& g : fg.g_minus_i)
-    for (double x : g) r += x * x;
+  FieldGrams fg = RawGrams(s, rows, n);
+  const size_t dd = static_cast<size_t>(s.dim) * s.dim;
+  double r = 0, scale = 0;
+  for (int f = 0; f < s.num_fields(); ++f)
+    if (GramMinusIdentity(s, &fg, f, &scale))
+      for (size_t j = 0; j < dd; ++j) r += fg.sums[f * dd + j] * fg.sums[f * dd + j];
   return weight * r;
 }
 
 void HamEmbedding::AddOrthoGradient(const FeatureSpace& s, const float* rows, int n, double weight,
                                     double scale, float* grad) {
-  // ∂/∂e_i of w·||Ĝ − I||² = 4w·(n_f/c_f)·(Ĝ − I)·e_i (Ĝ symmetric).
-  const FieldGrams fg = Grams(s, rows, n);
-  const int nf = s.num_fields();
-  const size_t d = static_cast<size_t>(s.dim);
-  for (int i = 0; i < n; ++i) {
-    const std::vector<double>& g = fg.g_minus_i[i % nf];
-    const double c = 4 * weight * fg.scale[i % nf] * scale;
-    const float* e = rows + static_cast<size_t>(i) * d;
-    float* o = grad + static_cast<size_t>(i) * d;
-    for (size_t a = 0; a < d; ++a) {
-      double sum = 0;
-      for (size_t b = 0; b < d; ++b) sum += g[a * d + b] * static_cast<double>(e[b]);
-      o[a] = static_cast<float>(static_cast<double>(o[a]) + c * sum);
-    }
+  AddOrthoGradientFrom(s, RawGrams(s, rows, n), rows, n, weight, scale, grad);
+}
+
+Status HamEmbedding::AddBatchOrthoGradient(const float* rows, int n, float* grad) {
+  FieldGrams fg = RawGrams(space_, rows, n);
+  if (workers_ != nullptr && workers_->size() > 1) {
+    // The global batch's sums: every worker's gradient is then the single
+    // process's for its keys.
+    std::vector<double> buf(fg.sums);
+    buf.insert(buf.end(), fg.counts.begin(), fg.counts.end());
+    RETURN_IF_ERROR(workers_->AllreduceSum(std::span<double>(buf)));
+    std::copy(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(fg.sums.size()),
+              fg.sums.begin());
+    std::copy(buf.begin() + static_cast<std::ptrdiff_t>(fg.sums.size()), buf.end(),
+              fg.counts.begin());
   }
+  AddOrthoGradientFrom(space_, std::move(fg), rows, n, ortho_weight_, 1.0, grad);
+  return OkStatus();
 }
 
 bool HamEmbedding::Kept(uint64_t row, int c) const {
@@ -197,10 +226,12 @@ void HamEmbedding::DecodeBackward(const LookupPlan& plan, const FetchedRows& row
   const size_t count = static_cast<size_t>(n) * d;
   const float* e = rows.values[kE].data();
   float* ge = row_grads->values[kE].data();
-  const double scale = workers_ != nullptr ? 1.0 / workers_->size() : 1.0;
   if (stage_ == 0) {
     std::copy(grad_out, grad_out + count, ge);
-    if (ortho_weight_ > 0) AddOrthoGradient(space_, e, n, ortho_weight_, scale, ge);
+    if (ortho_weight_ > 0) {
+      Status st = AddBatchOrthoGradient(e, n, ge);
+      if (!st.ok() && sum_status_.ok()) sum_status_ = st;
+    }
     return;
   }
   if (stage_ == 2) {
@@ -237,16 +268,19 @@ void HamEmbedding::DecodeBackward(const LookupPlan& plan, const FetchedRows& row
     ge[i] = std::fabs(static_cast<double>(a[i])) >= tau_ ? grad_out[i] : 0.0f;
     ga[i] = 0.0f;
   }
-  if (ortho_weight_ > 0) AddOrthoGradient(space_, e, n, ortho_weight_, scale, ge);
+  if (ortho_weight_ > 0) {
+    Status st = AddBatchOrthoGradient(e, n, ge);
+    if (!st.ok() && sum_status_.ok()) sum_status_ = st;
+  }
 }
 
 Status HamEmbedding::AfterStep(int64_t step) {
-  if (stage_ != 1) return OkStatus();
   if (!sum_status_.ok()) {
     Status st = sum_status_;
     sum_status_ = OkStatus();
-    return Annotate(st, "ham: the mask threshold's sum over the workers");
+    return Annotate(st, "ham: a sum over the workers");
   }
+  if (stage_ != 1) return OkStatus();
   if (rows_ == nullptr) return FailedPrecondition("ham: no row access attached");
   ++search_steps_;
   if (pending_ == 2) {

@@ -13,7 +13,8 @@
 //   pretrain  as `full`, plus the soft-orthogonal regulariser
 //             ortho_weight·Σ_f ||Ĝ_f − I||²_F on every training batch, Ĝ_f
 //             the Gram matrix of field f's table estimated from the batch's
-//             lookups of f: (n_f / c_f)·Σ e eᵀ over its c_f keys.
+//             lookups of f: (n_f / c_f)·Σ e eᵀ over its c_f keys of the
+//             global batch (the workers' sums added up, WorkerSums).
 //   search    (reset_optimizer_state) BeginStage(1) writes A = |E| and takes
 //             τ = the magnitude threshold keeping at most K elements of E.
 //             Forward: the hard mask, ê = E ⊙ [|A| >= τ]. Odd stage steps
@@ -98,6 +99,9 @@ class HamEmbedding final : public Compressor {
 
  private:
   uint64_t Elements() const { return space_.total() * static_cast<uint64_t>(space_.dim); }
+  // Adds the regulariser's gradient of the global batch (the workers' Gram
+  // sums added up) for this worker's keys.
+  Status AddBatchOrthoGradient(const float* rows, int n, float* grad);
   Status TakeMask();
   Status BuildSparse();
 
