@@ -229,7 +229,8 @@ std::string KeyStats::Json() const {
 
 Status MergeKeyStats(NamedKeyStats* into, const NamedKeyStats& part) {
   for (const auto& [name, stats] : part) {
-    auto it = std::find_if(into->begin(), into->end(), [&](const auto& e) { return e.first == name; });
+    auto it =
+        std::find_if(into->begin(), into->end(), [&](const auto& e) { return e.first == name; });
     if (it == into->end()) {
       into->emplace_back(name, stats);
     } else {

@@ -64,7 +64,9 @@ TEST(CheckpointInspectTest, ClusterShowsEveryShardServerAndTheConfig) {
   EXPECT_EQ(j["stages"], nlohmann::json::array({"train"}));
   EXPECT_EQ(j["model"], "dlrm");
   EXPECT_EQ(j["dim"], 16);
-  EXPECT_TRUE(j["git_commit"].is_null());  // the trainer does not record it in checkpoints
+  // The build that trained it (recorded in the checkpoint's STAT section).
+  ASSERT_TRUE(j["git_commit"].is_string());
+  EXPECT_FALSE(j["git_commit"].get<std::string>().empty());
   ASSERT_EQ(j["tables"].size(), 1u);
   const auto& t = j["tables"][0];
   ASSERT_EQ(t["shards"].size(), 4u);

@@ -93,7 +93,16 @@ TEST(GenerateTest, DeterministicAndQueriesIndependentOfN) {
   o.n = 800;
   const GeneratedSet c = MustGenerate(o);
   EXPECT_EQ(c.queries.values, a.queries.values);
-  EXPECT_TRUE(std::equal(a.base.values.begin(), a.base.values.end(), c.base.values.begin()));
+  // The base's first rows too, up to rounding: the low-rank part is one
+  // sgemm per chunk, and BLAS may tile M = 500 and M = 800 differently (edge
+  // kernels round differently on some CPUs), so equality to the bit is not
+  // the generator's promise; equality of the draws is.
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < a.base.values.size(); ++i) {
+    worst = std::max(worst, static_cast<double>(std::fabs(a.base.values[i] - c.base.values[i])));
+    scale = std::max(scale, static_cast<double>(std::fabs(a.base.values[i])));
+  }
+  EXPECT_LE(worst, 1e-5 * scale);
   o.seed = 1;
   EXPECT_NE(MustGenerate(o).queries.values, a.queries.values);
 }

@@ -1,8 +1,8 @@
 // The keyed tables on the parameter servers (docs/architecture.md
 // "Feature->row mappings on the servers").
 //
-// Concurrency (issue 15's concurrency test): four workers pull and push the same hot keys asynchronously
-// (ASP) while admissions and LFU evictions move the mapping between steps.
+// Concurrency (issue 15's concurrency test): four workers pull and push the same hot keys
+// asynchronously (ASP) while admissions and LFU evictions move the mapping between steps.
 // Afterwards no count was lost (the counters sum to every occurrence pushed),
 // the mapping and the slots' owners agree both ways, every slot lies past the
 // shared rows (the table never grows past its budget), and every worker's
