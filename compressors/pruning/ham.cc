@@ -461,23 +461,11 @@ Status HamEmbedding::LoadState(const std::string& blob) {
   uint64_t kept = 0;
   pruning::SparseRows sparse;
   if (stage == 2) {
-    if (!r.Vec(&mask)) return r.Truncated();
-    if (mask.size() != (Elements() + 63) / 64)
-      return DataLoss(kName, " state: a mask of ", mask.size(), " words, expected ",
-                      (Elements() + 63) / 64);
-    for (uint64_t word : mask) kept += static_cast<uint64_t>(std::popcount(word));
-    if (Elements() % 64 != 0 && (mask.back() >> (Elements() % 64)) != 0)
-      return DataLoss(kName, " state: mask bits past the table");
-    if (kept > target_nnz_)
-      return DataLoss(kName, " state: the mask keeps ", kept, " elements, the budget ",
-                      target_nnz_);
+    ASSIGN_OR_RETURN(kept, pruning::LoadElementMask(&r, kName, Elements(), target_nnz_, &mask));
   }
   if (stage == 3) {
-    RETURN_IF_ERROR(sparse.Load(&r, kName, space_.total(), space_.dim));
-    if (sparse.format() != format_ || sparse.nnz() > target_nnz_)
-      return DataLoss(kName, " state: a sparse layout of ", sparse.nnz(),
-                      " nonzeros, the budget allows ", target_nnz_, " in ",
-                      pruning::SparseFormatName(format_));
+    RETURN_IF_ERROR(pruning::LoadBudgetedSparse(&r, kName, space_.total(), space_.dim, format_,
+                                                target_nnz_, &sparse));
   }
   RETURN_IF_ERROR(method_internal::EndState(r));
   stage_ = stage;

@@ -1,6 +1,7 @@
 #include "compressors/pruning/sparse_rows.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 
@@ -232,6 +233,30 @@ StatusOr<uint64_t> TargetNonzeros(const char* method, SparseFormat f, uint64_t r
     return InvalidArgument("embedding.budget: ", nnz, " nonzeros of ", rows, " rows exceed ",
                            method, "'s uint32 sparse index");
   return nnz;
+}
+
+StatusOr<uint64_t> LoadElementMask(BlobReader* r, const char* method, uint64_t elements,
+                                   uint64_t budget, std::vector<uint64_t>* mask) {
+  if (!r->Vec(mask)) return r->Truncated();
+  if (mask->size() != (elements + 63) / 64)
+    return DataLoss(method, " state: a mask of ", mask->size(), " words, expected ",
+                    (elements + 63) / 64);
+  uint64_t kept = 0;
+  for (uint64_t word : *mask) kept += static_cast<uint64_t>(std::popcount(word));
+  if (elements % 64 != 0 && (mask->back() >> (elements % 64)) != 0)
+    return DataLoss(method, " state: mask bits past the table");
+  if (kept > budget)
+    return DataLoss(method, " state: the mask keeps ", kept, " elements, the budget ", budget);
+  return kept;
+}
+
+Status LoadBudgetedSparse(BlobReader* r, const char* method, uint64_t rows, int dim,
+                          SparseFormat format, uint64_t budget, SparseRows* out) {
+  RETURN_IF_ERROR(out->Load(r, method, rows, dim));
+  if (out->format() != format || out->nnz() > budget)
+    return DataLoss(method, " state: a sparse layout of ", out->nnz(),
+                    " nonzeros, the budget allows ", budget, " in ", SparseFormatName(format));
+  return OkStatus();
 }
 
 }  // namespace ecps::pruning

@@ -121,4 +121,14 @@ class SparseRows {
   std::vector<float> values_, columns_;
 };
 
+// The method-state parts of a budgeted prune, read back with their checks
+// (pep and ham store both alike). An element mask as BlobWriter::Vec wrote
+// it: `elements` bits, none past the table, at most `budget` set; returns
+// the bits set. A sparse layout: SparseRows::Load, then the budget's format
+// and at most `budget` nonzeros. DataLoss naming `method` otherwise.
+StatusOr<uint64_t> LoadElementMask(BlobReader* r, const char* method, uint64_t elements,
+                                   uint64_t budget, std::vector<uint64_t>* mask);
+Status LoadBudgetedSparse(BlobReader* r, const char* method, uint64_t rows, int dim,
+                          SparseFormat format, uint64_t budget, SparseRows* out);
+
 }  // namespace ecps::pruning
